@@ -1,0 +1,235 @@
+#include "app/app.h"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+
+#include "core/time_format.h"
+#include "io/uv_handle.h"
+#include "providers/sim_provider.h"
+
+namespace unshelver::app {
+
+namespace {
+using nlohmann::json;
+
+json time_or_null(const std::optional<core::TimePoint>& at) {
+  return at ? json(core::format_rfc3339(*at)) : json();
+}
+
+void log_open_handle(uv_handle_t* handle, void*) {
+  spdlog::error("handle still open at exit: {} (active {}, closing {})", uv_handle_type_name(handle->type),
+                uv_is_active(handle), uv_is_closing(handle));
+}
+}  // namespace
+
+struct App::SignalBlock {
+  uv_signal_t handle;
+  App* app;
+};
+
+App::App(core::Config config) : config_(std::move(config)) {}
+
+App::~App() {
+  if (loop_open_) finish();
+}
+
+int App::run() {
+  if (uv_loop_init(&loop_) != 0) {
+    spdlog::critical("cannot initialise the event loop");
+    return 1;
+  }
+  loop_open_ = true;
+  int code = start();
+  if (code != 0) {
+    begin_shutdown("start-up failed");
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    finish();
+    return code;
+  }
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  int closed = finish();
+  return exit_code_ != 0 ? exit_code_ : closed;
+}
+
+int App::start() {
+  store_.emplace(config_.state_dir);
+  if (Status opened = store_->open(); !opened) {
+    spdlog::critical("{}", opened.error().message);
+    return 2;
+  }
+  auto pages = web::Pages::load(config_.templates_dir);
+  if (!pages) {
+    spdlog::critical("templates: {}", pages.error().message);
+    return 2;
+  }
+  pages_.emplace(std::move(pages.value()));
+  client_ = std::make_unique<io::HttpClient>(&loop_);
+
+  for (const core::BackendConfig& backend : config_.backends) {
+    std::unique_ptr<providers::CloudProvider> provider;
+    if (backend.provider == core::ProviderKind::kSim) {
+      auto sim = std::make_unique<providers::SimProvider>(&loop_, backend, config_.http);
+      if (Status started = sim->start(); !started) {
+        spdlog::critical("[{}] simulated cloud: {}", backend.name, started.error().message);
+        return 2;
+      }
+      provider = std::move(sim);
+    } else {
+      spdlog::critical(
+          "[{}] provider 'openstack' cannot be driven by this version yet; the configuration is valid "
+          "(check-config accepts it), but only 'provider: sim' runs. Try `unshelver demo`.",
+          backend.name);
+      return 2;
+    }
+    auto settings = core::ReconcilerSettings::from_config(backend, config_.app.poll_interval);
+    drivers_.push_back(std::make_unique<BackendDriver>(
+        &loop_, backend, settings, std::move(provider), *client_,
+        [this](const std::vector<core::Transition>& transitions, bool persist) {
+          on_backend_change(transitions, persist);
+        }));
+  }
+
+  web_ = std::make_unique<web::WebApp>(*pages_, *this);
+  server_ = std::make_unique<io::HttpServer>(
+      &loop_, config_.http, [this](const io::HttpRequest& request, io::Responder responder) {
+        web_->handle(request, std::move(responder));
+      });
+  auto address = io::split_host_port(config_.listen);
+  if (!address) {
+    spdlog::critical("listen: {}", address.error().message);
+    return 2;
+  }
+  if (Status listening = server_->listen(address->first, address->second); !listening) {
+    spdlog::critical("cannot listen on {}: {}", config_.listen, listening.error().message);
+    return 1;
+  }
+
+  for (int signal_number : {SIGINT, SIGTERM}) {
+    auto* block = new SignalBlock{{}, this};
+    uv_signal_init(&loop_, &block->handle);
+    block->handle.data = block;
+    uv_signal_start(
+        &block->handle,
+        [](uv_signal_t* handle, int number) noexcept {
+          auto* self = static_cast<SignalBlock*>(handle->data)->app;
+          self->begin_shutdown(number == SIGINT ? "SIGINT" : "SIGTERM");
+        },
+        signal_number);
+    signals_.push_back(block);
+  }
+  // A client that disconnects mid-write must not kill the daemon.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  for (auto& driver : drivers_) {
+    const auto& loaded = store_->loaded();
+    auto found = loaded.find(driver->config().name);
+    driver->start(found == loaded.end() ? std::nullopt : std::optional(found->second));
+  }
+  spdlog::info("listening on http://{}:{} with {} backend(s); state in {}", server_->host(), server_->port(),
+               drivers_.size(), store_->path());
+  return 0;
+}
+
+void App::begin_shutdown(const char* why) {
+  if (shutting_down_) {
+    spdlog::warn("{} again during shutdown: stopping at once", why);
+    exit_code_ = 1;
+    uv_stop(&loop_);
+    return;
+  }
+  shutting_down_ = true;
+  spdlog::info("{}: shutting down", why);
+  for (auto& driver : drivers_) driver->shutdown();
+  if (client_) client_->close();
+  auto close_signals = [this] {
+    for (SignalBlock* block : signals_) io::close_and_free(block);
+    signals_.clear();
+  };
+  if (server_) {
+    server_->shutdown(close_signals);
+  } else {
+    close_signals();
+  }
+}
+
+int App::finish() {
+  if (!loop_open_) return 0;
+  // Everything that owns handles is destroyed here, after uv_run has returned, so that no object
+  // is destroyed inside one of its own callbacks; their close callbacks run in the loop below.
+  for (SignalBlock* block : signals_) io::close_and_free(block);
+  signals_.clear();
+  drivers_.clear();
+  web_.reset();
+  server_.reset();
+  client_.reset();
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  int closed = uv_loop_close(&loop_);
+  if (closed != 0) {
+    uv_walk(&loop_, log_open_handle, nullptr);
+    spdlog::error("uv_loop_close: {}", uv_strerror(closed));
+    return 1;
+  }
+  loop_open_ = false;
+  spdlog::info("stopped cleanly");
+  return 0;
+}
+
+void App::on_backend_change(const std::vector<core::Transition>&, bool persist_now) {
+  ++revision_;
+  if (persist_now) persist();
+}
+
+void App::persist() {
+  std::map<std::string, core::PersistedBackend> backends;
+  for (const auto& driver : drivers_) backends[driver->config().name] = driver->reconciler().persisted();
+  if (Status saved = store_->save(backends); !saved) {
+    // Keep running: the VM must still be managed. The next change tries again.
+    spdlog::error("cannot persist state: {}", saved.error().message);
+  }
+}
+
+nlohmann::json App::status() const {
+  json backends = json::array();
+  for (const auto& driver : drivers_) {
+    const core::BackendReconciler& reconciler = driver->reconciler();
+    const core::BackendConfig& config = driver->config();
+    const auto& observation = reconciler.last_observation();
+    json entry = {
+        {"name", config.name},
+        {"label", config.label.empty() ? config.name : config.label},
+        {"description", config.description},
+        {"provider", std::string(driver->provider_kind())},
+        {"state", std::string(core::to_string(reconciler.state()))},
+        {"since", core::format_rfc3339(reconciler.state_since())},
+        {"desired", reconciler.desired().awake ? "awake" : "asleep"},
+        {"desired_by", reconciler.desired().actor},
+        {"desired_reason", reconciler.desired().reason},
+        {"last_activity", time_or_null(reconciler.last_activity())},
+        {"idle_deadline", time_or_null(reconciler.idle_deadline())},
+        {"idle_timeout_seconds", config.idle_timeout.count()},
+        {"url", driver->visitor_url()},
+        {"upstream", config.upstream.empty() ? reconciler.upstream() : config.upstream},
+        {"cloud_status", observation ? observation->status : ""},
+        {"observed_at", time_or_null(reconciler.last_observed_at())},
+        {"error", reconciler.last_error()},
+        {"observe_error", reconciler.observe_error()},
+        {"action_in_flight",
+         reconciler.in_flight() ? json(std::string(core::to_string(*reconciler.in_flight()))) : json()},
+    };
+    backends.push_back(std::move(entry));
+  }
+  return json{{"revision", revision_}, {"title", config_.app.title}, {"backends", std::move(backends)}};
+}
+
+web::Controller::WakeOutcome App::wake(const std::string& name, const std::string& actor,
+                                       const std::string& reason) {
+  for (auto& driver : drivers_) {
+    if (driver->config().name != name) continue;
+    const bool changed = driver->request(true, actor, reason);
+    return changed ? WakeOutcome::kAccepted : WakeOutcome::kAlreadyAwake;
+  }
+  return WakeOutcome::kUnknownBackend;
+}
+
+}  // namespace unshelver::app

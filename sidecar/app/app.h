@@ -1,0 +1,65 @@
+// App: the one place where the pieces are wired together on one libuv loop.
+//
+// Start-up: open the state store, compile the pages, create each backend's provider and driver,
+// listen. Run: the loop. Shutdown (SIGINT/SIGTERM): stop every driver (timers, probes, pending
+// cloud calls), release the HTTP client, let the server finish requests in flight, close the
+// signal handles; when uv_run returns, destroy what remains, run the loop once more for the close
+// callbacks, and require uv_loop_close to return 0.
+#pragma once
+
+#include <uv.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "app/backend_driver.h"
+#include "core/config.h"
+#include "io/http_client.h"
+#include "io/http_server.h"
+#include "io/state_store.h"
+#include "web/pages.h"
+#include "web/web_app.h"
+
+namespace unshelver::app {
+
+class App final : public web::Controller {
+ public:
+  explicit App(core::Config config);
+  ~App() override;
+
+  // Runs until a signal asks to stop. Returns the process exit code: 0 after a clean shutdown,
+  // 1 for a run-time failure, 2 for a start-up problem with the configuration or environment.
+  int run();
+
+  // web::Controller
+  std::uint64_t revision() const override { return revision_; }
+  nlohmann::json status() const override;
+  WakeOutcome wake(const std::string& name, const std::string& actor, const std::string& reason) override;
+
+ private:
+  int start();
+  void begin_shutdown(const char* why);
+  void on_backend_change(const std::vector<core::Transition>& transitions, bool persist);
+  void persist();
+  int finish();
+
+  core::Config config_;
+  uv_loop_t loop_{};
+  bool loop_open_ = false;
+  std::optional<io::StateStore> store_;
+  std::optional<web::Pages> pages_;
+  std::unique_ptr<io::HttpClient> client_;
+  std::vector<std::unique_ptr<BackendDriver>> drivers_;
+  std::unique_ptr<web::WebApp> web_;
+  std::unique_ptr<io::HttpServer> server_;
+  struct SignalBlock;
+  std::vector<SignalBlock*> signals_;
+  std::uint64_t revision_ = 1;
+  bool shutting_down_ = false;
+  int exit_code_ = 0;
+};
+
+}  // namespace unshelver::app

@@ -1,0 +1,87 @@
+#include "app/config_file.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/config_parser.h"
+
+extern char** environ;
+
+namespace unshelver::app {
+
+namespace {
+Result<std::string> read_file(const std::string& path, const std::string& what) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return Error{"cannot read " + what + " " + path + ": " + std::strerror(errno)};
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+Result<core::Config> finish(core::ParsedConfig parsed) {
+  if (parsed.ok()) return std::move(parsed.config);
+  std::string message;
+  for (const core::ConfigIssue& issue : parsed.issues) message += issue.to_string() + "\n";
+  if (!message.empty()) message.pop_back();
+  return Error{message};
+}
+
+Result<core::Config> parse_with_secrets(core::ConfigInputs inputs) {
+  std::string secrets_path = core::secrets_file_of(inputs.yaml_text);
+  if (!secrets_path.empty()) {
+    // A relative secrets_file is relative to the config file, so the pair can move together.
+    std::filesystem::path resolved(secrets_path);
+    if (resolved.is_relative() && !inputs.yaml_path.empty()) {
+      resolved = std::filesystem::path(inputs.yaml_path).parent_path() / resolved;
+    }
+    auto secrets = read_file(resolved.string(), "secrets_file");
+    if (!secrets) return secrets.error();
+    inputs.secrets_text = std::move(secrets.value());
+    inputs.secrets_path = resolved.string();
+  }
+  return finish(core::parse_config(inputs));
+}
+}  // namespace
+
+std::string resolve_config_path(const std::string& flag_value) {
+  if (!flag_value.empty()) return flag_value;
+  if (const char* from_env = std::getenv("UNSHELVER_CONFIG"); from_env != nullptr && *from_env != '\0') {
+    return from_env;
+  }
+  return "config.yaml";
+}
+
+std::map<std::string, std::string> environment_snapshot() {
+  std::map<std::string, std::string> env;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    std::string text(*entry);
+    std::size_t equals = text.find('=');
+    if (equals == std::string::npos) continue;
+    env.emplace(text.substr(0, equals), text.substr(equals + 1));
+  }
+  return env;
+}
+
+Result<core::Config> load_config_file(const std::string& path,
+                                      const std::map<std::string, std::string>& env) {
+  auto text = read_file(path, "config file");
+  if (!text) return text.error();
+  core::ConfigInputs inputs;
+  inputs.yaml_text = std::move(text.value());
+  inputs.yaml_path = path;
+  inputs.env = env;
+  return parse_with_secrets(std::move(inputs));
+}
+
+Result<core::Config> load_demo_config(const std::map<std::string, std::string>& env) {
+  core::ConfigInputs inputs;
+  inputs.yaml_text = core::demo_config_yaml();
+  inputs.yaml_path = "<built-in demo config>";
+  inputs.env = env;
+  return parse_with_secrets(std::move(inputs));
+}
+
+}  // namespace unshelver::app

@@ -1,0 +1,25 @@
+// Reads a configuration from disk: the YAML file, the secrets file it names, and the environment.
+// This is the only place where configuration touches the file system; validation is in
+// core/config_parser.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "core/config.h"
+#include "core/result.h"
+
+namespace unshelver::app {
+
+// --config, else $UNSHELVER_CONFIG, else ./config.yaml.
+std::string resolve_config_path(const std::string& flag_value);
+
+std::map<std::string, std::string> environment_snapshot();
+
+// On failure the error holds one line per problem, each naming file, line and key.
+Result<core::Config> load_config_file(const std::string& path,
+                                      const std::map<std::string, std::string>& env);
+// The built-in demo configuration, with the same environment overrides.
+Result<core::Config> load_demo_config(const std::map<std::string, std::string>& env);
+
+}  // namespace unshelver::app

@@ -1,0 +1,131 @@
+// unshelver: parses the command line, sets up logging, and hands over to App or a one-shot command.
+//
+// Exit codes (DESIGN.md "Command line"): 0 success, 1 run-time failure, 2 usage or config error.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "app/app.h"
+#include "app/config_file.h"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitUsage = 2;
+
+constexpr const char* kUsage = R"(unshelver: keeps an expensive cloud VM asleep until somebody needs it.
+
+Usage:
+  unshelver [run] [--config FILE]     run the sidecar (the default command)
+  unshelver demo [--listen ADDR]      run on the built-in simulated cloud: no credentials needed
+  unshelver check-config [--config FILE]
+                                      validate a configuration and exit (0 valid, 2 invalid)
+  unshelver --version | --help
+
+The configuration comes from --config, else $UNSHELVER_CONFIG, else ./config.yaml.
+Secrets may also come from the secrets_file it names and from UNSHELVER_* / OS_* variables.
+)";
+
+struct Options {
+  std::string command = "run";
+  std::string config_path;
+  std::string listen;
+  std::string log_level;
+  bool help = false;
+};
+
+// Returns an error message, or "" when the arguments are understood.
+std::string parse_arguments(int argc, char** argv, Options& options) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::size_t index = 0;
+  if (index < args.size() && !args[index].empty() && args[index][0] != '-') options.command = args[index++];
+  for (; index < args.size(); ++index) {
+    const std::string& arg = args[index];
+    auto value = [&](std::string& out) -> bool {
+      if (index + 1 >= args.size()) return false;
+      out = args[++index];
+      return true;
+    };
+    if (arg == "--help" || arg == "-h") {
+      options.help = true;
+    } else if (arg == "--version") {
+      options.command = "version";
+    } else if (arg == "--config" || arg == "-c") {
+      if (!value(options.config_path)) return "--config needs a file name";
+    } else if (arg.rfind("--config=", 0) == 0) {
+      options.config_path = arg.substr(9);
+    } else if (arg == "--listen") {
+      if (!value(options.listen)) return "--listen needs an address such as 127.0.0.1:5001";
+    } else if (arg == "--log-level") {
+      if (!value(options.log_level)) return "--log-level needs a level (trace, debug, info, warn, error)";
+    } else {
+      return "unknown argument: " + arg;
+    }
+  }
+  if (options.command != "run" && options.command != "demo" && options.command != "check-config" &&
+      options.command != "version") {
+    return "unknown command: " + options.command;
+  }
+  return "";
+}
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("unshelver");
+  spdlog::set_default_logger(logger);
+  // UTC timestamps, like the event log; %n is the backend's name in its lines.
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %^%-5l%$ [%n] %v", spdlog::pattern_time_type::utc);
+  spdlog::set_level(spdlog::level::from_str(level.empty() ? "info" : level));
+  spdlog::flush_on(spdlog::level::info);
+}
+
+int run_app(unshelver::core::Config config, const Options& options) {
+  if (!options.listen.empty()) config.listen = options.listen;
+  setup_logging(options.log_level.empty() ? config.log_level : options.log_level);
+  unshelver::app::App app(std::move(config));
+  return app.run();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  if (std::string problem = parse_arguments(argc, argv, options); !problem.empty()) {
+    std::fprintf(stderr, "unshelver: %s\n\n%s", problem.c_str(), kUsage);
+    return kExitUsage;
+  }
+  if (options.help) {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  if (options.command == "version") {
+    std::puts("unshelver " UNSHELVER_VERSION);
+    return kExitOk;
+  }
+
+  const auto env = unshelver::app::environment_snapshot();
+  if (options.command == "demo") {
+    auto config = unshelver::app::load_demo_config(env);
+    if (!config) {
+      std::fprintf(stderr, "unshelver: the built-in demo config is invalid:\n%s\n", config.error().message.c_str());
+      return kExitUsage;
+    }
+    return run_app(std::move(config.value()), options);
+  }
+
+  const std::string path = unshelver::app::resolve_config_path(options.config_path);
+  auto config = unshelver::app::load_config_file(path, env);
+  if (!config) {
+    std::fprintf(stderr, "%s\n", config.error().message.c_str());
+    return kExitUsage;
+  }
+  if (options.command == "check-config") {
+    std::printf("%s: valid (%zu backend%s)\n", path.c_str(), config->backends.size(),
+                config->backends.size() == 1 ? "" : "s");
+    return kExitOk;
+  }
+  return run_app(std::move(config.value()), options);
+}

@@ -1,0 +1,46 @@
+// Plain HTTP request and response values shared by the server, the client and the web handlers.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace unshelver::io {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+// Case-insensitive lookup (RFC 9110 §5.1: field names are case-insensitive). Returns nullptr when
+// the header is absent; with repeated headers, the first one.
+const std::string* find_header(const HeaderList& headers, std::string_view name);
+
+struct HttpRequest {
+  std::string method;           // "GET"
+  std::string target;           // the request target as sent: "/wake/gpu?x=1"
+  std::string path;             // the target up to '?', not percent-decoded
+  std::string query;            // after '?', without it
+  int http_major = 1;
+  int http_minor = 1;
+  HeaderList headers;           // names as received
+  std::string body;
+  std::string remote_address;   // "127.0.0.1"
+
+  const std::string* header(std::string_view name) const { return find_header(headers, name); }
+};
+
+struct HttpResponse {
+  int status = 200;
+  HeaderList headers;           // Content-Length, Date and Connection are added by the server
+  std::string body;
+
+  HttpResponse& set_header(std::string name, std::string value);
+  static HttpResponse text(int status, std::string body);
+  static HttpResponse json(int status, std::string body);
+  static HttpResponse html(int status, std::string body);
+  static HttpResponse redirect(int status, std::string location);
+};
+
+// "OK", "Not Found", ... for the status codes we send; "Unknown" otherwise.
+std::string_view reason_phrase(int status);
+
+}  // namespace unshelver::io

@@ -1,0 +1,64 @@
+#include "web/pages.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "web/embedded_templates.h"
+
+namespace unshelver::web {
+
+namespace {
+bool ends_with(const std::string& text, std::string_view suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string content_type_of(const std::string& name) {
+  if (ends_with(name, ".js")) return "text/javascript; charset=utf-8";
+  if (ends_with(name, ".css")) return "text/css; charset=utf-8";
+  if (ends_with(name, ".svg")) return "image/svg+xml";
+  return "";
+}
+}  // namespace
+
+Result<Pages> Pages::load(const std::string& templates_dir) {
+  std::map<std::string, std::string> sources;
+  for (const EmbeddedTemplate& file : embedded_templates()) sources[std::string(file.name)] = std::string(file.text);
+  if (!templates_dir.empty()) {
+    std::error_code error;
+    std::filesystem::directory_iterator entries(templates_dir, error);
+    if (error) return Error{"templates_dir " + templates_dir + ": " + error.message()};
+    for (const auto& entry : entries) {
+      if (!entry.is_regular_file()) continue;
+      std::ifstream file(entry.path());
+      if (!file) return Error{"cannot read " + entry.path().string()};
+      std::stringstream text;
+      text << file.rdbuf();
+      sources[entry.path().filename().string()] = text.str();
+    }
+  }
+
+  Pages pages;
+  for (auto& [name, text] : sources) {
+    if (ends_with(name, ".html")) {
+      auto compiled = core::Template::compile(text, name);
+      if (!compiled) return compiled.error();
+      pages.pages_.emplace(name, std::move(compiled.value()));
+    } else if (std::string type = content_type_of(name); !type.empty()) {
+      pages.assets_[name] = Asset{type, std::move(text)};
+    }
+  }
+  return pages;
+}
+
+const core::Template* Pages::page(const std::string& name) const {
+  auto found = pages_.find(name);
+  return found == pages_.end() ? nullptr : &found->second;
+}
+
+const Asset* Pages::asset(const std::string& name) const {
+  auto found = assets_.find(name);
+  return found == assets_.end() ? nullptr : &found->second;
+}
+
+}  // namespace unshelver::web

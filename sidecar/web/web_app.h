@@ -1,0 +1,59 @@
+// WebApp: the routes of Unshelver's own HTTP server.
+//
+//   GET  /               launcher page: every backend, its state, a wake button (a plain form)
+//   GET  /api/status     JSON: per backend its state, since, desired, last activity, idle deadline
+//   GET  /healthz        the sidecar's own liveness
+//   GET  /static/NAME    the pages' scripts and styles
+//   POST /wake/NAME      wake a backend (and the Python unshelver's POST /action/ID)
+//
+// The web layer builds no state of its own: it asks the Controller. Rendered pages and the
+// status document are cached per revision of the application's state, so a busy launcher costs
+// one render per state change, not one per request.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+
+#include "io/http_server.h"
+#include "web/pages.h"
+
+namespace unshelver::web {
+
+class Controller {
+ public:
+  enum class WakeOutcome { kAccepted, kAlreadyAwake, kUnknownBackend };
+
+  virtual ~Controller() = default;
+  // Changes whenever anything in status() changes.
+  virtual std::uint64_t revision() const = 0;
+  // The /api/status document: {"revision", "title", "backends": [...]}.
+  virtual nlohmann::json status() const = 0;
+  virtual WakeOutcome wake(const std::string& name, const std::string& actor, const std::string& reason) = 0;
+};
+
+class WebApp {
+ public:
+  WebApp(const Pages& pages, Controller& controller);
+  void handle(const io::HttpRequest& request, io::Responder responder);
+
+ private:
+  io::HttpResponse route(const io::HttpRequest& request);
+  io::HttpResponse launcher();
+  io::HttpResponse status_json();
+  io::HttpResponse wake(const io::HttpRequest& request, const std::string& name);
+  io::HttpResponse not_found(const io::HttpRequest& request);
+  void refresh_cache();
+
+  const Pages& pages_;
+  Controller& controller_;
+  std::uint64_t cached_revision_ = UINT64_MAX;
+  std::string cached_status_;
+  std::string cached_launcher_;
+};
+
+// True when the client prefers HTML (a browser), judged from its Accept header.
+bool wants_html(const io::HttpRequest& request);
+
+}  // namespace unshelver::web

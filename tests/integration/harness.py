@@ -1,0 +1,171 @@
+"""Shared helpers for the integration tests: run the real unshelver binary on 127.0.0.1.
+
+Every test gets its own temporary directory, a free port and its own config; every process it
+starts is stopped by the test itself (SIGTERM, then a check that it exited cleanly).
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+BINARY = os.environ.get("UNSHELVER_BIN", os.path.join(os.path.dirname(__file__), "../../build/unshelver"))
+SOURCE_DIR = os.environ.get("UNSHELVER_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def sim_config(state_dir, port, idle_seconds=2, extra_backend="", extra_top=""):
+    """A config with one simulated backend and short durations, as YAML text."""
+    return f"""
+app:
+  title: Integration test
+  poll_interval_seconds: 0.1
+listen: 127.0.0.1:{port}
+state_dir: {state_dir}
+log_level: debug
+http:
+  header_timeout_seconds: 0.5
+  idle_timeout_seconds: 5
+  max_body_bytes: 1024
+  max_header_bytes: 2048
+buttons:
+  - id: gpu
+    label: Test GPU
+    provider: sim
+    idle_timeout_seconds: {idle_seconds}
+    health:
+      interval_seconds: 0.1
+      timeout_seconds: 1
+      successes_needed: 2
+    sim:
+      wake_seconds: 0.4
+      boot_seconds: 0.3
+      sleep_seconds: 0.3
+{extra_backend}
+{extra_top}
+"""
+
+
+class Unshelver:
+    """One running unshelver process."""
+
+    def __init__(self, config_text=None, workdir=None, args=None):
+        self.workdir = workdir or tempfile.mkdtemp(prefix="unshelver-test-")
+        self.port = free_port()
+        self.config_path = os.path.join(self.workdir, "config.yaml")
+        text = config_text if config_text is not None else sim_config(os.path.join(self.workdir, "state"), self.port)
+        with open(self.config_path, "w") as config_file:
+            config_file.write(text.replace("{port}", str(self.port)))
+        self.log_path = os.path.join(self.workdir, "unshelver.log")
+        self.args = args or ["run", "--config", self.config_path]
+        self.process = None
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([BINARY] + self.args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"unshelver exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                if self.get("/healthz")[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("unshelver did not answer /healthz within 10 s:\n" + self.output())
+
+    def stop(self, expect_code=0):
+        """SIGTERM, then require a clean exit (sanitizer builds also report leaks here)."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError("unshelver did not stop within 15 s of SIGTERM:\n" + self.output())
+        finally:
+            self.log.close()
+        if expect_code is not None and code != expect_code:
+            raise AssertionError(f"unshelver exited with {code}, expected {expect_code}:\n{self.output()}")
+        return code
+
+    def output(self):
+        with open(self.log_path, "rb") as log:
+            return log.read().decode(errors="replace")
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def request(self, method, path, headers=None, body=None):
+        request = urllib.request.Request(self.url(path), method=method, data=body, headers=headers or {})
+        opener = urllib.request.build_opener(NoRedirect)
+        try:
+            with opener.open(request, timeout=5) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read()
+
+    def get(self, path, headers=None):
+        return self.request("GET", path, headers)
+
+    def status(self):
+        code, _, body = self.get("/api/status")
+        assert code == 200, code
+        return json.loads(body)
+
+    def backend(self, name="gpu"):
+        for backend in self.status()["backends"]:
+            if backend["name"] == name:
+                return backend
+        raise KeyError(name)
+
+    def wake(self, name="gpu", accept="application/json"):
+        return self.request("POST", f"/wake/{name}", {"Accept": accept}, b"")
+
+    def wait_for_state(self, state, timeout, name="gpu"):
+        """Polls /api/status every 50 ms; returns the states seen on the way (deduplicated)."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            current = self.backend(name)["state"]
+            if not seen or seen[-1] != current:
+                seen.append(current)
+            if current == state:
+                return seen
+            time.sleep(0.05)
+        raise AssertionError(f"{name} did not reach {state} within {timeout} s; saw {seen}\n" + self.output()[-4000:])
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def raw_exchange(port, data, timeout=5.0, read_until_close=True):
+    """Sends raw bytes and returns everything the server answered (until it closes or times out)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
+        connection.sendall(data)
+        chunks = []
+        try:
+            while True:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                if not read_until_close:
+                    break
+        except socket.timeout:
+            pass
+        return b"".join(chunks)

@@ -21,7 +21,9 @@ constexpr const char* kUsage = R"(unshelver: keeps an expensive cloud VM asleep 
 
 Usage:
   unshelver [run] [--config FILE]     run the sidecar (the default command)
-  unshelver demo [--listen ADDR]      run on the built-in simulated cloud: no credentials needed
+  unshelver demo [--listen ADDR] [--public-url URL]
+                                      run on the built-in simulated cloud: no credentials needed;
+                                      --public-url is where visitors go once it is ready
   unshelver check-config [--config FILE]
                                       validate a configuration and exit (0 valid, 2 invalid)
   unshelver --version | --help
@@ -35,6 +37,7 @@ struct Options {
   std::string config_path;
   std::string listen;
   std::string log_level;
+  std::string public_url;
   bool help = false;
 };
 
@@ -60,6 +63,8 @@ std::string parse_arguments(int argc, char** argv, Options& options) {
       options.config_path = arg.substr(9);
     } else if (arg == "--listen") {
       if (!value(options.listen)) return "--listen needs an address such as 127.0.0.1:5001";
+    } else if (arg == "--public-url") {
+      if (!value(options.public_url)) return "--public-url needs a URL such as http://chat.localhost:8080/";
     } else if (arg == "--log-level") {
       if (!value(options.log_level)) return "--log-level needs a level (trace, debug, info, warn, error)";
     } else {
@@ -112,6 +117,9 @@ int main(int argc, char** argv) {
     if (!config) {
       std::fprintf(stderr, "unshelver: the built-in demo config is invalid:\n%s\n", config.error().message.c_str());
       return kExitUsage;
+    }
+    if (!options.public_url.empty()) {
+      for (auto& backend : config->backends) backend.public_base_url = options.public_url;
     }
     return run_app(std::move(config.value()), options);
   }

@@ -240,28 +240,68 @@ std::chrono::seconds whole_seconds(double seconds) {
 // ---------------------------------------------------------------------------------------------
 // Key tables. They drive both the walk and the "did you mean" suggestions.
 
-constexpr std::string_view kRootKeys[] = {
-    "app", "openstack", "buttons", "github", "activity_log_path", "idle_timeout_minutes",
-    "idle_timeout_seconds", "idle_poll_interval_seconds", "caddy_upstream_label",
-    "local_event_log", "swift_event_container", "swift_event_prefix", "notification_email",
-    "listen", "state_dir", "templates_dir", "secrets_file", "log_level", "http"};
-constexpr std::string_view kAppKeys[] = {
-    "title", "secret_key", "poll_interval_seconds", "http_probe_timeout", "http_probe_attempts",
-    "control_token", "manual_shelve_path", "unshelve_timeout_minutes", "api_retry_attempts", "env"};
-constexpr std::string_view kButtonKeys[] = {
-    "id", "label", "description", "instance_name", "instance_id", "preferred_networks",
-    "public_base_url", "url_scheme", "port", "healthcheck_path", "launch_path",
-    "http_probe_attempts", "http_probe_interval_seconds", "verify_tls", "provider", "host",
-    "upstream", "upstream_label", "idle_timeout_seconds", "idle_timeout_minutes",
-    "unshelve_timeout_minutes", "on_error", "error_retry_seconds", "health", "sim"};
-constexpr std::string_view kHealthKeys[] = {"path", "interval_seconds", "timeout_seconds",
-                                            "successes_needed", "failures_allowed", "attempts"};
-constexpr std::string_view kSimKeys[] = {"wake_seconds", "boot_seconds", "sleep_seconds",
-                                         "fail_wakes", "wake_failure_rate", "failure_message",
-                                         "start_awake", "backend_listen"};
-constexpr std::string_view kHttpKeys[] = {"max_url_bytes", "max_header_bytes", "max_header_count",
-                                          "max_body_bytes", "header_timeout_seconds",
-                                          "idle_timeout_seconds", "shutdown_grace_seconds"};
+constexpr std::string_view kRootKeys[] = {"app",
+                                          "openstack",
+                                          "buttons",
+                                          "github",
+                                          "activity_log_path",
+                                          "idle_timeout_minutes",
+                                          "idle_timeout_seconds",
+                                          "idle_poll_interval_seconds",
+                                          "caddy_upstream_label",
+                                          "local_event_log",
+                                          "swift_event_container",
+                                          "swift_event_prefix",
+                                          "notification_email",
+                                          "listen",
+                                          "state_dir",
+                                          "templates_dir",
+                                          "secrets_file",
+                                          "log_level",
+                                          "http"};
+constexpr std::string_view kAppKeys[] = {"title",
+                                         "secret_key",
+                                         "poll_interval_seconds",
+                                         "http_probe_timeout",
+                                         "http_probe_attempts",
+                                         "control_token",
+                                         "manual_shelve_path",
+                                         "unshelve_timeout_minutes",
+                                         "api_retry_attempts",
+                                         "env"};
+constexpr std::string_view kButtonKeys[] = {"id",
+                                            "label",
+                                            "description",
+                                            "instance_name",
+                                            "instance_id",
+                                            "preferred_networks",
+                                            "public_base_url",
+                                            "url_scheme",
+                                            "port",
+                                            "healthcheck_path",
+                                            "launch_path",
+                                            "http_probe_attempts",
+                                            "http_probe_interval_seconds",
+                                            "verify_tls",
+                                            "provider",
+                                            "host",
+                                            "upstream",
+                                            "upstream_label",
+                                            "idle_timeout_seconds",
+                                            "idle_timeout_minutes",
+                                            "unshelve_timeout_minutes",
+                                            "on_error",
+                                            "error_retry_seconds",
+                                            "health",
+                                            "sim"};
+constexpr std::string_view kHealthKeys[] = {
+    "path", "interval_seconds", "timeout_seconds", "successes_needed", "failures_allowed", "attempts"};
+constexpr std::string_view kSimKeys[] = {"wake_seconds", "boot_seconds",      "sleep_seconds",
+                                         "fail_wakes",   "wake_failure_rate", "failure_message",
+                                         "start_awake",  "backend_listen"};
+constexpr std::string_view kHttpKeys[] = {
+    "max_url_bytes",          "max_header_bytes",     "max_header_count",      "max_body_bytes",
+    "header_timeout_seconds", "idle_timeout_seconds", "shutdown_grace_seconds"};
 constexpr std::string_view kIniSections[] = {"app", "openstack"};
 constexpr std::string_view kIniAppKeys[] = {"control_token", "secret_key"};
 constexpr std::string_view kIniOpenStackKeys[] = {"password", "application_credential_secret"};
@@ -350,8 +390,7 @@ std::vector<IniEntry> scan_ini_lines(std::string_view text) {
         section = std::string(line.substr(1, close - 1));
         previous_name.clear();
       }
-    } else if (const std::size_t equals = line.find_first_of("=:");
-               equals != std::string_view::npos) {
+    } else if (const std::size_t equals = line.find_first_of("=:"); equals != std::string_view::npos) {
       previous_name = std::string(trim(line.substr(0, equals)));
       found.push_back({section, previous_name, "", line_number});
     }
@@ -376,15 +415,14 @@ class Loader {
   explicit Loader(const ConfigInputs& inputs)
       : inputs_(inputs),
         yaml_file_(inputs.yaml_path.empty() ? std::string(kDefaultYamlFile) : inputs.yaml_path),
-        secrets_file_(inputs.secrets_path.empty() ? std::string(kDefaultSecretsFile)
-                                                  : inputs.secrets_path) {}
+        secrets_file_(inputs.secrets_path.empty() ? std::string(kDefaultSecretsFile) : inputs.secrets_path) {}
 
   ParsedConfig run() {
     try {
       load();
     } catch (const std::exception& error) {
-      add(yaml_file_, 0, 0, "", std::string("internal error while reading the configuration: ") +
-                                    error.what());
+      add(yaml_file_, 0, 0, "",
+          std::string("internal error while reading the configuration: ") + error.what());
     } catch (...) {
       add(yaml_file_, 0, 0, "", "internal error while reading the configuration");
     }
@@ -445,8 +483,7 @@ class Loader {
   }
 
   void add_at(const YAML::Node& node, std::string key, std::string message) {
-    add_at(node.IsDefined() ? node.Mark() : YAML::Mark::null_mark(), std::move(key),
-           std::move(message));
+    add_at(node.IsDefined() ? node.Mark() : YAML::Mark::null_mark(), std::move(key), std::move(message));
   }
 
   void add_at(const Secret& secret, std::string message) {
@@ -461,16 +498,13 @@ class Loader {
       if (issue.file == kEnvironmentFile) return 2;
       return 1;
     };
-    std::stable_sort(issues_.begin(), issues_.end(),
-                     [&](const ConfigIssue& a, const ConfigIssue& b) {
-                       const auto key = [&](const ConfigIssue& issue) {
-                         return std::make_tuple(rank(issue),
-                                                issue.line == 0 ? std::numeric_limits<int>::max()
-                                                                : issue.line,
-                                                issue.column);
-                       };
-                       return key(a) < key(b);
-                     });
+    std::stable_sort(issues_.begin(), issues_.end(), [&](const ConfigIssue& a, const ConfigIssue& b) {
+      const auto key = [&](const ConfigIssue& issue) {
+        return std::make_tuple(rank(issue), issue.line == 0 ? std::numeric_limits<int>::max() : issue.line,
+                               issue.column);
+      };
+      return key(a) < key(b);
+    });
   }
 
   // --- Typed readers. Each returns nullopt for an absent or null value (the default applies)
@@ -478,14 +512,10 @@ class Loader {
 
   static std::string describe(const YAML::Node& node, bool secret) {
     switch (node.Type()) {
-      case YAML::NodeType::Sequence:
-        return "a list";
-      case YAML::NodeType::Map:
-        return "a mapping";
-      case YAML::NodeType::Scalar:
-        return secret ? "a value that is not shown" : quote(node.Scalar());
-      default:
-        return "nothing";
+      case YAML::NodeType::Sequence: return "a list";
+      case YAML::NodeType::Map: return "a mapping";
+      case YAML::NodeType::Scalar: return secret ? "a value that is not shown" : quote(node.Scalar());
+      default: return "nothing";
     }
   }
 
@@ -509,16 +539,15 @@ class Loader {
     if (auto value = get_string(node, path)) out = std::move(*value);
   }
 
-  void check_range(double value, const YAML::Node& node, const std::string& path,
-                   const Range& range, bool& ok) {
+  void check_range(double value, const YAML::Node& node, const std::string& path, const Range& range,
+                   bool& ok) {
     if (range.min_exclusive ? value <= range.min : value < range.min) {
       add_at(node, path,
              std::string(range.min_exclusive ? "must be greater than " : "must be at least ") +
                  format_number(range.min) + ", got " + format_number(value));
       ok = false;
     } else if (value > range.max) {
-      add_at(node, path, "must be at most " + format_number(range.max) + ", got " +
-                             format_number(value));
+      add_at(node, path, "must be at most " + format_number(range.max) + ", got " + format_number(value));
       ok = false;
     }
   }
@@ -527,18 +556,15 @@ class Loader {
     if (text.starts_with('+')) text.remove_prefix(1);
     double value = 0;
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || error != std::errc() || end != text.data() + text.size() ||
-        !std::isfinite(value)) {
+    if (text.empty() || error != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
       return std::nullopt;
     }
     return value;
   }
 
-  std::optional<double> get_number(const YAML::Node& node, const std::string& path,
-                                   const Range& range) {
+  std::optional<double> get_number(const YAML::Node& node, const std::string& path, const Range& range) {
     if (!node.IsDefined() || node.IsNull()) return std::nullopt;
-    const std::optional<double> value =
-        node.IsScalar() ? parse_double(node.Scalar()) : std::nullopt;
+    const std::optional<double> value = node.IsScalar() ? parse_double(node.Scalar()) : std::nullopt;
     if (!value) {
       add_at(node, path, "expected a number, got " + describe(node, false));
       return std::nullopt;
@@ -548,19 +574,17 @@ class Loader {
     return ok ? value : std::nullopt;
   }
 
-  std::optional<long long> get_integer(const YAML::Node& node, const std::string& path,
-                                       long long min, long long max) {
+  std::optional<long long> get_integer(const YAML::Node& node, const std::string& path, long long min,
+                                       long long max) {
     if (!node.IsDefined() || node.IsNull()) return std::nullopt;
     // YAML writers sometimes emit whole numbers as 5.0; they mean the integer.
-    const std::optional<double> value =
-        node.IsScalar() ? parse_double(node.Scalar()) : std::nullopt;
+    const std::optional<double> value = node.IsScalar() ? parse_double(node.Scalar()) : std::nullopt;
     if (!value || std::floor(*value) != *value || std::fabs(*value) > 9e15) {
       add_at(node, path, "expected an integer, got " + describe(node, false));
       return std::nullopt;
     }
     bool ok = true;
-    check_range(*value, node, path,
-                Range{static_cast<double>(min), static_cast<double>(max), false}, ok);
+    check_range(*value, node, path, Range{static_cast<double>(min), static_cast<double>(max), false}, ok);
     if (!ok) return std::nullopt;
     return static_cast<long long>(*value);
   }
@@ -596,22 +620,20 @@ class Loader {
     const std::optional<std::string> text = get_string(node, path);
     if (!text) return;
     if (!is_host_port(*text, allow_port_zero)) {
-      add_at(node, path, "expected HOST:PORT (for example \"127.0.0.1:8080\"), got " +
-                             quote(*text));
+      add_at(node, path, "expected HOST:PORT (for example \"127.0.0.1:8080\"), got " + quote(*text));
       return;
     }
     out = *text;
   }
 
-  void read_millis(const YAML::Node& node, const std::string& path, const Range& range,
-                   Millis& out) {
+  void read_millis(const YAML::Node& node, const std::string& path, const Range& range, Millis& out) {
     if (auto seconds = get_number(node, path, range)) out = millis_from_seconds(*seconds);
   }
 
   template <typename Int>
   void read_count(const YAML::Node& node, const std::string& path, long long min, Int& out) {
-    constexpr auto kMax = static_cast<long long>(std::min<unsigned long long>(
-        std::numeric_limits<Int>::max(), 1'000'000'000ULL));
+    constexpr auto kMax = static_cast<long long>(
+        std::min<unsigned long long>(std::numeric_limits<Int>::max(), 1'000'000'000ULL));
     if (auto value = get_integer(node, path, min, kMax)) out = static_cast<Int>(*value);
   }
 
@@ -631,12 +653,11 @@ class Loader {
       const std::string child = join_path(path, key);
       const int line = key_node.Mark().line + 1;
       if (const auto [first, inserted] = seen.emplace(key, line); !inserted) {
-        add_at(key_node, child,
-               "duplicate key (first set on line " + std::to_string(first->second) + ")");
+        add_at(key_node, child, "duplicate key (first set on line " + std::to_string(first->second) + ")");
         continue;
       }
-      const auto field = std::find_if(fields.begin(), fields.end(),
-                                      [&](const Field& f) { return f.name == key; });
+      const auto field =
+          std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return f.name == key; });
       if (field != fields.end()) {
         if (field->handle) field->handle(value, child);
         continue;
@@ -667,8 +688,7 @@ class Loader {
       return;
     }
     if (root.IsDefined() && !root.IsNull() && !root.IsMap()) {
-      add_at(root, "", "expected a mapping of keys at the top level, got " +
-                           describe(root, false));
+      add_at(root, "", "expected a mapping of keys at the top level, got " + describe(root, false));
       return;
     }
     // An empty document has no mark; its issues point at line 1.
@@ -696,9 +716,7 @@ class Loader {
         // load, and its content is ignored.
         {"github", nullptr},
         {"activity_log_path",
-         [this](const YAML::Node& v, const std::string& p) {
-           read_string(v, p, config_.activity_log_path);
-         }},
+         [this](const YAML::Node& v, const std::string& p) { read_string(v, p, config_.activity_log_path); }},
         {"idle_timeout_minutes",
          [this](const YAML::Node& v, const std::string& p) {
            top_idle_minutes_ = get_number(v, p, Range{5, kMaxMinutes});
@@ -718,9 +736,7 @@ class Loader {
            if (auto label = get_label(v, p)) config_.caddy_upstream_label = *label;
          }},
         {"local_event_log",
-         [this](const YAML::Node& v, const std::string& p) {
-           read_string(v, p, config_.local_event_log);
-         }},
+         [this](const YAML::Node& v, const std::string& p) { read_string(v, p, config_.local_event_log); }},
         {"swift_event_container",
          [this](const YAML::Node& v, const std::string& p) {
            // null (or an empty name) disables the Swift mirror, as in the Python unshelver.
@@ -743,9 +759,7 @@ class Loader {
            }
          }},
         {"listen",
-         [this](const YAML::Node& v, const std::string& p) {
-           read_host_port(v, p, false, config_.listen);
-         }},
+         [this](const YAML::Node& v, const std::string& p) { read_host_port(v, p, false, config_.listen); }},
         {"state_dir",
          [this](const YAML::Node& v, const std::string& p) {
            if (auto dir = get_string(v, p)) {
@@ -757,13 +771,9 @@ class Loader {
            }
          }},
         {"templates_dir",
-         [this](const YAML::Node& v, const std::string& p) {
-           read_string(v, p, config_.templates_dir);
-         }},
+         [this](const YAML::Node& v, const std::string& p) { read_string(v, p, config_.templates_dir); }},
         {"secrets_file",
-         [this](const YAML::Node& v, const std::string& p) {
-           read_string(v, p, config_.secrets_file);
-         }},
+         [this](const YAML::Node& v, const std::string& p) { read_string(v, p, config_.secrets_file); }},
         {"log_level",
          [this](const YAML::Node& v, const std::string& p) {
            if (auto i = get_choice(v, p, kLogLevels)) config_.log_level = kLogLevels[*i];
@@ -782,8 +792,7 @@ class Loader {
       return byte <= 0x20 || byte == 0x7f || c == '"' || c == '{' || c == '}';
     });
     if (!ok) {
-      add_at(node, path,
-             "must be a non-empty word without spaces, quotes or braces, got " + quote(*label));
+      add_at(node, path, "must be a non-empty word without spaces, quotes or braces, got " + quote(*label));
       return std::nullopt;
     }
     return label;
@@ -794,8 +803,7 @@ class Loader {
     AppSettings& app = config_.app;
     const std::vector<Field> fields = {
         {"title", [&](const YAML::Node& v, const std::string& p) { read_string(v, p, app.title); }},
-        {"secret_key",
-         [this](const YAML::Node& v, const std::string& p) { read_secret(v, p, secret_key_); }},
+        {"secret_key", [this](const YAML::Node& v, const std::string& p) { read_secret(v, p, secret_key_); }},
         {"poll_interval_seconds",
          [&](const YAML::Node& v, const std::string& p) {
            read_millis(v, p, Range{0, kMaxSeconds, true}, app.poll_interval);
@@ -805,9 +813,7 @@ class Loader {
            read_millis(v, p, Range{0, kMaxSeconds, true}, app.http_probe_timeout);
          }},
         {"http_probe_attempts",
-         [&](const YAML::Node& v, const std::string& p) {
-           read_count(v, p, 1, app.http_probe_attempts);
-         }},
+         [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 1, app.http_probe_attempts); }},
         {"control_token",
          [this](const YAML::Node& v, const std::string& p) { read_secret(v, p, control_token_); }},
         {"manual_shelve_path",
@@ -821,8 +827,10 @@ class Loader {
              if (ok) {
                app.manual_shelve_path = *route;
              } else {
-               add_at(v, p, "must start with '/' and contain only letters, digits, '/', '-' and "
-                            "'_', got " + quote(*route));
+               add_at(v, p,
+                      "must start with '/' and contain only letters, digits, '/', '-' and "
+                      "'_', got " +
+                          quote(*route));
              }
            }
          }},
@@ -833,9 +841,7 @@ class Loader {
            }
          }},
         {"api_retry_attempts",
-         [&](const YAML::Node& v, const std::string& p) {
-           read_count(v, p, 0, app.api_retry_attempts);
-         }},
+         [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 0, app.api_retry_attempts); }},
         {"env",
          [&](const YAML::Node& v, const std::string& p) {
            if (auto i = get_choice(v, p, kEnvironmentNames)) {
@@ -867,11 +873,9 @@ class Loader {
                           }
                         }});
     }
-    fields.push_back({"password", [this](const YAML::Node& v, const std::string& p) {
-                        read_secret(v, p, os_password_);
-                      }});
-    fields.push_back({"application_credential_secret",
-                      [this](const YAML::Node& v, const std::string& p) {
+    fields.push_back(
+        {"password", [this](const YAML::Node& v, const std::string& p) { read_secret(v, p, os_password_); }});
+    fields.push_back({"application_credential_secret", [this](const YAML::Node& v, const std::string& p) {
                         read_secret(v, p, os_app_secret_);
                       }});
     fields.push_back({"interface", [this, &os](const YAML::Node& v, const std::string& p) {
@@ -880,8 +884,8 @@ class Loader {
                             os.interface = *normal;
                             openstack_yaml_keys_.insert("interface");
                           } else {
-                            add_at(v, p, "must be one of " + list_names(kInterfaces) + ", got " +
-                                             quote(*text));
+                            add_at(v, p,
+                                   "must be one of " + list_names(kInterfaces) + ", got " + quote(*text));
                           }
                         }
                       }});
@@ -889,8 +893,7 @@ class Loader {
     fields.push_back({"verify", [this, &os](const YAML::Node& v, const std::string& p) {
                         if (v.IsNull()) return;
                         if (!v.IsScalar()) {
-                          add_at(v, p, "expected true, false or a CA bundle path, got " +
-                                           describe(v, false));
+                          add_at(v, p, "expected true, false or a CA bundle path, got " + describe(v, false));
                         } else if (auto flag = parse_bool(v.Scalar())) {
                           os.verify = *flag;
                         } else {
@@ -899,6 +902,7 @@ class Loader {
                         }
                       }});
     std::vector<std::string_view> known;
+    known.reserve(fields.size());
     for (const Field& field : fields) known.push_back(field.name);
     // Keys the Python unshelver passed through to openstacksdk are kept rather than rejected,
     // except near-misses of our own keys (one edit away, such as `pasword`): those are typos
@@ -924,8 +928,7 @@ class Loader {
     };
     walk(node, path, known, fields, extra);
     if (os.cacert.empty() && !verify_path_.empty()) os.cacert = verify_path_;
-    if (!os.auth_url.empty() && !os.auth_url.starts_with("http://") &&
-        !os.auth_url.starts_with("https://")) {
+    if (!os.auth_url.empty() && !os.auth_url.starts_with("http://") && !os.auth_url.starts_with("https://")) {
       add_at(node["auth_url"], join_path(path, "auth_url"),
              "must be an http:// or https:// URL, got " + quote(os.auth_url));
     }
@@ -946,25 +949,22 @@ class Loader {
     HttpLimits& http = config_.http;
     const Range positive{0, kMaxSeconds, true};
     const std::vector<Field> fields = {
-        {"max_url_bytes", [&](const YAML::Node& v, const std::string& p) {
-           read_count(v, p, 1, http.max_url_bytes);
-         }},
-        {"max_header_bytes", [&](const YAML::Node& v, const std::string& p) {
-           read_count(v, p, 1, http.max_header_bytes);
-         }},
-        {"max_header_count", [&](const YAML::Node& v, const std::string& p) {
-           read_count(v, p, 1, http.max_header_count);
-         }},
-        {"max_body_bytes", [&](const YAML::Node& v, const std::string& p) {
-           read_count(v, p, 0, http.max_body_bytes);
-         }},
-        {"header_timeout_seconds", [&](const YAML::Node& v, const std::string& p) {
+        {"max_url_bytes",
+         [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 1, http.max_url_bytes); }},
+        {"max_header_bytes",
+         [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 1, http.max_header_bytes); }},
+        {"max_header_count",
+         [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 1, http.max_header_count); }},
+        {"max_body_bytes",
+         [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 0, http.max_body_bytes); }},
+        {"header_timeout_seconds",
+         [&](const YAML::Node& v, const std::string& p) {
            read_millis(v, p, positive, http.header_timeout);
          }},
-        {"idle_timeout_seconds", [&](const YAML::Node& v, const std::string& p) {
-           read_millis(v, p, positive, http.idle_timeout);
-         }},
-        {"shutdown_grace_seconds", [&](const YAML::Node& v, const std::string& p) {
+        {"idle_timeout_seconds",
+         [&](const YAML::Node& v, const std::string& p) { read_millis(v, p, positive, http.idle_timeout); }},
+        {"shutdown_grace_seconds",
+         [&](const YAML::Node& v, const std::string& p) {
            read_millis(v, p, Range{0, kMaxSeconds}, http.shutdown_grace);
          }},
     };
@@ -996,8 +996,7 @@ class Loader {
       const YAML::Node node = buttons[i];
       const std::string button_path = path + "[" + std::to_string(i) + "]";
       if (!node.IsMap()) {
-        add_at(node, button_path, "expected a mapping with the button's keys, got " +
-                                      describe(node, false));
+        add_at(node, button_path, "expected a mapping with the button's keys, got " + describe(node, false));
         continue;
       }
       BackendConfig backend;
@@ -1013,10 +1012,13 @@ class Loader {
         const int line = at.Mark().line + 1;
         const auto [first, inserted] = seen.emplace(value, std::make_pair(button_path, line));
         if (!inserted) {
-          add_at(at, button_path + "." + key,
-                 "duplicate " + what + " " + quote(value) + " (also used by " +
-                     first->second.first + " on line " + std::to_string(first->second.second) +
-                     ")");
+          std::string message = "duplicate ";
+          message.append(what).append(" ").append(quote(value)).append(" (also used by ");
+          message.append(first->second.first).append(" on line ");
+          message.append(std::to_string(first->second.second)).append(")");
+          std::string issue_key = button_path;
+          issue_key.append(".").append(key);
+          add_at(at, std::move(issue_key), std::move(message));
         }
       };
       check_unique(ids, backend.name, draft.id_node, "id", "button id");
@@ -1026,8 +1028,7 @@ class Loader {
         check_unique(instances, by_id ? "id:" + backend.instance_id : backend.instance_name,
                      draft.instance_node, by_id ? "instance_id" : "instance_name", "instance");
       }
-      check_unique(hosts, backend.host, draft.host_node ? draft.host_node : draft.id_node, "host",
-                   "host");
+      check_unique(hosts, backend.host, draft.host_node ? draft.host_node : draft.id_node, "host", "host");
       if (openstack && first_openstack_button_.empty()) {
         first_openstack_button_ = button_path;
         first_openstack_mark_ = node.Mark();
@@ -1040,33 +1041,39 @@ class Loader {
                    ButtonDraft& draft) {
     const Range positive{0, kMaxSeconds, true};
     const std::vector<Field> fields = {
-        {"id", [&](const YAML::Node& v, const std::string& p) {
+        {"id",
+         [&](const YAML::Node& v, const std::string& p) {
            if (!v.IsNull()) draft.id_node = v;
            if (auto id = get_string(v, p)) {
              if (!is_identifier(*id)) {
-               add_at(v, p, "must contain only letters, digits, '-' and '_' (it is used in URLs), "
-                            "got " + quote(*id));
+               add_at(v, p,
+                      "must contain only letters, digits, '-' and '_' (it is used in URLs), "
+                      "got " +
+                          quote(*id));
              } else {
                backend.name = *id;
              }
            }
          }},
         {"label", [&](const YAML::Node& v, const std::string& p) { draft.label = get_string(v, p); }},
-        {"description", [&](const YAML::Node& v, const std::string& p) {
-           read_string(v, p, backend.description);
-         }},
-        {"instance_name", [&](const YAML::Node& v, const std::string& p) {
+        {"description",
+         [&](const YAML::Node& v, const std::string& p) { read_string(v, p, backend.description); }},
+        {"instance_name",
+         [&](const YAML::Node& v, const std::string& p) {
            read_string(v, p, backend.instance_name);
            if (!draft.instance_node) draft.instance_node = v;
          }},
-        {"instance_id", [&](const YAML::Node& v, const std::string& p) {
+        {"instance_id",
+         [&](const YAML::Node& v, const std::string& p) {
            read_string(v, p, backend.instance_id);
            draft.instance_node = v;
          }},
-        {"preferred_networks", [&](const YAML::Node& v, const std::string& p) {
+        {"preferred_networks",
+         [&](const YAML::Node& v, const std::string& p) {
            read_string_list(v, p, backend.preferred_networks);
          }},
-        {"public_base_url", [&](const YAML::Node& v, const std::string& p) {
+        {"public_base_url",
+         [&](const YAML::Node& v, const std::string& p) {
            if (auto url = get_string(v, p); url && !url->empty()) {
              const auto parts = split_url(*url);
              if (!parts || (parts->scheme != "http" && parts->scheme != "https")) {
@@ -1080,71 +1087,82 @@ class Loader {
              }
            }
          }},
-        {"url_scheme", [&](const YAML::Node& v, const std::string& p) {
+        {"url_scheme",
+         [&](const YAML::Node& v, const std::string& p) {
            if (auto i = get_choice(v, p, kSchemes)) backend.url_scheme = kSchemes[*i];
          }},
-        {"port", [&](const YAML::Node& v, const std::string& p) {
+        {"port",
+         [&](const YAML::Node& v, const std::string& p) {
            if (auto port = get_integer(v, p, 1, 65535)) backend.port = static_cast<int>(*port);
          }},
-        {"healthcheck_path", [&](const YAML::Node& v, const std::string& p) {
-           draft.healthcheck_path = get_string(v, p);
-         }},
-        {"launch_path", [&](const YAML::Node& v, const std::string& p) {
+        {"healthcheck_path",
+         [&](const YAML::Node& v, const std::string& p) { draft.healthcheck_path = get_string(v, p); }},
+        {"launch_path",
+         [&](const YAML::Node& v, const std::string& p) {
            if (auto launch = get_string(v, p)) backend.launch_path = with_leading_slash(*launch);
          }},
-        {"http_probe_attempts", [&](const YAML::Node& v, const std::string& p) {
+        {"http_probe_attempts",
+         [&](const YAML::Node& v, const std::string& p) {
            draft.probe_attempts = get_integer(v, p, 1, 1'000'000);
          }},
-        {"http_probe_interval_seconds", [&](const YAML::Node& v, const std::string& p) {
+        {"http_probe_interval_seconds",
+         [&](const YAML::Node& v, const std::string& p) {
            draft.probe_interval_seconds = get_number(v, p, positive);
          }},
-        {"verify_tls", [&](const YAML::Node& v, const std::string& p) {
+        {"verify_tls",
+         [&](const YAML::Node& v, const std::string& p) {
            if (auto flag = get_bool(v, p)) backend.verify_tls = *flag;
          }},
-        {"provider", [&](const YAML::Node& v, const std::string& p) {
+        {"provider",
+         [&](const YAML::Node& v, const std::string& p) {
            if (auto i = get_choice(v, p, kProviderNames)) {
              backend.provider = *i == 0 ? ProviderKind::kOpenStack : ProviderKind::kSim;
            } else if (!v.IsNull()) {
              draft.provider_invalid = true;
            }
          }},
-        {"host", [&](const YAML::Node& v, const std::string& p) {
+        {"host",
+         [&](const YAML::Node& v, const std::string& p) {
            if (auto host = get_string(v, p); host && !host->empty()) {
              if (!is_hostname(*host)) {
-               add_at(v, p, "expected a bare host name such as chat.example.org (no scheme, port "
-                            "or path), got " + quote(*host));
+               add_at(v, p,
+                      "expected a bare host name such as chat.example.org (no scheme, port "
+                      "or path), got " +
+                          quote(*host));
              } else {
                draft.host = lower(*host);
                draft.host_node = v;
              }
            }
          }},
-        {"upstream", [&](const YAML::Node& v, const std::string& p) {
-           read_host_port(v, p, false, backend.upstream);
-         }},
-        {"upstream_label", [&](const YAML::Node& v, const std::string& p) {
-           draft.upstream_label = get_label(v, p);
-         }},
-        {"idle_timeout_seconds", [&](const YAML::Node& v, const std::string& p) {
+        {"upstream",
+         [&](const YAML::Node& v, const std::string& p) { read_host_port(v, p, false, backend.upstream); }},
+        {"upstream_label",
+         [&](const YAML::Node& v, const std::string& p) { draft.upstream_label = get_label(v, p); }},
+        {"idle_timeout_seconds",
+         [&](const YAML::Node& v, const std::string& p) {
            draft.idle_seconds = get_number(v, p, Range{1, kMaxSeconds});
          }},
-        {"idle_timeout_minutes", [&](const YAML::Node& v, const std::string& p) {
+        {"idle_timeout_minutes",
+         [&](const YAML::Node& v, const std::string& p) {
            draft.idle_minutes = get_number(v, p, Range{5, kMaxMinutes});
          }},
-        {"unshelve_timeout_minutes", [&](const YAML::Node& v, const std::string& p) {
+        {"unshelve_timeout_minutes",
+         [&](const YAML::Node& v, const std::string& p) {
            draft.unshelve_minutes = get_number(v, p, Range{0, kMaxMinutes, true});
          }},
-        {"on_error", [&](const YAML::Node& v, const std::string& p) {
+        {"on_error",
+         [&](const YAML::Node& v, const std::string& p) {
            if (auto i = get_choice(v, p, kErrorPolicyNames)) {
              backend.on_error = *i == 0 ? ErrorPolicy::kWaitForAdmin : ErrorPolicy::kRetry;
            }
          }},
-        {"error_retry_seconds", [&](const YAML::Node& v, const std::string& p) {
+        {"error_retry_seconds",
+         [&](const YAML::Node& v, const std::string& p) {
            if (auto s = get_number(v, p, positive)) backend.error_retry_after = whole_seconds(*s);
          }},
-        {"health", [&](const YAML::Node& v, const std::string& p) {
-           read_health(v, p, backend.health, draft);
-         }},
+        {"health",
+         [&](const YAML::Node& v, const std::string& p) { read_health(v, p, backend.health, draft); }},
         {"sim", [&](const YAML::Node& v, const std::string& p) { read_sim(v, p, backend.sim); }},
     };
     walk(node, path, kButtonKeys, fields);
@@ -1156,21 +1174,20 @@ class Loader {
     const Range positive{0, kMaxSeconds, true};
     const std::vector<Field> fields = {
         {"path", [&](const YAML::Node& v, const std::string& p) { draft.health_path = get_string(v, p); }},
-        {"interval_seconds", [&](const YAML::Node& v, const std::string& p) {
+        {"interval_seconds",
+         [&](const YAML::Node& v, const std::string& p) {
            draft.health_interval_seconds = get_number(v, p, positive);
          }},
-        {"timeout_seconds", [&](const YAML::Node& v, const std::string& p) {
+        {"timeout_seconds",
+         [&](const YAML::Node& v, const std::string& p) {
            draft.health_timeout_seconds = get_number(v, p, positive);
          }},
-        {"successes_needed", [&](const YAML::Node& v, const std::string& p) {
-           read_count(v, p, 1, health.successes_needed);
-         }},
-        {"failures_allowed", [&](const YAML::Node& v, const std::string& p) {
-           read_count(v, p, 1, health.failures_allowed);
-         }},
-        {"attempts", [&](const YAML::Node& v, const std::string& p) {
-           draft.health_attempts = get_integer(v, p, 0, 1'000'000);
-         }},
+        {"successes_needed",
+         [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 1, health.successes_needed); }},
+        {"failures_allowed",
+         [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 1, health.failures_allowed); }},
+        {"attempts", [&](const YAML::Node& v,
+                         const std::string& p) { draft.health_attempts = get_integer(v, p, 0, 1'000'000); }},
     };
     walk(node, path, kHealthKeys, fields);
   }
@@ -1179,36 +1196,31 @@ class Loader {
     if (!expect_map(node, path)) return;
     const Range non_negative{0, kMaxSeconds};
     const std::vector<Field> fields = {
-        {"wake_seconds", [&](const YAML::Node& v, const std::string& p) {
-           read_millis(v, p, non_negative, sim.wake_duration);
-         }},
-        {"boot_seconds", [&](const YAML::Node& v, const std::string& p) {
-           read_millis(v, p, non_negative, sim.boot_duration);
-         }},
-        {"sleep_seconds", [&](const YAML::Node& v, const std::string& p) {
-           read_millis(v, p, non_negative, sim.sleep_duration);
-         }},
-        {"fail_wakes", [&](const YAML::Node& v, const std::string& p) {
-           read_count(v, p, 0, sim.fail_wakes);
-         }},
-        {"wake_failure_rate", [&](const YAML::Node& v, const std::string& p) {
+        {"wake_seconds", [&](const YAML::Node& v,
+                             const std::string& p) { read_millis(v, p, non_negative, sim.wake_duration); }},
+        {"boot_seconds", [&](const YAML::Node& v,
+                             const std::string& p) { read_millis(v, p, non_negative, sim.boot_duration); }},
+        {"sleep_seconds", [&](const YAML::Node& v,
+                              const std::string& p) { read_millis(v, p, non_negative, sim.sleep_duration); }},
+        {"fail_wakes",
+         [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 0, sim.fail_wakes); }},
+        {"wake_failure_rate",
+         [&](const YAML::Node& v, const std::string& p) {
            if (auto rate = get_number(v, p, Range{0, 1})) sim.wake_failure_rate = *rate;
          }},
-        {"failure_message", [&](const YAML::Node& v, const std::string& p) {
-           read_string(v, p, sim.failure_message);
-         }},
-        {"start_awake", [&](const YAML::Node& v, const std::string& p) {
+        {"failure_message",
+         [&](const YAML::Node& v, const std::string& p) { read_string(v, p, sim.failure_message); }},
+        {"start_awake",
+         [&](const YAML::Node& v, const std::string& p) {
            if (auto flag = get_bool(v, p)) sim.start_awake = *flag;
          }},
-        {"backend_listen", [&](const YAML::Node& v, const std::string& p) {
-           read_host_port(v, p, true, sim.backend_listen);
-         }},
+        {"backend_listen",
+         [&](const YAML::Node& v, const std::string& p) { read_host_port(v, p, true, sim.backend_listen); }},
     };
     walk(node, path, kSimKeys, fields);
   }
 
-  void read_string_list(const YAML::Node& node, const std::string& path,
-                        std::vector<std::string>& out) {
+  void read_string_list(const YAML::Node& node, const std::string& path, std::vector<std::string>& out) {
     if (node.IsNull()) return;
     if (!node.IsSequence()) {
       add_at(node, path, "expected a list of strings, got " + describe(node, false));
@@ -1250,9 +1262,8 @@ class Loader {
     } else {
       health.interval = app.poll_interval;
     }
-    health.timeout = draft.health_timeout_seconds
-                         ? millis_from_seconds(*draft.health_timeout_seconds)
-                         : app.http_probe_timeout;
+    health.timeout = draft.health_timeout_seconds ? millis_from_seconds(*draft.health_timeout_seconds)
+                                                  : app.http_probe_timeout;
     health.attempts = static_cast<int>(draft.health_attempts  ? *draft.health_attempts
                                        : draft.probe_attempts ? *draft.probe_attempts
                                                               : app.http_probe_attempts);
@@ -1268,12 +1279,10 @@ class Loader {
     } else {
       backend.idle_timeout = std::chrono::minutes(60);
     }
-    backend.upstream_label = draft.upstream_label ? *draft.upstream_label
-                                                  : config_.caddy_upstream_label;
+    backend.upstream_label = draft.upstream_label ? *draft.upstream_label : config_.caddy_upstream_label;
     backend.unshelve_timeout = draft.unshelve_minutes
                                    ? whole_seconds(*draft.unshelve_minutes * 60)
-                                   : std::chrono::duration_cast<std::chrono::seconds>(
-                                         app.unshelve_timeout);
+                                   : std::chrono::duration_cast<std::chrono::seconds>(app.unshelve_timeout);
   }
 
   // --- Secrets and the environment ------------------------------------------------------------
@@ -1303,8 +1312,7 @@ class Loader {
     const int error_line = ini_parse_string(inputs_.secrets_text.c_str(), on_ini_entry, &entries);
     if (error_line > 0) {
       // The line's text is not quoted: it may hold a secret.
-      add(secrets_file_, error_line, 0, "",
-          "INI syntax error (expected `[section]` or `name = value`)");
+      add(secrets_file_, error_line, 0, "", "INI syntax error (expected `[section]` or `name = value`)");
     } else if (error_line < 0) {
       add(secrets_file_, 0, 0, "", "could not parse the secrets (out of memory)");
       return;
@@ -1338,8 +1346,7 @@ class Loader {
   void apply_ini_entry(const IniEntry& entry, const std::string& key) {
     const auto unknown = [&](std::string_view what, std::span<const std::string_view> known) {
       std::string message = "unknown " + std::string(what);
-      if (const std::string suggestion =
-              nearest_name(what == "section" ? entry.section : entry.name, known);
+      if (const std::string suggestion = nearest_name(what == "section" ? entry.section : entry.name, known);
           !suggestion.empty()) {
         message += "; did you mean " + quote(suggestion) + "?";
       }
@@ -1403,8 +1410,7 @@ class Loader {
     // the YAML and the secrets file left, like the other OS_* variables.
     const auto from_env = [this](Secret& secret, std::string_view variable) {
       if (auto value = env(variable)) {
-        secret = Secret{std::move(*value), std::string(kEnvironmentFile), 0, 0,
-                        std::string(variable)};
+        secret = Secret{std::move(*value), std::string(kEnvironmentFile), 0, 0, std::string(variable)};
       }
     };
     if (os_password_.value.empty()) from_env(os_password_, "OS_PASSWORD");
@@ -1434,18 +1440,17 @@ class Loader {
   void check_openstack() {
     const bool needed = !first_openstack_button_.empty() || config_.swift_event_container;
     if (!needed) return;
-    const std::string user =
-        !first_openstack_button_.empty()
-            ? first_openstack_button_ + " uses provider \"openstack\""
-            : "swift_event_container is set";
+    const std::string user = !first_openstack_button_.empty()
+                                 ? first_openstack_button_ + " uses provider \"openstack\""
+                                 : "swift_event_container is set";
     const OpenStackSettings& os = config_.openstack;
     if (!os.configured) {
-      const YAML::Mark mark =
-          first_openstack_button_.empty() ? root_mark_ : first_openstack_mark_;
+      const YAML::Mark mark = first_openstack_button_.empty() ? root_mark_ : first_openstack_mark_;
       add_at(mark, "openstack",
-             "missing required section: " + user + ", so an `openstack` section (with "
-             "credentials or `cloud: NAME` for clouds.yaml) or OS_AUTH_URL/OS_CLOUD in the "
-             "environment is required");
+             "missing required section: " + user +
+                 ", so an `openstack` section (with "
+                 "credentials or `cloud: NAME` for clouds.yaml) or OS_AUTH_URL/OS_CLOUD in the "
+                 "environment is required");
       return;
     }
     if (!os.cloud.empty()) return;
@@ -1457,8 +1462,8 @@ class Loader {
     }
     const bool has_app_id = !os.application_credential_id.empty();
     const bool has_app_secret = !os.application_credential_secret.empty();
-    const bool password_login = !os.username.empty() && !os.password.empty() &&
-                                (!os.project_name.empty() || !os.project_id.empty());
+    const bool password_login =
+        !os.username.empty() && !os.password.empty() && (!os.project_name.empty() || !os.project_id.empty());
     if (password_login || (has_app_id && has_app_secret)) return;
     if (has_app_id || has_app_secret) {
       if (!has_app_id) {
@@ -1484,10 +1489,11 @@ class Loader {
       list += (i == 0 ? "" : ", ") + missing[i];
     }
     add_at(mark, "openstack." + missing.front(),
-           "missing credentials: " + list + ". Give username, password and project_name (or "
-           "project_id), or application_credential_id and application_credential_secret, or "
-           "`cloud: NAME` for clouds.yaml; secrets may come from the secrets file or "
-           "UNSHELVER_OPENSTACK_PASSWORD / OS_PASSWORD");
+           "missing credentials: " + list +
+               ". Give username, password and project_name (or "
+               "project_id), or application_credential_id and application_credential_secret, or "
+               "`cloud: NAME` for clouds.yaml; secrets may come from the secrets file or "
+               "UNSHELVER_OPENSTACK_PASSWORD / OS_PASSWORD");
   }
 
   const ConfigInputs& inputs_;
@@ -1532,8 +1538,9 @@ ParsedConfig parse_config(const ConfigInputs& inputs) {
   } catch (...) {
     // Only an allocation failure can get here; report it rather than unwinding into the caller.
     ParsedConfig parsed;
-    parsed.issues.push_back({inputs.yaml_path, 0, 0, "", "out of memory while reading the "
-                                                         "configuration"});
+    parsed.issues.push_back({inputs.yaml_path, 0, 0, "",
+                             "out of memory while reading the "
+                             "configuration"});
     return parsed;
   }
 }
@@ -1556,6 +1563,8 @@ std::string demo_config_yaml() {
 app:
   title: "Unshelver demo"
   env: development
+  # The simulated cloud answers at once, so it can be asked often: progress shows without delay.
+  poll_interval_seconds: 0.5
 
 listen: "127.0.0.1:5001"
 state_dir: ".unshelver-demo/state"
@@ -1566,7 +1575,8 @@ buttons:
     label: "GPU chat (simulated)"
     description: "A pretend GPU chat server on the simulated cloud."
     provider: sim
-    public_base_url: "http://chat.localhost:8080/"
+    # No public_base_url: visitors are sent straight to the simulated backend. scripts/demo
+    # passes --public-url when Caddy runs in front, so that they go through Caddy instead.
     host: chat.localhost
     idle_timeout_seconds: 60
     health:

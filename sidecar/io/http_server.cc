@@ -34,8 +34,8 @@
 #include "io/http_server.h"
 
 #include <llhttp.h>
-#include <spdlog/spdlog.h>
 #include <netinet/in.h>
+#include <spdlog/spdlog.h>
 #include <strings.h>
 #include <sys/socket.h>
 

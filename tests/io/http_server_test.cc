@@ -51,17 +51,27 @@ struct ClientResponse {
 
 class TestClient {
  public:
-  explicit TestClient(int port, std::chrono::milliseconds timeout = 5s) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  explicit TestClient(int port, std::chrono::milliseconds timeout = 5s, bool ipv6 = false) {
+    fd_ = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
     if (fd_ < 0) return;
     set_timeout(timeout);
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<std::uint16_t>(port));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) close();
+    int rc;
+    if (ipv6) {
+      sockaddr_in6 address{};
+      address.sin6_family = AF_INET6;
+      address.sin6_port = htons(static_cast<std::uint16_t>(port));
+      address.sin6_addr = in6addr_loopback;
+      rc = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    } else {
+      sockaddr_in address{};
+      address.sin_family = AF_INET;
+      address.sin_port = htons(static_cast<std::uint16_t>(port));
+      address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      rc = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    }
+    if (rc != 0) close();
   }
   ~TestClient() { close(); }
   TestClient(const TestClient&) = delete;
@@ -798,6 +808,73 @@ TEST_F(HttpServerTest, ShutdownWithoutListenStillCallsBack) {
   EXPECT_EQ(0, closed_callbacks_.load());  // Never from inside shutdown().
   uv_run(&loop_, UV_RUN_DEFAULT);
   EXPECT_EQ(1, closed_callbacks_.load());
+}
+
+TEST_F(HttpServerTest, DestroyingTheServerWithoutShutdownClosesItsConnections) {
+  Responder kept;
+  std::atomic<bool> received{false};
+  start({}, [&](const HttpRequest&, Responder responder) {
+    kept = responder;
+    received = true;
+  });
+  const int port = server_->port();
+  std::thread client([&] {
+    TestClient connection(port);
+    ASSERT_TRUE(connection.send(get("/kept")));
+    EXPECT_TRUE(connection.wait_closed(3s));
+  });
+  // Once the request is in flight, destroy the server from the loop; the loop then drains.
+  std::function<void()> check = [&] {
+    if (!received) {
+      run_later(&loop_, 5ms, check);
+      return;
+    }
+    server_.reset();
+    run_later(&loop_, 20ms, [&] { kept.respond(HttpResponse::text(200, "nobody listens")); });
+  };
+  run_later(&loop_, 5ms, check);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  client.join();
+  EXPECT_FALSE(kept.alive());
+}
+
+TEST_F(HttpServerTest, ServesOnIpv6Loopback) {
+  server_ = std::make_unique<HttpServer>(&loop_, core::HttpLimits{}, echo);
+  auto status = server_->listen("::1", 0);
+  if (!status.ok()) {
+    shut_down();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    GTEST_SKIP() << "no IPv6 loopback here: " << status.error().message;
+  }
+  EXPECT_EQ("::1", server_->host());
+  std::string remote;
+  server_ = std::make_unique<HttpServer>(&loop_, core::HttpLimits{}, [&](const HttpRequest& request, Responder responder) {
+    remote = request.remote_address;
+    echo(request, responder);
+  });
+  ASSERT_TRUE(server_->listen("[::1]", 0).ok());
+  run_with_client([](int port) {
+    TestClient client(port, 5s, /*ipv6=*/true);
+    ASSERT_TRUE(client.connected());
+    ASSERT_TRUE(client.send(get("/v6")));
+    EXPECT_EQ("GET /v6", client.read_response().body);
+  });
+  EXPECT_EQ("::1", remote);
+  uv_run(&loop_, UV_RUN_DEFAULT);  // The first server was destroyed unshut: let its handles close.
+}
+
+TEST(HttpServerLifetime, DestructorAfterShutdownDoesNotTouchTheLoop) {
+  auto* loop = new uv_loop_t;
+  ASSERT_EQ(0, uv_loop_init(loop));
+  auto server = std::make_unique<HttpServer>(loop, core::HttpLimits{}, echo);
+  ASSERT_TRUE(server->listen("127.0.0.1", 0).ok());
+  bool closed = false;
+  server->shutdown([&] { closed = true; });
+  uv_run(loop, UV_RUN_DEFAULT);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(0, uv_loop_close(loop));
+  delete loop;
+  server.reset();  // AddressSanitizer reports any use of the freed loop here.
 }
 
 TEST(HttpServerSplitHostPort, AcceptsTheUsualForms) {

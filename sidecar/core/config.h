@@ -47,6 +47,33 @@ struct SimSettings {
   std::string backend_listen = "127.0.0.1:0";  // where the fake backend listens while awake
 };
 
+// Requests that must not count as activity: uptime monitors, health checks, preflights. A line
+// that matches any rule neither wakes a backend nor keeps it awake.
+struct IgnoreRules {
+  // Case-insensitive substrings of the User-Agent. The default names common uptime monitors.
+  std::vector<std::string> user_agents = {"UptimeRobot", "Uptime-Kuma", "Pingdom", "StatusCake",
+                                          "kube-probe", "Better Uptime", "unshelver-health-probe"};
+  std::vector<std::string> user_agent_patterns;  // ECMAScript regular expressions, case-insensitive
+  std::vector<std::string> paths;                // an exact path, or a prefix when it ends with '*'
+  std::vector<std::string> methods;              // e.g. "OPTIONS"
+};
+
+// How Caddy's access log is followed (see io/log_follower.h).
+struct ActivitySettings {
+  IgnoreRules ignore;
+  std::size_t max_line_bytes = 64 * 1024;  // longer lines are counted and skipped
+  Millis stat_interval{2'000};             // the safety net for missed inotify events
+  std::string checkpoint_path;             // empty: <state_dir>/activity-checkpoint.json
+};
+
+// How requests still in flight through Caddy to the backend are seen (see io/connection_monitor.h):
+// Caddy logs a request only when it completes, so a long LLM stream would otherwise look idle.
+struct InflightSettings {
+  bool enabled = true;
+  Millis min_busy{10'000};        // a connection busy this long holds the idle clock
+  Millis sample_interval{1'000};  // how often the kernel's socket table is read
+};
+
 struct BackendConfig {
   // From the Python unshelver's buttons[] entries.
   std::string name;               // buttons[].id: the name in URLs, logs and events
@@ -71,6 +98,7 @@ struct BackendConfig {
   ErrorPolicy on_error = ErrorPolicy::kWaitForAdmin;
   std::chrono::seconds error_retry_after{300};
   HealthSettings health;
+  InflightSettings inflight;
   SimSettings sim;
 };
 
@@ -127,6 +155,7 @@ struct Config {
 
   std::string listen = "127.0.0.1:5001";
   std::string activity_log_path;
+  ActivitySettings activity;
   std::chrono::seconds idle_poll_interval{30};
   std::string caddy_upstream_label = "gpu";
   std::string local_event_log;

@@ -23,6 +23,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <regex>
 #include <set>
 #include <span>
 #include <sstream>
@@ -258,7 +259,8 @@ constexpr std::string_view kRootKeys[] = {"app",
                                           "templates_dir",
                                           "secrets_file",
                                           "log_level",
-                                          "http"};
+                                          "http",
+                                          "activity"};
 constexpr std::string_view kAppKeys[] = {"title",
                                          "secret_key",
                                          "poll_interval_seconds",
@@ -293,12 +295,17 @@ constexpr std::string_view kButtonKeys[] = {"id",
                                             "on_error",
                                             "error_retry_seconds",
                                             "health",
+                                            "inflight",
                                             "sim"};
 constexpr std::string_view kHealthKeys[] = {
     "path", "interval_seconds", "timeout_seconds", "successes_needed", "failures_allowed", "attempts"};
 constexpr std::string_view kSimKeys[] = {"wake_seconds", "boot_seconds",      "sleep_seconds",
                                          "fail_wakes",   "wake_failure_rate", "failure_message",
                                          "start_awake",  "backend_listen"};
+constexpr std::string_view kActivityKeys[] = {"ignore", "max_line_bytes", "stat_interval_seconds",
+                                              "checkpoint_path"};
+constexpr std::string_view kIgnoreKeys[] = {"user_agents", "user_agent_patterns", "paths", "methods"};
+constexpr std::string_view kInflightKeys[] = {"enabled", "min_busy_seconds", "sample_interval_seconds"};
 constexpr std::string_view kHttpKeys[] = {
     "max_url_bytes",          "max_header_bytes",     "max_header_count",      "max_body_bytes",
     "header_timeout_seconds", "idle_timeout_seconds", "shutdown_grace_seconds"};
@@ -779,6 +786,7 @@ class Loader {
            if (auto i = get_choice(v, p, kLogLevels)) config_.log_level = kLogLevels[*i];
          }},
         {"http", [this](const YAML::Node& v, const std::string& p) { read_http(v, p); }},
+        {"activity", [this](const YAML::Node& v, const std::string& p) { read_activity(v, p); }},
     };
     walk(root, "", kRootKeys, fields);
   }
@@ -969,6 +977,76 @@ class Loader {
          }},
     };
     walk(node, path, kHttpKeys, fields);
+  }
+
+  void read_activity(const YAML::Node& node, const std::string& path) {
+    if (!expect_map(node, path)) return;
+    ActivitySettings& activity = config_.activity;
+    const std::vector<Field> fields = {
+        {"ignore", [&](const YAML::Node& v, const std::string& p) { read_ignore(v, p, activity.ignore); }},
+        {"max_line_bytes",
+         [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 256, activity.max_line_bytes); }},
+        {"stat_interval_seconds",
+         [&](const YAML::Node& v, const std::string& p) {
+           read_millis(v, p, Range{0, kMaxSeconds, true}, activity.stat_interval);
+         }},
+        {"checkpoint_path",
+         [&](const YAML::Node& v, const std::string& p) { read_string(v, p, activity.checkpoint_path); }},
+    };
+    walk(node, path, kActivityKeys, fields);
+  }
+
+  void read_ignore(const YAML::Node& node, const std::string& path, IgnoreRules& rules) {
+    if (!expect_map(node, path)) return;
+    const std::vector<Field> fields = {
+        // An explicit list replaces the default one, so that a user can also empty it.
+        {"user_agents",
+         [&](const YAML::Node& v, const std::string& p) {
+           rules.user_agents.clear();
+           read_string_list(v, p, rules.user_agents);
+         }},
+        {"user_agent_patterns",
+         [&](const YAML::Node& v, const std::string& p) {
+           read_string_list(v, p, rules.user_agent_patterns);
+           for (std::size_t i = 0; i < rules.user_agent_patterns.size(); ++i) {
+             try {
+               const std::regex compiled(rules.user_agent_patterns[i], std::regex::ECMAScript | std::regex::icase);
+               static_cast<void>(compiled);
+             } catch (const std::regex_error& error) {
+               add_at(v.IsSequence() && i < v.size() ? v[i] : v, p + "[" + std::to_string(i) + "]",
+                      "not a valid regular expression: " + std::string(error.what()));
+             }
+           }
+         }},
+        {"paths", [&](const YAML::Node& v, const std::string& p) { read_string_list(v, p, rules.paths); }},
+        {"methods",
+         [&](const YAML::Node& v, const std::string& p) {
+           read_string_list(v, p, rules.methods);
+           for (std::string& method : rules.methods) {
+             std::transform(method.begin(), method.end(), method.begin(),
+                            [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+           }
+         }},
+    };
+    walk(node, path, kIgnoreKeys, fields);
+  }
+
+  void read_inflight(const YAML::Node& node, const std::string& path, InflightSettings& inflight) {
+    if (!expect_map(node, path)) return;
+    const Range positive{0, kMaxSeconds, true};
+    const std::vector<Field> fields = {
+        {"enabled",
+         [&](const YAML::Node& v, const std::string& p) {
+           if (auto flag = get_bool(v, p)) inflight.enabled = *flag;
+         }},
+        {"min_busy_seconds",
+         [&](const YAML::Node& v, const std::string& p) { read_millis(v, p, positive, inflight.min_busy); }},
+        {"sample_interval_seconds",
+         [&](const YAML::Node& v, const std::string& p) {
+           read_millis(v, p, positive, inflight.sample_interval);
+         }},
+    };
+    walk(node, path, kInflightKeys, fields);
   }
 
   // --- Buttons (backends) ---------------------------------------------------------------------
@@ -1163,6 +1241,8 @@ class Loader {
          }},
         {"health",
          [&](const YAML::Node& v, const std::string& p) { read_health(v, p, backend.health, draft); }},
+        {"inflight",
+         [&](const YAML::Node& v, const std::string& p) { read_inflight(v, p, backend.inflight); }},
         {"sim", [&](const YAML::Node& v, const std::string& p) { read_sim(v, p, backend.sim); }},
     };
     walk(node, path, kButtonKeys, fields);

@@ -28,6 +28,7 @@
 #include <array>
 #include <cctype>
 #include <exception>
+#include <new>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
@@ -209,7 +210,7 @@ struct HttpClient::Impl {
   void socket_action(curl_socket_t fd, int flags);
   void collect_finished(std::vector<RequestId>& finished);
   void fail_running(const std::string& error, std::vector<RequestId>& finished);
-  void deliver(const std::vector<RequestId>& ids);
+  void deliver(std::vector<RequestId> ids);
   void defer_failure(std::unique_ptr<Transfer> transfer, std::string error);
   std::string configure(Transfer& transfer, ClientRequest& request);
   void release_easy(Transfer& transfer);
@@ -494,8 +495,14 @@ void HttpClient::Impl::defer_failure(std::unique_ptr<Transfer> transfer, std::st
 
 int HttpClient::Impl::cb_socket(CURL* /*easy*/, curl_socket_t fd, int action, void* userp,
                                 void* socketp) noexcept {
-  auto* self = static_cast<Impl*>(userp);
-  return self->handle_socket(fd, action, static_cast<SocketContext*>(socketp));
+  try {
+    return static_cast<Impl*>(userp)->handle_socket(fd, action,
+                                                    static_cast<SocketContext*>(socketp));
+  } catch (...) {
+    // Only allocation can throw here; -1 makes curl abort the transfers instead of hanging them.
+    spdlog::error("http client: exception in the socket callback");
+    return -1;
+  }
 }
 
 int HttpClient::Impl::handle_socket(curl_socket_t fd, int action, SocketContext* context) {
@@ -554,6 +561,7 @@ void HttpClient::Impl::close_socket_context(SocketContext* context) {
 }
 
 int HttpClient::Impl::cb_timer(CURLM* /*multi*/, long timeout_ms, void* userp) noexcept {
+  // handle_timer only calls libuv, which does not throw.
   static_cast<Impl*>(userp)->handle_timer(timeout_ms);
   return 0;
 }
@@ -583,25 +591,38 @@ void HttpClient::Impl::on_uv_socket(uv_poll_t* poll, int status, int events) noe
   }
   // The context block stays valid until its close callback, which runs after this function even
   // if curl removes the socket (or a user callback closes the client) during the action.
-  context->owner->socket_action(context->fd, flags);
+  try {
+    context->owner->socket_action(context->fd, flags);
+  } catch (const std::exception& error) {
+    spdlog::error("http client: exception while serving a socket: {}", error.what());
+  }
   // After an error libuv has stopped the poll, and curl calls cb_socket only when its wishes
   // change. If the socket is still wanted, watch it again with the same events.
   auto* handle = reinterpret_cast<uv_handle_t*>(poll);
   if (status < 0 && !uv_is_closing(handle) && !uv_is_active(handle)) {
-    uv_poll_start(poll, context->events, &Impl::on_uv_socket);
+    if (int rc = uv_poll_start(poll, context->events, &Impl::on_uv_socket); rc != 0) {
+      // Only the transfer's own timeout can end it now.
+      spdlog::error("http client: re-arming the poll on fd {} failed: {}", context->fd,
+                    uv_strerror(rc));
+    }
   }
 }
 
 void HttpClient::Impl::on_uv_timeout(uv_timer_t* timer) noexcept {
   auto* block = static_cast<TimerBlock*>(timer->data);
-  block->owner->socket_action(CURL_SOCKET_TIMEOUT, 0);
+  try {
+    block->owner->socket_action(CURL_SOCKET_TIMEOUT, 0);
+  } catch (const std::exception& error) {
+    spdlog::error("http client: exception while serving a timeout: {}", error.what());
+  }
 }
 
 void HttpClient::Impl::on_uv_deferred(uv_timer_t* timer) noexcept {
   Impl* self = static_cast<TimerBlock*>(timer->data)->owner;
   std::vector<RequestId> ids = std::move(self->deferred_ids_);
   self->deferred_ids_.clear();
-  self->deliver(ids);
+  // deliver() contains user callbacks' exceptions itself and allocates nothing.
+  self->deliver(std::move(ids));
 }
 
 void HttpClient::Impl::socket_action(curl_socket_t fd, int flags) {
@@ -619,7 +640,7 @@ void HttpClient::Impl::socket_action(curl_socket_t fd, int flags) {
     spdlog::error("http client: curl_multi_socket_action failed: {}", curl_multi_strerror(rc));
     fail_running(std::string("libcurl failed: ") + curl_multi_strerror(rc), finished);
   }
-  deliver(finished);
+  deliver(std::move(finished));
 }
 
 void HttpClient::Impl::collect_finished(std::vector<RequestId>& finished) {
@@ -671,11 +692,10 @@ void HttpClient::Impl::fail_running(const std::string& error, std::vector<Reques
   }
 }
 
-void HttpClient::Impl::deliver(const std::vector<RequestId>& ids) {
-  // A copy: `ids` may live in this object, and a callback may destroy it.
-  const std::vector<RequestId> pending = ids;
+void HttpClient::Impl::deliver(std::vector<RequestId> ids) {
+  // `ids` is owned by this frame, so it survives a callback that destroys the client.
   std::weak_ptr<bool> alive = alive_;
-  for (RequestId id : pending) {
+  for (RequestId id : ids) {
     // A previous callback may have closed the client or cancelled this request.
     if (closed_) return;
     auto it = transfers_.find(id);

@@ -1,0 +1,46 @@
+// InflightTracker: from samples of the connections that Caddy holds to a backend, decides how
+// many long requests are in flight and when the backend was last busy. Pure, with the clock
+// passed in.
+//
+// A connection is *busy* while it waits for a response (data was sent more recently than data
+// was received) or while response data keeps arriving (received within `recent`). An idle
+// keep-alive connection in Caddy's pool is neither. A connection busy without a break for at
+// least `min_busy` is a long request in flight: it holds the idle clock, because its access-log
+// line will only come when it ends. Short requests are left to the access log, where the ignore
+// rules apply (an uptime monitor's quick probe never holds anything here).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <vector>
+
+namespace unshelver::core {
+
+struct ConnectionSample {
+  std::uint64_t inode = 0;           // identifies the socket across samples
+  std::uint32_t since_send_ms = 0;   // tcp_info lastsnd: ms since data was last sent
+  std::uint32_t since_recv_ms = 0;   // tcp_info lastrcv: ms since data was last received
+};
+
+struct InflightStatus {
+  int long_requests = 0;             // connections busy for at least min_busy
+  // The latest moment a long request was seen busy (now while one is), for the idle clock.
+  std::optional<std::chrono::system_clock::time_point> last_busy_at;
+};
+
+class InflightTracker {
+ public:
+  InflightTracker(std::chrono::milliseconds min_busy, std::chrono::milliseconds recent);
+  InflightStatus update(const std::vector<ConnectionSample>& sample,
+                        std::chrono::system_clock::time_point now);
+
+ private:
+  std::chrono::milliseconds min_busy_;
+  std::chrono::milliseconds recent_;
+  std::map<std::uint64_t, std::chrono::system_clock::time_point> busy_since_;
+  std::optional<std::chrono::system_clock::time_point> last_busy_at_;
+};
+
+}  // namespace unshelver::core

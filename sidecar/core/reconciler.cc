@@ -86,9 +86,8 @@ void BackendReconciler::on_activity(TimePoint at) {
   if (!last_activity_ || at > *last_activity_) last_activity_ = at;
 }
 
-void BackendReconciler::set_requests_in_flight(int count, TimePoint now) {
-  // A long request that just ended was activity until this moment.
-  if (requests_in_flight_ > 0 && count == 0) on_activity(now);
+void BackendReconciler::set_requests_in_flight(int count, std::optional<TimePoint> last_busy_at) {
+  if ((count > 0 || requests_in_flight_ > 0) && last_busy_at) on_activity(*last_busy_at);
   requests_in_flight_ = std::max(0, count);
 }
 

@@ -92,8 +92,11 @@ class BackendReconciler {
   void on_action_done(Command command, bool accepted, const std::string& message, TimePoint now);
   void on_health(bool passed, const std::string& detail, TimePoint now);
   void on_activity(TimePoint at);
-  // Requests to the backend still in flight (long streams); while > 0 the idle clock is held.
-  void set_requests_in_flight(int count, TimePoint now);
+  // Long requests to the backend still in flight (an LLM stream Caddy has not logged yet), and
+  // the last moment one was seen busy. While count > 0 the idle clock is held; each report also
+  // counts as activity at `last_busy_at`, so the deadline moves on with the stream and, once it
+  // ends, runs from the moment the stream ended.
+  void set_requests_in_flight(int count, std::optional<TimePoint> last_busy_at);
 
   // Decides. Returns the command to carry out now, if any, and marks it in flight.
   std::optional<Command> tick(TimePoint now);

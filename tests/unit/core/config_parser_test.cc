@@ -1048,5 +1048,70 @@ TEST(ConfigParser, NeverThrowsOnGarbage) {
   }
 }
 
+// --- Activity following and in-flight detection ----------------------------------------------
+
+TEST(ConfigParser, ActivityIgnoreRulesAndLimits) {
+  const ParsedConfig parsed = parse(std::string(kSimButton) + R"(activity:
+  ignore:
+    user_agents: ["Pinger"]
+    user_agent_patterns: ["^curl/7\\."]
+    paths: ["/health", "/metrics*"]
+    methods: ["options"]
+  max_line_bytes: 4096
+  stat_interval_seconds: 0.5
+  checkpoint_path: /tmp/checkpoint.json
+)");
+  ASSERT_TRUE(parsed.ok()) << all_issues(parsed);
+  const ActivitySettings& activity = parsed.config.activity;
+  EXPECT_EQ(activity.ignore.user_agents, std::vector<std::string>{"Pinger"});  // replaces the defaults
+  EXPECT_EQ(activity.ignore.user_agent_patterns, std::vector<std::string>{"^curl/7\\."});
+  EXPECT_EQ(activity.ignore.paths, (std::vector<std::string>{"/health", "/metrics*"}));
+  EXPECT_EQ(activity.ignore.methods, std::vector<std::string>{"OPTIONS"});
+  EXPECT_EQ(activity.max_line_bytes, 4096u);
+  EXPECT_EQ(activity.stat_interval, Millis(500));
+  EXPECT_EQ(activity.checkpoint_path, "/tmp/checkpoint.json");
+}
+
+TEST(ConfigParser, DefaultIgnoreRulesNameUptimeMonitors) {
+  const ParsedConfig parsed = parse(kSimButton);
+  ASSERT_TRUE(parsed.ok()) << all_issues(parsed);
+  const auto& agents = parsed.config.activity.ignore.user_agents;
+  EXPECT_NE(std::find(agents.begin(), agents.end(), "Uptime-Kuma"), agents.end());
+  EXPECT_NE(std::find(agents.begin(), agents.end(), "unshelver-health-probe"), agents.end());
+}
+
+TEST(ConfigParser, InvalidRegexNamesItsLineAndKey) {
+  const ParsedConfig parsed = parse(std::string(kSimButton) + R"(activity:
+  ignore:
+    user_agent_patterns:
+      - "fine"
+      - "(unclosed"
+)");
+  const ConfigIssue* issue = issue_for(parsed, "activity.ignore.user_agent_patterns[1]");
+  ASSERT_NE(issue, nullptr) << all_issues(parsed);
+  EXPECT_EQ(issue->line, 8);
+  EXPECT_NE(issue->message.find("regular expression"), std::string::npos);
+}
+
+TEST(ConfigParser, InflightSettingsPerButton) {
+  const ParsedConfig parsed = parse(R"(buttons:
+  - id: gpu
+    provider: sim
+    inflight:
+      enabled: false
+      min_busy_seconds: 2.5
+      sample_interval_seconds: 0.25
+)");
+  ASSERT_TRUE(parsed.ok()) << all_issues(parsed);
+  const InflightSettings& inflight = parsed.config.backends[0].inflight;
+  EXPECT_FALSE(inflight.enabled);
+  EXPECT_EQ(inflight.min_busy, Millis(2500));
+  EXPECT_EQ(inflight.sample_interval, Millis(250));
+  const ParsedConfig wrong = parse(std::string(kSimButton) + "    inflight:\n      min_busy: 3\n");
+  const ConfigIssue* issue = issue_for(wrong, "buttons[0].inflight.min_busy");
+  ASSERT_NE(issue, nullptr) << all_issues(wrong);
+  EXPECT_NE(issue->message.find("min_busy_seconds"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace unshelver::core

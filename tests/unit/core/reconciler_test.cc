@@ -120,18 +120,34 @@ TEST_F(ReconcilerTest, ActivityPushesTheIdleDeadline) {
 TEST_F(ReconcilerTest, RequestsInFlightHoldTheIdleClock) {
   start_asleep();
   wake_to_ready();
-  reconciler_.set_requests_in_flight(1, now_);
+  // A request that waits for its first byte: busy, but the last busy moment is not moving yet.
+  const TimePoint stream_started = now_;
+  reconciler_.set_requests_in_flight(1, stream_started);
   for (int i = 0; i < 10; ++i) {
     reconciler_.on_observed(seen(Kind::kRunning), now_ += 30s);
     EXPECT_NE(tick(), Command::kSleep);
+    reconciler_.set_requests_in_flight(1, stream_started);
   }
   EXPECT_EQ(reconciler_.state(), S::kReady);
-  // When the stream ends, one more idle timeout must pass.
-  reconciler_.set_requests_in_flight(0, now_);
-  EXPECT_EQ(*reconciler_.idle_deadline(), now_ + 60s);
-  reconciler_.on_observed(seen(Kind::kRunning), now_ += 59s);
+  // The stream ended 5 s ago (its last data): one idle timeout runs from then.
+  reconciler_.set_requests_in_flight(0, now_ - 5s);
+  EXPECT_EQ(*reconciler_.idle_deadline(), now_ + 55s);
+  reconciler_.on_observed(seen(Kind::kRunning), now_ += 54s);
   EXPECT_EQ(tick(), std::nullopt);
   EXPECT_EQ(tick(1s), Command::kSleep);
+}
+
+TEST_F(ReconcilerTest, StreamingRequestMovesTheDeadlineAlong) {
+  start_asleep();
+  wake_to_ready();
+  for (int i = 0; i < 5; ++i) {
+    now_ += 40s;
+    reconciler_.set_requests_in_flight(1, now_ - 1s);
+    EXPECT_EQ(*reconciler_.idle_deadline(), now_ + 59s);
+  }
+  reconciler_.set_requests_in_flight(0, now_);
+  EXPECT_EQ(*reconciler_.idle_deadline(), now_ + 60s);
+  EXPECT_EQ(reconciler_.requests_in_flight(), 0);
 }
 
 TEST_F(ReconcilerTest, RepeatedWakeRequestsIssueOneAction) {

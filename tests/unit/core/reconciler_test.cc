@@ -59,6 +59,16 @@ class ReconcilerTest : public ::testing::Test {
     ASSERT_EQ(reconciler_.state(), S::kReady);
   }
 
+  // Restarts from a persisted record, then observes the cloud once.
+  void restart_and_observe(bool desired_awake, S persisted_state, Kind observed) {
+    PersistedBackend persisted;
+    persisted.desired = Desired{desired_awake, "public-button", "pressed", now_ - 10s};
+    persisted.state = persisted_state;
+    reconciler_.restore(persisted, now_);
+    ASSERT_EQ(tick(), Command::kObserve);
+    reconciler_.on_observed(seen(observed), now_);
+  }
+
   TimePoint now_ = TimePoint{} + 1'000'000s;
   BackendReconciler reconciler_;
 };
@@ -336,36 +346,21 @@ TEST_F(ReconcilerTest, RestartFindingRunningVmKeepsPersistedActivity) {
 }
 
 TEST_F(ReconcilerTest, RestartDuringWakeResumesTheWake) {
-  PersistedBackend persisted;
-  persisted.desired = Desired{true, "public-button", "pressed", now_ - 10s};
-  persisted.state = S::kWaking;
-  reconciler_.restore(persisted, now_);
-  ASSERT_EQ(tick(), Command::kObserve);
-  reconciler_.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), now_);
+  restart_and_observe(true, S::kWaking, Kind::kStopped);
   EXPECT_EQ(reconciler_.state(), S::kAsleep);
   EXPECT_TRUE(reconciler_.desired().awake);
   EXPECT_EQ(tick(), Command::kWake);
 }
 
 TEST_F(ReconcilerTest, RestartFindingStoppedVmAdoptsAsleep) {
-  PersistedBackend persisted;
-  persisted.desired = Desired{true, "public-button", "pressed", now_ - 10s};
-  persisted.state = S::kReady;
-  reconciler_.restore(persisted, now_);
-  ASSERT_EQ(tick(), Command::kObserve);
-  reconciler_.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), now_);
+  restart_and_observe(true, S::kReady, Kind::kStopped);
   EXPECT_EQ(reconciler_.state(), S::kAsleep);
   EXPECT_FALSE(reconciler_.desired().awake);
   EXPECT_NE(tick(), Command::kWake);
 }
 
 TEST_F(ReconcilerTest, RestartDuringSleepResumesTheSleep) {
-  PersistedBackend persisted;
-  persisted.desired = Desired{false, "idle-monitor", "idle", now_ - 10s};
-  persisted.state = S::kSleeping;
-  reconciler_.restore(persisted, now_);
-  ASSERT_EQ(tick(), Command::kObserve);
-  reconciler_.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+  restart_and_observe(false, S::kSleeping, Kind::kRunning);
   EXPECT_EQ(reconciler_.state(), S::kBooting);
   EXPECT_EQ(tick(), Command::kSleep);
 }

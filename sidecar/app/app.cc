@@ -121,6 +121,8 @@ int App::start() {
   // A client that disconnects mid-write must not kill the daemon.
   std::signal(SIGPIPE, SIG_IGN);
 
+  if (int code = start_activity(); code != 0) return code;
+
   for (auto& driver : drivers_) {
     const auto& loaded = store_->loaded();
     auto found = loaded.find(driver->config().name);
@@ -141,6 +143,10 @@ void App::begin_shutdown(const char* why) {
   shutting_down_ = true;
   spdlog::info("{}: shutting down", why);
   for (auto& driver : drivers_) driver->shutdown();
+  if (follower_) follower_->close();
+  if (monitor_) monitor_->close();
+  if (activity_flush_timer_) activity_flush_timer_->stop();
+  if (activity_dirty_ && store_) persist();
   if (client_) client_->close();
   auto close_signals = [this] {
     for (SignalBlock* block : signals_) io::close_and_free(block);
@@ -159,6 +165,9 @@ int App::finish() {
   // is destroyed inside one of its own callbacks; their close callbacks run in the loop below.
   for (SignalBlock* block : signals_) io::close_and_free(block);
   signals_.clear();
+  follower_.reset();
+  monitor_.reset();
+  activity_flush_timer_.reset();
   drivers_.clear();
   web_.reset();
   server_.reset();
@@ -177,16 +186,149 @@ int App::finish() {
 
 void App::on_backend_change(const std::vector<core::Transition>&, bool persist_now) {
   ++revision_;
+  refresh_upstreams();
   if (persist_now) persist();
 }
 
 void App::persist() {
+  activity_dirty_ = false;
   std::map<std::string, core::PersistedBackend> backends;
   for (const auto& driver : drivers_) backends[driver->config().name] = driver->reconciler().persisted();
   if (Status saved = store_->save(backends); !saved) {
     // Keep running: the VM must still be managed. The next change tries again.
     spdlog::error("cannot persist state: {}", saved.error().message);
   }
+}
+
+int App::start_activity() {
+  // Requests in flight: one monitor for every backend with in-flight detection on.
+  std::chrono::milliseconds sample_interval{0};
+  for (const auto& driver : drivers_) {
+    const core::InflightSettings& inflight = driver->config().inflight;
+    // A long request must be recognised well before the idle timeout could shelve the backend.
+    auto min_busy = std::min<std::chrono::milliseconds>(
+        inflight.min_busy, std::chrono::duration_cast<std::chrono::milliseconds>(driver->config().idle_timeout) / 2);
+    inflight_.emplace_back(min_busy, std::max<std::chrono::milliseconds>(inflight.sample_interval * 2, std::chrono::milliseconds(2000)));
+    monitored_upstreams_.emplace_back();
+    if (inflight.enabled && (sample_interval.count() == 0 || inflight.sample_interval < sample_interval)) {
+      sample_interval = inflight.sample_interval;
+    }
+  }
+  if (sample_interval.count() > 0) {
+    monitor_ = std::make_unique<io::ConnectionMonitor>(
+        &loop_, sample_interval,
+        [this](const std::string& upstream, const std::vector<core::ConnectionSample>& sample) {
+          on_connection_sample(upstream, sample);
+        });
+    if (Status started = monitor_->start(); !started) {
+      spdlog::error("requests in flight cannot be seen ({}); long requests will not hold the idle clock",
+                    started.error().message);
+      monitor_.reset();
+    }
+  }
+
+  refresh_upstreams();
+  // Activity arrives many times a second under load; the last activity is persisted at most
+  // every few seconds (and at shutdown), which bounds what a crash can lose to that window.
+  activity_flush_timer_ = std::make_unique<io::Timer>(&loop_);
+  activity_flush_timer_->start_repeating(std::chrono::seconds(5), [this] {
+    if (activity_dirty_) persist();
+  });
+
+  if (config_.activity_log_path.empty()) {
+    spdlog::warn("activity_log_path is not set: no access-log activity is seen, backends sleep one idle "
+                 "timeout after they become ready");
+    return 0;
+  }
+  std::vector<core::ActivityTarget> targets;
+  for (const auto& driver : drivers_) {
+    const core::BackendConfig& backend = driver->config();
+    targets.push_back(core::ActivityTarget{backend.name, backend.host, backend.upstream_label});
+    if (backend.host.empty()) {
+      spdlog::warn("[{}] has no host (set host or public_base_url): its access-log lines cannot be recognised",
+                   backend.name);
+    }
+  }
+  classifier_.emplace(std::move(targets), config_.activity.ignore);
+  io::LogFollowerOptions options;
+  options.max_line_bytes = config_.activity.max_line_bytes;
+  options.stat_interval = config_.activity.stat_interval;
+  options.checkpoint_path = config_.activity.checkpoint_path.empty()
+                                ? config_.state_dir + "/activity-checkpoint.json"
+                                : config_.activity.checkpoint_path;
+  follower_ = std::make_unique<io::LogFollower>(&loop_, config_.activity_log_path, options,
+                                                [this](std::string_view line) { on_log_line(line); });
+  if (Status started = follower_->start(); !started) {
+    spdlog::critical("activity_log_path {}: {}", config_.activity_log_path, started.error().message);
+    return 2;
+  }
+  spdlog::info("following {} for activity", config_.activity_log_path);
+  return 0;
+}
+
+void App::on_log_line(std::string_view line) {
+  const core::LineResult result = classifier_->classify(line);
+  if (result.outcome != core::LineOutcome::kActivity) {
+    if (result.outcome == core::LineOutcome::kMalformedJson || result.outcome == core::LineOutcome::kMissingField ||
+        result.outcome == core::LineOutcome::kWrongType) {
+      spdlog::debug("access log: skipped a line ({}: {})", core::to_string(result.outcome), result.reason);
+    }
+    return;
+  }
+  auto& driver = drivers_.at(static_cast<std::size_t>(result.backend));
+  const auto end = core::TimePoint(std::chrono::duration_cast<core::TimePoint::duration>(
+      std::chrono::duration<double>(result.end_seconds)));
+  driver->record_activity(end);
+  activity_dirty_ = true;
+  ++revision_;
+}
+
+void App::refresh_upstreams() {
+  if (!monitor_) return;
+  // A backend's upstream becomes known with the cloud's first report and may change after a
+  // wake (a new address); the monitor is told only when the set changed.
+  bool changed = false;
+  std::vector<std::string> upstreams;
+  for (std::size_t i = 0; i < drivers_.size(); ++i) {
+    const auto& driver = drivers_[i];
+    std::string upstream = driver->config().inflight.enabled ? driver->upstream() : "";
+    changed = changed || upstream != monitored_upstreams_[i];
+    monitored_upstreams_[i] = upstream;
+    if (!upstream.empty()) upstreams.push_back(std::move(upstream));
+  }
+  if (changed) monitor_->set_upstreams(std::move(upstreams));
+}
+
+void App::on_connection_sample(const std::string& upstream, const std::vector<core::ConnectionSample>& sample) {
+  const core::TimePoint now = std::chrono::system_clock::now();
+  for (std::size_t i = 0; i < drivers_.size(); ++i) {
+    if (monitored_upstreams_[i] != upstream) continue;
+    const core::InflightStatus status = inflight_[i].update(sample, now);
+    const int before = drivers_[i]->reconciler().requests_in_flight();
+    drivers_[i]->set_requests_in_flight(status.long_requests, status.last_busy_at);
+    if (status.long_requests != before) {
+      spdlog::info("[{}] {} long request(s) in flight", drivers_[i]->config().name, status.long_requests);
+      ++revision_;
+    }
+    if (status.long_requests > 0) activity_dirty_ = true;
+  }
+}
+
+nlohmann::json App::activity_status() const {
+  json out = {{"log_path", config_.activity_log_path}};
+  if (follower_) {
+    const io::LogFollowerStats& stats = follower_->stats();
+    out["lines"] = stats.lines;
+    out["bytes"] = stats.bytes;
+    out["overlong_lines"] = stats.overlong_lines;
+    out["rotations"] = stats.rotations;
+    out["truncations"] = stats.truncations;
+    out["missed_while_down"] = stats.missed_while_down;
+    out["read_errors"] = stats.read_errors;
+  }
+  if (classifier_) out["by_outcome"] = classifier_->counters().by_outcome;
+  out["inflight_detection"] = monitor_ != nullptr;
+  return out;
 }
 
 nlohmann::json App::status() const {
@@ -216,10 +358,19 @@ nlohmann::json App::status() const {
         {"observe_error", reconciler.observe_error()},
         {"action_in_flight",
          reconciler.in_flight() ? json(std::string(core::to_string(*reconciler.in_flight()))) : json()},
+        {"requests_in_flight", reconciler.requests_in_flight()},
     };
+    if (classifier_) {
+      const std::size_t index = static_cast<std::size_t>(&driver - drivers_.data());
+      entry["activity_lines"] = classifier_->counters().activity_by_backend.at(index);
+      entry["ignored_lines"] = classifier_->counters().ignored_by_backend.at(index);
+    }
     backends.push_back(std::move(entry));
   }
-  return json{{"revision", revision_}, {"title", config_.app.title}, {"backends", std::move(backends)}};
+  return json{{"revision", revision_},
+              {"title", config_.app.title},
+              {"backends", std::move(backends)},
+              {"activity", activity_status()}};
 }
 
 web::Controller::WakeOutcome App::wake(const std::string& name, const std::string& actor,

@@ -16,7 +16,12 @@
 #include <vector>
 
 #include "app/backend_driver.h"
+#include "core/activity_classifier.h"
 #include "core/config.h"
+#include "core/inflight_tracker.h"
+#include "io/connection_monitor.h"
+#include "io/log_follower.h"
+#include "io/timer.h"
 #include "io/http_client.h"
 #include "io/http_server.h"
 #include "io/state_store.h"
@@ -45,6 +50,11 @@ class App final : public web::Controller {
   void on_backend_change(const std::vector<core::Transition>& transitions, bool persist);
   void persist();
   int finish();
+  int start_activity();
+  void on_log_line(std::string_view line);
+  void on_connection_sample(const std::string& upstream, const std::vector<core::ConnectionSample>& sample);
+  void refresh_upstreams();
+  nlohmann::json activity_status() const;
 
   core::Config config_;
   uv_loop_t loop_{};
@@ -54,6 +64,15 @@ class App final : public web::Controller {
   std::unique_ptr<io::HttpClient> client_;
   std::vector<std::unique_ptr<BackendDriver>> drivers_;
   std::unique_ptr<web::WebApp> web_;
+
+  // Activity: Caddy's access log, classified per backend, and requests in flight through Caddy.
+  std::optional<core::ActivityClassifier> classifier_;
+  std::unique_ptr<io::LogFollower> follower_;
+  std::unique_ptr<io::ConnectionMonitor> monitor_;
+  std::vector<core::InflightTracker> inflight_;        // parallel to drivers_
+  std::vector<std::string> monitored_upstreams_;       // parallel to drivers_
+  std::unique_ptr<io::Timer> activity_flush_timer_;    // persists last activity now and then
+  bool activity_dirty_ = false;
   std::unique_ptr<io::HttpServer> server_;
   struct SignalBlock;
   std::vector<SignalBlock*> signals_;

@@ -61,6 +61,14 @@ bool BackendDriver::request(bool awake, const std::string& actor, const std::str
 
 void BackendDriver::record_activity(core::TimePoint at) { reconciler_.on_activity(at); }
 
+void BackendDriver::set_requests_in_flight(int count, std::optional<core::TimePoint> last_busy_at) {
+  const bool was_holding = reconciler_.requests_in_flight() > 0;
+  reconciler_.set_requests_in_flight(count, last_busy_at);
+  // When the last long request ends, the idle deadline is due one idle timeout after it; the
+  // tick timer must learn about the new deadline.
+  if (was_holding != (count > 0)) run();
+}
+
 void BackendDriver::shutdown() {
   if (!running_) return;
   running_ = false;

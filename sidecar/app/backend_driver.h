@@ -42,6 +42,9 @@ class BackendDriver {
   // A wish for the VM to be awake or asleep. Returns true when it changed anything.
   bool request(bool awake, const std::string& actor, const std::string& reason);
   void record_activity(core::TimePoint at);
+  void set_requests_in_flight(int count, std::optional<core::TimePoint> last_busy_at);
+  // host:port of the backend: the configured upstream, else the one the cloud reported.
+  std::string upstream() const;
   // Stops every timer, probe and pending cloud call; no callback runs afterwards.
   void shutdown();
 
@@ -57,7 +60,6 @@ class BackendDriver {
   void execute(core::Command command);
   void sync_prober();
   void publish();
-  std::string upstream() const;
   static core::TimePoint now();
 
   core::BackendConfig config_;

@@ -40,8 +40,8 @@ std::string_view to_string(LineOutcome outcome);
 struct LineResult {
   LineOutcome outcome = LineOutcome::kMalformedJson;
   int backend = -1;           // index into the targets for kActivity and kIgnored
-  double start_seconds = 0;   // Unix seconds: ts - duration
-  double end_seconds = 0;     // Unix seconds: ts
+  double start_seconds = 0;   // Unix seconds: ts - duration (for kActivity and kIgnored; else 0)
+  double end_seconds = 0;     // Unix seconds: ts (for kActivity and kIgnored; else 0)
   std::string_view reason;    // for kIgnored and the malformed kinds: a short static text
 };
 
@@ -50,6 +50,7 @@ struct ClassifierCounters {
   std::map<std::string, std::uint64_t> by_outcome;  // "activity", "ignored", "malformed_json", ...
   std::vector<std::uint64_t> activity_by_backend;   // parallel to the targets
   std::vector<std::uint64_t> ignored_by_backend;
+  std::uint64_t fast_path = 0;  // lines decided by the fast path; the rest took the full parse
 };
 
 class ActivityClassifier {
@@ -62,6 +63,15 @@ class ActivityClassifier {
 
   // Classifies and counts one line (without its trailing newline).
   LineResult classify(std::string_view line);
+  // The same decision from a plain DOM parse (nlohmann::json), without the fast path and without
+  // counting. This is the specification: classify() must always agree with it, and the fuzz
+  // target (tests/fuzz/classifier_fuzz.cc) checks that on arbitrary bytes.
+  LineResult classify_reference(std::string_view line) const;
+  // The implementations of the fast path's byte scan that this CPU can run, fastest first
+  // ("avx2", "sse2", "portable"); the constructor picks the first. Tests and the fuzz target pin
+  // each in turn with use_scan_variant(), which returns false for an unknown name.
+  static std::vector<std::string> scan_variants();
+  bool use_scan_variant(std::string_view name);
   const ClassifierCounters& counters() const { return counters_; }
   const std::vector<ActivityTarget>& targets() const { return targets_; }
 

@@ -26,7 +26,8 @@ struct ConnectionSample {
 
 struct InflightStatus {
   int long_requests = 0;             // connections busy for at least min_busy
-  // The latest moment a long request was seen busy (now while one is), for the idle clock.
+  // The latest moment a long request is known to have been busy, for the idle clock: now for one
+  // waiting for its response, the last received byte for one receiving it.
   std::optional<std::chrono::system_clock::time_point> last_busy_at;
 };
 
@@ -40,6 +41,9 @@ class InflightTracker {
   std::chrono::milliseconds min_busy_;
   std::chrono::milliseconds recent_;
   std::map<std::uint64_t, std::chrono::system_clock::time_point> busy_since_;
+  // Connections that were long requests at their last sample, with the latest moment each was
+  // known to be busy: used for last_busy_at when they end.
+  std::map<std::uint64_t, std::chrono::system_clock::time_point> long_last_busy_;
   std::optional<std::chrono::system_clock::time_point> last_busy_at_;
 };
 

@@ -21,9 +21,10 @@ constexpr const char* kUsage = R"(unshelver: keeps an expensive cloud VM asleep 
 
 Usage:
   unshelver [run] [--config FILE]     run the sidecar (the default command)
-  unshelver demo [--listen ADDR] [--public-url URL]
+  unshelver demo [--listen ADDR] [--public-url URL] [--activity-log FILE]
                                       run on the built-in simulated cloud: no credentials needed;
-                                      --public-url is where visitors go once it is ready
+                                      --public-url is where visitors go once it is ready,
+                                      --activity-log is Caddy's JSON access log to follow
   unshelver check-config [--config FILE]
                                       validate a configuration and exit (0 valid, 2 invalid)
   unshelver --version | --help
@@ -38,6 +39,7 @@ struct Options {
   std::string listen;
   std::string log_level;
   std::string public_url;
+  std::string activity_log;
   bool help = false;
 };
 
@@ -65,6 +67,8 @@ std::string parse_arguments(int argc, char** argv, Options& options) {
       if (!value(options.listen)) return "--listen needs an address such as 127.0.0.1:5001";
     } else if (arg == "--public-url") {
       if (!value(options.public_url)) return "--public-url needs a URL such as http://chat.localhost:8080/";
+    } else if (arg == "--activity-log") {
+      if (!value(options.activity_log)) return "--activity-log needs the path of Caddy's access log";
     } else if (arg == "--log-level") {
       if (!value(options.log_level)) return "--log-level needs a level (trace, debug, info, warn, error)";
     } else {
@@ -121,6 +125,7 @@ int main(int argc, char** argv) {
     if (!options.public_url.empty()) {
       for (auto& backend : config->backends) backend.public_base_url = options.public_url;
     }
+    if (!options.activity_log.empty()) config->activity_log_path = options.activity_log;
     return run_app(std::move(config.value()), options);
   }
 

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <csignal>
 
 #include "core/time_format.h"
@@ -15,6 +16,12 @@ using nlohmann::json;
 
 json time_or_null(const std::optional<core::TimePoint>& at) {
   return at ? json(core::format_rfc3339(*at)) : json();
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
 }
 
 void log_open_handle(uv_handle_t* handle, void*) {
@@ -235,21 +242,27 @@ int App::start_activity() {
     if (activity_dirty_) persist();
   });
 
+  std::vector<core::ActivityTarget> targets;
+  for (const auto& driver : drivers_) {
+    const core::BackendConfig& backend = driver->config();
+    targets.push_back(core::ActivityTarget{backend.name, backend.host, backend.upstream_label});
+    if (!backend.host.empty()) backend_by_host_[lower(backend.host)] = backend.name;
+  }
+  // The classifier also carries the ignore rules for live requests (wake on request), so it
+  // exists even when no access log is followed.
+  classifier_.emplace(std::move(targets), config_.activity.ignore);
+
   if (config_.activity_log_path.empty()) {
     spdlog::warn("activity_log_path is not set: no access-log activity is seen, backends sleep one idle "
                  "timeout after they become ready");
     return 0;
   }
-  std::vector<core::ActivityTarget> targets;
   for (const auto& driver : drivers_) {
-    const core::BackendConfig& backend = driver->config();
-    targets.push_back(core::ActivityTarget{backend.name, backend.host, backend.upstream_label});
-    if (backend.host.empty()) {
+    if (driver->config().host.empty()) {
       spdlog::warn("[{}] has no host (set host or public_base_url): its access-log lines cannot be recognised",
-                   backend.name);
+                   driver->config().name);
     }
   }
-  classifier_.emplace(std::move(targets), config_.activity.ignore);
   io::LogFollowerOptions options;
   options.max_line_bytes = config_.activity.max_line_bytes;
   options.stat_interval = config_.activity.stat_interval;
@@ -371,6 +384,27 @@ nlohmann::json App::status() const {
               {"title", config_.app.title},
               {"backends", std::move(backends)},
               {"activity", activity_status()}};
+}
+
+std::string App::backend_for_host(std::string_view host) const {
+  auto found = backend_by_host_.find(lower(host));
+  return found == backend_by_host_.end() ? "" : found->second;
+}
+
+bool App::wake_on_request(const std::string& name, const io::HttpRequest& request) {
+  for (auto& driver : drivers_) {
+    if (driver->config().name != name) continue;
+    if (!driver->config().wake_on_request) return false;
+    const std::string* agent = request.header("User-Agent");
+    std::string_view rule = classifier_->ignore_reason(request.method, request.target, agent ? *agent : "");
+    if (!rule.empty()) {
+      spdlog::debug("[{}] request {} {} does not wake (ignored by {})", name, request.method, request.path, rule);
+      return false;
+    }
+    return driver->request(true, "wake-on-request", request.method + " " + request.path + " from " +
+                                                        request.remote_address);
+  }
+  return false;
 }
 
 web::Controller::WakeOutcome App::wake(const std::string& name, const std::string& actor,

@@ -43,6 +43,8 @@ class App final : public web::Controller {
   std::uint64_t revision() const override { return revision_; }
   nlohmann::json status() const override;
   WakeOutcome wake(const std::string& name, const std::string& actor, const std::string& reason) override;
+  std::string backend_for_host(std::string_view host) const override;
+  bool wake_on_request(const std::string& name, const io::HttpRequest& request) override;
 
  private:
   int start();
@@ -72,6 +74,7 @@ class App final : public web::Controller {
   std::vector<core::InflightTracker> inflight_;        // parallel to drivers_
   std::vector<std::string> monitored_upstreams_;       // parallel to drivers_
   std::unique_ptr<io::Timer> activity_flush_timer_;    // persists last activity now and then
+  std::map<std::string, std::string> backend_by_host_; // lower-case host -> backend name
   bool activity_dirty_ = false;
   std::unique_ptr<io::HttpServer> server_;
   struct SignalBlock;

@@ -735,6 +735,16 @@ struct ActivityClassifier::Impl {
   }
 };
 
+std::string_view ActivityClassifier::ignore_reason(std::string_view method, std::string_view uri,
+                                                  std::string_view user_agent) const {
+  LineFacts facts;
+  facts.method = method;
+  facts.uri = uri;
+  const std::array<std::string_view, 1> agents{user_agent};
+  if (!user_agent.empty()) facts.user_agents = agents;
+  return impl_->ignore_reason(facts);
+}
+
 ActivityClassifier::ActivityClassifier(std::vector<ActivityTarget> targets, const IgnoreRules& rules)
     : targets_(std::move(targets)), impl_(std::make_unique<Impl>(targets_, rules)) {
   for (std::size_t i = 0; i < kAllOutcomes.size(); ++i) {

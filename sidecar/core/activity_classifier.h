@@ -72,6 +72,11 @@ class ActivityClassifier {
   // each in turn with use_scan_variant(), which returns false for an unknown name.
   static std::vector<std::string> scan_variants();
   bool use_scan_variant(std::string_view name);
+  // The ignore rule that a live request matches ("user_agent", "path", "method"), or "" when it
+  // matches none: the same rules as for log lines, for requests that reach Unshelver itself
+  // (a bot must not wake a backend by calling its host either). `user_agent` empty: none sent.
+  std::string_view ignore_reason(std::string_view method, std::string_view uri,
+                                 std::string_view user_agent) const;
   const ClassifierCounters& counters() const { return counters_; }
   const std::vector<ActivityTarget>& targets() const { return targets_; }
 

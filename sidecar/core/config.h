@@ -100,6 +100,9 @@ struct BackendConfig {
   HealthSettings health;
   InflightSettings inflight;
   SimSettings sim;
+  // A request from an API client (no text/html in Accept, not matching the ignore rules) that
+  // reaches a sleeping backend's host wakes it (and gets 503 with Retry-After meanwhile).
+  bool wake_on_request = false;
 };
 
 struct AppSettings {
@@ -146,6 +149,29 @@ struct HttpLimits {
   Millis shutdown_grace{5'000};               // how long in-flight requests may finish on SIGTERM
 };
 
+// How Unshelver manages Caddy's routing (see app/caddy_router.h and caddy/).
+enum class CaddyIntegration {
+  kFull,     // Unshelver renders the whole Caddyfile from a template and loads it
+  kSnippet,  // Unshelver owns a snippet file that the user's Caddyfile imports, and reloads that
+};
+
+struct CaddySettings {
+  bool manage = false;                        // off: Caddy's routing is left to the user (Python configs)
+  std::string admin = "http://127.0.0.1:2019";  // Caddy's admin API
+  CaddyIntegration integration = CaddyIntegration::kFull;
+  std::string template_path;                  // empty: the built-in caddy/Caddyfile.template
+  std::string caddyfile = "/etc/caddy/Caddyfile";  // full: written here; snippet: the user's file
+  std::string snippet = "/etc/caddy/unshelver.caddy";  // snippet: the file Unshelver owns
+  std::string launcher_url;                   // site address of the launcher host, e.g. https://gpu.example.org
+  std::string bind;                           // `bind` in every site block when set, e.g. 127.0.0.1
+  int http_port = 0;                          // the global http_port option when not 0
+  bool auto_https = true;                     // false: `auto_https off`
+  int log_roll_size_mb = 100;                 // access log rotation (roll_size), whole MiB
+  int log_roll_keep = 10;                     // access log backups kept (roll_keep)
+  Millis drift_check_interval{30'000};        // how often the running config is compared
+  Millis retry_max{60'000};                   // the longest back-off between failed loads
+};
+
 struct Config {
   std::string source_path;        // the file this was read from, for messages
 
@@ -168,6 +194,7 @@ struct Config {
   std::string secrets_file;
   std::string log_level = "info";
   HttpLimits http;
+  CaddySettings caddy;
 
   const BackendConfig* find_backend(const std::string& name) const {
     for (const auto& backend : backends) {

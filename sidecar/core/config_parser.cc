@@ -260,7 +260,8 @@ constexpr std::string_view kRootKeys[] = {"app",
                                           "secrets_file",
                                           "log_level",
                                           "http",
-                                          "activity"};
+                                          "activity",
+                                          "caddy"};
 constexpr std::string_view kAppKeys[] = {"title",
                                          "secret_key",
                                          "poll_interval_seconds",
@@ -296,12 +297,18 @@ constexpr std::string_view kButtonKeys[] = {"id",
                                             "error_retry_seconds",
                                             "health",
                                             "inflight",
+                                            "wake_on_request",
                                             "sim"};
 constexpr std::string_view kHealthKeys[] = {
     "path", "interval_seconds", "timeout_seconds", "successes_needed", "failures_allowed", "attempts"};
 constexpr std::string_view kSimKeys[] = {"wake_seconds", "boot_seconds",      "sleep_seconds",
                                          "fail_wakes",   "wake_failure_rate", "failure_message",
                                          "start_awake",  "backend_listen"};
+constexpr std::string_view kCaddyKeys[] = {
+    "manage",     "admin",     "integration",      "template",      "caddyfile",          "snippet",
+    "launcher_url", "bind",    "http_port",        "auto_https",    "log_roll_size_mb",   "log_roll_keep",
+    "drift_check_seconds", "retry_max_seconds"};
+constexpr std::string_view kCaddyIntegrations[] = {"full", "snippet"};
 constexpr std::string_view kActivityKeys[] = {"ignore", "max_line_bytes", "stat_interval_seconds",
                                               "checkpoint_path"};
 constexpr std::string_view kIgnoreKeys[] = {"user_agents", "user_agent_patterns", "paths", "methods"};
@@ -706,8 +713,11 @@ class Loader {
     apply_environment();
     resolve_buttons();
     check_openstack();
+    check_caddy();
     check_secret_lengths();
   }
+
+  std::optional<YAML::Mark> caddy_mark_;
 
   void read_root(const YAML::Node& root) {
     const std::vector<Field> fields = {
@@ -787,6 +797,7 @@ class Loader {
          }},
         {"http", [this](const YAML::Node& v, const std::string& p) { read_http(v, p); }},
         {"activity", [this](const YAML::Node& v, const std::string& p) { read_activity(v, p); }},
+        {"caddy", [this](const YAML::Node& v, const std::string& p) { read_caddy(v, p); }},
     };
     walk(root, "", kRootKeys, fields);
   }
@@ -977,6 +988,109 @@ class Loader {
          }},
     };
     walk(node, path, kHttpKeys, fields);
+  }
+
+  // Managing Caddy needs a site address for the launcher and for every backend.
+  void check_caddy() {
+    if (!config_.caddy.manage) return;
+    const YAML::Mark mark = caddy_mark_ ? *caddy_mark_ : root_mark_;
+    if (config_.caddy.launcher_url.empty()) {
+      add_at(mark, "caddy.launcher_url", "is required with caddy.manage: true (the launcher's site address)");
+    }
+    for (std::size_t i = 0; i < config_.backends.size(); ++i) {
+      const BackendConfig& backend = config_.backends[i];
+      if (backend.public_base_url.empty()) {
+        add_at(mark, "buttons[" + std::to_string(i) + "].public_base_url",
+               "is required with caddy.manage: true (the backend's site address in Caddy)");
+      }
+    }
+  }
+
+  void read_caddy(const YAML::Node& node, const std::string& path) {
+    if (!expect_map(node, path)) return;
+    caddy_mark_ = node.Mark();
+    CaddySettings& caddy = config_.caddy;
+    const Range positive{0, kMaxSeconds, true};
+    auto absolute_path = [&](const YAML::Node& v, const std::string& p, std::string& out) {
+      if (auto text = get_string(v, p)) {
+        // Caddy resolves relative imports against its own working directory (caddy-facts §5a).
+        if (!text->empty() && text->front() != '/') {
+          add_at(v, p, "must be an absolute path, got " + quote(*text));
+        } else {
+          out = *text;
+        }
+      }
+    };
+    const std::vector<Field> fields = {
+        {"manage",
+         [&](const YAML::Node& v, const std::string& p) {
+           if (auto flag = get_bool(v, p)) caddy.manage = *flag;
+         }},
+        {"admin",
+         [&](const YAML::Node& v, const std::string& p) {
+           if (auto url = get_string(v, p)) {
+             auto parts = split_url(*url);
+             if (!parts || parts->scheme != "http") {
+               add_at(v, p, "expected the admin API's URL such as http://127.0.0.1:2019, got " + quote(*url));
+             } else {
+               caddy.admin = *url;
+             }
+           }
+         }},
+        {"integration",
+         [&](const YAML::Node& v, const std::string& p) {
+           if (auto i = get_choice(v, p, kCaddyIntegrations)) {
+             caddy.integration = *i == 0 ? CaddyIntegration::kFull : CaddyIntegration::kSnippet;
+           }
+         }},
+        {"template", [&](const YAML::Node& v, const std::string& p) { read_string(v, p, caddy.template_path); }},
+        {"caddyfile", [&](const YAML::Node& v, const std::string& p) { absolute_path(v, p, caddy.caddyfile); }},
+        {"snippet", [&](const YAML::Node& v, const std::string& p) { absolute_path(v, p, caddy.snippet); }},
+        {"launcher_url",
+         [&](const YAML::Node& v, const std::string& p) {
+           if (auto url = get_string(v, p)) {
+             auto parts = split_url(*url);
+             if (!parts || (parts->scheme != "http" && parts->scheme != "https")) {
+               add_at(v, p, "expected a URL such as https://gpu.example.org, got " + quote(*url));
+             } else {
+               caddy.launcher_url = *url;
+             }
+           }
+         }},
+        {"bind",
+         [&](const YAML::Node& v, const std::string& p) {
+           if (auto text = get_string(v, p)) {
+             if (!text->empty() && !is_hostname(*text)) {
+               add_at(v, p, "expected an IP address or host name, got " + quote(*text));
+             } else {
+               caddy.bind = *text;
+             }
+           }
+         }},
+        {"http_port",
+         [&](const YAML::Node& v, const std::string& p) {
+           if (auto port = get_integer(v, p, 0, 65535)) caddy.http_port = static_cast<int>(*port);
+         }},
+        {"auto_https",
+         [&](const YAML::Node& v, const std::string& p) {
+           if (auto flag = get_bool(v, p)) caddy.auto_https = *flag;
+         }},
+        {"log_roll_size_mb",
+         [&](const YAML::Node& v, const std::string& p) {
+           if (auto size = get_integer(v, p, 1, 100'000)) caddy.log_roll_size_mb = static_cast<int>(*size);
+         }},
+        {"log_roll_keep",
+         [&](const YAML::Node& v, const std::string& p) {
+           if (auto keep = get_integer(v, p, 0, 100'000)) caddy.log_roll_keep = static_cast<int>(*keep);
+         }},
+        {"drift_check_seconds",
+         [&](const YAML::Node& v, const std::string& p) {
+           read_millis(v, p, positive, caddy.drift_check_interval);
+         }},
+        {"retry_max_seconds",
+         [&](const YAML::Node& v, const std::string& p) { read_millis(v, p, positive, caddy.retry_max); }},
+    };
+    walk(node, path, kCaddyKeys, fields);
   }
 
   void read_activity(const YAML::Node& node, const std::string& path) {
@@ -1243,6 +1357,10 @@ class Loader {
          [&](const YAML::Node& v, const std::string& p) { read_health(v, p, backend.health, draft); }},
         {"inflight",
          [&](const YAML::Node& v, const std::string& p) { read_inflight(v, p, backend.inflight); }},
+        {"wake_on_request",
+         [&](const YAML::Node& v, const std::string& p) {
+           if (auto flag = get_bool(v, p)) backend.wake_on_request = *flag;
+         }},
         {"sim", [&](const YAML::Node& v, const std::string& p) { read_sim(v, p, backend.sim); }},
     };
     walk(node, path, kButtonKeys, fields);

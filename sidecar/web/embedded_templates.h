@@ -1,4 +1,5 @@
-// The files of templates/, compiled into the binary by cmake/embed_templates.cmake.
+// The files of templates/ and caddy/*.template, compiled into the binary by
+// cmake/embed_templates.cmake.
 #pragma once
 
 #include <string_view>
@@ -11,6 +12,9 @@ struct EmbeddedTemplate {
   std::string_view text;
 };
 
+// templates/*: the pages, their script and style.
 const std::vector<EmbeddedTemplate>& embedded_templates();
+// caddy/*.template: the built-in Caddyfile and snippet templates.
+const std::vector<EmbeddedTemplate>& embedded_caddy_templates();
 
 }  // namespace unshelver::web

@@ -28,6 +28,31 @@ std::string name_after(const std::string& path, std::string_view prefix) {
   return name;
 }
 
+constexpr std::string_view kReservedPrefix = "/.well-known/unshelver/";
+
+// How long an API client should wait before asking again, by state.
+int retry_after_seconds(const std::string& state) {
+  if (state == "waking" || state == "booting") return 10;
+  return 30;
+}
+
+std::string explanation(const std::string& state, const std::string& label) {
+  if (state == "asleep") return label + " is asleep to save costs. Wake it to continue; waking takes a few minutes.";
+  if (state == "waking") return label + " is waking up: the cloud is starting its machine.";
+  if (state == "booting") return "The machine runs; " + label + "'s services are starting.";
+  if (state == "ready") return label + " is ready.";
+  if (state == "sleeping") return label + " is going to sleep. You can wake it again right away.";
+  if (state == "error") return label + " could not be woken.";
+  return "Checking " + label + "'s state.";
+}
+
+std::string host_without_port(const std::string* host) {
+  if (host == nullptr) return "";
+  const std::string& value = *host;
+  if (!value.empty() && value.front() == '[') return value.substr(0, value.find(']') + 1);
+  return value.substr(0, value.find(':'));
+}
+
 std::string_view state_label(const std::string& state) {
   if (state == "asleep") return "Asleep";
   if (state == "waking") return "Waking up";
@@ -56,6 +81,11 @@ io::HttpResponse WebApp::route(const io::HttpRequest& request) {
   const std::string& path = request.path;
   const bool read = request.method == "GET" || request.method == "HEAD";
 
+  if (std::string backend = controller_.backend_for_host(host_without_port(request.header("Host")));
+      !backend.empty()) {
+    return backend_host(request, backend);
+  }
+
   if (path == "/healthz") {
     if (!read) return io::HttpResponse::text(405, "Method Not Allowed\n").set_header("Allow", "GET, HEAD");
     return io::HttpResponse::text(200, "ok\n").set_header("Cache-Control", "no-store");
@@ -78,16 +108,70 @@ io::HttpResponse WebApp::route(const io::HttpRequest& request) {
       return wake(request, name);
     }
   }
-  if (starts_with(path, "/static/") && read) {
-    if (const Asset* asset = pages_.asset(name_after(path, "/static/"))) {
-      io::HttpResponse response;
-      response.body = asset->body;
-      response.headers.emplace_back("Content-Type", asset->content_type);
-      response.headers.emplace_back("Cache-Control", "public, max-age=300");
+  if (starts_with(path, "/static/") && read) return asset(name_after(path, "/static/"));
+  return not_found(request);
+}
+
+io::HttpResponse WebApp::asset(const std::string& name) {
+  const Asset* found = pages_.asset(name);
+  if (found == nullptr) return io::HttpResponse::json(404, "{\"error\":\"not found\"}\n");
+  io::HttpResponse response;
+  response.body = found->body;
+  response.headers.emplace_back("Content-Type", found->content_type);
+  response.headers.emplace_back("Cache-Control", "public, max-age=300");
+  return response;
+}
+
+io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std::string& name) {
+  const bool read = request.method == "GET" || request.method == "HEAD";
+  refresh_cache();
+  json backend;
+  for (const json& entry : cached_page_data_["backends"]) {
+    if (entry.value("name", "") == name) backend = entry;
+  }
+  const std::string state = backend.value("state", "unknown");
+
+  if (starts_with(request.path, kReservedPrefix)) {
+    const std::string rest = request.path.substr(kReservedPrefix.size());
+    if (rest == "status" && read) {
+      io::HttpResponse response = io::HttpResponse::json(200, backend.dump() + "\n");
+      response.set_header("Cache-Control", "no-store");
       return response;
     }
+    if (starts_with(rest, "static/") && read) return asset(rest.substr(7));
+    if (rest == "wake") {
+      if (request.method != "POST") {
+        return io::HttpResponse::text(405, "Use POST to wake a backend.\n").set_header("Allow", "POST");
+      }
+      controller_.wake(name, "public-button", "waiting page from " + request.remote_address);
+      if (wants_html(request)) return io::HttpResponse::redirect(303, "/");
+      return io::HttpResponse::json(202, json{{"backend", name}, {"accepted", true}}.dump() + "\n");
+    }
+    return not_found(request);
   }
-  return not_found(request);
+
+  if (!(read && wants_html(request))) {
+    // An API client, or a method whose body Caddy could not have replayed: it cannot wait on a
+    // page, so it learns when to come back (RFC 9110 §10.2.3).
+    const bool woken = (state == "asleep" || state == "error") && controller_.wake_on_request(name, request);
+    const int retry_after = woken ? 10 : retry_after_seconds(state);
+    json body = {{"error", "backend not ready"},
+                 {"backend", name},
+                 {"state", woken ? "waking" : state},
+                 {"detail", backend.value("explanation", "")},
+                 {"retry_after_seconds", retry_after},
+                 {"wake", woken ? json("requested") : json(std::string(kReservedPrefix) + "wake")}};
+    io::HttpResponse response = io::HttpResponse::json(503, body.dump() + "\n");
+    response.set_header("Retry-After", std::to_string(retry_after));
+    response.set_header("Cache-Control", "no-store");
+    return response;
+  }
+
+  const core::Template* page = pages_.page("waiting.html");
+  io::HttpResponse response =
+      io::HttpResponse::html(200, page != nullptr ? page->render(backend) : "waiting.html is missing\n");
+  response.set_header("Cache-Control", "no-store");
+  return response;
 }
 
 void WebApp::refresh_cache() {
@@ -99,13 +183,17 @@ void WebApp::refresh_cache() {
   json page = status;
   for (json& backend : page["backends"]) {
     const std::string state = backend.value("state", "unknown");
+    const std::string label = backend.value("label", "");
     backend["state_label"] = std::string(state_label(state));
+    backend["explanation"] = explanation(state, label);
     backend["is_ready"] = state == "ready";
     backend["can_wake"] = state == "asleep" || state == "error" || state == "sleeping";
     backend["is_busy"] = state == "waking" || state == "booting" || state == "sleeping" || state == "unknown";
     backend["is_error"] = state == "error";
+    backend["auto_refresh"] = state != "asleep" && state != "error";
     backend["wake_action"] = "/wake/" + backend.value("name", "");
   }
+  cached_page_data_ = page;
   const core::Template* launcher_page = pages_.page("launcher.html");
   cached_launcher_ = launcher_page != nullptr ? launcher_page->render(page) : "launcher.html is missing\n";
   cached_revision_ = revision;

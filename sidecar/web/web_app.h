@@ -6,6 +6,13 @@
 //   GET  /static/NAME    the pages' scripts and styles
 //   POST /wake/NAME      wake a backend (and the Python unshelver's POST /action/ID)
 //
+// Requests whose Host is a backend's host reached Unshelver through Caddy's fallback while that
+// backend is not ready. Browsers get the waiting page (it offers the wake button and moves on by
+// itself once the backend is ready); API clients get 503 with Retry-After and a JSON body, and
+// wake the backend when it is configured with wake_on_request. The waiting page's own requests
+// use the reserved prefix /.well-known/unshelver/ so that they never collide with the backend's
+// paths.
+//
 // The web layer builds no state of its own: it asks the Controller. Rendered pages and the
 // status document are cached per revision of the application's state, so a busy launcher costs
 // one render per state change, not one per request.
@@ -31,6 +38,11 @@ class Controller {
   // The /api/status document: {"revision", "title", "backends": [...]}.
   virtual nlohmann::json status() const = 0;
   virtual WakeOutcome wake(const std::string& name, const std::string& actor, const std::string& reason) = 0;
+  // The backend whose host `host` is (port stripped, any case), or "" for any other host.
+  virtual std::string backend_for_host(std::string_view host) const = 0;
+  // An API client's request reached a sleeping backend's host. Wakes the backend when it is
+  // configured with wake_on_request and the request matches no ignore rule; true when it did.
+  virtual bool wake_on_request(const std::string& name, const io::HttpRequest& request) = 0;
 };
 
 class WebApp {
@@ -44,6 +56,8 @@ class WebApp {
   io::HttpResponse status_json();
   io::HttpResponse wake(const io::HttpRequest& request, const std::string& name);
   io::HttpResponse not_found(const io::HttpRequest& request);
+  io::HttpResponse backend_host(const io::HttpRequest& request, const std::string& name);
+  io::HttpResponse asset(const std::string& name);
   void refresh_cache();
 
   const Pages& pages_;
@@ -51,6 +65,7 @@ class WebApp {
   std::uint64_t cached_revision_ = UINT64_MAX;
   std::string cached_status_;
   std::string cached_launcher_;
+  nlohmann::json cached_page_data_;  // the status document with what the pages show
 };
 
 // True when the client prefers HTML (a browser), judged from its Accept header.

@@ -524,5 +524,21 @@ TEST(ActivityClassifier, OutcomeNames) {
   EXPECT_EQ(to_string(LineOutcome::kWrongType), "wrong_type");
 }
 
+TEST(ActivityClassifier, LiveRequestsMeetTheSameIgnoreRules) {
+  IgnoreRules rules;
+  rules.user_agents = {"Uptime-Kuma"};
+  rules.user_agent_patterns = {"^curl/"};
+  rules.paths = {"/health", "/metrics*"};
+  rules.methods = {"OPTIONS"};
+  ActivityClassifier classifier({{"gpu", "chat.example.org", "gpu"}}, rules);
+  EXPECT_EQ(classifier.ignore_reason("GET", "/", "Uptime-Kuma/1.23"), "user_agent");
+  EXPECT_EQ(classifier.ignore_reason("GET", "/", "curl/7.88.1"), "user_agent");
+  EXPECT_EQ(classifier.ignore_reason("GET", "/health?x=1", "Mozilla/5.0"), "path");
+  EXPECT_EQ(classifier.ignore_reason("GET", "/metrics/node", "Mozilla/5.0"), "path");
+  EXPECT_EQ(classifier.ignore_reason("OPTIONS", "/v1/chat", "Mozilla/5.0"), "method");
+  EXPECT_EQ(classifier.ignore_reason("POST", "/v1/chat", "python-httpx/0.27"), "");
+  EXPECT_EQ(classifier.ignore_reason("POST", "/v1/chat", ""), "");
+}
+
 }  // namespace
 }  // namespace unshelver::core

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <csignal>
 
+#include "app/caddy_input.h"
 #include "core/time_format.h"
 #include "io/uv_handle.h"
 #include "providers/sim_provider.h"
@@ -129,6 +130,7 @@ int App::start() {
   std::signal(SIGPIPE, SIG_IGN);
 
   if (int code = start_activity(); code != 0) return code;
+  if (int code = start_routing(); code != 0) return code;
 
   for (auto& driver : drivers_) {
     const auto& loaded = store_->loaded();
@@ -152,6 +154,7 @@ void App::begin_shutdown(const char* why) {
   for (auto& driver : drivers_) driver->shutdown();
   if (follower_) follower_->close();
   if (monitor_) monitor_->close();
+  if (router_) router_->close();
   if (activity_flush_timer_) activity_flush_timer_->stop();
   if (activity_dirty_ && store_) persist();
   if (client_) client_->close();
@@ -174,6 +177,7 @@ int App::finish() {
   signals_.clear();
   follower_.reset();
   monitor_.reset();
+  router_.reset();
   activity_flush_timer_.reset();
   drivers_.clear();
   web_.reset();
@@ -194,6 +198,7 @@ int App::finish() {
 void App::on_backend_change(const std::vector<core::Transition>&, bool persist_now) {
   ++revision_;
   refresh_upstreams();
+  update_routing();
   if (persist_now) persist();
 }
 
@@ -327,6 +332,66 @@ void App::on_connection_sample(const std::string& upstream, const std::vector<co
   }
 }
 
+std::string App::listen_address() const {
+  const std::string& host = server_->host();
+  const std::string bracketed = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  return bracketed + ":" + std::to_string(server_->port());
+}
+
+int App::start_routing() {
+  if (!config_.caddy.manage) return 0;
+  auto caddy_template = load_caddy_template(config_.caddy);
+  if (!caddy_template) {
+    spdlog::critical("caddy template: {}", caddy_template.error().message);
+    return 2;
+  }
+  router_ = std::make_unique<CaddyRouter>(&loop_, *client_, config_.caddy, std::move(caddy_template.value()),
+                                          [this](const std::string& kind, const std::string& detail) {
+                                            ++revision_;
+                                            spdlog::debug("caddy: {}: {}", kind, detail);
+                                          });
+  // A template that cannot render even the simplest state is a start-up error, before Caddy is
+  // touched at all.
+  if (auto rendered = router_->render(make_caddy_input(config_, {}, listen_address())); !rendered) {
+    spdlog::critical("caddy template does not render: {}", rendered.error().message);
+    return 2;
+  }
+  router_->start();
+  spdlog::info("managing Caddy's routing through {} ({} integration)", config_.caddy.admin,
+               config_.caddy.integration == core::CaddyIntegration::kFull ? "full" : "snippet");
+  return 0;
+}
+
+void App::update_routing() {
+  if (!router_ || shutting_down_) return;
+  std::vector<BackendRoute> routes;
+  for (const auto& driver : drivers_) {
+    // Observe before acting: the first load waits until the cloud has been asked about every
+    // backend, so that Caddy is set to the truth, not to a guess.
+    if (driver->reconciler().state() == core::BackendState::kUnknown) return;
+    routes.push_back(BackendRoute{driver->upstream(), driver->reconciler().state() == core::BackendState::kReady});
+  }
+  router_->update(make_caddy_input(config_, routes, listen_address()));
+}
+
+nlohmann::json App::routing_status() const {
+  if (!router_) return json{{"manage", false}};
+  const CaddyRouterStatus& status = router_->status();
+  return json{{"manage", true},
+              {"admin", status.admin},
+              {"integration", status.integration},
+              {"loaded_modes", status.loaded_modes},
+              {"loaded_at", time_or_null(status.loaded_at)},
+              {"pending_modes", status.pending_modes},
+              {"last_error", status.last_error},
+              {"last_error_at", time_or_null(status.last_error_at)},
+              {"next_retry_at", time_or_null(status.next_retry_at)},
+              {"loads_ok", status.loads_ok},
+              {"loads_failed", status.loads_failed},
+              {"drift_repairs", status.drift_repairs},
+              {"modes", status.modes}};
+}
+
 nlohmann::json App::activity_status() const {
   json out = {{"log_path", config_.activity_log_path}};
   if (follower_) {
@@ -356,6 +421,7 @@ nlohmann::json App::status() const {
         {"description", config.description},
         {"provider", std::string(driver->provider_kind())},
         {"state", std::string(core::to_string(reconciler.state()))},
+        {"routing", json()},
         {"since", core::format_rfc3339(reconciler.state_since())},
         {"desired", reconciler.desired().awake ? "awake" : "asleep"},
         {"desired_by", reconciler.desired().actor},
@@ -373,6 +439,15 @@ nlohmann::json App::status() const {
          reconciler.in_flight() ? json(std::string(core::to_string(*reconciler.in_flight()))) : json()},
         {"requests_in_flight", reconciler.requests_in_flight()},
     };
+    if (router_) {
+      const auto& modes = router_->status().modes;
+      auto mode = modes.find(config.name);
+      const std::string routing = mode == modes.end() ? "" : mode->second;
+      entry["routing"] = routing;
+      // `ready` means visitors reach the backend (DESIGN.md): until Caddy has loaded the route to
+      // it, the backend is still starting as far as anyone outside can tell.
+      if (reconciler.state() == core::BackendState::kReady && routing != "backend") entry["state"] = "booting";
+    }
     if (classifier_) {
       const std::size_t index = static_cast<std::size_t>(&driver - drivers_.data());
       entry["activity_lines"] = classifier_->counters().activity_by_backend.at(index);
@@ -383,7 +458,8 @@ nlohmann::json App::status() const {
   return json{{"revision", revision_},
               {"title", config_.app.title},
               {"backends", std::move(backends)},
-              {"activity", activity_status()}};
+              {"activity", activity_status()},
+              {"caddy", routing_status()}};
 }
 
 std::string App::backend_for_host(std::string_view host) const {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "app/backend_driver.h"
+#include "app/caddy_router.h"
 #include "core/activity_classifier.h"
 #include "core/config.h"
 #include "core/inflight_tracker.h"
@@ -57,6 +58,10 @@ class App final : public web::Controller {
   void on_connection_sample(const std::string& upstream, const std::vector<core::ConnectionSample>& sample);
   void refresh_upstreams();
   nlohmann::json activity_status() const;
+  int start_routing();
+  void update_routing();
+  std::string listen_address() const;
+  nlohmann::json routing_status() const;
 
   core::Config config_;
   uv_loop_t loop_{};
@@ -75,6 +80,7 @@ class App final : public web::Controller {
   std::vector<std::string> monitored_upstreams_;       // parallel to drivers_
   std::unique_ptr<io::Timer> activity_flush_timer_;    // persists last activity now and then
   std::map<std::string, std::string> backend_by_host_; // lower-case host -> backend name
+  std::unique_ptr<CaddyRouter> router_;                // when caddy.manage is on
   bool activity_dirty_ = false;
   std::unique_ptr<io::HttpServer> server_;
   struct SignalBlock;

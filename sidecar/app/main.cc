@@ -4,13 +4,16 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "app/app.h"
+#include "app/caddy_input.h"
 #include "app/config_file.h"
+#include "core/caddy_renderer.h"
 
 namespace {
 
@@ -27,6 +30,9 @@ Usage:
                                       --activity-log is Caddy's JSON access log to follow
   unshelver check-config [--config FILE]
                                       validate a configuration and exit (0 valid, 2 invalid)
+  unshelver render-caddy [--config FILE] [--ready NAME]...
+                                      print the Caddyfile (or snippet) Unshelver would load into
+                                      Caddy: every backend asleep, except those named --ready
   unshelver --version | --help
 
 The configuration comes from --config, else $UNSHELVER_CONFIG, else ./config.yaml.
@@ -40,6 +46,7 @@ struct Options {
   std::string log_level;
   std::string public_url;
   std::string activity_log;
+  std::vector<std::string> ready;
   bool help = false;
 };
 
@@ -69,6 +76,10 @@ std::string parse_arguments(int argc, char** argv, Options& options) {
       if (!value(options.public_url)) return "--public-url needs a URL such as http://chat.localhost:8080/";
     } else if (arg == "--activity-log") {
       if (!value(options.activity_log)) return "--activity-log needs the path of Caddy's access log";
+    } else if (arg == "--ready") {
+      std::string name;
+      if (!value(name)) return "--ready needs a backend name";
+      options.ready.push_back(name);
     } else if (arg == "--log-level") {
       if (!value(options.log_level)) return "--log-level needs a level (trace, debug, info, warn, error)";
     } else {
@@ -76,7 +87,7 @@ std::string parse_arguments(int argc, char** argv, Options& options) {
     }
   }
   if (options.command != "run" && options.command != "demo" && options.command != "check-config" &&
-      options.command != "version") {
+      options.command != "render-caddy" && options.command != "version") {
     return "unknown command: " + options.command;
   }
   return "";
@@ -89,6 +100,38 @@ void setup_logging(const std::string& level) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %^%-5l%$ [%n] %v", spdlog::pattern_time_type::utc);
   spdlog::set_level(spdlog::level::from_str(level.empty() ? "info" : level));
   spdlog::flush_on(spdlog::level::info);
+}
+
+int render_caddy(const unshelver::core::Config& config, const Options& options) {
+  std::vector<unshelver::app::BackendRoute> routes;
+  for (const auto& backend : config.backends) {
+    const bool ready = std::find(options.ready.begin(), options.ready.end(), backend.name) != options.ready.end();
+    if (ready && backend.upstream.empty()) {
+      // The cloud reports the address at run time; offline there is none to render.
+      routes.push_back({"UPSTREAM-OF-" + backend.name + ":80", true});
+    } else {
+      routes.push_back({"", ready});
+    }
+  }
+  for (const auto& name : options.ready) {
+    if (config.find_backend(name) == nullptr) {
+      std::fprintf(stderr, "unshelver: --ready %s: no such backend\n", name.c_str());
+      return kExitUsage;
+    }
+  }
+  auto caddy_template = unshelver::app::load_caddy_template(config.caddy);
+  if (!caddy_template) {
+    std::fprintf(stderr, "unshelver: %s\n", caddy_template.error().message.c_str());
+    return kExitUsage;
+  }
+  auto text = unshelver::core::render_caddy(*caddy_template,
+                                            unshelver::app::make_caddy_input(config, routes, config.listen));
+  if (!text) {
+    std::fprintf(stderr, "unshelver: the Caddy template does not render: %s\n", text.error().message.c_str());
+    return kExitUsage;
+  }
+  std::fputs(text->c_str(), stdout);
+  return kExitOk;
 }
 
 int run_app(unshelver::core::Config config, const Options& options) {
@@ -140,5 +183,6 @@ int main(int argc, char** argv) {
                 config->backends.size() == 1 ? "" : "s");
     return kExitOk;
   }
+  if (options.command == "render-caddy") return render_caddy(*config, options);
   return run_app(std::move(config.value()), options);
 }

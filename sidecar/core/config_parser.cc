@@ -18,6 +18,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <functional>
@@ -802,16 +803,21 @@ class Loader {
     walk(root, "", kRootKeys, fields);
   }
 
-  // A label that ends up in an HTTP header value and a Caddyfile.
+  // A label that ends up in an HTTP header value and a Caddyfile. The characters are those the
+  // Caddy renderer accepts, and the labels of Unshelver's own fallback answers are reserved (a
+  // backend labelled like them would count fallback answers as activity).
   std::optional<std::string> get_label(const YAML::Node& node, const std::string& path) {
     std::optional<std::string> label = get_string(node, path);
     if (!label) return std::nullopt;
-    const bool ok = !label->empty() && std::none_of(label->begin(), label->end(), [](char c) {
-      const auto byte = static_cast<unsigned char>(c);
-      return byte <= 0x20 || byte == 0x7f || c == '"' || c == '{' || c == '}';
+    const bool ok = !label->empty() && std::all_of(label->begin(), label->end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) != 0 || std::string_view("._-:+=@/~").find(c) != std::string_view::npos;
     });
     if (!ok) {
-      add_at(node, path, "must be a non-empty word without spaces, quotes or braces, got " + quote(*label));
+      add_at(node, path, "must be a non-empty word of letters, digits and ._-:+=@/~, got " + quote(*label));
+      return std::nullopt;
+    }
+    if (*label == "launcher" || *label == "launcher-fallback" || *label == "fallback-static") {
+      add_at(node, path, quote(*label) + " is reserved for Unshelver's own fallback answers");
       return std::nullopt;
     }
     return label;

@@ -27,6 +27,22 @@ std::string trim(std::string_view text) {
   return std::string(text.substr(begin, end - begin + 1));
 }
 
+// Mustache's "standalone" rule: a section, inverted, closing or comment tag alone on its line
+// (only blanks around it) leaves no trace, neither its indentation nor its line break, so that
+// templates for line-oriented formats (Caddyfiles) render without stray blank lines.
+bool standalone(std::string_view source, std::size_t open, std::size_t after_close, std::size_t& line_start,
+                std::size_t& next_line) {
+  std::size_t begin = open;
+  while (begin > 0 && (source[begin - 1] == ' ' || source[begin - 1] == '\t')) --begin;
+  if (begin > 0 && source[begin - 1] != '\n') return false;
+  std::size_t end = after_close;
+  while (end < source.size() && (source[end] == ' ' || source[end] == '\t' || source[end] == '\r')) ++end;
+  if (end < source.size() && source[end] != '\n') return false;
+  line_start = begin;
+  next_line = end < source.size() ? end + 1 : end;
+  return true;
+}
+
 // Parses `source` from `pos` until `{{/closing}}` (or the end when closing is empty).
 Result<std::vector<Node>> parse(std::string_view source, std::size_t& pos, const std::string& closing,
                                 const std::string& template_name) {
@@ -48,6 +64,19 @@ Result<std::vector<Node>> parse(std::string_view source, std::size_t& pos, const
     }
     std::string tag = trim(source.substr(tag_begin, close - tag_begin));
     pos = close + close_mark.size();
+    if (!triple && !tag.empty() && (tag[0] == '#' || tag[0] == '^' || tag[0] == '/' || tag[0] == '!')) {
+      std::size_t line_start = 0;
+      std::size_t next_line = 0;
+      if (standalone(source, open, pos, line_start, next_line)) {
+        // Drop the tag's indentation from the text before it, and its line break after it.
+        if (!nodes.empty() && nodes.back().kind == Node::Kind::kText) {
+          std::string& text = nodes.back().text;
+          text.resize(text.size() - (open - line_start));
+          if (text.empty()) nodes.pop_back();
+        }
+        pos = next_line;
+      }
+    }
     if (triple) {
       nodes.push_back(Node{Node::Kind::kRaw, tag, {}});
       continue;

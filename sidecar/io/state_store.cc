@@ -1,8 +1,6 @@
 #include "io/state_store.h"
 
-#include <fcntl.h>
 #include <nlohmann/json.hpp>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,6 +10,7 @@
 #include <sstream>
 
 #include "core/time_format.h"
+#include "io/atomic_file.h"
 
 namespace unshelver::io {
 
@@ -19,19 +18,6 @@ namespace {
 using nlohmann::json;
 
 std::string errno_text() { return std::strerror(errno); }
-
-Status write_all(int fd, const std::string& data, const std::string& path) {
-  std::size_t written = 0;
-  while (written < data.size()) {
-    ssize_t n = ::write(fd, data.data() + written, data.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Error{"cannot write " + path + ": " + errno_text()};
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  return ok_status();
-}
 
 json to_json(const core::PersistedBackend& backend) {
   json out;
@@ -99,25 +85,7 @@ Status StateStore::save(const std::map<std::string, core::PersistedBackend>& bac
   document["version"] = 1;
   document["backends"] = json::object();
   for (const auto& [name, backend] : backends) document["backends"][name] = to_json(backend);
-  const std::string text = document.dump(2) + "\n";
-  const std::string temporary = path_ + ".tmp";
-
-  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Error{"cannot write " + temporary + ": " + errno_text()};
-  Status written = write_all(fd, text, temporary);
-  if (written && ::fsync(fd) != 0) written = Error{"cannot fsync " + temporary + ": " + errno_text()};
-  ::close(fd);
-  if (!written) return written;
-  if (::rename(temporary.c_str(), path_.c_str()) != 0) {
-    return Error{"cannot rename " + temporary + " to " + path_ + ": " + errno_text()};
-  }
-  // The rename is durable only once the directory entry is on disk.
-  int directory = ::open(directory_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (directory >= 0) {
-    ::fsync(directory);
-    ::close(directory);
-  }
-  return ok_status();
+  return write_file_atomically(path_, document.dump(2) + "\n", 0600);
 }
 
 }  // namespace unshelver::io

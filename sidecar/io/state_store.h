@@ -1,8 +1,7 @@
 // StateStore: what each backend's reconciler must remember across restarts (its desired state,
 // last activity and last known state), kept in one JSON file under `state_dir`.
 //
-// Writes are atomic: the new content goes to a temporary file that is fsync'd and renamed over the
-// old one, and the directory is fsync'd, so a crash leaves either the old or the new file, never a
+// Writes are atomic (io/atomic_file.h), so a crash leaves either the old or the new file, never a
 // torn one. The file is tiny and written only when something changes (a transition, a new desired
 // state, activity at most once per flush interval), so the synchronous write costs the loop
 // microseconds.

@@ -4,6 +4,7 @@ Caddy gets its own admin port, HTTP port, XDG directories and access log in the 
 directory; it is stopped by PID at the end. Tests that need Caddy are skipped with a clear reason
 when the `caddy` binary is not installed (scripts/setup test installs it).
 """
+import json
 import os
 import shutil
 import signal
@@ -42,6 +43,43 @@ class FakeBackend:
     def stop(self):
         self.process.terminate()
         self.process.wait(timeout=10)
+
+
+class BareCaddy:
+    """Caddy with only its admin API and HTTP port, for Unshelver to load its routing into."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.caddyfile = os.path.join(workdir, "Caddyfile")
+        with open(os.path.join(workdir, "bootstrap.Caddyfile"), "w") as bootstrap:
+            bootstrap.write(f"{{\n\tadmin 127.0.0.1:{self.admin_port}\n\tauto_https off\n\thttp_port {self.port}\n}}\n")
+        env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(workdir, "xdg"), XDG_DATA_HOME=os.path.join(workdir, "xdg"))
+        self.output = open(os.path.join(workdir, "caddy.out"), "wb")
+        self.process = subprocess.Popen(
+            [CADDY, "run", "--config", os.path.join(workdir, "bootstrap.Caddyfile"), "--adapter", "caddyfile"],
+            stdout=self.output, stderr=subprocess.STDOUT, env=env)
+        wait_for_http(f"http://127.0.0.1:{self.admin_port}/config/", process=self.process)
+
+    def config(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/config/", timeout=5) as response:
+            return json.loads(response.read() or b"null")
+
+    def load(self, caddyfile_text):
+        request = urllib.request.Request(f"http://127.0.0.1:{self.admin_port}/load", data=caddyfile_text.encode(),
+                                         headers={"Content-Type": "text/caddyfile"}, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.output.close()
 
 
 class Caddy:

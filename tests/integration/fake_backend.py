@@ -60,8 +60,16 @@ class Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
 
+class QuietServer(ThreadingHTTPServer):
+    # Caddy drops idle upstream connections when it reloads (caddy-facts §5d); a client that went
+    # away is normal here, not an error worth a traceback.
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
 def main():
-    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+    server = QuietServer(("127.0.0.1", int(sys.argv[1])), Handler)
     server.daemon_threads = True
     server.serve_forever()
 

@@ -58,9 +58,9 @@ buttons:
 class Unshelver:
     """One running unshelver process."""
 
-    def __init__(self, config_text=None, workdir=None, args=None):
+    def __init__(self, config_text=None, workdir=None, args=None, port=None):
         self.workdir = workdir or tempfile.mkdtemp(prefix="unshelver-test-")
-        self.port = free_port()
+        self.port = port or free_port()
         self.config_path = os.path.join(self.workdir, "config.yaml")
         text = config_text if config_text is not None else sim_config(os.path.join(self.workdir, "state"), self.port)
         with open(self.config_path, "w") as config_file:

@@ -35,6 +35,12 @@ TEST(Template, NumbersAndCommentsRender) {
   EXPECT_EQ(render("{{! ignored }}{{n}}", {{"n", 42}}), "42");
 }
 
+TEST(Template, StandaloneSectionLinesLeaveNoBlankLines) {
+  const std::string source = "a\n  {{#on}}\n  b {{x}}\n  {{/on}}\n{{^on}}\nno\n{{/on}}\nc {{#on}}inline{{/on}}\n{{! note }}\nend";
+  EXPECT_EQ(render(source, {{"on", true}, {"x", 1}}), "a\n  b 1\nc inline\nend");
+  EXPECT_EQ(render(source, {{"on", false}, {"x", 1}}), "a\nno\nc \nend");
+}
+
 TEST(Template, ErrorsNameTemplateAndLine) {
   auto unclosed = Template::compile("a\n{{#x}}b", "page.html");
   ASSERT_FALSE(unclosed.ok());

@@ -45,32 +45,16 @@ class FakeBackend:
         self.process.wait(timeout=10)
 
 
-class BareCaddy:
-    """Caddy with only its admin API and HTTP port, for Unshelver to load its routing into."""
+class CaddyProcess:
+    """One `caddy run` on loopback, with its state in the test's directory, stopped by PID."""
 
-    def __init__(self, workdir):
-        self.workdir = workdir
-        self.port = free_port()
-        self.admin_port = free_port()
-        self.caddyfile = os.path.join(workdir, "Caddyfile")
-        with open(os.path.join(workdir, "bootstrap.Caddyfile"), "w") as bootstrap:
-            bootstrap.write(f"{{\n\tadmin 127.0.0.1:{self.admin_port}\n\tauto_https off\n\thttp_port {self.port}\n}}\n")
-        env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(workdir, "xdg"), XDG_DATA_HOME=os.path.join(workdir, "xdg"))
-        self.output = open(os.path.join(workdir, "caddy.out"), "wb")
-        self.process = subprocess.Popen(
-            [CADDY, "run", "--config", os.path.join(workdir, "bootstrap.Caddyfile"), "--adapter", "caddyfile"],
-            stdout=self.output, stderr=subprocess.STDOUT, env=env)
+    def run(self, caddyfile):
+        env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(self.workdir, "xdg"),
+                   XDG_DATA_HOME=os.path.join(self.workdir, "xdg"))
+        self.output = open(os.path.join(self.workdir, "caddy.out"), "wb")
+        self.process = subprocess.Popen([CADDY, "run", "--config", caddyfile, "--adapter", "caddyfile"],
+                                        stdout=self.output, stderr=subprocess.STDOUT, env=env)
         wait_for_http(f"http://127.0.0.1:{self.admin_port}/config/", process=self.process)
-
-    def config(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/config/", timeout=5) as response:
-            return json.loads(response.read() or b"null")
-
-    def load(self, caddyfile_text):
-        request = urllib.request.Request(f"http://127.0.0.1:{self.admin_port}/load", data=caddyfile_text.encode(),
-                                         headers={"Content-Type": "text/caddyfile"}, method="POST")
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status
 
     def stop(self):
         self.process.send_signal(signal.SIGTERM)
@@ -82,7 +66,31 @@ class BareCaddy:
         self.output.close()
 
 
-class Caddy:
+class BareCaddy(CaddyProcess):
+    """Caddy with only its admin API and HTTP port, for Unshelver to load its routing into."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.caddyfile = os.path.join(workdir, "Caddyfile")
+        bootstrap = os.path.join(workdir, "bootstrap.Caddyfile")
+        with open(bootstrap, "w") as text:
+            text.write(f"{{\n\tadmin 127.0.0.1:{self.admin_port}\n\tauto_https off\n\thttp_port {self.port}\n}}\n")
+        self.run(bootstrap)
+
+    def config(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/config/", timeout=5) as response:
+            return json.loads(response.read() or b"null")
+
+    def load(self, caddyfile_text):
+        request = urllib.request.Request(f"http://127.0.0.1:{self.admin_port}/load", data=caddyfile_text.encode(),
+                                         headers={"Content-Type": "text/caddyfile"}, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+
+
+class Caddy(CaddyProcess):
     """Caddy with a launcher host (to Unshelver) and a backend host (to the fake backend)."""
 
     def __init__(self, workdir, unshelver_port, backend_port, label="gpu", roll_size="1MiB", roll_keep=3):
@@ -130,17 +138,4 @@ http://chat.localhost:{self.port} {{
 	}}
 }}
 """)
-        env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(workdir, "xdg"), XDG_DATA_HOME=os.path.join(workdir, "xdg"))
-        self.output = open(os.path.join(workdir, "caddy.out"), "wb")
-        self.process = subprocess.Popen([CADDY, "run", "--config", self.caddyfile, "--adapter", "caddyfile"],
-                                        stdout=self.output, stderr=subprocess.STDOUT, env=env)
-        wait_for_http(f"http://127.0.0.1:{self.admin_port}/config/", process=self.process)
-
-    def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.output.close()
+        self.run(self.caddyfile)

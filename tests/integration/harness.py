@@ -134,6 +134,16 @@ class Unshelver:
     def wake(self, name="gpu", accept="application/json"):
         return self.request("POST", f"/wake/{name}", {"Accept": accept}, b"")
 
+    def wait_until(self, predicate, timeout, what):
+        """Polls `predicate` every 20 ms until it returns something true, and returns that."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {what}; status: {self.status()}\n" + self.output()[-3000:])
+
     def wait_for_state(self, state, timeout, name="gpu"):
         """Polls /api/status every 50 ms; returns the states seen on the way (deduplicated)."""
         seen = []

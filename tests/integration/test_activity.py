@@ -74,13 +74,7 @@ class ActivityThroughCaddyTest(unittest.TestCase):
         return response.status, response.getheader("X-Served-By"), body
 
     def wait_for(self, predicate, timeout, what):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}; status: {self.daemon.status()}")
+        return self.daemon.wait_until(predicate, timeout, what)
 
     def test_every_request_counted_once_across_20_rotations(self):
         self.start(idle_seconds=120)

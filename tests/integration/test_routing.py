@@ -77,14 +77,7 @@ class RoutingTest(unittest.TestCase):
         self.wait_for(lambda: self.daemon.status()["caddy"].get("loaded_at"), 10, "the first load into Caddy")
 
     def wait_for(self, predicate, timeout, what):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.02)
-        raise AssertionError(f"timed out waiting for {what}; status: {self.daemon.status()}\n"
-                             + self.daemon.output()[-3000:])
+        return self.daemon.wait_until(predicate, timeout, what)
 
     def chat(self, method="GET", path="/", accept="text/html", body=None):
         connection = http.client.HTTPConnection("127.0.0.1", self.caddy.port, timeout=10)
@@ -173,15 +166,8 @@ class RoutingTest(unittest.TestCase):
                           port=self.daemon.port)
         again.start()
         try:
-            def failed():
-                caddy = again.status()["caddy"]
-                return caddy["last_error"] and caddy
-            deadline = time.monotonic() + 10
-            caddy_status = None
-            while time.monotonic() < deadline and not caddy_status:
-                caddy_status = failed()
-                time.sleep(0.05)
-            self.assertTrue(caddy_status, again.status())
+            caddy_status = again.wait_until(lambda: again.status()["caddy"]["last_error"] and again.status()["caddy"],
+                                            10, "Caddy's 400 to show")
             self.assertIn("reverse_prox", caddy_status["last_error"])
             self.assertEqual(self.caddy.config(), before)  # the old config is still live
             status, _, body = self.chat()

@@ -34,6 +34,19 @@ namespace unshelver::app {
 
 namespace {
 
+// True when a Caddyfile's text has the global option `admin off` (a line that reads just that,
+// comments and indentation aside).
+bool sets_admin_off(std::string_view text) {
+  std::istringstream lines{std::string(text)};
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream words(line.substr(0, line.find('#')));
+    std::string first, second, third;
+    if (words >> first >> second && first == "admin" && second == "off" && !(words >> third)) return true;
+  }
+  return false;
+}
+
 using namespace std::chrono_literals;
 using nlohmann::json;
 
@@ -221,12 +234,23 @@ struct CaddyRouter::Impl {
       if (attempt.body.find(settings_.snippet) == std::string::npos && !warned_no_import_) {
         warned_no_import_ = true;
         log_->warn(
-            "{} does not mention {}: without `import {}` in a site block, the snippet has "
-            "no effect",
+            "{} does not mention {}: without `import {}` at the top level of that file (outside any site "
+            "block), the snippet has no effect",
             settings_.caddyfile, settings_.snippet, settings_.snippet);
       }
     } else {
       attempt.body = attempt.rendered.text;
+    }
+    if (sets_admin_off(attempt.body)) {
+      // With `admin off` Caddy would take this load and then have no admin endpoint at all:
+      // Unshelver could never switch the routing again (caddy-facts §5f). A custom template or
+      // the user's own Caddyfile could say it.
+      fail(attempt,
+           (snippet_ ? settings_.caddyfile : std::string("the Caddy template")) +
+               " sets `admin off`: Caddy could not be reloaded live afterwards. Set `admin " +
+               status_.admin.substr(status_.admin.find("://") + 3) + "` in its global options instead",
+           /*rejected=*/true);
+      return;
     }
 
     io::ClientRequest request;

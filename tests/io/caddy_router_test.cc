@@ -659,6 +659,22 @@ TEST_F(CaddyRouterTest, SnippetIntegrationWithoutTheUsersCaddyfileFails) {
       << router.status().last_error;
 }
 
+TEST_F(CaddyRouterTest, SnippetIntegrationRefusesAUsersCaddyfileWithAdminOff) {
+  FakeAdmin& fake = start_fake();
+  settings_.integration = core::CaddyIntegration::kSnippet;
+  write_file(settings_.caddyfile, "{\n\t# the admin API is switched off:\n\tadmin   off\n}\nimport " +
+                                      settings_.snippet + "\n");
+  CaddyRouter& router = make_router();
+  router.update(make_input(false));
+  ASSERT_TRUE(run_until([&] { return router.status().loads_failed >= 1; }));
+  EXPECT_EQ(0u, fake.total());
+  EXPECT_NE(std::string::npos, router.status().last_error.find("`admin off`")) << router.status().last_error;
+  // `admin off` in a comment, or another admin address, is fine.
+  write_file(settings_.caddyfile, "{\n\tadmin 127.0.0.1:2019 # not admin off\n}\nimport " + settings_.snippet + "\n");
+  router.update(make_input(true));
+  ASSERT_TRUE(run_until([&] { return router.status().loads_ok == 1; }));
+}
+
 TEST_F(CaddyRouterTest, CloseCancelsTheLoadInFlightAndNoCallbackRunsAfterwards) {
   FakeAdmin& fake = start_fake();
   fake.hold_loads(true);

@@ -12,6 +12,7 @@
 // tests do not depend on the shipped templates. Every test ends with the router closed, every
 // handle closed, and uv_loop_close() == 0.
 #include "app/caddy_router.h"
+#include "loop_test_support.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -248,8 +249,7 @@ class CaddyRouterTest : public ::testing::Test {
     close_fake();
     client_->close();
     client_.reset();
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    EXPECT_EQ(0, uv_loop_close(&loop_));
+    testing::drain_and_close_loop(&loop_);
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
   }

@@ -10,6 +10,7 @@
 // Every test ends in TearDown with the monitor destroyed, the loop run until it has nothing left
 // and uv_loop_close() == 0 (libuv's MAKE_VALGRIND_HAPPY check).
 #include "io/connection_monitor.h"
+#include "loop_test_support.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -223,9 +224,7 @@ class ConnectionMonitorTest : public ::testing::Test {
   void TearDown() override {
     if (!loop_ready_) return;
     monitor_.reset();
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    int rc = uv_loop_close(&loop_);
-    EXPECT_EQ(0, rc) << "uv_loop_close: " << uv_strerror(rc);
+    testing::drain_and_close_loop(&loop_);
   }
 
   std::vector<core::ConnectionSample> sample(const std::string& upstream) {

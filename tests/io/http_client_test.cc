@@ -5,6 +5,7 @@
 // Every test ends in TearDown with the client closed, the loop run until it has nothing left and
 // uv_loop_close() == 0 (libuv's MAKE_VALGRIND_HAPPY check).
 #include "io/http_client.h"
+#include "loop_test_support.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -317,38 +318,8 @@ class HttpClientTest : public ::testing::Test {
   void TearDown() override {
     if (client_) client_->close();
     client_.reset();
-    // The client must leave nothing behind: run until the loop is empty, then close it. A
-    // watchdog that does not keep the loop alive stops a loop that would otherwise never end.
-    auto* watchdog = new uv_timer_t;
-    uv_timer_init(&loop_, watchdog);
-    watchdog->data = this;
-    uv_timer_start(
-        watchdog,
-        [](uv_timer_t* timer) {
-          static_cast<HttpClientTest*>(timer->data)->loop_hung_ = true;
-          uv_stop(timer->loop);
-        },
-        5000, 0);
-    uv_unref(reinterpret_cast<uv_handle_t*>(watchdog));
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    EXPECT_FALSE(loop_hung_) << "the loop still had active handles 5 s after close()";
-    uv_close(reinterpret_cast<uv_handle_t*>(watchdog),
-             [](uv_handle_t* handle) { delete reinterpret_cast<uv_timer_t*>(handle); });
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    int rc = uv_loop_close(&loop_);
-    EXPECT_EQ(0, rc) << "uv_loop_close: " << uv_strerror(rc);
-    if (rc != 0) {
-      // Report what was left, then force it closed so that later tests get a clean process.
-      uv_walk(
-          &loop_,
-          [](uv_handle_t* handle, void*) {
-            ADD_FAILURE() << "leaked handle of type " << uv_handle_type_name(handle->type);
-            if (!uv_is_closing(handle)) uv_close(handle, nullptr);
-          },
-          nullptr);
-      uv_run(&loop_, UV_RUN_DEFAULT);
-      uv_loop_close(&loop_);
-    }
+    // The client must leave nothing behind.
+    testing::drain_and_close_loop(&loop_);
   }
 
   // Runs the loop until `done()` holds or `limit` has passed; returns whether `done()` held. A
@@ -381,7 +352,6 @@ class HttpClientTest : public ::testing::Test {
   }
 
   uv_loop_t loop_{};
-  bool loop_hung_ = false;
   std::unique_ptr<HttpClient> client_;
   TestServer server_;
 };

@@ -10,6 +10,7 @@
 // Every test ends in TearDown with the follower closed, the loop run until it has nothing left and
 // uv_loop_close() == 0 (libuv's MAKE_VALGRIND_HAPPY check).
 #include "io/log_follower.h"
+#include "loop_test_support.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -90,37 +91,8 @@ class LogFollowerTest : public ::testing::Test {
 
   void TearDown() override {
     follower_.reset();
-    // The follower must leave nothing behind: run until the loop is empty, then close it. A
-    // watchdog that does not keep the loop alive stops a loop that would otherwise never end.
-    auto* watchdog = new uv_timer_t;
-    uv_timer_init(&loop_, watchdog);
-    watchdog->data = this;
-    uv_timer_start(
-        watchdog,
-        [](uv_timer_t* timer) {
-          static_cast<LogFollowerTest*>(timer->data)->loop_hung_ = true;
-          uv_stop(timer->loop);
-        },
-        5000, 0);
-    uv_unref(reinterpret_cast<uv_handle_t*>(watchdog));
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    EXPECT_FALSE(loop_hung_) << "the loop still had active handles 5 s after close()";
-    uv_close(reinterpret_cast<uv_handle_t*>(watchdog),
-             [](uv_handle_t* handle) { delete reinterpret_cast<uv_timer_t*>(handle); });
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    int rc = uv_loop_close(&loop_);
-    EXPECT_EQ(0, rc) << "uv_loop_close: " << uv_strerror(rc);
-    if (rc != 0) {
-      uv_walk(
-          &loop_,
-          [](uv_handle_t* handle, void*) {
-            ADD_FAILURE() << "leaked handle of type " << uv_handle_type_name(handle->type);
-            if (!uv_is_closing(handle)) uv_close(handle, nullptr);
-          },
-          nullptr);
-      uv_run(&loop_, UV_RUN_DEFAULT);
-      uv_loop_close(&loop_);
-    }
+    // The follower must leave nothing behind.
+    testing::drain_and_close_loop(&loop_);
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
   }
@@ -183,7 +155,6 @@ class LogFollowerTest : public ::testing::Test {
   std::string backup_path(const std::string& stamp) const { return dir_ + "/access-" + stamp + ".log"; }
 
   uv_loop_t loop_{};
-  bool loop_hung_ = false;
   std::string dir_;
   std::string path_;
   std::string checkpoint_;

@@ -2,13 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cctype>
 #include <csignal>
 
 #include "app/caddy_input.h"
 #include "core/time_format.h"
 #include "io/uv_handle.h"
 #include "providers/sim_provider.h"
+#include "core/text.h"
 
 namespace unshelver::app {
 
@@ -17,12 +17,6 @@ using nlohmann::json;
 
 json time_or_null(const std::optional<core::TimePoint>& at) {
   return at ? json(core::format_rfc3339(*at)) : json();
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 void log_open_handle(uv_handle_t* handle, void*) {
@@ -251,7 +245,7 @@ int App::start_activity() {
   for (const auto& driver : drivers_) {
     const core::BackendConfig& backend = driver->config();
     targets.push_back(core::ActivityTarget{backend.name, backend.host, backend.upstream_label});
-    if (!backend.host.empty()) backend_by_host_[lower(backend.host)] = backend.name;
+    if (!backend.host.empty()) backend_by_host_[core::to_lower(core::host_without_port(backend.host))] = backend.name;
   }
   // The classifier also carries the ignore rules for live requests (wake on request), so it
   // exists even when no access log is followed.
@@ -463,7 +457,7 @@ nlohmann::json App::status() const {
 }
 
 std::string App::backend_for_host(std::string_view host) const {
-  auto found = backend_by_host_.find(lower(host));
+  auto found = backend_by_host_.find(core::to_lower(core::host_without_port(host)));
   return found == backend_by_host_.end() ? "" : found->second;
 }
 

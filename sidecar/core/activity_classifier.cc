@@ -19,6 +19,7 @@
 // Duplicate keys follow nlohmann (and Python, and Go): the last one wins. Header names compare
 // case-insensitively, so several keys can name X-Served-By; a label in any of them counts.
 #include "core/activity_classifier.h"
+#include "core/text.h"
 
 #include <algorithm>
 #include <array>
@@ -78,12 +79,6 @@ constexpr std::size_t kMaxFastNumber = 300;
 
 char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
 
-std::string ascii_lowered(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = ascii_lower(c);
-  return out;
-}
-
 // `lower` is already lower-case.
 bool iequals(std::string_view text, std::string_view lower) {
   if (text.size() != lower.size()) return false;
@@ -91,19 +86,6 @@ bool iequals(std::string_view text, std::string_view lower) {
     if (ascii_lower(text[i]) != lower[i]) return false;
   }
   return true;
-}
-
-// "chat.localhost:18080" -> "chat.localhost", "[::1]:8080" -> "::1", "::1" stays "::1".
-std::string_view host_without_port(std::string_view host) {
-  if (!host.empty() && host.front() == '[') {
-    std::size_t close = host.find(']');
-    return close == std::string_view::npos ? host : host.substr(1, close - 1);
-  }
-  std::size_t colon = host.find(':');
-  if (colon != std::string_view::npos && host.find(':', colon + 1) == std::string_view::npos) {
-    return host.substr(0, colon);
-  }
-  return host;  // no port, or a bare IPv6 address
 }
 
 constexpr std::string_view kUserAgent = "user-agent";
@@ -561,11 +543,11 @@ struct ActivityClassifier::Impl {
 
   Impl(const std::vector<ActivityTarget>& configured, const IgnoreRules& rules) {
     for (const auto& target : configured) {
-      targets.push_back(Target{ascii_lowered(host_without_port(target.host)), target.label});
+      targets.push_back(Target{to_lower(host_without_port(target.host)), target.label});
     }
     for (const auto& agent : rules.user_agents) {
       if (agent.empty()) continue;
-      user_agents.push_back(ascii_lowered(agent));
+      user_agents.push_back(to_lower(agent));
       agent_first_letters[static_cast<unsigned char>(user_agents.back().front())] = true;
     }
     for (const auto& pattern : rules.user_agent_patterns) {

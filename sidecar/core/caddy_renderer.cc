@@ -5,6 +5,7 @@
 // (whitespace, quotes, backquotes, braces that open blocks or placeholders, `#` comments,
 // backslash escapes) can never reach the output.
 #include "core/caddy_renderer.h"
+#include "core/text.h"
 
 #include <algorithm>
 #include <cctype>
@@ -25,13 +26,6 @@ constexpr int kMaxRollKeep = 100'000;
 
 bool is_alnum(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) != 0;
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
 }
 
 // The value in double quotes, JSON-escaped, so that control characters are visible in messages.
@@ -148,7 +142,7 @@ bool is_label_char(char c) {
 }
 
 bool is_reserved_label(std::string_view label) {
-  const std::string lowered = lower(label);
+  const std::string lowered = to_lower(label);
   return std::find(std::begin(kReservedLabels), std::end(kReservedLabels), lowered) !=
          std::end(kReservedLabels);
 }
@@ -191,7 +185,7 @@ std::string site_address(std::string_view url) {
   authority = authority.substr(0, authority.find_first_of("/?#"));
   if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos)
     authority.remove_prefix(at + 1);
-  return lower(url.substr(0, separator)) + "://" + lower(authority);
+  return to_lower(url.substr(0, separator)) + "://" + to_lower(authority);
 }
 
 Status validate_render_input(const CaddyRenderInput& input) {
@@ -222,7 +216,7 @@ Status validate_render_input(const CaddyRenderInput& input) {
   }
 
   std::set<std::string> names;
-  std::set<std::string> sites{lower(input.launcher_site)};
+  std::set<std::string> sites{to_lower(input.launcher_site)};
   for (std::size_t i = 0; i < input.backends.size(); ++i) {
     const CaddyBackendView& backend = input.backends[i];
     const std::string field = "backends[" + std::to_string(i) + "]" +
@@ -234,7 +228,7 @@ Status validate_render_input(const CaddyRenderInput& input) {
     }
     if (!is_site_address(backend.site)) {
       problems.add(field + ".site", backend.site, kSiteExpectation);
-    } else if (!sites.insert(lower(backend.site)).second) {
+    } else if (!sites.insert(to_lower(backend.site)).second) {
       problems.add(field + ".site", backend.site,
                    "must differ from the launcher's and every other backend's site");
     }

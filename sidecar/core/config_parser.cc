@@ -13,6 +13,7 @@
 // The parser is pure: it never reads files or the process environment, and it never throws
 // (yaml-cpp's exceptions are caught here, at startup, as STYLE.md §2.5 asks).
 #include "core/config_parser.h"
+#include "core/text.h"
 
 #include <ini.h>
 #include <yaml-cpp/yaml.h>
@@ -58,20 +59,6 @@ constexpr std::string_view kInterfaces[] = {"public", "internal", "admin"};
 
 // ---------------------------------------------------------------------------------------------
 // Small text helpers.
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-std::string_view trim(std::string_view text) {
-  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
-  return text;
-}
 
 std::string quote(std::string_view text) {
   std::string out = "\"";
@@ -138,7 +125,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 // The known name closest to `name`, or "" when none is close enough to be a plausible typo.
 std::string nearest_name(std::string_view name, std::span<const std::string_view> known) {
-  const std::string needle = lower(name);
+  const std::string needle = to_lower(name);
   const std::size_t allowed = std::max<std::size_t>(2, needle.size() / 4);
   std::string best;
   std::size_t best_distance = std::numeric_limits<std::size_t>::max();
@@ -207,7 +194,7 @@ std::optional<UrlParts> split_url(std::string_view url) {
   const std::size_t separator = url.find("://");
   if (separator == std::string_view::npos || separator == 0) return std::nullopt;
   UrlParts parts;
-  parts.scheme = lower(url.substr(0, separator));
+  parts.scheme = to_lower(url.substr(0, separator));
   std::string_view authority = url.substr(separator + 3);
   authority = authority.substr(0, authority.find_first_of("/?#"));
   if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) {
@@ -216,9 +203,9 @@ std::optional<UrlParts> split_url(std::string_view url) {
   if (authority.starts_with('[')) {
     const std::size_t close = authority.find(']');
     if (close == std::string_view::npos) return std::nullopt;
-    parts.host = lower(authority.substr(1, close - 1));
+    parts.host = to_lower(authority.substr(1, close - 1));
   } else {
-    parts.host = lower(authority.substr(0, authority.find(':')));
+    parts.host = to_lower(authority.substr(0, authority.find(':')));
   }
   if (parts.host.empty()) return std::nullopt;
   return parts;
@@ -605,7 +592,7 @@ class Loader {
   }
 
   static std::optional<bool> parse_bool(std::string_view text) {
-    const std::string word = lower(text);
+    const std::string word = to_lower(text);
     if (word == "true" || word == "yes" || word == "on" || word == "1") return true;
     if (word == "false" || word == "no" || word == "off" || word == "0") return false;
     return std::nullopt;
@@ -935,7 +922,7 @@ class Loader {
     const ExtraHandler extra = [this, &os, &known](const std::string& key, const YAML::Node& v,
                                                    const std::string& p) {
       if (const std::string suggestion = nearest_name(key, known);
-          !suggestion.empty() && edit_distance(lower(key), suggestion) <= 1) {
+          !suggestion.empty() && edit_distance(to_lower(key), suggestion) <= 1) {
         add_at(v, p,
                "unknown key; did you mean " + quote(suggestion) +
                    "? (other unknown keys here are passed to openstacksdk)");
@@ -961,7 +948,7 @@ class Loader {
 
   static std::optional<std::string> normal_interface(std::string_view text) {
     // openstacksdk also accepts the Keystone v2 spellings publicURL, internalURL, adminURL.
-    std::string word = lower(text);
+    std::string word = to_lower(text);
     if (word.ends_with("url")) word.resize(word.size() - 3);
     for (const std::string_view name : kInterfaces) {
       if (name == word) return std::string(name);
@@ -1328,7 +1315,7 @@ class Loader {
                       "or path), got " +
                           quote(*host));
              } else {
-               draft.host = lower(*host);
+               draft.host = to_lower(*host);
                draft.host_node = v;
              }
            }

@@ -1,4 +1,5 @@
 #include "core/template.h"
+#include "core/text.h"
 
 #include <algorithm>
 
@@ -18,13 +19,6 @@ using json = nlohmann::json;
 
 int line_of(std::string_view source, std::size_t offset) {
   return 1 + static_cast<int>(std::count(source.begin(), source.begin() + static_cast<long>(offset), '\n'));
-}
-
-std::string trim(std::string_view text) {
-  std::size_t begin = text.find_first_not_of(" \t");
-  if (begin == std::string_view::npos) return "";
-  std::size_t end = text.find_last_not_of(" \t");
-  return std::string(text.substr(begin, end - begin + 1));
 }
 
 // Mustache's "standalone" rule: a section, inverted, closing or comment tag alone on its line
@@ -62,7 +56,7 @@ Result<std::vector<Node>> parse(std::string_view source, std::size_t& pos, const
     if (close == std::string_view::npos) {
       return Error{template_name + ":" + std::to_string(line_of(source, open)) + ": unclosed tag"};
     }
-    std::string tag = trim(source.substr(tag_begin, close - tag_begin));
+    std::string tag = std::string(trim(source.substr(tag_begin, close - tag_begin), " \t"));
     pos = close + close_mark.size();
     if (!triple && !tag.empty() && (tag[0] == '#' || tag[0] == '^' || tag[0] == '/' || tag[0] == '!')) {
       std::size_t line_start = 0;
@@ -87,7 +81,7 @@ Result<std::vector<Node>> parse(std::string_view source, std::size_t& pos, const
     const char sigil = tag[0];
     if (sigil == '!') continue;
     if (sigil == '#' || sigil == '^') {
-      std::string name = trim(std::string_view(tag).substr(1));
+      std::string name = std::string(trim(std::string_view(tag).substr(1), " \t"));
       auto children = parse(source, pos, name, template_name);
       if (!children) return children.error();
       nodes.push_back(Node{sigil == '#' ? Node::Kind::kSection : Node::Kind::kInverted, name,
@@ -95,7 +89,7 @@ Result<std::vector<Node>> parse(std::string_view source, std::size_t& pos, const
       continue;
     }
     if (sigil == '/') {
-      std::string name = trim(std::string_view(tag).substr(1));
+      std::string name = std::string(trim(std::string_view(tag).substr(1), " \t"));
       if (name != closing) {
         return Error{template_name + ":" + std::to_string(line_of(source, open)) + ": {{/" + name +
                      "}} does not close " + (closing.empty() ? "any section" : "{{#" + closing + "}}")};
@@ -103,7 +97,7 @@ Result<std::vector<Node>> parse(std::string_view source, std::size_t& pos, const
       return nodes;
     }
     if (sigil == '&') {
-      nodes.push_back(Node{Node::Kind::kRaw, trim(std::string_view(tag).substr(1)), {}});
+      nodes.push_back(Node{Node::Kind::kRaw, std::string(trim(std::string_view(tag).substr(1), " \t")), {}});
       continue;
     }
     nodes.push_back(Node{Node::Kind::kEscaped, tag, {}});

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "io/uv_handle.h"
+#include "core/text.h"
 
 namespace unshelver::io {
 namespace {
@@ -69,20 +70,6 @@ bool is_token(std::string_view text) {
 // A header value must not smuggle a second header or request line into the request.
 bool is_safe_header_value(std::string_view value) {
   return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
-}
-
-std::string_view trim(std::string_view text) {
-  constexpr std::string_view kWhitespace = " \t\r\n";
-  auto first = text.find_first_not_of(kWhitespace);
-  if (first == std::string_view::npos) return {};
-  auto last = text.find_last_not_of(kWhitespace);
-  return text.substr(first, last - first + 1);
-}
-
-std::string to_lower(std::string_view text) {
-  std::string lower(text);
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return lower;
 }
 
 // The parts of a URL that may carry credentials: userinfo, the query (whole, and each parameter
@@ -393,8 +380,8 @@ std::string HttpClient::Impl::configure(Transfer& transfer, ClientRequest& reque
   std::vector<std::string> lines;
   lines.reserve(request.headers.size() + 2);
   for (const auto& [name, value] : request.headers) {
-    has_expect = has_expect || to_lower(name) == "expect";
-    has_content_type = has_content_type || to_lower(name) == "content-type";
+    has_expect = has_expect || core::to_lower(name) == "expect";
+    has_content_type = has_content_type || core::to_lower(name) == "content-type";
     lines.push_back(value.empty() ? name + ";" : name + ": " + value);
   }
   if (sends_body && !has_expect) lines.emplace_back("Expect:");
@@ -715,7 +702,7 @@ std::string HttpClient::Impl::describe_failure(CURLcode code, const Transfer& tr
     return "response headers larger than " + std::to_string(kMaxResponseHeaderBytes) + " bytes";
   }
   std::string text = curl_easy_strerror(code);
-  std::string_view detail = trim(std::string_view(transfer.error_buffer.data()));
+  std::string_view detail = core::trim(std::string_view(transfer.error_buffer.data()));
   // curl often ends its detail with the generic text ("Failed to connect to … after 1 ms:
   // Couldn't connect to server"); say it once.
   if (detail.size() > text.size() + 2 && detail.substr(detail.size() - text.size()) == text &&
@@ -770,17 +757,17 @@ std::size_t HttpClient::Impl::cb_header(char* data, std::size_t size, std::size_
     }
     if (!line.empty() && (line.front() == ' ' || line.front() == '\t')) {
       // An obsolete line folding (RFC 9112 §5.2) continues the previous value.
-      std::string_view continuation = trim(line);
+      std::string_view continuation = core::trim(line);
       if (!headers.empty() && !continuation.empty()) {
         headers.back().second.append(" ").append(continuation);
       }
       return length;
     }
-    line = trim(line);
+    line = core::trim(line);
     auto colon = line.find(':');
     if (line.empty() || colon == std::string_view::npos || colon == 0) return length;
-    headers.emplace_back(to_lower(trim(line.substr(0, colon))),
-                         std::string(trim(line.substr(colon + 1))));
+    headers.emplace_back(core::to_lower(core::trim(line.substr(0, colon))),
+                         std::string(core::trim(line.substr(colon + 1))));
   } catch (...) {
     return 0;
   }

@@ -46,11 +46,9 @@ std::string explanation(const std::string& state, const std::string& label) {
   return "Checking " + label + "'s state.";
 }
 
-std::string host_without_port(const std::string* host) {
-  if (host == nullptr) return "";
-  const std::string& value = *host;
-  if (!value.empty() && value.front() == '[') return value.substr(0, value.find(']') + 1);
-  return value.substr(0, value.find(':'));
+std::string_view host_header(const io::HttpRequest& request) {
+  const std::string* host = request.header("Host");
+  return host == nullptr ? std::string_view() : std::string_view(*host);
 }
 
 std::string_view state_label(const std::string& state) {
@@ -81,7 +79,7 @@ io::HttpResponse WebApp::route(const io::HttpRequest& request) {
   const std::string& path = request.path;
   const bool read = request.method == "GET" || request.method == "HEAD";
 
-  if (std::string backend = controller_.backend_for_host(host_without_port(request.header("Host")));
+  if (std::string backend = controller_.backend_for_host(host_header(request));
       !backend.empty()) {
     return backend_host(request, backend);
   }

@@ -38,7 +38,8 @@ class Controller {
   // The /api/status document: {"revision", "title", "backends": [...]}.
   virtual nlohmann::json status() const = 0;
   virtual WakeOutcome wake(const std::string& name, const std::string& actor, const std::string& reason) = 0;
-  // The backend whose host `host` is (port stripped, any case), or "" for any other host.
+  // The backend whose host a request's Host header names (with or without a port, any case),
+  // or "" for any other host.
   virtual std::string backend_for_host(std::string_view host) const = 0;
   // An API client's request reached a sleeping backend's host. Wakes the backend when it is
   // configured with wake_on_request and the request matches no ignore rule; true when it did.

@@ -1,0 +1,20 @@
+// Small text helpers shared by the core, the loop code and the web layer. ASCII only: header names,
+// host names and config keys are ASCII, and the process never changes its C locale.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace unshelver::core {
+
+// "Chat.Example.ORG" -> "chat.example.org".
+std::string to_lower(std::string_view text);
+
+// Without leading and trailing `blanks`.
+std::string_view trim(std::string_view text, std::string_view blanks = " \t\r\n");
+
+// The host of a Host header or an authority: "chat.localhost:18080" -> "chat.localhost",
+// "[::1]:8080" -> "::1"; a bare IPv6 address ("::1") stays as it is.
+std::string_view host_without_port(std::string_view host);
+
+}  // namespace unshelver::core

@@ -7,6 +7,8 @@
 #include "app/caddy_input.h"
 #include "core/time_format.h"
 #include "io/uv_handle.h"
+#include "app/config_file.h"
+#include "providers/nova_provider.h"
 #include "providers/sim_provider.h"
 #include "core/text.h"
 
@@ -78,11 +80,22 @@ int App::start() {
       }
       provider = std::move(sim);
     } else {
-      spdlog::critical(
-          "[{}] provider 'openstack' cannot be driven by this version yet; the configuration is valid "
-          "(check-config accepts it), but only 'provider: sim' runs. Try `unshelver demo`.",
-          backend.name);
-      return 2;
+      if (!openstack_ && start_openstack() != 0) return 2;
+      auto nova = std::make_unique<providers::NovaProvider>(*openstack_, backend);
+      // A server that is missing or ambiguous is a configuration error: say so and stop, rather
+      // than guard the wrong VM or none. A cloud that cannot be reached yet is not: the
+      // reconciler keeps observing and /api/status shows why.
+      nova->resolve([this, name = backend.name](Status found, bool definitive) {
+        if (found) return;
+        if (definitive) {
+          spdlog::critical("[{}] {}", name, found.error().message);
+          exit_code_ = 2;
+          begin_shutdown("configuration error");
+        } else {
+          spdlog::warn("[{}] cannot check the server yet: {}", name, found.error().message);
+        }
+      });
+      provider = std::move(nova);
     }
     auto settings = core::ReconcilerSettings::from_config(backend, config_.app.poll_interval);
     drivers_.push_back(std::make_unique<BackendDriver>(
@@ -136,6 +149,24 @@ int App::start() {
   return 0;
 }
 
+int App::start_openstack() {
+  auto credentials = load_openstack_credentials(config_.openstack, environment_snapshot());
+  if (!credentials) {
+    spdlog::critical("openstack: {}", credentials.error().message);
+    return 2;
+  }
+  providers::SessionSettings settings;
+  settings.timeout = config_.openstack.api_timeout;
+  settings.attempts = std::max(1, config_.app.api_retry_attempts);
+  spdlog::info("openstack: {} via {} ({}{})", credentials->method == core::openstack::AuthMethod::kPassword
+                                                  ? "password"
+                                                  : "application credential",
+               credentials->auth_url, credentials->source,
+               credentials->region_name.empty() ? "" : ", region " + credentials->region_name);
+  openstack_ = std::make_unique<providers::OpenStackSession>(&loop_, *client_, std::move(*credentials), settings);
+  return 0;
+}
+
 void App::begin_shutdown(const char* why) {
   if (shutting_down_) {
     spdlog::warn("{} again during shutdown: stopping at once", why);
@@ -151,6 +182,7 @@ void App::begin_shutdown(const char* why) {
   if (router_) router_->close();
   if (activity_flush_timer_) activity_flush_timer_->stop();
   if (activity_dirty_ && store_) persist();
+  if (openstack_) openstack_->close();
   if (client_) client_->close();
   auto close_signals = [this] {
     for (SignalBlock* block : signals_) io::close_and_free(block);
@@ -174,6 +206,7 @@ int App::finish() {
   router_.reset();
   activity_flush_timer_.reset();
   drivers_.clear();
+  openstack_.reset();
   web_.reset();
   server_.reset();
   client_.reset();

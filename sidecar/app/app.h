@@ -26,6 +26,7 @@
 #include "io/http_client.h"
 #include "io/http_server.h"
 #include "io/state_store.h"
+#include "providers/openstack_session.h"
 #include "web/pages.h"
 #include "web/web_app.h"
 
@@ -59,6 +60,7 @@ class App final : public web::Controller {
   void refresh_upstreams();
   nlohmann::json activity_status() const;
   int start_routing();
+  int start_openstack();
   void update_routing();
   std::string listen_address() const;
   nlohmann::json routing_status() const;
@@ -69,6 +71,7 @@ class App final : public web::Controller {
   std::optional<io::StateStore> store_;
   std::optional<web::Pages> pages_;
   std::unique_ptr<io::HttpClient> client_;
+  std::unique_ptr<providers::OpenStackSession> openstack_;  // shared by every OpenStack backend
   std::vector<std::unique_ptr<BackendDriver>> drivers_;
   std::unique_ptr<web::WebApp> web_;
 

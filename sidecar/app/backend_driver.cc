@@ -119,11 +119,13 @@ void BackendDriver::execute(core::Command command) {
       break;
     case core::Command::kWake:
     case core::Command::kSleep: {
-      auto on_done = [this, command](Status accepted) {
-        if (!accepted) {
-          log_->warn("{} was refused: {}", core::to_string(command), accepted.error().message);
+      auto on_done = [this, command](providers::ActionResult result) {
+        if (result.outcome == core::ActionOutcome::kRefused) {
+          log_->warn("{} was refused: {}", core::to_string(command), result.message);
+        } else if (result.outcome == core::ActionOutcome::kBusy) {
+          log_->info("{} not sent, the VM is busy: {}; observing again", core::to_string(command), result.message);
         }
-        reconciler_.on_action_done(command, accepted.ok(), accepted ? "" : accepted.error().message, now());
+        reconciler_.on_action_done(command, result.outcome, result.message, now());
         dirty_ = true;
         run();
       };

@@ -84,4 +84,23 @@ Result<core::Config> load_demo_config(const std::map<std::string, std::string>& 
   return parse_with_secrets(std::move(inputs));
 }
 
+Result<core::openstack::Credentials> load_openstack_credentials(const core::OpenStackSettings& settings,
+                                                               const std::map<std::string, std::string>& env) {
+  std::vector<core::openstack::CloudsFile> files;
+  if (!settings.cloud.empty()) {
+    auto value = [&env](const char* name) {
+      auto found = env.find(name);
+      return found == env.end() ? std::string() : found->second;
+    };
+    for (const std::string& path : core::openstack::clouds_yaml_search_path(value("OS_CLIENT_CONFIG_FILE"), value("HOME"))) {
+      std::error_code missing;
+      if (!std::filesystem::is_regular_file(path, missing)) continue;
+      auto text = read_file(path, "clouds.yaml");
+      if (!text) return text.error();
+      files.push_back({path, std::move(*text)});
+    }
+  }
+  return core::openstack::resolve_credentials(settings, files);
+}
+
 }  // namespace unshelver::app

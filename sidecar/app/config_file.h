@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/config.h"
+#include "core/openstack_auth.h"
 #include "core/result.h"
 
 namespace unshelver::app {
@@ -21,5 +22,11 @@ Result<core::Config> load_config_file(const std::string& path,
                                       const std::map<std::string, std::string>& env);
 // The built-in demo configuration, with the same environment overrides.
 Result<core::Config> load_demo_config(const std::map<std::string, std::string>& env);
+
+// The OpenStack credentials to use: the configuration, merged with the clouds.yaml entry it names
+// (openstack.cloud or OS_CLOUD), searched where openstacksdk searches ($OS_CLIENT_CONFIG_FILE,
+// ./clouds.yaml, ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml).
+Result<core::openstack::Credentials> load_openstack_credentials(const core::OpenStackSettings& settings,
+                                                               const std::map<std::string, std::string>& env);
 
 }  // namespace unshelver::app

@@ -20,6 +20,13 @@ enum class ProviderKind { kOpenStack, kSim };
 enum class AppEnvironment { kDevelopment, kProduction };
 
 // What the reconciler does after a wake fails (for example "No valid host was found").
+// How a backend's VM is put to sleep, and so how it is woken (buttons[].sleep_action).
+enum class SleepAction {
+  kShelve,   // shelve / unshelve: the VM leaves its host and costs (almost) nothing; slow to wake
+  kStop,     // os-stop / os-start: the VM keeps its host (and on most clouds its cost)
+  kSuspend,  // suspend / resume: memory kept on the host; fastest to wake
+};
+
 enum class ErrorPolicy {
   kWaitForAdmin,  // Stay in `error` until someone presses wake again.
   kRetry,         // Wake again after `error_retry_after`, while the desired state is still awake.
@@ -90,6 +97,7 @@ struct BackendConfig {
 
   // Our extensions.
   ProviderKind provider = ProviderKind::kOpenStack;
+  SleepAction sleep_action = SleepAction::kShelve;
   std::string host;               // the backend's hostname in Caddy (default: from public_base_url)
   std::string upstream;           // host:port Caddy proxies to (default: from the cloud's addresses)
   std::string upstream_label;     // X-Served-By label (default: caddy_upstream_label)
@@ -134,6 +142,7 @@ struct OpenStackSettings {
   std::string interface = "public";
   bool verify = true;
   std::string cacert;
+  std::chrono::milliseconds api_timeout{30'000};  // every single cloud API request
   // Keys the Python unshelver passed through to openstacksdk; kept so they are not lost.
   std::map<std::string, std::string> extra;
 };

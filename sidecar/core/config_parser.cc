@@ -52,6 +52,7 @@ constexpr std::string_view kPythonSwiftPrefix = "unshelver-events";
 
 constexpr std::string_view kProviderNames[] = {"openstack", "sim"};
 constexpr std::string_view kErrorPolicyNames[] = {"wait", "retry"};
+constexpr std::string_view kSleepActionNames[] = {"shelve", "stop", "suspend"};
 constexpr std::string_view kEnvironmentNames[] = {"development", "production"};
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
 constexpr std::string_view kSchemes[] = {"http", "https"};
@@ -283,6 +284,7 @@ constexpr std::string_view kButtonKeys[] = {"id",
                                             "unshelve_timeout_minutes",
                                             "on_error",
                                             "error_retry_seconds",
+                                            "sleep_action",
                                             "health",
                                             "inflight",
                                             "wake_on_request",
@@ -887,6 +889,9 @@ class Loader {
     }
     fields.push_back(
         {"password", [this](const YAML::Node& v, const std::string& p) { read_secret(v, p, os_password_); }});
+    fields.push_back({"api_timeout_seconds", [this, &os](const YAML::Node& v, const std::string& p) {
+                        read_millis(v, p, Range{0.1, kMaxSeconds, false}, os.api_timeout);
+                      }});
     fields.push_back({"application_credential_secret", [this](const YAML::Node& v, const std::string& p) {
                         read_secret(v, p, os_app_secret_);
                       }});
@@ -1335,6 +1340,13 @@ class Loader {
         {"unshelve_timeout_minutes",
          [&](const YAML::Node& v, const std::string& p) {
            draft.unshelve_minutes = get_number(v, p, Range{0, kMaxMinutes, true});
+         }},
+        {"sleep_action",
+         [&](const YAML::Node& v, const std::string& p) {
+           if (auto i = get_choice(v, p, kSleepActionNames)) {
+             constexpr SleepAction kActions[] = {SleepAction::kShelve, SleepAction::kStop, SleepAction::kSuspend};
+             backend.sleep_action = kActions[*i];
+           }
          }},
         {"on_error",
          [&](const YAML::Node& v, const std::string& p) {

@@ -146,13 +146,14 @@ void BackendReconciler::fail(const std::string& detail, TimePoint now) {
   wake_started_.reset();
 }
 
-void BackendReconciler::on_action_done(Command command, bool accepted, const std::string& message,
+void BackendReconciler::on_action_done(Command command, ActionOutcome outcome, const std::string& message,
                                        TimePoint now) {
   if (in_flight_ == command) in_flight_.reset();
-  if (!accepted) {
+  if (outcome == ActionOutcome::kRefused) {
     fail(std::string(to_string(command)) + " failed: " + message, now);
     return;
   }
+  after_busy_ = outcome == ActionOutcome::kBusy;
   // The cloud records an accepted action at once (Nova sets task_state before it answers 202),
   // so observing right away shows progress without waiting a poll interval.
   next_observe_at_ = now;
@@ -182,7 +183,7 @@ void BackendReconciler::on_observed(const CloudObservation& observation, TimePoi
     const bool stopped = observation.kind == Kind::kStopped || observation.kind == Kind::kStopping;
     if (running && !desired_.awake && restored_state_ != S::kSleeping) {
       desired_ = Desired{true, "reconciler", "found running at start", now};
-    } else if (stopped && desired_.awake && restored_state_ != S::kWaking) {
+    } else if (stopped && desired_.awake && restored_state_ != S::kWaking && observation.settled_asleep) {
       desired_ = Desired{false, "reconciler", "found stopped at start", now};
     }
     if (observation.kind == Kind::kError) {
@@ -192,6 +193,10 @@ void BackendReconciler::on_observed(const CloudObservation& observation, TimePoi
     }
   } else if (observation.kind == Kind::kError) {
     fail(observation.detail.empty() ? what : observation.detail, now);
+  } else if (after_busy_) {
+    // Our last action met someone else's task: what the cloud shows now is the truth, and tick()
+    // issues the command again if the VM is not where it is wanted.
+    apply(event, "reconciler", what, now);
   } else if (state_ == S::kWaking && observation.kind == Kind::kStopped) {
     // The wake was accepted but the VM shows stopped: either the cloud has not begun yet, or the
     // wake failed without an error status (Nova's "No valid host" leaves the server shelved with
@@ -211,7 +216,10 @@ void BackendReconciler::on_observed(const CloudObservation& observation, TimePoi
     }
   } else {
     const bool was_awake_side = state_ == S::kBooting || state_ == S::kReady;
-    const bool now_stopping = event == E::kCloudStopped || event == E::kCloudStopping;
+    // A VM that went off another way than our sleep (a shutdown inside the guest leaves a shelving
+    // cloud's server SHUTOFF with no task) is started again while it is wanted awake.
+    const bool now_stopping =
+        event == E::kCloudStopping || (event == E::kCloudStopped && observation.settled_asleep);
     const bool now_starting = event == E::kCloudStarting || event == E::kCloudRunning;
     // Someone acted on the VM outside Unshelver: follow them rather than undo their action.
     if (was_awake_side && now_stopping && desired_.awake) {
@@ -221,6 +229,7 @@ void BackendReconciler::on_observed(const CloudObservation& observation, TimePoi
     }
     apply(event, "reconciler", what, now);
   }
+  after_busy_ = false;
   next_observe_at_ = now + observe_interval();
 }
 
@@ -312,6 +321,12 @@ std::optional<Command> BackendReconciler::tick(TimePoint now) {
     if (state_ == S::kBooting || state_ == S::kReady ||
         (state_ == S::kError && (fresh_request || (retry_due && !vm_known_stopped)))) {
       apply(E::kSleepRequested, desired_.actor, desired_.reason, now);
+      return issue(Command::kSleep);
+    }
+    // Off, but not in the configured sleep (SHUTOFF where shelving is configured): on most
+    // clouds such a VM still holds its host and costs money, so it is put to sleep properly. The
+    // state stays `asleep`; the observations that follow show the cloud's progress.
+    if (state_ == S::kAsleep && vm_known_stopped && !observation_->settled_asleep && !after_busy_) {
       return issue(Command::kSleep);
     }
   }

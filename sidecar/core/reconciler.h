@@ -31,11 +31,22 @@ struct CloudObservation {
   std::string status;      // the cloud's own words, e.g. "SHELVED_OFFLOADED (unshelving)"
   std::string detail;      // for kError (or a failed wake): the cloud's message
   std::string upstream;    // host:port of the backend when known
+  // For kStopped: false when the VM is off in another way than the configured sleep (SHUTOFF
+  // where shelving is configured). It may still cost money, and when it is wanted awake it is
+  // started rather than taken as someone's decision to stop it.
+  bool settled_asleep = true;
 };
 std::string_view to_string(CloudObservation::Kind kind);
 
 enum class Command { kObserve, kWake, kSleep };
 std::string_view to_string(Command command);
+
+// How the cloud answered a wake or sleep.
+enum class ActionOutcome {
+  kAccepted,  // the change is under way (or was already done): observe until the cloud confirms
+  kBusy,      // someone else is acting on the VM (Nova's 409): observe again, then decide afresh
+  kRefused,   // the cloud said no, for a reason that another try would not change
+};
 
 struct Desired {
   bool awake = false;
@@ -89,7 +100,7 @@ class BackendReconciler {
   bool request(bool awake, std::string actor, std::string reason, TimePoint now);
   void on_observed(const CloudObservation& observation, TimePoint now);
   void on_observe_failed(const std::string& message, TimePoint now);
-  void on_action_done(Command command, bool accepted, const std::string& message, TimePoint now);
+  void on_action_done(Command command, ActionOutcome outcome, const std::string& message, TimePoint now);
   void on_health(bool passed, const std::string& detail, TimePoint now);
   void on_activity(TimePoint at);
   // Long requests to the backend still in flight (an LLM stream Caddy has not logged yet), and
@@ -155,6 +166,9 @@ class BackendReconciler {
   TimePoint next_observe_at_{};
   std::string observe_error_;
   int stale_observations_ = 0;
+  // The last wake or sleep met another task (kBusy): the next observation is taken as the truth
+  // rather than as a stale view of our own action, so the command is issued afresh if needed.
+  bool after_busy_ = false;
   BackendState restored_state_ = BackendState::kUnknown;
   std::string upstream_;
 

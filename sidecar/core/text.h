@@ -17,4 +17,8 @@ std::string_view trim(std::string_view text, std::string_view blanks = " \t\r\n"
 // "[::1]:8080" -> "::1"; a bare IPv6 address ("::1") stays as it is.
 std::string_view host_without_port(std::string_view host);
 
+// Percent-encodes everything but RFC 3986's unreserved characters, for a query value or a path
+// segment: "gpu box/1" -> "gpu%20box%2F1".
+std::string percent_encode(std::string_view text);
+
 }  // namespace unshelver::core

@@ -2,12 +2,13 @@
 //
 // Every call is asynchronous and completes exactly once, on the loop, never from inside the call
 // itself (so a caller may hold locks or iterate while calling), unless close() came first.
-// wake() and sleep() only *request* the change and report whether the cloud accepted it; the
-// reconciler then observes until the cloud confirms. Both are idempotent: waking a running VM or
+// wake() and sleep() only *request* the change and report whether the cloud accepted it, is busy
+// with another task, or refused; the reconciler then observes until the cloud confirms. Both are idempotent: waking a running VM or
 // putting a stopped one to sleep succeeds without doing anything.
 #pragma once
 
 #include <functional>
+#include <string>
 #include <string_view>
 
 #include "core/reconciler.h"
@@ -16,7 +17,17 @@
 namespace unshelver::providers {
 
 using ObserveCallback = std::function<void(Result<core::CloudObservation> observation)>;
-using ActionCallback = std::function<void(Status accepted)>;
+
+// How a wake or sleep request was answered (see core::ActionOutcome).
+struct ActionResult {
+  core::ActionOutcome outcome = core::ActionOutcome::kAccepted;
+  std::string message;  // for kBusy and kRefused: the cloud's own words (never a secret)
+
+  static ActionResult accepted(std::string note = {}) { return {core::ActionOutcome::kAccepted, std::move(note)}; }
+  static ActionResult busy(std::string why) { return {core::ActionOutcome::kBusy, std::move(why)}; }
+  static ActionResult refused(std::string why) { return {core::ActionOutcome::kRefused, std::move(why)}; }
+};
+using ActionCallback = std::function<void(ActionResult result)>;
 
 class CloudProvider {
  public:

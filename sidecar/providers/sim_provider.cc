@@ -117,12 +117,12 @@ void SimProvider::observe(ObserveCallback on_done) {
 void SimProvider::wake(ActionCallback on_done) {
   later([this, on_done = std::move(on_done)] {
     if (phase_ == Phase::kRunning || phase_ == Phase::kStarting) {
-      on_done(ok_status());
+      on_done(ActionResult::accepted());
       return;
     }
     if (phase_ == Phase::kStopping) {
       // Nova answers 409 while a shelve is under way; so does the simulation.
-      on_done(Error{"409 Conflict: cannot unshelve while shelving"});
+      on_done(ActionResult::busy("409 Conflict: cannot unshelve while shelving"));
       return;
     }
     ++wakes_;
@@ -131,22 +131,22 @@ void SimProvider::wake(ActionCallback on_done) {
                       (backend_.sim.wake_failure_rate > 0 && chance(random_) < backend_.sim.wake_failure_rate);
     failure_detail_.clear();
     enter(Phase::kStarting);
-    on_done(ok_status());
+    on_done(ActionResult::accepted());
   });
 }
 
 void SimProvider::sleep(ActionCallback on_done) {
   later([this, on_done = std::move(on_done)] {
     if (phase_ == Phase::kStopped || phase_ == Phase::kStopping) {
-      on_done(ok_status());
+      on_done(ActionResult::accepted());
       return;
     }
     if (phase_ == Phase::kStarting) {
-      on_done(Error{"409 Conflict: cannot shelve while unshelving"});
+      on_done(ActionResult::busy("409 Conflict: cannot shelve while unshelving"));
       return;
     }
     enter(Phase::kStopping);
-    on_done(ok_status());
+    on_done(ActionResult::accepted());
   });
 }
 

@@ -50,7 +50,7 @@ class ReconcilerTest : public ::testing::Test {
     reconciler_.request(true, "public-button", "pressed", now_);
     ASSERT_EQ(tick(), Command::kWake);
     ASSERT_EQ(reconciler_.state(), S::kWaking);
-    reconciler_.on_action_done(Command::kWake, true, "", now_);
+    reconciler_.on_action_done(Command::kWake, ActionOutcome::kAccepted, "", now_);
     ASSERT_EQ(tick(), Command::kObserve);
     reconciler_.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
     ASSERT_EQ(reconciler_.state(), S::kBooting);
@@ -104,7 +104,7 @@ TEST_F(ReconcilerTest, FullWakeAndIdleSleep) {
     ASSERT_LE(reconciler_.next_tick_due(now_), deadline);
   }
   EXPECT_EQ(tick(1s), Command::kSleep);
-  reconciler_.on_action_done(Command::kSleep, true, "", now_);
+  reconciler_.on_action_done(Command::kSleep, ActionOutcome::kAccepted, "", now_);
   EXPECT_EQ(tick(), Command::kObserve);
   reconciler_.on_observed(seen(Kind::kStopping, "ACTIVE (shelving)"), now_);
   EXPECT_EQ(reconciler_.state(), S::kSleeping);
@@ -166,7 +166,7 @@ TEST_F(ReconcilerTest, RepeatedWakeRequestsIssueOneAction) {
   EXPECT_EQ(tick(), Command::kWake);
   EXPECT_FALSE(reconciler_.request(true, "public-button", "pressed again", now_));
   EXPECT_EQ(tick(), std::nullopt);
-  reconciler_.on_action_done(Command::kWake, true, "", now_);
+  reconciler_.on_action_done(Command::kWake, ActionOutcome::kAccepted, "", now_);
   EXPECT_FALSE(reconciler_.request(true, "public-button", "and again", now_));
   EXPECT_EQ(tick(), Command::kObserve);
 }
@@ -175,7 +175,7 @@ TEST_F(ReconcilerTest, RejectedWakeBecomesErrorAndWaitsForAdmin) {
   start_asleep();
   reconciler_.request(true, "public-button", "pressed", now_);
   ASSERT_EQ(tick(), Command::kWake);
-  reconciler_.on_action_done(Command::kWake, false, "HTTP 500 from compute", now_);
+  reconciler_.on_action_done(Command::kWake, ActionOutcome::kRefused, "HTTP 500 from compute", now_);
   EXPECT_EQ(reconciler_.state(), S::kError);
   EXPECT_NE(reconciler_.last_error().find("HTTP 500 from compute"), std::string::npos);
   // Wait-for-admin: ticks only observe, even long after the retry delay.
@@ -199,7 +199,7 @@ TEST_F(ReconcilerTest, RetryPolicyWakesAgainAfterTheDelay) {
   retrying.on_observed(seen(Kind::kStopped), now_);
   retrying.request(true, "public-button", "pressed", now_);
   ASSERT_EQ(retrying.tick(now_), Command::kWake);
-  retrying.on_action_done(Command::kWake, false, "No valid host was found.", now_);
+  retrying.on_action_done(Command::kWake, ActionOutcome::kRefused, "No valid host was found.", now_);
   ASSERT_EQ(retrying.state(), S::kError);
   EXPECT_EQ(retrying.tick(now_ + 60s), Command::kObserve);
   retrying.on_observed(seen(Kind::kStopped), now_ + 60s);
@@ -210,7 +210,7 @@ TEST_F(ReconcilerTest, ProviderDetailAfterWakeFailsAtOnce) {
   start_asleep();
   reconciler_.request(true, "public-button", "pressed", now_);
   ASSERT_EQ(tick(), Command::kWake);
-  reconciler_.on_action_done(Command::kWake, true, "", now_);
+  reconciler_.on_action_done(Command::kWake, ActionOutcome::kAccepted, "", now_);
   ASSERT_EQ(tick(), Command::kObserve);
   reconciler_.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED", "No valid host was found."), now_);
   EXPECT_EQ(reconciler_.state(), S::kError);
@@ -221,7 +221,7 @@ TEST_F(ReconcilerTest, StaleObservationsAfterWakeFailAfterThree) {
   start_asleep();
   reconciler_.request(true, "public-button", "pressed", now_);
   ASSERT_EQ(tick(), Command::kWake);
-  reconciler_.on_action_done(Command::kWake, true, "", now_);
+  reconciler_.on_action_done(Command::kWake, ActionOutcome::kAccepted, "", now_);
   for (int i = 0; i < 2; ++i) {
     ASSERT_EQ(tick(1s), Command::kObserve);
     reconciler_.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), now_);
@@ -237,7 +237,7 @@ TEST_F(ReconcilerTest, CloudErrorStatusBecomesError) {
   start_asleep();
   reconciler_.request(true, "public-button", "pressed", now_);
   ASSERT_EQ(tick(), Command::kWake);
-  reconciler_.on_action_done(Command::kWake, true, "", now_);
+  reconciler_.on_action_done(Command::kWake, ActionOutcome::kAccepted, "", now_);
   ASSERT_EQ(tick(), Command::kObserve);
   reconciler_.on_observed(seen(Kind::kError, "ERROR", "Exceeded maximum number of retries."), now_);
   EXPECT_EQ(reconciler_.state(), S::kError);
@@ -248,7 +248,7 @@ TEST_F(ReconcilerTest, UnshelveTimeoutBecomesError) {
   start_asleep();
   reconciler_.request(true, "public-button", "pressed", now_);
   ASSERT_EQ(tick(), Command::kWake);
-  reconciler_.on_action_done(Command::kWake, true, "", now_);
+  reconciler_.on_action_done(Command::kWake, ActionOutcome::kAccepted, "", now_);
   for (int i = 0; i < 5; ++i) {
     ASSERT_EQ(tick(1s), Command::kObserve);
     reconciler_.on_observed(seen(Kind::kStarting, "SHELVED_OFFLOADED (spawning)"), now_);
@@ -263,7 +263,7 @@ TEST_F(ReconcilerTest, HealthAttemptsExhaustedBecomeError) {
   start_asleep();
   reconciler_.request(true, "public-button", "pressed", now_);
   ASSERT_EQ(tick(), Command::kWake);
-  reconciler_.on_action_done(Command::kWake, true, "", now_);
+  reconciler_.on_action_done(Command::kWake, ActionOutcome::kAccepted, "", now_);
   ASSERT_EQ(tick(), Command::kObserve);
   reconciler_.on_observed(seen(Kind::kRunning), now_);
   for (int i = 0; i < 4; ++i) reconciler_.on_health(false, "connection refused", now_ += 1s);
@@ -277,7 +277,7 @@ TEST_F(ReconcilerTest, HealthNeedsConsecutiveSuccesses) {
   start_asleep();
   reconciler_.request(true, "public-button", "pressed", now_);
   ASSERT_EQ(tick(), Command::kWake);
-  reconciler_.on_action_done(Command::kWake, true, "", now_);
+  reconciler_.on_action_done(Command::kWake, ActionOutcome::kAccepted, "", now_);
   ASSERT_EQ(tick(), Command::kObserve);
   reconciler_.on_observed(seen(Kind::kRunning), now_);
   reconciler_.on_health(true, "", now_);
@@ -369,7 +369,7 @@ TEST_F(ReconcilerTest, SleepWhileWakingWaitsForTheVmToRun) {
   start_asleep();
   reconciler_.request(true, "public-button", "pressed", now_);
   ASSERT_EQ(tick(), Command::kWake);
-  reconciler_.on_action_done(Command::kWake, true, "", now_);
+  reconciler_.on_action_done(Command::kWake, ActionOutcome::kAccepted, "", now_);
   reconciler_.request(false, "control", "changed my mind", now_);
   ASSERT_EQ(tick(), Command::kObserve);
   reconciler_.on_observed(seen(Kind::kStarting), now_);
@@ -395,7 +395,7 @@ TEST_F(ReconcilerTest, IllegalEventsAreCountedNotApplied) {
   start_asleep();
   EXPECT_EQ(reconciler_.illegal_events(), 0u);
   // A sleep action reported done while asleep never came from a tick; the state stays.
-  reconciler_.on_action_done(Command::kSleep, false, "stale", now_);
+  reconciler_.on_action_done(Command::kSleep, ActionOutcome::kRefused, "stale", now_);
   EXPECT_EQ(reconciler_.state(), S::kError);  // a failed action is an error in any state
   reconciler_.on_health(true, "", now_);
   EXPECT_EQ(reconciler_.state(), S::kError);

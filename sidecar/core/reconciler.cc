@@ -326,7 +326,10 @@ std::optional<Command> BackendReconciler::tick(TimePoint now) {
     // Off, but not in the configured sleep (SHUTOFF where shelving is configured): on most
     // clouds such a VM still holds its host and costs money, so it is put to sleep properly. The
     // state stays `asleep`; the observations that follow show the cloud's progress.
-    if (state_ == S::kAsleep && vm_known_stopped && !observation_->settled_asleep && !after_busy_) {
+    // Only once per observation: the next one shows whether the cloud took it up.
+    if (state_ == S::kAsleep && vm_known_stopped && !observation_->settled_asleep && !after_busy_ &&
+        (!settle_sleep_sent_at_ || *settle_sleep_sent_at_ < *observed_at_)) {
+      settle_sleep_sent_at_ = *observed_at_;
       return issue(Command::kSleep);
     }
   }

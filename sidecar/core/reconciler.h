@@ -169,6 +169,8 @@ class BackendReconciler {
   // The last wake or sleep met another task (kBusy): the next observation is taken as the truth
   // rather than as a stale view of our own action, so the command is issued afresh if needed.
   bool after_busy_ = false;
+  // The observation for which a sleep was last sent to settle a VM that is off the wrong way.
+  std::optional<TimePoint> settle_sleep_sent_at_;
   BackendState restored_state_ = BackendState::kUnknown;
   std::string upstream_;
 

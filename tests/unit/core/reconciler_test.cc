@@ -410,5 +410,90 @@ TEST_F(ReconcilerTest, PersistedRoundTrip) {
   ASSERT_TRUE(persisted.last_activity);
 }
 
+// Nova's 409: someone else is acting. The reconciler neither fails nor retries blindly; it
+// observes, takes what it sees as the truth, and issues the wake afresh once the VM is idle.
+TEST_F(ReconcilerTest, BusyWakeObservesAndIssuesAgainOnceTheVmIsIdle) {
+  start_asleep();
+  reconciler_.request(true, "public-button", "pressed", now_);
+  ASSERT_EQ(tick(), Command::kWake);
+  reconciler_.on_action_done(Command::kWake, ActionOutcome::kBusy, "409 task shelving_offloading", now_);
+  EXPECT_EQ(reconciler_.state(), S::kWaking);
+  EXPECT_TRUE(reconciler_.last_error().empty());
+  ASSERT_EQ(tick(), Command::kObserve);
+  reconciler_.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), now_);
+  EXPECT_EQ(reconciler_.state(), S::kAsleep);
+  EXPECT_EQ(tick(), Command::kWake);  // afresh, now that nothing else runs
+  EXPECT_EQ(reconciler_.state(), S::kWaking);
+}
+
+TEST_F(ReconcilerTest, BusySleepFollowsAnotherTaskThatStartsTheVm) {
+  start_asleep();
+  wake_to_ready();
+  reconciler_.request(false, "control", "shelve now", now_);
+  ASSERT_EQ(tick(), Command::kSleep);
+  reconciler_.on_action_done(Command::kSleep, ActionOutcome::kBusy, "409 task rebooting", now_);
+  ASSERT_EQ(tick(), Command::kObserve);
+  reconciler_.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+  EXPECT_EQ(reconciler_.state(), S::kBooting);
+  EXPECT_EQ(tick(), Command::kSleep);
+}
+
+// A guest that powers itself off leaves a shelving cloud's server SHUTOFF with no task: while it
+// is wanted awake, Unshelver starts it rather than taking it as someone's decision.
+TEST_F(ReconcilerTest, UnsettledStopWhileWantedAwakeIsStartedAgain) {
+  start_asleep();
+  wake_to_ready();
+  CloudObservation shutoff = seen(Kind::kStopped, "SHUTOFF");
+  shutoff.settled_asleep = false;
+  ASSERT_EQ(tick(30s), Command::kObserve);
+  reconciler_.on_observed(shutoff, now_);
+  EXPECT_TRUE(reconciler_.desired().awake);
+  EXPECT_EQ(reconciler_.state(), S::kAsleep);
+  EXPECT_EQ(tick(), Command::kWake);
+}
+
+TEST_F(ReconcilerTest, SettledStopWhileWantedAwakeIsFollowed) {
+  start_asleep();
+  wake_to_ready();
+  ASSERT_EQ(tick(30s), Command::kObserve);
+  reconciler_.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), now_);
+  EXPECT_FALSE(reconciler_.desired().awake);
+  EXPECT_EQ(reconciler_.desired().actor, "cloud");
+  EXPECT_EQ(tick(), std::nullopt);
+}
+
+TEST_F(ReconcilerTest, UnsettledStopAtStartIsStartedWhenTheRestoredWishIsAwake) {
+  PersistedBackend persisted;
+  persisted.desired = Desired{true, "public-button", "pressed", now_};
+  persisted.state = S::kReady;
+  reconciler_.restore(persisted, now_);
+  ASSERT_EQ(tick(), Command::kObserve);
+  CloudObservation shutoff = seen(Kind::kStopped, "SHUTOFF");
+  shutoff.settled_asleep = false;
+  reconciler_.on_observed(shutoff, now_);
+  EXPECT_TRUE(reconciler_.desired().awake);
+  EXPECT_EQ(tick(), Command::kWake);
+}
+
+// Off, but not in the configured sleep, and not wanted: it is put to sleep properly (a SHUTOFF
+// server still holds its host), once, without a state change of its own.
+TEST_F(ReconcilerTest, UnsettledStopWhileWantedAsleepIsPutToSleepProperly) {
+  ASSERT_EQ(tick(), Command::kObserve);
+  CloudObservation shutoff = seen(Kind::kStopped, "SHUTOFF");
+  shutoff.settled_asleep = false;
+  reconciler_.on_observed(shutoff, now_);
+  ASSERT_EQ(reconciler_.state(), S::kAsleep);
+  EXPECT_EQ(tick(), Command::kSleep);
+  EXPECT_EQ(reconciler_.state(), S::kAsleep);
+  reconciler_.on_action_done(Command::kSleep, ActionOutcome::kAccepted, "", now_);
+  ASSERT_EQ(tick(), Command::kObserve);
+  reconciler_.on_observed(seen(Kind::kStopping, "SHUTOFF (shelving)"), now_);
+  EXPECT_EQ(reconciler_.state(), S::kSleeping);
+  ASSERT_EQ(tick(1s), Command::kObserve);
+  reconciler_.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), now_);
+  EXPECT_EQ(reconciler_.state(), S::kAsleep);
+  EXPECT_EQ(tick(), std::nullopt);
+}
+
 }  // namespace
 }  // namespace unshelver::core

@@ -233,10 +233,10 @@ void App::persist() {
   activity_dirty_ = false;
   std::map<std::string, core::PersistedBackend> backends;
   for (const auto& driver : drivers_) backends[driver->config().name] = driver->reconciler().persisted();
-  if (Status saved = store_->save(backends); !saved) {
+  store_->save_in_background(&loop_, backends, [](const Status& saved) {
     // Keep running: the VM must still be managed. The next change tries again.
     spdlog::error("cannot persist state: {}", saved.error().message);
-  }
+  });
 }
 
 int App::start_activity() {
@@ -482,11 +482,32 @@ nlohmann::json App::status() const {
     }
     backends.push_back(std::move(entry));
   }
-  return json{{"revision", revision_},
+  json result{{"revision", revision_},
               {"title", config_.app.title},
               {"backends", std::move(backends)},
               {"activity", activity_status()},
               {"caddy", routing_status()}};
+  if (openstack_) result["openstack"] = openstack_status();
+  return result;
+}
+
+nlohmann::json App::openstack_status() const {
+  const providers::SessionStats& stats = openstack_->stats();
+  json by_service = json::object();
+  for (const auto& [service, statuses] : stats.by_service_status) {
+    json counts = json::object();
+    for (const auto& [status, count] : statuses) counts[status == 0 ? "no_answer" : std::to_string(status)] = count;
+    by_service[service] = std::move(counts);
+  }
+  return json{{"auth_url", openstack_->credentials().auth_url},
+              {"region", openstack_->credentials().region_name},
+              {"auth_error", openstack_->auth_error()},
+              {"authentications", stats.authentications},
+              {"authentication_failures", stats.authentication_failures},
+              {"reauthentications", stats.reauthentications},
+              {"requests", stats.requests},
+              {"retries", stats.retries},
+              {"responses", std::move(by_service)}};
 }
 
 std::string App::backend_for_host(std::string_view host) const {

@@ -61,6 +61,7 @@ class App final : public web::Controller {
   nlohmann::json activity_status() const;
   int start_routing();
   int start_openstack();
+  nlohmann::json openstack_status() const;
   void update_routing();
   std::string listen_address() const;
   nlohmann::json routing_status() const;

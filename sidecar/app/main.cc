@@ -1,6 +1,8 @@
 // unshelver: parses the command line, sets up logging, and hands over to App or a one-shot command.
 //
 // Exit codes (DESIGN.md "Command line"): 0 success, 1 run-time failure, 2 usage or config error.
+// `unshelver dns` keeps the Python unshelver's ensure_dns_record.py codes instead (0 done, 1 no
+// zone, 2 API or config error) and uses 64 (EX_USAGE) for usage errors; see app/dns_command.h.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -13,6 +15,7 @@
 #include "app/app.h"
 #include "app/caddy_input.h"
 #include "app/config_file.h"
+#include "app/dns_command.h"
 #include "core/caddy_renderer.h"
 
 namespace {
@@ -33,6 +36,11 @@ Usage:
   unshelver render-caddy [--config FILE] [--ready NAME]...
                                       print the Caddyfile (or snippet) Unshelver would load into
                                       Caddy: every backend asleep, except those named --ready
+  unshelver dns ensure FQDN IP [--ttl N] [--config FILE] [--wait-seconds N] [--json]
+                                      create or update the Designate A/AAAA record of FQDN so
+                                      that it holds exactly IP, and wait until it is ACTIVE
+                                      (exit 0 done or unchanged, 1 no zone, 2 API error, 64 usage;
+                                      `unshelver dns --help` for details)
   unshelver --version | --help
 
 The configuration comes from --config, else $UNSHELVER_CONFIG, else ./config.yaml.
@@ -144,6 +152,10 @@ int run_app(unshelver::core::Config config, const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The dns command has its own arguments, usage text and exit codes (app/dns_command.h).
+  if (argc >= 2 && std::string(argv[1]) == "dns") {
+    return unshelver::app::run_dns_command(std::vector<std::string>(argv + 2, argv + argc));
+  }
   Options options;
   if (std::string problem = parse_arguments(argc, argv, options); !problem.empty()) {
     std::fprintf(stderr, "unshelver: %s\n\n%s", problem.c_str(), kUsage);

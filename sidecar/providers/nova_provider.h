@@ -74,6 +74,8 @@ class NovaProvider final : public CloudProvider {
     std::string name;
   };
   std::optional<PendingAction> pending_wake_;
+  // The server as last read; used once, to choose the next action without reading it again.
+  std::optional<core::nova::Server> last_server_;
   std::set<OpenStackSession::RequestId> in_flight_;
   bool closed_ = false;
 };

@@ -69,6 +69,7 @@ class OpenStackSession {
 
   using RequestId = std::uint64_t;
   // The callback runs exactly once, on the loop and never inside this call, unless cancelled.
+  // (Callers rely on that: they learn the id only when this returns.)
   RequestId request(ApiRequest request, ApiCallback on_done);
   void cancel(RequestId id);
   // Cancels everything; no callback runs afterwards.
@@ -91,6 +92,8 @@ class OpenStackSession {
     std::unique_ptr<io::Timer> retry_timer;
   };
 
+  // The request's full URL: its path on the service's endpoint from the catalog.
+  Result<std::string> url_for(const ApiRequest& request) const;
   void start(RequestId id);
   void send(RequestId id);
   void on_response(RequestId id, io::ClientResponse response);

@@ -58,7 +58,7 @@ buttons:
 class Unshelver:
     """One running unshelver process."""
 
-    def __init__(self, config_text=None, workdir=None, args=None, port=None):
+    def __init__(self, config_text=None, workdir=None, args=None, port=None, env=None, cwd=None):
         self.workdir = workdir or tempfile.mkdtemp(prefix="unshelver-test-")
         self.port = port or free_port()
         self.config_path = os.path.join(self.workdir, "config.yaml")
@@ -67,11 +67,14 @@ class Unshelver:
             config_file.write(text.replace("{port}", str(self.port)))
         self.log_path = os.path.join(self.workdir, "unshelver.log")
         self.args = args or ["run", "--config", self.config_path]
+        self.env = env      # None: this process's environment
+        self.cwd = cwd      # None: this process's working directory
         self.process = None
 
     def start(self):
         self.log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([BINARY] + self.args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen([BINARY] + self.args, stdout=self.log, stderr=subprocess.STDOUT,
+                                        env=self.env, cwd=self.cwd)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

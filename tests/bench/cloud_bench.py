@@ -1,0 +1,116 @@
+"""Benchmark (not a test): how fast a wake reaches the cloud, and whether the loop stalls on it.
+
+Runs the real binary against the fake OpenStack (tests/fakes/fake_openstack.py) on loopback.
+
+1. Wake latency: the time from `POST /wake/gpu` leaving the client to the Nova action arriving at
+   the fake, with a warm token, median over 100 wakes (BENCH_WAKES). Unshelver chooses the action
+   from its last observation and posts it at once; the baseline, measured in the same run, is one
+   bare GET of the same server straight from this script: the fake's own round trip.
+   Target (OpenStack issue): median <= 5 ms.
+2. Launcher latency while every Nova call hangs until its timeout, beside the same launcher with
+   an idle cloud. Target: <= 50 ms.
+
+    python3 tests/bench/cloud_bench.py [BINARY]
+"""
+import os
+import statistics
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, os.path.join(HERE, "..", "fakes"))
+if len(sys.argv) > 1:
+    os.environ["UNSHELVER_BIN"] = os.path.abspath(sys.argv[1])
+
+from fake_openstack import FakeOpenStack  # noqa: E402
+from harness import Unshelver, free_port  # noqa: E402
+from test_openstack import openstack_config, password_auth  # noqa: E402
+
+WAKES = int(os.environ.get("BENCH_WAKES", "100"))
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+def launcher_latencies(daemon, seconds):
+    latencies = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        with urllib.request.urlopen(daemon.url("/"), timeout=10) as response:
+            response.read()
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+def main():
+    workdir = tempfile.mkdtemp(prefix="unshelver-cloud-bench-")
+    guest_port = free_port()
+    fake = FakeOpenStack({"timings": {"default": 0.01}}).start()
+    server_id = fake.add_server("gpu-box", addresses={"private": [{"addr": "127.0.0.1", "version": 4}]},
+                                serve_http_port=guest_port)
+    port = free_port()
+    text = openstack_config(workdir, port, password_auth(fake), f"    port: {guest_port}\n", idle_seconds=3600)
+    text = text.replace("log_level: debug", "log_level: warn")
+    daemon = Unshelver(text, workdir=workdir, port=port)
+    daemon.start()
+    try:
+        daemon.wait_for_state("asleep", 10)
+        wake_ms, baseline_ms = [], []
+        for run in range(WAKES + 1):
+            started = time.time()
+            daemon.wake()
+            arrived = None
+            while arrived is None:
+                posts = fake.requests(service="compute", method="POST", path_regex=r"/action$")
+                fresh = [p for p in posts if p["time"] >= started]
+                if fresh:
+                    arrived = fresh[0]["time"]
+                else:
+                    time.sleep(0.0005)
+            if run > 0:  # the first wake warms the connection and the token
+                wake_ms.append((arrived - started) * 1000)
+            daemon.wait_for_state("ready", 10)
+            # Shelve it "outside Unshelver": it follows the cloud back to asleep.
+            fake.set_server_state(server_id, vm_state="shelved_offloaded")
+            daemon.wait_for_state("asleep", 10)
+            # The baseline: one GET of the same server from here, the fake's own round trip (401
+            # without a token; the round trip is what is measured).
+            get_started = time.perf_counter()
+            try:
+                urllib.request.urlopen(f"{fake.url}/compute/v2.1/servers/{server_id}", timeout=5).read()
+            except urllib.error.HTTPError:
+                pass
+            baseline_ms.append((time.perf_counter() - get_started) * 1000)
+        median = statistics.median(wake_ms)
+        base = statistics.median(baseline_ms)
+        print(f"wake -> Nova action at the fake, warm token, {len(wake_ms)} wakes: "
+              f"median {median:.2f} ms, p90 {percentile(wake_ms, 0.9):.2f} ms, max {max(wake_ms):.2f} ms "
+              f"(target <= 5 ms)")
+        print(f"baseline, one bare GET to the fake from this script: median {base:.2f} ms; "
+              f"wake latency = {median / base:.1f}x one fake round trip (Unshelver sends the action from its last "
+              f"observation: one round trip, plus this script's own POST /wake)")
+
+        idle = launcher_latencies(daemon, 2)
+        fake.add_fault(service="compute", delay_seconds=5, times=None)
+        daemon.wake()  # asleep again: the wake's GET now hangs until its timeout, three times
+        hung = launcher_latencies(daemon, 3)
+        fake.clear_faults()
+        print(f"launcher GET / with an idle cloud: {len(idle)} requests, median {statistics.median(idle):.2f} ms, "
+              f"max {max(idle):.2f} ms")
+        print(f"launcher GET / while every Nova call hangs: {len(hung)} requests, median "
+              f"{statistics.median(hung):.2f} ms, p99 {percentile(hung, 0.99):.2f} ms, max {max(hung):.2f} ms "
+              f"(target <= 50 ms; {max(hung) / max(idle):.2f}x the idle maximum)")
+    finally:
+        daemon.stop(expect_code=None)
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -150,7 +150,7 @@ int App::start() {
 }
 
 int App::start_openstack() {
-  auto credentials = load_openstack_credentials(config_.openstack, environment_snapshot());
+  auto credentials = load_openstack_credentials(config_, environment_snapshot());
   if (!credentials) {
     spdlog::critical("openstack: {}", credentials.error().message);
     return 2;

@@ -76,6 +76,27 @@ Result<core::Config> load_config_file(const std::string& path,
   return parse_with_secrets(std::move(inputs));
 }
 
+Result<core::Config> load_openstack_config(const std::string& path, const std::map<std::string, std::string>& env) {
+  core::ConfigInputs inputs;
+  inputs.env = env;
+  inputs.backends_required = false;
+  if (!path.empty()) {
+    auto text = read_file(path, "config file");
+    if (!text) return text.error();
+    inputs.yaml_text = std::move(text.value());
+    inputs.yaml_path = path;
+  } else {
+    inputs.yaml_path = "<no config file: OS_* variables>";
+  }
+  auto config = parse_with_secrets(std::move(inputs));
+  if (config && !config->openstack.configured) {
+    const std::string where = path.empty() ? "no configuration file (--config, $UNSHELVER_CONFIG or ./config.yaml)"
+                                           : path + " has no `openstack` section";
+    return Error{where + ", and neither OS_CLOUD nor OS_AUTH_URL is set"};
+  }
+  return config;
+}
+
 Result<core::Config> load_demo_config(const std::map<std::string, std::string>& env) {
   core::ConfigInputs inputs;
   inputs.yaml_text = core::demo_config_yaml();
@@ -84,8 +105,9 @@ Result<core::Config> load_demo_config(const std::map<std::string, std::string>& 
   return parse_with_secrets(std::move(inputs));
 }
 
-Result<core::openstack::Credentials> load_openstack_credentials(const core::OpenStackSettings& settings,
+Result<core::openstack::Credentials> load_openstack_credentials(const core::Config& config,
                                                                const std::map<std::string, std::string>& env) {
+  const core::OpenStackSettings& settings = config.openstack;
   std::vector<core::openstack::CloudsFile> files;
   if (!settings.cloud.empty()) {
     auto value = [&env](const char* name) {
@@ -100,7 +122,7 @@ Result<core::openstack::Credentials> load_openstack_credentials(const core::Open
       files.push_back({path, std::move(*text)});
     }
   }
-  return core::openstack::resolve_credentials(settings, files);
+  return core::openstack::resolve_credentials(settings, files, config.source_path.empty() ? "the environment" : config.source_path);
 }
 
 }  // namespace unshelver::app

@@ -4,8 +4,6 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -15,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -59,62 +58,15 @@ constexpr int kMaxConflicts = 3;
 // At most this many zone names are listed in the "no zone" message.
 constexpr std::size_t kZonesShown = 10;
 
-struct Failure {
-  int code = kDnsExitFailed;
-  std::string message;
-};
-
-Result<std::string> read_text(const std::string& path, const std::string& what) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return Error{"cannot read " + what + " " + path + ": " + std::strerror(errno)};
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
-// The configuration's OpenStack settings and API limits. load_config_file() requires at least one
-// button, which a configuration written only for this command does not have (a file with just an
-// `openstack:` section), so this parses the same inputs itself and ignores that one issue. Every
-// other issue still fails. When no configuration was named and ./config.yaml does not exist, the
-// environment alone is parsed, as the openstack CLI works from OS_CLOUD or OS_AUTH_URL.
+// The configuration named by --config or $UNSHELVER_CONFIG, else ./config.yaml when it exists,
+// else none: then the OS_* variables alone give the credentials, as the openstack CLI works.
 Result<core::Config> load_dns_config(const std::string& flag_path, const std::map<std::string, std::string>& env) {
   const auto env_config = env.find("UNSHELVER_CONFIG");
   const bool named = !flag_path.empty() || (env_config != env.end() && !env_config->second.empty());
-  const std::string path = !flag_path.empty() ? flag_path : named ? env_config->second : "config.yaml";
-  core::ConfigInputs inputs;
-  inputs.env = env;
+  std::string path = !flag_path.empty() ? flag_path : named ? env_config->second : "config.yaml";
   std::error_code ignored;
-  if (named || std::filesystem::exists(path, ignored)) {
-    auto text = read_text(path, "config file");
-    if (!text) return text.error();
-    inputs.yaml_text = std::move(*text);
-    inputs.yaml_path = path;
-  } else {
-    inputs.yaml_path = "<no config file: OS_* variables>";
-  }
-  if (std::string secrets = core::secrets_file_of(inputs.yaml_text); !secrets.empty()) {
-    // Relative to the config file, as load_config_file() resolves it.
-    std::filesystem::path resolved(secrets);
-    if (resolved.is_relative()) resolved = std::filesystem::path(path).parent_path() / resolved;
-    auto text = read_text(resolved.string(), "secrets_file");
-    if (!text) return text.error();
-    inputs.secrets_text = std::move(*text);
-    inputs.secrets_path = resolved.string();
-  }
-  core::ParsedConfig parsed = core::parse_config(inputs);
-  std::string message;
-  for (const core::ConfigIssue& issue : parsed.issues) {
-    const bool no_buttons = issue.key == "buttons" && issue.message.find("at least one button") != std::string::npos;
-    if (!no_buttons) message += issue.to_string() + "\n";
-  }
-  if (!message.empty()) {
-    message.pop_back();
-    return Error{message};
-  }
-  if (!parsed.config.openstack.configured) {
-    return Error{inputs.yaml_path + ": no `openstack` section, and neither OS_CLOUD nor OS_AUTH_URL is set"};
-  }
-  return std::move(parsed.config);
+  if (!named && !std::filesystem::exists(path, ignored)) path.clear();
+  return load_openstack_config(path, env);
 }
 
 void setup_logging(const std::string& level) {
@@ -144,7 +96,7 @@ class EnsureRun {
   using Response = io::ClientResponse;
 
   void send(std::string method, std::string path, std::string body,
-            void (EnsureRun::*on_answer)(const std::string& what, Response)) {
+            void (EnsureRun::*on_answer)(const std::string& what, const Response&)) {
     const std::string what = method + " " + path;
     spdlog::debug("designate: {}", what);
     providers::ApiRequest api;
@@ -152,9 +104,9 @@ class EnsureRun {
     api.method = std::move(method);
     api.path = std::move(path);
     api.body = std::move(body);
-    session_.request(std::move(api), [this, what, on_answer](Response response) {
+    session_.request(std::move(api), [this, what, on_answer](const Response& response) {
       if (finished_) return;
-      (this->*on_answer)(what, std::move(response));
+      (this->*on_answer)(what, response);
     });
   }
 
@@ -165,7 +117,7 @@ class EnsureRun {
     send("GET", std::move(path), "", &EnsureRun::on_zones);
   }
 
-  void on_zones(const std::string& what, Response response) {
+  void on_zones(const std::string& what, const Response& response) {
     if (!response.is_2xx()) return fail_api(what, response);
     auto page = designate::parse_zone_page(response.body);
     if (!page) return fail(kDnsExitFailed, what + ": " + page.error().message);
@@ -173,7 +125,8 @@ class EnsureRun {
     // Designate adds links.next whenever a page is full; a path already followed means the links
     // go round in a circle, and the zones seen so far are all there is.
     const std::string next = designate::next_page_path(page->next);
-    if (!next.empty() && !seen_pages_.contains(next) && static_cast<int>(seen_pages_.size()) < kMaxZonePages) {
+    if (!next.empty() && !seen_pages_.contains(next) &&
+        static_cast<int>(seen_pages_.size()) < kMaxZonePages) {
       return list_zones(next);
     }
     auto zone = designate::choose_zone(request_.fqdn, zones_);
@@ -194,7 +147,8 @@ class EnsureRun {
     }
     if (zones_.size() > kZonesShown) have += ", ... (" + std::to_string(zones_.size()) + " in all)";
     return "no Designate zone of the project contains " + request_.fqdn + " (looked for " + looked + "; " +
-           (zones_.empty() ? std::string("the project has no zones") : "the project's zones are " + have) + ")";
+           (zones_.empty() ? std::string("the project has no zones") : "the project's zones are " + have) +
+           ")";
   }
 
   // --- the recordset -------------------------------------------------------------------------
@@ -204,7 +158,7 @@ class EnsureRun {
          &EnsureRun::on_lookup);
   }
 
-  void on_lookup(const std::string& what, Response response) {
+  void on_lookup(const std::string& what, const Response& response) {
     if (!response.is_2xx()) return fail_api(what, response);
     auto recordsets = designate::parse_recordsets(response.body);
     if (!recordsets) return fail(kDnsExitFailed, what + ": " + recordsets.error().message);
@@ -213,7 +167,8 @@ class EnsureRun {
     plan_ = std::move(*plan);
     switch (plan_.kind) {
       case Plan::Kind::kCreate:
-        spdlog::info("designate: creating {} {}", request_.fqdn, designate::record_type_name(request_.address.type));
+        spdlog::info("designate: creating {} {}", request_.fqdn,
+                     designate::record_type_name(request_.address.type));
         return send("POST", designate::recordsets_path(zone_.id), plan_.body, &EnsureRun::on_written);
       case Plan::Kind::kUpdate:
         spdlog::info("designate: updating {} ({})", request_.fqdn, plan_.reason);
@@ -228,7 +183,7 @@ class EnsureRun {
     fail(kDnsExitFailed, "internal error: the planned recordset is not in the answer");
   }
 
-  void on_written(const std::string& what, Response response) {
+  void on_written(const std::string& what, const Response& response) {
     // A concurrent creator, or our own POST that the session retried after its answer was lost,
     // got there first (contract §4: 409 duplicate_recordset). Look again and update that one.
     if (plan_.kind == Plan::Kind::kCreate && response.transport_ok() &&
@@ -249,7 +204,8 @@ class EnsureRun {
   void observe(const designate::RecordSet& recordset) {
     last_ = recordset;
     const auto verdict = designate::poll_verdict(designate::parse_record_status(recordset.status));
-    if (verdict == designate::PollVerdict::kDone || (verdict == designate::PollVerdict::kWait && request_.wait.count() == 0)) {
+    if (verdict == designate::PollVerdict::kDone ||
+        (verdict == designate::PollVerdict::kWait && request_.wait.count() == 0)) {
       return succeed();
     }
     if (verdict == designate::PollVerdict::kFailed) {
@@ -271,7 +227,7 @@ class EnsureRun {
     });
   }
 
-  void on_polled(const std::string& what, Response response) {
+  void on_polled(const std::string& what, const Response& response) {
     if (!response.is_2xx()) return fail_api(what, response);
     auto recordset = designate::parse_recordset(response.body);
     if (!recordset) return fail(kDnsExitFailed, what + ": " + recordset.error().message);
@@ -294,9 +250,11 @@ class EnsureRun {
     outcome.status = last_.status;
     outcome.reason = plan_.reason;
     if (conflicts_ > 0 && plan_.kind != Plan::Kind::kCreate) {
-      outcome.reason += std::string(outcome.reason.empty() ? "" : "; ") + "another client had created it meanwhile";
+      outcome.reason +=
+          std::string(outcome.reason.empty() ? "" : "; ") + "another client had created it meanwhile";
     }
-    const std::string text = request_.json ? designate::outcome_json(outcome) : designate::outcome_line(outcome);
+    const std::string text =
+        request_.json ? designate::outcome_json(outcome) : designate::outcome_line(outcome);
     std::fprintf(stdout, "%s\n", text.c_str());
     std::fflush(stdout);
     finish(kDnsExitOk);
@@ -304,8 +262,11 @@ class EnsureRun {
 
   void fail_api(const std::string& what, const Response& response) {
     if (!response.transport_ok()) {
-      // The session's own text: a transport failure, or Keystone refusing the credentials (it
-      // names the credentials' source, never their values).
+      // Keystone's failure is about no request in particular; its text names the credentials'
+      // source, never their values (openstack_session.h).
+      if (!session_.auth_error().empty() && response.error == session_.auth_error()) {
+        return fail(kDnsExitFailed, response.error);
+      }
       return fail(kDnsExitFailed, what + " failed: " + response.error);
     }
     const std::string message = core::openstack::error_message_of(response.body);
@@ -319,7 +280,8 @@ class EnsureRun {
       const nlohmann::json object = {{"result", code == kDnsExitNoZone ? "no_zone" : "error"},
                                      {"name", request_.fqdn},
                                      {"message", message}};
-      std::fprintf(stdout, "%s\n", object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      std::fprintf(stdout, "%s\n",
+                   object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       std::fflush(stdout);
     }
     finish(code);
@@ -376,7 +338,7 @@ int run_dns_command(const std::vector<std::string>& args) {
     std::fprintf(stderr, "unshelver dns: %s\n", config.error().message.c_str());
     return kDnsExitFailed;
   }
-  auto credentials = load_openstack_credentials(config->openstack, env);
+  auto credentials = load_openstack_credentials(*config, env);
   if (!credentials) {
     std::fprintf(stderr, "unshelver dns: openstack: %s\n", credentials.error().message.c_str());
     return kDnsExitFailed;

@@ -1165,6 +1165,7 @@ class Loader {
 
   void resolve_buttons() {
     const std::string path = buttons_path_.empty() ? "buttons" : buttons_path_;
+    if (!inputs_.backends_required && (!buttons_node_ || buttons_node_->IsNull())) return;
     if (!buttons_node_ || buttons_node_->IsNull()) {
       // A null value has no useful mark of its own; the parent mapping's line is the place.
       add_at(root_mark_, path, "missing required key: at least one button (backend) is required");

@@ -35,6 +35,8 @@ struct ConfigInputs {
   // UNSHELVER_* variables; OS_* variables only fill OpenStack fields left empty.
   std::string secrets_text;
   std::string secrets_path;                   // for messages only
+  // Off for tools that need only the OpenStack settings (`unshelver dns`): no button required.
+  bool backends_required = true;
 };
 
 struct ParsedConfig {

@@ -1,10 +1,9 @@
 #include "core/designate.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "core/text.h"
 
@@ -30,7 +29,9 @@ bool is_label_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
-bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -69,7 +70,8 @@ bool parse_ipv6_groups(std::string_view text, bool ipv4_allowed, std::vector<std
   std::size_t start = 0;
   while (true) {
     const std::size_t colon = text.find(':', start);
-    const std::string_view group = text.substr(start, colon == std::string_view::npos ? text.npos : colon - start);
+    const std::string_view group =
+        text.substr(start, colon == std::string_view::npos ? text.npos : colon - start);
     const bool last = colon == std::string_view::npos;
     if (last && ipv4_allowed && group.find('.') != std::string_view::npos) {
       std::uint8_t v4[4];
@@ -124,7 +126,9 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
   return out;
 }
 
-std::string ttl_text(std::optional<int> ttl) { return ttl ? std::to_string(*ttl) : "the zone's default"; }
+std::string ttl_text(std::optional<int> ttl) {
+  return ttl ? std::to_string(*ttl) : "the zone's default";
+}
 
 // "--ttl=300" and "--ttl 300" alike: the flag's value, or nullopt when the flag needs one and
 // there is none left.
@@ -186,7 +190,8 @@ Result<std::string> normalize_fqdn(std::string_view text) {
     if (label.empty()) return Error{"\"" + std::string(text) + "\" has an empty label (two dots in a row)"};
     if (label.size() > kMaxLabelLength) return Error{shown + " is longer than 63 characters"};
     if (label == "*") {
-      if (labels != 0) return Error{"a wildcard '*' may only be the first label, in \"" + std::string(text) + "\""};
+      if (labels != 0)
+        return Error{"a wildcard '*' may only be the first label, in \"" + std::string(text) + "\""};
     } else {
       if (!std::all_of(label.begin(), label.end(), is_label_char)) {
         return Error{shown + " may contain only letters, digits, '-' and '_'"};
@@ -200,7 +205,9 @@ Result<std::string> normalize_fqdn(std::string_view text) {
   return name;
 }
 
-std::string_view record_type_name(RecordType type) { return type == RecordType::kA ? "A" : "AAAA"; }
+std::string_view record_type_name(RecordType type) {
+  return type == RecordType::kA ? "A" : "AAAA";
+}
 
 std::optional<IpAddress> parse_ip(std::string_view text) {
   if (text.find(':') != std::string_view::npos) return parse_ipv6(text);
@@ -213,8 +220,8 @@ std::optional<IpAddress> parse_ip(std::string_view text) {
 std::string format_ip(const IpAddress& address) {
   const auto& b = address.bytes;
   auto dotted = [&b](std::size_t offset) {
-    return std::to_string(b[offset]) + "." + std::to_string(b[offset + 1]) + "." + std::to_string(b[offset + 2]) +
-           "." + std::to_string(b[offset + 3]);
+    return std::to_string(b[offset]) + "." + std::to_string(b[offset + 1]) + "." +
+           std::to_string(b[offset + 2]) + "." + std::to_string(b[offset + 3]);
   };
   if (address.type == RecordType::kA) return dotted(0);
   std::array<unsigned, 8> groups{};
@@ -239,7 +246,8 @@ std::string format_ip(const IpAddress& address) {
   if (best_length < 2) best_start = -1;
   // glibc's inet_ntop6, which netaddr (and so Designate) uses, writes IPv4-compatible
   // (::a.b.c.d) and IPv4-mapped (::ffff:a.b.c.d) addresses with the IPv4 part dotted.
-  const bool embedded_ipv4 = best_start == 0 && (best_length == 6 || (best_length == 5 && groups[5] == 0xFFFF));
+  const bool embedded_ipv4 =
+      best_start == 0 && (best_length == 6 || (best_length == 5 && groups[5] == 0xFFFF));
   std::string out;
   char buffer[8];
   for (int i = 0; i < 8; ++i) {
@@ -275,7 +283,8 @@ Result<EnsureRequest> parse_ensure_arguments(const std::vector<std::string>& arg
     const std::size_t equals = arg.find('=');
     const std::string name = arg.substr(0, equals);
     const bool has_inline = equals != std::string::npos;
-    const std::string_view inline_value = has_inline ? std::string_view(arg).substr(equals + 1) : std::string_view();
+    const std::string_view inline_value =
+        has_inline ? std::string_view(arg).substr(equals + 1) : std::string_view();
     auto value = [&]() { return flag_value(args, index, inline_value, has_inline); };
     if (name == "--help" || name == "-h") {
       request.help = true;
@@ -286,7 +295,8 @@ Result<EnsureRequest> parse_ensure_arguments(const std::vector<std::string>& arg
       auto text = value();
       if (!text) return Error{"--ttl needs a number of seconds"};
       auto ttl = whole_number(*text, 1, kMaxTtl);
-      if (!ttl) return Error{"--ttl must be a whole number of seconds from 1 to 2147483647, got \"" + *text + "\""};
+      if (!ttl)
+        return Error{"--ttl must be a whole number of seconds from 1 to 2147483647, got \"" + *text + "\""};
       request.ttl = static_cast<int>(*ttl);
     } else if (name == "--config" || name == "-c") {
       auto text = value();
@@ -296,11 +306,13 @@ Result<EnsureRequest> parse_ensure_arguments(const std::vector<std::string>& arg
       auto text = value();
       if (!text) return Error{"--wait-seconds needs a number of seconds"};
       auto seconds = whole_number(*text, 0, kMaxWaitSeconds);
-      if (!seconds) return Error{"--wait-seconds must be a whole number from 0 to 86400, got \"" + *text + "\""};
+      if (!seconds)
+        return Error{"--wait-seconds must be a whole number from 0 to 86400, got \"" + *text + "\""};
       request.wait = std::chrono::seconds(*seconds);
     } else if (name == "--log-level") {
       auto text = value();
-      static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+      static constexpr std::string_view kLevels[] = {"trace", "debug",    "info", "warn",
+                                                     "error", "critical", "off"};
       if (!text || std::find(std::begin(kLevels), std::end(kLevels), *text) == std::end(kLevels)) {
         return Error{"--log-level needs one of trace, debug, info, warn, error, critical, off"};
       }
@@ -311,9 +323,11 @@ Result<EnsureRequest> parse_ensure_arguments(const std::vector<std::string>& arg
   }
   if (request.help) return request;
   if (operands.empty()) return Error{"`dns` needs a sub-command: ensure"};
-  if (operands.front() != "ensure") return Error{"unknown `dns` sub-command \"" + operands.front() + "\" (there is: ensure)"};
+  if (operands.front() != "ensure")
+    return Error{"unknown `dns` sub-command \"" + operands.front() + "\" (there is: ensure)"};
   if (operands.size() != 3) {
-    return Error{"`dns ensure` needs exactly two arguments, FQDN and IP, got " + std::to_string(operands.size() - 1)};
+    return Error{"`dns ensure` needs exactly two arguments, FQDN and IP, got " +
+                 std::to_string(operands.size() - 1)};
   }
   auto fqdn = normalize_fqdn(operands[1]);
   if (!fqdn) return Error{"bad FQDN: " + fqdn.error().message};
@@ -342,7 +356,8 @@ Result<ZonePage> parse_zone_page(std::string_view body) {
     if (!zone.name.ends_with('.')) zone.name += '.';
     page.zones.push_back(std::move(zone));
   }
-  if (document.contains("links") && document["links"].is_object()) page.next = string_or_empty(document["links"], "next");
+  if (document.contains("links") && document["links"].is_object())
+    page.next = string_or_empty(document["links"], "next");
   return page;
 }
 
@@ -392,7 +407,8 @@ Result<RecordSet> parse_recordset(std::string_view body) {
   json document = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (!document.is_object()) return Error{"Designate's recordset answer is not JSON"};
   RecordSet recordset = recordset_of(document);
-  if (recordset.id.empty() || recordset.status.empty()) return Error{"Designate's recordset answer has no id or status"};
+  if (recordset.id.empty() || recordset.status.empty())
+    return Error{"Designate's recordset answer has no id or status"};
   return recordset;
 }
 
@@ -418,7 +434,8 @@ std::string recordset_path(std::string_view zone_id, std::string_view recordset_
 }
 
 std::string recordsets_query_path(std::string_view zone_id, std::string_view fqdn, RecordType type) {
-  return recordsets_path(zone_id) + "?name=" + percent_encode(fqdn) + "&type=" + std::string(record_type_name(type));
+  return recordsets_path(zone_id) + "?name=" + percent_encode(fqdn) +
+         "&type=" + std::string(record_type_name(type));
 }
 
 Result<Plan> plan_recordset(std::string_view fqdn, const IpAddress& address, std::optional<int> ttl,
@@ -430,8 +447,8 @@ Result<Plan> plan_recordset(std::string_view fqdn, const IpAddress& address, std
     if (recordset.name == name && recordset.type == type) matches.push_back(&recordset);
   }
   if (matches.size() > 1) {
-    return Error{"Designate lists " + std::to_string(matches.size()) + " " + std::string(type) + " recordsets named " +
-                 name + "; refusing to guess which one to change"};
+    return Error{"Designate lists " + std::to_string(matches.size()) + " " + std::string(type) +
+                 " recordsets named " + name + "; refusing to guess which one to change"};
   }
   Plan plan;
   if (matches.empty()) {
@@ -479,14 +496,11 @@ std::string update_body(const IpAddress& address, std::optional<int> ttl) {
 
 PollVerdict poll_verdict(RecordStatus status) {
   switch (status) {
-    case RecordStatus::kActive:
-      return PollVerdict::kDone;
+    case RecordStatus::kActive: return PollVerdict::kDone;
     case RecordStatus::kError:
-    case RecordStatus::kDeleted:
-      return PollVerdict::kFailed;
+    case RecordStatus::kDeleted: return PollVerdict::kFailed;
     case RecordStatus::kPending:
-    case RecordStatus::kUnknown:
-      break;
+    case RecordStatus::kUnknown: break;
   }
   return PollVerdict::kWait;
 }
@@ -499,9 +513,10 @@ std::chrono::milliseconds poll_delay(int poll) {
 // --- Result ----------------------------------------------------------------------------------
 
 std::string outcome_line(const Outcome& outcome) {
-  std::string line = outcome.verb + " " + outcome.fqdn + " " + std::string(record_type_name(outcome.address.type)) +
-                     " " + format_ip(outcome.address) + " (ttl " + ttl_text(outcome.ttl) + ") in zone " +
-                     outcome.zone_name + ": " + outcome.status;
+  std::string line = outcome.verb + " " + outcome.fqdn + " " +
+                     std::string(record_type_name(outcome.address.type)) + " " + format_ip(outcome.address) +
+                     " (ttl " + ttl_text(outcome.ttl) + ") in zone " + outcome.zone_name + ": " +
+                     outcome.status;
   if (!outcome.reason.empty()) line += " (" + outcome.reason + ")";
   return line;
 }

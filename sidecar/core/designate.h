@@ -40,7 +40,7 @@ std::string_view record_type_name(RecordType type);
 // An address as the 4 or 16 bytes it stands for, so that "2001:DB8:0::1" and "2001:db8::1" (the
 // form Designate stores, via netaddr) compare equal.
 struct IpAddress {
-  RecordType type = RecordType::kA;     // A for IPv4, AAAA for IPv6
+  RecordType type = RecordType::kA;      // A for IPv4, AAAA for IPv6
   std::array<std::uint8_t, 16> bytes{};  // IPv4 uses the first 4
   bool operator==(const IpAddress&) const = default;
 };
@@ -62,13 +62,13 @@ inline constexpr int kDefaultTtl = 300;  // the Python unshelver's ensure_dns_re
 inline constexpr std::chrono::seconds kDefaultWait{120};
 
 struct EnsureRequest {
-  std::string fqdn;                  // normalised, with the trailing dot
+  std::string fqdn;  // normalised, with the trailing dot
   IpAddress address;
-  std::optional<int> ttl;            // --ttl; when absent an update leaves the TTL alone
-  std::string config_path;           // --config ("" : the usual search)
+  std::optional<int> ttl;                   // --ttl; when absent an update leaves the TTL alone
+  std::string config_path;                  // --config ("" : the usual search)
   std::chrono::seconds wait{kDefaultWait};  // --wait-seconds; 0: do not wait for ACTIVE
-  bool json = false;                 // --json: one JSON object on stdout instead of a sentence
-  std::string log_level;             // --log-level; "" : only the result or the error
+  bool json = false;                        // --json: one JSON object on stdout instead of a sentence
+  std::string log_level;                    // --log-level; "" : only the result or the error
   bool help = false;
 };
 
@@ -88,7 +88,7 @@ struct Zone {
 
 struct ZonePage {
   std::vector<Zone> zones;
-  std::string next;    // links.next as given ("" on the last page)
+  std::string next;  // links.next as given ("" on the last page)
 };
 
 // Parses a GET /v2/zones answer: {"zones":[...],"links":{"self":..,"next":..},"metadata":..}.
@@ -117,12 +117,12 @@ RecordStatus parse_record_status(std::string_view status);
 struct RecordSet {
   std::string id;
   std::string zone_id;
-  std::string name;                  // lower-cased
-  std::string type;                  // "A", "AAAA", ...
-  std::optional<int> ttl;            // null: the zone's default
+  std::string name;        // lower-cased
+  std::string type;        // "A", "AAAA", ...
+  std::optional<int> ttl;  // null: the zone's default
   std::vector<std::string> records;
-  std::string status;                // as Designate sent it
-  std::string action;                // CREATE, UPDATE, DELETE, NONE
+  std::string status;  // as Designate sent it
+  std::string action;  // CREATE, UPDATE, DELETE, NONE
 };
 
 // A single recordset (the answer to POST, PUT and GET .../recordsets/{id}).
@@ -175,15 +175,15 @@ std::chrono::milliseconds poll_delay(int poll);
 
 // What the command did, for its one line on stdout.
 struct Outcome {
-  std::string verb;          // "created", "updated" or "unchanged"
+  std::string verb;  // "created", "updated" or "unchanged"
   std::string fqdn;
   IpAddress address;
-  std::optional<int> ttl;    // nullopt: the zone's default TTL
+  std::optional<int> ttl;  // nullopt: the zone's default TTL
   std::string zone_name;
   std::string zone_id;
   std::string recordset_id;
-  std::string status;        // the recordset's last status: ACTIVE, or PENDING with --wait-seconds 0
-  std::string reason;        // for "updated": what differed
+  std::string status;  // the recordset's last status: ACTIVE, or PENDING with --wait-seconds 0
+  std::string reason;  // for "updated": what differed
 };
 
 // "created www.example.org. A 10.0.0.5 (ttl 300) in zone example.org.: ACTIVE"; an update adds

@@ -33,7 +33,7 @@ std::string extra_or_empty(const OpenStackSettings& settings, const char* key) {
   return found == settings.extra.end() ? std::string() : found->second;
 }
 
-Credentials from_settings(const OpenStackSettings& settings) {
+Credentials from_settings(const OpenStackSettings& settings, const std::string& config_name) {
   Credentials credentials;
   credentials.auth_url = settings.auth_url;
   credentials.username = settings.username;
@@ -50,7 +50,7 @@ Credentials from_settings(const OpenStackSettings& settings) {
   credentials.interface = settings.interface.empty() ? "public" : settings.interface;
   credentials.verify = settings.verify;
   credentials.cacert = settings.cacert;
-  credentials.source = "config.yaml";
+  credentials.source = config_name;
   return credentials;
 }
 
@@ -182,8 +182,9 @@ std::vector<std::string> clouds_yaml_search_path(const std::string& env_client_c
   return paths;
 }
 
-Result<Credentials> resolve_credentials(const OpenStackSettings& settings, const std::vector<CloudsFile>& clouds) {
-  Credentials credentials = from_settings(settings);
+Result<Credentials> resolve_credentials(const OpenStackSettings& settings, const std::vector<CloudsFile>& clouds,
+                                        const std::string& config_name) {
+  Credentials credentials = from_settings(settings, config_name);
   settle_domains(settings, credentials);
   if (!settings.application_credential_id.empty() || !settings.application_credential_secret.empty()) {
     credentials.method = AuthMethod::kApplicationCredential;

@@ -57,7 +57,9 @@ struct CloudsFile {
 // does: the entry's `auth` block, `auth_type`, `region_name`, `interface`, `verify` and `cacert`;
 // keys set in config.yaml win over the entry. `clouds` are the candidate files in openstacksdk's
 // search order (the first file that has the entry is used). Errors name the file, line and key.
-Result<Credentials> resolve_credentials(const OpenStackSettings& settings, const std::vector<CloudsFile>& clouds);
+// `config_name` names the configuration in messages (Credentials::source).
+Result<Credentials> resolve_credentials(const OpenStackSettings& settings, const std::vector<CloudsFile>& clouds,
+                                        const std::string& config_name = "config.yaml");
 
 // Where openstacksdk looks for clouds.yaml, in order: $OS_CLIENT_CONFIG_FILE, ./clouds.yaml,
 // ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml.

@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 
-BINARY = os.environ.get("UNSHELVER_BIN", os.path.join(os.path.dirname(__file__), "../../build/unshelver"))
+BINARY = os.path.abspath(os.environ.get("UNSHELVER_BIN", os.path.join(os.path.dirname(__file__), "../../build/unshelver")))
 SOURCE_DIR = os.environ.get("UNSHELVER_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
 
 

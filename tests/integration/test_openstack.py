@@ -192,7 +192,7 @@ openstack:
 
     def test_wrong_password_is_a_clear_error_at_start(self):
         output = self.expect_start_failure(password_auth(self.fake).replace(PASSWORD, "not-the-password"))
-        self.assertIn("Keystone refused the credentials from config.yaml", output)
+        self.assertIn("Keystone refused the credentials from " + os.path.join(self.workdir, "config.yaml"), output)
         self.assertNotIn("not-the-password", output)
 
     def test_duplicate_server_name_is_a_clear_error_at_start(self):

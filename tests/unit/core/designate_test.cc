@@ -1,6 +1,7 @@
 #include "core/designate.h"
 
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
 namespace unshelver::core::designate {
@@ -25,9 +26,9 @@ TEST(DesignateName, LowerCasesAndAddsTheTrailingDot) {
 }
 
 TEST(DesignateName, RefusesWhatDesignatesHostnameFieldRefuses) {
-  for (const char* bad : {"", ".", "org", "org.", "www..example.org", "-www.example.org", "www-.example.org",
-                          "www example.org", "www.exa$mple.org", "a.*.example.org", "*x.example.org",
-                          "www.example.org..", "ünï.example.org"}) {
+  for (const char* bad :
+       {"", ".", "org", "org.", "www..example.org", "-www.example.org", "www-.example.org", "www example.org",
+        "www.exa$mple.org", "a.*.example.org", "*x.example.org", "www.example.org..", "ünï.example.org"}) {
     EXPECT_FALSE(normalize_fqdn(bad).ok()) << bad;
   }
   const std::string label63(63, 'a');
@@ -50,8 +51,9 @@ TEST(DesignateIp, Ipv4AsInetPtonAcceptsIt) {
   EXPECT_EQ(format_ip(ip("0.0.0.0")), "0.0.0.0");
   EXPECT_EQ(format_ip(ip("255.255.255.255")), "255.255.255.255");
   EXPECT_EQ(ip("10.0.0.5").type, RecordType::kA);
-  for (const char* bad : {"", "10.0.0", "10.0.0.5.6", "10.0.0.256", "010.0.0.5", "10.0.0.05", "10.0.0.5 ",
-                          " 10.0.0.5", "10..0.5", "10.0.0.", "1e.0.0.5", "0x10.0.0.5", "1000.0.0.5", "10.0.0.-1"}) {
+  for (const char* bad :
+       {"", "10.0.0", "10.0.0.5.6", "10.0.0.256", "010.0.0.5", "10.0.0.05", "10.0.0.5 ", " 10.0.0.5",
+        "10..0.5", "10.0.0.", "1e.0.0.5", "0x10.0.0.5", "1000.0.0.5", "10.0.0.-1"}) {
     EXPECT_FALSE(parse_ip(bad).has_value()) << bad;
   }
 }
@@ -63,18 +65,18 @@ TEST(DesignateIp, Ipv6AsInetPtonAcceptsIt) {
   EXPECT_EQ(format_ip(ip("::1")), "::1");
   EXPECT_EQ(format_ip(ip("1::")), "1::");
   EXPECT_EQ(format_ip(ip("fe80::0001:0:0:2")), "fe80::1:0:0:2");
-  EXPECT_EQ(format_ip(ip("1:0:0:2:0:0:0:3")), "1:0:0:2::3");        // the longest run
-  EXPECT_EQ(format_ip(ip("1:0:0:2:0:0:3:4")), "1::2:0:0:3:4");      // the first of equal runs
-  EXPECT_EQ(format_ip(ip("1:0:2:3:4:5:6:7")), "1:0:2:3:4:5:6:7");   // a single zero stays
+  EXPECT_EQ(format_ip(ip("1:0:0:2:0:0:0:3")), "1:0:0:2::3");       // the longest run
+  EXPECT_EQ(format_ip(ip("1:0:0:2:0:0:3:4")), "1::2:0:0:3:4");     // the first of equal runs
+  EXPECT_EQ(format_ip(ip("1:0:2:3:4:5:6:7")), "1:0:2:3:4:5:6:7");  // a single zero stays
   EXPECT_EQ(format_ip(ip("1:2:3:4:5:6:7::")), "1:2:3:4:5:6:7:0");
   EXPECT_EQ(format_ip(ip("::ffff:10.0.0.5")), "::ffff:10.0.0.5");
   EXPECT_EQ(format_ip(ip("::FFFF:a00:5")), "::ffff:10.0.0.5");
   EXPECT_EQ(format_ip(ip("64:ff9b::10.0.0.5")), "64:ff9b::a00:5");
   EXPECT_EQ(format_ip(ip("1:2:3:4:5:6:1.2.3.4")), "1:2:3:4:5:6:102:304");
   EXPECT_EQ(ip("2001:db8::1"), ip("2001:0db8:0000::0001"));
-  for (const char* bad : {":", ":::", "1:::2", "1::2::3", ":1::2", "1::2:", "1:2:3:4:5:6:7", "1:2:3:4:5:6:7:8:9",
-                          "1:2:3:4:5:6:7::8", "12345::1", "g::1", "::1%eth0", "[::1]", "1.2.3.4::",
-                          "::1.2.3.4:5", "::256.0.0.1", "1:2:3:4:5:6:7:1.2.3.4", " ::1"}) {
+  for (const char* bad : {":", ":::", "1:::2", "1::2::3", ":1::2", "1::2:", "1:2:3:4:5:6:7",
+                          "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7::8", "12345::1", "g::1", "::1%eth0", "[::1]",
+                          "1.2.3.4::", "::1.2.3.4:5", "::256.0.0.1", "1:2:3:4:5:6:7:1.2.3.4", " ::1"}) {
     EXPECT_FALSE(parse_ip(bad).has_value()) << bad;
   }
 }
@@ -103,18 +105,19 @@ TEST(DesignateArguments, EnsureWithFlagsAnywhere) {
 
 TEST(DesignateArguments, UsageErrors) {
   using Args = std::vector<std::string>;
-  for (const Args& args : {Args{}, Args{"ensure"}, Args{"ensure", "www.example.org"},
-                           Args{"ensure", "www.example.org", "10.0.0.5", "extra"}, Args{"delete", "a.b", "10.0.0.5"},
-                           Args{"ensure", "www..example.org", "10.0.0.5"}, Args{"ensure", "www.example.org", "10.0.0"},
-                           Args{"ensure", "www.example.org", "10.0.0.5", "--ttl"},
-                           Args{"ensure", "www.example.org", "10.0.0.5", "--ttl", "0"},
-                           Args{"ensure", "www.example.org", "10.0.0.5", "--ttl", "5m"},
-                           Args{"ensure", "www.example.org", "10.0.0.5", "--ttl", "2147483648"},
-                           Args{"ensure", "www.example.org", "10.0.0.5", "--wait-seconds", "-1"},
-                           Args{"ensure", "www.example.org", "10.0.0.5", "--log-level", "loud"},
-                           Args{"ensure", "www.example.org", "10.0.0.5", "--config"},
-                           Args{"ensure", "www.example.org", "10.0.0.5", "--json=yes"},
-                           Args{"ensure", "www.example.org", "10.0.0.5", "--force"}}) {
+  for (const Args& args :
+       {Args{}, Args{"ensure"}, Args{"ensure", "www.example.org"},
+        Args{"ensure", "www.example.org", "10.0.0.5", "extra"}, Args{"delete", "a.b", "10.0.0.5"},
+        Args{"ensure", "www..example.org", "10.0.0.5"}, Args{"ensure", "www.example.org", "10.0.0"},
+        Args{"ensure", "www.example.org", "10.0.0.5", "--ttl"},
+        Args{"ensure", "www.example.org", "10.0.0.5", "--ttl", "0"},
+        Args{"ensure", "www.example.org", "10.0.0.5", "--ttl", "5m"},
+        Args{"ensure", "www.example.org", "10.0.0.5", "--ttl", "2147483648"},
+        Args{"ensure", "www.example.org", "10.0.0.5", "--wait-seconds", "-1"},
+        Args{"ensure", "www.example.org", "10.0.0.5", "--log-level", "loud"},
+        Args{"ensure", "www.example.org", "10.0.0.5", "--config"},
+        Args{"ensure", "www.example.org", "10.0.0.5", "--json=yes"},
+        Args{"ensure", "www.example.org", "10.0.0.5", "--force"}}) {
     EXPECT_FALSE(parse_ensure_arguments(args).ok()) << ::testing::PrintToString(args);
   }
   EXPECT_EQ(parse_ensure_arguments({"ensure", "www.example.org", "10.0.0.5", "--force"}).error().message,
@@ -164,7 +167,7 @@ TEST(DesignateZones, ChoosesTheLongestSuffixOnALabelBoundary) {
                                    {"5", "gone.example.org.", "DELETED", "PRIMARY"}};
   EXPECT_EQ(choose_zone("www.lab.example.org.", zones)->id, "3");
   EXPECT_EQ(choose_zone("www.example.org.", zones)->id, "2");
-  EXPECT_EQ(choose_zone("example.org.", zones)->id, "2");        // the apex is in its own zone
+  EXPECT_EQ(choose_zone("example.org.", zones)->id, "2");  // the apex is in its own zone
   EXPECT_EQ(choose_zone("WWW.Example.Org.", zones)->id, "2");
   EXPECT_EQ(choose_zone("x.gone.example.org.", zones)->id, "2");  // a zone being deleted is skipped
   EXPECT_EQ(choose_zone("www.sample.org.", zones)->id, "1");      // "ample.org." is not a label suffix
@@ -222,8 +225,8 @@ TEST(DesignateRecordSets, Paths) {
   EXPECT_EQ(recordset_path("z1", "r/1"), "/v2/zones/z1/recordsets/r%2F1");
 }
 
-RecordSet recordset(std::string name, std::string type, std::optional<int> ttl, std::vector<std::string> records,
-                    std::string status = "ACTIVE") {
+RecordSet recordset(std::string name, std::string type, std::optional<int> ttl,
+                    std::vector<std::string> records, std::string status = "ACTIVE") {
   RecordSet r;
   r.id = "rs-" + name + type;
   r.zone_id = "z";
@@ -310,15 +313,18 @@ TEST(DesignatePlan, PollDelayGrowsFromHalfASecondToTwo) {
 }
 
 TEST(DesignatePlan, DuplicateRecordset) {
-  EXPECT_TRUE(is_duplicate_recordset(409, R"({"code":409,"type":"duplicate_recordset","message":"Duplicate RecordSet"})"));
+  EXPECT_TRUE(is_duplicate_recordset(
+      409, R"({"code":409,"type":"duplicate_recordset","message":"Duplicate RecordSet"})"));
   EXPECT_TRUE(is_duplicate_recordset(409, "conflict"));
   EXPECT_FALSE(is_duplicate_recordset(409, R"({"code":409,"type":"duplicate_zone"})"));
   EXPECT_FALSE(is_duplicate_recordset(400, R"({"type":"duplicate_recordset"})"));
 }
 
 TEST(DesignateOutcome, LineAndJson) {
-  Outcome outcome{"created", "www.example.org.", ip("10.0.0.5"), 300, "example.org.", "z1", "r1", "ACTIVE", ""};
-  EXPECT_EQ(outcome_line(outcome), "created www.example.org. A 10.0.0.5 (ttl 300) in zone example.org.: ACTIVE");
+  Outcome outcome{"created", "www.example.org.", ip("10.0.0.5"), 300, "example.org.", "z1", "r1", "ACTIVE",
+                  ""};
+  EXPECT_EQ(outcome_line(outcome),
+            "created www.example.org. A 10.0.0.5 (ttl 300) in zone example.org.: ACTIVE");
   outcome.verb = "updated";
   outcome.reason = "records 10.0.0.4 -> 10.0.0.5";
   outcome.ttl.reset();

@@ -17,9 +17,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from fake_openstack import FakeOpenStack  # noqa: E402
 from harness import BINARY, SOURCE_DIR, free_port  # noqa: E402
+from test_openstack import APP_SECRET, PASSWORD, password_auth  # noqa: E402
 
-PASSWORD = "demo-password-123"
-APP_SECRET = "ac-secret-xyz"
 # Absolute, because every run has its own working directory.
 UNSHELVER = os.path.abspath(BINARY)
 ZONE = "a86dba58-0043-4cc6-a1bb-69d5e86f3ca3"  # example.org. in the fake
@@ -27,16 +26,7 @@ SUB_ZONE = "2150b1bf-dee2-4221-9d85-11f7886fb15f"  # sub.example.org.
 
 
 def password_config(fake, extra=""):
-    return f"""
-openstack:
-  auth_url: {fake.auth_url}
-  username: demo
-  password: {PASSWORD}
-  project_name: demo
-  user_domain_name: Default
-  project_domain_name: Default
-  api_timeout_seconds: 2
-{extra}"""
+    return password_auth(fake, extra, api_timeout=2, region=None)
 
 
 def app_credential_config(fake):

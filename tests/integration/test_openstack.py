@@ -50,7 +50,9 @@ buttons:
 """
 
 
-def password_auth(fake, extra=""):
+def password_auth(fake, extra="", api_timeout=1, region="RegionOne"):
+    """The `openstack:` section for the fake's default user, as YAML text."""
+    region_line = f"  region_name: {region}\n" if region else ""
     return f"""
 openstack:
   auth_url: {fake.auth_url}
@@ -59,8 +61,7 @@ openstack:
   project_name: demo
   user_domain_name: Default
   project_domain_name: Default
-  region_name: RegionOne
-  api_timeout_seconds: 1
+{region_line}  api_timeout_seconds: {api_timeout}
 {extra}
 """
 

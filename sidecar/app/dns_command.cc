@@ -5,21 +5,16 @@
 #include <uv.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
-#include <sstream>
 
 #include "app/config_file.h"
-#include "core/config_parser.h"
 #include "core/designate.h"
 #include "core/openstack_auth.h"
 #include "io/http_client.h"

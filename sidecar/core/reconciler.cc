@@ -141,6 +141,7 @@ void BackendReconciler::apply(BackendEvent event, const std::string& actor,
 void BackendReconciler::fail(const std::string& detail, TimePoint now) {
   last_error_ = detail;
   error_since_ = now;
+  error_cloud_status_ = observation_ ? observation_->status : "";
   request_sequence_at_error_ = request_sequence_;
   apply(E::kFailed, "reconciler", detail, now);
   wake_started_.reset();
@@ -191,6 +192,10 @@ void BackendReconciler::on_observed(const CloudObservation& observation, TimePoi
     } else {
       apply(event, "reconciler", "observed at start: " + what, now);
     }
+  } else if (state_ == S::kError && !error_cloud_status_.empty() && observation.status == error_cloud_status_) {
+    // The cloud still shows what it showed when the error was declared (an unshelve stuck in the
+    // same task, a VM running while its health fails): the error stands until the cloud moves on
+    // or someone acts, rather than flapping back to waking for another full timeout.
   } else if (observation.kind == Kind::kError) {
     fail(observation.detail.empty() ? what : observation.detail, now);
   } else if (after_busy_) {

@@ -181,6 +181,7 @@ class BackendReconciler {
   std::uint64_t request_sequence_at_error_ = 0;
   TimePoint error_since_{};
   std::string last_error_;
+  std::string error_cloud_status_;  // the cloud's status when the error was declared
 
   int health_successes_ = 0;
   int health_failures_ = 0;

@@ -319,6 +319,9 @@ class Faults(OpenStackTestCase):
         u.wake()
         u.wait_for_state("error", 10)
         self.assertIn("not ready within", u.backend()["error"])
+        # The error stands while Nova still shows the same stuck task (no flapping back to waking).
+        time.sleep(3.5)
+        self.assertEqual(u.backend()["state"], "error")
         self.assertEqual(len(self.actions("unshelve")), 1)
 
     def test_cloud_down_for_a_while_then_back(self):

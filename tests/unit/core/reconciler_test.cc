@@ -259,6 +259,30 @@ TEST_F(ReconcilerTest, UnshelveTimeoutBecomesError) {
   EXPECT_NE(reconciler_.last_error().find("not ready within 600 s"), std::string::npos);
 }
 
+// An unshelve stuck in the same task: the error stands while the cloud shows what it showed when
+// the timeout struck, instead of flapping back to waking for another full timeout; it clears when
+// the cloud moves on.
+TEST_F(ReconcilerTest, ErrorStandsWhileTheCloudStillShowsTheSameTask) {
+  start_asleep();
+  reconciler_.request(true, "public-button", "pressed", now_);
+  ASSERT_EQ(tick(), Command::kWake);
+  reconciler_.on_action_done(Command::kWake, ActionOutcome::kAccepted, "", now_);
+  ASSERT_EQ(tick(), Command::kObserve);
+  reconciler_.on_observed(seen(Kind::kStarting, "SHELVED_OFFLOADED (unshelving)"), now_);
+  ASSERT_EQ(tick(600s), Command::kObserve);  // the timeout strikes, and the cloud is asked again
+  ASSERT_EQ(reconciler_.state(), S::kError);
+  reconciler_.on_observed(seen(Kind::kStarting, "SHELVED_OFFLOADED (unshelving)"), now_);
+  EXPECT_EQ(reconciler_.state(), S::kError);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(tick(30s), Command::kObserve);
+    reconciler_.on_observed(seen(Kind::kStarting, "SHELVED_OFFLOADED (unshelving)"), now_);
+    EXPECT_EQ(reconciler_.state(), S::kError);
+  }
+  ASSERT_EQ(tick(30s), Command::kObserve);
+  reconciler_.on_observed(seen(Kind::kStarting, "SHELVED_OFFLOADED (spawning)"), now_);
+  EXPECT_EQ(reconciler_.state(), S::kWaking);
+}
+
 TEST_F(ReconcilerTest, HealthAttemptsExhaustedBecomeError) {
   start_asleep();
   reconciler_.request(true, "public-button", "pressed", now_);

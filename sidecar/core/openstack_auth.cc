@@ -54,19 +54,6 @@ Credentials from_settings(const OpenStackSettings& settings, const std::string& 
   return credentials;
 }
 
-// The domains default to "Default" in the config model; clouds.yaml may name them by id instead,
-// in which case the default name must not be sent alongside.
-void settle_domains(const OpenStackSettings& settings, Credentials& credentials) {
-  credentials.user_domain_name = settings.user_domain_name;
-  credentials.project_domain_name = settings.project_domain_name;
-  if (!credentials.user_domain_id.empty() && settings.user_domain_name == "Default") {
-    credentials.user_domain_name.clear();
-  }
-  if (!credentials.project_domain_id.empty() && settings.project_domain_name == "Default") {
-    credentials.project_domain_name.clear();
-  }
-}
-
 Status merge_cloud_entry(const CloudsFile& file, const YAML::Node& entry, const std::string& cloud,
                          Credentials& credentials, bool& domains_from_cloud_user, bool& domains_from_cloud_project) {
   const std::string where = at_line(file, entry.Mark()) + ": clouds." + cloud;
@@ -185,7 +172,10 @@ std::vector<std::string> clouds_yaml_search_path(const std::string& env_client_c
 Result<Credentials> resolve_credentials(const OpenStackSettings& settings, const std::vector<CloudsFile>& clouds,
                                         const std::string& config_name) {
   Credentials credentials = from_settings(settings, config_name);
-  settle_domains(settings, credentials);
+  credentials.user_domain_name = settings.user_domain_name;
+  credentials.project_domain_name = settings.project_domain_name;
+  bool user_domain_from_cloud = false;
+  bool project_domain_from_cloud = false;
   if (!settings.application_credential_id.empty() || !settings.application_credential_secret.empty()) {
     credentials.method = AuthMethod::kApplicationCredential;
   }
@@ -202,20 +192,10 @@ Result<Credentials> resolve_credentials(const OpenStackSettings& settings, const
       }
       const YAML::Node all = root.IsMap() ? root["clouds"] : YAML::Node();
       if (!all || !all.IsMap() || !all[settings.cloud]) continue;
-      bool user_domain_from_cloud = false;
-      bool project_domain_from_cloud = false;
       if (Status merged = merge_cloud_entry(file, all[settings.cloud], settings.cloud, credentials,
                                             user_domain_from_cloud, project_domain_from_cloud);
           !merged) {
         return merged.error();
-      }
-      // A domain id from clouds.yaml replaces the default domain name of the config model.
-      if (!credentials.user_domain_id.empty() && !user_domain_from_cloud && settings.user_domain_name == "Default") {
-        credentials.user_domain_name.clear();
-      }
-      if (!credentials.project_domain_id.empty() && !project_domain_from_cloud &&
-          settings.project_domain_name == "Default") {
-        credentials.project_domain_name.clear();
       }
       if (!credentials.application_credential_secret.empty() &&
           credentials.method == AuthMethod::kPassword && credentials.password.empty()) {
@@ -230,6 +210,15 @@ Result<Credentials> resolve_credentials(const OpenStackSettings& settings, const
       return Error{"openstack.cloud: no cloud named '" + settings.cloud + "' in any clouds.yaml (looked in: " +
                    (list.empty() ? "no file found" : list) + ")"};
     }
+  }
+  // A domain id (from config.yaml's extra keys or clouds.yaml) replaces the config model's
+  // default domain name, which must then not be sent alongside it.
+  if (!credentials.user_domain_id.empty() && !user_domain_from_cloud && settings.user_domain_name == "Default") {
+    credentials.user_domain_name.clear();
+  }
+  if (!credentials.project_domain_id.empty() && !project_domain_from_cloud &&
+      settings.project_domain_name == "Default") {
+    credentials.project_domain_name.clear();
   }
   if (Status complete = check_complete(credentials); !complete) return complete.error();
   return credentials;

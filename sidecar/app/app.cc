@@ -100,10 +100,11 @@ int App::start() {
     auto settings = core::ReconcilerSettings::from_config(backend, config_.app.poll_interval);
     drivers_.push_back(std::make_unique<BackendDriver>(
         &loop_, backend, settings, std::move(provider), *client_,
-        [this](const std::vector<core::Transition>& transitions, bool persist) {
-          on_backend_change(transitions, persist);
+        [this, &backend](const std::vector<core::Transition>& transitions, bool persist) {
+          on_backend_change(backend, transitions, persist);
         }));
   }
+  if (int code = start_events(); code != 0) return code;
 
   web_ = std::make_unique<web::WebApp>(*pages_, *this);
   server_ = std::make_unique<io::HttpServer>(
@@ -133,8 +134,10 @@ int App::start() {
         signal_number);
     signals_.push_back(block);
   }
-  // A client that disconnects mid-write must not kill the daemon.
+  // A client that disconnects mid-write must not kill the daemon. Nor may a file size limit
+  // (RLIMIT_FSIZE): past it, write(2) fails with EFBIG, which the writers report like a full disk.
   std::signal(SIGPIPE, SIG_IGN);
+  std::signal(SIGXFSZ, SIG_IGN);
 
   if (int code = start_activity(); code != 0) return code;
   if (int code = start_routing(); code != 0) return code;
@@ -146,6 +149,17 @@ int App::start() {
   }
   spdlog::info("listening on http://{}:{} with {} backend(s); state in {}", server_->host(), server_->port(),
                drivers_.size(), store_->path());
+  return 0;
+}
+
+int App::start_events() {
+  // The Swift mirror authenticates like the OpenStack backends, with the same session.
+  if (config_.swift_event_container && !openstack_ && start_openstack() != 0) return 2;
+  events_ = std::make_unique<EventRecorder>(&loop_, config_, openstack_.get());
+  if (Status started = events_->start(); !started) {
+    spdlog::critical("{}", started.error().message);
+    return 2;
+  }
   return 0;
 }
 
@@ -177,6 +191,7 @@ void App::begin_shutdown(const char* why) {
   shutting_down_ = true;
   spdlog::info("{}: shutting down", why);
   for (auto& driver : drivers_) driver->shutdown();
+  if (events_) events_->close();
   if (follower_) follower_->close();
   if (monitor_) monitor_->close();
   if (router_) router_->close();
@@ -206,6 +221,11 @@ int App::finish() {
   router_.reset();
   activity_flush_timer_.reset();
   drivers_.clear();
+  if (events_ && events_->unwritten() > 0) {
+    spdlog::error("events: {} event(s) could not be written to {} before exit", events_->unwritten(),
+                  config_.event_log_path());
+  }
+  events_.reset();
   openstack_.reset();
   web_.reset();
   server_.reset();
@@ -222,7 +242,9 @@ int App::finish() {
   return 0;
 }
 
-void App::on_backend_change(const std::vector<core::Transition>&, bool persist_now) {
+void App::on_backend_change(const core::BackendConfig& backend, const std::vector<core::Transition>& transitions,
+                            bool persist_now) {
+  for (const core::Transition& transition : transitions) events_->record_transition(backend, transition);
   ++revision_;
   refresh_upstreams();
   update_routing();
@@ -376,6 +398,14 @@ int App::start_routing() {
                                           [this](const std::string& kind, const std::string& detail) {
                                             ++revision_;
                                             spdlog::debug("caddy: {}: {}", kind, detail);
+                                            // Loads that follow transitions are not events of their own.
+                                            if (kind == "caddy_loaded") return;
+                                            core::EventRecord record;
+                                            record.at = std::chrono::system_clock::now();
+                                            record.action = kind;
+                                            record.actor = "reconciler";
+                                            record.detail = detail;
+                                            events_->record(std::move(record));
                                           });
   // A template that cannot render even the simplest state is a start-up error, before Caddy is
   // touched at all.
@@ -487,6 +517,7 @@ nlohmann::json App::status() const {
               {"backends", std::move(backends)},
               {"activity", activity_status()},
               {"caddy", routing_status()}};
+  if (events_) result["events"] = events_->status();
   if (openstack_) result["openstack"] = openstack_status();
   return result;
 }
@@ -539,6 +570,18 @@ web::Controller::WakeOutcome App::wake(const std::string& name, const std::strin
     return changed ? WakeOutcome::kAccepted : WakeOutcome::kAlreadyAwake;
   }
   return WakeOutcome::kUnknownBackend;
+}
+
+nlohmann::json App::events(std::uint64_t after, const std::string& backend, std::size_t limit) const {
+  json list = json::array();
+  for (const core::EventRecord& record : events_->recent(after, backend, limit)) {
+    list.push_back(json::parse(core::to_json_line(record)));
+  }
+  return json{{"events", std::move(list)}, {"last_seq", events_->last_recorded_seq()}};
+}
+
+void App::wait_for_events(std::uint64_t after, std::chrono::milliseconds timeout, std::function<void()> then) {
+  events_->wait(after, timeout, std::move(then));
 }
 
 }  // namespace unshelver::app

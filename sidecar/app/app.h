@@ -17,6 +17,7 @@
 
 #include "app/backend_driver.h"
 #include "app/caddy_router.h"
+#include "app/event_recorder.h"
 #include "core/activity_classifier.h"
 #include "core/config.h"
 #include "core/inflight_tracker.h"
@@ -47,11 +48,15 @@ class App final : public web::Controller {
   WakeOutcome wake(const std::string& name, const std::string& actor, const std::string& reason) override;
   std::string backend_for_host(std::string_view host) const override;
   bool wake_on_request(const std::string& name, const io::HttpRequest& request) override;
+  nlohmann::json events(std::uint64_t after, const std::string& backend, std::size_t limit) const override;
+  void wait_for_events(std::uint64_t after, std::chrono::milliseconds timeout, std::function<void()> then) override;
 
  private:
   int start();
   void begin_shutdown(const char* why);
-  void on_backend_change(const std::vector<core::Transition>& transitions, bool persist);
+  void on_backend_change(const core::BackendConfig& backend, const std::vector<core::Transition>& transitions,
+                         bool persist);
+  int start_events();
   void persist();
   int finish();
   int start_activity();
@@ -73,6 +78,7 @@ class App final : public web::Controller {
   std::optional<web::Pages> pages_;
   std::unique_ptr<io::HttpClient> client_;
   std::unique_ptr<providers::OpenStackSession> openstack_;  // shared by every OpenStack backend
+  std::unique_ptr<EventRecorder> events_;  // after openstack_: its mirror uses the session
   std::vector<std::unique_ptr<BackendDriver>> drivers_;
   std::unique_ptr<web::WebApp> web_;
 

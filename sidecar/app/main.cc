@@ -16,6 +16,7 @@
 #include "app/caddy_input.h"
 #include "app/config_file.h"
 #include "app/dns_command.h"
+#include "app/events_command.h"
 #include "core/caddy_renderer.h"
 
 namespace {
@@ -41,6 +42,9 @@ Usage:
                                       that it holds exactly IP, and wait until it is ACTIVE
                                       (exit 0 done or unchanged, 1 no zone, 2 API error, 64 usage;
                                       `unshelver dns --help` for details)
+  unshelver events [--follow] [--backend NAME] [--limit N] [--json] [--config FILE] [--local]
+                                      print the recorded events of the running instance
+                                      (`unshelver events --help` for details)
   unshelver --version | --help
 
 The configuration comes from --config, else $UNSHELVER_CONFIG, else ./config.yaml.
@@ -155,6 +159,9 @@ int main(int argc, char** argv) {
   // The dns command has its own arguments, usage text and exit codes (app/dns_command.h).
   if (argc >= 2 && std::string(argv[1]) == "dns") {
     return unshelver::app::run_dns_command(std::vector<std::string>(argv + 2, argv + argc));
+  }
+  if (argc >= 2 && std::string(argv[1]) == "events") {
+    return unshelver::app::run_events_command(std::vector<std::string>(argv + 2, argv + argc));
   }
   Options options;
   if (std::string problem = parse_arguments(argc, argv, options); !problem.empty()) {

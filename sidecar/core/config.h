@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -158,6 +159,14 @@ struct HttpLimits {
   Millis shutdown_grace{5'000};               // how long in-flight requests may finish on SIGTERM
 };
 
+// The audit trail (io/event_journal.h, providers/swift_mirror.h).
+struct EventSettings {
+  std::uint64_t rotate_bytes = 10 * 1024 * 1024;  // the local log becomes .1 past this size
+  int keep_files = 5;                              // rotated files kept (more while Swift lags)
+  int upload_concurrency = 4;                      // Swift uploads at once
+  Millis upload_retry_max{60'000};                 // the longest pause between failed uploads
+};
+
 // How Unshelver manages Caddy's routing (see app/caddy_router.h and caddy/).
 enum class CaddyIntegration {
   kFull,     // Unshelver renders the whole Caddyfile from a template and loads it
@@ -196,6 +205,7 @@ struct Config {
   std::string local_event_log;
   std::optional<std::string> swift_event_container;
   std::string swift_event_prefix;
+  EventSettings events;
   std::string notification_email;
 
   std::string state_dir = "/var/lib/unshelver";
@@ -204,6 +214,11 @@ struct Config {
   std::string log_level = "info";
   HttpLimits http;
   CaddySettings caddy;
+
+  // local_event_log, or events.jsonl in the state directory when it is not set.
+  std::string event_log_path() const {
+    return local_event_log.empty() ? state_dir + "/events.jsonl" : local_event_log;
+  }
 
   const BackendConfig* find_backend(const std::string& name) const {
     for (const auto& backend : backends) {

@@ -250,6 +250,7 @@ constexpr std::string_view kRootKeys[] = {"app",
                                           "log_level",
                                           "http",
                                           "activity",
+                                          "events",
                                           "caddy"};
 constexpr std::string_view kAppKeys[] = {"title",
                                          "secret_key",
@@ -294,6 +295,8 @@ constexpr std::string_view kHealthKeys[] = {
 constexpr std::string_view kSimKeys[] = {"wake_seconds", "boot_seconds",      "sleep_seconds",
                                          "fail_wakes",   "wake_failure_rate", "failure_message",
                                          "start_awake",  "backend_listen"};
+constexpr std::string_view kEventsKeys[] = {"rotate_bytes", "keep_files", "upload_concurrency",
+                                            "upload_retry_max_seconds"};
 constexpr std::string_view kCaddyKeys[] = {
     "manage",     "admin",     "integration",      "template",      "caddyfile",          "snippet",
     "launcher_url", "bind",    "http_port",        "auto_https",    "log_roll_size_mb",   "log_roll_keep",
@@ -787,6 +790,7 @@ class Loader {
          }},
         {"http", [this](const YAML::Node& v, const std::string& p) { read_http(v, p); }},
         {"activity", [this](const YAML::Node& v, const std::string& p) { read_activity(v, p); }},
+        {"events", [this](const YAML::Node& v, const std::string& p) { read_events(v, p); }},
         {"caddy", [this](const YAML::Node& v, const std::string& p) { read_caddy(v, p); }},
     };
     walk(root, "", kRootKeys, fields);
@@ -1106,6 +1110,23 @@ class Loader {
          [&](const YAML::Node& v, const std::string& p) { read_string(v, p, activity.checkpoint_path); }},
     };
     walk(node, path, kActivityKeys, fields);
+  }
+
+  void read_events(const YAML::Node& node, const std::string& path) {
+    if (!expect_map(node, path)) return;
+    EventSettings& events = config_.events;
+    const std::vector<Field> fields = {
+        // Below 4 KiB a file would rotate with every few events.
+        {"rotate_bytes", [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 4096, events.rotate_bytes); }},
+        {"keep_files", [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 1, events.keep_files); }},
+        {"upload_concurrency",
+         [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 1, events.upload_concurrency); }},
+        {"upload_retry_max_seconds",
+         [&](const YAML::Node& v, const std::string& p) {
+           read_millis(v, p, Range{0, kMaxSeconds, true}, events.upload_retry_max);
+         }},
+    };
+    walk(node, path, kEventsKeys, fields);
   }
 
   void read_ignore(const YAML::Node& node, const std::string& path, IgnoreRules& rules) {

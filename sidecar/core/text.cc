@@ -48,4 +48,45 @@ std::string percent_encode(std::string_view text) {
   return out;
 }
 
+namespace {
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string form_decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '+') {
+      out += ' ';
+    } else if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 && hex_value(text[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
+      i += 2;
+    } else {
+      out += text[i];  // a stray '%' stays as it is, as browsers and Python's urllib do
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::optional<std::string> query_parameter(std::string_view query, std::string_view name) {
+  std::size_t start = 0;
+  while (start <= query.size()) {
+    std::size_t end = query.find('&', start);
+    if (end == std::string_view::npos) end = query.size();
+    const std::string_view pair = query.substr(start, end - start);
+    const std::size_t equals = pair.find('=');
+    const std::string_view key = pair.substr(0, equals);
+    if (!key.empty() && form_decode(key) == name) {
+      return equals == std::string_view::npos ? std::string() : form_decode(pair.substr(equals + 1));
+    }
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
 }  // namespace unshelver::core

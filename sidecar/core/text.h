@@ -2,6 +2,7 @@
 // host names and config keys are ASCII, and the process never changes its C locale.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -20,5 +21,10 @@ std::string_view host_without_port(std::string_view host);
 // Percent-encodes everything but RFC 3986's unreserved characters, for a query value or a path
 // segment: "gpu box/1" -> "gpu%20box%2F1".
 std::string percent_encode(std::string_view text);
+
+// The value of `name` in a query string ("after=12&backend=gpu"), percent-decoded and with '+'
+// read as a space (application/x-www-form-urlencoded); std::nullopt when absent. With repeated
+// names, the first one.
+std::optional<std::string> query_parameter(std::string_view query, std::string_view name);
 
 }  // namespace unshelver::core

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/text.h"
+
 namespace unshelver::web {
 
 namespace {
@@ -70,6 +72,10 @@ bool wants_html(const io::HttpRequest& request) {
 WebApp::WebApp(const Pages& pages, Controller& controller) : pages_(pages), controller_(controller) {}
 
 void WebApp::handle(const io::HttpRequest& request, io::Responder responder) {
+  if (request.path == "/api/events" && controller_.backend_for_host(host_header(request)).empty()) {
+    events(request, std::move(responder));
+    return;
+  }
   io::HttpResponse response = route(request);
   add_security_headers(response);
   responder.respond(std::move(response));
@@ -108,6 +114,55 @@ io::HttpResponse WebApp::route(const io::HttpRequest& request) {
   }
   if (starts_with(path, "/static/") && read) return asset(name_after(path, "/static/"));
   return not_found(request);
+}
+
+// A client on this machine that did not come through a proxy: Caddy adds X-Forwarded-For to
+// every request it proxies (reverse_proxy's default headers), so a visitor never passes.
+static bool is_local_client(const io::HttpRequest& request) {
+  const std::string& address = request.remote_address;
+  const bool loopback = address == "::1" || address.rfind("127.", 0) == 0 || address.rfind("::ffff:127.", 0) == 0;
+  return loopback && request.header("X-Forwarded-For") == nullptr && request.header("Forwarded") == nullptr;
+}
+
+void WebApp::events(const io::HttpRequest& request, io::Responder responder) {
+  auto respond = [responder](io::HttpResponse response) {
+    add_security_headers(response);
+    response.set_header("Cache-Control", "no-store");
+    responder.respond(std::move(response));
+  };
+  if (request.method != "GET" && request.method != "HEAD") {
+    return respond(io::HttpResponse::text(405, "Method Not Allowed\n").set_header("Allow", "GET, HEAD"));
+  }
+  if (!is_local_client(request)) {
+    return respond(io::HttpResponse::json(403, "{\"error\":\"events are only served to local clients\"}\n"));
+  }
+  // Numbers in the query: absent means the default, anything but digits in range is a 400.
+  std::string bad;
+  auto number = [&](std::string_view name, std::uint64_t fallback, std::uint64_t max) -> std::uint64_t {
+    auto text = core::query_parameter(request.query, name);
+    if (!text) return fallback;
+    std::uint64_t value = 0;
+    bool valid = !text->empty() && text->size() <= 19;
+    for (char c : *text) valid = valid && c >= '0' && c <= '9';
+    if (valid) value = std::stoull(*text);
+    if (!valid || value > max) bad = std::string(name) + " must be a whole number up to " + std::to_string(max);
+    return value;
+  };
+  const std::uint64_t after = number("after", 0, UINT64_MAX / 2);
+  const std::uint64_t limit = number("limit", 100, 1000);
+  const std::uint64_t wait_seconds = number("wait", 0, 60);
+  const std::string backend = core::query_parameter(request.query, "backend").value_or("");
+  if (!bad.empty()) return respond(io::HttpResponse::json(400, json{{"error", bad}}.dump() + "\n"));
+
+  auto answer = [this, after, backend, limit, respond] {
+    respond(io::HttpResponse::json(200, controller_.events(after, backend, limit).dump() + "\n"));
+  };
+  if (wait_seconds == 0 || !controller_.events(after, backend, 1)["events"].empty()) return answer();
+  // A long poll: the answer comes with the next event, or empty after `wait`. An event of another
+  // backend ends the wait too; the client asks again with the same `after`.
+  controller_.wait_for_events(after, std::chrono::seconds(wait_seconds), [responder, answer] {
+    if (responder.alive()) answer();
+  });
 }
 
 io::HttpResponse WebApp::asset(const std::string& name) {

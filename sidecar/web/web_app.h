@@ -5,6 +5,9 @@
 //   GET  /healthz        the sidecar's own liveness
 //   GET  /static/NAME    the pages' scripts and styles
 //   POST /wake/NAME      wake a backend (and the Python unshelver's POST /action/ID)
+//   GET  /api/events     the recorded events (?after=SEQ&backend=NAME&limit=N&wait=SECONDS, the
+//                        last one a long poll); only for local clients until the control token
+//                        guards it
 //
 // Requests whose Host is a backend's host reached Unshelver through Caddy's fallback while that
 // backend is not ready. Browsers get the waiting page (it offers the wake button and moves on by
@@ -20,7 +23,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "io/http_server.h"
@@ -44,6 +49,13 @@ class Controller {
   // An API client's request reached a sleeping backend's host. Wakes the backend when it is
   // configured with wake_on_request and the request matches no ignore rule; true when it did.
   virtual bool wake_on_request(const std::string& name, const io::HttpRequest& request) = 0;
+  // {"events": [records with seq > after, oldest first, at most limit], "last_seq": N}; only
+  // events already written and fsync'd.
+  virtual nlohmann::json events(std::uint64_t after, const std::string& backend, std::size_t limit) const = 0;
+  // Calls `then` (never inside this call) once an event with seq > after is recorded, or after
+  // `timeout`.
+  virtual void wait_for_events(std::uint64_t after, std::chrono::milliseconds timeout,
+                               std::function<void()> then) = 0;
 };
 
 class WebApp {
@@ -59,6 +71,7 @@ class WebApp {
   io::HttpResponse not_found(const io::HttpRequest& request);
   io::HttpResponse backend_host(const io::HttpRequest& request, const std::string& name);
   io::HttpResponse asset(const std::string& name);
+  void events(const io::HttpRequest& request, io::Responder responder);
   void refresh_cache();
 
   const Pages& pages_;

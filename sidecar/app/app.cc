@@ -155,7 +155,7 @@ int App::start() {
 int App::start_events() {
   // The Swift mirror authenticates like the OpenStack backends, with the same session.
   if (config_.swift_event_container && !openstack_ && start_openstack() != 0) return 2;
-  events_ = std::make_unique<EventRecorder>(&loop_, config_, openstack_.get());
+  events_ = std::make_unique<EventRecorder>(&loop_, config_, openstack_.get(), [this] { ++revision_; });
   if (Status started = events_->start(); !started) {
     spdlog::critical("{}", started.error().message);
     return 2;
@@ -572,7 +572,7 @@ web::Controller::WakeOutcome App::wake(const std::string& name, const std::strin
   return WakeOutcome::kUnknownBackend;
 }
 
-nlohmann::json App::events(std::uint64_t after, const std::string& backend, std::size_t limit) const {
+nlohmann::json App::events(std::optional<std::uint64_t> after, const std::string& backend, std::size_t limit) const {
   json list = json::array();
   for (const core::EventRecord& record : events_->recent(after, backend, limit)) {
     list.push_back(json::parse(core::to_json_line(record)));

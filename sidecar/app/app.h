@@ -48,7 +48,8 @@ class App final : public web::Controller {
   WakeOutcome wake(const std::string& name, const std::string& actor, const std::string& reason) override;
   std::string backend_for_host(std::string_view host) const override;
   bool wake_on_request(const std::string& name, const io::HttpRequest& request) override;
-  nlohmann::json events(std::uint64_t after, const std::string& backend, std::size_t limit) const override;
+  nlohmann::json events(std::optional<std::uint64_t> after, const std::string& backend,
+                        std::size_t limit) const override;
   void wait_for_events(std::uint64_t after, std::chrono::milliseconds timeout, std::function<void()> then) override;
 
  private:

@@ -26,8 +26,13 @@ io::JournalSettings journal_settings(const core::Config& config) {
 }
 }  // namespace
 
-EventRecorder::EventRecorder(uv_loop_t* loop, const core::Config& config, providers::OpenStackSession* session)
-    : loop_(loop), config_(config), session_(session), journal_(loop, journal_settings(config)) {}
+EventRecorder::EventRecorder(uv_loop_t* loop, const core::Config& config, providers::OpenStackSession* session,
+                             std::function<void()> on_change)
+    : loop_(loop),
+      config_(config),
+      session_(session),
+      journal_(loop, journal_settings(config)),
+      on_change_(std::move(on_change)) {}
 
 EventRecorder::~EventRecorder() { close(); }
 
@@ -36,8 +41,8 @@ Status EventRecorder::start() {
   if (!opened) return Error{opened.error().message};
   if (opened->torn_bytes > 0) {
     spdlog::warn("events: cut {} byte(s) of a torn last line off {} (a write that a crash interrupted; it was "
-                 "never reported)",
-                 opened->torn_bytes, journal_.path());
+                 "never reported); they are kept in {}.torn",
+                 opened->torn_bytes, journal_.path(), journal_.path());
   }
   if (opened->unreadable_lines > 0) {
     spdlog::warn("events: {} line(s) of {} are not event records; they are left as they are",
@@ -48,7 +53,8 @@ Status EventRecorder::start() {
   last_recorded_seq_ = opened->last_seq;
   recent_.assign(opened->recent.begin(), opened->recent.end());
   journal_.on_written([this](const std::vector<core::EventRecord>& records) { on_written(records); });
-  journal_.on_error([](const std::string& error, std::size_t unwritten) {
+  journal_.on_error([this](const std::string& error, std::size_t unwritten) {
+    if (on_change_) on_change_();
     spdlog::error("events: cannot record event(s): {}; {} event(s) wait in memory and are written as soon as "
                   "the log can be written again",
                   error, unwritten);
@@ -62,7 +68,10 @@ Status EventRecorder::start() {
     settings.backoff.max = config_.events.upload_retry_max;
     mirror_ = std::make_unique<providers::SwiftMirror>(
         loop_, *session_, std::move(settings), opened->uploaded_through,
-        [this](std::uint64_t uploaded_through) { journal_.set_uploaded_through(uploaded_through); });
+        [this](std::uint64_t uploaded_through) { journal_.set_uploaded_through(uploaded_through); },
+        [this] {
+          if (on_change_) on_change_();
+        });
     for (const core::EventRecord& record : opened->unconfirmed) mirror_->enqueue(record);
     spdlog::info("events: recorded in {} and mirrored into Swift container {} ({} event(s) to upload)",
                  journal_.path(), *config_.swift_event_container, mirror_->outbox());
@@ -105,15 +114,22 @@ void EventRecorder::on_written(const std::vector<core::EventRecord>& records) {
     if (mirror_) mirror_->enqueue(record);
   }
   release_waiters();
+  if (on_change_) on_change_();
 }
 
-std::vector<core::EventRecord> EventRecorder::recent(std::uint64_t after, const std::string& backend,
+std::vector<core::EventRecord> EventRecorder::recent(std::optional<std::uint64_t> after, const std::string& backend,
                                                      std::size_t limit) const {
+  const auto wanted = [&](const core::EventRecord& record) { return backend.empty() || record.backend == backend; };
   std::vector<core::EventRecord> out;
+  if (after) {
+    for (const core::EventRecord& record : recent_) {
+      if (out.size() >= limit) break;
+      if (record.seq > *after && wanted(record)) out.push_back(record);
+    }
+    return out;
+  }
   for (auto it = recent_.rbegin(); it != recent_.rend() && out.size() < limit; ++it) {
-    if (it->seq <= after) break;
-    if (!backend.empty() && it->backend != backend) continue;
-    out.push_back(*it);
+    if (wanted(*it)) out.push_back(*it);
   }
   return {out.rbegin(), out.rend()};
 }

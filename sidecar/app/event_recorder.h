@@ -18,6 +18,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,7 +35,9 @@ namespace unshelver::app {
 class EventRecorder {
  public:
   // `session` is needed only when the config names a Swift container.
-  EventRecorder(uv_loop_t* loop, const core::Config& config, providers::OpenStackSession* session);
+  // `on_change` runs after anything that status() shows changed (so that cached pages refresh).
+  EventRecorder(uv_loop_t* loop, const core::Config& config, providers::OpenStackSession* session,
+                std::function<void()> on_change);
   ~EventRecorder();
   EventRecorder(const EventRecorder&) = delete;
   EventRecorder& operator=(const EventRecorder&) = delete;
@@ -47,9 +50,11 @@ class EventRecorder {
   // Stops retries and uploads; writes still queued get one last attempt.
   void close();
 
-  // Recorded events with seq > after, oldest first, at most `limit` (the newest ones), optionally
-  // of one backend.
-  std::vector<core::EventRecord> recent(std::uint64_t after, const std::string& backend, std::size_t limit) const;
+  // Recorded events, oldest first, optionally of one backend: without `after` the newest `limit`
+  // ones; with it the first `limit` ones after that seq (so that a reader paging forward never
+  // skips one).
+  std::vector<core::EventRecord> recent(std::optional<std::uint64_t> after, const std::string& backend,
+                                        std::size_t limit) const;
   // Calls `then` once an event with seq > after is recorded, or after `timeout`, whichever comes
   // first (never inside this call).
   void wait(std::uint64_t after, std::chrono::milliseconds timeout, std::function<void()> then);
@@ -78,6 +83,7 @@ class EventRecorder {
   std::uint64_t unreadable_lines_ = 0;
   std::uint64_t torn_bytes_repaired_ = 0;
   std::list<Waiter> waiters_;
+  std::function<void()> on_change_;
   bool closed_ = false;
 };
 

@@ -29,11 +29,11 @@ std::string action_for(const Transition& transition) {
     case E::kWakeRequested: return "unshelve_requested";
     case E::kSleepRequested: return "shelve_requested";
     case E::kCloudStarting: return "cloud_starting";
-    case E::kCloudRunning: return "vm_running";
+    case E::kCloudRunning: return "cloud_running";
     case E::kHealthPassed: return "unshelve_complete";
     case E::kHealthLost: return "health_lost";
     case E::kCloudStopping: return "cloud_stopping";
-    case E::kCloudStopped: return transition.from == S::kSleeping ? "shelve_complete" : "vm_stopped";
+    case E::kCloudStopped: return transition.from == S::kSleeping ? "shelve_complete" : "cloud_stopped";
     case E::kFailed:
       // The Python unshelver's unshelve_incomplete: the VM runs, but its service never answered.
       return transition.from == S::kBooting ? "unshelve_incomplete" : "workflow_failed";
@@ -104,7 +104,12 @@ Result<EventRecord> parse_event_line(std::string_view line) {
 
 std::size_t intact_length(std::string_view content) {
   const std::size_t last_newline = content.rfind('\n');
-  return last_newline == std::string_view::npos ? 0 : last_newline + 1;
+  if (last_newline == std::string_view::npos) return 0;
+  const std::size_t line_start = last_newline == 0 ? 0 : content.rfind('\n', last_newline - 1);
+  const std::size_t begin = line_start == std::string_view::npos || last_newline == 0 ? 0 : line_start + 1;
+  const std::string_view last_line = content.substr(begin, last_newline - begin);
+  if (last_line.empty() || parse_event_line(last_line)) return last_newline + 1;
+  return begin;
 }
 
 }  // namespace unshelver::core

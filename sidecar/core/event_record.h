@@ -32,8 +32,8 @@ struct EventRecord {
 
 // The record's action for a transition. The Python unshelver's names where the meaning is the
 // same (unshelve_requested, unshelve_complete, unshelve_incomplete, shelve_requested,
-// shelve_complete, workflow_failed), ours otherwise (vm_running, health_lost, cloud_starting,
-// cloud_stopping, vm_stopped, observed_<state> for what the first observation found).
+// shelve_complete, workflow_failed), ours otherwise (cloud_running, health_lost, cloud_starting,
+// cloud_stopping, cloud_stopped, observed_<state> for what the first observation found).
 std::string action_for(const Transition& transition);
 
 // "20261122T101500.123456Z-000012-3fa9c2d1": sortable by time, unique across restarts (seq) and
@@ -52,11 +52,12 @@ std::string to_json_line(const EventRecord& record);
 // A line of the log. Lines that the Python unshelver wrote (no seq) parse with seq 0.
 Result<EventRecord> parse_event_line(std::string_view line);
 
-// How much of a log file's content is intact: up to and including its last newline. A line is
-// written with its newline in one write and fsync'd, so bytes after the last newline can only be
-// a torn write (a crash in the middle of an append, or the zeros a file system may show after a
-// crash); they are cut off at start. Complete lines that do not parse are left alone (counted,
-// never deleted: they may be a person's notes).
+// How much of a log file's content is intact. Records are appended whole, each with its newline,
+// so a crash in the middle of an append leaves at most one damaged line, at the end: bytes after
+// the last newline (or the zeros a file system may show there after a crash), or, when the
+// newline made it but earlier bytes did not, a last line that is not a record. Both are cut off
+// at start (io/event_journal keeps them aside in `{log}.torn`). Damaged lines further up cannot
+// come from a crash; they are counted and left alone.
 std::size_t intact_length(std::string_view content);
 
 }  // namespace unshelver::core

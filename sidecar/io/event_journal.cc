@@ -21,7 +21,8 @@ namespace unshelver::io {
 namespace {
 using namespace std::chrono_literals;
 constexpr auto kFirstRetryDelay = 500ms;
-constexpr auto kMaxRetryDelay = 30'000ms;
+// A write attempt costs next to nothing, and a full disk is often freed by hand: retry soon.
+constexpr auto kMaxRetryDelay = 5'000ms;
 // The newest records' seq is read from this much of a rotated file's end.
 constexpr std::size_t kTailBytes = 64 * 1024;
 
@@ -34,10 +35,22 @@ bool exists(const std::string& path) {
   return ::stat(path.c_str(), &info) == 0;
 }
 
+// The highest N of the rotated files "path.N". The directory is listed rather than probed
+// index by index, so that a gap (a crash in the middle of a rotation) hides no older file.
 int highest_rotated(const std::string& path) {
-  int index = 0;
-  while (exists(rotated_path(path, index + 1))) ++index;
-  return index;
+  const std::filesystem::path file(path);
+  const std::string stem = file.filename().string() + ".";
+  std::error_code failed;
+  int highest = 0;
+  const std::filesystem::path directory = file.parent_path().empty() ? "." : file.parent_path();
+  for (const auto& entry : std::filesystem::directory_iterator(directory, failed)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() <= stem.size() || name.compare(0, stem.size(), stem) != 0 || name.size() - stem.size() > 6) continue;
+    const std::string digits = name.substr(stem.size());
+    if (digits.find_first_not_of("0123456789") != std::string::npos || digits[0] == '0') continue;
+    highest = std::max(highest, std::stoi(digits));
+  }
+  return highest;
 }
 
 Status fsync_directory_of(const std::string& path) {
@@ -92,8 +105,10 @@ std::uint64_t last_seq_of(const std::string& path) {
   return newest;
 }
 
+// Read-write, because an append first reads the last byte (pread(2) on a write-only descriptor
+// fails with EBADF) to see whether the file ends inside a line.
 int open_for_append(const std::string& path) {
-  return ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  return ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 }
 
 std::string cursor_path(const std::string& path) { return path + ".outbox"; }
@@ -116,6 +131,8 @@ struct EventJournal::Work {
   std::string cursor_error;  // the cursor was not saved (harmless: re-uploads answer 412)
   std::string notice;        // rotation or pruning trouble, for the log
   bool rotated = false;
+  bool first = false;  // the first batch of this process
+  bool pruned = false;
   std::uint64_t kept_for_mirror = 0;
 
   void run();
@@ -132,7 +149,9 @@ void EventJournal::Work::run() {
       cursor_error = saved.error().message;
     }
   }
-  prune();
+  // Only when something could have made a rotated file unnecessary (or at the first batch, for
+  // files left by an earlier run with a larger keep_files).
+  if (rotated || cursor || first) prune();
 }
 
 void EventJournal::Work::append() {
@@ -184,6 +203,7 @@ void EventJournal::Work::rotate() {
   ::close(fd);
   fd = -1;
   for (int index = highest_rotated(path); index >= 1; --index) {
+    if (!exists(rotated_path(path, index))) continue;  // a gap left by a crash mid-rotation
     if (::rename(rotated_path(path, index).c_str(), rotated_path(path, index + 1).c_str()) != 0) {
       notice = "cannot rotate " + rotated_path(path, index) + ": " + errno_text(errno);
     }
@@ -199,11 +219,12 @@ void EventJournal::Work::rotate() {
 
 void EventJournal::Work::prune() {
   const std::string& path = settings.path;
-  if (!exists(rotated_path(path, settings.keep_files + 1))) return;
+  pruned = true;
   // The highest index is the oldest file; a file still needed by the mirror means every newer
   // one is needed too.
   for (int index = highest_rotated(path); index > settings.keep_files; --index) {
     const std::string old = rotated_path(path, index);
+    if (!exists(old)) continue;
     if (settings.mirrored && last_seq_of(old) > prune_through) {
       kept_for_mirror = static_cast<std::uint64_t>(index - settings.keep_files);
       return;
@@ -255,6 +276,14 @@ Result<JournalOpened> EventJournal::open(std::size_t recent_limit) {
   const std::size_t intact = core::intact_length(*content);
   if (intact < content->size()) {
     opened.torn_bytes = content->size() - intact;
+    // Kept aside rather than destroyed: it was never reported, but a person may want to see it.
+    const std::string torn_path = path + ".torn";
+    const int torn = ::open(torn_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    const std::string torn_text = content->substr(intact) + (content->back() == '\n' ? "" : "\n");
+    const bool kept = torn >= 0 && ::write(torn, torn_text.data(), torn_text.size()) ==
+                                       static_cast<ssize_t>(torn_text.size()) && ::fdatasync(torn) == 0;
+    if (torn >= 0) ::close(torn);
+    if (!kept) return Error{where + "cannot keep a torn last line aside in " + torn_path + ": " + errno_text(errno)};
     if (::ftruncate(fd_, static_cast<off_t>(intact)) != 0 || ::fdatasync(fd_) != 0) {
       return Error{where + "cannot cut off a torn last line: " + errno_text(errno)};
     }
@@ -285,6 +314,7 @@ Result<JournalOpened> EventJournal::open(std::size_t recent_limit) {
   if (settings_.mirrored) {
     for (int index = highest; index >= 1; --index) {
       if (newest_of[static_cast<std::size_t>(index)] <= opened.uploaded_through) continue;
+      if (!exists(rotated_path(path, index))) continue;
       auto text = read_whole(rotated_path(path, index));
       if (!text) return Error{where + text.error().message};
       for_each_line(std::string_view(*text).substr(0, core::intact_length(*text)), [&](std::string_view line) {
@@ -336,6 +366,8 @@ void EventJournal::start_batch() {
   for (const core::EventRecord& record : work->records) work->data += core::to_json_line(record) + "\n";
   if (uploaded_through_ != saved_cursor_) work->cursor = uploaded_through_;
   work->prune_through = uploaded_through_;
+  work->first = !batched_before_;
+  batched_before_ = true;
   // The fd belongs to the batch until it returns (the worker may rotate and reopen).
   fd_ = -1;
   work->request.data = work.get();
@@ -360,7 +392,7 @@ void EventJournal::finish_batch(std::unique_ptr<Work> work) {
   in_batch_ = 0;
   fd_ = work->fd;
   if (work->rotated) ++stats_.rotations;
-  stats_.kept_for_mirror = work->kept_for_mirror;
+  if (work->pruned) stats_.kept_for_mirror = work->kept_for_mirror;
   if (!work->notice.empty() && on_error_) on_error_(work->notice, queue_.size());
   if (!work->error.empty()) {
     // Back to the front of the queue, in order, before anything appended meanwhile.

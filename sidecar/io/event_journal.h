@@ -108,6 +108,7 @@ class EventJournal {
   Timer retry_timer_;
   std::chrono::milliseconds retry_delay_{0};
   bool closed_ = false;
+  bool batched_before_ = false;
   std::mt19937 random_;
   JournalStats stats_;
   WrittenCallback on_written_;

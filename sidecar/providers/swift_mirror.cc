@@ -33,10 +33,12 @@ std::string describe(const io::ClientResponse& response) {
 }  // namespace
 
 SwiftMirror::SwiftMirror(uv_loop_t* loop, OpenStackSession& session, MirrorSettings settings,
-                         std::uint64_t uploaded_through, ProgressCallback on_progress)
+                         std::uint64_t uploaded_through, ProgressCallback on_progress,
+                         std::function<void()> on_change)
     : session_(session),
       settings_(std::move(settings)),
       on_progress_(std::move(on_progress)),
+      on_change_(std::move(on_change)),
       uploaded_through_(uploaded_through),
       pause_timer_(loop),
       random_(std::random_device{}()) {
@@ -112,6 +114,7 @@ void SwiftMirror::create_container() {
                                 ++stats_.containers_created;
                                 spdlog::info("events: created Swift container {}", settings_.container);
                                 container_ready_ = true;
+                                if (on_change_) on_change_();
                                 pump();
                               } else {
                                 failed("cannot create container " + settings_.container + ": " + describe(response));
@@ -139,6 +142,7 @@ void SwiftMirror::on_uploaded(std::uint64_t seq, const io::ClientResponse& respo
     stats_.last_upload_at = std::chrono::system_clock::now();
     succeeded();
     advance();
+    if (on_change_) on_change_();
     pump();
     return;
   }
@@ -167,6 +171,7 @@ void SwiftMirror::failed(const std::string& message) {
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   const auto delay = core::backoff_delay(settings_.backoff, consecutive_failures_, unit(random_));
   pause_timer_.start(delay, [this] { pump(); });
+  if (on_change_) on_change_();
 }
 
 void SwiftMirror::succeeded() {

@@ -54,8 +54,9 @@ class SwiftMirror {
  public:
   using ProgressCallback = std::function<void(std::uint64_t uploaded_through)>;
 
+  // `on_change` runs after every answer that changed what stats() or outbox() show.
   SwiftMirror(uv_loop_t* loop, OpenStackSession& session, MirrorSettings settings,
-              std::uint64_t uploaded_through, ProgressCallback on_progress);
+              std::uint64_t uploaded_through, ProgressCallback on_progress, std::function<void()> on_change);
   ~SwiftMirror();
   SwiftMirror(const SwiftMirror&) = delete;
   SwiftMirror& operator=(const SwiftMirror&) = delete;
@@ -93,6 +94,7 @@ class SwiftMirror {
   OpenStackSession& session_;
   MirrorSettings settings_;
   ProgressCallback on_progress_;
+  std::function<void()> on_change_;
   std::map<std::uint64_t, Item> outbox_;
   std::uint64_t uploaded_through_;
   int sending_ = 0;

@@ -148,16 +148,19 @@ void WebApp::events(const io::HttpRequest& request, io::Responder responder) {
     if (!valid || value > max) bad = std::string(name) + " must be a whole number up to " + std::to_string(max);
     return value;
   };
+  const bool paging = core::query_parameter(request.query, "after").has_value();
   const std::uint64_t after = number("after", 0, UINT64_MAX / 2);
   const std::uint64_t limit = number("limit", 100, 1000);
   const std::uint64_t wait_seconds = number("wait", 0, 60);
   const std::string backend = core::query_parameter(request.query, "backend").value_or("");
   if (!bad.empty()) return respond(io::HttpResponse::json(400, json{{"error", bad}}.dump() + "\n"));
 
-  auto answer = [this, after, backend, limit, respond] {
-    respond(io::HttpResponse::json(200, controller_.events(after, backend, limit).dump() + "\n"));
+  const std::optional<std::uint64_t> from = paging ? std::optional(after) : std::nullopt;
+  auto answer = [this, from, backend, limit, respond] {
+    respond(io::HttpResponse::json(200, controller_.events(from, backend, limit).dump() + "\n"));
   };
-  if (wait_seconds == 0 || !controller_.events(after, backend, 1)["events"].empty()) return answer();
+  // Waiting makes sense only for events after a known seq.
+  if (wait_seconds == 0 || !paging || !controller_.events(from, backend, 1)["events"].empty()) return answer();
   // A long poll: the answer comes with the next event, or empty after `wait`. An event of another
   // backend ends the wait too; the client asks again with the same `after`.
   controller_.wait_for_events(after, std::chrono::seconds(wait_seconds), [responder, answer] {

@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "io/http_server.h"
@@ -49,9 +50,10 @@ class Controller {
   // An API client's request reached a sleeping backend's host. Wakes the backend when it is
   // configured with wake_on_request and the request matches no ignore rule; true when it did.
   virtual bool wake_on_request(const std::string& name, const io::HttpRequest& request) = 0;
-  // {"events": [records with seq > after, oldest first, at most limit], "last_seq": N}; only
-  // events already written and fsync'd.
-  virtual nlohmann::json events(std::uint64_t after, const std::string& backend, std::size_t limit) const = 0;
+  // {"events": [...], "last_seq": N}, oldest first: without `after` the newest `limit` events,
+  // with it the first `limit` events after that seq. Only events already written and fsync'd.
+  virtual nlohmann::json events(std::optional<std::uint64_t> after, const std::string& backend,
+                                std::size_t limit) const = 0;
   // Calls `then` (never inside this call) once an event with seq > after is recorded, or after
   // `timeout`.
   virtual void wait_for_events(std::uint64_t after, std::chrono::milliseconds timeout,

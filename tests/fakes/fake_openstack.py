@@ -1,5 +1,9 @@
 """A protocol-faithful fake OpenStack (Keystone, Nova, Swift, Designate) on one local port.
 
+With the config key `swift_own_port: true`, Swift listens on a second port of its own instead
+(the catalog's object-store endpoints point there), and swift_down()/swift_up() close and reopen
+that listener, so that a client sees Swift refuse connections while the rest of the cloud works.
+
 Python 3.11 standard library only. Integration tests drive the real unshelver binary against it;
 it also runs standalone:
 
@@ -244,6 +248,7 @@ class Request:
     rest: str = ""
     authenticated: bool = False
     note: dict = dataclasses.field(default_factory=dict)
+    listener: str = "main"  # "main", or "swift" for Swift's own port (swift_own_port)
 
     @property
     def params(self) -> list[tuple[str, str]]:
@@ -581,12 +586,21 @@ def read_request_body(handler: BaseHTTPRequestHandler) -> tuple[bytes, bool]:
                 while handler.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                     pass
                 return b"".join(chunks), True
-            chunks.append(handler.rfile.read(size))
+            chunk = handler.rfile.read(size)
+            if len(chunk) < size:
+                raise ValueError("connection closed inside a chunk")
+            chunks.append(chunk)
             handler.rfile.readline(65537)
     length = handler.headers.get("Content-Length")
     if length is None:
         return b"", False
-    return handler.rfile.read(int(length)), True
+    expected = int(length)
+    body = handler.rfile.read(expected)
+    if len(body) < expected:
+        # The client hung up inside its body. Swift's proxy answers 499 (client disconnect) to
+        # nobody and stores nothing; the fake does not hand a truncated body to a service either.
+        raise ValueError("connection closed inside the body")
+    return body, True
 
 
 class ApiHandler(BaseHTTPRequestHandler):
@@ -608,7 +622,8 @@ class ApiHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         url = urllib.parse.urlsplit(self.path)
-        request = Request(self.command, url.path, url.query, self.headers, body, framed, time.time())
+        request = Request(self.command, url.path, url.query, self.headers, body, framed, time.time(),
+                          listener=getattr(self.server, "listener", "main"))
         response = fake.dispatch(request)
         if response.drop:
             if response.drop == "reset":
@@ -736,6 +751,10 @@ SETTINGS_DEFAULTS: dict[str, Any] = {
 # Config keys that shape the initial state (read on start and on reset()).
 STATE_KEYS = ("domains", "users", "projects", "application_credentials", "roles", "servers", "unshelve_fault",
               "swift_containers", "zones")
+# Config keys that shape the listeners (read once, at construction).
+LISTENER_KEYS = ("swift_own_port",)
+# Swift's path prefix on its own port: http://127.0.0.1:SWIFTPORT/v1/AUTH_<project_id>.
+SWIFT_OWN_PREFIX = "/v1"
 
 
 class FakeOpenStack:
@@ -756,7 +775,13 @@ class FakeOpenStack:
         self._guest_errors: dict[str, str] = {}
         self.url = ""
         self.port = 0
-        unknown = sorted(set(self.config) - set(SETTINGS_DEFAULTS) - set(STATE_KEYS))
+        # Swift on its own port (swift_own_port): the listener, its thread and its fixed port.
+        self.swift_own_port = bool(self.config.get("swift_own_port", False))
+        self._swift_listener_lock = threading.Lock()
+        self._swift_httpd: TrackingServer | None = None
+        self._swift_thread: threading.Thread | None = None
+        self.swift_port: int | None = None
+        unknown = sorted(set(self.config) - set(SETTINGS_DEFAULTS) - set(STATE_KEYS) - set(LISTENER_KEYS))
         if unknown:
             raise ValueError(f"unknown config keys: {unknown}")
         self._apply_settings(SETTINGS_DEFAULTS)
@@ -765,12 +790,21 @@ class FakeOpenStack:
 
     # ---- lifecycle -------------------------------------------------------------------------
 
-    def start(self, port: int = 0) -> "FakeOpenStack":
-        """Binds 127.0.0.1:port (0 = a free port) and serves in background daemon threads."""
+    def start(self, port: int = 0, swift_port: int = 0) -> "FakeOpenStack":
+        """Binds 127.0.0.1:port (0 = a free port) and serves in background daemon threads. With
+        swift_own_port, Swift also listens on 127.0.0.1:swift_port (0 = a free port)."""
         self._httpd = TrackingServer(("127.0.0.1", port), ApiHandler)
         self._httpd.fake = self
+        self._httpd.listener = "main"
         self.port = self._httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        if self.swift_own_port:
+            self.swift_port = swift_port
+            try:
+                self._open_swift_listener()
+            except OSError:
+                self._httpd.server_close()
+                raise
         self._serve_thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                               name="fake-openstack", daemon=True)
         self._serve_thread.start()
@@ -790,6 +824,7 @@ class FakeOpenStack:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd.close_connections()
+        self._close_swift_listener()
         for server_id in list(self._guests):
             self._guests.pop(server_id).close()
 
@@ -802,6 +837,66 @@ class FakeOpenStack:
     @property
     def auth_url(self) -> str:
         return self.url + "/identity/v3"
+
+    # ---- Swift on its own port ----------------------------------------------------------------
+
+    @property
+    def swift_url(self) -> str:
+        """Swift's public base URL, without the account: `url + "/object-store/v1"`, or
+        `http://127.0.0.1:SWIFTPORT/v1` with swift_own_port."""
+        if self.swift_own_port:
+            return f"http://127.0.0.1:{self.swift_port}{SWIFT_OWN_PREFIX}"
+        return self.url + "/object-store/v1"
+
+    def swift_is_up(self) -> bool:
+        """True while Swift's own listener is open (always True in the one-port layout once started)."""
+        if not self.swift_own_port:
+            return self._httpd is not None and not self._stopping.is_set()
+        with self._swift_listener_lock:
+            return self._swift_httpd is not None
+
+    def _open_swift_listener(self) -> None:
+        with self._swift_listener_lock:
+            if self._swift_httpd is not None:
+                return
+            httpd = TrackingServer(("127.0.0.1", self.swift_port or 0), ApiHandler)
+            httpd.fake = self
+            httpd.listener = "swift"
+            self.swift_port = httpd.server_address[1]
+            thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                      name=f"fake-swift-{self.swift_port}", daemon=True)
+            thread.start()
+            self._swift_httpd, self._swift_thread = httpd, thread
+
+    def _close_swift_listener(self) -> None:
+        with self._swift_listener_lock:
+            httpd, thread = self._swift_httpd, self._swift_thread
+            self._swift_httpd = self._swift_thread = None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()  # from here on, connecting is refused
+        httpd.close_connections()  # and open keep-alive connections are cut
+        if thread is not None:
+            thread.join(timeout=2)
+
+    def _require_swift_own_port(self) -> None:
+        if not self.swift_own_port:
+            raise RuntimeError("swift_down()/swift_up() need the config key swift_own_port: true")
+        if self._httpd is None or self._stopping.is_set():
+            raise RuntimeError("the fake is not running")
+
+    def swift_down(self) -> None:
+        """Closes Swift's own listener and cuts its open connections: clients get connection
+        refused (or a reset/EOF on a connection that was open) until swift_up(). Keystone, Nova,
+        Designate and the control API keep working. The objects are kept. Idempotent."""
+        self._require_swift_own_port()
+        self._close_swift_listener()
+
+    def swift_up(self) -> None:
+        """Listens again on the same Swift port (OSError if something else took it). Idempotent."""
+        self._require_swift_own_port()
+        self._open_swift_listener()
 
     # ---- configuration and reset --------------------------------------------------------------
 
@@ -835,11 +930,14 @@ class FakeOpenStack:
         self._wakeup.set()
 
     def reset(self) -> None:
-        """Back to the configured initial state: servers, objects, zones, tokens, faults and the log."""
+        """Back to the configured initial state: servers, objects, zones, tokens, faults and the log
+        (and Swift's own listener up again, with swift_own_port)."""
         with self._lock:
             self._apply_settings(SETTINGS_DEFAULTS)
             self._apply_settings(self.config)
             self._reset_state_locked()
+        if self.swift_own_port and self._httpd is not None and not self._stopping.is_set():
+            self._open_swift_listener()
         self._wakeup.set()
 
     def _reset_state_locked(self) -> None:
@@ -905,6 +1003,7 @@ class FakeOpenStack:
             "response_headers": {},
             "token_sent": bool(request.headers.get("X-Auth-Token")),
             "authenticated": request.authenticated,
+            "listener": request.listener,
             "fault": fault.id if fault else None,
             "duration": time.time() - request.received,
         }
@@ -929,7 +1028,7 @@ class FakeOpenStack:
 
     def dispatch(self, request: Request) -> Response:
         """Routes one request: control API, injected faults, then the service."""
-        if request.path == "/_fake" or request.path.startswith("/_fake/"):
+        if request.listener == "main" and (request.path == "/_fake" or request.path.startswith("/_fake/")):
             try:
                 return self._control(request)
             except ApiError as error:
@@ -958,11 +1057,21 @@ class FakeOpenStack:
         return response
 
     def _route(self, request: Request) -> None:
+        if request.listener == "swift":
+            # Swift's own port serves Swift only, under /v1 (one URL for every interface).
+            path = request.path
+            if path == SWIFT_OWN_PREFIX or path.startswith(SWIFT_OWN_PREFIX + "/"):
+                request.prefix = SWIFT_OWN_PREFIX
+                request.service, request.interface, request.region = "object-store", "public", "RegionOne"
+                request.rest = path[len(SWIFT_OWN_PREFIX):]
+            return
         for iface_prefix, interface, region, allowed in INTERFACE_PREFIXES:
             if iface_prefix and not request.path.startswith(iface_prefix + "/"):
                 continue
             remainder = request.path[len(iface_prefix):]
             for service_prefix, service in SERVICE_PREFIXES:
+                if service == "object-store" and self.swift_own_port:
+                    continue  # Swift lives on its own port then; /object-store here is a 404
                 if service in allowed and (remainder == service_prefix or remainder.startswith(service_prefix + "/")):
                     request.prefix = iface_prefix + service_prefix
                     request.service, request.interface, request.region = service, interface, region
@@ -1380,6 +1489,8 @@ class FakeOpenStack:
                 if service not in allowed:
                     continue
                 url = self.url + iface_prefix + service_prefix + suffix[service]
+                if service == "object-store" and self.swift_own_port:
+                    url = self.swift_url + suffix[service]  # one URL for public, internal and admin
                 endpoints.append({"id": uuid.uuid5(uuid.NAMESPACE_URL, f"{interface}|{region}|{service}").hex,
                                   "interface": interface, "region": region, "region_id": region, "url": url})
             catalog.append({"type": service, "name": CATALOG_NAMES[service],
@@ -2513,7 +2624,14 @@ class FakeOpenStack:
         if parts == ["state"] and method == "GET":
             return json_response(200, {"url": self.url, "auth_url": self.auth_url, "auth_count": self.auth_count,
                                        "auth_failures": self.auth_failures, "valid_tokens": self.valid_token_count(),
-                                       "faults": self.faults()})
+                                       "faults": self.faults(), "swift_url": self.swift_url,
+                                       "swift_port": self.swift_port, "swift_up": self.swift_is_up()})
+        if parts in (["swift_down"], ["swift_up"]) and method == "POST":
+            try:
+                self.swift_down() if parts == ["swift_down"] else self.swift_up()
+            except RuntimeError as error:
+                return json_response(409, {"error": str(error)})
+            return json_response(200, {"swift_up": self.swift_is_up()})
         if parts == ["config"] and method == "POST":
             self.configure(**body)
             return json_response(200, {"configured": sorted(body)})
@@ -2578,12 +2696,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: a free one)")
     parser.add_argument("--config", help="JSON config file (see README.md)")
     parser.add_argument("--port-file", help="write the chosen port here once listening")
+    parser.add_argument("--swift-port", type=int, default=None,
+                        help="serve Swift on its own port (0: a free one), as the config key swift_own_port does")
     args = parser.parse_args(argv)
     config = None
     if args.config:
         with open(args.config, encoding="utf-8") as config_file:
             config = json.load(config_file)
-    fake = FakeOpenStack(config).start(args.port)
+    if args.swift_port is not None:
+        config = dict(config or {}, swift_own_port=True)
+    fake = FakeOpenStack(config).start(args.port, args.swift_port or 0)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

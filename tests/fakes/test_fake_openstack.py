@@ -528,6 +528,148 @@ class SwiftTest(FakeTestCase):
                                                b"resource.</p></html>"))
 
 
+    def test_a_body_cut_short_stores_nothing(self):
+        """A client that hangs up inside its body (Content-Length not reached) stores nothing, as
+        Swift's proxy does (499); a retry of the same object is then a first PUT."""
+        self.assertEqual(self.swift("PUT", "/c", b"")[0], 201)
+        with socket.create_connection(("127.0.0.1", self.fake.port), timeout=5) as conn:
+            conn.sendall(f"PUT /object-store/v1/AUTH_p-demo-0001/c/cut HTTP/1.1\r\nHost: x\r\n"
+                         f"X-Auth-Token: {self.token()}\r\nContent-Length: 100\r\n\r\n{{\"half\":".encode())
+        time.sleep(0.3)  # the handler has seen the hang-up by now (nothing to wait for: it logs nothing)
+        self.assertEqual(self.fake.requests(service="object-store", path_regex="/c/cut$"), [])
+        self.assertEqual(self.fake.swift_objects("c"), {})
+        self.assertEqual(self.fake.swift_put_count("c", "cut"), 0)
+        self.assertEqual(self.swift("PUT", "/c/cut", b'{"whole":1}', {"If-None-Match": "*"})[0], 201)
+
+
+class SwiftOwnPortTest(FakeTestCase):
+    """swift_own_port: Swift on a listener of its own, which swift_down()/swift_up() close and reopen."""
+
+    config = dict(FAST, swift_own_port=True)
+
+    def own(self, method, path, body=None, headers=None):
+        url = f"http://127.0.0.1:{self.fake.swift_port}/v1/AUTH_p-demo-0001" + path
+        return call(method, url, body, dict(headers or {}, **{"X-Auth-Token": self.token()}))
+
+    def test_catalog_points_every_interface_at_the_own_port(self):
+        self.assertIsNotNone(self.fake.swift_port)
+        self.assertNotEqual(self.fake.swift_port, self.fake.port)
+        self.assertEqual(self.fake.swift_url, f"http://127.0.0.1:{self.fake.swift_port}/v1")
+        status, _, raw = call("POST", self.fake.auth_url + "/auth/tokens", PASSWORD_AUTH)
+        catalog = {s["type"]: s for s in json.loads(raw)["token"]["catalog"]}
+        swift = {e["interface"]: e["url"] for e in catalog["object-store"]["endpoints"]}
+        expected = f"http://127.0.0.1:{self.fake.swift_port}/v1/AUTH_p-demo-0001"
+        self.assertEqual(swift, {"public": expected, "internal": expected, "admin": expected})
+        self.assertEqual({e["region_id"] for e in catalog["object-store"]["endpoints"]}, {"RegionOne"})
+        # The other services stay on the main port.
+        compute = [e["url"] for e in catalog["compute"]["endpoints"] if e["interface"] == "public"]
+        self.assertIn(self.fake.url + "/compute/v2.1", compute)
+        self.assertEqual(self.fake.catalog(), json.loads(raw)["token"]["catalog"])
+
+    def test_swift_answers_on_its_port_only(self):
+        self.assertEqual(self.own("PUT", "/events", b"")[0], 201)
+        status, headers, raw = self.own("PUT", "/events/2026/a.json", b'{"a":1}',
+                                        {"Content-Type": "application/json", "If-None-Match": "*"})
+        self.assertEqual((status, headers["Etag"]), (201, hashlib.md5(b'{"a":1}').hexdigest()))
+        self.assertEqual(self.own("PUT", "/events/2026/a.json", b'{"a":1}', {"If-None-Match": "*"})[0], 412)
+        self.assertEqual(self.own("GET", "/events")[2], b"2026/a.json\n")
+        self.assertEqual(self.fake.swift_objects("events"), {"2026/a.json": b'{"a":1}'})
+        self.assertEqual(self.fake.swift_put_count("events", "2026/a.json"), 1)
+        # The main port no longer serves Swift, under any interface prefix.
+        for prefix in ("/object-store/v1", "/internal/object-store/v1"):
+            status, _, _ = call("GET", f"{self.fake.url}{prefix}/AUTH_p-demo-0001/events",
+                                headers={"X-Auth-Token": self.token()})
+            self.assertEqual(status, 404, prefix)
+        # Nor does the Swift port serve the others or the control API.
+        self.assertEqual(call("GET", f"http://127.0.0.1:{self.fake.swift_port}/compute/v2.1/servers",
+                              headers={"X-Auth-Token": self.token()})[0], 404)
+        self.assertEqual(call("GET", f"http://127.0.0.1:{self.fake.swift_port}/_fake/state")[0], 404)
+        entry = self.fake.requests(service="object-store", method="PUT", status=201)[-1]
+        self.assertEqual((entry["listener"], entry["prefix"], entry["interface"], entry["region"]),
+                         ("swift", "/v1", "public", "RegionOne"))
+        self.assertEqual(entry["request_headers"]["If-None-Match"], "*")
+        self.assertEqual(self.fake.requests(service="identity")[-1]["listener"], "main")
+
+    def test_tokens_and_faults_apply_on_the_own_port(self):
+        self.own("PUT", "/c", b"")
+        self.fake.add_fault(service="object-store", status=503, times=None)
+        status, headers, body = self.own("PUT", "/c/x", b"1")
+        self.assertEqual((status, headers["Content-Type"]), (503, "text/html; charset=UTF-8"))
+        self.assertTrue(body.startswith(b"<html><h1>Service Unavailable</h1>"))
+        self.assertEqual(self.fake.swift_objects("c"), {})
+        self.fake.clear_faults()
+        self.assertEqual(self.own("PUT", "/c/x", b"1")[0], 201)
+        self.fake.expire_tokens()
+        status, headers, _ = self.own("PUT", "/c/y", b"1")
+        self.assertEqual(status, 401)
+        self.assertEqual(headers["WWW-Authenticate"], f'Keystone uri="{self.fake.url}/identity"')
+
+    def test_swift_down_refuses_and_cuts_then_up_serves_the_same_port_again(self):
+        self.own("PUT", "/c", b"")
+        port = self.fake.swift_port
+        kept = http.client.HTTPConnection("127.0.0.1", port, timeout=5)  # an open keep-alive connection
+        kept.request("PUT", "/v1/AUTH_p-demo-0001/c/one", b"1", {"X-Auth-Token": self.token()})
+        response = kept.getresponse()
+        response.read()
+        self.assertEqual(response.status, 201)
+        self.assertTrue(self.fake.swift_is_up())
+        self.fake.swift_down()
+        self.fake.swift_down()  # idempotent
+        self.assertFalse(self.fake.swift_is_up())
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        with self.assertRaises((ConnectionError, http.client.HTTPException, OSError)):
+            kept.request("PUT", "/v1/AUTH_p-demo-0001/c/two", b"2", {"X-Auth-Token": self.token()})
+            kept.getresponse().read()
+        kept.close()
+        # Keystone and the control API keep working while Swift is down.
+        self.assertEqual(call("POST", self.fake.auth_url + "/auth/tokens", PASSWORD_AUTH)[0], 201)
+        self.assertFalse(json.loads(call("GET", self.fake.url + "/_fake/state")[2])["swift_up"])
+        self.fake.swift_up()
+        self.fake.swift_up()  # idempotent
+        self.assertEqual(self.fake.swift_port, port)
+        self.assertTrue(self.fake.swift_is_up())
+        self.assertEqual(self.own("PUT", "/c/two", b"2")[0], 201)
+        self.assertEqual(self.fake.swift_objects("c"), {"one": b"1", "two": b"2"})  # objects survive
+        self.assertEqual(self.fake.swift_put_count("c", "two"), 1)
+
+    def test_control_api_and_reset(self):
+        port = self.fake.swift_port
+        self.assertEqual(call("POST", self.fake.url + "/_fake/swift_down", b"")[0], 200)
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        state = json.loads(call("GET", self.fake.url + "/_fake/state")[2])
+        self.assertEqual((state["swift_port"], state["swift_up"], state["swift_url"]),
+                         (port, False, f"http://127.0.0.1:{port}/v1"))
+        status, _, raw = call("POST", self.fake.url + "/_fake/swift_up", b"")
+        self.assertEqual((status, json.loads(raw)), (200, {"swift_up": True}))
+        self.assertEqual(self.own("PUT", "/c", b"")[0], 201)
+        self.fake.swift_down()
+        self.fake.reset()  # back to the initial state: Swift listening, no containers, no tokens
+        self._token = None
+        self.assertTrue(self.fake.swift_is_up())
+        self.assertEqual(self.fake.swift_containers(), [])
+        self.assertEqual(self.own("GET", "/c")[0], 404)
+
+    def test_stop_closes_the_swift_port(self):
+        port = self.fake.swift_port
+        self.fake.stop()
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+    def test_one_port_layout_is_the_default(self):
+        with FakeOpenStack(FAST) as fake:
+            self.assertIsNone(fake.swift_port)
+            self.assertEqual(fake.swift_url, fake.url + "/object-store/v1")
+            with self.assertRaises(RuntimeError):
+                fake.swift_down()
+            self.assertEqual(call("POST", fake.url + "/_fake/swift_down", b"")[0], 409)
+        with self.assertRaises(ValueError):
+            FakeOpenStack({"swift_own_prot": True})
+        with self.assertRaises(ValueError):
+            self.fake.configure(swift_own_port=False)  # a listener key, not a runtime setting
+
+
 class DesignateTest(FakeTestCase):
     """Contract §4."""
 
@@ -699,6 +841,24 @@ class StandaloneTest(unittest.TestCase):
                 self.assertEqual(url.rsplit(":", 1)[1], handle.read().strip())
             status, _, _ = call("POST", url + "/identity/v3/auth/tokens", PASSWORD_AUTH)
             self.assertEqual(status, 201)
+            process.send_signal(signal.SIGTERM)
+            self.assertEqual(process.wait(timeout=5), 0)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            process.stdout.close()
+
+    def test_swift_port_option(self):
+        here = os.path.dirname(os.path.abspath(__file__))
+        swift_port = free_port()
+        process = subprocess.Popen([sys.executable, os.path.join(here, "fake_openstack.py"), "--port", "0",
+                                    "--swift-port", str(swift_port)], stdout=subprocess.PIPE, text=True)
+        try:
+            url = process.stdout.readline().strip()
+            state = json.loads(call("GET", url + "/_fake/state")[2])
+            self.assertEqual((state["swift_port"], state["swift_url"]),
+                             (swift_port, f"http://127.0.0.1:{swift_port}/v1"))
             process.send_signal(signal.SIGTERM)
             self.assertEqual(process.wait(timeout=5), 0)
         finally:

@@ -1113,5 +1113,170 @@ TEST(ConfigParser, InflightSettingsPerButton) {
   EXPECT_NE(issue->message.find("min_busy_seconds"), std::string::npos);
 }
 
+
+// --- The event log (issue 6) -----------------------------------------------------------------
+
+TEST(ConfigParser, EventsDefaults) {
+  const ParsedConfig parsed = parse(kSimButton);
+  ASSERT_TRUE(parsed.ok()) << all_issues(parsed);
+  const Config& c = parsed.config;
+  EXPECT_EQ(c.events.rotate_bytes, 10u * 1024 * 1024);
+  EXPECT_EQ(c.events.keep_files, 5);
+  EXPECT_EQ(c.events.upload_concurrency, 4);
+  EXPECT_GT(c.events.upload_retry_max, Millis(0));
+  EXPECT_EQ(c.local_event_log, "");
+  EXPECT_FALSE(c.swift_event_container.has_value());
+  EXPECT_EQ(c.swift_event_prefix, "unshelver-events");
+  EXPECT_EQ(c.event_log_path(), c.state_dir + "/events.jsonl");
+  EXPECT_EQ(c.event_log_path(), "/var/lib/unshelver/events.jsonl");
+}
+
+TEST(ConfigParser, EventLogPathFollowsStateDirUnlessSet) {
+  const ParsedConfig in_state_dir = parse(std::string(kSimButton) + "state_dir: /srv/unshelver/state\n");
+  ASSERT_TRUE(in_state_dir.ok()) << all_issues(in_state_dir);
+  EXPECT_EQ(in_state_dir.config.event_log_path(), "/srv/unshelver/state/events.jsonl");
+
+  const ParsedConfig given = parse(std::string(kSimButton) +
+                                   "state_dir: /srv/unshelver/state\nlocal_event_log: /var/log/unshelver/audit.jsonl\n");
+  ASSERT_TRUE(given.ok()) << all_issues(given);
+  EXPECT_EQ(given.config.local_event_log, "/var/log/unshelver/audit.jsonl");
+  EXPECT_EQ(given.config.event_log_path(), "/var/log/unshelver/audit.jsonl");
+
+  // The order of the keys does not matter.
+  const ParsedConfig reversed = parse(std::string(kSimButton) +
+                                      "local_event_log: relative/events.jsonl\nstate_dir: /elsewhere\n");
+  ASSERT_TRUE(reversed.ok()) << all_issues(reversed);
+  EXPECT_EQ(reversed.config.event_log_path(), "relative/events.jsonl");
+
+  Config plain;
+  plain.state_dir = "/tmp/x";
+  EXPECT_EQ(plain.event_log_path(), "/tmp/x/events.jsonl");
+  plain.local_event_log = "/tmp/y.jsonl";
+  EXPECT_EQ(plain.event_log_path(), "/tmp/y.jsonl");
+}
+
+TEST(ConfigParser, EventsValues) {
+  const ParsedConfig parsed = parse(std::string(kSimButton) + R"(events:
+  rotate_bytes: 4096
+  keep_files: 1
+  upload_concurrency: 16
+  upload_retry_max_seconds: 2.5
+)");
+  ASSERT_TRUE(parsed.ok()) << all_issues(parsed);
+  const EventSettings& events = parsed.config.events;
+  EXPECT_EQ(events.rotate_bytes, 4096u);
+  EXPECT_EQ(events.keep_files, 1);
+  EXPECT_EQ(events.upload_concurrency, 16);
+  EXPECT_EQ(events.upload_retry_max, Millis(2'500));
+
+  const ParsedConfig big = parse(std::string(kSimButton) + R"(events:
+  rotate_bytes: 104857600.0
+  keep_files: 100
+  upload_retry_max_seconds: 0.001
+)");
+  ASSERT_TRUE(big.ok()) << all_issues(big);
+  EXPECT_EQ(big.config.events.rotate_bytes, 100u * 1024 * 1024);  // a whole number written as a float
+  EXPECT_EQ(big.config.events.keep_files, 100);
+  EXPECT_EQ(big.config.events.upload_concurrency, 4);  // left at its default
+  EXPECT_EQ(big.config.events.upload_retry_max, Millis(1));
+}
+
+TEST(ConfigParser, EventsEmptySectionKeepsTheDefaults) {
+  const ParsedConfig parsed = parse(std::string(kSimButton) + "events:\n");
+  EXPECT_TRUE(parsed.ok()) << all_issues(parsed);
+  EXPECT_EQ(parsed.config.events.rotate_bytes, 10u * 1024 * 1024);
+  EXPECT_EQ(parsed.config.events.keep_files, 5);
+}
+
+TEST(ConfigParser, EventsRangesNameFileLineAndKey) {
+  const ParsedConfig parsed = parse(std::string(kSimButton) + R"(events:
+  rotate_bytes: 4095
+  keep_files: 0
+  upload_concurrency: 0
+  upload_retry_max_seconds: 0
+)");
+  ASSERT_EQ(parsed.issues.size(), 4u) << all_issues(parsed);
+  const ConfigIssue* rotate = issue_for(parsed, "events.rotate_bytes");
+  ASSERT_NE(rotate, nullptr) << all_issues(parsed);
+  EXPECT_EQ(rotate->file, "config.yaml");
+  EXPECT_EQ(rotate->line, 5);
+  EXPECT_EQ(rotate->column, 17);
+  EXPECT_EQ(rotate->to_string(), "config.yaml:5:17: events.rotate_bytes: must be at least 4096, got 4095");
+  ASSERT_NE(issue_for(parsed, "events.keep_files"), nullptr);
+  EXPECT_EQ(issue_for(parsed, "events.keep_files")->message, "must be at least 1, got 0");
+  EXPECT_EQ(issue_for(parsed, "events.keep_files")->line, 6);
+  ASSERT_NE(issue_for(parsed, "events.upload_concurrency"), nullptr);
+  EXPECT_EQ(issue_for(parsed, "events.upload_concurrency")->message, "must be at least 1, got 0");
+  EXPECT_EQ(issue_for(parsed, "events.upload_concurrency")->line, 7);
+  ASSERT_NE(issue_for(parsed, "events.upload_retry_max_seconds"), nullptr);
+  EXPECT_EQ(issue_for(parsed, "events.upload_retry_max_seconds")->message, "must be greater than 0, got 0");
+  EXPECT_EQ(issue_for(parsed, "events.upload_retry_max_seconds")->line, 8);
+
+  const ParsedConfig negative = parse(std::string(kSimButton) + R"(events:
+  keep_files: -3
+  upload_retry_max_seconds: -1
+)");
+  ASSERT_EQ(negative.issues.size(), 2u) << all_issues(negative);
+  EXPECT_EQ(issue_for(negative, "events.keep_files")->message, "must be at least 1, got -3");
+  EXPECT_EQ(issue_for(negative, "events.upload_retry_max_seconds")->message, "must be greater than 0, got -1");
+}
+
+TEST(ConfigParser, EventsWrongTypes) {
+  const ParsedConfig parsed = parse(std::string(kSimButton) + R"(events:
+  rotate_bytes: big
+  keep_files: 2.5
+  upload_concurrency: [1, 2]
+  upload_retry_max_seconds: soon
+)");
+  ASSERT_EQ(parsed.issues.size(), 4u) << all_issues(parsed);
+  EXPECT_EQ(issue_for(parsed, "events.rotate_bytes")->to_string(),
+            "config.yaml:5:17: events.rotate_bytes: expected an integer, got \"big\"");
+  EXPECT_EQ(issue_for(parsed, "events.keep_files")->message, "expected an integer, got \"2.5\"");
+  EXPECT_EQ(issue_for(parsed, "events.upload_concurrency")->message, "expected an integer, got a list");
+  EXPECT_EQ(issue_for(parsed, "events.upload_retry_max_seconds")->message, "expected a number, got \"soon\"");
+
+  const ParsedConfig not_a_map = parse(std::string(kSimButton) + "events: 5\n");
+  ASSERT_EQ(not_a_map.issues.size(), 1u) << all_issues(not_a_map);
+  EXPECT_EQ(not_a_map.issues[0].key, "events");
+  EXPECT_EQ(not_a_map.issues[0].line, 4);
+  EXPECT_EQ(not_a_map.issues[0].message, "expected a mapping, got \"5\"");
+}
+
+TEST(ConfigParser, EventsUnknownKeySuggestsTheNearest) {
+  const ParsedConfig parsed = parse(std::string(kSimButton) + R"(events:
+  rotate_byte: 8192
+  keep_file: 2
+  upload_retry_max: 5
+  colour: blue
+)");
+  ASSERT_EQ(parsed.issues.size(), 4u) << all_issues(parsed);
+  ASSERT_NE(issue_for(parsed, "events.rotate_byte"), nullptr) << all_issues(parsed);
+  EXPECT_EQ(issue_for(parsed, "events.rotate_byte")->message, "unknown key; did you mean \"rotate_bytes\"?");
+  EXPECT_EQ(issue_for(parsed, "events.rotate_byte")->line, 5);
+  EXPECT_EQ(issue_for(parsed, "events.rotate_byte")->column, 3);
+  EXPECT_EQ(issue_for(parsed, "events.keep_file")->message, "unknown key; did you mean \"keep_files\"?");
+  EXPECT_EQ(issue_for(parsed, "events.upload_retry_max")->message,
+            "unknown key; did you mean \"upload_retry_max_seconds\"?");
+  EXPECT_EQ(issue_for(parsed, "events.colour")->message, "unknown key");
+  // A misspelt value is not applied.
+  EXPECT_EQ(parsed.config.events.rotate_bytes, 10u * 1024 * 1024);
+
+  const ParsedConfig top = parse(std::string(kSimButton) + "event:\n  keep_files: 2\n");
+  ASSERT_EQ(top.issues.size(), 1u) << all_issues(top);
+  EXPECT_EQ(top.issues[0].key, "event");
+  EXPECT_EQ(top.issues[0].message, "unknown key; did you mean \"events\"?");
+}
+
+TEST(ConfigParser, EventsDuplicateKeyIsAnIssue) {
+  const ParsedConfig parsed = parse(std::string(kSimButton) + R"(events:
+  keep_files: 2
+  keep_files: 3
+)");
+  ASSERT_EQ(parsed.issues.size(), 1u) << all_issues(parsed);
+  EXPECT_EQ(parsed.issues[0].key, "events.keep_files");
+  EXPECT_EQ(parsed.issues[0].line, 6);
+  EXPECT_EQ(parsed.issues[0].message, "duplicate key (first set on line 5)");
+}
+
 }  // namespace
 }  // namespace unshelver::core

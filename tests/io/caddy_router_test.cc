@@ -283,15 +283,8 @@ class CaddyRouterTest : public ::testing::Test {
   }
 
   // Runs the loop until `done` holds or `timeout` has passed; returns whether `done` holds.
-  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
-    if (done()) return true;
-    const auto deadline = Clock::now() + timeout;
-    io::Timer poll(&loop_);
-    poll.start_repeating(2ms, [&] {
-      if (done() || Clock::now() >= deadline) uv_stop(&loop_);
-    });
-    while (!done() && Clock::now() < deadline) uv_run(&loop_, UV_RUN_DEFAULT);
-    return done();
+  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 5s) {
+    return testing::run_loop_until(&loop_, done, limit);
   }
 
   void run_for(std::chrono::milliseconds duration) {

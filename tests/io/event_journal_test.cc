@@ -230,14 +230,7 @@ class EventJournalTest : public ::testing::Test {
 
   // Runs the loop until `done()` holds or `limit` has passed; returns whether `done()` held.
   bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
-    Timer heartbeat(&loop_);
-    heartbeat.start_repeating(5ms, [] {});
-    const auto deadline = Clock::now() + limit;
-    while (!done()) {
-      if (Clock::now() >= deadline) return false;
-      uv_run(&loop_, UV_RUN_ONCE);
-    }
-    return true;
+    return testing::run_loop_until(&loop_, done, limit);
   }
 
   std::vector<EventRecord> written() const {

@@ -45,6 +45,7 @@ constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 constexpr auto kLongPoll = 25s;
 constexpr auto kReconnectDelay = 2s;
+constexpr std::size_t kPageLimit = 1000;  // the most /api/events gives at once
 
 struct EventsOptions {
   bool follow = false;
@@ -162,7 +163,7 @@ class Reader {
  private:
   // `after` empty: the first question (the newest `limit` events).
   void ask(std::optional<std::uint64_t> after) {
-    std::string url = base_url_ + "/api/events?limit=" + std::to_string(after ? 1000 : options_.limit);
+    std::string url = base_url_ + "/api/events?limit=" + std::to_string(after ? kPageLimit : options_.limit);
     if (after) url += "&after=" + std::to_string(*after) + "&wait=" + std::to_string(kLongPoll.count());
     if (!options_.backend.empty()) url += "&backend=" + core::percent_encode(options_.backend);
     io::ClientRequest request;
@@ -206,9 +207,12 @@ class Reader {
       client_.close();
       return;
     }
-    // Where to go on from: past what was printed, or (first question) past the newest event of
-    // any backend, so that a filtered follow does not print old events again.
-    if (!after && body.contains("last_seq") && body["last_seq"].is_number_unsigned()) {
+    // Where to go on from: past what was printed, and past `last_seq` (the newest event of any
+    // backend when the answer was made) whenever the answer holds everything up to it: the first
+    // answer (the newest events), or a page shorter than the limit. Otherwise an event of another
+    // backend would end every long poll at once, and a filtered follow would spin.
+    const bool complete = !after || body["events"].size() < kPageLimit;
+    if (complete && body.contains("last_seq") && body["last_seq"].is_number_unsigned()) {
       seen = std::max(seen, body["last_seq"].get<std::uint64_t>());
     }
     ask(seen);

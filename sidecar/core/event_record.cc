@@ -105,6 +105,8 @@ Result<EventRecord> parse_event_line(std::string_view line) {
 std::size_t intact_length(std::string_view content) {
   const std::size_t last_newline = content.rfind('\n');
   if (last_newline == std::string_view::npos) return 0;
+  // Bytes after the last newline are the damage; the lines before were written whole earlier.
+  if (last_newline + 1 < content.size()) return last_newline + 1;
   const std::size_t line_start = last_newline == 0 ? 0 : content.rfind('\n', last_newline - 1);
   const std::size_t begin = line_start == std::string_view::npos || last_newline == 0 ? 0 : line_start + 1;
   const std::string_view last_line = content.substr(begin, last_newline - begin);

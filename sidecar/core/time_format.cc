@@ -30,6 +30,9 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
                   &utc.tm_hour, &utc.tm_min, &utc.tm_sec, &consumed) != 6) {
     return std::nullopt;
   }
+  // system_clock counts nanoseconds in 64 bits on this platform: it ends in the year 2262. Years
+  // outside 1970..2200 are no timestamps Unshelver wrote, and would overflow the conversion.
+  if (utc.tm_year < 1970 || utc.tm_year > 2200) return std::nullopt;
   utc.tm_year -= 1900;
   utc.tm_mon -= 1;
   std::string_view rest = text.substr(static_cast<std::size_t>(consumed));

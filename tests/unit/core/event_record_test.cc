@@ -406,6 +406,21 @@ TEST(EventRecordIntact, ALastLineThatIsNotARecordIsTorn) {
   EXPECT_EQ(intact_length("garbage\n"), 0u);
 }
 
+TEST(EventRecordIntact, WithATornTailOnlyTheTailIsCut) {
+  // One interrupted append damages one place: the tail. A damaged complete line before it was
+  // written earlier, by something else, and stays (found by event_log_fuzz).
+  const std::string good = to_json_line(sample_record()) + "\n";
+  const std::string noted = good + "not json\n";
+  EXPECT_EQ(intact_length(noted + "{\"seq\":3,\"id\":\"x"), noted.size());
+}
+
+TEST(EventRecordParse, TimestampsOutsideTheClocksRangeAreRejected) {
+  // system_clock ends in 2262; the year 8764 overflowed the conversion (found by event_log_fuzz).
+  EXPECT_FALSE(parse_event_line(R"({"timestamp":"8764-01-02T03:04:05.000001+00:00","action":"x"})").ok());
+  EXPECT_FALSE(parse_event_line(R"({"timestamp":"1969-12-31T23:59:59Z","action":"x"})").ok());
+  EXPECT_TRUE(parse_event_line(R"({"timestamp":"2200-12-31T23:59:59Z","action":"x"})").ok());
+}
+
 TEST(EventRecordIntact, CompleteContentIsWhole) {
   const std::string good = to_json_line(sample_record()) + "\n";
   EXPECT_EQ(intact_length(good), good.size());

@@ -53,8 +53,13 @@ Status EventRecorder::start() {
   last_recorded_seq_ = opened->last_seq;
   recent_.assign(opened->recent.begin(), opened->recent.end());
   journal_.on_written([this](const std::vector<core::EventRecord>& records) { on_written(records); });
-  journal_.on_error([this](const std::string& error, std::size_t unwritten) {
+  journal_.on_error([this](const std::string& error, bool records_wait, std::size_t unwritten) {
     if (on_change_) on_change_();
+    if (!records_wait) {
+      // Rotation, pruning or the outbox cursor: no record is lost (a stale cursor only re-sends).
+      spdlog::error("events: {}", error);
+      return;
+    }
     spdlog::error("events: cannot record event(s): {}; {} event(s) wait in memory and are written as soon as "
                   "the log can be written again",
                   error, unwritten);

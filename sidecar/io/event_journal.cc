@@ -393,19 +393,19 @@ void EventJournal::finish_batch(std::unique_ptr<Work> work) {
   fd_ = work->fd;
   if (work->rotated) ++stats_.rotations;
   if (work->pruned) stats_.kept_for_mirror = work->kept_for_mirror;
-  if (!work->notice.empty() && on_error_) on_error_(work->notice, queue_.size());
+  if (!work->notice.empty() && on_error_) on_error_(work->notice, false, queue_.size());
   if (!work->error.empty()) {
     // Back to the front of the queue, in order, before anything appended meanwhile.
     queue_.insert(queue_.begin(), work->records.begin(), work->records.end());
     ++stats_.write_errors;
     stats_.last_write_error = work->error;
     retry_delay_ = std::clamp<std::chrono::milliseconds>(retry_delay_ * 2, kFirstRetryDelay, kMaxRetryDelay);
-    if (on_error_) on_error_(work->error, queue_.size());
+    if (on_error_) on_error_(work->error, true, queue_.size());
     if (!closed_) retry_timer_.start(retry_delay_, [this] { start_batch(); });
     return;
   }
   if (work->cursor && work->cursor_error.empty()) saved_cursor_ = *work->cursor;
-  if (!work->cursor_error.empty() && on_error_) on_error_(work->cursor_error, queue_.size());
+  if (!work->cursor_error.empty() && on_error_) on_error_(work->cursor_error, false, queue_.size());
   retry_delay_ = std::chrono::milliseconds(0);
   if (!work->records.empty()) {
     stats_.written += work->records.size();

@@ -64,7 +64,9 @@ struct JournalStats {
 class EventJournal {
  public:
   using WrittenCallback = std::function<void(const std::vector<core::EventRecord>& records)>;
-  using ErrorCallback = std::function<void(const std::string& error, std::size_t unwritten)>;
+  // `records_wait`: a batch of records failed to be written (they wait, in order); otherwise the
+  // trouble was housekeeping (rotation, pruning, saving the cursor) and no record is at stake.
+  using ErrorCallback = std::function<void(const std::string& error, bool records_wait, std::size_t unwritten)>;
 
   EventJournal(uv_loop_t* loop, JournalSettings settings);
   ~EventJournal();

@@ -206,7 +206,7 @@ class EventJournalTest : public ::testing::Test {
       }
       batches_.push_back(records);
     });
-    journal_->on_error([this](const std::string& error, std::size_t unwritten) {
+    journal_->on_error([this](const std::string& error, bool, std::size_t unwritten) {
       errors_.push_back({error, unwritten});
     });
     return journal_->open(recent_limit);

@@ -5,6 +5,7 @@
 #include <csignal>
 
 #include "app/caddy_input.h"
+#include "app/status_json.h"
 #include "core/time_format.h"
 #include "io/uv_handle.h"
 #include "app/config_file.h"
@@ -16,10 +17,6 @@ namespace unshelver::app {
 
 namespace {
 using nlohmann::json;
-
-json time_or_null(const std::optional<core::TimePoint>& at) {
-  return at ? json(core::format_rfc3339(*at)) : json();
-}
 
 void log_open_handle(uv_handle_t* handle, void*) {
   spdlog::error("handle still open at exit: {} (active {}, closing {})", uv_handle_type_name(handle->type),

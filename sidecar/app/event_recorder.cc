@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/time_format.h"
+#include "app/status_json.h"
 
 namespace unshelver::app {
 
@@ -11,10 +11,6 @@ using nlohmann::json;
 // Enough for the control page and `unshelver events` without a file read.
 constexpr std::size_t kRecentKept = 1000;
 
-json text_or_null(const std::string& text) { return text.empty() ? json() : json(text); }
-json time_or_null(const std::optional<core::TimePoint>& at) {
-  return at ? json(core::format_rfc3339(*at)) : json();
-}
 
 io::JournalSettings journal_settings(const core::Config& config) {
   io::JournalSettings settings;

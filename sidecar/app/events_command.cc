@@ -124,27 +124,32 @@ Result<std::string> instance_url(const std::string& listen) {
   return "http://" + host + ":" + std::to_string(address->second);
 }
 
+// The records of one log file that `options` selects, oldest first; false when it cannot be read.
+bool read_records(const std::string& file, const EventsOptions& options, std::vector<core::EventRecord>& out) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return false;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (in.eof()) break;  // no newline: a write in progress or torn, not an event yet
+    auto record = core::parse_event_line(line);
+    if (!record || record->seq == 0) continue;
+    if (!options.backend.empty() && record->backend != options.backend) continue;
+    out.push_back(std::move(*record));
+  }
+  return true;
+}
+
 int print_local(const core::Config& config, const EventsOptions& options) {
   const std::string path = config.event_log_path();
-  // The current file, and the newest rotated one when the current holds too few.
   std::vector<core::EventRecord> records;
-  for (const std::string& file : {path + ".1", path}) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-      if (file == path) {
-        std::fprintf(stderr, "unshelver events: cannot read %s (local_event_log)\n", path.c_str());
-        return kExitFailed;
-      }
-      continue;
-    }
-    std::string line;
-    while (std::getline(in, line)) {
-      if (in.eof()) break;  // no newline: a write in progress or torn, not an event yet
-      auto record = core::parse_event_line(line);
-      if (!record || record->seq == 0) continue;
-      if (!options.backend.empty() && record->backend != options.backend) continue;
-      records.push_back(std::move(*record));
-    }
+  if (!read_records(path, options, records)) {
+    std::fprintf(stderr, "unshelver events: cannot read %s (local_event_log)\n", path.c_str());
+    return kExitFailed;
+  }
+  // The newest rotated file only when the current one holds too few (it may be 10 MiB).
+  if (records.size() < options.limit) {
+    std::vector<core::EventRecord> older;
+    if (read_records(path + ".1", options, older)) records.insert(records.begin(), older.begin(), older.end());
   }
   const std::size_t first = records.size() > options.limit ? records.size() - options.limit : 0;
   for (std::size_t i = first; i < records.size(); ++i) print(records[i], options.json_lines);

@@ -17,19 +17,6 @@ std::string errno_text() {
   return std::strerror(errno);
 }
 
-Status write_all(int fd, std::string_view data, const std::string& path) {
-  std::size_t written = 0;
-  while (written < data.size()) {
-    ssize_t n = ::write(fd, data.data() + written, data.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Error{"cannot write " + path + ": " + errno_text()};
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  return ok_status();
-}
-
 // The file that a write to `path` should replace: the target of a symbolic link (followed all
 // the way), otherwise `path` itself. A dangling link is replaced by its target's path as well,
 // which creates the target.
@@ -48,11 +35,33 @@ std::string resolve_target(const std::string& path) {
 
 }  // namespace
 
+Status write_all(int fd, std::string_view data, const std::string& path) {
+  std::size_t written = 0;
+  while (written < data.size()) {
+    ssize_t n = ::write(fd, data.data() + written, data.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error{"cannot write " + path + ": " + errno_text()};
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  return ok_status();
+}
+
+Status fsync_directory_of(const std::string& path) {
+  std::filesystem::path directory = std::filesystem::path(path).parent_path();
+  if (directory.empty()) directory = ".";
+  const int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Error{"cannot open the directory of " + path + ": " + errno_text()};
+  Status synced = ok_status();
+  if (::fsync(fd) != 0) synced = Error{"cannot fsync the directory of " + path + ": " + errno_text()};
+  ::close(fd);
+  return synced;
+}
+
 Status write_file_atomically(const std::string& path, std::string_view data, int mode) {
   const std::string target = resolve_target(path);
   const std::string temporary = target + ".tmp";
-  std::filesystem::path directory = std::filesystem::path(target).parent_path();
-  if (directory.empty()) directory = ".";
 
   int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Error{"cannot write " + temporary + ": " + errno_text()};
@@ -72,13 +81,9 @@ Status write_file_atomically(const std::string& path, std::string_view data, int
     ::unlink(temporary.c_str());
     return failed;
   }
-  int directory_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (directory_fd >= 0) {
-    // A failed directory fsync leaves the new content in place but perhaps not durable; there is
-    // nothing better to do than carry on (the next write tries again).
-    ::fsync(directory_fd);
-    ::close(directory_fd);
-  }
+  // A failed directory fsync leaves the new content in place but perhaps not durable; there is
+  // nothing better to do than carry on (the next write tries again).
+  static_cast<void>(fsync_directory_of(target));
   return ok_status();
 }
 

@@ -21,4 +21,10 @@ namespace unshelver::io {
 // Caddyfile that Caddy's own user must read. The error text names the path and the failing step.
 Status write_file_atomically(const std::string& path, std::string_view data, int mode);
 
+// The building blocks, also for files that are appended to (io/event_journal.h):
+// every byte of `data` to `fd`, through short writes and EINTR ("cannot write PATH: ..." else);
+Status write_all(int fd, std::string_view data, const std::string& path);
+// fsync(2) of the directory that holds `path`, which makes a new or renamed entry durable.
+Status fsync_directory_of(const std::string& path);
+
 }  // namespace unshelver::io

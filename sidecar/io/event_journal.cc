@@ -26,7 +26,7 @@ constexpr auto kMaxRetryDelay = 5'000ms;
 // The newest records' seq is read from this much of a rotated file's end.
 constexpr std::size_t kTailBytes = 64 * 1024;
 
-std::string errno_text(int error) { return std::strerror(error); }
+std::string errno_text() { return std::strerror(errno); }
 
 std::string rotated_path(const std::string& path, int index) { return path + "." + std::to_string(index); }
 
@@ -53,20 +53,9 @@ int highest_rotated(const std::string& path) {
   return highest;
 }
 
-Status fsync_directory_of(const std::string& path) {
-  const std::string directory = std::filesystem::path(path).parent_path().string();
-  const int fd = ::open(directory.empty() ? "." : directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Error{"open directory of " + path + ": " + errno_text(errno)};
-  const int synced = ::fsync(fd);
-  const int saved = errno;
-  ::close(fd);
-  if (synced != 0) return Error{"fsync directory of " + path + ": " + errno_text(saved)};
-  return ok_status();
-}
-
 Result<std::string> read_whole(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
-  if (!file) return Error{"cannot read " + path + ": " + errno_text(errno)};
+  if (!file) return Error{"cannot read " + path + ": " + errno_text()};
   std::ostringstream content;
   content << file.rdbuf();
   return content.str();
@@ -159,13 +148,13 @@ void EventJournal::Work::append() {
   if (fd < 0) {
     fd = open_for_append(path);
     if (fd < 0) {
-      error = "cannot open " + path + ": " + errno_text(errno);
+      error = "cannot open " + path + ": " + errno_text();
       return;
     }
   }
   struct stat info {};
   if (::fstat(fd, &info) != 0) {
-    error = "cannot stat " + path + ": " + errno_text(errno);
+    error = "cannot stat " + path + ": " + errno_text();
     return;
   }
   const off_t size_before = info.st_size;
@@ -175,23 +164,13 @@ void EventJournal::Work::append() {
     char last = '\n';
     if (::pread(fd, &last, 1, size_before - 1) == 1 && last != '\n') data.insert(data.begin(), '\n');
   }
-  std::size_t done = 0;
-  int failure = 0;
-  while (done < data.size()) {
-    const ssize_t wrote = ::write(fd, data.data() + done, data.size() - done);
-    if (wrote < 0) {
-      if (errno == EINTR) continue;
-      failure = errno;
-      break;
-    }
-    done += static_cast<std::size_t>(wrote);
-  }
-  if (failure == 0 && ::fdatasync(fd) != 0) failure = errno;
-  if (failure != 0) {
-    error = "cannot write " + path + ": " + errno_text(failure);
+  Status written = write_all(fd, data, path);
+  if (written && ::fdatasync(fd) != 0) written = Error{"cannot write " + path + ": " + errno_text()};
+  if (!written) {
+    error = written.error().message;
     // Cut back what part of the batch reached the file: it must end with a whole line.
     if (::ftruncate(fd, size_before) != 0 || ::fdatasync(fd) != 0) {
-      error += " (and cannot cut the partial write back: " + errno_text(errno) + ")";
+      error += " (and cannot cut the partial write back: " + errno_text() + ")";
     }
     return;
   }
@@ -205,11 +184,11 @@ void EventJournal::Work::rotate() {
   for (int index = highest_rotated(path); index >= 1; --index) {
     if (!exists(rotated_path(path, index))) continue;  // a gap left by a crash mid-rotation
     if (::rename(rotated_path(path, index).c_str(), rotated_path(path, index + 1).c_str()) != 0) {
-      notice = "cannot rotate " + rotated_path(path, index) + ": " + errno_text(errno);
+      notice = "cannot rotate " + rotated_path(path, index) + ": " + errno_text();
     }
   }
   if (::rename(path.c_str(), rotated_path(path, 1).c_str()) != 0) {
-    notice = "cannot rotate " + path + ": " + errno_text(errno) + "; it keeps growing";
+    notice = "cannot rotate " + path + ": " + errno_text() + "; it keeps growing";
   } else {
     rotated = true;
   }
@@ -229,7 +208,7 @@ void EventJournal::Work::prune() {
       kept_for_mirror = static_cast<std::uint64_t>(index - settings.keep_files);
       return;
     }
-    if (::unlink(old.c_str()) != 0) notice = "cannot delete " + old + ": " + errno_text(errno);
+    if (::unlink(old.c_str()) != 0) notice = "cannot delete " + old + ": " + errno_text();
   }
 }
 
@@ -264,7 +243,7 @@ Result<JournalOpened> EventJournal::open(std::size_t recent_limit) {
   }
 
   fd_ = open_for_append(path);
-  if (fd_ < 0) return Error{where + "cannot open for appending: " + errno_text(errno)};
+  if (fd_ < 0) return Error{where + "cannot open for appending: " + errno_text()};
   if (Status synced = fsync_directory_of(path); !synced) return Error{where + synced.error().message};
   struct statvfs space {};
   if (::fstatvfs(fd_, &space) == 0 && space.f_bavail == 0) {
@@ -280,12 +259,13 @@ Result<JournalOpened> EventJournal::open(std::size_t recent_limit) {
     const std::string torn_path = path + ".torn";
     const int torn = ::open(torn_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     const std::string torn_text = content->substr(intact) + (content->back() == '\n' ? "" : "\n");
-    const bool kept = torn >= 0 && ::write(torn, torn_text.data(), torn_text.size()) ==
-                                       static_cast<ssize_t>(torn_text.size()) && ::fdatasync(torn) == 0;
+    Status kept = torn >= 0 ? write_all(torn, torn_text, torn_path)
+                            : Status(Error{"cannot open " + torn_path + ": " + errno_text()});
+    if (kept && ::fdatasync(torn) != 0) kept = Error{"cannot fsync " + torn_path + ": " + errno_text()};
     if (torn >= 0) ::close(torn);
-    if (!kept) return Error{where + "cannot keep a torn last line aside in " + torn_path + ": " + errno_text(errno)};
+    if (!kept) return Error{where + "cannot keep a torn last line aside: " + kept.error().message};
     if (::ftruncate(fd_, static_cast<off_t>(intact)) != 0 || ::fdatasync(fd_) != 0) {
-      return Error{where + "cannot cut off a torn last line: " + errno_text(errno)};
+      return Error{where + "cannot cut off a torn last line: " + errno_text()};
     }
     content->resize(intact);
   }
@@ -313,8 +293,8 @@ Result<JournalOpened> EventJournal::open(std::size_t recent_limit) {
   // file first.
   if (settings_.mirrored) {
     for (int index = highest; index >= 1; --index) {
+      // A missing index (a gap) reads as newest 0, so it is skipped here too.
       if (newest_of[static_cast<std::size_t>(index)] <= opened.uploaded_through) continue;
-      if (!exists(rotated_path(path, index))) continue;
       auto text = read_whole(rotated_path(path, index));
       if (!text) return Error{where + text.error().message};
       for_each_line(std::string_view(*text).substr(0, core::intact_length(*text)), [&](std::string_view line) {
@@ -334,6 +314,8 @@ Result<JournalOpened> EventJournal::open(std::size_t recent_limit) {
   last_seq_ = opened.last_seq;
   return opened;
 }
+
+std::size_t EventJournal::unwritten() const { return queue_.size() + (work_ ? work_->records.size() : 0); }
 
 core::EventRecord EventJournal::append(core::EventRecord record) {
   record.seq = ++last_seq_;
@@ -362,7 +344,6 @@ void EventJournal::start_batch() {
   work->fd = fd_;
   work->records.assign(queue_.begin(), queue_.end());
   queue_.clear();
-  in_batch_ = work->records.size();
   for (const core::EventRecord& record : work->records) work->data += core::to_json_line(record) + "\n";
   if (uploaded_through_ != saved_cursor_) work->cursor = uploaded_through_;
   work->prune_through = uploaded_through_;
@@ -389,7 +370,6 @@ void EventJournal::start_batch() {
 
 void EventJournal::finish_batch(std::unique_ptr<Work> work) {
   work_ = nullptr;
-  in_batch_ = 0;
   fd_ = work->fd;
   if (work->rotated) ++stats_.rotations;
   if (work->pruned) stats_.kept_for_mirror = work->kept_for_mirror;

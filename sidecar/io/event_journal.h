@@ -88,7 +88,7 @@ class EventJournal {
   void close();
 
   const JournalStats& stats() const { return stats_; }
-  std::size_t unwritten() const { return queue_.size() + in_batch_; }
+  std::size_t unwritten() const;  // queued, and in the batch being written
   std::uint64_t last_seq() const { return last_seq_; }
   const std::string& path() const { return settings_.path; }
   bool busy() const { return work_ != nullptr; }
@@ -105,7 +105,6 @@ class EventJournal {
   std::uint64_t uploaded_through_ = 0;
   std::uint64_t saved_cursor_ = 0;
   std::deque<core::EventRecord> queue_;  // numbered, not yet written
-  std::size_t in_batch_ = 0;             // records in the batch being written
   Work* work_ = nullptr;                 // the batch in the thread pool
   Timer retry_timer_;
   std::chrono::milliseconds retry_delay_{0};

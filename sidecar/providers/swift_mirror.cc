@@ -37,6 +37,7 @@ SwiftMirror::SwiftMirror(uv_loop_t* loop, OpenStackSession& session, MirrorSetti
                          std::function<void()> on_change)
     : session_(session),
       settings_(std::move(settings)),
+      container_path_("/" + core::percent_encode(settings_.container)),
       on_progress_(std::move(on_progress)),
       on_change_(std::move(on_change)),
       uploaded_through_(uploaded_through),
@@ -91,7 +92,7 @@ void SwiftMirror::pump() {
 }
 
 void SwiftMirror::check_container() {
-  container_request_ = call("HEAD", "/" + core::percent_encode(settings_.container), "", {},
+  container_request_ = call("HEAD", container_path_, "", {},
                             [this](io::ClientResponse response) {
                               container_request_ = 0;
                               if (response.is_2xx()) {
@@ -106,7 +107,7 @@ void SwiftMirror::check_container() {
 }
 
 void SwiftMirror::create_container() {
-  container_request_ = call("PUT", "/" + core::percent_encode(settings_.container), "", {},
+  container_request_ = call("PUT", container_path_, "", {},
                             [this](io::ClientResponse response) {
                               container_request_ = 0;
                               // 201 Created, or 202 Accepted when it exists already (contract §3).
@@ -126,7 +127,7 @@ void SwiftMirror::send(std::uint64_t seq, Item& item) {
   item.step = Step::kSending;
   ++sending_;
   io::HeaderList headers{{"If-None-Match", "*"}};
-  item.request = call("PUT", "/" + core::percent_encode(settings_.container) + "/" + encode_object_path(item.name),
+  item.request = call("PUT", container_path_ + "/" + encode_object_path(item.name),
                       item.body, std::move(headers),
                       [this, seq](io::ClientResponse response) { on_uploaded(seq, response); });
 }

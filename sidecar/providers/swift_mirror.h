@@ -93,6 +93,7 @@ class SwiftMirror {
 
   OpenStackSession& session_;
   MirrorSettings settings_;
+  std::string container_path_;  // "/" + the encoded container name, on the account's endpoint
   ProgressCallback on_progress_;
   std::function<void()> on_change_;
   std::map<std::uint64_t, Item> outbox_;

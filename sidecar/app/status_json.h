@@ -1,0 +1,22 @@
+// Small conversions for the /api/status document: absent values are JSON null, not "" or 0.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+
+#include "core/reconciler.h"
+#include "core/time_format.h"
+
+namespace unshelver::app {
+
+inline nlohmann::json time_or_null(const std::optional<core::TimePoint>& at) {
+  return at ? nlohmann::json(core::format_rfc3339(*at)) : nlohmann::json();
+}
+
+inline nlohmann::json text_or_null(const std::string& text) {
+  return text.empty() ? nlohmann::json() : nlohmann::json(text);
+}
+
+}  // namespace unshelver::app

@@ -7,6 +7,7 @@
 #include "app/caddy_input.h"
 #include "app/status_json.h"
 #include "core/time_format.h"
+#include "io/random.h"
 #include "io/uv_handle.h"
 #include "app/config_file.h"
 #include "providers/nova_provider.h"
@@ -101,9 +102,10 @@ int App::start() {
           on_backend_change(backend, transitions, persist);
         }));
   }
+  operations_.resize(drivers_.size());
   if (int code = start_events(); code != 0) return code;
+  if (int code = start_web(); code != 0) return code;
 
-  web_ = std::make_unique<web::WebApp>(*pages_, *this);
   server_ = std::make_unique<io::HttpServer>(
       &loop_, config_.http, [this](const io::HttpRequest& request, io::Responder responder) {
         web_->handle(request, std::move(responder));
@@ -157,6 +159,25 @@ int App::start_events() {
     spdlog::critical("{}", started.error().message);
     return 2;
   }
+  return 0;
+}
+
+int App::start_web() {
+  std::string signing_key = config_.app.secret_key;
+  if (signing_key.empty()) {
+    // Without a configured key, sessions are signed with one that lives as long as the process:
+    // safe, but every restart logs the admins out.
+    signing_key = io::random_bytes(32);
+    if (!config_.app.control_token.empty()) {
+      spdlog::warn("app.secret_key is not set: control sessions end whenever unshelver restarts");
+    }
+  }
+  if (config_.app.control_token.empty()) {
+    spdlog::warn("no control token is configured (app.control_token, the secrets file or UNSHELVER_CONTROL_TOKEN): "
+                 "/control, /api/events and the CLI's status, wake and shelve are off");
+  }
+  access_ = std::make_unique<web::AccessControl>(config_, signing_key);
+  web_ = std::make_unique<web::WebApp>(*pages_, *this, *access_, config_.app.manual_shelve_path);
   return 0;
 }
 
@@ -225,6 +246,7 @@ int App::finish() {
   events_.reset();
   openstack_.reset();
   web_.reset();
+  access_.reset();
   server_.reset();
   client_.reset();
   uv_run(&loop_, UV_RUN_DEFAULT);
@@ -241,7 +263,11 @@ int App::finish() {
 
 void App::on_backend_change(const core::BackendConfig& backend, const std::vector<core::Transition>& transitions,
                             bool persist_now) {
-  for (const core::Transition& transition : transitions) events_->record_transition(backend, transition);
+  const std::size_t index = static_cast<std::size_t>(&backend - config_.backends.data());
+  for (const core::Transition& transition : transitions) {
+    events_->record_transition(backend, transition);
+    if (index < operations_.size()) operations_[index].observe(transition);
+  }
   ++revision_;
   refresh_upstreams();
   update_routing();
@@ -567,6 +593,32 @@ web::Controller::WakeOutcome App::wake(const std::string& name, const std::strin
     return changed ? WakeOutcome::kAccepted : WakeOutcome::kAlreadyAwake;
   }
   return WakeOutcome::kUnknownBackend;
+}
+
+web::Controller::WakeOutcome App::shelve(const std::string& name, const std::string& actor,
+                                         const std::string& reason) {
+  for (auto& driver : drivers_) {
+    if (driver->config().name != name) continue;
+    const bool changed = driver->request(false, actor, reason);
+    return changed ? WakeOutcome::kAccepted : WakeOutcome::kAlreadyAwake;
+  }
+  return WakeOutcome::kUnknownBackend;
+}
+
+void App::record_event(const std::string& action, const std::string& actor, const std::string& detail) {
+  if (!events_) return;
+  core::EventRecord record;
+  record.at = std::chrono::system_clock::now();
+  record.action = action;
+  record.actor = actor;
+  record.detail = detail;
+  events_->record(std::move(record));
+}
+
+std::string App::ignore_reason(const io::HttpRequest& request) const {
+  if (!classifier_) return "";
+  const std::string* agent = request.header("User-Agent");
+  return std::string(classifier_->ignore_reason(request.method, request.target, agent ? *agent : ""));
 }
 
 nlohmann::json App::events(std::optional<std::uint64_t> after, const std::string& backend, std::size_t limit) const {

@@ -21,6 +21,7 @@
 #include "core/activity_classifier.h"
 #include "core/config.h"
 #include "core/inflight_tracker.h"
+#include "core/operation_stats.h"
 #include "io/connection_monitor.h"
 #include "io/log_follower.h"
 #include "io/timer.h"
@@ -46,6 +47,10 @@ class App final : public web::Controller {
   std::uint64_t revision() const override { return revision_; }
   nlohmann::json status() const override;
   WakeOutcome wake(const std::string& name, const std::string& actor, const std::string& reason) override;
+  WakeOutcome shelve(const std::string& name, const std::string& actor, const std::string& reason) override;
+  void record_event(const std::string& action, const std::string& actor, const std::string& detail) override;
+  std::string ignore_reason(const io::HttpRequest& request) const override;
+  void metrics(core::MetricsPage& page) const override;  // app_metrics.cc
   std::string backend_for_host(std::string_view host) const override;
   bool wake_on_request(const std::string& name, const io::HttpRequest& request) override;
   nlohmann::json events(std::optional<std::uint64_t> after, const std::string& backend,
@@ -58,6 +63,7 @@ class App final : public web::Controller {
   void on_backend_change(const core::BackendConfig& backend, const std::vector<core::Transition>& transitions,
                          bool persist);
   int start_events();
+  int start_web();
   void persist();
   int finish();
   int start_activity();
@@ -81,7 +87,10 @@ class App final : public web::Controller {
   std::unique_ptr<providers::OpenStackSession> openstack_;  // shared by every OpenStack backend
   std::unique_ptr<EventRecorder> events_;  // after openstack_: its mirror uses the session
   std::vector<std::unique_ptr<BackendDriver>> drivers_;
+  std::unique_ptr<web::AccessControl> access_;
   std::unique_ptr<web::WebApp> web_;
+  std::vector<core::OperationStats> operations_;  // parallel to drivers_: wakes and shelves for /metrics
+  std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
 
   // Activity: Caddy's access log, classified per backend, and requests in flight through Caddy.
   std::optional<core::ActivityClassifier> classifier_;

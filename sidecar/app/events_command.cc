@@ -1,59 +1,59 @@
 #include "app/events_command.h"
 
-#include <uv.h>
-
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <optional>
-#include <sstream>
 
+#include "app/cli_client.h"
 #include "app/config_file.h"
 #include "core/event_record.h"
 #include "core/text.h"
 #include "core/time_format.h"
-#include "io/http_client.h"
-#include "io/http_server.h"
-#include "io/timer.h"
 
 namespace unshelver::app {
-
-const char* const kEventsUsage = R"(Usage: unshelver events [--follow] [--backend NAME] [--limit N] [--json]
-                        [--config FILE] [--url URL] [--local]
-
-Prints the recent events of the running unshelver (transitions, Caddy load errors), oldest first.
-
-  --follow        keep printing new events as they are recorded (Ctrl-C ends)
-  --backend NAME  only the events of this backend
-  --limit N       how many recent events to print first (default 20, at most 1000)
-  --json          one JSON object per line, as in the event log, instead of text
-  --config FILE   the configuration (default: $UNSHELVER_CONFIG, else ./config.yaml); its
-                  `listen` address is where the instance is asked
-  --url URL       ask this instance instead, e.g. http://127.0.0.1:5001
-  --local         read the configuration's event log file instead of asking the instance
-
-Exit codes: 0 printed, 1 the instance or the log could not be read, 2 usage or configuration.
-)";
 
 namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
+using cli::kExitFailed;
+using cli::kExitOk;
+using cli::kExitUsage;
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
+constexpr const char* kEventsUsage = R"(Usage: unshelver events [--follow] [--backend NAME] [--limit N] [--json]
+                        [--config FILE] [--url URL] [--token-file FILE] [--local]
+
+Prints the recent events of the running unshelver (transitions, Caddy load errors), oldest first.
+
+  --follow           keep printing new events as they are recorded (Ctrl-C ends)
+  --backend NAME     only the events of this backend
+  --limit N          how many recent events to print first (default 20, at most 1000)
+  --json             one JSON object per line, as in the event log, instead of text
+  --local            read the configuration's event log file instead of asking the instance
+                     (no token needed)
+)";
+
 constexpr auto kLongPoll = 25s;
 constexpr auto kReconnectDelay = 2s;
 constexpr std::size_t kPageLimit = 1000;  // the most /api/events gives at once
+
+void print_usage(std::FILE* to) {
+  std::fputs(kEventsUsage, to);
+  std::fputs(cli::kConnectionHelp, to);
+  std::fputs("\n", to);
+  std::fputs(cli::kExitCodesHelp, to);
+}
 
 struct EventsOptions {
   bool follow = false;
   bool json_lines = false;
   bool local = false;
   std::string backend;
-  std::string config_path;
-  std::string url;
+  cli::ConnectionOptions connection;
   std::size_t limit = 20;
 };
 
@@ -65,6 +65,9 @@ Result<EventsOptions> parse(const std::vector<std::string>& args) {
       if (i + 1 >= args.size()) return Error{arg + " needs " + what};
       return args[++i];
     };
+    auto taken = cli::take_connection_option(args, i, options.connection);
+    if (!taken) return taken.error();
+    if (*taken) continue;
     if (arg == "--follow" || arg == "-f") {
       options.follow = true;
     } else if (arg == "--json") {
@@ -75,15 +78,6 @@ Result<EventsOptions> parse(const std::vector<std::string>& args) {
       auto name = value("a backend name");
       if (!name) return name.error();
       options.backend = *name;
-    } else if (arg == "--config" || arg == "-c") {
-      auto path = value("a file name");
-      if (!path) return path.error();
-      options.config_path = *path;
-    } else if (arg == "--url") {
-      auto url = value("a URL such as http://127.0.0.1:5001");
-      if (!url) return url.error();
-      options.url = *url;
-      while (!options.url.empty() && options.url.back() == '/') options.url.pop_back();
     } else if (arg == "--limit") {
       auto text = value("a number");
       if (!text) return text.error();
@@ -92,7 +86,7 @@ Result<EventsOptions> parse(const std::vector<std::string>& args) {
       if (text->empty() || *end != '\0' || limit < 1 || limit > 1000) return Error{"--limit must be 1 to 1000"};
       options.limit = static_cast<std::size_t>(limit);
     } else {
-      return Error{"unknown argument: " + arg};
+      return Error{"unknown argument: " + cli::shown_argument(arg)};
     }
   }
   if (options.local && options.follow) return Error{"--local and --follow do not go together (use the instance)"};
@@ -111,17 +105,6 @@ void print(const core::EventRecord& record, bool json_lines) {
     std::printf("%s\n", line.c_str());
   }
   std::fflush(stdout);
-}
-
-// The base URL of the instance that `listen` names; a wildcard address is asked on loopback.
-Result<std::string> instance_url(const std::string& listen) {
-  auto address = io::split_host_port(listen);
-  if (!address) return Error{"listen: " + address.error().message};
-  std::string host = address->first;
-  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
-  if (host == "::") host = "::1";
-  if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  return "http://" + host + ":" + std::to_string(address->second);
 }
 
 // The records of one log file that `options` selects, oldest first; false when it cannot be read.
@@ -156,62 +139,46 @@ int print_local(const core::Config& config, const EventsOptions& options) {
   return kExitOk;
 }
 
-// Asks the instance, once or following; runs on its own short-lived loop.
-class Reader {
- public:
-  Reader(uv_loop_t* loop, io::HttpClient& client, EventsOptions options, std::string base_url)
-      : client_(client), retry_timer_(loop), options_(std::move(options)), base_url_(std::move(base_url)) {}
+// Asks the instance once, or follows it until interrupted.
+int read_from_instance(cli::CliClient& client, const EventsOptions& options) {
+  const std::string& base_url = client.instance().base_url;
+  // Empty: the first question (the newest `limit` events).
+  std::optional<std::uint64_t> after;
+  for (;;) {
+    std::string target = "/api/events?limit=" + std::to_string(after ? kPageLimit : options.limit);
+    if (after) target += "&after=" + std::to_string(*after) + "&wait=" + std::to_string(kLongPoll.count());
+    if (!options.backend.empty()) target += "&backend=" + core::percent_encode(options.backend);
+    const io::ClientResponse response =
+        client.request("GET", target, std::chrono::duration_cast<std::chrono::milliseconds>(kLongPoll + 10s));
 
-  void start() { ask(std::nullopt); }
-  int exit_code() const { return exit_code_; }
-
- private:
-  // `after` empty: the first question (the newest `limit` events).
-  void ask(std::optional<std::uint64_t> after) {
-    std::string url = base_url_ + "/api/events?limit=" + std::to_string(after ? kPageLimit : options_.limit);
-    if (after) url += "&after=" + std::to_string(*after) + "&wait=" + std::to_string(kLongPoll.count());
-    if (!options_.backend.empty()) url += "&backend=" + core::percent_encode(options_.backend);
-    io::ClientRequest request;
-    request.url = url;
-    request.timeout = kLongPoll + 10s;
-    request.headers.emplace_back("Accept", "application/json");
-    client_.send(std::move(request), [this, after](io::ClientResponse response) { on_answer(after, response); });
-  }
-
-  void on_answer(std::optional<std::uint64_t> after, const io::ClientResponse& response) {
     json body = response.is_2xx() ? json::parse(response.body, nullptr, false) : json();
     if (!body.is_object() || !body.contains("events") || !body["events"].is_array()) {
-      const std::string why = !response.transport_ok() ? response.error
-                              : response.is_2xx()       ? "an answer that is not an event list"
-                                                        : "HTTP " + std::to_string(response.status) + ": " +
-                                                        std::string(core::trim(response.body));
-      if (!options_.follow || !after) {
-        std::fprintf(stderr, "unshelver events: cannot read the events of %s: %s\n", base_url_.c_str(), why.c_str());
+      cli::Failure failure = response.is_2xx()
+                                 ? cli::Failure{kExitFailed, base_url + " answered with something that is not an "
+                                                                        "event list"}
+                                 : cli::describe_failure(response, client.instance(), false);
+      // A refused token stays refused; following only rides out a restart of the daemon.
+      if (!options.follow || !after || failure.exit_code == cli::kExitRefused) {
+        std::fprintf(stderr, "unshelver events: %s\n", failure.message.c_str());
         if (!response.transport_ok()) {
-          std::fprintf(stderr, "Is unshelver running there? `unshelver events --local` reads the log file.\n");
+          std::fprintf(stderr, "`unshelver events --local` reads the log file without the instance.\n");
         }
-        exit_code_ = kExitFailed;
-        client_.close();
-        return;
+        return failure.exit_code;
       }
       // Following: the daemon may be restarting; try again without losing our place.
-      std::fprintf(stderr, "unshelver events: %s; trying again\n", why.c_str());
-      retry_timer_.start(std::chrono::duration_cast<std::chrono::milliseconds>(kReconnectDelay),
-                         [this, after] { ask(after); });
-      return;
+      const std::string first_line = failure.message.substr(0, failure.message.find('\n'));
+      std::fprintf(stderr, "unshelver events: %s; trying again\n", first_line.c_str());
+      client.pause(std::chrono::duration_cast<std::chrono::milliseconds>(kReconnectDelay));
+      continue;
     }
     std::uint64_t seen = after.value_or(0);
     for (const json& entry : body["events"]) {
       auto record = core::parse_event_line(entry.dump());
       if (!record) continue;
-      print(*record, options_.json_lines);
+      print(*record, options.json_lines);
       seen = std::max(seen, record->seq);
     }
-    if (!options_.follow) {
-      exit_code_ = kExitOk;
-      client_.close();
-      return;
-    }
+    if (!options.follow) return kExitOk;
     // Where to go on from: past what was printed, and past `last_seq` (the newest event of any
     // backend when the answer was made) whenever the answer holds everything up to it: the first
     // answer (the newest events), or a page shorter than the limit. Otherwise an event of another
@@ -220,63 +187,45 @@ class Reader {
     if (complete && body.contains("last_seq") && body["last_seq"].is_number_unsigned()) {
       seen = std::max(seen, body["last_seq"].get<std::uint64_t>());
     }
-    ask(seen);
+    after = seen;
   }
-
-  io::HttpClient& client_;
-  io::Timer retry_timer_;
-  EventsOptions options_;
-  std::string base_url_;
-  int exit_code_ = kExitFailed;
-};
+}
 
 }  // namespace
 
 int run_events_command(const std::vector<std::string>& args) {
   for (const std::string& arg : args) {
     if (arg == "--help" || arg == "-h") {
-      std::fputs(kEventsUsage, stdout);
+      print_usage(stdout);
       return kExitOk;
     }
   }
   auto options = parse(args);
   if (!options) {
-    std::fprintf(stderr, "unshelver events: %s\n\n%s", options.error().message.c_str(), kEventsUsage);
+    std::fprintf(stderr, "unshelver events: %s\n\n", options.error().message.c_str());
+    print_usage(stderr);
     return kExitUsage;
   }
-  std::string base_url = options->url;
-  if (base_url.empty() || options->local) {
-    const std::string path = resolve_config_path(options->config_path);
-    auto config = load_config_file(path, environment_snapshot());
+  const auto env = environment_snapshot();
+  if (options->local) {
+    auto config = cli::load_config(options->connection, env);
     if (!config) {
       std::fprintf(stderr, "%s\n", config.error().message.c_str());
       return kExitUsage;
     }
-    if (options->local) return print_local(*config, *options);
-    auto url = instance_url(config->listen);
-    if (!url) {
-      std::fprintf(stderr, "unshelver events: %s: %s\n", path.c_str(), url.error().message.c_str());
-      return kExitUsage;
-    }
-    base_url = *url;
+    return print_local(*config, *options);
   }
-
-  uv_loop_t loop;
-  if (int rc = uv_loop_init(&loop); rc != 0) {
-    std::fprintf(stderr, "unshelver events: cannot initialise the event loop: %s\n", uv_strerror(rc));
+  auto instance = cli::resolve_instance(options->connection, env);
+  if (!instance) {
+    std::fprintf(stderr, "unshelver events: %s\n", instance.error().message.c_str());
+    return kExitUsage;
+  }
+  auto client = cli::CliClient::open(std::move(*instance));
+  if (!client) {
+    std::fprintf(stderr, "unshelver events: %s\n", client.error().message.c_str());
     return kExitFailed;
   }
-  int code = kExitFailed;
-  {
-    io::HttpClient client(&loop);
-    Reader reader(&loop, client, *options, base_url);
-    reader.start();
-    uv_run(&loop, UV_RUN_DEFAULT);
-    code = reader.exit_code();
-  }
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_loop_close(&loop);
-  return code;
+  return read_from_instance(**client, *options);
 }
 
 }  // namespace unshelver::app

@@ -3,6 +3,8 @@
 // Exit codes (DESIGN.md "Command line"): 0 success, 1 run-time failure, 2 usage or config error.
 // `unshelver dns` keeps the Python unshelver's ensure_dns_record.py codes instead (0 done, 1 no
 // zone, 2 API or config error) and uses 64 (EX_USAGE) for usage errors; see app/dns_command.h.
+// The commands that ask a running instance (events, status, wake, shelve) add 3 (the control
+// token was refused) and 4 (no such backend); see app/cli_client.h.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -17,6 +19,7 @@
 #include "app/config_file.h"
 #include "app/dns_command.h"
 #include "app/events_command.h"
+#include "app/ops_command.h"
 #include "core/caddy_renderer.h"
 
 namespace {
@@ -42,9 +45,20 @@ Usage:
                                       that it holds exactly IP, and wait until it is ACTIVE
                                       (exit 0 done or unchanged, 1 no zone, 2 API error, 64 usage;
                                       `unshelver dns --help` for details)
-  unshelver events [--follow] [--backend NAME] [--limit N] [--json] [--config FILE] [--local]
+
+Asking the running instance (with the control token; exit 0 success, 1 not reached or failed,
+2 usage or configuration, 3 token refused, 4 no such backend):
+  unshelver status [--json]           the state of every backend, Caddy's routing, the event log
+  unshelver wake NAME [--wait [SECONDS]] [--json]
+                                      wake a backend; --wait follows it until it is ready
+  unshelver shelve NAME [--wait [SECONDS]] [--json]
+                                      put a backend to sleep; --wait follows it until it is asleep
+  unshelver events [--follow] [--backend NAME] [--limit N] [--json] [--local]
                                       print the recorded events of the running instance
-                                      (`unshelver events --help` for details)
+  Each takes --config FILE, --url URL (else $UNSHELVER_URL, else the config's `listen`) and
+  --token-file FILE (else $UNSHELVER_CONTROL_TOKEN, else app.control_token); never the token
+  itself, which every user could read with `ps`. `unshelver COMMAND --help` for details.
+
   unshelver --version | --help
 
 The configuration comes from --config, else $UNSHELVER_CONFIG, else ./config.yaml.
@@ -160,8 +174,14 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::string(argv[1]) == "dns") {
     return unshelver::app::run_dns_command(std::vector<std::string>(argv + 2, argv + argc));
   }
-  if (argc >= 2 && std::string(argv[1]) == "events") {
-    return unshelver::app::run_events_command(std::vector<std::string>(argv + 2, argv + argc));
+  // So do the commands that ask the running instance (app/cli_client.h).
+  if (argc >= 2) {
+    const std::string command = argv[1];
+    const std::vector<std::string> rest(argv + 2, argv + argc);
+    if (command == "events") return unshelver::app::run_events_command(rest);
+    if (command == "status") return unshelver::app::run_status_command(rest);
+    if (command == "wake") return unshelver::app::run_wake_command(rest);
+    if (command == "shelve") return unshelver::app::run_shelve_command(rest);
   }
   Options options;
   if (std::string problem = parse_arguments(argc, argv, options); !problem.empty()) {

@@ -167,6 +167,18 @@ struct EventSettings {
   Millis upload_retry_max{60'000};                 // the longest pause between failed uploads
 };
 
+// How the control surface and the public wake are protected (web/access.h). Our extension: the
+// `security` section.
+struct SecuritySettings {
+  std::chrono::minutes session_lifetime{12 * 60};  // security.session_hours: a /control login lasts this long
+  int login_burst = 5;                // failed logins a client may make in a row ...
+  Millis login_refill{60'000};        // ... then one more per this interval (security.login_refill_seconds)
+  int wake_burst = 3;                 // public wake requests a client may make in a row ...
+  Millis wake_refill{60'000};         // ... then one more per this interval (security.wake_refill_seconds)
+  Millis wake_cooldown{30'000};       // across all clients: at most one public wake that starts a
+                                      // sleeping backend per this interval (security.wake_cooldown_seconds)
+};
+
 // How Unshelver manages Caddy's routing (see app/caddy_router.h and caddy/).
 enum class CaddyIntegration {
   kFull,     // Unshelver renders the whole Caddyfile from a template and loads it
@@ -206,6 +218,7 @@ struct Config {
   std::optional<std::string> swift_event_container;
   std::string swift_event_prefix;
   EventSettings events;
+  SecuritySettings security;
   std::string notification_email;
 
   std::string state_dir = "/var/lib/unshelver";

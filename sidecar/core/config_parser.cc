@@ -13,6 +13,7 @@
 // The parser is pure: it never reads files or the process environment, and it never throws
 // (yaml-cpp's exceptions are caught here, at startup, as STYLE.md §2.5 asks).
 #include "core/config_parser.h"
+#include "core/secret_policy.h"
 #include "core/text.h"
 
 #include <ini.h>
@@ -38,6 +39,9 @@ namespace {
 
 // The Python unshelver's minimum for its two shared secrets; shorter ones are guessable.
 constexpr std::size_t kMinSecretLength = 16;
+// In production the two secrets guard a public host: 32 random characters at least (128 bits and
+// more from `openssl rand -hex 16` or longer).
+constexpr std::size_t kMinProductionSecretLength = 32;
 // Bounds that keep duration arithmetic far from overflow (about 31 years).
 constexpr double kMaxSeconds = 1e9;
 constexpr double kMaxMinutes = kMaxSeconds / 60;
@@ -251,6 +255,7 @@ constexpr std::string_view kRootKeys[] = {"app",
                                           "http",
                                           "activity",
                                           "events",
+                                          "security",
                                           "caddy"};
 constexpr std::string_view kAppKeys[] = {"title",
                                          "secret_key",
@@ -295,6 +300,8 @@ constexpr std::string_view kHealthKeys[] = {
 constexpr std::string_view kSimKeys[] = {"wake_seconds", "boot_seconds",      "sleep_seconds",
                                          "fail_wakes",   "wake_failure_rate", "failure_message",
                                          "start_awake",  "backend_listen"};
+constexpr std::string_view kSecurityKeys[] = {"session_hours",       "login_burst",       "login_refill_seconds",
+                                              "wake_burst",          "wake_refill_seconds", "wake_cooldown_seconds"};
 constexpr std::string_view kEventsKeys[] = {"rotate_bytes", "keep_files", "upload_concurrency",
                                             "upload_retry_max_seconds"};
 constexpr std::string_view kCaddyKeys[] = {
@@ -708,6 +715,7 @@ class Loader {
     check_openstack();
     check_caddy();
     check_secret_lengths();
+    if (config_.app.env == AppEnvironment::kProduction) check_production_secrets();
   }
 
   std::optional<YAML::Mark> caddy_mark_;
@@ -791,6 +799,7 @@ class Loader {
         {"http", [this](const YAML::Node& v, const std::string& p) { read_http(v, p); }},
         {"activity", [this](const YAML::Node& v, const std::string& p) { read_activity(v, p); }},
         {"events", [this](const YAML::Node& v, const std::string& p) { read_events(v, p); }},
+        {"security", [this](const YAML::Node& v, const std::string& p) { read_security(v, p); }},
         {"caddy", [this](const YAML::Node& v, const std::string& p) { read_caddy(v, p); }},
     };
     walk(root, "", kRootKeys, fields);
@@ -864,6 +873,7 @@ class Loader {
          [&](const YAML::Node& v, const std::string& p) {
            if (auto i = get_choice(v, p, kEnvironmentNames)) {
              app.env = *i == 0 ? AppEnvironment::kDevelopment : AppEnvironment::kProduction;
+             env_mark_ = v.Mark();
            }
          }},
     };
@@ -1127,6 +1137,33 @@ class Loader {
          }},
     };
     walk(node, path, kEventsKeys, fields);
+  }
+
+  void read_security(const YAML::Node& node, const std::string& path) {
+    if (!expect_map(node, path)) return;
+    SecuritySettings& security = config_.security;
+    const std::vector<Field> fields = {
+        {"session_hours",
+         [&](const YAML::Node& v, const std::string& p) {
+           // A session longer than a month is a token that never expires in practice.
+           if (auto hours = get_integer(v, p, 1, 24 * 31)) security.session_lifetime = std::chrono::hours(*hours);
+         }},
+        {"login_burst", [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 1, security.login_burst); }},
+        {"login_refill_seconds",
+         [&](const YAML::Node& v, const std::string& p) {
+           read_millis(v, p, Range{0, kMaxSeconds, true}, security.login_refill);
+         }},
+        {"wake_burst", [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 1, security.wake_burst); }},
+        {"wake_refill_seconds",
+         [&](const YAML::Node& v, const std::string& p) {
+           read_millis(v, p, Range{0, kMaxSeconds, true}, security.wake_refill);
+         }},
+        {"wake_cooldown_seconds",
+         [&](const YAML::Node& v, const std::string& p) {
+           read_millis(v, p, Range{0, kMaxSeconds}, security.wake_cooldown);
+         }},
+    };
+    walk(node, path, kSecurityKeys, fields);
   }
 
   void read_ignore(const YAML::Node& node, const std::string& path, IgnoreRules& rules) {
@@ -1660,6 +1697,33 @@ class Loader {
     }
   }
 
+  // `app.env: production` (as UptimeMesh does): a public deployment must not start with a missing,
+  // short, guessable or copied secret. Every weak secret is named, with where its value came
+  // from; the value itself never appears.
+  void check_production_secrets() {
+    const std::string why = " (app.env is production)";
+    for (auto [secret, key, environment] :
+         {std::tuple{&control_token_, "app.control_token", "UNSHELVER_CONTROL_TOKEN"},
+          std::tuple{&secret_key_, "app.secret_key", "UNSHELVER_SECRET_KEY"}}) {
+      const std::string weakness = secret_weakness(secret->value, kMinProductionSecretLength);
+      if (weakness.empty()) continue;
+      if (secret->value.empty()) {
+        add_at(env_mark_, key,
+               weakness + why + ": set it in the secrets file or " + environment + ", e.g. from `openssl rand -hex 32`");
+      } else {
+        add_at(*secret, weakness + why);
+      }
+    }
+    // The cloud's own secrets are not ours to judge for strength, but a value copied from the
+    // examples is certainly wrong.
+    for (auto [secret, key] : {std::pair{&os_password_, "openstack.password"},
+                               std::pair{&os_app_secret_, "openstack.application_credential_secret"}}) {
+      if (!secret->value.empty() && is_placeholder_secret(secret->value)) {
+        add_at(*secret, "is the example value" + why);
+      }
+    }
+  }
+
   // OpenStack settings are needed by OpenStack backends and by the Swift event mirror. A
   // clouds.yaml entry (`cloud`) carries its own credentials, so none are required then.
   void check_openstack() {
@@ -1737,6 +1801,7 @@ class Loader {
   std::string verify_path_;
   std::string first_openstack_button_;
   YAML::Mark first_openstack_mark_;
+  YAML::Mark env_mark_ = YAML::Mark::null_mark();
   Secret control_token_;
   Secret secret_key_;
   Secret os_password_;

@@ -89,4 +89,19 @@ std::optional<std::string> query_parameter(std::string_view query, std::string_v
   return std::nullopt;
 }
 
+std::optional<std::string> cookie_value(std::string_view cookie_header, std::string_view name) {
+  std::string_view rest = cookie_header;
+  while (!rest.empty()) {
+    const std::size_t end = rest.find(';');
+    std::string_view pair = trim(rest.substr(0, end));
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    const std::size_t equals = pair.find('=');
+    if (equals == std::string_view::npos || trim(pair.substr(0, equals)) != name) continue;
+    std::string_view value = trim(pair.substr(equals + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+    return std::string(value);
+  }
+  return std::nullopt;
+}
+
 }  // namespace unshelver::core

@@ -27,4 +27,9 @@ std::string percent_encode(std::string_view text);
 // names, the first one.
 std::optional<std::string> query_parameter(std::string_view query, std::string_view name);
 
+// The value of cookie `name` in a Cookie header ("a=1; unshelver_session=v1.x"), as sent (RFC 6265
+// §5.4: "; "-separated name=value pairs; a value may be wrapped in double quotes, which are
+// removed); std::nullopt when absent. With repeated names, the first one.
+std::optional<std::string> cookie_value(std::string_view cookie_header, std::string_view name);
+
 }  // namespace unshelver::core

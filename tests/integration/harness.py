@@ -5,6 +5,8 @@ starts is stopped by the test itself (SIGTERM, then a check that it exited clean
 """
 import json
 import os
+import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -15,6 +17,15 @@ import urllib.request
 
 BINARY = os.path.abspath(os.environ.get("UNSHELVER_BIN", os.path.join(os.path.dirname(__file__), "../../build/unshelver")))
 SOURCE_DIR = os.environ.get("UNSHELVER_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
+
+
+# Every daemon and CLI these tests start runs with a control token and a session key, from the
+# environment (as a deployment would keep them out of config.yaml). Set here, in this process's own
+# environment, so that the daemons and the `unshelver` commands the tests run inherit the same
+# values; a test that needs no token passes an environment without them.
+CONTROL_TOKEN = os.environ.setdefault("UNSHELVER_CONTROL_TOKEN", secrets.token_urlsafe(32))
+os.environ.setdefault("UNSHELVER_SECRET_KEY", secrets.token_urlsafe(32))
+ADMIN = {"Authorization": f"Bearer {CONTROL_TOKEN}"}
 
 
 def free_port():
@@ -102,7 +113,20 @@ class Unshelver:
             self.log.close()
         if expect_code is not None and code != expect_code:
             raise AssertionError(f"unshelver exited with {code}, expected {expect_code}:\n{self.output()}")
+        self.assert_no_secret_leaked()
         return code
+
+    def assert_no_secret_leaked(self):
+        """The control token never appears in the daemon's output or in an event log (every test
+        that stops a daemon checks this)."""
+        if CONTROL_TOKEN in self.output():
+            raise AssertionError("the control token appeared in unshelver's output")
+        for directory, _, files in os.walk(self.workdir):
+            for name in files:
+                if ".jsonl" in name or name.endswith(".log"):
+                    with open(os.path.join(directory, name), "rb") as file:
+                        if CONTROL_TOKEN.encode() in file.read():
+                            raise AssertionError(f"the control token appeared in {os.path.join(directory, name)}")
 
     def output(self):
         with open(self.log_path, "rb") as log:
@@ -111,8 +135,12 @@ class Unshelver:
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def request(self, method, path, headers=None, body=None):
-        request = urllib.request.Request(self.url(path), method=method, data=body, headers=headers or {})
+    def request(self, method, path, headers=None, body=None, admin=False):
+        """One request; `admin` adds the control token as a bearer token."""
+        headers = dict(headers or {})
+        if admin:
+            headers.update(ADMIN)
+        request = urllib.request.Request(self.url(path), method=method, data=body, headers=headers)
         opener = urllib.request.build_opener(NoRedirect)
         try:
             with opener.open(request, timeout=5) as response:
@@ -135,7 +163,29 @@ class Unshelver:
         raise KeyError(name)
 
     def wake(self, name="gpu", accept="application/json"):
-        return self.request("POST", f"/wake/{name}", {"Accept": accept}, b"")
+        """An admin's wake (POST /control/wake/NAME with the control token): not rate limited, so
+        tests can wake as often as they need. The public button's way is public_wake()."""
+        return self.request("POST", f"/control/wake/{name}", {"Accept": accept}, b"", admin=True)
+
+    def shelve(self, name="gpu"):
+        return self.request("POST", f"/control/shelve/{name}", {"Accept": "application/json"}, b"", admin=True)
+
+    def visitor_form(self, path="/", headers=None):
+        """GETs a public page as a browser would; returns (the visitor cookie, the page's form token)."""
+        code, response_headers, body = self.get(path, {"Accept": "text/html", **(headers or {})})
+        assert code == 200, (code, body[:200])
+        cookie = re.search(r"unshelver_visitor=([^;]+)", response_headers.get("Set-Cookie", ""))
+        token = re.search(rb'name="form_token" value="([^"]+)"', body)
+        assert cookie and token, (response_headers, body[:500])
+        return cookie.group(1), token.group(1).decode()
+
+    def public_wake(self, name="gpu", accept="application/json", headers=None):
+        """The launcher's wake button: GET / for the visitor cookie and form token, then POST the form."""
+        cookie, token = self.visitor_form("/", headers)
+        return self.request("POST", f"/wake/{name}",
+                            {"Accept": accept, "Cookie": f"unshelver_visitor={cookie}",
+                             "Content-Type": "application/x-www-form-urlencoded", **(headers or {})},
+                            f"form_token={token}".encode())
 
     def wait_until(self, predicate, timeout, what):
         """Polls `predicate` every 20 ms until it returns something true, and returns that."""

@@ -18,6 +18,12 @@ def check(text=None, path=None, env=None):
     return result.returncode, result.stdout + result.stderr, path
 
 
+def clean_environment():
+    """This process's environment without the secrets that harness.py puts there for the daemons."""
+    return {key: value for key, value in os.environ.items()
+            if key not in ("UNSHELVER_CONTROL_TOKEN", "UNSHELVER_SECRET_KEY")}
+
+
 BASE = """\
 app:
   title: Test
@@ -32,6 +38,51 @@ class CheckConfigTest(unittest.TestCase):
         code, output, _ = check(path=os.path.join(SOURCE_DIR, "config/config.example.yaml"))
         self.assertEqual(code, 0, output)
         self.assertIn("valid", output)
+
+    def test_production_refuses_the_example_secrets_naming_each(self):
+        # config.example.yaml says `env: production`; with the example secrets file beside it and
+        # no secrets in the environment, every weak secret is named, and no value is shown.
+        directory = tempfile.mkdtemp(prefix="unshelver-config-")
+        secrets_path = os.path.join(SOURCE_DIR, "config/secrets.example.ini")
+        with open(os.path.join(SOURCE_DIR, "config/config.example.yaml")) as example:
+            text = example.read() + f"\nsecrets_file: {secrets_path}\n"
+        path = os.path.join(directory, "config.yaml")
+        with open(path, "w") as config_file:
+            config_file.write(text)
+        code, output, _ = check(path=path, env=clean_environment())
+        self.assertEqual(code, 2, output)
+        for key in ("app.control_token: is the example value", "app.secret_key: is the example value",
+                    "openstack.password: is the example value"):
+            self.assertIn(key, output)
+        self.assertIn(secrets_path, output)
+        self.assertNotIn("replace-with", output)
+
+    def test_production_requires_the_secrets(self):
+        code, output, _ = check(path=os.path.join(SOURCE_DIR, "config/config.example.yaml"), env=clean_environment())
+        self.assertEqual(code, 2, output)
+        self.assertIn("app.control_token: is not set (app.env is production)", output)
+        self.assertIn("app.secret_key: is not set (app.env is production)", output)
+
+    def test_production_refuses_short_or_patterned_secrets(self):
+        env = clean_environment()
+        env["UNSHELVER_CONTROL_TOKEN"] = "0123456789abcdef0123"  # 20 characters: fine in development
+        env["UNSHELVER_SECRET_KEY"] = "abcdefgh" * 6
+        code, output, _ = check(BASE.replace("  title: Test\n", "  title: Test\n  env: production\n"), env=env)
+        self.assertEqual(code, 2, output)
+        # Named by where the value came from.
+        self.assertIn("<environment>: UNSHELVER_CONTROL_TOKEN: is 20 characters long; at least 32 are required",
+                      output)
+        self.assertIn("UNSHELVER_SECRET_KEY: is not random", output)
+        self.assertNotIn("0123456789abcdef0123", output)
+        # The same secrets are accepted in development, where the Python unshelver's 16 suffice.
+        self.assertEqual(check(BASE, env=env)[0], 0)
+
+    def test_production_accepts_strong_secrets(self):
+        env = clean_environment()
+        env["UNSHELVER_CONTROL_TOKEN"] = "k3J9xQ2mV7pL0sD4fG8hZ1cB6nM5tR2w"
+        env["UNSHELVER_SECRET_KEY"] = "0f9e8d7c6b5a49382716a5b4c3d2e1f00f9e8d7c6b5a4938"
+        code, output, _ = check(BASE.replace("  title: Test\n", "  title: Test\n  env: production\n"), env=env)
+        self.assertEqual(code, 0, output)
 
     def test_python_unshelver_config_loads_unchanged(self):
         code, output, _ = check(path=os.path.join(SOURCE_DIR, "tests/unit/core/testdata/python_unshelver_config.yaml"))

@@ -27,7 +27,7 @@ class LifecycleTest(unittest.TestCase):
 
         backend = self.daemon.backend()
         self.assertEqual(backend["desired"], "awake")
-        self.assertEqual(backend["desired_by"], "public-button")
+        self.assertEqual(backend["desired_by"], "control")
         self.assertIsNotNone(backend["last_activity"])
         self.assertIsNotNone(backend["idle_deadline"])
         self.assertEqual(backend["cloud_status"], "ACTIVE")
@@ -44,14 +44,14 @@ class LifecycleTest(unittest.TestCase):
 
     def test_form_post_redirects_to_the_launcher(self):
         self.daemon.wait_for_state("asleep", 5)
-        code, headers, _ = self.daemon.wake(accept="text/html,application/xhtml+xml")
+        code, headers, _ = self.daemon.public_wake(accept="text/html,application/xhtml+xml")
         self.assertEqual(code, 303)
         self.assertEqual(headers["Location"], "/")
         self.daemon.wait_for_state("ready", 5)
 
     def test_python_action_endpoint_wakes(self):
         self.daemon.wait_for_state("asleep", 5)
-        code, _, _ = self.daemon.request("POST", "/action/gpu", {"Accept": "application/json"}, b"")
+        code, _, _ = self.daemon.request("POST", "/action/gpu", {"Accept": "application/json"}, b"", admin=True)
         self.assertEqual(code, 202)
         self.daemon.wait_for_state("ready", 5)
 

@@ -186,10 +186,18 @@ buttons:
 
 // --- The shipped examples --------------------------------------------------------------------
 
+// The example says `env: production`, which needs strong secrets; a deployment keeps them in the
+// environment or the secrets file.
+void add_strong_secrets(ConfigInputs& in) {
+  in.env["UNSHELVER_CONTROL_TOKEN"] = "k3J9xQ2mV7pL0sD4fG8hZ1cB6nM5tR2w";
+  in.env["UNSHELVER_SECRET_KEY"] = "0f9e8d7c6b5a49382716a5b4c3d2e1f00f9e8d7c6b5a4938";
+}
+
 TEST(ConfigParser, ExampleConfigLoadsWithZeroIssues) {
   ConfigInputs in;
   in.yaml_text = read_text(repo_dir() / "config/config.example.yaml");
   in.yaml_path = "config/config.example.yaml";
+  add_strong_secrets(in);
   ASSERT_FALSE(in.yaml_text.empty());
   const ParsedConfig parsed = parse_config(in);
   ASSERT_TRUE(parsed.ok()) << all_issues(parsed);
@@ -205,8 +213,19 @@ TEST(ConfigParser, ExampleSecretsFileLoadsWithZeroIssues) {
   in.secrets_text = read_text(repo_dir() / "config/secrets.example.ini");
   in.secrets_path = "config/secrets.example.ini";
   ASSERT_FALSE(in.secrets_text.empty());
+  // In development the example secrets load (the values are read as written) ...
+  in.yaml_text.replace(in.yaml_text.find("env: production"), 15, "env: development");
   const ParsedConfig parsed = parse_config(in);
   ASSERT_TRUE(parsed.ok()) << all_issues(parsed);
+  // ... in production each is refused by name, at its line of the secrets file, value unshown.
+  ConfigInputs production = in;
+  production.yaml_text.replace(production.yaml_text.find("env: development"), 16, "env: production");
+  const std::string issues = all_issues(parse_config(production));
+  EXPECT_NE(issues.find("config/secrets.example.ini:16: app.control_token: is the example value"), std::string::npos)
+      << issues;
+  EXPECT_NE(issues.find("app.secret_key: is the example value"), std::string::npos) << issues;
+  EXPECT_NE(issues.find("openstack.password: is the example value"), std::string::npos) << issues;
+  EXPECT_EQ(issues.find("replace-with"), std::string::npos) << issues;
   EXPECT_EQ(parsed.config.app.control_token, "replace-with-a-long-random-token");
   EXPECT_EQ(parsed.config.app.secret_key, "replace-with-another-long-random-value");
   EXPECT_EQ(parsed.config.openstack.password, "replace-with-the-openstack-password");
@@ -975,6 +994,8 @@ log_level: debug
 swift_event_container: null
 app:
   env: production
+  control_token: k3J9xQ2mV7pL0sD4fG8hZ1cB6nM5tR2w
+  secret_key: 0f9e8d7c6b5a49382716a5b4c3d2e1f00f9e8d7c6b5a4938
 http:
   max_url_bytes: 1024
   max_header_bytes: 2048

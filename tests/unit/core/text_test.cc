@@ -104,5 +104,22 @@ TEST(Text, QueryParameterReadsWhatPercentEncodeWrites) {
   }
 }
 
+
+TEST(CookieValue, FindsTheNamedCookieAmongOthers) {
+  EXPECT_EQ(cookie_value("a=1; unshelver_session=v1.x.y; b=2", "unshelver_session"), "v1.x.y");
+  EXPECT_EQ(cookie_value("unshelver_session=first;unshelver_session=second", "unshelver_session"), "first");
+  EXPECT_EQ(cookie_value("  a = 1 ;b=\"quoted\"", "b"), "quoted");
+  EXPECT_EQ(cookie_value("a=1", "a"), "1");
+  EXPECT_EQ(cookie_value("empty=", "empty"), "");
+}
+
+TEST(CookieValue, AbsentOrMalformedIsNullopt) {
+  EXPECT_EQ(cookie_value("", "a"), std::nullopt);
+  EXPECT_EQ(cookie_value("ab=1", "a"), std::nullopt);
+  EXPECT_EQ(cookie_value("xa=1; a", "a"), std::nullopt);
+  EXPECT_EQ(cookie_value(";;;", "a"), std::nullopt);
+  EXPECT_EQ(cookie_value("unshelver_sessionX=1", "unshelver_session"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace unshelver::core

@@ -1,0 +1,121 @@
+// MetricsPage: writes a page of the Prometheus text exposition format, version 0.0.4, for a
+// scrape of /metrics. Pure: the daemon builds a fresh page from its counters on every scrape
+// (declare each sample with its family's name, help text and type, in any order), then serves
+// text() with kPrometheusContentType.
+//
+// The page groups what it is given: each family (metric name) gets one "# HELP" and one "# TYPE"
+// line, followed by all of its samples in the order they were added, even when samples of
+// different families were added interleaved. Families appear in the order of their first sample.
+//
+// A call that would make the page invalid is a programming mistake, not a runtime condition: it
+// is dropped (the first declaration and the first sample win), counted in conflicts() so that a
+// test can see it, and never throws. The mistakes are: an invalid metric or label name, a label
+// name given twice, a label value or help text that is not UTF-8, a family declared again with
+// another type or help text, a series (name and label set) added twice, a sample name that
+// belongs to another family (a gauge "x_count" next to a histogram "x"), a counter whose name
+// does not end in "_total", and a negative or NaN counter.
+//
+// Counters carry their full name, "_total" included, in "# HELP", "# TYPE" and the sample
+// ("# TYPE unshelver_wakes_total counter" then "unshelver_wakes_total 3"). In the 0.0.4 text
+// format a family's samples must carry the name of its TYPE line exactly (only histograms and
+// summaries add suffixes), so "# TYPE unshelver_wakes counter" followed by
+// "unshelver_wakes_total 3" is read as two families, and `promtool check metrics` then reports
+// 'counter metrics should have "_total" suffix' and "no help text" (checked with promtool
+// 2.42). The client libraries write counters this way in this format too. (OpenMetrics is
+// different: there the TYPE line names the family without "_total".)
+//
+// Values: integers (up to 2^53) are written as integers ("12", "1700000000"), other finite values
+// in the shortest form that reads back to the same double, as Go's strconv.FormatFloat(v, 'g', -1)
+// writes them ("0.25", "1e-07", "9.1e+15"); the special values are "+Inf", "-Inf" and "NaN". A
+// histogram's "le" label is written exactly as the Go client library writes it ("0.5", "1",
+// "30", "1e+06", "+Inf"): Prometheus compares "le" as text, so a series keeps its identity only
+// if every writer spells it alike.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace unshelver::core {
+
+inline constexpr std::string_view kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+// A classic Prometheus histogram: counts of observations at or below each upper bound, plus
+// their count and sum.
+class Histogram {
+ public:
+  // The bounds are sorted and deduplicated; NaN and infinite bounds are dropped (the "+Inf"
+  // bucket is always there, and holds every observation).
+  explicit Histogram(std::vector<double> upper_bounds);
+
+  // Counts `value` in the first bucket whose bound is >= value (an observation equal to a bound
+  // belongs to that bound's bucket: "le" means less or equal). A NaN observation is ignored:
+  // it would turn the sum into NaN for good.
+  void observe(double value);
+
+  // The finite bounds, sorted, without duplicates.
+  const std::vector<double>& upper_bounds() const { return upper_bounds_; }
+  // Cumulative counts, one per bound and then one for "+Inf" (equal to count()).
+  std::vector<std::uint64_t> cumulative_counts() const;
+  std::uint64_t count() const { return count_; }
+  double sum() const { return sum_; }
+
+ private:
+  std::vector<double> upper_bounds_;
+  std::vector<std::uint64_t> bucket_counts_;  // not cumulative; the last one is "+Inf"
+  std::uint64_t count_ = 0;
+  double sum_ = 0;
+};
+
+class MetricsPage {
+ public:
+  // `help` should not be empty: promtool's lint reports "no help text".
+  void counter(std::string_view name, std::string_view help, const Labels& labels, double value);
+  void gauge(std::string_view name, std::string_view help, const Labels& labels, double value);
+  // Writes name_bucket{...,le="..."} for each bound and "+Inf", then name_sum and name_count.
+  void histogram(std::string_view name, std::string_view help, const Labels& labels,
+                 const Histogram& histogram);
+
+  // The page; empty when nothing was added, otherwise every line ends with "\n".
+  std::string text() const;
+
+  // How many calls were dropped as mistakes (see the top of this file).
+  std::size_t conflicts() const { return conflicts_; }
+
+ private:
+  enum class Type { kCounter, kGauge, kHistogram };
+
+  struct Family {
+    std::string name;
+    std::string help;
+    Type type;
+    std::string samples;                // the sample lines, in the order they were added
+    std::set<std::string> series_keys;  // label sets already written, in a canonical order
+  };
+
+  // The family to add a new series to, created if needed, with the series recorded; nullptr (and
+  // a counted mistake) when the name, help or labels are invalid, the declaration conflicts or
+  // the series exists. Sets `rendered_labels` to the labels as written between the braces.
+  Family* declare(std::string_view name, std::string_view help, Type type, const Labels& labels,
+                  std::string& rendered_labels);
+
+  std::vector<Family> families_;                             // in the order of their first sample
+  std::map<std::string, std::size_t, std::less<>> by_name_;  // family name -> index
+  // Every sample name in use; a histogram uses name_bucket, name_sum and name_count.
+  std::set<std::string, std::less<>> sample_names_;
+  std::size_t conflicts_ = 0;
+};
+
+// Exposed for tests: how MetricsPage writes a sample value and a histogram's "le".
+std::string format_metric_value(double value);
+std::string format_le(double upper_bound);
+
+}  // namespace unshelver::core

@@ -1,0 +1,214 @@
+#include "web/access.h"
+
+#include <spdlog/spdlog.h>
+
+#include "core/crypto.h"
+#include "core/text.h"
+#include "io/random.h"
+
+namespace unshelver::web {
+
+namespace {
+constexpr std::size_t kNonceBytes = 16;
+constexpr std::size_t kVisitorIdBytes = 16;
+// A visitor cookie outlives any page it was set with; a day is plenty for an open tab.
+constexpr std::chrono::seconds kVisitorCookieAge{24 * 3600};
+// Form purposes: a token made for one form is refused by every other.
+constexpr std::string_view kControlPurpose = "control";
+
+bool is_loopback(const std::string& address) {
+  return address == "::1" || address.rfind("127.", 0) == 0 || address.rfind("::ffff:127.", 0) == 0;
+}
+
+std::string digest_hex(std::string_view text) { return core::hex(core::to_bytes(core::sha256(text))); }
+}  // namespace
+
+AccessControl::AccessControl(const core::Config& config, std::string_view signing_key)
+    : control_token_(config.app.control_token),
+      binding_(control_token_.empty() ? "" : digest_hex("unshelver/control-token|" + control_token_)),
+      signer_(signing_key),
+      session_lifetime_(config.security.session_lifetime),
+      login_limiter_(core::RateLimit{static_cast<double>(config.security.login_burst), config.security.login_refill}),
+      wake_limiter_(core::RateLimit{static_cast<double>(config.security.wake_burst), config.security.wake_refill}),
+      wake_cooldown_(config.security.wake_cooldown) {}
+
+std::string AccessControl::client_address(const io::HttpRequest& request) {
+  if (is_loopback(request.remote_address)) {
+    if (const std::string* forwarded = request.header("X-Forwarded-For"); forwarded != nullptr) {
+      const std::size_t comma = forwarded->rfind(',');
+      std::string_view last = core::trim(comma == std::string::npos ? std::string_view(*forwarded)
+                                                                     : std::string_view(*forwarded).substr(comma + 1));
+      if (!last.empty()) return std::string(last);
+    }
+  }
+  return request.remote_address;
+}
+
+bool AccessControl::is_local(const io::HttpRequest& request) {
+  return is_loopback(request.remote_address) && request.header("X-Forwarded-For") == nullptr &&
+         request.header("Forwarded") == nullptr;
+}
+
+bool AccessControl::is_https(const io::HttpRequest& request) {
+  if (!is_loopback(request.remote_address)) return false;
+  const std::string* proto = request.header("X-Forwarded-Proto");
+  return proto != nullptr && core::to_lower(core::trim(*proto)) == "https";
+}
+
+std::optional<std::string> AccessControl::form_field(const io::HttpRequest& request, std::string_view name) {
+  if (request.method != "POST") return std::nullopt;
+  const std::string* type = request.header("Content-Type");
+  if (type == nullptr || core::to_lower(*type).rfind("application/x-www-form-urlencoded", 0) != 0) {
+    return std::nullopt;
+  }
+  return core::query_parameter(request.body, name);
+}
+
+std::string AccessControl::cookie(std::string_view name, std::string_view value, std::chrono::seconds max_age,
+                                  const io::HttpRequest& request) const {
+  // RFC 6265bis: HttpOnly keeps it from scripts, SameSite=Strict from every cross-site request,
+  // Secure from plain http once the site is served over https.
+  std::string text = std::string(name) + "=" + std::string(value) + "; Path=/; Max-Age=" +
+                     std::to_string(max_age.count()) + "; HttpOnly; SameSite=Strict";
+  if (is_https(request)) text += "; Secure";
+  return text;
+}
+
+void AccessControl::forget_expired_revocations(WallTime now) {
+  for (auto it = revoked_.begin(); it != revoked_.end();) {
+    it = it->second <= now ? revoked_.erase(it) : std::next(it);
+  }
+}
+
+std::optional<core::Signer::Session> AccessControl::valid_session(const io::HttpRequest& request, WallTime now) {
+  const std::string* header = request.header("Cookie");
+  if (header == nullptr) return std::nullopt;
+  auto value = core::cookie_value(*header, kSessionCookie);
+  if (!value) return std::nullopt;
+  auto session = signer_.verify_session(*value, binding_, now);
+  if (!session || revoked_.count(session->nonce) != 0) return std::nullopt;
+  return session;
+}
+
+AccessControl::Caller AccessControl::identify(const io::HttpRequest& request, WallTime now, SteadyTime steady_now) {
+  Caller caller;
+  if (!control_enabled()) return caller;
+  if (const std::string* authorization = request.header("Authorization"); authorization != nullptr) {
+    std::string_view value = core::trim(*authorization);
+    constexpr std::string_view kScheme = "bearer ";
+    const bool bearer = value.size() > kScheme.size() && core::to_lower(value.substr(0, kScheme.size())) == kScheme;
+    const std::string key = client_address(request);
+    if (auto limited = login_limiter_.peek(key, steady_now); !limited.allowed) {
+      caller.bad_bearer = true;
+      caller.bearer_rate_limited = true;
+      caller.retry_after = limited.retry_after;
+      ++stats_.login_rate_limited;
+      return caller;
+    }
+    if (bearer && core::secret_matches(core::trim(value.substr(kScheme.size())), control_token_)) {
+      caller.via = Via::kBearer;
+      return caller;
+    }
+    caller.bad_bearer = true;
+    ++stats_.login_failures;
+    login_limiter_.take(key, steady_now);
+    return caller;
+  }
+  if (auto session = valid_session(request, now)) {
+    caller.via = Via::kSession;
+    caller.session_nonce = session->nonce;
+  }
+  return caller;
+}
+
+AccessControl::Login AccessControl::login(const io::HttpRequest& request, std::string_view token, WallTime now,
+                                          SteadyTime steady_now) {
+  Login login;
+  if (!control_enabled()) {
+    login.result = LoginResult::kDisabled;
+    return login;
+  }
+  const std::string key = client_address(request);
+  // A client over its limit is refused without looking at the token, so guessing gets no faster
+  // by sending more.
+  if (auto limited = login_limiter_.peek(key, steady_now); !limited.allowed) {
+    ++stats_.login_rate_limited;
+    login.result = LoginResult::kRateLimited;
+    login.retry_after = limited.retry_after;
+    return login;
+  }
+  if (!core::secret_matches(token, control_token_)) {
+    ++stats_.login_failures;
+    login_limiter_.take(key, steady_now);
+    login.result = LoginResult::kWrongToken;
+    return login;
+  }
+  ++stats_.logins;
+  const auto expires = now + session_lifetime_;
+  const std::string value = signer_.issue_session(expires, io::random_bytes(kNonceBytes), binding_);
+  login.result = LoginResult::kOk;
+  login.set_cookie = cookie(kSessionCookie, value, session_lifetime_, request);
+  return login;
+}
+
+std::string AccessControl::logout(const Caller& caller, const io::HttpRequest& request, WallTime now) {
+  forget_expired_revocations(now);
+  if (caller.via == Via::kSession) {
+    revoked_[caller.session_nonce] = now + session_lifetime_;
+    ++stats_.sessions_revoked;
+  }
+  return cookie(kSessionCookie, "", std::chrono::seconds(0), request);
+}
+
+std::string AccessControl::session_form_token(const Caller& caller) const {
+  return signer_.form_token(kControlPurpose, caller.session_nonce);
+}
+
+bool AccessControl::session_form_token_valid(const Caller& caller, const io::HttpRequest& request) const {
+  // Bearer requests need none: a browser never adds an Authorization header on its own, so a
+  // forged form cannot carry one.
+  if (caller.via == Via::kBearer) return true;
+  if (caller.via != Via::kSession) return false;
+  auto token = form_field(request, kFormTokenField);
+  return token && signer_.verify_form_token(*token, kControlPurpose, caller.session_nonce);
+}
+
+AccessControl::Visitor AccessControl::visitor(const io::HttpRequest& request) const {
+  if (const std::string* header = request.header("Cookie"); header != nullptr) {
+    auto id = core::cookie_value(*header, kVisitorCookie);
+    // Only values this daemon could have made: a long random base64url string.
+    if (id && id->size() >= 16 && id->size() <= 64 && core::base64url_decode(*id)) return Visitor{*id, ""};
+  }
+  Visitor fresh;
+  fresh.id = core::base64url_encode(io::random_bytes(kVisitorIdBytes));
+  fresh.set_cookie = cookie(kVisitorCookie, fresh.id, kVisitorCookieAge, request);
+  return fresh;
+}
+
+std::string AccessControl::visitor_form_token(const Visitor& visitor, std::string_view purpose) const {
+  return signer_.form_token(purpose, visitor.id);
+}
+
+bool AccessControl::visitor_form_token_valid(const io::HttpRequest& request, std::string_view purpose) const {
+  const std::string* header = request.header("Cookie");
+  if (header == nullptr) return false;
+  auto id = core::cookie_value(*header, kVisitorCookie);
+  auto token = form_field(request, kFormTokenField);
+  return id && token && signer_.verify_form_token(*token, purpose, *id);
+}
+
+std::chrono::milliseconds AccessControl::take_wake_allowance(const io::HttpRequest& request, SteadyTime now) {
+  auto decision = wake_limiter_.take(client_address(request), now);
+  if (decision.allowed) return std::chrono::milliseconds(0);
+  ++stats_.wake_rate_limited;
+  return std::max(decision.retry_after, std::chrono::milliseconds(1));
+}
+
+std::chrono::milliseconds AccessControl::start_cooldown(SteadyTime now) {
+  auto decision = wake_cooldown_.try_start(now);
+  if (decision.allowed) return std::chrono::milliseconds(0);
+  ++stats_.wake_cooldown_refused;
+  return std::max(decision.retry_after, std::chrono::milliseconds(1));
+}
+
+}  // namespace unshelver::web

@@ -1,0 +1,124 @@
+// AccessControl: who may do what on Unshelver's HTTP surface, and how often.
+//
+// Admins authenticate with the control token, either once on the login form, which sets a signed,
+// expiring session cookie (HttpOnly, SameSite=Strict, Secure behind https), or on every request
+// as `Authorization: Bearer <token>` (scripts and the CLI). The token is compared in constant
+// time, never read from a URL (Caddy logs URLs; it redacts the Authorization and Cookie headers),
+// and never logged. Failed attempts are rate limited per client. Changing the token ends every
+// session, because sessions are bound to a digest of it.
+//
+// Every state-changing form carries an anti-forgery token bound to a cookie the page set: the
+// session for /control, a random visitor cookie for the public wake and login forms. Both cookies
+// are SameSite=Strict, so a form on another site never comes with one and is refused.
+//
+// Clients are told apart by address. Behind Caddy on this machine the peer is loopback and the
+// visitor's address is the last X-Forwarded-For entry, the one Caddy itself appended.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "core/auth.h"
+#include "core/config.h"
+#include "core/rate_limiter.h"
+#include "io/http_types.h"
+
+namespace unshelver::web {
+
+inline constexpr std::string_view kSessionCookie = "unshelver_session";
+inline constexpr std::string_view kVisitorCookie = "unshelver_visitor";
+inline constexpr std::string_view kFormTokenField = "form_token";
+
+class AccessControl {
+ public:
+  using WallTime = std::chrono::system_clock::time_point;
+  using SteadyTime = std::chrono::steady_clock::time_point;
+
+  // `signing_key` signs sessions and form tokens: app.secret_key, or a random key when none is
+  // configured (sessions then end when the daemon restarts).
+  AccessControl(const core::Config& config, std::string_view signing_key);
+
+  // A control token is configured; without one, nobody is an admin.
+  bool control_enabled() const { return !control_token_.empty(); }
+
+  enum class Via { kNone, kBearer, kSession };
+  struct Caller {
+    Via via = Via::kNone;
+    std::string session_nonce;          // for Via::kSession: what its form tokens are bound to
+    bool bad_bearer = false;            // an Authorization header was sent but did not match
+    bool bearer_rate_limited = false;   // ... and was not even checked: too many failures
+    std::chrono::milliseconds retry_after{0};
+    bool admin() const { return via != Via::kNone; }
+  };
+  // Who sends this request. A wrong bearer token counts as a failed attempt of its client.
+  Caller identify(const io::HttpRequest& request, WallTime now, SteadyTime steady_now);
+
+  enum class LoginResult { kOk, kWrongToken, kRateLimited, kDisabled };
+  struct Login {
+    LoginResult result = LoginResult::kWrongToken;
+    std::string set_cookie;                    // for kOk: the session cookie
+    std::chrono::milliseconds retry_after{0};  // for kRateLimited
+  };
+  Login login(const io::HttpRequest& request, std::string_view token, WallTime now, SteadyTime steady_now);
+  // Ends the caller's session (also server-side, so a copied cookie stops working too) and
+  // returns the Set-Cookie value that deletes it in the browser.
+  std::string logout(const Caller& caller, const io::HttpRequest& request, WallTime now);
+
+  // Anti-forgery tokens. For a session: bound to its nonce. For the public forms: bound to the
+  // visitor cookie, which visitor_cookie() creates when the request has none.
+  std::string session_form_token(const Caller& caller) const;
+  bool session_form_token_valid(const Caller& caller, const io::HttpRequest& request) const;
+  struct Visitor {
+    std::string id;          // the visitor cookie's value
+    std::string set_cookie;  // non-empty when the response must set it
+  };
+  Visitor visitor(const io::HttpRequest& request) const;
+  std::string visitor_form_token(const Visitor& visitor, std::string_view purpose) const;
+  bool visitor_form_token_valid(const io::HttpRequest& request, std::string_view purpose) const;
+
+  // The public wake's limits: per client, and the global cool-down between wakes that start a
+  // sleeping backend. Each returns how long to wait, or 0 when the request may go on.
+  std::chrono::milliseconds take_wake_allowance(const io::HttpRequest& request, SteadyTime now);
+  std::chrono::milliseconds start_cooldown(SteadyTime now);
+
+  // The client's address as the visitor sees it (see the header comment).
+  static std::string client_address(const io::HttpRequest& request);
+  // A client on this machine that did not come through a proxy (Caddy adds X-Forwarded-For to
+  // every request it proxies, so a visitor never passes).
+  static bool is_local(const io::HttpRequest& request);
+  // Served to the visitor over https: Caddy terminated TLS and said so in X-Forwarded-Proto.
+  static bool is_https(const io::HttpRequest& request);
+  // The form field or query parameter `name` of a POST with an urlencoded body.
+  static std::optional<std::string> form_field(const io::HttpRequest& request, std::string_view name);
+
+  struct Stats {
+    std::uint64_t logins = 0;
+    std::uint64_t login_failures = 0;         // wrong tokens, on the form or as bearer
+    std::uint64_t login_rate_limited = 0;     // attempts refused unchecked
+    std::uint64_t wake_rate_limited = 0;
+    std::uint64_t wake_cooldown_refused = 0;
+    std::uint64_t sessions_revoked = 0;
+  };
+  const Stats& stats() const { return stats_; }
+
+ private:
+  std::string cookie(std::string_view name, std::string_view value, std::chrono::seconds max_age,
+                     const io::HttpRequest& request) const;
+  std::optional<core::Signer::Session> valid_session(const io::HttpRequest& request, WallTime now);
+  void forget_expired_revocations(WallTime now);
+
+  std::string control_token_;
+  std::string binding_;  // a digest of the control token that sessions are bound to
+  core::Signer signer_;
+  std::chrono::minutes session_lifetime_;
+  core::RateLimiter login_limiter_;
+  core::RateLimiter wake_limiter_;
+  core::Cooldown wake_cooldown_;
+  std::map<std::string, WallTime> revoked_;  // session nonce -> its expiry
+  Stats stats_;
+};
+
+}  // namespace unshelver::web

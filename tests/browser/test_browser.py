@@ -1,0 +1,255 @@
+"""Browser tests: the launcher and /control pages in real headless Chromium (pages_test.mjs).
+
+Starts the real daemon through the integration harness (a sim backend `gpu`, a random control
+token and secret key in its environment), a tiny server on another origin that serves a page
+posting a forged wake, and then the Node driver, whose output is streamed. Screenshots of every
+step are kept in $UNSHELVER_ARTIFACTS/browser/ (default tests/artifacts/browser/).
+
+Chromium, Node.js and playwright-core are required, not optional: CI installs them
+(`scripts/setup test`, `npm ci --prefix tests/browser`), so a missing one fails the test instead
+of skipping it, which would hide a broken setup.
+
+    cd tests/browser && UNSHELVER_BIN=../../build/unshelver python3 -m unittest -v test_browser
+    UNSHELVER_BROWSER_TESTS=public_wake_through_the_page,...   runs only the named driver tests
+"""
+import http.server
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+
+import harness  # noqa: E402
+from harness import SOURCE_DIR, Unshelver  # noqa: E402
+
+DRIVER = os.path.join(HERE, "pages_test.mjs")
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+SETUP_HINT = ("Install them with `scripts/setup test` (Chromium, Node.js, npm) and "
+              "`npm ci --prefix tests/browser` (playwright-core)")
+DRIVER_TIMEOUT = 180  # seconds; the driver's own watchdog ends it after 150
+
+# Sim durations as the brief of these tests has them; the idle timeout is long enough for the
+# countdown on /control to show minutes.
+CONFIG = """
+app:
+  title: Browser test
+  poll_interval_seconds: 0.2
+listen: 127.0.0.1:{{port}}
+state_dir: {state_dir}
+log_level: debug
+security:
+  # Several refused and accepted wakes and logins come from the one test client in a few seconds.
+  wake_burst: 100
+  wake_cooldown_seconds: 0
+  login_burst: 20
+buttons:
+  - id: gpu
+    label: GPU box
+    provider: sim
+    idle_timeout_minutes: 5
+    health:
+      interval_seconds: 0.1
+      timeout_seconds: 1
+      successes_needed: 2
+    sim:
+      wake_seconds: 1
+      boot_seconds: 0.5
+      sleep_seconds: 0.5
+"""
+
+# Served from another origin: posts a wake to the daemon as soon as it loads, the way a hostile
+# site would. It cannot know the visitor's form token, so it sends none.
+FORGED_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Another site</title></head>
+<body>
+<h1>Another site</h1>
+<p>This page posts a wake to Unshelver by itself.</p>
+<form id="forged" method="post" action="{action}">
+  <input type="hidden" name="reason" value="forged">
+  <button type="submit">Win a prize</button>
+</form>
+<script>document.getElementById("forged").submit();</script>
+</body></html>
+"""
+
+
+def artifacts_dir():
+    root = os.environ.get("UNSHELVER_ARTIFACTS") or os.path.join(SOURCE_DIR, "tests", "artifacts")
+    return os.path.abspath(os.path.join(root, "browser"))
+
+
+def missing_tools():
+    """What is missing to run the browser tests, as sentences; empty when nothing is."""
+    missing = []
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        missing.append(f"Chromium is not at {CHROMIUM} (set $CHROMIUM to use another)")
+    node = shutil.which("node")
+    if node is None:
+        missing.append("node is not on PATH")
+    else:
+        version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+        match = re.match(r"v(\d+)\.", version)
+        if not match or int(match.group(1)) < 18:
+            missing.append(f"node {version} is too old (18 or later is needed)")
+    if not os.path.isfile(os.path.join(HERE, "node_modules", "playwright-core", "package.json")):
+        missing.append(f"playwright-core is not installed in {os.path.join(HERE, 'node_modules')}")
+    return missing
+
+
+class ForeignOrigin:
+    """A tiny HTTP server on another port of 127.0.0.1: another origin than the daemon's."""
+
+    def __init__(self, forged_action):
+        page = FORGED_PAGE.format(action=forged_action).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path.split("?")[0] != "/forged.html":
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def kill_chromium_with_profile_in(directory):
+    """SIGKILLs every process started with --user-data-dir under `directory` (Playwright makes
+    Chromium's profile in the driver's TMPDIR): the ones a killed driver left behind. Returns their
+    pids. (Chromium normally exits by itself when the driver's pipe closes; this is the backstop.)
+    Chromium's child processes rewrite their command line into one space-separated string."""
+    prefix = b"--user-data-dir=" + os.path.join(directory, "").encode()
+    killed = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if int(pid) != os.getpid() and any(arg.startswith(prefix) for arg in re.split(rb"[\0 ]", cmdline.read())):
+                    os.kill(int(pid), signal.SIGKILL)
+                    killed.append(int(pid))
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            pass
+    return killed
+
+
+class BrowserTest(unittest.TestCase):
+    # Everything started is stopped by the cleanups, in reverse order, also when setUp fails
+    # half-way (tearDown would not run then).
+    def setUp(self):
+        missing = missing_tools()
+        if missing:
+            self.fail("browser tests cannot run: " + "; ".join(missing) + ". " + SETUP_HINT)
+        self.artifacts = artifacts_dir()
+        os.makedirs(self.artifacts, exist_ok=True)
+        for name in os.listdir(self.artifacts):  # only this run's screenshots
+            if name.endswith(".png") or name == "unshelver.log":
+                os.remove(os.path.join(self.artifacts, name))
+        self.tmp = tempfile.mkdtemp(prefix="unshelver-browser-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.driver_tmp = os.path.join(self.tmp, "driver")  # the driver's TMPDIR: Chromium's profile
+        os.mkdir(self.driver_tmp)
+
+        # A random 43-character token and key per run (32 random bytes, base64url). The harness
+        # makes one when it is imported and checks that it never leaks into the daemon's output.
+        self.token = getattr(harness, "CONTROL_TOKEN", None) or secrets.token_urlsafe(32)
+        env = dict(os.environ, UNSHELVER_CONTROL_TOKEN=self.token,
+                   UNSHELVER_SECRET_KEY=os.environ.get("UNSHELVER_SECRET_KEY") or secrets.token_urlsafe(32))
+        workdir = os.path.join(self.tmp, "daemon")
+        os.mkdir(workdir)
+        self.daemon = Unshelver(CONFIG.format(state_dir=os.path.join(workdir, "state")), workdir=workdir, env=env)
+        self.addCleanup(self.stop_daemon)
+        self.daemon.start()
+        self.foreign = ForeignOrigin(self.daemon.url("/wake/gpu"))
+        self.addCleanup(self.foreign.stop)
+        self.driver = None
+        self.addCleanup(self.stop_driver)
+
+    def stop_driver(self):
+        if self.driver is not None:
+            if self.driver.poll() is None:
+                self.driver.kill()
+                self.driver.wait()
+            self.driver.stdout.close()
+        # A driver that was killed cannot close its Chromium (Playwright starts it in its own
+        # process group): end whatever still runs with a profile in our TMPDIR.
+        leftovers = kill_chromium_with_profile_in(self.driver_tmp)
+        if leftovers:
+            print(f"killed Chromium processes left behind: {leftovers}", flush=True)
+
+    def stop_daemon(self):
+        try:
+            self.daemon.stop()
+        finally:
+            if os.path.exists(self.daemon.log_path):
+                log = os.path.join(self.artifacts, "unshelver.log")
+                shutil.copyfile(self.daemon.log_path, log)
+                print(f"daemon log: {log}", flush=True)
+
+    def test_pages_in_headless_chromium(self):
+        command = ["node", DRIVER, "--base-url", f"http://127.0.0.1:{self.daemon.port}",
+                   "--foreign-url", self.foreign.url, "--artifacts", self.artifacts]
+        only = os.environ.get("UNSHELVER_BROWSER_TESTS")  # e.g. public_wake_through_the_page,...
+        if only:
+            command += ["--only", only]
+        env = dict(os.environ, UNSHELVER_CONTROL_TOKEN=self.token, CHROMIUM=CHROMIUM, TMPDIR=self.driver_tmp,
+                   NODE_NO_WARNINGS="1")
+        self.driver = subprocess.Popen(command, cwd=HERE, env=env, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        lines = []
+
+        def stream():
+            for raw in self.driver.stdout:
+                line = raw.decode(errors="replace").rstrip("\n")
+                lines.append(line)
+                print(line, flush=True)
+
+        reader = threading.Thread(target=stream, daemon=True)
+        reader.start()
+        try:
+            code = self.driver.wait(timeout=DRIVER_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            # SIGTERM first: Playwright's handler closes Chromium; tearDown kills what remains.
+            self.driver.terminate()
+            try:
+                self.driver.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.driver.kill()
+            self.fail(f"the browser tests did not finish within {DRIVER_TIMEOUT} s")
+        reader.join(timeout=10)
+        if code != 0:
+            # Each FAIL line with the lines under it (what went wrong), without the passing tests.
+            failures, in_failure = [], False
+            for line in lines:
+                if not line.startswith("  "):
+                    in_failure = line.startswith("FAIL")
+                if in_failure and "screenshot " not in line:
+                    failures.append(line)
+            self.fail(f"browser tests failed (exit {code}); screenshots in {self.artifacts}\n" + "\n".join(failures)
+                      + "\n--- daemon log (end) ---\n" + self.daemon.output()[-3000:])
+
+
+if __name__ == "__main__":
+    unittest.main()

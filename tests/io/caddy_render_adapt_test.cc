@@ -287,6 +287,9 @@ core::Config load_example(const std::string& integration) {
   core::ConfigInputs inputs;
   inputs.yaml_path = (repo_dir() / "caddy/examples" / integration / "config.yaml").string();
   inputs.yaml_text = read_text(inputs.yaml_path);
+  // The examples are production configs: their secrets come from the environment.
+  inputs.env["UNSHELVER_CONTROL_TOKEN"] = "k3J9xQ2mV7pL0sD4fG8hZ1cB6nM5tR2w";
+  inputs.env["UNSHELVER_SECRET_KEY"] = "0f9e8d7c6b5a49382716a5b4c3d2e1f00f9e8d7c6b5a4938";
   core::ParsedConfig parsed = core::parse_config(inputs);
   for (const core::ConfigIssue& issue : parsed.issues) ADD_FAILURE() << issue.to_string();
   EXPECT_TRUE(parsed.config.caddy.manage);

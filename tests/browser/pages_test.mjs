@@ -52,7 +52,7 @@ mkdirSync(ARTIFACTS, { recursive: true });
 const TEST_TIMEOUT_MS = 30_000;   // one test, all its steps
 const WAIT_MS = 10_000;           // one wait for something the user should see
 const BACKEND = "gpu";
-// What a state looks like on the launcher (its labels) and on /control (the state's name).
+// How the launcher labels the states (/control shows the states' names).
 const LAUNCHER_LABEL = { asleep: "Asleep", waking: "Waking up", booting: "Starting services", ready: "Ready" };
 
 // ---------------------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ async function waitForText(locator, pattern, what, timeout = WAIT_MS) {
 // "4 min 59 s", "in 1 min 5 s", "59 s" -> seconds; null when the text holds no time.
 function secondsIn(text) {
   const match = /(?:(\d+)\s*h\s*)?(?:(\d+)\s*min\s*)?(\d+)\s*s\b/.exec(text);
-  if (!match || (match[1] === undefined && match[2] === undefined && match[3] === undefined)) return null;
+  if (!match) return null;
   return Number(match[1] || 0) * 3600 + Number(match[2] || 0) * 60 + Number(match[3]);
 }
 
@@ -133,7 +133,9 @@ function headerProblems(headers) {
     const directives = Object.fromEntries(csp.split(";").map((d) => d.trim().split(/\s+/)).filter((d) => d[0]).map((d) => [d[0].toLowerCase(), d.slice(1)]));
     const scripts = directives["script-src"] || directives["default-src"];
     if (!scripts) problems.push(`CSP restricts no scripts (${csp})`);
-    else if (scripts.includes("'unsafe-inline'")) problems.push(`CSP allows 'unsafe-inline' scripts (${csp})`);
+    for (const sources of [scripts, directives["script-src-elem"], directives["script-src-attr"]]) {
+      if (sources && sources.includes("'unsafe-inline'")) problems.push(`CSP allows 'unsafe-inline' scripts (${csp})`);
+    }
   }
   if ((headers["x-frame-options"] || "").toUpperCase() !== "DENY") problems.push(`X-Frame-Options is ${JSON.stringify(headers["x-frame-options"])}, not DENY`);
   if ((headers["x-content-type-options"] || "").toLowerCase() !== "nosniff") problems.push(`X-Content-Type-Options is ${JSON.stringify(headers["x-content-type-options"])}, not nosniff`);
@@ -202,8 +204,8 @@ class TestRun {
   }
 
   // A request from outside the browser (no redirects followed); its headers are checked too.
-  async fetch(method, path, { headers = {}, form = undefined } = {}) {
-    const response = await this.api.fetch(path, { method, headers, form, maxRedirects: 0, failOnStatusCode: false, timeout: WAIT_MS });
+  async fetch(method, path, { headers = {} } = {}) {
+    const response = await this.api.fetch(path, { method, headers, maxRedirects: 0, failOnStatusCode: false, timeout: WAIT_MS });
     this.checkHeaders(method, response.url(), response.status(), response.headers());
     return response;
   }
@@ -280,7 +282,7 @@ async function submit(page, button, path) {
 }
 
 // Logs in on the login form; returns the response to the POST.
-async function login(t, page, token = TOKEN) {
+async function login(page, token = TOKEN) {
   const form = await page.goto("/control/login");
   check(form.status() === 200 && (await page.locator("form#login-form #token").count()) === 1,
     `GET /control/login answered ${form.status()} without a login form with #token`);
@@ -289,7 +291,7 @@ async function login(t, page, token = TOKEN) {
 }
 
 async function loginAsAdmin(t, page) {
-  const response = await login(t, page);
+  const response = await login(page);
   check(response.status() === 303, `login with the right token answered ${response.status()}, expected 303`);
   check(pathOf(page.url()) === "/control", `after login the browser is on ${page.url()}, expected /control`);
   await t.shot(page, "logged-in");
@@ -503,7 +505,7 @@ async function login_with_a_wrong_token_shows_the_form_again(t) {
   const page = await t.newPage();
   t.expectProblem(/status of 401/);
   const wrong = randomToken();
-  const response = await login(t, page, wrong);
+  const response = await login(page, wrong);
   await t.shot(page, "wrong-token");
   check(response.status() === 401, `login with a wrong token answered ${response.status()}, expected 401`);
   check(pathOf(page.url()) === "/control/login", `after a wrong token the browser is on ${page.url()}`);
@@ -535,6 +537,8 @@ async function login_sets_a_strict_session_cookie_and_shows_the_control_page(t) 
   }
   check(/asleep/i.test(await textOf(field(section, "state"))), `the state shown is ${JSON.stringify(await textOf(field(section, "state")))}, expected asleep`);
   check(/SHELVED/i.test(await textOf(field(section, "cloud_status"))), `the cloud status shown is ${JSON.stringify(await textOf(field(section, "cloud_status")))}`);
+  const upstream = (await t.backend()).upstream;
+  check((await textOf(field(section, "upstream"))) === upstream, `the upstream shown is ${JSON.stringify(await textOf(field(section, "upstream")))}, expected ${upstream}`);
   await waitForText(field(section, "countdown"), /not while asleep/i, "the countdown to say 'not while asleep'", 3000);
   for (const selector of ["#routing-mode", "#outbox", "table#events"]) {
     check((await page.locator(selector).count()) === 1, `/control has no ${selector}`);
@@ -558,6 +562,8 @@ async function control_wake_countdown_events_and_shelve(t) {
   await t.shot(page, "wake-pressed");
   await waitForText(field(controlSection(page), "state"), /ready/i, "the state shown on /control to become ready (without a reload)");
   await t.shot(page, "ready");
+  await waitForText(field(controlSection(page), "cloud_status"), /ACTIVE/, "the cloud status to show ACTIVE", 3000);
+  check(!/none yet/.test(await textOf(field(controlSection(page), "last_activity"))), "the last activity still shows 'none yet' after the wake");
 
   const countdown = field(controlSection(page), "countdown");
   const first = await waitForText(countdown, /\d+\s*min\s*\d+\s*s/, "the countdown to show minutes and seconds", 3000);

@@ -2,7 +2,7 @@
 
 Runs the real binary against the fake OpenStack (tests/fakes/fake_openstack.py) on loopback.
 
-1. Wake latency: the time from `POST /wake/gpu` leaving the client to the Nova action arriving at
+1. Wake latency: the time from `POST /control/wake/gpu` (an admin's wake with the control token, as `unshelver wake` sends it) leaving the client to the Nova action arriving at
    the fake, with a warm token, median over 100 wakes (BENCH_WAKES). Unshelver chooses the action
    from its last observation and posts it at once; the baseline, measured in the same run, is one
    bare GET of the same server straight from this script: the fake's own round trip.
@@ -98,7 +98,7 @@ def main():
               f"(target <= 5 ms)")
         print(f"baseline, one bare GET to the fake from this script: median {base:.2f} ms; "
               f"wake latency = {median / base:.1f}x one fake round trip (Unshelver sends the action from its last "
-              f"observation: one round trip, plus this script's own POST /wake)")
+              f"observation: one round trip, plus this script's own POST /control/wake with its token check)")
 
         idle = launcher_latencies(daemon, 2)
         fake.add_fault(service="compute", delay_seconds=5, times=None)

@@ -104,7 +104,7 @@ int App::start() {
   }
   operations_.resize(drivers_.size());
   if (int code = start_events(); code != 0) return code;
-  if (int code = start_web(); code != 0) return code;
+  start_web();
 
   server_ = std::make_unique<io::HttpServer>(
       &loop_, config_.http, [this](const io::HttpRequest& request, io::Responder responder) {
@@ -162,7 +162,7 @@ int App::start_events() {
   return 0;
 }
 
-int App::start_web() {
+void App::start_web() {
   std::string signing_key = config_.app.secret_key;
   if (signing_key.empty()) {
     // Without a configured key, sessions are signed with one that lives as long as the process:
@@ -178,7 +178,6 @@ int App::start_web() {
   }
   access_ = std::make_unique<web::AccessControl>(config_, signing_key);
   web_ = std::make_unique<web::WebApp>(*pages_, *this, *access_, config_.app.manual_shelve_path);
-  return 0;
 }
 
 int App::start_openstack() {
@@ -422,13 +421,7 @@ int App::start_routing() {
                                             ++revision_;
                                             spdlog::debug("caddy: {}: {}", kind, detail);
                                             // Loads that follow transitions are not events of their own.
-                                            if (kind == "caddy_loaded") return;
-                                            core::EventRecord record;
-                                            record.at = std::chrono::system_clock::now();
-                                            record.action = kind;
-                                            record.actor = "reconciler";
-                                            record.detail = detail;
-                                            events_->record(std::move(record));
+                                            if (kind != "caddy_loaded") record_event(kind, "reconciler", detail);
                                           });
   // A template that cannot render even the simplest state is a start-up error, before Caddy is
   // touched at all.
@@ -550,7 +543,7 @@ nlohmann::json App::openstack_status() const {
   json by_service = json::object();
   for (const auto& [service, statuses] : stats.by_service_status) {
     json counts = json::object();
-    for (const auto& [status, count] : statuses) counts[status == 0 ? "no_answer" : std::to_string(status)] = count;
+    for (const auto& [status, count] : statuses) counts[response_status_label(status)] = count;
     by_service[service] = std::move(counts);
   }
   return json{{"auth_url", openstack_->credentials().auth_url},
@@ -573,9 +566,7 @@ bool App::wake_on_request(const std::string& name, const io::HttpRequest& reques
   for (auto& driver : drivers_) {
     if (driver->config().name != name) continue;
     if (!driver->config().wake_on_request) return false;
-    const std::string* agent = request.header("User-Agent");
-    std::string_view rule = classifier_->ignore_reason(request.method, request.target, agent ? *agent : "");
-    if (!rule.empty()) {
+    if (const std::string rule = ignore_reason(request); !rule.empty()) {
       spdlog::debug("[{}] request {} {} does not wake (ignored by {})", name, request.method, request.path, rule);
       return false;
     }
@@ -585,24 +576,24 @@ bool App::wake_on_request(const std::string& name, const io::HttpRequest& reques
   return false;
 }
 
-web::Controller::WakeOutcome App::wake(const std::string& name, const std::string& actor,
-                                       const std::string& reason) {
+web::Controller::WakeOutcome App::request_desired(const std::string& name, bool awake, const std::string& actor,
+                                                  const std::string& reason) {
   for (auto& driver : drivers_) {
     if (driver->config().name != name) continue;
-    const bool changed = driver->request(true, actor, reason);
+    const bool changed = driver->request(awake, actor, reason);
     return changed ? WakeOutcome::kAccepted : WakeOutcome::kAlreadyAwake;
   }
   return WakeOutcome::kUnknownBackend;
 }
 
+web::Controller::WakeOutcome App::wake(const std::string& name, const std::string& actor,
+                                       const std::string& reason) {
+  return request_desired(name, true, actor, reason);
+}
+
 web::Controller::WakeOutcome App::shelve(const std::string& name, const std::string& actor,
                                          const std::string& reason) {
-  for (auto& driver : drivers_) {
-    if (driver->config().name != name) continue;
-    const bool changed = driver->request(false, actor, reason);
-    return changed ? WakeOutcome::kAccepted : WakeOutcome::kAlreadyAwake;
-  }
-  return WakeOutcome::kUnknownBackend;
+  return request_desired(name, false, actor, reason);
 }
 
 void App::record_event(const std::string& action, const std::string& actor, const std::string& detail) {

@@ -63,7 +63,9 @@ class App final : public web::Controller {
   void on_backend_change(const core::BackendConfig& backend, const std::vector<core::Transition>& transitions,
                          bool persist);
   int start_events();
-  int start_web();
+  void start_web();
+  // Sets a backend's desired state (wake, shelve): kUnknownBackend for a name not configured.
+  WakeOutcome request_desired(const std::string& name, bool awake, const std::string& actor, const std::string& reason);
   void persist();
   int finish();
   int start_activity();

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/app.h"
+#include "app/status_json.h"
 #include "core/time_format.h"
 
 namespace unshelver::app {
@@ -80,22 +81,22 @@ void App::metrics(core::MetricsPage& page) const {
       for (const auto& [status, count] : statuses) {
         page.counter("unshelver_cloud_api_requests_total",
                      "OpenStack API requests, by service and HTTP status (no_answer: timeout or connection error).",
-                     {{"service", service}, {"status", status == 0 ? "no_answer" : std::to_string(status)}},
+                     {{"service", service}, {"status", response_status_label(status)}},
                      static_cast<double>(count));
       }
     }
-    page.counter("unshelver_cloud_authentications_total", "Keystone token requests, by outcome.",
-                 {{"outcome", "ok"}}, static_cast<double>(stats.authentications));
-    page.counter("unshelver_cloud_authentications_total", "Keystone token requests, by outcome.",
-                 {{"outcome", "failed"}}, static_cast<double>(stats.authentication_failures));
+    for (auto [outcome, count] : {std::pair{"ok", stats.authentications}, std::pair{"failed", stats.authentication_failures}}) {
+      page.counter("unshelver_cloud_authentications_total", "Keystone token requests, by outcome.",
+                   {{"outcome", outcome}}, static_cast<double>(count));
+    }
   }
 
   if (router_) {
     const CaddyRouterStatus& status = router_->status();
-    page.counter("unshelver_caddy_loads_total", "Configurations loaded into Caddy's admin API, by outcome.",
-                 {{"outcome", "ok"}}, static_cast<double>(status.loads_ok));
-    page.counter("unshelver_caddy_loads_total", "Configurations loaded into Caddy's admin API, by outcome.",
-                 {{"outcome", "failed"}}, static_cast<double>(status.loads_failed));
+    for (auto [outcome, count] : {std::pair{"ok", status.loads_ok}, std::pair{"failed", status.loads_failed}}) {
+      page.counter("unshelver_caddy_loads_total", "Configurations loaded into Caddy's admin API, by outcome.",
+                   {{"outcome", outcome}}, static_cast<double>(count));
+    }
     page.counter("unshelver_caddy_drift_repairs_total",
                  "Times Caddy ran another configuration than Unshelver's and was set right.", {},
                  static_cast<double>(status.drift_repairs));
@@ -113,10 +114,10 @@ void App::metrics(core::MetricsPage& page) const {
     if (swift.is_object()) {
       page.gauge("unshelver_swift_outbox_events", "Recorded events not yet confirmed by Swift.", {},
                  number(swift.value("outbox", nlohmann::json())));
-      page.counter("unshelver_swift_uploads_total", "Events uploaded to Swift, by outcome.", {{"outcome", "created"}},
-                   number(swift.value("uploaded", nlohmann::json())));
-      page.counter("unshelver_swift_uploads_total", "Events uploaded to Swift, by outcome.",
-                   {{"outcome", "already_present"}}, number(swift.value("already_present", nlohmann::json())));
+      for (auto [outcome, key] : {std::pair{"created", "uploaded"}, std::pair{"already_present", "already_present"}}) {
+        page.counter("unshelver_swift_uploads_total", "Events uploaded to Swift, by outcome.", {{"outcome", outcome}},
+                     number(swift.value(key, nlohmann::json())));
+      }
       page.counter("unshelver_swift_upload_errors_total", "Failed uploads of events to Swift.", {},
                    number(swift.value("upload_errors", nlohmann::json())));
     }

@@ -275,12 +275,7 @@ void CliClient::pause(std::chrono::milliseconds delay) {
 }
 
 std::string printable(std::string_view text, const std::string& token, std::size_t limit) {
-  std::string out(text);
-  if (!token.empty()) {
-    for (std::size_t at = out.find(token); at != std::string::npos; at = out.find(token, at)) {
-      out.replace(at, token.size(), "[token]");
-    }
-  }
+  std::string out = core::replace_all(std::string(text), token, "[token]");
   if (out.size() > limit) {
     // Cut at the start of a UTF-8 sequence, not inside one.
     std::size_t cut = limit;

@@ -89,6 +89,14 @@ std::optional<std::string> query_parameter(std::string_view query, std::string_v
   return std::nullopt;
 }
 
+std::string replace_all(std::string text, std::string_view from, std::string_view to) {
+  if (from.empty()) return text;
+  for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
 std::optional<std::string> cookie_value(std::string_view cookie_header, std::string_view name) {
   std::string_view rest = cookie_header;
   while (!rest.empty()) {

@@ -27,6 +27,10 @@ std::string percent_encode(std::string_view text);
 // names, the first one.
 std::optional<std::string> query_parameter(std::string_view query, std::string_view name);
 
+// `text` with every occurrence of `from` (not empty) replaced by `to`, left to right; what `to`
+// brings in is not searched again.
+std::string replace_all(std::string text, std::string_view from, std::string_view to);
+
 // The value of cookie `name` in a Cookie header ("a=1; unshelver_session=v1.x"), as sent (RFC 6265
 // §5.4: "; "-separated name=value pairs; a value may be wrapped in double quotes, which are
 // removed); std::nullopt when absent. With repeated names, the first one.

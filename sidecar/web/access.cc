@@ -90,6 +90,21 @@ std::optional<core::Signer::Session> AccessControl::valid_session(const io::Http
   return session;
 }
 
+AccessControl::TokenCheck AccessControl::check_token(const io::HttpRequest& request, std::string_view token,
+                                                    SteadyTime steady_now) {
+  const std::string key = client_address(request);
+  // A client over its limit is refused without looking at the token, so guessing gets no faster
+  // by sending more.
+  if (auto limited = login_limiter_.peek(key, steady_now); !limited.allowed) {
+    ++stats_.login_rate_limited;
+    return TokenCheck{false, true, limited.retry_after};
+  }
+  if (core::secret_matches(token, control_token_)) return TokenCheck{true, false, {}};
+  ++stats_.login_failures;
+  login_limiter_.take(key, steady_now);
+  return TokenCheck{false, false, {}};
+}
+
 AccessControl::Caller AccessControl::identify(const io::HttpRequest& request, WallTime now, SteadyTime steady_now) {
   Caller caller;
   if (!control_enabled()) return caller;
@@ -97,21 +112,16 @@ AccessControl::Caller AccessControl::identify(const io::HttpRequest& request, Wa
     std::string_view value = core::trim(*authorization);
     constexpr std::string_view kScheme = "bearer ";
     const bool bearer = value.size() > kScheme.size() && core::to_lower(value.substr(0, kScheme.size())) == kScheme;
-    const std::string key = client_address(request);
-    if (auto limited = login_limiter_.peek(key, steady_now); !limited.allowed) {
-      caller.bad_bearer = true;
-      caller.bearer_rate_limited = true;
-      caller.retry_after = limited.retry_after;
-      ++stats_.login_rate_limited;
-      return caller;
-    }
-    if (bearer && core::secret_matches(core::trim(value.substr(kScheme.size())), control_token_)) {
+    // Another scheme is checked as an empty token: a failed attempt like any other.
+    const TokenCheck check =
+        check_token(request, bearer ? core::trim(value.substr(kScheme.size())) : std::string_view(), steady_now);
+    if (check.ok) {
       caller.via = Via::kBearer;
-      return caller;
+    } else {
+      caller.bad_bearer = true;
+      caller.bearer_rate_limited = check.rate_limited;
+      caller.retry_after = check.retry_after;
     }
-    caller.bad_bearer = true;
-    ++stats_.login_failures;
-    login_limiter_.take(key, steady_now);
     return caller;
   }
   if (auto session = valid_session(request, now)) {
@@ -128,18 +138,13 @@ AccessControl::Login AccessControl::login(const io::HttpRequest& request, std::s
     login.result = LoginResult::kDisabled;
     return login;
   }
-  const std::string key = client_address(request);
-  // A client over its limit is refused without looking at the token, so guessing gets no faster
-  // by sending more.
-  if (auto limited = login_limiter_.peek(key, steady_now); !limited.allowed) {
-    ++stats_.login_rate_limited;
+  const TokenCheck check = check_token(request, token, steady_now);
+  if (check.rate_limited) {
     login.result = LoginResult::kRateLimited;
-    login.retry_after = limited.retry_after;
+    login.retry_after = check.retry_after;
     return login;
   }
-  if (!core::secret_matches(token, control_token_)) {
-    ++stats_.login_failures;
-    login_limiter_.take(key, steady_now);
+  if (!check.ok) {
     login.result = LoginResult::kWrongToken;
     return login;
   }

@@ -107,6 +107,14 @@ class AccessControl {
  private:
   std::string cookie(std::string_view name, std::string_view value, std::chrono::seconds max_age,
                      const io::HttpRequest& request) const;
+  // The control token check shared by the login form and bearer tokens: per-client rate limit
+  // first, then a constant-time comparison; a wrong token counts against its client.
+  struct TokenCheck {
+    bool ok = false;
+    bool rate_limited = false;                 // refused unchecked
+    std::chrono::milliseconds retry_after{0};  // for rate_limited
+  };
+  TokenCheck check_token(const io::HttpRequest& request, std::string_view token, SteadyTime steady_now);
   std::optional<core::Signer::Session> valid_session(const io::HttpRequest& request, WallTime now);
   void forget_expired_revocations(WallTime now);
 

@@ -36,13 +36,6 @@ constexpr std::string_view kReservedPrefix = "/.well-known/unshelver/";
 constexpr std::string_view kFormTokenMarker = "UNSHELVER-FORM-TOKEN-7f3a9c";
 constexpr std::string_view kWakePurpose = "wake";
 
-std::string replace_all(std::string text, std::string_view from, std::string_view to) {
-  for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
-    text.replace(at, from.size(), to);
-  }
-  return text;
-}
-
 // How long an API client should wait before asking again, by state.
 int retry_after_seconds(const std::string& state) {
   if (state == "waking" || state == "booting") return 10;
@@ -75,6 +68,11 @@ std::string_view state_label(const std::string& state) {
 }
 }  // namespace
 
+void set_retry_after(io::HttpResponse& response, std::chrono::milliseconds wait) {
+  // RFC 9110 §10.2.3: whole seconds; rounded up, so that a client that obeys is not refused again.
+  response.set_header("Retry-After", std::to_string(std::chrono::ceil<std::chrono::seconds>(wait).count()));
+}
+
 bool wants_html(const io::HttpRequest& request) {
   const std::string* accept = request.header("Accept");
   return accept != nullptr && accept->find("text/html") != std::string::npos;
@@ -84,27 +82,34 @@ WebApp::WebApp(const Pages& pages, Controller& controller, AccessControl& access
     : pages_(pages), controller_(controller), access_(access), manual_shelve_path_(std::move(manual_shelve_path)) {}
 
 void WebApp::handle(const io::HttpRequest& request, io::Responder responder) {
-  const bool backend_host = !controller_.backend_for_host(host_header(request)).empty();
+  const std::string backend = controller_.backend_for_host(host_header(request));
   // A request for a sleeping backend's host is the backend's own traffic: its Authorization
   // header belongs to the backend's API (an LLM API key, say) and is none of Unshelver's business.
-  const Caller caller = backend_host ? Caller{}
-                                     : access_.identify(request, std::chrono::system_clock::now(),
-                                                        std::chrono::steady_clock::now());
+  const Caller caller = !backend.empty() ? Caller{}
+                                         : access_.identify(request, std::chrono::system_clock::now(),
+                                                            std::chrono::steady_clock::now());
   if (caller.bad_bearer && !caller.bearer_rate_limited) {
     controller_.record_event("login_failed", "control",
                              "wrong bearer token from " + AccessControl::client_address(request) + " for " +
                                  request.method + " " + request.path);
   }
-  if (request.path == "/api/events" && !backend_host) {
+  if (request.path == "/api/events" && backend.empty()) {
     route_label_ = "events";
     events(request, caller, std::move(responder));
     return;
   }
   route_label_ = "not_found";
-  // A wrong bearer token is refused wherever it is sent, so that a script learns at once that
-  // its token is wrong instead of getting the public view.
-  io::HttpResponse response = caller.bad_bearer ? (route_label_ = "unauthorized", unauthorized(request, caller))
-                                                : route(request, caller);
+  io::HttpResponse response;
+  if (!backend.empty()) {
+    response = backend_host(request, backend, caller);
+  } else if (caller.bad_bearer) {
+    // A wrong bearer token is refused wherever it is sent, so that a script learns at once that
+    // its token is wrong instead of getting the public view.
+    route_label_ = "unauthorized";
+    response = unauthorized(request, caller);
+  } else {
+    response = route(request, caller);
+  }
   add_security_headers(response);
   ++requests_[{route_label_, response.status}];
   responder.respond(std::move(response));
@@ -117,9 +122,6 @@ io::HttpResponse WebApp::route(const io::HttpRequest& request, const Caller& cal
     return io::HttpResponse::text(405, "Method Not Allowed\n").set_header("Allow", allow);
   };
 
-  if (std::string backend = controller_.backend_for_host(host_header(request)); !backend.empty()) {
-    return backend_host(request, backend, caller);
-  }
   // The Python unshelver took the token from the query string, where Caddy's access log and
   // browser histories keep it. Refuse it loudly rather than ignore it, so the script gets fixed.
   if (core::query_parameter(request.query, "token") || core::query_parameter(request.query, "control_token")) {
@@ -271,7 +273,7 @@ io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std:
     const std::string rest = request.path.substr(kReservedPrefix.size());
     if (rest == "status" && read) {
       route_label_ = "waiting_status";
-      json shown = public_status(json{{"backends", json::array({backend})}})["backends"][0];
+      json shown = public_backend(backend);
       for (const char* key : {"state_label", "explanation", "can_wake", "is_ready", "is_busy", "is_error"}) {
         if (backend.contains(key)) shown[key] = backend[key];
       }
@@ -323,18 +325,20 @@ io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std:
   return response;
 }
 
-nlohmann::json public_status(const nlohmann::json& status) {
+nlohmann::json public_backend(const nlohmann::json& backend) {
   static constexpr const char* kPublicFields[] = {"name",          "label",         "description", "state",
                                                   "since",         "last_activity", "idle_deadline", "url",
                                                   "error",         "desired"};
-  json backends = json::array();
-  for (const json& backend : status.value("backends", json::array())) {
-    json shown = json::object();
-    for (const char* key : kPublicFields) {
-      if (backend.contains(key)) shown[key] = backend[key];
-    }
-    backends.push_back(std::move(shown));
+  json shown = json::object();
+  for (const char* key : kPublicFields) {
+    if (backend.contains(key)) shown[key] = backend[key];
   }
+  return shown;
+}
+
+nlohmann::json public_status(const nlohmann::json& status) {
+  json backends = json::array();
+  for (const json& backend : status.value("backends", json::array())) backends.push_back(public_backend(backend));
   json result = {{"backends", std::move(backends)}};
   for (const char* key : {"revision", "title"}) {
     if (status.contains(key)) result[key] = status[key];
@@ -357,7 +361,6 @@ void WebApp::refresh_cache() {
     backend["explanation"] = explanation(state, label);
     backend["is_ready"] = state == "ready";
     backend["can_wake"] = state == "asleep" || state == "error" || state == "sleeping";
-    backend["can_shelve"] = state != "asleep" && state != "sleeping";
     backend["is_busy"] = state == "waking" || state == "booting" || state == "sleeping" || state == "unknown";
     backend["is_error"] = state == "error";
     backend["auto_refresh"] = state != "asleep" && state != "error";
@@ -376,7 +379,7 @@ io::HttpResponse WebApp::launcher(const io::HttpRequest& request) {
   // One render per state change; each visitor's own form token is put in per request.
   const AccessControl::Visitor visitor = access_.visitor(request);
   io::HttpResponse response = io::HttpResponse::html(
-      200, replace_all(cached_launcher_, kFormTokenMarker, access_.visitor_form_token(visitor, kWakePurpose)));
+      200, core::replace_all(cached_launcher_, kFormTokenMarker, access_.visitor_form_token(visitor, kWakePurpose)));
   response.set_header("Cache-Control", "no-store");
   if (!visitor.set_cookie.empty()) response.set_header("Set-Cookie", visitor.set_cookie);
   return response;
@@ -403,10 +406,7 @@ io::HttpResponse WebApp::public_wake(const io::HttpRequest& request, const std::
                                                  " <a href=\"/\">Back</a></p>\n")
             : io::HttpResponse::json(status, json{{"backend", name}, {"accepted", false}, {"error", message}}.dump() +
                                                  "\n");
-    if (retry_after.count() > 0) {
-      const auto seconds = std::chrono::ceil<std::chrono::seconds>(retry_after).count();
-      response.set_header("Retry-After", std::to_string(seconds));
-    }
+    if (retry_after.count() > 0) set_retry_after(response, retry_after);
     return response;
   };
 
@@ -429,9 +429,8 @@ io::HttpResponse WebApp::public_wake(const io::HttpRequest& request, const std::
     spdlog::warn("[{}] public wake from {} refused: rate limited", name, AccessControl::client_address(request));
     return refuse(429, "rate_limited", "Too many wake requests from your address; try again shortly.", wait);
   }
-  const std::string state = backend->value("state", "unknown");
-  const bool starts = state == "asleep" || state == "error" || state == "sleeping";
-  if (starts) {
+  // A wake that starts a sleeping backend (what the launcher offers as `can_wake`) is what costs.
+  if (backend->value("can_wake", false)) {
     if (auto wait = access_.start_cooldown(steady_now); wait.count() > 0) {
       return refuse(429, "cooldown", "A machine was woken moments ago; try again shortly.", wait);
     }

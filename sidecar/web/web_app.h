@@ -132,6 +132,11 @@ class WebApp {
 // What the public may see of the status document: no cloud messages, addresses, upstreams or
 // who asked for what (those can hold client addresses); the state, its times and the url.
 nlohmann::json public_status(const nlohmann::json& status);
+// The same for one backend's entry.
+nlohmann::json public_backend(const nlohmann::json& backend);
+
+// Sets Retry-After to `wait`, in whole seconds.
+void set_retry_after(io::HttpResponse& response, std::chrono::milliseconds wait);
 
 // True when the client prefers HTML (a browser), judged from its Accept header.
 bool wants_html(const io::HttpRequest& request);

@@ -45,8 +45,7 @@ io::HttpResponse WebApp::unauthorized(const io::HttpRequest& request, const Call
   }
   if (caller.bearer_rate_limited) {
     io::HttpResponse response = json_error(429, "too many failed attempts from your address; try again later");
-    response.set_header("Retry-After",
-                        std::to_string(std::chrono::ceil<std::chrono::seconds>(caller.retry_after).count()));
+    set_retry_after(response, caller.retry_after);
     return response;
   }
   if (!caller.bad_bearer && wants_html(request) && (request.method == "GET" || request.method == "HEAD")) {
@@ -96,7 +95,7 @@ io::HttpResponse WebApp::login(const io::HttpRequest& request) {
       const auto seconds = std::chrono::ceil<std::chrono::seconds>(result.retry_after).count();
       io::HttpResponse response = login_page(
           request, 429, "Too many failed attempts. Try again in " + std::to_string(seconds) + " s.");
-      response.set_header("Retry-After", std::to_string(seconds));
+      set_retry_after(response, result.retry_after);
       return response;
     }
     case AccessControl::LoginResult::kWrongToken:

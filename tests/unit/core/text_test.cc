@@ -121,5 +121,13 @@ TEST(CookieValue, AbsentOrMalformedIsNullopt) {
   EXPECT_EQ(cookie_value("unshelver_sessionX=1", "unshelver_session"), std::nullopt);
 }
 
+TEST(ReplaceAll, ReplacesEveryOccurrenceWithoutRescanningTheReplacement) {
+  EXPECT_EQ(replace_all("a-TOKEN-b-TOKEN", "TOKEN", "x"), "a-x-b-x");
+  EXPECT_EQ(replace_all("aaa", "a", "aa"), "aaaaaa");
+  EXPECT_EQ(replace_all("abc", "", "x"), "abc");
+  EXPECT_EQ(replace_all("", "a", "b"), "");
+  EXPECT_EQ(replace_all("secret secret", "secret", "[token]"), "[token] [token]");
+}
+
 }  // namespace
 }  // namespace unshelver::core

@@ -4,15 +4,15 @@
 
 #include <csignal>
 
-#include "app/caddy_input.h"
+#include "caddy/render_input.h"
 #include "app/status_json.h"
-#include "core/time_format.h"
-#include "io/random.h"
-#include "io/uv_handle.h"
-#include "app/config_file.h"
-#include "providers/nova_provider.h"
-#include "providers/sim_provider.h"
-#include "core/text.h"
+#include "base/time_format.h"
+#include "uv/random.h"
+#include "uv/handle.h"
+#include "config/files.h"
+#include "openstack/nova_provider.h"
+#include "backend/sim_provider.h"
+#include "base/text.h"
 
 namespace unshelver::app {
 

@@ -15,22 +15,22 @@
 #include <string>
 #include <vector>
 
-#include "app/backend_driver.h"
-#include "app/caddy_router.h"
-#include "app/event_recorder.h"
-#include "core/activity_classifier.h"
-#include "core/config.h"
-#include "core/inflight_tracker.h"
-#include "core/operation_stats.h"
-#include "io/connection_monitor.h"
-#include "io/log_follower.h"
-#include "io/timer.h"
-#include "io/http_client.h"
-#include "io/http_server.h"
-#include "io/state_store.h"
-#include "providers/openstack_session.h"
+#include "backend/driver.h"
+#include "caddy/router.h"
+#include "events/recorder.h"
+#include "activity/classifier.h"
+#include "config/config.h"
+#include "activity/inflight_tracker.h"
+#include "backend/operation_stats.h"
+#include "activity/connection_monitor.h"
+#include "activity/log_follower.h"
+#include "uv/timer.h"
+#include "uv/http_client.h"
+#include "uv/http_server.h"
+#include "backend/state_store.h"
+#include "openstack/session.h"
 #include "web/pages.h"
-#include "web/web_app.h"
+#include "web/routes.h"
 
 namespace unshelver::app {
 

@@ -6,8 +6,8 @@
 #include <optional>
 #include <string>
 
-#include "core/reconciler.h"
-#include "core/time_format.h"
+#include "backend/reconciler.h"
+#include "base/time_format.h"
 
 namespace unshelver::app {
 

@@ -2,9 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/crypto.h"
-#include "core/text.h"
-#include "io/random.h"
+#include "base/crypto.h"
+#include "base/text.h"
+#include "uv/random.h"
 
 namespace unshelver::web {
 

@@ -21,10 +21,10 @@
 #include <optional>
 #include <string>
 
-#include "core/auth.h"
-#include "core/config.h"
-#include "core/rate_limiter.h"
-#include "io/http_types.h"
+#include "web/signer.h"
+#include "config/config.h"
+#include "web/rate_limiter.h"
+#include "uv/http_types.h"
 
 namespace unshelver::web {
 

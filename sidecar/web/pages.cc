@@ -4,7 +4,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "web/embedded_templates.h"
+#include "base/embedded_files.h"
 
 namespace unshelver::web {
 

@@ -8,8 +8,8 @@
 #include <map>
 #include <string>
 
-#include "core/result.h"
-#include "core/template.h"
+#include "base/result.h"
+#include "base/template.h"
 
 namespace unshelver::web {
 

@@ -9,7 +9,7 @@
 // lines hold escapes or UTF-8 (these take the classifier's full parse) and a few are broken.
 // `classify` reads like the log follower does: large reads, lines split at '\n', a carry-over
 // for the partial last line.
-#include "core/activity_classifier.h"
+#include "activity/classifier.h"
 
 #include <fcntl.h>
 #include <unistd.h>

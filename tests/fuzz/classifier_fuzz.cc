@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/activity_classifier.h"
+#include "activity/classifier.h"
 
 namespace {
 

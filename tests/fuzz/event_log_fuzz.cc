@@ -1,4 +1,4 @@
-// event_log_fuzz: what Unshelver reads back from its event log at start (core/event_record.h) on
+// event_log_fuzz: what Unshelver reads back from its event log at start (events/record.h) on
 // arbitrary bytes, as a crash, a full disk or a person's editor may leave the file. It must never
 // crash, throw or trip a sanitizer, and:
 // - intact_length() cuts at a line boundary: the kept part is empty or ends with a newline; it cuts
@@ -13,7 +13,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "core/event_record.h"
+#include "events/record.h"
 
 namespace {
 

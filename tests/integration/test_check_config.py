@@ -85,7 +85,7 @@ class CheckConfigTest(unittest.TestCase):
         self.assertEqual(code, 0, output)
 
     def test_python_unshelver_config_loads_unchanged(self):
-        code, output, _ = check(path=os.path.join(SOURCE_DIR, "tests/unit/core/testdata/python_unshelver_config.yaml"))
+        code, output, _ = check(path=os.path.join(SOURCE_DIR, "tests/unit/config/testdata/python_unshelver_config.yaml"))
         self.assertEqual(code, 0, output)
 
     def test_minimal_sim_config_is_valid(self):

@@ -6,7 +6,7 @@ secrets live in the environment. The CLI runs in an empty working directory (no 
 with an environment scrubbed of UNSHELVER_*, so that every test says exactly where the instance
 and the token come from.
 
-The contract (sidecar/app/cli_client.h, ops_command.h): the token goes as `Authorization: Bearer`;
+The contract (sidecar/cli/client.h, ops_command.h): the token goes as `Authorization: Bearer`;
 exit 0 success, 1 not reached / 5xx / the wait failed, 2 usage or configuration (no token anywhere
 included), 3 token refused (401/403/429), 4 no such backend (404). The token is never accepted as
 an argument and never printed: every CLI run and, at the end, the daemon's output and event log

@@ -1,0 +1,786 @@
+// ActivityClassifier: two parsers that must agree.
+//
+// The specification is classify_reference(): parse the line with nlohmann::json, check the
+// fields in a fixed order (ts, duration, request, request.host, request.uri, request.method,
+// request.headers, resp_headers), collect what the line says into LineFacts, and decide().
+// It is simple and obviously right, but a DOM parse runs at about 100 MB/s, far below what a busy
+// Caddy can write.
+//
+// So classify() first tries a fast path made for the lines Caddy actually writes: compact JSON,
+// printable ASCII, no escapes. One SIMD pass over the line rejects backslashes, control
+// characters and non-ASCII bytes and records where every '"' is; with no escapes, a string ends at
+// the next quote, so strings (most of a line) are skipped with a bit scan. A strict recursive
+// walk then validates the whole grammar and picks out the fields. Whenever the fast path meets
+// anything it does not fully handle (escapes, whitespace, exponents, duplicate keys that matter,
+// a missing field, a wrong type, bad JSON) it gives up and the reference decides. The fast path
+// therefore never decides a line differently from the reference; tests/fuzz/classifier_fuzz.cc
+// checks exactly that.
+//
+// Duplicate keys follow nlohmann (and Python, and Go): the last one wins. Header names compare
+// case-insensitively, so several keys can name X-Served-By; a label in any of them counts.
+#include "activity/classifier.h"
+#include "base/text.h"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <charconv>
+#include <cstring>
+#include <regex>
+#include <span>
+
+#include <nlohmann/json.hpp>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace unshelver::core {
+
+std::string_view to_string(LineOutcome outcome) {
+  switch (outcome) {
+    case LineOutcome::kActivity: return "activity";
+    case LineOutcome::kIgnored: return "ignored";
+    case LineOutcome::kOtherTraffic: return "other";
+    case LineOutcome::kMalformedJson: return "malformed_json";
+    case LineOutcome::kMissingField: return "missing_field";
+    case LineOutcome::kWrongType: return "wrong_type";
+  }
+  return "unknown";
+}
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::array kAllOutcomes = {LineOutcome::kActivity,      LineOutcome::kIgnored,
+                                     LineOutcome::kOtherTraffic,  LineOutcome::kMalformedJson,
+                                     LineOutcome::kMissingField,  LineOutcome::kWrongType};
+
+// classify() counts through an index by outcome, so this array follows the enum's order.
+constexpr bool outcomes_in_enum_order() {
+  for (std::size_t i = 0; i < kAllOutcomes.size(); ++i) {
+    if (static_cast<std::size_t>(kAllOutcomes[i]) != i) return false;
+  }
+  return true;
+}
+static_assert(outcomes_in_enum_order());
+
+// libstdc++'s std::regex matches recursively, so a long subject can exhaust the stack. User agents
+// are searched in their first 4 KiB only; real ones are a few hundred bytes.
+constexpr std::size_t kMaxRegexSubject = 4096;
+
+// Nesting deeper than this is left to the reference parser, whose parser does not recurse.
+constexpr int kMaxFastDepth = 32;
+
+// Numbers this long could overflow a double; the reference decides them (nlohmann rejects a
+// number that overflows with "number overflow").
+constexpr std::size_t kMaxFastNumber = 300;
+
+char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
+
+// `lower` is already lower-case.
+bool iequals(std::string_view text, std::string_view lower) {
+  if (text.size() != lower.size()) return false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (ascii_lower(text[i]) != lower[i]) return false;
+  }
+  return true;
+}
+
+constexpr std::string_view kUserAgent = "user-agent";
+constexpr std::string_view kServedBy = "x-served-by";
+
+bool to_double(std::string_view text, double& out) {
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return error == std::errc() && end == text.data() + text.size();
+}
+
+// What a line says, however it was parsed. The views point into the line (fast path) or into the
+// parsed document (reference), and live as long as those.
+struct LineFacts {
+  double ts = 0;
+  double duration = 0;
+  std::string_view ts_text;        // the fast path's numbers, converted only when needed
+  std::string_view duration_text;  // empty: no duration
+  std::string_view host;
+  std::string_view uri;
+  std::string_view method;
+  std::span<const std::string_view> user_agents;  // first value of each User-Agent header
+  std::span<const std::string_view> labels;       // every value of every X-Served-By header
+};
+
+LineResult bad_line(LineOutcome outcome, std::string_view reason) {
+  LineResult result;
+  result.outcome = outcome;
+  result.reason = reason;
+  return result;
+}
+
+// The fast path's parser: a strict walk over compact JSON whose strings hold no escapes (the
+// caller checked the bytes). Without escapes every '"' in the line delimits a string, in order,
+// so the walk takes strings from a cursor over the quote bitmap instead of scanning them: a
+// string is expected exactly where the next quote is. Every function returns false when the line
+// is not of that simple kind; the caller then asks the reference parser, so false never means
+// "malformed".
+//
+// Speed: the Cursor is a small value that the compiler keeps in registers. The walk over the
+// fields we read (LineWalker) is inlined into one function whose Cursor never escapes; values
+// the walk does not read, other than strings and numbers, are skipped by out-of-line recursive
+// calls on a copy. Were the cursor a member reached through `this`, every store of a
+// std::string_view (whose size is a size_t, like the cursor's fields) could alias it, and the
+// compiler would reload it from memory at each step.
+#define UNSHELVER_INLINE [[gnu::always_inline]] inline
+
+struct Cursor {
+  static constexpr std::size_t kNoQuote = static_cast<std::size_t>(-1);
+
+  const char* text;
+  std::size_t size;
+  std::size_t pos;
+  const std::uint64_t* words;
+  std::size_t word_count;
+  std::size_t word_index;
+  std::uint64_t bits;
+
+  UNSHELVER_INLINE bool consume(char c) {
+    if (pos < size && text[pos] == c) {
+      ++pos;
+      return true;
+    }
+    return false;
+  }
+
+  UNSHELVER_INLINE char peek() const { return pos < size ? text[pos] : '\0'; }
+
+  // The position of the next '"' not yet taken, or kNoQuote. Moving to the next word happens at
+  // data-dependent places, so it is done without a branch (a conditional move); only a word with
+  // no quote at all (inside a string longer than 64 bytes) takes the loop. `words` has two zero
+  // words after the last one, so reading words[word_index + 1] is always allowed (word_index
+  // never passes word_count).
+  UNSHELVER_INLINE std::size_t take_quote() {
+    bool empty = bits == 0;
+    std::uint64_t next = words[word_index + 1];
+    word_index += empty;
+    bits = empty ? next : bits;
+    if (bits == 0) [[unlikely]] {
+      do {
+        if (++word_index >= word_count) return kNoQuote;
+        bits = words[word_index];
+      } while (bits == 0);
+    }
+    std::size_t quote = word_index * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+    bits &= bits - 1;
+    return quote;
+  }
+
+  // The walk never steps over a '"' except through here, so the next quote is at pos exactly
+  // when the text there is a string.
+  UNSHELVER_INLINE bool string(std::string_view& out) {
+    if (take_quote() != pos) return false;
+    std::size_t end = take_quote();
+    if (end == kNoQuote) return false;
+    out = std::string_view(text + pos + 1, end - pos - 1);
+    pos = end + 1;
+    return true;
+  }
+
+  UNSHELVER_INLINE bool key_and_colon(std::string_view& key) { return string(key) && consume(':'); }
+
+  static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+  // -?(0|[1-9][0-9]*)(\.[0-9]+)? ; exponents and very long numbers go to the reference.
+  UNSHELVER_INLINE bool number(std::string_view& out) {
+    std::size_t start = pos;
+    consume('-');
+    if (consume('0')) {
+      // A leading zero stands alone.
+    } else if (pos < size && text[pos] >= '1' && text[pos] <= '9') {
+      while (pos < size && is_digit(text[pos])) ++pos;
+    } else {
+      return false;
+    }
+    if (consume('.')) {
+      if (!is_digit(peek())) return false;
+      while (pos < size && is_digit(text[pos])) ++pos;
+    }
+    char next = peek();
+    if (next == 'e' || next == 'E' || is_digit(next)) return false;
+    if (pos - start > kMaxFastNumber) return false;
+    out = std::string_view(text + start, pos - start);
+    return true;
+  }
+
+  bool literal(std::string_view word) {
+    if (size - pos < word.size() || std::memcmp(text + pos, word.data(), word.size()) != 0) return false;
+    pos += word.size();
+    return true;
+  }
+
+  // Any JSON value, validated and skipped. Strings and numbers, the common values, are handled
+  // inline by skip_value(); this is for the rest.
+  bool value(int depth) {
+    std::string_view ignored;
+    switch (peek()) {
+      case '"': return string(ignored);
+      case '{': return object(depth + 1);
+      case '[': return array(depth + 1);
+      case 't': return literal("true");
+      case 'f': return literal("false");
+      case 'n': return literal("null");
+      default: return number(ignored);
+    }
+  }
+
+  bool object(int depth) {
+    if (depth > kMaxFastDepth || !consume('{')) return false;
+    if (consume('}')) return true;
+    do {
+      std::string_view key;
+      if (!key_and_colon(key) || !value(depth)) return false;
+    } while (consume(','));
+    return consume('}');
+  }
+
+  bool array(int depth) {
+    if (depth > kMaxFastDepth || !consume('[')) return false;
+    if (consume(']')) return true;
+    do {
+      if (!value(depth)) return false;
+    } while (consume(','));
+    return consume(']');
+  }
+
+  UNSHELVER_INLINE bool skip_value(int depth) {
+    std::string_view ignored;
+    char c = peek();
+    if (c == '"') return string(ignored);
+    if (c == '-' || is_digit(c)) return number(ignored);
+    Cursor copy = *this;  // the copy escapes into the out-of-line call; *this stays in registers
+    if (!copy.value(depth)) return false;
+    *this = copy;
+    return true;
+  }
+};
+
+// Compares with a literal; a constant length lets the compiler unroll the comparison.
+template <std::size_t N>
+UNSHELVER_INLINE bool is(std::string_view key, const char (&word)[N]) {
+  if (key.size() != N - 1) return false;
+  for (std::size_t i = 0; i < N - 1; ++i) {
+    if (key[i] != word[i]) return false;
+  }
+  return true;
+}
+
+using Values = std::array<std::string_view, 8>;  // more values than this go to the reference
+
+class LineWalker {
+ public:
+  // `user_agents` and `labels` receive the values; they outlive the walker, so that nothing is
+  // initialised per line.
+  LineWalker(std::string_view line, const std::uint64_t* quotes, LineFacts& facts, Values& user_agents,
+             Values& labels)
+      : cursor_{line.data(), line.size(), 0, quotes, (line.size() + 63) / 64, 0, quotes[0]},
+        facts_(facts),
+        user_agents_(user_agents),
+        labels_(labels) {}
+
+  UNSHELVER_INLINE bool walk() {
+    Cursor& c = cursor_;
+    if (!c.consume('{')) return false;
+    enum : unsigned { kTs = 1, kDuration = 2, kRequest = 4, kRespHeaders = 8 };
+    unsigned seen = 0;
+    std::string_view ts_text;
+    std::string_view duration_text;
+    std::string_view key;
+    do {
+      if (!c.key_and_colon(key)) return false;
+      unsigned bit = 0;
+      if (is(key, "ts")) {
+        bit = kTs;
+        if (!c.number(ts_text)) return false;
+      } else if (is(key, "duration")) {
+        bit = kDuration;
+        if (!c.number(duration_text)) return false;
+      } else if (is(key, "request")) {
+        bit = kRequest;
+        if (!request()) return false;
+      } else if (is(key, "resp_headers")) {
+        bit = kRespHeaders;
+        if (!headers(kServedBy, /*first_only=*/false, labels_, label_count_)) return false;
+      } else if (!c.skip_value(1)) {
+        return false;
+      }
+      // A second "ts" would override the first; let the reference sort out duplicates.
+      if ((seen & bit) != 0) return false;
+      seen |= bit;
+    } while (c.consume(','));
+    if (!c.consume('}') || c.pos != c.size) return false;
+    if ((seen & (kTs | kRequest | kRespHeaders)) != (kTs | kRequest | kRespHeaders)) return false;
+    facts_.ts_text = ts_text;
+    facts_.duration_text = duration_text;
+    facts_.host = host_;
+    facts_.uri = uri_;
+    facts_.method = method_;
+    facts_.user_agents = std::span<const std::string_view>(user_agents_.data(), user_agent_count_);
+    facts_.labels = std::span<const std::string_view>(labels_.data(), label_count_);
+    return true;
+  }
+
+ private:
+  UNSHELVER_INLINE bool request() {
+    Cursor& c = cursor_;
+    if (!c.consume('{')) return false;
+    enum : unsigned { kHost = 1, kUri = 2, kMethod = 4, kHeaders = 8 };
+    unsigned seen = 0;
+    if (!c.consume('}')) {
+      std::string_view key;
+      do {
+        if (!c.key_and_colon(key)) return false;
+        unsigned bit = 0;
+        if (is(key, "host")) {
+          bit = kHost;
+          if (!c.string(host_)) return false;
+        } else if (is(key, "uri")) {
+          bit = kUri;
+          if (!c.string(uri_)) return false;
+        } else if (is(key, "method")) {
+          bit = kMethod;
+          if (!c.string(method_)) return false;
+        } else if (is(key, "headers")) {
+          bit = kHeaders;
+          if (!headers(kUserAgent, /*first_only=*/true, user_agents_, user_agent_count_)) return false;
+        } else if (!c.skip_value(2)) {
+          return false;
+        }
+        if ((seen & bit) != 0) return false;
+        seen |= bit;
+      } while (c.consume(','));
+      if (!c.consume('}')) return false;
+    }
+    return (seen & kHost) != 0;
+  }
+
+  // A header object: every value an array of strings. Collects the values of the header named
+  // `wanted` (any case): all of them, or the first only. More than one key naming it, in any
+  // spelling, is left to the reference.
+  UNSHELVER_INLINE bool headers(std::string_view wanted, bool first_only, Values& values, std::size_t& count) {
+    Cursor& c = cursor_;
+    if (!c.consume('{')) return false;
+    if (c.consume('}')) return true;
+    bool found = false;
+    std::string_view name;
+    std::string_view element;
+    do {
+      if (!c.key_and_colon(name) || !c.consume('[')) return false;
+      bool collect = name.size() == wanted.size() && iequals(name, wanted);
+      if (collect) {
+        if (found) return false;
+        found = true;
+      }
+      if (!c.consume(']')) {
+        do {
+          if (!c.string(element)) return false;
+          if (collect && (count == 0 || !first_only)) {
+            if (count == values.size()) return false;
+            values[count++] = element;
+          }
+        } while (c.consume(','));
+        if (!c.consume(']')) return false;
+      }
+    } while (c.consume(','));
+    return c.consume('}');
+  }
+
+  Cursor cursor_;
+  LineFacts& facts_;
+  std::string_view host_;
+  std::string_view uri_;
+  std::string_view method_;
+  Values& user_agents_;
+  std::size_t user_agent_count_ = 0;
+  Values& labels_;
+  std::size_t label_count_ = 0;
+};
+
+#undef UNSHELVER_INLINE
+
+// The quote index: one pass over the line that returns false if it holds a backslash, a control
+// character or a non-ASCII byte (the fast path handles none of those), and otherwise sets one bit
+// per '"' in `words` (one word per 64 bytes; `words` must have room for them).
+using IndexQuotes = bool (*)(std::string_view line, std::uint64_t* words);
+
+// Handles the last, partial block through a padded copy, so that no load reads past the line.
+template <typename Block>
+bool index_blocks(std::string_view line, std::uint64_t* words, Block block) {
+  const std::size_t full = line.size() / 64;
+  bool clean = true;
+  for (std::size_t w = 0; w < full; ++w) clean &= block(line.data() + 64 * w, words[w]);
+  if (full * 64 < line.size()) {
+    alignas(64) char tail[64];
+    std::memset(tail, 'x', sizeof tail);
+    std::memcpy(tail, line.data() + 64 * full, line.size() - 64 * full);
+    clean &= block(tail, words[full]);
+  }
+  return clean;
+}
+
+bool index_quotes_portable(std::string_view line, std::uint64_t* words) {
+  return index_blocks(line, words, [](const char* p, std::uint64_t& quotes) {
+    std::uint64_t bits = 0;
+    bool clean = true;
+    for (int i = 0; i < 64; ++i) {
+      auto c = static_cast<unsigned char>(p[i]);
+      clean &= c >= 0x20 && c < 0x80 && c != '\\';
+      bits |= std::uint64_t{c == '"'} << i;
+    }
+    quotes = bits;
+    return clean;
+  });
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// x86-64 always has SSE2; signed compares below 0x20 catch control characters and, since bytes
+// from 0x80 are negative, every non-ASCII byte as well.
+bool index_quotes_sse2(std::string_view line, std::uint64_t* words) {
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i space = _mm_set1_epi8(0x20);
+  return index_blocks(line, words, [&](const char* p, std::uint64_t& quotes) {
+    std::uint64_t bits = 0;
+    __m128i bad = _mm_setzero_si128();
+    for (int i = 0; i < 4; ++i) {
+      __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i));
+      bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmplt_epi8(chunk, space), _mm_cmpeq_epi8(chunk, backslash)));
+      auto mask = static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, quote)));
+      bits |= std::uint64_t{mask} << (16 * i);
+    }
+    quotes = bits;
+    return _mm_movemask_epi8(bad) == 0;
+  });
+}
+
+// Written out rather than through index_blocks(): a lambda does not inherit target("avx2"), so
+// it could not be inlined into the loop.
+__attribute__((target("avx2"))) bool index_quotes_avx2(std::string_view line, std::uint64_t* words) {
+  const __m256i quote = _mm256_set1_epi8('"');
+  const __m256i backslash = _mm256_set1_epi8('\\');
+  const __m256i space = _mm256_set1_epi8(0x20);
+  __m256i bad = _mm256_setzero_si256();
+  auto block = [&](const char* p) __attribute__((target("avx2"), always_inline)) {
+    __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+    bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi8(space, low), _mm256_cmpgt_epi8(space, high)));
+    bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpeq_epi8(low, backslash), _mm256_cmpeq_epi8(high, backslash)));
+    auto low_bits = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(low, quote)));
+    auto high_bits = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(high, quote)));
+    return std::uint64_t{low_bits} | (std::uint64_t{high_bits} << 32);
+  };
+  const std::size_t full = line.size() / 64;
+  for (std::size_t w = 0; w < full; ++w) words[w] = block(line.data() + 64 * w);
+  if (full * 64 < line.size()) {
+    alignas(64) char tail[64];
+    std::memset(tail, 'x', sizeof tail);
+    std::memcpy(tail, line.data() + 64 * full, line.size() - 64 * full);
+    words[full] = block(tail);
+  }
+  return _mm256_testz_si256(bad, bad) != 0;
+}
+
+#endif
+
+struct IndexVariant {
+  std::string_view name;
+  IndexQuotes function;
+};
+
+// The variants this CPU can run, fastest first.
+std::vector<IndexVariant> index_variants() {
+  std::vector<IndexVariant> variants;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2")) variants.push_back({"avx2", index_quotes_avx2});
+  variants.push_back({"sse2", index_quotes_sse2});
+#endif
+  variants.push_back({"portable", index_quotes_portable});
+  return variants;
+}
+
+bool is_string_array(const json& value) {
+  return value.is_array() && std::all_of(value.begin(), value.end(), [](const json& e) { return e.is_string(); });
+}
+
+bool all_string_arrays(const json& headers) {
+  return std::all_of(headers.begin(), headers.end(), [](const json& v) { return is_string_array(v); });
+}
+
+}  // namespace
+
+struct ActivityClassifier::Impl {
+  struct Target {
+    std::string host;   // lower-case, without port or brackets
+    std::string label;
+  };
+  std::vector<Target> targets;
+
+  std::vector<std::string> user_agents;  // lower-case, non-empty
+  std::array<bool, 256> agent_first_letters{};
+  std::vector<std::regex> user_agent_patterns;
+  std::vector<std::string> exact_paths;
+  std::vector<std::string> path_prefixes;
+  std::vector<std::string> methods;
+
+  IndexQuotes index_quotes = index_variants().front().function;
+
+  // Reused on every line, so that the common path does not allocate.
+  std::vector<std::uint64_t> quotes;  // grows to the longest line seen, never shrinks
+  Values user_agent_values;
+  Values label_values;
+
+  // Pointers into counters_.by_outcome (map nodes stay put when the map moves).
+  std::array<std::uint64_t*, kAllOutcomes.size()> outcome_counts{};
+
+  Impl(const std::vector<ActivityTarget>& configured, const IgnoreRules& rules) {
+    for (const auto& target : configured) {
+      targets.push_back(Target{to_lower(host_without_port(target.host)), target.label});
+    }
+    for (const auto& agent : rules.user_agents) {
+      if (agent.empty()) continue;
+      user_agents.push_back(to_lower(agent));
+      agent_first_letters[static_cast<unsigned char>(user_agents.back().front())] = true;
+    }
+    for (const auto& pattern : rules.user_agent_patterns) {
+      // The config parser compiled these already; a bad one throws here, at startup.
+      user_agent_patterns.emplace_back(pattern, std::regex::ECMAScript | std::regex::icase | std::regex::optimize);
+    }
+    for (const auto& path : rules.paths) {
+      if (!path.empty() && path.back() == '*') {
+        path_prefixes.push_back(path.substr(0, path.size() - 1));
+      } else {
+        exact_paths.push_back(path);
+      }
+    }
+    methods = rules.methods;
+  }
+
+  bool user_agent_ignored(std::string_view agent) const {
+    // One pass over the agent; an entry is compared only where its first letter appears.
+    for (std::size_t i = 0; i < agent.size(); ++i) {
+      char c = ascii_lower(agent[i]);
+      if (!agent_first_letters[static_cast<unsigned char>(c)]) continue;
+      for (const auto& needle : user_agents) {
+        if (needle.front() == c && needle.size() <= agent.size() - i && iequals(agent.substr(i, needle.size()), needle)) {
+          return true;
+        }
+      }
+    }
+    std::string_view subject = agent.substr(0, kMaxRegexSubject);
+    for (const auto& pattern : user_agent_patterns) {
+      try {
+        if (std::regex_search(subject.begin(), subject.end(), pattern)) return true;
+      } catch (const std::exception&) {
+        // error_complexity or error_stack: treat as no match rather than fail the line.
+      }
+    }
+    return false;
+  }
+
+  // Which ignore rule matches, or an empty view.
+  std::string_view ignore_reason(const LineFacts& facts) const {
+    if (!user_agents.empty() || !user_agent_patterns.empty()) {
+      if (facts.user_agents.empty()) {
+        // No User-Agent: only a pattern such as "^$" can match the empty string.
+        if (!user_agent_patterns.empty() && user_agent_ignored("")) return "user_agent";
+      } else {
+        for (std::string_view agent : facts.user_agents) {
+          if (user_agent_ignored(agent)) return "user_agent";
+        }
+      }
+    }
+    std::string_view path = facts.uri.substr(0, facts.uri.find('?'));
+    for (const auto& exact : exact_paths) {
+      if (path == exact) return "path";
+    }
+    for (const auto& prefix : path_prefixes) {
+      if (path.starts_with(prefix)) return "path";
+    }
+    for (const auto& method : methods) {
+      if (facts.method == method) return "method";
+    }
+    return {};
+  }
+
+  // The first target whose host and label the line carries, or -1.
+  int match_backend(const LineFacts& facts) const {
+    std::string_view host = host_without_port(facts.host);
+    const auto& labels = facts.labels;
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      const Target& target = targets[i];
+      if (iequals(host, target.host) && std::find(labels.begin(), labels.end(), target.label) != labels.end()) {
+        return static_cast<int>(i);
+      }
+    }
+    return -1;
+  }
+
+  LineResult decide(const LineFacts& facts, int backend) const {
+    LineResult result;
+    result.outcome = LineOutcome::kOtherTraffic;
+    if (backend < 0) return result;
+    result.backend = backend;
+    result.end_seconds = facts.ts;
+    result.start_seconds = facts.ts - facts.duration;
+    result.reason = ignore_reason(facts);
+    result.outcome = result.reason.empty() ? LineOutcome::kActivity : LineOutcome::kIgnored;
+    return result;
+  }
+
+  bool classify_fast(std::string_view line, LineResult& result) {
+    std::size_t words = (line.size() + 63) / 64;
+    if (quotes.size() < words + 2) quotes.resize(words + 2);
+    quotes[words] = quotes[words + 1] = 0;  // see Cursor::take_quote()
+    if (!index_quotes(line, quotes.data())) return false;
+    LineFacts facts;
+    LineWalker walker(line, quotes.data(), facts, user_agent_values, label_values);
+    if (!walker.walk()) return false;
+    int backend = match_backend(facts);
+    // Numbers are converted only when they are reported: from_chars is a good part of the cost.
+    if (backend >= 0) {
+      if (!to_double(facts.ts_text, facts.ts)) return false;
+      if (!facts.duration_text.empty() && !to_double(facts.duration_text, facts.duration)) return false;
+    }
+    result = decide(facts, backend);
+    return true;
+  }
+
+  LineResult classify_reference(std::string_view line) const {
+    json doc = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded()) return bad_line(LineOutcome::kMalformedJson, "not_json");
+    if (!doc.is_object()) return bad_line(LineOutcome::kMalformedJson, "not_object");
+
+    LineFacts facts;
+    auto ts = doc.find("ts");
+    if (ts == doc.end()) return bad_line(LineOutcome::kMissingField, "ts");
+    if (!ts->is_number()) return bad_line(LineOutcome::kWrongType, "ts");
+    facts.ts = ts->get<double>();
+    auto duration = doc.find("duration");
+    if (duration != doc.end()) {
+      if (!duration->is_number()) return bad_line(LineOutcome::kWrongType, "duration");
+      facts.duration = duration->get<double>();
+    }
+
+    auto request = doc.find("request");
+    if (request == doc.end()) return bad_line(LineOutcome::kMissingField, "request");
+    if (!request->is_object()) return bad_line(LineOutcome::kWrongType, "request");
+    auto host = request->find("host");
+    if (host == request->end()) return bad_line(LineOutcome::kMissingField, "request.host");
+    if (!host->is_string()) return bad_line(LineOutcome::kWrongType, "request.host");
+    facts.host = host->get_ref<const std::string&>();
+    auto uri = request->find("uri");
+    if (uri != request->end()) {
+      if (!uri->is_string()) return bad_line(LineOutcome::kWrongType, "request.uri");
+      facts.uri = uri->get_ref<const std::string&>();
+    }
+    auto method = request->find("method");
+    if (method != request->end()) {
+      if (!method->is_string()) return bad_line(LineOutcome::kWrongType, "request.method");
+      facts.method = method->get_ref<const std::string&>();
+    }
+    std::vector<std::string_view> user_agents;
+    auto request_headers = request->find("headers");
+    if (request_headers != request->end()) {
+      if (!request_headers->is_object() || !all_string_arrays(*request_headers)) {
+        return bad_line(LineOutcome::kWrongType, "request.headers");
+      }
+      for (const auto& [name, values] : request_headers->items()) {
+        if (iequals(name, kUserAgent) && !values.empty()) {
+          user_agents.push_back(values.front().get_ref<const std::string&>());
+        }
+      }
+    }
+
+    auto resp_headers = doc.find("resp_headers");
+    if (resp_headers == doc.end()) return bad_line(LineOutcome::kMissingField, "resp_headers");
+    if (!resp_headers->is_object() || !all_string_arrays(*resp_headers)) {
+      return bad_line(LineOutcome::kWrongType, "resp_headers");
+    }
+    std::vector<std::string_view> labels;
+    for (const auto& [name, values] : resp_headers->items()) {
+      if (!iequals(name, kServedBy)) continue;
+      for (const auto& value : values) labels.push_back(value.get_ref<const std::string&>());
+    }
+
+    facts.user_agents = user_agents;
+    facts.labels = labels;
+    return decide(facts, match_backend(facts));
+  }
+};
+
+std::string_view ActivityClassifier::ignore_reason(std::string_view method, std::string_view uri,
+                                                  std::string_view user_agent) const {
+  LineFacts facts;
+  facts.method = method;
+  facts.uri = uri;
+  const std::array<std::string_view, 1> agents{user_agent};
+  if (!user_agent.empty()) facts.user_agents = agents;
+  return impl_->ignore_reason(facts);
+}
+
+ActivityClassifier::ActivityClassifier(std::vector<ActivityTarget> targets, const IgnoreRules& rules)
+    : targets_(std::move(targets)), impl_(std::make_unique<Impl>(targets_, rules)) {
+  for (std::size_t i = 0; i < kAllOutcomes.size(); ++i) {
+    impl_->outcome_counts[i] = &counters_.by_outcome[std::string(to_string(kAllOutcomes[i]))];
+  }
+  counters_.activity_by_backend.assign(targets_.size(), 0);
+  counters_.ignored_by_backend.assign(targets_.size(), 0);
+}
+
+ActivityClassifier::~ActivityClassifier() = default;
+ActivityClassifier::ActivityClassifier(ActivityClassifier&&) noexcept = default;
+ActivityClassifier& ActivityClassifier::operator=(ActivityClassifier&&) noexcept = default;
+
+LineResult ActivityClassifier::classify(std::string_view line) {
+  LineResult result;
+  try {
+    if (impl_->classify_fast(line, result)) {
+      ++counters_.fast_path;
+    } else {
+      result = impl_->classify_reference(line);
+    }
+  } catch (const std::exception&) {
+    // Only std::bad_alloc can get here; a line is never worth more than being skipped.
+    result = bad_line(LineOutcome::kMalformedJson, "out_of_memory");
+  }
+  ++counters_.lines;
+  ++*impl_->outcome_counts[static_cast<std::size_t>(result.outcome)];
+  if (result.outcome == LineOutcome::kActivity) ++counters_.activity_by_backend[static_cast<std::size_t>(result.backend)];
+  if (result.outcome == LineOutcome::kIgnored) ++counters_.ignored_by_backend[static_cast<std::size_t>(result.backend)];
+  return result;
+}
+
+std::vector<std::string> ActivityClassifier::scan_variants() {
+  std::vector<std::string> names;
+  for (const auto& variant : index_variants()) names.emplace_back(variant.name);
+  return names;
+}
+
+bool ActivityClassifier::use_scan_variant(std::string_view name) {
+  for (const auto& variant : index_variants()) {
+    if (variant.name == name) {
+      impl_->index_quotes = variant.function;
+      return true;
+    }
+  }
+  return false;
+}
+
+LineResult ActivityClassifier::classify_reference(std::string_view line) const {
+  try {
+    return impl_->classify_reference(line);
+  } catch (const std::exception&) {
+    return bad_line(LineOutcome::kMalformedJson, "out_of_memory");
+  }
+}
+
+}  // namespace unshelver::core

@@ -1,0 +1,201 @@
+#include "backend/driver.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace unshelver::app {
+
+namespace {
+using namespace std::chrono_literals;
+// The reconciler names the moment it next wants to run; the timer also fires at least this often
+// so that a clock jump or a missed wake-up costs at most this much delay.
+constexpr auto kMaxTickDelay = 1000ms;
+constexpr auto kMinTickDelay = 5ms;
+
+std::string host_of(const std::string& url) {
+  std::size_t start = url.find("://");
+  start = start == std::string::npos ? 0 : start + 3;
+  std::size_t end = url.find_first_of("/?#", start);
+  return url.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+}  // namespace
+
+BackendDriver::BackendDriver(uv_loop_t* loop, const core::BackendConfig& config,
+                             core::ReconcilerSettings settings,
+                             std::unique_ptr<providers::CloudProvider> provider, io::HttpClient& client,
+                             ChangeCallback on_change)
+    : config_(config),
+      reconciler_(config.name, settings),
+      provider_(std::move(provider)),
+      prober_(loop, client),
+      tick_timer_(loop),
+      on_change_(std::move(on_change)),
+      log_(spdlog::default_logger()->clone(config.name)) {}
+
+BackendDriver::~BackendDriver() { shutdown(); }
+
+core::TimePoint BackendDriver::now() { return std::chrono::system_clock::now(); }
+
+void BackendDriver::start(const std::optional<core::PersistedBackend>& persisted) {
+  if (persisted) {
+    reconciler_.restore(*persisted, now());
+    log_->info("restored: desired {} ({} by {}), last state {}",
+               persisted->desired.awake ? "awake" : "asleep", persisted->desired.reason,
+               persisted->desired.actor, core::to_string(persisted->state));
+  }
+  running_ = true;
+  run();
+}
+
+bool BackendDriver::request(bool awake, const std::string& actor, const std::string& reason) {
+  if (!running_) return false;
+  const bool changed = reconciler_.request(awake, actor, reason, now());
+  if (changed) {
+    log_->info("{} requested by {}: {}", awake ? "wake" : "sleep", actor, reason);
+    if (on_change_) on_change_({}, true);
+    run();
+  }
+  return changed;
+}
+
+void BackendDriver::record_activity(core::TimePoint at) { reconciler_.on_activity(at); }
+
+void BackendDriver::set_requests_in_flight(int count, std::optional<core::TimePoint> last_busy_at) {
+  const bool was_holding = reconciler_.requests_in_flight() > 0;
+  reconciler_.set_requests_in_flight(count, last_busy_at);
+  // When the last long request ends, the idle deadline is due one idle timeout after it; the
+  // tick timer must learn about the new deadline.
+  if (was_holding != (count > 0)) run();
+}
+
+void BackendDriver::shutdown() {
+  if (!running_) return;
+  running_ = false;
+  tick_timer_.stop();
+  prober_.stop();
+  provider_->close();
+}
+
+void BackendDriver::run() {
+  if (!running_) return;
+  // Provider callbacks never run inside the call, but a change callback might request again;
+  // a re-entrant run() is folded into the one already under way.
+  if (in_run_) {
+    run_again_ = true;
+    return;
+  }
+  in_run_ = true;
+  do {
+    run_again_ = false;
+    if (auto command = reconciler_.tick(now())) execute(*command);
+    sync_prober();
+    publish();
+  } while (run_again_ && running_);
+  in_run_ = false;
+  if (!running_) return;
+
+  const core::TimePoint current = now();
+  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(reconciler_.next_tick_due(current) - current);
+  delay = std::clamp<std::chrono::milliseconds>(delay, kMinTickDelay, kMaxTickDelay);
+  tick_timer_.start(delay, [this] { run(); });
+}
+
+void BackendDriver::execute(core::Command command) {
+  log_->debug("command: {}", core::to_string(command));
+  dirty_ = true;
+  switch (command) {
+    case core::Command::kObserve:
+      provider_->observe([this](Result<core::CloudObservation> observation) {
+        if (observation) {
+          reconciler_.on_observed(*observation, now());
+        } else {
+          log_->warn("cannot observe the cloud: {}", observation.error().message);
+          reconciler_.on_observe_failed(observation.error().message, now());
+        }
+        dirty_ = true;
+        run();
+      });
+      break;
+    case core::Command::kWake:
+    case core::Command::kSleep: {
+      auto on_done = [this, command](providers::ActionResult result) {
+        if (result.outcome == core::ActionOutcome::kRefused) {
+          log_->warn("{} was refused: {}", core::to_string(command), result.message);
+        } else if (result.outcome == core::ActionOutcome::kBusy) {
+          log_->info("{} not sent, the VM is busy: {}; observing again", core::to_string(command), result.message);
+        }
+        reconciler_.on_action_done(command, result.outcome, result.message, now());
+        dirty_ = true;
+        run();
+      };
+      if (command == core::Command::kWake) {
+        provider_->wake(std::move(on_done));
+      } else {
+        provider_->sleep(std::move(on_done));
+      }
+      break;
+    }
+  }
+}
+
+std::string BackendDriver::upstream() const {
+  return config_.upstream.empty() ? reconciler_.upstream() : config_.upstream;
+}
+
+std::string BackendDriver::health_url() const {
+  const std::string address = upstream();
+  if (address.empty()) return "";
+  return config_.url_scheme + "://" + address + config_.health.path;
+}
+
+std::string BackendDriver::visitor_url() const {
+  if (!config_.public_base_url.empty()) return config_.public_base_url;
+  const std::string address = upstream();
+  if (address.empty()) return "";
+  return config_.url_scheme + "://" + address + config_.launch_path;
+}
+
+void BackendDriver::sync_prober() {
+  if (!reconciler_.wants_health_probe()) {
+    if (prober_.running()) prober_.stop();
+    return;
+  }
+  const std::uint64_t generation = reconciler_.health_generation();
+  if (prober_.running() && prober_generation_ == generation) return;
+  prober_generation_ = generation;
+  const std::string url = health_url();
+  if (url.empty()) {
+    // Without an address there is nothing to probe; count it as a failed probe so that the
+    // health attempts run out and the error says why.
+    reconciler_.on_health(false, "no upstream address is known for " + config_.name, now());
+    return;
+  }
+  io::ProbeTarget target{url, config_.health.interval, config_.health.timeout, config_.verify_tls};
+  log_->debug("probing {} every {} ms", host_of(url), config_.health.interval.count());
+  prober_.start(std::move(target), [this, generation](bool passed, const std::string& detail) {
+    if (generation != reconciler_.health_generation()) return;  // from an earlier phase
+    if (!passed) log_->debug("health probe failed: {}", detail);
+    reconciler_.on_health(passed, detail, now());
+    dirty_ = true;
+    run();
+  });
+}
+
+void BackendDriver::publish() {
+  std::vector<core::Transition> transitions = reconciler_.take_transitions();
+  for (const core::Transition& change : transitions) {
+    log_->info("{} -> {} ({}) by {}{}{}", core::to_string(change.from), core::to_string(change.to),
+               core::to_string(change.event), change.actor, change.detail.empty() ? "" : ": ",
+               change.detail);
+  }
+  if (reconciler_.illegal_events() != illegal_events_seen_) {
+    illegal_events_seen_ = reconciler_.illegal_events();
+    log_->error("BUG: the state machine rejected an event in state {} ({} so far)",
+                core::to_string(reconciler_.state()), illegal_events_seen_);
+  }
+  if ((!transitions.empty() || dirty_) && on_change_) on_change_(transitions, !transitions.empty());
+  dirty_ = false;
+}
+
+}  // namespace unshelver::app

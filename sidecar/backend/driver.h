@@ -1,0 +1,80 @@
+// BackendDriver: runs one backend's reconciler on the loop.
+//
+// It carries out the reconciler's commands through the cloud provider, keeps the health prober
+// running while the reconciler wants probes, feeds every result back, logs every transition
+// (spdlog, with the backend's name), and tells its owner after each change so that the state is
+// persisted and the pages are refreshed. The decisions themselves are all in core::BackendReconciler.
+#pragma once
+
+#include <spdlog/logger.h>
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/config.h"
+#include "backend/reconciler.h"
+#include "backend/health_prober.h"
+#include "uv/http_client.h"
+#include "uv/timer.h"
+#include "backend/cloud_provider.h"
+
+namespace unshelver::app {
+
+class BackendDriver {
+ public:
+  // Called after anything visible changed. `persist` is true when what must survive a restart
+  // changed (a transition or a new desired state), false for a fresh observation or probe.
+  using ChangeCallback =
+      std::function<void(const std::vector<core::Transition>& transitions, bool persist)>;
+
+  BackendDriver(uv_loop_t* loop, const core::BackendConfig& config, core::ReconcilerSettings settings,
+                std::unique_ptr<providers::CloudProvider> provider, io::HttpClient& client,
+                ChangeCallback on_change);
+  ~BackendDriver();
+  BackendDriver(const BackendDriver&) = delete;
+  BackendDriver& operator=(const BackendDriver&) = delete;
+
+  // Restores what was persisted and begins reconciling (the first command observes the cloud).
+  void start(const std::optional<core::PersistedBackend>& persisted);
+  // A wish for the VM to be awake or asleep. Returns true when it changed anything.
+  bool request(bool awake, const std::string& actor, const std::string& reason);
+  void record_activity(core::TimePoint at);
+  void set_requests_in_flight(int count, std::optional<core::TimePoint> last_busy_at);
+  // host:port of the backend: the configured upstream, else the one the cloud reported.
+  std::string upstream() const;
+  // Stops every timer, probe and pending cloud call; no callback runs afterwards.
+  void shutdown();
+
+  const core::BackendConfig& config() const { return config_; }
+  const core::BackendReconciler& reconciler() const { return reconciler_; }
+  // Where the health prober looks, and where visitors are sent once ready ("" while unknown).
+  std::string health_url() const;
+  std::string visitor_url() const;
+  std::string_view provider_kind() const { return provider_->kind(); }
+
+ private:
+  void run();
+  void execute(core::Command command);
+  void sync_prober();
+  void publish();
+  static core::TimePoint now();
+
+  core::BackendConfig config_;
+  core::BackendReconciler reconciler_;
+  std::unique_ptr<providers::CloudProvider> provider_;
+  io::HealthProber prober_;
+  io::Timer tick_timer_;
+  ChangeCallback on_change_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::uint64_t prober_generation_ = 0;
+  std::uint64_t illegal_events_seen_ = 0;
+  bool running_ = false;
+  bool dirty_ = false;
+  bool in_run_ = false;
+  bool run_again_ = false;
+};
+
+}  // namespace unshelver::app

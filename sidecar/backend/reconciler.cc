@@ -1,0 +1,364 @@
+#include "backend/reconciler.h"
+
+#include <algorithm>
+
+namespace unshelver::core {
+
+namespace {
+using S = BackendState;
+using E = BackendEvent;
+using Kind = CloudObservation::Kind;
+
+BackendEvent event_for(Kind kind) {
+  switch (kind) {
+    case Kind::kStopped: return E::kCloudStopped;
+    case Kind::kStarting: return E::kCloudStarting;
+    case Kind::kRunning: return E::kCloudRunning;
+    case Kind::kStopping: return E::kCloudStopping;
+    case Kind::kError: return E::kFailed;
+  }
+  return E::kFailed;
+}
+
+std::string seconds_text(std::chrono::seconds value) { return std::to_string(value.count()) + " s"; }
+}  // namespace
+
+std::string_view to_string(CloudObservation::Kind kind) {
+  switch (kind) {
+    case Kind::kStopped: return "stopped";
+    case Kind::kStarting: return "starting";
+    case Kind::kRunning: return "running";
+    case Kind::kStopping: return "stopping";
+    case Kind::kError: return "error";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(Command command) {
+  switch (command) {
+    case Command::kObserve: return "observe";
+    case Command::kWake: return "wake";
+    case Command::kSleep: return "sleep";
+  }
+  return "unknown";
+}
+
+ReconcilerSettings ReconcilerSettings::from_config(const BackendConfig& backend,
+                                                   std::chrono::milliseconds poll_interval) {
+  ReconcilerSettings settings;
+  settings.poll_interval = std::max(poll_interval, std::chrono::milliseconds(50));
+  // While nothing should change, the cloud is still asked now and then so that an action taken
+  // outside Unshelver (a shelve in Horizon, a crash) is noticed.
+  settings.steady_observe_interval =
+      std::max(settings.poll_interval * 6, std::chrono::milliseconds(30'000));
+  settings.idle_timeout = backend.idle_timeout;
+  settings.unshelve_timeout = backend.unshelve_timeout;
+  settings.on_error = backend.on_error;
+  settings.error_retry_after = backend.error_retry_after;
+  settings.health_successes_needed = std::max(1, backend.health.successes_needed);
+  settings.health_failures_allowed = std::max(1, backend.health.failures_allowed);
+  settings.health_attempts = std::max(0, backend.health.attempts);
+  return settings;
+}
+
+BackendReconciler::BackendReconciler(std::string name, ReconcilerSettings settings)
+    : name_(std::move(name)), settings_(settings) {}
+
+void BackendReconciler::restore(const PersistedBackend& persisted, TimePoint now) {
+  desired_ = persisted.desired;
+  last_activity_ = persisted.last_activity;
+  restored_state_ = persisted.state;
+  if (desired_.since == TimePoint{}) desired_.since = now;
+  state_since_ = now;
+}
+
+bool BackendReconciler::request(bool awake, std::string actor, std::string reason, TimePoint now) {
+  ++request_sequence_;
+  if (desired_.awake == awake) {
+    // Nothing new is wanted, but a fresh request lifts an error that waits for someone to act.
+    return state_ == S::kError;
+  }
+  desired_ = Desired{awake, std::move(actor), std::move(reason), now};
+  return true;
+}
+
+void BackendReconciler::on_activity(TimePoint at) {
+  if (!last_activity_ || at > *last_activity_) last_activity_ = at;
+}
+
+void BackendReconciler::set_requests_in_flight(int count, std::optional<TimePoint> last_busy_at) {
+  if ((count > 0 || requests_in_flight_ > 0) && last_busy_at) on_activity(*last_busy_at);
+  requests_in_flight_ = std::max(0, count);
+}
+
+void BackendReconciler::apply(BackendEvent event, const std::string& actor,
+                              const std::string& detail, TimePoint now) {
+  std::optional<BackendState> next = transition(state_, event);
+  if (!next) {
+    ++illegal_events_;
+    return;
+  }
+  if (*next == state_) return;  // a confirmation, not a change
+
+  transitions_.push_back(Transition{state_, *next, event, actor, detail, now});
+  state_ = *next;
+  state_since_ = now;
+  stale_observations_ = 0;
+
+  switch (state_) {
+    case S::kWaking:
+      if (!wake_started_) wake_started_ = now;
+      break;
+    case S::kBooting:
+      ++health_generation_;
+      health_successes_ = 0;
+      health_failures_ = 0;
+      break;
+    case S::kReady:
+      ++health_generation_;
+      health_successes_ = 0;
+      health_failures_ = 0;
+      // The idle clock starts when the backend becomes ready after a wake, so a fresh wake is not
+      // shelved at once. A VM found running after a restart keeps its persisted last activity, so
+      // a restart of Unshelver grants no fresh idle window.
+      if (wake_started_ || !last_activity_) on_activity(now);
+      wake_started_.reset();
+      last_error_.clear();
+      break;
+    case S::kAsleep:
+      wake_started_.reset();
+      last_error_.clear();
+      break;
+    case S::kSleeping:
+      wake_started_.reset();
+      break;
+    case S::kError:
+    case S::kUnknown:
+      break;
+  }
+}
+
+void BackendReconciler::fail(const std::string& detail, TimePoint now) {
+  last_error_ = detail;
+  error_since_ = now;
+  error_cloud_status_ = observation_ ? observation_->status : "";
+  request_sequence_at_error_ = request_sequence_;
+  apply(E::kFailed, "reconciler", detail, now);
+  wake_started_.reset();
+}
+
+void BackendReconciler::on_action_done(Command command, ActionOutcome outcome, const std::string& message,
+                                       TimePoint now) {
+  if (in_flight_ == command) in_flight_.reset();
+  if (outcome == ActionOutcome::kRefused) {
+    fail(std::string(to_string(command)) + " failed: " + message, now);
+    return;
+  }
+  after_busy_ = outcome == ActionOutcome::kBusy;
+  // The cloud records an accepted action at once (Nova sets task_state before it answers 202),
+  // so observing right away shows progress without waiting a poll interval.
+  next_observe_at_ = now;
+}
+
+void BackendReconciler::on_observe_failed(const std::string& message, TimePoint now) {
+  if (in_flight_ == Command::kObserve) in_flight_.reset();
+  observe_error_ = message;
+  next_observe_at_ = now + settings_.poll_interval;
+}
+
+void BackendReconciler::on_observed(const CloudObservation& observation, TimePoint now) {
+  if (in_flight_ == Command::kObserve) in_flight_.reset();
+  observation_ = observation;
+  observed_at_ = now;
+  observe_error_.clear();
+  if (!observation.upstream.empty()) upstream_ = observation.upstream;
+  const BackendEvent event = event_for(observation.kind);
+  const std::string what = "cloud reports " + std::string(to_string(observation.kind)) +
+                           (observation.status.empty() ? "" : " (" + observation.status + ")");
+
+  if (state_ == S::kUnknown) {
+    // First observation after start-up: the cloud's truth sets the state. The persisted desired
+    // state is resumed only when an action of ours was under way when Unshelver stopped;
+    // otherwise what the cloud shows is taken as what someone wants.
+    const bool running = observation.kind == Kind::kRunning || observation.kind == Kind::kStarting;
+    const bool stopped = observation.kind == Kind::kStopped || observation.kind == Kind::kStopping;
+    if (running && !desired_.awake && restored_state_ != S::kSleeping) {
+      desired_ = Desired{true, "reconciler", "found running at start", now};
+    } else if (stopped && desired_.awake && restored_state_ != S::kWaking && observation.settled_asleep) {
+      desired_ = Desired{false, "reconciler", "found stopped at start", now};
+    }
+    if (observation.kind == Kind::kError) {
+      fail(observation.detail.empty() ? what : observation.detail, now);
+    } else {
+      apply(event, "reconciler", "observed at start: " + what, now);
+    }
+  } else if (state_ == S::kError && !error_cloud_status_.empty() && observation.status == error_cloud_status_) {
+    // The cloud still shows what it showed when the error was declared (an unshelve stuck in the
+    // same task, a VM running while its health fails): the error stands until the cloud moves on
+    // or someone acts, rather than flapping back to waking for another full timeout.
+  } else if (observation.kind == Kind::kError) {
+    fail(observation.detail.empty() ? what : observation.detail, now);
+  } else if (after_busy_) {
+    // Our last action met someone else's task: what the cloud shows now is the truth, and tick()
+    // issues the command again if the VM is not where it is wanted.
+    apply(event, "reconciler", what, now);
+  } else if (state_ == S::kWaking && observation.kind == Kind::kStopped) {
+    // The wake was accepted but the VM shows stopped: either the cloud has not begun yet, or the
+    // wake failed without an error status (Nova's "No valid host" leaves the server shelved with
+    // no task). A provider that knows the reason says so in `detail`.
+    if (!observation.detail.empty()) {
+      fail(observation.detail, now);
+    } else if (++stale_observations_ >= settings_.stale_observations_allowed) {
+      fail("the cloud still reports the VM stopped (" + observation.status +
+               ") after the wake request",
+           now);
+    }
+  } else if (state_ == S::kSleeping && observation.kind == Kind::kRunning) {
+    if (++stale_observations_ >= settings_.stale_observations_allowed) {
+      fail("the cloud still reports the VM running (" + observation.status +
+               ") after the sleep request",
+           now);
+    }
+  } else {
+    const bool was_awake_side = state_ == S::kBooting || state_ == S::kReady;
+    // A VM that went off another way than our sleep (a shutdown inside the guest leaves a shelving
+    // cloud's server SHUTOFF with no task) is started again while it is wanted awake.
+    const bool now_stopping =
+        event == E::kCloudStopping || (event == E::kCloudStopped && observation.settled_asleep);
+    const bool now_starting = event == E::kCloudStarting || event == E::kCloudRunning;
+    // Someone acted on the VM outside Unshelver: follow them rather than undo their action.
+    if (was_awake_side && now_stopping && desired_.awake) {
+      desired_ = Desired{false, "cloud", "stopped outside Unshelver", now};
+    } else if ((state_ == S::kAsleep || state_ == S::kError) && now_starting && !desired_.awake) {
+      desired_ = Desired{true, "cloud", "started outside Unshelver", now};
+    }
+    apply(event, "reconciler", what, now);
+  }
+  after_busy_ = false;
+  next_observe_at_ = now + observe_interval();
+}
+
+void BackendReconciler::on_health(bool passed, const std::string& detail, TimePoint now) {
+  if (state_ == S::kBooting) {
+    if (passed) {
+      health_failures_ = 0;
+      if (++health_successes_ >= settings_.health_successes_needed) {
+        apply(E::kHealthPassed, "reconciler", "health check passed", now);
+      }
+    } else {
+      health_successes_ = 0;
+      ++health_failures_;
+      if (settings_.health_attempts > 0 && health_failures_ >= settings_.health_attempts) {
+        fail("health check did not pass after " + std::to_string(health_failures_) +
+                 " attempts: " + detail,
+             now);
+      }
+    }
+  } else if (state_ == S::kReady) {
+    if (passed) {
+      health_failures_ = 0;
+    } else if (++health_failures_ >= settings_.health_failures_allowed) {
+      apply(E::kHealthLost, "reconciler", "health check failed: " + detail, now);
+    }
+  }
+  // In any other state the result belongs to a phase that has ended; it is dropped.
+}
+
+void BackendReconciler::check_deadlines(TimePoint now) {
+  if ((state_ == S::kWaking || state_ == S::kBooting) && wake_started_ &&
+      now - *wake_started_ >= settings_.unshelve_timeout) {
+    fail("not ready within " + seconds_text(settings_.unshelve_timeout) + " of the wake request",
+         now);
+  }
+}
+
+void BackendReconciler::check_idle(TimePoint now) {
+  if (state_ != S::kReady || !desired_.awake || requests_in_flight_ > 0 || !last_activity_) return;
+  if (now >= *last_activity_ + settings_.idle_timeout) {
+    request(false, "idle-monitor", "no activity for " + seconds_text(settings_.idle_timeout), now);
+  }
+}
+
+std::optional<TimePoint> BackendReconciler::idle_deadline() const {
+  if (!desired_.awake || !last_activity_) return std::nullopt;
+  if (state_ != S::kReady && state_ != S::kBooting) return std::nullopt;
+  return *last_activity_ + settings_.idle_timeout;
+}
+
+std::chrono::milliseconds BackendReconciler::observe_interval() const {
+  switch (state_) {
+    case S::kAsleep:
+    case S::kReady:
+    case S::kError:
+      return std::chrono::duration_cast<std::chrono::milliseconds>(settings_.steady_observe_interval);
+    default:
+      return settings_.poll_interval;
+  }
+}
+
+bool BackendReconciler::observation_due(TimePoint now) const {
+  return !observed_at_ || now >= next_observe_at_;
+}
+
+std::optional<Command> BackendReconciler::tick(TimePoint now) {
+  check_deadlines(now);
+  check_idle(now);
+  if (in_flight_) return std::nullopt;
+
+  auto issue = [&](Command command) -> std::optional<Command> {
+    in_flight_ = command;
+    return command;
+  };
+
+  if (state_ == S::kUnknown) return issue(Command::kObserve);
+
+  const bool fresh_request = request_sequence_ > request_sequence_at_error_;
+  const bool retry_due = now >= error_since_ + settings_.error_retry_after;
+  if (desired_.awake) {
+    if (state_ == S::kAsleep ||
+        (state_ == S::kError && (fresh_request || (settings_.on_error == ErrorPolicy::kRetry && retry_due)))) {
+      apply(E::kWakeRequested, desired_.actor, desired_.reason, now);
+      wake_started_ = now;
+      return issue(Command::kWake);
+    }
+  } else {
+    const bool vm_known_stopped = observation_ && observation_->kind == Kind::kStopped;
+    if (state_ == S::kBooting || state_ == S::kReady ||
+        (state_ == S::kError && (fresh_request || (retry_due && !vm_known_stopped)))) {
+      apply(E::kSleepRequested, desired_.actor, desired_.reason, now);
+      return issue(Command::kSleep);
+    }
+    // Off, but not in the configured sleep (SHUTOFF where shelving is configured): on most
+    // clouds such a VM still holds its host and costs money, so it is put to sleep properly. The
+    // state stays `asleep`; the observations that follow show the cloud's progress.
+    // Only once per observation: the next one shows whether the cloud took it up.
+    if (state_ == S::kAsleep && vm_known_stopped && !observation_->settled_asleep && !after_busy_ &&
+        (!settle_sleep_sent_at_ || *settle_sleep_sent_at_ < *observed_at_)) {
+      settle_sleep_sent_at_ = *observed_at_;
+      return issue(Command::kSleep);
+    }
+  }
+  if (observation_due(now)) return issue(Command::kObserve);
+  return std::nullopt;
+}
+
+TimePoint BackendReconciler::next_tick_due(TimePoint now) const {
+  TimePoint due = observed_at_ ? next_observe_at_ : now;
+  auto consider = [&](TimePoint at) { due = std::min(due, at); };
+  if (auto deadline = idle_deadline(); deadline && state_ == S::kReady) consider(*deadline);
+  if (wake_started_) consider(*wake_started_ + settings_.unshelve_timeout);
+  if (state_ == S::kError) consider(error_since_ + settings_.error_retry_after);
+  return std::max(due, now);
+}
+
+std::vector<Transition> BackendReconciler::take_transitions() {
+  std::vector<Transition> taken;
+  taken.swap(transitions_);
+  return taken;
+}
+
+PersistedBackend BackendReconciler::persisted() const {
+  return PersistedBackend{desired_, last_activity_, state_};
+}
+
+}  // namespace unshelver::core

@@ -1,0 +1,197 @@
+// BackendReconciler: the decision logic for one backend, with no I/O and an injected clock.
+//
+// It holds the *desired* state (awake or asleep, who asked and why) and what it last *observed*
+// (the cloud's report, health probe results), and derives the BackendState through the state
+// machine. It is level-triggered: the driver calls tick(now) on every timer and after every
+// input, and tick answers with at most one command to carry out (single flight: no new command
+// until the previous one has reported back). It never assumes that an action worked; after a
+// wake or sleep is accepted it observes the cloud again until the cloud confirms.
+//
+// The driver (app/backend_driver) turns commands into provider calls and health probes and feeds
+// the results back; this class decides everything else, so unit tests can walk every path with
+// a fake clock.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "backend/state_machine.h"
+
+namespace unshelver::core {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+// What a cloud provider reports about the VM.
+struct CloudObservation {
+  enum class Kind { kStopped, kStarting, kRunning, kStopping, kError };
+  Kind kind = Kind::kStopped;
+  std::string status;      // the cloud's own words, e.g. "SHELVED_OFFLOADED (unshelving)"
+  std::string detail;      // for kError (or a failed wake): the cloud's message
+  std::string upstream;    // host:port of the backend when known
+  // For kStopped: false when the VM is off in another way than the configured sleep (SHUTOFF
+  // where shelving is configured). It may still cost money, and when it is wanted awake it is
+  // started rather than taken as someone's decision to stop it.
+  bool settled_asleep = true;
+};
+std::string_view to_string(CloudObservation::Kind kind);
+
+enum class Command { kObserve, kWake, kSleep };
+std::string_view to_string(Command command);
+
+// How the cloud answered a wake or sleep.
+enum class ActionOutcome {
+  kAccepted,  // the change is under way (or was already done): observe until the cloud confirms
+  kBusy,      // someone else is acting on the VM (Nova's 409): observe again, then decide afresh
+  kRefused,   // the cloud said no, for a reason that another try would not change
+};
+
+struct Desired {
+  bool awake = false;
+  std::string actor = "reconciler";  // public-button, control, idle-monitor, cloud, ...
+  std::string reason;
+  TimePoint since{};
+};
+
+// A state change, for the log, the event trail and /api/status.
+struct Transition {
+  BackendState from;
+  BackendState to;
+  BackendEvent event;
+  std::string actor;
+  std::string detail;
+  TimePoint at;
+};
+
+// What survives a restart (written by the driver after every change).
+struct PersistedBackend {
+  Desired desired;
+  std::optional<TimePoint> last_activity;
+  BackendState state = BackendState::kUnknown;
+};
+
+// Timing knobs, derived from the backend's configuration.
+struct ReconcilerSettings {
+  std::chrono::milliseconds poll_interval{10'000};        // observe while something changes
+  std::chrono::milliseconds steady_observe_interval{60'000};  // observe while nothing should change
+  std::chrono::seconds idle_timeout{3600};
+  std::chrono::seconds unshelve_timeout{1800};
+  ErrorPolicy on_error = ErrorPolicy::kWaitForAdmin;
+  std::chrono::seconds error_retry_after{300};
+  int health_successes_needed = 1;
+  int health_failures_allowed = 3;
+  int health_attempts = 12;           // 0: until unshelve_timeout
+  int stale_observations_allowed = 3; // wake accepted but the VM still shows stopped
+  static ReconcilerSettings from_config(const BackendConfig& backend,
+                                        std::chrono::milliseconds poll_interval);
+};
+
+class BackendReconciler {
+ public:
+  BackendReconciler(std::string name, ReconcilerSettings settings);
+
+  // Restores what was persisted before a restart. Call before the first tick.
+  void restore(const PersistedBackend& persisted, TimePoint now);
+
+  // Inputs.
+  // Returns true when the desired state changed (a repeated wake while awake changes nothing).
+  bool request(bool awake, std::string actor, std::string reason, TimePoint now);
+  void on_observed(const CloudObservation& observation, TimePoint now);
+  void on_observe_failed(const std::string& message, TimePoint now);
+  void on_action_done(Command command, ActionOutcome outcome, const std::string& message, TimePoint now);
+  void on_health(bool passed, const std::string& detail, TimePoint now);
+  void on_activity(TimePoint at);
+  // Long requests to the backend still in flight (an LLM stream Caddy has not logged yet), and
+  // the last moment one was seen busy. While count > 0 the idle clock is held; each report also
+  // counts as activity at `last_busy_at`, so the deadline moves on with the stream and, once it
+  // ends, runs from the moment the stream ended.
+  void set_requests_in_flight(int count, std::optional<TimePoint> last_busy_at);
+
+  // Decides. Returns the command to carry out now, if any, and marks it in flight.
+  std::optional<Command> tick(TimePoint now);
+  // When tick() next wants to run if nothing else happens (for the driver's timer).
+  TimePoint next_tick_due(TimePoint now) const;
+
+  // Outputs.
+  std::vector<Transition> take_transitions();
+  bool wants_health_probe() const {
+    return state_ == BackendState::kBooting || state_ == BackendState::kReady;
+  }
+  // Every change of the health probe's purpose (new boot, ready) bumps this, so the driver can
+  // discard a probe result that belongs to an earlier phase.
+  std::uint64_t health_generation() const { return health_generation_; }
+
+  // Views.
+  const std::string& name() const { return name_; }
+  BackendState state() const { return state_; }
+  TimePoint state_since() const { return state_since_; }
+  const Desired& desired() const { return desired_; }
+  const std::optional<CloudObservation>& last_observation() const { return observation_; }
+  std::optional<TimePoint> last_observed_at() const { return observed_at_; }
+  std::optional<TimePoint> last_activity() const { return last_activity_; }
+  // last_activity + idle_timeout while the backend is awake and wanted awake; nullopt otherwise.
+  std::optional<TimePoint> idle_deadline() const;
+  const std::string& last_error() const { return last_error_; }
+  // The last failure to reach the cloud (empty once an observation succeeds again).
+  const std::string& observe_error() const { return observe_error_; }
+  // Events that the state machine rejected: a bug in the reconciler or driver, counted and
+  // reported by the driver rather than crashing a daemon that guards a costly VM.
+  std::uint64_t illegal_events() const { return illegal_events_; }
+  std::optional<Command> in_flight() const { return in_flight_; }
+  const std::string& upstream() const { return upstream_; }
+  int requests_in_flight() const { return requests_in_flight_; }
+  PersistedBackend persisted() const;
+  const ReconcilerSettings& settings() const { return settings_; }
+
+ private:
+  void apply(BackendEvent event, const std::string& actor, const std::string& detail, TimePoint now);
+  void fail(const std::string& detail, TimePoint now);
+  void check_deadlines(TimePoint now);
+  void check_idle(TimePoint now);
+  bool observation_due(TimePoint now) const;
+  std::chrono::milliseconds observe_interval() const;
+
+  std::string name_;
+  ReconcilerSettings settings_;
+
+  BackendState state_ = BackendState::kUnknown;
+  TimePoint state_since_{};
+  Desired desired_;
+  std::optional<Command> in_flight_;
+
+  std::optional<CloudObservation> observation_;
+  std::optional<TimePoint> observed_at_;
+  TimePoint next_observe_at_{};
+  std::string observe_error_;
+  int stale_observations_ = 0;
+  // The last wake or sleep met another task (kBusy): the next observation is taken as the truth
+  // rather than as a stale view of our own action, so the command is issued afresh if needed.
+  bool after_busy_ = false;
+  // The observation for which a sleep was last sent to settle a VM that is off the wrong way.
+  std::optional<TimePoint> settle_sleep_sent_at_;
+  BackendState restored_state_ = BackendState::kUnknown;
+  std::string upstream_;
+
+  // Wake bookkeeping: when the current wake began (for the unshelve timeout) and whether a
+  // request arrived after the last error (which lifts a wait-for-admin error).
+  std::optional<TimePoint> wake_started_;
+  std::uint64_t request_sequence_ = 0;
+  std::uint64_t request_sequence_at_error_ = 0;
+  TimePoint error_since_{};
+  std::string last_error_;
+  std::string error_cloud_status_;  // the cloud's status when the error was declared
+
+  int health_successes_ = 0;
+  int health_failures_ = 0;
+  std::uint64_t health_generation_ = 0;
+
+  std::optional<TimePoint> last_activity_;
+  int requests_in_flight_ = 0;
+
+  std::vector<Transition> transitions_;
+  std::uint64_t illegal_events_ = 0;
+};
+
+}  // namespace unshelver::core

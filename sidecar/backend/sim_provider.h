@@ -1,0 +1,76 @@
+// SimProvider: a simulated cloud VM, so that the whole product runs with no credentials.
+//
+// The VM moves through the phases a shelved OpenStack server shows (stopped → starting → running
+// → stopping → stopped) with the durations from the configuration, and a wake can be made to fail
+// the way Nova's "No valid host" does: accepted, then back to stopped with the reason attached.
+// While the VM "runs" (after its boot time) a tiny built-in backend listens on 127.0.0.1 and
+// answers every request with 200; while it sleeps the port refuses connections, exactly what Caddy
+// and the health prober see when a real VM is shelved.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "uv/http_server.h"
+#include "uv/timer.h"
+#include "backend/cloud_provider.h"
+
+namespace unshelver::providers {
+
+class SimProvider final : public CloudProvider {
+ public:
+  SimProvider(uv_loop_t* loop, const core::BackendConfig& backend, core::HttpLimits limits);
+  ~SimProvider() override;
+
+  // Picks the fake backend's port (port 0 in `backend_listen` means a free one, remembered so
+  // that the upstream address never changes) and starts awake when configured so.
+  Status start();
+
+  std::string_view kind() const override { return "sim"; }
+  void observe(ObserveCallback on_done) override;
+  void wake(ActionCallback on_done) override;
+  void sleep(ActionCallback on_done) override;
+  void close() override;
+
+  // "127.0.0.1:PORT" of the fake backend.
+  std::string upstream() const;
+
+ private:
+  enum class Phase { kStopped, kStarting, kRunning, kStopping };
+
+  void enter(Phase phase);
+  void on_phase_timer();
+  void start_backend();
+  void stop_backend();
+  core::CloudObservation snapshot() const;
+  // Runs `callback` on a later loop iteration, after a simulated API latency.
+  void later(std::function<void()> callback);
+
+  uv_loop_t* loop_;
+  core::BackendConfig backend_;
+  core::HttpLimits limits_;
+  std::string backend_host_;
+  int backend_port_ = 0;
+
+  Phase phase_ = Phase::kStopped;
+  bool backend_serving_ = false;
+  bool wake_will_fail_ = false;
+  std::string failure_detail_;  // reported by the next observations after a failed wake
+  int wakes_ = 0;
+  bool closed_ = false;
+
+  io::Timer phase_timer_;
+  io::Timer boot_timer_;
+  std::vector<std::unique_ptr<io::Timer>> pending_;
+  std::unique_ptr<io::HttpServer> server_;
+  std::vector<std::unique_ptr<io::HttpServer>> retiring_;
+  std::mt19937 random_;
+};
+
+}  // namespace unshelver::providers

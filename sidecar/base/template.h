@@ -1,0 +1,42 @@
+// Template: a small logic-less template language (a subset of Mustache) for the pages.
+//
+//   {{name}}          the value, HTML-escaped        {{{name}}}   the value, unescaped
+//   {{#name}}..{{/name}}  a list: once per item (the item becomes the context); true or a
+//                         non-empty value: once; false, null, empty: not at all
+//   {{^name}}..{{/name}}  once when the value is false, null, missing or empty
+//   {{.}}             the current item               {{! comment }}
+// Names may be dotted (`backend.state`) and are looked up from the innermost context outwards.
+//
+// Pages are compiled once at start-up (errors name the template and line) and rendered from a
+// JSON value, so the web layer builds data, never markup.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace unshelver::core {
+
+class Template {
+ public:
+  static Result<Template> compile(std::string_view source, std::string name);
+  std::string render(const nlohmann::json& data) const;
+  const std::string& name() const { return name_; }
+
+  struct Node;
+
+ private:
+  std::string name_;
+  std::shared_ptr<const std::vector<Node>> nodes_;
+};
+
+// Escapes &, <, >, " and ' for HTML text and attribute values.
+std::string html_escape(std::string_view text);
+void append_html_escaped(std::string& out, std::string_view text);
+
+}  // namespace unshelver::core

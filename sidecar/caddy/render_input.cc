@@ -1,0 +1,66 @@
+#include "caddy/render_input.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "base/embedded_files.h"
+
+namespace unshelver::app {
+
+namespace {
+// "http://127.0.0.1:2019" -> "127.0.0.1:2019": the `admin` global option takes an address.
+std::string listen_of(const std::string& url) {
+  const std::size_t scheme_end = url.find("://");
+  std::string rest = scheme_end == std::string::npos ? url : url.substr(scheme_end + 3);
+  return rest.substr(0, rest.find('/'));
+}
+}  // namespace
+
+core::CaddyRenderInput make_caddy_input(const core::Config& config, const std::vector<BackendRoute>& routes,
+                                        const std::string& unshelver_listen) {
+  const core::CaddySettings& caddy = config.caddy;
+  core::CaddyRenderInput input;
+  input.admin_listen = listen_of(caddy.admin);
+  input.launcher_site = core::site_address(caddy.launcher_url);
+  input.unshelver = unshelver_listen;
+  input.access_log = config.activity_log_path;
+  input.log_roll_size_mb = caddy.log_roll_size_mb;
+  input.log_roll_keep = caddy.log_roll_keep;
+  input.bind = caddy.bind;
+  input.http_port = caddy.http_port;
+  input.auto_https = caddy.auto_https;
+  for (std::size_t i = 0; i < config.backends.size(); ++i) {
+    const core::BackendConfig& backend = config.backends[i];
+    const BackendRoute route = i < routes.size() ? routes[i] : BackendRoute{};
+    core::CaddyBackendView view;
+    view.name = backend.name;
+    view.site = core::site_address(backend.public_base_url);
+    view.upstream = backend.upstream.empty() ? route.upstream : backend.upstream;
+    view.upstream_tls = backend.url_scheme == "https";
+    view.upstream_tls_insecure = view.upstream_tls && !backend.verify_tls;
+    view.label = backend.upstream_label;
+    // Never route to an address we do not know.
+    view.ready = route.ready && !view.upstream.empty();
+    input.backends.push_back(std::move(view));
+  }
+  return input;
+}
+
+Result<core::Template> load_caddy_template(const core::CaddySettings& settings) {
+  if (!settings.template_path.empty()) {
+    std::ifstream file(settings.template_path);
+    if (!file) return Error{"caddy.template: cannot read " + settings.template_path};
+    std::stringstream text;
+    text << file.rdbuf();
+    return core::Template::compile(text.str(), settings.template_path);
+  }
+  const std::string_view wanted = settings.integration == core::CaddyIntegration::kFull
+                                      ? "Caddyfile.template"
+                                      : "unshelver-snippet.caddy.template";
+  for (const web::EmbeddedTemplate& file : web::embedded_caddy_templates()) {
+    if (file.name == wanted) return core::Template::compile(file.text, std::string(wanted));
+  }
+  return Error{"the built-in " + std::string(wanted) + " is missing from this build"};
+}
+
+}  // namespace unshelver::app

@@ -1,0 +1,595 @@
+// CaddyRouter's implementation. The contract is in caddy_router.h; this comment is about the flow.
+//
+// Three things may be under way at once, each owned by one member:
+// - at most one load (`POST /load`, load_id_): what is wanted is kept in wanted_, what Caddy runs
+//   (as far as we know) in loaded_; pump() starts the next load whenever nothing is in flight and
+//   the two differ, so updates that arrive during a load coalesce into one more load of the newest
+//   text;
+// - a back-off after a failed load (retry_timer_), which holds back only a retry of the same text:
+//   a different text is new information and is tried at once;
+// - a drift check (check_id_: `POST /adapt`, then `GET /config/`), which runs only while no load
+//   is due and is cancelled when a load starts, so that its answer can never describe a stale
+//   text.
+//
+// Caddy's admin API contract relied on (caddy-facts §5, verified on 2.6.2): `POST /load` with
+// `Content-Type: text/caddyfile` answers 200 with an empty body, or 400 `{"error": "..."}` with the
+// old config still running (§5e); an identical config is a no-op unless `Cache-Control:
+// must-revalidate` is sent (§5a); `POST /adapt` answers `{"result": {...}}` and `GET /config/` the
+// running JSON, and for the same Caddyfile the two are equal as JSON values (§5b). The admin API
+// is also the only way to switch routes live: with `admin off` nothing answers (§5f).
+#include "caddy/router.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "uv/files.h"
+
+namespace unshelver::app {
+
+namespace {
+
+// True when a Caddyfile's text has the global option `admin off` (a line that reads just that,
+// comments and indentation aside).
+bool sets_admin_off(std::string_view text) {
+  std::istringstream lines{std::string(text)};
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream words(line.substr(0, line.find('#')));
+    std::string first, second, third;
+    if (words >> first >> second && first == "admin" && second == "off" && !(words >> third)) return true;
+  }
+  return false;
+}
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+// The admin API answers a load in a few ms (caddy-facts §5c); ten seconds means it is stuck.
+constexpr auto kRequestTimeout = 10'000ms;
+constexpr auto kConnectTimeout = 3'000ms;
+// The first retry after a failed load; each further failure doubles it, up to retry_max.
+constexpr auto kFirstRetryDelay = 1'000ms;
+// A successful load is followed by a drift check this much later: long enough for a burst of
+// state changes to settle into one more load, short enough to catch a foreign reload quickly.
+constexpr auto kPostLoadCheckDelay = 300ms;
+// Caddy's error messages are one line, but a proxy in front of the admin API could answer with a
+// whole page; status texts and logs keep only this much of it.
+constexpr std::size_t kMaxErrorChars = 600;
+// The Caddyfile and the snippet must be readable by Caddy's own user (Debian: `caddy`), which is
+// usually not Unshelver's; they hold site addresses and upstreams, no secrets.
+constexpr int kCaddyfileMode = 0644;
+
+core::TimePoint now() {
+  return std::chrono::system_clock::now();
+}
+
+std::string without_trailing_slashes(std::string url) {
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url;
+}
+
+std::string shorten(std::string text) {
+  if (text.size() > kMaxErrorChars) {
+    text.resize(kMaxErrorChars);
+    text += "…";
+  }
+  // Keep log lines and status texts on one line.
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  std::replace(text.begin(), text.end(), '\r', ' ');
+  return text;
+}
+
+// Caddy's message from an error answer: the "error" member of the JSON body (caddy-facts §5e), or
+// the body itself when it is something else. Never throws, whatever the body holds.
+std::string caddy_error_message(const io::ClientResponse& response) {
+  json document = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  if (document.is_object()) {
+    auto it = document.find("error");
+    if (it != document.end() && it->is_string()) return shorten(it->get<std::string>());
+  }
+  if (response.body.empty()) return "no error message";
+  return shorten(response.body);
+}
+
+Result<std::string> read_whole_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return Error{"cannot read " + path + ": " + std::strerror(errno)};
+  std::stringstream text;
+  text << file.rdbuf();
+  if (file.bad()) return Error{"cannot read " + path};
+  return text.str();
+}
+
+std::map<std::string, std::string> modes_of(const core::CaddyRenderInput& input) {
+  std::map<std::string, std::string> modes;
+  for (const auto& backend : input.backends) {
+    // The renderer never proxies to an unknown upstream (caddy_renderer.h), so neither do we say so.
+    modes[backend.name] = backend.ready && !backend.upstream.empty() ? "backend" : "unshelver";
+  }
+  return modes;
+}
+
+std::string format_ms(std::chrono::milliseconds duration) {
+  return std::to_string(duration.count()) + " ms";
+}
+
+}  // namespace
+
+struct CaddyRouter::Impl {
+  // A rendered text and what it means.
+  struct Rendered {
+    std::string text;
+    std::string modes;                            // describe_modes()
+    std::map<std::string, std::string> mode_map;  // CaddyRouterStatus::modes
+  };
+  // One load: the rendered text written to disk and the body POSTed (the same text in the full
+  // integration; the user's Caddyfile, which imports the text, in the snippet integration).
+  struct Attempt {
+    Rendered rendered;
+    std::string body;
+    bool must_revalidate = false;
+    bool repair = false;
+  };
+
+  Impl(uv_loop_t* loop, io::HttpClient& client, const core::CaddySettings& settings,
+       core::Template caddy_template, EventCallback on_event)
+      : client_(client),
+        settings_(settings),
+        template_(std::move(caddy_template)),
+        on_event_(std::move(on_event)),
+        admin_(without_trailing_slashes(settings.admin)),
+        snippet_(settings.integration == core::CaddyIntegration::kSnippet),
+        retry_timer_(loop),
+        check_timer_(loop),
+        drift_timer_(loop),
+        random_(std::random_device{}()),
+        log_(spdlog::default_logger()->clone("caddy")) {
+    status_.admin = admin_;
+    status_.integration = snippet_ ? "snippet" : "full";
+  }
+
+  // --- update ------------------------------------------------------------------------------------
+
+  void update(const core::CaddyRenderInput& input) {
+    if (closed_) return;
+    auto text = core::render_caddy(template_, input);
+    if (!text) {
+      // A broken template or a value the renderer refuses: nothing goes to Caddy, which keeps
+      // its config; the next update renders again (the input may have changed).
+      const std::string message = "cannot render the Caddyfile template: " + shorten(text.error().message);
+      log_->error("{}; Caddy keeps its current routing", message);
+      status_.loads_failed++;
+      if (!render_failed_) error_before_render_ = status_.last_error;
+      render_failed_ = true;
+      status_.last_error = message;
+      status_.last_error_at = now();
+      emit("caddy_load_failed", message);
+      return;
+    }
+    if (render_failed_) {
+      // The template renders again: the error shown is the one from before (if a load had failed
+      // then, its retry is still due).
+      render_failed_ = false;
+      status_.last_error = std::move(error_before_render_);
+      error_before_render_.clear();
+    }
+    Rendered rendered{std::move(*text), core::describe_modes(input), modes_of(input)};
+    if (wanted_ && wanted_->text == rendered.text) return;  // Nothing new (the common case).
+    wanted_ = std::move(rendered);
+    pump();
+  }
+
+  // Starts a load when one is due and none is in flight. Idempotent: every event that may make a
+  // load due (an update, a finished load, a retry timer, a detected drift) calls it.
+  void pump() {
+    if (closed_ || !wanted_) return;
+    const bool due = !loaded_ || wanted_->text != loaded_->rendered.text || reload_needed_;
+    status_.pending_modes = due ? wanted_->modes : std::string();
+    if (load_id_) return;  // Single flight: the load's completion calls pump() again.
+    if (!due) {
+      // What Caddy runs is what we want; a back-off for some other text is moot now.
+      stop_back_off();
+      return;
+    }
+    if (backing_off_ && wanted_->text == failed_text_) return;  // The retry timer will come.
+    stop_back_off();
+    start_load();
+  }
+
+  void start_load() {
+    Attempt attempt;
+    attempt.rendered = *wanted_;
+    attempt.must_revalidate = must_revalidate_;
+    // Only a reload of the loaded text is a repair; a new text that is due repairs a drift too,
+    // but is reported as the load it is.
+    attempt.repair = repair_pending_ && loaded_ && attempt.rendered.text == loaded_->rendered.text;
+    // A drift check in flight would compare against the text being replaced.
+    cancel_check();
+
+    // Write first, so that a Caddy restart comes up in the current mode (and, for the snippet,
+    // because Caddy reads the imported file while adapting the POSTed Caddyfile).
+    const std::string& path = snippet_ ? settings_.snippet : settings_.caddyfile;
+    if (Status written = io::write_file_atomically(path, attempt.rendered.text, kCaddyfileMode); !written) {
+      fail(attempt,
+           "cannot write the " + std::string(snippet_ ? "snippet" : "Caddyfile") + ": " +
+               written.error().message,
+           /*rejected=*/false);
+      return;
+    }
+    if (snippet_) {
+      // The user's Caddyfile is read each time: the user may have edited it since the last load.
+      auto body = read_whole_file(settings_.caddyfile);
+      if (!body) {
+        fail(attempt, "cannot read the Caddyfile that imports the snippet: " + body.error().message,
+             /*rejected=*/false);
+        return;
+      }
+      attempt.body = std::move(*body);
+      if (attempt.body.find(settings_.snippet) == std::string::npos && !warned_no_import_) {
+        warned_no_import_ = true;
+        log_->warn(
+            "{} does not mention {}: without `import {}` at the top level of that file (outside any site "
+            "block), the snippet has no effect",
+            settings_.caddyfile, settings_.snippet, settings_.snippet);
+      }
+    } else {
+      attempt.body = attempt.rendered.text;
+    }
+    if (sets_admin_off(attempt.body)) {
+      // With `admin off` Caddy would take this load and then have no admin endpoint at all:
+      // Unshelver could never switch the routing again (caddy-facts §5f). A custom template or
+      // the user's own Caddyfile could say it.
+      fail(attempt,
+           (snippet_ ? settings_.caddyfile : std::string("the Caddy template")) +
+               " sets `admin off`: Caddy could not be reloaded live afterwards. Set `admin " +
+               status_.admin.substr(status_.admin.find("://") + 3) + "` in its global options instead",
+           /*rejected=*/true);
+      return;
+    }
+
+    io::ClientRequest request;
+    request.method = "POST";
+    request.url = admin_ + "/load";
+    request.headers.emplace_back("Content-Type", "text/caddyfile");
+    // Caddy skips a config identical to the running one (caddy-facts §5a); this header, which
+    // `caddy reload --force` sends, makes it reload anyway.
+    if (attempt.must_revalidate) request.headers.emplace_back("Cache-Control", "must-revalidate");
+    request.body = attempt.body;
+    request.timeout = kRequestTimeout;
+    request.connect_timeout = kConnectTimeout;
+    log_->debug("loading {} ({} bytes){}", attempt.rendered.modes, attempt.body.size(),
+                attempt.must_revalidate ? ", forced" : "");
+    auto shared = std::make_shared<Attempt>(std::move(attempt));
+    load_id_ = client_.send(std::move(request), [this, shared](const io::ClientResponse& response) {
+      on_load_done(std::move(*shared), response);
+    });
+  }
+
+  void on_load_done(Attempt attempt, const io::ClientResponse& response) {
+    load_id_.reset();
+    if (closed_) return;
+    if (response.is_2xx()) {
+      succeed(std::move(attempt), response.elapsed);
+    } else if (response.transport_ok()) {
+      fail(attempt,
+           "Caddy rejected the config (HTTP " + std::to_string(response.status) +
+               "), and keeps running the previous one: " + caddy_error_message(response),
+           /*rejected=*/true);
+    } else {
+      fail(attempt,
+           "Caddy's admin API at " + admin_ + " does not answer (" + shorten(response.error) +
+               "): is Caddy running, and is its admin endpoint enabled? With `admin off` "
+               "Unshelver cannot switch routes live; see README",
+           /*rejected=*/false);
+    }
+  }
+
+  void succeed(Attempt attempt, std::chrono::milliseconds elapsed) {
+    const bool new_text = !loaded_ || loaded_->rendered.text != attempt.rendered.text;
+    status_.loaded_modes = attempt.rendered.modes;
+    status_.loaded_at = now();
+    status_.modes = attempt.rendered.mode_map;
+    status_.loads_ok++;
+    // A render error that happened while this load was in flight still stands.
+    if (render_failed_) {
+      error_before_render_.clear();
+    } else {
+      status_.last_error.clear();
+    }
+    failures_ = 0;
+    failed_text_.clear();
+    reload_needed_ = false;
+    must_revalidate_ = false;
+    repair_pending_ = false;
+    if (new_text) drift_check_off_ = false;
+    just_repaired_ = attempt.repair;
+    if (attempt.repair) status_.drift_repairs++;
+    loaded_ = std::move(attempt);
+    stop_back_off();
+
+    const Rendered& rendered = loaded_->rendered;
+    if (loaded_->repair) {
+      log_->warn("loaded {} again after a drift ({})", rendered.modes, format_ms(elapsed));
+    } else {
+      log_->info("loaded {} ({})", rendered.modes, format_ms(elapsed));
+    }
+    check_timer_.start(kPostLoadCheckDelay, [this] { check_drift(); });
+    const std::string kind = loaded_->repair ? "caddy_drift_repaired" : "caddy_loaded";
+    const std::string detail =
+        loaded_->repair
+            ? "Caddy was running a config that Unshelver did not load; loaded " + rendered.modes + " again"
+            : rendered.modes;
+    // The event may call update(); pump() afterwards sees whatever it wanted.
+    emit(kind, detail);
+    pump();
+  }
+
+  // `rejected`: Caddy answered (so it keeps its previous config); otherwise it may not have seen
+  // the attempt at all (admin API down, or the file could not be written).
+  void fail(const Attempt& attempt, const std::string& message, bool rejected) {
+    status_.loads_failed++;
+    status_.last_error = message;
+    status_.last_error_at = now();
+    render_failed_ = false;
+    failures_++;
+    failed_text_ = attempt.rendered.text;
+    if (rejected) {
+      // Caddy runs the previous config (caddy-facts §5e); put the previous text back on disk, so
+      // that a restart of Caddy comes up with the config that works rather than failing to start.
+      restore_loaded_file();
+    } else {
+      // Caddy may be restarting from the file that was just written, or from its autosave; what it
+      // runs is unknown now, so the next load goes out even if the text equals the loaded one.
+      reload_needed_ = true;
+    }
+
+    // Exponential back-off with jitter (so that several Unshelvers, or a restart loop, do not
+    // retry in step), never above retry_max.
+    const auto cap = std::max(settings_.retry_max, core::Millis{1});
+    auto base = kFirstRetryDelay;
+    for (int i = 1; i < failures_ && base < cap; ++i) base *= 2;
+    base = std::min<core::Millis>(base, cap);
+    std::uniform_real_distribution<double> jitter(0.75, 1.0);
+    const auto delay =
+        std::max(core::Millis{1},
+                 core::Millis{static_cast<long long>(static_cast<double>(base.count()) * jitter(random_))});
+    backing_off_ = true;
+    status_.next_retry_at = now() + delay;
+    status_.pending_modes = wanted_ ? wanted_->modes : attempt.rendered.modes;
+    retry_timer_.start(delay, [this] {
+      backing_off_ = false;
+      status_.next_retry_at.reset();
+      pump();
+    });
+    if (rejected) {
+      log_->error("{} (attempt {}, next in {})", message, failures_, format_ms(delay));
+    } else {
+      log_->warn("{} (attempt {}, next in {})", message, failures_, format_ms(delay));
+    }
+    emit("caddy_load_failed", message);
+    // An update that arrived during the failed load may want a different text: try that now.
+    pump();
+  }
+
+  void restore_loaded_file() {
+    if (!loaded_) return;
+    const std::string& path = snippet_ ? settings_.snippet : settings_.caddyfile;
+    if (Status restored = io::write_file_atomically(path, loaded_->rendered.text, kCaddyfileMode);
+        !restored) {
+      log_->error("cannot put the running config back into {}: {}", path, restored.error().message);
+    }
+  }
+
+  void stop_back_off() {
+    backing_off_ = false;
+    retry_timer_.stop();
+    status_.next_retry_at.reset();
+  }
+
+  // --- drift -------------------------------------------------------------------------------------
+
+  void check_drift() {
+    if (closed_ || load_id_ || check_id_ || !loaded_ || drift_check_off_) return;
+    // A load is due anyway (or backing off): its own check follows it.
+    if (reload_needed_ || (wanted_ && wanted_->text != loaded_->rendered.text)) return;
+    const std::string key = loaded_->rendered.text + '\0' + loaded_->body;
+    if (adapted_ && adapted_key_ == key) {
+      fetch_running();
+      return;
+    }
+    io::ClientRequest request;
+    request.method = "POST";
+    request.url = admin_ + "/adapt";
+    request.headers.emplace_back("Content-Type", "text/caddyfile");
+    request.body = loaded_->body;
+    request.timeout = kRequestTimeout;
+    request.connect_timeout = kConnectTimeout;
+    check_id_ = client_.send(std::move(request), [this, key](const io::ClientResponse& response) {
+      check_id_.reset();
+      if (closed_) return;
+      if (!response.is_2xx()) {
+        check_failed("POST /adapt", response);
+        return;
+      }
+      json document = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+      if (!document.is_object() || !document.contains("result")) {
+        check_failed_with("POST /adapt answered without a \"result\"");
+        return;
+      }
+      adapted_ = std::move(document["result"]);
+      adapted_key_ = key;
+      fetch_running();
+    });
+  }
+
+  void fetch_running() {
+    io::ClientRequest request;
+    request.method = "GET";
+    request.url = admin_ + "/config/";
+    request.timeout = kRequestTimeout;
+    request.connect_timeout = kConnectTimeout;
+    check_id_ = client_.send(std::move(request), [this](const io::ClientResponse& response) {
+      check_id_.reset();
+      if (closed_) return;
+      if (!response.is_2xx()) {
+        check_failed("GET /config/", response);
+        return;
+      }
+      json running = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+      if (running.is_discarded()) {
+        check_failed_with("GET /config/ answered with something that is not JSON");
+        return;
+      }
+      compare(running);
+    });
+  }
+
+  void compare(const json& running) {
+    if (check_failing_) {
+      check_failing_ = false;
+      log_->info("drift check: Caddy's admin API answers again");
+    }
+    if (adapted_ && running == *adapted_) {
+      just_repaired_ = false;
+      return;
+    }
+    if (just_repaired_) {
+      // The config still differs right after we forced our own text in: the two forms are not
+      // comparable here (a Caddy that adapts differently from how it loads), and repairing again
+      // would reload Caddy, and drop its idle connections, forever. Stop until the text changes.
+      just_repaired_ = false;
+      drift_check_off_ = true;
+      log_->error(
+          "drift check: Caddy's running config still differs from Unshelver's right after "
+          "a forced reload; drift repair is off until the routing changes");
+      return;
+    }
+    log_->warn(
+        "drift: Caddy runs a config that Unshelver did not load (someone used the admin "
+        "API or `caddy reload`); loading {} again",
+        loaded_->rendered.modes);
+    reload_needed_ = true;
+    must_revalidate_ = true;
+    repair_pending_ = true;
+    pump();
+  }
+
+  void check_failed(const std::string& what, const io::ClientResponse& response) {
+    check_failed_with(what + (response.transport_ok() ? " answered HTTP " + std::to_string(response.status) +
+                                                            ": " + caddy_error_message(response)
+                                                      : " failed: " + shorten(response.error)));
+  }
+
+  void check_failed_with(const std::string& message) {
+    // Logged once per outage: the check runs every drift_check_interval.
+    if (check_failing_) {
+      log_->debug("drift check: {}", message);
+      return;
+    }
+    check_failing_ = true;
+    log_->warn("drift check: {}", message);
+  }
+
+  void cancel_check() {
+    if (!check_id_) return;
+    client_.cancel(*check_id_);
+    check_id_.reset();
+  }
+
+  // --- lifecycle ---------------------------------------------------------------------------------
+
+  void start() {
+    if (closed_ || started_) return;
+    started_ = true;
+    if (settings_.drift_check_interval.count() > 0) {
+      drift_timer_.start_repeating(settings_.drift_check_interval, [this] { check_drift(); });
+    }
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    if (load_id_) client_.cancel(*load_id_);
+    load_id_.reset();
+    cancel_check();
+    retry_timer_.stop();
+    check_timer_.stop();
+    drift_timer_.stop();
+    on_event_ = nullptr;
+  }
+
+  void emit(const std::string& kind, const std::string& detail) {
+    if (!on_event_) return;
+    // Copied first: the callback may call close(), which resets on_event_.
+    EventCallback callback = on_event_;
+    callback(kind, detail);
+  }
+
+  io::HttpClient& client_;
+  core::CaddySettings settings_;
+  core::Template template_;
+  EventCallback on_event_;
+  const std::string admin_;
+  const bool snippet_;
+  CaddyRouterStatus status_;
+
+  std::optional<Rendered> wanted_;         // the newest successfully rendered text
+  std::optional<Attempt> loaded_;          // the last attempt Caddy accepted
+  std::optional<io::RequestId> load_id_;   // the load in flight
+  std::optional<io::RequestId> check_id_;  // the drift check's request in flight
+  bool reload_needed_ = false;             // load even if wanted equals loaded (unknown or drifted)
+  bool must_revalidate_ = false;           // send Cache-Control: must-revalidate with the next load
+  bool repair_pending_ = false;            // the next load repairs a drift
+  bool just_repaired_ = false;             // the next comparison follows a repair
+  bool drift_check_off_ = false;           // repairs did not converge for the loaded text
+  bool check_failing_ = false;
+  bool backing_off_ = false;
+  bool warned_no_import_ = false;
+  bool render_failed_ = false;       // last_error is a render error ...
+  std::string error_before_render_;  // ... and this was shown before it
+  bool started_ = false;
+  bool closed_ = false;
+  int failures_ = 0;             // consecutive failed loads
+  std::string failed_text_;      // the text of the last failed load
+  std::optional<json> adapted_;  // POST /adapt of the loaded body ...
+  std::string adapted_key_;      // ... for this text and body
+
+  io::Timer retry_timer_;
+  io::Timer check_timer_;  // the check after a successful load
+  io::Timer drift_timer_;  // the periodic check
+  std::mt19937 random_;
+  std::shared_ptr<spdlog::logger> log_;
+};
+
+CaddyRouter::CaddyRouter(uv_loop_t* loop, io::HttpClient& client, const core::CaddySettings& settings,
+                         core::Template caddy_template, EventCallback on_event)
+    : impl_(std::make_unique<Impl>(loop, client, settings, std::move(caddy_template), std::move(on_event))) {}
+
+CaddyRouter::~CaddyRouter() {
+  close();
+}
+
+void CaddyRouter::update(const core::CaddyRenderInput& input) {
+  impl_->update(input);
+}
+void CaddyRouter::start() {
+  impl_->start();
+}
+void CaddyRouter::close() {
+  impl_->close();
+}
+const CaddyRouterStatus& CaddyRouter::status() const {
+  return impl_->status_;
+}
+
+Result<std::string> CaddyRouter::render(const core::CaddyRenderInput& input) const {
+  return core::render_caddy(impl_->template_, input);
+}
+
+}  // namespace unshelver::app

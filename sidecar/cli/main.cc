@@ -1,0 +1,227 @@
+// unshelver: parses the command line, sets up logging, and hands over to App or a one-shot command.
+//
+// Exit codes (DESIGN.md "Command line"): 0 success, 1 run-time failure, 2 usage or config error.
+// `unshelver dns` keeps the Python unshelver's ensure_dns_record.py codes instead (0 done, 1 no
+// zone, 2 API or config error) and uses 64 (EX_USAGE) for usage errors; see app/dns_command.h.
+// The commands that ask a running instance (events, status, wake, shelve) add 3 (the control
+// token was refused) and 4 (no such backend); see app/cli_client.h.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "app/app.h"
+#include "caddy/render_input.h"
+#include "config/files.h"
+#include "cli/dns_command.h"
+#include "cli/events_command.h"
+#include "cli/ops_command.h"
+#include "caddy/renderer.h"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitUsage = 2;
+
+constexpr const char* kUsage = R"(unshelver: keeps an expensive cloud VM asleep until somebody needs it.
+
+Usage:
+  unshelver [run] [--config FILE]     run the sidecar (the default command)
+  unshelver demo [--listen ADDR] [--public-url URL] [--activity-log FILE]
+                                      run on the built-in simulated cloud: no credentials needed;
+                                      --public-url is where visitors go once it is ready,
+                                      --activity-log is Caddy's JSON access log to follow
+  unshelver check-config [--config FILE]
+                                      validate a configuration and exit (0 valid, 2 invalid)
+  unshelver render-caddy [--config FILE] [--ready NAME]...
+                                      print the Caddyfile (or snippet) Unshelver would load into
+                                      Caddy: every backend asleep, except those named --ready
+  unshelver dns ensure FQDN IP [--ttl N] [--config FILE] [--wait-seconds N] [--json]
+                                      create or update the Designate A/AAAA record of FQDN so
+                                      that it holds exactly IP, and wait until it is ACTIVE
+                                      (exit 0 done or unchanged, 1 no zone, 2 API error, 64 usage;
+                                      `unshelver dns --help` for details)
+
+Asking the running instance (with the control token; exit 0 success, 1 not reached or failed,
+2 usage or configuration, 3 token refused, 4 no such backend):
+  unshelver status [--json]           the state of every backend, Caddy's routing, the event log
+  unshelver wake NAME [--wait [SECONDS]] [--json]
+                                      wake a backend; --wait follows it until it is ready
+  unshelver shelve NAME [--wait [SECONDS]] [--json]
+                                      put a backend to sleep; --wait follows it until it is asleep
+  unshelver events [--follow] [--backend NAME] [--limit N] [--json] [--local]
+                                      print the recorded events of the running instance
+  Each takes --config FILE, --url URL (else $UNSHELVER_URL, else the config's `listen`) and
+  --token-file FILE (else $UNSHELVER_CONTROL_TOKEN, else app.control_token); never the token
+  itself, which every user could read with `ps`. `unshelver COMMAND --help` for details.
+
+  unshelver --version | --help
+
+The configuration comes from --config, else $UNSHELVER_CONFIG, else ./config.yaml.
+Secrets may also come from the secrets_file it names and from UNSHELVER_* / OS_* variables.
+)";
+
+struct Options {
+  std::string command = "run";
+  std::string config_path;
+  std::string listen;
+  std::string log_level;
+  std::string public_url;
+  std::string activity_log;
+  std::vector<std::string> ready;
+  bool help = false;
+};
+
+// Returns an error message, or "" when the arguments are understood.
+std::string parse_arguments(int argc, char** argv, Options& options) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::size_t index = 0;
+  if (index < args.size() && !args[index].empty() && args[index][0] != '-') options.command = args[index++];
+  for (; index < args.size(); ++index) {
+    const std::string& arg = args[index];
+    auto value = [&](std::string& out) -> bool {
+      if (index + 1 >= args.size()) return false;
+      out = args[++index];
+      return true;
+    };
+    if (arg == "--help" || arg == "-h") {
+      options.help = true;
+    } else if (arg == "--version") {
+      options.command = "version";
+    } else if (arg == "--config" || arg == "-c") {
+      if (!value(options.config_path)) return "--config needs a file name";
+    } else if (arg.rfind("--config=", 0) == 0) {
+      options.config_path = arg.substr(9);
+    } else if (arg == "--listen") {
+      if (!value(options.listen)) return "--listen needs an address such as 127.0.0.1:5001";
+    } else if (arg == "--public-url") {
+      if (!value(options.public_url)) return "--public-url needs a URL such as http://chat.localhost:8080/";
+    } else if (arg == "--activity-log") {
+      if (!value(options.activity_log)) return "--activity-log needs the path of Caddy's access log";
+    } else if (arg == "--ready") {
+      std::string name;
+      if (!value(name)) return "--ready needs a backend name";
+      options.ready.push_back(name);
+    } else if (arg == "--log-level") {
+      if (!value(options.log_level)) return "--log-level needs a level (trace, debug, info, warn, error)";
+    } else {
+      return "unknown argument: " + arg;
+    }
+  }
+  if (options.command != "run" && options.command != "demo" && options.command != "check-config" &&
+      options.command != "render-caddy" && options.command != "version") {
+    return "unknown command: " + options.command;
+  }
+  return "";
+}
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("unshelver");
+  spdlog::set_default_logger(logger);
+  // UTC timestamps, like the event log; %n is the backend's name in its lines.
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %^%-5l%$ [%n] %v", spdlog::pattern_time_type::utc);
+  spdlog::set_level(spdlog::level::from_str(level.empty() ? "info" : level));
+  spdlog::flush_on(spdlog::level::info);
+}
+
+int render_caddy(const unshelver::core::Config& config, const Options& options) {
+  std::vector<unshelver::app::BackendRoute> routes;
+  for (const auto& backend : config.backends) {
+    const bool ready = std::find(options.ready.begin(), options.ready.end(), backend.name) != options.ready.end();
+    if (ready && backend.upstream.empty()) {
+      // The cloud reports the address at run time; offline there is none to render.
+      routes.push_back({"UPSTREAM-OF-" + backend.name + ":80", true});
+    } else {
+      routes.push_back({"", ready});
+    }
+  }
+  for (const auto& name : options.ready) {
+    if (config.find_backend(name) == nullptr) {
+      std::fprintf(stderr, "unshelver: --ready %s: no such backend\n", name.c_str());
+      return kExitUsage;
+    }
+  }
+  auto caddy_template = unshelver::app::load_caddy_template(config.caddy);
+  if (!caddy_template) {
+    std::fprintf(stderr, "unshelver: %s\n", caddy_template.error().message.c_str());
+    return kExitUsage;
+  }
+  auto text = unshelver::core::render_caddy(*caddy_template,
+                                            unshelver::app::make_caddy_input(config, routes, config.listen));
+  if (!text) {
+    std::fprintf(stderr, "unshelver: the Caddy template does not render: %s\n", text.error().message.c_str());
+    return kExitUsage;
+  }
+  std::fputs(text->c_str(), stdout);
+  return kExitOk;
+}
+
+int run_app(unshelver::core::Config config, const Options& options) {
+  if (!options.listen.empty()) config.listen = options.listen;
+  setup_logging(options.log_level.empty() ? config.log_level : options.log_level);
+  unshelver::app::App app(std::move(config));
+  return app.run();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The dns command has its own arguments, usage text and exit codes (cli/dns_command.h).
+  if (argc >= 2 && std::string(argv[1]) == "dns") {
+    return unshelver::app::run_dns_command(std::vector<std::string>(argv + 2, argv + argc));
+  }
+  // So do the commands that ask the running instance (cli/client.h).
+  if (argc >= 2) {
+    const std::string command = argv[1];
+    const std::vector<std::string> rest(argv + 2, argv + argc);
+    if (command == "events") return unshelver::app::run_events_command(rest);
+    if (command == "status") return unshelver::app::run_status_command(rest);
+    if (command == "wake") return unshelver::app::run_wake_command(rest);
+    if (command == "shelve") return unshelver::app::run_shelve_command(rest);
+  }
+  Options options;
+  if (std::string problem = parse_arguments(argc, argv, options); !problem.empty()) {
+    std::fprintf(stderr, "unshelver: %s\n\n%s", problem.c_str(), kUsage);
+    return kExitUsage;
+  }
+  if (options.help) {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  if (options.command == "version") {
+    std::puts("unshelver " UNSHELVER_VERSION);
+    return kExitOk;
+  }
+
+  const auto env = unshelver::app::environment_snapshot();
+  if (options.command == "demo") {
+    auto config = unshelver::app::load_demo_config(env);
+    if (!config) {
+      std::fprintf(stderr, "unshelver: the built-in demo config is invalid:\n%s\n", config.error().message.c_str());
+      return kExitUsage;
+    }
+    if (!options.public_url.empty()) {
+      for (auto& backend : config->backends) backend.public_base_url = options.public_url;
+    }
+    if (!options.activity_log.empty()) config->activity_log_path = options.activity_log;
+    return run_app(std::move(config.value()), options);
+  }
+
+  const std::string path = unshelver::app::resolve_config_path(options.config_path);
+  auto config = unshelver::app::load_config_file(path, env);
+  if (!config) {
+    std::fprintf(stderr, "%s\n", config.error().message.c_str());
+    return kExitUsage;
+  }
+  if (options.command == "check-config") {
+    std::printf("%s: valid (%zu backend%s)\n", path.c_str(), config->backends.size(),
+                config->backends.size() == 1 ? "" : "s");
+    return kExitOk;
+  }
+  if (options.command == "render-caddy") return render_caddy(*config, options);
+  return run_app(std::move(config.value()), options);
+}

@@ -1,0 +1,202 @@
+#include "events/recorder.h"
+
+#include <spdlog/spdlog.h>
+
+#include "app/status_json.h"
+
+namespace unshelver::app {
+
+namespace {
+using nlohmann::json;
+// Enough for the control page and `unshelver events` without a file read.
+constexpr std::size_t kRecentKept = 1000;
+
+
+io::JournalSettings journal_settings(const core::Config& config) {
+  io::JournalSettings settings;
+  settings.path = config.event_log_path();
+  settings.rotate_bytes = config.events.rotate_bytes;
+  settings.keep_files = config.events.keep_files;
+  settings.mirrored = config.swift_event_container.has_value();
+  return settings;
+}
+}  // namespace
+
+EventRecorder::EventRecorder(uv_loop_t* loop, const core::Config& config, providers::OpenStackSession* session,
+                             std::function<void()> on_change)
+    : loop_(loop),
+      config_(config),
+      session_(session),
+      journal_(loop, journal_settings(config)),
+      on_change_(std::move(on_change)) {}
+
+EventRecorder::~EventRecorder() { close(); }
+
+Status EventRecorder::start() {
+  auto opened = journal_.open(kRecentKept);
+  if (!opened) return Error{opened.error().message};
+  if (opened->torn_bytes > 0) {
+    spdlog::warn("events: cut {} byte(s) of a torn last line off {} (a write that a crash interrupted; it was "
+                 "never reported); they are kept in {}.torn",
+                 opened->torn_bytes, journal_.path(), journal_.path());
+  }
+  if (opened->unreadable_lines > 0) {
+    spdlog::warn("events: {} line(s) of {} are not event records; they are left as they are",
+                 opened->unreadable_lines, journal_.path());
+  }
+  torn_bytes_repaired_ = opened->torn_bytes;
+  unreadable_lines_ = opened->unreadable_lines;
+  last_recorded_seq_ = opened->last_seq;
+  recent_.assign(opened->recent.begin(), opened->recent.end());
+  journal_.on_written([this](const std::vector<core::EventRecord>& records) { on_written(records); });
+  journal_.on_error([this](const std::string& error, bool records_wait, std::size_t unwritten) {
+    if (on_change_) on_change_();
+    if (!records_wait) {
+      // Rotation, pruning or the outbox cursor: no record is lost (a stale cursor only re-sends).
+      spdlog::error("events: {}", error);
+      return;
+    }
+    spdlog::error("events: cannot record event(s): {}; {} event(s) wait in memory and are written as soon as "
+                  "the log can be written again",
+                  error, unwritten);
+  });
+
+  if (config_.swift_event_container) {
+    providers::MirrorSettings settings;
+    settings.container = *config_.swift_event_container;
+    settings.prefix = config_.swift_event_prefix;
+    settings.concurrency = config_.events.upload_concurrency;
+    settings.backoff.max = config_.events.upload_retry_max;
+    mirror_ = std::make_unique<providers::SwiftMirror>(
+        loop_, *session_, std::move(settings), opened->uploaded_through,
+        [this](std::uint64_t uploaded_through) { journal_.set_uploaded_through(uploaded_through); },
+        [this] {
+          if (on_change_) on_change_();
+        });
+    for (const core::EventRecord& record : opened->unconfirmed) mirror_->enqueue(record);
+    spdlog::info("events: recorded in {} and mirrored into Swift container {} ({} event(s) to upload)",
+                 journal_.path(), *config_.swift_event_container, mirror_->outbox());
+  } else {
+    spdlog::info("events: recorded in {} (no Swift mirror: swift_event_container is not set)", journal_.path());
+  }
+  return ok_status();
+}
+
+void EventRecorder::record_transition(const core::BackendConfig& backend, const core::Transition& transition) {
+  core::EventRecord record;
+  record.at = transition.at;
+  record.backend = backend.name;
+  record.instance_name = backend.instance_name.empty() ? backend.instance_id : backend.instance_name;
+  record.action = core::action_for(transition);
+  record.actor = transition.actor;
+  record.from = std::string(core::to_string(transition.from));
+  record.to = std::string(core::to_string(transition.to));
+  record.detail = transition.detail;
+  this->record(std::move(record));
+}
+
+void EventRecorder::record(core::EventRecord record) {
+  if (closed_) {
+    spdlog::warn("events: {} {} after shutdown began is not recorded", record.backend, record.action);
+    return;
+  }
+  journal_.append(std::move(record));
+}
+
+void EventRecorder::on_written(const std::vector<core::EventRecord>& records) {
+  for (const core::EventRecord& record : records) {
+    // The transition itself is logged by its driver; this line says it is on disk.
+    spdlog::info("event {} recorded: {} {} by {}", record.seq, record.backend.empty() ? "-" : record.backend,
+                 record.action, record.actor.empty() ? "-" : record.actor);
+    ++recorded_;
+    last_recorded_seq_ = record.seq;
+    recent_.push_back(record);
+    if (recent_.size() > kRecentKept) recent_.pop_front();
+    if (mirror_) mirror_->enqueue(record);
+  }
+  release_waiters();
+  if (on_change_) on_change_();
+}
+
+std::vector<core::EventRecord> EventRecorder::recent(std::optional<std::uint64_t> after, const std::string& backend,
+                                                     std::size_t limit) const {
+  const auto wanted = [&](const core::EventRecord& record) { return backend.empty() || record.backend == backend; };
+  std::vector<core::EventRecord> out;
+  if (after) {
+    for (const core::EventRecord& record : recent_) {
+      if (out.size() >= limit) break;
+      if (record.seq > *after && wanted(record)) out.push_back(record);
+    }
+    return out;
+  }
+  for (auto it = recent_.rbegin(); it != recent_.rend() && out.size() < limit; ++it) {
+    if (wanted(*it)) out.push_back(*it);
+  }
+  return {out.rbegin(), out.rend()};
+}
+
+void EventRecorder::wait(std::uint64_t after, std::chrono::milliseconds timeout, std::function<void()> then) {
+  waiters_.push_back(Waiter{after, std::move(then), std::make_unique<io::Timer>(loop_)});
+  // Also when an event is already there: the answer must not come inside this call.
+  const bool due = last_recorded_seq_ > after || closed_;
+  arm(std::prev(waiters_.end()), due ? std::chrono::milliseconds(0) : timeout);
+}
+
+void EventRecorder::arm(std::list<Waiter>::iterator position, std::chrono::milliseconds delay) {
+  position->timer->start(delay, [this, position] {
+    auto then = std::move(position->then);
+    waiters_.erase(position);  // destroys the running timer, which io::Timer allows
+    if (then) then();
+  });
+}
+
+void EventRecorder::release_waiters() {
+  for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+    if (it->after < last_recorded_seq_) arm(it, std::chrono::milliseconds(0));
+  }
+}
+
+void EventRecorder::close() {
+  if (closed_) return;
+  closed_ = true;
+  if (mirror_) mirror_->close();
+  journal_.close();
+  // Long-polls answer now with what there is, so that the server can finish its requests.
+  for (Waiter& waiter : waiters_) waiter.timer->stop();
+  std::list<Waiter> waiting = std::move(waiters_);
+  waiters_.clear();
+  for (Waiter& waiter : waiting) {
+    if (waiter.then) waiter.then();
+  }
+}
+
+json EventRecorder::status() const {
+  const io::JournalStats& stats = journal_.stats();
+  json swift;
+  if (mirror_) {
+    const providers::MirrorStats& mirror = mirror_->stats();
+    swift = json{{"container", mirror_->settings().container},
+                 {"prefix", mirror_->settings().prefix},
+                 {"outbox", mirror_->outbox()},
+                 {"uploaded_through", mirror_->uploaded_through()},
+                 {"uploaded", mirror.uploaded},
+                 {"already_present", mirror.already_present},
+                 {"upload_errors", mirror.upload_errors},
+                 {"failing", mirror.failing},
+                 {"last_upload_error", text_or_null(mirror.last_error)},
+                 {"last_upload_error_at", time_or_null(mirror.last_error_at)},
+                 {"last_upload_at", time_or_null(mirror.last_upload_at)}};
+  }
+  return json{{"log", journal_.path()},
+              {"last_seq", last_recorded_seq_},
+              {"recorded", recorded_},
+              {"unwritten", journal_.unwritten()},
+              {"write_errors", stats.write_errors},
+              {"last_write_error", text_or_null(stats.last_write_error)},
+              {"rotations", stats.rotations},
+              {"unreadable_lines", unreadable_lines_},
+              {"torn_bytes_repaired", torn_bytes_repaired_},
+              {"swift", swift}};
+}
+
+}  // namespace unshelver::app

@@ -1,0 +1,258 @@
+#include "openstack/nova_provider.h"
+
+#include <spdlog/spdlog.h>
+
+#include "openstack/keystone.h"
+#include "base/text.h"
+
+namespace unshelver::providers {
+
+namespace nova = core::nova;
+
+namespace {
+constexpr std::string_view kCompute = "compute";
+
+int default_port(const core::BackendConfig& backend) {
+  if (backend.port > 0) return backend.port;
+  return backend.url_scheme == "https" ? 443 : 80;
+}
+
+io::HeaderList microversion(std::string_view version) {
+  return {{"OpenStack-API-Version", "compute " + std::string(version)},
+          {"X-OpenStack-Nova-API-Version", std::string(version)}};
+}
+}  // namespace
+
+NovaProvider::NovaProvider(OpenStackSession& session, const core::BackendConfig& backend)
+    : session_(session), backend_(backend), server_id_(backend.instance_id) {}
+
+NovaProvider::~NovaProvider() { close(); }
+
+void NovaProvider::close() {
+  if (closed_) return;
+  closed_ = true;
+  for (OpenStackSession::RequestId id : in_flight_) session_.cancel(id);
+  in_flight_.clear();
+}
+
+std::string NovaProvider::describe(const io::ClientResponse& response) {
+  if (!response.transport_ok()) return response.error;
+  std::string message = core::openstack::error_message_of(response.body);
+  return "Nova answered " + std::to_string(response.status) + (message.empty() ? "" : ": " + message);
+}
+
+OpenStackSession::RequestId NovaProvider::call(ApiRequest request, ApiCallback on_done) {
+  request.service_type = std::string(kCompute);
+  // The id is known only after request() returns, but the callback never runs inside request(),
+  // so the shared slot is filled in time.
+  auto slot = std::make_shared<OpenStackSession::RequestId>(0);
+  const auto id = session_.request(std::move(request), [this, slot, on_done = std::move(on_done)](io::ClientResponse response) {
+    in_flight_.erase(*slot);
+    if (closed_) return;
+    on_done(std::move(response));
+  });
+  *slot = id;
+  in_flight_.insert(id);
+  return id;
+}
+
+bool NovaProvider::is_definitive(const io::ClientResponse& response) {
+  return response.status >= 400 && response.status < 500 && response.status != 408 && response.status != 429;
+}
+
+void NovaProvider::with_server_id(std::function<void(Status, bool)> then) {
+  if (!server_id_.empty()) {
+    then(ok_status(), false);
+    return;
+  }
+  ApiRequest request;
+  request.path = "/servers?name=" + core::percent_encode(backend_.instance_name);
+  call(std::move(request), [this, then = std::move(then)](io::ClientResponse response) {
+    if (!response.is_2xx()) {
+      then(Error{"cannot look up server \"" + backend_.instance_name + "\": " + describe(response)},
+           is_definitive(response));
+      return;
+    }
+    auto id = nova::exact_server_id(response.body, backend_.instance_name);
+    if (!id) {
+      then(id.error(), true);
+      return;
+    }
+    server_id_ = *id;
+    spdlog::info("[{}] Nova server \"{}\" is {}", backend_.name, backend_.instance_name, server_id_);
+    then(ok_status(), false);
+  });
+}
+
+void NovaProvider::resolve(std::function<void(Status found, bool definitive)> on_done) {
+  read_server([on_done = std::move(on_done)](Result<nova::Server> server, bool definitive) {
+    on_done(server ? ok_status() : Status(server.error()), definitive);
+  });
+}
+
+void NovaProvider::read_server(ServerCallback on_done) {
+  with_server_id([this, on_done = std::move(on_done)](Status found, bool definitive) {
+    if (!found) {
+      on_done(found.error(), definitive);
+      return;
+    }
+    ApiRequest request;
+    request.path = "/servers/" + core::percent_encode(server_id_);
+    call(std::move(request), [this, on_done](io::ClientResponse response) {
+      if (response.transport_ok() && response.status == 404) {
+        // A server found by name may have been deleted and re-created: look it up afresh next
+        // time. One named by id is simply gone.
+        const std::string missing = server_id_;
+        if (backend_.instance_id.empty()) server_id_.clear();
+        on_done(Error{"the server " + missing + " no longer exists (Nova answered 404)"}, true);
+        return;
+      }
+      if (!response.is_2xx()) {
+        on_done(Error{"cannot read the server: " + describe(response)}, is_definitive(response));
+        return;
+      }
+      auto server = nova::parse_server(response.body);
+      if (server) last_server_ = *server;
+      on_done(std::move(server), false);
+    });
+  });
+}
+
+core::CloudObservation NovaProvider::to_observation(const nova::Server& server) {
+  core::CloudObservation observation = nova::observe(server, backend_.sleep_action);
+  if (backend_.upstream.empty()) {
+    observation.upstream = nova::upstream_address(server, backend_.preferred_networks, default_port(backend_));
+  }
+  return observation;
+}
+
+void NovaProvider::observe(ObserveCallback on_done) {
+  read_server([this, on_done = std::move(on_done)](Result<nova::Server> server, bool) {
+    if (!server) {
+      on_done(server.error());
+      return;
+    }
+    core::CloudObservation observation = to_observation(*server);
+    using Kind = core::CloudObservation::Kind;
+    if (observation.kind == Kind::kRunning || observation.kind == Kind::kError) pending_wake_.reset();
+    if (pending_wake_ && observation.kind == Kind::kStopped && server->task_state.empty()) {
+      check_pending_action(*server, std::move(observation), std::move(on_done));
+      return;
+    }
+    on_done(std::move(observation));
+  });
+}
+
+// Reads the instance action of our pending wake. Microversion 2.84 shows the event's details
+// (the "No valid host" text) where policy allows; an older Nova answers 400/406 to it, so 2.51
+// (events without details) is tried next, and without events the action's own message decides.
+void NovaProvider::check_pending_action(const nova::Server& server, core::CloudObservation observation,
+                                        ObserveCallback on_done) {
+  auto check = std::make_shared<ActionCheck>();
+  check->path = "/servers/" + core::percent_encode(server.id) + "/os-instance-actions/" +
+                core::percent_encode(pending_wake_->request_id);
+  check->observation = std::move(observation);
+  check->on_done = std::move(on_done);
+  query_action(std::move(check));
+}
+
+void NovaProvider::query_action(std::shared_ptr<ActionCheck> check) {
+  static constexpr std::string_view kVersions[] = {nova::kActionDetailsMicroversion, nova::kActionEventsMicroversion,
+                                                   nova::kBaseMicroversion};
+  ApiRequest request;
+  request.path = check->path;
+  request.headers = microversion(kVersions[check->version_index]);
+  call(std::move(request), [this, check](io::ClientResponse response) {
+    const bool version_refused = response.transport_ok() && (response.status == 400 || response.status == 406);
+    if (version_refused && check->version_index + 1 < std::size(kVersions)) {
+      ++check->version_index;
+      query_action(check);
+      return;
+    }
+    if (response.is_2xx() && pending_wake_) {
+      nova::ActionVerdict verdict = nova::instance_action_verdict(response.body);
+      if (verdict.kind == nova::ActionVerdict::Kind::kFailed) {
+        spdlog::warn("[{}] the cloud reports that {} failed: {}", backend_.name, pending_wake_->name, verdict.message);
+        check->observation.detail = verdict.message;
+        pending_wake_.reset();
+      }
+    } else if (!response.is_2xx()) {
+      spdlog::debug("[{}] cannot read the instance action: {}", backend_.name, describe(response));
+    }
+    check->on_done(std::move(check->observation));
+  });
+}
+
+void NovaProvider::wake(ActionCallback on_done) { act(true, std::move(on_done)); }
+void NovaProvider::sleep(ActionCallback on_done) { act(false, std::move(on_done)); }
+
+void NovaProvider::act(bool wake, ActionCallback on_done) {
+  // The last server read decides at once when it calls for an action: sending it straight away
+  // saves a round trip, and a stale view costs nothing, because Nova refuses an action that does
+  // not fit the server's state with 409, which makes the reconciler observe and decide afresh.
+  // A view that says "nothing to do" or "busy" is read again before it is believed.
+  if (last_server_) {
+    auto plan = wake ? nova::wake_plan(*last_server_) : nova::sleep_plan(*last_server_, backend_.sleep_action);
+    last_server_.reset();
+    if (plan && plan->kind == nova::ActionPlan::Kind::kSend) {
+      send_action(*plan, wake, std::move(on_done));
+      return;
+    }
+  }
+  read_server([this, wake, on_done = std::move(on_done)](Result<nova::Server> server, bool) {
+    if (!server) {
+      // Unknown outcome: the reconciler observes again (and keeps the error visible) rather
+      // than failing the wake on one unreadable answer.
+      on_done(ActionResult::busy(server.error().message));
+      return;
+    }
+    auto plan = wake ? nova::wake_plan(*server) : nova::sleep_plan(*server, backend_.sleep_action);
+    if (!plan) {
+      on_done(ActionResult::refused(plan.error().message));
+      return;
+    }
+    switch (plan->kind) {
+      case nova::ActionPlan::Kind::kAlreadyThere:
+        on_done(ActionResult::accepted("already " + std::string(wake ? "awake" : "asleep") + " or on its way"));
+        return;
+      case nova::ActionPlan::Kind::kBusy:
+        on_done(ActionResult::busy(plan->reason));
+        return;
+      case nova::ActionPlan::Kind::kSend:
+        send_action(*plan, wake, on_done);
+        return;
+    }
+  });
+}
+
+void NovaProvider::send_action(const nova::ActionPlan& plan, bool wake, ActionCallback on_done) {
+  ApiRequest request;
+  request.method = "POST";
+  request.path = "/servers/" + core::percent_encode(server_id_) + "/action";
+  request.body = plan.body;
+  const std::string name = plan.name;
+  if (!wake) pending_wake_.reset();
+  last_server_.reset();
+  call(std::move(request), [this, name, wake, on_done = std::move(on_done)](io::ClientResponse response) {
+    if (response.transport_ok() && response.status == 202) {
+      const std::string* request_id = response.header("x-openstack-request-id");
+      if (!request_id) request_id = response.header("x-compute-request-id");
+      spdlog::info("[{}] Nova accepted {} (request {})", backend_.name, name, request_id ? *request_id : "unknown");
+      if (wake && request_id) pending_wake_ = PendingAction{*request_id, name};
+      on_done(ActionResult::accepted());
+      return;
+    }
+    if (response.transport_ok() && response.status == 409) {
+      on_done(ActionResult::busy(describe(response)));
+      return;
+    }
+    if (!response.transport_ok() || response.status >= 500 || response.status == 429) {
+      // The session has retried already; whether Nova applied the action is unknown, so observe.
+      on_done(ActionResult::busy(name + ": " + describe(response)));
+      return;
+    }
+    on_done(ActionResult::refused(name + ": " + describe(response)));
+  });
+}
+
+}  // namespace unshelver::providers

@@ -1,0 +1,90 @@
+#include "uv/files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+namespace unshelver::io {
+
+namespace {
+
+std::string errno_text() {
+  return std::strerror(errno);
+}
+
+// The file that a write to `path` should replace: the target of a symbolic link (followed all
+// the way), otherwise `path` itself. A dangling link is replaced by its target's path as well,
+// which creates the target.
+std::string resolve_target(const std::string& path) {
+  std::error_code error;
+  std::filesystem::path current = path;
+  // A bound on the hops, like the kernel's (MAXSYMLINKS is 40), so that a loop cannot hang us.
+  for (int hops = 0; hops < 40; ++hops) {
+    if (!std::filesystem::is_symlink(std::filesystem::symlink_status(current, error))) break;
+    std::filesystem::path next = std::filesystem::read_symlink(current, error);
+    if (error) break;
+    current = next.is_absolute() ? next : current.parent_path() / next;
+  }
+  return current.string();
+}
+
+}  // namespace
+
+Status write_all(int fd, std::string_view data, const std::string& path) {
+  std::size_t written = 0;
+  while (written < data.size()) {
+    ssize_t n = ::write(fd, data.data() + written, data.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error{"cannot write " + path + ": " + errno_text()};
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  return ok_status();
+}
+
+Status fsync_directory_of(const std::string& path) {
+  std::filesystem::path directory = std::filesystem::path(path).parent_path();
+  if (directory.empty()) directory = ".";
+  const int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Error{"cannot open the directory of " + path + ": " + errno_text()};
+  Status synced = ok_status();
+  if (::fsync(fd) != 0) synced = Error{"cannot fsync the directory of " + path + ": " + errno_text()};
+  ::close(fd);
+  return synced;
+}
+
+Status write_file_atomically(const std::string& path, std::string_view data, int mode) {
+  const std::string target = resolve_target(path);
+  const std::string temporary = target + ".tmp";
+
+  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Error{"cannot write " + temporary + ": " + errno_text()};
+  Status written = write_all(fd, data, temporary);
+  // open()'s mode is filtered through the umask; fchmod() sets exactly what the caller asked for.
+  if (written && ::fchmod(fd, static_cast<mode_t>(mode)) != 0) {
+    written = Error{"cannot chmod " + temporary + ": " + errno_text()};
+  }
+  if (written && ::fsync(fd) != 0) written = Error{"cannot fsync " + temporary + ": " + errno_text()};
+  ::close(fd);
+  if (!written) {
+    ::unlink(temporary.c_str());
+    return written;
+  }
+  if (::rename(temporary.c_str(), target.c_str()) != 0) {
+    Status failed = Error{"cannot rename " + temporary + " to " + target + ": " + errno_text()};
+    ::unlink(temporary.c_str());
+    return failed;
+  }
+  // A failed directory fsync leaves the new content in place but perhaps not durable; there is
+  // nothing better to do than carry on (the next write tries again).
+  static_cast<void>(fsync_directory_of(target));
+  return ok_status();
+}
+
+}  // namespace unshelver::io

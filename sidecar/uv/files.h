@@ -1,0 +1,30 @@
+// write_file_atomically: replaces a file so that a reader (or a crash) sees either the old or the
+// new content, never a torn one.
+//
+// The data goes to a temporary file next to the target (same directory, so the same file system),
+// which is fsync'd and renamed over the target; then the directory is fsync'd, because the rename
+// is durable only once the directory entry is on disk (rename(2), fsync(2)). When the target is a
+// symbolic link, the file it points to is replaced and the link is kept, so that a user who links
+// /etc/caddy/Caddyfile elsewhere keeps the link.
+//
+// Synchronous: meant for small files (state.json, a Caddyfile) written rarely from the loop.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+
+namespace unshelver::io {
+
+// `mode` is applied exactly (not filtered through the umask), e.g. 0600 for state, 0644 for a
+// Caddyfile that Caddy's own user must read. The error text names the path and the failing step.
+Status write_file_atomically(const std::string& path, std::string_view data, int mode);
+
+// The building blocks, also for files that are appended to (events/journal.h):
+// every byte of `data` to `fd`, through short writes and EINTR ("cannot write PATH: ..." else);
+Status write_all(int fd, std::string_view data, const std::string& path);
+// fsync(2) of the directory that holds `path`, which makes a new or renamed entry durable.
+Status fsync_directory_of(const std::string& path);
+
+}  // namespace unshelver::io

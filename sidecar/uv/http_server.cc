@@ -1,0 +1,1189 @@
+// HttpServer: the implementation of http_server.h.
+//
+// One HttpConnection per accepted socket. It owns, in its own object, a uv_tcp_t, one uv_timer_t
+// (idle, header, body and close timeouts share it, because a connection is only ever in one
+// phase), an llhttp parser and the request being parsed. The server keeps each connection in a
+// list of shared_ptr; the connection also keeps itself alive (`self_`) until both of its handles
+// have run their close callback, because libuv may touch the handle memory until then
+// (docs/src/handle.rst). Responders hold weak_ptrs, so answering after the connection is gone is
+// a no-op.
+//
+// Life of a request:
+//   read → llhttp_execute → on_message_begin (arm the header timer) → on_url / on_header_field /
+//   on_header_value (accumulate; enforce the limits with HPE_USER) → on_headers_complete (fill in
+//   the request, check Content-Length and Expect) → on_body → on_message_complete, which returns
+//   HPE_PAUSED. llhttp_execute then returns HPE_PAUSED and llhttp_get_error_pos() tells where the
+//   message ended. The request goes to the handler. If the handler answered at once, parsing
+//   resumes with the rest of the same buffer (pipelining without a copy); if it answers later, the
+//   unparsed rest is copied into `pending_` and parsed once the answer has been queued. Answers are
+//   therefore written in request order.
+//
+// While a request is in flight the connection does not parse, but it keeps reading (into
+// `pending_`, up to kMaxPendingBytes, after which it stops reading): that is how it notices a
+// client that leaves while its handler is still working, like Go's net/http does, so that the
+// connection is closed and Responder::alive() turns false. A client that half-closes its side
+// after a request whose answer is still pending is treated as gone.
+//
+// Closing: errors, idle and forced closes call close_now() (uv_close on both handles). Answers
+// that end the connection (Connection: close, HTTP/1.0, rejections, 408) go through
+// close_after_writes(): parsing stops, further input is discarded, and once every queued write
+// has completed the write side is shut down (FIN) and the connection waits for the client's EOF
+// (bounded by kCloseTimeout). Closing straight away could make the kernel answer unread client
+// bytes with a RST that destroys our answer before the client has read it (the "lingering close"
+// problem that nginx's lingering_close setting addresses).
+#include "uv/http_server.h"
+
+#include <llhttp.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <exception>
+#include <list>
+#include <string_view>
+#include <utility>
+
+namespace unshelver::io {
+
+namespace {
+
+// The backlog nginx uses on Linux; the kernel caps it at net.core.somaxconn.
+constexpr int kListenBacklog = 511;
+// Every connection reads into the server's one buffer: libuv calls alloc_cb and then read_cb for
+// one stream at a time on the loop thread, and read_cb consumes or copies the bytes before it
+// returns, so one buffer serves all connections.
+constexpr std::size_t kReadBufferBytes = 64 * 1024;
+// Bytes a client may send ahead while its previous request is still being answered.
+constexpr std::size_t kMaxPendingBytes = 64 * 1024;
+// A connection keeps one finished write request for reuse, unless its buffer grew beyond this.
+constexpr std::size_t kMaxKeptWriteCapacity = 64 * 1024;
+// A request body buffer above this capacity is released rather than kept for the next request.
+constexpr std::size_t kMaxKeptBodyCapacity = 16 * 1024;
+// How long a closing connection waits for its last answer to be written and for the client's EOF.
+constexpr core::Millis kCloseTimeout{5'000};
+
+bool equals_ignore_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// reason_phrase() covers what handlers send; these are the two that only the server sends.
+std::string_view status_reason(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 417: return "Expectation Failed";
+    default: return reason_phrase(status);
+  }
+}
+
+// Headers the server writes itself (http_types.h: "Content-Length, Date and Connection are added
+// by the server"); a handler's copies are dropped so that none is sent twice. Transfer-Encoding is
+// dropped because the body is always sent with a Content-Length.
+bool is_server_managed_header(std::string_view name) {
+  return equals_ignore_case(name, "Content-Length") || equals_ignore_case(name, "Date") ||
+         equals_ignore_case(name, "Connection") || equals_ignore_case(name, "Transfer-Encoding");
+}
+
+bool has_line_break(std::string_view text) {
+  return text.find_first_of("\r\n") != std::string_view::npos;
+}
+
+void append_number(std::string& out, std::uint64_t value) {
+  char digits[24];
+  auto [end, error] = std::to_chars(digits, digits + sizeof(digits), value);
+  (void)error;  // 24 characters hold any uint64_t.
+  out.append(digits, end);
+}
+
+std::uint64_t to_uv_timeout(core::Millis delay) {
+  return delay.count() < 0 ? 0 : static_cast<std::uint64_t>(delay.count());
+}
+
+}  // namespace
+
+// --- Declarations ---------------------------------------------------------------------------------
+
+namespace {
+
+struct ListenerBlock {
+  uv_tcp_t handle;                      // First member: the close callback casts the handle back.
+  HttpServer::Impl* owner = nullptr;    // Null once the server is gone.
+};
+
+struct GraceTimerBlock {
+  uv_timer_t handle;                    // First member, as above.
+  HttpServer::Impl* owner = nullptr;
+};
+
+// One response on its way to the socket: the uv_write_t and the bytes it points at live together
+// and are released in the write callback (or at the call site if uv_write fails).
+struct WriteRequest {
+  uv_write_t request;
+  HttpConnection* connection = nullptr;
+  std::string data;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Impl(uv_loop_t* loop, core::HttpLimits limits, HttpHandler handler);
+  ~Impl();
+
+  Status listen(const std::string& host, int port);
+  void shutdown(std::function<void()> on_closed);
+  void on_connection(int status);
+  void on_connection_closed(HttpConnection* connection);
+  void on_listener_closed();
+  void on_grace_timer();
+  void on_grace_timer_closed();
+  void maybe_finish_shutdown();
+  // The IMF-fixdate of the current second (RFC 9110 §5.6.7), formatted once per second.
+  std::string_view date_header();
+
+  static void on_uv_connection(uv_stream_t* stream, int status) noexcept;
+  static void on_uv_listener_closed(uv_handle_t* handle) noexcept;
+  static void on_uv_grace_timer(uv_timer_t* handle) noexcept;
+  static void on_uv_grace_timer_closed(uv_handle_t* handle) noexcept;
+
+  uv_loop_t* loop;
+  core::HttpLimits limits;
+  HttpHandler handler;
+  HttpServerStats stats;
+  std::string host;
+  int port = 0;
+
+  ListenerBlock* listener = nullptr;    // Null before listen() and after its close callback.
+  GraceTimerBlock* grace_timer = nullptr;
+  std::list<std::shared_ptr<HttpConnection>> connections;
+  std::unique_ptr<char[]> read_buffer;
+
+  bool shutting_down = false;
+  std::function<void()> on_closed;
+
+  std::time_t date_second = -1;
+  char date[40] = {};
+  std::size_t date_length = 0;
+};
+
+class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
+ public:
+  explicit HttpConnection(HttpServer::Impl* server) : server_(server) {}
+  ~HttpConnection() = default;
+  HttpConnection(const HttpConnection&) = delete;
+  HttpConnection& operator=(const HttpConnection&) = delete;
+
+  // Accepts the pending connection on `listener` and starts reading. On failure the connection
+  // closes itself and returns false; its close callback still unregisters it from the server.
+  bool start(uv_stream_t* listener);
+  // Queues the answer to request `request_id` (0: whichever request is in flight).
+  void respond(std::uint64_t request_id, HttpResponse response);
+  // Server shutdown: close now unless a request is in flight or an answer is being written.
+  void begin_shutdown();
+  // Closes both handles; the object is released by the last close callback.
+  void close_now();
+  // The server is being destroyed: never call back into it.
+  void detach() { server_ = nullptr; }
+
+  std::list<std::shared_ptr<HttpConnection>>::iterator position;
+
+  // llhttp callbacks (llhttp README: data callbacks may fire several times for one field).
+  int on_message_begin();
+  int on_url(const char* at, std::size_t length);
+  int on_header_field(const char* at, std::size_t length);
+  int on_header_field_complete();
+  int on_header_value(const char* at, std::size_t length);
+  int on_headers_complete();
+  int on_body(const char* at, std::size_t length);
+  int on_message_complete();
+  // An exception escaped one of the above: stop the parser and answer 500.
+  int on_callback_exception();
+
+  // libuv callbacks.
+  static void on_uv_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buffer) noexcept;
+  static void on_uv_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buffer) noexcept;
+  static void on_uv_write(uv_write_t* request, int status) noexcept;
+  static void on_uv_shutdown(uv_shutdown_t* request, int status) noexcept;
+  static void on_uv_timer(uv_timer_t* handle) noexcept;
+  static void on_uv_close(uv_handle_t* handle) noexcept;
+
+ private:
+  // What the connection waits for; it decides what the one timer means when it fires.
+  enum class Phase {
+    kIdle,       // Between requests: the idle timeout runs.
+    kHeaders,    // From a request's first byte to the end of its headers: the header timeout runs.
+    kBody,       // Reading a body: the idle timeout runs and restarts with every read.
+    kInFlight,   // The handler has the request: no timer.
+    kDraining,   // The last answer is queued and the connection will close: kCloseTimeout runs.
+  };
+
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  void on_read(ssize_t nread, const uv_buf_t* buffer);
+  void on_read_end(ssize_t status);
+  void on_write_done(WriteRequest* request, int status);
+  void on_timer();
+  void parse(const char* data, std::size_t length);
+  void dispatch();
+  void resume_after_answer();
+  void reject(llhttp_errno_t error);
+  int fail(int status, const char* reason);
+  void send_response(const HttpResponse& response, bool close);
+  void send_continue();
+  bool write(WriteRequest* request);
+  WriteRequest* take_write_request();
+  void recycle(WriteRequest* request);
+  void close_after_writes();
+  void finish_draining();
+  void start_reading();
+  void stop_reading();
+  void arm_timer(core::Millis delay);
+  void enter_idle();
+
+  HttpServer::Impl* server_;
+  std::shared_ptr<HttpConnection> self_;  // Set while the handles are open.
+
+  uv_tcp_t tcp_{};
+  uv_timer_t timer_{};
+  uv_shutdown_t shutdown_request_{};
+  llhttp_t parser_{};
+
+  Phase phase_ = Phase::kIdle;
+  bool closed_ = false;             // close_now() ran: nothing more happens on this connection.
+  bool draining_ = false;           // close_after_writes() ran.
+  bool shutdown_requested_ = false; // uv_shutdown was called (or skipped after the peer's EOF).
+  bool reading_ = false;
+  bool peer_eof_ = false;           // The client sent EOF or the read failed.
+  bool in_parse_ = false;           // parse() is on the stack: it resumes after a direct answer.
+  bool parser_paused_ = false;      // llhttp_execute returned HPE_PAUSED and was not resumed yet.
+  bool in_flight_ = false;
+  bool close_when_answered_ = false;
+  bool keep_alive_ = true;
+  bool head_request_ = false;
+  bool http10_ = false;
+  bool in_field_ = false;           // Between a header field's first byte and its ':'.
+  bool in_trailers_ = false;        // Header callbacks after on_headers_complete are trailers.
+  int reject_status_ = 0;           // Set by a callback that stops the parser with HPE_USER.
+  int pending_closes_ = 0;
+  int writes_pending_ = 0;
+  std::uint64_t request_id_ = 0;
+  std::size_t header_bytes_ = 0;
+  std::size_t header_count_ = 0;
+
+  HttpRequest request_;
+  std::string remote_address_;
+  std::string pending_;             // Received while a request was in flight, not parsed yet.
+  std::string parse_buffer_;        // pending_'s bytes while they are being parsed.
+  std::unique_ptr<WriteRequest> spare_write_;
+};
+
+// --- llhttp settings ------------------------------------------------------------------------------
+
+namespace {
+
+// Thin noexcept trampolines (STYLE.md §2.4): no exception may unwind through llhttp's frames.
+template <int (HttpConnection::*Method)()>
+int parser_callback(llhttp_t* parser) noexcept {
+  auto* connection = static_cast<HttpConnection*>(parser->data);
+  try {
+    return (connection->*Method)();
+  } catch (...) {
+    return connection->on_callback_exception();
+  }
+}
+
+template <int (HttpConnection::*Method)(const char*, std::size_t)>
+int parser_data_callback(llhttp_t* parser, const char* at, std::size_t length) noexcept {
+  auto* connection = static_cast<HttpConnection*>(parser->data);
+  try {
+    return (connection->*Method)(at, length);
+  } catch (...) {
+    return connection->on_callback_exception();
+  }
+}
+
+// llhttp_init keeps a pointer to the settings, which must outlive every parser (llhttp.h).
+const llhttp_settings_t* parser_settings() {
+  static const llhttp_settings_t settings = [] {
+    llhttp_settings_t value;
+    llhttp_settings_init(&value);
+    value.on_message_begin = parser_callback<&HttpConnection::on_message_begin>;
+    value.on_url = parser_data_callback<&HttpConnection::on_url>;
+    value.on_header_field = parser_data_callback<&HttpConnection::on_header_field>;
+    value.on_header_field_complete = parser_callback<&HttpConnection::on_header_field_complete>;
+    value.on_header_value = parser_data_callback<&HttpConnection::on_header_value>;
+    value.on_headers_complete = parser_callback<&HttpConnection::on_headers_complete>;
+    value.on_body = parser_data_callback<&HttpConnection::on_body>;
+    value.on_message_complete = parser_callback<&HttpConnection::on_message_complete>;
+    return value;
+  }();
+  return &settings;
+}
+
+}  // namespace
+
+// --- Responder ------------------------------------------------------------------------------------
+
+void Responder::respond(HttpResponse response) const {
+  if (auto connection = connection_.lock()) {
+    connection->respond(request_id_, std::move(response));
+  }
+}
+
+// --- HttpConnection: setup and teardown -----------------------------------------------------------
+
+bool HttpConnection::start(uv_stream_t* listener) {
+  self_ = shared_from_this();
+  llhttp_init(&parser_, HTTP_REQUEST, parser_settings());
+  parser_.data = this;
+
+  // Both inits only fill in fields on Unix; a failure would mean a broken loop.
+  int rc = uv_timer_init(server_->loop, &timer_);
+  if (rc == 0) rc = uv_tcp_init(server_->loop, &tcp_);
+  if (rc != 0) {
+    spdlog::critical("http: cannot initialise connection handles: {}", uv_strerror(rc));
+    std::abort();
+  }
+  timer_.data = this;
+  tcp_.data = this;
+
+  rc = uv_accept(listener, stream());
+  if (rc != 0) {
+    spdlog::warn("http: accept failed: {}", uv_strerror(rc));
+    close_now();
+    return false;
+  }
+  // Answers are written whole with one uv_write; Nagle would only delay the last segment.
+  uv_tcp_nodelay(&tcp_, 1);
+
+  sockaddr_storage peer{};
+  int peer_length = sizeof(peer);
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&peer), &peer_length) == 0) {
+    char name[64] = {};
+    if (peer.ss_family == AF_INET6) {
+      uv_ip6_name(reinterpret_cast<const sockaddr_in6*>(&peer), name, sizeof(name));
+    } else {
+      uv_ip4_name(reinterpret_cast<const sockaddr_in*>(&peer), name, sizeof(name));
+    }
+    remote_address_ = name;
+  }
+
+  enter_idle();
+  start_reading();
+  return !closed_;
+}
+
+void HttpConnection::close_now() {
+  if (closed_) return;
+  closed_ = true;
+  in_flight_ = false;
+  reading_ = false;
+  // uv_close stops reading and the timer, and cancels queued writes and the shutdown request:
+  // their callbacks run with UV_ECANCELED before the close callbacks (docs/src/handle.rst).
+  pending_closes_ = 2;
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_uv_close);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_uv_close);
+}
+
+void HttpConnection::on_uv_close(uv_handle_t* handle) noexcept {
+  auto* connection = static_cast<HttpConnection*>(handle->data);
+  if (--connection->pending_closes_ > 0) return;
+  // Both handles are closed, so libuv no longer touches this object. `keep` is the last owner
+  // besides the server's list; it releases the connection when this function returns, after the
+  // last use of `connection`.
+  std::shared_ptr<HttpConnection> keep = std::move(connection->self_);
+  if (connection->server_ != nullptr) connection->server_->on_connection_closed(connection);
+}
+
+void HttpConnection::begin_shutdown() {
+  if (closed_) return;
+  close_when_answered_ = true;
+  if (in_flight_ || draining_) return;  // The answer, once written, closes the connection.
+  if (phase_ == Phase::kIdle && writes_pending_ > 0) {
+    close_after_writes();  // An answer is still on its way: let it arrive.
+    return;
+  }
+  close_now();  // Idle, or in the middle of receiving a request.
+}
+
+// --- HttpConnection: reading ----------------------------------------------------------------------
+
+void HttpConnection::start_reading() {
+  if (reading_ || closed_ || peer_eof_) return;
+  int rc = uv_read_start(stream(), on_uv_alloc, on_uv_read);
+  if (rc != 0) {
+    spdlog::debug("http {}: uv_read_start failed: {}", remote_address_, uv_strerror(rc));
+    close_now();
+    return;
+  }
+  reading_ = true;
+}
+
+void HttpConnection::stop_reading() {
+  if (!reading_) return;
+  uv_read_stop(stream());
+  reading_ = false;
+}
+
+void HttpConnection::on_uv_alloc(uv_handle_t* handle, std::size_t, uv_buf_t* buffer) noexcept {
+  auto* connection = static_cast<HttpConnection*>(handle->data);
+  if (connection->server_ == nullptr) {
+    *buffer = uv_buf_init(nullptr, 0);  // read_cb then gets UV_ENOBUFS and closes.
+    return;
+  }
+  *buffer = uv_buf_init(connection->server_->read_buffer.get(), kReadBufferBytes);
+}
+
+void HttpConnection::on_uv_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buffer) noexcept {
+  auto* connection = static_cast<HttpConnection*>(stream->data);
+  try {
+    connection->on_read(nread, buffer);
+  } catch (const std::exception& error) {
+    spdlog::error("http {}: {}", connection->remote_address_, error.what());
+    connection->close_now();
+  } catch (...) {
+    spdlog::error("http {}: unknown exception while reading", connection->remote_address_);
+    connection->close_now();
+  }
+}
+
+void HttpConnection::on_read(ssize_t nread, const uv_buf_t* buffer) {
+  if (closed_) return;
+  if (nread == 0) return;  // EAGAIN (docs/src/stream.rst): nothing to do.
+  if (nread < 0) {
+    on_read_end(nread);
+    return;
+  }
+  const auto length = static_cast<std::size_t>(nread);
+  if (draining_) return;  // The connection is closing: the client's bytes are discarded.
+  if (in_flight_) {
+    // Not parsed until the answer is queued, so that answers stay in request order.
+    pending_.append(buffer->base, length);
+    if (pending_.size() > kMaxPendingBytes) stop_reading();
+    return;
+  }
+  if (phase_ == Phase::kBody) arm_timer(server_->limits.idle_timeout);
+  parse(buffer->base, length);
+}
+
+void HttpConnection::on_read_end(ssize_t status) {
+  peer_eof_ = true;
+  stop_reading();
+  if (status != UV_EOF) {
+    spdlog::debug("http {}: read failed: {}", remote_address_, uv_strerror(static_cast<int>(status)));
+    close_now();
+    return;
+  }
+  if (draining_) {
+    // A pending write completes (and then closes) or fails; nothing else is left to do.
+    if (writes_pending_ == 0) close_now();
+    return;
+  }
+  if (in_flight_ || phase_ != Phase::kIdle || writes_pending_ == 0) {
+    // The client left while its handler worked, or in the middle of a request, or between
+    // requests. Closing makes any Responder for this connection a no-op.
+    close_now();
+    return;
+  }
+  close_after_writes();  // Answers are still on their way out: finish them, then close.
+}
+
+// --- HttpConnection: parsing ----------------------------------------------------------------------
+
+void HttpConnection::parse(const char* data, std::size_t length) {
+  in_parse_ = true;
+  while (true) {
+    llhttp_errno_t error = llhttp_execute(&parser_, data, length);
+    if (error == HPE_OK) break;
+    if (error != HPE_PAUSED) {
+      reject(error);
+      break;
+    }
+    // on_message_complete returned HPE_PAUSED: llhttp_get_error_pos() is the first byte after the
+    // message (llhttp.h: "the pointer to the last parsed byte before the returned error").
+    parser_paused_ = true;
+    const char* stop = llhttp_get_error_pos(&parser_);
+    const auto used = static_cast<std::size_t>(stop - data);
+    data = stop;
+    length -= used;
+    dispatch();
+    if (closed_ || draining_) break;  // The answer closes the connection: the rest is discarded.
+    if (in_flight_) {
+      // The handler answers later; keep the rest until then (the read buffer is reused).
+      pending_.append(data, length);
+      break;
+    }
+    llhttp_resume(&parser_);
+    parser_paused_ = false;
+    if (length == 0) break;
+  }
+  in_parse_ = false;
+}
+
+void HttpConnection::dispatch() {
+  in_flight_ = true;
+  phase_ = Phase::kInFlight;
+  const std::uint64_t id = ++request_id_;
+  ++server_->stats.requests;
+  // The handler sees request_ only during the call: it is reused for the next request, so a
+  // handler that answers later copies what it needs.
+  try {
+    server_->handler(request_, Responder(weak_from_this(), id));
+  } catch (const std::exception& error) {
+    spdlog::error("http {}: handler for {} {} threw: {}", remote_address_, request_.method,
+                  request_.path, error.what());
+    respond(id, HttpResponse::text(500, "Internal Server Error\n"));
+  } catch (...) {
+    spdlog::error("http {}: handler for {} {} threw a non-standard exception", remote_address_,
+                  request_.method, request_.path);
+    respond(id, HttpResponse::text(500, "Internal Server Error\n"));
+  }
+}
+
+int HttpConnection::fail(int status, const char* reason) {
+  reject_status_ = status;
+  llhttp_set_error_reason(&parser_, reason);
+  return HPE_USER;
+}
+
+int HttpConnection::on_callback_exception() {
+  return fail(500, "exception in a parser callback");
+}
+
+int HttpConnection::on_message_begin() {
+  request_.method.clear();
+  request_.target.clear();
+  request_.path.clear();
+  request_.query.clear();
+  request_.headers.clear();
+  if (request_.body.capacity() > kMaxKeptBodyCapacity) {
+    std::string().swap(request_.body);
+  } else {
+    request_.body.clear();
+  }
+  reject_status_ = 0;
+  header_bytes_ = 0;
+  header_count_ = 0;
+  in_field_ = false;
+  in_trailers_ = false;
+  head_request_ = false;
+  phase_ = Phase::kHeaders;
+  arm_timer(server_->limits.header_timeout);
+  return 0;
+}
+
+int HttpConnection::on_url(const char* at, std::size_t length) {
+  if (request_.target.size() + length > server_->limits.max_url_bytes) {
+    return fail(414, "request target too long");
+  }
+  request_.target.append(at, length);
+  return 0;
+}
+
+int HttpConnection::on_header_field(const char* at, std::size_t length) {
+  header_bytes_ += length;
+  if (header_bytes_ > server_->limits.max_header_bytes) return fail(431, "header section too large");
+  if (!in_field_) {
+    in_field_ = true;
+    if (++header_count_ > server_->limits.max_header_count) return fail(431, "too many header fields");
+    if (!in_trailers_) request_.headers.emplace_back();
+  }
+  // Trailers count against the limits but are not kept: the handler has seen the headers.
+  if (!in_trailers_) request_.headers.back().first.append(at, length);
+  return 0;
+}
+
+int HttpConnection::on_header_field_complete() {
+  in_field_ = false;
+  return 0;
+}
+
+int HttpConnection::on_header_value(const char* at, std::size_t length) {
+  header_bytes_ += length;
+  if (header_bytes_ > server_->limits.max_header_bytes) return fail(431, "header section too large");
+  if (!in_trailers_ && !request_.headers.empty()) request_.headers.back().second.append(at, length);
+  return 0;
+}
+
+int HttpConnection::on_headers_complete() {
+  in_trailers_ = true;
+  const auto method = static_cast<llhttp_method_t>(parser_.method);
+  request_.method = llhttp_method_name(method);
+  request_.http_major = parser_.http_major;
+  request_.http_minor = parser_.http_minor;
+  const std::size_t question = request_.target.find('?');
+  if (question == std::string::npos) {
+    request_.path = request_.target;
+  } else {
+    request_.path.assign(request_.target, 0, question);
+    request_.query.assign(request_.target, question + 1);
+  }
+  request_.remote_address = remote_address_;
+  head_request_ = method == HTTP_HEAD;
+  http10_ = parser_.http_major == 1 && parser_.http_minor == 0;
+  // llhttp sets `upgrade` for CONNECT and for Upgrade requests before this callback; the bytes
+  // after such a request belong to another protocol, so the connection ends with the answer.
+  keep_alive_ = llhttp_should_keep_alive(&parser_) != 0 && parser_.upgrade == 0;
+
+  const bool has_length = (parser_.flags & F_CONTENT_LENGTH) != 0;
+  const bool chunked = (parser_.flags & F_CHUNKED) != 0;
+  if (has_length && parser_.content_length > server_->limits.max_body_bytes) {
+    return fail(413, "request body too large");
+  }
+  const bool has_body = chunked || (has_length && parser_.content_length > 0);
+
+  // RFC 9110 §10.1.1: answer 100-continue before reading the body; a server that does not support
+  // another expectation may answer 417; an HTTP/1.0 request's expectation must be ignored.
+  if (const std::string* expect = request_.header("Expect"); expect != nullptr && !http10_) {
+    if (!equals_ignore_case(*expect, "100-continue")) return fail(417, "unsupported expectation");
+    if (has_body) send_continue();
+  }
+  if (has_body) {
+    if (has_length) request_.body.reserve(static_cast<std::size_t>(parser_.content_length));
+    phase_ = Phase::kBody;
+    arm_timer(server_->limits.idle_timeout);
+  }
+  return 0;
+}
+
+int HttpConnection::on_body(const char* at, std::size_t length) {
+  if (request_.body.size() + length > server_->limits.max_body_bytes) {
+    return fail(413, "request body too large");
+  }
+  request_.body.append(at, length);
+  return 0;
+}
+
+int HttpConnection::on_message_complete() {
+  phase_ = Phase::kInFlight;
+  uv_timer_stop(&timer_);
+  // Pause from the callback rather than calling llhttp_pause (llhttp.h: "do not call this from
+  // user callbacks! User callbacks must return HPE_PAUSED if pausing is required").
+  return HPE_PAUSED;
+}
+
+void HttpConnection::reject(llhttp_errno_t error) {
+  const int status = reject_status_ != 0 ? reject_status_ : 400;
+  switch (status) {
+    case 413:
+    case 414:
+    case 431: ++server_->stats.rejected_too_large; break;
+    case 400:
+    case 417: ++server_->stats.rejected_bad_request; break;
+    default: break;
+  }
+  spdlog::debug("http {}: rejecting request with {}: {} ({})", remote_address_, status,
+                llhttp_get_error_reason(&parser_), llhttp_errno_name(error));
+  std::string body(status_reason(status));
+  body.push_back('\n');
+  send_response(HttpResponse::text(status, std::move(body)), true);
+  close_after_writes();
+}
+
+// --- HttpConnection: answering --------------------------------------------------------------------
+
+void HttpConnection::respond(std::uint64_t request_id, HttpResponse response) {
+  if (closed_ || !in_flight_ || (request_id != 0 && request_id != request_id_)) {
+    // The client left, the server closed the connection, or the request was answered already.
+    return;
+  }
+  in_flight_ = false;
+  bool close = !keep_alive_ || close_when_answered_ || peer_eof_ || server_ == nullptr;
+  if (const std::string* connection = find_header(response.headers, "Connection");
+      connection != nullptr && equals_ignore_case(*connection, "close")) {
+    close = true;
+  }
+  send_response(response, close);
+  if (closed_) return;  // The write failed and closed the connection.
+  if (close) {
+    close_after_writes();
+    return;
+  }
+  enter_idle();
+  // Inside parse() (the handler answered directly), the parse loop resumes by itself.
+  if (!in_parse_) resume_after_answer();
+}
+
+void HttpConnection::resume_after_answer() {
+  if (parser_paused_) {
+    llhttp_resume(&parser_);
+    parser_paused_ = false;
+  }
+  if (!pending_.empty()) {
+    // parse() may keep a new remainder in pending_, so the bytes move to another buffer first.
+    parse_buffer_.swap(pending_);
+    pending_.clear();
+    parse(parse_buffer_.data(), parse_buffer_.size());
+    parse_buffer_.clear();
+  }
+  if (closed_ || draining_ || in_flight_) return;
+  start_reading();  // Reading stops when a client sends too much ahead.
+}
+
+void HttpConnection::enter_idle() {
+  phase_ = Phase::kIdle;
+  arm_timer(server_ != nullptr ? server_->limits.idle_timeout : kCloseTimeout);
+}
+
+void HttpConnection::send_response(const HttpResponse& response, bool close) {
+  WriteRequest* request = take_write_request();
+  std::string& out = request->data;
+  out.clear();
+
+  int status = response.status;
+  if (status < 100 || status > 999) status = 500;
+  // RFC 9110 §8.6 and §15: no Content-Length and no content in 1xx and 204 answers; 304 has no
+  // content, and its Content-Length would have to be that of the 200 answer, which we don't know.
+  const bool bodiless_status = status < 200 || status == 204 || status == 304;
+  const bool send_body = !bodiless_status && !head_request_;
+
+  std::size_t size = 160 + (send_body ? response.body.size() : 0);
+  for (const auto& [name, value] : response.headers) size += name.size() + value.size() + 4;
+  out.reserve(size);
+
+  out.append("HTTP/1.1 ");
+  append_number(out, static_cast<std::uint64_t>(status));
+  out.push_back(' ');
+  out.append(status_reason(status));
+  out.append("\r\n");
+  for (const auto& [name, value] : response.headers) {
+    if (is_server_managed_header(name)) continue;
+    if (has_line_break(name) || has_line_break(value)) {
+      // A line break would let a value smuggle in headers or a second response.
+      spdlog::warn("http: dropping response header '{}' with a line break", name);
+      continue;
+    }
+    out.append(name);
+    out.append(": ");
+    out.append(value);
+    out.append("\r\n");
+  }
+  if (!bodiless_status) {
+    // HEAD gets the length of the body it would have had (RFC 9110 §9.3.2).
+    out.append("Content-Length: ");
+    append_number(out, response.body.size());
+    out.append("\r\n");
+  }
+  if (server_ != nullptr) {
+    out.append("Date: ");
+    out.append(server_->date_header());
+    out.append("\r\n");
+  }
+  if (close) {
+    out.append("Connection: close\r\n");
+  } else if (http10_) {
+    out.append("Connection: keep-alive\r\n");  // HTTP/1.0 closes unless told otherwise.
+  }
+  out.append("\r\n");
+  if (send_body) out.append(response.body);
+  write(request);
+}
+
+void HttpConnection::send_continue() {
+  WriteRequest* request = take_write_request();
+  request->data.assign("HTTP/1.1 100 Continue\r\n\r\n");
+  write(request);
+}
+
+WriteRequest* HttpConnection::take_write_request() {
+  WriteRequest* request = spare_write_ != nullptr ? spare_write_.release() : new WriteRequest{};
+  request->connection = this;
+  request->request.data = request;
+  return request;
+}
+
+void HttpConnection::recycle(WriteRequest* request) {
+  if (!closed_ && spare_write_ == nullptr && request->data.capacity() <= kMaxKeptWriteCapacity) {
+    spare_write_.reset(request);
+  } else {
+    delete request;
+  }
+}
+
+bool HttpConnection::write(WriteRequest* request) {
+  uv_buf_t buffer = uv_buf_init(request->data.data(), static_cast<unsigned int>(request->data.size()));
+  int rc = uv_write(&request->request, stream(), &buffer, 1, on_uv_write);
+  if (rc != 0) {
+    // docs/src/errors.rst: "When a function which takes a callback returns an error, the callback
+    // will never be called", so the request is released here.
+    spdlog::debug("http {}: uv_write failed: {}", remote_address_, uv_strerror(rc));
+    recycle(request);
+    close_now();
+    return false;
+  }
+  ++writes_pending_;
+  return true;
+}
+
+void HttpConnection::on_uv_write(uv_write_t* request, int status) noexcept {
+  auto* write = static_cast<WriteRequest*>(request->data);
+  write->connection->on_write_done(write, status);
+}
+
+void HttpConnection::on_write_done(WriteRequest* request, int status) {
+  --writes_pending_;
+  recycle(request);
+  if (closed_) return;  // UV_ECANCELED from uv_close, or a late completion: nothing to do.
+  if (status < 0) {
+    spdlog::debug("http {}: write failed: {}", remote_address_, uv_strerror(status));
+    close_now();
+    return;
+  }
+  if (draining_ && writes_pending_ == 0) finish_draining();
+}
+
+// --- HttpConnection: closing and timers -----------------------------------------------------------
+
+void HttpConnection::close_after_writes() {
+  if (closed_ || draining_) return;
+  draining_ = true;
+  phase_ = Phase::kDraining;
+  arm_timer(kCloseTimeout);
+  start_reading();  // To see the client's EOF; what it sends now is discarded.
+  if (closed_) return;
+  if (writes_pending_ == 0) finish_draining();
+}
+
+void HttpConnection::finish_draining() {
+  if (shutdown_requested_) return;
+  shutdown_requested_ = true;
+  if (peer_eof_) {
+    close_now();  // Both directions are done.
+    return;
+  }
+  // Send FIN after the queued writes (docs/src/stream.rst: uv_shutdown "waits for pending write
+  // requests to complete"), then wait for the client's EOF in on_read_end or for the timer.
+  shutdown_request_.data = this;
+  int rc = uv_shutdown(&shutdown_request_, stream(), on_uv_shutdown);
+  if (rc != 0) {
+    close_now();
+    return;
+  }
+  arm_timer(kCloseTimeout);
+}
+
+void HttpConnection::on_uv_shutdown(uv_shutdown_t* request, int status) noexcept {
+  auto* connection = static_cast<HttpConnection*>(request->data);
+  if (connection->closed_) return;
+  if (status < 0) connection->close_now();
+}
+
+void HttpConnection::arm_timer(core::Millis delay) {
+  if (closed_) return;
+  // A zero or negative limit disables that timeout.
+  if (delay.count() <= 0) {
+    uv_timer_stop(&timer_);
+    return;
+  }
+  uv_timer_start(&timer_, on_uv_timer, to_uv_timeout(delay), 0);
+}
+
+void HttpConnection::on_uv_timer(uv_timer_t* handle) noexcept {
+  auto* connection = static_cast<HttpConnection*>(handle->data);
+  try {
+    connection->on_timer();
+  } catch (...) {
+    connection->close_now();
+  }
+}
+
+void HttpConnection::on_timer() {
+  if (closed_) return;
+  switch (phase_) {
+    case Phase::kIdle:
+      if (server_ != nullptr) ++server_->stats.idle_timeouts;
+      spdlog::debug("http {}: idle timeout", remote_address_);
+      close_now();
+      break;
+    case Phase::kHeaders:
+    case Phase::kBody:
+      // A client that is too slow with its headers (slowloris), or whose body stalls.
+      if (server_ != nullptr) {
+        if (phase_ == Phase::kHeaders) {
+          ++server_->stats.header_timeouts;
+        } else {
+          ++server_->stats.idle_timeouts;
+        }
+      }
+      spdlog::debug("http {}: request timeout", remote_address_);
+      head_request_ = false;
+      if (writes_pending_ == 0) send_response(HttpResponse::text(408, "Request Timeout\n"), true);
+      close_after_writes();
+      break;
+    case Phase::kInFlight:
+      break;
+    case Phase::kDraining:
+      close_now();
+      break;
+  }
+}
+
+// --- HttpServer::Impl -----------------------------------------------------------------------------
+
+HttpServer::Impl::Impl(uv_loop_t* loop_in, core::HttpLimits limits_in, HttpHandler handler_in)
+    : loop(loop_in),
+      limits(limits_in),
+      handler(std::move(handler_in)),
+      read_buffer(new char[kReadBufferBytes]) {}
+
+HttpServer::Impl::~Impl() {
+  // After a completed shutdown nothing is left and the loop is not touched (it may be closed).
+  // Otherwise the handles are closed here and freed by their close callbacks on a later run of
+  // the loop; the blocks and connections no longer point back at this object.
+  if (listener != nullptr) {
+    listener->owner = nullptr;
+    auto* handle = reinterpret_cast<uv_handle_t*>(&listener->handle);
+    if (!uv_is_closing(handle)) uv_close(handle, on_uv_listener_closed);
+    listener = nullptr;
+  }
+  for (auto& connection : connections) {
+    connection->detach();
+    connection->close_now();
+  }
+  connections.clear();
+  if (grace_timer != nullptr) {
+    grace_timer->owner = nullptr;
+    auto* handle = reinterpret_cast<uv_handle_t*>(&grace_timer->handle);
+    if (!uv_is_closing(handle)) uv_close(handle, on_uv_grace_timer_closed);
+    grace_timer = nullptr;
+  }
+}
+
+Status HttpServer::Impl::listen(const std::string& host_in, int port_in) {
+  if (listener != nullptr) return Error{"the HTTP server is already listening"};
+  if (shutting_down) return Error{"the HTTP server is shut down"};
+  if (port_in < 0 || port_in > 65535) return Error{"invalid port " + std::to_string(port_in)};
+
+  std::string address = host_in;
+  if (address.size() > 2 && address.front() == '[' && address.back() == ']') {
+    address = address.substr(1, address.size() - 2);
+  }
+  if (address.empty() || address == "localhost") address = "127.0.0.1";
+  sockaddr_storage storage{};
+  if (uv_ip4_addr(address.c_str(), port_in, reinterpret_cast<sockaddr_in*>(&storage)) != 0 &&
+      uv_ip6_addr(address.c_str(), port_in, reinterpret_cast<sockaddr_in6*>(&storage)) != 0) {
+    return Error{"not an IP address: '" + host_in + "'"};
+  }
+
+  auto* block = new ListenerBlock{};
+  block->handle.data = block;
+  int rc = uv_tcp_init(loop, &block->handle);
+  if (rc != 0) {
+    delete block;  // Not a handle yet, so there is nothing to close.
+    return Error{std::string("uv_tcp_init: ") + uv_strerror(rc)};
+  }
+  rc = uv_tcp_bind(&block->handle, reinterpret_cast<const sockaddr*>(&storage), 0);
+  // libuv may report a bind error such as EADDRINUSE only from uv_listen.
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&block->handle), kListenBacklog, on_uv_connection);
+  if (rc != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&block->handle), on_uv_listener_closed);
+    return Error{"cannot listen on " + host_in + ":" + std::to_string(port_in) + ": " + uv_strerror(rc)};
+  }
+  block->owner = this;
+  listener = block;
+  host = host_in;
+
+  sockaddr_storage bound{};
+  int bound_length = sizeof(bound);
+  port = port_in;
+  if (uv_tcp_getsockname(&block->handle, reinterpret_cast<sockaddr*>(&bound), &bound_length) == 0) {
+    if (bound.ss_family == AF_INET6) {
+      port = ntohs(reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port);
+    } else {
+      port = ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
+    }
+  }
+  spdlog::info("http: listening on {}:{}", host, port);
+  return ok_status();
+}
+
+void HttpServer::Impl::on_uv_connection(uv_stream_t* stream, int status) noexcept {
+  auto* block = static_cast<ListenerBlock*>(stream->data);
+  if (block->owner == nullptr) return;
+  try {
+    block->owner->on_connection(status);
+  } catch (const std::exception& error) {
+    spdlog::error("http: cannot accept a connection: {}", error.what());
+  } catch (...) {
+    spdlog::error("http: cannot accept a connection");
+  }
+}
+
+void HttpServer::Impl::on_connection(int status) {
+  if (status < 0) {
+    spdlog::warn("http: incoming connection failed: {}", uv_strerror(status));
+    return;
+  }
+  if (shutting_down || listener == nullptr) return;
+  auto connection = std::make_shared<HttpConnection>(this);
+  connections.push_back(connection);
+  connection->position = std::prev(connections.end());
+  ++stats.open_connections;
+  if (connection->start(reinterpret_cast<uv_stream_t*>(&listener->handle))) {
+    ++stats.connections_accepted;
+  }
+}
+
+void HttpServer::Impl::on_connection_closed(HttpConnection* connection) {
+  --stats.open_connections;
+  connections.erase(connection->position);  // May release the connection: `connection` is dead.
+  maybe_finish_shutdown();
+}
+
+void HttpServer::Impl::on_uv_listener_closed(uv_handle_t* handle) noexcept {
+  auto* block = reinterpret_cast<ListenerBlock*>(handle);
+  HttpServer::Impl* owner = block->owner;
+  delete block;
+  if (owner != nullptr) owner->on_listener_closed();
+}
+
+void HttpServer::Impl::on_listener_closed() {
+  listener = nullptr;
+  maybe_finish_shutdown();
+}
+
+void HttpServer::Impl::shutdown(std::function<void()> on_closed_in) {
+  if (shutting_down) {
+    spdlog::warn("http: shutdown() called twice; the second callback is ignored");
+    return;
+  }
+  shutting_down = true;
+  on_closed = std::move(on_closed_in);
+  spdlog::info("http: shutting down ({} open connections)", connections.size());
+
+  // Closing the listener closes its socket at once, so no new connection is accepted.
+  if (listener != nullptr) {
+    auto* handle = reinterpret_cast<uv_handle_t*>(&listener->handle);
+    if (!uv_is_closing(handle)) uv_close(handle, on_uv_listener_closed);
+  }
+
+  // The grace timer exists for the whole shutdown, even without connections, so that on_closed
+  // always runs from a close callback, never from inside shutdown().
+  grace_timer = new GraceTimerBlock{};
+  grace_timer->owner = this;
+  grace_timer->handle.data = grace_timer;
+  uv_timer_init(loop, &grace_timer->handle);
+  uv_timer_start(&grace_timer->handle, on_uv_grace_timer, to_uv_timeout(limits.shutdown_grace), 0);
+
+  // uv_close never runs a close callback synchronously, so the list does not change here.
+  for (auto& connection : connections) connection->begin_shutdown();
+  maybe_finish_shutdown();
+}
+
+void HttpServer::Impl::on_uv_grace_timer(uv_timer_t* handle) noexcept {
+  auto* block = static_cast<GraceTimerBlock*>(handle->data);
+  if (block->owner != nullptr) block->owner->on_grace_timer();
+}
+
+void HttpServer::Impl::on_grace_timer() {
+  if (!connections.empty()) {
+    spdlog::warn("http: shutdown grace period over; closing {} connections", connections.size());
+  }
+  for (auto& connection : connections) connection->close_now();
+}
+
+void HttpServer::Impl::maybe_finish_shutdown() {
+  if (!shutting_down || listener != nullptr || !connections.empty() || grace_timer == nullptr) return;
+  auto* handle = reinterpret_cast<uv_handle_t*>(&grace_timer->handle);
+  if (uv_is_closing(handle)) return;
+  uv_timer_stop(&grace_timer->handle);
+  uv_close(handle, on_uv_grace_timer_closed);
+}
+
+void HttpServer::Impl::on_uv_grace_timer_closed(uv_handle_t* handle) noexcept {
+  auto* block = reinterpret_cast<GraceTimerBlock*>(handle);
+  HttpServer::Impl* owner = block->owner;
+  delete block;
+  if (owner != nullptr) owner->on_grace_timer_closed();
+}
+
+void HttpServer::Impl::on_grace_timer_closed() {
+  grace_timer = nullptr;
+  spdlog::info("http: shut down");
+  // The callback may destroy the server, so nothing touches `this` after it.
+  std::function<void()> callback = std::move(on_closed);
+  on_closed = nullptr;
+  if (!callback) return;
+  try {
+    callback();
+  } catch (const std::exception& error) {
+    spdlog::error("http: shutdown callback threw: {}", error.what());
+  } catch (...) {
+    spdlog::error("http: shutdown callback threw a non-standard exception");
+  }
+}
+
+std::string_view HttpServer::Impl::date_header() {
+  const std::time_t now = std::time(nullptr);
+  if (now != date_second) {
+    static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    std::tm utc{};
+    gmtime_r(&now, &utc);
+    // Formatted by hand: strftime's %a and %b follow the locale, IMF-fixdate does not.
+    int written = std::snprintf(date, sizeof(date), "%s, %02d %s %04d %02d:%02d:%02d GMT",
+                                kDays[utc.tm_wday % 7], utc.tm_mday, kMonths[utc.tm_mon % 12],
+                                utc.tm_year + 1900, utc.tm_hour, utc.tm_min, utc.tm_sec);
+    date_length = written > 0 ? std::min(static_cast<std::size_t>(written), sizeof(date) - 1) : 0;
+    date_second = now;
+  }
+  return {date, date_length};
+}
+
+// --- HttpServer -----------------------------------------------------------------------------------
+
+HttpServer::HttpServer(uv_loop_t* loop, core::HttpLimits limits, HttpHandler handler)
+    : impl_(std::make_unique<Impl>(loop, limits, std::move(handler))) {}
+
+HttpServer::~HttpServer() = default;
+
+Status HttpServer::listen(const std::string& host, int port) { return impl_->listen(host, port); }
+
+int HttpServer::port() const { return impl_->port; }
+
+const std::string& HttpServer::host() const { return impl_->host; }
+
+void HttpServer::shutdown(std::function<void()> on_closed) { impl_->shutdown(std::move(on_closed)); }
+
+const HttpServerStats& HttpServer::stats() const { return impl_->stats; }
+
+// --- split_host_port ------------------------------------------------------------------------------
+
+Result<std::pair<std::string, int>> split_host_port(const std::string& address) {
+  std::string host;
+  std::string_view port_text;
+  if (!address.empty() && address.front() == '[') {
+    const std::size_t close = address.find(']');
+    if (close == std::string::npos) return Error{"missing ']' in '" + address + "'"};
+    host = address.substr(1, close - 1);
+    if (host.empty()) return Error{"empty IPv6 address in '" + address + "'"};
+    if (close + 1 >= address.size() || address[close + 1] != ':') {
+      return Error{"missing port in '" + address + "'"};
+    }
+    port_text = std::string_view(address).substr(close + 2);
+  } else {
+    const std::size_t colon = address.rfind(':');
+    if (colon == std::string::npos) return Error{"missing port in '" + address + "'"};
+    host = address.substr(0, colon);
+    if (host.find(':') != std::string::npos) {
+      return Error{"IPv6 addresses need brackets, as in [::1]:5001: '" + address + "'"};
+    }
+    port_text = std::string_view(address).substr(colon + 1);
+  }
+  if (host.empty()) host = "127.0.0.1";
+
+  int port = -1;
+  const char* end = port_text.data() + port_text.size();
+  auto [parsed_end, error] = std::from_chars(port_text.data(), end, port);
+  if (port_text.empty() || error != std::errc() || parsed_end != end || port < 0 || port > 65535) {
+    return Error{"invalid port in '" + address + "'"};
+  }
+  return std::make_pair(std::move(host), port);
+}
+
+}  // namespace unshelver::io

@@ -1,0 +1,89 @@
+// HttpServer: an HTTP/1.1 server on one libuv loop, parsing with llhttp.
+//
+// Flow: accept → read → llhttp_execute → on message complete the parser pauses (HPE_PAUSED), the
+// request goes to the handler, and reading stops until the handler has answered. Answers are thus
+// written in request order, which makes pipelining safe, and a slow handler (one that answers
+// later through its Responder) holds back only its own connection.
+//
+// Limits on untrusted input: URL bytes (414), header bytes and count (431), body bytes (413),
+// malformed requests (400); each is answered and the connection closed. A header timeout bounds
+// the time from a request's first byte to its complete headers (slowloris), and an idle timeout
+// closes keep-alive connections that send nothing.
+//
+// shutdown() stops accepting, closes idle connections, lets requests in flight finish (up to the
+// grace period), then closes every handle and calls its callback; afterwards the loop holds none
+// of this server's handles.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "base/result.h"
+#include "uv/http_types.h"
+
+namespace unshelver::io {
+
+class HttpConnection;
+
+// Answers one request. Cheap to copy; the handler may keep it and answer later. Answering after
+// the connection has gone (client left, server shut down) does nothing. Answering twice is a bug.
+class Responder {
+ public:
+  Responder() = default;
+  explicit Responder(std::weak_ptr<HttpConnection> connection) : connection_(std::move(connection)) {}
+  // The server numbers the requests of a connection, so that a Responder kept past its answer
+  // cannot answer a later request on the same connection (0 answers whichever is in flight).
+  Responder(std::weak_ptr<HttpConnection> connection, std::uint64_t request_id)
+      : connection_(std::move(connection)), request_id_(request_id) {}
+  void respond(HttpResponse response) const;
+  // False once the client has gone; a handler holding a request may then drop it.
+  bool alive() const { return !connection_.expired(); }
+
+ private:
+  std::weak_ptr<HttpConnection> connection_;
+  std::uint64_t request_id_ = 0;
+};
+
+using HttpHandler = std::function<void(const HttpRequest& request, Responder responder)>;
+
+struct HttpServerStats {
+  std::uint64_t connections_accepted = 0;
+  std::uint64_t requests = 0;
+  std::uint64_t rejected_bad_request = 0;     // 400
+  std::uint64_t rejected_too_large = 0;       // 413, 414, 431
+  std::uint64_t header_timeouts = 0;
+  std::uint64_t idle_timeouts = 0;
+  std::uint64_t open_connections = 0;
+};
+
+class HttpServer {
+ public:
+  HttpServer(uv_loop_t* loop, core::HttpLimits limits, HttpHandler handler);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and listens on host:port (IPv4 or IPv6 literal; port 0 picks a free port).
+  Status listen(const std::string& host, int port);
+  // The port actually bound (useful after listen(..., 0)).
+  int port() const;
+  const std::string& host() const;
+
+  void shutdown(std::function<void()> on_closed);
+  const HttpServerStats& stats() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Splits "host:port", "[v6]:port" or ":port"; a missing host means 127.0.0.1.
+Result<std::pair<std::string, int>> split_host_port(const std::string& address);
+
+}  // namespace unshelver::io

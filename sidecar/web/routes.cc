@@ -1,0 +1,461 @@
+#include "web/routes.h"
+
+#include <spdlog/spdlog.h>
+
+#include "base/text.h"
+
+namespace unshelver::web {
+
+namespace {
+using nlohmann::json;
+
+// Every page gets these (OWASP secure headers): no framing, no inline script, no sniffing.
+void add_security_headers(io::HttpResponse& response) {
+  response.set_header("Content-Security-Policy",
+                      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                      "frame-ancestors 'none'; form-action 'self'; base-uri 'none'");
+  response.set_header("X-Frame-Options", "DENY");
+  response.set_header("X-Content-Type-Options", "nosniff");
+  response.set_header("Referrer-Policy", "same-origin");
+}
+
+bool starts_with(const std::string& text, std::string_view prefix) {
+  return text.compare(0, prefix.size(), prefix) == 0;
+}
+
+// Percent-decoding is not needed: backend names are validated to [A-Za-z0-9._-] by the config.
+std::string name_after(const std::string& path, std::string_view prefix) {
+  std::string name = path.substr(prefix.size());
+  if (name.empty() || name.find('/') != std::string::npos) return "";
+  return name;
+}
+
+constexpr std::string_view kReservedPrefix = "/.well-known/unshelver/";
+// The launcher is rendered once per state change with this in place of the form token; each
+// response gets its visitor's own token instead. It holds no character that HTML-escaping changes.
+constexpr std::string_view kFormTokenMarker = "UNSHELVER-FORM-TOKEN-7f3a9c";
+constexpr std::string_view kWakePurpose = "wake";
+
+// How long an API client should wait before asking again, by state.
+int retry_after_seconds(const std::string& state) {
+  if (state == "waking" || state == "booting") return 10;
+  return 30;
+}
+
+std::string explanation(const std::string& state, const std::string& label) {
+  if (state == "asleep") return label + " is asleep to save costs. Wake it to continue; waking takes a few minutes.";
+  if (state == "waking") return label + " is waking up: the cloud is starting its machine.";
+  if (state == "booting") return "The machine runs; " + label + "'s services are starting.";
+  if (state == "ready") return label + " is ready.";
+  if (state == "sleeping") return label + " is going to sleep. You can wake it again right away.";
+  if (state == "error") return label + " could not be woken.";
+  return "Checking " + label + "'s state.";
+}
+
+std::string_view host_header(const io::HttpRequest& request) {
+  const std::string* host = request.header("Host");
+  return host == nullptr ? std::string_view() : std::string_view(*host);
+}
+
+std::string_view state_label(const std::string& state) {
+  if (state == "asleep") return "Asleep";
+  if (state == "waking") return "Waking up";
+  if (state == "booting") return "Starting services";
+  if (state == "ready") return "Ready";
+  if (state == "sleeping") return "Going to sleep";
+  if (state == "error") return "Error";
+  return "Checking";
+}
+}  // namespace
+
+void set_retry_after(io::HttpResponse& response, std::chrono::milliseconds wait) {
+  // RFC 9110 §10.2.3: whole seconds; rounded up, so that a client that obeys is not refused again.
+  response.set_header("Retry-After", std::to_string(std::chrono::ceil<std::chrono::seconds>(wait).count()));
+}
+
+bool wants_html(const io::HttpRequest& request) {
+  const std::string* accept = request.header("Accept");
+  return accept != nullptr && accept->find("text/html") != std::string::npos;
+}
+
+WebApp::WebApp(const Pages& pages, Controller& controller, AccessControl& access, std::string manual_shelve_path)
+    : pages_(pages), controller_(controller), access_(access), manual_shelve_path_(std::move(manual_shelve_path)) {}
+
+void WebApp::handle(const io::HttpRequest& request, io::Responder responder) {
+  const std::string backend = controller_.backend_for_host(host_header(request));
+  // A request for a sleeping backend's host is the backend's own traffic: its Authorization
+  // header belongs to the backend's API (an LLM API key, say) and is none of Unshelver's business.
+  const Caller caller = !backend.empty() ? Caller{}
+                                         : access_.identify(request, std::chrono::system_clock::now(),
+                                                            std::chrono::steady_clock::now());
+  if (caller.bad_bearer && !caller.bearer_rate_limited) {
+    controller_.record_event("login_failed", "control",
+                             "wrong bearer token from " + AccessControl::client_address(request) + " for " +
+                                 request.method + " " + request.path);
+  }
+  if (request.path == "/api/events" && backend.empty()) {
+    route_label_ = "events";
+    events(request, caller, std::move(responder));
+    return;
+  }
+  route_label_ = "not_found";
+  io::HttpResponse response;
+  if (!backend.empty()) {
+    response = backend_host(request, backend, caller);
+  } else if (caller.bad_bearer) {
+    // A wrong bearer token is refused wherever it is sent, so that a script learns at once that
+    // its token is wrong instead of getting the public view.
+    route_label_ = "unauthorized";
+    response = unauthorized(request, caller);
+  } else {
+    response = route(request, caller);
+  }
+  add_security_headers(response);
+  ++requests_[{route_label_, response.status}];
+  responder.respond(std::move(response));
+}
+
+io::HttpResponse WebApp::route(const io::HttpRequest& request, const Caller& caller) {
+  const std::string& path = request.path;
+  const bool read = request.method == "GET" || request.method == "HEAD";
+  auto method_not_allowed = [](const char* allow) {
+    return io::HttpResponse::text(405, "Method Not Allowed\n").set_header("Allow", allow);
+  };
+
+  // The Python unshelver took the token from the query string, where Caddy's access log and
+  // browser histories keep it. Refuse it loudly rather than ignore it, so the script gets fixed.
+  if (core::query_parameter(request.query, "token") || core::query_parameter(request.query, "control_token")) {
+    route_label_ = "token_in_url";
+    return io::HttpResponse::json(400, "{\"error\":\"the control token is never accepted in a URL (it would be "
+                                       "logged); send it as Authorization: Bearer, or log in at /control\"}\n");
+  }
+
+  if (path == "/healthz") {
+    route_label_ = "healthz";
+    if (!read) return method_not_allowed("GET, HEAD");
+    return io::HttpResponse::text(200, "ok\n").set_header("Cache-Control", "no-store");
+  }
+  if (path == "/" || path == "/index.html") {
+    route_label_ = "launcher";
+    if (!read) return method_not_allowed("GET, HEAD");
+    return launcher(request);
+  }
+  if (path == "/api/status") {
+    route_label_ = "status";
+    if (!read) return method_not_allowed("GET, HEAD");
+    return status_json(request, caller);
+  }
+  if (path == "/metrics") {
+    route_label_ = "metrics";
+    if (!read) return method_not_allowed("GET, HEAD");
+    return metrics(request, caller);
+  }
+  for (std::string_view prefix : {std::string_view("/wake/"), std::string_view("/action/")}) {
+    if (starts_with(path, prefix)) {
+      route_label_ = "wake";
+      std::string name = name_after(path, prefix);
+      if (name.empty()) return not_found(request);
+      if (request.method != "POST") {
+        return io::HttpResponse::text(405, "Use POST to wake a backend.\n").set_header("Allow", "POST");
+      }
+      // An admin's script may use the public route with its token.
+      if (caller.admin()) return control_action(request, caller, true, name, "control");
+      return public_wake(request, name, false);
+    }
+  }
+  if (path == "/control" || path == "/control/") {
+    route_label_ = "control";
+    if (!read) return method_not_allowed("GET, HEAD");
+    return control_page(request, caller);
+  }
+  if (path == "/control/login") {
+    route_label_ = "login";
+    if (read) return login_page(request, 200, "");
+    if (request.method != "POST") return method_not_allowed("GET, HEAD, POST");
+    return login(request);
+  }
+  if (path == "/control/logout") {
+    route_label_ = "logout";
+    if (request.method != "POST") return method_not_allowed("POST");
+    return logout(request, caller);
+  }
+  for (auto [prefix, wake] : {std::pair{std::string_view("/control/wake/"), true},
+                              std::pair{std::string_view("/control/shelve/"), false},
+                              std::pair{std::string_view("/admin-unshelve/"), true}}) {
+    if (starts_with(path, prefix)) {
+      route_label_ = "control_action";
+      std::string name = name_after(path, prefix);
+      if (name.empty()) return not_found(request);
+      if (request.method != "POST") return method_not_allowed("POST");
+      return control_action(request, caller, wake, name, "control");
+    }
+  }
+  if (path == manual_shelve_path_) {
+    route_label_ = "manual_shelve";
+    if (request.method != "POST") return method_not_allowed("POST");
+    return manual_shelve(request, caller);
+  }
+  if (starts_with(path, "/static/") && read) {
+    route_label_ = "static";
+    return asset(name_after(path, "/static/"));
+  }
+  return not_found(request);
+}
+
+void WebApp::events(const io::HttpRequest& request, const Caller& caller, io::Responder responder) {
+  auto respond = [this, responder](io::HttpResponse response) {
+    add_security_headers(response);
+    response.set_header("Cache-Control", "no-store");
+    ++requests_[{"events", response.status}];
+    responder.respond(std::move(response));
+  };
+  if (request.method != "GET" && request.method != "HEAD") {
+    return respond(io::HttpResponse::text(405, "Method Not Allowed\n").set_header("Allow", "GET, HEAD"));
+  }
+  if (!caller.admin()) return respond(unauthorized(request, caller));
+  // Numbers in the query: absent means the default, anything but digits in range is a 400.
+  std::string bad;
+  auto number = [&](std::string_view name, std::uint64_t fallback, std::uint64_t max) -> std::uint64_t {
+    auto text = core::query_parameter(request.query, name);
+    if (!text) return fallback;
+    std::uint64_t value = 0;
+    bool valid = !text->empty() && text->size() <= 19;
+    for (char c : *text) valid = valid && c >= '0' && c <= '9';
+    if (valid) value = std::stoull(*text);
+    if (!valid || value > max) bad = std::string(name) + " must be a whole number up to " + std::to_string(max);
+    return value;
+  };
+  const bool paging = core::query_parameter(request.query, "after").has_value();
+  const std::uint64_t after = number("after", 0, UINT64_MAX / 2);
+  const std::uint64_t limit = number("limit", 100, 1000);
+  const std::uint64_t wait_seconds = number("wait", 0, 60);
+  const std::string backend = core::query_parameter(request.query, "backend").value_or("");
+  if (!bad.empty()) return respond(io::HttpResponse::json(400, json{{"error", bad}}.dump() + "\n"));
+
+  const std::optional<std::uint64_t> from = paging ? std::optional(after) : std::nullopt;
+  auto answer = [this, from, backend, limit, respond] {
+    respond(io::HttpResponse::json(200, controller_.events(from, backend, limit).dump() + "\n"));
+  };
+  // Waiting makes sense only for events after a known seq.
+  if (wait_seconds == 0 || !paging || !controller_.events(from, backend, 1)["events"].empty()) return answer();
+  // A long poll: the answer comes with the next event, or empty after `wait`. An event of another
+  // backend ends the wait too; the client asks again with the same `after`.
+  controller_.wait_for_events(after, std::chrono::seconds(wait_seconds), [responder, answer] {
+    if (responder.alive()) answer();
+  });
+}
+
+io::HttpResponse WebApp::asset(const std::string& name) {
+  const Asset* found = pages_.asset(name);
+  if (found == nullptr) return io::HttpResponse::json(404, "{\"error\":\"not found\"}\n");
+  io::HttpResponse response;
+  response.body = found->body;
+  response.headers.emplace_back("Content-Type", found->content_type);
+  response.headers.emplace_back("Cache-Control", "public, max-age=300");
+  return response;
+}
+
+const nlohmann::json* WebApp::page_backend(const std::string& name) {
+  refresh_cache();
+  for (const json& entry : cached_page_data_["backends"]) {
+    if (entry.value("name", "") == name) return &entry;
+  }
+  return nullptr;
+}
+
+io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std::string& name, const Caller& caller) {
+  const bool read = request.method == "GET" || request.method == "HEAD";
+  const json* found = page_backend(name);
+  json backend = found != nullptr ? *found : json::object();
+  const std::string state = backend.value("state", "unknown");
+
+  if (starts_with(request.path, kReservedPrefix)) {
+    const std::string rest = request.path.substr(kReservedPrefix.size());
+    if (rest == "status" && read) {
+      route_label_ = "waiting_status";
+      json shown = public_backend(backend);
+      for (const char* key : {"state_label", "explanation", "can_wake", "is_ready", "is_busy", "is_error"}) {
+        if (backend.contains(key)) shown[key] = backend[key];
+      }
+      io::HttpResponse response = io::HttpResponse::json(200, shown.dump() + "\n");
+      response.set_header("Cache-Control", "no-store");
+      return response;
+    }
+    if (starts_with(rest, "static/") && read) {
+      route_label_ = "static";
+      return asset(rest.substr(7));
+    }
+    if (rest == "wake") {
+      route_label_ = "wake";
+      if (request.method != "POST") {
+        return io::HttpResponse::text(405, "Use POST to wake a backend.\n").set_header("Allow", "POST");
+      }
+      if (caller.admin()) return control_action(request, caller, true, name, "control");
+      return public_wake(request, name, true);
+    }
+    return not_found(request);
+  }
+
+  if (!(read && wants_html(request))) {
+    route_label_ = "backend_api";
+    // An API client, or a method whose body Caddy could not have replayed: it cannot wait on a
+    // page, so it learns when to come back (RFC 9110 §10.2.3).
+    const bool woken = (state == "asleep" || state == "error") && controller_.wake_on_request(name, request);
+    const int retry_after = woken ? 10 : retry_after_seconds(state);
+    json body = {{"error", "backend not ready"},
+                 {"backend", name},
+                 {"state", woken ? "waking" : state},
+                 {"detail", backend.value("explanation", "")},
+                 {"retry_after_seconds", retry_after},
+                 {"wake", woken ? json("requested") : json(std::string(kReservedPrefix) + "wake")}};
+    io::HttpResponse response = io::HttpResponse::json(503, body.dump() + "\n");
+    response.set_header("Retry-After", std::to_string(retry_after));
+    response.set_header("Cache-Control", "no-store");
+    return response;
+  }
+
+  route_label_ = "waiting_page";
+  const AccessControl::Visitor visitor = access_.visitor(request);
+  backend["form_token"] = access_.visitor_form_token(visitor, kWakePurpose);
+  const core::Template* page = pages_.page("waiting.html");
+  io::HttpResponse response =
+      io::HttpResponse::html(200, page != nullptr ? page->render(backend) : "waiting.html is missing\n");
+  response.set_header("Cache-Control", "no-store");
+  if (!visitor.set_cookie.empty()) response.set_header("Set-Cookie", visitor.set_cookie);
+  return response;
+}
+
+nlohmann::json public_backend(const nlohmann::json& backend) {
+  static constexpr const char* kPublicFields[] = {"name",          "label",         "description", "state",
+                                                  "since",         "last_activity", "idle_deadline", "url",
+                                                  "error",         "desired"};
+  json shown = json::object();
+  for (const char* key : kPublicFields) {
+    if (backend.contains(key)) shown[key] = backend[key];
+  }
+  return shown;
+}
+
+nlohmann::json public_status(const nlohmann::json& status) {
+  json backends = json::array();
+  for (const json& backend : status.value("backends", json::array())) backends.push_back(public_backend(backend));
+  json result = {{"backends", std::move(backends)}};
+  for (const char* key : {"revision", "title"}) {
+    if (status.contains(key)) result[key] = status[key];
+  }
+  return result;
+}
+
+void WebApp::refresh_cache() {
+  const std::uint64_t revision = controller_.revision();
+  if (revision == cached_revision_) return;
+  json status = controller_.status();
+  cached_status_ = status.dump(2) + "\n";
+  cached_public_status_ = public_status(status).dump(2) + "\n";
+
+  json page = status;
+  for (json& backend : page["backends"]) {
+    const std::string state = backend.value("state", "unknown");
+    const std::string label = backend.value("label", "");
+    backend["state_label"] = std::string(state_label(state));
+    backend["explanation"] = explanation(state, label);
+    backend["is_ready"] = state == "ready";
+    backend["can_wake"] = state == "asleep" || state == "error" || state == "sleeping";
+    backend["is_busy"] = state == "waking" || state == "booting" || state == "sleeping" || state == "unknown";
+    backend["is_error"] = state == "error";
+    backend["auto_refresh"] = state != "asleep" && state != "error";
+    backend["wake_action"] = "/wake/" + backend.value("name", "");
+  }
+  cached_page_data_ = page;
+  const core::Template* launcher_page = pages_.page("launcher.html");
+  json launcher_data = page;
+  launcher_data["form_token"] = std::string(kFormTokenMarker);
+  cached_launcher_ = launcher_page != nullptr ? launcher_page->render(launcher_data) : "launcher.html is missing\n";
+  cached_revision_ = revision;
+}
+
+io::HttpResponse WebApp::launcher(const io::HttpRequest& request) {
+  refresh_cache();
+  // One render per state change; each visitor's own form token is put in per request.
+  const AccessControl::Visitor visitor = access_.visitor(request);
+  io::HttpResponse response = io::HttpResponse::html(
+      200, core::replace_all(cached_launcher_, kFormTokenMarker, access_.visitor_form_token(visitor, kWakePurpose)));
+  response.set_header("Cache-Control", "no-store");
+  if (!visitor.set_cookie.empty()) response.set_header("Set-Cookie", visitor.set_cookie);
+  return response;
+}
+
+io::HttpResponse WebApp::status_json(const io::HttpRequest& request, const Caller& caller) {
+  refresh_cache();
+  const bool full = caller.admin() || AccessControl::is_local(request);
+  io::HttpResponse response = io::HttpResponse::json(200, full ? cached_status_ : cached_public_status_);
+  response.set_header("Cache-Control", "no-store");
+  // The answer depends on who asks.
+  response.set_header("Vary", "Authorization, Cookie");
+  return response;
+}
+
+io::HttpResponse WebApp::public_wake(const io::HttpRequest& request, const std::string& name, bool waiting_page) {
+  const std::string route = waiting_page ? "waiting_page" : "launcher";
+  auto refuse = [&](int status, const std::string& result, const std::string& message,
+                    std::chrono::milliseconds retry_after = std::chrono::milliseconds(0)) {
+    ++wake_requests_[{route, result}];
+    io::HttpResponse response =
+        wants_html(request)
+            ? io::HttpResponse::html(status, "<!doctype html><title>Not woken</title><p>" + core::html_escape(message) +
+                                                 " <a href=\"/\">Back</a></p>\n")
+            : io::HttpResponse::json(status, json{{"backend", name}, {"accepted", false}, {"error", message}}.dump() +
+                                                 "\n");
+    if (retry_after.count() > 0) set_retry_after(response, retry_after);
+    return response;
+  };
+
+  const json* backend = page_backend(name);
+  if (backend == nullptr) {
+    ++wake_requests_[{route, "unknown_backend"}];
+    return not_found(request);
+  }
+  // Bots and uptime monitors (the activity ignore rules) never wake anything.
+  if (std::string rule = controller_.ignore_reason(request); !rule.empty()) {
+    return refuse(403, "bot", "This client is not allowed to wake machines (ignored by " + rule + ").");
+  }
+  if (!access_.visitor_form_token_valid(request, kWakePurpose)) {
+    return refuse(403, "forged",
+                  "This wake request did not come from Unshelver's own page (its form token is missing or "
+                  "stale). Reload the page and press the button again.");
+  }
+  const auto steady_now = std::chrono::steady_clock::now();
+  if (auto wait = access_.take_wake_allowance(request, steady_now); wait.count() > 0) {
+    spdlog::warn("[{}] public wake from {} refused: rate limited", name, AccessControl::client_address(request));
+    return refuse(429, "rate_limited", "Too many wake requests from your address; try again shortly.", wait);
+  }
+  // A wake that starts a sleeping backend (what the launcher offers as `can_wake`) is what costs.
+  if (backend->value("can_wake", false)) {
+    if (auto wait = access_.start_cooldown(steady_now); wait.count() > 0) {
+      return refuse(429, "cooldown", "A machine was woken moments ago; try again shortly.", wait);
+    }
+  }
+  const std::string reason =
+      (waiting_page ? "waiting page from " : "wake button from ") + AccessControl::client_address(request);
+  const Controller::WakeOutcome outcome = controller_.wake(name, "public-button", reason);
+  ++wake_requests_[{route, outcome == Controller::WakeOutcome::kAccepted ? "accepted" : "already_awake"}];
+  if (wants_html(request)) {
+    // Post/Redirect/Get: the browser returns to the page, which shows the progress.
+    return io::HttpResponse::redirect(303, "/");
+  }
+  json body = {{"backend", name},
+               {"accepted", true},
+               {"already_awake", outcome == Controller::WakeOutcome::kAlreadyAwake},
+               {"status_url", waiting_page ? std::string(kReservedPrefix) + "status" : "/api/status"}};
+  return io::HttpResponse::json(202, body.dump() + "\n");
+}
+
+io::HttpResponse WebApp::not_found(const io::HttpRequest& request) {
+  if (wants_html(request)) {
+    return io::HttpResponse::html(404, "<!doctype html><title>Not found</title><p>Not found. "
+                                       "<a href=\"/\">Back to the launcher</a></p>\n");
+  }
+  return io::HttpResponse::json(404, "{\"error\":\"not found\"}\n");
+}
+
+}  // namespace unshelver::web

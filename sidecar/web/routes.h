@@ -1,0 +1,144 @@
+// WebApp: the routes of Unshelver's own HTTP server.
+//
+//   GET  /               launcher page: every backend, its state, a wake button (a plain form)
+//   GET  /api/status     JSON: per backend its state, since, last activity, idle deadline, url;
+//                        the full document (cloud, routing, events, OpenStack) for admins and
+//                        local clients
+//   GET  /healthz        the sidecar's own liveness
+//   GET  /static/NAME    the pages' scripts and styles
+//   POST /wake/NAME      wake a backend (and the Python unshelver's POST /action/ID): needs the
+//                        page's anti-forgery token; rate limited per client, with a global
+//                        cool-down between wakes that start a sleeping backend; bots refused
+//   GET  /control        the admin page (control token: session cookie or bearer)
+//   GET|POST /control/login, POST /control/logout
+//   POST /control/wake/NAME, /control/shelve/NAME (and the Python unshelver's
+//                        POST /admin-unshelve/ID and POST {manual_shelve_path})
+//   GET  /api/events     the recorded events (?after=SEQ&backend=NAME&limit=N&wait=SECONDS, the
+//                        last one a long poll); admins only
+//   GET  /metrics        Prometheus text format; local clients and admins
+//
+// Requests whose Host is a backend's host reached Unshelver through Caddy's fallback while that
+// backend is not ready. Browsers get the waiting page (it offers the wake button and moves on by
+// itself once the backend is ready); API clients get 503 with Retry-After and a JSON body, and
+// wake the backend when it is configured with wake_on_request. The waiting page's own requests
+// use the reserved prefix /.well-known/unshelver/ so that they never collide with the backend's
+// paths.
+//
+// The web layer builds no state of its own: it asks the Controller. Rendered pages and the
+// status document are cached per revision of the application's state, so a busy launcher costs
+// one render per state change, not one per request.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "base/prometheus.h"
+#include "uv/http_server.h"
+#include "web/access.h"
+#include "web/pages.h"
+
+namespace unshelver::web {
+
+class Controller {
+ public:
+  enum class WakeOutcome { kAccepted, kAlreadyAwake, kUnknownBackend };
+
+  virtual ~Controller() = default;
+  // Changes whenever anything in status() changes.
+  virtual std::uint64_t revision() const = 0;
+  // The /api/status document: {"revision", "title", "backends": [...]}.
+  virtual nlohmann::json status() const = 0;
+  virtual WakeOutcome wake(const std::string& name, const std::string& actor, const std::string& reason) = 0;
+  // kAccepted when the backend was asked to sleep, kAlreadyAwake (sic: "nothing to do") when it
+  // already was, kUnknownBackend for a name that is not configured.
+  virtual WakeOutcome shelve(const std::string& name, const std::string& actor, const std::string& reason) = 0;
+  // An event of the web layer (login, login_failed, logout) for the audit trail.
+  virtual void record_event(const std::string& action, const std::string& actor, const std::string& detail) = 0;
+  // The ignore rule a request matches (a bot, an uptime monitor), or "" when none does.
+  virtual std::string ignore_reason(const io::HttpRequest& request) const = 0;
+  // The daemon's own metrics (backends, cloud, Caddy, log lines, events) for /metrics.
+  virtual void metrics(core::MetricsPage& page) const = 0;
+  // The backend whose host a request's Host header names (with or without a port, any case),
+  // or "" for any other host.
+  virtual std::string backend_for_host(std::string_view host) const = 0;
+  // An API client's request reached a sleeping backend's host. Wakes the backend when it is
+  // configured with wake_on_request and the request matches no ignore rule; true when it did.
+  virtual bool wake_on_request(const std::string& name, const io::HttpRequest& request) = 0;
+  // {"events": [...], "last_seq": N}, oldest first: without `after` the newest `limit` events,
+  // with it the first `limit` events after that seq. Only events already written and fsync'd.
+  virtual nlohmann::json events(std::optional<std::uint64_t> after, const std::string& backend,
+                                std::size_t limit) const = 0;
+  // Calls `then` (never inside this call) once an event with seq > after is recorded, or after
+  // `timeout`.
+  virtual void wait_for_events(std::uint64_t after, std::chrono::milliseconds timeout,
+                               std::function<void()> then) = 0;
+};
+
+class WebApp {
+ public:
+  WebApp(const Pages& pages, Controller& controller, AccessControl& access, std::string manual_shelve_path);
+  void handle(const io::HttpRequest& request, io::Responder responder);
+
+ private:
+  using Caller = AccessControl::Caller;
+
+  io::HttpResponse route(const io::HttpRequest& request, const Caller& caller);
+  io::HttpResponse launcher(const io::HttpRequest& request);
+  io::HttpResponse status_json(const io::HttpRequest& request, const Caller& caller);
+  io::HttpResponse public_wake(const io::HttpRequest& request, const std::string& name, bool waiting_page);
+  io::HttpResponse not_found(const io::HttpRequest& request);
+  io::HttpResponse backend_host(const io::HttpRequest& request, const std::string& name, const Caller& caller);
+  io::HttpResponse asset(const std::string& name);
+  void events(const io::HttpRequest& request, const Caller& caller, io::Responder responder);
+  void refresh_cache();
+  const nlohmann::json* page_backend(const std::string& name);
+
+  // The control surface (web_control.cc).
+  io::HttpResponse control_page(const io::HttpRequest& request, const Caller& caller);
+  io::HttpResponse login_page(const io::HttpRequest& request, int status, const std::string& error);
+  io::HttpResponse login(const io::HttpRequest& request);
+  io::HttpResponse logout(const io::HttpRequest& request, const Caller& caller);
+  io::HttpResponse control_action(const io::HttpRequest& request, const Caller& caller, bool wake,
+                                  const std::string& name, const std::string& actor);
+  io::HttpResponse manual_shelve(const io::HttpRequest& request, const Caller& caller);
+  io::HttpResponse metrics(const io::HttpRequest& request, const Caller& caller);
+  // The answer to a request for an admin route without a valid session or token: a redirect to
+  // the login form for browsers, 401 (or 429, or 403 when no token is configured) for scripts.
+  io::HttpResponse unauthorized(const io::HttpRequest& request, const Caller& caller);
+  void add_http_metrics(core::MetricsPage& page) const;
+
+  const Pages& pages_;
+  Controller& controller_;
+  AccessControl& access_;
+  std::string manual_shelve_path_;
+  std::uint64_t cached_revision_ = UINT64_MAX;
+  std::string cached_status_;         // the full document
+  std::string cached_public_status_;  // what anyone may see
+  std::string cached_launcher_;       // with kFormTokenMarker where each visitor's token goes
+  nlohmann::json cached_page_data_;   // the status document with what the pages show
+
+  // Requests by route label and status, and public wake requests by outcome, for /metrics.
+  std::string_view route_label_ = "not_found";
+  std::map<std::pair<std::string_view, int>, std::uint64_t> requests_;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> wake_requests_;  // (route, result)
+};
+
+// What the public may see of the status document: no cloud messages, addresses, upstreams or
+// who asked for what (those can hold client addresses); the state, its times and the url.
+nlohmann::json public_status(const nlohmann::json& status);
+// The same for one backend's entry.
+nlohmann::json public_backend(const nlohmann::json& backend);
+
+// Sets Retry-After to `wait`, in whole seconds.
+void set_retry_after(io::HttpResponse& response, std::chrono::milliseconds wait);
+
+// True when the client prefers HTML (a browser), judged from its Accept header.
+bool wants_html(const io::HttpRequest& request);
+
+}  // namespace unshelver::web

@@ -1,0 +1,544 @@
+#include "activity/classifier.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace unshelver::core {
+namespace {
+
+// Real lines from Caddy 2.6.2 (shared/research/caddy-facts.md §4a).
+constexpr std::string_view kGpuLine =
+    R"({"level":"info","ts":1795361756.2653134,"logger":"http.log.access.log1","msg":"handled request","request":{"remote_ip":"127.0.0.1","remote_port":"54090","proto":"HTTP/1.1","method":"GET","host":"chat.localhost:18080","uri":"/sample/gpu-ok","headers":{"User-Agent":["sample-client"],"Accept":["*/*"]}},"user_id":"","duration":0.001407096,"size":19,"status":200,"resp_headers":{"Server":["Caddy","BaseHTTP/0.6 Python/3.11.7"],"Date":["Sun, 22 Nov 2026 15:35:56 GMT"],"Content-Type":["text/plain"],"Content-Length":["19"],"X-Backend":["gpu"],"X-Served-By":["gpu"]}})";
+constexpr std::string_view kFallback503Line =
+    R"({"level":"info","ts":1795361756.3180037,"logger":"http.log.access.log1","msg":"handled request","request":{"remote_ip":"127.0.0.1","remote_port":"54106","proto":"HTTP/1.1","method":"GET","host":"chat.localhost:18080","uri":"/sample/gpu-503-fallback","headers":{"User-Agent":["sample-client"],"Accept":["*/*"]}},"user_id":"","duration":0.012960147,"size":34,"status":200,"resp_headers":{"Date":["Sun, 22 Nov 2026 15:35:56 GMT"],"Content-Type":["text/plain"],"Content-Length":["34"],"X-Backend":["launcher"],"X-Served-By":["launcher-fallback"],"Server":["Caddy","BaseHTTP/0.6 Python/3.11.7"]}})";
+constexpr std::string_view kFallbackDownLine =
+    R"({"level":"info","ts":1795361756.690929,"logger":"http.log.access.log1","msg":"handled request","request":{"remote_ip":"127.0.0.1","remote_port":"54110","proto":"HTTP/1.1","method":"GET","host":"chat.localhost:18080","uri":"/sample/gpu-down-fallback","headers":{"User-Agent":["sample-client"],"Accept":["*/*"]}},"user_id":"","duration":0.000668131,"size":35,"status":200,"resp_headers":{"X-Served-By":["launcher-fallback"],"Date":["Sun, 22 Nov 2026 15:35:56 GMT"],"Content-Type":["text/plain"],"Server":["Caddy","BaseHTTP/0.6 Python/3.11.7"],"Content-Length":["35"],"X-Backend":["launcher"]}})";
+constexpr std::string_view kStaticPost503Line =
+    R"({"level":"error","ts":1795361756.73002,"logger":"http.log.access.log1","msg":"handled request","request":{"remote_ip":"127.0.0.1","remote_port":"54118","proto":"HTTP/1.1","method":"POST","host":"chat.localhost:18080","uri":"/sample/gpu-down-post","headers":{"User-Agent":["sample-client"],"Accept":["*/*"],"Content-Type":["application/json"],"Content-Length":["13"]}},"user_id":"","duration":0.000743643,"size":23,"status":503,"resp_headers":{"X-Served-By":["fallback-static"],"Content-Type":["text/plain; charset=utf-8"],"Server":["Caddy"]}})";
+constexpr std::string_view kFallbackModeLine =
+    R"({"level":"info","ts":1795361756.8519921,"logger":"http.log.access.log1","msg":"handled request","request":{"remote_ip":"127.0.0.1","remote_port":"54136","proto":"HTTP/1.1","method":"GET","host":"chat.localhost:18080","uri":"/sample/fallback-mode","headers":{"User-Agent":["sample-client"],"Accept":["*/*"]}},"user_id":"","duration":0.002551504,"size":31,"status":200,"resp_headers":{"Server":["Caddy","BaseHTTP/0.6 Python/3.11.7"],"Date":["Sun, 22 Nov 2026 15:35:56 GMT"],"Content-Type":["text/plain"],"Content-Length":["31"],"X-Backend":["launcher"],"X-Served-By":["launcher"]}})";
+constexpr std::string_view kLauncherHostLine =
+    R"({"level":"info","ts":1795361756.7701023,"logger":"http.log.access.log0","msg":"handled request","request":{"remote_ip":"127.0.0.1","remote_port":"54128","proto":"HTTP/1.1","method":"GET","host":"launcher.localhost:18080","uri":"/sample/launcher-host","headers":{"User-Agent":["sample-client"],"Accept":["*/*"]}},"user_id":"","duration":0.00382601,"size":31,"status":200,"resp_headers":{"X-Backend":["launcher"],"Date":["Sun, 22 Nov 2026 15:35:56 GMT"],"Content-Type":["text/plain"],"Server":["Caddy","BaseHTTP/0.6 Python/3.11.7"],"Content-Length":["31"]}})";
+
+// A Caddy-shaped line; every part can be replaced by raw JSON text.
+struct LineSpec {
+  std::string ts = "1700000000.5";
+  std::string duration = "0.25";  // empty: no "duration" key
+  std::string method = R"("GET")";
+  std::string host = R"("chat.localhost:18080")";
+  std::string uri = R"("/v1/chat?stream=1")";
+  std::string request_headers = R"({"User-Agent":["curl/8.0"],"Accept":["*/*"]})";
+  std::string resp_headers = R"({"Server":["Caddy"],"X-Served-By":["gpu"]})";
+
+  std::string text() const {
+    std::string line = R"({"level":"info","ts":)" + ts +
+                       R"(,"logger":"http.log.access.log1","msg":"handled request","request":{"remote_ip":"10.0.0.7","remote_port":"40000","proto":"HTTP/1.1","method":)" +
+                       method + R"(,"host":)" + host + R"(,"uri":)" + uri + R"(,"headers":)" + request_headers +
+                       R"(},"user_id":"")";
+    if (!duration.empty()) line += R"(,"duration":)" + duration;
+    line += R"(,"size":19,"status":200,"resp_headers":)" + resp_headers + "}";
+    return line;
+  }
+};
+
+std::vector<ActivityTarget> default_targets() {
+  return {{"chat", "chat.localhost", "gpu"}, {"draw", "Draw.Example.org", "sd"}, {"v6", "[::1]", "v6-label"}};
+}
+
+IgnoreRules no_rules() {
+  IgnoreRules rules;
+  rules.user_agents.clear();
+  return rules;
+}
+
+class ActivityClassifierTest : public ::testing::Test {
+ protected:
+  explicit ActivityClassifierTest(IgnoreRules rules = IgnoreRules{}) : classifier_(default_targets(), rules) {}
+
+  // Classifies through classify() and checks that the reference parser agrees.
+  LineResult classify(std::string_view line) {
+    LineResult result = classifier_.classify(line);
+    LineResult reference = classifier_.classify_reference(line);
+    EXPECT_EQ(result.outcome, reference.outcome) << line;
+    EXPECT_EQ(result.backend, reference.backend) << line;
+    EXPECT_EQ(result.reason, reference.reason) << line;
+    EXPECT_EQ(result.start_seconds, reference.start_seconds) << line;
+    EXPECT_EQ(result.end_seconds, reference.end_seconds) << line;
+    return result;
+  }
+
+  LineOutcome outcome(const LineSpec& spec) { return classify(spec.text()).outcome; }
+
+  ActivityClassifier classifier_;
+};
+
+TEST_F(ActivityClassifierTest, RealGpuLineIsActivity) {
+  std::uint64_t fast_before = classifier_.counters().fast_path;
+  LineResult result = classify(kGpuLine);
+  EXPECT_EQ(result.outcome, LineOutcome::kActivity);
+  EXPECT_EQ(result.backend, 0);
+  EXPECT_DOUBLE_EQ(result.end_seconds, 1795361756.2653134);
+  EXPECT_DOUBLE_EQ(result.start_seconds, 1795361756.2653134 - 0.001407096);
+  EXPECT_TRUE(result.reason.empty());
+  // Real lines must not need the slow parser; otherwise ingestion speed collapses.
+  EXPECT_EQ(classifier_.counters().fast_path, fast_before + 1);
+}
+
+TEST_F(ActivityClassifierTest, RealFallbackAndLauncherLinesAreOtherTraffic) {
+  for (std::string_view line :
+       {kFallback503Line, kFallbackDownLine, kStaticPost503Line, kFallbackModeLine, kLauncherHostLine}) {
+    LineResult result = classify(line);
+    EXPECT_EQ(result.outcome, LineOutcome::kOtherTraffic) << line;
+    EXPECT_EQ(result.backend, -1) << line;
+  }
+  EXPECT_EQ(classifier_.counters().fast_path, 5u);
+}
+
+TEST_F(ActivityClassifierTest, HostIgnoresPortAndCase) {
+  LineSpec spec;
+  spec.host = R"("chat.localhost")";
+  EXPECT_EQ(outcome(spec), LineOutcome::kActivity);
+  spec.host = R"("CHAT.LocalHost:443")";
+  EXPECT_EQ(outcome(spec), LineOutcome::kActivity);
+  spec.host = R"("chat.localhost.evil:80")";
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherTraffic);
+  spec.host = R"("xchat.localhost")";
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherTraffic);
+  spec.host = R"("")";
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherTraffic);
+}
+
+TEST_F(ActivityClassifierTest, TargetHostCaseIsIrrelevantToo) {
+  LineSpec spec;
+  spec.host = R"("draw.example.ORG:8443")";
+  spec.resp_headers = R"({"X-Served-By":["sd"]})";
+  LineResult result = classify(spec.text());
+  EXPECT_EQ(result.outcome, LineOutcome::kActivity);
+  EXPECT_EQ(result.backend, 1);
+}
+
+TEST_F(ActivityClassifierTest, Ipv6Hosts) {
+  LineSpec spec;
+  spec.resp_headers = R"({"X-Served-By":["v6-label"]})";
+  for (const char* host : {R"("[::1]:8080")", R"("[::1]")"}) {
+    spec.host = host;
+    LineResult result = classify(spec.text());
+    EXPECT_EQ(result.outcome, LineOutcome::kActivity) << host;
+    EXPECT_EQ(result.backend, 2) << host;
+  }
+  spec.host = R"("[::2]:8080")";
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherTraffic);
+}
+
+TEST_F(ActivityClassifierTest, LabelMustMatchExactlyButMayBeAmongSeveral) {
+  LineSpec spec;
+  spec.resp_headers = R"({"X-Served-By":["cache","gpu"]})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kActivity);
+  spec.resp_headers = R"({"X-Served-By":["GPU"]})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherTraffic);
+  spec.resp_headers = R"({"X-Served-By":["gpu2","gp"]})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherTraffic);
+  spec.resp_headers = R"({"X-Served-By":[]})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherTraffic);
+  spec.resp_headers = R"({})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherTraffic);
+  // The right label for another backend's host is not this backend's activity.
+  spec.resp_headers = R"({"X-Served-By":["sd"]})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherTraffic);
+}
+
+TEST_F(ActivityClassifierTest, HeaderNamesCompareCaseInsensitively) {
+  LineSpec spec;
+  for (const char* headers : {R"({"x-served-by":["gpu"]})", R"({"X-SERVED-BY":["gpu"]})",
+                              R"({"X-Served-By":["other"],"x-served-by":["gpu"]})"}) {
+    spec.resp_headers = headers;
+    EXPECT_EQ(outcome(spec), LineOutcome::kActivity) << headers;
+  }
+  spec.resp_headers = R"({"X-Served-By-Other":["gpu"],"Served-By":["gpu"]})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherTraffic);
+}
+
+TEST_F(ActivityClassifierTest, DurationAbsentMeansStartEqualsEnd) {
+  LineSpec spec;
+  spec.duration = "";
+  LineResult result = classify(spec.text());
+  EXPECT_EQ(result.outcome, LineOutcome::kActivity);
+  EXPECT_EQ(result.start_seconds, 1700000000.5);
+  EXPECT_EQ(result.end_seconds, 1700000000.5);
+  spec.duration = "4";
+  spec.ts = "1700000010";
+  result = classify(spec.text());
+  EXPECT_EQ(result.start_seconds, 1700000006.0);
+  EXPECT_EQ(result.end_seconds, 1700000010.0);
+}
+
+TEST_F(ActivityClassifierTest, DefaultRulesIgnoreUptimeMonitorsCaseInsensitively) {
+  LineSpec spec;
+  spec.request_headers = R"j({"User-Agent":["Mozilla/5.0+(compatible; uptimerobot/2.0; http://www.uptimerobot.com/)"]})j";
+  LineResult result = classify(spec.text());
+  EXPECT_EQ(result.outcome, LineOutcome::kIgnored);
+  EXPECT_EQ(result.reason, "user_agent");
+  EXPECT_EQ(result.backend, 0);
+  // Only the first User-Agent value counts, and the header name may be in any case.
+  spec.request_headers = R"({"User-Agent":["firefox","kube-probe/1.29"]})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kActivity);
+  spec.request_headers = R"({"user-agent":["KUBE-PROBE/1.29"]})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kIgnored);
+  // A monitor on another host is simply other traffic.
+  spec.host = R"("launcher.localhost")";
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherTraffic);
+}
+
+class ActivityClassifierRulesTest : public ActivityClassifierTest {
+ protected:
+  static IgnoreRules rules() {
+    IgnoreRules rules = no_rules();
+    rules.user_agents = {"Pingdom"};
+    rules.user_agent_patterns = {"^health-[0-9]+$", "bot\\b"};
+    rules.paths = {"/healthz", "/metrics/*", "/exact"};
+    rules.methods = {"OPTIONS", "HEAD"};
+    return rules;
+  }
+  ActivityClassifierRulesTest() : ActivityClassifierTest(rules()) {}
+};
+
+TEST_F(ActivityClassifierRulesTest, UserAgentPatternsAreCaseInsensitiveSearches) {
+  LineSpec spec;
+  spec.request_headers = R"({"User-Agent":["HEALTH-42"]})";
+  EXPECT_EQ(classify(spec.text()).reason, "user_agent");
+  spec.request_headers = R"({"User-Agent":["health-42x"]})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kActivity);
+  spec.request_headers = R"j({"User-Agent":["SomeBot (+https://example.com)"]})j";
+  EXPECT_EQ(outcome(spec), LineOutcome::kIgnored);
+  spec.request_headers = R"({"User-Agent":["robotic arm"]})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kActivity);
+  spec.request_headers = R"({"User-Agent":["pingdom.com_bot_version_1.4"]})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kIgnored);
+  spec.request_headers = R"({"Accept":["*/*"]})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kActivity);
+}
+
+TEST_F(ActivityClassifierRulesTest, PathsExactOrPrefixWithoutQuery) {
+  LineSpec spec;
+  spec.uri = R"("/healthz")";
+  EXPECT_EQ(classify(spec.text()).reason, "path");
+  spec.uri = R"("/healthz?full=1")";
+  EXPECT_EQ(outcome(spec), LineOutcome::kIgnored);
+  spec.uri = R"("/healthzz")";
+  EXPECT_EQ(outcome(spec), LineOutcome::kActivity);
+  spec.uri = R"("/metrics/")";
+  EXPECT_EQ(outcome(spec), LineOutcome::kIgnored);
+  spec.uri = R"("/metrics/gpu/load")";
+  EXPECT_EQ(outcome(spec), LineOutcome::kIgnored);
+  spec.uri = R"("/metrics")";
+  EXPECT_EQ(outcome(spec), LineOutcome::kActivity);
+  spec.uri = R"("/exact/more")";
+  EXPECT_EQ(outcome(spec), LineOutcome::kActivity);
+}
+
+TEST_F(ActivityClassifierRulesTest, MethodsMatchExactly) {
+  LineSpec spec;
+  spec.method = R"("OPTIONS")";
+  EXPECT_EQ(classify(spec.text()).reason, "method");
+  spec.method = R"("HEAD")";
+  EXPECT_EQ(outcome(spec), LineOutcome::kIgnored);
+  spec.method = R"("POST")";
+  EXPECT_EQ(outcome(spec), LineOutcome::kActivity);
+  spec.method = R"("options")";
+  EXPECT_EQ(outcome(spec), LineOutcome::kActivity);
+}
+
+TEST_F(ActivityClassifierRulesTest, IgnoredLinesAreCountedPerBackend) {
+  LineSpec spec;
+  spec.method = R"("OPTIONS")";
+  classify(spec.text());
+  spec.method = R"("GET")";
+  classify(spec.text());
+  spec.host = R"("draw.example.org")";
+  spec.resp_headers = R"({"X-Served-By":["sd"]})";
+  spec.uri = R"("/healthz")";
+  classify(spec.text());
+  const ClassifierCounters& counters = classifier_.counters();
+  EXPECT_EQ(counters.ignored_by_backend, (std::vector<std::uint64_t>{1, 1, 0}));
+  EXPECT_EQ(counters.activity_by_backend, (std::vector<std::uint64_t>{1, 0, 0}));
+  EXPECT_EQ(counters.by_outcome.at("ignored"), 2u);
+}
+
+TEST_F(ActivityClassifierTest, MalformedJson) {
+  std::string truncated(kGpuLine.substr(0, kGpuLine.size() / 2));
+  std::string non_utf8 = LineSpec{}.text();
+  non_utf8.replace(non_utf8.find("curl/8.0"), 4, "cu\xff\xfe");
+  std::string nul_byte = LineSpec{}.text();
+  nul_byte[nul_byte.find("curl")] = '\0';
+  for (std::string_view line : {std::string_view(""), std::string_view("not json"), std::string_view(truncated),
+                                std::string_view(non_utf8), std::string_view(nul_byte),
+                                std::string_view(R"({"ts":1,})"), std::string_view(R"({"ts":01})"),
+                                std::string_view(R"({"ts":1} {})")}) {
+    LineResult result = classify(line);
+    EXPECT_EQ(result.outcome, LineOutcome::kMalformedJson) << line;
+    EXPECT_EQ(result.reason, "not_json") << line;
+  }
+  for (std::string_view line : {"[1,2]", "\"text\"", "42", "null"}) {
+    EXPECT_EQ(classify(line).outcome, LineOutcome::kMalformedJson) << line;
+    EXPECT_EQ(classify(line).reason, "not_object") << line;
+  }
+}
+
+TEST_F(ActivityClassifierTest, EveryControlCharacterInAStringIsMalformed) {
+  // Found by the fuzz target: the SIMD check once let 0x1f through. The byte sits at different
+  // offsets so that it lands in different 16/32/64-byte blocks and in the padded tail.
+  LineSpec spec;
+  spec.resp_headers = R"({"Server":["Caddy"],"X-Served-By":["gpu"],"Via":["padding"]})";
+  std::string line = spec.text();
+  for (std::size_t offset : {line.find("curl"), line.find("Caddy"), line.find("padding") + 2}) {
+    for (int byte = 0; byte < 0x20; ++byte) {
+      std::string bad = line;
+      bad[offset] = static_cast<char>(byte);
+      EXPECT_EQ(classify(bad).outcome, LineOutcome::kMalformedJson) << "byte " << byte << " at " << offset;
+    }
+    std::string del = line;
+    del[offset] = '\x7f';  // DEL is allowed in JSON strings
+    EXPECT_EQ(classify(del).outcome, LineOutcome::kActivity) << offset;
+  }
+}
+
+TEST_F(ActivityClassifierTest, EveryScanVariantAgreesWithTheReference) {
+  std::vector<std::string> variants = ActivityClassifier::scan_variants();
+  ASSERT_FALSE(variants.empty());
+  EXPECT_EQ(variants.back(), "portable");
+  EXPECT_FALSE(classifier_.use_scan_variant("no-such-variant"));
+
+  // Lines whose lengths and special bytes fall on every side of the 16/32/64-byte block edges.
+  std::vector<std::string> lines = {std::string(kGpuLine), std::string(kFallback503Line), std::string(kLauncherHostLine)};
+  for (std::size_t pad = 0; pad < 140; pad += 3) {
+    LineSpec spec;
+    spec.uri = "\"/" + std::string(pad, 'p') + "\"";
+    std::string line = spec.text();
+    lines.push_back(line);
+    for (char special : {'\x1f', '\\', '\x80', '\x7f', '"'}) {
+      std::string changed = line;
+      changed[line.find("/p") + 1 + pad / 2] = special;
+      lines.push_back(changed);
+    }
+    lines.push_back(R"({"ts":1,"request":{"host":"chat.localhost"},"resp_headers":{"X-Served-By":[")" + std::string(pad, 'g') +
+                    R"(","gpu"]}})");
+  }
+  for (const std::string& variant : variants) {
+    ASSERT_TRUE(classifier_.use_scan_variant(variant)) << variant;
+    std::uint64_t fast_before = classifier_.counters().fast_path;
+    for (const std::string& line : lines) {
+      LineResult result = classifier_.classify(line);
+      LineResult reference = classifier_.classify_reference(line);
+      EXPECT_EQ(result.outcome, reference.outcome) << variant << ": " << line;
+      EXPECT_EQ(result.backend, reference.backend) << variant << ": " << line;
+      EXPECT_EQ(result.reason, reference.reason) << variant << ": " << line;
+    }
+    // The plain lines (about a third) must take the fast path in every variant.
+    EXPECT_GT(classifier_.counters().fast_path - fast_before, lines.size() / 4) << variant;
+  }
+}
+
+TEST_F(ActivityClassifierTest, ValidJsonInUnusualFormsStillCounts) {
+  // Whitespace, escapes and valid UTF-8 take the full parse but mean the same thing.
+  std::string spaced = R"( { "ts" : 1700000000.5 , "request" : { "host" : "chat.localhost" } ,
+    "resp_headers" : { "X-Served-By" : [ "gpu" ] } } )";
+  EXPECT_EQ(classify(spaced).outcome, LineOutcome::kActivity);
+  LineSpec spec;
+  spec.host = R"("chat\u002elocalhost:1")";
+  spec.resp_headers = R"({"X-Served-By":["g\u0070u"]})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kActivity);
+  spec = LineSpec{};
+  spec.request_headers = R"({"User-Agent":["Grüße \"quoted\""]})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kActivity);
+  spec.request_headers = R"({"User-Agent":["Grüße UptimeRobot"]})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kIgnored);
+  // A line from a later Caddy with more fields and nested objects.
+  spec = LineSpec{};
+  spec.resp_headers = R"({"X-Served-By":["gpu"]},"tls":{"resumed":false,"version":772,"cipher_suite":4865,"proto":"h2","server_name":"chat"},"bytes_read":0,"extra":[null,true,false,-0.5,[],{}])";
+  EXPECT_EQ(outcome(spec), LineOutcome::kActivity);
+}
+
+TEST_F(ActivityClassifierTest, DuplicateKeysLastOneWins) {
+  std::string line = LineSpec{}.text();
+  line.insert(1, R"("ts":"early",)");
+  EXPECT_EQ(classify(line).outcome, LineOutcome::kActivity);
+  LineSpec spec;
+  spec.resp_headers = R"({"X-Served-By":["gpu"],"X-Served-By":["launcher-fallback"]})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherTraffic);
+  spec.resp_headers = R"({"X-Served-By":"gpu","X-Served-By":["gpu"]})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kActivity);
+}
+
+TEST_F(ActivityClassifierTest, MissingFields) {
+  struct Case {
+    std::string line;
+    std::string_view reason;
+  };
+  std::vector<Case> cases = {
+      {R"({"request":{"host":"chat.localhost"},"resp_headers":{}})", "ts"},
+      {R"({"ts":1,"resp_headers":{}})", "request"},
+      {R"({"ts":1,"request":{"uri":"/"},"resp_headers":{}})", "request.host"},
+      {R"({"ts":1,"request":{"host":"chat.localhost"}})", "resp_headers"},
+      {R"({})", "ts"},
+  };
+  for (const Case& c : cases) {
+    LineResult result = classify(c.line);
+    EXPECT_EQ(result.outcome, LineOutcome::kMissingField) << c.line;
+    EXPECT_EQ(result.reason, c.reason) << c.line;
+  }
+}
+
+TEST_F(ActivityClassifierTest, WrongTypes) {
+  struct Case {
+    LineSpec spec;
+    std::string_view reason;
+  };
+  std::vector<Case> cases(12);
+  cases[0].spec.ts = R"("1700000000")", cases[0].reason = "ts";
+  cases[1].spec.ts = "null", cases[1].reason = "ts";
+  cases[2].spec.duration = R"("0.5")", cases[2].reason = "duration";
+  cases[3].spec.host = "42", cases[3].reason = "request.host";
+  cases[4].spec.host = R"(["chat.localhost"])", cases[4].reason = "request.host";
+  cases[5].spec.uri = "{}", cases[5].reason = "request.uri";
+  cases[6].spec.method = "true", cases[6].reason = "request.method";
+  cases[7].spec.request_headers = R"({"User-Agent":"curl"})", cases[7].reason = "request.headers";
+  cases[8].spec.request_headers = R"([])", cases[8].reason = "request.headers";
+  cases[9].spec.resp_headers = R"({"X-Served-By":"gpu"})", cases[9].reason = "resp_headers";
+  cases[10].spec.resp_headers = R"({"Server":["Caddy",1],"X-Served-By":["gpu"]})", cases[10].reason = "resp_headers";
+  cases[11].spec.resp_headers = R"(["gpu"])", cases[11].reason = "resp_headers";
+  for (const Case& c : cases) {
+    LineResult result = classify(c.spec.text());
+    EXPECT_EQ(result.outcome, LineOutcome::kWrongType) << c.spec.text();
+    EXPECT_EQ(result.reason, c.reason) << c.spec.text();
+  }
+  EXPECT_EQ(classify(R"({"ts":1,"request":[],"resp_headers":{}})").reason, "request");
+}
+
+TEST_F(ActivityClassifierTest, HugeAndOddNumbers) {
+  LineSpec spec;
+  spec.ts = "123456789012345678901234567890";
+  LineResult result = classify(spec.text());
+  EXPECT_EQ(result.outcome, LineOutcome::kActivity);
+  EXPECT_EQ(result.end_seconds, 123456789012345678901234567890.0);
+  spec.ts = "1.7e308";
+  EXPECT_EQ(classify(spec.text()).end_seconds, 1.7e308);
+  spec.ts = "1E+2";
+  EXPECT_EQ(classify(spec.text()).end_seconds, 100.0);
+  spec.ts = "18446744073709551615";
+  EXPECT_EQ(classify(spec.text()).end_seconds, 18446744073709551615.0);
+  spec.ts = "-5";
+  spec.duration = "-0.5";
+  result = classify(spec.text());
+  EXPECT_EQ(result.start_seconds, -4.5);
+  // A number that overflows a double is rejected by the JSON parser.
+  spec.ts = "1e400";
+  EXPECT_EQ(classify(spec.text()).outcome, LineOutcome::kMalformedJson);
+  spec.ts = std::string(400, '9');
+  EXPECT_EQ(classify(spec.text()).outcome, LineOutcome::kMalformedJson);
+  for (const char* bad : {"1.", ".5", "-", "+1", "0x10", "1e", "NaN", "Infinity"}) {
+    spec.ts = bad;
+    EXPECT_EQ(classify(spec.text()).outcome, LineOutcome::kMalformedJson) << bad;
+  }
+}
+
+TEST_F(ActivityClassifierTest, DeepNestingAndLongLinesNeverCrash) {
+  std::string deep = R"({"ts":1,"x":)" + std::string(100000, '[') + std::string(100000, ']') +
+                     R"(,"request":{"host":"chat.localhost"},"resp_headers":{"X-Served-By":["gpu"]}})";
+  EXPECT_EQ(classify(deep).outcome, LineOutcome::kActivity);
+  EXPECT_EQ(classify(std::string(100000, '{')).outcome, LineOutcome::kMalformedJson);
+}
+
+TEST_F(ActivityClassifierRulesTest, PatternsSeeTheFirstFourKibOfAHugeUserAgent) {
+  // libstdc++'s std::regex recurses per character; a 200 KB subject would exhaust the stack.
+  LineSpec spec;
+  spec.request_headers = R"({"User-Agent":[")" + std::string(200000, 'a') + R"( bot"]})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kActivity);
+  spec.request_headers = R"({"User-Agent":["a bot )" + std::string(200000, 'a') + R"("]})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kIgnored);
+}
+
+TEST_F(ActivityClassifierTest, CountersAddUp) {
+  const ClassifierCounters& counters = classifier_.counters();
+  EXPECT_EQ(counters.by_outcome.size(), 6u);
+  for (const char* key : {"activity", "ignored", "other", "malformed_json", "missing_field", "wrong_type"}) {
+    ASSERT_EQ(counters.by_outcome.count(key), 1u) << key;
+    EXPECT_EQ(counters.by_outcome.at(key), 0u) << key;
+  }
+  EXPECT_EQ(counters.activity_by_backend.size(), 3u);
+  EXPECT_EQ(counters.ignored_by_backend.size(), 3u);
+
+  classify(kGpuLine);
+  classify(kGpuLine);
+  classify(kLauncherHostLine);
+  classify("{");
+  classify(R"({"ts":1})");
+  classify(R"({"ts":true})");
+  LineSpec monitor;
+  monitor.request_headers = R"({"User-Agent":["Pingdom.com_bot"]})";
+  classify(monitor.text());
+
+  EXPECT_EQ(counters.lines, 7u);
+  EXPECT_EQ(counters.by_outcome.at("activity"), 2u);
+  EXPECT_EQ(counters.by_outcome.at("other"), 1u);
+  EXPECT_EQ(counters.by_outcome.at("malformed_json"), 1u);
+  EXPECT_EQ(counters.by_outcome.at("missing_field"), 1u);
+  EXPECT_EQ(counters.by_outcome.at("wrong_type"), 1u);
+  EXPECT_EQ(counters.by_outcome.at("ignored"), 1u);
+  EXPECT_EQ(counters.activity_by_backend, (std::vector<std::uint64_t>{2, 0, 0}));
+  EXPECT_EQ(counters.ignored_by_backend, (std::vector<std::uint64_t>{1, 0, 0}));
+  // The reference parser neither counts nor changes anything.
+  classifier_.classify_reference(kGpuLine);
+  EXPECT_EQ(counters.lines, 7u);
+}
+
+TEST_F(ActivityClassifierTest, MovedClassifierKeepsCounting) {
+  classify(kGpuLine);
+  ActivityClassifier moved = std::move(classifier_);
+  moved.classify(kGpuLine);
+  moved.classify("x");
+  EXPECT_EQ(moved.counters().lines, 3u);
+  EXPECT_EQ(moved.counters().by_outcome.at("activity"), 2u);
+  EXPECT_EQ(moved.counters().by_outcome.at("malformed_json"), 1u);
+  EXPECT_EQ(moved.targets().size(), 3u);
+  ActivityClassifier other({}, IgnoreRules{});
+  other = std::move(moved);
+  other.classify(kGpuLine);
+  EXPECT_EQ(other.counters().by_outcome.at("activity"), 3u);
+  EXPECT_EQ(other.counters().activity_by_backend[0], 3u);
+}
+
+TEST(ActivityClassifier, NoTargetsMeansNoActivity) {
+  ActivityClassifier classifier({}, IgnoreRules{});
+  EXPECT_EQ(classifier.classify(kGpuLine).outcome, LineOutcome::kOtherTraffic);
+  EXPECT_TRUE(classifier.counters().activity_by_backend.empty());
+}
+
+TEST(ActivityClassifier, OutcomeNames) {
+  EXPECT_EQ(to_string(LineOutcome::kActivity), "activity");
+  EXPECT_EQ(to_string(LineOutcome::kIgnored), "ignored");
+  EXPECT_EQ(to_string(LineOutcome::kOtherTraffic), "other");
+  EXPECT_EQ(to_string(LineOutcome::kMalformedJson), "malformed_json");
+  EXPECT_EQ(to_string(LineOutcome::kMissingField), "missing_field");
+  EXPECT_EQ(to_string(LineOutcome::kWrongType), "wrong_type");
+}
+
+TEST(ActivityClassifier, LiveRequestsMeetTheSameIgnoreRules) {
+  IgnoreRules rules;
+  rules.user_agents = {"Uptime-Kuma"};
+  rules.user_agent_patterns = {"^curl/"};
+  rules.paths = {"/health", "/metrics*"};
+  rules.methods = {"OPTIONS"};
+  ActivityClassifier classifier({{"gpu", "chat.example.org", "gpu"}}, rules);
+  EXPECT_EQ(classifier.ignore_reason("GET", "/", "Uptime-Kuma/1.23"), "user_agent");
+  EXPECT_EQ(classifier.ignore_reason("GET", "/", "curl/7.88.1"), "user_agent");
+  EXPECT_EQ(classifier.ignore_reason("GET", "/health?x=1", "Mozilla/5.0"), "path");
+  EXPECT_EQ(classifier.ignore_reason("GET", "/metrics/node", "Mozilla/5.0"), "path");
+  EXPECT_EQ(classifier.ignore_reason("OPTIONS", "/v1/chat", "Mozilla/5.0"), "method");
+  EXPECT_EQ(classifier.ignore_reason("POST", "/v1/chat", "python-httpx/0.27"), "");
+  EXPECT_EQ(classifier.ignore_reason("POST", "/v1/chat", ""), "");
+}
+
+}  // namespace
+}  // namespace unshelver::core

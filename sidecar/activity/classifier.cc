@@ -19,17 +19,17 @@
 // Duplicate keys follow nlohmann (and Python, and Go): the last one wins. Header names compare
 // case-insensitively, so several keys can name X-Served-By; a label in any of them counts.
 #include "activity/classifier.h"
-#include "base/text.h"
 
 #include <algorithm>
 #include <array>
 #include <bit>
 #include <charconv>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <span>
 
-#include <nlohmann/json.hpp>
+#include "base/text.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -53,9 +53,9 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::array kAllOutcomes = {LineOutcome::kActivity,      LineOutcome::kIgnored,
-                                     LineOutcome::kOtherTraffic,  LineOutcome::kMalformedJson,
-                                     LineOutcome::kMissingField,  LineOutcome::kWrongType};
+constexpr std::array kAllOutcomes = {LineOutcome::kActivity,     LineOutcome::kIgnored,
+                                     LineOutcome::kOtherTraffic, LineOutcome::kMalformedJson,
+                                     LineOutcome::kMissingField, LineOutcome::kWrongType};
 
 // classify() counts through an index by outcome, so this array follows the enum's order.
 constexpr bool outcomes_in_enum_order() {
@@ -77,7 +77,9 @@ constexpr int kMaxFastDepth = 32;
 // number that overflows with "number overflow").
 constexpr std::size_t kMaxFastNumber = 300;
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
+char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
+}
 
 // `lower` is already lower-case.
 bool iequals(std::string_view text, std::string_view lower) {
@@ -365,7 +367,8 @@ class LineWalker {
   // A header object: every value an array of strings. Collects the values of the header named
   // `wanted` (any case): all of them, or the first only. More than one key naming it, in any
   // spelling, is left to the reference.
-  UNSHELVER_INLINE bool headers(std::string_view wanted, bool first_only, Values& values, std::size_t& count) {
+  UNSHELVER_INLINE bool headers(std::string_view wanted, bool first_only, Values& values,
+                                std::size_t& count) {
     Cursor& c = cursor_;
     if (!c.consume('{')) return false;
     if (c.consume('}')) return true;
@@ -471,8 +474,10 @@ __attribute__((target("avx2"))) bool index_quotes_avx2(std::string_view line, st
   auto block = [&](const char* p) __attribute__((target("avx2"), always_inline)) {
     __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
-    bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi8(space, low), _mm256_cmpgt_epi8(space, high)));
-    bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpeq_epi8(low, backslash), _mm256_cmpeq_epi8(high, backslash)));
+    bad =
+        _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi8(space, low), _mm256_cmpgt_epi8(space, high)));
+    bad = _mm256_or_si256(
+        bad, _mm256_or_si256(_mm256_cmpeq_epi8(low, backslash), _mm256_cmpeq_epi8(high, backslash)));
     auto low_bits = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(low, quote)));
     auto high_bits = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(high, quote)));
     return std::uint64_t{low_bits} | (std::uint64_t{high_bits} << 32);
@@ -508,7 +513,8 @@ std::vector<IndexVariant> index_variants() {
 }
 
 bool is_string_array(const json& value) {
-  return value.is_array() && std::all_of(value.begin(), value.end(), [](const json& e) { return e.is_string(); });
+  return value.is_array() &&
+         std::all_of(value.begin(), value.end(), [](const json& e) { return e.is_string(); });
 }
 
 bool all_string_arrays(const json& headers) {
@@ -519,7 +525,7 @@ bool all_string_arrays(const json& headers) {
 
 struct ActivityClassifier::Impl {
   struct Target {
-    std::string host;   // lower-case, without port or brackets
+    std::string host;  // lower-case, without port or brackets
     std::string label;
   };
   std::vector<Target> targets;
@@ -552,7 +558,8 @@ struct ActivityClassifier::Impl {
     }
     for (const auto& pattern : rules.user_agent_patterns) {
       // The config parser compiled these already; a bad one throws here, at startup.
-      user_agent_patterns.emplace_back(pattern, std::regex::ECMAScript | std::regex::icase | std::regex::optimize);
+      user_agent_patterns.emplace_back(pattern,
+                                       std::regex::ECMAScript | std::regex::icase | std::regex::optimize);
     }
     for (const auto& path : rules.paths) {
       if (!path.empty() && path.back() == '*') {
@@ -570,7 +577,8 @@ struct ActivityClassifier::Impl {
       char c = ascii_lower(agent[i]);
       if (!agent_first_letters[static_cast<unsigned char>(c)]) continue;
       for (const auto& needle : user_agents) {
-        if (needle.front() == c && needle.size() <= agent.size() - i && iequals(agent.substr(i, needle.size()), needle)) {
+        if (needle.front() == c && needle.size() <= agent.size() - i &&
+            iequals(agent.substr(i, needle.size()), needle)) {
           return true;
         }
       }
@@ -617,7 +625,8 @@ struct ActivityClassifier::Impl {
     const auto& labels = facts.labels;
     for (std::size_t i = 0; i < targets.size(); ++i) {
       const Target& target = targets[i];
-      if (iequals(host, target.host) && std::find(labels.begin(), labels.end(), target.label) != labels.end()) {
+      if (iequals(host, target.host) &&
+          std::find(labels.begin(), labels.end(), target.label) != labels.end()) {
         return static_cast<int>(i);
       }
     }
@@ -718,7 +727,7 @@ struct ActivityClassifier::Impl {
 };
 
 std::string_view ActivityClassifier::ignore_reason(std::string_view method, std::string_view uri,
-                                                  std::string_view user_agent) const {
+                                                   std::string_view user_agent) const {
   LineFacts facts;
   facts.method = method;
   facts.uri = uri;
@@ -754,8 +763,10 @@ LineResult ActivityClassifier::classify(std::string_view line) {
   }
   ++counters_.lines;
   ++*impl_->outcome_counts[static_cast<std::size_t>(result.outcome)];
-  if (result.outcome == LineOutcome::kActivity) ++counters_.activity_by_backend[static_cast<std::size_t>(result.backend)];
-  if (result.outcome == LineOutcome::kIgnored) ++counters_.ignored_by_backend[static_cast<std::size_t>(result.backend)];
+  if (result.outcome == LineOutcome::kActivity)
+    ++counters_.activity_by_backend[static_cast<std::size_t>(result.backend)];
+  if (result.outcome == LineOutcome::kIgnored)
+    ++counters_.ignored_by_backend[static_cast<std::size_t>(result.backend)];
   return result;
 }
 

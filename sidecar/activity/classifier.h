@@ -28,21 +28,21 @@ struct ActivityTarget {
 };
 
 enum class LineOutcome {
-  kActivity,        // counts for `backend`
-  kIgnored,         // a backend's line, but an ignore rule matched (`reason` says which)
-  kOtherTraffic,    // valid, but not a backend's (other host, fallback answer, launcher, ...)
-  kMalformedJson,   // not a JSON object
-  kMissingField,    // ts, request.host or resp_headers missing
-  kWrongType,       // a field of the wrong JSON type
+  kActivity,       // counts for `backend`
+  kIgnored,        // a backend's line, but an ignore rule matched (`reason` says which)
+  kOtherTraffic,   // valid, but not a backend's (other host, fallback answer, launcher, ...)
+  kMalformedJson,  // not a JSON object
+  kMissingField,   // ts, request.host or resp_headers missing
+  kWrongType,      // a field of the wrong JSON type
 };
 std::string_view to_string(LineOutcome outcome);
 
 struct LineResult {
   LineOutcome outcome = LineOutcome::kMalformedJson;
-  int backend = -1;           // index into the targets for kActivity and kIgnored
-  double start_seconds = 0;   // Unix seconds: ts - duration (for kActivity and kIgnored; else 0)
-  double end_seconds = 0;     // Unix seconds: ts (for kActivity and kIgnored; else 0)
-  std::string_view reason;    // for kIgnored and the malformed kinds: a short static text
+  int backend = -1;          // index into the targets for kActivity and kIgnored
+  double start_seconds = 0;  // Unix seconds: ts - duration (for kActivity and kIgnored; else 0)
+  double end_seconds = 0;    // Unix seconds: ts (for kActivity and kIgnored; else 0)
+  std::string_view reason;   // for kIgnored and the malformed kinds: a short static text
 };
 
 struct ClassifierCounters {

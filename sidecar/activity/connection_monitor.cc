@@ -67,7 +67,7 @@ constexpr std::size_t kMaxBytecodeBytes = 60000;
 
 struct Upstream {
   std::string text;
-  int family = AF_INET;                // AF_INET6 only for true IPv6 addresses (never v4-mapped).
+  int family = AF_INET;                    // AF_INET6 only for true IPv6 addresses (never v4-mapped).
   std::array<std::uint8_t, 16> address{};  // Network order; an IPv4 address uses the first 4 bytes.
   std::uint16_t port = 0;
 
@@ -93,7 +93,9 @@ struct DiagEntry {
   }
 };
 
-std::string errno_text(int error) { return std::strerror(error); }
+std::string errno_text(int error) {
+  return std::strerror(error);
+}
 
 bool is_v4_mapped(const std::array<std::uint8_t, 16>& address) {
   static constexpr std::array<std::uint8_t, 12> kPrefix{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -165,8 +167,7 @@ std::vector<std::uint8_t> build_filter(const std::vector<Upstream>& upstreams) {
   std::size_t total = 0;
   for (const Upstream& upstream : upstreams) {
     std::vector<std::uint8_t> condition;
-    const std::size_t size =
-        sizeof(inet_diag_bc_op) + sizeof(inet_diag_hostcond) + upstream.address_bytes();
+    const std::size_t size = sizeof(inet_diag_bc_op) + sizeof(inet_diag_hostcond) + upstream.address_bytes();
     inet_diag_bc_op op{};
     op.code = INET_DIAG_BC_D_COND;
     op.yes = static_cast<unsigned char>(size);
@@ -252,8 +253,8 @@ struct ConnectionMonitor::Impl {
                      std::vector<DiagEntry>& out);
   // The established connections to each of `upstreams`, in the same order, without this
   // process's own sockets.
-  Result<std::vector<std::vector<core::ConnectionSample>>> sample(
-      const std::vector<Upstream>& upstreams, const std::vector<std::uint8_t>& filter);
+  Result<std::vector<std::vector<core::ConnectionSample>>> sample(const std::vector<Upstream>& upstreams,
+                                                                  const std::vector<std::uint8_t>& filter);
 
   uv_loop_t* loop_;
   std::chrono::milliseconds interval_;
@@ -264,7 +265,7 @@ struct ConnectionMonitor::Impl {
   std::uint32_t sequence_ = 0;
   std::vector<std::uint8_t> buffer_;
   std::unique_ptr<Timer> timer_;
-  bool failing_ = false;       // The last timed sample failed (logged once per outage).
+  bool failing_ = false;  // The last timed sample failed (logged once per outage).
   bool warned_no_proc_ = false;
   // Cleared by the destructor, so that a sample loop can tell that a callback destroyed us.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
@@ -293,8 +294,7 @@ void ConnectionMonitor::Impl::close() {
   close_socket();
 }
 
-Status ConnectionMonitor::Impl::dump(const std::vector<std::uint8_t>& filter,
-                                     std::vector<DiagEntry>& out) {
+Status ConnectionMonitor::Impl::dump(const std::vector<std::uint8_t>& filter, std::vector<DiagEntry>& out) {
   if (Status status = open_socket(); !status) return status;
   for (std::uint8_t family : {std::uint8_t{AF_INET}, std::uint8_t{AF_INET6}}) {
     Status status = dump_family(family, filter, out);
@@ -308,8 +308,7 @@ Status ConnectionMonitor::Impl::dump(const std::vector<std::uint8_t>& filter,
   return ok_status();
 }
 
-Status ConnectionMonitor::Impl::dump_family(std::uint8_t family,
-                                            const std::vector<std::uint8_t>& filter,
+Status ConnectionMonitor::Impl::dump_family(std::uint8_t family, const std::vector<std::uint8_t>& filter,
                                             std::vector<DiagEntry>& out) {
   // The request: nlmsghdr, inet_diag_req_v2, then the bytecode as an INET_DIAG_REQ_BYTECODE
   // attribute (the kernel finds it with nlmsg_find_attr after the request structure).
@@ -453,8 +452,7 @@ Result<std::vector<std::vector<core::ConnectionSample>>> ConnectionMonitor::Impl
     } else if (!warned_no_proc_) {
       // Without /proc this process's own connections (health probes) are counted too. They are
       // short, so they never make a long request; this only loses precision.
-      spdlog::warn("connection monitor: {}; this process's sockets are not excluded",
-                   inodes.error().message);
+      spdlog::warn("connection monitor: {}; this process's sockets are not excluded", inodes.error().message);
       warned_no_proc_ = true;
     }
   }
@@ -478,8 +476,8 @@ void ConnectionMonitor::Impl::on_timer() {
     // Logged once per outage: at one sample a second, every failure would flood the log. The
     // callback is not called, so the trackers keep their last state.
     if (!failing_) {
-      spdlog::warn("connection monitor: sample failed: {} (retrying every {} ms)",
-                   result.error().message, interval_.count());
+      spdlog::warn("connection monitor: sample failed: {} (retrying every {} ms)", result.error().message,
+                   interval_.count());
     }
     failing_ = true;
     return;
@@ -511,8 +509,7 @@ void ConnectionMonitor::set_upstreams(std::vector<std::string> upstreams) {
   for (const std::string& text : upstreams) {
     auto upstream = parse_upstream(text);
     if (!upstream) {
-      spdlog::warn("connection monitor: {}; in-flight requests to it are not seen",
-                   upstream.error().message);
+      spdlog::warn("connection monitor: {}; in-flight requests to it are not seen", upstream.error().message);
       continue;
     }
     parsed.push_back(std::move(*upstream));
@@ -543,7 +540,9 @@ Status ConnectionMonitor::start() {
   return ok_status();
 }
 
-void ConnectionMonitor::close() { impl_->close(); }
+void ConnectionMonitor::close() {
+  impl_->close();
+}
 
 Result<std::vector<core::ConnectionSample>> ConnectionMonitor::sample_now(const std::string& upstream) {
   auto parsed = parse_upstream(upstream);

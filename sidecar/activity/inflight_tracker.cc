@@ -19,7 +19,9 @@ namespace {
 using TimePoint = std::chrono::system_clock::time_point;
 using Millis = std::chrono::milliseconds;
 
-TimePoint later(std::optional<TimePoint> a, TimePoint b) { return a ? std::max(*a, b) : b; }
+TimePoint later(std::optional<TimePoint> a, TimePoint b) {
+  return a ? std::max(*a, b) : b;
+}
 
 }  // namespace
 

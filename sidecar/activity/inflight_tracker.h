@@ -19,13 +19,13 @@
 namespace unshelver::core {
 
 struct ConnectionSample {
-  std::uint64_t inode = 0;           // identifies the socket across samples
-  std::uint32_t since_send_ms = 0;   // tcp_info lastsnd: ms since data was last sent
-  std::uint32_t since_recv_ms = 0;   // tcp_info lastrcv: ms since data was last received
+  std::uint64_t inode = 0;          // identifies the socket across samples
+  std::uint32_t since_send_ms = 0;  // tcp_info lastsnd: ms since data was last sent
+  std::uint32_t since_recv_ms = 0;  // tcp_info lastrcv: ms since data was last received
 };
 
 struct InflightStatus {
-  int long_requests = 0;             // connections busy for at least min_busy
+  int long_requests = 0;  // connections busy for at least min_busy
   // The latest moment a long request is known to have been busy, for the idle clock: now for one
   // waiting for its response, the last received byte for one receiving it.
   std::optional<std::chrono::system_clock::time_point> last_busy_at;

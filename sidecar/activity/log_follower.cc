@@ -44,8 +44,8 @@
 #include <utility>
 #include <vector>
 
-#include "uv/timer.h"
 #include "uv/handle.h"
+#include "uv/timer.h"
 
 namespace unshelver::io {
 

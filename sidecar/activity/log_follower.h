@@ -39,17 +39,17 @@ namespace unshelver::io {
 struct LogFollowerOptions {
   std::size_t max_line_bytes = 64 * 1024;
   std::chrono::milliseconds stat_interval{2'000};
-  std::string checkpoint_path;                      // empty: no checkpoint
+  std::string checkpoint_path;  // empty: no checkpoint
   std::chrono::milliseconds checkpoint_interval{1'000};
-  std::size_t read_budget = 4 * 1024 * 1024;        // bytes per loop turn before yielding
+  std::size_t read_budget = 4 * 1024 * 1024;  // bytes per loop turn before yielding
 };
 
 struct LogFollowerStats {
   std::uint64_t lines = 0;
   std::uint64_t bytes = 0;
   std::uint64_t overlong_lines = 0;
-  std::uint64_t rotations = 0;        // switched to a new inode at the path
-  std::uint64_t truncations = 0;      // size < offset on the same inode
+  std::uint64_t rotations = 0;          // switched to a new inode at the path
+  std::uint64_t truncations = 0;        // size < offset on the same inode
   std::uint64_t missed_while_down = 0;  // a rotated file gone (e.g. gzipped) before we could read it
   std::uint64_t read_errors = 0;
 };

@@ -4,15 +4,15 @@
 
 #include <csignal>
 
-#include "caddy/render_input.h"
 #include "app/status_json.h"
-#include "base/time_format.h"
-#include "uv/random.h"
-#include "uv/handle.h"
-#include "config/files.h"
-#include "openstack/nova_provider.h"
 #include "backend/sim_provider.h"
 #include "base/text.h"
+#include "base/time_format.h"
+#include "caddy/render_input.h"
+#include "config/files.h"
+#include "openstack/nova_provider.h"
+#include "uv/handle.h"
+#include "uv/random.h"
 
 namespace unshelver::app {
 
@@ -106,10 +106,10 @@ int App::start() {
   if (int code = start_events(); code != 0) return code;
   start_web();
 
-  server_ = std::make_unique<io::HttpServer>(
-      &loop_, config_.http, [this](const io::HttpRequest& request, io::Responder responder) {
-        web_->handle(request, std::move(responder));
-      });
+  server_ = std::make_unique<io::HttpServer>(&loop_, config_.http,
+                                             [this](const io::HttpRequest& request, io::Responder responder) {
+                                               web_->handle(request, std::move(responder));
+                                             });
   auto address = io::split_host_port(config_.listen);
   if (!address) {
     spdlog::critical("listen: {}", address.error().message);
@@ -173,8 +173,9 @@ void App::start_web() {
     }
   }
   if (config_.app.control_token.empty()) {
-    spdlog::warn("no control token is configured (app.control_token, the secrets file or UNSHELVER_CONTROL_TOKEN): "
-                 "/control, /api/events and the CLI's status, wake and shelve are off");
+    spdlog::warn(
+        "no control token is configured (app.control_token, the secrets file or UNSHELVER_CONTROL_TOKEN): "
+        "/control, /api/events and the CLI's status, wake and shelve are off");
   }
   access_ = std::make_unique<web::AccessControl>(config_, signing_key);
   web_ = std::make_unique<web::WebApp>(*pages_, *this, *access_, config_.app.manual_shelve_path);
@@ -189,12 +190,13 @@ int App::start_openstack() {
   providers::SessionSettings settings;
   settings.timeout = config_.openstack.api_timeout;
   settings.attempts = std::max(1, config_.app.api_retry_attempts);
-  spdlog::info("openstack: {} via {} ({}{})", credentials->method == core::openstack::AuthMethod::kPassword
-                                                  ? "password"
-                                                  : "application credential",
-               credentials->auth_url, credentials->source,
-               credentials->region_name.empty() ? "" : ", region " + credentials->region_name);
-  openstack_ = std::make_unique<providers::OpenStackSession>(&loop_, *client_, std::move(*credentials), settings);
+  spdlog::info(
+      "openstack: {} via {} ({}{})",
+      credentials->method == core::openstack::AuthMethod::kPassword ? "password" : "application credential",
+      credentials->auth_url, credentials->source,
+      credentials->region_name.empty() ? "" : ", region " + credentials->region_name);
+  openstack_ =
+      std::make_unique<providers::OpenStackSession>(&loop_, *client_, std::move(*credentials), settings);
   return 0;
 }
 
@@ -260,8 +262,8 @@ int App::finish() {
   return 0;
 }
 
-void App::on_backend_change(const core::BackendConfig& backend, const std::vector<core::Transition>& transitions,
-                            bool persist_now) {
+void App::on_backend_change(const core::BackendConfig& backend,
+                            const std::vector<core::Transition>& transitions, bool persist_now) {
   const std::size_t index = static_cast<std::size_t>(&backend - config_.backends.data());
   for (const core::Transition& transition : transitions) {
     events_->record_transition(backend, transition);
@@ -290,8 +292,10 @@ int App::start_activity() {
     const core::InflightSettings& inflight = driver->config().inflight;
     // A long request must be recognised well before the idle timeout could shelve the backend.
     auto min_busy = std::min<std::chrono::milliseconds>(
-        inflight.min_busy, std::chrono::duration_cast<std::chrono::milliseconds>(driver->config().idle_timeout) / 2);
-    inflight_.emplace_back(min_busy, std::max<std::chrono::milliseconds>(inflight.sample_interval * 2, std::chrono::milliseconds(2000)));
+        inflight.min_busy,
+        std::chrono::duration_cast<std::chrono::milliseconds>(driver->config().idle_timeout) / 2);
+    inflight_.emplace_back(min_busy, std::max<std::chrono::milliseconds>(inflight.sample_interval * 2,
+                                                                         std::chrono::milliseconds(2000)));
     monitored_upstreams_.emplace_back();
     if (inflight.enabled && (sample_interval.count() == 0 || inflight.sample_interval < sample_interval)) {
       sample_interval = inflight.sample_interval;
@@ -322,21 +326,24 @@ int App::start_activity() {
   for (const auto& driver : drivers_) {
     const core::BackendConfig& backend = driver->config();
     targets.push_back(core::ActivityTarget{backend.name, backend.host, backend.upstream_label});
-    if (!backend.host.empty()) backend_by_host_[core::to_lower(core::host_without_port(backend.host))] = backend.name;
+    if (!backend.host.empty())
+      backend_by_host_[core::to_lower(core::host_without_port(backend.host))] = backend.name;
   }
   // The classifier also carries the ignore rules for live requests (wake on request), so it
   // exists even when no access log is followed.
   classifier_.emplace(std::move(targets), config_.activity.ignore);
 
   if (config_.activity_log_path.empty()) {
-    spdlog::warn("activity_log_path is not set: no access-log activity is seen, backends sleep one idle "
-                 "timeout after they become ready");
+    spdlog::warn(
+        "activity_log_path is not set: no access-log activity is seen, backends sleep one idle "
+        "timeout after they become ready");
     return 0;
   }
   for (const auto& driver : drivers_) {
     if (driver->config().host.empty()) {
-      spdlog::warn("[{}] has no host (set host or public_base_url): its access-log lines cannot be recognised",
-                   driver->config().name);
+      spdlog::warn(
+          "[{}] has no host (set host or public_base_url): its access-log lines cannot be recognised",
+          driver->config().name);
     }
   }
   io::LogFollowerOptions options;
@@ -358,7 +365,8 @@ int App::start_activity() {
 void App::on_log_line(std::string_view line) {
   const core::LineResult result = classifier_->classify(line);
   if (result.outcome != core::LineOutcome::kActivity) {
-    if (result.outcome == core::LineOutcome::kMalformedJson || result.outcome == core::LineOutcome::kMissingField ||
+    if (result.outcome == core::LineOutcome::kMalformedJson ||
+        result.outcome == core::LineOutcome::kMissingField ||
         result.outcome == core::LineOutcome::kWrongType) {
       spdlog::debug("access log: skipped a line ({}: {})", core::to_string(result.outcome), result.reason);
     }
@@ -388,7 +396,8 @@ void App::refresh_upstreams() {
   if (changed) monitor_->set_upstreams(std::move(upstreams));
 }
 
-void App::on_connection_sample(const std::string& upstream, const std::vector<core::ConnectionSample>& sample) {
+void App::on_connection_sample(const std::string& upstream,
+                               const std::vector<core::ConnectionSample>& sample) {
   const core::TimePoint now = std::chrono::system_clock::now();
   for (std::size_t i = 0; i < drivers_.size(); ++i) {
     if (monitored_upstreams_[i] != upstream) continue;
@@ -421,7 +430,8 @@ int App::start_routing() {
                                             ++revision_;
                                             spdlog::debug("caddy: {}: {}", kind, detail);
                                             // Loads that follow transitions are not events of their own.
-                                            if (kind != "caddy_loaded") record_event(kind, "reconciler", detail);
+                                            if (kind != "caddy_loaded")
+                                              record_event(kind, "reconciler", detail);
                                           });
   // A template that cannot render even the simplest state is a start-up error, before Caddy is
   // touched at all.
@@ -442,7 +452,8 @@ void App::update_routing() {
     // Observe before acting: the first load waits until the cloud has been asked about every
     // backend, so that Caddy is set to the truth, not to a guess.
     if (driver->reconciler().state() == core::BackendState::kUnknown) return;
-    routes.push_back(BackendRoute{driver->upstream(), driver->reconciler().state() == core::BackendState::kReady});
+    routes.push_back(
+        BackendRoute{driver->upstream(), driver->reconciler().state() == core::BackendState::kReady});
   }
   router_->update(make_caddy_input(config_, routes, listen_address()));
 }
@@ -519,7 +530,8 @@ nlohmann::json App::status() const {
       entry["routing"] = routing;
       // `ready` means visitors reach the backend (DESIGN.md): until Caddy has loaded the route to
       // it, the backend is still starting as far as anyone outside can tell.
-      if (reconciler.state() == core::BackendState::kReady && routing != "backend") entry["state"] = "booting";
+      if (reconciler.state() == core::BackendState::kReady && routing != "backend")
+        entry["state"] = "booting";
     }
     if (classifier_) {
       const std::size_t index = static_cast<std::size_t>(&driver - drivers_.data());
@@ -567,17 +579,18 @@ bool App::wake_on_request(const std::string& name, const io::HttpRequest& reques
     if (driver->config().name != name) continue;
     if (!driver->config().wake_on_request) return false;
     if (const std::string rule = ignore_reason(request); !rule.empty()) {
-      spdlog::debug("[{}] request {} {} does not wake (ignored by {})", name, request.method, request.path, rule);
+      spdlog::debug("[{}] request {} {} does not wake (ignored by {})", name, request.method, request.path,
+                    rule);
       return false;
     }
-    return driver->request(true, "wake-on-request", request.method + " " + request.path + " from " +
-                                                        request.remote_address);
+    return driver->request(true, "wake-on-request",
+                           request.method + " " + request.path + " from " + request.remote_address);
   }
   return false;
 }
 
-web::Controller::WakeOutcome App::request_desired(const std::string& name, bool awake, const std::string& actor,
-                                                  const std::string& reason) {
+web::Controller::WakeOutcome App::request_desired(const std::string& name, bool awake,
+                                                  const std::string& actor, const std::string& reason) {
   for (auto& driver : drivers_) {
     if (driver->config().name != name) continue;
     const bool changed = driver->request(awake, actor, reason);
@@ -612,7 +625,8 @@ std::string App::ignore_reason(const io::HttpRequest& request) const {
   return std::string(classifier_->ignore_reason(request.method, request.target, agent ? *agent : ""));
 }
 
-nlohmann::json App::events(std::optional<std::uint64_t> after, const std::string& backend, std::size_t limit) const {
+nlohmann::json App::events(std::optional<std::uint64_t> after, const std::string& backend,
+                           std::size_t limit) const {
   json list = json::array();
   for (const core::EventRecord& record : events_->recent(after, backend, limit)) {
     list.push_back(json::parse(core::to_json_line(record)));
@@ -620,7 +634,8 @@ nlohmann::json App::events(std::optional<std::uint64_t> after, const std::string
   return json{{"events", std::move(list)}, {"last_seq", events_->last_recorded_seq()}};
 }
 
-void App::wait_for_events(std::uint64_t after, std::chrono::milliseconds timeout, std::function<void()> then) {
+void App::wait_for_events(std::uint64_t after, std::chrono::milliseconds timeout,
+                          std::function<void()> then) {
   events_->wait(after, timeout, std::move(then));
 }
 

@@ -15,20 +15,20 @@
 #include <string>
 #include <vector>
 
-#include "backend/driver.h"
-#include "caddy/router.h"
-#include "events/recorder.h"
 #include "activity/classifier.h"
-#include "config/config.h"
-#include "activity/inflight_tracker.h"
-#include "backend/operation_stats.h"
 #include "activity/connection_monitor.h"
+#include "activity/inflight_tracker.h"
 #include "activity/log_follower.h"
-#include "uv/timer.h"
+#include "backend/driver.h"
+#include "backend/operation_stats.h"
+#include "backend/state_store.h"
+#include "caddy/router.h"
+#include "config/config.h"
+#include "events/recorder.h"
+#include "openstack/session.h"
 #include "uv/http_client.h"
 #include "uv/http_server.h"
-#include "backend/state_store.h"
-#include "openstack/session.h"
+#include "uv/timer.h"
 #include "web/pages.h"
 #include "web/routes.h"
 
@@ -55,7 +55,8 @@ class App final : public web::Controller {
   bool wake_on_request(const std::string& name, const io::HttpRequest& request) override;
   nlohmann::json events(std::optional<std::uint64_t> after, const std::string& backend,
                         std::size_t limit) const override;
-  void wait_for_events(std::uint64_t after, std::chrono::milliseconds timeout, std::function<void()> then) override;
+  void wait_for_events(std::uint64_t after, std::chrono::milliseconds timeout,
+                       std::function<void()> then) override;
 
  private:
   int start();
@@ -65,7 +66,8 @@ class App final : public web::Controller {
   int start_events();
   void start_web();
   // Sets a backend's desired state (wake, shelve): kUnknownBackend for a name not configured.
-  WakeOutcome request_desired(const std::string& name, bool awake, const std::string& actor, const std::string& reason);
+  WakeOutcome request_desired(const std::string& name, bool awake, const std::string& actor,
+                              const std::string& reason);
   void persist();
   int finish();
   int start_activity();
@@ -87,7 +89,7 @@ class App final : public web::Controller {
   std::optional<web::Pages> pages_;
   std::unique_ptr<io::HttpClient> client_;
   std::unique_ptr<providers::OpenStackSession> openstack_;  // shared by every OpenStack backend
-  std::unique_ptr<EventRecorder> events_;  // after openstack_: its mirror uses the session
+  std::unique_ptr<EventRecorder> events_;                   // after openstack_: its mirror uses the session
   std::vector<std::unique_ptr<BackendDriver>> drivers_;
   std::unique_ptr<web::AccessControl> access_;
   std::unique_ptr<web::WebApp> web_;
@@ -98,11 +100,11 @@ class App final : public web::Controller {
   std::optional<core::ActivityClassifier> classifier_;
   std::unique_ptr<io::LogFollower> follower_;
   std::unique_ptr<io::ConnectionMonitor> monitor_;
-  std::vector<core::InflightTracker> inflight_;        // parallel to drivers_
-  std::vector<std::string> monitored_upstreams_;       // parallel to drivers_
-  std::unique_ptr<io::Timer> activity_flush_timer_;    // persists last activity now and then
-  std::map<std::string, std::string> backend_by_host_; // lower-case host -> backend name
-  std::unique_ptr<CaddyRouter> router_;                // when caddy.manage is on
+  std::vector<core::InflightTracker> inflight_;         // parallel to drivers_
+  std::vector<std::string> monitored_upstreams_;        // parallel to drivers_
+  std::unique_ptr<io::Timer> activity_flush_timer_;     // persists last activity now and then
+  std::map<std::string, std::string> backend_by_host_;  // lower-case host -> backend name
+  std::unique_ptr<CaddyRouter> router_;                 // when caddy.manage is on
   bool activity_dirty_ = false;
   std::unique_ptr<io::HttpServer> server_;
   struct SignalBlock;

@@ -14,11 +14,14 @@ double seconds_since_epoch(std::chrono::system_clock::time_point at) {
   return std::chrono::duration<double>(at.time_since_epoch()).count();
 }
 
-double number(const nlohmann::json& value) { return value.is_number() ? value.get<double>() : 0; }
+double number(const nlohmann::json& value) {
+  return value.is_number() ? value.get<double>() : 0;
+}
 }  // namespace
 
 void App::metrics(core::MetricsPage& page) const {
-  page.gauge("unshelver_start_time_seconds", "When this unshelver process started, in seconds since the epoch.", {},
+  page.gauge("unshelver_start_time_seconds",
+             "When this unshelver process started, in seconds since the epoch.", {},
              seconds_since_epoch(started_at_));
 
   for (std::size_t i = 0; i < drivers_.size(); ++i) {
@@ -30,13 +33,15 @@ void App::metrics(core::MetricsPage& page) const {
                  {{"backend", name}, {"state", std::string(core::to_string(state))}},
                  reconciler.state() == state ? 1 : 0);
     }
-    page.gauge("unshelver_backend_desired_awake", "1 while the backend is wanted awake, 0 while wanted asleep.",
-               {{"backend", name}}, reconciler.desired().awake ? 1 : 0);
+    page.gauge("unshelver_backend_desired_awake",
+               "1 while the backend is wanted awake, 0 while wanted asleep.", {{"backend", name}},
+               reconciler.desired().awake ? 1 : 0);
     if (auto last = reconciler.last_activity()) {
-      page.gauge("unshelver_backend_last_activity_timestamp_seconds",
-                 "The backend's last activity seen in Caddy's access log or as a request in flight, in seconds "
-                 "since the epoch.",
-                 {{"backend", name}}, seconds_since_epoch(*last));
+      page.gauge(
+          "unshelver_backend_last_activity_timestamp_seconds",
+          "The backend's last activity seen in Caddy's access log or as a request in flight, in seconds "
+          "since the epoch.",
+          {{"backend", name}}, seconds_since_epoch(*last));
     }
     if (auto deadline = reconciler.idle_deadline()) {
       page.gauge("unshelver_backend_idle_deadline_timestamp_seconds",
@@ -79,13 +84,14 @@ void App::metrics(core::MetricsPage& page) const {
     const providers::SessionStats& stats = openstack_->stats();
     for (const auto& [service, statuses] : stats.by_service_status) {
       for (const auto& [status, count] : statuses) {
-        page.counter("unshelver_cloud_api_requests_total",
-                     "OpenStack API requests, by service and HTTP status (no_answer: timeout or connection error).",
-                     {{"service", service}, {"status", response_status_label(status)}},
-                     static_cast<double>(count));
+        page.counter(
+            "unshelver_cloud_api_requests_total",
+            "OpenStack API requests, by service and HTTP status (no_answer: timeout or connection error).",
+            {{"service", service}, {"status", response_status_label(status)}}, static_cast<double>(count));
       }
     }
-    for (auto [outcome, count] : {std::pair{"ok", stats.authentications}, std::pair{"failed", stats.authentication_failures}}) {
+    for (auto [outcome, count] :
+         {std::pair{"ok", stats.authentications}, std::pair{"failed", stats.authentication_failures}}) {
       page.counter("unshelver_cloud_authentications_total", "Keystone token requests, by outcome.",
                    {{"outcome", outcome}}, static_cast<double>(count));
     }
@@ -93,7 +99,8 @@ void App::metrics(core::MetricsPage& page) const {
 
   if (router_) {
     const CaddyRouterStatus& status = router_->status();
-    for (auto [outcome, count] : {std::pair{"ok", status.loads_ok}, std::pair{"failed", status.loads_failed}}) {
+    for (auto [outcome, count] :
+         {std::pair{"ok", status.loads_ok}, std::pair{"failed", status.loads_failed}}) {
       page.counter("unshelver_caddy_loads_total", "Configurations loaded into Caddy's admin API, by outcome.",
                    {{"outcome", outcome}}, static_cast<double>(count));
     }
@@ -106,7 +113,8 @@ void App::metrics(core::MetricsPage& page) const {
     const nlohmann::json events = events_->status();
     page.counter("unshelver_events_recorded_total", "Events written and fsync'd to the local event log.", {},
                  number(events.value("recorded", nlohmann::json())));
-    page.gauge("unshelver_events_unwritten", "Events waiting in memory because the event log cannot be written.", {},
+    page.gauge("unshelver_events_unwritten",
+               "Events waiting in memory because the event log cannot be written.", {},
                number(events.value("unwritten", nlohmann::json())));
     page.counter("unshelver_event_write_errors_total", "Failed writes to the local event log.", {},
                  number(events.value("write_errors", nlohmann::json())));
@@ -114,9 +122,10 @@ void App::metrics(core::MetricsPage& page) const {
     if (swift.is_object()) {
       page.gauge("unshelver_swift_outbox_events", "Recorded events not yet confirmed by Swift.", {},
                  number(swift.value("outbox", nlohmann::json())));
-      for (auto [outcome, key] : {std::pair{"created", "uploaded"}, std::pair{"already_present", "already_present"}}) {
-        page.counter("unshelver_swift_uploads_total", "Events uploaded to Swift, by outcome.", {{"outcome", outcome}},
-                     number(swift.value(key, nlohmann::json())));
+      for (auto [outcome, key] :
+           {std::pair{"created", "uploaded"}, std::pair{"already_present", "already_present"}}) {
+        page.counter("unshelver_swift_uploads_total", "Events uploaded to Swift, by outcome.",
+                     {{"outcome", outcome}}, number(swift.value(key, nlohmann::json())));
       }
       page.counter("unshelver_swift_upload_errors_total", "Failed uploads of events to Swift.", {},
                    number(swift.value("upload_errors", nlohmann::json())));

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <optional>
 #include <string>
 
@@ -21,6 +20,8 @@ inline nlohmann::json text_or_null(const std::string& text) {
 
 // How an OpenStack response status is labelled in the status document and the metrics: the HTTP
 // status, or "no_answer" for 0 (a timeout or a connection error, as SessionStats counts them).
-inline std::string response_status_label(long status) { return status == 0 ? "no_answer" : std::to_string(status); }
+inline std::string response_status_label(long status) {
+  return status == 0 ? "no_answer" : std::to_string(status);
+}
 
 }  // namespace unshelver::app

@@ -3,8 +3,8 @@
 // Every call is asynchronous and completes exactly once, on the loop, never from inside the call
 // itself (so a caller may hold locks or iterate while calling), unless close() came first.
 // wake() and sleep() only *request* the change and report whether the cloud accepted it, is busy
-// with another task, or refused; the reconciler then observes until the cloud confirms. Both are idempotent: waking a running VM or
-// putting a stopped one to sleep succeeds without doing anything.
+// with another task, or refused; the reconciler then observes until the cloud confirms. Both are idempotent:
+// waking a running VM or putting a stopped one to sleep succeeds without doing anything.
 #pragma once
 
 #include <functional>
@@ -23,7 +23,9 @@ struct ActionResult {
   core::ActionOutcome outcome = core::ActionOutcome::kAccepted;
   std::string message;  // for kBusy and kRefused: the cloud's own words (never a secret)
 
-  static ActionResult accepted(std::string note = {}) { return {core::ActionOutcome::kAccepted, std::move(note)}; }
+  static ActionResult accepted(std::string note = {}) {
+    return {core::ActionOutcome::kAccepted, std::move(note)};
+  }
   static ActionResult busy(std::string why) { return {core::ActionOutcome::kBusy, std::move(why)}; }
   static ActionResult refused(std::string why) { return {core::ActionOutcome::kRefused, std::move(why)}; }
 };

@@ -33,9 +33,13 @@ BackendDriver::BackendDriver(uv_loop_t* loop, const core::BackendConfig& config,
       on_change_(std::move(on_change)),
       log_(spdlog::default_logger()->clone(config.name)) {}
 
-BackendDriver::~BackendDriver() { shutdown(); }
+BackendDriver::~BackendDriver() {
+  shutdown();
+}
 
-core::TimePoint BackendDriver::now() { return std::chrono::system_clock::now(); }
+core::TimePoint BackendDriver::now() {
+  return std::chrono::system_clock::now();
+}
 
 void BackendDriver::start(const std::optional<core::PersistedBackend>& persisted) {
   if (persisted) {
@@ -59,7 +63,9 @@ bool BackendDriver::request(bool awake, const std::string& actor, const std::str
   return changed;
 }
 
-void BackendDriver::record_activity(core::TimePoint at) { reconciler_.on_activity(at); }
+void BackendDriver::record_activity(core::TimePoint at) {
+  reconciler_.on_activity(at);
+}
 
 void BackendDriver::set_requests_in_flight(int count, std::optional<core::TimePoint> last_busy_at) {
   const bool was_holding = reconciler_.requests_in_flight() > 0;
@@ -96,7 +102,8 @@ void BackendDriver::run() {
   if (!running_) return;
 
   const core::TimePoint current = now();
-  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(reconciler_.next_tick_due(current) - current);
+  auto delay =
+      std::chrono::duration_cast<std::chrono::milliseconds>(reconciler_.next_tick_due(current) - current);
   delay = std::clamp<std::chrono::milliseconds>(delay, kMinTickDelay, kMaxTickDelay);
   tick_timer_.start(delay, [this] { run(); });
 }
@@ -123,7 +130,8 @@ void BackendDriver::execute(core::Command command) {
         if (result.outcome == core::ActionOutcome::kRefused) {
           log_->warn("{} was refused: {}", core::to_string(command), result.message);
         } else if (result.outcome == core::ActionOutcome::kBusy) {
-          log_->info("{} not sent, the VM is busy: {}; observing again", core::to_string(command), result.message);
+          log_->info("{} not sent, the VM is busy: {}; observing again", core::to_string(command),
+                     result.message);
         }
         reconciler_.on_action_done(command, result.outcome, result.message, now());
         dirty_ = true;
@@ -186,8 +194,7 @@ void BackendDriver::publish() {
   std::vector<core::Transition> transitions = reconciler_.take_transitions();
   for (const core::Transition& change : transitions) {
     log_->info("{} -> {} ({}) by {}{}{}", core::to_string(change.from), core::to_string(change.to),
-               core::to_string(change.event), change.actor, change.detail.empty() ? "" : ": ",
-               change.detail);
+               core::to_string(change.event), change.actor, change.detail.empty() ? "" : ": ", change.detail);
   }
   if (reconciler_.illegal_events() != illegal_events_seen_) {
     illegal_events_seen_ = reconciler_.illegal_events();

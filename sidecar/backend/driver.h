@@ -14,12 +14,12 @@
 #include <optional>
 #include <string>
 
-#include "config/config.h"
-#include "backend/reconciler.h"
+#include "backend/cloud_provider.h"
 #include "backend/health_prober.h"
+#include "backend/reconciler.h"
+#include "config/config.h"
 #include "uv/http_client.h"
 #include "uv/timer.h"
-#include "backend/cloud_provider.h"
 
 namespace unshelver::app {
 
@@ -27,8 +27,7 @@ class BackendDriver {
  public:
   // Called after anything visible changed. `persist` is true when what must survive a restart
   // changed (a transition or a new desired state), false for a fresh observation or probe.
-  using ChangeCallback =
-      std::function<void(const std::vector<core::Transition>& transitions, bool persist)>;
+  using ChangeCallback = std::function<void(const std::vector<core::Transition>& transitions, bool persist)>;
 
   BackendDriver(uv_loop_t* loop, const core::BackendConfig& config, core::ReconcilerSettings settings,
                 std::unique_ptr<providers::CloudProvider> provider, io::HttpClient& client,

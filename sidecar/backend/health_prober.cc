@@ -4,7 +4,9 @@ namespace unshelver::io {
 
 HealthProber::HealthProber(uv_loop_t* loop, HttpClient& client) : client_(client), timer_(loop) {}
 
-HealthProber::~HealthProber() { stop(); }
+HealthProber::~HealthProber() {
+  stop();
+}
 
 void HealthProber::start(ProbeTarget target, ResultCallback on_result) {
   stop();

@@ -40,14 +40,11 @@ void OperationStats::observe(const Transition& transition) {
     case E::kCloudStopped:
       if (running_ && running_->kind == Kind::kShelve) finish("asleep", transition.at);
       return;
-    case E::kFailed:
-      finish("failed", transition.at);
-      return;
+    case E::kFailed: finish("failed", transition.at); return;
     case E::kCloudStarting:
     case E::kCloudRunning:
     case E::kCloudStopping:
-    case E::kHealthLost:
-      return;
+    case E::kHealthLost: return;
   }
 }
 

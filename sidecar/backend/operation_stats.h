@@ -17,8 +17,8 @@
 #include <tuple>
 #include <vector>
 
-#include "base/prometheus.h"
 #include "backend/reconciler.h"
+#include "base/prometheus.h"
 
 namespace unshelver::core {
 

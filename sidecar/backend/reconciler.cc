@@ -20,7 +20,9 @@ BackendEvent event_for(Kind kind) {
   return E::kFailed;
 }
 
-std::string seconds_text(std::chrono::seconds value) { return std::to_string(value.count()) + " s"; }
+std::string seconds_text(std::chrono::seconds value) {
+  return std::to_string(value.count()) + " s";
+}
 }  // namespace
 
 std::string_view to_string(CloudObservation::Kind kind) {
@@ -49,8 +51,7 @@ ReconcilerSettings ReconcilerSettings::from_config(const BackendConfig& backend,
   settings.poll_interval = std::max(poll_interval, std::chrono::milliseconds(50));
   // While nothing should change, the cloud is still asked now and then so that an action taken
   // outside Unshelver (a shelve in Horizon, a crash) is noticed.
-  settings.steady_observe_interval =
-      std::max(settings.poll_interval * 6, std::chrono::milliseconds(30'000));
+  settings.steady_observe_interval = std::max(settings.poll_interval * 6, std::chrono::milliseconds(30'000));
   settings.idle_timeout = backend.idle_timeout;
   settings.unshelve_timeout = backend.unshelve_timeout;
   settings.on_error = backend.on_error;
@@ -91,8 +92,8 @@ void BackendReconciler::set_requests_in_flight(int count, std::optional<TimePoin
   requests_in_flight_ = std::max(0, count);
 }
 
-void BackendReconciler::apply(BackendEvent event, const std::string& actor,
-                              const std::string& detail, TimePoint now) {
+void BackendReconciler::apply(BackendEvent event, const std::string& actor, const std::string& detail,
+                              TimePoint now) {
   std::optional<BackendState> next = transition(state_, event);
   if (!next) {
     ++illegal_events_;
@@ -129,12 +130,9 @@ void BackendReconciler::apply(BackendEvent event, const std::string& actor,
       wake_started_.reset();
       last_error_.clear();
       break;
-    case S::kSleeping:
-      wake_started_.reset();
-      break;
+    case S::kSleeping: wake_started_.reset(); break;
     case S::kError:
-    case S::kUnknown:
-      break;
+    case S::kUnknown: break;
   }
 }
 
@@ -192,7 +190,8 @@ void BackendReconciler::on_observed(const CloudObservation& observation, TimePoi
     } else {
       apply(event, "reconciler", "observed at start: " + what, now);
     }
-  } else if (state_ == S::kError && !error_cloud_status_.empty() && observation.status == error_cloud_status_) {
+  } else if (state_ == S::kError && !error_cloud_status_.empty() &&
+             observation.status == error_cloud_status_) {
     // The cloud still shows what it showed when the error was declared (an unshelve stuck in the
     // same task, a VM running while its health fails): the error stands until the cloud moves on
     // or someone acts, rather than flapping back to waking for another full timeout.
@@ -209,14 +208,11 @@ void BackendReconciler::on_observed(const CloudObservation& observation, TimePoi
     if (!observation.detail.empty()) {
       fail(observation.detail, now);
     } else if (++stale_observations_ >= settings_.stale_observations_allowed) {
-      fail("the cloud still reports the VM stopped (" + observation.status +
-               ") after the wake request",
-           now);
+      fail("the cloud still reports the VM stopped (" + observation.status + ") after the wake request", now);
     }
   } else if (state_ == S::kSleeping && observation.kind == Kind::kRunning) {
     if (++stale_observations_ >= settings_.stale_observations_allowed) {
-      fail("the cloud still reports the VM running (" + observation.status +
-               ") after the sleep request",
+      fail("the cloud still reports the VM running (" + observation.status + ") after the sleep request",
            now);
     }
   } else {
@@ -249,8 +245,7 @@ void BackendReconciler::on_health(bool passed, const std::string& detail, TimePo
       health_successes_ = 0;
       ++health_failures_;
       if (settings_.health_attempts > 0 && health_failures_ >= settings_.health_attempts) {
-        fail("health check did not pass after " + std::to_string(health_failures_) +
-                 " attempts: " + detail,
+        fail("health check did not pass after " + std::to_string(health_failures_) + " attempts: " + detail,
              now);
       }
     }
@@ -267,8 +262,7 @@ void BackendReconciler::on_health(bool passed, const std::string& detail, TimePo
 void BackendReconciler::check_deadlines(TimePoint now) {
   if ((state_ == S::kWaking || state_ == S::kBooting) && wake_started_ &&
       now - *wake_started_ >= settings_.unshelve_timeout) {
-    fail("not ready within " + seconds_text(settings_.unshelve_timeout) + " of the wake request",
-         now);
+    fail("not ready within " + seconds_text(settings_.unshelve_timeout) + " of the wake request", now);
   }
 }
 
@@ -291,8 +285,7 @@ std::chrono::milliseconds BackendReconciler::observe_interval() const {
     case S::kReady:
     case S::kError:
       return std::chrono::duration_cast<std::chrono::milliseconds>(settings_.steady_observe_interval);
-    default:
-      return settings_.poll_interval;
+    default: return settings_.poll_interval;
   }
 }
 
@@ -316,7 +309,8 @@ std::optional<Command> BackendReconciler::tick(TimePoint now) {
   const bool retry_due = now >= error_since_ + settings_.error_retry_after;
   if (desired_.awake) {
     if (state_ == S::kAsleep ||
-        (state_ == S::kError && (fresh_request || (settings_.on_error == ErrorPolicy::kRetry && retry_due)))) {
+        (state_ == S::kError &&
+         (fresh_request || (settings_.on_error == ErrorPolicy::kRetry && retry_due)))) {
       apply(E::kWakeRequested, desired_.actor, desired_.reason, now);
       wake_started_ = now;
       return issue(Command::kWake);

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "config/config.h"
 #include "backend/state_machine.h"
+#include "config/config.h"
 
 namespace unshelver::core {
 
@@ -28,9 +28,9 @@ using TimePoint = std::chrono::system_clock::time_point;
 struct CloudObservation {
   enum class Kind { kStopped, kStarting, kRunning, kStopping, kError };
   Kind kind = Kind::kStopped;
-  std::string status;      // the cloud's own words, e.g. "SHELVED_OFFLOADED (unshelving)"
-  std::string detail;      // for kError (or a failed wake): the cloud's message
-  std::string upstream;    // host:port of the backend when known
+  std::string status;    // the cloud's own words, e.g. "SHELVED_OFFLOADED (unshelving)"
+  std::string detail;    // for kError (or a failed wake): the cloud's message
+  std::string upstream;  // host:port of the backend when known
   // For kStopped: false when the VM is off in another way than the configured sleep (SHUTOFF
   // where shelving is configured). It may still cost money, and when it is wanted awake it is
   // started rather than taken as someone's decision to stop it.
@@ -74,7 +74,7 @@ struct PersistedBackend {
 
 // Timing knobs, derived from the backend's configuration.
 struct ReconcilerSettings {
-  std::chrono::milliseconds poll_interval{10'000};        // observe while something changes
+  std::chrono::milliseconds poll_interval{10'000};            // observe while something changes
   std::chrono::milliseconds steady_observe_interval{60'000};  // observe while nothing should change
   std::chrono::seconds idle_timeout{3600};
   std::chrono::seconds unshelve_timeout{1800};
@@ -82,8 +82,8 @@ struct ReconcilerSettings {
   std::chrono::seconds error_retry_after{300};
   int health_successes_needed = 1;
   int health_failures_allowed = 3;
-  int health_attempts = 12;           // 0: until unshelve_timeout
-  int stale_observations_allowed = 3; // wake accepted but the VM still shows stopped
+  int health_attempts = 12;            // 0: until unshelve_timeout
+  int stale_observations_allowed = 3;  // wake accepted but the VM still shows stopped
   static ReconcilerSettings from_config(const BackendConfig& backend,
                                         std::chrono::milliseconds poll_interval);
 };

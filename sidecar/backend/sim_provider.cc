@@ -48,7 +48,9 @@ SimProvider::SimProvider(uv_loop_t* loop, const core::BackendConfig& backend, co
       boot_timer_(loop),
       random_(std::random_device{}()) {}
 
-SimProvider::~SimProvider() { close(); }
+SimProvider::~SimProvider() {
+  close();
+}
 
 Status SimProvider::start() {
   auto address = io::split_host_port(backend_.sim.backend_listen);
@@ -127,8 +129,8 @@ void SimProvider::wake(ActionCallback on_done) {
     }
     ++wakes_;
     std::uniform_real_distribution<double> chance(0.0, 1.0);
-    wake_will_fail_ = wakes_ <= backend_.sim.fail_wakes ||
-                      (backend_.sim.wake_failure_rate > 0 && chance(random_) < backend_.sim.wake_failure_rate);
+    wake_will_fail_ = wakes_ <= backend_.sim.fail_wakes || (backend_.sim.wake_failure_rate > 0 &&
+                                                            chance(random_) < backend_.sim.wake_failure_rate);
     failure_detail_.clear();
     enter(Phase::kStarting);
     on_done(ActionResult::accepted());
@@ -161,12 +163,8 @@ void SimProvider::enter(Phase phase) {
       stop_backend();
       phase_timer_.start(backend_.sim.sleep_duration, [this] { on_phase_timer(); });
       break;
-    case Phase::kRunning:
-      boot_timer_.start(backend_.sim.boot_duration, [this] { start_backend(); });
-      break;
-    case Phase::kStopped:
-      stop_backend();
-      break;
+    case Phase::kRunning: boot_timer_.start(backend_.sim.boot_duration, [this] { start_backend(); }); break;
+    case Phase::kStopped: stop_backend(); break;
   }
 }
 

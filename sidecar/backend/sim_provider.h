@@ -16,10 +16,10 @@
 #include <string>
 #include <vector>
 
+#include "backend/cloud_provider.h"
 #include "config/config.h"
 #include "uv/http_server.h"
 #include "uv/timer.h"
-#include "backend/cloud_provider.h"
 
 namespace unshelver::providers {
 

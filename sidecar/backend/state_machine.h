@@ -18,15 +18,15 @@ namespace unshelver::core {
 enum class BackendState { kUnknown, kAsleep, kWaking, kBooting, kReady, kSleeping, kError };
 
 enum class BackendEvent {
-  kWakeRequested,    // the desired state became awake and a wake action was issued
-  kSleepRequested,   // the desired state became asleep and a sleep action was issued
-  kCloudStopped,     // the cloud reports the VM stopped/shelved with nothing in progress
-  kCloudStarting,    // the cloud reports a start/unshelve in progress
-  kCloudRunning,     // the cloud reports the VM running
-  kCloudStopping,    // the cloud reports a stop/shelve in progress
-  kHealthPassed,     // the health probe passed the required number of times in a row
-  kHealthLost,       // the health probe failed too often while ready
-  kFailed,           // an action failed, timed out, or the cloud reports an error
+  kWakeRequested,   // the desired state became awake and a wake action was issued
+  kSleepRequested,  // the desired state became asleep and a sleep action was issued
+  kCloudStopped,    // the cloud reports the VM stopped/shelved with nothing in progress
+  kCloudStarting,   // the cloud reports a start/unshelve in progress
+  kCloudRunning,    // the cloud reports the VM running
+  kCloudStopping,   // the cloud reports a stop/shelve in progress
+  kHealthPassed,    // the health probe passed the required number of times in a row
+  kHealthLost,      // the health probe failed too often while ready
+  kFailed,          // an action failed, timed out, or the cloud reports an error
 };
 
 inline constexpr BackendState kAllStates[] = {
@@ -49,8 +49,7 @@ std::optional<BackendState> backend_state_from_string(std::string_view name);
 
 // True for states in which the VM costs money and is (or will soon be) serving.
 inline bool is_awake_side(BackendState state) {
-  return state == BackendState::kWaking || state == BackendState::kBooting ||
-         state == BackendState::kReady;
+  return state == BackendState::kWaking || state == BackendState::kBooting || state == BackendState::kReady;
 }
 
 }  // namespace unshelver::core

@@ -1,6 +1,5 @@
 #include "backend/state_store.h"
 
-#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <cerrno>
@@ -8,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "base/time_format.h"
@@ -18,7 +18,9 @@ namespace unshelver::io {
 namespace {
 using nlohmann::json;
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 
 json to_json(const core::PersistedBackend& backend) {
   json out;
@@ -42,8 +44,8 @@ Result<core::PersistedBackend> from_json(const json& in) {
     if (in.contains("last_activity") && in["last_activity"].is_string()) {
       backend.last_activity = core::parse_rfc3339(in["last_activity"].get<std::string>());
     }
-    backend.state = core::backend_state_from_string(in.value("state", "unknown"))
-                        .value_or(core::BackendState::kUnknown);
+    backend.state =
+        core::backend_state_from_string(in.value("state", "unknown")).value_or(core::BackendState::kUnknown);
   } catch (const json::exception& error) {
     return Error{error.what()};
   }
@@ -106,7 +108,8 @@ struct StateStore::Write {
   std::optional<Error> failure;
 };
 
-void StateStore::save_in_background(uv_loop_t* loop, const std::map<std::string, core::PersistedBackend>& backends,
+void StateStore::save_in_background(uv_loop_t* loop,
+                                    const std::map<std::string, core::PersistedBackend>& backends,
                                     std::function<void(const Status&)> on_error) {
   on_error_ = std::move(on_error);
   std::string data = serialize(backends);
@@ -129,7 +132,8 @@ void StateStore::start_write(uv_loop_t* loop, std::string data) {
       loop, &write->request,
       [](uv_work_t* request) noexcept {
         auto* job = static_cast<Write*>(request->data);
-        if (Status written = write_file_atomically(job->path, job->data, 0600); !written) job->failure = written.error();
+        if (Status written = write_file_atomically(job->path, job->data, 0600); !written)
+          job->failure = written.error();
       },
       [](uv_work_t* request, int) noexcept {
         std::unique_ptr<Write> job(static_cast<Write*>(request->data));
@@ -146,7 +150,8 @@ void StateStore::start_write(uv_loop_t* loop, std::string data) {
     // Cannot happen with a live loop; write synchronously rather than lose the state.
     writing_ = false;
     std::unique_ptr<Write> job(write);
-    if (Status written = write_file_atomically(job->path, job->data, 0600); !written && on_error_) on_error_(written);
+    if (Status written = write_file_atomically(job->path, job->data, 0600); !written && on_error_)
+      on_error_(written);
   }
 }
 

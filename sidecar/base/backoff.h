@@ -12,8 +12,8 @@
 namespace unshelver::core {
 
 struct BackoffPolicy {
-  std::chrono::milliseconds base{500};   // the first retry waits between base/2 and base
-  std::chrono::milliseconds max{30'000}; // no wait is longer than this
+  std::chrono::milliseconds base{500};    // the first retry waits between base/2 and base
+  std::chrono::milliseconds max{30'000};  // no wait is longer than this
 };
 
 // The wait before retry number `retry` (1 for the first retry), with `unit_random` in [0, 1).
@@ -22,8 +22,8 @@ inline std::chrono::milliseconds backoff_delay(const BackoffPolicy& policy, int 
                                                std::optional<std::chrono::milliseconds> retry_after = {}) {
   if (retry_after) return std::clamp(*retry_after, std::chrono::milliseconds(0), policy.max);
   const double exponent = std::min(std::max(retry - 1, 0), 30);
-  const double ceiling =
-      std::min(static_cast<double>(policy.base.count()) * std::pow(2.0, exponent), static_cast<double>(policy.max.count()));
+  const double ceiling = std::min(static_cast<double>(policy.base.count()) * std::pow(2.0, exponent),
+                                  static_cast<double>(policy.max.count()));
   const double half = ceiling / 2;
   const double wait = half + half * std::clamp(unit_random, 0.0, 1.0);
   return std::chrono::milliseconds(static_cast<long long>(wait));

@@ -1,7 +1,8 @@
 #include "base/template.h"
-#include "base/text.h"
 
 #include <algorithm>
+
+#include "base/text.h"
 
 namespace unshelver::core {
 
@@ -164,15 +165,9 @@ void append_value(std::string& out, const json* value, bool escape) {
 void render_nodes(const std::vector<Node>& nodes, std::vector<const json*>& stack, std::string& out) {
   for (const Node& node : nodes) {
     switch (node.kind) {
-      case Node::Kind::kText:
-        out += node.text;
-        break;
-      case Node::Kind::kEscaped:
-        append_value(out, lookup(stack, node.text), true);
-        break;
-      case Node::Kind::kRaw:
-        append_value(out, lookup(stack, node.text), false);
-        break;
+      case Node::Kind::kText: out += node.text; break;
+      case Node::Kind::kEscaped: append_value(out, lookup(stack, node.text), true); break;
+      case Node::Kind::kRaw: append_value(out, lookup(stack, node.text), false); break;
       case Node::Kind::kSection: {
         const json* value = lookup(stack, node.text);
         if (!truthy(value)) break;

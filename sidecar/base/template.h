@@ -11,9 +11,8 @@
 // JSON value, so the web layer builds data, never markup.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>

@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "caddy/renderer.h"
-#include "config/config.h"
 #include "base/result.h"
 #include "base/template.h"
+#include "caddy/renderer.h"
+#include "config/config.h"
 
 namespace unshelver::app {
 

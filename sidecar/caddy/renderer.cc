@@ -5,12 +5,13 @@
 // (whitespace, quotes, backquotes, braces that open blocks or placeholders, `#` comments,
 // backslash escapes) can never reach the output.
 #include "caddy/renderer.h"
-#include "base/text.h"
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <set>
+
+#include "base/text.h"
 
 namespace unshelver::core {
 namespace {

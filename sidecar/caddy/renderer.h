@@ -16,7 +16,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,23 +27,23 @@ namespace unshelver::core {
 
 struct CaddyBackendView {
   std::string name;
-  std::string site;             // site address: "https://chat.example.org" or "http://chat.localhost:8080"
-  std::string upstream;         // "10.0.0.5:8080"; empty while unknown (then never ready)
-  bool upstream_tls = false;    // proxy with https (url_scheme: https)
+  std::string site;           // site address: "https://chat.example.org" or "http://chat.localhost:8080"
+  std::string upstream;       // "10.0.0.5:8080"; empty while unknown (then never ready)
+  bool upstream_tls = false;  // proxy with https (url_scheme: https)
   bool upstream_tls_insecure = false;  // verify_tls: false
-  std::string label;            // X-Served-By value
+  std::string label;                   // X-Served-By value
   bool ready = false;
 };
 
 struct CaddyRenderInput {
-  std::string admin_listen;     // host:port for the `admin` global option, e.g. "127.0.0.1:2019"
-  std::string launcher_site;    // site address of the launcher host
-  std::string unshelver;        // host:port where Unshelver listens
-  std::string access_log;       // absolute path; empty: no `log` directive
+  std::string admin_listen;   // host:port for the `admin` global option, e.g. "127.0.0.1:2019"
+  std::string launcher_site;  // site address of the launcher host
+  std::string unshelver;      // host:port where Unshelver listens
+  std::string access_log;     // absolute path; empty: no `log` directive
   int log_roll_size_mb = 100;
   int log_roll_keep = 10;
-  std::string bind;             // empty: no `bind`
-  int http_port = 0;            // 0: no `http_port` option
+  std::string bind;   // empty: no `bind`
+  int http_port = 0;  // 0: no `http_port` option
   bool auto_https = true;
   std::vector<CaddyBackendView> backends;
 };

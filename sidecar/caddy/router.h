@@ -32,22 +32,22 @@
 #include <optional>
 #include <string>
 
-#include "caddy/renderer.h"
-#include "config/config.h"
 #include "backend/reconciler.h"
 #include "base/template.h"
+#include "caddy/renderer.h"
+#include "config/config.h"
 #include "uv/http_client.h"
 #include "uv/timer.h"
 
 namespace unshelver::app {
 
 struct CaddyRouterStatus {
-  std::string admin;                          // the admin API's URL
-  std::string integration;                    // "full" | "snippet"
-  std::string loaded_modes;                   // describe_modes() of what Caddy runs, "" before the first load
-  std::optional<core::TimePoint> loaded_at;   // when that was loaded
-  std::string pending_modes;                  // what the router wants loaded, if different
-  std::string last_error;                     // "" when the last attempt succeeded
+  std::string admin;                         // the admin API's URL
+  std::string integration;                   // "full" | "snippet"
+  std::string loaded_modes;                  // describe_modes() of what Caddy runs, "" before the first load
+  std::optional<core::TimePoint> loaded_at;  // when that was loaded
+  std::string pending_modes;                 // what the router wants loaded, if different
+  std::string last_error;                    // "" when the last attempt succeeded
   std::optional<core::TimePoint> last_error_at;
   std::optional<core::TimePoint> next_retry_at;
   std::uint64_t loads_ok = 0;

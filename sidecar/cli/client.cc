@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
-#include "config/files.h"
 #include "base/text.h"
+#include "config/files.h"
 #include "uv/http_server.h"
 #include "uv/timer.h"
 

@@ -25,8 +25,8 @@
 #include <string_view>
 #include <vector>
 
-#include "config/config.h"
 #include "base/result.h"
+#include "config/config.h"
 #include "uv/http_client.h"
 
 namespace unshelver::app::cli {

@@ -17,9 +17,9 @@
 #include "config/files.h"
 #include "openstack/designate.h"
 #include "openstack/keystone.h"
+#include "openstack/session.h"
 #include "uv/http_client.h"
 #include "uv/timer.h"
-#include "openstack/session.h"
 
 namespace unshelver::app {
 
@@ -55,7 +55,8 @@ constexpr std::size_t kZonesShown = 10;
 
 // The configuration named by --config or $UNSHELVER_CONFIG, else ./config.yaml when it exists,
 // else none: then the OS_* variables alone give the credentials, as the openstack CLI works.
-Result<core::Config> load_dns_config(const std::string& flag_path, const std::map<std::string, std::string>& env) {
+Result<core::Config> load_dns_config(const std::string& flag_path,
+                                     const std::map<std::string, std::string>& env) {
   const auto env_config = env.find("UNSHELVER_CONFIG");
   const bool named = !flag_path.empty() || (env_config != env.end() && !env_config->second.empty());
   std::string path = !flag_path.empty() ? flag_path : named ? env_config->second : "config.yaml";

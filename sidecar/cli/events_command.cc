@@ -1,19 +1,18 @@
 #include "cli/events_command.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 
+#include "base/text.h"
+#include "base/time_format.h"
 #include "cli/client.h"
 #include "config/files.h"
 #include "events/record.h"
-#include "base/text.h"
-#include "base/time_format.h"
 
 namespace unshelver::app {
 
@@ -24,7 +23,8 @@ using cli::kExitFailed;
 using cli::kExitOk;
 using cli::kExitUsage;
 
-constexpr const char* kEventsUsage = R"(Usage: unshelver events [--follow] [--backend NAME] [--limit N] [--json]
+constexpr const char* kEventsUsage =
+    R"(Usage: unshelver events [--follow] [--backend NAME] [--limit N] [--json]
                         [--config FILE] [--url URL] [--token-file FILE] [--local]
 
 Prints the recent events of the running unshelver (transitions, Caddy load errors), oldest first.
@@ -83,13 +83,15 @@ Result<EventsOptions> parse(const std::vector<std::string>& args) {
       if (!text) return text.error();
       char* end = nullptr;
       const unsigned long long limit = std::strtoull(text->c_str(), &end, 10);
-      if (text->empty() || *end != '\0' || limit < 1 || limit > 1000) return Error{"--limit must be 1 to 1000"};
+      if (text->empty() || *end != '\0' || limit < 1 || limit > 1000)
+        return Error{"--limit must be 1 to 1000"};
       options.limit = static_cast<std::size_t>(limit);
     } else {
       return Error{"unknown argument: " + cli::shown_argument(arg)};
     }
   }
-  if (options.local && options.follow) return Error{"--local and --follow do not go together (use the instance)"};
+  if (options.local && options.follow)
+    return Error{"--local and --follow do not go together (use the instance)"};
   return options;
 }
 
@@ -108,7 +110,8 @@ void print(const core::EventRecord& record, bool json_lines) {
 }
 
 // The records of one log file that `options` selects, oldest first; false when it cannot be read.
-bool read_records(const std::string& file, const EventsOptions& options, std::vector<core::EventRecord>& out) {
+bool read_records(const std::string& file, const EventsOptions& options,
+                  std::vector<core::EventRecord>& out) {
   std::ifstream in(file, std::ios::binary);
   if (!in) return false;
   std::string line;
@@ -132,7 +135,8 @@ int print_local(const core::Config& config, const EventsOptions& options) {
   // The newest rotated file only when the current one holds too few (it may be 10 MiB).
   if (records.size() < options.limit) {
     std::vector<core::EventRecord> older;
-    if (read_records(path + ".1", options, older)) records.insert(records.begin(), older.begin(), older.end());
+    if (read_records(path + ".1", options, older))
+      records.insert(records.begin(), older.begin(), older.end());
   }
   const std::size_t first = records.size() > options.limit ? records.size() - options.limit : 0;
   for (std::size_t i = first; i < records.size(); ++i) print(records[i], options.json_lines);
@@ -154,8 +158,9 @@ int read_from_instance(cli::CliClient& client, const EventsOptions& options) {
     json body = response.is_2xx() ? json::parse(response.body, nullptr, false) : json();
     if (!body.is_object() || !body.contains("events") || !body["events"].is_array()) {
       cli::Failure failure = response.is_2xx()
-                                 ? cli::Failure{kExitFailed, base_url + " answered with something that is not an "
-                                                                        "event list"}
+                                 ? cli::Failure{kExitFailed, base_url +
+                                                                 " answered with something that is not an "
+                                                                 "event list"}
                                  : cli::describe_failure(response, client.instance(), false);
       // A refused token stays refused; following only rides out a restart of the daemon.
       if (!options.follow || !after || failure.exit_code == cli::kExitRefused) {

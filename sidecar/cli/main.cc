@@ -16,11 +16,11 @@
 
 #include "app/app.h"
 #include "caddy/render_input.h"
-#include "config/files.h"
+#include "caddy/renderer.h"
 #include "cli/dns_command.h"
 #include "cli/events_command.h"
 #include "cli/ops_command.h"
-#include "caddy/renderer.h"
+#include "config/files.h"
 
 namespace {
 
@@ -131,7 +131,8 @@ void setup_logging(const std::string& level) {
 int render_caddy(const unshelver::core::Config& config, const Options& options) {
   std::vector<unshelver::app::BackendRoute> routes;
   for (const auto& backend : config.backends) {
-    const bool ready = std::find(options.ready.begin(), options.ready.end(), backend.name) != options.ready.end();
+    const bool ready =
+        std::find(options.ready.begin(), options.ready.end(), backend.name) != options.ready.end();
     if (ready && backend.upstream.empty()) {
       // The cloud reports the address at run time; offline there is none to render.
       routes.push_back({"UPSTREAM-OF-" + backend.name + ":80", true});
@@ -201,7 +202,8 @@ int main(int argc, char** argv) {
   if (options.command == "demo") {
     auto config = unshelver::app::load_demo_config(env);
     if (!config) {
-      std::fprintf(stderr, "unshelver: the built-in demo config is invalid:\n%s\n", config.error().message.c_str());
+      std::fprintf(stderr, "unshelver: the built-in demo config is invalid:\n%s\n",
+                   config.error().message.c_str());
       return kExitUsage;
     }
     if (!options.public_url.empty()) {

@@ -7,10 +7,10 @@
 #include <optional>
 #include <string>
 
-#include "cli/client.h"
-#include "config/files.h"
 #include "base/text.h"
 #include "base/time_format.h"
+#include "cli/client.h"
+#include "config/files.h"
 
 namespace unshelver::app {
 namespace {

@@ -35,23 +35,23 @@ enum class ErrorPolicy {
 
 // How a backend's health is probed once the cloud says the VM runs.
 struct HealthSettings {
-  std::string path = "/";         // buttons[].healthcheck_path
-  Millis interval{10'000};        // buttons[].http_probe_interval_seconds, else app.poll_interval_seconds
-  Millis timeout{5'000};          // app.http_probe_timeout
-  int successes_needed = 1;       // consecutive 2xx answers before the backend is `ready`
-  int failures_allowed = 3;       // consecutive failures while `ready` before it drops to `booting`
-  int attempts = 12;              // failed probes while booting before `error`; 0 = until unshelve timeout
+  std::string path = "/";    // buttons[].healthcheck_path
+  Millis interval{10'000};   // buttons[].http_probe_interval_seconds, else app.poll_interval_seconds
+  Millis timeout{5'000};     // app.http_probe_timeout
+  int successes_needed = 1;  // consecutive 2xx answers before the backend is `ready`
+  int failures_allowed = 3;  // consecutive failures while `ready` before it drops to `booting`
+  int attempts = 12;         // failed probes while booting before `error`; 0 = until unshelve timeout
 };
 
 // The simulated cloud (`provider: sim`): an in-process VM with a tiny fake backend.
 struct SimSettings {
-  Millis wake_duration{4'000};    // from the wake request until the VM "runs"
-  Millis boot_duration{2'000};    // from "runs" until its backend answers health checks
-  Millis sleep_duration{3'000};   // from the sleep request until the VM is "shelved"
-  int fail_wakes = 0;             // the first N wakes fail with `failure_message`
-  double wake_failure_rate = 0;   // then each wake fails with this probability (0..1)
+  Millis wake_duration{4'000};   // from the wake request until the VM "runs"
+  Millis boot_duration{2'000};   // from "runs" until its backend answers health checks
+  Millis sleep_duration{3'000};  // from the sleep request until the VM is "shelved"
+  int fail_wakes = 0;            // the first N wakes fail with `failure_message`
+  double wake_failure_rate = 0;  // then each wake fails with this probability (0..1)
   std::string failure_message = "No valid host was found. There are not enough hosts available.";
-  bool start_awake = false;       // the VM already runs when Unshelver starts
+  bool start_awake = false;                    // the VM already runs when Unshelver starts
   std::string backend_listen = "127.0.0.1:0";  // where the fake backend listens while awake
 };
 
@@ -59,8 +59,9 @@ struct SimSettings {
 // that matches any rule neither wakes a backend nor keeps it awake.
 struct IgnoreRules {
   // Case-insensitive substrings of the User-Agent. The default names common uptime monitors.
-  std::vector<std::string> user_agents = {"UptimeRobot", "Uptime-Kuma", "Pingdom", "StatusCake",
-                                          "kube-probe", "Better Uptime", "unshelver-health-probe"};
+  std::vector<std::string> user_agents = {
+      "UptimeRobot",   "Uptime-Kuma",           "Pingdom", "StatusCake", "kube-probe",
+      "Better Uptime", "unshelver-health-probe"};
   std::vector<std::string> user_agent_patterns;  // ECMAScript regular expressions, case-insensitive
   std::vector<std::string> paths;                // an exact path, or a prefix when it ends with '*'
   std::vector<std::string> methods;              // e.g. "OPTIONS"
@@ -84,24 +85,24 @@ struct InflightSettings {
 
 struct BackendConfig {
   // From the Python unshelver's buttons[] entries.
-  std::string name;               // buttons[].id: the name in URLs, logs and events
-  std::string label;              // buttons[].label: what the launcher shows
+  std::string name;   // buttons[].id: the name in URLs, logs and events
+  std::string label;  // buttons[].label: what the launcher shows
   std::string description;
-  std::string instance_name;      // Nova server name (exact match)
-  std::string instance_id;        // Nova server id (our extension; wins over the name)
+  std::string instance_name;  // Nova server name (exact match)
+  std::string instance_id;    // Nova server id (our extension; wins over the name)
   std::vector<std::string> preferred_networks;
-  std::string public_base_url;    // where visitors are sent once ready
+  std::string public_base_url;  // where visitors are sent once ready
   std::string url_scheme = "http";
-  int port = 0;                   // backend port; 0 = the scheme's default
+  int port = 0;  // backend port; 0 = the scheme's default
   std::string launch_path = "/";
   bool verify_tls = true;
 
   // Our extensions.
   ProviderKind provider = ProviderKind::kOpenStack;
   SleepAction sleep_action = SleepAction::kShelve;
-  std::string host;               // the backend's hostname in Caddy (default: from public_base_url)
-  std::string upstream;           // host:port Caddy proxies to (default: from the cloud's addresses)
-  std::string upstream_label;     // X-Served-By label (default: caddy_upstream_label)
+  std::string host;            // the backend's hostname in Caddy (default: from public_base_url)
+  std::string upstream;        // host:port Caddy proxies to (default: from the cloud's addresses)
+  std::string upstream_label;  // X-Served-By label (default: caddy_upstream_label)
   std::chrono::seconds idle_timeout{3600};
   std::chrono::seconds unshelve_timeout{30 * 60};
   ErrorPolicy on_error = ErrorPolicy::kWaitForAdmin;
@@ -116,9 +117,9 @@ struct BackendConfig {
 
 struct AppSettings {
   std::string title = "Unshelver";
-  std::string secret_key;          // session signing key (secret)
-  std::string control_token;       // admin token (secret)
-  Millis poll_interval{10'000};    // app.poll_interval_seconds: cloud status polling
+  std::string secret_key;        // session signing key (secret)
+  std::string control_token;     // admin token (secret)
+  Millis poll_interval{10'000};  // app.poll_interval_seconds: cloud status polling
   Millis http_probe_timeout{5'000};
   int http_probe_attempts = 12;
   std::string manual_shelve_path = "/admin-shelve";
@@ -128,11 +129,11 @@ struct AppSettings {
 };
 
 struct OpenStackSettings {
-  bool configured = false;        // an `openstack:` section, OS_AUTH_URL or OS_CLOUD was present
-  std::string cloud;              // openstack.cloud: a clouds.yaml entry
+  bool configured = false;  // an `openstack:` section, OS_AUTH_URL or OS_CLOUD was present
+  std::string cloud;        // openstack.cloud: a clouds.yaml entry
   std::string auth_url;
   std::string username;
-  std::string password;           // secret
+  std::string password;  // secret
   std::string project_name;
   std::string project_id;
   std::string user_domain_name = "Default";
@@ -151,32 +152,32 @@ struct OpenStackSettings {
 // Limits of the built-in HTTP server.
 struct HttpLimits {
   std::size_t max_url_bytes = 8 * 1024;
-  std::size_t max_header_bytes = 16 * 1024;   // all header names and values of one request
+  std::size_t max_header_bytes = 16 * 1024;  // all header names and values of one request
   std::size_t max_header_count = 100;
   std::size_t max_body_bytes = 64 * 1024;
-  Millis header_timeout{10'000};              // from a request's first byte to its last header
-  Millis idle_timeout{60'000};                // keep-alive connections with no request
-  Millis shutdown_grace{5'000};               // how long in-flight requests may finish on SIGTERM
+  Millis header_timeout{10'000};  // from a request's first byte to its last header
+  Millis idle_timeout{60'000};    // keep-alive connections with no request
+  Millis shutdown_grace{5'000};   // how long in-flight requests may finish on SIGTERM
 };
 
 // The audit trail (events/journal.h, events/swift_mirror.h).
 struct EventSettings {
   std::uint64_t rotate_bytes = 10 * 1024 * 1024;  // the local log becomes .1 past this size
-  int keep_files = 5;                              // rotated files kept (more while Swift lags)
-  int upload_concurrency = 4;                      // Swift uploads at once
-  Millis upload_retry_max{60'000};                 // the longest pause between failed uploads
+  int keep_files = 5;                             // rotated files kept (more while Swift lags)
+  int upload_concurrency = 4;                     // Swift uploads at once
+  Millis upload_retry_max{60'000};                // the longest pause between failed uploads
 };
 
 // How the control surface and the public wake are protected (web/access.h). Our extension: the
 // `security` section.
 struct SecuritySettings {
   std::chrono::minutes session_lifetime{12 * 60};  // security.session_hours: a /control login lasts this long
-  int login_burst = 5;                // failed logins a client may make in a row ...
-  Millis login_refill{60'000};        // ... then one more per this interval (security.login_refill_seconds)
-  int wake_burst = 3;                 // public wake requests a client may make in a row ...
-  Millis wake_refill{60'000};         // ... then one more per this interval (security.wake_refill_seconds)
-  Millis wake_cooldown{30'000};       // across all clients: at most one public wake that starts a
-                                      // sleeping backend per this interval (security.wake_cooldown_seconds)
+  int login_burst = 5;                             // failed logins a client may make in a row ...
+  Millis login_refill{60'000};   // ... then one more per this interval (security.login_refill_seconds)
+  int wake_burst = 3;            // public wake requests a client may make in a row ...
+  Millis wake_refill{60'000};    // ... then one more per this interval (security.wake_refill_seconds)
+  Millis wake_cooldown{30'000};  // across all clients: at most one public wake that starts a
+                                 // sleeping backend per this interval (security.wake_cooldown_seconds)
 };
 
 // How Unshelver manages Caddy's routing (see caddy/router.h and caddy/).
@@ -186,24 +187,24 @@ enum class CaddyIntegration {
 };
 
 struct CaddySettings {
-  bool manage = false;                        // off: Caddy's routing is left to the user (Python configs)
+  bool manage = false;                          // off: Caddy's routing is left to the user (Python configs)
   std::string admin = "http://127.0.0.1:2019";  // Caddy's admin API
   CaddyIntegration integration = CaddyIntegration::kFull;
-  std::string template_path;                  // empty: the built-in caddy/Caddyfile.template
-  std::string caddyfile = "/etc/caddy/Caddyfile";  // full: written here; snippet: the user's file
+  std::string template_path;                           // empty: the built-in caddy/Caddyfile.template
+  std::string caddyfile = "/etc/caddy/Caddyfile";      // full: written here; snippet: the user's file
   std::string snippet = "/etc/caddy/unshelver.caddy";  // snippet: the file Unshelver owns
-  std::string launcher_url;                   // site address of the launcher host, e.g. https://gpu.example.org
-  std::string bind;                           // `bind` in every site block when set, e.g. 127.0.0.1
-  int http_port = 0;                          // the global http_port option when not 0
-  bool auto_https = true;                     // false: `auto_https off`
-  int log_roll_size_mb = 100;                 // access log rotation (roll_size), whole MiB
-  int log_roll_keep = 10;                     // access log backups kept (roll_keep)
-  Millis drift_check_interval{30'000};        // how often the running config is compared
-  Millis retry_max{60'000};                   // the longest back-off between failed loads
+  std::string launcher_url;             // site address of the launcher host, e.g. https://gpu.example.org
+  std::string bind;                     // `bind` in every site block when set, e.g. 127.0.0.1
+  int http_port = 0;                    // the global http_port option when not 0
+  bool auto_https = true;               // false: `auto_https off`
+  int log_roll_size_mb = 100;           // access log rotation (roll_size), whole MiB
+  int log_roll_keep = 10;               // access log backups kept (roll_keep)
+  Millis drift_check_interval{30'000};  // how often the running config is compared
+  Millis retry_max{60'000};             // the longest back-off between failed loads
 };
 
 struct Config {
-  std::string source_path;        // the file this was read from, for messages
+  std::string source_path;  // the file this was read from, for messages
 
   AppSettings app;
   OpenStackSettings openstack;
@@ -222,7 +223,7 @@ struct Config {
   std::string notification_email;
 
   std::string state_dir = "/var/lib/unshelver";
-  std::string templates_dir;      // empty: the pages compiled into the binary
+  std::string templates_dir;  // empty: the pages compiled into the binary
   std::string secrets_file;
   std::string log_level = "info";
   HttpLimits http;

@@ -76,7 +76,8 @@ Result<core::Config> load_config_file(const std::string& path,
   return parse_with_secrets(std::move(inputs));
 }
 
-Result<core::Config> load_openstack_config(const std::string& path, const std::map<std::string, std::string>& env) {
+Result<core::Config> load_openstack_config(const std::string& path,
+                                           const std::map<std::string, std::string>& env) {
   core::ConfigInputs inputs;
   inputs.env = env;
   inputs.backends_required = false;
@@ -90,8 +91,9 @@ Result<core::Config> load_openstack_config(const std::string& path, const std::m
   }
   auto config = parse_with_secrets(std::move(inputs));
   if (config && !config->openstack.configured) {
-    const std::string where = path.empty() ? "no configuration file (--config, $UNSHELVER_CONFIG or ./config.yaml)"
-                                           : path + " has no `openstack` section";
+    const std::string where = path.empty()
+                                  ? "no configuration file (--config, $UNSHELVER_CONFIG or ./config.yaml)"
+                                  : path + " has no `openstack` section";
     return Error{where + ", and neither OS_CLOUD nor OS_AUTH_URL is set"};
   }
   return config;
@@ -105,8 +107,8 @@ Result<core::Config> load_demo_config(const std::map<std::string, std::string>& 
   return parse_with_secrets(std::move(inputs));
 }
 
-Result<core::openstack::Credentials> load_openstack_credentials(const core::Config& config,
-                                                               const std::map<std::string, std::string>& env) {
+Result<core::openstack::Credentials> load_openstack_credentials(
+    const core::Config& config, const std::map<std::string, std::string>& env) {
   const core::OpenStackSettings& settings = config.openstack;
   std::vector<core::openstack::CloudsFile> files;
   if (!settings.cloud.empty()) {
@@ -114,7 +116,8 @@ Result<core::openstack::Credentials> load_openstack_credentials(const core::Conf
       auto found = env.find(name);
       return found == env.end() ? std::string() : found->second;
     };
-    for (const std::string& path : core::openstack::clouds_yaml_search_path(value("OS_CLIENT_CONFIG_FILE"), value("HOME"))) {
+    for (const std::string& path :
+         core::openstack::clouds_yaml_search_path(value("OS_CLIENT_CONFIG_FILE"), value("HOME"))) {
       std::error_code missing;
       if (!std::filesystem::is_regular_file(path, missing)) continue;
       auto text = read_file(path, "clouds.yaml");
@@ -122,7 +125,8 @@ Result<core::openstack::Credentials> load_openstack_credentials(const core::Conf
       files.push_back({path, std::move(*text)});
     }
   }
-  return core::openstack::resolve_credentials(settings, files, config.source_path.empty() ? "the environment" : config.source_path);
+  return core::openstack::resolve_credentials(
+      settings, files, config.source_path.empty() ? "the environment" : config.source_path);
 }
 
 }  // namespace unshelver::app

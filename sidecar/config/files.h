@@ -6,9 +6,9 @@
 #include <map>
 #include <string>
 
+#include "base/result.h"
 #include "config/config.h"
 #include "openstack/keystone.h"
-#include "base/result.h"
 
 namespace unshelver::app {
 
@@ -18,20 +18,20 @@ std::string resolve_config_path(const std::string& flag_value);
 std::map<std::string, std::string> environment_snapshot();
 
 // On failure the error holds one line per problem, each naming file, line and key.
-Result<core::Config> load_config_file(const std::string& path,
-                                      const std::map<std::string, std::string>& env);
+Result<core::Config> load_config_file(const std::string& path, const std::map<std::string, std::string>& env);
 // The built-in demo configuration, with the same environment overrides.
 Result<core::Config> load_demo_config(const std::map<std::string, std::string>& env);
 
 // For tools that need only the OpenStack settings (`unshelver dns`): like load_config_file, but
 // no button is required, and when `path` is empty the environment alone (OS_CLOUD, OS_AUTH_URL,
 // ...) is parsed, as the openstack CLI works. Fails when no OpenStack settings result.
-Result<core::Config> load_openstack_config(const std::string& path, const std::map<std::string, std::string>& env);
+Result<core::Config> load_openstack_config(const std::string& path,
+                                           const std::map<std::string, std::string>& env);
 
 // The OpenStack credentials to use: the configuration, merged with the clouds.yaml entry it names
 // (openstack.cloud or OS_CLOUD), searched where openstacksdk searches ($OS_CLIENT_CONFIG_FILE,
 // ./clouds.yaml, ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml).
-Result<core::openstack::Credentials> load_openstack_credentials(const core::Config& config,
-                                                               const std::map<std::string, std::string>& env);
+Result<core::openstack::Credentials> load_openstack_credentials(
+    const core::Config& config, const std::map<std::string, std::string>& env);
 
 }  // namespace unshelver::app

@@ -13,8 +13,6 @@
 // The parser is pure: it never reads files or the process environment, and it never throws
 // (yaml-cpp's exceptions are caught here, at startup, as STYLE.md §2.5 asks).
 #include "config/parser.h"
-#include "config/secret_policy.h"
-#include "base/text.h"
 
 #include <ini.h>
 #include <yaml-cpp/yaml.h>
@@ -33,6 +31,9 @@
 #include <string_view>
 #include <tuple>
 #include <utility>
+
+#include "base/text.h"
+#include "config/secret_policy.h"
 
 namespace unshelver::core {
 namespace {
@@ -300,14 +301,25 @@ constexpr std::string_view kHealthKeys[] = {
 constexpr std::string_view kSimKeys[] = {"wake_seconds", "boot_seconds",      "sleep_seconds",
                                          "fail_wakes",   "wake_failure_rate", "failure_message",
                                          "start_awake",  "backend_listen"};
-constexpr std::string_view kSecurityKeys[] = {"session_hours",       "login_burst",       "login_refill_seconds",
-                                              "wake_burst",          "wake_refill_seconds", "wake_cooldown_seconds"};
+constexpr std::string_view kSecurityKeys[] = {"session_hours",        "login_burst",
+                                              "login_refill_seconds", "wake_burst",
+                                              "wake_refill_seconds",  "wake_cooldown_seconds"};
 constexpr std::string_view kEventsKeys[] = {"rotate_bytes", "keep_files", "upload_concurrency",
                                             "upload_retry_max_seconds"};
-constexpr std::string_view kCaddyKeys[] = {
-    "manage",     "admin",     "integration",      "template",      "caddyfile",          "snippet",
-    "launcher_url", "bind",    "http_port",        "auto_https",    "log_roll_size_mb",   "log_roll_keep",
-    "drift_check_seconds", "retry_max_seconds"};
+constexpr std::string_view kCaddyKeys[] = {"manage",
+                                           "admin",
+                                           "integration",
+                                           "template",
+                                           "caddyfile",
+                                           "snippet",
+                                           "launcher_url",
+                                           "bind",
+                                           "http_port",
+                                           "auto_https",
+                                           "log_roll_size_mb",
+                                           "log_roll_keep",
+                                           "drift_check_seconds",
+                                           "retry_max_seconds"};
 constexpr std::string_view kCaddyIntegrations[] = {"full", "snippet"};
 constexpr std::string_view kActivityKeys[] = {"ignore", "max_line_bytes", "stat_interval_seconds",
                                               "checkpoint_path"};
@@ -812,7 +824,8 @@ class Loader {
     std::optional<std::string> label = get_string(node, path);
     if (!label) return std::nullopt;
     const bool ok = !label->empty() && std::all_of(label->begin(), label->end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) != 0 || std::string_view("._-:+=@/~").find(c) != std::string_view::npos;
+      return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+             std::string_view("._-:+=@/~").find(c) != std::string_view::npos;
     });
     if (!ok) {
       add_at(node, path, "must be a non-empty word of letters, digits and ._-:+=@/~, got " + quote(*label));
@@ -1055,8 +1068,10 @@ class Loader {
              caddy.integration = *i == 0 ? CaddyIntegration::kFull : CaddyIntegration::kSnippet;
            }
          }},
-        {"template", [&](const YAML::Node& v, const std::string& p) { read_string(v, p, caddy.template_path); }},
-        {"caddyfile", [&](const YAML::Node& v, const std::string& p) { absolute_path(v, p, caddy.caddyfile); }},
+        {"template",
+         [&](const YAML::Node& v, const std::string& p) { read_string(v, p, caddy.template_path); }},
+        {"caddyfile",
+         [&](const YAML::Node& v, const std::string& p) { absolute_path(v, p, caddy.caddyfile); }},
         {"snippet", [&](const YAML::Node& v, const std::string& p) { absolute_path(v, p, caddy.snippet); }},
         {"launcher_url",
          [&](const YAML::Node& v, const std::string& p) {
@@ -1127,8 +1142,10 @@ class Loader {
     EventSettings& events = config_.events;
     const std::vector<Field> fields = {
         // Below 4 KiB a file would rotate with every few events.
-        {"rotate_bytes", [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 4096, events.rotate_bytes); }},
-        {"keep_files", [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 1, events.keep_files); }},
+        {"rotate_bytes",
+         [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 4096, events.rotate_bytes); }},
+        {"keep_files",
+         [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 1, events.keep_files); }},
         {"upload_concurrency",
          [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 1, events.upload_concurrency); }},
         {"upload_retry_max_seconds",
@@ -1146,14 +1163,17 @@ class Loader {
         {"session_hours",
          [&](const YAML::Node& v, const std::string& p) {
            // A session longer than a month is a token that never expires in practice.
-           if (auto hours = get_integer(v, p, 1, 24 * 31)) security.session_lifetime = std::chrono::hours(*hours);
+           if (auto hours = get_integer(v, p, 1, 24 * 31))
+             security.session_lifetime = std::chrono::hours(*hours);
          }},
-        {"login_burst", [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 1, security.login_burst); }},
+        {"login_burst",
+         [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 1, security.login_burst); }},
         {"login_refill_seconds",
          [&](const YAML::Node& v, const std::string& p) {
            read_millis(v, p, Range{0, kMaxSeconds, true}, security.login_refill);
          }},
-        {"wake_burst", [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 1, security.wake_burst); }},
+        {"wake_burst",
+         [&](const YAML::Node& v, const std::string& p) { read_count(v, p, 1, security.wake_burst); }},
         {"wake_refill_seconds",
          [&](const YAML::Node& v, const std::string& p) {
            read_millis(v, p, Range{0, kMaxSeconds, true}, security.wake_refill);
@@ -1180,7 +1200,8 @@ class Loader {
            read_string_list(v, p, rules.user_agent_patterns);
            for (std::size_t i = 0; i < rules.user_agent_patterns.size(); ++i) {
              try {
-               const std::regex compiled(rules.user_agent_patterns[i], std::regex::ECMAScript | std::regex::icase);
+               const std::regex compiled(rules.user_agent_patterns[i],
+                                         std::regex::ECMAScript | std::regex::icase);
                static_cast<void>(compiled);
              } catch (const std::regex_error& error) {
                add_at(v.IsSequence() && i < v.size() ? v[i] : v, p + "[" + std::to_string(i) + "]",
@@ -1403,7 +1424,8 @@ class Loader {
         {"sleep_action",
          [&](const YAML::Node& v, const std::string& p) {
            if (auto i = get_choice(v, p, kSleepActionNames)) {
-             constexpr SleepAction kActions[] = {SleepAction::kShelve, SleepAction::kStop, SleepAction::kSuspend};
+             constexpr SleepAction kActions[] = {SleepAction::kShelve, SleepAction::kStop,
+                                                 SleepAction::kSuspend};
              backend.sleep_action = kActions[*i];
            }
          }},
@@ -1709,7 +1731,8 @@ class Loader {
       if (weakness.empty()) continue;
       if (secret->value.empty()) {
         add_at(env_mark_, key,
-               weakness + why + ": set it in the secrets file or " + environment + ", e.g. from `openssl rand -hex 32`");
+               weakness + why + ": set it in the secrets file or " + environment +
+                   ", e.g. from `openssl rand -hex 32`");
       } else {
         add_at(*secret, weakness + why);
       }

@@ -16,7 +16,7 @@ struct ConfigIssue {
   std::string file;
   int line = 0;
   int column = 0;
-  std::string key;      // dotted path such as "buttons[0].instance_name"
+  std::string key;  // dotted path such as "buttons[0].instance_name"
   std::string message;
 
   // "config.yaml:12:3: buttons[0].port: expected an integer, got \"abc\""
@@ -25,8 +25,8 @@ struct ConfigIssue {
 
 struct ConfigInputs {
   std::string yaml_text;
-  std::string yaml_path;                      // for messages only
-  std::map<std::string, std::string> env;     // the process environment (UNSHELVER_*, OS_*)
+  std::string yaml_path;                   // for messages only
+  std::map<std::string, std::string> env;  // the process environment (UNSHELVER_*, OS_*)
   // The secrets file's text, when `secrets_file` names one. Its path comes from the YAML itself,
   // so the caller first asks secrets_file_of(yaml_text) for the path, reads that file (resolving
   // a relative path as it sees fit), and then calls parse_config once with both texts. Empty
@@ -34,14 +34,14 @@ struct ConfigInputs {
   // password, application_credential_secret. Precedence, lowest first: YAML, this text,
   // UNSHELVER_* variables; OS_* variables only fill OpenStack fields left empty.
   std::string secrets_text;
-  std::string secrets_path;                   // for messages only
+  std::string secrets_path;  // for messages only
   // Off for tools that need only the OpenStack settings (`unshelver dns`): no button required.
   bool backends_required = true;
 };
 
 struct ParsedConfig {
   Config config;
-  std::vector<ConfigIssue> issues;            // empty when the configuration is valid
+  std::vector<ConfigIssue> issues;  // empty when the configuration is valid
   bool ok() const { return issues.empty(); }
 };
 

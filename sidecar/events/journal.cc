@@ -5,13 +5,12 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "uv/files.h"
@@ -26,9 +25,13 @@ constexpr auto kMaxRetryDelay = 5'000ms;
 // The newest records' seq is read from this much of a rotated file's end.
 constexpr std::size_t kTailBytes = 64 * 1024;
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 
-std::string rotated_path(const std::string& path, int index) { return path + "." + std::to_string(index); }
+std::string rotated_path(const std::string& path, int index) {
+  return path + "." + std::to_string(index);
+}
 
 bool exists(const std::string& path) {
   struct stat info {};
@@ -45,7 +48,9 @@ int highest_rotated(const std::string& path) {
   const std::filesystem::path directory = file.parent_path().empty() ? "." : file.parent_path();
   for (const auto& entry : std::filesystem::directory_iterator(directory, failed)) {
     const std::string name = entry.path().filename().string();
-    if (name.size() <= stem.size() || name.compare(0, stem.size(), stem) != 0 || name.size() - stem.size() > 6) continue;
+    if (name.size() <= stem.size() || name.compare(0, stem.size(), stem) != 0 ||
+        name.size() - stem.size() > 6)
+      continue;
     const std::string digits = name.substr(stem.size());
     if (digits.find_first_not_of("0123456789") != std::string::npos || digits[0] == '0') continue;
     highest = std::max(highest, std::stoi(digits));
@@ -100,7 +105,9 @@ int open_for_append(const std::string& path) {
   return ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 }
 
-std::string cursor_path(const std::string& path) { return path + ".outbox"; }
+std::string cursor_path(const std::string& path) {
+  return path + ".outbox";
+}
 }  // namespace
 
 // One batch for the thread pool. The worker touches only this block and the files; the journal
@@ -228,7 +235,8 @@ Result<JournalOpened> EventJournal::open(std::size_t recent_limit) {
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) {
     std::filesystem::create_directories(parent, failed);
-    if (failed) return Error{where + "cannot create the directory " + parent.string() + ": " + failed.message()};
+    if (failed)
+      return Error{where + "cannot create the directory " + parent.string() + ": " + failed.message()};
   }
 
   JournalOpened opened;
@@ -237,7 +245,8 @@ Result<JournalOpened> EventJournal::open(std::size_t recent_limit) {
   if (exists(cursor_path(path))) {
     auto text = read_whole(cursor_path(path));
     nlohmann::json cursor = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
-    if (cursor.is_object() && cursor.contains("uploaded_through") && cursor["uploaded_through"].is_number_unsigned()) {
+    if (cursor.is_object() && cursor.contains("uploaded_through") &&
+        cursor["uploaded_through"].is_number_unsigned()) {
       opened.uploaded_through = cursor["uploaded_through"].get<std::uint64_t>();
     }
   }
@@ -297,10 +306,12 @@ Result<JournalOpened> EventJournal::open(std::size_t recent_limit) {
       if (newest_of[static_cast<std::size_t>(index)] <= opened.uploaded_through) continue;
       auto text = read_whole(rotated_path(path, index));
       if (!text) return Error{where + text.error().message};
-      for_each_line(std::string_view(*text).substr(0, core::intact_length(*text)), [&](std::string_view line) {
-        auto record = core::parse_event_line(line);
-        if (record && record->seq > opened.uploaded_through) opened.unconfirmed.push_back(std::move(*record));
-      });
+      for_each_line(std::string_view(*text).substr(0, core::intact_length(*text)),
+                    [&](std::string_view line) {
+                      auto record = core::parse_event_line(line);
+                      if (record && record->seq > opened.uploaded_through)
+                        opened.unconfirmed.push_back(std::move(*record));
+                    });
     }
   }
   for (core::EventRecord& record : current) {
@@ -315,7 +326,9 @@ Result<JournalOpened> EventJournal::open(std::size_t recent_limit) {
   return opened;
 }
 
-std::size_t EventJournal::unwritten() const { return queue_.size() + (work_ ? work_->records.size() : 0); }
+std::size_t EventJournal::unwritten() const {
+  return queue_.size() + (work_ ? work_->records.size() : 0);
+}
 
 core::EventRecord EventJournal::append(core::EventRecord record) {
   record.seq = ++last_seq_;

@@ -29,8 +29,8 @@
 #include <string>
 #include <vector>
 
-#include "events/record.h"
 #include "base/result.h"
+#include "events/record.h"
 #include "uv/timer.h"
 
 namespace unshelver::io {
@@ -66,7 +66,8 @@ class EventJournal {
   using WrittenCallback = std::function<void(const std::vector<core::EventRecord>& records)>;
   // `records_wait`: a batch of records failed to be written (they wait, in order); otherwise the
   // trouble was housekeeping (rotation, pruning, saving the cursor) and no record is at stake.
-  using ErrorCallback = std::function<void(const std::string& error, bool records_wait, std::size_t unwritten)>;
+  using ErrorCallback =
+      std::function<void(const std::string& error, bool records_wait, std::size_t unwritten)>;
 
   EventJournal(uv_loop_t* loop, JournalSettings settings);
   ~EventJournal();

@@ -1,8 +1,7 @@
 #include "events/record.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "base/time_format.h"
 
@@ -66,10 +65,10 @@ std::string to_json_line(const EventRecord& record) {
   // nlohmann's ordered_json keeps this order on disk, so that people reading the file find the
   // time and the action first.
   nlohmann::ordered_json line = {
-      {"seq", record.seq},         {"id", record.id},         {"ts", ts},
-      {"timestamp", ts},           {"backend", record.backend}, {"instance_name", record.instance_name},
-      {"action", record.action},   {"actor", record.actor},   {"from", record.from},
-      {"to", record.to},           {"detail", record.detail},
+      {"seq", record.seq},       {"id", record.id},           {"ts", ts},
+      {"timestamp", ts},         {"backend", record.backend}, {"instance_name", record.instance_name},
+      {"action", record.action}, {"actor", record.actor},     {"from", record.from},
+      {"to", record.to},         {"detail", record.detail},
   };
   // Invalid UTF-8 (from a cloud's message, say) is replaced rather than thrown on: the event
   // must be recorded whatever its text holds.

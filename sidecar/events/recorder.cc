@@ -11,7 +11,6 @@ using nlohmann::json;
 // Enough for the control page and `unshelver events` without a file read.
 constexpr std::size_t kRecentKept = 1000;
 
-
 io::JournalSettings journal_settings(const core::Config& config) {
   io::JournalSettings settings;
   settings.path = config.event_log_path();
@@ -22,23 +21,26 @@ io::JournalSettings journal_settings(const core::Config& config) {
 }
 }  // namespace
 
-EventRecorder::EventRecorder(uv_loop_t* loop, const core::Config& config, providers::OpenStackSession* session,
-                             std::function<void()> on_change)
+EventRecorder::EventRecorder(uv_loop_t* loop, const core::Config& config,
+                             providers::OpenStackSession* session, std::function<void()> on_change)
     : loop_(loop),
       config_(config),
       session_(session),
       journal_(loop, journal_settings(config)),
       on_change_(std::move(on_change)) {}
 
-EventRecorder::~EventRecorder() { close(); }
+EventRecorder::~EventRecorder() {
+  close();
+}
 
 Status EventRecorder::start() {
   auto opened = journal_.open(kRecentKept);
   if (!opened) return Error{opened.error().message};
   if (opened->torn_bytes > 0) {
-    spdlog::warn("events: cut {} byte(s) of a torn last line off {} (a write that a crash interrupted; it was "
-                 "never reported); they are kept in {}.torn",
-                 opened->torn_bytes, journal_.path(), journal_.path());
+    spdlog::warn(
+        "events: cut {} byte(s) of a torn last line off {} (a write that a crash interrupted; it was "
+        "never reported); they are kept in {}.torn",
+        opened->torn_bytes, journal_.path(), journal_.path());
   }
   if (opened->unreadable_lines > 0) {
     spdlog::warn("events: {} line(s) of {} are not event records; they are left as they are",
@@ -56,9 +58,10 @@ Status EventRecorder::start() {
       spdlog::error("events: {}", error);
       return;
     }
-    spdlog::error("events: cannot record event(s): {}; {} event(s) wait in memory and are written as soon as "
-                  "the log can be written again",
-                  error, unwritten);
+    spdlog::error(
+        "events: cannot record event(s): {}; {} event(s) wait in memory and are written as soon as "
+        "the log can be written again",
+        error, unwritten);
   });
 
   if (config_.swift_event_container) {
@@ -77,12 +80,14 @@ Status EventRecorder::start() {
     spdlog::info("events: recorded in {} and mirrored into Swift container {} ({} event(s) to upload)",
                  journal_.path(), *config_.swift_event_container, mirror_->outbox());
   } else {
-    spdlog::info("events: recorded in {} (no Swift mirror: swift_event_container is not set)", journal_.path());
+    spdlog::info("events: recorded in {} (no Swift mirror: swift_event_container is not set)",
+                 journal_.path());
   }
   return ok_status();
 }
 
-void EventRecorder::record_transition(const core::BackendConfig& backend, const core::Transition& transition) {
+void EventRecorder::record_transition(const core::BackendConfig& backend,
+                                      const core::Transition& transition) {
   core::EventRecord record;
   record.at = transition.at;
   record.backend = backend.name;
@@ -118,9 +123,11 @@ void EventRecorder::on_written(const std::vector<core::EventRecord>& records) {
   if (on_change_) on_change_();
 }
 
-std::vector<core::EventRecord> EventRecorder::recent(std::optional<std::uint64_t> after, const std::string& backend,
-                                                     std::size_t limit) const {
-  const auto wanted = [&](const core::EventRecord& record) { return backend.empty() || record.backend == backend; };
+std::vector<core::EventRecord> EventRecorder::recent(std::optional<std::uint64_t> after,
+                                                     const std::string& backend, std::size_t limit) const {
+  const auto wanted = [&](const core::EventRecord& record) {
+    return backend.empty() || record.backend == backend;
+  };
   std::vector<core::EventRecord> out;
   if (after) {
     for (const core::EventRecord& record : recent_) {

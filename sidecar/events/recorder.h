@@ -10,25 +10,24 @@
 
 #include <uv.h>
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <list>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "config/config.h"
-#include "events/record.h"
 #include "backend/reconciler.h"
+#include "config/config.h"
 #include "events/journal.h"
-#include "uv/timer.h"
-#include "openstack/session.h"
+#include "events/record.h"
 #include "events/swift_mirror.h"
+#include "openstack/session.h"
+#include "uv/timer.h"
 
 namespace unshelver::app {
 

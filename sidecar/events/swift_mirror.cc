@@ -2,8 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "openstack/keystone.h"
 #include "base/text.h"
+#include "openstack/keystone.h"
 
 namespace unshelver::providers {
 
@@ -46,7 +46,9 @@ SwiftMirror::SwiftMirror(uv_loop_t* loop, OpenStackSession& session, MirrorSetti
   settings_.concurrency = std::max(1, settings_.concurrency);
 }
 
-SwiftMirror::~SwiftMirror() { close(); }
+SwiftMirror::~SwiftMirror() {
+  close();
+}
 
 void SwiftMirror::close() {
   if (closed_) return;
@@ -92,44 +94,42 @@ void SwiftMirror::pump() {
 }
 
 void SwiftMirror::check_container() {
-  container_request_ = call("HEAD", container_path_, "", {},
-                            [this](io::ClientResponse response) {
-                              container_request_ = 0;
-                              if (response.is_2xx()) {
-                                container_ready_ = true;
-                                pump();
-                              } else if (response.transport_ok() && response.status == 404) {
-                                create_container();
-                              } else {
-                                failed("cannot look at container " + settings_.container + ": " + describe(response));
-                              }
-                            });
+  container_request_ = call("HEAD", container_path_, "", {}, [this](io::ClientResponse response) {
+    container_request_ = 0;
+    if (response.is_2xx()) {
+      container_ready_ = true;
+      pump();
+    } else if (response.transport_ok() && response.status == 404) {
+      create_container();
+    } else {
+      failed("cannot look at container " + settings_.container + ": " + describe(response));
+    }
+  });
 }
 
 void SwiftMirror::create_container() {
-  container_request_ = call("PUT", container_path_, "", {},
-                            [this](io::ClientResponse response) {
-                              container_request_ = 0;
-                              // 201 Created, or 202 Accepted when it exists already (contract §3).
-                              if (response.is_2xx()) {
-                                ++stats_.containers_created;
-                                spdlog::info("events: created Swift container {}", settings_.container);
-                                container_ready_ = true;
-                                if (on_change_) on_change_();
-                                pump();
-                              } else {
-                                failed("cannot create container " + settings_.container + ": " + describe(response));
-                              }
-                            });
+  container_request_ = call("PUT", container_path_, "", {}, [this](io::ClientResponse response) {
+    container_request_ = 0;
+    // 201 Created, or 202 Accepted when it exists already (contract §3).
+    if (response.is_2xx()) {
+      ++stats_.containers_created;
+      spdlog::info("events: created Swift container {}", settings_.container);
+      container_ready_ = true;
+      if (on_change_) on_change_();
+      pump();
+    } else {
+      failed("cannot create container " + settings_.container + ": " + describe(response));
+    }
+  });
 }
 
 void SwiftMirror::send(std::uint64_t seq, Item& item) {
   item.step = Step::kSending;
   ++sending_;
   io::HeaderList headers{{"If-None-Match", "*"}};
-  item.request = call("PUT", container_path_ + "/" + encode_object_path(item.name),
-                      item.body, std::move(headers),
-                      [this, seq](io::ClientResponse response) { on_uploaded(seq, response); });
+  item.request =
+      call("PUT", container_path_ + "/" + encode_object_path(item.name), item.body, std::move(headers),
+           [this, seq](io::ClientResponse response) { on_uploaded(seq, response); });
 }
 
 void SwiftMirror::on_uploaded(std::uint64_t seq, const io::ClientResponse& response) {

@@ -27,8 +27,8 @@
 
 #include "base/backoff.h"
 #include "events/record.h"
-#include "uv/timer.h"
 #include "openstack/session.h"
+#include "uv/timer.h"
 
 namespace unshelver::providers {
 
@@ -40,14 +40,14 @@ struct MirrorSettings {
 };
 
 struct MirrorStats {
-  std::uint64_t uploaded = 0;          // objects created (201)
-  std::uint64_t already_present = 0;   // 412: confirmed without a new copy
-  std::uint64_t upload_errors = 0;     // failed attempts (each pauses the uploads)
+  std::uint64_t uploaded = 0;         // objects created (201)
+  std::uint64_t already_present = 0;  // 412: confirmed without a new copy
+  std::uint64_t upload_errors = 0;    // failed attempts (each pauses the uploads)
   std::uint64_t containers_created = 0;
-  std::string last_error;              // kept after recovery; see failing
+  std::string last_error;  // kept after recovery; see failing
   std::optional<core::TimePoint> last_error_at;
   std::optional<core::TimePoint> last_upload_at;
-  bool failing = false;                // the last attempt failed
+  bool failing = false;  // the last attempt failed
 };
 
 class SwiftMirror {

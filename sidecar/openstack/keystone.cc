@@ -55,11 +55,13 @@ Credentials from_settings(const OpenStackSettings& settings, const std::string& 
 }
 
 Status merge_cloud_entry(const CloudsFile& file, const YAML::Node& entry, const std::string& cloud,
-                         Credentials& credentials, bool& domains_from_cloud_user, bool& domains_from_cloud_project) {
+                         Credentials& credentials, bool& domains_from_cloud_user,
+                         bool& domains_from_cloud_project) {
   const std::string where = at_line(file, entry.Mark()) + ": clouds." + cloud;
   if (!entry.IsMap()) return Error{where + ": expected a map"};
   const YAML::Node auth = entry["auth"];
-  if (auth && !auth.IsMap()) return Error{at_line(file, auth.Mark()) + ": clouds." + cloud + ".auth: expected a map"};
+  if (auth && !auth.IsMap())
+    return Error{at_line(file, auth.Mark()) + ": clouds." + cloud + ".auth: expected a map"};
   if (auth) {
     take(auth, "auth_url", credentials.auth_url);
     take(auth, "username", credentials.username);
@@ -133,7 +135,8 @@ Status check_complete(const Credentials& credentials) {
     return Error{"auth_url must be an http:// or https:// URL" + from};
   }
   if (credentials.method == AuthMethod::kApplicationCredential) {
-    if (credentials.application_credential_secret.empty()) return Error{"no application_credential_secret" + from};
+    if (credentials.application_credential_secret.empty())
+      return Error{"no application_credential_secret" + from};
     if (credentials.application_credential_id.empty()) {
       if (credentials.application_credential_name.empty()) {
         return Error{"no application_credential_id (or application_credential_name)" + from};
@@ -147,7 +150,8 @@ Status check_complete(const Credentials& credentials) {
   std::vector<std::string> missing;
   if (credentials.username.empty() && credentials.user_id.empty()) missing.emplace_back("username");
   if (credentials.password.empty()) missing.emplace_back("password");
-  if (credentials.project_name.empty() && credentials.project_id.empty()) missing.emplace_back("project_name");
+  if (credentials.project_name.empty() && credentials.project_id.empty())
+    missing.emplace_back("project_name");
   if (missing.empty()) return ok_status();
   std::string list;
   for (const std::string& key : missing) list += (list.empty() ? "" : ", ") + key;
@@ -160,7 +164,8 @@ json domain_of(const std::string& id, const std::string& name) {
 }
 }  // namespace
 
-std::vector<std::string> clouds_yaml_search_path(const std::string& env_client_config_file, const std::string& home) {
+std::vector<std::string> clouds_yaml_search_path(const std::string& env_client_config_file,
+                                                 const std::string& home) {
   std::vector<std::string> paths;
   if (!env_client_config_file.empty()) paths.push_back(env_client_config_file);
   paths.emplace_back("clouds.yaml");
@@ -169,7 +174,8 @@ std::vector<std::string> clouds_yaml_search_path(const std::string& env_client_c
   return paths;
 }
 
-Result<Credentials> resolve_credentials(const OpenStackSettings& settings, const std::vector<CloudsFile>& clouds,
+Result<Credentials> resolve_credentials(const OpenStackSettings& settings,
+                                        const std::vector<CloudsFile>& clouds,
                                         const std::string& config_name) {
   Credentials credentials = from_settings(settings, config_name);
   credentials.user_domain_name = settings.user_domain_name;
@@ -197,8 +203,8 @@ Result<Credentials> resolve_credentials(const OpenStackSettings& settings, const
           !merged) {
         return merged.error();
       }
-      if (!credentials.application_credential_secret.empty() &&
-          credentials.method == AuthMethod::kPassword && credentials.password.empty()) {
+      if (!credentials.application_credential_secret.empty() && credentials.method == AuthMethod::kPassword &&
+          credentials.password.empty()) {
         credentials.method = AuthMethod::kApplicationCredential;
       }
       found = true;
@@ -207,13 +213,14 @@ Result<Credentials> resolve_credentials(const OpenStackSettings& settings, const
     if (!found) {
       std::string list;
       for (const std::string& path : looked) list += (list.empty() ? "" : ", ") + path;
-      return Error{"openstack.cloud: no cloud named '" + settings.cloud + "' in any clouds.yaml (looked in: " +
-                   (list.empty() ? "no file found" : list) + ")"};
+      return Error{"openstack.cloud: no cloud named '" + settings.cloud +
+                   "' in any clouds.yaml (looked in: " + (list.empty() ? "no file found" : list) + ")"};
     }
   }
   // A domain id (from config.yaml's extra keys or clouds.yaml) replaces the config model's
   // default domain name, which must then not be sent alongside it.
-  if (!credentials.user_domain_id.empty() && !user_domain_from_cloud && settings.user_domain_name == "Default") {
+  if (!credentials.user_domain_id.empty() && !user_domain_from_cloud &&
+      settings.user_domain_name == "Default") {
     credentials.user_domain_name.clear();
   }
   if (!credentials.project_domain_id.empty() && !project_domain_from_cloud &&
@@ -240,10 +247,11 @@ std::string auth_request_body(const Credentials& credentials) {
       credential["id"] = credentials.application_credential_id;
     } else {
       credential["name"] = credentials.application_credential_name;
-      credential["user"] = !credentials.user_id.empty()
-                               ? json{{"id", credentials.user_id}}
-                               : json{{"name", credentials.username},
-                                      {"domain", domain_of(credentials.user_domain_id, credentials.user_domain_name)}};
+      credential["user"] =
+          !credentials.user_id.empty()
+              ? json{{"id", credentials.user_id}}
+              : json{{"name", credentials.username},
+                     {"domain", domain_of(credentials.user_domain_id, credentials.user_domain_name)}};
     }
     identity = {{"methods", {"application_credential"}}, {"application_credential", credential}};
   } else {
@@ -253,10 +261,11 @@ std::string auth_request_body(const Credentials& credentials) {
                            {"domain", domain_of(credentials.user_domain_id, credentials.user_domain_name)}};
     user["password"] = credentials.password;
     identity = {{"methods", {"password"}}, {"password", {{"user", user}}}};
-    json project = !credentials.project_id.empty()
-                       ? json{{"id", credentials.project_id}}
-                       : json{{"name", credentials.project_name},
-                              {"domain", domain_of(credentials.project_domain_id, credentials.project_domain_name)}};
+    json project =
+        !credentials.project_id.empty()
+            ? json{{"id", credentials.project_id}}
+            : json{{"name", credentials.project_name},
+                   {"domain", domain_of(credentials.project_domain_id, credentials.project_domain_name)}};
     scope = {{"project", project}};
   }
   json auth{{"identity", identity}};

@@ -6,16 +6,15 @@
 // service_catalog.py and identity/base.py, openstacksdk's config loader).
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "config/config.h"
 #include "base/result.h"
+#include "config/config.h"
 
 namespace unshelver::core::openstack {
 
@@ -27,12 +26,12 @@ enum class AuthMethod { kPassword, kApplicationCredential };
 // clouds.yaml entry have been merged. Holds secrets: never log or format it.
 struct Credentials {
   AuthMethod method = AuthMethod::kPassword;
-  std::string auth_url;                 // as configured, e.g. https://keystone:5000/v3
+  std::string auth_url;  // as configured, e.g. https://keystone:5000/v3
   std::string username;
   std::string user_id;
   std::string user_domain_name;
   std::string user_domain_id;
-  std::string password;                 // secret
+  std::string password;  // secret
   std::string project_name;
   std::string project_id;
   std::string project_domain_name;
@@ -44,7 +43,7 @@ struct Credentials {
   std::string interface = "public";
   bool verify = true;
   std::string cacert;
-  std::string source;                   // "config.yaml" or "clouds.yaml entry 'x' (/path)", for messages
+  std::string source;  // "config.yaml" or "clouds.yaml entry 'x' (/path)", for messages
 };
 
 // A clouds.yaml file's text and where it came from (for messages naming file and line).
@@ -58,12 +57,14 @@ struct CloudsFile {
 // keys set in config.yaml win over the entry. `clouds` are the candidate files in openstacksdk's
 // search order (the first file that has the entry is used). Errors name the file, line and key.
 // `config_name` names the configuration in messages (Credentials::source).
-Result<Credentials> resolve_credentials(const OpenStackSettings& settings, const std::vector<CloudsFile>& clouds,
+Result<Credentials> resolve_credentials(const OpenStackSettings& settings,
+                                        const std::vector<CloudsFile>& clouds,
                                         const std::string& config_name = "config.yaml");
 
 // Where openstacksdk looks for clouds.yaml, in order: $OS_CLIENT_CONFIG_FILE, ./clouds.yaml,
 // ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml.
-std::vector<std::string> clouds_yaml_search_path(const std::string& env_client_config_file, const std::string& home);
+std::vector<std::string> clouds_yaml_search_path(const std::string& env_client_config_file,
+                                                 const std::string& home);
 
 // The token URL for an auth_url given with or without its version: ".../v3" and ".../v3/" become
 // ".../v3/auth/tokens", an unversioned "https://keystone:5000" becomes ".../v3/auth/tokens".
@@ -74,7 +75,7 @@ std::string token_url(std::string_view auth_url);
 std::string auth_request_body(const Credentials& credentials);
 
 struct Token {
-  std::string id;                       // from X-Subject-Token; secret
+  std::string id;  // from X-Subject-Token; secret
   TimePoint expires_at{};
   nlohmann::json catalog = nlohmann::json::array();
   std::string project_id;

@@ -24,18 +24,26 @@ bool one_of(std::string_view value, const std::array<std::string_view, N>& names
 }
 
 // Task states from nova/objects/fields.py (TaskState), grouped by where they lead.
-constexpr std::array<std::string_view, 14> kStartingTasks = {
-    "unshelving",       "spawning",         "powering-on",     "resuming",    "unpausing",
-    "rebooting",        "reboot_pending",   "reboot_started",  "rebooting_hard", "reboot_pending_hard",
-    "reboot_started_hard", "rebuilding",    "scheduling",      "block_device_mapping"};
-constexpr std::array<std::string_view, 9> kStoppingTasks = {
-    "shelving",      "shelving_image_pending_upload", "shelving_image_uploading", "shelving_offloading",
-    "powering-off",  "suspending",                    "pausing",                  "deleting",
-    "soft-deleting"};
+constexpr std::array<std::string_view, 14> kStartingTasks = {"unshelving",          "spawning",
+                                                             "powering-on",         "resuming",
+                                                             "unpausing",           "rebooting",
+                                                             "reboot_pending",      "reboot_started",
+                                                             "rebooting_hard",      "reboot_pending_hard",
+                                                             "reboot_started_hard", "rebuilding",
+                                                             "scheduling",          "block_device_mapping"};
+constexpr std::array<std::string_view, 9> kStoppingTasks = {"shelving",
+                                                            "shelving_image_pending_upload",
+                                                            "shelving_image_uploading",
+                                                            "shelving_offloading",
+                                                            "powering-off",
+                                                            "suspending",
+                                                            "pausing",
+                                                            "deleting",
+                                                            "soft-deleting"};
 
 bool is_off_status(std::string_view status) {
-  return status == "SHELVED" || status == "SHELVED_OFFLOADED" || status == "SHUTOFF" || status == "SUSPENDED" ||
-         status == "PAUSED";
+  return status == "SHELVED" || status == "SHELVED_OFFLOADED" || status == "SHUTOFF" ||
+         status == "SUSPENDED" || status == "PAUSED";
 }
 
 bool settled_for(std::string_view status, SleepAction action) {
@@ -53,7 +61,9 @@ std::string error_text(const Server& server) {
 ActionPlan send(std::string name, std::string body) {
   return ActionPlan{ActionPlan::Kind::kSend, std::move(name), std::move(body), ""};
 }
-ActionPlan already() { return ActionPlan{}; }
+ActionPlan already() {
+  return ActionPlan{};
+}
 ActionPlan busy(const Server& server) {
   return ActionPlan{ActionPlan::Kind::kBusy, "", "",
                     "task " + server.task_state + " is running (status " + server.status + ")"};
@@ -113,7 +123,8 @@ Result<std::string> exact_server_id(std::string_view list_body, std::string_view
 
 CloudObservation observe(const Server& server, SleepAction action) {
   CloudObservation observation;
-  observation.status = server.task_state.empty() ? server.status : server.status + " (" + server.task_state + ")";
+  observation.status =
+      server.task_state.empty() ? server.status : server.status + " (" + server.task_state + ")";
   const std::string_view status = server.status;
   if (status == "ERROR") {
     observation.kind = Kind::kError;
@@ -197,7 +208,8 @@ Result<ActionPlan> sleep_plan(const Server& server, SleepAction action) {
   return Error{"cannot put a server in status " + server.status + " to sleep"};
 }
 
-std::string upstream_address(const Server& server, const std::vector<std::string>& preferred_networks, int port) {
+std::string upstream_address(const Server& server, const std::vector<std::string>& preferred_networks,
+                             int port) {
   struct Candidate {
     std::string network;
     std::string address;
@@ -227,10 +239,12 @@ std::string upstream_address(const Server& server, const std::vector<std::string
   };
   for (const std::string& network : preferred_networks) {
     // IPv4 first within a preferred network, since Caddy and most backends listen there.
-    if (auto found = pick([&](const Candidate& c) { return c.network == network && c.version == 4; }); !found.empty()) {
+    if (auto found = pick([&](const Candidate& c) { return c.network == network && c.version == 4; });
+        !found.empty()) {
       return found;
     }
-    if (auto found = pick([&](const Candidate& c) { return c.network == network; }); !found.empty()) return found;
+    if (auto found = pick([&](const Candidate& c) { return c.network == network; }); !found.empty())
+      return found;
   }
   if (auto found = pick([](const Candidate& c) { return c.floating; }); !found.empty()) return found;
   if (auto found = pick([](const Candidate& c) { return c.version == 4; }); !found.empty()) return found;
@@ -242,7 +256,8 @@ std::string upstream_address(const Server& server, const std::vector<std::string
 
 ActionVerdict instance_action_verdict(std::string_view body) {
   json document = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!document.is_object() || !document.contains("instanceAction") || !document["instanceAction"].is_object()) {
+  if (!document.is_object() || !document.contains("instanceAction") ||
+      !document["instanceAction"].is_object()) {
     return ActionVerdict{};
   }
   const json& action = document["instanceAction"];

@@ -7,15 +7,14 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "config/config.h"
 #include "backend/reconciler.h"
 #include "base/result.h"
+#include "config/config.h"
 
 namespace unshelver::core::nova {
 
@@ -28,8 +27,8 @@ inline constexpr std::string_view kActionEventsMicroversion = "2.51";
 struct Server {
   std::string id;
   std::string name;
-  std::string status;         // ACTIVE, SHELVED_OFFLOADED, SHUTOFF, ...
-  std::string task_state;     // "" when null
+  std::string status;      // ACTIVE, SHELVED_OFFLOADED, SHUTOFF, ...
+  std::string task_state;  // "" when null
   std::string vm_state;
   int power_state = 0;
   std::string fault_message;  // "" when the server has no fault
@@ -58,9 +57,9 @@ struct ActionPlan {
     kAlreadyThere,  // already in (or on its way to) the wanted state: nothing to send
     kBusy,          // another task runs (someone else acts): observe again, never act blindly
   } kind = Kind::kAlreadyThere;
-  std::string name;   // for logs and events: "unshelve", "os-start", ...
-  std::string body;   // JSON, for kSend
-  std::string reason; // for kBusy: the task that runs
+  std::string name;    // for logs and events: "unshelve", "os-start", ...
+  std::string body;    // JSON, for kSend
+  std::string reason;  // for kBusy: the task that runs
 };
 Result<ActionPlan> wake_plan(const Server& server);
 Result<ActionPlan> sleep_plan(const Server& server, SleepAction action);
@@ -68,7 +67,8 @@ Result<ActionPlan> sleep_plan(const Server& server, SleepAction action);
 // host:port for Caddy: the first address on a preferred network (in the given order), else a
 // floating IP, else any IPv4, else any address, else accessIPv4/accessIPv6 (the Python
 // unshelver's order). IPv6 comes back bracketed. Empty when the server has no address yet.
-std::string upstream_address(const Server& server, const std::vector<std::string>& preferred_networks, int port);
+std::string upstream_address(const Server& server, const std::vector<std::string>& preferred_networks,
+                             int port);
 
 // What an instance action (GET /servers/{id}/os-instance-actions/{request_id}) says about an
 // action of ours: still running, succeeded, or failed with the cloud's reason.

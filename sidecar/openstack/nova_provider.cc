@@ -2,8 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "openstack/keystone.h"
 #include "base/text.h"
+#include "openstack/keystone.h"
 
 namespace unshelver::providers {
 
@@ -26,7 +26,9 @@ io::HeaderList microversion(std::string_view version) {
 NovaProvider::NovaProvider(OpenStackSession& session, const core::BackendConfig& backend)
     : session_(session), backend_(backend), server_id_(backend.instance_id) {}
 
-NovaProvider::~NovaProvider() { close(); }
+NovaProvider::~NovaProvider() {
+  close();
+}
 
 void NovaProvider::close() {
   if (closed_) return;
@@ -46,11 +48,12 @@ OpenStackSession::RequestId NovaProvider::call(ApiRequest request, ApiCallback o
   // The id is known only after request() returns, but the callback never runs inside request(),
   // so the shared slot is filled in time.
   auto slot = std::make_shared<OpenStackSession::RequestId>(0);
-  const auto id = session_.request(std::move(request), [this, slot, on_done = std::move(on_done)](io::ClientResponse response) {
-    in_flight_.erase(*slot);
-    if (closed_) return;
-    on_done(std::move(response));
-  });
+  const auto id = session_.request(std::move(request),
+                                   [this, slot, on_done = std::move(on_done)](io::ClientResponse response) {
+                                     in_flight_.erase(*slot);
+                                     if (closed_) return;
+                                     on_done(std::move(response));
+                                   });
   *slot = id;
   in_flight_.insert(id);
   return id;
@@ -121,7 +124,8 @@ void NovaProvider::read_server(ServerCallback on_done) {
 core::CloudObservation NovaProvider::to_observation(const nova::Server& server) {
   core::CloudObservation observation = nova::observe(server, backend_.sleep_action);
   if (backend_.upstream.empty()) {
-    observation.upstream = nova::upstream_address(server, backend_.preferred_networks, default_port(backend_));
+    observation.upstream =
+        nova::upstream_address(server, backend_.preferred_networks, default_port(backend_));
   }
   return observation;
 }
@@ -157,13 +161,14 @@ void NovaProvider::check_pending_action(const nova::Server& server, core::CloudO
 }
 
 void NovaProvider::query_action(std::shared_ptr<ActionCheck> check) {
-  static constexpr std::string_view kVersions[] = {nova::kActionDetailsMicroversion, nova::kActionEventsMicroversion,
-                                                   nova::kBaseMicroversion};
+  static constexpr std::string_view kVersions[] = {nova::kActionDetailsMicroversion,
+                                                   nova::kActionEventsMicroversion, nova::kBaseMicroversion};
   ApiRequest request;
   request.path = check->path;
   request.headers = microversion(kVersions[check->version_index]);
   call(std::move(request), [this, check](io::ClientResponse response) {
-    const bool version_refused = response.transport_ok() && (response.status == 400 || response.status == 406);
+    const bool version_refused =
+        response.transport_ok() && (response.status == 400 || response.status == 406);
     if (version_refused && check->version_index + 1 < std::size(kVersions)) {
       ++check->version_index;
       query_action(check);
@@ -172,7 +177,8 @@ void NovaProvider::query_action(std::shared_ptr<ActionCheck> check) {
     if (response.is_2xx() && pending_wake_) {
       nova::ActionVerdict verdict = nova::instance_action_verdict(response.body);
       if (verdict.kind == nova::ActionVerdict::Kind::kFailed) {
-        spdlog::warn("[{}] the cloud reports that {} failed: {}", backend_.name, pending_wake_->name, verdict.message);
+        spdlog::warn("[{}] the cloud reports that {} failed: {}", backend_.name, pending_wake_->name,
+                     verdict.message);
         check->observation.detail = verdict.message;
         pending_wake_.reset();
       }
@@ -183,8 +189,12 @@ void NovaProvider::query_action(std::shared_ptr<ActionCheck> check) {
   });
 }
 
-void NovaProvider::wake(ActionCallback on_done) { act(true, std::move(on_done)); }
-void NovaProvider::sleep(ActionCallback on_done) { act(false, std::move(on_done)); }
+void NovaProvider::wake(ActionCallback on_done) {
+  act(true, std::move(on_done));
+}
+void NovaProvider::sleep(ActionCallback on_done) {
+  act(false, std::move(on_done));
+}
 
 void NovaProvider::act(bool wake, ActionCallback on_done) {
   // The last server read decides at once when it calls for an action: sending it straight away
@@ -192,7 +202,8 @@ void NovaProvider::act(bool wake, ActionCallback on_done) {
   // not fit the server's state with 409, which makes the reconciler observe and decide afresh.
   // A view that says "nothing to do" or "busy" is read again before it is believed.
   if (last_server_) {
-    auto plan = wake ? nova::wake_plan(*last_server_) : nova::sleep_plan(*last_server_, backend_.sleep_action);
+    auto plan =
+        wake ? nova::wake_plan(*last_server_) : nova::sleep_plan(*last_server_, backend_.sleep_action);
     last_server_.reset();
     if (plan && plan->kind == nova::ActionPlan::Kind::kSend) {
       send_action(*plan, wake, std::move(on_done));
@@ -213,14 +224,11 @@ void NovaProvider::act(bool wake, ActionCallback on_done) {
     }
     switch (plan->kind) {
       case nova::ActionPlan::Kind::kAlreadyThere:
-        on_done(ActionResult::accepted("already " + std::string(wake ? "awake" : "asleep") + " or on its way"));
+        on_done(
+            ActionResult::accepted("already " + std::string(wake ? "awake" : "asleep") + " or on its way"));
         return;
-      case nova::ActionPlan::Kind::kBusy:
-        on_done(ActionResult::busy(plan->reason));
-        return;
-      case nova::ActionPlan::Kind::kSend:
-        send_action(*plan, wake, on_done);
-        return;
+      case nova::ActionPlan::Kind::kBusy: on_done(ActionResult::busy(plan->reason)); return;
+      case nova::ActionPlan::Kind::kSend: send_action(*plan, wake, on_done); return;
     }
   });
 }
@@ -237,7 +245,8 @@ void NovaProvider::send_action(const nova::ActionPlan& plan, bool wake, ActionCa
     if (response.transport_ok() && response.status == 202) {
       const std::string* request_id = response.header("x-openstack-request-id");
       if (!request_id) request_id = response.header("x-compute-request-id");
-      spdlog::info("[{}] Nova accepted {} (request {})", backend_.name, name, request_id ? *request_id : "unknown");
+      spdlog::info("[{}] Nova accepted {} (request {})", backend_.name, name,
+                   request_id ? *request_id : "unknown");
       if (wake && request_id) pending_wake_ = PendingAction{*request_id, name};
       on_done(ActionResult::accepted());
       return;

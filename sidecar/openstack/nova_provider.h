@@ -18,9 +18,9 @@
 #include <set>
 #include <string>
 
+#include "backend/cloud_provider.h"
 #include "config/config.h"
 #include "openstack/nova.h"
-#include "backend/cloud_provider.h"
 #include "openstack/session.h"
 
 namespace unshelver::providers {

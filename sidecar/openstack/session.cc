@@ -20,8 +20,8 @@ std::string status_text(const io::ClientResponse& response) {
 }
 }  // namespace
 
-OpenStackSession::OpenStackSession(uv_loop_t* loop, io::HttpClient& client, openstack::Credentials credentials,
-                                   SessionSettings settings)
+OpenStackSession::OpenStackSession(uv_loop_t* loop, io::HttpClient& client,
+                                   openstack::Credentials credentials, SessionSettings settings)
     : loop_(loop),
       client_(client),
       credentials_(std::move(credentials)),
@@ -31,12 +31,15 @@ OpenStackSession::OpenStackSession(uv_loop_t* loop, io::HttpClient& client, open
   settings_.attempts = std::max(1, settings_.attempts);
 }
 
-OpenStackSession::~OpenStackSession() { close(); }
+OpenStackSession::~OpenStackSession() {
+  close();
+}
 
 io::ClientRequest OpenStackSession::base_request() const {
   io::ClientRequest request;
   request.timeout = settings_.timeout;
-  request.connect_timeout = std::min<std::chrono::milliseconds>(settings_.timeout, std::chrono::milliseconds(10'000));
+  request.connect_timeout =
+      std::min<std::chrono::milliseconds>(settings_.timeout, std::chrono::milliseconds(10'000));
   request.verify_tls = credentials_.verify;
   request.ca_file = credentials_.cacert;
   return request;
@@ -50,7 +53,8 @@ OpenStackSession::RequestId OpenStackSession::request(ApiRequest request, ApiCal
   operation.on_done = std::move(on_done);
   // With a valid token and a known endpoint the request goes out at once (HttpClient never calls
   // back inside send()); a wake reaches the cloud a loop iteration sooner.
-  if (!openstack::token_needs_renewal(token_, std::chrono::system_clock::now()) && url_for(operation.request)) {
+  if (!openstack::token_needs_renewal(token_, std::chrono::system_clock::now()) &&
+      url_for(operation.request)) {
     send(id);
     return id;
   }
@@ -95,7 +99,8 @@ void OpenStackSession::close() {
 
 std::string OpenStackSession::endpoint(const std::string& service_type) const {
   if (token_.id.empty()) return "";
-  auto url = openstack::select_endpoint(token_.catalog, service_type, credentials_.interface, credentials_.region_name);
+  auto url = openstack::select_endpoint(token_.catalog, service_type, credentials_.interface,
+                                        credentials_.region_name);
   return url ? *url : "";
 }
 
@@ -134,7 +139,8 @@ void OpenStackSession::send(RequestId id) {
   request.headers.emplace_back("X-Auth-Token", token_.id);
   request.headers.emplace_back("Accept", "application/json");
   request.headers.emplace_back("User-Agent", "unshelver");
-  if (!operation.request.body.empty() || operation.request.method == "POST" || operation.request.method == "PUT") {
+  if (!operation.request.body.empty() || operation.request.method == "POST" ||
+      operation.request.method == "PUT") {
     request.headers.emplace_back("Content-Type", operation.request.content_type);
   }
   request.body = operation.request.body;
@@ -159,7 +165,8 @@ void OpenStackSession::on_response(RequestId id, io::ClientResponse response) {
     // one and try once more.
     operation.reauthenticated = true;
     ++stats_.reauthentications;
-    spdlog::info("openstack: {} answered 401; authenticating again and retrying once", operation.request.service_type);
+    spdlog::info("openstack: {} answered 401; authenticating again and retrying once",
+                 operation.request.service_type);
     start(id);
     return;
   }
@@ -171,13 +178,14 @@ bool OpenStackSession::schedule_retry(RequestId id, const io::ClientResponse& re
   Operation& operation = operations_.at(id);
   if (operation.attempt >= settings_.attempts) return false;
   std::optional<std::chrono::milliseconds> retry_after;
-  if (const std::string* header = response.header("retry-after")) retry_after = core::parse_retry_after(*header);
+  if (const std::string* header = response.header("retry-after"))
+    retry_after = core::parse_retry_after(*header);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   const auto delay = core::backoff_delay(settings_.backoff, operation.attempt, unit(random_), retry_after);
   ++stats_.retries;
   spdlog::warn("openstack: {} {} failed ({}); retry {} of {} in {} ms", operation.request.method,
-               operation.request.service_type, status_text(response), operation.attempt, settings_.attempts - 1,
-               delay.count());
+               operation.request.service_type, status_text(response), operation.attempt,
+               settings_.attempts - 1, delay.count());
   if (!operation.retry_timer) operation.retry_timer = std::make_unique<io::Timer>(loop_);
   operation.retry_timer->start(delay, [this, id] { start(id); });
   return true;
@@ -203,7 +211,8 @@ void OpenStackSession::authenticate() {
   io::ClientRequest request = base_request();
   request.method = "POST";
   request.url = openstack::token_url(credentials_.auth_url);
-  request.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}, {"User-Agent", "unshelver"}};
+  request.headers = {
+      {"Content-Type", "application/json"}, {"Accept", "application/json"}, {"User-Agent", "unshelver"}};
   request.body = openstack::auth_request_body(credentials_);
   auth_transfer_ = client_.send(std::move(request), [this](io::ClientResponse response) {
     auth_transfer_ = 0;
@@ -228,15 +237,18 @@ void OpenStackSession::on_auth_response(io::ClientResponse response) {
     auth_error_ = "Keystone: " + token.error().message;
   } else if (retryable(response) && auth_attempt_ < settings_.attempts) {
     std::optional<std::chrono::milliseconds> retry_after;
-    if (const std::string* header = response.header("retry-after")) retry_after = core::parse_retry_after(*header);
+    if (const std::string* header = response.header("retry-after"))
+      retry_after = core::parse_retry_after(*header);
     std::uniform_real_distribution<double> unit(0.0, 1.0);
     const auto delay = core::backoff_delay(settings_.backoff, auth_attempt_, unit(random_), retry_after);
-    spdlog::warn("openstack: authentication failed ({}); retry in {} ms", status_text(response), delay.count());
+    spdlog::warn("openstack: authentication failed ({}); retry in {} ms", status_text(response),
+                 delay.count());
     if (!auth_retry_timer_) auth_retry_timer_ = std::make_unique<io::Timer>(loop_);
     auth_retry_timer_->start(delay, [this] { authenticate(); });
     return;
   } else if (response.transport_ok() && response.status == 401) {
-    auth_error_ = "Keystone refused the credentials from " + credentials_.source + " (" + status_text(response) + ")";
+    auth_error_ =
+        "Keystone refused the credentials from " + credentials_.source + " (" + status_text(response) + ")";
   } else {
     auth_error_ = "Keystone authentication failed at " + openstack::token_url(credentials_.auth_url) + ": " +
                   status_text(response);

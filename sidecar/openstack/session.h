@@ -38,10 +38,10 @@ struct SessionSettings {
 };
 
 struct ApiRequest {
-  std::string service_type;     // catalog type: "compute", "dns", "object-store"
+  std::string service_type;  // catalog type: "compute", "dns", "object-store"
   std::string method = "GET";
-  std::string path;             // appended to the service's endpoint URL; or a full http(s) URL
-  io::HeaderList headers;       // X-Auth-Token is added by the session
+  std::string path;        // appended to the service's endpoint URL; or a full http(s) URL
+  io::HeaderList headers;  // X-Auth-Token is added by the session
   std::string body;
   std::string content_type = "application/json";  // sent with a body
 };
@@ -53,9 +53,9 @@ using ApiCallback = std::function<void(io::ClientResponse response)>;
 struct SessionStats {
   std::uint64_t authentications = 0;
   std::uint64_t authentication_failures = 0;
-  std::uint64_t requests = 0;        // HTTP requests sent to services (retries included)
+  std::uint64_t requests = 0;  // HTTP requests sent to services (retries included)
   std::uint64_t retries = 0;
-  std::uint64_t reauthentications = 0;  // after a service's 401
+  std::uint64_t reauthentications = 0;                                     // after a service's 401
   std::map<std::string, std::map<long, std::uint64_t>> by_service_status;  // status 0: no answer
 };
 

@@ -35,8 +35,8 @@
 #include <utility>
 #include <vector>
 
-#include "uv/handle.h"
 #include "base/text.h"
+#include "uv/handle.h"
 
 namespace unshelver::io {
 namespace {
@@ -91,9 +91,8 @@ std::vector<std::string> url_secrets(std::string_view url) {
   auto hash = url.find('#', authority_end);
   auto question = url.find('?', authority_end);
   if (question != std::string_view::npos && question < hash) {
-    std::string_view query = url.substr(question + 1, hash == std::string_view::npos
-                                                          ? std::string_view::npos
-                                                          : hash - question - 1);
+    std::string_view query = url.substr(
+        question + 1, hash == std::string_view::npos ? std::string_view::npos : hash - question - 1);
     secrets.emplace_back(query);
     while (!query.empty()) {
       auto amp = query.find('&');
@@ -120,16 +119,14 @@ std::string redact(std::string text, const std::vector<std::string>& secrets) {
 }
 
 // Runs a user callback; no exception may unwind into libuv or libcurl frames (STYLE.md §2.4).
-void invoke_user_callback(const ResponseCallback& callback, ClientResponse response,
-                          RequestId id) noexcept {
+void invoke_user_callback(const ResponseCallback& callback, ClientResponse response, RequestId id) noexcept {
   if (!callback) return;
   try {
     callback(std::move(response));
   } catch (const std::exception& error) {
     spdlog::error("http client: request {}: the completion callback threw: {}", id, error.what());
   } catch (...) {
-    spdlog::error("http client: request {}: the completion callback threw a non-standard exception",
-                  id);
+    spdlog::error("http client: request {}: the completion callback threw a non-standard exception", id);
   }
 }
 
@@ -177,13 +174,10 @@ struct HttpClient::Impl {
 
   // curl → us. These run inside libcurl: they must not call back into the multi handle (except
   // curl_multi_assign, which the socket callback contract allows) and never run user code.
-  static int cb_socket(CURL* easy, curl_socket_t fd, int action, void* userp,
-                       void* socketp) noexcept;
+  static int cb_socket(CURL* easy, curl_socket_t fd, int action, void* userp, void* socketp) noexcept;
   static int cb_timer(CURLM* multi, long timeout_ms, void* userp) noexcept;
-  static std::size_t cb_write(char* data, std::size_t size, std::size_t count,
-                              void* userp) noexcept;
-  static std::size_t cb_header(char* data, std::size_t size, std::size_t count,
-                               void* userp) noexcept;
+  static std::size_t cb_write(char* data, std::size_t size, std::size_t count, void* userp) noexcept;
+  static std::size_t cb_header(char* data, std::size_t size, std::size_t count, void* userp) noexcept;
 
   // libuv → us.
   static void on_uv_socket(uv_poll_t* poll, int status, int events) noexcept;
@@ -206,8 +200,8 @@ struct HttpClient::Impl {
 
   uv_loop_t* loop_;
   CURLM* multi_ = nullptr;
-  TimerBlock* timeout_ = nullptr;   // curl's single timeout (CURLMOPT_TIMERFUNCTION)
-  TimerBlock* deferred_ = nullptr;  // completes requests that failed before reaching curl
+  TimerBlock* timeout_ = nullptr;               // curl's single timeout (CURLMOPT_TIMERFUNCTION)
+  TimerBlock* deferred_ = nullptr;              // completes requests that failed before reaching curl
   std::unordered_set<SocketContext*> sockets_;  // live polls, by address, never by fd
   std::unordered_map<RequestId, std::unique_ptr<Transfer>> transfers_;
   std::vector<RequestId> deferred_ids_;
@@ -255,7 +249,9 @@ HttpClient::Impl::Impl(uv_loop_t* loop) : loop_(loop) {
   }
 }
 
-HttpClient::Impl::~Impl() { close(); }
+HttpClient::Impl::~Impl() {
+  close();
+}
 
 RequestId HttpClient::Impl::send(ClientRequest request, ResponseCallback on_done) {
   if (closed_) {
@@ -321,9 +317,8 @@ std::string HttpClient::Impl::configure(Transfer& transfer, ClientRequest& reque
   curl_write_callback header_function = &Impl::cb_header;
   const long timeout_ms = static_cast<long>(request.timeout.count());
   // curl treats a connect timeout of 0 as "the 300 s default"; fall back to the whole timeout.
-  const long connect_timeout_ms = request.connect_timeout.count() > 0
-                                      ? static_cast<long>(request.connect_timeout.count())
-                                      : timeout_ms;
+  const long connect_timeout_ms =
+      request.connect_timeout.count() > 0 ? static_cast<long>(request.connect_timeout.count()) : timeout_ms;
 
   set("CURLOPT_URL", CURLOPT_URL, request.url.c_str());
   set("CURLOPT_PROTOCOLS_STR", CURLOPT_PROTOCOLS_STR, "http,https");
@@ -354,8 +349,7 @@ std::string HttpClient::Impl::configure(Transfer& transfer, ClientRequest& reque
   if (!request.ca_file.empty()) set("CURLOPT_CAINFO", CURLOPT_CAINFO, request.ca_file.c_str());
 
   const std::string& method = request.method;
-  const bool sends_body = !request.body.empty() || method == "POST" || method == "PUT" ||
-                          method == "PATCH";
+  const bool sends_body = !request.body.empty() || method == "POST" || method == "PUT" || method == "PATCH";
   if (method == "HEAD") {
     set("CURLOPT_NOBODY", CURLOPT_NOBODY, 1L);
   } else if (method == "GET" && !sends_body) {
@@ -455,8 +449,8 @@ void HttpClient::Impl::release_easy(Transfer& transfer) {
   if (transfer.easy != nullptr) {
     if (transfer.added && multi_ != nullptr) {
       if (CURLMcode rc = curl_multi_remove_handle(multi_, transfer.easy); rc != CURLM_OK) {
-        spdlog::error("http client: request {}: curl_multi_remove_handle failed: {}",
-                      transfer.id, curl_multi_strerror(rc));
+        spdlog::error("http client: request {}: curl_multi_remove_handle failed: {}", transfer.id,
+                      curl_multi_strerror(rc));
       }
     }
     transfer.added = false;
@@ -483,8 +477,7 @@ void HttpClient::Impl::defer_failure(std::unique_ptr<Transfer> transfer, std::st
 int HttpClient::Impl::cb_socket(CURL* /*easy*/, curl_socket_t fd, int action, void* userp,
                                 void* socketp) noexcept {
   try {
-    return static_cast<Impl*>(userp)->handle_socket(fd, action,
-                                                    static_cast<SocketContext*>(socketp));
+    return static_cast<Impl*>(userp)->handle_socket(fd, action, static_cast<SocketContext*>(socketp));
   } catch (...) {
     // Only allocation can throw here; -1 makes curl abort the transfers instead of hanging them.
     spdlog::error("http client: exception in the socket callback");
@@ -536,8 +529,7 @@ int HttpClient::Impl::handle_socket(curl_socket_t fd, int action, SocketContext*
       // skipped inside curl_multi_cleanup, where the multi handle is already half torn down.
       if (!in_multi_cleanup_ && multi_ != nullptr) curl_multi_assign(multi_, fd, nullptr);
       return 0;
-    default:
-      return 0;
+    default: return 0;
   }
 }
 
@@ -589,8 +581,7 @@ void HttpClient::Impl::on_uv_socket(uv_poll_t* poll, int status, int events) noe
   if (status < 0 && !uv_is_closing(handle) && !uv_is_active(handle)) {
     if (int rc = uv_poll_start(poll, context->events, &Impl::on_uv_socket); rc != 0) {
       // Only the transfer's own timeout can end it now.
-      spdlog::error("http client: re-arming the poll on fd {} failed: {}", context->fd,
-                    uv_strerror(rc));
+      spdlog::error("http client: re-arming the poll on fd {} failed: {}", context->fd, uv_strerror(rc));
     }
   }
 }
@@ -782,10 +773,16 @@ RequestId HttpClient::send(ClientRequest request, ResponseCallback on_done) {
   return impl_->send(std::move(request), std::move(on_done));
 }
 
-void HttpClient::cancel(RequestId id) { impl_->cancel(id); }
+void HttpClient::cancel(RequestId id) {
+  impl_->cancel(id);
+}
 
-void HttpClient::close() { impl_->close(); }
+void HttpClient::close() {
+  impl_->close();
+}
 
-std::size_t HttpClient::in_flight() const { return impl_->in_flight(); }
+std::size_t HttpClient::in_flight() const {
+  return impl_->in_flight();
+}
 
 }  // namespace unshelver::io

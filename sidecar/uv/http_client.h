@@ -27,11 +27,11 @@ struct ClientRequest {
   std::string url;
   HeaderList headers;
   std::string body;
-  std::chrono::milliseconds timeout{10'000};          // the whole transfer
+  std::chrono::milliseconds timeout{10'000};  // the whole transfer
   std::chrono::milliseconds connect_timeout{5'000};
   bool verify_tls = true;
-  std::string ca_file;                                // empty: the system's CA bundle
-  std::size_t max_response_bytes = 4 * 1024 * 1024;   // larger answers fail with an error
+  std::string ca_file;                               // empty: the system's CA bundle
+  std::size_t max_response_bytes = 4 * 1024 * 1024;  // larger answers fail with an error
 };
 
 struct ClientResponse {
@@ -40,7 +40,7 @@ struct ClientResponse {
   // any header value, so it is safe to log.
   std::string error;
   long status = 0;
-  HeaderList headers;                                 // names lower-cased
+  HeaderList headers;  // names lower-cased
   std::string body;
   std::chrono::milliseconds elapsed{0};
 

@@ -112,12 +112,12 @@ std::uint64_t to_uv_timeout(core::Millis delay) {
 namespace {
 
 struct ListenerBlock {
-  uv_tcp_t handle;                      // First member: the close callback casts the handle back.
-  HttpServer::Impl* owner = nullptr;    // Null once the server is gone.
+  uv_tcp_t handle;                    // First member: the close callback casts the handle back.
+  HttpServer::Impl* owner = nullptr;  // Null once the server is gone.
 };
 
 struct GraceTimerBlock {
-  uv_timer_t handle;                    // First member, as above.
+  uv_timer_t handle;  // First member, as above.
   HttpServer::Impl* owner = nullptr;
 };
 
@@ -158,7 +158,7 @@ struct HttpServer::Impl {
   std::string host;
   int port = 0;
 
-  ListenerBlock* listener = nullptr;    // Null before listen() and after its close callback.
+  ListenerBlock* listener = nullptr;  // Null before listen() and after its close callback.
   GraceTimerBlock* grace_timer = nullptr;
   std::list<std::shared_ptr<HttpConnection>> connections;
   std::unique_ptr<char[]> read_buffer;
@@ -215,11 +215,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  private:
   // What the connection waits for; it decides what the one timer means when it fires.
   enum class Phase {
-    kIdle,       // Between requests: the idle timeout runs.
-    kHeaders,    // From a request's first byte to the end of its headers: the header timeout runs.
-    kBody,       // Reading a body: the idle timeout runs and restarts with every read.
-    kInFlight,   // The handler has the request: no timer.
-    kDraining,   // The last answer is queued and the connection will close: kCloseTimeout runs.
+    kIdle,      // Between requests: the idle timeout runs.
+    kHeaders,   // From a request's first byte to the end of its headers: the header timeout runs.
+    kBody,      // Reading a body: the idle timeout runs and restarts with every read.
+    kInFlight,  // The handler has the request: no timer.
+    kDraining,  // The last answer is queued and the connection will close: kCloseTimeout runs.
   };
 
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
@@ -253,21 +253,21 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   llhttp_t parser_{};
 
   Phase phase_ = Phase::kIdle;
-  bool closed_ = false;             // close_now() ran: nothing more happens on this connection.
-  bool draining_ = false;           // close_after_writes() ran.
-  bool shutdown_requested_ = false; // uv_shutdown was called (or skipped after the peer's EOF).
+  bool closed_ = false;              // close_now() ran: nothing more happens on this connection.
+  bool draining_ = false;            // close_after_writes() ran.
+  bool shutdown_requested_ = false;  // uv_shutdown was called (or skipped after the peer's EOF).
   bool reading_ = false;
-  bool peer_eof_ = false;           // The client sent EOF or the read failed.
-  bool in_parse_ = false;           // parse() is on the stack: it resumes after a direct answer.
-  bool parser_paused_ = false;      // llhttp_execute returned HPE_PAUSED and was not resumed yet.
+  bool peer_eof_ = false;       // The client sent EOF or the read failed.
+  bool in_parse_ = false;       // parse() is on the stack: it resumes after a direct answer.
+  bool parser_paused_ = false;  // llhttp_execute returned HPE_PAUSED and was not resumed yet.
   bool in_flight_ = false;
   bool close_when_answered_ = false;
   bool keep_alive_ = true;
   bool head_request_ = false;
   bool http10_ = false;
-  bool in_field_ = false;           // Between a header field's first byte and its ':'.
-  bool in_trailers_ = false;        // Header callbacks after on_headers_complete are trailers.
-  int reject_status_ = 0;           // Set by a callback that stops the parser with HPE_USER.
+  bool in_field_ = false;     // Between a header field's first byte and its ':'.
+  bool in_trailers_ = false;  // Header callbacks after on_headers_complete are trailers.
+  int reject_status_ = 0;     // Set by a callback that stops the parser with HPE_USER.
   int pending_closes_ = 0;
   int writes_pending_ = 0;
   std::uint64_t request_id_ = 0;
@@ -276,8 +276,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
   HttpRequest request_;
   std::string remote_address_;
-  std::string pending_;             // Received while a request was in flight, not parsed yet.
-  std::string parse_buffer_;        // pending_'s bytes while they are being parsed.
+  std::string pending_;       // Received while a request was in flight, not parsed yet.
+  std::string parse_buffer_;  // pending_'s bytes while they are being parsed.
   std::unique_ptr<WriteRequest> spare_write_;
 };
 
@@ -534,8 +534,8 @@ void HttpConnection::dispatch() {
   try {
     server_->handler(request_, Responder(weak_from_this(), id));
   } catch (const std::exception& error) {
-    spdlog::error("http {}: handler for {} {} threw: {}", remote_address_, request_.method,
-                  request_.path, error.what());
+    spdlog::error("http {}: handler for {} {} threw: {}", remote_address_, request_.method, request_.path,
+                  error.what());
     respond(id, HttpResponse::text(500, "Internal Server Error\n"));
   } catch (...) {
     spdlog::error("http {}: handler for {} {} threw a non-standard exception", remote_address_,
@@ -914,11 +914,8 @@ void HttpConnection::on_timer() {
       if (writes_pending_ == 0) send_response(HttpResponse::text(408, "Request Timeout\n"), true);
       close_after_writes();
       break;
-    case Phase::kInFlight:
-      break;
-    case Phase::kDraining:
-      close_now();
-      break;
+    case Phase::kInFlight: break;
+    case Phase::kDraining: close_now(); break;
   }
 }
 
@@ -978,7 +975,8 @@ Status HttpServer::Impl::listen(const std::string& host_in, int port_in) {
   }
   rc = uv_tcp_bind(&block->handle, reinterpret_cast<const sockaddr*>(&storage), 0);
   // libuv may report a bind error such as EADDRINUSE only from uv_listen.
-  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&block->handle), kListenBacklog, on_uv_connection);
+  if (rc == 0)
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&block->handle), kListenBacklog, on_uv_connection);
   if (rc != 0) {
     uv_close(reinterpret_cast<uv_handle_t*>(&block->handle), on_uv_listener_closed);
     return Error{"cannot listen on " + host_in + ":" + std::to_string(port_in) + ": " + uv_strerror(rc)};
@@ -1142,15 +1140,25 @@ HttpServer::HttpServer(uv_loop_t* loop, core::HttpLimits limits, HttpHandler han
 
 HttpServer::~HttpServer() = default;
 
-Status HttpServer::listen(const std::string& host, int port) { return impl_->listen(host, port); }
+Status HttpServer::listen(const std::string& host, int port) {
+  return impl_->listen(host, port);
+}
 
-int HttpServer::port() const { return impl_->port; }
+int HttpServer::port() const {
+  return impl_->port;
+}
 
-const std::string& HttpServer::host() const { return impl_->host; }
+const std::string& HttpServer::host() const {
+  return impl_->host;
+}
 
-void HttpServer::shutdown(std::function<void()> on_closed) { impl_->shutdown(std::move(on_closed)); }
+void HttpServer::shutdown(std::function<void()> on_closed) {
+  impl_->shutdown(std::move(on_closed));
+}
 
-const HttpServerStats& HttpServer::stats() const { return impl_->stats; }
+const HttpServerStats& HttpServer::stats() const {
+  return impl_->stats;
+}
 
 // --- split_host_port ------------------------------------------------------------------------------
 

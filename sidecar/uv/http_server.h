@@ -22,8 +22,8 @@
 #include <memory>
 #include <string>
 
-#include "config/config.h"
 #include "base/result.h"
+#include "config/config.h"
 #include "uv/http_types.h"
 
 namespace unshelver::io {
@@ -54,8 +54,8 @@ using HttpHandler = std::function<void(const HttpRequest& request, Responder res
 struct HttpServerStats {
   std::uint64_t connections_accepted = 0;
   std::uint64_t requests = 0;
-  std::uint64_t rejected_bad_request = 0;     // 400
-  std::uint64_t rejected_too_large = 0;       // 413, 414, 431
+  std::uint64_t rejected_bad_request = 0;  // 400
+  std::uint64_t rejected_too_large = 0;    // 413, 414, 431
   std::uint64_t header_timeouts = 0;
   std::uint64_t idle_timeouts = 0;
   std::uint64_t open_connections = 0;

@@ -15,22 +15,22 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 const std::string* find_header(const HeaderList& headers, std::string_view name);
 
 struct HttpRequest {
-  std::string method;           // "GET"
-  std::string target;           // the request target as sent: "/wake/gpu?x=1"
-  std::string path;             // the target up to '?', not percent-decoded
-  std::string query;            // after '?', without it
+  std::string method;  // "GET"
+  std::string target;  // the request target as sent: "/wake/gpu?x=1"
+  std::string path;    // the target up to '?', not percent-decoded
+  std::string query;   // after '?', without it
   int http_major = 1;
   int http_minor = 1;
-  HeaderList headers;           // names as received
+  HeaderList headers;  // names as received
   std::string body;
-  std::string remote_address;   // "127.0.0.1"
+  std::string remote_address;  // "127.0.0.1"
 
   const std::string* header(std::string_view name) const { return find_header(headers, name); }
 };
 
 struct HttpResponse {
   int status = 200;
-  HeaderList headers;           // Content-Length, Date and Connection are added by the server
+  HeaderList headers;  // Content-Length, Date and Connection are added by the server
   std::string body;
 
   HttpResponse& set_header(std::string name, std::string value);

@@ -34,13 +34,17 @@ void Timer::start_repeating(std::chrono::milliseconds interval, std::function<vo
   uv_timer_start(&block_->handle, on_uv_timer, ms, ms);
 }
 
-void Timer::stop() { uv_timer_stop(&block_->handle); }
+void Timer::stop() {
+  uv_timer_stop(&block_->handle);
+}
 
 bool Timer::active() const {
   return uv_is_active(reinterpret_cast<const uv_handle_t*>(&block_->handle)) != 0;
 }
 
-void Timer::unref() { uv_unref(reinterpret_cast<uv_handle_t*>(&block_->handle)); }
+void Timer::unref() {
+  uv_unref(reinterpret_cast<uv_handle_t*>(&block_->handle));
+}
 
 void Timer::on_uv_timer(uv_timer_t* handle) noexcept {
   auto* block = static_cast<Block*>(handle->data);

@@ -20,7 +20,9 @@ bool is_loopback(const std::string& address) {
   return address == "::1" || address.rfind("127.", 0) == 0 || address.rfind("::ffff:127.", 0) == 0;
 }
 
-std::string digest_hex(std::string_view text) { return core::hex(core::to_bytes(core::sha256(text))); }
+std::string digest_hex(std::string_view text) {
+  return core::hex(core::to_bytes(core::sha256(text)));
+}
 }  // namespace
 
 AccessControl::AccessControl(const core::Config& config, std::string_view signing_key)
@@ -28,16 +30,19 @@ AccessControl::AccessControl(const core::Config& config, std::string_view signin
       binding_(control_token_.empty() ? "" : digest_hex("unshelver/control-token|" + control_token_)),
       signer_(signing_key),
       session_lifetime_(config.security.session_lifetime),
-      login_limiter_(core::RateLimit{static_cast<double>(config.security.login_burst), config.security.login_refill}),
-      wake_limiter_(core::RateLimit{static_cast<double>(config.security.wake_burst), config.security.wake_refill}),
+      login_limiter_(
+          core::RateLimit{static_cast<double>(config.security.login_burst), config.security.login_refill}),
+      wake_limiter_(
+          core::RateLimit{static_cast<double>(config.security.wake_burst), config.security.wake_refill}),
       wake_cooldown_(config.security.wake_cooldown) {}
 
 std::string AccessControl::client_address(const io::HttpRequest& request) {
   if (is_loopback(request.remote_address)) {
     if (const std::string* forwarded = request.header("X-Forwarded-For"); forwarded != nullptr) {
       const std::size_t comma = forwarded->rfind(',');
-      std::string_view last = core::trim(comma == std::string::npos ? std::string_view(*forwarded)
-                                                                     : std::string_view(*forwarded).substr(comma + 1));
+      std::string_view last =
+          core::trim(comma == std::string::npos ? std::string_view(*forwarded)
+                                                : std::string_view(*forwarded).substr(comma + 1));
       if (!last.empty()) return std::string(last);
     }
   }
@@ -68,8 +73,8 @@ std::string AccessControl::cookie(std::string_view name, std::string_view value,
                                   const io::HttpRequest& request) const {
   // RFC 6265bis: HttpOnly keeps it from scripts, SameSite=Strict from every cross-site request,
   // Secure from plain http once the site is served over https.
-  std::string text = std::string(name) + "=" + std::string(value) + "; Path=/; Max-Age=" +
-                     std::to_string(max_age.count()) + "; HttpOnly; SameSite=Strict";
+  std::string text = std::string(name) + "=" + std::string(value) +
+                     "; Path=/; Max-Age=" + std::to_string(max_age.count()) + "; HttpOnly; SameSite=Strict";
   if (is_https(request)) text += "; Secure";
   return text;
 }
@@ -80,7 +85,8 @@ void AccessControl::forget_expired_revocations(WallTime now) {
   }
 }
 
-std::optional<core::Signer::Session> AccessControl::valid_session(const io::HttpRequest& request, WallTime now) {
+std::optional<core::Signer::Session> AccessControl::valid_session(const io::HttpRequest& request,
+                                                                  WallTime now) {
   const std::string* header = request.header("Cookie");
   if (header == nullptr) return std::nullopt;
   auto value = core::cookie_value(*header, kSessionCookie);
@@ -91,7 +97,7 @@ std::optional<core::Signer::Session> AccessControl::valid_session(const io::Http
 }
 
 AccessControl::TokenCheck AccessControl::check_token(const io::HttpRequest& request, std::string_view token,
-                                                    SteadyTime steady_now) {
+                                                     SteadyTime steady_now) {
   const std::string key = client_address(request);
   // A client over its limit is refused without looking at the token, so guessing gets no faster
   // by sending more.
@@ -105,16 +111,18 @@ AccessControl::TokenCheck AccessControl::check_token(const io::HttpRequest& requ
   return TokenCheck{false, false, {}};
 }
 
-AccessControl::Caller AccessControl::identify(const io::HttpRequest& request, WallTime now, SteadyTime steady_now) {
+AccessControl::Caller AccessControl::identify(const io::HttpRequest& request, WallTime now,
+                                              SteadyTime steady_now) {
   Caller caller;
   if (!control_enabled()) return caller;
   if (const std::string* authorization = request.header("Authorization"); authorization != nullptr) {
     std::string_view value = core::trim(*authorization);
     constexpr std::string_view kScheme = "bearer ";
-    const bool bearer = value.size() > kScheme.size() && core::to_lower(value.substr(0, kScheme.size())) == kScheme;
+    const bool bearer =
+        value.size() > kScheme.size() && core::to_lower(value.substr(0, kScheme.size())) == kScheme;
     // Another scheme is checked as an empty token: a failed attempt like any other.
-    const TokenCheck check =
-        check_token(request, bearer ? core::trim(value.substr(kScheme.size())) : std::string_view(), steady_now);
+    const TokenCheck check = check_token(
+        request, bearer ? core::trim(value.substr(kScheme.size())) : std::string_view(), steady_now);
     if (check.ok) {
       caller.via = Via::kBearer;
     } else {
@@ -131,8 +139,8 @@ AccessControl::Caller AccessControl::identify(const io::HttpRequest& request, Wa
   return caller;
 }
 
-AccessControl::Login AccessControl::login(const io::HttpRequest& request, std::string_view token, WallTime now,
-                                          SteadyTime steady_now) {
+AccessControl::Login AccessControl::login(const io::HttpRequest& request, std::string_view token,
+                                          WallTime now, SteadyTime steady_now) {
   Login login;
   if (!control_enabled()) {
     login.result = LoginResult::kDisabled;

@@ -21,10 +21,10 @@
 #include <optional>
 #include <string>
 
-#include "web/signer.h"
 #include "config/config.h"
-#include "web/rate_limiter.h"
 #include "uv/http_types.h"
+#include "web/rate_limiter.h"
+#include "web/signer.h"
 
 namespace unshelver::web {
 
@@ -47,9 +47,9 @@ class AccessControl {
   enum class Via { kNone, kBearer, kSession };
   struct Caller {
     Via via = Via::kNone;
-    std::string session_nonce;          // for Via::kSession: what its form tokens are bound to
-    bool bad_bearer = false;            // an Authorization header was sent but did not match
-    bool bearer_rate_limited = false;   // ... and was not even checked: too many failures
+    std::string session_nonce;         // for Via::kSession: what its form tokens are bound to
+    bool bad_bearer = false;           // an Authorization header was sent but did not match
+    bool bearer_rate_limited = false;  // ... and was not even checked: too many failures
     std::chrono::milliseconds retry_after{0};
     bool admin() const { return via != Via::kNone; }
   };
@@ -96,8 +96,8 @@ class AccessControl {
 
   struct Stats {
     std::uint64_t logins = 0;
-    std::uint64_t login_failures = 0;         // wrong tokens, on the form or as bearer
-    std::uint64_t login_rate_limited = 0;     // attempts refused unchecked
+    std::uint64_t login_failures = 0;      // wrong tokens, on the form or as bearer
+    std::uint64_t login_rate_limited = 0;  // attempts refused unchecked
     std::uint64_t wake_rate_limited = 0;
     std::uint64_t wake_cooldown_refused = 0;
     std::uint64_t sessions_revoked = 0;

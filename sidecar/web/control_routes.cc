@@ -40,21 +40,23 @@ io::HttpResponse no_store(io::HttpResponse response) {
 
 io::HttpResponse WebApp::unauthorized(const io::HttpRequest& request, const Caller& caller) {
   if (!access_.control_enabled()) {
-    return json_error(403, "the control surface is off: no control token is configured (app.control_token, the "
-                           "secrets file or UNSHELVER_CONTROL_TOKEN)");
+    return json_error(403,
+                      "the control surface is off: no control token is configured (app.control_token, the "
+                      "secrets file or UNSHELVER_CONTROL_TOKEN)");
   }
   if (caller.bearer_rate_limited) {
-    io::HttpResponse response = json_error(429, "too many failed attempts from your address; try again later");
+    io::HttpResponse response =
+        json_error(429, "too many failed attempts from your address; try again later");
     set_retry_after(response, caller.retry_after);
     return response;
   }
   if (!caller.bad_bearer && wants_html(request) && (request.method == "GET" || request.method == "HEAD")) {
     return no_store(io::HttpResponse::redirect(303, "/control/login"));
   }
-  io::HttpResponse response =
-      json_error(401, caller.bad_bearer ? "wrong control token"
-                                        : "the control token is required: Authorization: Bearer <token>, or log "
-                                          "in at /control/login");
+  io::HttpResponse response = json_error(
+      401, caller.bad_bearer ? "wrong control token"
+                             : "the control token is required: Authorization: Bearer <token>, or log "
+                               "in at /control/login");
   response.set_header("WWW-Authenticate", "Bearer realm=\"unshelver\"");
   return response;
 }
@@ -74,7 +76,8 @@ io::HttpResponse WebApp::login_page(const io::HttpRequest& request, int status, 
 }
 
 io::HttpResponse WebApp::login(const io::HttpRequest& request) {
-  if (!access_.control_enabled()) return login_page(request, 403, "The control page is off: no control token is configured.");
+  if (!access_.control_enabled())
+    return login_page(request, 403, "The control page is off: no control token is configured.");
   // Login CSRF: a form on another site must not log the visitor in with the attacker's token.
   if (!access_.visitor_form_token_valid(request, kLoginPurpose)) {
     return login_page(request, 403, "The login form expired. Please try again.");
@@ -100,10 +103,10 @@ io::HttpResponse WebApp::login(const io::HttpRequest& request) {
     }
     case AccessControl::LoginResult::kWrongToken:
       // The event names the client, never what it typed.
-      controller_.record_event("login_failed", "control", "wrong control token on the login form from " + client);
+      controller_.record_event("login_failed", "control",
+                               "wrong control token on the login form from " + client);
       return login_page(request, 401, "That is not the control token.");
-    case AccessControl::LoginResult::kDisabled:
-      break;
+    case AccessControl::LoginResult::kDisabled: break;
   }
   return login_page(request, 403, "The control page is off.");
 }
@@ -114,7 +117,8 @@ io::HttpResponse WebApp::logout(const io::HttpRequest& request, const Caller& ca
   }
   const std::string clear = access_.logout(caller, request, std::chrono::system_clock::now());
   if (caller.via == AccessControl::Via::kSession) {
-    controller_.record_event("logout", "control", "session ended from " + AccessControl::client_address(request));
+    controller_.record_event("logout", "control",
+                             "session ended from " + AccessControl::client_address(request));
   }
   io::HttpResponse response = io::HttpResponse::redirect(303, "/control/login");
   response.set_header("Set-Cookie", clear);
@@ -128,7 +132,8 @@ io::HttpResponse WebApp::control_page(const io::HttpRequest& request, const Call
   json data = cached_page_data_;
   for (json& backend : data["backends"]) {
     backend["time_left"] = time_left(backend.value("idle_deadline", json()), now);
-    backend["idle_deadline_attr"] = backend.value("idle_deadline", json()).is_string() ? backend["idle_deadline"] : json("");
+    backend["idle_deadline_attr"] =
+        backend.value("idle_deadline", json()).is_string() ? backend["idle_deadline"] : json("");
     const std::string name = backend.value("name", "");
     backend["wake_action"] = "/control/wake/" + name;
     backend["shelve_action"] = "/control/shelve/" + name;
@@ -145,15 +150,19 @@ io::HttpResponse WebApp::control_page(const io::HttpRequest& request, const Call
   const json& caddy = data.value("caddy", json::object());
   const json& swift = data.value("events", json::object()).value("swift", json());
   data["events_rows"] = std::move(rows);
-  data["routing_mode"] = caddy.value("manage", false) ? "Unshelver manages Caddy (" + caddy.value("integration", std::string("full")) + ")"
-                                                      : "not managed by Unshelver";
-  data["outbox"] = swift.is_object() ? std::to_string(swift.value("outbox", 0)) + " event(s) waiting for Swift"
-                                     : "no Swift mirror configured";
+  data["routing_mode"] =
+      caddy.value("manage", false)
+          ? "Unshelver manages Caddy (" + caddy.value("integration", std::string("full")) + ")"
+          : "not managed by Unshelver";
+  data["outbox"] = swift.is_object()
+                       ? std::to_string(swift.value("outbox", 0)) + " event(s) waiting for Swift"
+                       : "no Swift mirror configured";
   data["form_token"] = access_.session_form_token(caller);
   data["manual_shelve_path"] = manual_shelve_path_;
   data["via_bearer"] = caller.via == AccessControl::Via::kBearer;
   const core::Template* page = pages_.page("control.html");
-  return no_store(io::HttpResponse::html(200, page != nullptr ? page->render(data) : "control.html is missing\n"));
+  return no_store(
+      io::HttpResponse::html(200, page != nullptr ? page->render(data) : "control.html is missing\n"));
 }
 
 io::HttpResponse WebApp::control_action(const io::HttpRequest& request, const Caller& caller, bool wake,
@@ -163,12 +172,14 @@ io::HttpResponse WebApp::control_action(const io::HttpRequest& request, const Ca
     return json_error(403, "the form token is missing or wrong: use the buttons of /control");
   }
   const std::string reason = std::string(wake ? "wake" : "shelve") + " from " +
-                             (caller.via == AccessControl::Via::kBearer ? "a script" : "the control page") + " at " +
-                             AccessControl::client_address(request);
+                             (caller.via == AccessControl::Via::kBearer ? "a script" : "the control page") +
+                             " at " + AccessControl::client_address(request);
   const Controller::WakeOutcome outcome =
       wake ? controller_.wake(name, actor, reason) : controller_.shelve(name, actor, reason);
   if (outcome == Controller::WakeOutcome::kUnknownBackend) return not_found(request);
-  if (wake) ++wake_requests_[{"control", outcome == Controller::WakeOutcome::kAccepted ? "accepted" : "already_awake"}];
+  if (wake)
+    ++wake_requests_[{"control",
+                      outcome == Controller::WakeOutcome::kAccepted ? "accepted" : "already_awake"}];
   if (caller.via == AccessControl::Via::kSession && wants_html(request)) {
     return no_store(io::HttpResponse::redirect(303, "/control"));
   }
@@ -225,8 +236,10 @@ void WebApp::add_http_metrics(core::MetricsPage& page) const {
                  {{"route", key.first}, {"result", key.second}}, static_cast<double>(count));
   }
   const AccessControl::Stats& stats = access_.stats();
-  page.counter("unshelver_logins_total", "Successful logins on the control page.", {}, static_cast<double>(stats.logins));
-  page.counter("unshelver_login_failures_total", "Wrong control tokens, on the login form or as bearer tokens.", {},
+  page.counter("unshelver_logins_total", "Successful logins on the control page.", {},
+               static_cast<double>(stats.logins));
+  page.counter("unshelver_login_failures_total",
+               "Wrong control tokens, on the login form or as bearer tokens.", {},
                static_cast<double>(stats.login_failures));
   page.counter("unshelver_login_rate_limited_total",
                "Login and bearer attempts refused unchecked because their client failed too often.", {},

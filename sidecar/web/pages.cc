@@ -10,7 +10,8 @@ namespace unshelver::web {
 
 namespace {
 bool ends_with(const std::string& text, std::string_view suffix) {
-  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::string content_type_of(const std::string& name) {
@@ -23,7 +24,8 @@ std::string content_type_of(const std::string& name) {
 
 Result<Pages> Pages::load(const std::string& templates_dir) {
   std::map<std::string, std::string> sources;
-  for (const EmbeddedTemplate& file : embedded_templates()) sources[std::string(file.name)] = std::string(file.text);
+  for (const EmbeddedTemplate& file : embedded_templates())
+    sources[std::string(file.name)] = std::string(file.text);
   if (!templates_dir.empty()) {
     std::error_code error;
     std::filesystem::directory_iterator entries(templates_dir, error);

@@ -43,7 +43,8 @@ int retry_after_seconds(const std::string& state) {
 }
 
 std::string explanation(const std::string& state, const std::string& label) {
-  if (state == "asleep") return label + " is asleep to save costs. Wake it to continue; waking takes a few minutes.";
+  if (state == "asleep")
+    return label + " is asleep to save costs. Wake it to continue; waking takes a few minutes.";
   if (state == "waking") return label + " is waking up: the cloud is starting its machine.";
   if (state == "booting") return "The machine runs; " + label + "'s services are starting.";
   if (state == "ready") return label + " is ready.";
@@ -78,8 +79,12 @@ bool wants_html(const io::HttpRequest& request) {
   return accept != nullptr && accept->find("text/html") != std::string::npos;
 }
 
-WebApp::WebApp(const Pages& pages, Controller& controller, AccessControl& access, std::string manual_shelve_path)
-    : pages_(pages), controller_(controller), access_(access), manual_shelve_path_(std::move(manual_shelve_path)) {}
+WebApp::WebApp(const Pages& pages, Controller& controller, AccessControl& access,
+               std::string manual_shelve_path)
+    : pages_(pages),
+      controller_(controller),
+      access_(access),
+      manual_shelve_path_(std::move(manual_shelve_path)) {}
 
 void WebApp::handle(const io::HttpRequest& request, io::Responder responder) {
   const std::string backend = controller_.backend_for_host(host_header(request));
@@ -124,10 +129,12 @@ io::HttpResponse WebApp::route(const io::HttpRequest& request, const Caller& cal
 
   // The Python unshelver took the token from the query string, where Caddy's access log and
   // browser histories keep it. Refuse it loudly rather than ignore it, so the script gets fixed.
-  if (core::query_parameter(request.query, "token") || core::query_parameter(request.query, "control_token")) {
+  if (core::query_parameter(request.query, "token") ||
+      core::query_parameter(request.query, "control_token")) {
     route_label_ = "token_in_url";
-    return io::HttpResponse::json(400, "{\"error\":\"the control token is never accepted in a URL (it would be "
-                                       "logged); send it as Authorization: Bearer, or log in at /control\"}\n");
+    return io::HttpResponse::json(400,
+                                  "{\"error\":\"the control token is never accepted in a URL (it would be "
+                                  "logged); send it as Authorization: Bearer, or log in at /control\"}\n");
   }
 
   if (path == "/healthz") {
@@ -222,7 +229,8 @@ void WebApp::events(const io::HttpRequest& request, const Caller& caller, io::Re
     bool valid = !text->empty() && text->size() <= 19;
     for (char c : *text) valid = valid && c >= '0' && c <= '9';
     if (valid) value = std::stoull(*text);
-    if (!valid || value > max) bad = std::string(name) + " must be a whole number up to " + std::to_string(max);
+    if (!valid || value > max)
+      bad = std::string(name) + " must be a whole number up to " + std::to_string(max);
     return value;
   };
   const bool paging = core::query_parameter(request.query, "after").has_value();
@@ -237,7 +245,8 @@ void WebApp::events(const io::HttpRequest& request, const Caller& caller, io::Re
     respond(io::HttpResponse::json(200, controller_.events(from, backend, limit).dump() + "\n"));
   };
   // Waiting makes sense only for events after a known seq.
-  if (wait_seconds == 0 || !paging || !controller_.events(from, backend, 1)["events"].empty()) return answer();
+  if (wait_seconds == 0 || !paging || !controller_.events(from, backend, 1)["events"].empty())
+    return answer();
   // A long poll: the answer comes with the next event, or empty after `wait`. An event of another
   // backend ends the wait too; the client asks again with the same `after`.
   controller_.wait_for_events(after, std::chrono::seconds(wait_seconds), [responder, answer] {
@@ -263,7 +272,8 @@ const nlohmann::json* WebApp::page_backend(const std::string& name) {
   return nullptr;
 }
 
-io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std::string& name, const Caller& caller) {
+io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std::string& name,
+                                      const Caller& caller) {
   const bool read = request.method == "GET" || request.method == "HEAD";
   const json* found = page_backend(name);
   json backend = found != nullptr ? *found : json::object();
@@ -326,9 +336,9 @@ io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std:
 }
 
 nlohmann::json public_backend(const nlohmann::json& backend) {
-  static constexpr const char* kPublicFields[] = {"name",          "label",         "description", "state",
-                                                  "since",         "last_activity", "idle_deadline", "url",
-                                                  "error",         "desired"};
+  static constexpr const char* kPublicFields[] = {"name",  "label",         "description",   "state",
+                                                  "since", "last_activity", "idle_deadline", "url",
+                                                  "error", "desired"};
   json shown = json::object();
   for (const char* key : kPublicFields) {
     if (backend.contains(key)) shown[key] = backend[key];
@@ -338,7 +348,8 @@ nlohmann::json public_backend(const nlohmann::json& backend) {
 
 nlohmann::json public_status(const nlohmann::json& status) {
   json backends = json::array();
-  for (const json& backend : status.value("backends", json::array())) backends.push_back(public_backend(backend));
+  for (const json& backend : status.value("backends", json::array()))
+    backends.push_back(public_backend(backend));
   json result = {{"backends", std::move(backends)}};
   for (const char* key : {"revision", "title"}) {
     if (status.contains(key)) result[key] = status[key];
@@ -370,7 +381,8 @@ void WebApp::refresh_cache() {
   const core::Template* launcher_page = pages_.page("launcher.html");
   json launcher_data = page;
   launcher_data["form_token"] = std::string(kFormTokenMarker);
-  cached_launcher_ = launcher_page != nullptr ? launcher_page->render(launcher_data) : "launcher.html is missing\n";
+  cached_launcher_ =
+      launcher_page != nullptr ? launcher_page->render(launcher_data) : "launcher.html is missing\n";
   cached_revision_ = revision;
 }
 
@@ -378,8 +390,9 @@ io::HttpResponse WebApp::launcher(const io::HttpRequest& request) {
   refresh_cache();
   // One render per state change; each visitor's own form token is put in per request.
   const AccessControl::Visitor visitor = access_.visitor(request);
-  io::HttpResponse response = io::HttpResponse::html(
-      200, core::replace_all(cached_launcher_, kFormTokenMarker, access_.visitor_form_token(visitor, kWakePurpose)));
+  io::HttpResponse response =
+      io::HttpResponse::html(200, core::replace_all(cached_launcher_, kFormTokenMarker,
+                                                    access_.visitor_form_token(visitor, kWakePurpose)));
   response.set_header("Cache-Control", "no-store");
   if (!visitor.set_cookie.empty()) response.set_header("Set-Cookie", visitor.set_cookie);
   return response;
@@ -395,17 +408,18 @@ io::HttpResponse WebApp::status_json(const io::HttpRequest& request, const Calle
   return response;
 }
 
-io::HttpResponse WebApp::public_wake(const io::HttpRequest& request, const std::string& name, bool waiting_page) {
+io::HttpResponse WebApp::public_wake(const io::HttpRequest& request, const std::string& name,
+                                     bool waiting_page) {
   const std::string route = waiting_page ? "waiting_page" : "launcher";
   auto refuse = [&](int status, const std::string& result, const std::string& message,
                     std::chrono::milliseconds retry_after = std::chrono::milliseconds(0)) {
     ++wake_requests_[{route, result}];
     io::HttpResponse response =
         wants_html(request)
-            ? io::HttpResponse::html(status, "<!doctype html><title>Not woken</title><p>" + core::html_escape(message) +
-                                                 " <a href=\"/\">Back</a></p>\n")
-            : io::HttpResponse::json(status, json{{"backend", name}, {"accepted", false}, {"error", message}}.dump() +
-                                                 "\n");
+            ? io::HttpResponse::html(status, "<!doctype html><title>Not woken</title><p>" +
+                                                 core::html_escape(message) + " <a href=\"/\">Back</a></p>\n")
+            : io::HttpResponse::json(
+                  status, json{{"backend", name}, {"accepted", false}, {"error", message}}.dump() + "\n");
     if (retry_after.count() > 0) set_retry_after(response, retry_after);
     return response;
   };
@@ -426,7 +440,8 @@ io::HttpResponse WebApp::public_wake(const io::HttpRequest& request, const std::
   }
   const auto steady_now = std::chrono::steady_clock::now();
   if (auto wait = access_.take_wake_allowance(request, steady_now); wait.count() > 0) {
-    spdlog::warn("[{}] public wake from {} refused: rate limited", name, AccessControl::client_address(request));
+    spdlog::warn("[{}] public wake from {} refused: rate limited", name,
+                 AccessControl::client_address(request));
     return refuse(429, "rate_limited", "Too many wake requests from your address; try again shortly.", wait);
   }
   // A wake that starts a sleeping backend (what the launcher offers as `can_wake`) is what costs.
@@ -452,8 +467,9 @@ io::HttpResponse WebApp::public_wake(const io::HttpRequest& request, const std::
 
 io::HttpResponse WebApp::not_found(const io::HttpRequest& request) {
   if (wants_html(request)) {
-    return io::HttpResponse::html(404, "<!doctype html><title>Not found</title><p>Not found. "
-                                       "<a href=\"/\">Back to the launcher</a></p>\n");
+    return io::HttpResponse::html(404,
+                                  "<!doctype html><title>Not found</title><p>Not found. "
+                                  "<a href=\"/\">Back to the launcher</a></p>\n");
   }
   return io::HttpResponse::json(404, "{\"error\":\"not found\"}\n");
 }

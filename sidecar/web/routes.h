@@ -29,12 +29,11 @@
 // one render per state change, not one per request.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -57,9 +56,11 @@ class Controller {
   virtual WakeOutcome wake(const std::string& name, const std::string& actor, const std::string& reason) = 0;
   // kAccepted when the backend was asked to sleep, kAlreadyAwake (sic: "nothing to do") when it
   // already was, kUnknownBackend for a name that is not configured.
-  virtual WakeOutcome shelve(const std::string& name, const std::string& actor, const std::string& reason) = 0;
+  virtual WakeOutcome shelve(const std::string& name, const std::string& actor,
+                             const std::string& reason) = 0;
   // An event of the web layer (login, login_failed, logout) for the audit trail.
-  virtual void record_event(const std::string& action, const std::string& actor, const std::string& detail) = 0;
+  virtual void record_event(const std::string& action, const std::string& actor,
+                            const std::string& detail) = 0;
   // The ignore rule a request matches (a bot, an uptime monitor), or "" when none does.
   virtual std::string ignore_reason(const io::HttpRequest& request) const = 0;
   // The daemon's own metrics (backends, cloud, Caddy, log lines, events) for /metrics.
@@ -93,7 +94,8 @@ class WebApp {
   io::HttpResponse status_json(const io::HttpRequest& request, const Caller& caller);
   io::HttpResponse public_wake(const io::HttpRequest& request, const std::string& name, bool waiting_page);
   io::HttpResponse not_found(const io::HttpRequest& request);
-  io::HttpResponse backend_host(const io::HttpRequest& request, const std::string& name, const Caller& caller);
+  io::HttpResponse backend_host(const io::HttpRequest& request, const std::string& name,
+                                const Caller& caller);
   io::HttpResponse asset(const std::string& name);
   void events(const io::HttpRequest& request, const Caller& caller, io::Responder responder);
   void refresh_cache();

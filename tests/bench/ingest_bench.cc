@@ -9,8 +9,6 @@
 // lines hold escapes or UTF-8 (these take the classifier's full parse) and a few are broken.
 // `classify` reads like the log follower does: large reads, lines split at '\n', a carry-over
 // for the partial last line.
-#include "activity/classifier.h"
-
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -22,6 +20,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "activity/classifier.h"
 
 namespace {
 
@@ -47,9 +47,11 @@ struct Random {
 
 constexpr const char* kUserAgents[] = {
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 "
+    "Safari/605.1.15",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Mobile/15E148",
     "curl/7.88.1",
     "python-requests/2.31.0",
     "Go-http-client/1.1",
@@ -60,11 +62,20 @@ constexpr const char* kUserAgents[] = {
 };
 constexpr const char* kMethods[] = {"GET", "GET", "GET", "GET", "POST", "POST", "OPTIONS", "HEAD"};
 constexpr const char* kPaths[] = {
-    "/", "/v1/chat/completions", "/v1/models", "/api/generate", "/static/app.3f9a1c.js", "/static/style.css",
-    "/favicon.ico", "/healthz", "/login?next=%2Fchat", "/c/8d1e6b0a-2f4c-4a5e-9b7d-1c2e3f4a5b6c?model=llama3&t=17",
+    "/",
+    "/v1/chat/completions",
+    "/v1/models",
+    "/api/generate",
+    "/static/app.3f9a1c.js",
+    "/static/style.css",
+    "/favicon.ico",
+    "/healthz",
+    "/login?next=%2Fchat",
+    "/c/8d1e6b0a-2f4c-4a5e-9b7d-1c2e3f4a5b6c?model=llama3&t=17",
 };
-constexpr const char* kContentTypes[] = {"text/html; charset=utf-8", "application/json", "text/event-stream",
-                                         "text/plain", "application/javascript", "image/x-icon"};
+constexpr const char* kContentTypes[] = {"text/html; charset=utf-8", "application/json",
+                                         "text/event-stream",        "text/plain",
+                                         "application/javascript",   "image/x-icon"};
 
 struct Site {
   const char* host;
@@ -80,7 +91,8 @@ constexpr Site kSites[] = {
     {"git.example.org", {nullptr, nullptr, nullptr}},
 };
 
-void append_header(std::string& out, bool& first, const char* name, std::initializer_list<std::string_view> values) {
+void append_header(std::string& out, bool& first, const char* name,
+                   std::initializer_list<std::string_view> values) {
   out += first ? "\"" : ",\"";
   first = false;
   out += name;
@@ -103,7 +115,8 @@ void append_line(std::string& out, Random& random, std::uint64_t index) {
   std::uint64_t roll = random.below(1000);
   const char* label = site.labels[random.below(3)];
   int status = roll < 900 ? 200 : roll < 950 ? 304 : roll < 980 ? 404 : roll < 990 ? 502 : 503;
-  double ts = 1795361756.0 + static_cast<double>(index) * 0.0037 + static_cast<double>(random.below(1000)) * 1e-7;
+  double ts =
+      1795361756.0 + static_cast<double>(index) * 0.0037 + static_cast<double>(random.below(1000)) * 1e-7;
   double duration = static_cast<double>(random.below(5'000'000)) * 1e-9 + (roll < 20 ? 4.0 : 0.0);
   char numbers[160];
 
@@ -129,11 +142,14 @@ void append_line(std::string& out, Random& random, std::uint64_t index) {
   out += R"(","headers":{)";
   bool first = true;
   if (roll == 998) {
-    append_header(out, first, "User-Agent", {R"(Mozilla/5.0 \"quoted\" agent)"});  // an escape: the full parse
+    append_header(out, first, "User-Agent",
+                  {R"(Mozilla/5.0 \"quoted\" agent)"});  // an escape: the full parse
   } else {
     append_header(out, first, "User-Agent", {agent});
   }
-  append_header(out, first, "Accept", {random.below(2) ? "*/*" : "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"});
+  append_header(
+      out, first, "Accept",
+      {random.below(2) ? "*/*" : "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"});
   if (random.below(2)) append_header(out, first, "Accept-Encoding", {"gzip, deflate, br"});
   if (random.below(2)) append_header(out, first, "Accept-Language", {"en-US,en;q=0.9,de;q=0.8"});
   if (random.below(4) == 0) append_header(out, first, "Cookie", {});
@@ -212,7 +228,8 @@ int classify(const char* path) {
   IgnoreRules rules;  // the default monitor list
   rules.paths = {"/healthz"};
   rules.methods = {"OPTIONS"};
-  ActivityClassifier classifier({{"chat", "chat.example.org", "gpu"}, {"draw", "draw.example.org", "sd"}}, rules);
+  ActivityClassifier classifier({{"chat", "chat.example.org", "gpu"}, {"draw", "draw.example.org", "sd"}},
+                                rules);
 
   constexpr std::size_t kReadSize = 256 << 10;  // small enough to stay in L2 while it is classified
   std::vector<char> buffer(2 * kReadSize);
@@ -245,10 +262,12 @@ int classify(const char* path) {
   ::close(fd);
 
   const auto& counters = classifier.counters();
-  std::printf("classifier: %llu bytes, %llu lines in %.3f s: %.0f MB/s\n", static_cast<unsigned long long>(bytes),
-              static_cast<unsigned long long>(counters.lines), seconds, static_cast<double>(bytes) / seconds / 1e6);
+  std::printf("classifier: %llu bytes, %llu lines in %.3f s: %.0f MB/s\n",
+              static_cast<unsigned long long>(bytes), static_cast<unsigned long long>(counters.lines),
+              seconds, static_cast<double>(bytes) / seconds / 1e6);
   std::printf("  fast path: %llu lines (%.2f%%)\n", static_cast<unsigned long long>(counters.fast_path),
-              100.0 * static_cast<double>(counters.fast_path) / static_cast<double>(counters.lines ? counters.lines : 1));
+              100.0 * static_cast<double>(counters.fast_path) /
+                  static_cast<double>(counters.lines ? counters.lines : 1));
   for (const auto& [name, count] : counters.by_outcome) {
     std::printf("  %-15s %llu\n", name.c_str(), static_cast<unsigned long long>(count));
   }

@@ -29,12 +29,15 @@ ActivityClassifier& classifier() {
     rules.paths = {"/healthz", "/metrics/*"};
     rules.methods = {"OPTIONS", "HEAD"};
     return new ActivityClassifier(
-        {{"chat", "chat.localhost", "gpu"}, {"v6", "[::1]", "v6"}, {"upper", "UPPER.Example", "Label"}}, rules);
+        {{"chat", "chat.localhost", "gpu"}, {"v6", "[::1]", "v6"}, {"upper", "UPPER.Example", "Label"}},
+        rules);
   }();
   return *instance;
 }
 
-bool same_seconds(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
+bool same_seconds(double a, double b) {
+  return a == b || (std::isnan(a) && std::isnan(b));
+}
 
 bool same(const LineResult& a, const LineResult& b) {
   return a.outcome == b.outcome && a.backend == b.backend && a.reason == b.reason &&
@@ -43,9 +46,10 @@ bool same(const LineResult& a, const LineResult& b) {
 
 void print(const char* name, const LineResult& result) {
   std::string_view outcome = to_string(result.outcome);
-  std::fprintf(stderr, "%s: %.*s backend=%d reason=%.*s start=%.17g end=%.17g\n", name, static_cast<int>(outcome.size()),
-               outcome.data(), result.backend, static_cast<int>(result.reason.size()), result.reason.data(),
-               result.start_seconds, result.end_seconds);
+  std::fprintf(stderr, "%s: %.*s backend=%d reason=%.*s start=%.17g end=%.17g\n", name,
+               static_cast<int>(outcome.size()), outcome.data(), result.backend,
+               static_cast<int>(result.reason.size()), result.reason.data(), result.start_seconds,
+               result.end_seconds);
 }
 
 }  // namespace
@@ -61,8 +65,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::uint64_t lines_before = instance.counters().lines;
     LineResult fast = instance.classify(line);
     if (!same(fast, reference)) {
-      std::fprintf(stderr, "classify() (%s scan) and classify_reference() disagree on %zu bytes:\n", variant.c_str(),
-                   size);
+      std::fprintf(stderr, "classify() (%s scan) and classify_reference() disagree on %zu bytes:\n",
+                   variant.c_str(), size);
       print("classify", fast);
       print("reference", reference);
       std::abort();

@@ -27,8 +27,8 @@ void require(bool condition, const char* what) {
 
 bool same(const EventRecord& a, const EventRecord& b) {
   return a.seq == b.seq && a.id == b.id && a.at == b.at && a.backend == b.backend &&
-         a.instance_name == b.instance_name && a.action == b.action && a.actor == b.actor && a.from == b.from &&
-         a.to == b.to && a.detail == b.detail;
+         a.instance_name == b.instance_name && a.action == b.action && a.actor == b.actor &&
+         a.from == b.from && a.to == b.to && a.detail == b.detail;
 }
 
 }  // namespace
@@ -46,7 +46,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   require(cut.find('\n') == std::string_view::npos || cut.find('\n') == cut.size() - 1,
           "more than one line was cut");
   if (!content.empty() && content.back() == '\n') {
-    const std::size_t start = content.size() > 1 ? content.rfind('\n', content.size() - 2) : std::string_view::npos;
+    const std::size_t start =
+        content.size() > 1 ? content.rfind('\n', content.size() - 2) : std::string_view::npos;
     const std::string_view last = content.substr(start == std::string_view::npos ? 0 : start + 1);
     const std::string_view line = last.substr(0, last.size() - 1);
     const bool whole_record = line.empty() || unshelver::core::parse_event_line(line).ok();
@@ -64,7 +65,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const auto again = unshelver::core::parse_event_line(written);
       require(again.ok(), "a written record does not parse");
       // Invalid UTF-8 is replaced when written, so only valid text must come back unchanged.
-      if (written.find("\xEF\xBF\xBD") == std::string::npos) require(same(*record, *again), "round trip changed it");
+      if (written.find("\xEF\xBF\xBD") == std::string::npos)
+        require(same(*record, *again), "round trip changed it");
     }
     begin = end + 1;
   }

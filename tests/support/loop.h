@@ -18,7 +18,8 @@ namespace unshelver::testing {
 
 // Runs the loop until `done()` holds or `limit` has passed; returns whether `done()` held. A
 // repeating timer guarantees wake-ups even when the code under test waits for nothing.
-inline bool run_loop_until(uv_loop_t* loop, const std::function<bool()>& done, std::chrono::milliseconds limit) {
+inline bool run_loop_until(uv_loop_t* loop, const std::function<bool()>& done,
+                           std::chrono::milliseconds limit) {
   io::Timer heartbeat(loop);
   heartbeat.start_repeating(std::chrono::milliseconds(5), [] {});
   const auto deadline = std::chrono::steady_clock::now() + limit;

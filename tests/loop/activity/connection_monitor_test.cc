@@ -10,7 +10,6 @@
 // Every test ends in TearDown with the monitor destroyed, the loop run until it has nothing left
 // and uv_loop_close() == 0 (libuv's MAKE_VALGRIND_HAPPY check).
 #include "activity/connection_monitor.h"
-#include "support/loop.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -34,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/loop.h"
 #include "uv/timer.h"
 
 namespace unshelver::io {
@@ -214,11 +214,11 @@ class ConnectionMonitorTest : public ::testing::Test {
     ::close(probe);
     ASSERT_EQ(0, uv_loop_init(&loop_));
     loop_ready_ = true;
-    monitor_ = std::make_unique<ConnectionMonitor>(&loop_, 50ms, [this](const std::string& upstream,
-                                                                     const std::vector<core::ConnectionSample>& sample) {
-      samples_[upstream].push_back(sample);
-      if (on_sample_) on_sample_(upstream, sample);
-    });
+    monitor_ = std::make_unique<ConnectionMonitor>(
+        &loop_, 50ms, [this](const std::string& upstream, const std::vector<core::ConnectionSample>& sample) {
+          samples_[upstream].push_back(sample);
+          if (on_sample_) on_sample_(upstream, sample);
+        });
   }
 
   void TearDown() override {
@@ -376,8 +376,8 @@ TEST_F(ConnectionMonitorTest, Ipv6Upstream) {
 }
 
 TEST_F(ConnectionMonitorTest, BadUpstreamsAreErrors) {
-  for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:70000",
-                          "localhost:80", "::1:80", "[::1]80", "[nonsense]:80", "1.2.3.4:80x"}) {
+  for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:70000", "localhost:80",
+                          "::1:80", "[::1]80", "[nonsense]:80", "1.2.3.4:80x"}) {
     EXPECT_FALSE(monitor_->sample_now(bad).ok()) << "'" << bad << "'";
   }
   EXPECT_TRUE(monitor_->sample_now("[::1]:80").ok());
@@ -444,7 +444,7 @@ TEST_F(ConnectionMonitorTest, EveryUpstreamOfASetPassesTheKernelFilter) {
   std::vector<std::string> upstreams;
   for (const auto& [upstream, count] : expected) upstreams.push_back(upstream);
   std::reverse(upstreams.begin(), upstreams.end());  // The IPv6 one first, then the others.
-  upstreams.push_back(upstreams.front());           // And a duplicate.
+  upstreams.push_back(upstreams.front());            // And a duplicate.
   monitor_->set_upstreams(upstreams);
 
   Timer deadline(&loop_);

@@ -10,7 +10,6 @@
 // Every test ends in TearDown with the follower closed, the loop run until it has nothing left and
 // uv_loop_close() == 0 (libuv's MAKE_VALGRIND_HAPPY check).
 #include "activity/log_follower.h"
-#include "support/loop.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -32,9 +31,10 @@
 #include <string_view>
 #include <vector>
 
-#include "uv/timer.h"
-#include "uv/handle.h"
+#include "support/loop.h"
 #include "support/source_root.h"
+#include "uv/handle.h"
+#include "uv/timer.h"
 
 namespace unshelver::io {
 namespace {

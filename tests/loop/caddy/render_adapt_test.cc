@@ -19,10 +19,10 @@
 #include <string>
 #include <vector>
 
+#include "base/embedded_files.h"
 #include "caddy/render_input.h"
 #include "caddy/renderer.h"
 #include "config/parser.h"
-#include "base/embedded_files.h"
 #include "support/source_root.h"
 
 namespace unshelver {

@@ -12,7 +12,6 @@
 // tests do not depend on the shipped templates. Every test ends with the router closed, every
 // handle closed, and uv_loop_close() == 0.
 #include "caddy/router.h"
-#include "support/loop.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -37,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/loop.h"
 #include "uv/files.h"
 #include "uv/http_client.h"
 #include "uv/http_server.h"
@@ -655,15 +655,16 @@ TEST_F(CaddyRouterTest, SnippetIntegrationWithoutTheUsersCaddyfileFails) {
 TEST_F(CaddyRouterTest, SnippetIntegrationRefusesAUsersCaddyfileWithAdminOff) {
   FakeAdmin& fake = start_fake();
   settings_.integration = core::CaddyIntegration::kSnippet;
-  write_file(settings_.caddyfile, "{\n\t# the admin API is switched off:\n\tadmin   off\n}\nimport " +
-                                      settings_.snippet + "\n");
+  write_file(settings_.caddyfile,
+             "{\n\t# the admin API is switched off:\n\tadmin   off\n}\nimport " + settings_.snippet + "\n");
   CaddyRouter& router = make_router();
   router.update(make_input(false));
   ASSERT_TRUE(run_until([&] { return router.status().loads_failed >= 1; }));
   EXPECT_EQ(0u, fake.total());
   EXPECT_NE(std::string::npos, router.status().last_error.find("`admin off`")) << router.status().last_error;
   // `admin off` in a comment, or another admin address, is fine.
-  write_file(settings_.caddyfile, "{\n\tadmin 127.0.0.1:2019 # not admin off\n}\nimport " + settings_.snippet + "\n");
+  write_file(settings_.caddyfile,
+             "{\n\tadmin 127.0.0.1:2019 # not admin off\n}\nimport " + settings_.snippet + "\n");
   router.update(make_input(true));
   ASSERT_TRUE(run_until([&] { return router.status().loads_ok == 1; }));
 }
@@ -839,8 +840,9 @@ class CaddyRouterRealCaddyTest : public CaddyRouterTest {
   // A new connection each time: a kept-alive one may still be served by the server instance of
   // the config before the last load (Caddy lets old connections finish gracefully).
   std::string chat_answer() {
-    auto response = fetch("GET", "http://127.0.0.1:" + std::to_string(http_port_) + "/",
-                          {{"Host", "chat.localhost:" + std::to_string(http_port_)}, {"Connection", "close"}});
+    auto response =
+        fetch("GET", "http://127.0.0.1:" + std::to_string(http_port_) + "/",
+              {{"Host", "chat.localhost:" + std::to_string(http_port_)}, {"Connection", "close"}});
     return response.transport_ok() ? response.body : "error: " + response.error;
   }
 

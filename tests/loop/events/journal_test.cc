@@ -10,7 +10,6 @@
 // Every test ends in TearDown with the journal destroyed (after its last batch), the loop run until
 // it has nothing left and uv_loop_close() == 0.
 #include "events/journal.h"
-#include "support/loop.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -36,6 +35,7 @@
 #include <vector>
 
 #include "base/time_format.h"
+#include "support/loop.h"
 #include "uv/timer.h"
 
 namespace unshelver::io {
@@ -104,7 +104,9 @@ std::vector<std::uint64_t> range(std::uint64_t first, std::uint64_t last) {
   return seqs;
 }
 
-core::TimePoint base_time() { return *core::parse_rfc3339("2026-11-22T10:15:00.123456Z"); }
+core::TimePoint base_time() {
+  return *core::parse_rfc3339("2026-11-22T10:15:00.123456Z");
+}
 
 // A record as the recorder hands it to the journal (not yet numbered).
 EventRecord make_record(int n, std::size_t detail_bytes = 40) {
@@ -519,8 +521,8 @@ TEST_F(EventJournalTest, AFileThatIsOnlyATornLineBecomesEmpty) {
 
 TEST_F(EventJournalTest, UnreadableCompleteLinesAreCountedAndKept) {
   std::filesystem::create_directories(dir_ + "/log");
-  const std::string content = log_line(1) + "a person's note about the outage\n" + "{\"not\":\"a record\"}\n" +
-                              "\n" + log_line(2);
+  const std::string content =
+      log_line(1) + "a person's note about the outage\n" + "{\"not\":\"a record\"}\n" + "\n" + log_line(2);
   write_file(path_, content);
   const JournalOpened opened = open_ok(settings(true));
   EXPECT_EQ(opened.unreadable_lines, 2u) << "empty lines are not counted";
@@ -603,9 +605,8 @@ TEST_F(EventJournalTest, CursorSetDuringABatchIsSavedWithTheNext) {
   journal_->set_uploaded_through(1);
   journal_->append(make_record(2));
   journal_->append(make_record(3));
-  ASSERT_TRUE(run_until([&] {
-    return written().size() == 3 && !journal_->busy() && file_exists(cursor_file());
-  }));
+  ASSERT_TRUE(
+      run_until([&] { return written().size() == 3 && !journal_->busy() && file_exists(cursor_file()); }));
   EXPECT_EQ(nlohmann::json::parse(read_file(cursor_file())).value("uploaded_through", std::uint64_t{0}), 1u);
 
   // Confirming everything leaves nothing unconfirmed at the next start.
@@ -632,7 +633,8 @@ TEST_F(EventJournalTest, CursorAheadOfTheLogIsReset) {
 TEST_F(EventJournalTest, UnreadableCursorMeansConfirmEverythingAgain) {
   std::filesystem::create_directories(dir_ + "/log");
   write_file(path_, log_line(1) + log_line(2) + log_line(3));
-  for (const char* cursor : {"garbage", "{\"uploaded_through\":-1}", "{\"uploaded_through\":\"2\"}", "[2]", ""}) {
+  for (const char* cursor :
+       {"garbage", "{\"uploaded_through\":-1}", "{\"uploaded_through\":\"2\"}", "[2]", ""}) {
     write_file(cursor_file(), cursor);
     const JournalOpened opened = open_ok(settings(true));
     EXPECT_EQ(opened.uploaded_through, 0u) << cursor;

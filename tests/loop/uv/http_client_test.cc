@@ -5,7 +5,6 @@
 // Every test ends in TearDown with the client closed, the loop run until it has nothing left and
 // uv_loop_close() == 0 (libuv's MAKE_VALGRIND_HAPPY check).
 #include "uv/http_client.h"
-#include "support/loop.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -29,6 +28,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "support/loop.h"
 #include "uv/timer.h"
 
 namespace unshelver::io {
@@ -131,8 +131,9 @@ class TestServer {
   }
 
   static void respond(int fd, int status, std::string_view extra_headers, std::string_view body) {
-    std::string head = "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " +
-                       std::to_string(body.size()) + "\r\n" + std::string(extra_headers) + "\r\n";
+    std::string head = "HTTP/1.1 " + std::to_string(status) +
+                       " X\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
+                       std::string(extra_headers) + "\r\n";
     // One write: with two, Nagle holds the body back until the client's delayed ACK (~40 ms).
     send_all(fd, head + std::string(body));
   }
@@ -527,10 +528,9 @@ TEST_F(HttpClientTest, InterimResponseHeadersAreDropped) {
 
 TEST_F(HttpClientTest, CancelledRequestNeverCallsBack) {
   int calls = 0;
-  RequestId before_start = client_->send(make_request(server_.url("/delay?ms=100")),
-                                         [&](ClientResponse) { ++calls; });
-  RequestId connected = client_->send(make_request(server_.url("/hang")),
-                                      [&](ClientResponse) { ++calls; });
+  RequestId before_start =
+      client_->send(make_request(server_.url("/delay?ms=100")), [&](ClientResponse) { ++calls; });
+  RequestId connected = client_->send(make_request(server_.url("/hang")), [&](ClientResponse) { ++calls; });
   EXPECT_EQ(2u, client_->in_flight());
   client_->cancel(before_start);
   EXPECT_EQ(1u, client_->in_flight());
@@ -550,8 +550,8 @@ TEST_F(HttpClientTest, CancelledRequestNeverCallsBack) {
 TEST_F(HttpClientTest, CancelFromAnotherCallbackSuppressesIt) {
   int slow_calls = 0;
   bool fast_done = false;
-  RequestId slow = client_->send(make_request(server_.url("/delay?ms=300")),
-                                 [&](ClientResponse) { ++slow_calls; });
+  RequestId slow =
+      client_->send(make_request(server_.url("/delay?ms=300")), [&](ClientResponse) { ++slow_calls; });
   client_->send(make_request(server_.url("/ok")), [&](ClientResponse) {
     client_->cancel(slow);
     fast_done = true;
@@ -654,8 +654,7 @@ TEST_F(HttpClientTest, ReentrantSendFromCallback) {
 }
 
 TEST_F(HttpClientTest, ThrowingCallbackIsContained) {
-  client_->send(make_request(server_.url("/ok")),
-                [](ClientResponse) { throw std::runtime_error("boom"); });
+  client_->send(make_request(server_.url("/ok")), [](ClientResponse) { throw std::runtime_error("boom"); });
   RefusingPort refusing;
   client_->send(make_request(refusing.url("/")), [](ClientResponse) { throw 42; });
   run_for(200ms);
@@ -687,8 +686,7 @@ TEST_F(HttpClientTest, ErrorTextNeverContainsQueryOrHeaderValues) {
   EXPECT_EQ(std::string::npos, echoing_response.error.find("127.0.0.1")) << echoing_response.error;
   EXPECT_EQ(std::string::npos, echoing_response.error.find(std::to_string(refusing.port())))
       << echoing_response.error;
-  EXPECT_NE(std::string::npos, lower(echoing_response.error).find("connect"))
-      << echoing_response.error;
+  EXPECT_NE(std::string::npos, lower(echoing_response.error).find("connect")) << echoing_response.error;
 }
 
 TEST_F(HttpClientTest, InvalidHeaderFailsAsynchronouslyWithoutLeakingIt) {

@@ -127,7 +127,8 @@ class TestClient {
     while (line_end != std::string::npos) {
       std::size_t start = line_end + 2;
       line_end = head_text.find("\r\n", start);
-      std::string line = head_text.substr(start, line_end == std::string::npos ? std::string::npos : line_end - start);
+      std::string line =
+          head_text.substr(start, line_end == std::string::npos ? std::string::npos : line_end - start);
       std::size_t colon = line.find(':');
       if (colon == std::string::npos) continue;
       std::string name = line.substr(0, colon);
@@ -235,9 +236,12 @@ class HttpServerTest : public ::testing::Test {
     EXPECT_EQ(0, rc) << "handles left open on the loop";
     if (rc != 0) {
       // Close what is left so that the next test starts clean; the failure is already recorded.
-      uv_walk(&loop_, [](uv_handle_t* handle, void*) {
-        if (!uv_is_closing(handle)) uv_close(handle, nullptr);
-      }, nullptr);
+      uv_walk(
+          &loop_,
+          [](uv_handle_t* handle, void*) {
+            if (!uv_is_closing(handle)) uv_close(handle, nullptr);
+          },
+          nullptr);
       uv_run(&loop_, UV_RUN_DEFAULT);
       uv_loop_close(&loop_);
     }
@@ -262,10 +266,10 @@ class HttpServerTest : public ::testing::Test {
   void run_with_client(std::function<void(int port)> client) {
     async_.data = this;
     ASSERT_EQ(0, uv_async_init(&loop_, &async_, [](uv_async_t* async) {
-      auto* self = static_cast<HttpServerTest*>(async->data);
-      uv_close(reinterpret_cast<uv_handle_t*>(async), nullptr);
-      self->shut_down();
-    }));
+                auto* self = static_cast<HttpServerTest*>(async->data);
+                uv_close(reinterpret_cast<uv_handle_t*>(async), nullptr);
+                self->shut_down();
+              }));
     const int port = server_->port();
     std::thread thread([&] {
       client(port);
@@ -386,9 +390,10 @@ TEST_F(HttpServerTest, RequestSplitByteByByte) {
   });
   run_with_client([](int port) {
     TestClient client(port);
-    ASSERT_TRUE(client.send_bytewise(
-        "POST /split/path?x=1&y=two HTTP/1.1\r\nHost: test\r\nX-Some-Long-Header-Name: a value with spaces\r\n"
-        "Content-Length: 11\r\n\r\nhello world"));
+    ASSERT_TRUE(
+        client.send_bytewise("POST /split/path?x=1&y=two HTTP/1.1\r\nHost: test\r\nX-Some-Long-Header-Name: "
+                             "a value with spaces\r\n"
+                             "Content-Length: 11\r\n\r\nhello world"));
     ClientResponse response = client.read_response();
     ASSERT_TRUE(response.ok);
     EXPECT_EQ("POST /split/path\nhello world", response.body);
@@ -412,9 +417,9 @@ TEST_F(HttpServerTest, ChunkedBodyIsAssembled) {
   start();
   run_with_client([](int port) {
     TestClient client(port);
-    ASSERT_TRUE(client.send(
-        "POST /chunked HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
-        "5\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: ignored\r\n\r\n"));
+    ASSERT_TRUE(
+        client.send("POST /chunked HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "5\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: ignored\r\n\r\n"));
     ClientResponse response = client.read_response();
     ASSERT_TRUE(response.ok);
     EXPECT_EQ(200, response.status);
@@ -451,8 +456,10 @@ TEST_F(HttpServerTest, BodyAtTheLimitIsAcceptedAndOneByteMoreIs413) {
       // Without a Content-Length the limit applies while the chunks arrive.
       TestClient client(port);
       std::string chunk(600, 'b');
-      ASSERT_TRUE(client.send("POST /chunked HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
-                              "258\r\n" + chunk + "\r\n258\r\n" + chunk + "\r\n0\r\n\r\n"));
+      ASSERT_TRUE(
+          client.send("POST /chunked HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "258\r\n" +
+                      chunk + "\r\n258\r\n" + chunk + "\r\n0\r\n\r\n"));
       ClientResponse response = client.read_response();
       ASSERT_TRUE(response.ok);
       EXPECT_EQ(413, response.status);
@@ -623,9 +630,8 @@ TEST_F(HttpServerTest, Http10ClosesAfterTheAnswerUnlessKeepAlive) {
 
 TEST_F(HttpServerTest, HeadGetsTheLengthButNoBody) {
   const std::string page(1234, 'p');
-  start({}, [&](const HttpRequest&, Responder responder) {
-    responder.respond(HttpResponse::html(200, page));
-  });
+  start({},
+        [&](const HttpRequest&, Responder responder) { responder.respond(HttpResponse::html(200, page)); });
   run_with_client([&](int port) {
     TestClient client(port);
     ASSERT_TRUE(client.send("HEAD /page HTTP/1.1\r\nHost: test\r\n\r\n"));
@@ -755,7 +761,8 @@ TEST_F(HttpServerTest, ExpectContinueGetsAnInterimAnswer) {
   start();
   run_with_client([](int port) {
     TestClient client(port);
-    ASSERT_TRUE(client.send("POST /upload HTTP/1.1\r\nHost: test\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"));
+    ASSERT_TRUE(client.send(
+        "POST /upload HTTP/1.1\r\nHost: test\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"));
     ClientResponse interim = client.read_response(/*head=*/true);
     ASSERT_TRUE(interim.ok);
     EXPECT_EQ(100, interim.status);
@@ -848,10 +855,11 @@ TEST_F(HttpServerTest, ServesOnIpv6Loopback) {
   }
   EXPECT_EQ("::1", server_->host());
   std::string remote;
-  server_ = std::make_unique<HttpServer>(&loop_, core::HttpLimits{}, [&](const HttpRequest& request, Responder responder) {
-    remote = request.remote_address;
-    echo(request, responder);
-  });
+  server_ = std::make_unique<HttpServer>(&loop_, core::HttpLimits{},
+                                         [&](const HttpRequest& request, Responder responder) {
+                                           remote = request.remote_address;
+                                           echo(request, responder);
+                                         });
   ASSERT_TRUE(server_->listen("[::1]", 0).ok());
   run_with_client([](int port) {
     TestClient client(port, 5s, /*ipv6=*/true);

@@ -33,10 +33,11 @@ struct LineSpec {
   std::string resp_headers = R"({"Server":["Caddy"],"X-Served-By":["gpu"]})";
 
   std::string text() const {
-    std::string line = R"({"level":"info","ts":)" + ts +
-                       R"(,"logger":"http.log.access.log1","msg":"handled request","request":{"remote_ip":"10.0.0.7","remote_port":"40000","proto":"HTTP/1.1","method":)" +
-                       method + R"(,"host":)" + host + R"(,"uri":)" + uri + R"(,"headers":)" + request_headers +
-                       R"(},"user_id":"")";
+    std::string line =
+        R"({"level":"info","ts":)" + ts +
+        R"(,"logger":"http.log.access.log1","msg":"handled request","request":{"remote_ip":"10.0.0.7","remote_port":"40000","proto":"HTTP/1.1","method":)" +
+        method + R"(,"host":)" + host + R"(,"uri":)" + uri + R"(,"headers":)" + request_headers +
+        R"(},"user_id":"")";
     if (!duration.empty()) line += R"(,"duration":)" + duration;
     line += R"(,"size":19,"status":200,"resp_headers":)" + resp_headers + "}";
     return line;
@@ -55,7 +56,8 @@ IgnoreRules no_rules() {
 
 class ActivityClassifierTest : public ::testing::Test {
  protected:
-  explicit ActivityClassifierTest(IgnoreRules rules = IgnoreRules{}) : classifier_(default_targets(), rules) {}
+  explicit ActivityClassifierTest(IgnoreRules rules = IgnoreRules{})
+      : classifier_(default_targets(), rules) {}
 
   // Classifies through classify() and checks that the reference parser agrees.
   LineResult classify(std::string_view line) {
@@ -176,7 +178,8 @@ TEST_F(ActivityClassifierTest, DurationAbsentMeansStartEqualsEnd) {
 
 TEST_F(ActivityClassifierTest, DefaultRulesIgnoreUptimeMonitorsCaseInsensitively) {
   LineSpec spec;
-  spec.request_headers = R"j({"User-Agent":["Mozilla/5.0+(compatible; uptimerobot/2.0; http://www.uptimerobot.com/)"]})j";
+  spec.request_headers =
+      R"j({"User-Agent":["Mozilla/5.0+(compatible; uptimerobot/2.0; http://www.uptimerobot.com/)"]})j";
   LineResult result = classify(spec.text());
   EXPECT_EQ(result.outcome, LineOutcome::kIgnored);
   EXPECT_EQ(result.reason, "user_agent");
@@ -272,10 +275,10 @@ TEST_F(ActivityClassifierTest, MalformedJson) {
   non_utf8.replace(non_utf8.find("curl/8.0"), 4, "cu\xff\xfe");
   std::string nul_byte = LineSpec{}.text();
   nul_byte[nul_byte.find("curl")] = '\0';
-  for (std::string_view line : {std::string_view(""), std::string_view("not json"), std::string_view(truncated),
-                                std::string_view(non_utf8), std::string_view(nul_byte),
-                                std::string_view(R"({"ts":1,})"), std::string_view(R"({"ts":01})"),
-                                std::string_view(R"({"ts":1} {})")}) {
+  for (std::string_view line :
+       {std::string_view(""), std::string_view("not json"), std::string_view(truncated),
+        std::string_view(non_utf8), std::string_view(nul_byte), std::string_view(R"({"ts":1,})"),
+        std::string_view(R"({"ts":01})"), std::string_view(R"({"ts":1} {})")}) {
     LineResult result = classify(line);
     EXPECT_EQ(result.outcome, LineOutcome::kMalformedJson) << line;
     EXPECT_EQ(result.reason, "not_json") << line;
@@ -311,7 +314,8 @@ TEST_F(ActivityClassifierTest, EveryScanVariantAgreesWithTheReference) {
   EXPECT_FALSE(classifier_.use_scan_variant("no-such-variant"));
 
   // Lines whose lengths and special bytes fall on every side of the 16/32/64-byte block edges.
-  std::vector<std::string> lines = {std::string(kGpuLine), std::string(kFallback503Line), std::string(kLauncherHostLine)};
+  std::vector<std::string> lines = {std::string(kGpuLine), std::string(kFallback503Line),
+                                    std::string(kLauncherHostLine)};
   for (std::size_t pad = 0; pad < 140; pad += 3) {
     LineSpec spec;
     spec.uri = "\"/" + std::string(pad, 'p') + "\"";
@@ -322,8 +326,8 @@ TEST_F(ActivityClassifierTest, EveryScanVariantAgreesWithTheReference) {
       changed[line.find("/p") + 1 + pad / 2] = special;
       lines.push_back(changed);
     }
-    lines.push_back(R"({"ts":1,"request":{"host":"chat.localhost"},"resp_headers":{"X-Served-By":[")" + std::string(pad, 'g') +
-                    R"(","gpu"]}})");
+    lines.push_back(R"({"ts":1,"request":{"host":"chat.localhost"},"resp_headers":{"X-Served-By":[")" +
+                    std::string(pad, 'g') + R"(","gpu"]}})");
   }
   for (const std::string& variant : variants) {
     ASSERT_TRUE(classifier_.use_scan_variant(variant)) << variant;
@@ -356,7 +360,8 @@ TEST_F(ActivityClassifierTest, ValidJsonInUnusualFormsStillCounts) {
   EXPECT_EQ(outcome(spec), LineOutcome::kIgnored);
   // A line from a later Caddy with more fields and nested objects.
   spec = LineSpec{};
-  spec.resp_headers = R"({"X-Served-By":["gpu"]},"tls":{"resumed":false,"version":772,"cipher_suite":4865,"proto":"h2","server_name":"chat"},"bytes_read":0,"extra":[null,true,false,-0.5,[],{}])";
+  spec.resp_headers =
+      R"({"X-Served-By":["gpu"]},"tls":{"resumed":false,"version":772,"cipher_suite":4865,"proto":"h2","server_name":"chat"},"bytes_read":0,"extra":[null,true,false,-0.5,[],{}])";
   EXPECT_EQ(outcome(spec), LineOutcome::kActivity);
 }
 
@@ -406,7 +411,8 @@ TEST_F(ActivityClassifierTest, WrongTypes) {
   cases[7].spec.request_headers = R"({"User-Agent":"curl"})", cases[7].reason = "request.headers";
   cases[8].spec.request_headers = R"([])", cases[8].reason = "request.headers";
   cases[9].spec.resp_headers = R"({"X-Served-By":"gpu"})", cases[9].reason = "resp_headers";
-  cases[10].spec.resp_headers = R"({"Server":["Caddy",1],"X-Served-By":["gpu"]})", cases[10].reason = "resp_headers";
+  cases[10].spec.resp_headers = R"({"Server":["Caddy",1],"X-Served-By":["gpu"]})",
+  cases[10].reason = "resp_headers";
   cases[11].spec.resp_headers = R"(["gpu"])", cases[11].reason = "resp_headers";
   for (const Case& c : cases) {
     LineResult result = classify(c.spec.text());

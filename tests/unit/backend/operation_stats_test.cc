@@ -9,13 +9,16 @@ using S = BackendState;
 using E = BackendEvent;
 using Kind = OperationStats::Kind;
 
-TimePoint at(int seconds) { return TimePoint{} + std::chrono::seconds(1'700'000'000 + seconds); }
+TimePoint at(int seconds) {
+  return TimePoint{} + std::chrono::seconds(1'700'000'000 + seconds);
+}
 
 Transition step(S from, S to, E event, int seconds, std::string actor = "reconciler") {
   return Transition{from, to, event, std::move(actor), "", at(seconds)};
 }
 
-std::uint64_t count(const OperationStats& stats, Kind kind, const std::string& actor, const std::string& outcome) {
+std::uint64_t count(const OperationStats& stats, Kind kind, const std::string& actor,
+                    const std::string& outcome) {
   auto found = stats.outcomes().find({kind, actor, outcome});
   return found == stats.outcomes().end() ? 0 : found->second;
 }
@@ -33,7 +36,8 @@ TEST(OperationStats, AWakeThatReachesReadyIsCountedUnderItsActorWithItsDuration)
   // 75 s falls in the 120 s bucket, not in the 60 s one.
   const auto counts = stats.wake_durations().cumulative_counts();
   const auto& bounds = stats.wake_durations().upper_bounds();
-  for (std::size_t i = 0; i < bounds.size(); ++i) EXPECT_EQ(counts[i], bounds[i] >= 75 ? 1u : 0u) << bounds[i];
+  for (std::size_t i = 0; i < bounds.size(); ++i)
+    EXPECT_EQ(counts[i], bounds[i] >= 75 ? 1u : 0u) << bounds[i];
 }
 
 TEST(OperationStats, RepeatedWakeRequestsAreOneOperation) {

@@ -100,8 +100,7 @@ TEST(StateMachine, EveryPairMatchesTheTable) {
     for (E event : kAllEvents) {
       auto found = expected_table().find({state, event});
       ASSERT_NE(found, expected_table().end()) << to_string(state) << " + " << to_string(event);
-      EXPECT_EQ(transition(state, event), found->second)
-          << to_string(state) << " + " << to_string(event);
+      EXPECT_EQ(transition(state, event), found->second) << to_string(state) << " + " << to_string(event);
     }
   }
 }

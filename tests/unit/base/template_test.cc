@@ -19,8 +19,11 @@ TEST(Template, EscapesByDefault) {
 }
 
 TEST(Template, SectionsIterateListsAndTestTruth) {
-  json data = {{"items", json::array({{{"n", 1}}, {{"n", 2}}})}, {"on", true}, {"off", false},
-               {"empty", json::array()}, {"title", "T"}};
+  json data = {{"items", json::array({{{"n", 1}}, {{"n", 2}}})},
+               {"on", true},
+               {"off", false},
+               {"empty", json::array()},
+               {"title", "T"}};
   EXPECT_EQ(render("{{#items}}[{{n}}{{title}}]{{/items}}", data), "[1T][2T]");
   EXPECT_EQ(render("{{#on}}yes{{/on}}{{#off}}no{{/off}}{{^off}}inv{{/off}}", data), "yesinv");
   EXPECT_EQ(render("{{^empty}}none{{/empty}}{{^missing}}gone{{/missing}}", data), "nonegone");
@@ -36,7 +39,8 @@ TEST(Template, NumbersAndCommentsRender) {
 }
 
 TEST(Template, StandaloneSectionLinesLeaveNoBlankLines) {
-  const std::string source = "a\n  {{#on}}\n  b {{x}}\n  {{/on}}\n{{^on}}\nno\n{{/on}}\nc {{#on}}inline{{/on}}\n{{! note }}\nend";
+  const std::string source =
+      "a\n  {{#on}}\n  b {{x}}\n  {{/on}}\n{{^on}}\nno\n{{/on}}\nc {{#on}}inline{{/on}}\n{{! note }}\nend";
   EXPECT_EQ(render(source, {{"on", true}, {"x", 1}}), "a\n  b 1\nc inline\nend");
   EXPECT_EQ(render(source, {{"on", false}, {"x", 1}}), "a\nno\nc \nend");
 }

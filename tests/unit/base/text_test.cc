@@ -28,7 +28,6 @@ TEST(Text, HostWithoutPort) {
   EXPECT_EQ(host_without_port(""), "");
 }
 
-
 TEST(Text, QueryParameterFindsTheNamedValue) {
   EXPECT_EQ(query_parameter("after=12&backend=gpu", "after"), "12");
   EXPECT_EQ(query_parameter("after=12&backend=gpu", "backend"), "gpu");
@@ -63,7 +62,7 @@ TEST(Text, QueryParameterEmptyValue) {
 TEST(Text, QueryParameterPercentDecodes) {
   EXPECT_EQ(query_parameter("backend=gpu%20box%2F1", "backend"), "gpu box/1");
   EXPECT_EQ(query_parameter("backend=gpu%2fbox", "backend"), "gpu/box");  // lower-case hex
-  EXPECT_EQ(query_parameter("q=%C3%A4%26%3D", "q"), "\xC3\xA4&=");          // an encoded '&' and '='
+  EXPECT_EQ(query_parameter("q=%C3%A4%26%3D", "q"), "\xC3\xA4&=");        // an encoded '&' and '='
   EXPECT_EQ(query_parameter("q=%00x", "q"), std::string("\0x", 2));
   // Names are decoded too.
   EXPECT_EQ(query_parameter("back%65nd=gpu", "backend"), "gpu");
@@ -103,7 +102,6 @@ TEST(Text, QueryParameterReadsWhatPercentEncodeWrites) {
     EXPECT_EQ(query_parameter("x=1&v=" + percent_encode(value) + "&y=2", "v"), value);
   }
 }
-
 
 TEST(CookieValue, FindsTheNamedCookieAmongOthers) {
   EXPECT_EQ(cookie_value("a=1; unshelver_session=v1.x.y; b=2", "unshelver_session"), "v1.x.y");

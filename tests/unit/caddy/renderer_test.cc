@@ -2,7 +2,6 @@
 // global and per-site options, the snippet integration, and validation against Caddyfile
 // injection. tests/loop/caddy/render_adapt_test.cc feeds the same renderings to Debian's Caddy.
 #include "caddy/renderer.h"
-#include "support/source_root.h"
 
 #include <gtest/gtest.h>
 
@@ -13,6 +12,8 @@
 #include <functional>
 #include <sstream>
 #include <string>
+
+#include "support/source_root.h"
 
 namespace unshelver::core {
 namespace {

@@ -1,7 +1,6 @@
 // Tests of the configuration parser: Python-unshelver compatibility, our extensions, precedence
 // rules, secrets, and the messages users see (file, line, column, key, text).
 #include "config/parser.h"
-#include "support/source_root.h"
 
 #include <gtest/gtest.h>
 
@@ -9,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+
+#include "support/source_root.h"
 
 namespace unshelver::core {
 namespace {
@@ -222,7 +223,8 @@ TEST(ConfigParser, ExampleSecretsFileLoadsWithZeroIssues) {
   ConfigInputs production = in;
   production.yaml_text.replace(production.yaml_text.find("env: development"), 16, "env: production");
   const std::string issues = all_issues(parse_config(production));
-  EXPECT_NE(issues.find("config/secrets.example.ini:16: app.control_token: is the example value"), std::string::npos)
+  EXPECT_NE(issues.find("config/secrets.example.ini:16: app.control_token: is the example value"),
+            std::string::npos)
       << issues;
   EXPECT_NE(issues.find("app.secret_key: is the example value"), std::string::npos) << issues;
   EXPECT_NE(issues.find("openstack.password: is the example value"), std::string::npos) << issues;
@@ -1135,7 +1137,6 @@ TEST(ConfigParser, InflightSettingsPerButton) {
   EXPECT_NE(issue->message.find("min_busy_seconds"), std::string::npos);
 }
 
-
 // --- The event log (issue 6) -----------------------------------------------------------------
 
 TEST(ConfigParser, EventsDefaults) {
@@ -1158,15 +1159,16 @@ TEST(ConfigParser, EventLogPathFollowsStateDirUnlessSet) {
   ASSERT_TRUE(in_state_dir.ok()) << all_issues(in_state_dir);
   EXPECT_EQ(in_state_dir.config.event_log_path(), "/srv/unshelver/state/events.jsonl");
 
-  const ParsedConfig given = parse(std::string(kSimButton) +
-                                   "state_dir: /srv/unshelver/state\nlocal_event_log: /var/log/unshelver/audit.jsonl\n");
+  const ParsedConfig given =
+      parse(std::string(kSimButton) +
+            "state_dir: /srv/unshelver/state\nlocal_event_log: /var/log/unshelver/audit.jsonl\n");
   ASSERT_TRUE(given.ok()) << all_issues(given);
   EXPECT_EQ(given.config.local_event_log, "/var/log/unshelver/audit.jsonl");
   EXPECT_EQ(given.config.event_log_path(), "/var/log/unshelver/audit.jsonl");
 
   // The order of the keys does not matter.
-  const ParsedConfig reversed = parse(std::string(kSimButton) +
-                                      "local_event_log: relative/events.jsonl\nstate_dir: /elsewhere\n");
+  const ParsedConfig reversed =
+      parse(std::string(kSimButton) + "local_event_log: relative/events.jsonl\nstate_dir: /elsewhere\n");
   ASSERT_TRUE(reversed.ok()) << all_issues(reversed);
   EXPECT_EQ(reversed.config.event_log_path(), "relative/events.jsonl");
 
@@ -1240,7 +1242,8 @@ TEST(ConfigParser, EventsRangesNameFileLineAndKey) {
 )");
   ASSERT_EQ(negative.issues.size(), 2u) << all_issues(negative);
   EXPECT_EQ(issue_for(negative, "events.keep_files")->message, "must be at least 1, got -3");
-  EXPECT_EQ(issue_for(negative, "events.upload_retry_max_seconds")->message, "must be greater than 0, got -1");
+  EXPECT_EQ(issue_for(negative, "events.upload_retry_max_seconds")->message,
+            "must be greater than 0, got -1");
 }
 
 TEST(ConfigParser, EventsWrongTypes) {

@@ -168,14 +168,17 @@ TEST(EventRecordId, Format) {
   EXPECT_EQ(make_event_id(at("2026-11-22T10:15:00.123456Z"), 12, 0x3fa9c2d1u),
             "20261122T101500.123456Z-000012-3fa9c2d1");
   EXPECT_EQ(make_event_id(at("2026-01-02T03:04:05Z"), 1, 0), "20260102T030405.000000Z-000001-00000000");
-  EXPECT_EQ(make_event_id(at("2026-01-02T03:04:05Z"), 0, 0xffffffffu), "20260102T030405.000000Z-000000-ffffffff");
+  EXPECT_EQ(make_event_id(at("2026-01-02T03:04:05Z"), 0, 0xffffffffu),
+            "20260102T030405.000000Z-000000-ffffffff");
   // Past six digits the seq simply grows: ids stay unique.
-  EXPECT_EQ(make_event_id(at("2026-01-02T03:04:05Z"), 1234567, 0xau), "20260102T030405.000000Z-1234567-0000000a");
+  EXPECT_EQ(make_event_id(at("2026-01-02T03:04:05Z"), 1234567, 0xau),
+            "20260102T030405.000000Z-1234567-0000000a");
 }
 
 TEST(EventRecordId, IsInUtcWhateverTheLocalZone) {
   const ScopedTimeZone zone("XYZ-14");  // UTC+14: the local date is a day ahead
-  EXPECT_EQ(make_event_id(at("2026-12-31T23:59:59.999999Z"), 3, 1), "20261231T235959.999999Z-000003-00000001");
+  EXPECT_EQ(make_event_id(at("2026-12-31T23:59:59.999999Z"), 3, 1),
+            "20261231T235959.999999Z-000003-00000001");
 }
 
 TEST(EventRecordId, UniqueBySeqAndByRandomPart) {
@@ -263,7 +266,8 @@ TEST(EventRecordJson, RoundTrip) {
 
 TEST(EventRecordJson, SpecialCharactersStayOnOneLineAndRoundTrip) {
   EventRecord record = sample_record();
-  record.detail = "quote \" backslash \\ newline \n tab \t cr \r nul " + std::string(1, '\0') + " umlaut \xC3\xA4 end";
+  record.detail =
+      "quote \" backslash \\ newline \n tab \t cr \r nul " + std::string(1, '\0') + " umlaut \xC3\xA4 end";
   record.actor = "user@example.org";
   record.backend = "gpu box";
   const std::string line = to_json_line(record);
@@ -324,15 +328,16 @@ TEST(EventRecordParse, PythonUnshelverLinesParseWithSeqZero) {
   ASSERT_TRUE(whole.ok()) << whole.error().message;
   EXPECT_EQ(whole->at, at("2025-06-01T08:30:00Z"));
   EXPECT_EQ(whole->seq, 0u);
-  auto zulu = parse_event_line(R"({"timestamp":"2025-06-01T08:30:00Z","action":"workflow_failed","detail":null})");
+  auto zulu =
+      parse_event_line(R"({"timestamp":"2025-06-01T08:30:00Z","action":"workflow_failed","detail":null})");
   ASSERT_TRUE(zulu.ok()) << zulu.error().message;
   EXPECT_EQ(zulu->detail, "");
 }
 
 TEST(EventRecordParse, TsWinsOverTimestampAndUnknownFieldsAreIgnored) {
-  auto parsed = parse_event_line(
-      R"({"seq":3,"id":"x","ts":"2026-01-01T00:00:01Z","timestamp":"2026-01-01T00:00:02Z",)"
-      R"("action":"vm_stopped","extra":{"nested":[1,2]},"backend":"gpu"})");
+  auto parsed =
+      parse_event_line(R"({"seq":3,"id":"x","ts":"2026-01-01T00:00:01Z","timestamp":"2026-01-01T00:00:02Z",)"
+                       R"("action":"vm_stopped","extra":{"nested":[1,2]},"backend":"gpu"})");
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
   EXPECT_EQ(parsed->at, at("2026-01-01T00:00:01Z"));
   EXPECT_EQ(parsed->seq, 3u);
@@ -382,7 +387,9 @@ TEST(EventRecordParse, SpecificErrorMessages) {
 
 // --- intact_length ---------------------------------------------------------------------------
 
-TEST(EventRecordIntact, EmptyFile) { EXPECT_EQ(intact_length(""), 0u); }
+TEST(EventRecordIntact, EmptyFile) {
+  EXPECT_EQ(intact_length(""), 0u);
+}
 
 TEST(EventRecordIntact, NoNewlineAtAllIsAllTorn) {
   EXPECT_EQ(intact_length("{\"seq\":1,\"id\":"), 0u);

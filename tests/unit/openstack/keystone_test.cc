@@ -55,7 +55,8 @@ TEST(OpenStackAuth, ApplicationCredentialCarriesNoScope) {
   EXPECT_EQ(credentials->method, AuthMethod::kApplicationCredential);
   const json body = json::parse(auth_request_body(*credentials));
   EXPECT_EQ(body["auth"]["identity"]["methods"], json::array({"application_credential"}));
-  EXPECT_EQ(body["auth"]["identity"]["application_credential"], json({{"id", "ac-1"}, {"secret", "ac-secret"}}));
+  EXPECT_EQ(body["auth"]["identity"]["application_credential"],
+            json({{"id", "ac-1"}, {"secret", "ac-secret"}}));
   EXPECT_FALSE(body["auth"].contains("scope"));  // Keystone rejects a scope here
 }
 
@@ -110,7 +111,8 @@ TEST(OpenStackAuth, FirstFileWithTheEntryWins) {
   settings.configured = true;
   settings.cloud = "jetstream";
   const std::string without = "clouds:\n  other: {auth: {auth_url: https://x}}\n";
-  auto credentials = resolve_credentials(settings, {{"clouds.yaml", without}, {"/etc/openstack/clouds.yaml", kCloudsYaml}});
+  auto credentials =
+      resolve_credentials(settings, {{"clouds.yaml", without}, {"/etc/openstack/clouds.yaml", kCloudsYaml}});
   ASSERT_TRUE(credentials);
   EXPECT_NE(credentials->source.find("/etc/openstack/clouds.yaml"), std::string::npos);
 }
@@ -131,7 +133,8 @@ TEST(OpenStackAuth, BrokenCloudsYamlNamesFileAndLine) {
   settings.cloud = "x";
   auto credentials = resolve_credentials(settings, {{"/etc/openstack/clouds.yaml", "clouds:\n  x: [\n"}});
   ASSERT_FALSE(credentials);
-  EXPECT_EQ(credentials.error().message.rfind("/etc/openstack/clouds.yaml:", 0), 0u) << credentials.error().message;
+  EXPECT_EQ(credentials.error().message.rfind("/etc/openstack/clouds.yaml:", 0), 0u)
+      << credentials.error().message;
 }
 
 TEST(OpenStackAuth, IncompleteCredentialsSayWhatIsMissingButNeverTheSecret) {
@@ -196,11 +199,16 @@ TEST(OpenStackAuth, EndpointByTypeInterfaceAndRegion) {
 }
 
 TEST(OpenStackAuth, ErrorMessagesOfEveryService) {
-  EXPECT_EQ(error_message_of(R"({"error":{"code":401,"title":"Unauthorized","message":"The request you have made requires authentication."}})"),
-            "The request you have made requires authentication.");
-  EXPECT_EQ(error_message_of(R"({"conflictingRequest":{"code":409,"message":"Cannot 'unshelve' instance x while it is in vm_state active"}})"),
-            "Cannot 'unshelve' instance x while it is in vm_state active");
-  EXPECT_EQ(error_message_of(R"({"code":404,"type":"zone_not_found","message":"Could not find Zone"})"), "Could not find Zone");
+  EXPECT_EQ(
+      error_message_of(
+          R"({"error":{"code":401,"title":"Unauthorized","message":"The request you have made requires authentication."}})"),
+      "The request you have made requires authentication.");
+  EXPECT_EQ(
+      error_message_of(
+          R"({"conflictingRequest":{"code":409,"message":"Cannot 'unshelve' instance x while it is in vm_state active"}})"),
+      "Cannot 'unshelve' instance x while it is in vm_state active");
+  EXPECT_EQ(error_message_of(R"({"code":404,"type":"zone_not_found","message":"Could not find Zone"})"),
+            "Could not find Zone");
   EXPECT_EQ(error_message_of("<html><h1>Unauthorized</h1><p>This server could not verify.</p></html>"),
             "Unauthorized This server could not verify.");
 }

@@ -19,7 +19,8 @@ Server server(std::string status, std::string task = "") {
   return s;
 }
 
-Kind kind_of(const std::string& status, const std::string& task = "", SleepAction action = SleepAction::kShelve) {
+Kind kind_of(const std::string& status, const std::string& task = "",
+             SleepAction action = SleepAction::kShelve) {
   return observe(server(status, task), action).kind;
 }
 
@@ -32,7 +33,8 @@ TEST(Nova, ParsesTheServerAnswer) {
   EXPECT_EQ(parsed->status, "ERROR");
   EXPECT_EQ(parsed->task_state, "");
   EXPECT_EQ(parsed->fault_message, "Build of instance aborted");
-  EXPECT_EQ(observe(*parsed, SleepAction::kShelve).detail, "the server is in ERROR: Build of instance aborted");
+  EXPECT_EQ(observe(*parsed, SleepAction::kShelve).detail,
+            "the server is in ERROR: Build of instance aborted");
   EXPECT_FALSE(parse_server(R"({"servers":[]})"));
   EXPECT_FALSE(parse_server("not json"));
 }
@@ -87,17 +89,20 @@ TEST(Nova, WakeSendsTheActionThatFitsTheState) {
 TEST(Nova, SleepFollowsTheConfiguredAction) {
   EXPECT_EQ(sleep_plan(server("ACTIVE"), SleepAction::kShelve)->body, R"({"shelve":null})");
   EXPECT_EQ(sleep_plan(server("SHUTOFF"), SleepAction::kShelve)->body, R"({"shelve":null})");
-  EXPECT_EQ(sleep_plan(server("SHELVED_OFFLOADED"), SleepAction::kShelve)->kind, ActionPlan::Kind::kAlreadyThere);
+  EXPECT_EQ(sleep_plan(server("SHELVED_OFFLOADED"), SleepAction::kShelve)->kind,
+            ActionPlan::Kind::kAlreadyThere);
   EXPECT_EQ(sleep_plan(server("ACTIVE"), SleepAction::kStop)->body, R"({"os-stop":null})");
   EXPECT_EQ(sleep_plan(server("SHUTOFF"), SleepAction::kStop)->kind, ActionPlan::Kind::kAlreadyThere);
   EXPECT_EQ(sleep_plan(server("ACTIVE"), SleepAction::kSuspend)->body, R"({"suspend":null})");
-  EXPECT_EQ(sleep_plan(server("ACTIVE", "shelving"), SleepAction::kShelve)->kind, ActionPlan::Kind::kAlreadyThere);
+  EXPECT_EQ(sleep_plan(server("ACTIVE", "shelving"), SleepAction::kShelve)->kind,
+            ActionPlan::Kind::kAlreadyThere);
   EXPECT_EQ(sleep_plan(server("SHELVED_OFFLOADED", "unshelving"), SleepAction::kShelve)->kind,
             ActionPlan::Kind::kBusy);
 }
 
 TEST(Nova, ExactNameAmongRegexMatches) {
-  const std::string list = R"({"servers":[{"id":"a","name":"gpu-old"},{"id":"b","name":"gpu"},{"id":"c","name":"gpu2"}]})";
+  const std::string list =
+      R"({"servers":[{"id":"a","name":"gpu-old"},{"id":"b","name":"gpu"},{"id":"c","name":"gpu2"}]})";
   EXPECT_EQ(*exact_server_id(list, "gpu"), "b");
   auto none = exact_server_id(list, "gp");
   ASSERT_FALSE(none);
@@ -117,7 +122,8 @@ TEST(Nova, UpstreamPrefersNetworksThenFloatingThenIpv4) {
     "gpu-net":[{"addr":"192.168.7.9","version":4,"OS-EXT-IPS:type":"fixed"}]})");
   EXPECT_EQ(upstream_address(s, {"gpu-net"}, 8080), "192.168.7.9:8080");
   EXPECT_EQ(upstream_address(s, {"missing"}, 8080), "203.0.113.7:8080");
-  s.addresses = nlohmann::json::parse(R"({"v6":[{"addr":"fd00::5","version":6}],"private":[{"addr":"10.0.0.5","version":4}]})");
+  s.addresses = nlohmann::json::parse(
+      R"({"v6":[{"addr":"fd00::5","version":6}],"private":[{"addr":"10.0.0.5","version":4}]})");
   EXPECT_EQ(upstream_address(s, {}, 80), "10.0.0.5:80");
   EXPECT_EQ(upstream_address(s, {"v6"}, 80), "[fd00::5]:80");
   s.addresses = nlohmann::json::object();
@@ -128,13 +134,15 @@ TEST(Nova, UpstreamPrefersNetworksThenFloatingThenIpv4) {
 
 // "No valid host": the server looks untouched, only the instance action records the failure.
 TEST(Nova, InstanceActionVerdict) {
-  const auto with_details = instance_action_verdict(R"({"instanceAction":{"action":"unshelve","message":"Error",
+  const auto with_details =
+      instance_action_verdict(R"({"instanceAction":{"action":"unshelve","message":"Error",
     "events":[{"event":"schedule_instances","result":"Error","finish_time":"2026-11-22T10:00:01.000000",
                "details":"No valid host was found. There are not enough hosts available."}]}})");
   EXPECT_EQ(with_details.kind, ActionVerdict::Kind::kFailed);
   EXPECT_EQ(with_details.message, "No valid host was found. There are not enough hosts available.");
 
-  const auto without_details = instance_action_verdict(R"({"instanceAction":{"action":"unshelve","message":"Error",
+  const auto without_details =
+      instance_action_verdict(R"({"instanceAction":{"action":"unshelve","message":"Error",
     "events":[{"event":"schedule_instances","result":"Error","finish_time":"2026-11-22T10:00:01.000000"}]}})");
   EXPECT_EQ(without_details.kind, ActionVerdict::Kind::kFailed);
   EXPECT_NE(without_details.message.find("No valid host"), std::string::npos);

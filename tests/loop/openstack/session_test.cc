@@ -264,16 +264,16 @@ TEST_F(OpenStackSessionTest, ConcurrentRequestsWaitForOneAuthentication) {
 }
 
 TEST_F(OpenStackSessionTest, TokenIsReusedUntilItNearsExpiryThenRenewed) {
-  // Renewal starts 120 s before expiry (keystoneauth's margin); a token that lives 121 s is
-  // good for one more second.
-  cloud_->token_lifetime = 121s;
+  // Renewal starts 120 s before expiry (keystoneauth's margin); a token that lives 122 s is
+  // good for two more seconds.
+  cloud_->token_lifetime = 122s;
   make_session();
   EXPECT_EQ(200, call(servers()).status);
   EXPECT_EQ(200, call(servers()).status);
   ASSERT_EQ(2u, cloud_->nova_seen.size());
   EXPECT_EQ("token-1", cloud_->nova_seen[1].token);
   EXPECT_EQ(1u, cloud_->keystone_seen.size());
-  run_for(1200ms);
+  run_for(2200ms);
   EXPECT_EQ(200, call(servers()).status);
   EXPECT_EQ(2u, cloud_->keystone_seen.size());
   ASSERT_EQ(3u, cloud_->nova_seen.size());

@@ -1,8 +1,9 @@
 """Runs Debian's real Caddy on loopback for integration tests, and a fake backend behind it.
 
 Caddy gets its own admin port, HTTP port, XDG directories and access log in the test's
-directory; it is stopped by PID at the end. Tests that need Caddy are skipped with a clear reason
-when the `caddy` binary is not installed (scripts/setup test installs it).
+directory; it is stopped by PID at the end. Tests that need Caddy are marked
+@require_peer(CADDY, "caddy") (harness.py): they fail when the `caddy` binary is not installed
+(scripts/setup test-tools installs it), or skip with UNSHELVER_ALLOW_MISSING_PEERS=1.
 """
 import json
 import os

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import unittest
 import urllib.error
 import urllib.request
 
@@ -26,6 +27,49 @@ SOURCE_DIR = os.environ.get("UNSHELVER_SOURCE_DIR", os.path.join(os.path.dirname
 CONTROL_TOKEN = os.environ.setdefault("UNSHELVER_CONTROL_TOKEN", secrets.token_urlsafe(32))
 os.environ.setdefault("UNSHELVER_SECRET_KEY", secrets.token_urlsafe(32))
 ADMIN = {"Authorization": f"Bearer {CONTROL_TOKEN}"}
+
+
+# One policy for programs the tests need beside the binary ("peers": Caddy), the same as the C++
+# loop tests' (tests/support/peers.h): CI installs them (scripts/setup test-tools), so a missing one
+# FAILS the tests that need it; UNSHELVER_ALLOW_MISSING_PEERS=1 turns the failure into a skip where a
+# peer is knowingly absent.
+ALLOW_MISSING_PEERS_VARIABLE = "UNSHELVER_ALLOW_MISSING_PEERS"
+
+
+def missing_peers_allowed():
+    return os.environ.get(ALLOW_MISSING_PEERS_VARIABLE) == "1"
+
+
+def missing_peer_message(name):
+    return (f"{name} is not installed; install it with `scripts/setup test-tools`, or set "
+            f"{ALLOW_MISSING_PEERS_VARIABLE}=1 to skip the tests that need it")
+
+
+def require_peer(found, name):
+    """A decorator for a TestCase class (or a test method) that needs the program `name`; `found` is
+    its path, or None when it is missing. Present: the class as it is. Missing: every test fails with
+    a message naming `scripts/setup test-tools`, or is skipped when missing peers are allowed."""
+    def decorate(target):
+        if found:
+            return target
+        if missing_peers_allowed():
+            return unittest.skip(missing_peer_message(name))(target)
+        if isinstance(target, type):
+            original = target.setUp
+
+            def setUp(self):
+                self.fail(missing_peer_message(name))
+                original(self)
+
+            target.setUp = setUp
+            return target
+
+        def failing(self, *args, **kwargs):
+            self.fail(missing_peer_message(name))
+
+        failing.__name__ = target.__name__
+        return failing
+    return decorate
 
 
 def free_port():

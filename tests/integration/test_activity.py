@@ -8,7 +8,7 @@ import time
 import unittest
 
 from caddy_harness import CADDY, Caddy, FakeBackend
-from harness import Unshelver
+from harness import Unshelver, require_peer
 
 
 def config(workdir, caddy, backend, idle_seconds, extra=""):
@@ -46,7 +46,7 @@ buttons:
 """
 
 
-@unittest.skipIf(CADDY is None, "Debian's caddy is not installed (scripts/setup test installs it)")
+@require_peer(CADDY, "caddy")
 class ActivityThroughCaddyTest(unittest.TestCase):
     def start(self, idle_seconds, extra=""):
         self.workdir = tempfile.mkdtemp(prefix="unshelver-activity-")

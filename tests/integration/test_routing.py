@@ -12,7 +12,7 @@ import unittest
 import urllib.request
 
 from caddy_harness import CADDY, BareCaddy, FakeBackend
-from harness import ADMIN, Unshelver
+from harness import ADMIN, Unshelver, require_peer
 
 WRK = shutil.which("wrk")
 
@@ -62,7 +62,7 @@ buttons:
 """
 
 
-@unittest.skipIf(CADDY is None, "Debian's caddy is not installed (scripts/setup test installs it)")
+@require_peer(CADDY, "caddy")
 class RoutingTest(unittest.TestCase):
     def start(self, **options):
         self.workdir = tempfile.mkdtemp(prefix="unshelver-routing-")

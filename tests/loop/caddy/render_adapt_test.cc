@@ -6,7 +6,8 @@
 // in caddy/examples/ are rendered from their own config.yaml through the app's wiring
 // (caddy/render_input.h) and checked the same way.
 //
-// Skipped when /usr/bin/caddy is missing. Caddy runs with HOME and XDG_* in a temporary directory,
+// Fails when /usr/bin/caddy is missing, or skips with UNSHELVER_ALLOW_MISSING_PEERS=1
+// (tests/support/peers.h). Caddy runs with HOME and XDG_* in a temporary directory,
 // so it never touches the real user's Caddy state.
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include "caddy/render_input.h"
 #include "caddy/renderer.h"
 #include "config/parser.h"
+#include "support/peers.h"
 #include "support/source_root.h"
 
 namespace unshelver {
@@ -71,7 +73,7 @@ struct CaddyRun {
 class CaddyRenderAdapt : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fs::exists(kCaddy)) GTEST_SKIP() << kCaddy << " is not installed (apt-get install caddy)";
+    UNSHELVER_REQUIRE_PEER(kCaddy);
     char pattern[] = "/tmp/unshelver-caddy-render-XXXXXX";
     ASSERT_NE(::mkdtemp(pattern), nullptr);
     dir_ = pattern;

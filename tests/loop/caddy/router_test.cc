@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "support/loop.h"
+#include "support/peers.h"
 #include "uv/files.h"
 #include "uv/http_client.h"
 #include "uv/http_server.h"
@@ -743,7 +744,7 @@ constexpr const char* kCaddyBinary = "/usr/bin/caddy";
 class CaddyRouterRealCaddyTest : public CaddyRouterTest {
  protected:
   void SetUp() override {
-    if (::access(kCaddyBinary, X_OK) != 0) GTEST_SKIP() << kCaddyBinary << " is not installed";
+    UNSHELVER_REQUIRE_PEER(kCaddyBinary);
     CaddyRouterTest::SetUp();
     admin_port_ = free_port();
     http_port_ = free_port();

@@ -654,10 +654,24 @@ TEST_F(HttpClientTest, ReentrantSendFromCallback) {
 }
 
 TEST_F(HttpClientTest, ThrowingCallbackIsContained) {
-  client_->send(make_request(server_.url("/ok")), [](ClientResponse) { throw std::runtime_error("boom"); });
+  // Each callback records that it ran before it throws: without that the test would also pass if
+  // the client never called them.
+  bool answered_ran = false;
+  bool refused_ran = false;
+  client_->send(make_request(server_.url("/ok")), [&](ClientResponse response) {
+    answered_ran = true;
+    EXPECT_EQ(200, response.status);
+    throw std::runtime_error("boom");
+  });
   RefusingPort refusing;
-  client_->send(make_request(refusing.url("/")), [](ClientResponse) { throw 42; });
-  run_for(200ms);
+  client_->send(make_request(refusing.url("/")), [&](ClientResponse response) {
+    refused_ran = true;
+    EXPECT_FALSE(response.transport_ok());
+    throw 42;
+  });
+  ASSERT_TRUE(run_until([&] { return answered_ran && refused_ran; }))
+      << "answered ran: " << answered_ran << ", refused ran: " << refused_ran;
+  EXPECT_EQ(0u, client_->in_flight());
   EXPECT_EQ(200, fetch(make_request(server_.url("/ok"))).status);
 }
 

@@ -1,0 +1,178 @@
+// Loop tests of BackendDriver: the driver, the simulated cloud (SimProvider) and the health prober
+// on a real libuv loop, with no binary. The simulated VM runs with short phase durations, and its
+// fake backend on 127.0.0.1 is the health endpoint the prober asks once the VM "runs".
+//
+// The tests follow the driver only through its public interface: the change callback's
+// transitions, the reconciler's views, and HTTP requests to the upstream it reports. Every test
+// ends with the driver shut down, the client closed and uv_loop_close() == 0.
+#include "backend/driver.h"
+
+#include <gtest/gtest.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backend/sim_provider.h"
+#include "backend/state_machine.h"
+#include "support/loop.h"
+#include "uv/http_client.h"
+
+namespace unshelver::app {
+namespace {
+
+using namespace std::chrono_literals;
+using core::BackendState;
+
+class BackendDriverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::setenv("no_proxy", "127.0.0.1", 1);
+    ASSERT_EQ(0, uv_loop_init(&loop_));
+    client_ = std::make_unique<io::HttpClient>(&loop_);
+    config_.name = "gpu";
+    config_.provider = core::ProviderKind::kSim;
+    config_.health.path = "/health";
+    config_.health.interval = 50ms;
+    config_.health.timeout = 1s;
+    config_.health.attempts = 40;
+    config_.sim.wake_duration = 150ms;
+    config_.sim.boot_duration = 150ms;
+    config_.sim.sleep_duration = 150ms;
+  }
+
+  void TearDown() override {
+    if (driver_) driver_->shutdown();
+    driver_.reset();
+    client_->close();
+    client_.reset();
+    testing::drain_and_close_loop(&loop_);
+  }
+
+  void start_driver() {
+    auto sim = std::make_unique<providers::SimProvider>(&loop_, config_, core::HttpLimits{});
+    ASSERT_TRUE(sim->start().ok());
+    upstream_ = sim->upstream();
+    auto settings = core::ReconcilerSettings::from_config(config_, 50ms);
+    driver_ = std::make_unique<BackendDriver>(
+        &loop_, config_, settings, std::move(sim), *client_,
+        [this](const std::vector<core::Transition>& transitions, bool persist) {
+          ++changes_;
+          if (persist) ++persists_;
+          for (const auto& transition : transitions) {
+            EXPECT_EQ(states_.empty() ? BackendState::kUnknown : states_.back(), transition.from)
+                << "transitions must chain";
+            states_.push_back(transition.to);
+            transitions_.push_back(transition);
+          }
+        });
+    driver_->start(std::nullopt);
+  }
+
+  bool run_until_state(BackendState state, std::chrono::milliseconds limit = 10s) {
+    return testing::run_loop_until(
+        &loop_, [&] { return driver_->reconciler().state() == state; }, limit);
+  }
+
+  io::ClientResponse fetch(const std::string& url) {
+    std::optional<io::ClientResponse> result;
+    io::ClientRequest request;
+    request.url = url;
+    request.timeout = 2s;
+    client_->send(request, [&](io::ClientResponse response) { result = std::move(response); });
+    EXPECT_TRUE(testing::run_loop_until(
+        &loop_, [&] { return result.has_value(); }, 5s));
+    return result.value_or(io::ClientResponse{});
+  }
+
+  uv_loop_t loop_{};
+  std::unique_ptr<io::HttpClient> client_;
+  core::BackendConfig config_;
+  std::unique_ptr<BackendDriver> driver_;
+  std::string upstream_;
+  std::vector<BackendState> states_;
+  std::vector<core::Transition> transitions_;
+  int changes_ = 0;
+  int persists_ = 0;
+};
+
+TEST_F(BackendDriverTest, FirstObservationFindsTheVmAsleep) {
+  start_driver();
+  EXPECT_EQ(BackendState::kUnknown, driver_->reconciler().state());
+  ASSERT_TRUE(run_until_state(BackendState::kAsleep));
+  EXPECT_EQ((std::vector<BackendState>{BackendState::kAsleep}), states_);
+  EXPECT_EQ("sim", driver_->provider_kind());
+  EXPECT_EQ(upstream_, driver_->upstream());
+  EXPECT_EQ("http://" + upstream_ + "/health", driver_->health_url());
+  // Asleep: nothing answers on the backend's port.
+  EXPECT_FALSE(fetch(driver_->health_url()).transport_ok());
+}
+
+TEST_F(BackendDriverTest, WakeGoesThroughWakingAndBootingToReadyThenSleeps) {
+  start_driver();
+  ASSERT_TRUE(run_until_state(BackendState::kAsleep));
+  EXPECT_TRUE(driver_->request(true, "test", "a visitor"));
+  EXPECT_FALSE(driver_->request(true, "test", "again")) << "a repeated wake changes nothing";
+  EXPECT_TRUE(driver_->reconciler().desired().awake);
+  ASSERT_TRUE(run_until_state(BackendState::kReady)) << core::to_string(driver_->reconciler().state());
+  EXPECT_EQ((std::vector<BackendState>{BackendState::kAsleep, BackendState::kWaking, BackendState::kBooting,
+                                       BackendState::kReady}),
+            states_);
+  // Ready means the health endpoint answered; it still does.
+  auto health = fetch(driver_->health_url());
+  ASSERT_TRUE(health.transport_ok()) << health.error;
+  EXPECT_EQ(200, health.status);
+  ASSERT_NE(nullptr, health.header("x-sim-backend"));
+  EXPECT_EQ("gpu", *health.header("x-sim-backend"));
+  EXPECT_EQ("http://" + upstream_ + "/", driver_->visitor_url());
+  EXPECT_GT(persists_, 0);
+
+  EXPECT_TRUE(driver_->request(false, "test", "done"));
+  ASSERT_TRUE(run_until_state(BackendState::kAsleep));
+  EXPECT_EQ((std::vector<BackendState>{BackendState::kAsleep, BackendState::kWaking, BackendState::kBooting,
+                                       BackendState::kReady, BackendState::kSleeping, BackendState::kAsleep}),
+            states_);
+  EXPECT_EQ("test", transitions_[4].actor);
+  EXPECT_FALSE(fetch(driver_->health_url()).transport_ok()) << "the backend stops serving when asleep";
+  EXPECT_EQ(0u, driver_->reconciler().illegal_events());
+}
+
+TEST_F(BackendDriverTest, FailedWakeIsAnErrorAndANewWakeRecovers) {
+  config_.sim.fail_wakes = 1;
+  config_.sim.failure_message = "No valid host was found.";
+  start_driver();
+  ASSERT_TRUE(run_until_state(BackendState::kAsleep));
+  driver_->request(true, "test", "first try");
+  ASSERT_TRUE(run_until_state(BackendState::kError)) << core::to_string(driver_->reconciler().state());
+  EXPECT_NE(std::string::npos, driver_->reconciler().last_error().find("No valid host"))
+      << driver_->reconciler().last_error();
+  EXPECT_EQ((std::vector<BackendState>{BackendState::kAsleep, BackendState::kWaking, BackendState::kError}),
+            states_);
+  // The backend waits for someone to ask again (the default error policy); a new wake lifts it.
+  driver_->request(true, "test", "second try");
+  ASSERT_TRUE(run_until_state(BackendState::kReady)) << core::to_string(driver_->reconciler().state());
+  EXPECT_EQ(BackendState::kWaking, states_.at(3));
+  EXPECT_EQ(0u, driver_->reconciler().illegal_events());
+}
+
+TEST_F(BackendDriverTest, ShutdownStopsEverythingAndRunsNoMoreCallbacks) {
+  start_driver();
+  ASSERT_TRUE(run_until_state(BackendState::kAsleep));
+  driver_->request(true, "test", "wake");
+  ASSERT_TRUE(run_until_state(BackendState::kWaking));
+  driver_->shutdown();
+  const int changes = changes_;
+  testing::run_loop_until(
+      &loop_, [] { return false; }, 500ms);
+  EXPECT_EQ(changes, changes_);
+  EXPECT_EQ(BackendState::kWaking, driver_->reconciler().state());
+  EXPECT_FALSE(driver_->request(false, "test", "after shutdown"));
+}
+
+}  // namespace
+}  // namespace unshelver::app

@@ -9,9 +9,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "app/app.h"
@@ -170,7 +172,8 @@ int run_app(unshelver::core::Config config, const Options& options) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+// Runs the command the arguments name and returns its exit code; main() checks its output.
+static int dispatch(int argc, char** argv) {
   // The dns command has its own arguments, usage text and exit codes (cli/dns_command.h).
   if (argc >= 2 && std::string(argv[1]) == "dns") {
     return unshelver::app::run_dns_command(std::vector<std::string>(argv + 2, argv + argc));
@@ -226,4 +229,25 @@ int main(int argc, char** argv) {
   }
   if (options.command == "render-caddy") return render_caddy(*config, options);
   return run_app(std::move(config.value()), options);
+}
+
+int main(int argc, char** argv) {
+  int code = 1;
+  try {
+    code = dispatch(argc, argv);
+  } catch (const std::exception& error) {
+    // Start-up reports its errors as values; this is the last guard, so that nothing ends in
+    // std::terminate without a word.
+    std::fprintf(stderr, "unshelver: %s\n", error.what());
+    return 1;
+  }
+  // Commands write their output with stdio and do not check each call: the stream is checked once,
+  // here, as coreutils' close_stdout does, so that a full disk or a closed pipe never ends in exit 0
+  // with half a status document.
+  if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
+    std::fprintf(stderr, "unshelver: writing the output failed: %s\n",
+                 std::generic_category().message(errno).c_str());
+    return code == kExitOk ? 1 : code;
+  }
+  return code;
 }

@@ -163,6 +163,19 @@ class StatusTest(CliTestCase):
         self.assertIn("events", document)
         self.assertIn("caddy", document)
 
+    def test_output_that_cannot_be_written_is_a_failure(self):
+        # /dev/full refuses every write (ENOSPC): the status document is lost, so the exit code
+        # must say so (cli/main.cc checks stdout once at exit), for --help as for status.
+        env = clean_environment()
+        env["UNSHELVER_CONTROL_TOKEN"] = self.token
+        for args in (["status", "--json", "--url", self.base_url], ["--help"]):
+            with open("/dev/full", "w") as full:
+                result = subprocess.run([BINARY, *args], stdout=full, stderr=subprocess.PIPE, text=True,
+                                        env=env, cwd=self.cli_cwd, timeout=60 * SLOW)
+            self.assertEqual(result.returncode, 1, f"unshelver {' '.join(args)} > /dev/full: {result.stderr}")
+            self.assertIn("writing the output failed: No space left on device", result.stderr)
+            self.assertNotIn(self.token, result.stderr)
+
     def test_url_from_the_environment(self):
         result = self.cli("status", "--json", extra_env={"UNSHELVER_URL": self.base_url})
         self.assert_exit(result, EXIT_OK, "status with $UNSHELVER_URL")

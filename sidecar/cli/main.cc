@@ -220,6 +220,11 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (options.command == "check-config") {
+    // The same file checks that `run` makes before it binds a port.
+    if (unshelver::Status files = unshelver::app::check_files(*config); !files) {
+      std::fprintf(stderr, "%s\n", files.error().message.c_str());
+      return kExitUsage;
+    }
     std::printf("%s: valid (%zu backend%s)\n", path.c_str(), config->backends.size(),
                 config->backends.size() == 1 ? "" : "s");
     return kExitOk;

@@ -12,6 +12,13 @@
 
 namespace unshelver::app {
 
+// The checks of the file system that `run` makes before it binds a port, so that `check-config`
+// makes them too: state_dir exists and is writable or can be created (nothing is created here);
+// templates_dir, when set, is a readable folder whose pages compile; with caddy.manage, a
+// caddy.template of one's own is a readable file that compiles. One line per problem, each
+// naming file, line and key.
+Status check_files(const core::Config& config);
+
 // --config, else $UNSHELVER_CONFIG, else ./config.yaml.
 std::string resolve_config_path(const std::string& flag_value);
 

@@ -371,6 +371,54 @@ const OsStringKey kOsStringKeys[] = {
     {"cacert", &OpenStackSettings::cacert},
 };
 
+// yaml-cpp accepts a quoted scalar that is never closed: the value silently runs to the end of
+// the file, and the only symptom is a later key that seems to be missing. This finds the first
+// quoted scalar whose closing quote is absent from the text, so the error points at its line.
+bool closed_quote(std::string_view text, std::size_t open) {
+  const char quote_char = text[open];
+  for (std::size_t i = open + 1; i < text.size(); ++i) {
+    if (quote_char == '"' && text[i] == '\\') {
+      ++i;  // an escaped character, possibly a quote
+    } else if (text[i] == quote_char) {
+      // In single quotes, '' is an escaped quote.
+      if (quote_char == '\'' && i + 1 < text.size() && text[i + 1] == '\'') {
+        ++i;
+        continue;
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+std::optional<YAML::Mark> find_unterminated_quote(const YAML::Node& node, std::string_view text,
+                                                  int depth = 0) {
+  // Deeper than any configuration goes; yaml-cpp has parsed it already, so this only bounds the walk.
+  if (depth > 64 || !node.IsDefined()) return std::nullopt;
+  if (node.IsScalar()) {
+    const YAML::Mark mark = node.Mark();
+    if (mark.is_null() || mark.pos < 0 || static_cast<std::size_t>(mark.pos) >= text.size()) {
+      return std::nullopt;
+    }
+    const char first = text[static_cast<std::size_t>(mark.pos)];
+    if ((first == '"' || first == '\'') && !closed_quote(text, static_cast<std::size_t>(mark.pos))) {
+      return mark;
+    }
+    return std::nullopt;
+  }
+  if (node.IsSequence()) {
+    for (const YAML::Node& item : node) {
+      if (auto found = find_unterminated_quote(item, text, depth + 1)) return found;
+    }
+  } else if (node.IsMap()) {
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (auto found = find_unterminated_quote(it->first, text, depth + 1)) return found;
+      if (auto found = find_unterminated_quote(it->second, text, depth + 1)) return found;
+    }
+  }
+  return std::nullopt;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The secrets INI text. inih calls the handler once per `name = value` line; the handler only
 // collects, so that no C++ exception can unwind through inih's C frames.
@@ -678,6 +726,7 @@ class Loader {
       const std::string& key = key_node.Scalar();
       const std::string child = join_path(path, key);
       const int line = key_node.Mark().line + 1;
+      config_.locations.emplace(child, KeyLocation{line, key_node.Mark().column + 1});
       if (const auto [first, inserted] = seen.emplace(key, line); !inserted) {
         add_at(key_node, child, "duplicate key (first set on line " + std::to_string(first->second) + ")");
         continue;
@@ -711,6 +760,11 @@ class Loader {
       root = YAML::Load(inputs_.yaml_text);
     } catch (const YAML::Exception& error) {
       add_at(error.mark, "", "YAML syntax error: " + error.msg);
+      return;
+    }
+    if (const auto open = find_unterminated_quote(root, inputs_.yaml_text)) {
+      add_at(*open, "",
+             "YAML syntax error: this quoted value is never closed (it runs to the end of the file)");
       return;
     }
     if (root.IsDefined() && !root.IsNull() && !root.IsMap()) {
@@ -1868,6 +1922,22 @@ std::string secrets_file_of(const std::string& yaml_text) {
     // parse_config reports the syntax error; here there is simply no path.
   }
   return "";
+}
+
+KeyLocation secrets_file_location(const std::string& yaml_text) {
+  try {
+    const YAML::Node root = YAML::Load(yaml_text);
+    if (!root.IsMap()) return {};
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      if (it->first.IsScalar() && it->first.Scalar() == "secrets_file") {
+        const YAML::Mark mark = it->first.Mark();
+        return {mark.line + 1, mark.column + 1};
+      }
+    }
+  } catch (...) {
+    // parse_config reports the syntax error.
+  }
+  return {};
 }
 
 std::string demo_config_yaml() {

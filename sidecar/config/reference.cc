@@ -86,6 +86,7 @@ std::string help_of(const Key& key) {
 
 void write_keys(std::string& out, std::string_view parent, std::size_t indent) {
   bool first_in_item = parent.ends_with("[]");
+  bool after_block = false;  // at the top level: the previous key was a section or a list
   for (const Key& key : keys()) {
     if (parent_of(key) != parent) continue;
     const std::string pad(indent, ' ');
@@ -95,7 +96,9 @@ void write_keys(std::string& out, std::string_view parent, std::size_t indent) {
       comment(out, indent, help_of(key), std::string(indent - 2, ' ') + "- ");
       first_in_item = false;
     } else {
-      if (indent == 0 && (key.type == Type::kSection || key.type == Type::kList)) out += "\n";
+      const bool block = key.type == Type::kSection || key.type == Type::kList || key.type == Type::kIgnored;
+      if (indent == 0 && (block || after_block)) out += "\n";
+      if (indent == 0) after_block = block;
       comment(out, indent, help_of(key));
     }
     switch (key.type) {

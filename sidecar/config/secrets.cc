@@ -2,6 +2,7 @@
 
 #include <ini.h>
 
+#include <algorithm>
 #include <map>
 #include <span>
 #include <utility>
@@ -13,9 +14,38 @@ namespace unshelver::core::config_detail {
 
 namespace {
 
-constexpr std::string_view kIniSections[] = {"app", "openstack"};
-constexpr std::string_view kIniAppKeys[] = {"control_token", "secret_key"};
-constexpr std::string_view kIniOpenStackKeys[] = {"password", "application_credential_secret"};
+// The secrets file holds the schema's secret keys, each in the section named like its YAML
+// section: [app] control_token, [openstack] password, ...
+std::vector<std::string_view> secret_sections() {
+  std::vector<std::string_view> sections;
+  for (const schema::Key& key : schema::keys()) {
+    const std::string_view section = schema::parent_of(key);
+    if (key.type == schema::Type::kSecret &&
+        std::find(sections.begin(), sections.end(), section) == sections.end()) {
+      sections.push_back(section);
+    }
+  }
+  return sections;
+}
+
+std::vector<std::string_view> secret_names(std::string_view section) {
+  std::vector<std::string_view> names;
+  for (const schema::Key& key : schema::keys()) {
+    if (key.type == schema::Type::kSecret && schema::parent_of(key) == section) {
+      names.push_back(schema::name_of(key));
+    }
+  }
+  return names;
+}
+
+// Where the winning value of each secret is kept until the environment has had its say.
+Secret* secret_slot(Draft& draft, const std::string& path) {
+  if (path == "app.control_token") return &draft.control_token;
+  if (path == "app.secret_key") return &draft.secret_key;
+  if (path == "openstack.password") return &draft.os_password;
+  if (path == "openstack.application_credential_secret") return &draft.os_app_secret;
+  return nullptr;
+}
 
 // OpenStack's own variables, as the openstack CLI and openstacksdk read them.
 struct OsVariable {
@@ -117,21 +147,19 @@ void apply_ini_entry(Reader& reader, Draft& draft, const IniEntry& entry, const 
     }
     reader.add(reader.secrets_file(), entry.line, 0, key, message);
   };
-  Secret* target = nullptr;
-  if (entry.section == "app") {
-    if (entry.name == "control_token") target = &draft.control_token;
-    if (entry.name == "secret_key") target = &draft.secret_key;
-    if (!target) return unknown("key", kIniAppKeys);
-  } else if (entry.section == "openstack") {
-    if (entry.name == "password") target = &draft.os_password;
-    if (entry.name == "application_credential_secret") target = &draft.os_app_secret;
-    if (!target) return unknown("key", kIniOpenStackKeys);
-  } else if (entry.section.empty()) {
+  const std::vector<std::string_view> sections = secret_sections();
+  if (entry.section.empty()) {
     reader.add(reader.secrets_file(), entry.line, 0, key, "must be inside a [app] or [openstack] section");
     return;
-  } else {
-    return unknown("section", kIniSections);
   }
+  if (std::find(sections.begin(), sections.end(), entry.section) == sections.end()) {
+    return unknown("section", sections);
+  }
+  const std::vector<std::string_view> names = secret_names(entry.section);
+  Secret* target = std::find(names.begin(), names.end(), entry.name) == names.end()
+                       ? nullptr
+                       : secret_slot(draft, entry.section + "." + entry.name);
+  if (!target) return unknown("key", names);
   std::string_view value = entry.value;
   // inih keeps quotes; people write them anyway, so one matching pair is removed.
   if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {

@@ -3,7 +3,7 @@
 // A config.yaml written for the Python openstack_unshelver_webapp controller loads unchanged: its
 // keys (app.*, openstack.*, buttons[], activity_log_path, idle_timeout_minutes, ...) keep their
 // names and meanings here. Our extensions are additional keys. This header is pure data; parsing
-// lives in config_parser.h and never touches the file system itself.
+// lives in config/parser.h (driven by config/schema.h) and never touches the file system itself.
 #pragma once
 
 #include <chrono>

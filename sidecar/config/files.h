@@ -1,6 +1,6 @@
 // Reads a configuration from disk: the YAML file, the secrets file it names, and the environment.
 // This is the only place where configuration touches the file system; validation is in
-// core/config_parser.
+// config/parser.h.
 #pragma once
 
 #include <map>

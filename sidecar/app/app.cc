@@ -55,6 +55,11 @@ int App::run() {
 }
 
 int App::start() {
+  // The file checks that `check-config` also makes (config/files.h).
+  if (Status files = check_files(config_); !files) {
+    spdlog::critical("{}", files.error().message);
+    return 2;
+  }
   store_.emplace(config_.state_dir);
   if (Status opened = store_->open(); !opened) {
     spdlog::critical("{}", opened.error().message);

@@ -23,6 +23,7 @@
 #include "cli/events_command.h"
 #include "cli/ops_command.h"
 #include "config/files.h"
+#include "config/schema.h"
 
 namespace {
 
@@ -187,6 +188,19 @@ static int dispatch(int argc, char** argv) {
     if (command == "wake") return unshelver::app::run_wake_command(rest);
     if (command == "shelve") return unshelver::app::run_shelve_command(rest);
   }
+  // Hidden: prints a document written from the configuration schema (config/schema.h), to
+  // regenerate config/config.example.yaml and the README's key table.
+  if (argc >= 2 && std::string(argv[1]) == "config-reference") {
+    const std::string what = argc == 3 ? argv[2] : "";
+    if (what != "example" && what != "readme-table") {
+      std::fputs("usage: unshelver config-reference example|readme-table\n", stderr);
+      return kExitUsage;
+    }
+    const auto& schema_document =
+        what == "example" ? unshelver::core::schema::example_yaml : unshelver::core::schema::readme_table;
+    std::fputs(schema_document().c_str(), stdout);
+    return kExitOk;
+  }
   Options options;
   if (std::string problem = parse_arguments(argc, argv, options); !problem.empty()) {
     std::fprintf(stderr, "unshelver: %s\n\n%s", problem.c_str(), kUsage);
@@ -223,6 +237,11 @@ static int dispatch(int argc, char** argv) {
     return kExitUsage;
   }
   if (options.command == "check-config") {
+    // The same file checks that `run` makes before it binds a port.
+    if (unshelver::Status files = unshelver::app::check_files(*config); !files) {
+      std::fprintf(stderr, "%s\n", files.error().message.c_str());
+      return kExitUsage;
+    }
     std::printf("%s: valid (%zu backend%s)\n", path.c_str(), config->backends.size(),
                 config->backends.size() == 1 ? "" : "s");
     return kExitOk;

@@ -3,7 +3,7 @@
 // A config.yaml written for the Python openstack_unshelver_webapp controller loads unchanged: its
 // keys (app.*, openstack.*, buttons[], activity_log_path, idle_timeout_minutes, ...) keep their
 // names and meanings here. Our extensions are additional keys. This header is pure data; parsing
-// lives in config_parser.h and never touches the file system itself.
+// lives in config/parser.h (driven by config/schema.h) and never touches the file system itself.
 #pragma once
 
 #include <chrono>
@@ -203,8 +203,17 @@ struct CaddySettings {
   Millis retry_max{60'000};             // the longest back-off between failed loads
 };
 
+// Where a key was written in the YAML file (1-based), for messages about values that are checked
+// after parsing, such as a folder that does not exist.
+struct KeyLocation {
+  int line = 0;
+  int column = 0;
+};
+
 struct Config {
   std::string source_path;  // the file this was read from, for messages
+  // Every key written in the YAML file, by dotted path ("caddy.template", "buttons[0].id").
+  std::map<std::string, KeyLocation> locations;
 
   AppSettings app;
   OpenStackSettings openstack;

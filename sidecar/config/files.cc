@@ -1,11 +1,14 @@
 #include "config/files.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "base/template.h"
 #include "config/parser.h"
 
 extern char** environ;
@@ -19,6 +22,67 @@ Result<std::string> read_file(const std::string& path, const std::string& what) 
   std::stringstream text;
   text << file.rdbuf();
   return text.str();
+}
+
+// The file, line and key of a configuration key, for the checks below.
+std::string where(const core::Config& config, const std::string& key) {
+  core::ConfigIssue issue{config.source_path, 0, 0, key, ""};
+  if (const auto found = config.locations.find(key); found != config.locations.end()) {
+    issue.line = found->second.line;
+    issue.column = found->second.column;
+  }
+  return issue.to_string();  // "config.yaml:12:3: key: "
+}
+
+// The state folder exists and is writable, or its nearest existing ancestor is a folder in which
+// it can be created. Nothing is created: `check-config` changes nothing.
+std::string check_state_dir(const core::Config& config) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  fs::path dir = fs::absolute(config.state_dir, error);
+  if (error)
+    return where(config, "state_dir") + "cannot resolve " + config.state_dir + ": " + error.message();
+  const bool exists = fs::exists(dir, error);
+  fs::path existing = dir;
+  while (!fs::exists(existing, error) && existing.has_parent_path() && existing != existing.parent_path()) {
+    existing = existing.parent_path();
+  }
+  if (!fs::is_directory(existing, error)) {
+    return where(config, "state_dir") + "cannot create " + config.state_dir + ": " + existing.string() +
+           " is not a folder";
+  }
+  if (::access(existing.c_str(), W_OK | X_OK) != 0) {
+    const std::string reason = std::strerror(errno);
+    return where(config, "state_dir") + (exists ? "is not writable: " : "cannot be created in ") +
+           existing.string() + ": " + reason;
+  }
+  return "";
+}
+
+// The page templates of `templates_dir` are read and compiled as App reads them at start.
+std::string check_templates_dir(const core::Config& config) {
+  if (config.templates_dir.empty()) return "";
+  std::error_code error;
+  std::filesystem::directory_iterator entries(config.templates_dir, error);
+  if (error) return where(config, "templates_dir") + config.templates_dir + ": " + error.message();
+  for (const auto& entry : entries) {
+    if (!entry.is_regular_file(error) || entry.path().extension() != ".html") continue;
+    auto text = read_file(entry.path().string(), "template");
+    if (!text) return where(config, "templates_dir") + text.error().message;
+    auto compiled = core::Template::compile(*text, entry.path().filename().string());
+    if (!compiled) return where(config, "templates_dir") + compiled.error().message;
+  }
+  return "";
+}
+
+// With caddy.manage, a caddy.template of one's own must be readable and compile.
+std::string check_caddy_template(const core::Config& config) {
+  if (!config.caddy.manage || config.caddy.template_path.empty()) return "";
+  auto text = read_file(config.caddy.template_path, "file");
+  if (!text) return where(config, "caddy.template") + text.error().message;
+  auto compiled = core::Template::compile(*text, config.caddy.template_path);
+  if (!compiled) return where(config, "caddy.template") + compiled.error().message;
+  return "";
 }
 
 Result<core::Config> finish(core::ParsedConfig parsed) {
@@ -38,13 +102,30 @@ Result<core::Config> parse_with_secrets(core::ConfigInputs inputs) {
       resolved = std::filesystem::path(inputs.yaml_path).parent_path() / resolved;
     }
     auto secrets = read_file(resolved.string(), "secrets_file");
-    if (!secrets) return secrets.error();
+    if (!secrets) {
+      // Name the line that asks for the file, like every other configuration error.
+      const core::KeyLocation where = core::secrets_file_location(inputs.yaml_text);
+      core::ConfigIssue issue{inputs.yaml_path, where.line, where.column, "secrets_file",
+                              "cannot read " + resolved.string() + ": " + std::strerror(errno)};
+      return Error{issue.to_string()};
+    }
     inputs.secrets_text = std::move(secrets.value());
     inputs.secrets_path = resolved.string();
   }
   return finish(core::parse_config(inputs));
 }
 }  // namespace
+
+Status check_files(const core::Config& config) {
+  std::string message;
+  for (const std::string& problem :
+       {check_state_dir(config), check_templates_dir(config), check_caddy_template(config)}) {
+    if (!problem.empty()) message += problem + "\n";
+  }
+  if (message.empty()) return ok_status();
+  message.pop_back();
+  return Error{message};
+}
 
 std::string resolve_config_path(const std::string& flag_value) {
   if (!flag_value.empty()) return flag_value;

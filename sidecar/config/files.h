@@ -1,6 +1,6 @@
 // Reads a configuration from disk: the YAML file, the secrets file it names, and the environment.
 // This is the only place where configuration touches the file system; validation is in
-// core/config_parser.
+// config/parser.h.
 #pragma once
 
 #include <map>
@@ -11,6 +11,13 @@
 #include "openstack/keystone.h"
 
 namespace unshelver::app {
+
+// The checks of the file system that `run` makes before it binds a port, so that `check-config`
+// makes them too: state_dir exists and is writable or can be created (nothing is created here);
+// templates_dir, when set, is a readable folder whose pages compile; with caddy.manage, a
+// caddy.template of one's own is a readable file that compiles. One line per problem, each
+// naming file, line and key.
+Status check_files(const core::Config& config);
 
 // --config, else $UNSHELVER_CONFIG, else ./config.yaml.
 std::string resolve_config_path(const std::string& flag_value);

@@ -54,6 +54,10 @@ ParsedConfig parse_config(const ConfigInputs& inputs);
 // secrets file before the real parse.
 std::string secrets_file_of(const std::string& yaml_text);
 
+// Where `secrets_file` is written in a YAML text (1-based), or {0, 0}; for the message when the
+// file it names cannot be read.
+KeyLocation secrets_file_location(const std::string& yaml_text);
+
 // The built-in configuration of `unshelver demo`: one backend on the simulated cloud with short
 // durations, so that the whole product runs with no credentials.
 std::string demo_config_yaml();

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include "base/text.h"
+
 namespace unshelver::core {
 
 namespace {
@@ -25,16 +27,6 @@ constexpr std::array<std::string_view, 4> kPlaceholderWords = {"secret", "passwo
 
 // The number of distinct characters that rule 4 requires.
 constexpr std::size_t kMinDistinct = 8;
-
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string to_lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = lower(c);
-  return out;
-}
 
 bool is_example(std::string_view value) {
   for (std::string_view example : kExampleValues) {

@@ -111,6 +111,42 @@ class CheckConfigTest(unittest.TestCase):
         self.assertIn(path, output)
         self.assertRegex(output, r":[23]:")
 
+    def test_unterminated_quote_is_reported_at_its_line(self):
+        # yaml-cpp lets the value run to the end of the file; the error must not be a missing key.
+        code, output, path = check('app:\n  title: "Test\nbuttons:\n  - id: gpu\n    provider: sim\n')
+        self.assertEqual(code, 2, output)
+        self.assertIn(f"{path}:2:10: YAML syntax error", output)
+        self.assertNotIn("missing required key", output)
+
+    def test_missing_secrets_file_names_the_key_and_its_line(self):
+        code, output, path = check(BASE + "secrets_file: /nonexistent/secrets.ini\n")
+        self.assertEqual(code, 2, output)
+        self.assertIn(f"{path}:6:1: secrets_file: cannot read /nonexistent/secrets.ini", output)
+
+    def test_missing_templates_dir_is_invalid_as_run_finds_it(self):
+        code, output, path = check(BASE + "templates_dir: /nonexistent/templates\n")
+        self.assertEqual(code, 2, output)
+        self.assertIn(f"{path}:6:1: templates_dir: /nonexistent/templates", output)
+        self.assertNotIn("valid (", output)
+
+    def test_state_dir_that_cannot_be_created_is_invalid(self):
+        with tempfile.NamedTemporaryFile(prefix="unshelver-not-a-folder-") as blocker:
+            code, output, path = check(BASE + f"state_dir: {blocker.name}/state\n")
+        self.assertEqual(code, 2, output)
+        self.assertIn(f"{path}:6:1: state_dir: cannot create {blocker.name}/state", output)
+
+    def test_managed_caddy_needs_its_template(self):
+        text = (BASE + "    public_base_url: http://chat.localhost/\n"
+                "caddy:\n  manage: true\n  launcher_url: http://gpu.localhost\n"
+                "  template: /nonexistent/Caddyfile.template\n")
+        code, output, path = check(text)
+        self.assertEqual(code, 2, output)
+        self.assertIn(f"{path}:10:3: caddy.template: cannot read file /nonexistent/Caddyfile.template", output)
+        # The same file checks run when `run` starts, which refuses with exit 2 before binding.
+        result = subprocess.run([BINARY, "run", "--config", path], capture_output=True, text=True, timeout=10)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn("caddy.template: cannot read file", result.stderr)
+
     def test_missing_file_exits_2(self):
         code, output, _ = check(path="/nonexistent/config.yaml")
         self.assertEqual(code, 2, output)

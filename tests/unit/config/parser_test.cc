@@ -333,6 +333,25 @@ TEST(ConfigParser, YamlSyntaxErrorNamesTheLine) {
   EXPECT_EQ(bad_indent.issues[0].line, 3);
 }
 
+// yaml-cpp lets an unclosed quote run to the end of the file; the error points at the quote,
+// not at a key that then seems to be missing.
+TEST(ConfigParser, UnterminatedQuoteNamesItsLine) {
+  for (const char* quoted : {"\"GPU chat", "'GPU chat"}) {
+    const ParsedConfig parsed = parse(std::string("app:\n  title: ") + quoted + "\n" + kSimButton);
+    ASSERT_EQ(parsed.issues.size(), 1u) << all_issues(parsed);
+    EXPECT_EQ(parsed.issues[0].to_string(),
+              "config.yaml:2:10: YAML syntax error: this quoted value is never closed (it runs to the end "
+              "of the file)");
+  }
+  // Escaped quotes inside closed values are not mistaken for an open one.
+  const ParsedConfig escaped = parse(std::string("app:\n  title: \"a \\\" b\"\n") + kSimButton);
+  ASSERT_TRUE(escaped.ok()) << all_issues(escaped);
+  EXPECT_EQ(escaped.config.app.title, "a \" b");
+  const ParsedConfig doubled = parse(std::string("app:\n  title: 'it''s'\n") + kSimButton);
+  ASSERT_TRUE(doubled.ok()) << all_issues(doubled);
+  EXPECT_EQ(doubled.config.app.title, "it's");
+}
+
 TEST(ConfigParser, DuplicateYamlKeyIsAnIssue) {
   const ParsedConfig parsed = parse(std::string(kSimButton) +
                                     "listen: \"127.0.0.1:1\"\n"

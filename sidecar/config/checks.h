@@ -1,0 +1,45 @@
+// The configuration's rules that are more than a schema row: the value checks that rows point at,
+// and the cross-field rules applied after the whole file is read (YAML key order must not
+// matter). Pure.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "config/reader.h"
+
+namespace unshelver::core::config_detail {
+
+// Value checks for schema rows: "" when the text is fine, else the message.
+std::string check_label(std::string_view text);
+std::string check_email(std::string_view text);
+std::string check_not_empty(std::string_view text);
+std::string check_shelve_route(std::string_view text);
+std::string check_interface(std::string_view text);
+std::string check_admin_url(std::string_view text);
+std::string check_absolute_path(std::string_view text);
+std::string check_site_url(std::string_view text);
+std::string check_bind(std::string_view text);
+std::string check_identifier(std::string_view text);
+std::string check_backend_url(std::string_view text);
+std::string check_bare_host(std::string_view text);
+std::string check_regex(std::string_view text);
+
+// openstack.interface in its normal spelling (openstacksdk also accepts publicURL and friends).
+std::optional<std::string> normal_interface(std::string_view text);
+
+// After the top level: openstack.verify as a CA bundle, and the auth_url's scheme.
+void finish_openstack_section(Reader& reader, Draft& draft);
+// Walks every buttons[i], applies inheritance from the top level and app, and checks ids,
+// instances and hosts for duplicates.
+void resolve_buttons(Reader& reader, Draft& draft, bool backends_required);
+// OpenStack backends and the Swift mirror need credentials, in one of three combinations.
+void check_openstack(Reader& reader, Draft& draft);
+// Managing Caddy needs a site address for the launcher and for every backend.
+void check_caddy(Reader& reader, const Draft& draft);
+// The Python unshelver's minimum length of its two shared secrets.
+void check_secret_lengths(Reader& reader, const Draft& draft);
+// app.env: production refuses missing, short, guessable or copied secrets.
+void check_production_secrets(Reader& reader, const Draft& draft);
+
+}  // namespace unshelver::core::config_detail

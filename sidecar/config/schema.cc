@@ -1,0 +1,508 @@
+// The table of every configuration key, and the two documents written from it.
+//
+// Rows are in the order config.example.yaml shows them. A row's store is a one-line setter; a
+// value that needs more (inheritance, secrets precedence, cross-field requirements) is stored
+// into the draft here and resolved by a named function in checks.cc or secrets.cc.
+#include "config/schema.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "base/text.h"
+#include "config/checks.h"
+#include "config/reader.h"
+
+namespace unshelver::core::schema {
+
+namespace {
+
+using config_detail::Draft;
+using config_detail::kMaxCount;
+using config_detail::kMaxMinutes;
+using config_detail::kMaxSeconds;
+using config_detail::Secret;
+using config_detail::Value;
+
+constexpr Origin kPy = Origin::kPython;
+constexpr Origin kOurs = Origin::kOurs;
+
+constexpr std::string_view kProviders[] = {"openstack", "sim"};
+constexpr std::string_view kErrorPolicies[] = {"wait", "retry"};
+constexpr std::string_view kSleepActions[] = {"shelve", "stop", "suspend"};
+constexpr std::string_view kEnvironments[] = {"development", "production"};
+constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
+constexpr std::string_view kSchemes[] = {"http", "https"};
+constexpr std::string_view kIntegrations[] = {"full", "snippet"};
+
+// The setters that several rows share.
+Secret secret_from(const Draft& d, const Value& v) {
+  return Secret{v.text, d.yaml_file, v.where.line, v.where.column, v.path};
+}
+void store_os_string(Draft& d, const Value& v, std::string OpenStackSettings::*field, const char* key) {
+  if (v.text.empty()) return;
+  d.config.openstack.*field = v.text;
+  d.openstack_yaml_keys.insert(key);
+}
+std::string upper(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// clang-format off
+const Key kKeys[] = {
+    // --- app -------------------------------------------------------------------------------------
+    {.path = "app", .type = Type::kSection, .origin = kPy, .help = "The launcher's own settings."},
+    {.path = "app.title", .type = Type::kString, .origin = kPy, .fallback = "\"Unshelver\"", .example = "\"GPU chat launcher\"",
+     .help = "Title of the launcher and control pages.",
+     .store = [](Draft& d, const Value& v) { d.config.app.title = v.text; }},
+    {.path = "app.secret_key", .type = Type::kSecret, .origin = kPy, .fallback = "none (a random key per run: logins end at restart)", .example = "# \"...\"",
+     .help = "Signs the admin session cookie and anti-forgery tokens; at least 16 characters (32 random ones in production). Keep it in the secrets file ([app] secret_key) or UNSHELVER_SECRET_KEY.",
+     .store = [](Draft& d, const Value& v) { if (!v.text.empty()) d.secret_key = secret_from(d, v); }},
+    {.path = "app.poll_interval_seconds", .type = Type::kNumber, .origin = kPy, .max = kMaxSeconds, .min_exclusive = true, .fallback = "10", .example = "10",
+     .help = "How often the cloud's status is polled while a backend changes state; also every button's default probe interval.",
+     .store = [](Draft& d, const Value& v) { d.config.app.poll_interval = config_detail::millis_from_seconds(v.number); }},
+    {.path = "app.http_probe_timeout", .type = Type::kNumber, .origin = kPy, .max = kMaxSeconds, .min_exclusive = true, .fallback = "5", .example = "5",
+     .help = "Seconds before one health probe gives up.",
+     .store = [](Draft& d, const Value& v) { d.config.app.http_probe_timeout = config_detail::millis_from_seconds(v.number); }},
+    {.path = "app.http_probe_attempts", .type = Type::kInteger, .origin = kPy, .min = 1, .max = kMaxCount, .fallback = "12", .example = "12",
+     .help = "Failed health probes while booting before the backend is marked `error`.",
+     .store = [](Draft& d, const Value& v) { d.config.app.http_probe_attempts = static_cast<int>(v.integer); }},
+    {.path = "app.control_token", .type = Type::kSecret, .origin = kPy, .fallback = "none (control is off)", .example = "# \"...\"",
+     .help = "The admin token for /control, the CLI and the manual-shelve path; at least 16 characters (32 random ones in production, e.g. `openssl rand -hex 32`). Keep it in the secrets file ([app] control_token) or UNSHELVER_CONTROL_TOKEN.",
+     .store = [](Draft& d, const Value& v) { if (!v.text.empty()) d.control_token = secret_from(d, v); }},
+    {.path = "app.manual_shelve_path", .type = Type::kString, .origin = kPy, .fallback = "\"/admin-shelve\"", .example = "\"/admin-shelve\"",
+     .help = "Hidden path that shelves at once (POST with the control token).", .check = config_detail::check_shelve_route,
+     .store = [](Draft& d, const Value& v) { d.config.app.manual_shelve_path = v.text; }},
+    {.path = "app.unshelve_timeout_minutes", .type = Type::kInteger, .origin = kPy, .min = 1, .max = 16'666'666, .fallback = "30", .example = "30",
+     .help = "How long a wake may take (cloud unshelve plus health) before it is an error, in whole minutes.",
+     .store = [](Draft& d, const Value& v) { d.config.app.unshelve_timeout = std::chrono::minutes(v.integer); }},
+    {.path = "app.api_retry_attempts", .type = Type::kInteger, .origin = kPy, .min = 0, .max = kMaxCount, .fallback = "3", .example = "3",
+     .help = "Retries of an OpenStack API call that failed transiently (connection reset, 5xx).",
+     .store = [](Draft& d, const Value& v) { d.config.app.api_retry_attempts = static_cast<int>(v.integer); }},
+    {.path = "app.env", .type = Type::kChoice, .origin = kOurs, .choices = kEnvironments, .fallback = "development", .example = "production",
+     .help = "The kind of deployment; production (internet-facing) refuses missing, short, guessable or example secrets at start.",
+     .store = [](Draft& d, const Value& v) {
+       d.config.app.env = v.choice == 0 ? AppEnvironment::kDevelopment : AppEnvironment::kProduction;
+       d.env_where = v.where;
+     }},
+
+    // --- openstack -------------------------------------------------------------------------------
+    {.path = "openstack", .type = Type::kSection, .origin = kPy,
+     .help = "OpenStack credentials: `cloud` (clouds.yaml), or auth_url with username/password/project or an application credential; empty keys are filled from OS_* variables; other keys are kept for openstacksdk.",
+     .store = [](Draft& d, const Value& v) { d.config.openstack.configured = true; d.openstack_where = v.where; }, .open = true},
+    {.path = "openstack.cloud", .type = Type::kString, .origin = kOurs, .fallback = "none", .example = "\"mycloud\"",
+     .help = "A clouds.yaml entry (./, ~/.config/openstack/, /etc/openstack/); it carries its own credentials.",
+     .store = [](Draft& d, const Value& v) { store_os_string(d, v, &OpenStackSettings::cloud, "cloud"); }},
+    {.path = "openstack.auth_url", .type = Type::kString, .origin = kPy, .fallback = "none (OS_AUTH_URL)", .example = "# \"https://keystone.example.org:5000/v3\"",
+     .help = "Keystone v3 URL.",
+     .store = [](Draft& d, const Value& v) { d.auth_url_where = v.where; store_os_string(d, v, &OpenStackSettings::auth_url, "auth_url"); }},
+    {.path = "openstack.username", .type = Type::kString, .origin = kPy, .fallback = "none", .example = "# \"gpu-launcher\"",
+     .help = "Password login: the user.",
+     .store = [](Draft& d, const Value& v) { store_os_string(d, v, &OpenStackSettings::username, "username"); }},
+    {.path = "openstack.password", .type = Type::kSecret, .origin = kPy, .fallback = "none", .example = "# \"...\"",
+     .help = "Password login: the password; keep it in the secrets file ([openstack] password).",
+     .store = [](Draft& d, const Value& v) { if (!v.text.empty()) d.os_password = secret_from(d, v); }},
+    {.path = "openstack.project_name", .type = Type::kString, .origin = kPy, .fallback = "none", .example = "# \"gpu-project\"",
+     .help = "Password login: the project.",
+     .store = [](Draft& d, const Value& v) { store_os_string(d, v, &OpenStackSettings::project_name, "project_name"); }},
+    {.path = "openstack.project_id", .type = Type::kString, .origin = kOurs, .fallback = "none", .example = "# \"0123456789abcdef0123456789abcdef\"",
+     .help = "The project's id, instead of project_name.",
+     .store = [](Draft& d, const Value& v) { store_os_string(d, v, &OpenStackSettings::project_id, "project_id"); }},
+    {.path = "openstack.user_domain_name", .type = Type::kString, .origin = kPy, .fallback = "\"Default\"", .example = "# \"Default\"",
+     .help = "The user's domain.",
+     .store = [](Draft& d, const Value& v) { store_os_string(d, v, &OpenStackSettings::user_domain_name, "user_domain_name"); }},
+    {.path = "openstack.project_domain_name", .type = Type::kString, .origin = kPy, .fallback = "\"Default\"", .example = "# \"Default\"",
+     .help = "The project's domain.",
+     .store = [](Draft& d, const Value& v) { store_os_string(d, v, &OpenStackSettings::project_domain_name, "project_domain_name"); }},
+    {.path = "openstack.application_credential_id", .type = Type::kString, .origin = kPy, .fallback = "none", .example = "# \"0123456789abcdef0123456789abcdef\"",
+     .help = "Application credential login, instead of username/password/project.",
+     .store = [](Draft& d, const Value& v) { store_os_string(d, v, &OpenStackSettings::application_credential_id, "application_credential_id"); }},
+    {.path = "openstack.application_credential_secret", .type = Type::kSecret, .origin = kPy, .fallback = "none", .example = "# \"...\"",
+     .help = "The application credential's secret; keep it in the secrets file ([openstack] application_credential_secret).",
+     .store = [](Draft& d, const Value& v) { if (!v.text.empty()) d.os_app_secret = secret_from(d, v); }},
+    {.path = "openstack.region_name", .type = Type::kString, .origin = kPy, .fallback = "none (the cloud's only region)", .example = "\"RegionOne\"",
+     .help = "Region; this and the keys below also apply with `cloud`, overriding the clouds.yaml entry.",
+     .store = [](Draft& d, const Value& v) { store_os_string(d, v, &OpenStackSettings::region_name, "region_name"); }},
+    {.path = "openstack.interface", .type = Type::kString, .origin = kPy, .fallback = "public", .example = "\"public\"",
+     .help = "Endpoint interface: public, internal or admin.", .check = config_detail::check_interface,
+     .store = [](Draft& d, const Value& v) {
+       if (v.text.empty()) return;
+       d.config.openstack.interface = config_detail::normal_interface(v.text).value_or(v.text);
+       d.openstack_yaml_keys.insert("interface");
+     }},
+    {.path = "openstack.verify", .type = Type::kBoolOrPath, .origin = kPy, .fallback = "true", .example = "true",
+     .help = "Verify the cloud's TLS certificates: true, false, or the path of a CA bundle.",
+     .store = [](Draft& d, const Value& v) {
+       d.config.openstack.verify = v.text.empty() ? v.flag : true;
+       if (!v.text.empty()) d.verify_path = v.text;
+     }},
+    {.path = "openstack.cacert", .type = Type::kString, .origin = kOurs, .fallback = "the system's", .example = "# \"/etc/ssl/certs/my-cloud-ca.pem\"",
+     .help = "CA bundle for the cloud's certificates.",
+     .store = [](Draft& d, const Value& v) { store_os_string(d, v, &OpenStackSettings::cacert, "cacert"); }},
+    {.path = "openstack.api_timeout_seconds", .type = Type::kNumber, .origin = kOurs, .min = 0.1, .max = kMaxSeconds, .fallback = "30", .example = "30",
+     .help = "Timeout of each cloud API request; failed ones are tried app.api_retry_attempts times with back-off.",
+     .store = [](Draft& d, const Value& v) { d.config.openstack.api_timeout = config_detail::millis_from_seconds(v.number); }},
+
+    // --- buttons[] -------------------------------------------------------------------------------
+    {.path = "buttons", .type = Type::kList, .origin = kPy,
+     .help = "The backends, one entry each (the Python unshelver allowed one; Unshelver allows several). At least one is required."},
+    {.path = "buttons[].id", .type = Type::kString, .origin = kPy, .example = "\"gpu\"",
+     .help = "The backend's name in URLs (/wake/NAME), logs and events: letters, digits, - and _; unique.", .check = config_detail::check_identifier,
+     .store = [](Draft& d, const Value& v) { d.backend->name = v.text; d.button->id_where = v.where; }, .required = true},
+    {.path = "buttons[].label", .type = Type::kString, .origin = kPy, .fallback = "the id", .example = "\"Wake the GPU chat\"",
+     .help = "What the launcher's button says.",
+     .store = [](Draft& d, const Value& v) { d.button->label = v.text; }},
+    {.path = "buttons[].description", .type = Type::kString, .origin = kPy, .fallback = "none", .example = "\"Starts the GPU server; the chat opens when it is ready (a few minutes).\"",
+     .help = "A sentence under the button.",
+     .store = [](Draft& d, const Value& v) { d.backend->description = v.text; }},
+    {.path = "buttons[].provider", .type = Type::kChoice, .origin = kOurs, .choices = kProviders, .fallback = "openstack", .example = "openstack",
+     .help = "Which cloud runs the VM; `sim` is the simulated cloud, for demos and tests.",
+     .store = [](Draft& d, const Value& v) {
+       d.backend->provider = v.choice == 0 ? ProviderKind::kOpenStack : ProviderKind::kSim;
+       d.button->provider_set = true;
+     }},
+    {.path = "buttons[].instance_name", .type = Type::kString, .origin = kPy, .fallback = "none", .example = "\"gpu-chat-instance\"",
+     .help = "The Nova server's exact name; required for provider openstack unless instance_id is set.",
+     .store = [](Draft& d, const Value& v) {
+       d.backend->instance_name = v.text;
+       if (!d.button->instance_where) d.button->instance_where = v.where;
+     }},
+    {.path = "buttons[].instance_id", .type = Type::kString, .origin = kOurs, .fallback = "none", .example = "# \"5f3c7f0e-8f0a-4c9e-9d7a-2b1f3c4d5e6f\"",
+     .help = "The Nova server's id; wins over instance_name.",
+     .store = [](Draft& d, const Value& v) { d.backend->instance_id = v.text; d.button->instance_where = v.where; }},
+    {.path = "buttons[].preferred_networks", .type = Type::kStrings, .origin = kPy, .fallback = "none (a floating IP, then any IPv4 address)", .example = "[\"public\"]",
+     .help = "Networks whose address is preferred when the VM has several, in order.",
+     .store = [](Draft& d, const Value& v) { d.backend->preferred_networks = v.list; }},
+    {.path = "buttons[].public_base_url", .type = Type::kString, .origin = kPy, .fallback = "none", .example = "\"https://chat.example.org/\"",
+     .help = "Where visitors are sent once the backend is ready.", .check = config_detail::check_backend_url,
+     .store = [](Draft& d, const Value& v) {
+       if (v.text.empty()) return;
+       d.backend->public_base_url = v.text;
+       if (!d.button->host) {
+         d.button->host = config_detail::split_url(v.text)->host;
+         if (!d.button->host_where) d.button->host_where = v.where;
+       }
+     }},
+    {.path = "buttons[].host", .type = Type::kString, .origin = kOurs, .fallback = "the host of public_base_url", .example = "\"chat.example.org\"",
+     .help = "The backend's host name in Caddy; activity on this host keeps the VM awake.", .check = config_detail::check_bare_host,
+     .store = [](Draft& d, const Value& v) {
+       if (v.text.empty()) return;
+       d.button->host = to_lower(v.text);
+       d.button->host_where = v.where;
+     }},
+    {.path = "buttons[].url_scheme", .type = Type::kChoice, .origin = kPy, .choices = kSchemes, .fallback = "http", .example = "\"http\"",
+     .help = "Scheme of the backend on the VM, for health probes and proxying.",
+     .store = [](Draft& d, const Value& v) { d.backend->url_scheme = v.text; }},
+    {.path = "buttons[].port", .type = Type::kInteger, .origin = kPy, .min = 1, .max = 65535, .fallback = "the scheme's (80 or 443)", .example = "8080",
+     .help = "Port of the backend on the VM.",
+     .store = [](Draft& d, const Value& v) { d.backend->port = static_cast<int>(v.integer); }},
+    {.path = "buttons[].upstream", .type = Type::kHostPort, .origin = kOurs, .min = 1, .fallback = "the VM's address and `port`", .example = "# \"10.0.0.12:8080\"",
+     .help = "HOST:PORT that Caddy proxies to.",
+     .store = [](Draft& d, const Value& v) { d.backend->upstream = v.text; }},
+    {.path = "buttons[].healthcheck_path", .type = Type::kString, .origin = kPy, .fallback = "\"/\"", .example = "\"/health\"",
+     .help = "Health probe path: a GET answered with a success status counts as healthy (health.path wins).",
+     .store = [](Draft& d, const Value& v) { d.button->healthcheck_path = v.text; }},
+    {.path = "buttons[].launch_path", .type = Type::kString, .origin = kPy, .fallback = "\"/\"", .example = "\"/\"",
+     .help = "Path appended to public_base_url when visitors are sent on.",
+     .store = [](Draft& d, const Value& v) { d.backend->launch_path = config_detail::with_leading_slash(v.text); }},
+    {.path = "buttons[].http_probe_attempts", .type = Type::kInteger, .origin = kPy, .min = 1, .max = 1'000'000, .fallback = "app.http_probe_attempts", .example = "18",
+     .help = "Failed probes while booting before `error`, for this button (health.attempts wins).",
+     .store = [](Draft& d, const Value& v) { d.button->probe_attempts = v.integer; }},
+    {.path = "buttons[].http_probe_interval_seconds", .type = Type::kNumber, .origin = kPy, .max = kMaxSeconds, .min_exclusive = true, .fallback = "app.poll_interval_seconds", .example = "10",
+     .help = "Seconds between probes, for this button (health.interval_seconds wins).",
+     .store = [](Draft& d, const Value& v) { d.button->probe_interval_seconds = v.number; }},
+    {.path = "buttons[].verify_tls", .type = Type::kBool, .origin = kPy, .fallback = "true", .example = "true",
+     .help = "Verify the backend's TLS certificate when url_scheme is https.",
+     .store = [](Draft& d, const Value& v) { d.backend->verify_tls = v.flag; }},
+    {.path = "buttons[].upstream_label", .type = Type::kString, .origin = kOurs, .fallback = "caddy_upstream_label", .example = "\"gpu\"",
+     .help = "The X-Served-By label Caddy adds to this backend's responses; it marks the access-log lines that count as activity.", .check = config_detail::check_label,
+     .store = [](Draft& d, const Value& v) { d.button->upstream_label = v.text; }},
+    {.path = "buttons[].idle_timeout_minutes", .type = Type::kNumber, .origin = kOurs, .min = 5, .max = kMaxMinutes, .fallback = "the top-level idle timeout", .example = "120",
+     .help = "Idle time before this backend is put to sleep (idle_timeout_seconds wins).",
+     .store = [](Draft& d, const Value& v) { d.button->idle_minutes = v.number; }},
+    {.path = "buttons[].idle_timeout_seconds", .type = Type::kNumber, .origin = kOurs, .min = 1, .max = kMaxSeconds, .fallback = "the top-level idle timeout", .example = "# 7200",
+     .help = "The same in seconds; wins over every other idle timeout.",
+     .store = [](Draft& d, const Value& v) { d.button->idle_seconds = v.number; }},
+    {.path = "buttons[].unshelve_timeout_minutes", .type = Type::kNumber, .origin = kOurs, .max = kMaxMinutes, .min_exclusive = true, .fallback = "app.unshelve_timeout_minutes", .example = "30",
+     .help = "How long a wake may take before it is an error, in minutes (fractions allowed).",
+     .store = [](Draft& d, const Value& v) { d.button->unshelve_minutes = v.number; }},
+    {.path = "buttons[].sleep_action", .type = Type::kChoice, .origin = kOurs, .choices = kSleepActions, .fallback = "shelve", .example = "shelve",
+     .help = "How the VM sleeps: shelve (leaves its host, costs almost nothing, slow to wake), stop (keeps its host) or suspend (fastest to wake).",
+     .store = [](Draft& d, const Value& v) {
+       constexpr SleepAction kActions[] = {SleepAction::kShelve, SleepAction::kStop, SleepAction::kSuspend};
+       d.backend->sleep_action = kActions[v.choice];
+     }},
+    {.path = "buttons[].on_error", .type = Type::kChoice, .origin = kOurs, .choices = kErrorPolicies, .fallback = "wait", .example = "retry",
+     .help = "After a failed wake: wait for someone to wake again, or retry after error_retry_seconds while still wanted.",
+     .store = [](Draft& d, const Value& v) { d.backend->on_error = v.choice == 0 ? ErrorPolicy::kWaitForAdmin : ErrorPolicy::kRetry; }},
+    {.path = "buttons[].error_retry_seconds", .type = Type::kNumber, .origin = kOurs, .max = kMaxSeconds, .min_exclusive = true, .fallback = "300", .example = "300",
+     .help = "Seconds between automatic retries with on_error: retry.",
+     .store = [](Draft& d, const Value& v) { d.backend->error_retry_after = config_detail::whole_seconds(v.number); }},
+    {.path = "buttons[].wake_on_request", .type = Type::kBool, .origin = kOurs, .fallback = "false", .example = "false",
+     .help = "An API request (not a browser, not ignored) to the sleeping backend's host wakes it; it gets 503 with Retry-After meanwhile.",
+     .store = [](Draft& d, const Value& v) { d.backend->wake_on_request = v.flag; }},
+    {.path = "buttons[].health", .type = Type::kSection, .origin = kOurs, .help = "Health probing in detail; each key wins over the older keys above."},
+    {.path = "buttons[].health.path", .type = Type::kString, .origin = kOurs, .fallback = "healthcheck_path, else \"/\"", .example = "\"/health\"",
+     .help = "The probed path.",
+     .store = [](Draft& d, const Value& v) { d.button->health_path = v.text; }},
+    {.path = "buttons[].health.interval_seconds", .type = Type::kNumber, .origin = kOurs, .max = kMaxSeconds, .min_exclusive = true, .fallback = "http_probe_interval_seconds, else app.poll_interval_seconds", .example = "10",
+     .help = "Seconds between probes.",
+     .store = [](Draft& d, const Value& v) { d.button->health_interval_seconds = v.number; }},
+    {.path = "buttons[].health.timeout_seconds", .type = Type::kNumber, .origin = kOurs, .max = kMaxSeconds, .min_exclusive = true, .fallback = "app.http_probe_timeout", .example = "5",
+     .help = "Seconds before one probe gives up.",
+     .store = [](Draft& d, const Value& v) { d.button->health_timeout_seconds = v.number; }},
+    {.path = "buttons[].health.successes_needed", .type = Type::kInteger, .origin = kOurs, .min = 1, .max = kMaxCount, .fallback = "1", .example = "2",
+     .help = "Consecutive healthy answers before visitors are sent on.",
+     .store = [](Draft& d, const Value& v) { d.backend->health.successes_needed = static_cast<int>(v.integer); }},
+    {.path = "buttons[].health.failures_allowed", .type = Type::kInteger, .origin = kOurs, .min = 1, .max = kMaxCount, .fallback = "3", .example = "3",
+     .help = "Consecutive failures while ready before the backend counts as booting again.",
+     .store = [](Draft& d, const Value& v) { d.backend->health.failures_allowed = static_cast<int>(v.integer); }},
+    {.path = "buttons[].health.attempts", .type = Type::kInteger, .origin = kOurs, .min = 0, .max = 1'000'000, .fallback = "http_probe_attempts, else app.http_probe_attempts", .example = "18",
+     .help = "Failed probes while booting before `error`; 0 = until the unshelve timeout.",
+     .store = [](Draft& d, const Value& v) { d.button->health_attempts = v.integer; }},
+    {.path = "buttons[].inflight", .type = Type::kSection, .origin = kOurs,
+     .help = "Requests still in flight through Caddy (a long LLM stream is logged only when it ends), read from the kernel's TCP table."},
+    {.path = "buttons[].inflight.enabled", .type = Type::kBool, .origin = kOurs, .fallback = "true", .example = "true",
+     .help = "Watch Caddy's connections to the upstream.",
+     .store = [](Draft& d, const Value& v) { d.backend->inflight.enabled = v.flag; }},
+    {.path = "buttons[].inflight.min_busy_seconds", .type = Type::kNumber, .origin = kOurs, .max = kMaxSeconds, .min_exclusive = true, .fallback = "10", .example = "10",
+     .help = "Seconds a connection must stay busy to hold the idle clock; quick requests are left to the access log.",
+     .store = [](Draft& d, const Value& v) { d.backend->inflight.min_busy = config_detail::millis_from_seconds(v.number); }},
+    {.path = "buttons[].inflight.sample_interval_seconds", .type = Type::kNumber, .origin = kOurs, .max = kMaxSeconds, .min_exclusive = true, .fallback = "1", .example = "1",
+     .help = "Seconds between two readings of the socket table.",
+     .store = [](Draft& d, const Value& v) { d.backend->inflight.sample_interval = config_detail::millis_from_seconds(v.number); }},
+    {.path = "buttons[].sim", .type = Type::kSection, .origin = kOurs, .help = "The simulated cloud; used only with provider: sim."},
+    {.path = "buttons[].sim.wake_seconds", .type = Type::kNumber, .origin = kOurs, .min = 0, .max = kMaxSeconds, .fallback = "4", .example = "4",
+     .help = "Seconds from the wake request until the VM \"runs\".",
+     .store = [](Draft& d, const Value& v) { d.backend->sim.wake_duration = config_detail::millis_from_seconds(v.number); }},
+    {.path = "buttons[].sim.boot_seconds", .type = Type::kNumber, .origin = kOurs, .min = 0, .max = kMaxSeconds, .fallback = "2", .example = "2",
+     .help = "Seconds from \"runs\" until its fake backend answers health probes.",
+     .store = [](Draft& d, const Value& v) { d.backend->sim.boot_duration = config_detail::millis_from_seconds(v.number); }},
+    {.path = "buttons[].sim.sleep_seconds", .type = Type::kNumber, .origin = kOurs, .min = 0, .max = kMaxSeconds, .fallback = "3", .example = "3",
+     .help = "Seconds from the sleep request until the VM is \"shelved\".",
+     .store = [](Draft& d, const Value& v) { d.backend->sim.sleep_duration = config_detail::millis_from_seconds(v.number); }},
+    {.path = "buttons[].sim.fail_wakes", .type = Type::kInteger, .origin = kOurs, .min = 0, .max = kMaxCount, .fallback = "0", .example = "0",
+     .help = "The first N wakes fail with failure_message.",
+     .store = [](Draft& d, const Value& v) { d.backend->sim.fail_wakes = static_cast<int>(v.integer); }},
+    {.path = "buttons[].sim.wake_failure_rate", .type = Type::kNumber, .origin = kOurs, .min = 0, .max = 1, .fallback = "0", .example = "0",
+     .help = "After those, each wake fails with this probability.",
+     .store = [](Draft& d, const Value& v) { d.backend->sim.wake_failure_rate = v.number; }},
+    {.path = "buttons[].sim.failure_message", .type = Type::kString, .origin = kOurs, .fallback = "\"No valid host was found. There are not enough hosts available.\"", .example = "\"No valid host was found. There are not enough hosts available.\"",
+     .help = "The fault message of a failed wake.",
+     .store = [](Draft& d, const Value& v) { d.backend->sim.failure_message = v.text; }},
+    {.path = "buttons[].sim.start_awake", .type = Type::kBool, .origin = kOurs, .fallback = "false", .example = "false",
+     .help = "The VM already runs when Unshelver starts.",
+     .store = [](Draft& d, const Value& v) { d.backend->sim.start_awake = v.flag; }},
+    {.path = "buttons[].sim.backend_listen", .type = Type::kHostPort, .origin = kOurs, .min = 0, .fallback = "\"127.0.0.1:0\"", .example = "\"127.0.0.1:0\"",
+     .help = "HOST:PORT of the fake backend while awake; port 0 picks a free one.",
+     .store = [](Draft& d, const Value& v) { d.backend->sim.backend_listen = v.text; }},
+
+    // --- activity --------------------------------------------------------------------------------
+    {.path = "activity_log_path", .type = Type::kString, .origin = kPy, .fallback = "none (no access-log activity is seen)", .example = "\"/var/log/caddy/access.log\"",
+     .help = "Caddy's JSON access log, followed for activity (requests that carry a backend's upstream label).",
+     .store = [](Draft& d, const Value& v) { d.config.activity_log_path = v.text; }},
+    {.path = "activity", .type = Type::kSection, .origin = kOurs, .help = "How the access log is read."},
+    {.path = "activity.ignore", .type = Type::kSection, .origin = kOurs, .help = "Requests that never count as activity (neither wake nor keep awake)."},
+    {.path = "activity.ignore.user_agents", .type = Type::kStrings, .origin = kOurs,
+     .fallback = "[\"UptimeRobot\", \"Uptime-Kuma\", \"Pingdom\", \"StatusCake\", \"kube-probe\", \"Better Uptime\", \"unshelver-health-probe\"]",
+     .example = "[\"UptimeRobot\", \"Uptime-Kuma\", \"Pingdom\", \"StatusCake\", \"kube-probe\", \"Better Uptime\", \"unshelver-health-probe\"]",
+     .help = "Case-insensitive substrings of the User-Agent; a list replaces the default one.",
+     .store = [](Draft& d, const Value& v) { d.config.activity.ignore.user_agents = v.list; }},
+    {.path = "activity.ignore.user_agent_patterns", .type = Type::kStrings, .origin = kOurs, .fallback = "none", .example = "[\"^Prometheus/\"]",
+     .help = "ECMAScript regular expressions matched case-insensitively against the User-Agent.", .check = config_detail::check_regex,
+     .store = [](Draft& d, const Value& v) { d.config.activity.ignore.user_agent_patterns = v.list; }},
+    {.path = "activity.ignore.paths", .type = Type::kStrings, .origin = kOurs, .fallback = "none", .example = "[\"/health\", \"/metrics*\"]",
+     .help = "Request paths (without the query): exact, or a prefix when ending in '*'.",
+     .store = [](Draft& d, const Value& v) { d.config.activity.ignore.paths = v.list; }},
+    {.path = "activity.ignore.methods", .type = Type::kStrings, .origin = kOurs, .fallback = "none", .example = "[\"OPTIONS\"]",
+     .help = "HTTP methods.",
+     .store = [](Draft& d, const Value& v) {
+       d.config.activity.ignore.methods.clear();
+       for (const std::string& method : v.list) d.config.activity.ignore.methods.push_back(upper(method));
+     }},
+    {.path = "activity.max_line_bytes", .type = Type::kInteger, .origin = kOurs, .min = 256, .max = kMaxCount, .fallback = "65536", .example = "65536",
+     .help = "Longer lines are counted and skipped.",
+     .store = [](Draft& d, const Value& v) { d.config.activity.max_line_bytes = static_cast<std::size_t>(v.integer); }},
+    {.path = "activity.stat_interval_seconds", .type = Type::kNumber, .origin = kOurs, .max = kMaxSeconds, .min_exclusive = true, .fallback = "2", .example = "2",
+     .help = "Seconds between stat() checks of the log, the safety net for missed inotify events.",
+     .store = [](Draft& d, const Value& v) { d.config.activity.stat_interval = config_detail::millis_from_seconds(v.number); }},
+    {.path = "activity.checkpoint_path", .type = Type::kString, .origin = kOurs, .fallback = "<state_dir>/activity-checkpoint.json", .example = "\"\"",
+     .help = "Where the read position is kept across restarts.",
+     .store = [](Draft& d, const Value& v) { d.config.activity.checkpoint_path = v.text; }},
+
+    // --- idle and events -------------------------------------------------------------------------
+    {.path = "idle_timeout_minutes", .type = Type::kNumber, .origin = kPy, .min = 5, .max = kMaxMinutes, .fallback = "60", .example = "60",
+     .help = "Default idle time of every button, in minutes.",
+     .store = [](Draft& d, const Value& v) { d.top_idle_minutes = v.number; }},
+    {.path = "idle_timeout_seconds", .type = Type::kNumber, .origin = kOurs, .min = 1, .max = kMaxSeconds, .fallback = "none", .example = "# 3600",
+     .help = "The same in seconds; wins over idle_timeout_minutes.",
+     .store = [](Draft& d, const Value& v) { d.top_idle_seconds = v.number; }},
+    {.path = "idle_poll_interval_seconds", .type = Type::kNumber, .origin = kPy, .min = 5, .max = kMaxSeconds, .fallback = "30", .example = "30",
+     .help = "How often idle deadlines are checked, in whole seconds.",
+     .store = [](Draft& d, const Value& v) { d.config.idle_poll_interval = config_detail::whole_seconds(v.number); }},
+    {.path = "caddy_upstream_label", .type = Type::kString, .origin = kPy, .fallback = "\"gpu\"", .example = "\"gpu\"",
+     .help = "The default upstream label of every button (see buttons[].upstream_label).", .check = config_detail::check_label,
+     .store = [](Draft& d, const Value& v) { d.config.caddy_upstream_label = v.text; }},
+    {.path = "local_event_log", .type = Type::kString, .origin = kPy, .fallback = "events.jsonl in state_dir", .example = "\"/var/lib/unshelver/events.jsonl\"",
+     .help = "The local event log: one JSON object per line, fsync'd, rotated by size (see `events`).",
+     .store = [](Draft& d, const Value& v) { d.config.local_event_log = v.text; }},
+    {.path = "swift_event_container", .type = Type::kString, .origin = kPy, .fallback = "null (no mirror)", .example = "\"unshelver-events\"",
+     .help = "Swift container that receives one object per event, with the `openstack` credentials; null disables the mirror.",
+     .store = [](Draft& d, const Value& v) { if (!v.text.empty()) d.config.swift_event_container = v.text; }},
+    {.path = "swift_event_prefix", .type = Type::kString, .origin = kPy, .fallback = "\"unshelver-events\"", .example = "\"unshelver-events\"",
+     .help = "Prefix of the Swift object names ({prefix}/YYYY/MM/DD/{id}.json).",
+     .store = [](Draft& d, const Value& v) { d.config.swift_event_prefix = v.text; }},
+    {.path = "events", .type = Type::kSection, .origin = kOurs, .help = "The event log's rotation and the Swift uploads."},
+    {.path = "events.rotate_bytes", .type = Type::kInteger, .origin = kOurs, .min = 4096, .max = kMaxCount, .fallback = "10485760", .example = "10485760",
+     .help = "The log becomes <local_event_log>.1 past this many bytes.",
+     .store = [](Draft& d, const Value& v) { d.config.events.rotate_bytes = static_cast<std::uint64_t>(v.integer); }},
+    {.path = "events.keep_files", .type = Type::kInteger, .origin = kOurs, .min = 1, .max = kMaxCount, .fallback = "5", .example = "5",
+     .help = "Rotated files kept; files whose events Swift has not confirmed are kept as well.",
+     .store = [](Draft& d, const Value& v) { d.config.events.keep_files = static_cast<int>(v.integer); }},
+    {.path = "events.upload_concurrency", .type = Type::kInteger, .origin = kOurs, .min = 1, .max = kMaxCount, .fallback = "4", .example = "4",
+     .help = "Swift uploads at once.",
+     .store = [](Draft& d, const Value& v) { d.config.events.upload_concurrency = static_cast<int>(v.integer); }},
+    {.path = "events.upload_retry_max_seconds", .type = Type::kNumber, .origin = kOurs, .max = kMaxSeconds, .min_exclusive = true, .fallback = "60", .example = "60",
+     .help = "The longest pause between failed uploads (exponential back-off).",
+     .store = [](Draft& d, const Value& v) { d.config.events.upload_retry_max = config_detail::millis_from_seconds(v.number); }},
+
+    // --- security --------------------------------------------------------------------------------
+    {.path = "security", .type = Type::kSection, .origin = kOurs, .help = "How /control and the public wake button are protected."},
+    {.path = "security.session_hours", .type = Type::kInteger, .origin = kOurs, .min = 1, .max = 24 * 31, .fallback = "12", .example = "12",
+     .help = "How long a /control login lasts, in whole hours.",
+     .store = [](Draft& d, const Value& v) { d.config.security.session_lifetime = std::chrono::hours(v.integer); }},
+    {.path = "security.login_burst", .type = Type::kInteger, .origin = kOurs, .min = 1, .max = kMaxCount, .fallback = "5", .example = "5",
+     .help = "Wrong control tokens a client may try in a row; then one more per login_refill_seconds.",
+     .store = [](Draft& d, const Value& v) { d.config.security.login_burst = static_cast<int>(v.integer); }},
+    {.path = "security.login_refill_seconds", .type = Type::kNumber, .origin = kOurs, .max = kMaxSeconds, .min_exclusive = true, .fallback = "60", .example = "60",
+     .help = "Seconds until a client may try one more login.",
+     .store = [](Draft& d, const Value& v) { d.config.security.login_refill = config_detail::millis_from_seconds(v.number); }},
+    {.path = "security.wake_burst", .type = Type::kInteger, .origin = kOurs, .min = 1, .max = kMaxCount, .fallback = "3", .example = "3",
+     .help = "Public wake requests a client may make in a row; then one more per wake_refill_seconds.",
+     .store = [](Draft& d, const Value& v) { d.config.security.wake_burst = static_cast<int>(v.integer); }},
+    {.path = "security.wake_refill_seconds", .type = Type::kNumber, .origin = kOurs, .max = kMaxSeconds, .min_exclusive = true, .fallback = "60", .example = "60",
+     .help = "Seconds until a client may make one more public wake request.",
+     .store = [](Draft& d, const Value& v) { d.config.security.wake_refill = config_detail::millis_from_seconds(v.number); }},
+    {.path = "security.wake_cooldown_seconds", .type = Type::kNumber, .origin = kOurs, .min = 0, .max = kMaxSeconds, .fallback = "30", .example = "30",
+     .help = "Across all visitors: at most one public wake that starts a sleeping backend per this many seconds (admins are not limited).",
+     .store = [](Draft& d, const Value& v) { d.config.security.wake_cooldown = config_detail::millis_from_seconds(v.number); }},
+    {.path = "notification_email", .type = Type::kString, .origin = kPy, .fallback = "none", .example = "\"admin@example.org\"",
+     .help = "Where failed wakes are reported by e-mail (via the local sendmail).", .check = config_detail::check_email,
+     .store = [](Draft& d, const Value& v) { d.config.notification_email = v.text; }},
+
+    // --- the process -----------------------------------------------------------------------------
+    {.path = "listen", .type = Type::kHostPort, .origin = kOurs, .min = 1, .fallback = "\"127.0.0.1:5001\"", .example = "\"127.0.0.1:5001\"",
+     .help = "Where Unshelver's own HTTP server listens.",
+     .store = [](Draft& d, const Value& v) { d.config.listen = v.text; }},
+    {.path = "state_dir", .type = Type::kString, .origin = kOurs, .fallback = "\"/var/lib/unshelver\"", .example = "\"/var/lib/unshelver\"",
+     .help = "Persistent state: desired states, last activity, and the event log unless local_event_log says otherwise.", .check = config_detail::check_not_empty,
+     .store = [](Draft& d, const Value& v) { d.config.state_dir = v.text; }},
+    {.path = "templates_dir", .type = Type::kString, .origin = kOurs, .fallback = "none (the built-in pages)", .example = "\"\"",
+     .help = "A folder whose page templates replace the built-in ones.",
+     .store = [](Draft& d, const Value& v) { d.config.templates_dir = v.text; }},
+    {.path = "secrets_file", .type = Type::kString, .origin = kOurs, .fallback = "none", .example = "# \"/etc/unshelver/secrets.ini\"",
+     .help = "The secrets file (INI, see secrets.example.ini), relative to this file; its values win over this file's.",
+     .store = [](Draft& d, const Value& v) { d.config.secrets_file = v.text; }},
+    {.path = "log_level", .type = Type::kChoice, .origin = kOurs, .choices = kLogLevels, .fallback = "info", .example = "\"info\"",
+     .help = "The least important log lines that are written.",
+     .store = [](Draft& d, const Value& v) { d.config.log_level = v.text; }},
+    {.path = "http", .type = Type::kSection, .origin = kOurs, .help = "Limits of the built-in HTTP server."},
+    {.path = "http.max_url_bytes", .type = Type::kInteger, .origin = kOurs, .min = 1, .max = kMaxCount, .fallback = "8192", .example = "8192",
+     .help = "Longest request target, in bytes.",
+     .store = [](Draft& d, const Value& v) { d.config.http.max_url_bytes = static_cast<std::size_t>(v.integer); }},
+    {.path = "http.max_header_bytes", .type = Type::kInteger, .origin = kOurs, .min = 1, .max = kMaxCount, .fallback = "16384", .example = "16384",
+     .help = "All header names and values of one request, in bytes.",
+     .store = [](Draft& d, const Value& v) { d.config.http.max_header_bytes = static_cast<std::size_t>(v.integer); }},
+    {.path = "http.max_header_count", .type = Type::kInteger, .origin = kOurs, .min = 1, .max = kMaxCount, .fallback = "100", .example = "100",
+     .help = "Most headers in one request.",
+     .store = [](Draft& d, const Value& v) { d.config.http.max_header_count = static_cast<std::size_t>(v.integer); }},
+    {.path = "http.max_body_bytes", .type = Type::kInteger, .origin = kOurs, .min = 0, .max = kMaxCount, .fallback = "65536", .example = "65536",
+     .help = "Largest request body, in bytes.",
+     .store = [](Draft& d, const Value& v) { d.config.http.max_body_bytes = static_cast<std::size_t>(v.integer); }},
+    {.path = "http.header_timeout_seconds", .type = Type::kNumber, .origin = kOurs, .max = kMaxSeconds, .min_exclusive = true, .fallback = "10", .example = "10",
+     .help = "Seconds from a request's first byte to its last header.",
+     .store = [](Draft& d, const Value& v) { d.config.http.header_timeout = config_detail::millis_from_seconds(v.number); }},
+    {.path = "http.idle_timeout_seconds", .type = Type::kNumber, .origin = kOurs, .max = kMaxSeconds, .min_exclusive = true, .fallback = "60", .example = "60",
+     .help = "Seconds a keep-alive connection may wait for its next request.",
+     .store = [](Draft& d, const Value& v) { d.config.http.idle_timeout = config_detail::millis_from_seconds(v.number); }},
+    {.path = "http.shutdown_grace_seconds", .type = Type::kNumber, .origin = kOurs, .min = 0, .max = kMaxSeconds, .fallback = "5", .example = "5",
+     .help = "Seconds in-flight requests may finish after SIGTERM.",
+     .store = [](Draft& d, const Value& v) { d.config.http.shutdown_grace = config_detail::millis_from_seconds(v.number); }},
+
+    // --- caddy -----------------------------------------------------------------------------------
+    {.path = "caddy", .type = Type::kSection, .origin = kOurs, .help = "Managing Caddy's routing through its admin API (see README \"Caddy\").",
+     .store = [](Draft& d, const Value& v) { d.caddy_where = v.where; }},
+    {.path = "caddy.manage", .type = Type::kBool, .origin = kOurs, .fallback = "false", .example = "false",
+     .help = "Manage Caddy's routing; needs launcher_url and every button's public_base_url.",
+     .store = [](Draft& d, const Value& v) { d.config.caddy.manage = v.flag; }},
+    {.path = "caddy.admin", .type = Type::kString, .origin = kOurs, .fallback = "\"http://127.0.0.1:2019\"", .example = "\"http://127.0.0.1:2019\"",
+     .help = "Caddy's admin API.", .check = config_detail::check_admin_url,
+     .store = [](Draft& d, const Value& v) { d.config.caddy.admin = v.text; }},
+    {.path = "caddy.integration", .type = Type::kChoice, .origin = kOurs, .choices = kIntegrations, .fallback = "full", .example = "full",
+     .help = "full: Unshelver writes the whole Caddyfile; snippet: a file that your Caddyfile imports.",
+     .store = [](Draft& d, const Value& v) { d.config.caddy.integration = v.choice == 0 ? CaddyIntegration::kFull : CaddyIntegration::kSnippet; }},
+    {.path = "caddy.template", .type = Type::kString, .origin = kOurs, .fallback = "none (the built-in template)", .example = "\"\"",
+     .help = "A Caddyfile template of your own.",
+     .store = [](Draft& d, const Value& v) { d.config.caddy.template_path = v.text; }},
+    {.path = "caddy.caddyfile", .type = Type::kString, .origin = kOurs, .fallback = "\"/etc/caddy/Caddyfile\"", .example = "\"/etc/caddy/Caddyfile\"",
+     .help = "full: where the Caddyfile is written; snippet: your Caddyfile (absolute path).", .check = config_detail::check_absolute_path,
+     .store = [](Draft& d, const Value& v) { d.config.caddy.caddyfile = v.text; }},
+    {.path = "caddy.snippet", .type = Type::kString, .origin = kOurs, .fallback = "\"/etc/caddy/unshelver.caddy\"", .example = "\"/etc/caddy/unshelver.caddy\"",
+     .help = "snippet: the file Unshelver owns (absolute path).", .check = config_detail::check_absolute_path,
+     .store = [](Draft& d, const Value& v) { d.config.caddy.snippet = v.text; }},
+    {.path = "caddy.launcher_url", .type = Type::kString, .origin = kOurs, .fallback = "none", .example = "\"https://gpu.example.org\"",
+     .help = "Site address of the launcher host.", .check = config_detail::check_site_url,
+     .store = [](Draft& d, const Value& v) { d.config.caddy.launcher_url = v.text; }},
+    {.path = "caddy.bind", .type = Type::kString, .origin = kOurs, .fallback = "none", .example = "\"\"",
+     .help = "`bind` in every site block, e.g. 127.0.0.1.", .check = config_detail::check_bind,
+     .store = [](Draft& d, const Value& v) { d.config.caddy.bind = v.text; }},
+    {.path = "caddy.http_port", .type = Type::kInteger, .origin = kOurs, .min = 0, .max = 65535, .fallback = "0 (Caddy's)", .example = "0",
+     .help = "Caddy's global http_port option, when not 0.",
+     .store = [](Draft& d, const Value& v) { d.config.caddy.http_port = static_cast<int>(v.integer); }},
+    {.path = "caddy.auto_https", .type = Type::kBool, .origin = kOurs, .fallback = "true", .example = "true",
+     .help = "false writes `auto_https off`.",
+     .store = [](Draft& d, const Value& v) { d.config.caddy.auto_https = v.flag; }},
+    {.path = "caddy.log_roll_size_mb", .type = Type::kInteger, .origin = kOurs, .min = 1, .max = 100'000, .fallback = "100", .example = "100",
+     .help = "Access log rotation size (roll_size), in whole MiB.",
+     .store = [](Draft& d, const Value& v) { d.config.caddy.log_roll_size_mb = static_cast<int>(v.integer); }},
+    {.path = "caddy.log_roll_keep", .type = Type::kInteger, .origin = kOurs, .min = 0, .max = 100'000, .fallback = "10", .example = "10",
+     .help = "Access log backups kept (roll_keep).",
+     .store = [](Draft& d, const Value& v) { d.config.caddy.log_roll_keep = static_cast<int>(v.integer); }},
+    {.path = "caddy.drift_check_seconds", .type = Type::kNumber, .origin = kOurs, .max = kMaxSeconds, .min_exclusive = true, .fallback = "30", .example = "30",
+     .help = "How often Caddy's running configuration is compared with ours.",
+     .store = [](Draft& d, const Value& v) { d.config.caddy.drift_check_interval = config_detail::millis_from_seconds(v.number); }},
+    {.path = "caddy.retry_max_seconds", .type = Type::kNumber, .origin = kOurs, .max = kMaxSeconds, .min_exclusive = true, .fallback = "60", .example = "60",
+     .help = "The longest back-off between failed loads.",
+     .store = [](Draft& d, const Value& v) { d.config.caddy.retry_max = config_detail::millis_from_seconds(v.number); }},
+
+    // The Python unshelver's `main` branch signed users in with GitHub OAuth. Unshelver has its own
+    // control token instead; the section is accepted so that those configs still load.
+    {.path = "github", .type = Type::kIgnored, .origin = kPy, .fallback = "none", .example = "# {}",
+     .help = "The Python unshelver's GitHub sign-in (client_id, client_secret, ...); accepted and ignored."},
+};
+// clang-format on
+
+}  // namespace
+
+std::span<const Key> keys() {
+  return kKeys;
+}
+
+const Key* find(std::string_view path) {
+  for (const Key& key : kKeys) {
+    if (key.path == path) return &key;
+  }
+  return nullptr;
+}
+
+std::string_view name_of(const Key& key) {
+  const std::size_t dot = key.path.rfind('.');
+  return dot == std::string_view::npos ? key.path : key.path.substr(dot + 1);
+}
+
+std::string_view parent_of(const Key& key) {
+  const std::size_t dot = key.path.rfind('.');
+  return dot == std::string_view::npos ? std::string_view() : key.path.substr(0, dot);
+}
+
+}  // namespace unshelver::core::schema

@@ -1,0 +1,101 @@
+// The configuration schema (config/schema.h) and the documents written from it: the checked-in
+// config/config.example.yaml and README.md's key table must be exactly what the schema writes, so
+// that neither can lose or invent a key. To regenerate them after changing the schema:
+//
+//   build/unshelver config-reference example > config/config.example.yaml
+//   build/unshelver config-reference readme-table   (paste between the config-table markers)
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "config/parser.h"
+#include "config/schema.h"
+#include "support/source_root.h"
+
+namespace unshelver::core {
+namespace {
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+constexpr std::string_view kBegin = "<!-- config-table:begin -->\n";
+constexpr std::string_view kEnd = "<!-- config-table:end -->";
+
+TEST(ConfigSchema, ExampleConfigIsWhatTheSchemaWrites) {
+  const std::string checked_in = read_text(test::source_root() / "config/config.example.yaml");
+  ASSERT_FALSE(checked_in.empty());
+  EXPECT_EQ(checked_in, schema::example_yaml())
+      << "config/config.example.yaml differs from the schema; regenerate it with "
+         "`build/unshelver config-reference example > config/config.example.yaml`";
+}
+
+TEST(ConfigSchema, ReadmeTableIsWhatTheSchemaWrites) {
+  const std::string readme = read_text(test::source_root() / "README.md");
+  const std::size_t begin = readme.find(kBegin);
+  const std::size_t end = readme.find(kEnd);
+  ASSERT_NE(begin, std::string::npos) << "README.md has no " << kBegin;
+  ASSERT_NE(end, std::string::npos) << "README.md has no " << kEnd;
+  ASSERT_LT(begin, end);
+  const std::string table = readme.substr(begin + kBegin.size(), end - begin - kBegin.size());
+  EXPECT_EQ(table, schema::readme_table())
+      << "README.md's configuration table differs from the schema; regenerate it with "
+         "`build/unshelver config-reference readme-table`";
+}
+
+TEST(ConfigSchema, EveryRowIsWellFormed) {
+  std::set<std::string_view> paths;
+  for (const schema::Key& key : schema::keys()) {
+    SCOPED_TRACE(std::string(key.path));
+    EXPECT_TRUE(paths.insert(key.path).second) << "a second row for the same key";
+    EXPECT_FALSE(key.help.empty());
+    const std::string_view parent = schema::parent_of(key);
+    if (!parent.empty()) {
+      const std::string_view section = parent.ends_with("[]") ? parent.substr(0, parent.size() - 2) : parent;
+      EXPECT_NE(schema::find(section), nullptr) << "the row's section has no row";
+    }
+    const bool holds_a_value = key.type != schema::Type::kSection && key.type != schema::Type::kList &&
+                               key.type != schema::Type::kIgnored;
+    if (holds_a_value) {
+      EXPECT_NE(key.store, nullptr) << "a value that goes nowhere";
+      EXPECT_FALSE(key.example.empty()) << "every key appears in the example";
+    }
+    if (key.type == schema::Type::kChoice) {
+      EXPECT_FALSE(key.choices.empty());
+    }
+  }
+}
+
+// Every key the example shows, and every commented-out one once uncommented, is read by the
+// schema (as the parser tests also check by name).
+TEST(ConfigSchema, ExampleShowsEveryKey) {
+  const std::string example = schema::example_yaml();
+  for (const schema::Key& key : schema::keys()) {
+    const std::string line = std::string(schema::name_of(key)) + ":";
+    EXPECT_NE(example.find(line), std::string::npos) << key.path;
+  }
+}
+
+// The keys that were missing from the hand-written example are there now.
+TEST(ConfigSchema, ExampleHasTheCaddySectionAndWakeOnRequest) {
+  ConfigInputs in;
+  in.yaml_text = schema::example_yaml();
+  in.yaml_path = "config.example.yaml";
+  in.env["UNSHELVER_CONTROL_TOKEN"] = "k3J9xQ2mV7pL0sD4fG8hZ1cB6nM5tR2w";
+  in.env["UNSHELVER_SECRET_KEY"] = "0f9e8d7c6b5a49382716a5b4c3d2e1f00f9e8d7c6b5a4938";
+  const ParsedConfig parsed = parse_config(in);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_TRUE(parsed.config.locations.contains("caddy.admin"));
+  EXPECT_TRUE(parsed.config.locations.contains("caddy.retry_max_seconds"));
+  EXPECT_TRUE(parsed.config.locations.contains("buttons[0].wake_on_request"));
+  EXPECT_EQ(parsed.config.caddy.launcher_url, "https://gpu.example.org");
+}
+
+}  // namespace
+}  // namespace unshelver::core

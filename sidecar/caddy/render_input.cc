@@ -4,15 +4,15 @@
 #include <sstream>
 
 #include "base/embedded_files.h"
+#include "base/url.h"
 
 namespace unshelver::app {
 
 namespace {
 // "http://127.0.0.1:2019" -> "127.0.0.1:2019": the `admin` global option takes an address.
 std::string listen_of(const std::string& url) {
-  const std::size_t scheme_end = url.find("://");
-  std::string rest = scheme_end == std::string::npos ? url : url.substr(scheme_end + 3);
-  return rest.substr(0, rest.find('/'));
+  const std::optional<core::Url> parts = core::parse_url(url);
+  return parts ? parts->authority : url;
 }
 }  // namespace
 

@@ -28,6 +28,7 @@
 #include <random>
 #include <sstream>
 
+#include "base/url.h"
 #include "uv/files.h"
 
 namespace unshelver::app {
@@ -248,7 +249,7 @@ struct CaddyRouter::Impl {
       fail(attempt,
            (snippet_ ? settings_.caddyfile : std::string("the Caddy template")) +
                " sets `admin off`: Caddy could not be reloaded live afterwards. Set `admin " +
-               status_.admin.substr(status_.admin.find("://") + 3) + "` in its global options instead",
+               admin_listen() + "` in its global options instead",
            /*rejected=*/true);
       return;
     }
@@ -375,6 +376,12 @@ struct CaddyRouter::Impl {
     emit("caddy_load_failed", message);
     // An update that arrived during the failed load may want a different text: try that now.
     pump();
+  }
+
+  // The admin endpoint as Caddy's `admin` global option takes it: "127.0.0.1:2019".
+  std::string admin_listen() const {
+    const std::optional<core::Url> parts = core::parse_url(admin_);
+    return parts ? parts->authority : admin_;
   }
 
   void restore_loaded_file() {

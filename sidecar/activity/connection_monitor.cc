@@ -43,6 +43,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "base/text.h"
 #include "base/url.h"
 #include "uv/timer.h"
 
@@ -94,9 +95,7 @@ struct DiagEntry {
   }
 };
 
-std::string errno_text(int error) {
-  return std::strerror(error);
-}
+using core::errno_text;
 
 bool is_v4_mapped(const std::array<std::uint8_t, 16>& address) {
   static constexpr std::array<std::uint8_t, 12> kPrefix{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};

@@ -1,10 +1,8 @@
 #include "caddy/render_input.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "base/embedded_files.h"
 #include "base/url.h"
+#include "uv/files.h"
 
 namespace unshelver::app {
 
@@ -48,11 +46,9 @@ core::CaddyRenderInput make_caddy_input(const core::Config& config, const std::v
 
 Result<core::Template> load_caddy_template(const core::CaddySettings& settings) {
   if (!settings.template_path.empty()) {
-    std::ifstream file(settings.template_path);
-    if (!file) return Error{"caddy.template: cannot read " + settings.template_path};
-    std::stringstream text;
-    text << file.rdbuf();
-    return core::Template::compile(text.str(), settings.template_path);
+    Result<std::string> text = io::read_file(settings.template_path);
+    if (!text.ok()) return Error{"caddy.template: " + text.error().message};
+    return core::Template::compile(*text, settings.template_path);
   }
   const std::string_view wanted = settings.integration == core::CaddyIntegration::kFull
                                       ? "Caddyfile.template"

@@ -43,6 +43,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "base/text.h"
+#include "base/url.h"
 #include "uv/timer.h"
 
 namespace unshelver::io {
@@ -93,9 +95,7 @@ struct DiagEntry {
   }
 };
 
-std::string errno_text(int error) {
-  return std::strerror(error);
-}
+using core::errno_text;
 
 bool is_v4_mapped(const std::array<std::uint8_t, 16>& address) {
   static constexpr std::array<std::uint8_t, 12> kPrefix{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -115,32 +115,16 @@ void normalise_v4_mapped(int& family, std::array<std::uint8_t, 16>& address) {
 Result<Upstream> parse_upstream(const std::string& text) {
   Upstream upstream;
   upstream.text = text;
-  std::string host;
-  std::string port;
-  if (!text.empty() && text.front() == '[') {
-    auto close = text.find("]:");
-    if (close == std::string::npos) return Error{"expected [IPv6]:port in upstream '" + text + "'"};
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-    upstream.family = AF_INET6;
-  } else {
-    auto colon = text.rfind(':');
-    if (colon == std::string::npos || text.find(':') != colon) {
-      return Error{"expected IPv4:port or [IPv6]:port in upstream '" + text + "'"};
-    }
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    upstream.family = AF_INET;
+  const Result<core::Authority> authority = core::parse_authority(text);
+  if (!authority.ok() || authority->host.empty() || !authority->port) {
+    return Error{"expected IPv4:port or [IPv6]:port in upstream '" + text + "'"};
   }
-  if (inet_pton(upstream.family, host.c_str(), upstream.address.data()) != 1) {
+  if (*authority->port == 0) return Error{"bad port in upstream '" + text + "'"};
+  upstream.family = authority->bracketed ? AF_INET6 : AF_INET;
+  if (inet_pton(upstream.family, authority->host.c_str(), upstream.address.data()) != 1) {
     return Error{"not an IP address in upstream '" + text + "' (host names are not resolved)"};
   }
-  unsigned value = 0;
-  auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (error != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) {
-    return Error{"bad port in upstream '" + text + "'"};
-  }
-  upstream.port = static_cast<std::uint16_t>(value);
+  upstream.port = static_cast<std::uint16_t>(*authority->port);
   normalise_v4_mapped(upstream.family, upstream.address);
   return upstream;
 }

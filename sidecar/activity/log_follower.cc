@@ -37,13 +37,13 @@
 #include <cstring>
 #include <deque>
 #include <exception>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <system_error>
 #include <utility>
 #include <vector>
 
+#include "base/text.h"
+#include "uv/files.h"
 #include "uv/handle.h"
 #include "uv/timer.h"
 
@@ -63,11 +63,12 @@ constexpr std::size_t kMinReadBudget = std::size_t{4} * 1024;
 // directory full of old logs.
 constexpr std::size_t kMaxCopyCandidates = 64;
 constexpr int kCheckpointVersion = 1;
+// A checkpoint is a few hundred bytes; anything much larger is not one.
+constexpr std::size_t kMaxCheckpointBytes = std::size_t{64} * 1024;
+// The checkpoint says how far the access log was read; only Unshelver's user reads it.
+constexpr int kCheckpointMode = 0600;
 
-// std::strerror is not thread-safe; the generic category's message is.
-std::string errno_text(int error) {
-  return std::generic_category().message(error);
-}
+using core::errno_text;
 
 // An owned file descriptor. Sources are moved around in a deque; the descriptor must be closed
 // exactly once, when the source is dropped.
@@ -176,42 +177,6 @@ std::string parent_directory(const std::string& path) {
   return path.substr(0, slash);
 }
 
-Status write_all(int fd, const std::string& data, const std::string& path) {
-  std::size_t written = 0;
-  while (written < data.size()) {
-    ssize_t n = ::write(fd, data.data() + written, data.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Error{"cannot write " + path + ": " + errno_text(errno)};
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  return ok_status();
-}
-
-// The same atomic replacement as StateStore::save: a crash leaves either the old or the new
-// checkpoint, never a torn one (tmp + fsync + rename + directory fsync).
-Status write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp";
-  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Error{"cannot write " + temporary + ": " + errno_text(errno)};
-  Status written = write_all(fd, text, temporary);
-  if (written && ::fsync(fd) != 0) {
-    written = Error{"cannot fsync " + temporary + ": " + errno_text(errno)};
-  }
-  ::close(fd);
-  if (!written) return written;
-  if (::rename(temporary.c_str(), path.c_str()) != 0) {
-    return Error{"cannot rename " + temporary + " to " + path + ": " + errno_text(errno)};
-  }
-  int directory = ::open(parent_directory(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (directory >= 0) {
-    ::fsync(directory);
-    ::close(directory);
-  }
-  return ok_status();
-}
-
 struct StoredCheckpoint {
   LogCheckpoint position;
   std::string tail;
@@ -221,15 +186,10 @@ struct StoredCheckpoint {
 // Reads the checkpoint file. A missing file is "no checkpoint"; anything else that cannot be
 // read or parsed is an error naming the file (the header's contract for start()).
 Result<std::optional<StoredCheckpoint>> load_checkpoint(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) {
-    int error = errno;
-    if (error == ENOENT) return std::optional<StoredCheckpoint>{};
-    return Error{"cannot read log checkpoint " + path + ": " + errno_text(error)};
-  }
-  std::stringstream text;
-  text << file.rdbuf();
-  json document = json::parse(text.str(), nullptr, false);
+  Result<std::optional<std::string>> text = read_file_if_exists(path, kMaxCheckpointBytes);
+  if (!text.ok()) return Error{"log checkpoint: " + text.error().message};
+  if (!*text) return std::optional<StoredCheckpoint>{};
+  json document = json::parse(**text, nullptr, false);
   auto invalid = [&](const std::string& why) {
     return Error{"log checkpoint " + path + " cannot be parsed (" + why +
                  "); delete it to start at the end of the log"};
@@ -1012,7 +972,7 @@ struct LogFollower::Impl {
     json document = {{"version", kCheckpointVersion}, {"path", path_},
                      {"device", source.device},       {"inode", source.inode},
                      {"offset", source.line_start},   {"tail", to_hex(tail)}};
-    Status written = write_file_atomically(options_.checkpoint_path, document.dump() + "\n");
+    Status written = write_file_atomically(options_.checkpoint_path, document.dump() + "\n", kCheckpointMode);
     if (!written) {
       if (!checkpoint_error_logged_) {
         spdlog::warn("log follower {}: {}", path_, written.error().message);

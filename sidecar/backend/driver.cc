@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "base/url.h"
+
 namespace unshelver::app {
 
 namespace {
@@ -13,11 +15,10 @@ using namespace std::chrono_literals;
 constexpr auto kMaxTickDelay = 1000ms;
 constexpr auto kMinTickDelay = 5ms;
 
+// The host and port of a probe URL, for the log (without any userinfo).
 std::string host_of(const std::string& url) {
-  std::size_t start = url.find("://");
-  start = start == std::string::npos ? 0 : start + 3;
-  std::size_t end = url.find_first_of("/?#", start);
-  return url.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  const std::optional<core::Url> parts = core::parse_url(url);
+  return parts ? parts->authority : url;
 }
 }  // namespace
 

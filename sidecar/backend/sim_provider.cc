@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/text.h"
+
 namespace unshelver::providers {
 
 namespace {
@@ -25,7 +27,7 @@ Result<int> find_free_port(const std::string& host) {
     return Error{"sim.backend_listen: not an IP address: " + host};
   }
   int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Error{std::string("socket: ") + std::strerror(errno)};
+  if (fd < 0) return Error{std::string("socket: ") + core::errno_text()};
   socklen_t length = address.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
   int port = 0;
   if (::bind(fd, reinterpret_cast<sockaddr*>(&address), length) == 0 &&
@@ -35,7 +37,7 @@ Result<int> find_free_port(const std::string& host) {
   }
   const int saved_errno = errno;
   ::close(fd);
-  if (port == 0) return Error{"cannot find a free port on " + host + ": " + std::strerror(saved_errno)};
+  if (port == 0) return Error{"cannot find a free port on " + host + ": " + core::errno_text(saved_errno)};
   return port;
 }
 }  // namespace

@@ -3,13 +3,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
+#include "base/text.h"
 #include "base/time_format.h"
 #include "uv/files.h"
 
@@ -18,9 +16,7 @@ namespace unshelver::io {
 namespace {
 using nlohmann::json;
 
-std::string errno_text() {
-  return std::strerror(errno);
-}
+using core::errno_text;
 
 json to_json(const core::PersistedBackend& backend) {
   json out;
@@ -63,14 +59,10 @@ Status StateStore::open() {
   if (::access(directory_.c_str(), W_OK | X_OK) != 0) {
     return Error{"state_dir " + directory_ + " is not writable: " + errno_text()};
   }
-  std::ifstream file(path_);
-  if (!file) {
-    if (errno == ENOENT) return ok_status();
-    return Error{"cannot read " + path_ + ": " + errno_text()};
-  }
-  std::stringstream text;
-  text << file.rdbuf();
-  json document = json::parse(text.str(), nullptr, false);
+  Result<std::optional<std::string>> text = read_file_if_exists(path_);
+  if (!text.ok()) return text.error();
+  if (!*text) return ok_status();
+  json document = json::parse(**text, nullptr, false);
   if (document.is_discarded() || !document.is_object() || !document.contains("backends") ||
       !document["backends"].is_object()) {
     return Error{path_ + " is not a valid Unshelver state file; move it away to start afresh"};

@@ -1,6 +1,8 @@
-// Exponential back-off with jitter, for retrying cloud API calls (AWS Architecture Blog,
-// "Exponential Backoff And Jitter": "equal jitter" keeps a floor so retries never stampede).
-// Pure: the caller supplies the random number.
+// Exponential back-off with jitter: the one retry schedule of the sidecar (cloud API calls, the
+// Swift mirror, Caddy loads, journal writes). The n-th retry waits base * 2^(n-1), capped at max,
+// of which the `jitter` fraction is random (AWS Architecture Blog, "Exponential Backoff And
+// Jitter": the default 0.5 is its "equal jitter", which keeps a floor so retries never stampede;
+// 0 is plain doubling). Pure: the caller supplies the random number.
 #pragma once
 
 #include <algorithm>
@@ -12,8 +14,9 @@
 namespace unshelver::core {
 
 struct BackoffPolicy {
-  std::chrono::milliseconds base{500};    // the first retry waits between base/2 and base
+  std::chrono::milliseconds base{500};    // the first retry's ceiling
   std::chrono::milliseconds max{30'000};  // no wait is longer than this
+  double jitter = 0.5;                    // a wait is between (1 - jitter) and 1 times its ceiling
 };
 
 // The wait before retry number `retry` (1 for the first retry), with `unit_random` in [0, 1).
@@ -24,8 +27,8 @@ inline std::chrono::milliseconds backoff_delay(const BackoffPolicy& policy, int 
   const double exponent = std::min(std::max(retry - 1, 0), 30);
   const double ceiling = std::min(static_cast<double>(policy.base.count()) * std::pow(2.0, exponent),
                                   static_cast<double>(policy.max.count()));
-  const double half = ceiling / 2;
-  const double wait = half + half * std::clamp(unit_random, 0.0, 1.0);
+  const double random_part = ceiling * std::clamp(policy.jitter, 0.0, 1.0);
+  const double wait = ceiling - random_part + random_part * std::clamp(unit_random, 0.0, 1.0);
   return std::chrono::milliseconds(static_cast<long long>(wait));
 }
 

@@ -1,5 +1,7 @@
 #include "base/text.h"
 
+#include <system_error>
+
 namespace unshelver::core {
 
 std::string to_lower(std::string_view text) {
@@ -113,6 +115,11 @@ std::optional<std::string> cookie_value(std::string_view cookie_header, std::str
     return std::string(value);
   }
   return std::nullopt;
+}
+
+std::string errno_text(int error) {
+  // libstdc++ answers with strerror_r, which writes into a buffer of its own.
+  return std::generic_category().message(error);
 }
 
 }  // namespace unshelver::core

@@ -2,6 +2,7 @@
 // host names and config keys are ASCII, and the process never changes its C locale.
 #pragma once
 
+#include <cerrno>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,5 +36,10 @@ std::string replace_all(std::string text, std::string_view from, std::string_vie
 // §5.4: "; "-separated name=value pairs; a value may be wrapped in double quotes, which are
 // removed); std::nullopt when absent. With repeated names, the first one.
 std::optional<std::string> cookie_value(std::string_view cookie_header, std::string_view name);
+
+// The text of an errno value ("No such file or directory"); by default of errno as it is at the
+// call. Thread-safe, unlike std::strerror, which may use a static buffer: this is called from
+// uv_queue_work threads too.
+std::string errno_text(int error = errno);
 
 }  // namespace unshelver::core

@@ -1,18 +1,16 @@
 #include "caddy/render_input.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "base/embedded_files.h"
+#include "base/url.h"
+#include "uv/files.h"
 
 namespace unshelver::app {
 
 namespace {
 // "http://127.0.0.1:2019" -> "127.0.0.1:2019": the `admin` global option takes an address.
 std::string listen_of(const std::string& url) {
-  const std::size_t scheme_end = url.find("://");
-  std::string rest = scheme_end == std::string::npos ? url : url.substr(scheme_end + 3);
-  return rest.substr(0, rest.find('/'));
+  const std::optional<core::Url> parts = core::parse_url(url);
+  return parts ? parts->authority : url;
 }
 }  // namespace
 
@@ -48,11 +46,9 @@ core::CaddyRenderInput make_caddy_input(const core::Config& config, const std::v
 
 Result<core::Template> load_caddy_template(const core::CaddySettings& settings) {
   if (!settings.template_path.empty()) {
-    std::ifstream file(settings.template_path);
-    if (!file) return Error{"caddy.template: cannot read " + settings.template_path};
-    std::stringstream text;
-    text << file.rdbuf();
-    return core::Template::compile(text.str(), settings.template_path);
+    Result<std::string> text = io::read_file(settings.template_path);
+    if (!text.ok()) return Error{"caddy.template: " + text.error().message};
+    return core::Template::compile(*text, settings.template_path);
   }
   const std::string_view wanted = settings.integration == core::CaddyIntegration::kFull
                                       ? "Caddyfile.template"

@@ -8,10 +8,10 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <set>
 
 #include "base/text.h"
+#include "base/url.h"
 
 namespace unshelver::core {
 namespace {
@@ -74,52 +74,29 @@ bool is_bracketed_ipv6(std::string_view text) {
          is_ipv6(text.substr(1, text.size() - 2));
 }
 
-bool is_port(std::string_view text) {
-  if (text.empty() || text.size() > 5 || !all_of(text, [](char c) { return c >= '0' && c <= '9'; }))
-    return false;
-  int number = 0;
-  std::from_chars(text.data(), text.data() + text.size(), number);
-  return number >= 1 && number <= 65535;
-}
-
-// "host", "host:port", "[v6]" or "[v6]:port"; the port is required unless port_optional.
+// "host", "host:port", "[v6]" or "[v6]:port" (base/url.h) with a host Caddy accepts; the port
+// must be 1 to 65535 and is required unless port_optional.
 bool is_authority(std::string_view text, bool port_optional, bool allow_wildcard) {
-  std::string_view host = text;
-  std::string_view port;
-  bool has_port = false;
-  if (text.starts_with('[')) {
-    const std::size_t close = text.find(']');
-    if (close == std::string_view::npos) return false;
-    host = text.substr(0, close + 1);
-    if (close + 1 < text.size()) {
-      if (text[close + 1] != ':') return false;
-      port = text.substr(close + 2);
-      has_port = true;
-    }
-    if (!is_bracketed_ipv6(host)) return false;
-  } else {
-    const std::size_t colon = text.find(':');
-    if (colon != std::string_view::npos) {
-      host = text.substr(0, colon);
-      port = text.substr(colon + 1);
-      has_port = true;
-    }
-    if (!is_dns_name(host, allow_wildcard)) return false;
+  const Result<Authority> authority = parse_authority(text);
+  if (!authority.ok()) return false;
+  if (authority->bracketed ? !is_ipv6(authority->host) : !is_dns_name(authority->host, allow_wildcard)) {
+    return false;
   }
-  if (has_port) return is_port(port);
+  if (authority->port) return *authority->port >= 1;
   return port_optional;
 }
 
-bool is_host_port(std::string_view text) {
+// Stricter than core::is_host_port: the host must be a DNS name, an IPv4 or a bracketed IPv6.
+bool is_dialable_host_port(std::string_view text) {
   return is_authority(text, false, false);
 }
 
+// "http://" or "https://" (lower case) and an authority; no userinfo, path, query or fragment.
 bool is_site_address(std::string_view text) {
-  const std::size_t separator = text.find("://");
-  if (separator == std::string_view::npos) return false;
-  const std::string_view scheme = text.substr(0, separator);
-  if (scheme != "http" && scheme != "https") return false;
-  return is_authority(text.substr(separator + 3), true, true);
+  const std::optional<Url> url = parse_url(text);
+  if (!url || (url->scheme != "http" && url->scheme != "https")) return false;
+  if (url->userinfo || !url->path.empty() || url->query || url->fragment) return false;
+  return is_authority(url->authority, true, true);
 }
 
 bool is_bind_address(std::string_view text) {
@@ -180,23 +157,20 @@ constexpr std::string_view kHostPortExpectation = "expected host:port or [IPv6]:
 }  // namespace
 
 std::string site_address(std::string_view url) {
-  const std::size_t separator = url.find("://");
-  if (separator == std::string_view::npos) return std::string(url);
-  std::string_view authority = url.substr(separator + 3);
-  authority = authority.substr(0, authority.find_first_of("/?#"));
-  if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos)
-    authority.remove_prefix(at + 1);
-  return to_lower(url.substr(0, separator)) + "://" + to_lower(authority);
+  const std::optional<Url> parts = parse_url(url);
+  if (!parts) return std::string(url);
+  return to_lower(parts->scheme) + "://" + to_lower(parts->authority);
 }
 
 Status validate_render_input(const CaddyRenderInput& input) {
   Problems problems;
-  if (!input.admin_listen.empty() && !is_host_port(input.admin_listen)) {
+  if (!input.admin_listen.empty() && !is_dialable_host_port(input.admin_listen)) {
     problems.add("admin_listen", input.admin_listen, kHostPortExpectation);
   }
   if (!is_site_address(input.launcher_site))
     problems.add("launcher_site", input.launcher_site, kSiteExpectation);
-  if (!is_host_port(input.unshelver)) problems.add("unshelver", input.unshelver, kHostPortExpectation);
+  if (!is_dialable_host_port(input.unshelver))
+    problems.add("unshelver", input.unshelver, kHostPortExpectation);
   if (!input.access_log.empty() && !is_log_path(input.access_log)) {
     problems.add("access_log", input.access_log,
                  "expected an absolute file path of letters, digits and / . _ - + @ ~ , = % :");
@@ -233,7 +207,7 @@ Status validate_render_input(const CaddyRenderInput& input) {
       problems.add(field + ".site", backend.site,
                    "must differ from the launcher's and every other backend's site");
     }
-    if (!backend.upstream.empty() && !is_host_port(backend.upstream)) {
+    if (!backend.upstream.empty() && !is_dialable_host_port(backend.upstream)) {
       problems.add(field + ".upstream", backend.upstream, kHostPortExpectation);
     }
     if (backend.label.empty() || !all_of(backend.label, is_label_char)) {

@@ -50,8 +50,8 @@ struct CaddyRenderInput {
 
 // The site address of a URL: scheme and authority, lowercased, without user info, path, query or
 // fragment ("HTTPS://Chat.example.org/app/" -> "https://chat.example.org"). A path in a site
-// address would make Caddy match only that path. Text without "://" is returned unchanged (and
-// then rejected by validate_render_input).
+// address would make Caddy match only that path. Text that is not a URL (base/url.h) is returned
+// unchanged (and then rejected by validate_render_input).
 std::string site_address(std::string_view url);
 
 // Checks every value that ends up in the Caddyfile:

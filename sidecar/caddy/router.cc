@@ -23,11 +23,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <random>
 #include <sstream>
 
+#include "base/backoff.h"
+#include "base/url.h"
 #include "uv/files.h"
 
 namespace unshelver::app {
@@ -55,6 +55,8 @@ constexpr auto kRequestTimeout = 10'000ms;
 constexpr auto kConnectTimeout = 3'000ms;
 // The first retry after a failed load; each further failure doubles it, up to retry_max.
 constexpr auto kFirstRetryDelay = 1'000ms;
+// A retry waits 75 % to 100 % of its ceiling.
+constexpr double kRetryJitter = 0.25;
 // A successful load is followed by a drift check this much later: long enough for a burst of
 // state changes to settle into one more load, short enough to catch a foreign reload quickly.
 constexpr auto kPostLoadCheckDelay = 300ms;
@@ -95,15 +97,6 @@ std::string caddy_error_message(const io::ClientResponse& response) {
   }
   if (response.body.empty()) return "no error message";
   return shorten(response.body);
-}
-
-Result<std::string> read_whole_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return Error{"cannot read " + path + ": " + std::strerror(errno)};
-  std::stringstream text;
-  text << file.rdbuf();
-  if (file.bad()) return Error{"cannot read " + path};
-  return text.str();
 }
 
 std::map<std::string, std::string> modes_of(const core::CaddyRenderInput& input) {
@@ -224,7 +217,7 @@ struct CaddyRouter::Impl {
     }
     if (snippet_) {
       // The user's Caddyfile is read each time: the user may have edited it since the last load.
-      auto body = read_whole_file(settings_.caddyfile);
+      auto body = io::read_file(settings_.caddyfile);
       if (!body) {
         fail(attempt, "cannot read the Caddyfile that imports the snippet: " + body.error().message,
              /*rejected=*/false);
@@ -248,7 +241,7 @@ struct CaddyRouter::Impl {
       fail(attempt,
            (snippet_ ? settings_.caddyfile : std::string("the Caddy template")) +
                " sets `admin off`: Caddy could not be reloaded live afterwards. Set `admin " +
-               status_.admin.substr(status_.admin.find("://") + 3) + "` in its global options instead",
+               admin_listen() + "` in its global options instead",
            /*rejected=*/true);
       return;
     }
@@ -351,14 +344,10 @@ struct CaddyRouter::Impl {
 
     // Exponential back-off with jitter (so that several Unshelvers, or a restart loop, do not
     // retry in step), never above retry_max.
-    const auto cap = std::max(settings_.retry_max, core::Millis{1});
-    auto base = kFirstRetryDelay;
-    for (int i = 1; i < failures_ && base < cap; ++i) base *= 2;
-    base = std::min<core::Millis>(base, cap);
-    std::uniform_real_distribution<double> jitter(0.75, 1.0);
-    const auto delay =
-        std::max(core::Millis{1},
-                 core::Millis{static_cast<long long>(static_cast<double>(base.count()) * jitter(random_))});
+    const core::BackoffPolicy policy{kFirstRetryDelay, std::max(settings_.retry_max, core::Millis{1}),
+                                     kRetryJitter};
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    const auto delay = std::max(core::Millis{1}, core::backoff_delay(policy, failures_, unit(random_)));
     backing_off_ = true;
     status_.next_retry_at = now() + delay;
     status_.pending_modes = wanted_ ? wanted_->modes : attempt.rendered.modes;
@@ -375,6 +364,12 @@ struct CaddyRouter::Impl {
     emit("caddy_load_failed", message);
     // An update that arrived during the failed load may want a different text: try that now.
     pump();
+  }
+
+  // The admin endpoint as Caddy's `admin` global option takes it: "127.0.0.1:2019".
+  std::string admin_listen() const {
+    const std::optional<core::Url> parts = core::parse_url(admin_);
+    return parts ? parts->authority : admin_;
   }
 
   void restore_loaded_file() {

@@ -67,14 +67,14 @@ std::string without_trailing_slashes(std::string url) {
 Result<std::string> read_token_file(const std::string& path) {
   std::FILE* file = std::fopen(path.c_str(), "rb");
   if (file == nullptr) {
-    return Error{"cannot read the token file " + path + ": " + std::strerror(errno)};
+    return Error{"cannot read the token file " + path + ": " + core::errno_text()};
   }
   std::string text(kMaxTokenFileBytes, '\0');
   const std::size_t read = std::fread(text.data(), 1, text.size(), file);
   const bool failed = std::ferror(file) != 0;
   const int read_errno = errno;
   std::fclose(file);
-  if (failed) return Error{"cannot read the token file " + path + ": " + std::strerror(read_errno)};
+  if (failed) return Error{"cannot read the token file " + path + ": " + core::errno_text(read_errno)};
   text.resize(read);
   const std::size_t end = text.find('\n');
   std::string token(core::trim(std::string_view(text).substr(0, end)));

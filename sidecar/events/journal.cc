@@ -7,27 +7,25 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/backoff.h"
+#include "base/text.h"
 #include "uv/files.h"
 
 namespace unshelver::io {
 
 namespace {
 using namespace std::chrono_literals;
-constexpr auto kFirstRetryDelay = 500ms;
+// A failed write is retried after 500 ms, doubling up to 5 s, without jitter: there is one writer.
 // A write attempt costs next to nothing, and a full disk is often freed by hand: retry soon.
-constexpr auto kMaxRetryDelay = 5'000ms;
+constexpr core::BackoffPolicy kRetryPolicy{500ms, 5'000ms, 0.0};
 // The newest records' seq is read from this much of a rotated file's end.
 constexpr std::size_t kTailBytes = 64 * 1024;
 
-std::string errno_text() {
-  return std::strerror(errno);
-}
+using core::errno_text;
 
 std::string rotated_path(const std::string& path, int index) {
   return path + "." + std::to_string(index);
@@ -56,14 +54,6 @@ int highest_rotated(const std::string& path) {
     highest = std::max(highest, std::stoi(digits));
   }
   return highest;
-}
-
-Result<std::string> read_whole(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return Error{"cannot read " + path + ": " + errno_text()};
-  std::ostringstream content;
-  content << file.rdbuf();
-  return content.str();
 }
 
 // Calls `visit` for every complete line of `content`.
@@ -243,7 +233,7 @@ Result<JournalOpened> EventJournal::open(std::size_t recent_limit) {
   // The cursor: a missing or unreadable one means "confirm everything again" (Swift answers the
   // records it already has with 412), never "skip".
   if (exists(cursor_path(path))) {
-    auto text = read_whole(cursor_path(path));
+    auto text = read_file(cursor_path(path));
     nlohmann::json cursor = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
     if (cursor.is_object() && cursor.contains("uploaded_through") &&
         cursor["uploaded_through"].is_number_unsigned()) {
@@ -259,7 +249,7 @@ Result<JournalOpened> EventJournal::open(std::size_t recent_limit) {
     return Error{where + "no space left on the device that holds it"};
   }
 
-  auto content = read_whole(path);
+  auto content = read_file(path);
   if (!content) return Error{where + content.error().message};
   const std::size_t intact = core::intact_length(*content);
   if (intact < content->size()) {
@@ -304,7 +294,7 @@ Result<JournalOpened> EventJournal::open(std::size_t recent_limit) {
     for (int index = highest; index >= 1; --index) {
       // A missing index (a gap) reads as newest 0, so it is skipped here too.
       if (newest_of[static_cast<std::size_t>(index)] <= opened.uploaded_through) continue;
-      auto text = read_whole(rotated_path(path, index));
+      auto text = read_file(rotated_path(path, index));
       if (!text) return Error{where + text.error().message};
       for_each_line(std::string_view(*text).substr(0, core::intact_length(*text)),
                     [&](std::string_view line) {
@@ -392,14 +382,16 @@ void EventJournal::finish_batch(std::unique_ptr<Work> work) {
     queue_.insert(queue_.begin(), work->records.begin(), work->records.end());
     ++stats_.write_errors;
     stats_.last_write_error = work->error;
-    retry_delay_ = std::clamp<std::chrono::milliseconds>(retry_delay_ * 2, kFirstRetryDelay, kMaxRetryDelay);
+    ++failed_writes_;
     if (on_error_) on_error_(work->error, true, queue_.size());
-    if (!closed_) retry_timer_.start(retry_delay_, [this] { start_batch(); });
+    if (!closed_) {
+      retry_timer_.start(core::backoff_delay(kRetryPolicy, failed_writes_, 0.0), [this] { start_batch(); });
+    }
     return;
   }
   if (work->cursor && work->cursor_error.empty()) saved_cursor_ = *work->cursor;
   if (!work->cursor_error.empty() && on_error_) on_error_(work->cursor_error, false, queue_.size());
-  retry_delay_ = std::chrono::milliseconds(0);
+  failed_writes_ = 0;
   if (!work->records.empty()) {
     stats_.written += work->records.size();
     stats_.last_write_error.clear();

@@ -108,7 +108,7 @@ class EventJournal {
   std::deque<core::EventRecord> queue_;  // numbered, not yet written
   Work* work_ = nullptr;                 // the batch in the thread pool
   Timer retry_timer_;
-  std::chrono::milliseconds retry_delay_{0};
+  int failed_writes_ = 0;  // consecutive failed writes, for the back-off
   bool closed_ = false;
   bool batched_before_ = false;
   std::mt19937 random_;

@@ -5,17 +5,16 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <system_error>
+
+#include "base/text.h"
 
 namespace unshelver::io {
 
 namespace {
 
-std::string errno_text() {
-  return std::strerror(errno);
-}
+using core::errno_text;
 
 // The file that a write to `path` should replace: the target of a symbolic link (followed all
 // the way), otherwise `path` itself. A dangling link is replaced by its target's path as well,
@@ -34,6 +33,40 @@ std::string resolve_target(const std::string& path) {
 }
 
 }  // namespace
+
+Result<std::optional<std::string>> read_file_if_exists(const std::string& path, std::size_t max_bytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<std::string>();
+    return Error{"cannot read " + path + ": " + errno_text()};
+  }
+  std::string content;
+  char buffer[64 * 1024];
+  while (true) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      ::close(fd);
+      return Error{"cannot read " + path + ": " + errno_text(error)};
+    }
+    if (n == 0) break;
+    if (static_cast<std::size_t>(n) > max_bytes - content.size()) {
+      ::close(fd);
+      return Error{path + " is larger than " + std::to_string(max_bytes) + " bytes"};
+    }
+    content.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return std::optional<std::string>(std::move(content));
+}
+
+Result<std::string> read_file(const std::string& path, std::size_t max_bytes) {
+  Result<std::optional<std::string>> content = read_file_if_exists(path, max_bytes);
+  if (!content.ok()) return content.error();
+  if (!*content) return Error{"cannot read " + path + ": " + errno_text(ENOENT)};
+  return std::move(**content);
+}
 
 Status write_all(int fd, std::string_view data, const std::string& path) {
   std::size_t written = 0;

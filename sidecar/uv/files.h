@@ -1,3 +1,8 @@
+// Whole files, read and written by one implementation each.
+//
+// read_file: the whole content of a (small) file, with read(2), so that the error names the exact
+// errno even on uv_queue_work threads.
+//
 // write_file_atomically: replaces a file so that a reader (or a crash) sees either the old or the
 // new content, never a torn one.
 //
@@ -10,12 +15,24 @@
 // Synchronous: meant for small files (state.json, a Caddyfile) written rarely from the loop.
 #pragma once
 
+#include <cstddef>
+#include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "base/result.h"
 
 namespace unshelver::io {
+
+constexpr std::size_t kNoSizeLimit = std::numeric_limits<std::size_t>::max();
+
+// The whole file. Errors: "cannot read PATH: <errno text>", or "PATH is larger than N bytes" when
+// it holds more than `max_bytes`.
+Result<std::string> read_file(const std::string& path, std::size_t max_bytes = kNoSizeLimit);
+// The same, but a file that does not exist (ENOENT) is std::nullopt rather than an error.
+Result<std::optional<std::string>> read_file_if_exists(const std::string& path,
+                                                       std::size_t max_bytes = kNoSizeLimit);
 
 // `mode` is applied exactly (not filtered through the umask), e.g. 0600 for state, 0644 for a
 // Caddyfile that Caddy's own user must read. The error text names the path and the failing step.

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "base/text.h"
+#include "base/url.h"
 #include "uv/handle.h"
 
 namespace unshelver::io {
@@ -76,23 +77,19 @@ bool is_safe_header_value(std::string_view value) {
 // value on its own) and the fragment. They are redacted from error texts, which get logged.
 std::vector<std::string> url_secrets(std::string_view url) {
   std::vector<std::string> secrets;
-  auto scheme_end = url.find("://");
-  std::size_t authority_begin = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
-  std::size_t authority_end = url.find_first_of("/?#", authority_begin);
-  if (authority_end == std::string_view::npos) authority_end = url.size();
-  std::string_view authority = url.substr(authority_begin, authority_end - authority_begin);
-  if (auto at = authority.rfind('@'); at != std::string_view::npos) {
-    std::string_view userinfo = authority.substr(0, at);
-    secrets.emplace_back(userinfo);
-    if (auto colon = userinfo.find(':'); colon != std::string_view::npos) {
-      secrets.emplace_back(userinfo.substr(colon + 1));
+  std::optional<core::Url> parts = core::parse_url(url);
+  // Without a scheme curl guesses one; the text is then read as if it had one.
+  if (!parts) parts = core::parse_url("http://" + std::string(url));
+  if (!parts) return secrets;
+  if (parts->userinfo) {
+    const std::string& userinfo = *parts->userinfo;
+    secrets.push_back(userinfo);
+    if (auto colon = userinfo.find(':'); colon != std::string::npos) {
+      secrets.push_back(userinfo.substr(colon + 1));
     }
   }
-  auto hash = url.find('#', authority_end);
-  auto question = url.find('?', authority_end);
-  if (question != std::string_view::npos && question < hash) {
-    std::string_view query = url.substr(
-        question + 1, hash == std::string_view::npos ? std::string_view::npos : hash - question - 1);
+  if (parts->query) {
+    std::string_view query = *parts->query;
     secrets.emplace_back(query);
     while (!query.empty()) {
       auto amp = query.find('&');
@@ -103,7 +100,7 @@ std::vector<std::string> url_secrets(std::string_view url) {
       query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
     }
   }
-  if (hash != std::string_view::npos) secrets.emplace_back(url.substr(hash + 1));
+  if (parts->fragment) secrets.push_back(*parts->fragment);
   return secrets;
 }
 

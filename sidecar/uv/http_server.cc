@@ -50,6 +50,8 @@
 #include <string_view>
 #include <utility>
 
+#include "base/url.h"
+
 namespace unshelver::io {
 
 namespace {
@@ -1163,35 +1165,11 @@ const HttpServerStats& HttpServer::stats() const {
 // --- split_host_port ------------------------------------------------------------------------------
 
 Result<std::pair<std::string, int>> split_host_port(const std::string& address) {
-  std::string host;
-  std::string_view port_text;
-  if (!address.empty() && address.front() == '[') {
-    const std::size_t close = address.find(']');
-    if (close == std::string::npos) return Error{"missing ']' in '" + address + "'"};
-    host = address.substr(1, close - 1);
-    if (host.empty()) return Error{"empty IPv6 address in '" + address + "'"};
-    if (close + 1 >= address.size() || address[close + 1] != ':') {
-      return Error{"missing port in '" + address + "'"};
-    }
-    port_text = std::string_view(address).substr(close + 2);
-  } else {
-    const std::size_t colon = address.rfind(':');
-    if (colon == std::string::npos) return Error{"missing port in '" + address + "'"};
-    host = address.substr(0, colon);
-    if (host.find(':') != std::string::npos) {
-      return Error{"IPv6 addresses need brackets, as in [::1]:5001: '" + address + "'"};
-    }
-    port_text = std::string_view(address).substr(colon + 1);
-  }
-  if (host.empty()) host = "127.0.0.1";
-
-  int port = -1;
-  const char* end = port_text.data() + port_text.size();
-  auto [parsed_end, error] = std::from_chars(port_text.data(), end, port);
-  if (port_text.empty() || error != std::errc() || parsed_end != end || port < 0 || port > 65535) {
-    return Error{"invalid port in '" + address + "'"};
-  }
-  return std::make_pair(std::move(host), port);
+  Result<core::Authority> authority = core::parse_authority(address);
+  if (!authority.ok()) return Error{authority.error().message + " in '" + address + "'"};
+  if (!authority->port) return Error{"missing port in '" + address + "'"};
+  if (authority->host.empty()) authority->host = "127.0.0.1";
+  return std::make_pair(std::move(authority->host), *authority->port);
 }
 
 }  // namespace unshelver::io

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <optional>
 #include <string>
 #include <vector>
@@ -125,6 +126,13 @@ TEST(ReplaceAll, ReplacesEveryOccurrenceWithoutRescanningTheReplacement) {
   EXPECT_EQ(replace_all("abc", "", "x"), "abc");
   EXPECT_EQ(replace_all("", "a", "b"), "");
   EXPECT_EQ(replace_all("secret secret", "secret", "[token]"), "[token] [token]");
+}
+
+TEST(Text, ErrnoTextNamesTheError) {
+  EXPECT_EQ(errno_text(ENOENT), "No such file or directory");
+  EXPECT_EQ(errno_text(EACCES), "Permission denied");
+  errno = EEXIST;
+  EXPECT_EQ(errno_text(), "File exists");
 }
 
 }  // namespace

@@ -4,8 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include "base/backoff.h"
-
 namespace unshelver::core::openstack {
 namespace {
 
@@ -211,18 +209,6 @@ TEST(OpenStackAuth, ErrorMessagesOfEveryService) {
             "Could not find Zone");
   EXPECT_EQ(error_message_of("<html><h1>Unauthorized</h1><p>This server could not verify.</p></html>"),
             "Unauthorized This server could not verify.");
-}
-
-TEST(Backoff, GrowsWithJitterAndHonoursRetryAfter) {
-  const BackoffPolicy policy{std::chrono::milliseconds(500), std::chrono::milliseconds(30'000)};
-  EXPECT_EQ(backoff_delay(policy, 1, 0.0).count(), 250);
-  EXPECT_EQ(backoff_delay(policy, 1, 1.0).count(), 500);
-  EXPECT_EQ(backoff_delay(policy, 3, 0.0).count(), 1000);
-  EXPECT_EQ(backoff_delay(policy, 20, 1.0).count(), 30'000);
-  EXPECT_EQ(backoff_delay(policy, 1, 0.5, std::chrono::milliseconds(7000)).count(), 7000);
-  EXPECT_EQ(backoff_delay(policy, 1, 0.5, std::chrono::milliseconds(99'000)).count(), 30'000);
-  EXPECT_EQ(parse_retry_after(" 12 "), std::chrono::milliseconds(12'000));
-  EXPECT_EQ(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), std::nullopt);
 }
 
 }  // namespace

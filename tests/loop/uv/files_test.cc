@@ -1,0 +1,82 @@
+// uv/files: the one whole-file reader and the one atomic writer. No loop is needed; they live in
+// the runtime library, which is why the test is here.
+#include "uv/files.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace unshelver::io {
+namespace {
+
+class FilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (std::filesystem::temp_directory_path() / "files-test-XXXXXX").string();
+    ASSERT_NE(nullptr, ::mkdtemp(pattern.data()));
+    directory_ = pattern;
+  }
+  void TearDown() override { std::filesystem::remove_all(directory_); }
+  std::string path(const std::string& name) const { return directory_ + "/" + name; }
+
+  std::string directory_;
+};
+
+TEST_F(FilesTest, ReadsWhatWasWrittenAtomically) {
+  const std::string data("line one\n\0binary\xff", 17);
+  ASSERT_TRUE(write_file_atomically(path("a"), data, 0640).ok());
+  const Result<std::string> read = read_file(path("a"));
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  EXPECT_EQ(*read, data);
+  struct stat info {};
+  ASSERT_EQ(0, ::stat(path("a").c_str(), &info));
+  EXPECT_EQ(info.st_mode & 07777, 0640u);
+  EXPECT_FALSE(std::filesystem::exists(path("a.tmp")));
+}
+
+TEST_F(FilesTest, ReadsLargeAndEmptyFiles) {
+  const std::string big(300 * 1024 + 7, 'x');
+  ASSERT_TRUE(write_file_atomically(path("big"), big, 0600).ok());
+  EXPECT_EQ(read_file(path("big")).value(), big);
+  ASSERT_TRUE(write_file_atomically(path("empty"), "", 0600).ok());
+  EXPECT_EQ(read_file(path("empty")).value(), "");
+}
+
+TEST_F(FilesTest, MissingFileIsAnErrorOrNothing) {
+  const Result<std::string> missing = read_file(path("nope"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().message, "cannot read " + path("nope") + ": No such file or directory");
+  const auto optional = read_file_if_exists(path("nope"));
+  ASSERT_TRUE(optional.ok());
+  EXPECT_FALSE(*optional);
+}
+
+TEST_F(FilesTest, OtherErrorsAreErrorsEvenIfMissingIsAllowed) {
+  // Reading a directory fails with EISDIR at read(2).
+  const auto directory = read_file_if_exists(directory_);
+  ASSERT_FALSE(directory.ok());
+  EXPECT_EQ(directory.error().message, "cannot read " + directory_ + ": Is a directory");
+}
+
+TEST_F(FilesTest, BoundIsEnforced) {
+  ASSERT_TRUE(write_file_atomically(path("f"), std::string(100, 'y'), 0600).ok());
+  EXPECT_TRUE(read_file(path("f"), 100).ok());
+  const Result<std::string> over = read_file(path("f"), 99);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().message, path("f") + " is larger than 99 bytes");
+}
+
+TEST_F(FilesTest, AtomicWriteReplacesTheTargetOfASymlink) {
+  ASSERT_TRUE(write_file_atomically(path("target"), "old", 0600).ok());
+  std::filesystem::create_symlink("target", path("link"));
+  ASSERT_TRUE(write_file_atomically(path("link"), "new", 0600).ok());
+  EXPECT_TRUE(std::filesystem::is_symlink(path("link")));
+  EXPECT_EQ(read_file(path("target")).value(), "new");
+}
+
+}  // namespace
+}  // namespace unshelver::io

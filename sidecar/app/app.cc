@@ -11,45 +11,33 @@
 #include "caddy/render_input.h"
 #include "config/files.h"
 #include "openstack/nova_provider.h"
-#include "uv/handle.h"
 #include "uv/random.h"
 
 namespace unshelver::app {
 
 namespace {
 using nlohmann::json;
-
-void log_open_handle(uv_handle_t* handle, void*) {
-  spdlog::error("handle still open at exit: {} (active {}, closing {})", uv_handle_type_name(handle->type),
-                uv_is_active(handle), uv_is_closing(handle));
-}
 }  // namespace
-
-struct App::SignalBlock {
-  uv_signal_t handle;
-  App* app;
-};
 
 App::App(core::Config config) : config_(std::move(config)) {}
 
 App::~App() {
-  if (loop_open_) finish();
+  if (loop_.open()) finish();
 }
 
 int App::run() {
-  if (uv_loop_init(&loop_) != 0) {
-    spdlog::critical("cannot initialise the event loop");
+  if (int rc = loop_.init_error(); rc != 0) {
+    spdlog::critical("cannot initialise the event loop: {}", uv_strerror(rc));
     return 1;
   }
-  loop_open_ = true;
   int code = start();
   if (code != 0) {
     begin_shutdown("start-up failed");
-    uv_run(&loop_, UV_RUN_DEFAULT);
+    loop_.run();
     finish();
     return code;
   }
-  uv_run(&loop_, UV_RUN_DEFAULT);
+  loop_.run();
   int closed = finish();
   return exit_code_ != 0 ? exit_code_ : closed;
 }
@@ -66,12 +54,12 @@ int App::start() {
     return 2;
   }
   pages_.emplace(std::move(pages.value()));
-  client_ = std::make_unique<io::HttpClient>(&loop_);
+  client_ = std::make_unique<io::HttpClient>(loop_.get());
 
   for (const core::BackendConfig& backend : config_.backends) {
     std::unique_ptr<providers::CloudProvider> provider;
     if (backend.provider == core::ProviderKind::kSim) {
-      auto sim = std::make_unique<providers::SimProvider>(&loop_, backend, config_.http);
+      auto sim = std::make_unique<providers::SimProvider>(loop_.get(), backend, config_.http);
       if (Status started = sim->start(); !started) {
         spdlog::critical("[{}] simulated cloud: {}", backend.name, started.error().message);
         return 2;
@@ -97,7 +85,7 @@ int App::start() {
     }
     auto settings = core::ReconcilerSettings::from_config(backend, config_.app.poll_interval);
     drivers_.push_back(std::make_unique<BackendDriver>(
-        &loop_, backend, settings, std::move(provider), *client_,
+        loop_.get(), backend, settings, std::move(provider), *client_,
         [this, &backend](const std::vector<core::Transition>& transitions, bool persist) {
           on_backend_change(backend, transitions, persist);
         }));
@@ -106,7 +94,7 @@ int App::start() {
   if (int code = start_events(); code != 0) return code;
   start_web();
 
-  server_ = std::make_unique<io::HttpServer>(&loop_, config_.http,
+  server_ = std::make_unique<io::HttpServer>(loop_.get(), config_.http,
                                              [this](const io::HttpRequest& request, io::Responder responder) {
                                                web_->handle(request, std::move(responder));
                                              });
@@ -121,17 +109,14 @@ int App::start() {
   }
 
   for (int signal_number : {SIGINT, SIGTERM}) {
-    auto* block = new SignalBlock{{}, this};
-    uv_signal_init(&loop_, &block->handle);
-    block->handle.data = block;
-    uv_signal_start(
-        &block->handle,
-        [](uv_signal_t* handle, int number) noexcept {
-          auto* self = static_cast<SignalBlock*>(handle->data)->app;
-          self->begin_shutdown(number == SIGINT ? "SIGINT" : "SIGTERM");
-        },
-        signal_number);
-    signals_.push_back(block);
+    auto signal = std::make_unique<io::Signal>(loop_.get());
+    if (Status started = signal->start(
+            signal_number, [this](int number) { begin_shutdown(number == SIGINT ? "SIGINT" : "SIGTERM"); });
+        !started) {
+      spdlog::critical("{}", started.error().message);
+      return 1;
+    }
+    signals_.push_back(std::move(signal));
   }
   // A client that disconnects mid-write must not kill the daemon. Nor may a file size limit
   // (RLIMIT_FSIZE): past it, write(2) fails with EFBIG, which the writers report like a full disk.
@@ -154,7 +139,7 @@ int App::start() {
 int App::start_events() {
   // The Swift mirror authenticates like the OpenStack backends, with the same session.
   if (config_.swift_event_container && !openstack_ && start_openstack() != 0) return 2;
-  events_ = std::make_unique<EventRecorder>(&loop_, config_, openstack_.get(), [this] { ++revision_; });
+  events_ = std::make_unique<EventRecorder>(loop_.get(), config_, openstack_.get(), [this] { ++revision_; });
   if (Status started = events_->start(); !started) {
     spdlog::critical("{}", started.error().message);
     return 2;
@@ -196,7 +181,7 @@ int App::start_openstack() {
       credentials->auth_url, credentials->source,
       credentials->region_name.empty() ? "" : ", region " + credentials->region_name);
   openstack_ =
-      std::make_unique<providers::OpenStackSession>(&loop_, *client_, std::move(*credentials), settings);
+      std::make_unique<providers::OpenStackSession>(loop_.get(), *client_, std::move(*credentials), settings);
   return 0;
 }
 
@@ -204,7 +189,7 @@ void App::begin_shutdown(const char* why) {
   if (shutting_down_) {
     spdlog::warn("{} again during shutdown: stopping at once", why);
     exit_code_ = 1;
-    uv_stop(&loop_);
+    loop_.stop();
     return;
   }
   shutting_down_ = true;
@@ -218,10 +203,7 @@ void App::begin_shutdown(const char* why) {
   if (activity_dirty_ && store_) persist();
   if (openstack_) openstack_->close();
   if (client_) client_->close();
-  auto close_signals = [this] {
-    for (SignalBlock* block : signals_) io::close_and_free(block);
-    signals_.clear();
-  };
+  auto close_signals = [this] { signals_.clear(); };
   if (server_) {
     server_->shutdown(close_signals);
   } else {
@@ -230,10 +212,9 @@ void App::begin_shutdown(const char* why) {
 }
 
 int App::finish() {
-  if (!loop_open_) return 0;
+  if (!loop_.open()) return 0;
   // Everything that owns handles is destroyed here, after uv_run has returned, so that no object
-  // is destroyed inside one of its own callbacks; their close callbacks run in the loop below.
-  for (SignalBlock* block : signals_) io::close_and_free(block);
+  // is destroyed inside one of its own callbacks; their close callbacks run when the loop closes.
   signals_.clear();
   follower_.reset();
   monitor_.reset();
@@ -250,14 +231,10 @@ int App::finish() {
   access_.reset();
   server_.reset();
   client_.reset();
-  uv_run(&loop_, UV_RUN_DEFAULT);
-  int closed = uv_loop_close(&loop_);
-  if (closed != 0) {
-    uv_walk(&loop_, log_open_handle, nullptr);
+  if (int closed = loop_.close(); closed != 0) {
     spdlog::error("uv_loop_close: {}", uv_strerror(closed));
     return 1;
   }
-  loop_open_ = false;
   spdlog::info("stopped cleanly");
   return 0;
 }
@@ -279,7 +256,7 @@ void App::persist() {
   activity_dirty_ = false;
   std::map<std::string, core::PersistedBackend> backends;
   for (const auto& driver : drivers_) backends[driver->config().name] = driver->reconciler().persisted();
-  store_->save_in_background(&loop_, backends, [](const Status& saved) {
+  store_->save_in_background(loop_.get(), backends, [](const Status& saved) {
     // Keep running: the VM must still be managed. The next change tries again.
     spdlog::error("cannot persist state: {}", saved.error().message);
   });
@@ -303,7 +280,7 @@ int App::start_activity() {
   }
   if (sample_interval.count() > 0) {
     monitor_ = std::make_unique<io::ConnectionMonitor>(
-        &loop_, sample_interval,
+        loop_.get(), sample_interval,
         [this](const std::string& upstream, const std::vector<core::ConnectionSample>& sample) {
           on_connection_sample(upstream, sample);
         });
@@ -317,7 +294,7 @@ int App::start_activity() {
   refresh_upstreams();
   // Activity arrives many times a second under load; the last activity is persisted at most
   // every few seconds (and at shutdown), which bounds what a crash can lose to that window.
-  activity_flush_timer_ = std::make_unique<io::Timer>(&loop_);
+  activity_flush_timer_ = std::make_unique<io::Timer>(loop_.get());
   activity_flush_timer_->start_repeating(std::chrono::seconds(5), [this] {
     if (activity_dirty_) persist();
   });
@@ -352,7 +329,7 @@ int App::start_activity() {
   options.checkpoint_path = config_.activity.checkpoint_path.empty()
                                 ? config_.state_dir + "/activity-checkpoint.json"
                                 : config_.activity.checkpoint_path;
-  follower_ = std::make_unique<io::LogFollower>(&loop_, config_.activity_log_path, options,
+  follower_ = std::make_unique<io::LogFollower>(loop_.get(), config_.activity_log_path, options,
                                                 [this](std::string_view line) { on_log_line(line); });
   if (Status started = follower_->start(); !started) {
     spdlog::critical("activity_log_path {}: {}", config_.activity_log_path, started.error().message);
@@ -425,14 +402,14 @@ int App::start_routing() {
     spdlog::critical("caddy template: {}", caddy_template.error().message);
     return 2;
   }
-  router_ = std::make_unique<CaddyRouter>(&loop_, *client_, config_.caddy, std::move(caddy_template.value()),
-                                          [this](const std::string& kind, const std::string& detail) {
-                                            ++revision_;
-                                            spdlog::debug("caddy: {}: {}", kind, detail);
-                                            // Loads that follow transitions are not events of their own.
-                                            if (kind != "caddy_loaded")
-                                              record_event(kind, "reconciler", detail);
-                                          });
+  router_ =
+      std::make_unique<CaddyRouter>(loop_.get(), *client_, config_.caddy, std::move(caddy_template.value()),
+                                    [this](const std::string& kind, const std::string& detail) {
+                                      ++revision_;
+                                      spdlog::debug("caddy: {}: {}", kind, detail);
+                                      // Loads that follow transitions are not events of their own.
+                                      if (kind != "caddy_loaded") record_event(kind, "reconciler", detail);
+                                    });
   // A template that cannot render even the simplest state is a start-up error, before Caddy is
   // touched at all.
   if (auto rendered = router_->render(make_caddy_input(config_, {}, listen_address())); !rendered) {

@@ -28,6 +28,8 @@
 #include "openstack/session.h"
 #include "uv/http_client.h"
 #include "uv/http_server.h"
+#include "uv/loop.h"
+#include "uv/signal.h"
 #include "uv/timer.h"
 #include "web/pages.h"
 #include "web/routes.h"
@@ -83,8 +85,7 @@ class App final : public web::Controller {
   nlohmann::json routing_status() const;
 
   core::Config config_;
-  uv_loop_t loop_{};
-  bool loop_open_ = false;
+  io::Loop loop_;
   std::optional<io::StateStore> store_;
   std::optional<web::Pages> pages_;
   std::unique_ptr<io::HttpClient> client_;
@@ -107,8 +108,7 @@ class App final : public web::Controller {
   std::unique_ptr<CaddyRouter> router_;                 // when caddy.manage is on
   bool activity_dirty_ = false;
   std::unique_ptr<io::HttpServer> server_;
-  struct SignalBlock;
-  std::vector<SignalBlock*> signals_;
+  std::vector<std::unique_ptr<io::Signal>> signals_;
   std::uint64_t revision_ = 1;
   bool shutting_down_ = false;
   int exit_code_ = 0;

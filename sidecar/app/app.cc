@@ -4,7 +4,7 @@
 
 #include <csignal>
 
-#include "app/status_json.h"
+#include "app/status.h"
 #include "backend/sim_provider.h"
 #include "base/text.h"
 #include "base/time_format.h"
@@ -56,6 +56,7 @@ int App::start() {
   pages_.emplace(std::move(pages.value()));
   client_ = std::make_unique<io::HttpClient>(loop_.get());
 
+  backends_.reserve(config_.backends.size());
   for (const core::BackendConfig& backend : config_.backends) {
     std::unique_ptr<providers::CloudProvider> provider;
     if (backend.provider == core::ProviderKind::kSim) {
@@ -84,13 +85,13 @@ int App::start() {
       provider = std::move(nova);
     }
     auto settings = core::ReconcilerSettings::from_config(backend, config_.app.poll_interval);
-    drivers_.push_back(std::make_unique<BackendDriver>(
+    const std::size_t index = backends_.size();
+    backends_.emplace_back().driver = std::make_unique<BackendDriver>(
         loop_.get(), backend, settings, std::move(provider), *client_,
-        [this, &backend](const std::vector<core::Transition>& transitions, bool persist) {
-          on_backend_change(backend, transitions, persist);
-        }));
+        [this, index](const std::vector<core::Transition>& transitions, bool persist) {
+          on_backend_change(backends_[index], transitions, persist);
+        });
   }
-  operations_.resize(drivers_.size());
   if (int code = start_events(); code != 0) return code;
   start_web();
 
@@ -126,13 +127,13 @@ int App::start() {
   if (int code = start_activity(); code != 0) return code;
   if (int code = start_routing(); code != 0) return code;
 
-  for (auto& driver : drivers_) {
+  for (Backend& backend : backends_) {
     const auto& loaded = store_->loaded();
-    auto found = loaded.find(driver->config().name);
-    driver->start(found == loaded.end() ? std::nullopt : std::optional(found->second));
+    auto found = loaded.find(backend.config().name);
+    backend.driver->start(found == loaded.end() ? std::nullopt : std::optional(found->second));
   }
   spdlog::info("listening on http://{}:{} with {} backend(s); state in {}", server_->host(), server_->port(),
-               drivers_.size(), store_->path());
+               backends_.size(), store_->path());
   return 0;
 }
 
@@ -194,7 +195,7 @@ void App::begin_shutdown(const char* why) {
   }
   shutting_down_ = true;
   spdlog::info("{}: shutting down", why);
-  for (auto& driver : drivers_) driver->shutdown();
+  for (Backend& backend : backends_) backend.driver->shutdown();
   if (events_) events_->close();
   if (follower_) follower_->close();
   if (monitor_) monitor_->close();
@@ -220,7 +221,7 @@ int App::finish() {
   monitor_.reset();
   router_.reset();
   activity_flush_timer_.reset();
-  drivers_.clear();
+  backends_.clear();
   if (events_ && events_->unwritten() > 0) {
     spdlog::error("events: {} event(s) could not be written to {} before exit", events_->unwritten(),
                   config_.event_log_path());
@@ -239,12 +240,11 @@ int App::finish() {
   return 0;
 }
 
-void App::on_backend_change(const core::BackendConfig& backend,
-                            const std::vector<core::Transition>& transitions, bool persist_now) {
-  const std::size_t index = static_cast<std::size_t>(&backend - config_.backends.data());
+void App::on_backend_change(Backend& backend, const std::vector<core::Transition>& transitions,
+                            bool persist_now) {
   for (const core::Transition& transition : transitions) {
-    events_->record_transition(backend, transition);
-    if (index < operations_.size()) operations_[index].observe(transition);
+    events_->record_transition(backend.config(), transition);
+    backend.operations.observe(transition);
   }
   ++revision_;
   refresh_upstreams();
@@ -255,7 +255,8 @@ void App::on_backend_change(const core::BackendConfig& backend,
 void App::persist() {
   activity_dirty_ = false;
   std::map<std::string, core::PersistedBackend> backends;
-  for (const auto& driver : drivers_) backends[driver->config().name] = driver->reconciler().persisted();
+  for (const Backend& backend : backends_)
+    backends[backend.config().name] = backend.driver->reconciler().persisted();
   store_->save_in_background(loop_.get(), backends, [](const Status& saved) {
     // Keep running: the VM must still be managed. The next change tries again.
     spdlog::error("cannot persist state: {}", saved.error().message);
@@ -265,15 +266,14 @@ void App::persist() {
 int App::start_activity() {
   // Requests in flight: one monitor for every backend with in-flight detection on.
   std::chrono::milliseconds sample_interval{0};
-  for (const auto& driver : drivers_) {
-    const core::InflightSettings& inflight = driver->config().inflight;
+  for (Backend& backend : backends_) {
+    const core::InflightSettings& inflight = backend.config().inflight;
     // A long request must be recognised well before the idle timeout could shelve the backend.
     auto min_busy = std::min<std::chrono::milliseconds>(
         inflight.min_busy,
-        std::chrono::duration_cast<std::chrono::milliseconds>(driver->config().idle_timeout) / 2);
-    inflight_.emplace_back(min_busy, std::max<std::chrono::milliseconds>(inflight.sample_interval * 2,
-                                                                         std::chrono::milliseconds(2000)));
-    monitored_upstreams_.emplace_back();
+        std::chrono::duration_cast<std::chrono::milliseconds>(backend.config().idle_timeout) / 2);
+    backend.inflight.emplace(min_busy, std::max<std::chrono::milliseconds>(inflight.sample_interval * 2,
+                                                                           std::chrono::milliseconds(2000)));
     if (inflight.enabled && (sample_interval.count() == 0 || inflight.sample_interval < sample_interval)) {
       sample_interval = inflight.sample_interval;
     }
@@ -300,8 +300,8 @@ int App::start_activity() {
   });
 
   std::vector<core::ActivityTarget> targets;
-  for (const auto& driver : drivers_) {
-    const core::BackendConfig& backend = driver->config();
+  for (const Backend& each : backends_) {
+    const core::BackendConfig& backend = each.config();
     targets.push_back(core::ActivityTarget{backend.name, backend.host, backend.upstream_label});
     if (!backend.host.empty())
       backend_by_host_[core::to_lower(core::host_without_port(backend.host))] = backend.name;
@@ -316,11 +316,11 @@ int App::start_activity() {
         "timeout after they become ready");
     return 0;
   }
-  for (const auto& driver : drivers_) {
-    if (driver->config().host.empty()) {
+  for (const Backend& backend : backends_) {
+    if (backend.config().host.empty()) {
       spdlog::warn(
           "[{}] has no host (set host or public_base_url): its access-log lines cannot be recognised",
-          driver->config().name);
+          backend.config().name);
     }
   }
   io::LogFollowerOptions options;
@@ -349,7 +349,7 @@ void App::on_log_line(std::string_view line) {
     }
     return;
   }
-  auto& driver = drivers_.at(static_cast<std::size_t>(result.backend));
+  auto& driver = backends_.at(static_cast<std::size_t>(result.backend)).driver;
   const auto end = core::TimePoint(std::chrono::duration_cast<core::TimePoint::duration>(
       std::chrono::duration<double>(result.end_seconds)));
   driver->record_activity(end);
@@ -363,11 +363,10 @@ void App::refresh_upstreams() {
   // wake (a new address); the monitor is told only when the set changed.
   bool changed = false;
   std::vector<std::string> upstreams;
-  for (std::size_t i = 0; i < drivers_.size(); ++i) {
-    const auto& driver = drivers_[i];
-    std::string upstream = driver->config().inflight.enabled ? driver->upstream() : "";
-    changed = changed || upstream != monitored_upstreams_[i];
-    monitored_upstreams_[i] = upstream;
+  for (Backend& backend : backends_) {
+    std::string upstream = backend.config().inflight.enabled ? backend.driver->upstream() : "";
+    changed = changed || upstream != backend.monitored_upstream;
+    backend.monitored_upstream = upstream;
     if (!upstream.empty()) upstreams.push_back(std::move(upstream));
   }
   if (changed) monitor_->set_upstreams(std::move(upstreams));
@@ -376,13 +375,13 @@ void App::refresh_upstreams() {
 void App::on_connection_sample(const std::string& upstream,
                                const std::vector<core::ConnectionSample>& sample) {
   const core::TimePoint now = std::chrono::system_clock::now();
-  for (std::size_t i = 0; i < drivers_.size(); ++i) {
-    if (monitored_upstreams_[i] != upstream) continue;
-    const core::InflightStatus status = inflight_[i].update(sample, now);
-    const int before = drivers_[i]->reconciler().requests_in_flight();
-    drivers_[i]->set_requests_in_flight(status.long_requests, status.last_busy_at);
+  for (Backend& backend : backends_) {
+    if (backend.monitored_upstream != upstream || !backend.inflight) continue;
+    const core::InflightStatus status = backend.inflight->update(sample, now);
+    const int before = backend.driver->reconciler().requests_in_flight();
+    backend.driver->set_requests_in_flight(status.long_requests, status.last_busy_at);
     if (status.long_requests != before) {
-      spdlog::info("[{}] {} long request(s) in flight", drivers_[i]->config().name, status.long_requests);
+      spdlog::info("[{}] {} long request(s) in flight", backend.config().name, status.long_requests);
       ++revision_;
     }
     if (status.long_requests > 0) activity_dirty_ = true;
@@ -425,7 +424,8 @@ int App::start_routing() {
 void App::update_routing() {
   if (!router_ || shutting_down_) return;
   std::vector<BackendRoute> routes;
-  for (const auto& driver : drivers_) {
+  for (const Backend& backend : backends_) {
+    const BackendDriver* driver = backend.driver.get();
     // Observe before acting: the first load waits until the cloud has been asked about every
     // backend, so that Caddy is set to the truth, not to a guess.
     if (driver->reconciler().state() == core::BackendState::kUnknown) return;
@@ -470,53 +470,23 @@ nlohmann::json App::activity_status() const {
   return out;
 }
 
+std::vector<web::BackendView> App::backends() const {
+  std::vector<web::BackendView> views;
+  views.reserve(backends_.size());
+  for (std::size_t i = 0; i < backends_.size(); ++i) {
+    web::BackendView view = backend_view(*backends_[i].driver, router_.get());
+    if (classifier_) {
+      view.activity_lines = classifier_->counters().activity_by_backend.at(i);
+      view.ignored_lines = classifier_->counters().ignored_by_backend.at(i);
+    }
+    views.push_back(std::move(view));
+  }
+  return views;
+}
+
 nlohmann::json App::status() const {
   json backends = json::array();
-  for (const auto& driver : drivers_) {
-    const core::BackendReconciler& reconciler = driver->reconciler();
-    const core::BackendConfig& config = driver->config();
-    const auto& observation = reconciler.last_observation();
-    json entry = {
-        {"name", config.name},
-        {"label", config.label.empty() ? config.name : config.label},
-        {"description", config.description},
-        {"provider", std::string(driver->provider_kind())},
-        {"state", std::string(core::to_string(reconciler.state()))},
-        {"routing", json()},
-        {"since", core::format_rfc3339(reconciler.state_since())},
-        {"desired", reconciler.desired().awake ? "awake" : "asleep"},
-        {"desired_by", reconciler.desired().actor},
-        {"desired_reason", reconciler.desired().reason},
-        {"last_activity", time_or_null(reconciler.last_activity())},
-        {"idle_deadline", time_or_null(reconciler.idle_deadline())},
-        {"idle_timeout_seconds", config.idle_timeout.count()},
-        {"url", driver->visitor_url()},
-        {"upstream", config.upstream.empty() ? reconciler.upstream() : config.upstream},
-        {"cloud_status", observation ? observation->status : ""},
-        {"observed_at", time_or_null(reconciler.last_observed_at())},
-        {"error", reconciler.last_error()},
-        {"observe_error", reconciler.observe_error()},
-        {"action_in_flight",
-         reconciler.in_flight() ? json(std::string(core::to_string(*reconciler.in_flight()))) : json()},
-        {"requests_in_flight", reconciler.requests_in_flight()},
-    };
-    if (router_) {
-      const auto& modes = router_->status().modes;
-      auto mode = modes.find(config.name);
-      const std::string routing = mode == modes.end() ? "" : mode->second;
-      entry["routing"] = routing;
-      // `ready` means visitors reach the backend (DESIGN.md): until Caddy has loaded the route to
-      // it, the backend is still starting as far as anyone outside can tell.
-      if (reconciler.state() == core::BackendState::kReady && routing != "backend")
-        entry["state"] = "booting";
-    }
-    if (classifier_) {
-      const std::size_t index = static_cast<std::size_t>(&driver - drivers_.data());
-      entry["activity_lines"] = classifier_->counters().activity_by_backend.at(index);
-      entry["ignored_lines"] = classifier_->counters().ignored_by_backend.at(index);
-    }
-    backends.push_back(std::move(entry));
-  }
+  for (const web::BackendView& view : this->backends()) backends.push_back(backend_json(view));
   json result{{"revision", revision_},
               {"title", config_.app.title},
               {"backends", std::move(backends)},
@@ -552,37 +522,37 @@ std::string App::backend_for_host(std::string_view host) const {
 }
 
 bool App::wake_on_request(const std::string& name, const io::HttpRequest& request) {
-  for (auto& driver : drivers_) {
-    if (driver->config().name != name) continue;
-    if (!driver->config().wake_on_request) return false;
+  for (Backend& backend : backends_) {
+    if (backend.config().name != name) continue;
+    if (!backend.config().wake_on_request) return false;
     if (const std::string rule = ignore_reason(request); !rule.empty()) {
       spdlog::debug("[{}] request {} {} does not wake (ignored by {})", name, request.method, request.path,
                     rule);
       return false;
     }
-    return driver->request(true, "wake-on-request",
-                           request.method + " " + request.path + " from " + request.remote_address);
+    return backend.driver->request(true, "wake-on-request",
+                                   request.method + " " + request.path + " from " + request.remote_address);
   }
   return false;
 }
 
-web::Controller::WakeOutcome App::request_desired(const std::string& name, bool awake,
-                                                  const std::string& actor, const std::string& reason) {
-  for (auto& driver : drivers_) {
-    if (driver->config().name != name) continue;
-    const bool changed = driver->request(awake, actor, reason);
-    return changed ? WakeOutcome::kAccepted : WakeOutcome::kAlreadyAwake;
+web::Controller::RequestOutcome App::request_desired(const std::string& name, bool awake,
+                                                     const std::string& actor, const std::string& reason) {
+  for (Backend& backend : backends_) {
+    if (backend.config().name != name) continue;
+    const bool changed = backend.driver->request(awake, actor, reason);
+    return changed ? RequestOutcome::kAccepted : RequestOutcome::kNothingToDo;
   }
-  return WakeOutcome::kUnknownBackend;
+  return RequestOutcome::kUnknownBackend;
 }
 
-web::Controller::WakeOutcome App::wake(const std::string& name, const std::string& actor,
-                                       const std::string& reason) {
+web::Controller::RequestOutcome App::wake(const std::string& name, const std::string& actor,
+                                          const std::string& reason) {
   return request_desired(name, true, actor, reason);
 }
 
-web::Controller::WakeOutcome App::shelve(const std::string& name, const std::string& actor,
-                                         const std::string& reason) {
+web::Controller::RequestOutcome App::shelve(const std::string& name, const std::string& actor,
+                                            const std::string& reason) {
   return request_desired(name, false, actor, reason);
 }
 

@@ -19,6 +19,7 @@
 #include "activity/connection_monitor.h"
 #include "activity/inflight_tracker.h"
 #include "activity/log_follower.h"
+#include "app/backend.h"
 #include "backend/driver.h"
 #include "backend/operation_stats.h"
 #include "backend/state_store.h"
@@ -47,9 +48,11 @@ class App final : public web::Controller {
 
   // web::Controller
   std::uint64_t revision() const override { return revision_; }
+  std::vector<web::BackendView> backends() const override;
   nlohmann::json status() const override;
-  WakeOutcome wake(const std::string& name, const std::string& actor, const std::string& reason) override;
-  WakeOutcome shelve(const std::string& name, const std::string& actor, const std::string& reason) override;
+  RequestOutcome wake(const std::string& name, const std::string& actor, const std::string& reason) override;
+  RequestOutcome shelve(const std::string& name, const std::string& actor,
+                        const std::string& reason) override;
   void record_event(const std::string& action, const std::string& actor, const std::string& detail) override;
   std::string ignore_reason(const io::HttpRequest& request) const override;
   void metrics(core::MetricsPage& page) const override;  // app_metrics.cc
@@ -63,13 +66,12 @@ class App final : public web::Controller {
  private:
   int start();
   void begin_shutdown(const char* why);
-  void on_backend_change(const core::BackendConfig& backend, const std::vector<core::Transition>& transitions,
-                         bool persist);
+  void on_backend_change(Backend& backend, const std::vector<core::Transition>& transitions, bool persist);
   int start_events();
   void start_web();
   // Sets a backend's desired state (wake, shelve): kUnknownBackend for a name not configured.
-  WakeOutcome request_desired(const std::string& name, bool awake, const std::string& actor,
-                              const std::string& reason);
+  RequestOutcome request_desired(const std::string& name, bool awake, const std::string& actor,
+                                 const std::string& reason);
   void persist();
   int finish();
   int start_activity();
@@ -91,18 +93,15 @@ class App final : public web::Controller {
   std::unique_ptr<io::HttpClient> client_;
   std::unique_ptr<providers::OpenStackSession> openstack_;  // shared by every OpenStack backend
   std::unique_ptr<EventRecorder> events_;                   // after openstack_: its mirror uses the session
-  std::vector<std::unique_ptr<BackendDriver>> drivers_;
+  std::vector<Backend> backends_;  // one per configured backend, in configuration order
   std::unique_ptr<web::AccessControl> access_;
   std::unique_ptr<web::WebApp> web_;
-  std::vector<core::OperationStats> operations_;  // parallel to drivers_: wakes and shelves for /metrics
   std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
 
   // Activity: Caddy's access log, classified per backend, and requests in flight through Caddy.
   std::optional<core::ActivityClassifier> classifier_;
   std::unique_ptr<io::LogFollower> follower_;
   std::unique_ptr<io::ConnectionMonitor> monitor_;
-  std::vector<core::InflightTracker> inflight_;         // parallel to drivers_
-  std::vector<std::string> monitored_upstreams_;        // parallel to drivers_
   std::unique_ptr<io::Timer> activity_flush_timer_;     // persists last activity now and then
   std::map<std::string, std::string> backend_by_host_;  // lower-case host -> backend name
   std::unique_ptr<CaddyRouter> router_;                 // when caddy.manage is on

@@ -4,7 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/app.h"
-#include "app/status_json.h"
+#include "app/status.h"
 #include "base/time_format.h"
 
 namespace unshelver::app {
@@ -24,34 +24,34 @@ void App::metrics(core::MetricsPage& page) const {
              "When this unshelver process started, in seconds since the epoch.", {},
              seconds_since_epoch(started_at_));
 
-  for (std::size_t i = 0; i < drivers_.size(); ++i) {
-    const BackendDriver& driver = *drivers_[i];
-    const core::BackendReconciler& reconciler = driver.reconciler();
-    const std::string& name = driver.config().name;
+  const std::vector<web::BackendView> views = backends();
+  for (std::size_t i = 0; i < views.size(); ++i) {
+    const web::BackendView& view = views[i];
+    const std::string& name = view.name;
+    // The effective state, as /api/status shows it.
     for (core::BackendState state : core::kAllStates) {
       page.gauge("unshelver_backend_state", "1 for the state the backend is in, 0 for the others.",
                  {{"backend", name}, {"state", std::string(core::to_string(state))}},
-                 reconciler.state() == state ? 1 : 0);
+                 view.state == state ? 1 : 0);
     }
     page.gauge("unshelver_backend_desired_awake",
                "1 while the backend is wanted awake, 0 while wanted asleep.", {{"backend", name}},
-               reconciler.desired().awake ? 1 : 0);
-    if (auto last = reconciler.last_activity()) {
+               view.desired_awake ? 1 : 0);
+    if (view.last_activity) {
       page.gauge(
           "unshelver_backend_last_activity_timestamp_seconds",
           "The backend's last activity seen in Caddy's access log or as a request in flight, in seconds "
           "since the epoch.",
-          {{"backend", name}}, seconds_since_epoch(*last));
+          {{"backend", name}}, seconds_since_epoch(*view.last_activity));
     }
-    if (auto deadline = reconciler.idle_deadline()) {
+    if (view.idle_deadline) {
       page.gauge("unshelver_backend_idle_deadline_timestamp_seconds",
                  "When the backend will be put to sleep if it stays idle, in seconds since the epoch.",
-                 {{"backend", name}}, seconds_since_epoch(*deadline));
+                 {{"backend", name}}, seconds_since_epoch(*view.idle_deadline));
     }
     page.gauge("unshelver_backend_requests_in_flight", "Requests to the backend open in Caddy right now.",
-               {{"backend", name}}, reconciler.requests_in_flight());
-    if (i >= operations_.size()) continue;
-    const core::OperationStats& operations = operations_[i];
+               {{"backend", name}}, view.requests_in_flight);
+    const core::OperationStats& operations = backends_[i].operations;
     for (const auto& [key, count] : operations.outcomes()) {
       const auto& [kind, actor, outcome] = key;
       const bool wake = kind == core::OperationStats::Kind::kWake;

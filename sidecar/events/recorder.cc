@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "app/status_json.h"
+#include "app/status.h"
 
 namespace unshelver::app {
 

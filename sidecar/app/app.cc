@@ -197,11 +197,9 @@ void App::begin_shutdown(const char* why) {
   spdlog::info("{}: shutting down", why);
   for (Backend& backend : backends_) backend.driver->shutdown();
   if (events_) events_->close();
-  if (follower_) follower_->close();
-  if (monitor_) monitor_->close();
+  if (activity_) activity_->close();
   if (router_) router_->close();
-  if (activity_flush_timer_) activity_flush_timer_->stop();
-  if (activity_dirty_ && store_) persist();
+  if (activity_ && activity_->dirty() && store_) persist();
   if (openstack_) openstack_->close();
   if (client_) client_->close();
   auto close_signals = [this] { signals_.clear(); };
@@ -217,10 +215,8 @@ int App::finish() {
   // Everything that owns handles is destroyed here, after uv_run has returned, so that no object
   // is destroyed inside one of its own callbacks; their close callbacks run when the loop closes.
   signals_.clear();
-  follower_.reset();
-  monitor_.reset();
+  activity_.reset();
   router_.reset();
-  activity_flush_timer_.reset();
   backends_.clear();
   if (events_ && events_->unwritten() > 0) {
     spdlog::error("events: {} event(s) could not be written to {} before exit", events_->unwritten(),
@@ -247,13 +243,13 @@ void App::on_backend_change(Backend& backend, const std::vector<core::Transition
     backend.operations.observe(transition);
   }
   ++revision_;
-  refresh_upstreams();
+  if (activity_) activity_->refresh_upstreams();
   update_routing();
   if (persist_now) persist();
 }
 
 void App::persist() {
-  activity_dirty_ = false;
+  if (activity_) activity_->saved();
   std::map<std::string, core::PersistedBackend> backends;
   for (const Backend& backend : backends_)
     backends[backend.config().name] = backend.driver->reconciler().persisted();
@@ -264,128 +260,15 @@ void App::persist() {
 }
 
 int App::start_activity() {
-  // Requests in flight: one monitor for every backend with in-flight detection on.
-  std::chrono::milliseconds sample_interval{0};
-  for (Backend& backend : backends_) {
-    const core::InflightSettings& inflight = backend.config().inflight;
-    // A long request must be recognised well before the idle timeout could shelve the backend.
-    auto min_busy = std::min<std::chrono::milliseconds>(
-        inflight.min_busy,
-        std::chrono::duration_cast<std::chrono::milliseconds>(backend.config().idle_timeout) / 2);
-    backend.inflight.emplace(min_busy, std::max<std::chrono::milliseconds>(inflight.sample_interval * 2,
-                                                                           std::chrono::milliseconds(2000)));
-    if (inflight.enabled && (sample_interval.count() == 0 || inflight.sample_interval < sample_interval)) {
-      sample_interval = inflight.sample_interval;
-    }
-  }
-  if (sample_interval.count() > 0) {
-    monitor_ = std::make_unique<io::ConnectionMonitor>(
-        loop_.get(), sample_interval,
-        [this](const std::string& upstream, const std::vector<core::ConnectionSample>& sample) {
-          on_connection_sample(upstream, sample);
-        });
-    if (Status started = monitor_->start(); !started) {
-      spdlog::error("requests in flight cannot be seen ({}); long requests will not hold the idle clock",
-                    started.error().message);
-      monitor_.reset();
-    }
-  }
-
-  refresh_upstreams();
-  // Activity arrives many times a second under load; the last activity is persisted at most
-  // every few seconds (and at shutdown), which bounds what a crash can lose to that window.
-  activity_flush_timer_ = std::make_unique<io::Timer>(loop_.get());
-  activity_flush_timer_->start_repeating(std::chrono::seconds(5), [this] {
-    if (activity_dirty_) persist();
-  });
-
-  std::vector<core::ActivityTarget> targets;
-  for (const Backend& each : backends_) {
-    const core::BackendConfig& backend = each.config();
-    targets.push_back(core::ActivityTarget{backend.name, backend.host, backend.upstream_label});
-    if (!backend.host.empty())
-      backend_by_host_[core::to_lower(core::host_without_port(backend.host))] = backend.name;
-  }
-  // The classifier also carries the ignore rules for live requests (wake on request), so it
-  // exists even when no access log is followed.
-  classifier_.emplace(std::move(targets), config_.activity.ignore);
-
-  if (config_.activity_log_path.empty()) {
-    spdlog::warn(
-        "activity_log_path is not set: no access-log activity is seen, backends sleep one idle "
-        "timeout after they become ready");
-    return 0;
-  }
-  for (const Backend& backend : backends_) {
-    if (backend.config().host.empty()) {
-      spdlog::warn(
-          "[{}] has no host (set host or public_base_url): its access-log lines cannot be recognised",
-          backend.config().name);
-    }
-  }
-  io::LogFollowerOptions options;
-  options.max_line_bytes = config_.activity.max_line_bytes;
-  options.stat_interval = config_.activity.stat_interval;
-  options.checkpoint_path = config_.activity.checkpoint_path.empty()
-                                ? config_.state_dir + "/activity-checkpoint.json"
-                                : config_.activity.checkpoint_path;
-  follower_ = std::make_unique<io::LogFollower>(loop_.get(), config_.activity_log_path, options,
-                                                [this](std::string_view line) { on_log_line(line); });
-  if (Status started = follower_->start(); !started) {
-    spdlog::critical("activity_log_path {}: {}", config_.activity_log_path, started.error().message);
+  std::vector<BackendDriver*> drivers;
+  for (Backend& backend : backends_) drivers.push_back(backend.driver.get());
+  activity_ = std::make_unique<activity::ActivityMonitor>(
+      loop_.get(), config_, std::move(drivers), [this] { ++revision_; }, [this] { persist(); });
+  if (Status started = activity_->start(); !started) {
+    spdlog::critical("{}", started.error().message);
     return 2;
   }
-  spdlog::info("following {} for activity", config_.activity_log_path);
   return 0;
-}
-
-void App::on_log_line(std::string_view line) {
-  const core::LineResult result = classifier_->classify(line);
-  if (result.outcome != core::LineOutcome::kActivity) {
-    if (result.outcome == core::LineOutcome::kMalformedJson ||
-        result.outcome == core::LineOutcome::kMissingField ||
-        result.outcome == core::LineOutcome::kWrongType) {
-      spdlog::debug("access log: skipped a line ({}: {})", core::to_string(result.outcome), result.reason);
-    }
-    return;
-  }
-  auto& driver = backends_.at(static_cast<std::size_t>(result.backend)).driver;
-  const auto end = core::TimePoint(std::chrono::duration_cast<core::TimePoint::duration>(
-      std::chrono::duration<double>(result.end_seconds)));
-  driver->record_activity(end);
-  activity_dirty_ = true;
-  ++revision_;
-}
-
-void App::refresh_upstreams() {
-  if (!monitor_) return;
-  // A backend's upstream becomes known with the cloud's first report and may change after a
-  // wake (a new address); the monitor is told only when the set changed.
-  bool changed = false;
-  std::vector<std::string> upstreams;
-  for (Backend& backend : backends_) {
-    std::string upstream = backend.config().inflight.enabled ? backend.driver->upstream() : "";
-    changed = changed || upstream != backend.monitored_upstream;
-    backend.monitored_upstream = upstream;
-    if (!upstream.empty()) upstreams.push_back(std::move(upstream));
-  }
-  if (changed) monitor_->set_upstreams(std::move(upstreams));
-}
-
-void App::on_connection_sample(const std::string& upstream,
-                               const std::vector<core::ConnectionSample>& sample) {
-  const core::TimePoint now = std::chrono::system_clock::now();
-  for (Backend& backend : backends_) {
-    if (backend.monitored_upstream != upstream || !backend.inflight) continue;
-    const core::InflightStatus status = backend.inflight->update(sample, now);
-    const int before = backend.driver->reconciler().requests_in_flight();
-    backend.driver->set_requests_in_flight(status.long_requests, status.last_busy_at);
-    if (status.long_requests != before) {
-      spdlog::info("[{}] {} long request(s) in flight", backend.config().name, status.long_requests);
-      ++revision_;
-    }
-    if (status.long_requests > 0) activity_dirty_ = true;
-  }
 }
 
 std::string App::listen_address() const {
@@ -453,31 +336,14 @@ nlohmann::json App::routing_status() const {
               {"modes", status.modes}};
 }
 
-nlohmann::json App::activity_status() const {
-  json out = {{"log_path", config_.activity_log_path}};
-  if (follower_) {
-    const io::LogFollowerStats& stats = follower_->stats();
-    out["lines"] = stats.lines;
-    out["bytes"] = stats.bytes;
-    out["overlong_lines"] = stats.overlong_lines;
-    out["rotations"] = stats.rotations;
-    out["truncations"] = stats.truncations;
-    out["missed_while_down"] = stats.missed_while_down;
-    out["read_errors"] = stats.read_errors;
-  }
-  if (classifier_) out["by_outcome"] = classifier_->counters().by_outcome;
-  out["inflight_detection"] = monitor_ != nullptr;
-  return out;
-}
-
 std::vector<web::BackendView> App::backends() const {
   std::vector<web::BackendView> views;
   views.reserve(backends_.size());
   for (std::size_t i = 0; i < backends_.size(); ++i) {
     web::BackendView view = backend_view(*backends_[i].driver, router_.get());
-    if (classifier_) {
-      view.activity_lines = classifier_->counters().activity_by_backend.at(i);
-      view.ignored_lines = classifier_->counters().ignored_by_backend.at(i);
+    if (activity_) {
+      view.activity_lines = activity_->activity_lines(i);
+      view.ignored_lines = activity_->ignored_lines(i);
     }
     views.push_back(std::move(view));
   }
@@ -490,8 +356,8 @@ nlohmann::json App::status() const {
   json result{{"revision", revision_},
               {"title", config_.app.title},
               {"backends", std::move(backends)},
-              {"activity", activity_status()},
               {"caddy", routing_status()}};
+  if (activity_) activity_->write_status(result);
   if (events_) result["events"] = events_->status();
   if (openstack_) result["openstack"] = openstack_status();
   return result;
@@ -517,8 +383,7 @@ nlohmann::json App::openstack_status() const {
 }
 
 std::string App::backend_for_host(std::string_view host) const {
-  auto found = backend_by_host_.find(core::to_lower(core::host_without_port(host)));
-  return found == backend_by_host_.end() ? "" : found->second;
+  return activity_ ? activity_->backend_for_host(host) : "";
 }
 
 bool App::wake_on_request(const std::string& name, const io::HttpRequest& request) {
@@ -567,9 +432,9 @@ void App::record_event(const std::string& action, const std::string& actor, cons
 }
 
 std::string App::ignore_reason(const io::HttpRequest& request) const {
-  if (!classifier_) return "";
+  if (!activity_) return "";
   const std::string* agent = request.header("User-Agent");
-  return std::string(classifier_->ignore_reason(request.method, request.target, agent ? *agent : ""));
+  return activity_->ignore_reason(request.method, request.target, agent ? *agent : "");
 }
 
 nlohmann::json App::events(std::optional<std::uint64_t> after, const std::string& backend,

@@ -9,19 +9,14 @@
 
 #include <uv.h>
 
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "activity/classifier.h"
-#include "activity/connection_monitor.h"
-#include "activity/inflight_tracker.h"
-#include "activity/log_follower.h"
+#include "activity/monitor.h"
 #include "app/backend.h"
 #include "backend/driver.h"
-#include "backend/operation_stats.h"
 #include "backend/state_store.h"
 #include "caddy/router.h"
 #include "config/config.h"
@@ -31,7 +26,6 @@
 #include "uv/http_server.h"
 #include "uv/loop.h"
 #include "uv/signal.h"
-#include "uv/timer.h"
 #include "web/pages.h"
 #include "web/routes.h"
 
@@ -75,10 +69,6 @@ class App final : public web::Controller {
   void persist();
   int finish();
   int start_activity();
-  void on_log_line(std::string_view line);
-  void on_connection_sample(const std::string& upstream, const std::vector<core::ConnectionSample>& sample);
-  void refresh_upstreams();
-  nlohmann::json activity_status() const;
   int start_routing();
   int start_openstack();
   nlohmann::json openstack_status() const;
@@ -98,14 +88,8 @@ class App final : public web::Controller {
   std::unique_ptr<web::WebApp> web_;
   std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
 
-  // Activity: Caddy's access log, classified per backend, and requests in flight through Caddy.
-  std::optional<core::ActivityClassifier> classifier_;
-  std::unique_ptr<io::LogFollower> follower_;
-  std::unique_ptr<io::ConnectionMonitor> monitor_;
-  std::unique_ptr<io::Timer> activity_flush_timer_;     // persists last activity now and then
-  std::map<std::string, std::string> backend_by_host_;  // lower-case host -> backend name
-  std::unique_ptr<CaddyRouter> router_;                 // when caddy.manage is on
-  bool activity_dirty_ = false;
+  std::unique_ptr<activity::ActivityMonitor> activity_;
+  std::unique_ptr<CaddyRouter> router_;  // when caddy.manage is on
   std::unique_ptr<io::HttpServer> server_;
   std::vector<std::unique_ptr<io::Signal>> signals_;
   std::uint64_t revision_ = 1;

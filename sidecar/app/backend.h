@@ -2,10 +2,7 @@
 #pragma once
 
 #include <memory>
-#include <optional>
-#include <string>
 
-#include "activity/inflight_tracker.h"
 #include "backend/driver.h"
 #include "backend/operation_stats.h"
 

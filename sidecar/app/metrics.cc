@@ -64,21 +64,7 @@ void App::metrics(core::MetricsPage& page) const {
                    {{"backend", name}}, operations.wake_durations());
   }
 
-  if (classifier_) {
-    for (const auto& [outcome, count] : classifier_->counters().by_outcome) {
-      page.counter("unshelver_log_lines_total", "Caddy access log lines, by how they were classified.",
-                   {{"classification", outcome}}, static_cast<double>(count));
-    }
-  }
-  if (follower_) {
-    const io::LogFollowerStats& stats = follower_->stats();
-    page.counter("unshelver_log_rotations_total", "Rotations of Caddy's access log that were followed.", {},
-                 static_cast<double>(stats.rotations));
-    page.counter("unshelver_log_overlong_lines_total", "Access log lines skipped for being too long.", {},
-                 static_cast<double>(stats.overlong_lines));
-    page.counter("unshelver_log_read_errors_total", "Errors reading Caddy's access log.", {},
-                 static_cast<double>(stats.read_errors));
-  }
+  if (activity_) activity_->write_metrics(page);
 
   if (openstack_) {
     const providers::SessionStats& stats = openstack_->stats();

@@ -318,24 +318,6 @@ void App::update_routing() {
   router_->update(make_caddy_input(config_, routes, listen_address()));
 }
 
-nlohmann::json App::routing_status() const {
-  if (!router_) return json{{"manage", false}};
-  const CaddyRouterStatus& status = router_->status();
-  return json{{"manage", true},
-              {"admin", status.admin},
-              {"integration", status.integration},
-              {"loaded_modes", status.loaded_modes},
-              {"loaded_at", time_or_null(status.loaded_at)},
-              {"pending_modes", status.pending_modes},
-              {"last_error", status.last_error},
-              {"last_error_at", time_or_null(status.last_error_at)},
-              {"next_retry_at", time_or_null(status.next_retry_at)},
-              {"loads_ok", status.loads_ok},
-              {"loads_failed", status.loads_failed},
-              {"drift_repairs", status.drift_repairs},
-              {"modes", status.modes}};
-}
-
 std::vector<web::BackendView> App::backends() const {
   std::vector<web::BackendView> views;
   views.reserve(backends_.size());
@@ -356,30 +338,12 @@ nlohmann::json App::status() const {
   json result{{"revision", revision_},
               {"title", config_.app.title},
               {"backends", std::move(backends)},
-              {"caddy", routing_status()}};
+              {"caddy", json{{"manage", false}}}};
+  if (router_) router_->write_status(result);
   if (activity_) activity_->write_status(result);
-  if (events_) result["events"] = events_->status();
-  if (openstack_) result["openstack"] = openstack_status();
+  if (events_) events_->write_status(result);
+  if (openstack_) openstack_->write_status(result);
   return result;
-}
-
-nlohmann::json App::openstack_status() const {
-  const providers::SessionStats& stats = openstack_->stats();
-  json by_service = json::object();
-  for (const auto& [service, statuses] : stats.by_service_status) {
-    json counts = json::object();
-    for (const auto& [status, count] : statuses) counts[response_status_label(status)] = count;
-    by_service[service] = std::move(counts);
-  }
-  return json{{"auth_url", openstack_->credentials().auth_url},
-              {"region", openstack_->credentials().region_name},
-              {"auth_error", openstack_->auth_error()},
-              {"authentications", stats.authentications},
-              {"authentication_failures", stats.authentication_failures},
-              {"reauthentications", stats.reauthentications},
-              {"requests", stats.requests},
-              {"retries", stats.retries},
-              {"responses", std::move(by_service)}};
 }
 
 std::string App::backend_for_host(std::string_view host) const {

@@ -71,10 +71,8 @@ class App final : public web::Controller {
   int start_activity();
   int start_routing();
   int start_openstack();
-  nlohmann::json openstack_status() const;
   void update_routing();
   std::string listen_address() const;
-  nlohmann::json routing_status() const;
 
   core::Config config_;
   io::Loop loop_;

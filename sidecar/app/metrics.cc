@@ -14,9 +14,6 @@ double seconds_since_epoch(std::chrono::system_clock::time_point at) {
   return std::chrono::duration<double>(at.time_since_epoch()).count();
 }
 
-double number(const nlohmann::json& value) {
-  return value.is_number() ? value.get<double>() : 0;
-}
 }  // namespace
 
 void App::metrics(core::MetricsPage& page) const {
@@ -66,57 +63,9 @@ void App::metrics(core::MetricsPage& page) const {
 
   if (activity_) activity_->write_metrics(page);
 
-  if (openstack_) {
-    const providers::SessionStats& stats = openstack_->stats();
-    for (const auto& [service, statuses] : stats.by_service_status) {
-      for (const auto& [status, count] : statuses) {
-        page.counter(
-            "unshelver_cloud_api_requests_total",
-            "OpenStack API requests, by service and HTTP status (no_answer: timeout or connection error).",
-            {{"service", service}, {"status", response_status_label(status)}}, static_cast<double>(count));
-      }
-    }
-    for (auto [outcome, count] :
-         {std::pair{"ok", stats.authentications}, std::pair{"failed", stats.authentication_failures}}) {
-      page.counter("unshelver_cloud_authentications_total", "Keystone token requests, by outcome.",
-                   {{"outcome", outcome}}, static_cast<double>(count));
-    }
-  }
-
-  if (router_) {
-    const CaddyRouterStatus& status = router_->status();
-    for (auto [outcome, count] :
-         {std::pair{"ok", status.loads_ok}, std::pair{"failed", status.loads_failed}}) {
-      page.counter("unshelver_caddy_loads_total", "Configurations loaded into Caddy's admin API, by outcome.",
-                   {{"outcome", outcome}}, static_cast<double>(count));
-    }
-    page.counter("unshelver_caddy_drift_repairs_total",
-                 "Times Caddy ran another configuration than Unshelver's and was set right.", {},
-                 static_cast<double>(status.drift_repairs));
-  }
-
-  if (events_) {
-    const nlohmann::json events = events_->status();
-    page.counter("unshelver_events_recorded_total", "Events written and fsync'd to the local event log.", {},
-                 number(events.value("recorded", nlohmann::json())));
-    page.gauge("unshelver_events_unwritten",
-               "Events waiting in memory because the event log cannot be written.", {},
-               number(events.value("unwritten", nlohmann::json())));
-    page.counter("unshelver_event_write_errors_total", "Failed writes to the local event log.", {},
-                 number(events.value("write_errors", nlohmann::json())));
-    const nlohmann::json& swift = events["swift"];
-    if (swift.is_object()) {
-      page.gauge("unshelver_swift_outbox_events", "Recorded events not yet confirmed by Swift.", {},
-                 number(swift.value("outbox", nlohmann::json())));
-      for (auto [outcome, key] :
-           {std::pair{"created", "uploaded"}, std::pair{"already_present", "already_present"}}) {
-        page.counter("unshelver_swift_uploads_total", "Events uploaded to Swift, by outcome.",
-                     {{"outcome", outcome}}, number(swift.value(key, nlohmann::json())));
-      }
-      page.counter("unshelver_swift_upload_errors_total", "Failed uploads of events to Swift.", {},
-                   number(swift.value("upload_errors", nlohmann::json())));
-    }
-  }
+  if (openstack_) openstack_->write_metrics(page);
+  if (router_) router_->write_metrics(page);
+  if (events_) events_->write_metrics(page);
 }
 
 }  // namespace unshelver::app

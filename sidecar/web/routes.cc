@@ -63,6 +63,19 @@ WebApp::WebApp(const Pages& pages, Controller& controller, AccessControl& access
 
 void WebApp::handle(const io::HttpRequest& request, io::Responder responder) {
   const std::string backend = controller_.backend_for_host(host_header(request));
+  if (request.path == "/api/events" && backend.empty()) {
+    route_label_ = "events";
+    events(request, identify(request, backend), std::move(responder));
+    return;
+  }
+  responder.respond(answer(request, backend));
+}
+
+io::HttpResponse WebApp::answer(const io::HttpRequest& request) {
+  return answer(request, controller_.backend_for_host(host_header(request)));
+}
+
+WebApp::Caller WebApp::identify(const io::HttpRequest& request, const std::string& backend) {
   // A request for a sleeping backend's host is the backend's own traffic: its Authorization
   // header belongs to the backend's API (an LLM API key, say) and is none of Unshelver's business.
   const Caller caller = !backend.empty() ? Caller{}
@@ -73,11 +86,11 @@ void WebApp::handle(const io::HttpRequest& request, io::Responder responder) {
                              "wrong bearer token from " + AccessControl::client_address(request) + " for " +
                                  request.method + " " + request.path);
   }
-  if (request.path == "/api/events" && backend.empty()) {
-    route_label_ = "events";
-    events(request, caller, std::move(responder));
-    return;
-  }
+  return caller;
+}
+
+io::HttpResponse WebApp::answer(const io::HttpRequest& request, const std::string& backend) {
+  const Caller caller = identify(request, backend);
   route_label_ = "not_found";
   io::HttpResponse response;
   if (!backend.empty()) {
@@ -92,7 +105,7 @@ void WebApp::handle(const io::HttpRequest& request, io::Responder responder) {
   }
   add_security_headers(response);
   ++requests_[{route_label_, response.status}];
-  responder.respond(std::move(response));
+  return response;
 }
 
 io::HttpResponse WebApp::route(const io::HttpRequest& request, const Caller& caller) {

@@ -49,9 +49,16 @@ class WebApp {
  public:
   WebApp(const Pages& pages, Controller& controller, AccessControl& access, std::string manual_shelve_path);
   void handle(const io::HttpRequest& request, io::Responder responder);
+  // The answer to every route but /api/events (whose long poll answers later), as handle()
+  // sends it; no socket needed.
+  io::HttpResponse answer(const io::HttpRequest& request);
 
  private:
   using Caller = AccessControl::Caller;
+
+  // Who asks: nobody for a backend's own traffic (`backend` set), else the session or bearer.
+  Caller identify(const io::HttpRequest& request, const std::string& backend);
+  io::HttpResponse answer(const io::HttpRequest& request, const std::string& backend);
 
   io::HttpResponse route(const io::HttpRequest& request, const Caller& caller);
   io::HttpResponse launcher(const io::HttpRequest& request);

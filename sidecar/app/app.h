@@ -1,13 +1,15 @@
 // App: the one place where the pieces are wired together on one libuv loop.
 //
 // Start-up: open the state store, compile the pages, create each backend's provider and driver,
-// listen. Run: the loop. Shutdown (SIGINT/SIGTERM): stop every driver (timers, probes, pending
-// cloud calls), release the HTTP client, let the server finish requests in flight, close the
-// signal handles; when uv_run returns, destroy what remains, run the loop once more for the close
-// callbacks, and require uv_loop_close to return 0.
+// the event recorder, the web routes, listen, the signals, the activity monitor, Caddy's routing,
+// then start the drivers. Run: the loop. Shutdown (SIGINT/SIGTERM): stop every driver (timers,
+// probes, pending cloud calls) and subsystem, release the HTTP client, let the server finish
+// requests in flight, close the signal handles; when the loop has run dry, destroy what remains
+// and close the loop (io::Loop: drained, and uv_loop_close must return 0).
+//
+// App is also the web layer's Controller (controller.cc): each backend's BackendView (status.cc)
+// and the status document and metrics (metrics.cc) that each subsystem writes its part of.
 #pragma once
-
-#include <uv.h>
 
 #include <memory>
 #include <optional>
@@ -40,7 +42,7 @@ class App final : public web::Controller {
   // 1 for a run-time failure, 2 for a start-up problem with the configuration or environment.
   int run();
 
-  // web::Controller
+  // web::Controller (controller.cc)
   std::uint64_t revision() const override { return revision_; }
   std::vector<web::BackendView> backends() const override;
   nlohmann::json status() const override;
@@ -49,7 +51,7 @@ class App final : public web::Controller {
                         const std::string& reason) override;
   void record_event(const std::string& action, const std::string& actor, const std::string& detail) override;
   std::string ignore_reason(const io::HttpRequest& request) const override;
-  void metrics(core::MetricsPage& page) const override;  // app_metrics.cc
+  void metrics(core::MetricsPage& page) const override;  // metrics.cc
   std::string backend_for_host(std::string_view host) const override;
   bool wake_on_request(const std::string& name, const io::HttpRequest& request) override;
   nlohmann::json events(std::optional<std::uint64_t> after, const std::string& backend,

@@ -75,7 +75,7 @@ class WebApp {
   const BackendView* backend_view(const std::string& name);
   const nlohmann::json* page_backend(const std::string& name);
 
-  // The control surface (web_control.cc).
+  // The control surface (control_routes.cc).
   io::HttpResponse control_page(const io::HttpRequest& request, const Caller& caller);
   io::HttpResponse login_page(const io::HttpRequest& request, int status, const std::string& error);
   io::HttpResponse login(const io::HttpRequest& request);

@@ -4,52 +4,40 @@
 
 #include <csignal>
 
-#include "app/status_json.h"
+#include "app/status.h"
 #include "backend/sim_provider.h"
 #include "base/text.h"
 #include "base/time_format.h"
 #include "caddy/render_input.h"
 #include "config/files.h"
 #include "openstack/nova_provider.h"
-#include "uv/handle.h"
 #include "uv/random.h"
 
 namespace unshelver::app {
 
 namespace {
 using nlohmann::json;
-
-void log_open_handle(uv_handle_t* handle, void*) {
-  spdlog::error("handle still open at exit: {} (active {}, closing {})", uv_handle_type_name(handle->type),
-                uv_is_active(handle), uv_is_closing(handle));
-}
 }  // namespace
-
-struct App::SignalBlock {
-  uv_signal_t handle;
-  App* app;
-};
 
 App::App(core::Config config) : config_(std::move(config)) {}
 
 App::~App() {
-  if (loop_open_) finish();
+  if (loop_.open()) finish();
 }
 
 int App::run() {
-  if (uv_loop_init(&loop_) != 0) {
-    spdlog::critical("cannot initialise the event loop");
+  if (int rc = loop_.init_error(); rc != 0) {
+    spdlog::critical("cannot initialise the event loop: {}", uv_strerror(rc));
     return 1;
   }
-  loop_open_ = true;
   int code = start();
   if (code != 0) {
     begin_shutdown("start-up failed");
-    uv_run(&loop_, UV_RUN_DEFAULT);
+    loop_.run();
     finish();
     return code;
   }
-  uv_run(&loop_, UV_RUN_DEFAULT);
+  loop_.run();
   int closed = finish();
   return exit_code_ != 0 ? exit_code_ : closed;
 }
@@ -71,12 +59,13 @@ int App::start() {
     return 2;
   }
   pages_.emplace(std::move(pages.value()));
-  client_ = std::make_unique<io::HttpClient>(&loop_);
+  client_ = std::make_unique<io::HttpClient>(loop_.get());
 
+  backends_.reserve(config_.backends.size());
   for (const core::BackendConfig& backend : config_.backends) {
     std::unique_ptr<providers::CloudProvider> provider;
     if (backend.provider == core::ProviderKind::kSim) {
-      auto sim = std::make_unique<providers::SimProvider>(&loop_, backend, config_.http);
+      auto sim = std::make_unique<providers::SimProvider>(loop_.get(), backend, config_.http);
       if (Status started = sim->start(); !started) {
         spdlog::critical("[{}] simulated cloud: {}", backend.name, started.error().message);
         return 2;
@@ -101,17 +90,17 @@ int App::start() {
       provider = std::move(nova);
     }
     auto settings = core::ReconcilerSettings::from_config(backend, config_.app.poll_interval);
-    drivers_.push_back(std::make_unique<BackendDriver>(
-        &loop_, backend, settings, std::move(provider), *client_,
-        [this, &backend](const std::vector<core::Transition>& transitions, bool persist) {
-          on_backend_change(backend, transitions, persist);
-        }));
+    const std::size_t index = backends_.size();
+    backends_.emplace_back().driver = std::make_unique<BackendDriver>(
+        loop_.get(), backend, settings, std::move(provider), *client_,
+        [this, index](const std::vector<core::Transition>& transitions, bool persist) {
+          on_backend_change(backends_[index], transitions, persist);
+        });
   }
-  operations_.resize(drivers_.size());
   if (int code = start_events(); code != 0) return code;
   start_web();
 
-  server_ = std::make_unique<io::HttpServer>(&loop_, config_.http,
+  server_ = std::make_unique<io::HttpServer>(loop_.get(), config_.http,
                                              [this](const io::HttpRequest& request, io::Responder responder) {
                                                web_->handle(request, std::move(responder));
                                              });
@@ -126,17 +115,14 @@ int App::start() {
   }
 
   for (int signal_number : {SIGINT, SIGTERM}) {
-    auto* block = new SignalBlock{{}, this};
-    uv_signal_init(&loop_, &block->handle);
-    block->handle.data = block;
-    uv_signal_start(
-        &block->handle,
-        [](uv_signal_t* handle, int number) noexcept {
-          auto* self = static_cast<SignalBlock*>(handle->data)->app;
-          self->begin_shutdown(number == SIGINT ? "SIGINT" : "SIGTERM");
-        },
-        signal_number);
-    signals_.push_back(block);
+    auto signal = std::make_unique<io::Signal>(loop_.get());
+    if (Status started = signal->start(
+            signal_number, [this](int number) { begin_shutdown(number == SIGINT ? "SIGINT" : "SIGTERM"); });
+        !started) {
+      spdlog::critical("{}", started.error().message);
+      return 1;
+    }
+    signals_.push_back(std::move(signal));
   }
   // A client that disconnects mid-write must not kill the daemon. Nor may a file size limit
   // (RLIMIT_FSIZE): past it, write(2) fails with EFBIG, which the writers report like a full disk.
@@ -146,20 +132,20 @@ int App::start() {
   if (int code = start_activity(); code != 0) return code;
   if (int code = start_routing(); code != 0) return code;
 
-  for (auto& driver : drivers_) {
+  for (Backend& backend : backends_) {
     const auto& loaded = store_->loaded();
-    auto found = loaded.find(driver->config().name);
-    driver->start(found == loaded.end() ? std::nullopt : std::optional(found->second));
+    auto found = loaded.find(backend.config().name);
+    backend.driver->start(found == loaded.end() ? std::nullopt : std::optional(found->second));
   }
   spdlog::info("listening on http://{}:{} with {} backend(s); state in {}", server_->host(), server_->port(),
-               drivers_.size(), store_->path());
+               backends_.size(), store_->path());
   return 0;
 }
 
 int App::start_events() {
   // The Swift mirror authenticates like the OpenStack backends, with the same session.
   if (config_.swift_event_container && !openstack_ && start_openstack() != 0) return 2;
-  events_ = std::make_unique<EventRecorder>(&loop_, config_, openstack_.get(), [this] { ++revision_; });
+  events_ = std::make_unique<EventRecorder>(loop_.get(), config_, openstack_.get(), [this] { ++revision_; });
   if (Status started = events_->start(); !started) {
     spdlog::critical("{}", started.error().message);
     return 2;
@@ -201,7 +187,7 @@ int App::start_openstack() {
       credentials->auth_url, credentials->source,
       credentials->region_name.empty() ? "" : ", region " + credentials->region_name);
   openstack_ =
-      std::make_unique<providers::OpenStackSession>(&loop_, *client_, std::move(*credentials), settings);
+      std::make_unique<providers::OpenStackSession>(loop_.get(), *client_, std::move(*credentials), settings);
   return 0;
 }
 
@@ -209,24 +195,19 @@ void App::begin_shutdown(const char* why) {
   if (shutting_down_) {
     spdlog::warn("{} again during shutdown: stopping at once", why);
     exit_code_ = 1;
-    uv_stop(&loop_);
+    loop_.stop();
     return;
   }
   shutting_down_ = true;
   spdlog::info("{}: shutting down", why);
-  for (auto& driver : drivers_) driver->shutdown();
+  for (Backend& backend : backends_) backend.driver->shutdown();
   if (events_) events_->close();
-  if (follower_) follower_->close();
-  if (monitor_) monitor_->close();
+  if (activity_) activity_->close();
   if (router_) router_->close();
-  if (activity_flush_timer_) activity_flush_timer_->stop();
-  if (activity_dirty_ && store_) persist();
+  if (activity_ && activity_->dirty() && store_) persist();
   if (openstack_) openstack_->close();
   if (client_) client_->close();
-  auto close_signals = [this] {
-    for (SignalBlock* block : signals_) io::close_and_free(block);
-    signals_.clear();
-  };
+  auto close_signals = [this] { signals_.clear(); };
   if (server_) {
     server_->shutdown(close_signals);
   } else {
@@ -235,16 +216,13 @@ void App::begin_shutdown(const char* why) {
 }
 
 int App::finish() {
-  if (!loop_open_) return 0;
+  if (!loop_.open()) return 0;
   // Everything that owns handles is destroyed here, after uv_run has returned, so that no object
-  // is destroyed inside one of its own callbacks; their close callbacks run in the loop below.
-  for (SignalBlock* block : signals_) io::close_and_free(block);
+  // is destroyed inside one of its own callbacks; their close callbacks run when the loop closes.
   signals_.clear();
-  follower_.reset();
-  monitor_.reset();
+  activity_.reset();
   router_.reset();
-  activity_flush_timer_.reset();
-  drivers_.clear();
+  backends_.clear();
   if (events_ && events_->unwritten() > 0) {
     spdlog::error("events: {} event(s) could not be written to {} before exit", events_->unwritten(),
                   config_.event_log_path());
@@ -255,166 +233,47 @@ int App::finish() {
   access_.reset();
   server_.reset();
   client_.reset();
-  uv_run(&loop_, UV_RUN_DEFAULT);
-  int closed = uv_loop_close(&loop_);
-  if (closed != 0) {
-    uv_walk(&loop_, log_open_handle, nullptr);
+  if (int closed = loop_.close(); closed != 0) {
     spdlog::error("uv_loop_close: {}", uv_strerror(closed));
     return 1;
   }
-  loop_open_ = false;
   spdlog::info("stopped cleanly");
   return 0;
 }
 
-void App::on_backend_change(const core::BackendConfig& backend,
-                            const std::vector<core::Transition>& transitions, bool persist_now) {
-  const std::size_t index = static_cast<std::size_t>(&backend - config_.backends.data());
+void App::on_backend_change(Backend& backend, const std::vector<core::Transition>& transitions,
+                            bool persist_now) {
   for (const core::Transition& transition : transitions) {
-    events_->record_transition(backend, transition);
-    if (index < operations_.size()) operations_[index].observe(transition);
+    events_->record_transition(backend.config(), transition);
+    backend.operations.observe(transition);
   }
   ++revision_;
-  refresh_upstreams();
+  if (activity_) activity_->refresh_upstreams();
   update_routing();
   if (persist_now) persist();
 }
 
 void App::persist() {
-  activity_dirty_ = false;
+  if (activity_) activity_->saved();
   std::map<std::string, core::PersistedBackend> backends;
-  for (const auto& driver : drivers_) backends[driver->config().name] = driver->reconciler().persisted();
-  store_->save_in_background(&loop_, backends, [](const Status& saved) {
+  for (const Backend& backend : backends_)
+    backends[backend.config().name] = backend.driver->reconciler().persisted();
+  store_->save_in_background(loop_.get(), backends, [](const Status& saved) {
     // Keep running: the VM must still be managed. The next change tries again.
     spdlog::error("cannot persist state: {}", saved.error().message);
   });
 }
 
 int App::start_activity() {
-  // Requests in flight: one monitor for every backend with in-flight detection on.
-  std::chrono::milliseconds sample_interval{0};
-  for (const auto& driver : drivers_) {
-    const core::InflightSettings& inflight = driver->config().inflight;
-    // A long request must be recognised well before the idle timeout could shelve the backend.
-    auto min_busy = std::min<std::chrono::milliseconds>(
-        inflight.min_busy,
-        std::chrono::duration_cast<std::chrono::milliseconds>(driver->config().idle_timeout) / 2);
-    inflight_.emplace_back(min_busy, std::max<std::chrono::milliseconds>(inflight.sample_interval * 2,
-                                                                         std::chrono::milliseconds(2000)));
-    monitored_upstreams_.emplace_back();
-    if (inflight.enabled && (sample_interval.count() == 0 || inflight.sample_interval < sample_interval)) {
-      sample_interval = inflight.sample_interval;
-    }
-  }
-  if (sample_interval.count() > 0) {
-    monitor_ = std::make_unique<io::ConnectionMonitor>(
-        &loop_, sample_interval,
-        [this](const std::string& upstream, const std::vector<core::ConnectionSample>& sample) {
-          on_connection_sample(upstream, sample);
-        });
-    if (Status started = monitor_->start(); !started) {
-      spdlog::error("requests in flight cannot be seen ({}); long requests will not hold the idle clock",
-                    started.error().message);
-      monitor_.reset();
-    }
-  }
-
-  refresh_upstreams();
-  // Activity arrives many times a second under load; the last activity is persisted at most
-  // every few seconds (and at shutdown), which bounds what a crash can lose to that window.
-  activity_flush_timer_ = std::make_unique<io::Timer>(&loop_);
-  activity_flush_timer_->start_repeating(std::chrono::seconds(5), [this] {
-    if (activity_dirty_) persist();
-  });
-
-  std::vector<core::ActivityTarget> targets;
-  for (const auto& driver : drivers_) {
-    const core::BackendConfig& backend = driver->config();
-    targets.push_back(core::ActivityTarget{backend.name, backend.host, backend.upstream_label});
-    if (!backend.host.empty())
-      backend_by_host_[core::to_lower(core::host_without_port(backend.host))] = backend.name;
-  }
-  // The classifier also carries the ignore rules for live requests (wake on request), so it
-  // exists even when no access log is followed.
-  classifier_.emplace(std::move(targets), config_.activity.ignore);
-
-  if (config_.activity_log_path.empty()) {
-    spdlog::warn(
-        "activity_log_path is not set: no access-log activity is seen, backends sleep one idle "
-        "timeout after they become ready");
-    return 0;
-  }
-  for (const auto& driver : drivers_) {
-    if (driver->config().host.empty()) {
-      spdlog::warn(
-          "[{}] has no host (set host or public_base_url): its access-log lines cannot be recognised",
-          driver->config().name);
-    }
-  }
-  io::LogFollowerOptions options;
-  options.max_line_bytes = config_.activity.max_line_bytes;
-  options.stat_interval = config_.activity.stat_interval;
-  options.checkpoint_path = config_.activity.checkpoint_path.empty()
-                                ? config_.state_dir + "/activity-checkpoint.json"
-                                : config_.activity.checkpoint_path;
-  follower_ = std::make_unique<io::LogFollower>(&loop_, config_.activity_log_path, options,
-                                                [this](std::string_view line) { on_log_line(line); });
-  if (Status started = follower_->start(); !started) {
-    spdlog::critical("activity_log_path {}: {}", config_.activity_log_path, started.error().message);
+  std::vector<BackendDriver*> drivers;
+  for (Backend& backend : backends_) drivers.push_back(backend.driver.get());
+  activity_ = std::make_unique<activity::ActivityMonitor>(
+      loop_.get(), config_, std::move(drivers), [this] { ++revision_; }, [this] { persist(); });
+  if (Status started = activity_->start(); !started) {
+    spdlog::critical("{}", started.error().message);
     return 2;
   }
-  spdlog::info("following {} for activity", config_.activity_log_path);
   return 0;
-}
-
-void App::on_log_line(std::string_view line) {
-  const core::LineResult result = classifier_->classify(line);
-  if (result.outcome != core::LineOutcome::kActivity) {
-    if (result.outcome == core::LineOutcome::kMalformedJson ||
-        result.outcome == core::LineOutcome::kMissingField ||
-        result.outcome == core::LineOutcome::kWrongType) {
-      spdlog::debug("access log: skipped a line ({}: {})", core::to_string(result.outcome), result.reason);
-    }
-    return;
-  }
-  auto& driver = drivers_.at(static_cast<std::size_t>(result.backend));
-  const auto end = core::TimePoint(std::chrono::duration_cast<core::TimePoint::duration>(
-      std::chrono::duration<double>(result.end_seconds)));
-  driver->record_activity(end);
-  activity_dirty_ = true;
-  ++revision_;
-}
-
-void App::refresh_upstreams() {
-  if (!monitor_) return;
-  // A backend's upstream becomes known with the cloud's first report and may change after a
-  // wake (a new address); the monitor is told only when the set changed.
-  bool changed = false;
-  std::vector<std::string> upstreams;
-  for (std::size_t i = 0; i < drivers_.size(); ++i) {
-    const auto& driver = drivers_[i];
-    std::string upstream = driver->config().inflight.enabled ? driver->upstream() : "";
-    changed = changed || upstream != monitored_upstreams_[i];
-    monitored_upstreams_[i] = upstream;
-    if (!upstream.empty()) upstreams.push_back(std::move(upstream));
-  }
-  if (changed) monitor_->set_upstreams(std::move(upstreams));
-}
-
-void App::on_connection_sample(const std::string& upstream,
-                               const std::vector<core::ConnectionSample>& sample) {
-  const core::TimePoint now = std::chrono::system_clock::now();
-  for (std::size_t i = 0; i < drivers_.size(); ++i) {
-    if (monitored_upstreams_[i] != upstream) continue;
-    const core::InflightStatus status = inflight_[i].update(sample, now);
-    const int before = drivers_[i]->reconciler().requests_in_flight();
-    drivers_[i]->set_requests_in_flight(status.long_requests, status.last_busy_at);
-    if (status.long_requests != before) {
-      spdlog::info("[{}] {} long request(s) in flight", drivers_[i]->config().name, status.long_requests);
-      ++revision_;
-    }
-    if (status.long_requests > 0) activity_dirty_ = true;
-  }
 }
 
 std::string App::listen_address() const {
@@ -430,14 +289,14 @@ int App::start_routing() {
     spdlog::critical("caddy template: {}", caddy_template.error().message);
     return 2;
   }
-  router_ = std::make_unique<CaddyRouter>(&loop_, *client_, config_.caddy, std::move(caddy_template.value()),
-                                          [this](const std::string& kind, const std::string& detail) {
-                                            ++revision_;
-                                            spdlog::debug("caddy: {}: {}", kind, detail);
-                                            // Loads that follow transitions are not events of their own.
-                                            if (kind != "caddy_loaded")
-                                              record_event(kind, "reconciler", detail);
-                                          });
+  router_ =
+      std::make_unique<CaddyRouter>(loop_.get(), *client_, config_.caddy, std::move(caddy_template.value()),
+                                    [this](const std::string& kind, const std::string& detail) {
+                                      ++revision_;
+                                      spdlog::debug("caddy: {}: {}", kind, detail);
+                                      // Loads that follow transitions are not events of their own.
+                                      if (kind != "caddy_loaded") record_event(kind, "reconciler", detail);
+                                    });
   // A template that cannot render even the simplest state is a start-up error, before Caddy is
   // touched at all.
   if (auto rendered = router_->render(make_caddy_input(config_, {}, listen_address())); !rendered) {
@@ -453,7 +312,8 @@ int App::start_routing() {
 void App::update_routing() {
   if (!router_ || shutting_down_) return;
   std::vector<BackendRoute> routes;
-  for (const auto& driver : drivers_) {
+  for (const Backend& backend : backends_) {
+    const BackendDriver* driver = backend.driver.get();
     // Observe before acting: the first load waits until the cloud has been asked about every
     // backend, so that Caddy is set to the truth, not to a guess.
     if (driver->reconciler().state() == core::BackendState::kUnknown) return;
@@ -461,187 +321,6 @@ void App::update_routing() {
         BackendRoute{driver->upstream(), driver->reconciler().state() == core::BackendState::kReady});
   }
   router_->update(make_caddy_input(config_, routes, listen_address()));
-}
-
-nlohmann::json App::routing_status() const {
-  if (!router_) return json{{"manage", false}};
-  const CaddyRouterStatus& status = router_->status();
-  return json{{"manage", true},
-              {"admin", status.admin},
-              {"integration", status.integration},
-              {"loaded_modes", status.loaded_modes},
-              {"loaded_at", time_or_null(status.loaded_at)},
-              {"pending_modes", status.pending_modes},
-              {"last_error", status.last_error},
-              {"last_error_at", time_or_null(status.last_error_at)},
-              {"next_retry_at", time_or_null(status.next_retry_at)},
-              {"loads_ok", status.loads_ok},
-              {"loads_failed", status.loads_failed},
-              {"drift_repairs", status.drift_repairs},
-              {"modes", status.modes}};
-}
-
-nlohmann::json App::activity_status() const {
-  json out = {{"log_path", config_.activity_log_path}};
-  if (follower_) {
-    const io::LogFollowerStats& stats = follower_->stats();
-    out["lines"] = stats.lines;
-    out["bytes"] = stats.bytes;
-    out["overlong_lines"] = stats.overlong_lines;
-    out["rotations"] = stats.rotations;
-    out["truncations"] = stats.truncations;
-    out["missed_while_down"] = stats.missed_while_down;
-    out["read_errors"] = stats.read_errors;
-  }
-  if (classifier_) out["by_outcome"] = classifier_->counters().by_outcome;
-  out["inflight_detection"] = monitor_ != nullptr;
-  return out;
-}
-
-nlohmann::json App::status() const {
-  json backends = json::array();
-  for (const auto& driver : drivers_) {
-    const core::BackendReconciler& reconciler = driver->reconciler();
-    const core::BackendConfig& config = driver->config();
-    const auto& observation = reconciler.last_observation();
-    json entry = {
-        {"name", config.name},
-        {"label", config.label.empty() ? config.name : config.label},
-        {"description", config.description},
-        {"provider", std::string(driver->provider_kind())},
-        {"state", std::string(core::to_string(reconciler.state()))},
-        {"routing", json()},
-        {"since", core::format_rfc3339(reconciler.state_since())},
-        {"desired", reconciler.desired().awake ? "awake" : "asleep"},
-        {"desired_by", reconciler.desired().actor},
-        {"desired_reason", reconciler.desired().reason},
-        {"last_activity", time_or_null(reconciler.last_activity())},
-        {"idle_deadline", time_or_null(reconciler.idle_deadline())},
-        {"idle_timeout_seconds", config.idle_timeout.count()},
-        {"url", driver->visitor_url()},
-        {"upstream", config.upstream.empty() ? reconciler.upstream() : config.upstream},
-        {"cloud_status", observation ? observation->status : ""},
-        {"observed_at", time_or_null(reconciler.last_observed_at())},
-        {"error", reconciler.last_error()},
-        {"observe_error", reconciler.observe_error()},
-        {"action_in_flight",
-         reconciler.in_flight() ? json(std::string(core::to_string(*reconciler.in_flight()))) : json()},
-        {"requests_in_flight", reconciler.requests_in_flight()},
-    };
-    if (router_) {
-      const auto& modes = router_->status().modes;
-      auto mode = modes.find(config.name);
-      const std::string routing = mode == modes.end() ? "" : mode->second;
-      entry["routing"] = routing;
-      // `ready` means visitors reach the backend (DESIGN.md): until Caddy has loaded the route to
-      // it, the backend is still starting as far as anyone outside can tell.
-      if (reconciler.state() == core::BackendState::kReady && routing != "backend")
-        entry["state"] = "booting";
-    }
-    if (classifier_) {
-      const std::size_t index = static_cast<std::size_t>(&driver - drivers_.data());
-      entry["activity_lines"] = classifier_->counters().activity_by_backend.at(index);
-      entry["ignored_lines"] = classifier_->counters().ignored_by_backend.at(index);
-    }
-    backends.push_back(std::move(entry));
-  }
-  json result{{"revision", revision_},
-              {"title", config_.app.title},
-              {"backends", std::move(backends)},
-              {"activity", activity_status()},
-              {"caddy", routing_status()}};
-  if (events_) result["events"] = events_->status();
-  if (openstack_) result["openstack"] = openstack_status();
-  return result;
-}
-
-nlohmann::json App::openstack_status() const {
-  const providers::SessionStats& stats = openstack_->stats();
-  json by_service = json::object();
-  for (const auto& [service, statuses] : stats.by_service_status) {
-    json counts = json::object();
-    for (const auto& [status, count] : statuses) counts[response_status_label(status)] = count;
-    by_service[service] = std::move(counts);
-  }
-  return json{{"auth_url", openstack_->credentials().auth_url},
-              {"region", openstack_->credentials().region_name},
-              {"auth_error", openstack_->auth_error()},
-              {"authentications", stats.authentications},
-              {"authentication_failures", stats.authentication_failures},
-              {"reauthentications", stats.reauthentications},
-              {"requests", stats.requests},
-              {"retries", stats.retries},
-              {"responses", std::move(by_service)}};
-}
-
-std::string App::backend_for_host(std::string_view host) const {
-  auto found = backend_by_host_.find(core::to_lower(core::host_without_port(host)));
-  return found == backend_by_host_.end() ? "" : found->second;
-}
-
-bool App::wake_on_request(const std::string& name, const io::HttpRequest& request) {
-  for (auto& driver : drivers_) {
-    if (driver->config().name != name) continue;
-    if (!driver->config().wake_on_request) return false;
-    if (const std::string rule = ignore_reason(request); !rule.empty()) {
-      spdlog::debug("[{}] request {} {} does not wake (ignored by {})", name, request.method, request.path,
-                    rule);
-      return false;
-    }
-    return driver->request(true, "wake-on-request",
-                           request.method + " " + request.path + " from " + request.remote_address);
-  }
-  return false;
-}
-
-web::Controller::WakeOutcome App::request_desired(const std::string& name, bool awake,
-                                                  const std::string& actor, const std::string& reason) {
-  for (auto& driver : drivers_) {
-    if (driver->config().name != name) continue;
-    const bool changed = driver->request(awake, actor, reason);
-    return changed ? WakeOutcome::kAccepted : WakeOutcome::kAlreadyAwake;
-  }
-  return WakeOutcome::kUnknownBackend;
-}
-
-web::Controller::WakeOutcome App::wake(const std::string& name, const std::string& actor,
-                                       const std::string& reason) {
-  return request_desired(name, true, actor, reason);
-}
-
-web::Controller::WakeOutcome App::shelve(const std::string& name, const std::string& actor,
-                                         const std::string& reason) {
-  return request_desired(name, false, actor, reason);
-}
-
-void App::record_event(const std::string& action, const std::string& actor, const std::string& detail) {
-  if (!events_) return;
-  core::EventRecord record;
-  record.at = std::chrono::system_clock::now();
-  record.action = action;
-  record.actor = actor;
-  record.detail = detail;
-  events_->record(std::move(record));
-}
-
-std::string App::ignore_reason(const io::HttpRequest& request) const {
-  if (!classifier_) return "";
-  const std::string* agent = request.header("User-Agent");
-  return std::string(classifier_->ignore_reason(request.method, request.target, agent ? *agent : ""));
-}
-
-nlohmann::json App::events(std::optional<std::uint64_t> after, const std::string& backend,
-                           std::size_t limit) const {
-  json list = json::array();
-  for (const core::EventRecord& record : events_->recent(after, backend, limit)) {
-    list.push_back(json::parse(core::to_json_line(record)));
-  }
-  return json{{"events", std::move(list)}, {"last_seq", events_->last_recorded_seq()}};
-}
-
-void App::wait_for_events(std::uint64_t after, std::chrono::milliseconds timeout,
-                          std::function<void()> then) {
-  events_->wait(after, timeout, std::move(then));
 }
 
 }  // namespace unshelver::app

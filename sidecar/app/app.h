@@ -1,26 +1,24 @@
 // App: the one place where the pieces are wired together on one libuv loop.
 //
 // Start-up: open the state store, compile the pages, create each backend's provider and driver,
-// listen. Run: the loop. Shutdown (SIGINT/SIGTERM): stop every driver (timers, probes, pending
-// cloud calls), release the HTTP client, let the server finish requests in flight, close the
-// signal handles; when uv_run returns, destroy what remains, run the loop once more for the close
-// callbacks, and require uv_loop_close to return 0.
+// the event recorder, the web routes, listen, the signals, the activity monitor, Caddy's routing,
+// then start the drivers. Run: the loop. Shutdown (SIGINT/SIGTERM): stop every driver (timers,
+// probes, pending cloud calls) and subsystem, release the HTTP client, let the server finish
+// requests in flight, close the signal handles; when the loop has run dry, destroy what remains
+// and close the loop (io::Loop: drained, and uv_loop_close must return 0).
+//
+// App is also the web layer's Controller (controller.cc): each backend's BackendView (status.cc)
+// and the status document and metrics (metrics.cc) that each subsystem writes its part of.
 #pragma once
 
-#include <uv.h>
-
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "activity/classifier.h"
-#include "activity/connection_monitor.h"
-#include "activity/inflight_tracker.h"
-#include "activity/log_follower.h"
+#include "activity/monitor.h"
+#include "app/backend.h"
 #include "backend/driver.h"
-#include "backend/operation_stats.h"
 #include "backend/state_store.h"
 #include "caddy/router.h"
 #include "config/config.h"
@@ -28,7 +26,8 @@
 #include "openstack/session.h"
 #include "uv/http_client.h"
 #include "uv/http_server.h"
-#include "uv/timer.h"
+#include "uv/loop.h"
+#include "uv/signal.h"
 #include "web/pages.h"
 #include "web/routes.h"
 
@@ -43,14 +42,16 @@ class App final : public web::Controller {
   // 1 for a run-time failure, 2 for a start-up problem with the configuration or environment.
   int run();
 
-  // web::Controller
+  // web::Controller (controller.cc)
   std::uint64_t revision() const override { return revision_; }
+  std::vector<web::BackendView> backends() const override;
   nlohmann::json status() const override;
-  WakeOutcome wake(const std::string& name, const std::string& actor, const std::string& reason) override;
-  WakeOutcome shelve(const std::string& name, const std::string& actor, const std::string& reason) override;
+  RequestOutcome wake(const std::string& name, const std::string& actor, const std::string& reason) override;
+  RequestOutcome shelve(const std::string& name, const std::string& actor,
+                        const std::string& reason) override;
   void record_event(const std::string& action, const std::string& actor, const std::string& detail) override;
   std::string ignore_reason(const io::HttpRequest& request) const override;
-  void metrics(core::MetricsPage& page) const override;  // app_metrics.cc
+  void metrics(core::MetricsPage& page) const override;  // metrics.cc
   std::string backend_for_host(std::string_view host) const override;
   bool wake_on_request(const std::string& name, const io::HttpRequest& request) override;
   nlohmann::json events(std::optional<std::uint64_t> after, const std::string& backend,
@@ -61,54 +62,36 @@ class App final : public web::Controller {
  private:
   int start();
   void begin_shutdown(const char* why);
-  void on_backend_change(const core::BackendConfig& backend, const std::vector<core::Transition>& transitions,
-                         bool persist);
+  void on_backend_change(Backend& backend, const std::vector<core::Transition>& transitions, bool persist);
   int start_events();
   void start_web();
   // Sets a backend's desired state (wake, shelve): kUnknownBackend for a name not configured.
-  WakeOutcome request_desired(const std::string& name, bool awake, const std::string& actor,
-                              const std::string& reason);
+  RequestOutcome request_desired(const std::string& name, bool awake, const std::string& actor,
+                                 const std::string& reason);
   void persist();
   int finish();
   int start_activity();
-  void on_log_line(std::string_view line);
-  void on_connection_sample(const std::string& upstream, const std::vector<core::ConnectionSample>& sample);
-  void refresh_upstreams();
-  nlohmann::json activity_status() const;
   int start_routing();
   int start_openstack();
-  nlohmann::json openstack_status() const;
   void update_routing();
   std::string listen_address() const;
-  nlohmann::json routing_status() const;
 
   core::Config config_;
-  uv_loop_t loop_{};
-  bool loop_open_ = false;
+  io::Loop loop_;
   std::optional<io::StateStore> store_;
   std::optional<web::Pages> pages_;
   std::unique_ptr<io::HttpClient> client_;
   std::unique_ptr<providers::OpenStackSession> openstack_;  // shared by every OpenStack backend
   std::unique_ptr<EventRecorder> events_;                   // after openstack_: its mirror uses the session
-  std::vector<std::unique_ptr<BackendDriver>> drivers_;
+  std::vector<Backend> backends_;  // one per configured backend, in configuration order
   std::unique_ptr<web::AccessControl> access_;
   std::unique_ptr<web::WebApp> web_;
-  std::vector<core::OperationStats> operations_;  // parallel to drivers_: wakes and shelves for /metrics
   std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
 
-  // Activity: Caddy's access log, classified per backend, and requests in flight through Caddy.
-  std::optional<core::ActivityClassifier> classifier_;
-  std::unique_ptr<io::LogFollower> follower_;
-  std::unique_ptr<io::ConnectionMonitor> monitor_;
-  std::vector<core::InflightTracker> inflight_;         // parallel to drivers_
-  std::vector<std::string> monitored_upstreams_;        // parallel to drivers_
-  std::unique_ptr<io::Timer> activity_flush_timer_;     // persists last activity now and then
-  std::map<std::string, std::string> backend_by_host_;  // lower-case host -> backend name
-  std::unique_ptr<CaddyRouter> router_;                 // when caddy.manage is on
-  bool activity_dirty_ = false;
+  std::unique_ptr<activity::ActivityMonitor> activity_;
+  std::unique_ptr<CaddyRouter> router_;  // when caddy.manage is on
   std::unique_ptr<io::HttpServer> server_;
-  struct SignalBlock;
-  std::vector<SignalBlock*> signals_;
+  std::vector<std::unique_ptr<io::Signal>> signals_;
   std::uint64_t revision_ = 1;
   bool shutting_down_ = false;
   int exit_code_ = 0;

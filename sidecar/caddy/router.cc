@@ -27,6 +27,7 @@
 #include <sstream>
 
 #include "base/backoff.h"
+#include "base/json_values.h"
 #include "base/url.h"
 #include "uv/files.h"
 
@@ -585,6 +586,34 @@ const CaddyRouterStatus& CaddyRouter::status() const {
 
 Result<std::string> CaddyRouter::render(const core::CaddyRenderInput& input) const {
   return core::render_caddy(impl_->template_, input);
+}
+
+void CaddyRouter::write_status(nlohmann::json& document) const {
+  const CaddyRouterStatus& status = this->status();
+  document["caddy"] = nlohmann::json{{"manage", true},
+                                     {"admin", status.admin},
+                                     {"integration", status.integration},
+                                     {"loaded_modes", status.loaded_modes},
+                                     {"loaded_at", core::time_or_null(status.loaded_at)},
+                                     {"pending_modes", status.pending_modes},
+                                     {"last_error", status.last_error},
+                                     {"last_error_at", core::time_or_null(status.last_error_at)},
+                                     {"next_retry_at", core::time_or_null(status.next_retry_at)},
+                                     {"loads_ok", status.loads_ok},
+                                     {"loads_failed", status.loads_failed},
+                                     {"drift_repairs", status.drift_repairs},
+                                     {"modes", status.modes}};
+}
+
+void CaddyRouter::write_metrics(core::MetricsPage& page) const {
+  const CaddyRouterStatus& status = this->status();
+  for (auto [outcome, count] : {std::pair{"ok", status.loads_ok}, std::pair{"failed", status.loads_failed}}) {
+    page.counter("unshelver_caddy_loads_total", "Configurations loaded into Caddy's admin API, by outcome.",
+                 {{"outcome", outcome}}, static_cast<double>(count));
+  }
+  page.counter("unshelver_caddy_drift_repairs_total",
+               "Times Caddy ran another configuration than Unshelver's and was set right.", {},
+               static_cast<double>(status.drift_repairs));
 }
 
 }  // namespace unshelver::app

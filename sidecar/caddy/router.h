@@ -29,10 +29,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
 #include "backend/reconciler.h"
+#include "base/prometheus.h"
 #include "base/template.h"
 #include "caddy/renderer.h"
 #include "config/config.h"
@@ -76,6 +78,9 @@ class CaddyRouter {
   void close();
 
   const CaddyRouterStatus& status() const;
+  // Sets the status document's "caddy"; adds the loads' metrics.
+  void write_status(nlohmann::json& document) const;
+  void write_metrics(core::MetricsPage& page) const;
   // The text that would be loaded for `input` (for `unshelver render-caddy`).
   Result<std::string> render(const core::CaddyRenderInput& input) const;
 

@@ -218,24 +218,22 @@ Result<Instance> resolve_instance(const ConnectionOptions& options,
 
 Result<std::unique_ptr<CliClient>> CliClient::open(Instance instance) {
   std::unique_ptr<CliClient> client(new CliClient(std::move(instance)));
-  if (int rc = uv_loop_init(&client->loop_); rc != 0) {
+  if (int rc = client->loop_.init_error(); rc != 0) {
     return Error{std::string("cannot initialise the event loop: ") + uv_strerror(rc)};
   }
-  client->loop_ready_ = true;
-  client->http_ = std::make_unique<io::HttpClient>(&client->loop_);
+  client->http_ = std::make_unique<io::HttpClient>(client->loop_.get());
   return client;
 }
 
 CliClient::CliClient(Instance instance) : instance_(std::move(instance)) {}
 
 CliClient::~CliClient() {
-  if (!loop_ready_) return;
+  if (!loop_.open()) return;
   // HttpClient's shutdown order (http_client.h): close, then run the loop until its handles are
   // closed; only then can the loop itself be closed.
   if (http_) http_->close();
   http_.reset();
-  uv_run(&loop_, UV_RUN_DEFAULT);
-  if (int rc = uv_loop_close(&loop_); rc != 0) {
+  if (int rc = loop_.close(); rc != 0) {
     std::fprintf(stderr, "unshelver: the event loop did not close cleanly: %s\n", uv_strerror(rc));
   }
 }
@@ -256,7 +254,7 @@ io::ClientResponse CliClient::request(const std::string& method, const std::stri
   while (!answer) {
     // HttpClient promises exactly one callback; a loop with nothing left to do would mean it broke
     // that promise, and waiting forever would hide it.
-    if (uv_run(&loop_, UV_RUN_ONCE) == 0 && !answer) {
+    if (uv_run(loop_.get(), UV_RUN_ONCE) == 0 && !answer) {
       io::ClientResponse lost;
       lost.error = "the request ended without an answer";
       return lost;
@@ -267,10 +265,10 @@ io::ClientResponse CliClient::request(const std::string& method, const std::stri
 
 void CliClient::pause(std::chrono::milliseconds delay) {
   if (delay.count() <= 0) return;
-  io::Timer timer(&loop_);
+  io::Timer timer(loop_.get());
   bool done = false;
   timer.start(delay, [&done] { done = true; });
-  while (!done && uv_run(&loop_, UV_RUN_ONCE) != 0) {
+  while (!done && uv_run(loop_.get(), UV_RUN_ONCE) != 0) {
   }
 }
 

@@ -28,6 +28,7 @@
 #include "base/result.h"
 #include "config/config.h"
 #include "uv/http_client.h"
+#include "uv/loop.h"
 
 namespace unshelver::app::cli {
 
@@ -97,8 +98,7 @@ class CliClient {
  private:
   explicit CliClient(Instance instance);
 
-  uv_loop_t loop_{};
-  bool loop_ready_ = false;
+  io::Loop loop_;
   std::unique_ptr<io::HttpClient> http_;
   Instance instance_;
 };

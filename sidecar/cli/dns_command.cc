@@ -19,6 +19,7 @@
 #include "openstack/keystone.h"
 #include "openstack/session.h"
 #include "uv/http_client.h"
+#include "uv/loop.h"
 #include "uv/timer.h"
 
 namespace unshelver::app {
@@ -310,10 +311,6 @@ class EnsureRun {
   int exit_code_ = kDnsExitFailed;  // until finish() says otherwise
 };
 
-void log_open_handle(uv_handle_t* handle, void*) {
-  spdlog::error("handle still open at exit: {}", uv_handle_type_name(handle->type));
-}
-
 }  // namespace
 
 int run_dns_command(const std::vector<std::string>& args) {
@@ -343,20 +340,20 @@ int run_dns_command(const std::vector<std::string>& args) {
   settings.timeout = config->openstack.api_timeout;
   settings.attempts = std::max(1, config->app.api_retry_attempts);
 
-  uv_loop_t loop;
-  if (int rc = uv_loop_init(&loop); rc != 0) {
+  io::Loop loop;
+  if (int rc = loop.init_error(); rc != 0) {
     std::fprintf(stderr, "unshelver dns: cannot initialise the event loop: %s\n", uv_strerror(rc));
     return kDnsExitFailed;
   }
   int code = kDnsExitFailed;
   {
-    // Declared in this order so that they are destroyed in the reverse one, after uv_run has
-    // returned: the run (its timer) first, then the session, then the client it uses.
-    io::HttpClient client(&loop);
-    providers::OpenStackSession session(&loop, client, std::move(*credentials), settings);
-    EnsureRun run(&loop, client, session, std::move(*request));
+    // Declared in this order so that they are destroyed in the reverse one, after the loop has
+    // run: the run (its timer) first, then the session, then the client it uses.
+    io::HttpClient client(loop.get());
+    providers::OpenStackSession session(loop.get(), client, std::move(*credentials), settings);
+    EnsureRun run(loop.get(), client, session, std::move(*request));
     run.start();
-    uv_run(&loop, UV_RUN_DEFAULT);
+    loop.run();
     code = run.exit_code();
     if (!run.finished()) {
       // Every path ends in finish(); a loop that ran dry before it is a bug, and must not pass
@@ -365,11 +362,8 @@ int run_dns_command(const std::vector<std::string>& args) {
     }
   }
   // The handles closed by the destructors above still need their close callbacks.
-  uv_run(&loop, UV_RUN_DEFAULT);
-  if (int rc = uv_loop_close(&loop); rc != 0) {
-    uv_walk(&loop, log_open_handle, nullptr);
+  if (int rc = loop.close(); rc != 0)
     std::fprintf(stderr, "unshelver dns: uv_loop_close: %s\n", uv_strerror(rc));
-  }
   return code;
 }
 

@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "app/status_json.h"
+#include "base/json_values.h"
 
 namespace unshelver::app {
 
@@ -46,8 +46,8 @@ Status EventRecorder::start() {
     spdlog::warn("events: {} line(s) of {} are not event records; they are left as they are",
                  opened->unreadable_lines, journal_.path());
   }
-  torn_bytes_repaired_ = opened->torn_bytes;
-  unreadable_lines_ = opened->unreadable_lines;
+  stats_.torn_bytes_repaired = opened->torn_bytes;
+  stats_.unreadable_lines = opened->unreadable_lines;
   last_recorded_seq_ = opened->last_seq;
   recent_.assign(opened->recent.begin(), opened->recent.end());
   journal_.on_written([this](const std::vector<core::EventRecord>& records) { on_written(records); });
@@ -113,7 +113,7 @@ void EventRecorder::on_written(const std::vector<core::EventRecord>& records) {
     // The transition itself is logged by its driver; this line says it is on disk.
     spdlog::info("event {} recorded: {} {} by {}", record.seq, record.backend.empty() ? "-" : record.backend,
                  record.action, record.actor.empty() ? "-" : record.actor);
-    ++recorded_;
+    ++stats_.recorded;
     last_recorded_seq_ = record.seq;
     recent_.push_back(record);
     if (recent_.size() > kRecentKept) recent_.pop_front();
@@ -177,7 +177,7 @@ void EventRecorder::close() {
   }
 }
 
-json EventRecorder::status() const {
+void EventRecorder::write_status(json& document) const {
   const io::JournalStats& stats = journal_.stats();
   json swift;
   if (mirror_) {
@@ -190,20 +190,41 @@ json EventRecorder::status() const {
                  {"already_present", mirror.already_present},
                  {"upload_errors", mirror.upload_errors},
                  {"failing", mirror.failing},
-                 {"last_upload_error", text_or_null(mirror.last_error)},
-                 {"last_upload_error_at", time_or_null(mirror.last_error_at)},
-                 {"last_upload_at", time_or_null(mirror.last_upload_at)}};
+                 {"last_upload_error", core::text_or_null(mirror.last_error)},
+                 {"last_upload_error_at", core::time_or_null(mirror.last_error_at)},
+                 {"last_upload_at", core::time_or_null(mirror.last_upload_at)}};
   }
-  return json{{"log", journal_.path()},
-              {"last_seq", last_recorded_seq_},
-              {"recorded", recorded_},
-              {"unwritten", journal_.unwritten()},
-              {"write_errors", stats.write_errors},
-              {"last_write_error", text_or_null(stats.last_write_error)},
-              {"rotations", stats.rotations},
-              {"unreadable_lines", unreadable_lines_},
-              {"torn_bytes_repaired", torn_bytes_repaired_},
-              {"swift", swift}};
+  document["events"] = json{{"log", journal_.path()},
+                            {"last_seq", last_recorded_seq_},
+                            {"recorded", stats_.recorded},
+                            {"unwritten", journal_.unwritten()},
+                            {"write_errors", stats.write_errors},
+                            {"last_write_error", core::text_or_null(stats.last_write_error)},
+                            {"rotations", stats.rotations},
+                            {"unreadable_lines", stats_.unreadable_lines},
+                            {"torn_bytes_repaired", stats_.torn_bytes_repaired},
+                            {"swift", swift}};
+}
+
+void EventRecorder::write_metrics(core::MetricsPage& page) const {
+  page.counter("unshelver_events_recorded_total", "Events written and fsync'd to the local event log.", {},
+               static_cast<double>(stats_.recorded));
+  page.gauge("unshelver_events_unwritten",
+             "Events waiting in memory because the event log cannot be written.", {},
+             static_cast<double>(journal_.unwritten()));
+  page.counter("unshelver_event_write_errors_total", "Failed writes to the local event log.", {},
+               static_cast<double>(journal_.stats().write_errors));
+  if (!mirror_) return;
+  const providers::MirrorStats& mirror = mirror_->stats();
+  page.gauge("unshelver_swift_outbox_events", "Recorded events not yet confirmed by Swift.", {},
+             static_cast<double>(mirror_->outbox()));
+  for (auto [outcome, count] :
+       {std::pair{"created", mirror.uploaded}, std::pair{"already_present", mirror.already_present}}) {
+    page.counter("unshelver_swift_uploads_total", "Events uploaded to Swift, by outcome.",
+                 {{"outcome", outcome}}, static_cast<double>(count));
+  }
+  page.counter("unshelver_swift_upload_errors_total", "Failed uploads of events to Swift.", {},
+               static_cast<double>(mirror.upload_errors));
 }
 
 }  // namespace unshelver::app

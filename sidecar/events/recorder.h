@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "backend/reconciler.h"
+#include "base/prometheus.h"
 #include "config/config.h"
 #include "events/journal.h"
 #include "events/record.h"
@@ -31,10 +32,16 @@
 
 namespace unshelver::app {
 
+struct RecorderStats {
+  std::uint64_t recorded = 0;             // events written and fsync'd by this process
+  std::uint64_t unreadable_lines = 0;     // found in the event log at start-up
+  std::uint64_t torn_bytes_repaired = 0;  // a torn last line cut off at start-up
+};
+
 class EventRecorder {
  public:
   // `session` is needed only when the config names a Swift container.
-  // `on_change` runs after anything that status() shows changed (so that cached pages refresh).
+  // `on_change` runs after anything that write_status() shows changed (so that cached pages refresh).
   EventRecorder(uv_loop_t* loop, const core::Config& config, providers::OpenStackSession* session,
                 std::function<void()> on_change);
   ~EventRecorder();
@@ -59,7 +66,10 @@ class EventRecorder {
   void wait(std::uint64_t after, std::chrono::milliseconds timeout, std::function<void()> then);
   std::uint64_t last_recorded_seq() const { return last_recorded_seq_; }
   std::size_t unwritten() const { return journal_.unwritten(); }
-  nlohmann::json status() const;
+  const RecorderStats& stats() const { return stats_; }
+  // Sets the status document's "events"; adds the events' metrics (the journal's and Swift's).
+  void write_status(nlohmann::json& document) const;
+  void write_metrics(core::MetricsPage& page) const;
 
  private:
   struct Waiter {
@@ -78,9 +88,7 @@ class EventRecorder {
   std::unique_ptr<providers::SwiftMirror> mirror_;
   std::deque<core::EventRecord> recent_;  // the newest recorded events
   std::uint64_t last_recorded_seq_ = 0;
-  std::uint64_t recorded_ = 0;
-  std::uint64_t unreadable_lines_ = 0;
-  std::uint64_t torn_bytes_repaired_ = 0;
+  RecorderStats stats_;
   std::list<Waiter> waiters_;
   std::function<void()> on_change_;
   bool closed_ = false;

@@ -280,4 +280,42 @@ void OpenStackSession::release_waiters() {
   }
 }
 
+std::string response_status_label(long status) {
+  return status == 0 ? "no_answer" : std::to_string(status);
+}
+
+void OpenStackSession::write_status(nlohmann::json& document) const {
+  nlohmann::json by_service = nlohmann::json::object();
+  for (const auto& [service, statuses] : stats_.by_service_status) {
+    nlohmann::json counts = nlohmann::json::object();
+    for (const auto& [status, count] : statuses) counts[response_status_label(status)] = count;
+    by_service[service] = std::move(counts);
+  }
+  document["openstack"] = nlohmann::json{{"auth_url", credentials_.auth_url},
+                                         {"region", credentials_.region_name},
+                                         {"auth_error", auth_error_},
+                                         {"authentications", stats_.authentications},
+                                         {"authentication_failures", stats_.authentication_failures},
+                                         {"reauthentications", stats_.reauthentications},
+                                         {"requests", stats_.requests},
+                                         {"retries", stats_.retries},
+                                         {"responses", std::move(by_service)}};
+}
+
+void OpenStackSession::write_metrics(core::MetricsPage& page) const {
+  for (const auto& [service, statuses] : stats_.by_service_status) {
+    for (const auto& [status, count] : statuses) {
+      page.counter(
+          "unshelver_cloud_api_requests_total",
+          "OpenStack API requests, by service and HTTP status (no_answer: timeout or connection error).",
+          {{"service", service}, {"status", response_status_label(status)}}, static_cast<double>(count));
+    }
+  }
+  for (auto [outcome, count] :
+       {std::pair{"ok", stats_.authentications}, std::pair{"failed", stats_.authentication_failures}}) {
+    page.counter("unshelver_cloud_authentications_total", "Keystone token requests, by outcome.",
+                 {{"outcome", outcome}}, static_cast<double>(count));
+  }
+}
+
 }  // namespace unshelver::providers

@@ -20,11 +20,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "base/backoff.h"
+#include "base/prometheus.h"
 #include "openstack/keystone.h"
 #include "uv/http_client.h"
 #include "uv/timer.h"
@@ -59,6 +61,10 @@ struct SessionStats {
   std::map<std::string, std::map<long, std::uint64_t>> by_service_status;  // status 0: no answer
 };
 
+// How a response status is labelled in the status document and the metrics: the HTTP status, or
+// "no_answer" for 0 (a timeout or a connection error, as SessionStats counts them).
+std::string response_status_label(long status);
+
 class OpenStackSession {
  public:
   OpenStackSession(uv_loop_t* loop, io::HttpClient& client, core::openstack::Credentials credentials,
@@ -81,6 +87,9 @@ class OpenStackSession {
   // The last authentication failure ("" once a token was obtained again).
   const std::string& auth_error() const { return auth_error_; }
   const core::openstack::Credentials& credentials() const { return credentials_; }
+  // Sets the status document's "openstack"; adds the API's metrics.
+  void write_status(nlohmann::json& document) const;
+  void write_metrics(core::MetricsPage& page) const;
 
  private:
   struct Operation {

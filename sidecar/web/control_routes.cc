@@ -174,21 +174,22 @@ io::HttpResponse WebApp::control_action(const io::HttpRequest& request, const Ca
   const std::string reason = std::string(wake ? "wake" : "shelve") + " from " +
                              (caller.via == AccessControl::Via::kBearer ? "a script" : "the control page") +
                              " at " + AccessControl::client_address(request);
-  const Controller::WakeOutcome outcome =
+  const Controller::RequestOutcome outcome =
       wake ? controller_.wake(name, actor, reason) : controller_.shelve(name, actor, reason);
-  if (outcome == Controller::WakeOutcome::kUnknownBackend) return not_found(request);
+  if (outcome == Controller::RequestOutcome::kUnknownBackend) return not_found(request);
   if (wake)
     ++wake_requests_[{"control",
-                      outcome == Controller::WakeOutcome::kAccepted ? "accepted" : "already_awake"}];
+                      outcome == Controller::RequestOutcome::kAccepted ? "accepted" : "already_awake"}];
   if (caller.via == AccessControl::Via::kSession && wants_html(request)) {
     return no_store(io::HttpResponse::redirect(303, "/control"));
   }
-  const json* backend = page_backend(name);
+  const BackendView* backend = backend_view(name);
   json body = {{"backend", name},
                {"action", wake ? "wake" : "shelve"},
-               {"accepted", outcome == Controller::WakeOutcome::kAccepted},
-               {"already", outcome == Controller::WakeOutcome::kAlreadyAwake},
-               {"state", backend != nullptr ? backend->value("state", "unknown") : "unknown"}};
+               {"accepted", outcome == Controller::RequestOutcome::kAccepted},
+               {"already", outcome == Controller::RequestOutcome::kNothingToDo},
+               {"state", std::string(core::to_string(backend != nullptr ? backend->state
+                                                                        : core::BackendState::kUnknown))}};
   return no_store(io::HttpResponse::json(202, body.dump() + "\n"));
 }
 
@@ -199,12 +200,11 @@ io::HttpResponse WebApp::manual_shelve(const io::HttpRequest& request, const Cal
   std::string name = AccessControl::form_field(request, "backend")
                          .value_or(core::query_parameter(request.query, "backend").value_or(""));
   if (name.empty()) {
-    const json status = controller_.status();
-    const json& backends = status["backends"];
+    const std::vector<BackendView> backends = controller_.backends();
     if (backends.size() != 1) {
       return json_error(400, "several backends are configured: name one with backend=NAME");
     }
-    name = backends[0].value("name", "");
+    name = backends[0].name;
   }
   return control_action(request, caller, false, name, "manual-shelve");
 }

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/text.h"
+#include "web/page_model.h"
 
 namespace unshelver::web {
 
@@ -36,37 +37,11 @@ constexpr std::string_view kReservedPrefix = "/.well-known/unshelver/";
 constexpr std::string_view kFormTokenMarker = "UNSHELVER-FORM-TOKEN-7f3a9c";
 constexpr std::string_view kWakePurpose = "wake";
 
-// How long an API client should wait before asking again, by state.
-int retry_after_seconds(const std::string& state) {
-  if (state == "waking" || state == "booting") return 10;
-  return 30;
-}
-
-std::string explanation(const std::string& state, const std::string& label) {
-  if (state == "asleep")
-    return label + " is asleep to save costs. Wake it to continue; waking takes a few minutes.";
-  if (state == "waking") return label + " is waking up: the cloud is starting its machine.";
-  if (state == "booting") return "The machine runs; " + label + "'s services are starting.";
-  if (state == "ready") return label + " is ready.";
-  if (state == "sleeping") return label + " is going to sleep. You can wake it again right away.";
-  if (state == "error") return label + " could not be woken.";
-  return "Checking " + label + "'s state.";
-}
-
 std::string_view host_header(const io::HttpRequest& request) {
   const std::string* host = request.header("Host");
   return host == nullptr ? std::string_view() : std::string_view(*host);
 }
 
-std::string_view state_label(const std::string& state) {
-  if (state == "asleep") return "Asleep";
-  if (state == "waking") return "Waking up";
-  if (state == "booting") return "Starting services";
-  if (state == "ready") return "Ready";
-  if (state == "sleeping") return "Going to sleep";
-  if (state == "error") return "Error";
-  return "Checking";
-}
 }  // namespace
 
 void set_retry_after(io::HttpResponse& response, std::chrono::milliseconds wait) {
@@ -88,6 +63,19 @@ WebApp::WebApp(const Pages& pages, Controller& controller, AccessControl& access
 
 void WebApp::handle(const io::HttpRequest& request, io::Responder responder) {
   const std::string backend = controller_.backend_for_host(host_header(request));
+  if (request.path == "/api/events" && backend.empty()) {
+    route_label_ = "events";
+    events(request, identify(request, backend), std::move(responder));
+    return;
+  }
+  responder.respond(answer(request, backend));
+}
+
+io::HttpResponse WebApp::answer(const io::HttpRequest& request) {
+  return answer(request, controller_.backend_for_host(host_header(request)));
+}
+
+WebApp::Caller WebApp::identify(const io::HttpRequest& request, const std::string& backend) {
   // A request for a sleeping backend's host is the backend's own traffic: its Authorization
   // header belongs to the backend's API (an LLM API key, say) and is none of Unshelver's business.
   const Caller caller = !backend.empty() ? Caller{}
@@ -98,11 +86,11 @@ void WebApp::handle(const io::HttpRequest& request, io::Responder responder) {
                              "wrong bearer token from " + AccessControl::client_address(request) + " for " +
                                  request.method + " " + request.path);
   }
-  if (request.path == "/api/events" && backend.empty()) {
-    route_label_ = "events";
-    events(request, caller, std::move(responder));
-    return;
-  }
+  return caller;
+}
+
+io::HttpResponse WebApp::answer(const io::HttpRequest& request, const std::string& backend) {
+  const Caller caller = identify(request, backend);
   route_label_ = "not_found";
   io::HttpResponse response;
   if (!backend.empty()) {
@@ -117,7 +105,7 @@ void WebApp::handle(const io::HttpRequest& request, io::Responder responder) {
   }
   add_security_headers(response);
   ++requests_[{route_label_, response.status}];
-  responder.respond(std::move(response));
+  return response;
 }
 
 io::HttpResponse WebApp::route(const io::HttpRequest& request, const Caller& caller) {
@@ -264,6 +252,14 @@ io::HttpResponse WebApp::asset(const std::string& name) {
   return response;
 }
 
+const BackendView* WebApp::backend_view(const std::string& name) {
+  refresh_cache();
+  for (const BackendView& view : cached_views_) {
+    if (view.name == name) return &view;
+  }
+  return nullptr;
+}
+
 const nlohmann::json* WebApp::page_backend(const std::string& name) {
   refresh_cache();
   for (const json& entry : cached_page_data_["backends"]) {
@@ -277,7 +273,8 @@ io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std:
   const bool read = request.method == "GET" || request.method == "HEAD";
   const json* found = page_backend(name);
   json backend = found != nullptr ? *found : json::object();
-  const std::string state = backend.value("state", "unknown");
+  const BackendView* view = backend_view(name);
+  const core::BackendState state = view != nullptr ? view->state : core::BackendState::kUnknown;
 
   if (starts_with(request.path, kReservedPrefix)) {
     const std::string rest = request.path.substr(kReservedPrefix.size());
@@ -310,11 +307,13 @@ io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std:
     route_label_ = "backend_api";
     // An API client, or a method whose body Caddy could not have replayed: it cannot wait on a
     // page, so it learns when to come back (RFC 9110 §10.2.3).
-    const bool woken = (state == "asleep" || state == "error") && controller_.wake_on_request(name, request);
-    const int retry_after = woken ? 10 : retry_after_seconds(state);
+    const bool woken = (state == core::BackendState::kAsleep || state == core::BackendState::kError) &&
+                       controller_.wake_on_request(name, request);
+    const core::BackendState shown = woken ? core::BackendState::kWaking : state;
+    const int retry_after = retry_after_seconds(shown);
     json body = {{"error", "backend not ready"},
                  {"backend", name},
-                 {"state", woken ? "waking" : state},
+                 {"state", std::string(core::to_string(shown))},
                  {"detail", backend.value("explanation", "")},
                  {"retry_after_seconds", retry_after},
                  {"wake", woken ? json("requested") : json(std::string(kReservedPrefix) + "wake")}};
@@ -361,21 +360,16 @@ void WebApp::refresh_cache() {
   const std::uint64_t revision = controller_.revision();
   if (revision == cached_revision_) return;
   json status = controller_.status();
+  cached_views_ = controller_.backends();
   cached_status_ = status.dump(2) + "\n";
   cached_public_status_ = public_status(status).dump(2) + "\n";
 
   json page = status;
-  for (json& backend : page["backends"]) {
-    const std::string state = backend.value("state", "unknown");
-    const std::string label = backend.value("label", "");
-    backend["state_label"] = std::string(state_label(state));
-    backend["explanation"] = explanation(state, label);
-    backend["is_ready"] = state == "ready";
-    backend["can_wake"] = state == "asleep" || state == "error" || state == "sleeping";
-    backend["is_busy"] = state == "waking" || state == "booting" || state == "sleeping" || state == "unknown";
-    backend["is_error"] = state == "error";
-    backend["auto_refresh"] = state != "asleep" && state != "error";
-    backend["wake_action"] = "/wake/" + backend.value("name", "");
+  json& entries = page["backends"];
+  // The status document lists the backends in the same order as backends().
+  for (std::size_t i = 0; i < entries.size() && i < cached_views_.size(); ++i) {
+    add_page_fields(cached_views_[i], entries[i]);
+    entries[i]["wake_action"] = "/wake/" + cached_views_[i].name;
   }
   cached_page_data_ = page;
   const core::Template* launcher_page = pages_.page("launcher.html");
@@ -424,7 +418,7 @@ io::HttpResponse WebApp::public_wake(const io::HttpRequest& request, const std::
     return response;
   };
 
-  const json* backend = page_backend(name);
+  const BackendView* backend = backend_view(name);
   if (backend == nullptr) {
     ++wake_requests_[{route, "unknown_backend"}];
     return not_found(request);
@@ -445,22 +439,22 @@ io::HttpResponse WebApp::public_wake(const io::HttpRequest& request, const std::
     return refuse(429, "rate_limited", "Too many wake requests from your address; try again shortly.", wait);
   }
   // A wake that starts a sleeping backend (what the launcher offers as `can_wake`) is what costs.
-  if (backend->value("can_wake", false)) {
+  if (can_wake(backend->state)) {
     if (auto wait = access_.start_cooldown(steady_now); wait.count() > 0) {
       return refuse(429, "cooldown", "A machine was woken moments ago; try again shortly.", wait);
     }
   }
   const std::string reason =
       (waiting_page ? "waiting page from " : "wake button from ") + AccessControl::client_address(request);
-  const Controller::WakeOutcome outcome = controller_.wake(name, "public-button", reason);
-  ++wake_requests_[{route, outcome == Controller::WakeOutcome::kAccepted ? "accepted" : "already_awake"}];
+  const Controller::RequestOutcome outcome = controller_.wake(name, "public-button", reason);
+  ++wake_requests_[{route, outcome == Controller::RequestOutcome::kAccepted ? "accepted" : "already_awake"}];
   if (wants_html(request)) {
     // Post/Redirect/Get: the browser returns to the page, which shows the progress.
     return io::HttpResponse::redirect(303, "/");
   }
   json body = {{"backend", name},
                {"accepted", true},
-               {"already_awake", outcome == Controller::WakeOutcome::kAlreadyAwake},
+               {"already_awake", outcome == Controller::RequestOutcome::kNothingToDo},
                {"status_url", waiting_page ? std::string(kReservedPrefix) + "status" : "/api/status"}};
   return io::HttpResponse::json(202, body.dump() + "\n");
 }

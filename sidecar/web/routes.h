@@ -40,54 +40,25 @@
 #include "base/prometheus.h"
 #include "uv/http_server.h"
 #include "web/access.h"
+#include "web/controller.h"
 #include "web/pages.h"
 
 namespace unshelver::web {
-
-class Controller {
- public:
-  enum class WakeOutcome { kAccepted, kAlreadyAwake, kUnknownBackend };
-
-  virtual ~Controller() = default;
-  // Changes whenever anything in status() changes.
-  virtual std::uint64_t revision() const = 0;
-  // The /api/status document: {"revision", "title", "backends": [...]}.
-  virtual nlohmann::json status() const = 0;
-  virtual WakeOutcome wake(const std::string& name, const std::string& actor, const std::string& reason) = 0;
-  // kAccepted when the backend was asked to sleep, kAlreadyAwake (sic: "nothing to do") when it
-  // already was, kUnknownBackend for a name that is not configured.
-  virtual WakeOutcome shelve(const std::string& name, const std::string& actor,
-                             const std::string& reason) = 0;
-  // An event of the web layer (login, login_failed, logout) for the audit trail.
-  virtual void record_event(const std::string& action, const std::string& actor,
-                            const std::string& detail) = 0;
-  // The ignore rule a request matches (a bot, an uptime monitor), or "" when none does.
-  virtual std::string ignore_reason(const io::HttpRequest& request) const = 0;
-  // The daemon's own metrics (backends, cloud, Caddy, log lines, events) for /metrics.
-  virtual void metrics(core::MetricsPage& page) const = 0;
-  // The backend whose host a request's Host header names (with or without a port, any case),
-  // or "" for any other host.
-  virtual std::string backend_for_host(std::string_view host) const = 0;
-  // An API client's request reached a sleeping backend's host. Wakes the backend when it is
-  // configured with wake_on_request and the request matches no ignore rule; true when it did.
-  virtual bool wake_on_request(const std::string& name, const io::HttpRequest& request) = 0;
-  // {"events": [...], "last_seq": N}, oldest first: without `after` the newest `limit` events,
-  // with it the first `limit` events after that seq. Only events already written and fsync'd.
-  virtual nlohmann::json events(std::optional<std::uint64_t> after, const std::string& backend,
-                                std::size_t limit) const = 0;
-  // Calls `then` (never inside this call) once an event with seq > after is recorded, or after
-  // `timeout`.
-  virtual void wait_for_events(std::uint64_t after, std::chrono::milliseconds timeout,
-                               std::function<void()> then) = 0;
-};
 
 class WebApp {
  public:
   WebApp(const Pages& pages, Controller& controller, AccessControl& access, std::string manual_shelve_path);
   void handle(const io::HttpRequest& request, io::Responder responder);
+  // The answer to every route but /api/events (whose long poll answers later), as handle()
+  // sends it; no socket needed.
+  io::HttpResponse answer(const io::HttpRequest& request);
 
  private:
   using Caller = AccessControl::Caller;
+
+  // Who asks: nobody for a backend's own traffic (`backend` set), else the session or bearer.
+  Caller identify(const io::HttpRequest& request, const std::string& backend);
+  io::HttpResponse answer(const io::HttpRequest& request, const std::string& backend);
 
   io::HttpResponse route(const io::HttpRequest& request, const Caller& caller);
   io::HttpResponse launcher(const io::HttpRequest& request);
@@ -99,9 +70,12 @@ class WebApp {
   io::HttpResponse asset(const std::string& name);
   void events(const io::HttpRequest& request, const Caller& caller, io::Responder responder);
   void refresh_cache();
+  // The backend's view and its page data (its status entry with what the pages show), from the
+  // cache of this revision; nullptr for a name that is not configured.
+  const BackendView* backend_view(const std::string& name);
   const nlohmann::json* page_backend(const std::string& name);
 
-  // The control surface (web_control.cc).
+  // The control surface (control_routes.cc).
   io::HttpResponse control_page(const io::HttpRequest& request, const Caller& caller);
   io::HttpResponse login_page(const io::HttpRequest& request, int status, const std::string& error);
   io::HttpResponse login(const io::HttpRequest& request);
@@ -124,6 +98,7 @@ class WebApp {
   std::string cached_public_status_;  // what anyone may see
   std::string cached_launcher_;       // with kFormTokenMarker where each visitor's token goes
   nlohmann::json cached_page_data_;   // the status document with what the pages show
+  std::vector<BackendView> cached_views_;
 
   // Requests by route label and status, and public wake requests by outcome, for /metrics.
   std::string_view route_label_ = "not_found";

@@ -2,8 +2,8 @@
 //
 // Runs the loop until nothing is left (the code under test must have closed its handles), with
 // an unreferenced watchdog that stops a loop which would otherwise never end, then requires
-// uv_loop_close() == 0. Leaked handles are named, and force-closed so that later tests in the same
-// process start clean; the failure is already recorded.
+// io::Loop's drain and close to succeed. Leaked handles are named as test failures (and
+// force-closed by io::Loop, so that later tests in the same process start clean).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -12,6 +12,7 @@
 #include <chrono>
 #include <functional>
 
+#include "uv/loop.h"
 #include "uv/timer.h"
 
 namespace unshelver::testing {
@@ -50,20 +51,10 @@ inline void drain_and_close_loop(uv_loop_t* loop) {
   EXPECT_FALSE(watchdog->fired) << "the loop still had active handles 5 s after the test closed them";
   uv_close(reinterpret_cast<uv_handle_t*>(&watchdog->timer),
            [](uv_handle_t* handle) { delete static_cast<Watchdog*>(handle->data); });
-  uv_run(loop, UV_RUN_DEFAULT);
-  const int rc = uv_loop_close(loop);
+  const int rc = io::Loop::drain_and_close(loop, [](uv_handle_t* handle) {
+    ADD_FAILURE() << "leaked handle of type " << uv_handle_type_name(handle->type);
+  });
   EXPECT_EQ(0, rc) << "uv_loop_close: " << uv_strerror(rc);
-  if (rc != 0) {
-    uv_walk(
-        loop,
-        [](uv_handle_t* handle, void*) {
-          ADD_FAILURE() << "leaked handle of type " << uv_handle_type_name(handle->type);
-          if (!uv_is_closing(handle)) uv_close(handle, nullptr);
-        },
-        nullptr);
-    uv_run(loop, UV_RUN_DEFAULT);
-    uv_loop_close(loop);
-  }
 }
 
 }  // namespace unshelver::testing

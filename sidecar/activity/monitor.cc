@@ -1,0 +1,213 @@
+#include "activity/monitor.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "base/text.h"
+
+namespace unshelver::activity {
+
+namespace {
+using nlohmann::json;
+
+std::vector<core::ActivityTarget> targets_of(const std::vector<app::BackendDriver*>& drivers) {
+  std::vector<core::ActivityTarget> targets;
+  for (const app::BackendDriver* driver : drivers) {
+    const core::BackendConfig& backend = driver->config();
+    targets.push_back(core::ActivityTarget{backend.name, backend.host, backend.upstream_label});
+  }
+  return targets;
+}
+
+// A long request must be recognised well before the idle timeout could shelve the backend.
+core::InflightTracker tracker_for(const core::BackendConfig& backend) {
+  const core::InflightSettings& inflight = backend.inflight;
+  auto min_busy = std::min<std::chrono::milliseconds>(
+      inflight.min_busy, std::chrono::duration_cast<std::chrono::milliseconds>(backend.idle_timeout) / 2);
+  return core::InflightTracker(min_busy, std::max<std::chrono::milliseconds>(
+                                             inflight.sample_interval * 2, std::chrono::milliseconds(2000)));
+}
+}  // namespace
+
+ActivityMonitor::ActivityMonitor(uv_loop_t* loop, const core::Config& config,
+                                 std::vector<app::BackendDriver*> drivers, std::function<void()> on_change,
+                                 std::function<void()> persist)
+    : loop_(loop),
+      config_(config),
+      on_change_(std::move(on_change)),
+      persist_(std::move(persist)),
+      classifier_(targets_of(drivers), config.activity.ignore) {
+  for (app::BackendDriver* driver : drivers) {
+    watched_.push_back(Watched{driver, tracker_for(driver->config()), ""});
+    const core::BackendConfig& backend = driver->config();
+    if (!backend.host.empty())
+      backend_by_host_[core::to_lower(core::host_without_port(backend.host))] = backend.name;
+  }
+}
+
+ActivityMonitor::~ActivityMonitor() = default;
+
+Status ActivityMonitor::start() {
+  // Requests in flight: one monitor for every backend with in-flight detection on.
+  std::chrono::milliseconds sample_interval{0};
+  for (const Watched& watched : watched_) {
+    const core::InflightSettings& inflight = watched.driver->config().inflight;
+    if (inflight.enabled && (sample_interval.count() == 0 || inflight.sample_interval < sample_interval)) {
+      sample_interval = inflight.sample_interval;
+    }
+  }
+  if (sample_interval.count() > 0) {
+    monitor_ = std::make_unique<io::ConnectionMonitor>(
+        loop_, sample_interval,
+        [this](const std::string& upstream, const std::vector<core::ConnectionSample>& sample) {
+          on_connection_sample(upstream, sample);
+        });
+    if (Status started = monitor_->start(); !started) {
+      spdlog::error("requests in flight cannot be seen ({}); long requests will not hold the idle clock",
+                    started.error().message);
+      monitor_.reset();
+    }
+  }
+
+  refresh_upstreams();
+  flush_timer_ = std::make_unique<io::Timer>(loop_);
+  flush_timer_->start_repeating(std::chrono::seconds(5), [this] {
+    if (dirty_) persist_();
+  });
+
+  if (config_.activity_log_path.empty()) {
+    spdlog::warn(
+        "activity_log_path is not set: no access-log activity is seen, backends sleep one idle "
+        "timeout after they become ready");
+    return ok_status();
+  }
+  for (const Watched& watched : watched_) {
+    if (watched.driver->config().host.empty()) {
+      spdlog::warn(
+          "[{}] has no host (set host or public_base_url): its access-log lines cannot be recognised",
+          watched.driver->config().name);
+    }
+  }
+  io::LogFollowerOptions options;
+  options.max_line_bytes = config_.activity.max_line_bytes;
+  options.stat_interval = config_.activity.stat_interval;
+  options.checkpoint_path = config_.activity.checkpoint_path.empty()
+                                ? config_.state_dir + "/activity-checkpoint.json"
+                                : config_.activity.checkpoint_path;
+  follower_ = std::make_unique<io::LogFollower>(loop_, config_.activity_log_path, options,
+                                                [this](std::string_view line) { on_log_line(line); });
+  if (Status started = follower_->start(); !started) {
+    return Error{"activity_log_path " + config_.activity_log_path + ": " + started.error().message};
+  }
+  spdlog::info("following {} for activity", config_.activity_log_path);
+  return ok_status();
+}
+
+void ActivityMonitor::close() {
+  if (follower_) follower_->close();
+  if (monitor_) monitor_->close();
+  if (flush_timer_) flush_timer_->stop();
+}
+
+void ActivityMonitor::on_log_line(std::string_view line) {
+  const core::LineResult result = classifier_.classify(line);
+  if (result.outcome != core::LineOutcome::kActivity) {
+    if (result.outcome == core::LineOutcome::kMalformedJson ||
+        result.outcome == core::LineOutcome::kMissingField ||
+        result.outcome == core::LineOutcome::kWrongType) {
+      spdlog::debug("access log: skipped a line ({}: {})", core::to_string(result.outcome), result.reason);
+    }
+    return;
+  }
+  app::BackendDriver* driver = watched_.at(static_cast<std::size_t>(result.backend)).driver;
+  const auto end = core::TimePoint(std::chrono::duration_cast<core::TimePoint::duration>(
+      std::chrono::duration<double>(result.end_seconds)));
+  driver->record_activity(end);
+  dirty_ = true;
+  on_change_();
+}
+
+void ActivityMonitor::refresh_upstreams() {
+  if (!monitor_) return;
+  // A backend's upstream becomes known with the cloud's first report and may change after a
+  // wake (a new address); the monitor is told only when the set changed.
+  bool changed = false;
+  std::vector<std::string> upstreams;
+  for (Watched& watched : watched_) {
+    std::string upstream = watched.driver->config().inflight.enabled ? watched.driver->upstream() : "";
+    changed = changed || upstream != watched.upstream;
+    watched.upstream = upstream;
+    if (!upstream.empty()) upstreams.push_back(std::move(upstream));
+  }
+  if (changed) monitor_->set_upstreams(std::move(upstreams));
+}
+
+void ActivityMonitor::on_connection_sample(const std::string& upstream,
+                                           const std::vector<core::ConnectionSample>& sample) {
+  const core::TimePoint now = std::chrono::system_clock::now();
+  for (Watched& watched : watched_) {
+    if (watched.upstream != upstream) continue;
+    const core::InflightStatus status = watched.inflight.update(sample, now);
+    const int before = watched.driver->reconciler().requests_in_flight();
+    watched.driver->set_requests_in_flight(status.long_requests, status.last_busy_at);
+    if (status.long_requests != before) {
+      spdlog::info("[{}] {} long request(s) in flight", watched.driver->config().name, status.long_requests);
+      on_change_();
+    }
+    if (status.long_requests > 0) dirty_ = true;
+  }
+}
+
+std::string ActivityMonitor::ignore_reason(std::string_view method, std::string_view target,
+                                           std::string_view user_agent) const {
+  return std::string(classifier_.ignore_reason(method, target, user_agent));
+}
+
+std::string ActivityMonitor::backend_for_host(std::string_view host) const {
+  auto found = backend_by_host_.find(core::to_lower(core::host_without_port(host)));
+  return found == backend_by_host_.end() ? "" : found->second;
+}
+
+std::uint64_t ActivityMonitor::activity_lines(std::size_t index) const {
+  return classifier_.counters().activity_by_backend.at(index);
+}
+
+std::uint64_t ActivityMonitor::ignored_lines(std::size_t index) const {
+  return classifier_.counters().ignored_by_backend.at(index);
+}
+
+void ActivityMonitor::write_status(json& document) const {
+  json out = {{"log_path", config_.activity_log_path}};
+  if (follower_) {
+    const io::LogFollowerStats& stats = follower_->stats();
+    out["lines"] = stats.lines;
+    out["bytes"] = stats.bytes;
+    out["overlong_lines"] = stats.overlong_lines;
+    out["rotations"] = stats.rotations;
+    out["truncations"] = stats.truncations;
+    out["missed_while_down"] = stats.missed_while_down;
+    out["read_errors"] = stats.read_errors;
+  }
+  out["by_outcome"] = classifier_.counters().by_outcome;
+  out["inflight_detection"] = monitor_ != nullptr;
+  document["activity"] = std::move(out);
+}
+
+void ActivityMonitor::write_metrics(core::MetricsPage& page) const {
+  for (const auto& [outcome, count] : classifier_.counters().by_outcome) {
+    page.counter("unshelver_log_lines_total", "Caddy access log lines, by how they were classified.",
+                 {{"classification", outcome}}, static_cast<double>(count));
+  }
+  if (follower_) {
+    const io::LogFollowerStats& stats = follower_->stats();
+    page.counter("unshelver_log_rotations_total", "Rotations of Caddy's access log that were followed.", {},
+                 static_cast<double>(stats.rotations));
+    page.counter("unshelver_log_overlong_lines_total", "Access log lines skipped for being too long.", {},
+                 static_cast<double>(stats.overlong_lines));
+    page.counter("unshelver_log_read_errors_total", "Errors reading Caddy's access log.", {},
+                 static_cast<double>(stats.read_errors));
+  }
+}
+
+}  // namespace unshelver::activity

@@ -1,0 +1,95 @@
+// ActivityMonitor: what keeps the backends awake, wired together.
+//
+// Caddy's access log is followed (LogFollower) and each line classified (ActivityClassifier):
+// a line of a backend's host that no ignore rule matches is activity, and resets that backend's
+// idle clock. Requests in flight through Caddy are sampled (ConnectionMonitor) for every backend
+// with in-flight detection on, and a long request holds the idle clock (InflightTracker). The last
+// activity is persisted at most every few seconds (and at shutdown), which bounds what a crash
+// can lose to that window.
+//
+// The classifier also carries the ignore rules for live requests (wake on request) and the hosts
+// of the backends, so it exists even when no access log is followed.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "activity/classifier.h"
+#include "activity/connection_monitor.h"
+#include "activity/inflight_tracker.h"
+#include "activity/log_follower.h"
+#include "backend/driver.h"
+#include "base/prometheus.h"
+#include "base/result.h"
+#include "config/config.h"
+#include "uv/timer.h"
+
+namespace unshelver::activity {
+
+class ActivityMonitor {
+ public:
+  // `drivers` are the backends in configuration order; they outlive the monitor. `on_change` runs
+  // after anything that the status shows changed; `persist` saves the backends' state.
+  ActivityMonitor(uv_loop_t* loop, const core::Config& config, std::vector<app::BackendDriver*> drivers,
+                  std::function<void()> on_change, std::function<void()> persist);
+  ~ActivityMonitor();
+  ActivityMonitor(const ActivityMonitor&) = delete;
+  ActivityMonitor& operator=(const ActivityMonitor&) = delete;
+
+  // Starts following the access log and sampling connections. An access log that cannot be
+  // followed is a start-up error; connections that cannot be sampled are only logged.
+  Status start();
+  // A backend's upstream may have changed (first cloud report, a wake to a new address).
+  void refresh_upstreams();
+  // Stops following and sampling; the periodic persisting stops too.
+  void close();
+
+  // Whether activity arrived since the backends' state was last persisted; saved() clears it.
+  bool dirty() const { return dirty_; }
+  void saved() { dirty_ = false; }
+
+  // The ignore rule a live request matches, or "" (see ActivityClassifier::ignore_reason).
+  std::string ignore_reason(std::string_view method, std::string_view target,
+                            std::string_view user_agent) const;
+  // The backend whose host `host` names (with or without a port, any case), or "".
+  std::string backend_for_host(std::string_view host) const;
+  // Access-log lines attributed to the `index`th backend.
+  std::uint64_t activity_lines(std::size_t index) const;
+  std::uint64_t ignored_lines(std::size_t index) const;
+
+  // Sets the status document's "activity"; adds the log's metrics.
+  void write_status(nlohmann::json& document) const;
+  void write_metrics(core::MetricsPage& page) const;
+
+ private:
+  struct Watched {
+    app::BackendDriver* driver;
+    core::InflightTracker inflight;
+    std::string upstream;  // what the connection monitor watches for it, "" for nothing
+  };
+  void on_log_line(std::string_view line);
+  void on_connection_sample(const std::string& upstream, const std::vector<core::ConnectionSample>& sample);
+
+  uv_loop_t* loop_;
+  const core::Config& config_;
+  std::vector<Watched> watched_;  // in configuration order, as the classifier's targets
+  std::function<void()> on_change_;
+  std::function<void()> persist_;
+  core::ActivityClassifier classifier_;
+  std::map<std::string, std::string> backend_by_host_;  // lower-case host -> backend name
+  std::unique_ptr<io::LogFollower> follower_;
+  std::unique_ptr<io::ConnectionMonitor> monitor_;
+  std::unique_ptr<io::Timer> flush_timer_;
+  bool dirty_ = false;
+};
+
+}  // namespace unshelver::activity

@@ -1,0 +1,109 @@
+// App as the web layer's web::Controller: the backends' views and the status document, wake and
+// shelve requests, and the event log's queries, answered from the backends and the subsystems.
+#include <spdlog/spdlog.h>
+
+#include "app/app.h"
+#include "app/status.h"
+
+namespace unshelver::app {
+
+using nlohmann::json;
+
+std::vector<web::BackendView> App::backends() const {
+  std::vector<web::BackendView> views;
+  views.reserve(backends_.size());
+  for (std::size_t i = 0; i < backends_.size(); ++i) {
+    web::BackendView view = backend_view(*backends_[i].driver, router_.get());
+    if (activity_) {
+      view.activity_lines = activity_->activity_lines(i);
+      view.ignored_lines = activity_->ignored_lines(i);
+    }
+    views.push_back(std::move(view));
+  }
+  return views;
+}
+
+nlohmann::json App::status() const {
+  json backends = json::array();
+  for (const web::BackendView& view : this->backends()) backends.push_back(backend_json(view));
+  json result{{"revision", revision_},
+              {"title", config_.app.title},
+              {"backends", std::move(backends)},
+              {"caddy", json{{"manage", false}}}};
+  if (router_) router_->write_status(result);
+  if (activity_) activity_->write_status(result);
+  if (events_) events_->write_status(result);
+  if (openstack_) openstack_->write_status(result);
+  return result;
+}
+
+std::string App::backend_for_host(std::string_view host) const {
+  return activity_ ? activity_->backend_for_host(host) : "";
+}
+
+bool App::wake_on_request(const std::string& name, const io::HttpRequest& request) {
+  for (Backend& backend : backends_) {
+    if (backend.config().name != name) continue;
+    if (!backend.config().wake_on_request) return false;
+    if (const std::string rule = ignore_reason(request); !rule.empty()) {
+      spdlog::debug("[{}] request {} {} does not wake (ignored by {})", name, request.method, request.path,
+                    rule);
+      return false;
+    }
+    return backend.driver->request(true, "wake-on-request",
+                                   request.method + " " + request.path + " from " + request.remote_address);
+  }
+  return false;
+}
+
+web::Controller::RequestOutcome App::request_desired(const std::string& name, bool awake,
+                                                     const std::string& actor, const std::string& reason) {
+  for (Backend& backend : backends_) {
+    if (backend.config().name != name) continue;
+    const bool changed = backend.driver->request(awake, actor, reason);
+    return changed ? RequestOutcome::kAccepted : RequestOutcome::kNothingToDo;
+  }
+  return RequestOutcome::kUnknownBackend;
+}
+
+web::Controller::RequestOutcome App::wake(const std::string& name, const std::string& actor,
+                                          const std::string& reason) {
+  return request_desired(name, true, actor, reason);
+}
+
+web::Controller::RequestOutcome App::shelve(const std::string& name, const std::string& actor,
+                                            const std::string& reason) {
+  return request_desired(name, false, actor, reason);
+}
+
+void App::record_event(const std::string& action, const std::string& actor, const std::string& detail) {
+  if (!events_) return;
+  core::EventRecord record;
+  record.at = std::chrono::system_clock::now();
+  record.action = action;
+  record.actor = actor;
+  record.detail = detail;
+  events_->record(std::move(record));
+}
+
+std::string App::ignore_reason(const io::HttpRequest& request) const {
+  if (!activity_) return "";
+  const std::string* agent = request.header("User-Agent");
+  return activity_->ignore_reason(request.method, request.target, agent ? *agent : "");
+}
+
+nlohmann::json App::events(std::optional<std::uint64_t> after, const std::string& backend,
+                           std::size_t limit) const {
+  json list = json::array();
+  for (const core::EventRecord& record : events_->recent(after, backend, limit)) {
+    list.push_back(json::parse(core::to_json_line(record)));
+  }
+  return json{{"events", std::move(list)}, {"last_seq", events_->last_recorded_seq()}};
+}
+
+void App::wait_for_events(std::uint64_t after, std::chrono::milliseconds timeout,
+                          std::function<void()> then) {
+  events_->wait(after, timeout, std::move(then));
+}
+
+}  // namespace unshelver::app

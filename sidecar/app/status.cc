@@ -1,0 +1,70 @@
+#include "app/status.h"
+
+namespace unshelver::app {
+
+using nlohmann::json;
+
+web::BackendView backend_view(const BackendDriver& driver, const CaddyRouter* router) {
+  const core::BackendReconciler& reconciler = driver.reconciler();
+  const core::BackendConfig& config = driver.config();
+  const auto& observation = reconciler.last_observation();
+  web::BackendView view;
+  view.name = config.name;
+  view.label = config.label.empty() ? config.name : config.label;
+  view.description = config.description;
+  view.provider = std::string(driver.provider_kind());
+  if (router != nullptr) {
+    const auto& modes = router->status().modes;
+    auto mode = modes.find(config.name);
+    view.routing = mode == modes.end() ? "" : mode->second;
+  }
+  view.state = web::effective_state(reconciler.state(), view.routing);
+  view.since = reconciler.state_since();
+  view.desired_awake = reconciler.desired().awake;
+  view.desired_by = reconciler.desired().actor;
+  view.desired_reason = reconciler.desired().reason;
+  view.last_activity = reconciler.last_activity();
+  view.idle_deadline = reconciler.idle_deadline();
+  view.idle_timeout = config.idle_timeout;
+  view.url = driver.visitor_url();
+  view.upstream = config.upstream.empty() ? reconciler.upstream() : config.upstream;
+  view.cloud_status = observation ? observation->status : "";
+  view.observed_at = reconciler.last_observed_at();
+  view.error = reconciler.last_error();
+  view.observe_error = reconciler.observe_error();
+  view.action_in_flight = reconciler.in_flight();
+  view.requests_in_flight = reconciler.requests_in_flight();
+  return view;
+}
+
+json backend_json(const web::BackendView& view) {
+  json entry = {
+      {"name", view.name},
+      {"label", view.label},
+      {"description", view.description},
+      {"provider", view.provider},
+      {"state", std::string(core::to_string(view.state))},
+      {"routing", view.routing ? json(*view.routing) : json()},
+      {"since", core::format_rfc3339(view.since)},
+      {"desired", view.desired_awake ? "awake" : "asleep"},
+      {"desired_by", view.desired_by},
+      {"desired_reason", view.desired_reason},
+      {"last_activity", core::time_or_null(view.last_activity)},
+      {"idle_deadline", core::time_or_null(view.idle_deadline)},
+      {"idle_timeout_seconds", view.idle_timeout.count()},
+      {"url", view.url},
+      {"upstream", view.upstream},
+      {"cloud_status", view.cloud_status},
+      {"observed_at", core::time_or_null(view.observed_at)},
+      {"error", view.error},
+      {"observe_error", view.observe_error},
+      {"action_in_flight",
+       view.action_in_flight ? json(std::string(core::to_string(*view.action_in_flight))) : json()},
+      {"requests_in_flight", view.requests_in_flight},
+  };
+  if (view.activity_lines) entry["activity_lines"] = *view.activity_lines;
+  if (view.ignored_lines) entry["ignored_lines"] = *view.ignored_lines;
+  return entry;
+}
+
+}  // namespace unshelver::app

@@ -1,0 +1,109 @@
+// Controller: what the web layer asks of the application, and BackendView, the typed view of one
+// backend that the status document, the metrics, the pages and the CLI all read.
+//
+// BackendView carries the backend's *effective* state: the reconciler's, except that a backend
+// is `ready` only once Caddy routes visitors to it (DESIGN.md). That rule lives in
+// effective_state() below and nowhere else, so /api/status, /metrics and the pages agree about
+// the same backend at the same moment. Nothing above this header compares state strings.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backend/reconciler.h"
+#include "backend/state_machine.h"
+#include "base/prometheus.h"
+
+namespace unshelver::io {
+struct HttpRequest;
+}
+
+namespace unshelver::web {
+
+struct BackendView {
+  std::string name;
+  std::string label;  // what the pages show: the configured label, or the name
+  std::string description;
+  std::string provider;
+  core::BackendState state = core::BackendState::kUnknown;  // effective: see effective_state()
+  core::TimePoint since{};                                  // when the reconciler entered its state
+  // Caddy's route to the backend as loaded ("backend", "unshelver", or "" before the first
+  // load); nullopt when Unshelver does not manage Caddy.
+  std::optional<std::string> routing;
+  bool desired_awake = false;
+  std::string desired_by;
+  std::string desired_reason;
+  std::optional<core::TimePoint> last_activity;
+  std::optional<core::TimePoint> idle_deadline;
+  std::chrono::seconds idle_timeout{0};
+  std::string url;
+  std::string upstream;
+  std::string cloud_status;  // the cloud's last reported status, "" before the first report
+  std::optional<core::TimePoint> observed_at;
+  std::string error;
+  std::string observe_error;
+  std::optional<core::Command> action_in_flight;
+  int requests_in_flight = 0;
+  // Access-log lines attributed to the backend, when the classifier runs.
+  std::optional<std::uint64_t> activity_lines;
+  std::optional<std::uint64_t> ignored_lines;
+};
+
+// The one rule between the reconciler's state and what visitors see: `ready` means visitors
+// reach the backend, so while Unshelver manages Caddy (`routing` set) and Caddy has not loaded
+// the route to the backend, a ready backend is still `booting`.
+inline core::BackendState effective_state(core::BackendState reconciled,
+                                          const std::optional<std::string>& routing) {
+  if (reconciled == core::BackendState::kReady && routing && *routing != "backend")
+    return core::BackendState::kBooting;
+  return reconciled;
+}
+
+class Controller {
+ public:
+  // What became of a wake or shelve request.
+  enum class RequestOutcome { kAccepted, kNothingToDo, kUnknownBackend };
+
+  virtual ~Controller() = default;
+  // Changes whenever anything in status() or backends() changes.
+  virtual std::uint64_t revision() const = 0;
+  // Every configured backend, in configuration order.
+  virtual std::vector<BackendView> backends() const = 0;
+  // The /api/status document: {"revision", "title", "backends": [...], and the subsystems'}.
+  virtual nlohmann::json status() const = 0;
+  // kAccepted when the backend was asked to wake (sleep), kNothingToDo when it already was,
+  // kUnknownBackend for a name that is not configured.
+  virtual RequestOutcome wake(const std::string& name, const std::string& actor,
+                              const std::string& reason) = 0;
+  virtual RequestOutcome shelve(const std::string& name, const std::string& actor,
+                                const std::string& reason) = 0;
+  // An event of the web layer (login, login_failed, logout) for the audit trail.
+  virtual void record_event(const std::string& action, const std::string& actor,
+                            const std::string& detail) = 0;
+  // The ignore rule a request matches (a bot, an uptime monitor), or "" when none does.
+  virtual std::string ignore_reason(const io::HttpRequest& request) const = 0;
+  // The daemon's own metrics (backends, cloud, Caddy, log lines, events) for /metrics.
+  virtual void metrics(core::MetricsPage& page) const = 0;
+  // The backend whose host a request's Host header names (with or without a port, any case),
+  // or "" for any other host.
+  virtual std::string backend_for_host(std::string_view host) const = 0;
+  // An API client's request reached a sleeping backend's host. Wakes the backend when it is
+  // configured with wake_on_request and the request matches no ignore rule; true when it did.
+  virtual bool wake_on_request(const std::string& name, const io::HttpRequest& request) = 0;
+  // {"events": [...], "last_seq": N}, oldest first: without `after` the newest `limit` events,
+  // with it the first `limit` events after that seq. Only events already written and fsync'd.
+  virtual nlohmann::json events(std::optional<std::uint64_t> after, const std::string& backend,
+                                std::size_t limit) const = 0;
+  // Calls `then` (never inside this call) once an event with seq > after is recorded, or after
+  // `timeout`.
+  virtual void wait_for_events(std::uint64_t after, std::chrono::milliseconds timeout,
+                               std::function<void()> then) = 0;
+};
+
+}  // namespace unshelver::web

@@ -1,0 +1,334 @@
+// Tests for WebApp's routes against a fake Controller: no socket and no loop, but the runtime
+// (AccessControl's random bytes, the embedded pages), so they live with the loop tests.
+//
+// What they pin is the web layer's own rules: tokens never in URLs, forms carry their anti-forgery
+// token, failed logins and public wakes are rate limited, a wake that starts a sleeping backend
+// waits for the global cool-down, and bearer tokens open the admin routes but never a backend's.
+#include "web/routes.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "web/page_model.h"
+
+namespace unshelver::web {
+namespace {
+
+using core::BackendState;
+using nlohmann::json;
+
+constexpr const char* kToken = "correct-horse-battery-staple";
+constexpr const char* kPublicAddress = "203.0.113.5";
+
+class FakeController : public Controller {
+ public:
+  struct Request {
+    std::string name;
+    bool wake;
+    std::string actor;
+  };
+
+  FakeController() {
+    BackendView gpu;
+    gpu.name = "gpu";
+    gpu.label = "GPU";
+    gpu.state = BackendState::kAsleep;
+    views.push_back(gpu);
+  }
+
+  std::uint64_t revision() const override { return revision_value; }
+  std::vector<BackendView> backends() const override { return views; }
+  json status() const override {
+    json backends = json::array();
+    for (const BackendView& view : views) {
+      backends.push_back({{"name", view.name},
+                          {"label", view.label},
+                          {"state", std::string(core::to_string(view.state))},
+                          {"upstream", "10.0.0.5:8080"}});
+    }
+    return {{"revision", revision_value}, {"title", "Test"}, {"backends", backends}};
+  }
+  RequestOutcome wake(const std::string& name, const std::string& actor, const std::string&) override {
+    return request(name, true, actor);
+  }
+  RequestOutcome shelve(const std::string& name, const std::string& actor, const std::string&) override {
+    return request(name, false, actor);
+  }
+  void record_event(const std::string& action, const std::string&, const std::string&) override {
+    recorded.push_back(action);
+  }
+  std::string ignore_reason(const io::HttpRequest& request) const override {
+    const std::string* agent = request.header("User-Agent");
+    return agent != nullptr && agent->find("bot") != std::string::npos ? "user_agent" : "";
+  }
+  void metrics(core::MetricsPage& page) const override {
+    page.gauge("unshelver_test", "A metric of the fake controller.", {}, 1);
+  }
+  std::string backend_for_host(std::string_view host) const override {
+    return host == "gpu.example.org" ? "gpu" : "";
+  }
+  bool wake_on_request(const std::string& name, const io::HttpRequest&) override {
+    woken_on_request.push_back(name);
+    return wake_on_request_result;
+  }
+  json events(std::optional<std::uint64_t>, const std::string&, std::size_t) const override {
+    return {{"events", json::array()}, {"last_seq", 0}};
+  }
+  void wait_for_events(std::uint64_t, std::chrono::milliseconds, std::function<void()> then) override {
+    then();
+  }
+
+  void set_state(BackendState state) {
+    views[0].state = state;
+    ++revision_value;
+  }
+
+  std::vector<BackendView> views;
+  std::uint64_t revision_value = 1;
+  std::vector<Request> requests;
+  std::vector<std::string> recorded;  // the actions of record_event
+  std::vector<std::string> woken_on_request;
+  bool wake_on_request_result = false;
+
+ private:
+  RequestOutcome request(const std::string& name, bool wake, const std::string& actor) {
+    if (name != "gpu") return RequestOutcome::kUnknownBackend;
+    requests.push_back(Request{name, wake, actor});
+    return RequestOutcome::kAccepted;
+  }
+};
+
+std::string header(const io::HttpResponse& response, std::string_view name) {
+  const std::string* value = io::find_header(response.headers, name);
+  return value != nullptr ? *value : "";
+}
+
+class RoutesTest : public ::testing::Test {
+ protected:
+  RoutesTest() : pages_(load_pages()) {
+    config_.app.control_token = kToken;
+    config_.security.login_burst = 3;
+    config_.security.wake_burst = 2;
+    access_ = std::make_unique<AccessControl>(config_, "a signing key of enough length for the test");
+    web_ = std::make_unique<WebApp>(pages_, controller_, *access_, "/manual-shelve");
+  }
+
+  static Pages load_pages() {
+    auto pages = Pages::load("");
+    EXPECT_TRUE(pages) << pages.error().message;
+    return std::move(pages.value());
+  }
+
+  static io::HttpRequest request(std::string method, std::string target,
+                                 std::string address = kPublicAddress) {
+    io::HttpRequest request;
+    request.method = std::move(method);
+    request.target = target;
+    const std::size_t query = target.find('?');
+    request.path = target.substr(0, query);
+    if (query != std::string::npos) request.query = target.substr(query + 1);
+    request.remote_address = std::move(address);
+    request.headers.emplace_back("Host", "unshelver.example.org");
+    return request;
+  }
+
+  // A form POST as the visitor `visitor_id` sends it, with `form_token` when given.
+  static io::HttpRequest form(std::string target, const std::string& visitor_id, std::string body) {
+    io::HttpRequest post = request("POST", std::move(target));
+    post.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+    post.headers.emplace_back("Cookie", std::string(kVisitorCookie) + "=" + visitor_id);
+    post.headers.emplace_back("Accept", "application/json");
+    post.body = std::move(body);
+    return post;
+  }
+
+  std::string visitor_token(const std::string& visitor_id, std::string_view purpose) const {
+    return access_->visitor_form_token(AccessControl::Visitor{visitor_id, ""}, purpose);
+  }
+
+  static io::HttpRequest with_bearer(io::HttpRequest request, const std::string& token) {
+    request.headers.emplace_back("Authorization", "Bearer " + token);
+    return request;
+  }
+
+  core::Config config_;
+  Pages pages_;
+  FakeController controller_;
+  std::unique_ptr<AccessControl> access_;
+  std::unique_ptr<WebApp> web_;
+  const std::string visitor_ = "dmlzaXRvci1vZi10aGUtdGVzdA";  // base64url, 19 bytes
+};
+
+TEST_F(RoutesTest, RefusesTheControlTokenInAUrl) {
+  for (const char* target : {"/api/status?token=x", "/control?control_token=x", "/?token="}) {
+    const io::HttpResponse response = web_->answer(request("GET", target));
+    EXPECT_EQ(400, response.status) << target;
+    EXPECT_NE(std::string::npos, response.body.find("never accepted in a URL")) << target;
+  }
+}
+
+TEST_F(RoutesTest, PublicWakeNeedsTheFormTokenOfThisVisitor) {
+  // None, one of another visitor, one made for the login form: all refused as forged.
+  for (const std::string& body :
+       {std::string(""), "form_token=" + visitor_token("c29tZW9uZS1lbHNlLWF0LWFsbA", "wake"),
+        "form_token=" + visitor_token(visitor_, "login")}) {
+    const io::HttpResponse response = web_->answer(form("/wake/gpu", visitor_, body));
+    EXPECT_EQ(403, response.status) << body;
+    EXPECT_NE(std::string::npos, response.body.find("form token")) << response.body;
+  }
+  EXPECT_TRUE(controller_.requests.empty());
+
+  const io::HttpResponse accepted =
+      web_->answer(form("/wake/gpu", visitor_, "form_token=" + visitor_token(visitor_, "wake")));
+  EXPECT_EQ(202, accepted.status) << accepted.body;
+  ASSERT_EQ(1u, controller_.requests.size());
+  EXPECT_EQ("public-button", controller_.requests[0].actor);
+}
+
+TEST_F(RoutesTest, PublicWakeIsRefusedToBotsAndUnknownBackends) {
+  io::HttpRequest bot = form("/wake/gpu", visitor_, "form_token=" + visitor_token(visitor_, "wake"));
+  bot.headers.emplace_back("User-Agent", "examplebot/1.0");
+  EXPECT_EQ(403, web_->answer(bot).status);
+  EXPECT_EQ(
+      404,
+      web_->answer(form("/wake/other", visitor_, "form_token=" + visitor_token(visitor_, "wake"))).status);
+  EXPECT_EQ(405, web_->answer(request("GET", "/wake/gpu")).status);
+  EXPECT_TRUE(controller_.requests.empty());
+}
+
+TEST_F(RoutesTest, PublicWakeIsRateLimitedPerClient) {
+  // Ready: a wake starts nothing, so only the per-client limit (a burst of 2) applies.
+  controller_.set_state(BackendState::kReady);
+  const std::string body = "form_token=" + visitor_token(visitor_, "wake");
+  EXPECT_EQ(202, web_->answer(form("/wake/gpu", visitor_, body)).status);
+  EXPECT_EQ(202, web_->answer(form("/wake/gpu", visitor_, body)).status);
+  const io::HttpResponse limited = web_->answer(form("/wake/gpu", visitor_, body));
+  EXPECT_EQ(429, limited.status);
+  EXPECT_FALSE(header(limited, "Retry-After").empty());
+  EXPECT_EQ(2u, controller_.requests.size());
+}
+
+TEST_F(RoutesTest, WakesThatStartASleepingBackendWaitForTheCooldown) {
+  const std::string body = "form_token=" + visitor_token(visitor_, "wake");
+  EXPECT_EQ(202, web_->answer(form("/wake/gpu", visitor_, body)).status);
+  // Still asleep as far as the page knows: a second start within the cool-down is refused.
+  io::HttpRequest other = form("/wake/gpu", "YW5vdGhlci12aXNpdG9yLWlk", "");
+  other.body = "form_token=" + visitor_token("YW5vdGhlci12aXNpdG9yLWlk", "wake");
+  other.remote_address = "198.51.100.7";
+  const io::HttpResponse refused = web_->answer(other);
+  EXPECT_EQ(429, refused.status);
+  EXPECT_NE(std::string::npos, refused.body.find("moments ago")) << refused.body;
+  EXPECT_FALSE(header(refused, "Retry-After").empty());
+  EXPECT_EQ(1u, controller_.requests.size());
+}
+
+TEST_F(RoutesTest, FailedLoginsAreThrottled) {
+  auto login = [&](const std::string& token) {
+    return web_->answer(form("/control/login", visitor_,
+                             "form_token=" + visitor_token(visitor_, "login") + "&token=" + token));
+  };
+  // Without the login form's token (login CSRF) the token is not even checked.
+  EXPECT_EQ(403, web_->answer(form("/control/login", visitor_, std::string("token=") + kToken)).status);
+  for (int attempt = 0; attempt < 3; ++attempt) EXPECT_EQ(401, login("wrong").status) << attempt;
+  const io::HttpResponse throttled = login(kToken);  // even the right token, once throttled
+  EXPECT_EQ(429, throttled.status);
+  EXPECT_FALSE(header(throttled, "Retry-After").empty());
+  EXPECT_EQ(3, std::count(controller_.recorded.begin(), controller_.recorded.end(), "login_failed"));
+}
+
+TEST_F(RoutesTest, ALoginGivesASessionWhoseFormsNeedTheirToken) {
+  const io::HttpResponse login = web_->answer(form(
+      "/control/login", visitor_, "form_token=" + visitor_token(visitor_, "login") + "&token=" + kToken));
+  ASSERT_EQ(303, login.status) << login.body;
+  const std::string set_cookie = header(login, "Set-Cookie");
+  ASSERT_EQ(0u, set_cookie.find(kSessionCookie)) << set_cookie;
+  const std::string session = set_cookie.substr(0, set_cookie.find(';'));
+  EXPECT_EQ(std::vector<std::string>{"login"}, controller_.recorded);
+
+  io::HttpRequest page = request("GET", "/control");
+  page.headers.emplace_back("Cookie", session);
+  EXPECT_EQ(200, web_->answer(page).status);
+
+  // A forged form (no token) cannot shelve, whatever cookie the browser adds.
+  io::HttpRequest forged = request("POST", "/control/shelve/gpu");
+  forged.headers.emplace_back("Cookie", session);
+  forged.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+  const io::HttpResponse refused = web_->answer(forged);
+  EXPECT_EQ(403, refused.status);
+  EXPECT_TRUE(controller_.requests.empty());
+}
+
+TEST_F(RoutesTest, BearerTokenOpensTheAdminRoutes) {
+  EXPECT_EQ(200, web_->answer(with_bearer(request("GET", "/control"), kToken)).status);
+  const io::HttpResponse shelved = web_->answer(with_bearer(request("POST", "/control/shelve/gpu"), kToken));
+  EXPECT_EQ(202, shelved.status) << shelved.body;
+  EXPECT_EQ(json("asleep"), json::parse(shelved.body)["state"]);
+  ASSERT_EQ(1u, controller_.requests.size());
+  EXPECT_FALSE(controller_.requests[0].wake);
+  EXPECT_EQ("control", controller_.requests[0].actor);
+  EXPECT_EQ(404, web_->answer(with_bearer(request("POST", "/control/wake/other"), kToken)).status);
+
+  // The full status document only for admins (or local clients).
+  EXPECT_EQ(std::string::npos, web_->answer(request("GET", "/api/status")).body.find("upstream"));
+  EXPECT_NE(std::string::npos,
+            web_->answer(with_bearer(request("GET", "/api/status"), kToken)).body.find("upstream"));
+  EXPECT_EQ(200, web_->answer(with_bearer(request("GET", "/metrics"), kToken)).status);
+}
+
+TEST_F(RoutesTest, AWrongBearerTokenIsRefusedEverywhereAndRecorded) {
+  for (const char* target : {"/", "/api/status", "/control"}) {
+    const io::HttpResponse response = web_->answer(with_bearer(request("GET", target), "wrong"));
+    EXPECT_EQ(401, response.status) << target;
+    EXPECT_FALSE(header(response, "WWW-Authenticate").empty());
+  }
+  EXPECT_EQ(3, std::count(controller_.recorded.begin(), controller_.recorded.end(), "login_failed"));
+  // Past the login burst the token is not even checked.
+  const io::HttpResponse limited = web_->answer(with_bearer(request("GET", "/control"), "wrong"));
+  EXPECT_EQ(429, limited.status);
+  EXPECT_FALSE(header(limited, "Retry-After").empty());
+}
+
+TEST_F(RoutesTest, WithoutASessionAdminRoutesAskToLogIn) {
+  io::HttpRequest browser = request("GET", "/control");
+  browser.headers.emplace_back("Accept", "text/html");
+  const io::HttpResponse redirect = web_->answer(browser);
+  EXPECT_EQ(303, redirect.status);
+  EXPECT_EQ("/control/login", header(redirect, "Location"));
+  EXPECT_EQ(401, web_->answer(request("POST", "/control/wake/gpu")).status);
+  EXPECT_EQ(401, web_->answer(request("GET", "/metrics")).status);
+  EXPECT_EQ(200, web_->answer(request("GET", "/metrics", "127.0.0.1")).status);  // a local scraper
+}
+
+TEST_F(RoutesTest, ABackendsHostTellsApiClientsWhenToComeBack) {
+  io::HttpRequest api = request("POST", "/v1/chat");
+  api.headers = {
+      {"Host", "gpu.example.org"}, {"Accept", "application/json"}, {"Authorization", "Bearer sk-backend"}};
+  io::HttpResponse response = web_->answer(api);
+  EXPECT_EQ(503, response.status);
+  EXPECT_EQ(std::to_string(retry_after_seconds(BackendState::kAsleep)), header(response, "Retry-After"));
+  EXPECT_EQ(json("asleep"), json::parse(response.body)["state"]);
+  // The backend's own Authorization header is none of Unshelver's business: no failed login.
+  EXPECT_TRUE(controller_.recorded.empty());
+  EXPECT_EQ(std::vector<std::string>{"gpu"}, controller_.woken_on_request);
+
+  controller_.wake_on_request_result = true;
+  response = web_->answer(api);
+  EXPECT_EQ("10", header(response, "Retry-After"));
+  EXPECT_EQ(json("waking"), json::parse(response.body)["state"]);
+  EXPECT_EQ(json("requested"), json::parse(response.body)["wake"]);
+
+  // Booting: nothing to wake, and a shorter wait.
+  controller_.set_state(BackendState::kBooting);
+  response = web_->answer(api);
+  EXPECT_EQ("10", header(response, "Retry-After"));
+  EXPECT_EQ(2u, controller_.woken_on_request.size());
+}
+
+}  // namespace
+}  // namespace unshelver::web

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
+#include <system_error>
 
 namespace unshelver::providers {
 
@@ -25,7 +25,7 @@ Result<int> find_free_port(const std::string& host) {
     return Error{"sim.backend_listen: not an IP address: " + host};
   }
   int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Error{std::string("socket: ") + std::strerror(errno)};
+  if (fd < 0) return Error{std::string("socket: ") + std::generic_category().message(errno)};
   socklen_t length = address.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
   int port = 0;
   if (::bind(fd, reinterpret_cast<sockaddr*>(&address), length) == 0 &&
@@ -35,7 +35,8 @@ Result<int> find_free_port(const std::string& host) {
   }
   const int saved_errno = errno;
   ::close(fd);
-  if (port == 0) return Error{"cannot find a free port on " + host + ": " + std::strerror(saved_errno)};
+  if (port == 0)
+    return Error{"cannot find a free port on " + host + ": " + std::generic_category().message(saved_errno)};
   return port;
 }
 }  // namespace
@@ -77,7 +78,7 @@ void SimProvider::later(std::function<void()> callback) {
   auto timer = std::make_unique<io::Timer>(loop_);
   io::Timer* raw = timer.get();
   pending_.push_back(std::move(timer));
-  raw->start(kApiLatency, [this, raw, callback = std::move(callback)] {
+  raw->start(kApiLatency, [this, raw, callback = std::move(callback)]() mutable {
     // Take the callback's owner out of the pending list first; destroying a Timer inside its own
     // callback is allowed (timer.h), and `callback` was captured by value.
     auto self = std::move(callback);
@@ -187,7 +188,7 @@ void SimProvider::start_backend() {
   if (backend_serving_ || closed_) return;
   const std::string name = backend_.name;
   server_ = std::make_unique<io::HttpServer>(
-      loop_, limits_, [name](const io::HttpRequest& request, io::Responder responder) {
+      loop_, limits_, [name](const io::HttpRequest& request, const io::Responder& responder) {
         std::string body = "<!doctype html><title>" + name + "</title><h1>Simulated backend " + name +
                            "</h1><p>The simulated VM is awake and served " + request.method + " " +
                            request.path + ".</p>\n";

@@ -24,6 +24,7 @@
 #include <array>
 #include <bit>
 #include <charconv>
+#include <cstddef>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -454,7 +455,7 @@ bool index_quotes_sse2(std::string_view line, std::uint64_t* words) {
     std::uint64_t bits = 0;
     __m128i bad = _mm_setzero_si128();
     for (int i = 0; i < 4; ++i) {
-      __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i));
+      __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + std::ptrdiff_t{16} * i));
       bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmplt_epi8(chunk, space), _mm_cmpeq_epi8(chunk, backslash)));
       auto mask = static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, quote)));
       bits |= std::uint64_t{mask} << (16 * i);

@@ -31,9 +31,9 @@ void HealthProber::probe() {
   request.timeout = target_.timeout;
   request.connect_timeout = target_.timeout;
   request.verify_tls = target_.verify_tls;
-  request.max_response_bytes = 64 * 1024;
+  request.max_response_bytes = std::size_t{64} * 1024;
   request.headers.emplace_back("User-Agent", "unshelver-health-probe");
-  in_flight_ = client_.send(std::move(request), [this](ClientResponse response) {
+  in_flight_ = client_.send(std::move(request), [this](const ClientResponse& response) {
     in_flight_ = 0;
     if (!running_) return;
     const bool passed = response.is_2xx();

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
+#include <system_error>
 
 #include "base/text.h"
 
@@ -79,7 +79,7 @@ void SimProvider::later(std::function<void()> callback) {
   auto timer = std::make_unique<io::Timer>(loop_);
   io::Timer* raw = timer.get();
   pending_.push_back(std::move(timer));
-  raw->start(kApiLatency, [this, raw, callback = std::move(callback)] {
+  raw->start(kApiLatency, [this, raw, callback = std::move(callback)]() mutable {
     // Take the callback's owner out of the pending list first; destroying a Timer inside its own
     // callback is allowed (timer.h), and `callback` was captured by value.
     auto self = std::move(callback);
@@ -189,7 +189,7 @@ void SimProvider::start_backend() {
   if (backend_serving_ || closed_) return;
   const std::string name = backend_.name;
   server_ = std::make_unique<io::HttpServer>(
-      loop_, limits_, [name](const io::HttpRequest& request, io::Responder responder) {
+      loop_, limits_, [name](const io::HttpRequest& request, const io::Responder& responder) {
         std::string body = "<!doctype html><title>" + name + "</title><h1>Simulated backend " + name +
                            "</h1><p>The simulated VM is awake and served " + request.method + " " +
                            request.path + ".</p>\n";

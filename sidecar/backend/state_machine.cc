@@ -55,7 +55,7 @@ std::optional<BackendState> transition(BackendState from, BackendEvent event) {
       switch (event) {
         case E::kCloudRunning: return S::kBooting;
         case E::kHealthPassed: return S::kReady;
-        case E::kSleepRequested: return S::kSleeping;
+        case E::kSleepRequested:
         case E::kCloudStopping: return S::kSleeping;
         case E::kCloudStopped: return S::kAsleep;
         case E::kFailed: return S::kError;
@@ -66,7 +66,7 @@ std::optional<BackendState> transition(BackendState from, BackendEvent event) {
       switch (event) {
         case E::kCloudRunning: return S::kReady;
         case E::kHealthLost: return S::kBooting;
-        case E::kSleepRequested: return S::kSleeping;
+        case E::kSleepRequested:
         case E::kCloudStopping: return S::kSleeping;
         case E::kCloudStopped: return S::kAsleep;
         case E::kFailed: return S::kError;

@@ -181,7 +181,10 @@ MetricsPage::Family* MetricsPage::declare(std::string_view name, std::string_vie
     }
     std::string escaped = escape(value, true);
     if (!rendered_labels.empty()) rendered_labels += ',';
-    rendered_labels += label + "=\"" + escaped + "\"";
+    rendered_labels += label;
+    rendered_labels += "=\"";
+    rendered_labels += escaped;
+    rendered_labels += '"';
     sorted.emplace_back(label, std::move(escaped));
   }
   std::sort(sorted.begin(), sorted.end());

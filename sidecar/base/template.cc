@@ -92,8 +92,11 @@ Result<std::vector<Node>> parse(std::string_view source, std::size_t& pos, const
     if (sigil == '/') {
       std::string name = std::string(trim(std::string_view(tag).substr(1), " \t"));
       if (name != closing) {
-        return Error{template_name + ":" + std::to_string(line_of(source, open)) + ": {{/" + name +
-                     "}} does not close " + (closing.empty() ? "any section" : "{{#" + closing + "}}")};
+        std::string message = template_name + ":" + std::to_string(line_of(source, open)) + ": {{/";
+        message += name;
+        message += "}} does not close ";
+        message += closing.empty() ? "any section" : "{{#" + closing + "}}";
+        return Error{std::move(message)};
       }
       return nodes;
     }

@@ -17,8 +17,11 @@ std::string format_rfc3339(std::chrono::system_clock::time_point at) {
   std::tm utc{};
   gmtime_r(&seconds, &utc);
   char buffer[96];  // Sized for any int fields, so that -Wformat-truncation can prove it fits.
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", utc.tm_year + 1900,
-                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, fraction);
+  const int length =
+      std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", utc.tm_year + 1900,
+                    utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, fraction);
+  // Only an encoding error fails snprintf, and these conversions have none; the buffer fits all.
+  if (length < 0) return {};
   return buffer;
 }
 

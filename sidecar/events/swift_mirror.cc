@@ -94,7 +94,7 @@ void SwiftMirror::pump() {
 }
 
 void SwiftMirror::check_container() {
-  container_request_ = call("HEAD", container_path_, "", {}, [this](io::ClientResponse response) {
+  container_request_ = call("HEAD", container_path_, "", {}, [this](const io::ClientResponse& response) {
     container_request_ = 0;
     if (response.is_2xx()) {
       container_ready_ = true;
@@ -108,7 +108,7 @@ void SwiftMirror::check_container() {
 }
 
 void SwiftMirror::create_container() {
-  container_request_ = call("PUT", container_path_, "", {}, [this](io::ClientResponse response) {
+  container_request_ = call("PUT", container_path_, "", {}, [this](const io::ClientResponse& response) {
     container_request_ = 0;
     // 201 Created, or 202 Accepted when it exists already (contract §3).
     if (response.is_2xx()) {
@@ -129,7 +129,7 @@ void SwiftMirror::send(std::uint64_t seq, Item& item) {
   io::HeaderList headers{{"If-None-Match", "*"}};
   item.request =
       call("PUT", container_path_ + "/" + encode_object_path(item.name), item.body, std::move(headers),
-           [this, seq](io::ClientResponse response) { on_uploaded(seq, response); });
+           [this, seq](const io::ClientResponse& response) { on_uploaded(seq, response); });
 }
 
 void SwiftMirror::on_uploaded(std::uint64_t seq, const io::ClientResponse& response) {

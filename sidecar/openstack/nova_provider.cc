@@ -70,7 +70,7 @@ void NovaProvider::with_server_id(std::function<void(Status, bool)> then) {
   }
   ApiRequest request;
   request.path = "/servers?name=" + core::percent_encode(backend_.instance_name);
-  call(std::move(request), [this, then = std::move(then)](io::ClientResponse response) {
+  call(std::move(request), [this, then = std::move(then)](const io::ClientResponse& response) {
     if (!response.is_2xx()) {
       then(Error{"cannot look up server \"" + backend_.instance_name + "\": " + describe(response)},
            is_definitive(response));
@@ -88,20 +88,20 @@ void NovaProvider::with_server_id(std::function<void(Status, bool)> then) {
 }
 
 void NovaProvider::resolve(std::function<void(Status found, bool definitive)> on_done) {
-  read_server([on_done = std::move(on_done)](Result<nova::Server> server, bool definitive) {
+  read_server([on_done = std::move(on_done)](const Result<nova::Server>& server, bool definitive) {
     on_done(server ? ok_status() : Status(server.error()), definitive);
   });
 }
 
 void NovaProvider::read_server(ServerCallback on_done) {
-  with_server_id([this, on_done = std::move(on_done)](Status found, bool definitive) {
+  with_server_id([this, on_done = std::move(on_done)](const Status& found, bool definitive) {
     if (!found) {
       on_done(found.error(), definitive);
       return;
     }
     ApiRequest request;
     request.path = "/servers/" + core::percent_encode(server_id_);
-    call(std::move(request), [this, on_done](io::ClientResponse response) {
+    call(std::move(request), [this, on_done](const io::ClientResponse& response) {
       if (response.transport_ok() && response.status == 404) {
         // A server found by name may have been deleted and re-created: look it up afresh next
         // time. One named by id is simply gone.
@@ -131,7 +131,7 @@ core::CloudObservation NovaProvider::to_observation(const nova::Server& server) 
 }
 
 void NovaProvider::observe(ObserveCallback on_done) {
-  read_server([this, on_done = std::move(on_done)](Result<nova::Server> server, bool) {
+  read_server([this, on_done = std::move(on_done)](Result<nova::Server> server, bool) mutable {
     if (!server) {
       on_done(server.error());
       return;
@@ -166,7 +166,7 @@ void NovaProvider::query_action(std::shared_ptr<ActionCheck> check) {
   ApiRequest request;
   request.path = check->path;
   request.headers = microversion(kVersions[check->version_index]);
-  call(std::move(request), [this, check](io::ClientResponse response) {
+  call(std::move(request), [this, check = std::move(check)](const io::ClientResponse& response) {
     const bool version_refused =
         response.transport_ok() && (response.status == 400 || response.status == 406);
     if (version_refused && check->version_index + 1 < std::size(kVersions)) {
@@ -241,27 +241,28 @@ void NovaProvider::send_action(const nova::ActionPlan& plan, bool wake, ActionCa
   const std::string name = plan.name;
   if (!wake) pending_wake_.reset();
   last_server_.reset();
-  call(std::move(request), [this, name, wake, on_done = std::move(on_done)](io::ClientResponse response) {
-    if (response.transport_ok() && response.status == 202) {
-      const std::string* request_id = response.header("x-openstack-request-id");
-      if (!request_id) request_id = response.header("x-compute-request-id");
-      spdlog::info("[{}] Nova accepted {} (request {})", backend_.name, name,
-                   request_id ? *request_id : "unknown");
-      if (wake && request_id) pending_wake_ = PendingAction{*request_id, name};
-      on_done(ActionResult::accepted());
-      return;
-    }
-    if (response.transport_ok() && response.status == 409) {
-      on_done(ActionResult::busy(describe(response)));
-      return;
-    }
-    if (!response.transport_ok() || response.status >= 500 || response.status == 429) {
-      // The session has retried already; whether Nova applied the action is unknown, so observe.
-      on_done(ActionResult::busy(name + ": " + describe(response)));
-      return;
-    }
-    on_done(ActionResult::refused(name + ": " + describe(response)));
-  });
+  call(std::move(request),
+       [this, name, wake, on_done = std::move(on_done)](const io::ClientResponse& response) {
+         if (response.transport_ok() && response.status == 202) {
+           const std::string* request_id = response.header("x-openstack-request-id");
+           if (!request_id) request_id = response.header("x-compute-request-id");
+           spdlog::info("[{}] Nova accepted {} (request {})", backend_.name, name,
+                        request_id ? *request_id : "unknown");
+           if (wake && request_id) pending_wake_ = PendingAction{*request_id, name};
+           on_done(ActionResult::accepted());
+           return;
+         }
+         if (response.transport_ok() && response.status == 409) {
+           on_done(ActionResult::busy(describe(response)));
+           return;
+         }
+         if (!response.transport_ok() || response.status >= 500 || response.status == 429) {
+           // The session has retried already; whether Nova applied the action is unknown, so observe.
+           on_done(ActionResult::busy(name + ": " + describe(response)));
+           return;
+         }
+         on_done(ActionResult::refused(name + ": " + describe(response)));
+       });
 }
 
 }  // namespace unshelver::providers

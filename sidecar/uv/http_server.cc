@@ -61,13 +61,13 @@ constexpr int kListenBacklog = 511;
 // Every connection reads into the server's one buffer: libuv calls alloc_cb and then read_cb for
 // one stream at a time on the loop thread, and read_cb consumes or copies the bytes before it
 // returns, so one buffer serves all connections.
-constexpr std::size_t kReadBufferBytes = 64 * 1024;
+constexpr std::size_t kReadBufferBytes = std::size_t{64} * 1024;
 // Bytes a client may send ahead while its previous request is still being answered.
-constexpr std::size_t kMaxPendingBytes = 64 * 1024;
+constexpr std::size_t kMaxPendingBytes = std::size_t{64} * 1024;
 // A connection keeps one finished write request for reuse, unless its buffer grew beyond this.
-constexpr std::size_t kMaxKeptWriteCapacity = 64 * 1024;
+constexpr std::size_t kMaxKeptWriteCapacity = std::size_t{64} * 1024;
 // A request body buffer above this capacity is released rather than kept for the next request.
-constexpr std::size_t kMaxKeptBodyCapacity = 16 * 1024;
+constexpr std::size_t kMaxKeptBodyCapacity = std::size_t{16} * 1024;
 // How long a closing connection waits for its last answer to be written and for the client's EOF.
 constexpr core::Millis kCloseTimeout{5'000};
 
@@ -183,8 +183,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // Accepts the pending connection on `listener` and starts reading. On failure the connection
   // closes itself and returns false; its close callback still unregisters it from the server.
   bool start(uv_stream_t* listener);
-  // Queues the answer to request `request_id` (0: whichever request is in flight).
-  void respond(std::uint64_t request_id, HttpResponse response);
+  // Queues the answer to request `request_id` (0: whichever request is in flight). It only reads
+  // `response`: an rvalue reference, so that Responder hands its own over without another move.
+  void respond(std::uint64_t request_id, HttpResponse&& response);
   // Server shutdown: close now unless a request is in flight or an answer is being written.
   void begin_shutdown();
   // Closes both handles; the object is released by the last close callback.
@@ -688,7 +689,7 @@ void HttpConnection::reject(llhttp_errno_t error) {
 
 // --- HttpConnection: answering --------------------------------------------------------------------
 
-void HttpConnection::respond(std::uint64_t request_id, HttpResponse response) {
+void HttpConnection::respond(std::uint64_t request_id, HttpResponse&& response) {
   if (closed_ || !in_flight_ || (request_id != 0 && request_id != request_id_)) {
     // The client left, the server closed the connection, or the request was answered already.
     return;

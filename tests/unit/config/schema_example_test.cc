@@ -97,5 +97,55 @@ TEST(ConfigSchema, ExampleHasTheCaddySectionAndWakeOnRequest) {
   EXPECT_EQ(parsed.config.caddy.launcher_url, "https://gpu.example.org");
 }
 
+// A YAML text that sets the key at `path` ("buttons[].health.attempts") to `value`, beside one
+// simulated backend.
+std::string yaml_setting(std::string_view path, std::string_view value) {
+  std::string yaml;
+  std::string indent;
+  std::string_view rest = path;
+  const bool in_button = rest.starts_with("buttons[].");
+  if (in_button) {
+    yaml = "buttons:\n  - id: gpu\n    provider: sim\n";
+    indent = "    ";
+    rest.remove_prefix(std::string_view("buttons[].").size());
+  }
+  for (std::size_t dot = rest.find('.'); dot != std::string_view::npos; dot = rest.find('.')) {
+    yaml += indent + std::string(rest.substr(0, dot)) + ":\n";
+    indent += "  ";
+    rest.remove_prefix(dot + 1);
+  }
+  yaml += indent + std::string(rest) + ": " + std::string(value) + "\n";
+  if (!in_button) yaml += "buttons:\n  - id: gpu\n    provider: sim\n";
+  return yaml;
+}
+
+// Every default that is a plain value is itself valid: within the row's range or choices.
+TEST(ConfigSchema, DefaultsAreValidValues) {
+  int checked = 0;
+  for (const schema::Key& key : schema::keys()) {
+    const std::string_view value = key.fallback;
+    bool plain = false;
+    switch (key.type) {
+      case schema::Type::kInteger:
+      case schema::Type::kNumber:
+        plain = !value.empty() && value.find_first_not_of("0123456789.") == std::string_view::npos;
+        break;
+      case schema::Type::kBool: plain = value == "true" || value == "false"; break;
+      // provider: openstack would need credentials; the other choices stand alone.
+      case schema::Type::kChoice: plain = key.path != "buttons[].provider"; break;
+      default: break;
+    }
+    if (!plain) continue;
+    ++checked;
+    ConfigInputs in;
+    in.yaml_text = yaml_setting(key.path, value);
+    const ParsedConfig parsed = parse_config(in);
+    std::string issues;
+    for (const ConfigIssue& issue : parsed.issues) issues += issue.to_string() + "\n";
+    EXPECT_TRUE(parsed.ok()) << key.path << ": " << value << "\n" << in.yaml_text << issues;
+  }
+  EXPECT_GT(checked, 50);
+}
+
 }  // namespace
 }  // namespace unshelver::core

@@ -9,15 +9,11 @@
 namespace unshelver::web {
 
 namespace {
-bool ends_with(const std::string& text, std::string_view suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 std::string content_type_of(const std::string& name) {
-  if (ends_with(name, ".js")) return "text/javascript; charset=utf-8";
-  if (ends_with(name, ".css")) return "text/css; charset=utf-8";
-  if (ends_with(name, ".svg")) return "image/svg+xml";
+  if (name.ends_with(".js")) return "text/javascript; charset=utf-8";
+  if (name.ends_with(".css")) return "text/css; charset=utf-8";
+  if (name.ends_with(".svg")) return "image/svg+xml";
   return "";
 }
 }  // namespace
@@ -42,7 +38,7 @@ Result<Pages> Pages::load(const std::string& templates_dir) {
 
   Pages pages;
   for (auto& [name, text] : sources) {
-    if (ends_with(name, ".html")) {
+    if (name.ends_with(".html")) {
       auto compiled = core::Template::compile(text, name);
       if (!compiled) return compiled.error();
       pages.pages_.emplace(name, std::move(compiled.value()));

@@ -1,10 +1,9 @@
 #include "web/pages.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "base/embedded_files.h"
+#include "uv/files.h"
 
 namespace unshelver::web {
 
@@ -28,11 +27,9 @@ Result<Pages> Pages::load(const std::string& templates_dir) {
     if (error) return Error{"templates_dir " + templates_dir + ": " + error.message()};
     for (const auto& entry : entries) {
       if (!entry.is_regular_file()) continue;
-      std::ifstream file(entry.path());
-      if (!file) return Error{"cannot read " + entry.path().string()};
-      std::stringstream text;
-      text << file.rdbuf();
-      sources[entry.path().filename().string()] = text.str();
+      Result<std::string> text = io::read_file(entry.path().string());
+      if (!text.ok()) return text.error();
+      sources[entry.path().filename().string()] = std::move(*text);
     }
   }
 

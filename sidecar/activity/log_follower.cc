@@ -114,13 +114,9 @@ ssize_t pread_full(int fd, char* data, std::size_t size, std::uint64_t offset) {
   return static_cast<ssize_t>(done);
 }
 
-bool ends_with(std::string_view text, std::string_view suffix) {
-  return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
-}
-
 bool is_compressed_name(std::string_view name) {
   for (std::string_view suffix : {".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".Z"}) {
-    if (ends_with(name, suffix)) return true;
+    if (name.ends_with(suffix)) return true;
   }
   return false;
 }
@@ -917,8 +913,8 @@ struct LogFollower::Impl {
 
   bool is_lumberjack_backup(std::string_view name) const {
     const std::string prefix = stem_ + "-";
-    if (name.size() < prefix.size() + extension_.size() || name.substr(0, prefix.size()) != prefix ||
-        !ends_with(name, extension_)) {
+    if (name.size() < prefix.size() + extension_.size() || !name.starts_with(prefix) ||
+        !name.ends_with(extension_)) {
       return false;
     }
     return is_lumberjack_stamp(name.substr(prefix.size(), name.size() - prefix.size() - extension_.size()));
@@ -929,9 +925,9 @@ struct LogFollower::Impl {
   bool is_rotated_name(std::string_view name) const {
     if (name == basename_ || is_compressed_name(name)) return false;
     auto starts = [&](const std::string& prefix) {
-      return name.size() > prefix.size() && name.substr(0, prefix.size()) == prefix;
+      return name.size() > prefix.size() && name.starts_with(prefix);
     };
-    if (starts(stem_ + "-") && ends_with(name, extension_)) return true;
+    if (starts(stem_ + "-") && name.ends_with(extension_)) return true;
     return starts(basename_ + ".") || starts(basename_ + "-");
   }
 

@@ -1,7 +1,7 @@
-// The few cryptographic primitives Unshelver needs, written from their specifications because the
-// project's dependencies include no crypto library: SHA-256 (FIPS 180-4, §4.1.2, §4.2.2, §5.1.1,
-// §6.2), HMAC-SHA256 (RFC 2104), base64url without padding (RFC 4648 §5, §3.2) and comparisons
-// whose running time does not depend on where two secrets differ. Pure: no I/O, no state.
+// The few cryptographic primitives Unshelver needs: SHA-256, HMAC-SHA256 and a constant-time
+// comparison from OpenSSL's libcrypto (already loaded by libcurl), base64url without padding
+// (RFC 4648 §5, §3.2) written here because its canonical-encoding rule is our own, and
+// secret_matches on top. Pure: no I/O, no state.
 //
 // These functions protect session cookies, anti-forgery tokens and the admin's control token.
 // They are not a general-purpose crypto library: there is no streaming API and no other hash.

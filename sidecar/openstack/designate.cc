@@ -1,5 +1,7 @@
 #include "openstack/designate.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -27,94 +29,6 @@ std::string string_or_empty(const json& object, const char* key) {
 
 bool is_label_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-bool is_hex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return c - 'A' + 10;
-}
-
-// glibc's inet_pton4: exactly four parts of 1..3 digits, each at most 255, and no leading zero
-// ("01" is refused, as octal would be ambiguous).
-bool parse_ipv4_into(std::string_view text, std::uint8_t* out) {
-  int part = 0;
-  std::size_t index = 0;
-  while (part < 4) {
-    const std::size_t start = index;
-    int value = 0;
-    while (index < text.size() && text[index] >= '0' && text[index] <= '9') {
-      if (index - start >= 3) return false;
-      value = value * 10 + (text[index] - '0');
-      ++index;
-    }
-    const std::size_t digits = index - start;
-    if (digits == 0 || value > 255 || (digits > 1 && text[start] == '0')) return false;
-    out[part++] = static_cast<std::uint8_t>(value);
-    if (part < 4) {
-      if (index >= text.size() || text[index] != '.') return false;
-      ++index;
-    }
-  }
-  return index == text.size();
-}
-
-// One side of an IPv6 address around "::": groups separated by single colons. Only the address's
-// very last group may be a dotted IPv4 address (`ipv4_allowed`), worth two groups.
-bool parse_ipv6_groups(std::string_view text, bool ipv4_allowed, std::vector<std::uint16_t>& groups) {
-  if (text.empty()) return true;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t colon = text.find(':', start);
-    const std::string_view group =
-        text.substr(start, colon == std::string_view::npos ? text.npos : colon - start);
-    const bool last = colon == std::string_view::npos;
-    if (last && ipv4_allowed && group.find('.') != std::string_view::npos) {
-      std::uint8_t v4[4];
-      if (!parse_ipv4_into(group, v4)) return false;
-      groups.push_back(static_cast<std::uint16_t>(v4[0] << 8 | v4[1]));
-      groups.push_back(static_cast<std::uint16_t>(v4[2] << 8 | v4[3]));
-      return true;
-    }
-    if (group.empty() || group.size() > 4) return false;
-    unsigned value = 0;
-    for (char c : group) {
-      if (!is_hex(c)) return false;
-      value = value * 16 + static_cast<unsigned>(hex_value(c));
-    }
-    groups.push_back(static_cast<std::uint16_t>(value));
-    if (last) return true;
-    start = colon + 1;
-  }
-}
-
-std::optional<IpAddress> parse_ipv6(std::string_view text) {
-  std::vector<std::uint16_t> head;
-  std::vector<std::uint16_t> tail;
-  const std::size_t gap = text.find("::");
-  if (gap == std::string_view::npos) {
-    if (!parse_ipv6_groups(text, true, head) || head.size() != 8) return std::nullopt;
-  } else {
-    const std::string_view before = text.substr(0, gap);
-    const std::string_view after = text.substr(gap + 2);
-    if (after.find("::") != std::string_view::npos) return std::nullopt;
-    if (!parse_ipv6_groups(before, false, head) || !parse_ipv6_groups(after, true, tail)) return std::nullopt;
-    // "::" stands for at least one zero group (glibc refuses "1:2:3:4:5:6:7::8").
-    if (head.size() + tail.size() > 7) return std::nullopt;
-  }
-  IpAddress address;
-  address.type = RecordType::kAAAA;
-  auto put = [&address](std::size_t index, std::uint16_t group) {
-    address.bytes[2 * index] = static_cast<std::uint8_t>(group >> 8);
-    address.bytes[2 * index + 1] = static_cast<std::uint8_t>(group & 0xFF);
-  };
-  for (std::size_t i = 0; i < head.size(); ++i) put(i, head[i]);
-  for (std::size_t i = 0; i < tail.size(); ++i) put(8 - tail.size() + i, tail[i]);
-  return address;
 }
 
 std::string join(const std::vector<std::string>& items, std::string_view separator) {
@@ -209,64 +123,26 @@ std::string_view record_type_name(RecordType type) {
   return type == RecordType::kA ? "A" : "AAAA";
 }
 
+// inet_pton(3) and inet_ntop(3) are glibc's, which netaddr (and so Designate) uses too: the same
+// addresses are accepted ("01.2.3.4" and "1:2:3:4:5:6:7::8" are not) and written the same way
+// (RFC 5952 compression, "::ffff:a.b.c.d" for IPv4-mapped addresses).
 std::optional<IpAddress> parse_ip(std::string_view text) {
-  if (text.find(':') != std::string_view::npos) return parse_ipv6(text);
+  // inet_pton reads a C string: an embedded NUL would end the address early.
+  if (text.find('\0') != std::string_view::npos) return std::nullopt;
+  const std::string terminated(text);
   IpAddress address;
-  address.type = RecordType::kA;
-  if (!parse_ipv4_into(text, address.bytes.data())) return std::nullopt;
+  address.type = text.find(':') != std::string_view::npos ? RecordType::kAAAA : RecordType::kA;
+  const int family = address.type == RecordType::kA ? AF_INET : AF_INET6;
+  if (inet_pton(family, terminated.c_str(), address.bytes.data()) != 1) return std::nullopt;
   return address;
 }
 
 std::string format_ip(const IpAddress& address) {
-  const auto& b = address.bytes;
-  auto dotted = [&b](std::size_t offset) {
-    return std::to_string(b[offset]) + "." + std::to_string(b[offset + 1]) + "." +
-           std::to_string(b[offset + 2]) + "." + std::to_string(b[offset + 3]);
-  };
-  if (address.type == RecordType::kA) return dotted(0);
-  std::array<unsigned, 8> groups{};
-  for (std::size_t i = 0; i < 8; ++i) groups[i] = static_cast<unsigned>(b[2 * i] << 8 | b[2 * i + 1]);
-  // The longest run of zero groups, the first on a tie, compressed only when at least two long
-  // (RFC 5952 §4.2).
-  int best_start = -1;
-  int best_length = 0;
-  for (int i = 0; i < 8;) {
-    if (groups[static_cast<std::size_t>(i)] != 0) {
-      ++i;
-      continue;
-    }
-    int j = i;
-    while (j < 8 && groups[static_cast<std::size_t>(j)] == 0) ++j;
-    if (j - i > best_length) {
-      best_start = i;
-      best_length = j - i;
-    }
-    i = j;
-  }
-  if (best_length < 2) best_start = -1;
-  // glibc's inet_ntop6, which netaddr (and so Designate) uses, writes IPv4-compatible
-  // (::a.b.c.d) and IPv4-mapped (::ffff:a.b.c.d) addresses with the IPv4 part dotted.
-  const bool embedded_ipv4 =
-      best_start == 0 && (best_length == 6 || (best_length == 5 && groups[5] == 0xFFFF));
-  std::string out;
-  char buffer[8];
-  for (int i = 0; i < 8; ++i) {
-    if (i == best_start) {
-      out += "::";
-      i += best_length - 1;
-      continue;
-    }
-    if (embedded_ipv4 && i == 6) {
-      if (!out.ends_with(':')) out += ':';
-      out += dotted(12);
-      break;
-    }
-    if (!out.empty() && !out.ends_with(':')) out += ':';
-    auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, groups[static_cast<std::size_t>(i)], 16);
-    (void)ec;  // four hex digits always fit
-    out.append(buffer, end);
-  }
-  return out;
+  char buffer[INET6_ADDRSTRLEN];
+  const int family = address.type == RecordType::kA ? AF_INET : AF_INET6;
+  // Cannot fail: the family is known and the buffer holds the longest address.
+  if (inet_ntop(family, address.bytes.data(), buffer, sizeof buffer) == nullptr) return "";
+  return buffer;
 }
 
 // --- Command line ----------------------------------------------------------------------------

@@ -130,10 +130,10 @@ void invoke_user_callback(const ResponseCallback& callback, ClientResponse respo
 }  // namespace
 
 struct HttpClient::Impl {
-  // One per socket that curl asks us to watch. The uv_poll_t is the first member so that
-  // close_and_free() can free the block from libuv's close callback (uv_handle.h).
+  // One per socket that curl asks us to watch; close_and_free() frees it from libuv's close
+  // callback (uv_handle.h), which finds it through handle.data.
   struct SocketContext {
-    uv_poll_t poll;
+    uv_poll_t handle;
     curl_socket_t fd = CURL_SOCKET_BAD;
     int events = 0;  // what we last asked libuv for, to re-arm after a poll error
     Impl* owner = nullptr;
@@ -431,7 +431,7 @@ void HttpClient::Impl::close() {
   auto leftover = std::move(sockets_);
   sockets_.clear();
   for (SocketContext* context : leftover) {
-    uv_poll_stop(&context->poll);
+    uv_poll_stop(&context->handle);
     close_and_free(context);
   }
 
@@ -496,7 +496,7 @@ int HttpClient::Impl::handle_socket(curl_socket_t fd, int action, SocketContext*
         context->owner = this;
         // uv_poll_init_socket fails with UV_EEXIST if another poll still watches this fd, which
         // is why REMOVE closes polls at once (docs/src/poll.rst: one poll per fd).
-        if (int rc = uv_poll_init_socket(loop_, &context->poll, fd); rc != 0) {
+        if (int rc = uv_poll_init_socket(loop_, &context->handle, fd); rc != 0) {
           spdlog::error("http client: uv_poll_init_socket({}) failed: {}", fd, uv_strerror(rc));
           // The handle was never registered with the loop, so it can be freed directly.
           delete context;
@@ -504,7 +504,7 @@ int HttpClient::Impl::handle_socket(curl_socket_t fd, int action, SocketContext*
           // fails them with an error instead of letting them hang.
           return -1;
         }
-        context->poll.data = context;
+        context->handle.data = context;
         sockets_.insert(context);
         curl_multi_assign(multi_, fd, context);
       }
@@ -512,7 +512,7 @@ int HttpClient::Impl::handle_socket(curl_socket_t fd, int action, SocketContext*
       if (action != CURL_POLL_IN) events |= UV_WRITABLE;
       if (action != CURL_POLL_OUT) events |= UV_READABLE;
       context->events = events;
-      if (int rc = uv_poll_start(&context->poll, events, &Impl::on_uv_socket); rc != 0) {
+      if (int rc = uv_poll_start(&context->handle, events, &Impl::on_uv_socket); rc != 0) {
         spdlog::error("http client: uv_poll_start({}) failed: {}", fd, uv_strerror(rc));
         return -1;
       }
@@ -532,7 +532,7 @@ int HttpClient::Impl::handle_socket(curl_socket_t fd, int action, SocketContext*
 
 void HttpClient::Impl::close_socket_context(SocketContext* context) {
   sockets_.erase(context);
-  uv_poll_stop(&context->poll);
+  uv_poll_stop(&context->handle);
   close_and_free(context);
 }
 

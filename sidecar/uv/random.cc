@@ -5,12 +5,15 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 
 #include "base/crypto.h"
+#include "base/text.h"
 
 namespace unshelver::io {
 
+// The kernel's CSPRNG through getrandom(2), not OpenSSL's RAND_bytes: getrandom is already the
+// OS generator that RAND_bytes seeds itself from, it blocks only until the pool is initialised
+// once at boot, and it has no user-space state that a fork could duplicate.
 std::string random_bytes(std::size_t count) {
   std::string bytes(count, '\0');
   std::size_t filled = 0;
@@ -21,7 +24,7 @@ std::string random_bytes(std::size_t count) {
       // Without flags, getrandom(2) fails only when it does not exist or is forbidden; there is
       // no safe way to go on without randomness (see the header).
       std::fprintf(stderr, "unshelver: getrandom failed: %s; refusing to continue without randomness\n",
-                   std::strerror(errno));
+                   core::errno_text().c_str());
       std::abort();
     }
     filled += static_cast<std::size_t>(got);

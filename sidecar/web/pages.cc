@@ -1,23 +1,18 @@
 #include "web/pages.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "base/embedded_files.h"
+#include "uv/files.h"
 
 namespace unshelver::web {
 
 namespace {
-bool ends_with(const std::string& text, std::string_view suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 std::string content_type_of(const std::string& name) {
-  if (ends_with(name, ".js")) return "text/javascript; charset=utf-8";
-  if (ends_with(name, ".css")) return "text/css; charset=utf-8";
-  if (ends_with(name, ".svg")) return "image/svg+xml";
+  if (name.ends_with(".js")) return "text/javascript; charset=utf-8";
+  if (name.ends_with(".css")) return "text/css; charset=utf-8";
+  if (name.ends_with(".svg")) return "image/svg+xml";
   return "";
 }
 }  // namespace
@@ -32,17 +27,15 @@ Result<Pages> Pages::load(const std::string& templates_dir) {
     if (error) return Error{"templates_dir " + templates_dir + ": " + error.message()};
     for (const auto& entry : entries) {
       if (!entry.is_regular_file()) continue;
-      std::ifstream file(entry.path());
-      if (!file) return Error{"cannot read " + entry.path().string()};
-      std::stringstream text;
-      text << file.rdbuf();
-      sources[entry.path().filename().string()] = text.str();
+      Result<std::string> text = io::read_file(entry.path().string());
+      if (!text.ok()) return text.error();
+      sources[entry.path().filename().string()] = std::move(*text);
     }
   }
 
   Pages pages;
   for (auto& [name, text] : sources) {
-    if (ends_with(name, ".html")) {
+    if (name.ends_with(".html")) {
       auto compiled = core::Template::compile(text, name);
       if (!compiled) return compiled.error();
       pages.pages_.emplace(name, std::move(compiled.value()));

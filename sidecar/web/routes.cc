@@ -20,10 +20,6 @@ void add_security_headers(io::HttpResponse& response) {
   response.set_header("Referrer-Policy", "same-origin");
 }
 
-bool starts_with(const std::string& text, std::string_view prefix) {
-  return text.compare(0, prefix.size(), prefix) == 0;
-}
-
 // Percent-decoding is not needed: backend names are validated to [A-Za-z0-9._-] by the config.
 std::string name_after(const std::string& path, std::string_view prefix) {
   std::string name = path.substr(prefix.size());
@@ -146,7 +142,7 @@ io::HttpResponse WebApp::route(const io::HttpRequest& request, const Caller& cal
     return metrics(request, caller);
   }
   for (std::string_view prefix : {std::string_view("/wake/"), std::string_view("/action/")}) {
-    if (starts_with(path, prefix)) {
+    if (path.starts_with(prefix)) {
       route_label_ = "wake";
       std::string name = name_after(path, prefix);
       if (name.empty()) return not_found(request);
@@ -177,7 +173,7 @@ io::HttpResponse WebApp::route(const io::HttpRequest& request, const Caller& cal
   for (auto [prefix, wake] : {std::pair{std::string_view("/control/wake/"), true},
                               std::pair{std::string_view("/control/shelve/"), false},
                               std::pair{std::string_view("/admin-unshelve/"), true}}) {
-    if (starts_with(path, prefix)) {
+    if (path.starts_with(prefix)) {
       route_label_ = "control_action";
       std::string name = name_after(path, prefix);
       if (name.empty()) return not_found(request);
@@ -190,7 +186,7 @@ io::HttpResponse WebApp::route(const io::HttpRequest& request, const Caller& cal
     if (request.method != "POST") return method_not_allowed("POST");
     return manual_shelve(request, caller);
   }
-  if (starts_with(path, "/static/") && read) {
+  if (path.starts_with("/static/") && read) {
     route_label_ = "static";
     return asset(name_after(path, "/static/"));
   }
@@ -276,7 +272,7 @@ io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std:
   const BackendView* view = backend_view(name);
   const core::BackendState state = view != nullptr ? view->state : core::BackendState::kUnknown;
 
-  if (starts_with(request.path, kReservedPrefix)) {
+  if (request.path.starts_with(kReservedPrefix)) {
     const std::string rest = request.path.substr(kReservedPrefix.size());
     if (rest == "status" && read) {
       route_label_ = "waiting_status";
@@ -288,7 +284,7 @@ io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std:
       response.set_header("Cache-Control", "no-store");
       return response;
     }
-    if (starts_with(rest, "static/") && read) {
+    if (rest.starts_with("static/") && read) {
       route_label_ = "static";
       return asset(rest.substr(7));
     }

@@ -79,6 +79,9 @@ TEST(DesignateIp, Ipv6AsInetPtonAcceptsIt) {
                           "1.2.3.4::", "::1.2.3.4:5", "::256.0.0.1", "1:2:3:4:5:6:7:1.2.3.4", " ::1"}) {
     EXPECT_FALSE(parse_ip(bad).has_value()) << bad;
   }
+  // inet_pton reads a C string; what follows an embedded NUL must not be ignored.
+  EXPECT_FALSE(parse_ip(std::string_view("1.2.3.4\0junk", 12)).has_value());
+  EXPECT_FALSE(parse_ip(std::string_view("::1\0", 4)).has_value());
 }
 
 // --- Command line ----------------------------------------------------------------------------

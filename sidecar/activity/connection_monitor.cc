@@ -58,7 +58,7 @@ namespace {
 constexpr int kTcpEstablished = TCP_ESTABLISHED;
 // A receive buffer larger than any single netlink datagram: dumps are cut into skbs of at most
 // 32 KiB (netlink_dump's allocation), and a datagram larger than the buffer would be truncated.
-constexpr std::size_t kReceiveBufferBytes = 64 * 1024;
+constexpr std::size_t kReceiveBufferBytes = std::size_t{64} * 1024;
 // Bounds on one dump: each receive carries dozens of sockets, so this is far beyond any real
 // table, and a dump that has nothing queued for this long is stuck and abandoned.
 constexpr int kMaxReceives = 4096;
@@ -206,7 +206,9 @@ Result<std::unordered_set<std::uint64_t>> own_socket_inodes() {
   DIR* directory = opendir("/proc/self/fd");
   if (directory == nullptr) return Error{"cannot list /proc/self/fd: " + errno_text(errno)};
   constexpr std::string_view kPrefix = "socket:[";
-  while (dirent* entry = readdir(directory)) {
+  // readdir is safe here: the stream is this function's own (glibc's readdir is thread-safe across
+  // streams; readdir_r is deprecated).
+  while (dirent* entry = readdir(directory)) {  // NOLINT(concurrency-mt-unsafe)
     if (entry->d_name[0] == '.') continue;
     std::array<char, 64> target{};
     ssize_t length = readlinkat(dirfd(directory), entry->d_name, target.data(), target.size() - 1);
@@ -491,7 +493,7 @@ ConnectionMonitor::~ConnectionMonitor() {
   impl_->close();
 }
 
-void ConnectionMonitor::set_upstreams(std::vector<std::string> upstreams) {
+void ConnectionMonitor::set_upstreams(const std::vector<std::string>& upstreams) {
   std::vector<Upstream> parsed;
   for (const std::string& text : upstreams) {
     auto upstream = parse_upstream(text);

@@ -36,7 +36,7 @@ class ConnectionMonitor {
   ConnectionMonitor& operator=(const ConnectionMonitor&) = delete;
 
   // The upstreams to watch (IPv4 or IPv6 literal with port); replaces the previous set.
-  void set_upstreams(std::vector<std::string> upstreams);
+  void set_upstreams(const std::vector<std::string>& upstreams);
   Status start();
   void close();
   // One synchronous sample, for tests.

@@ -37,11 +37,11 @@
 namespace unshelver::io {
 
 struct LogFollowerOptions {
-  std::size_t max_line_bytes = 64 * 1024;
+  std::size_t max_line_bytes = std::size_t{64} * 1024;
   std::chrono::milliseconds stat_interval{2'000};
   std::string checkpoint_path;  // empty: no checkpoint
   std::chrono::milliseconds checkpoint_interval{1'000};
-  std::size_t read_budget = 4 * 1024 * 1024;  // bytes per loop turn before yielding
+  std::size_t read_budget = std::size_t{4} * 1024 * 1024;  // bytes per loop turn before yielding
 };
 
 struct LogFollowerStats {

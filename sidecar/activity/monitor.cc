@@ -31,8 +31,8 @@ core::InflightTracker tracker_for(const core::BackendConfig& backend) {
 }  // namespace
 
 ActivityMonitor::ActivityMonitor(uv_loop_t* loop, const core::Config& config,
-                                 std::vector<app::BackendDriver*> drivers, std::function<void()> on_change,
-                                 std::function<void()> persist)
+                                 const std::vector<app::BackendDriver*>& drivers,
+                                 std::function<void()> on_change, std::function<void()> persist)
     : loop_(loop),
       config_(config),
       on_change_(std::move(on_change)),
@@ -140,7 +140,7 @@ void ActivityMonitor::refresh_upstreams() {
     watched.upstream = upstream;
     if (!upstream.empty()) upstreams.push_back(std::move(upstream));
   }
-  if (changed) monitor_->set_upstreams(std::move(upstreams));
+  if (changed) monitor_->set_upstreams(upstreams);
 }
 
 void ActivityMonitor::on_connection_sample(const std::string& upstream,

@@ -39,8 +39,9 @@ class ActivityMonitor {
  public:
   // `drivers` are the backends in configuration order; they outlive the monitor. `on_change` runs
   // after anything that the status shows changed; `persist` saves the backends' state.
-  ActivityMonitor(uv_loop_t* loop, const core::Config& config, std::vector<app::BackendDriver*> drivers,
-                  std::function<void()> on_change, std::function<void()> persist);
+  ActivityMonitor(uv_loop_t* loop, const core::Config& config,
+                  const std::vector<app::BackendDriver*>& drivers, std::function<void()> on_change,
+                  std::function<void()> persist);
   ~ActivityMonitor();
   ActivityMonitor(const ActivityMonitor&) = delete;
   ActivityMonitor& operator=(const ActivityMonitor&) = delete;

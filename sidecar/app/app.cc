@@ -77,7 +77,7 @@ int App::start() {
       // A server that is missing or ambiguous is a configuration error: say so and stop, rather
       // than guard the wrong VM or none. A cloud that cannot be reached yet is not: the
       // reconciler keeps observing and /api/status shows why.
-      nova->resolve([this, name = backend.name](Status found, bool definitive) {
+      nova->resolve([this, name = backend.name](const Status& found, bool definitive) {
         if (found) return;
         if (definitive) {
           spdlog::critical("[{}] {}", name, found.error().message);
@@ -100,10 +100,10 @@ int App::start() {
   if (int code = start_events(); code != 0) return code;
   start_web();
 
-  server_ = std::make_unique<io::HttpServer>(loop_.get(), config_.http,
-                                             [this](const io::HttpRequest& request, io::Responder responder) {
-                                               web_->handle(request, std::move(responder));
-                                             });
+  server_ = std::make_unique<io::HttpServer>(
+      loop_.get(), config_.http, [this](const io::HttpRequest& request, const io::Responder& responder) {
+        web_->handle(request, responder);
+      });
   auto address = io::split_host_port(config_.listen);
   if (!address) {
     spdlog::critical("listen: {}", address.error().message);
@@ -126,8 +126,11 @@ int App::start() {
   }
   // A client that disconnects mid-write must not kill the daemon. Nor may a file size limit
   // (RLIMIT_FSIZE): past it, write(2) fails with EFBIG, which the writers report like a full disk.
-  std::signal(SIGPIPE, SIG_IGN);
-  std::signal(SIGXFSZ, SIG_IGN);
+  for (const int ignored : {SIGPIPE, SIGXFSZ}) {
+    if (std::signal(ignored, SIG_IGN) == SIG_ERR) {
+      spdlog::warn("cannot ignore signal {}: {}", ignored, core::errno_text());
+    }
+  }
 
   if (int code = start_activity(); code != 0) return code;
   if (int code = start_routing(); code != 0) return code;

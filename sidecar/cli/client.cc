@@ -73,7 +73,8 @@ Result<std::string> read_token_file(const std::string& path) {
   const std::size_t read = std::fread(text.data(), 1, text.size(), file);
   const bool failed = std::ferror(file) != 0;
   const int read_errno = errno;
-  std::fclose(file);
+  // Closing a stream that was only read flushes nothing: the read's outcome is already known.
+  (void)std::fclose(file);
   if (failed) return Error{"cannot read the token file " + path + ": " + core::errno_text(read_errno)};
   text.resize(read);
   const std::size_t end = text.find('\n');

@@ -70,9 +70,9 @@ struct IgnoreRules {
 // How Caddy's access log is followed (see activity/log_follower.h).
 struct ActivitySettings {
   IgnoreRules ignore;
-  std::size_t max_line_bytes = 64 * 1024;  // longer lines are counted and skipped
-  Millis stat_interval{2'000};             // the safety net for missed inotify events
-  std::string checkpoint_path;             // empty: <state_dir>/activity-checkpoint.json
+  std::size_t max_line_bytes = std::size_t{64} * 1024;  // longer lines are counted and skipped
+  Millis stat_interval{2'000};                          // the safety net for missed inotify events
+  std::string checkpoint_path;                          // empty: <state_dir>/activity-checkpoint.json
 };
 
 // How requests still in flight through Caddy to the backend are seen (see activity/connection_monitor.h):
@@ -151,10 +151,10 @@ struct OpenStackSettings {
 
 // Limits of the built-in HTTP server.
 struct HttpLimits {
-  std::size_t max_url_bytes = 8 * 1024;
-  std::size_t max_header_bytes = 16 * 1024;  // all header names and values of one request
+  std::size_t max_url_bytes = std::size_t{8} * 1024;
+  std::size_t max_header_bytes = std::size_t{16} * 1024;  // all header names and values of one request
   std::size_t max_header_count = 100;
-  std::size_t max_body_bytes = 64 * 1024;
+  std::size_t max_body_bytes = std::size_t{64} * 1024;
   Millis header_timeout{10'000};  // from a request's first byte to its last header
   Millis idle_timeout{60'000};    // keep-alive connections with no request
   Millis shutdown_grace{5'000};   // how long in-flight requests may finish on SIGTERM
@@ -162,10 +162,10 @@ struct HttpLimits {
 
 // The audit trail (events/journal.h, events/swift_mirror.h).
 struct EventSettings {
-  std::uint64_t rotate_bytes = 10 * 1024 * 1024;  // the local log becomes .1 past this size
-  int keep_files = 5;                             // rotated files kept (more while Swift lags)
-  int upload_concurrency = 4;                     // Swift uploads at once
-  Millis upload_retry_max{60'000};                // the longest pause between failed uploads
+  std::uint64_t rotate_bytes = std::uint64_t{10} * 1024 * 1024;  // the local log becomes .1 past this size
+  int keep_files = 5;                                            // rotated files kept (more while Swift lags)
+  int upload_concurrency = 4;                                    // Swift uploads at once
+  Millis upload_retry_max{60'000};                               // the longest pause between failed uploads
 };
 
 // How the control surface and the public wake are protected (web/access.h). Our extension: the

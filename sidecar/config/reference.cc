@@ -113,7 +113,7 @@ void write_keys(std::string& out, std::string_view parent, std::size_t indent) {
         break;
       default:
         if (key.example.starts_with("# ")) {
-          out += pad + "# " + name + ": " + std::string(key.example.substr(2)) + "\n";
+          out.append(pad).append("# ").append(name).append(": ").append(key.example.substr(2)).append("\n");
         } else {
           out += pad + name + ": " + std::string(key.example) + "\n";
         }

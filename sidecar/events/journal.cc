@@ -23,7 +23,7 @@ using namespace std::chrono_literals;
 // A write attempt costs next to nothing, and a full disk is often freed by hand: retry soon.
 constexpr core::BackoffPolicy kRetryPolicy{500ms, 5'000ms, 0.0};
 // The newest records' seq is read from this much of a rotated file's end.
-constexpr std::size_t kTailBytes = 64 * 1024;
+constexpr std::size_t kTailBytes = std::size_t{64} * 1024;
 
 using core::errno_text;
 
@@ -360,7 +360,8 @@ void EventJournal::start_batch() {
       loop_, &work->request, [](uv_work_t* request) noexcept { static_cast<Work*>(request->data)->run(); },
       [](uv_work_t* request, int) noexcept {
         std::unique_ptr<Work> done(static_cast<Work*>(request->data));
-        done->journal->finish_batch(std::move(done));
+        EventJournal* journal = done->journal;
+        journal->finish_batch(std::move(done));
       });
   if (queued != 0) {
     // Only possible on a loop that is closing; write here rather than lose the records.
@@ -368,7 +369,8 @@ void EventJournal::start_batch() {
     finish_batch(std::move(work));
     return;
   }
-  work.release();  // owned by the thread pool until the after-work callback
+  // Owned by the thread pool until the after-work callback, which takes it back.
+  static_cast<void>(work.release());
 }
 
 void EventJournal::finish_batch(std::unique_ptr<Work> work) {

@@ -37,7 +37,7 @@ namespace unshelver::io {
 
 struct JournalSettings {
   std::string path;
-  std::uint64_t rotate_bytes = 10 * 1024 * 1024;
+  std::uint64_t rotate_bytes = std::uint64_t{10} * 1024 * 1024;
   int keep_files = 5;
   // With a mirror, rotated files are kept until every record in them is confirmed uploaded.
   bool mirrored = false;

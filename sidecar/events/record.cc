@@ -47,7 +47,10 @@ std::string make_event_id(TimePoint at, std::uint64_t seq, std::uint32_t random)
     if (c != '-' && c != ':') compact.push_back(c);
   }
   char suffix[48];
-  std::snprintf(suffix, sizeof suffix, "-%06llu-%08x", static_cast<unsigned long long>(seq), random);
+  const int written =
+      std::snprintf(suffix, sizeof suffix, "-%06llu-%08x", static_cast<unsigned long long>(seq), random);
+  // At most 1 + 20 + 1 + 8 characters: the buffer always holds them.
+  if (written < 0 || static_cast<std::size_t>(written) >= sizeof suffix) return compact;
   return compact + suffix;
 }
 

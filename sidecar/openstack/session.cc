@@ -214,13 +214,13 @@ void OpenStackSession::authenticate() {
   request.headers = {
       {"Content-Type", "application/json"}, {"Accept", "application/json"}, {"User-Agent", "unshelver"}};
   request.body = openstack::auth_request_body(credentials_);
-  auth_transfer_ = client_.send(std::move(request), [this](io::ClientResponse response) {
+  auth_transfer_ = client_.send(std::move(request), [this](const io::ClientResponse& response) {
     auth_transfer_ = 0;
-    on_auth_response(std::move(response));
+    on_auth_response(response);
   });
 }
 
-void OpenStackSession::on_auth_response(io::ClientResponse response) {
+void OpenStackSession::on_auth_response(const io::ClientResponse& response) {
   ++stats_.by_service_status["identity"][response.transport_ok() ? response.status : 0];
   if (response.transport_ok() && response.status == 201) {
     const std::string* subject = response.header("x-subject-token");

@@ -111,7 +111,7 @@ class OpenStackSession {
   void fail(RequestId id, std::string error);
 
   void authenticate();
-  void on_auth_response(io::ClientResponse response);
+  void on_auth_response(const io::ClientResponse& response);
   void release_waiters();
   io::ClientRequest base_request() const;
 

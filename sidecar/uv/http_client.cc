@@ -43,7 +43,7 @@ namespace unshelver::io {
 namespace {
 
 // Response headers are untrusted input (STYLE.md §2.8). Cloud APIs send a few kilobytes at most.
-constexpr std::size_t kMaxResponseHeaderBytes = 64 * 1024;
+constexpr std::size_t kMaxResponseHeaderBytes = std::size_t{64} * 1024;
 // Secrets shorter than this are not redacted from error texts: a one- or two-character header
 // value ("1", "no") cannot be a credential, and replacing it everywhere would garble the text.
 constexpr std::size_t kMinSecretLength = 3;
@@ -188,7 +188,7 @@ struct HttpClient::Impl {
   void socket_action(curl_socket_t fd, int flags);
   void collect_finished(std::vector<RequestId>& finished);
   void fail_running(const std::string& error, std::vector<RequestId>& finished);
-  void deliver(std::vector<RequestId> ids);
+  void deliver(const std::vector<RequestId>& ids);
   void defer_failure(std::unique_ptr<Transfer> transfer, std::string error);
   std::string configure(Transfer& transfer, ClientRequest& request);
   void release_easy(Transfer& transfer);
@@ -373,7 +373,10 @@ std::string HttpClient::Impl::configure(Transfer& transfer, ClientRequest& reque
   for (const auto& [name, value] : request.headers) {
     has_expect = has_expect || core::to_lower(name) == "expect";
     has_content_type = has_content_type || core::to_lower(name) == "content-type";
-    lines.push_back(value.empty() ? name + ";" : name + ": " + value);
+    std::string line = name;
+    line += value.empty() ? ";" : ": ";
+    line += value;
+    lines.push_back(std::move(line));
   }
   if (sends_body && !has_expect) lines.emplace_back("Expect:");
   if (sends_body && !has_content_type) lines.emplace_back("Content-Type:");
@@ -597,7 +600,7 @@ void HttpClient::Impl::on_uv_deferred(uv_timer_t* timer) noexcept {
   std::vector<RequestId> ids = std::move(self->deferred_ids_);
   self->deferred_ids_.clear();
   // deliver() contains user callbacks' exceptions itself and allocates nothing.
-  self->deliver(std::move(ids));
+  self->deliver(ids);
 }
 
 void HttpClient::Impl::socket_action(curl_socket_t fd, int flags) {
@@ -615,7 +618,7 @@ void HttpClient::Impl::socket_action(curl_socket_t fd, int flags) {
     spdlog::error("http client: curl_multi_socket_action failed: {}", curl_multi_strerror(rc));
     fail_running(std::string("libcurl failed: ") + curl_multi_strerror(rc), finished);
   }
-  deliver(std::move(finished));
+  deliver(finished);
 }
 
 void HttpClient::Impl::collect_finished(std::vector<RequestId>& finished) {
@@ -667,7 +670,7 @@ void HttpClient::Impl::fail_running(const std::string& error, std::vector<Reques
   }
 }
 
-void HttpClient::Impl::deliver(std::vector<RequestId> ids) {
+void HttpClient::Impl::deliver(const std::vector<RequestId>& ids) {
   // `ids` is owned by this frame, so it survives a callback that destroys the client.
   std::weak_ptr<bool> alive = alive_;
   for (RequestId id : ids) {

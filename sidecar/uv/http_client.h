@@ -30,8 +30,8 @@ struct ClientRequest {
   std::chrono::milliseconds timeout{10'000};  // the whole transfer
   std::chrono::milliseconds connect_timeout{5'000};
   bool verify_tls = true;
-  std::string ca_file;                               // empty: the system's CA bundle
-  std::size_t max_response_bytes = 4 * 1024 * 1024;  // larger answers fail with an error
+  std::string ca_file;                                            // empty: the system's CA bundle
+  std::size_t max_response_bytes = std::size_t{4} * 1024 * 1024;  // larger answers fail with an error
 };
 
 struct ClientResponse {

@@ -57,11 +57,11 @@ WebApp::WebApp(const Pages& pages, Controller& controller, AccessControl& access
       access_(access),
       manual_shelve_path_(std::move(manual_shelve_path)) {}
 
-void WebApp::handle(const io::HttpRequest& request, io::Responder responder) {
+void WebApp::handle(const io::HttpRequest& request, const io::Responder& responder) {
   const std::string backend = controller_.backend_for_host(host_header(request));
   if (request.path == "/api/events" && backend.empty()) {
     route_label_ = "events";
-    events(request, identify(request, backend), std::move(responder));
+    events(request, identify(request, backend), responder);
     return;
   }
   responder.respond(answer(request, backend));
@@ -74,9 +74,9 @@ io::HttpResponse WebApp::answer(const io::HttpRequest& request) {
 WebApp::Caller WebApp::identify(const io::HttpRequest& request, const std::string& backend) {
   // A request for a sleeping backend's host is the backend's own traffic: its Authorization
   // header belongs to the backend's API (an LLM API key, say) and is none of Unshelver's business.
-  const Caller caller = !backend.empty() ? Caller{}
-                                         : access_.identify(request, std::chrono::system_clock::now(),
-                                                            std::chrono::steady_clock::now());
+  Caller caller = !backend.empty() ? Caller{}
+                                   : access_.identify(request, std::chrono::system_clock::now(),
+                                                      std::chrono::steady_clock::now());
   if (caller.bad_bearer && !caller.bearer_rate_limited) {
     controller_.record_event("login_failed", "control",
                              "wrong bearer token from " + AccessControl::client_address(request) + " for " +
@@ -193,7 +193,7 @@ io::HttpResponse WebApp::route(const io::HttpRequest& request, const Caller& cal
   return not_found(request);
 }
 
-void WebApp::events(const io::HttpRequest& request, const Caller& caller, io::Responder responder) {
+void WebApp::events(const io::HttpRequest& request, const Caller& caller, const io::Responder& responder) {
   auto respond = [this, responder](io::HttpResponse response) {
     add_security_headers(response);
     response.set_header("Cache-Control", "no-store");

@@ -48,7 +48,7 @@ namespace unshelver::web {
 class WebApp {
  public:
   WebApp(const Pages& pages, Controller& controller, AccessControl& access, std::string manual_shelve_path);
-  void handle(const io::HttpRequest& request, io::Responder responder);
+  void handle(const io::HttpRequest& request, const io::Responder& responder);
   // The answer to every route but /api/events (whose long poll answers later), as handle()
   // sends it; no socket needed.
   io::HttpResponse answer(const io::HttpRequest& request);
@@ -68,7 +68,7 @@ class WebApp {
   io::HttpResponse backend_host(const io::HttpRequest& request, const std::string& name,
                                 const Caller& caller);
   io::HttpResponse asset(const std::string& name);
-  void events(const io::HttpRequest& request, const Caller& caller, io::Responder responder);
+  void events(const io::HttpRequest& request, const Caller& caller, const io::Responder& responder);
   void refresh_cache();
   // The backend's view and its page data (its status entry with what the pages show), from the
   // cache of this revision; nullptr for a name that is not configured.

@@ -8,6 +8,7 @@
 #include "backend/sim_provider.h"
 #include "base/text.h"
 #include "base/time_format.h"
+#include "base/url.h"
 #include "caddy/render_input.h"
 #include "config/files.h"
 #include "openstack/nova_provider.h"
@@ -77,7 +78,7 @@ int App::start() {
       // A server that is missing or ambiguous is a configuration error: say so and stop, rather
       // than guard the wrong VM or none. A cloud that cannot be reached yet is not: the
       // reconciler keeps observing and /api/status shows why.
-      nova->resolve([this, name = backend.name](Status found, bool definitive) {
+      nova->resolve([this, name = backend.name](const Status& found, bool definitive) {
         if (found) return;
         if (definitive) {
           spdlog::critical("[{}] {}", name, found.error().message);
@@ -104,12 +105,15 @@ int App::start() {
                                              [this](const io::HttpRequest& request, io::Responder responder) {
                                                web_->handle(request, std::move(responder));
                                              });
-  auto address = io::split_host_port(config_.listen);
-  if (!address) {
-    spdlog::critical("listen: {}", address.error().message);
+  // "host:port", "[v6]:port" or ":port" (--listen), where a missing host means 127.0.0.1.
+  const Result<core::Authority> address = core::parse_authority(config_.listen);
+  if (!address || !address->port) {
+    spdlog::critical("listen: {} in '{}'", address ? "missing port" : address.error().message,
+                     config_.listen);
     return 2;
   }
-  if (Status listening = server_->listen(address->first, address->second); !listening) {
+  const std::string host = address->host.empty() ? "127.0.0.1" : address->host;
+  if (Status listening = server_->listen(host, *address->port); !listening) {
     spdlog::critical("cannot listen on {}: {}", config_.listen, listening.error().message);
     return 1;
   }
@@ -126,8 +130,9 @@ int App::start() {
   }
   // A client that disconnects mid-write must not kill the daemon. Nor may a file size limit
   // (RLIMIT_FSIZE): past it, write(2) fails with EFBIG, which the writers report like a full disk.
-  std::signal(SIGPIPE, SIG_IGN);
-  std::signal(SIGXFSZ, SIG_IGN);
+  // Cannot fail: both are valid signals that may be ignored.
+  static_cast<void>(std::signal(SIGPIPE, SIG_IGN));
+  static_cast<void>(std::signal(SIGXFSZ, SIG_IGN));
 
   if (int code = start_activity(); code != 0) return code;
   if (int code = start_routing(); code != 0) return code;

@@ -8,6 +8,7 @@
 #include "backend/sim_provider.h"
 #include "base/text.h"
 #include "base/time_format.h"
+#include "base/url.h"
 #include "caddy/render_input.h"
 #include "config/files.h"
 #include "openstack/nova_provider.h"
@@ -104,12 +105,15 @@ int App::start() {
       loop_.get(), config_.http, [this](const io::HttpRequest& request, const io::Responder& responder) {
         web_->handle(request, responder);
       });
-  auto address = io::split_host_port(config_.listen);
-  if (!address) {
-    spdlog::critical("listen: {}", address.error().message);
+  // "host:port", "[v6]:port" or ":port" (--listen), where a missing host means 127.0.0.1.
+  const Result<core::Authority> address = core::parse_authority(config_.listen);
+  if (!address || !address->port) {
+    spdlog::critical("listen: {} in '{}'", address ? "missing port" : address.error().message,
+                     config_.listen);
     return 2;
   }
-  if (Status listening = server_->listen(address->first, address->second); !listening) {
+  const std::string host = address->host.empty() ? "127.0.0.1" : address->host;
+  if (Status listening = server_->listen(host, *address->port); !listening) {
     spdlog::critical("cannot listen on {}: {}", config_.listen, listening.error().message);
     return 1;
   }

@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "base/text.h"
+#include "base/url.h"
 
 namespace unshelver::providers {
 
@@ -55,10 +56,12 @@ SimProvider::~SimProvider() {
 }
 
 Status SimProvider::start() {
-  auto address = io::split_host_port(backend_.sim.backend_listen);
-  if (!address) return address.error();
-  backend_host_ = address->first;
-  backend_port_ = address->second;
+  const std::string& listen = backend_.sim.backend_listen;
+  const Result<core::Authority> address = core::parse_authority(listen);
+  if (!address) return Error{address.error().message + " in '" + listen + "'"};
+  if (!address->port) return Error{"missing port in '" + listen + "'"};
+  backend_host_ = address->host.empty() ? "127.0.0.1" : address->host;
+  backend_port_ = *address->port;
   if (backend_port_ == 0) {
     auto port = find_free_port(backend_host_);
     if (!port) return port.error();

@@ -7,8 +7,8 @@
 #include <utility>
 
 #include "base/text.h"
+#include "base/url.h"
 #include "config/files.h"
-#include "uv/http_server.h"
 #include "uv/timer.h"
 
 namespace unshelver::app::cli {
@@ -141,17 +141,18 @@ std::string shown_argument(const std::string& argument) {
 
 Result<core::Config> load_config(const ConnectionOptions& options,
                                  const std::map<std::string, std::string>& env) {
-  return load_config_file(resolve_config_path(options.config_path), env);
+  return load_config_file(resolve_config_path(options.config_path, env), env);
 }
 
 Result<std::string> instance_url(const std::string& listen) {
-  auto address = io::split_host_port(listen);
-  if (!address) return Error{"listen: " + address.error().message};
-  std::string host = address->first;
+  const Result<core::Authority> address = core::parse_authority(listen);
+  if (!address) return Error{"listen: " + address.error().message + " in '" + listen + "'"};
+  if (!address->port) return Error{"listen: missing port in '" + listen + "'"};
+  std::string host = address->host;
   if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
   if (host == "::") host = "::1";
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  return "http://" + host + ":" + std::to_string(address->second);
+  return "http://" + host + ":" + std::to_string(*address->port);
 }
 
 Result<Instance> resolve_instance(const ConnectionOptions& options,
@@ -166,7 +167,7 @@ Result<Instance> resolve_instance(const ConnectionOptions& options,
     auto found = env.find(name);
     return found == env.end() ? "" : found->second;
   };
-  const std::string config_path = resolve_config_path(options.config_path);
+  const std::string config_path = resolve_config_path(options.config_path, env);
 
   Instance instance;
   if (!options.url.empty()) {

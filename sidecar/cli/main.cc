@@ -230,7 +230,7 @@ static int dispatch(int argc, char** argv) {
     return run_app(std::move(config.value()), options);
   }
 
-  const std::string path = unshelver::app::resolve_config_path(options.config_path);
+  const std::string path = unshelver::app::resolve_config_path(options.config_path, env);
   auto config = unshelver::app::load_config_file(path, env);
   if (!config) {
     std::fprintf(stderr, "%s\n", config.error().message.c_str());

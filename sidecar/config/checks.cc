@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <cctype>
+#include <initializer_list>
 #include <map>
+#include <optional>
 #include <regex>
 #include <tuple>
 #include <utility>
 
 #include "base/text.h"
+#include "base/url.h"
 #include "config/secret_policy.h"
 
 namespace unshelver::core::config_detail {
@@ -26,6 +29,22 @@ bool is_identifier(std::string_view text) {
   return !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) {
     return std::isalnum(c) || c == '-' || c == '_';
   });
+}
+
+// Letters, digits, '-', '_' and '.': a host name or an IPv4 address, nothing more.
+bool is_hostname(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+// An absolute URL (base/url.h) whose scheme, in any case, is one of `schemes`, with a host and a
+// valid port if it has one.
+bool is_url_with_host(std::string_view text, std::initializer_list<std::string_view> schemes) {
+  const std::optional<Url> url = parse_url(text);
+  if (!url || std::find(schemes.begin(), schemes.end(), to_lower(url->scheme)) == schemes.end()) return false;
+  const Result<Authority> authority = parse_authority(url->authority);
+  return authority.ok() && !authority->host.empty();
 }
 
 }  // namespace
@@ -84,8 +103,7 @@ std::string check_interface(std::string_view text) {
 }
 
 std::string check_admin_url(std::string_view url) {
-  const auto parts = split_url(url);
-  if (!parts || parts->scheme != "http") {
+  if (!is_url_with_host(url, {"http"})) {
     return "expected the admin API's URL such as http://127.0.0.1:2019, got " + quote(url);
   }
   return "";
@@ -98,8 +116,7 @@ std::string check_absolute_path(std::string_view text) {
 }
 
 std::string check_site_url(std::string_view url) {
-  const auto parts = split_url(url);
-  if (!parts || (parts->scheme != "http" && parts->scheme != "https")) {
+  if (!is_url_with_host(url, {"http", "https"})) {
     return "expected a URL such as https://gpu.example.org, got " + quote(url);
   }
   return "";
@@ -117,8 +134,7 @@ std::string check_identifier(std::string_view id) {
 
 std::string check_backend_url(std::string_view url) {
   if (url.empty()) return "";
-  const auto parts = split_url(url);
-  if (!parts || (parts->scheme != "http" && parts->scheme != "https")) {
+  if (!is_url_with_host(url, {"http", "https"})) {
     return "expected an http:// or https:// URL with a host, got " + quote(url);
   }
   return "";

@@ -2,26 +2,27 @@
 
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <string_view>
 
 #include "base/template.h"
+#include "base/text.h"
 #include "config/parser.h"
+#include "uv/files.h"
 
 extern char** environ;
 
 namespace unshelver::app {
 
 namespace {
+// io::read_file, with what the file is in its error: "cannot read WHAT PATH: reason".
 Result<std::string> read_file(const std::string& path, const std::string& what) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return Error{"cannot read " + what + " " + path + ": " + std::strerror(errno)};
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
+  Result<std::string> text = io::read_file(path);
+  if (text.ok()) return text;
+  std::string message = text.error().message;  // "cannot read PATH: reason" (uv/files.h)
+  constexpr std::string_view kPrefix = "cannot read ";
+  if (message.starts_with(kPrefix)) message.insert(kPrefix.size(), what + " ");
+  return Error{std::move(message)};
 }
 
 // The file, line and key of a configuration key, for the checks below.
@@ -52,7 +53,7 @@ std::string check_state_dir(const core::Config& config) {
            " is not a folder";
   }
   if (::access(existing.c_str(), W_OK | X_OK) != 0) {
-    const std::string reason = std::strerror(errno);
+    const std::string reason = core::errno_text();
     return where(config, "state_dir") + (exists ? "is not writable: " : "cannot be created in ") +
            existing.string() + ": " + reason;
   }
@@ -101,12 +102,12 @@ Result<core::Config> parse_with_secrets(core::ConfigInputs inputs) {
     if (resolved.is_relative() && !inputs.yaml_path.empty()) {
       resolved = std::filesystem::path(inputs.yaml_path).parent_path() / resolved;
     }
-    auto secrets = read_file(resolved.string(), "secrets_file");
+    auto secrets = io::read_file(resolved.string());
     if (!secrets) {
       // Name the line that asks for the file, like every other configuration error.
       const core::KeyLocation where = core::secrets_file_location(inputs.yaml_text);
       core::ConfigIssue issue{inputs.yaml_path, where.line, where.column, "secrets_file",
-                              "cannot read " + resolved.string() + ": " + std::strerror(errno)};
+                              secrets.error().message};
       return Error{issue.to_string()};
     }
     inputs.secrets_text = std::move(secrets.value());
@@ -127,10 +128,11 @@ Status check_files(const core::Config& config) {
   return Error{message};
 }
 
-std::string resolve_config_path(const std::string& flag_value) {
+std::string resolve_config_path(const std::string& flag_value,
+                                const std::map<std::string, std::string>& env) {
   if (!flag_value.empty()) return flag_value;
-  if (const char* from_env = std::getenv("UNSHELVER_CONFIG"); from_env != nullptr && *from_env != '\0') {
-    return from_env;
+  if (const auto found = env.find("UNSHELVER_CONFIG"); found != env.end() && !found->second.empty()) {
+    return found->second;
   }
   return "config.yaml";
 }

@@ -19,8 +19,8 @@ namespace unshelver::app {
 // naming file, line and key.
 Status check_files(const core::Config& config);
 
-// --config, else $UNSHELVER_CONFIG, else ./config.yaml.
-std::string resolve_config_path(const std::string& flag_value);
+// --config, else $UNSHELVER_CONFIG (from `env`, an environment_snapshot), else ./config.yaml.
+std::string resolve_config_path(const std::string& flag_value, const std::map<std::string, std::string>& env);
 
 std::map<std::string, std::string> environment_snapshot();
 

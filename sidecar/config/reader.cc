@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "base/text.h"
+#include "base/url.h"
 
 namespace unshelver::core::config_detail {
 
@@ -348,7 +349,7 @@ std::optional<Value> Reader::read(const schema::Key& key, const YAML::Node& node
     case Type::kHostPort: {
       auto text = get_string(node, path, false);
       if (!text) return std::nullopt;
-      if (!is_host_port(*text, key.min == 0)) {
+      if (!core::is_host_port(*text, key.min == 0 ? 0 : 1)) {
         add_at(node, path, "expected HOST:PORT (for example \"127.0.0.1:8080\"), got " + quote(*text));
         return std::nullopt;
       }

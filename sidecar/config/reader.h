@@ -18,7 +18,6 @@
 #include "config/config.h"
 #include "config/parser.h"
 #include "config/schema.h"
-#include "config/url_shape.h"
 
 namespace unshelver::core::config_detail {
 

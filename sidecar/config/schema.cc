@@ -9,6 +9,7 @@
 #include <cctype>
 
 #include "base/text.h"
+#include "base/url.h"
 #include "config/checks.h"
 #include "config/reader.h"
 
@@ -179,7 +180,8 @@ const Key kKeys[] = {
        if (v.text.empty()) return;
        d.backend->public_base_url = v.text;
        if (!d.button->host) {
-         d.button->host = config_detail::split_url(v.text)->host;
+         // check_backend_url accepted it: parse_url and parse_authority succeed.
+         d.button->host = to_lower(parse_authority(parse_url(v.text)->authority)->host);
          if (!d.button->host_where) d.button->host_where = v.where;
        }
      }},

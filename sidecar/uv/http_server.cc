@@ -50,8 +50,6 @@
 #include <string_view>
 #include <utility>
 
-#include "base/url.h"
-
 namespace unshelver::io {
 
 namespace {
@@ -1161,16 +1159,6 @@ void HttpServer::shutdown(std::function<void()> on_closed) {
 
 const HttpServerStats& HttpServer::stats() const {
   return impl_->stats;
-}
-
-// --- split_host_port ------------------------------------------------------------------------------
-
-Result<std::pair<std::string, int>> split_host_port(const std::string& address) {
-  Result<core::Authority> authority = core::parse_authority(address);
-  if (!authority.ok()) return Error{authority.error().message + " in '" + address + "'"};
-  if (!authority->port) return Error{"missing port in '" + address + "'"};
-  if (authority->host.empty()) authority->host = "127.0.0.1";
-  return std::make_pair(std::move(authority->host), *authority->port);
 }
 
 }  // namespace unshelver::io

@@ -83,8 +83,4 @@ class HttpServer {
   std::unique_ptr<Impl> impl_;
 };
 
-// A listen address: "host:port", "[v6]:port" or ":port" (core::parse_authority, base/url.h) with
-// a port required; a missing host means 127.0.0.1.
-Result<std::pair<std::string, int>> split_host_port(const std::string& address);
-
 }  // namespace unshelver::io

@@ -885,33 +885,5 @@ TEST(HttpServerLifetime, DestructorAfterShutdownDoesNotTouchTheLoop) {
   server.reset();  // AddressSanitizer reports any use of the freed loop here.
 }
 
-TEST(HttpServerSplitHostPort, AcceptsTheUsualForms) {
-  auto v4 = split_host_port("127.0.0.1:5001");
-  ASSERT_TRUE(v4.ok());
-  EXPECT_EQ("127.0.0.1", v4->first);
-  EXPECT_EQ(5001, v4->second);
-
-  auto v6 = split_host_port("[::1]:8080");
-  ASSERT_TRUE(v6.ok());
-  EXPECT_EQ("::1", v6->first);
-  EXPECT_EQ(8080, v6->second);
-
-  auto bare = split_host_port(":0");
-  ASSERT_TRUE(bare.ok());
-  EXPECT_EQ("127.0.0.1", bare->first);
-  EXPECT_EQ(0, bare->second);
-
-  auto any = split_host_port("0.0.0.0:65535");
-  ASSERT_TRUE(any.ok());
-  EXPECT_EQ(65535, any->second);
-}
-
-TEST(HttpServerSplitHostPort, RejectsMalformedAddresses) {
-  for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:80x",
-                          "::1:80", "[::1]", "[::1]80", "[]:80", "[::1:80"}) {
-    EXPECT_FALSE(split_host_port(bad).ok()) << bad;
-  }
-}
-
 }  // namespace
 }  // namespace unshelver::io

@@ -983,6 +983,28 @@ TEST(ConfigParser, HostComesFromPublicBaseUrlUnlessGiven) {
   EXPECT_EQ(bad.issues[1].key, "buttons[0].host");
 }
 
+// base/url checks the port and what follows ']', which a looser splitter let through.
+TEST(ConfigParser, UrlsAndAddressesWithBadPortsAreRejected) {
+  const ParsedConfig parsed = parse(R"(buttons:
+  - id: a
+    provider: sim
+    public_base_url: "http://chat.example.org:abc/"
+listen: "127.0.0.1:000080"
+caddy:
+  launcher_url: "https://[::1]junk"
+)");
+  ASSERT_EQ(parsed.issues.size(), 3u) << all_issues(parsed);
+  EXPECT_EQ(parsed.issues[0].to_string(),
+            "config.yaml:4:22: buttons[0].public_base_url: expected an http:// or https:// URL with a host, "
+            "got \"http://chat.example.org:abc/\"");
+  EXPECT_EQ(parsed.issues[1].to_string(),
+            "config.yaml:5:9: listen: expected HOST:PORT (for example \"127.0.0.1:8080\"), got "
+            "\"127.0.0.1:000080\"");
+  EXPECT_EQ(parsed.issues[2].to_string(),
+            "config.yaml:7:17: caddy.launcher_url: expected a URL such as https://gpu.example.org, got "
+            "\"https://[::1]junk\"");
+}
+
 TEST(ConfigParser, InvalidEnumValuesListTheAllowedOnes) {
   const ParsedConfig parsed = parse(R"(log_level: verbose
 app:

@@ -41,6 +41,8 @@ struct HealthSettings {
   int successes_needed = 1;  // consecutive 2xx answers before the backend is `ready`
   int failures_allowed = 3;  // consecutive failures while `ready` before it drops to `booting`
   int attempts = 12;         // failed probes while booting before `error`; 0 = until unshelve timeout
+
+  bool operator==(const HealthSettings&) const = default;
 };
 
 // The simulated cloud (`provider: sim`): an in-process VM with a tiny fake backend.
@@ -53,6 +55,8 @@ struct SimSettings {
   std::string failure_message = "No valid host was found. There are not enough hosts available.";
   bool start_awake = false;                    // the VM already runs when Unshelver starts
   std::string backend_listen = "127.0.0.1:0";  // where the fake backend listens while awake
+
+  bool operator==(const SimSettings&) const = default;
 };
 
 // Requests that must not count as activity: uptime monitors, health checks, preflights. A line
@@ -65,6 +69,8 @@ struct IgnoreRules {
   std::vector<std::string> user_agent_patterns;  // ECMAScript regular expressions, case-insensitive
   std::vector<std::string> paths;                // an exact path, or a prefix when it ends with '*'
   std::vector<std::string> methods;              // e.g. "OPTIONS"
+
+  bool operator==(const IgnoreRules&) const = default;
 };
 
 // How Caddy's access log is followed (see activity/log_follower.h).
@@ -73,6 +79,8 @@ struct ActivitySettings {
   std::size_t max_line_bytes = std::size_t{64} * 1024;  // longer lines are counted and skipped
   Millis stat_interval{2'000};                          // the safety net for missed inotify events
   std::string checkpoint_path;                          // empty: <state_dir>/activity-checkpoint.json
+
+  bool operator==(const ActivitySettings&) const = default;
 };
 
 // How requests still in flight through Caddy to the backend are seen (see activity/connection_monitor.h):
@@ -81,6 +89,8 @@ struct InflightSettings {
   bool enabled = true;
   Millis min_busy{10'000};        // a connection busy this long holds the idle clock
   Millis sample_interval{1'000};  // how often the kernel's socket table is read
+
+  bool operator==(const InflightSettings&) const = default;
 };
 
 struct BackendConfig {
@@ -113,6 +123,8 @@ struct BackendConfig {
   // A request from an API client (no text/html in Accept, not matching the ignore rules) that
   // reaches a sleeping backend's host wakes it (and gets 503 with Retry-After meanwhile).
   bool wake_on_request = false;
+
+  bool operator==(const BackendConfig&) const = default;
 };
 
 struct AppSettings {
@@ -126,6 +138,8 @@ struct AppSettings {
   std::chrono::minutes unshelve_timeout{30};
   int api_retry_attempts = 3;
   AppEnvironment env = AppEnvironment::kDevelopment;
+
+  bool operator==(const AppSettings&) const = default;
 };
 
 struct OpenStackSettings {
@@ -147,6 +161,8 @@ struct OpenStackSettings {
   std::chrono::milliseconds api_timeout{30'000};  // every single cloud API request
   // Keys the Python unshelver passed through to openstacksdk; kept so they are not lost.
   std::map<std::string, std::string> extra;
+
+  bool operator==(const OpenStackSettings&) const = default;
 };
 
 // Limits of the built-in HTTP server.
@@ -158,6 +174,8 @@ struct HttpLimits {
   Millis header_timeout{10'000};  // from a request's first byte to its last header
   Millis idle_timeout{60'000};    // keep-alive connections with no request
   Millis shutdown_grace{5'000};   // how long in-flight requests may finish on SIGTERM
+
+  bool operator==(const HttpLimits&) const = default;
 };
 
 // The audit trail (events/journal.h, events/swift_mirror.h).
@@ -166,6 +184,8 @@ struct EventSettings {
   int keep_files = 5;                                            // rotated files kept (more while Swift lags)
   int upload_concurrency = 4;                                    // Swift uploads at once
   Millis upload_retry_max{60'000};                               // the longest pause between failed uploads
+
+  bool operator==(const EventSettings&) const = default;
 };
 
 // How the control surface and the public wake are protected (web/access.h). Our extension: the
@@ -178,6 +198,8 @@ struct SecuritySettings {
   Millis wake_refill{60'000};    // ... then one more per this interval (security.wake_refill_seconds)
   Millis wake_cooldown{30'000};  // across all clients: at most one public wake that starts a
                                  // sleeping backend per this interval (security.wake_cooldown_seconds)
+
+  bool operator==(const SecuritySettings&) const = default;
 };
 
 // How Unshelver manages Caddy's routing (see caddy/router.h and caddy/).
@@ -201,6 +223,8 @@ struct CaddySettings {
   int log_roll_keep = 10;               // access log backups kept (roll_keep)
   Millis drift_check_interval{30'000};  // how often the running config is compared
   Millis retry_max{60'000};             // the longest back-off between failed loads
+
+  bool operator==(const CaddySettings&) const = default;
 };
 
 // Where a key was written in the YAML file (1-based), for messages about values that are checked
@@ -208,6 +232,8 @@ struct CaddySettings {
 struct KeyLocation {
   int line = 0;
   int column = 0;
+
+  bool operator==(const KeyLocation&) const = default;
 };
 
 struct Config {
@@ -249,6 +275,8 @@ struct Config {
     }
     return nullptr;
   }
+
+  bool operator==(const Config&) const = default;
 };
 
 }  // namespace unshelver::core

@@ -147,5 +147,43 @@ TEST(ConfigSchema, DefaultsAreValidValues) {
   EXPECT_GT(checked, 50);
 }
 
+// The schema's default is the model's: writing a key with the value the docs give as its default
+// changes nothing in the parsed configuration (config.h's initialisers and the schema's rows
+// cannot drift apart unnoticed).
+TEST(ConfigSchema, WritingTheDefaultChangesNothing) {
+  auto parse_yaml = [](const std::string& yaml) {
+    ConfigInputs in;
+    in.yaml_text = yaml;
+    ParsedConfig parsed = parse_config(in);
+    parsed.config.locations.clear();  // where keys were written, not what they say
+    return parsed;
+  };
+  const ParsedConfig baseline = parse_yaml("buttons:\n  - id: gpu\n    provider: sim\n");
+  ASSERT_TRUE(baseline.ok());
+  int checked = 0;
+  for (const schema::Key& key : schema::keys()) {
+    const std::string_view value = key.fallback;
+    bool plain = false;
+    switch (key.type) {
+      case schema::Type::kInteger:
+      case schema::Type::kNumber:
+        plain = !value.empty() && value.find_first_not_of("0123456789.") == std::string_view::npos;
+        break;
+      case schema::Type::kBool: plain = value == "true" || value == "false"; break;
+      case schema::Type::kChoice: plain = key.path != "buttons[].provider" && !value.empty(); break;
+      default: break;
+    }
+    if (!plain) continue;
+    ++checked;
+    ParsedConfig written = parse_yaml(yaml_setting(key.path, value));
+    ASSERT_TRUE(written.ok()) << key.path;
+    // An `openstack:` section marks OpenStack as configured whatever it holds: presence, not a value.
+    written.config.openstack.configured = baseline.config.openstack.configured;
+    EXPECT_TRUE(written.config == baseline.config)
+        << key.path << ": the schema says the default is " << value << ", config.h starts with another value";
+  }
+  EXPECT_GT(checked, 50);
+}
+
 }  // namespace
 }  // namespace unshelver::core

@@ -119,23 +119,26 @@ std::string yaml_setting(std::string_view path, std::string_view value) {
   return yaml;
 }
 
+// A row whose default is a value that can be written alone in a config: a number, a boolean or a
+// choice (provider: openstack would need credentials; the other choices stand alone).
+bool has_plain_default(const schema::Key& key) {
+  const std::string_view value = key.fallback;
+  switch (key.type) {
+    case schema::Type::kInteger:
+    case schema::Type::kNumber:
+      return !value.empty() && value.find_first_not_of("0123456789.") == std::string_view::npos;
+    case schema::Type::kBool: return value == "true" || value == "false";
+    case schema::Type::kChoice: return key.path != "buttons[].provider" && !value.empty();
+    default: return false;
+  }
+}
+
 // Every default that is a plain value is itself valid: within the row's range or choices.
 TEST(ConfigSchema, DefaultsAreValidValues) {
   int checked = 0;
   for (const schema::Key& key : schema::keys()) {
+    if (!has_plain_default(key)) continue;
     const std::string_view value = key.fallback;
-    bool plain = false;
-    switch (key.type) {
-      case schema::Type::kInteger:
-      case schema::Type::kNumber:
-        plain = !value.empty() && value.find_first_not_of("0123456789.") == std::string_view::npos;
-        break;
-      case schema::Type::kBool: plain = value == "true" || value == "false"; break;
-      // provider: openstack would need credentials; the other choices stand alone.
-      case schema::Type::kChoice: plain = key.path != "buttons[].provider"; break;
-      default: break;
-    }
-    if (!plain) continue;
     ++checked;
     ConfigInputs in;
     in.yaml_text = yaml_setting(key.path, value);
@@ -162,18 +165,8 @@ TEST(ConfigSchema, WritingTheDefaultChangesNothing) {
   ASSERT_TRUE(baseline.ok());
   int checked = 0;
   for (const schema::Key& key : schema::keys()) {
+    if (!has_plain_default(key)) continue;
     const std::string_view value = key.fallback;
-    bool plain = false;
-    switch (key.type) {
-      case schema::Type::kInteger:
-      case schema::Type::kNumber:
-        plain = !value.empty() && value.find_first_not_of("0123456789.") == std::string_view::npos;
-        break;
-      case schema::Type::kBool: plain = value == "true" || value == "false"; break;
-      case schema::Type::kChoice: plain = key.path != "buttons[].provider" && !value.empty(); break;
-      default: break;
-    }
-    if (!plain) continue;
     ++checked;
     ParsedConfig written = parse_yaml(yaml_setting(key.path, value));
     ASSERT_TRUE(written.ok()) << key.path;

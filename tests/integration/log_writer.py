@@ -23,8 +23,9 @@ Two deliberate departures from the real world, so that the test can demand zero 
     happen in practice, but at hundreds of rotations per second (and with this writer's catch-up
     bursts, which can fill a generation in a fraction of a millisecond) it could. The follower
     must still read the old file's tail after the rotation, which is what the test checks.
-  * With --follower-pid, a due copytruncate is postponed (the writer keeps writing) until the
-    follower has read the file since it was created or last truncated: two separately observed
+  * With --follower-pid, a due copytruncate is postponed (the writer keeps writing, up to
+    --max-postponed-lines lines, then waits) until the follower has read the file since it was
+    created or last truncated: two separately observed
     inotify IN_ACCESS events on its inode (through ctypes), since the first one may be the
     follower's check of its old offset rather than a read of the new content. And the first line
     of every file is written whole. If a file is truncated before a follower has read a complete
@@ -32,7 +33,10 @@ Two deliberate departures from the real world, so that the test can demand zero 
     begins with the same bytes, nor the right copy from older ones: those lines are lost to every
     follower. The follower may still be behind by many lines at the truncation; it must then find
     the rest in the copy, which is what the test checks.
-  Waits that time out are counted in the summary, and the test fails on them.
+  Waits that time out are counted in the summary, and the test fails on them. Because of the
+  cap, no generation holds more than 1.5 x --rotate-every + --max-postponed-lines lines, so the
+  number of rotations has a floor whatever the machine's load: the summary gives it as
+  "rotations_floor".
 
 At the end it writes a JSON summary (--summary) with the counts, the elapsed time and every
 rotation as [last sequence number before it, mode], for diagnosing a loss.
@@ -270,7 +274,7 @@ class Writer:
         started = time.monotonic()
         generation = 0
         until_rotation = self.next_rotation()
-        due_mode, due_since = None, 0.0
+        due_mode, due_since, postponed = None, 0.0, 0
         for seq in range(args.lines):
             due = started + seq / args.rate
             ahead = due - time.monotonic()
@@ -291,13 +295,18 @@ class Writer:
                 until_rotation -= 1
                 if until_rotation == 0:
                     due_mode, due_since = self.random.choice(modes), time.monotonic()
-            if due_mode is not None and (due_mode != "copytruncate" or
-                                         self.follower_has_read(due_since)):
+            ready = due_mode is not None and (due_mode != "copytruncate" or self.follower_has_read(due_since))
+            while due_mode is not None and not ready and postponed >= args.max_postponed_lines:
+                time.sleep(0.0002)
+                ready = self.follower_has_read(due_since)
+            if due_mode is not None and not ready:
+                postponed += 1
+            if ready:
                 self.events.append([seq, due_mode])
                 self.rotate(due_mode)
                 generation += 1
                 until_rotation = self.next_rotation()
-                due_mode = None
+                due_mode, postponed = None, 0
         elapsed = time.monotonic() - started
         os.close(self.fd)
         self.background.finish()
@@ -305,6 +314,7 @@ class Writer:
             "lines": args.lines,
             "rotations": self.rotations,
             "rotations_total": sum(self.rotations.values()),
+            "rotations_floor": self.rotations_floor(),
             "elapsed_s": elapsed,
             "lines_per_s": args.lines / elapsed if elapsed > 0 else 0.0,
             "handshake_wait_s": self.handshake_wait_s,
@@ -312,6 +322,12 @@ class Writer:
             "background_errors": self.background.errors,
             "events": self.events,
         }
+
+    def rotations_floor(self):
+        """The fewest rotations the run can make: every generation but the last is full."""
+        every = self.args.rotate_every
+        most_lines_per_file = max(1, every + every // 2) + self.args.max_postponed_lines + 1
+        return max(0, self.args.lines // most_lines_per_file - 1)
 
     def next_rotation(self):
         every = self.args.rotate_every
@@ -327,6 +343,8 @@ def main(argv):
     parser.add_argument("--modes", default="lumberjack,copytruncate,delete")
     parser.add_argument("--follower-pid", type=int, default=0)
     parser.add_argument("--handshake-timeout", type=float, default=5.0)
+    parser.add_argument("--max-postponed-lines", type=int, default=60,
+                        help="lines written while a due copytruncate waits for the follower, at most")
     parser.add_argument("--gzip-delay-ms", type=float, default=2.0)
     parser.add_argument("--copy-keep-ms", type=float, default=1000.0)
     parser.add_argument("--roll-keep", type=int, default=3)

@@ -336,15 +336,21 @@ def with_keepalive(gate_text):
     return "\n".join(out) if added else None
 
 
-def time_wait(port):
-    lines = subprocess.run(["ss", "-Htan", "state", "time-wait"], capture_output=True, text=True).stdout.splitlines()
-    return sum(1 for line in lines if any(f.endswith(f":{port}") for f in line.split()[2:4]))
+def sockets(port, state):
+    """The 4-tuples of the sockets in `state` with `port` on either side (the gate's side when the
+    gate closes first, Caddy's or wrk's side when they do)."""
+    lines = subprocess.run(["ss", "-Htan", "state", state], capture_output=True, text=True).stdout.splitlines()
+    found = set()
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 4 and (fields[2].endswith(f":{port}") or fields[3].endswith(f":{port}")):
+            found.add((fields[2], fields[3]))
+    return found
 
 
-def established_to(port):
-    """Sockets Unshelver holds established on its own port (server side)."""
-    lines = subprocess.run(["ss", "-Htan", "state", "established"], capture_output=True, text=True).stdout.splitlines()
-    return sum(1 for line in lines if line.split()[2].endswith(f":{port}"))
+def served_by(port, tuples):
+    """Of `tuples`, the ones on the gate's own (server) side: one per connection."""
+    return {t for t in tuples if t[0].endswith(f":{port}")}
 
 
 def to_ms(text):
@@ -352,15 +358,27 @@ def to_ms(text):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(port, host, path, connections, gate_port):
-    before = time_wait(gate_port)
+def run_wrk(port, host, path, connections, gate_port, headers=()):
+    """One wrk run; besides its figures, what happened to connections on the gate's port: `tw` the
+    TIME-WAIT sockets that appeared (a connection closed), `new` the connections to the gate opened
+    during the run (seen established mid-run or at the end, or in TIME-WAIT at the end, and not
+    before it), `est` the gate's established connections mid-run."""
+    tw_before = sockets(gate_port, "time-wait")
+    est_before = served_by(gate_port, sockets(gate_port, "established"))
     command = [WRK, "-t1", f"-c{connections}", f"-d{SECONDS:g}s", "--latency", "-H", f"Host: {host}",
-               "-H", "Accept: application/json", f"http://127.0.0.1:{port}{path}"]
+               "-H", "Accept: application/json"]
+    for header in headers:
+        command += ["-H", header]
+    command.append(f"http://127.0.0.1:{port}{path}")
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(SECONDS / 2)
-    established = established_to(gate_port)
+    est_mid = served_by(gate_port, sockets(gate_port, "established"))
     output, _ = process.communicate(timeout=SECONDS + 30)
-    after = time_wait(gate_port)
+    tw_after = sockets(gate_port, "time-wait")
+    est_after = served_by(gate_port, sockets(gate_port, "established"))
+    tw_new = tw_after - tw_before
+    # A connection in TIME-WAIT on the client's side shows as (client, gate): turn it round.
+    opened = (est_mid | est_after | {t if t[0].endswith(f":{gate_port}") else (t[1], t[0]) for t in tw_new}) - est_before
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
     p50 = re.search(r"\s50%\s+(\S+)", output)
     p99 = re.search(r"\s99%\s+(\S+)", output)
@@ -371,7 +389,7 @@ def run_wrk(port, host, path, connections, gate_port):
     return {"rps": float(rps.group(1)), "p50": to_ms(p50.group(1)), "p99": to_ms(p99.group(1)),
             "bad": int(bad.group(1)) if bad else 0,
             "errors": sum(map(int, errors.groups())) if errors else 0,
-            "tw": max(0, after - before), "est": established}
+            "tw": len(tw_new), "new": len(opened), "est": len(est_mid)}
 
 
 def check_route(port, host, path="/"):
@@ -410,11 +428,12 @@ def throughput(caddy, variants, static_port, gate_port):
                 elif kind == "direct":
                     run = run_wrk(static_port, f"127.0.0.1:{static_port}", "/v1/models", connections, gate_port)
                 else:  # the gate endpoint itself
-                    run = run_wrk(gate_port, f"127.0.0.1:{gate_port}", GATE_PREFIX + "api", connections, gate_port)
+                    run = run_wrk(gate_port, f"127.0.0.1:{gate_port}", GATE_PREFIX + "api", connections, gate_port,
+                                  ("X-Forwarded-Method: GET", "X-Forwarded-Uri: /v1/models"))
                 results.setdefault((name, connections), []).append(run)
                 print(f"  round {round_index + 1} c={connections:<3} {name:<10} {run['rps']:>9.0f} req/s  "
-                      f"p50 {run['p50']:6.2f} ms  p99 {run['p99']:6.2f} ms  TIME-WAIT(gate) +{run['tw']:<6} "
-                      f"est(gate) {run['est']:<4} non-2xx {run['bad']} sock-err {run['errors']}", flush=True)
+                      f"p50 {run['p50']:6.2f} ms  p99 {run['p99']:6.2f} ms  gate conns: new {run['new']:<6} "
+                      f"TIME-WAIT +{run['tw']:<6} established {run['est']:<4} non-2xx {run['bad']} sock-err {run['errors']}", flush=True)
     return results
 
 
@@ -586,20 +605,20 @@ def main():
     print(f"\n=== gate_bench summary{label}: medians over {ROUNDS} round(s); nproc {os.cpu_count()}, "
           f"Caddy {caddy_version.split()[0] if caddy_version else '?'}; wrk shares the CPUs")
     print(f"{'variant':<10} {'conns':>5} {'req/s':>9} {'vs switch':>9} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'TW gate':>8} {'est gate':>8} {'errors':>6}")
+          f"{'new conn':>8} {'TW':>6} {'errors':>6}")
     for connections in CONNECTIONS:
         base = median_of(results[("switch", connections)], "rps")
         for name, _, _ in variants:
             runs = results[(name, connections)]
             rps = median_of(runs, "rps")
             print(f"{name:<10} {connections:>5} {rps:>9.0f} {rps / base:>9.2f} {median_of(runs, 'p50'):>7.2f} "
-                  f"{median_of(runs, 'p99'):>7.2f} {median_of(runs, 'tw'):>8.0f} {median_of(runs, 'est'):>8.0f} "
+                  f"{median_of(runs, 'p99'):>7.2f} {median_of(runs, 'new'):>8.0f} {median_of(runs, 'tw'):>6.0f} "
                   f"{sum(r['bad'] + r['errors'] for r in runs):>6}")
     print("  direct: wrk to the static upstream; switch: routing switch, ready (= variant c, the baseline); "
           "gate: as rendered (a);\n  gate+ka: forward_auth with transport http { keepalive 5m keepalive_idle_conns 512 "
-          "keepalive_idle_conns_per_host 128 } (b);\n  gate-only: wrk to the gate URI itself. TW gate: TIME-WAIT "
-          "sockets on the gate's port that appeared during a run;\n  est gate: connections established to the gate "
-          "mid-run. Unix socket: not measured (Unshelver listens on TCP only).")
+          "keepalive_idle_conns_per_host 128 } (b);\n  gate-only: wrk to the gate URI itself. On the gate's port during one run: "
+          "new conn = connections opened\n  (about the conns when Caddy reuses them, about the requests when not), "
+          "TW = TIME-WAIT sockets that appeared.\n  Unix socket: not measured (Unshelver listens on TCP only).")
     print(f"ready -> first held request at the backend: {summary(delays)}  (target <= 50 ms)")
     print(f"ready -> last held request at the backend:  {summary(lasts)}")
     print(f"ready -> last held response at the client:  {summary(clients)}")

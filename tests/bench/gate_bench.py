@@ -21,8 +21,8 @@ bench loads each variant through the admin API, one "static" Caddy as a fast ups
    connections Unshelver held established mid-run: whether Caddy reuses its connections to the gate.
    A gate over a unix socket is not measured: Unshelver listens on TCP only (`listen: HOST:PORT`).
 2. The time from "backend ready" to the first held request released: requests are held at the gate
-   while a simulated backend sleeps; then it is woken (sim wake 0.05 s, boot 0, health every 0.05 s,
-   one success needed). Measured at the recording upstream: from the health probe that first got 200
+   while a simulated backend wakes (sim wake 0.4 s, boot 0, health every 0.05 s, one success
+   needed). Measured at the recording upstream: from the health probe that first got 200
    to the first non-health request (target <= 50 ms), and at the client: until the last held
    response. min / median / max over BENCH_HOLD_ROUNDS rounds.
 
@@ -270,7 +270,7 @@ caddy:
       timeout_seconds: 1
       successes_needed: 1
     sim:
-      wake_seconds: 0.05
+      wake_seconds: 0.4
       boot_seconds: 0
       sleep_seconds: 0.05
 """
@@ -428,7 +428,9 @@ def throughput(caddy, variants, static_port, gate_port):
                 elif kind == "direct":
                     run = run_wrk(static_port, f"127.0.0.1:{static_port}", "/v1/models", connections, gate_port)
                 else:  # the gate endpoint itself
-                    run = run_wrk(gate_port, f"127.0.0.1:{gate_port}", GATE_PREFIX + "api", connections, gate_port,
+                    # Caddy's sub-request keeps the client's Host; Unshelver answers the gate only for
+                    # the backend's own host.
+                    run = run_wrk(gate_port, f"api.localhost:{caddy.port}", GATE_PREFIX + "api", connections, gate_port,
                                   ("X-Forwarded-Method: GET", "X-Forwarded-Uri: /v1/models"))
                 results.setdefault((name, connections), []).append(run)
                 print(f"  round {round_index + 1} c={connections:<3} {name:<10} {run['rps']:>9.0f} req/s  "
@@ -437,12 +439,17 @@ def throughput(caddy, variants, static_port, gate_port):
     return results
 
 
-def hold_rounds(caddy, recorder, wake, make_asleep, label):
-    """Part 2: HELD requests held while `rec` sleeps, released when it turns ready."""
+def hold_rounds(caddy, recorder, before_requests, after_requests, make_asleep, label):
+    """Part 2: HELD requests held while `rec` wakes, released when it turns ready. The real gate
+    answers 503 to API requests while a backend sleeps (unless wake_on_request, which the wake rate
+    limits would refuse round after round): it is woken first with the control token and the
+    requests arrive while it wakes (sim wake 0.4 s). The stand-in holds while the recorder's health
+    fails: the requests come first, then the recorder turns healthy."""
     delays, lasts, clients, statuses = [], [], [], {}
     for _ in range(HOLD_ROUNDS):
         make_asleep()
         get(recorder.port, "/__reset")
+        before_requests()
         done = []
 
         def client():
@@ -455,9 +462,9 @@ def hold_rounds(caddy, recorder, wake, make_asleep, label):
         threads = [threading.Thread(target=client) for _ in range(HELD)]
         for thread in threads:
             thread.start()
-        time.sleep(0.3)
+        time.sleep(0.1)
         early = len(done)
-        wake()
+        after_requests()
         for thread in threads:
             thread.join(30)
         records = json.loads(get(recorder.port, "/__records"))
@@ -466,7 +473,7 @@ def hold_rounds(caddy, recorder, wake, make_asleep, label):
         for _, status in done:
             statuses[status] = statuses.get(status, 0) + 1
         if early:
-            statuses[f"answered before the wake ({label})"] = statuses.get(f"answered before the wake ({label})", 0) + early
+            statuses["answered within 0.1 s, not held"] = statuses.get("answered within 0.1 s, not held", 0) + early
         if not ready or not served:
             print(f"  round: no health 200 or no request reached the backend; answers {[s for _, s in done]}")
             continue
@@ -580,7 +587,9 @@ def main():
         load(front, gate_text)
         if real:
             def wake():
-                daemon.wake("rec")
+                code = daemon.wake("rec")[0]
+                if code >= 300:
+                    print(f"  the wake got {code}")
 
             def make_asleep():
                 if daemon.backend("rec")["state"] != "asleep":
@@ -594,7 +603,10 @@ def main():
             def make_asleep():
                 get(recorder.port, "/__down")
                 time.sleep(0.15)  # the stand-in's poller sees it down
-        delays, lasts, clients, statuses = hold_rounds(front, recorder, wake, make_asleep, label)
+        if real:
+            delays, lasts, clients, statuses = hold_rounds(front, recorder, wake, lambda: None, make_asleep, label)
+        else:
+            delays, lasts, clients, statuses = hold_rounds(front, recorder, lambda: None, wake, make_asleep, label)
     finally:
         for stop in reversed(stoppers):
             try:

@@ -65,7 +65,8 @@ KEEPALIVE_TRANSPORT = ["transport http {", "\tkeepalive 5m", "\tkeepalive_idle_c
 # Helper servers, run as `python3 gate_bench.py --serve-...` (subprocesses of the bench).
 
 def serve_recorder(port):
-    """A backend that records when each request arrived (CLOCK_MONOTONIC, shared by every process).
+    """A backend that records when each request arrived (wall clock, to compare with the bench's
+    own times and with Unshelver's log).
     /health answers 200 while "up" (the default, --down starts it down); /__up, /__down, /__reset,
     /__records control it and are not recorded; any other path answers 200 "ok"."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -88,7 +89,7 @@ def serve_recorder(port):
             self.wfile.write(body)
 
         def do_GET(self):
-            arrived = time.monotonic()
+            arrived = time.time()
             path = self.path.split("?")[0]
             if path.startswith("/__"):
                 with lock:
@@ -227,7 +228,7 @@ app:
   poll_interval_seconds: 0.05
 listen: 127.0.0.1:{{port}}
 state_dir: {workdir}/state
-log_level: warn
+log_level: info
 caddy:
   manage: false
   admin: http://127.0.0.1:{caddy.admin_port}
@@ -439,15 +440,28 @@ def throughput(caddy, variants, static_port, gate_port):
     return results
 
 
-def hold_rounds(caddy, recorder, before_requests, after_requests, make_asleep, label):
+READY_LOGGED = re.compile(r"^(\S+) info\s+\[rec\] booting -> ready ")
+
+
+def logged_ready(daemon, since):
+    """When Unshelver logged `rec` ready after `since` (its log's UTC timestamps), or None."""
+    import datetime
+    times = [datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp() for m in map(READY_LOGGED.match, daemon.output().splitlines()) if m]
+    times = [t for t in times if t > since]
+    return times[0] if times else None
+
+
+def hold_rounds(caddy, recorder, before_requests, after_requests, make_asleep, daemon):
     """Part 2: HELD requests held while `rec` wakes, released when it turns ready. The real gate
     answers 503 to API requests while a backend sleeps (unless wake_on_request, which the wake rate
     limits would refuse round after round): it is woken first with the control token and the
     requests arrive while it wakes (sim wake 0.4 s). The stand-in holds while the recorder's health
     fails: the requests come first, then the recorder turns healthy."""
-    delays, lasts, clients, statuses = [], [], [], {}
+    delays, lasts, clients, noticed, released, statuses = [], [], [], [], [], {}
     for _ in range(HOLD_ROUNDS):
         make_asleep()
+        started = time.time()
         get(recorder.port, "/__reset")
         before_requests()
         done = []
@@ -457,7 +471,7 @@ def hold_rounds(caddy, recorder, before_requests, after_requests, make_asleep, l
                 status, _ = check_route(caddy.port, f"rec.localhost:{caddy.port}", "/v1/chat/completions")
             except OSError as error:
                 status = type(error).__name__
-            done.append((time.monotonic(), status))
+            done.append((time.time(), status))
 
         threads = [threading.Thread(target=client) for _ in range(HELD)]
         for thread in threads:
@@ -480,7 +494,11 @@ def hold_rounds(caddy, recorder, before_requests, after_requests, make_asleep, l
         delays.append((served[0] - ready[0]) * 1000)
         lasts.append((max(served) - ready[0]) * 1000)
         clients.append((max(t for t, _ in done) - ready[0]) * 1000)
-    return delays, lasts, clients, statuses
+        logged = logged_ready(daemon, started) if daemon is not None else None
+        if logged is not None:
+            noticed.append((logged - ready[0]) * 1000)
+            released.append((served[0] - logged) * 1000)
+    return delays, lasts, clients, noticed, released, statuses
 
 
 def summary(values):
@@ -504,7 +522,7 @@ def main():
         return
     caddy_version = subprocess.run([CADDY, "version"], capture_output=True, text=True).stdout.strip()
     print(f"machine: nproc {os.cpu_count()}, {caddy_version and 'Caddy ' + caddy_version.split()[0]}, "
-          f"wrk -t1, {SECONDS:g} s per run, {ROUNDS} round(s); binary {BINARY}")
+          f"wrk -t1, {SECONDS:g} s per run, {ROUNDS} round(s), load average {os.getloadavg()[0]:.2f}; binary {BINARY}")
 
     workdir = tempfile.mkdtemp(prefix="unshelver-gate-bench-")
     stoppers = []
@@ -604,9 +622,10 @@ def main():
                 get(recorder.port, "/__down")
                 time.sleep(0.15)  # the stand-in's poller sees it down
         if real:
-            delays, lasts, clients, statuses = hold_rounds(front, recorder, wake, lambda: None, make_asleep, label)
+            held = hold_rounds(front, recorder, wake, lambda: None, make_asleep, daemon)
         else:
-            delays, lasts, clients, statuses = hold_rounds(front, recorder, lambda: None, wake, make_asleep, label)
+            held = hold_rounds(front, recorder, lambda: None, wake, make_asleep, None)
+        delays, lasts, clients, noticed, released, statuses = held
     finally:
         for stop in reversed(stoppers):
             try:
@@ -615,7 +634,8 @@ def main():
                 print(f"gate_bench: stopping: {error}")
 
     print(f"\n=== gate_bench summary{label}: medians over {ROUNDS} round(s); nproc {os.cpu_count()}, "
-          f"Caddy {caddy_version.split()[0] if caddy_version else '?'}; wrk shares the CPUs")
+          f"Caddy {caddy_version.split()[0] if caddy_version else '?'}; wrk shares the CPUs; "
+          f"load average now {os.getloadavg()[0]:.2f}")
     print(f"{'variant':<10} {'conns':>5} {'req/s':>9} {'vs switch':>9} {'p50 ms':>7} {'p99 ms':>7} "
           f"{'new conn':>8} {'TW':>6} {'errors':>6}")
     for connections in CONNECTIONS:
@@ -634,6 +654,9 @@ def main():
     print(f"ready -> first held request at the backend: {summary(delays)}  (target <= 50 ms)")
     print(f"ready -> last held request at the backend:  {summary(lasts)}")
     print(f"ready -> last held response at the client:  {summary(clients)}")
+    if noticed:
+        print(f"  of which: health 200 -> Unshelver logs ready:       {summary(noticed)}")
+        print(f"            logged ready -> first request at backend: {summary(released)}")
     print(f"held requests' answers: {statuses}")
 
 

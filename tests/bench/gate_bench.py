@@ -9,7 +9,7 @@ false, so that it never overwrites the Caddyfiles loaded here), one "front" Cadd
 bench loads each variant through the admin API, one "static" Caddy as a fast upstream
 (`respond "ok"`), and a small recording upstream (this file, --serve-recorder) for part 3.
 
-1. Throughput and latency of a small GET through Caddy, wrk at 1 and 32 connections, every variant
+1. Throughput and latency of a small GET through Caddy, wrk at 1, 32 and 128 connections, every variant
    in the same run (interleaved per round; the medians over the rounds are printed):
      direct       wrk straight to the static upstream (no front Caddy): the ceiling
      switch       `caddy.routing: switch` rendered with the backend ready: Caddy proxies directly.
@@ -53,8 +53,12 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 HOLD_ROUNDS = int(os.environ.get("BENCH_HOLD_ROUNDS", "7"))
 HELD = int(os.environ.get("BENCH_HELD", "4"))  # requests held per round in part 2
-CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "1,32").split(",")]
+# 128: beyond Caddy 2.6.2's default idle pool per upstream host, where the gate's connections churn.
+CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "1,32,128").split(",")]
 FORCE_STANDIN = os.environ.get("BENCH_STANDIN") == "1"
+# BENCH_STATUSES=1: wrk counts the answers per status (a Lua callback per response: slower).
+STATUS_SCRIPT = (os.path.join(HERE, "..", "integration", "wrk_status_counts.lua")
+                 if os.environ.get("BENCH_STATUSES") == "1" else None)
 WRK = shutil.which("wrk")
 GATE_PREFIX = "/.unshelver/gate/"
 KEEPALIVE_TRANSPORT = ["transport http {", "\tkeepalive 5m", "\tkeepalive_idle_conns 512",
@@ -289,7 +293,7 @@ def render(binary, config_text, port, workdir, tag):
 def standin_gate_caddyfile(switch_text, gate_port, names_ports):
     """The gate as the brief renders it, built from the switch Caddyfile's global options and
     launcher site, for the stand-in."""
-    head = re.split(r"\n(?=# \w+: (?:ready|not ready))", switch_text)[0]
+    head = re.split(r"\n(?=# (?:api|rec): )", switch_text)[0]
     sites = []
     for name, site in names_ports:
         sites.append(f"""
@@ -370,6 +374,8 @@ def run_wrk(port, host, path, connections, gate_port, headers=()):
                "-H", "Accept: application/json"]
     for header in headers:
         command += ["-H", header]
+    if STATUS_SCRIPT:
+        command += ["-s", STATUS_SCRIPT]
     command.append(f"http://127.0.0.1:{port}{path}")
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(SECONDS / 2)
@@ -387,7 +393,8 @@ def run_wrk(port, host, path, connections, gate_port, headers=()):
         raise SystemExit(f"gate_bench: could not read wrk's output:\n{output}")
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    return {"rps": float(rps.group(1)), "p50": to_ms(p50.group(1)), "p99": to_ms(p99.group(1)),
+    statuses = " ".join(f"{code}x{count}" for code, count in re.findall(r"^status (\d+) (\d+)$", output, re.M))
+    return {"statuses": statuses, "rps": float(rps.group(1)), "p50": to_ms(p50.group(1)), "p99": to_ms(p99.group(1)),
             "bad": int(bad.group(1)) if bad else 0,
             "errors": sum(map(int, errors.groups())) if errors else 0,
             "tw": len(tw_new), "new": len(opened), "est": len(est_mid)}
@@ -414,12 +421,32 @@ def median_of(runs, key):
     return statistics.median(run[key] for run in runs)
 
 
+def caddy_errors(caddy, offset):
+    """Caddy's own log lines at level error written since `offset`, counted by message."""
+    path = os.path.join(caddy.workdir, "caddy.out")
+    with open(path, "rb") as log:
+        log.seek(offset)
+        text = log.read().decode(errors="replace")
+    counts = {}
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("level") == "error":
+            message = f"{entry.get('msg', '')}: {entry.get('error', '')}"[:160]
+            counts[message] = counts.get(message, 0) + 1
+    return counts
+
+
 def throughput(caddy, variants, static_port, gate_port):
     """Every variant at every connection count, interleaved per round."""
     results = {}
+    log_path = os.path.join(caddy.workdir, "caddy.out")
     for round_index in range(ROUNDS):
         for connections in CONNECTIONS:
             for name, kind, text in variants:
+                log_offset = os.path.getsize(log_path)
                 if kind == "caddy":
                     load(caddy, text)
                     status, body = check_route(caddy.port, f"api.localhost:{caddy.port}", "/v1/models")
@@ -436,7 +463,13 @@ def throughput(caddy, variants, static_port, gate_port):
                 results.setdefault((name, connections), []).append(run)
                 print(f"  round {round_index + 1} c={connections:<3} {name:<10} {run['rps']:>9.0f} req/s  "
                       f"p50 {run['p50']:6.2f} ms  p99 {run['p99']:6.2f} ms  gate conns: new {run['new']:<6} "
-                      f"TIME-WAIT +{run['tw']:<6} established {run['est']:<4} non-2xx {run['bad']} sock-err {run['errors']}", flush=True)
+                      f"TIME-WAIT +{run['tw']:<6} established {run['est']:<4} non-2xx {run['bad']} sock-err {run['errors']}",
+                      flush=True)
+                if run["statuses"]:
+                    print(f"      answers: {run['statuses']}")
+                if run["bad"] or run["errors"]:
+                    for message, count in caddy_errors(caddy, log_offset).items():
+                        print(f"      Caddy logged {count} x {message}")
     return results
 
 
@@ -549,9 +582,10 @@ def main():
 
         code, gate_text, gate_error = render(BINARY, bench_config(workdir, front, static.port, recorder.port, "gate"),
                                              unshelver_port, workdir, "gate")
-        real = code == 0 and "forward_auth" in gate_text and not FORCE_STANDIN
-        routing = "gate" if real else None
-        if real:
+        knows_routing = code == 0 and "forward_auth" in gate_text
+        real = knows_routing and not FORCE_STANDIN
+        routing = "gate" if real else ("switch" if knows_routing else None)
+        if knows_routing:
             code, switch_text, error = render(BINARY, bench_config(workdir, front, static.port, recorder.port, "switch"),
                                               unshelver_port, workdir, "switch")
             if code != 0:

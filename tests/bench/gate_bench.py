@@ -2,7 +2,11 @@
 costs through Debian's Caddy 2.6.2, and how fast it releases held requests.
 
     python3 tests/bench/gate_bench.py [BINARY]
-    BENCH_SECONDS=5 BENCH_ROUNDS=2 BENCH_HOLD_ROUNDS=7 python3 tests/bench/gate_bench.py build/unshelver
+
+Defaults (about 3 minutes on 2 vCPUs): BENCH_SECONDS=5 per wrk run, BENCH_ROUNDS=2,
+BENCH_CONNECTIONS=1,32,128, BENCH_HOLD_ROUNDS=7, BENCH_HELD=4 (requests held per round);
+BENCH_STATUSES=1 makes wrk count the answers per status (a Lua callback per response, slower);
+BENCH_STANDIN=1 measures the stand-in gate instead of Unshelver's.
 
 Everything runs on 127.0.0.1 with free ports and stops by itself: the real binary (caddy.manage:
 false, so that it never overwrites the Caddyfiles loaded here), one "front" Caddy into which this
@@ -550,6 +554,8 @@ def main():
     from caddy_harness import CADDY, BareCaddy, CaddyProcess
     from harness import BINARY, Unshelver, free_port
 
+    if not os.access(BINARY, os.X_OK):
+        raise SystemExit(f"gate_bench: no unshelver binary at {BINARY}; usage: python3 {sys.argv[0]} [BINARY]")
     if CADDY is None or WRK is None:
         print("gate_bench: needs Debian's caddy and wrk (scripts/setup test-tools); skipped")
         return

@@ -401,6 +401,7 @@ def run_wrk(port, host, path, connections, gate_port, headers=()):
     return {"statuses": statuses, "rps": float(rps.group(1)), "p50": to_ms(p50.group(1)), "p99": to_ms(p99.group(1)),
             "bad": int(bad.group(1)) if bad else 0,
             "errors": sum(map(int, errors.groups())) if errors else 0,
+            "error_kinds": errors.group(0) if errors else "",
             "tw": len(tw_new), "new": len(opened), "est": len(est_mid)}
 
 
@@ -443,6 +444,22 @@ def caddy_errors(caddy, offset):
     return counts
 
 
+def diagnose(gate_port):
+    """What the gate's port looks like when it stops answering: whether Unshelver answers at all,
+    its listener's accept queue (Recv-Q of the LISTEN socket) and its connections."""
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{gate_port}/healthz", timeout=5) as response:
+            print(f"    /healthz straight to Unshelver: {response.status} in {time.monotonic() - started:.3f} s")
+    except OSError as error:
+        print(f"    /healthz straight to Unshelver: no answer ({error!r}) after {time.monotonic() - started:.3f} s")
+    listen = subprocess.run(["ss", "-Hltn", f"sport = :{gate_port}"], capture_output=True, text=True).stdout.strip()
+    print(f"    listener (state recv-q send-q ...): {listen}")
+    print(f"    connections on the gate's port: {len(served_by(gate_port, sockets(gate_port, 'established')))} "
+          f"established, {len(sockets(gate_port, 'close-wait'))} close-wait, "
+          f"{len(sockets(gate_port, 'time-wait'))} time-wait")
+
+
 def throughput(caddy, variants, static_port, gate_port):
     """Every variant at every connection count, interleaved per round."""
     results = {}
@@ -453,7 +470,12 @@ def throughput(caddy, variants, static_port, gate_port):
                 log_offset = os.path.getsize(log_path)
                 if kind == "caddy":
                     load(caddy, text)
-                    status, body = check_route(caddy.port, f"api.localhost:{caddy.port}", "/v1/models")
+                    try:
+                        status, body = check_route(caddy.port, f"api.localhost:{caddy.port}", "/v1/models")
+                    except OSError as error:
+                        print(f"  {name}: a request through Caddy got no answer within 10 s ({error!r})")
+                        diagnose(gate_port)
+                        raise SystemExit("gate_bench: stopped: the gate no longer answers through Caddy")
                     if status != 200:
                         raise SystemExit(f"gate_bench: {name}: a request through Caddy got {status}: {body[:300]!r}")
                     run = run_wrk(caddy.port, f"api.localhost:{caddy.port}", "/v1/models", connections, gate_port)
@@ -471,6 +493,8 @@ def throughput(caddy, variants, static_port, gate_port):
                       flush=True)
                 if run["statuses"]:
                     print(f"      answers: {run['statuses']}")
+                if run["errors"]:
+                    print(f"      wrk: {run['error_kinds']}")
                 if run["bad"] or run["errors"]:
                     for message, count in caddy_errors(caddy, log_offset).items():
                         print(f"      Caddy logged {count} x {message}")

@@ -495,6 +495,7 @@ def throughput(caddy, variants, static_port, gate_port):
                     print(f"      answers: {run['statuses']}")
                 if run["errors"]:
                     print(f"      wrk: {run['error_kinds']}")
+                    diagnose(gate_port)
                 if run["bad"] or run["errors"]:
                     for message, count in caddy_errors(caddy, log_offset).items():
                         print(f"      Caddy logged {count} x {message}")

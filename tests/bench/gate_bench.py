@@ -611,9 +611,9 @@ def main():
         stoppers.append(front.stop)
         unshelver_port = free_port()
 
-        code, gate_text, gate_error = render(BINARY, bench_config(workdir, front, static.port, recorder.port, "gate"),
+        gate_code, gate_text, gate_error = render(BINARY, bench_config(workdir, front, static.port, recorder.port, "gate"),
                                              unshelver_port, workdir, "gate")
-        knows_routing = code == 0 and "forward_auth" in gate_text
+        knows_routing = gate_code == 0 and "forward_auth" in gate_text
         real = knows_routing and not FORCE_STANDIN
         routing = "gate" if real else ("switch" if knows_routing else None)
         if knows_routing:
@@ -645,7 +645,7 @@ def main():
             get(recorder.port, "/__down")
             label = " STAND-IN"
             why = "BENCH_STANDIN=1" if FORCE_STANDIN else (
-                "render-caddy printed no forward_auth" if code == 0 and "forward_auth" not in gate_text
+                "render-caddy printed no forward_auth" if gate_code == 0
                 else "this binary does not know caddy.routing: " + (gate_error.strip().splitlines() or ["?"])[-1])
             print(f"gate: STAND-IN (asyncio Python on 127.0.0.1:{gate_port}), not Unshelver: {why}")
             gate_text = standin_gate_caddyfile(switch_text, gate_port, [
@@ -715,7 +715,7 @@ def main():
           "gate: as rendered (a);\n  gate+ka: forward_auth with transport http { keepalive 5m keepalive_idle_conns 512 "
           "keepalive_idle_conns_per_host 128 } (b);\n  gate-only: wrk to the gate URI itself. On the gate's port during one run: "
           "new conn = connections opened\n  (about the conns when Caddy reuses them, about the requests when not), "
-          "TW = TIME-WAIT sockets that appeared.\n  Unix socket: not measured (Unshelver listens on TCP only).")
+          "TW = TIME-WAIT sockets that appeared;\n  errors = non-2xx answers plus wrk's socket errors, over all rounds. Unix socket: not measured (Unshelver listens on TCP only).")
     print(f"ready -> first held request at the backend: {summary(delays)}  (target <= 50 ms)")
     print(f"ready -> last held request at the backend:  {summary(lasts)}")
     print(f"ready -> last held response at the client:  {summary(clients)}")

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "base/text.h"
 #include "web/page_model.h"
 
@@ -348,6 +350,8 @@ io::HttpResponse WebApp::waiting_page(const io::HttpRequest& request, const std:
   json backend = found != nullptr ? *found : json::object();
   const AccessControl::Visitor visitor = access_.visitor(request);
   backend["form_token"] = access_.visitor_form_token(visitor, kWakePurpose);
+  // Where the visitor wanted to go: the wake form brings them back there, not to the host's root.
+  backend["next"] = request.target;
   const core::Template* page = pages_.page("waiting.html");
   io::HttpResponse response =
       io::HttpResponse::html(200, page != nullptr ? page->render(backend) : "waiting.html is missing\n");
@@ -462,14 +466,28 @@ io::HttpResponse WebApp::public_wake(const io::HttpRequest& request, const std::
   const Controller::RequestOutcome outcome = controller_.wake(name, "public-button", reason);
   ++wake_requests_[{route, outcome == Controller::RequestOutcome::kAccepted ? "accepted" : "already_awake"}];
   if (wants_html(request)) {
-    // Post/Redirect/Get: the browser returns to the page, which shows the progress.
-    return io::HttpResponse::redirect(303, "/");
+    // Post/Redirect/Get: the browser returns to the page, which shows the progress: the
+    // launcher, or on a backend's host the address the visitor had asked for (its waiting page).
+    std::string back = "/";
+    if (waiting_page) {
+      if (auto next = AccessControl::form_field(request, "next"); next && is_local_path(*next)) back = *next;
+    }
+    return io::HttpResponse::redirect(303, back);
   }
   json body = {{"backend", name},
                {"accepted", true},
                {"already_awake", outcome == Controller::RequestOutcome::kNothingToDo},
                {"status_url", waiting_page ? std::string(kReservedPrefix) + "status" : "/api/status"}};
   return io::HttpResponse::json(202, body.dump() + "\n");
+}
+
+// A path on this host and nothing else: "/x?y", never "//host" or "/\\host" (which browsers
+// take for another host), nor a scheme, nor control characters; at most 2 KiB.
+bool is_local_path(std::string_view target) {
+  if (target.empty() || target.size() > 2048 || target.front() != '/') return false;
+  if (target.size() > 1 && (target[1] == '/' || target[1] == '\\')) return false;
+  return std::none_of(target.begin(), target.end(),
+                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '\\'; });
 }
 
 WebApp::WakeCheck WebApp::check_wake(const io::HttpRequest& request, core::BackendState state) {

@@ -16,13 +16,15 @@
 //   GET  /api/events     the recorded events (?after=SEQ&backend=NAME&limit=N&wait=SECONDS, the
 //                        last one a long poll); admins only
 //   GET  /metrics        Prometheus text format; local clients and admins
+//   GET  /.unshelver/gate/NAME
+//                        the gate: Caddy's forward_auth sub-request for every request to a gated
+//                        backend's host (gate_routes.cc)
 //
-// Requests whose Host is a backend's host reached Unshelver through Caddy's fallback while that
-// backend is not ready. Browsers get the waiting page (it offers the wake button and moves on by
-// itself once the backend is ready); API clients get 503 with Retry-After and a JSON body, and
-// wake the backend when it is configured with wake_on_request. The waiting page's own requests
-// use the reserved prefix /.well-known/unshelver/ so that they never collide with the backend's
-// paths.
+// With the switch routing, requests whose Host is a backend's host reached Unshelver through
+// Caddy's fallback while that backend is not ready. Browsers get the waiting page (it offers the wake button
+// and moves on by itself once the backend is ready); API clients get 503 with Retry-After and a JSON body,
+// and wake the backend when it is configured with wake_on_request. The waiting page's own requests use the
+// reserved prefix /.well-known/unshelver/ so that they never collide with the backend's paths.
 //
 // The web layer builds no state of its own: it asks the Controller. Rendered pages and the
 // status document are cached per revision of the application's state, so a busy launcher costs
@@ -144,6 +146,9 @@ class WebApp {
   std::map<std::pair<std::string, std::string>, std::uint64_t> gate_requests_;
   std::map<std::string, std::string> deferred_wakes_;  // backend -> the reason of its first request
 };
+
+// Whether a `next` target may be redirected to: a path on this host, nothing that leaves it.
+bool is_local_path(std::string_view target);
 
 // The Host header, or "" without one.
 std::string_view host_header(const io::HttpRequest& request);

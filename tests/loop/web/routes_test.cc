@@ -189,6 +189,36 @@ TEST_F(RoutesTest, PublicWakeNeedsTheFormTokenOfThisVisitor) {
   EXPECT_EQ("public-button", controller_.requests[0].actor);
 }
 
+// The waiting page stands at the address the visitor asked for; pressing Wake there brings them
+// back to it, and never to another host.
+TEST_F(RoutesTest, TheWaitingPagesWakeReturnsToTheAddressAskedFor) {
+  io::HttpRequest page = request("GET", "/chat/c/42?model=big");
+  page.headers = {{"Host", "gpu.example.org"},
+                  {"Accept", "text/html"},
+                  {"Cookie", std::string(kVisitorCookie) + "=" + visitor_}};
+  const io::HttpResponse shown = web_->answer(page);
+  EXPECT_NE(std::string::npos, shown.body.find("name=\"next\" value=\"/chat/c/42?model=big\"")) << shown.body;
+
+  int client = 0;  // one address per wake, below the per-client limit
+  const auto wake = [&](const std::string& next) {
+    io::HttpRequest post = form("/.well-known/unshelver/wake", visitor_,
+                                "form_token=" + visitor_token(visitor_, "wake") + "&next=" + next);
+    post.headers[0].second = "gpu.example.org";
+    post.headers.emplace_back("Accept", "text/html");
+    post.headers.erase(post.headers.begin() + 3);  // the form's Accept: application/json
+    post.remote_address = "203.0.113." + std::to_string(++client);
+    const io::HttpResponse response = web_->answer(post);
+    EXPECT_EQ(303, response.status) << next << ": " << response.body;
+    return header(response, "Location");
+  };
+  controller_.set_state(BackendState::kReady);  // no cool-down between the wakes below
+  EXPECT_EQ("/chat/c/42?model=big", wake("%2Fchat%2Fc%2F42%3Fmodel%3Dbig"));
+  for (const char* elsewhere : {"%2F%2Fevil.example", "%2F%5Cevil.example", "https%3A%2F%2Fevil.example", "",
+                                "%2Fa%0D%0ASet-Cookie%3Ax"}) {
+    EXPECT_EQ("/", wake(elsewhere)) << elsewhere;
+  }
+}
+
 TEST_F(RoutesTest, PublicWakeIsRefusedToBotsAndUnknownBackends) {
   io::HttpRequest bot = form("/wake/gpu", visitor_, "form_token=" + visitor_token(visitor_, "wake"));
   bot.headers.emplace_back("User-Agent", "examplebot/1.0");

@@ -33,6 +33,10 @@ core::CaddyRenderInput make_caddy_input(const core::Config& config, const std::v
   input.bind = caddy.bind;
   input.http_port = caddy.http_port;
   input.auto_https = caddy.auto_https;
+  // Half of Unshelver's idle timeout, so that Caddy never sends on a connection Unshelver is
+  // closing (a race that Caddy would have to retry).
+  input.gate_keepalive_seconds = static_cast<int>(std::clamp<long long>(
+      std::chrono::duration_cast<std::chrono::seconds>(config.http.idle_timeout).count() / 2, 1, 3600));
   for (std::size_t i = 0; i < config.backends.size(); ++i) {
     const core::BackendConfig& backend = config.backends[i];
     const BackendRoute route = i < routes.size() ? routes[i] : BackendRoute{};

@@ -202,6 +202,10 @@ Status validate_render_input(const CaddyRenderInput& input) {
   if (input.http_port < 0 || input.http_port > 65535) {
     problems.add_plain("http_port", "must be 0 (not set) to 65535, got " + std::to_string(input.http_port));
   }
+  if (input.gate_keepalive_seconds < 1 || input.gate_keepalive_seconds > 3600) {
+    problems.add_plain("gate_keepalive_seconds",
+                       "must be 1 to 3600, got " + std::to_string(input.gate_keepalive_seconds));
+  }
 
   std::set<std::string> names;
   std::set<std::string> sites{to_lower(input.launcher_site)};
@@ -276,6 +280,7 @@ nlohmann::json render_context(const CaddyRenderInput& input) {
       {"bind", input.bind},
       {"http_port", input.http_port},
       {"auto_https_off", auto_https_off},
+      {"gate_keepalive_seconds", input.gate_keepalive_seconds},
       {"has_global_options", !input.admin_listen.empty() || auto_https_off || input.http_port != 0},
       {"modes", describe_modes(input)},
       {"backends", std::move(backends)},

@@ -58,6 +58,7 @@ struct CaddyRenderInput {
   std::string bind;   // empty: no `bind`
   int http_port = 0;  // 0: no `http_port` option
   bool auto_https = true;
+  int gate_keepalive_seconds = 30;  // Caddy's idle connections to the gate: below Unshelver's idle timeout
   std::vector<CaddyBackendView> backends;
 };
 

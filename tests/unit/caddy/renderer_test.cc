@@ -312,6 +312,7 @@ TEST(CaddyRenderer, GateModeAsksUnshelverBeforeEveryRequest) {
                          "\t\t\t\turi /.unshelver/gate/gpu\n\t\t\t\tcopy_headers X-Unshelver-Upstream\n"))
         << block;
     EXPECT_TRUE(contains(block, "\t\t\t\tlb_try_duration 600s\n")) << block;
+    EXPECT_TRUE(contains(block, "\t\t\t\ttransport http {\n\t\t\t\t\tkeepalive 30s\n")) << block;
     EXPECT_TRUE(contains(block,
                          "\t\t\treverse_proxy {http.request.header.X-Unshelver-Upstream} {\n"
                          "\t\t\t\theader_up -X-Unshelver-Upstream\n"

@@ -320,6 +320,34 @@ def standin_gate_caddyfile(switch_text, gate_port, names_ports):
     return head.rstrip() + "\n" + "".join(sites)
 
 
+def without_transport(gate_text):
+    """The rendered gate with Caddy's default connection pool to the gate: every forward_auth's
+    `transport http { ... }` block removed; None when there is none."""
+    out, removed = [], 0
+    inside_auth, skipping, depth = False, False, 0
+    for line in gate_text.split("\n"):
+        stripped = line.strip()
+        if not inside_auth and stripped.startswith("forward_auth ") and stripped.endswith("{"):
+            inside_auth, depth = True, 1
+            out.append(line)
+            continue
+        if inside_auth:
+            if skipping:
+                if stripped == "}":
+                    skipping = False
+                continue
+            if stripped.startswith("transport ") and stripped.endswith("{"):
+                skipping, removed = True, removed + 1
+                continue
+            if stripped.startswith("#"):
+                continue  # the comment about the pool goes with it
+            depth += stripped.endswith("{") - (stripped == "}")
+            if depth == 0:
+                inside_auth = False
+        out.append(line)
+    return "\n".join(out) if removed else None
+
+
 def with_keepalive(gate_text):
     """Variant (b): an explicit keep-alive transport inside every forward_auth block; None when the
     rendered gate already sets a transport there."""
@@ -658,7 +686,10 @@ def main():
 
         variants = [("direct", "direct", None), ("switch", "caddy", switch_text), ("gate", "caddy", gate_text)]
         if keepalive_text is None:
-            print("gate+ka: skipped, the rendered forward_auth already sets a transport")
+            # The rendered gate keeps its own pool (variant b): measure Caddy's default beside it.
+            default_pool_text = without_transport(gate_text)
+            if default_pool_text is not None:
+                variants.append(("gate-dflt", "caddy", default_pool_text))
         else:
             variants.append(("gate+ka", "caddy", keepalive_text))
         variants.append(("gate-only", "gate", None))
@@ -712,7 +743,7 @@ def main():
                   f"{median_of(runs, 'p99'):>7.2f} {median_of(runs, 'new'):>8.0f} {median_of(runs, 'tw'):>6.0f} "
                   f"{sum(r['bad'] + r['errors'] for r in runs):>6}")
     print("  direct: wrk to the static upstream; switch: routing switch, ready (= variant c, the baseline); "
-          "gate: as rendered (a);\n  gate+ka: forward_auth with transport http { keepalive 5m keepalive_idle_conns 512 "
+          "gate: as rendered;\n  gate-dflt: the rendered gate with Caddy's default pool to the gate (a);\n  gate+ka: forward_auth with transport http { keepalive 5m keepalive_idle_conns 512 "
           "keepalive_idle_conns_per_host 128 } (b);\n  gate-only: wrk to the gate URI itself. On the gate's port during one run: "
           "new conn = connections opened\n  (about the conns when Caddy reuses them, about the requests when not), "
           "TW = TIME-WAIT sockets that appeared;\n  errors = non-2xx answers plus wrk's socket errors, over all rounds. Unix socket: not measured (Unshelver listens on TCP only).")

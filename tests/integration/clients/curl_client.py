@@ -1,7 +1,7 @@
 """One request through curl with its default settings (no retries, no timeout, no redirects), for
 test_gate.py; this script only builds the body, runs `curl` and checks what came back. The spec is
 one JSON argument:
-  {"base_url": "http://127.0.0.1:PORT", "host": "chat.localhost:PORT", "kind": "chat|stream|big|big_stream|models",
+  {"base_url": "http://127.0.0.1:PORT", "host": "chat.localhost:PORT" (optional), "kind": "chat|stream|big|big_stream|models",
    "chunks": 5, "chunk_delay": 0.05, "body_bytes": 1048576, "api_key": "...", "user_agent": "..."}
 and one JSON line is printed: {"client", "kind", "status", "ok", "checksum_ok", "chunks", "in_order",
 "done", "attempts", "elapsed", "error", "headers"}. The exit code is 0 whenever that line was printed.
@@ -35,7 +35,9 @@ with tempfile.TemporaryDirectory(prefix="gate-curl-") as scratch:
     header_file = os.path.join(scratch, "headers")
     output_file = os.path.join(scratch, "body")
     command = ["curl", "-sS", "-D", header_file, "-o", output_file, "-w", "%{http_code}", "--no-buffer",
-               "-H", f"Host: {spec['host']}", "-H", f"Authorization: Bearer {spec.get('api_key', 'sk-no-key')}"]
+               "-H", f"Authorization: Bearer {spec.get('api_key', 'sk-no-key')}"]
+    if spec.get("host"):
+        command += ["-H", f"Host: {spec['host']}"]
     if spec.get("user_agent"):
         command += ["-A", spec["user_agent"]]
     body = b""

@@ -1,6 +1,6 @@
 """One request through httpx with its default settings (5 s timeouts, no retries, no redirects),
 for test_gate.py; run with Debian's /usr/bin/python3 (python3-httpx). The spec is one JSON argument:
-  {"base_url": "http://127.0.0.1:PORT", "host": "chat.localhost:PORT", "kind": "chat|stream|big|big_stream|models",
+  {"base_url": "http://127.0.0.1:PORT", "host": "chat.localhost:PORT" (optional), "kind": "chat|stream|big|big_stream|models",
    "chunks": 5, "chunk_delay": 0.05, "body_bytes": 1048576, "api_key": "...", "user_agent": "..."}
 and one JSON line is printed: {"client", "kind", "status", "ok", "checksum_ok", "chunks", "in_order",
 "done", "attempts", "elapsed", "error"}. The exit code is 0 whenever that line was printed.
@@ -22,7 +22,9 @@ kind = spec.get("kind", "chat")
 result = {"client": "httpx", "kind": kind, "status": None, "ok": False, "checksum_ok": None, "chunks": None,
           "in_order": None, "done": None, "attempts": 1, "elapsed": None, "error": None}
 started = time.monotonic()
-headers = {"Host": spec["host"], "Authorization": f"Bearer {spec.get('api_key', 'sk-no-key')}"}
+headers = {"Authorization": f"Bearer {spec.get('api_key', 'sk-no-key')}"}
+if spec.get("host"):
+    headers["Host"] = spec["host"]
 if spec.get("user_agent"):
     headers["User-Agent"] = spec["user_agent"]
 

@@ -22,6 +22,14 @@ A stream has `fake_chunks` chunks (a non-standard request field; else `max_token
 with `seq` 0, 1, 2, ... and its number as the delta's content, `fake_chunk_delay` seconds apart
 (else the server's chunk_delay).
 
+Boot emulation (boot_seconds > 0): the VM "boots" when Unshelver's health probes start again after
+a pause of more than boot_gap seconds (probes stop while the backend sleeps), and /health answers
+503 for boot_seconds from then on, as a real VM's server would while it starts. Every entry of the
+log says whether the fake considered itself booted (`booted`).
+
+Misbehaviour, to prove that the clients' checks can fail: misbehave={"checksum"} echoes a wrong
+SHA-256, {"reorder"} swaps chunks 1 and 2 of a stream, {"cut"} closes a stream before [DONE].
+
 Every request is logged: start and end (time.time(), the wall clock that Unshelver's event
 timestamps use), method, path, Host, user agent, body length and SHA-256, the answer's status, and for
 streams the chunks written and whether the stream was finished ([DONE] written) or cut.
@@ -55,6 +63,7 @@ class Handler(BaseHTTPRequestHandler):
             "host": self.headers.get("Host", ""), "user_agent": self.headers.get("User-Agent", ""),
             "body_length": len(body), "body_sha256": hashlib.sha256(body).hexdigest(),
             "status": None, "stream": False, "chunks": 0, "finished": False,
+            "booted": self.server.fake.booted(),
         }
         self.server.fake.record(entry)
         return entry
@@ -92,7 +101,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         entry = self.begin()
         if path in HEALTH_PATHS:
-            self.send_json(entry, 200, {"status": "ok"})
+            if self.server.fake.health_probe():
+                self.send_json(entry, 200, {"status": "ok"})
+            else:
+                self.send_json(entry, 503, {"status": "booting"})
         elif path == "/v1/models":
             self.send_json(entry, 200, {"object": "list", "data": [
                 {"id": MODEL, "object": "model", "created": 1700000000, "owned_by": "unshelver-tests"}]})
@@ -115,8 +127,11 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError as error:
             self.send_json(entry, 400, {"error": {"message": f"invalid JSON: {error}", "type": "invalid_request_error"}})
             return
+        misbehave = self.server.fake.misbehave
         checksum = {"body_sha256": entry["body_sha256"], "body_length": entry["body_length"]}
-        headers = [("X-Body-SHA256", entry["body_sha256"]), ("X-Body-Length", str(entry["body_length"]))]
+        if "checksum" in misbehave:
+            checksum["body_sha256"] = hashlib.sha256(b"not the body").hexdigest()
+        headers = [("X-Body-SHA256", checksum["body_sha256"]), ("X-Body-Length", str(entry["body_length"]))]
         created = int(time.time())
         completion_id = f"chatcmpl-fake-{self.server.fake.next_id()}"
         if not request.get("stream"):
@@ -137,14 +152,21 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         try:
-            for seq in range(chunks):
-                if seq:
+            order = list(range(chunks))
+            if "reorder" in misbehave and chunks > 2:
+                order[1], order[2] = order[2], order[1]
+            for index, seq in enumerate(order):
+                if index:
                     time.sleep(delay)
                 chunk = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": MODEL,
                          "choices": [{"index": 0, "delta": {"content": f"{seq} "}, "finish_reason": None}],
                          "seq": seq, **checksum}
                 self.write_chunk(b"data: " + json.dumps(chunk).encode() + b"\n\n")
-                entry["chunks"] = seq + 1
+                entry["chunks"] = index + 1
+            if "cut" in misbehave:
+                self.finish_entry(entry, 200, finished=False)
+                self.close_connection = True
+                return
             last = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": MODEL,
                     "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "seq": chunks, **checksum}
             self.write_chunk(b"data: " + json.dumps(last).encode() + b"\n\n")
@@ -187,10 +209,15 @@ class QuietServer(ThreadingHTTPServer):
 class FakeOpenAI:
     """The fake on a thread of this process. requests() is a copy of the log; every entry is a dict
     with start, end, method, path, host, user_agent, body_length, body_sha256, status, stream, chunks,
-    finished (end is None while a request is being answered)."""
+    finished, booted (end is None while a request is being answered)."""
 
-    def __init__(self, port=0, chunk_delay=0.05):
+    def __init__(self, port=0, chunk_delay=0.05, boot_seconds=0.0, boot_gap=1.0, misbehave=()):
         self.chunk_delay = chunk_delay
+        self.boot_seconds = boot_seconds
+        self.boot_gap = boot_gap
+        self.misbehave = set(misbehave)
+        self._last_probe = None
+        self._booted_at = None
         self._log = []
         self._lock = threading.Lock()
         self._ids = 0
@@ -209,6 +236,22 @@ class FakeOpenAI:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
+
+    def health_probe(self):
+        """A health probe arrived: True when the emulated VM has finished booting."""
+        now = time.monotonic()
+        with self._lock:
+            if self._last_probe is None or now - self._last_probe > self.boot_gap:
+                self._booted_at = now + self.boot_seconds
+            self._last_probe = now
+            return now >= self._booted_at
+
+    def booted(self):
+        """Whether the emulated VM is up: booted, and probed within the last boot_gap seconds."""
+        now = time.monotonic()
+        with self._lock:
+            return (self._last_probe is not None and now - self._last_probe <= self.boot_gap
+                    and now >= self._booted_at)
 
     def record(self, entry):
         with self._lock:

@@ -22,7 +22,9 @@ kind = spec.get("kind", "chat")
 result = {"client": "httpx", "kind": kind, "status": None, "ok": False, "checksum_ok": None, "chunks": None,
           "in_order": None, "done": None, "attempts": 1, "elapsed": None, "error": None}
 started = time.monotonic()
-headers = {"Authorization": f"Bearer {spec.get('api_key', 'sk-no-key')}"}
+headers = {}
+if spec.get("api_key", "sk-no-key"):  # "" sends no Authorization at all
+    headers["Authorization"] = f"Bearer {spec.get('api_key', 'sk-no-key')}"
 if spec.get("host"):
     headers["Host"] = spec["host"]
 if spec.get("user_agent"):

@@ -130,8 +130,9 @@ def parse_ts(text):
 
 def gate_config(workdir, caddy, fake, *, wake=1.5, sleep=1.0, idle=2.0, start_awake=False, hold="",
                 gate_down="", extra_backend="", extra_buttons="", extra_top=""):
-    """One sim backend `gpu` at http://127.0.0.1:<Caddy port>/ (the address itself, so that every
-    client's own Host header matches: Node's fetch cannot send another), proxied to the fake. The
+    """One sim backend `gpu` at http://localhost:<Caddy port>/ (a name every client resolves, so
+    that its own Host header matches: Node's fetch cannot send another; not 127.0.0.1, which is how
+    the tests reach Unshelver itself), proxied to the fake. The
     sim's own boot time is moot (the health probes go to the fake): the fake emulates the boot."""
     return f"""
 app:
@@ -161,7 +162,7 @@ buttons:
   - id: gpu
     label: Gate GPU
     provider: sim
-    public_base_url: http://127.0.0.1:{caddy.port}/
+    public_base_url: http://localhost:{caddy.port}/
     upstream: 127.0.0.1:{fake.port}
     wake_on_request: true
     idle_timeout_seconds: {idle}
@@ -202,7 +203,7 @@ class Rig:
         self.daemon.start()
         test.addCleanup(lambda: self.daemon.stop())
         self.wait(lambda: self.daemon.status()["caddy"].get("loaded_at"), 10, "the first load into Caddy")
-        self.base_url = f"http://127.0.0.1:{self.caddy.port}"
+        self.base_url = f"http://localhost:{self.caddy.port}"
 
     def wait(self, predicate, timeout, what):
         deadline = time.monotonic() + timeout
@@ -273,7 +274,7 @@ class Rig:
                         entry = json.loads(line)
                     except ValueError:
                         continue
-                    if entry.get("request", {}).get("host") == f"127.0.0.1:{self.caddy.port}":
+                    if entry.get("request", {}).get("host") == f"localhost:{self.caddy.port}":
                         statuses.append((entry.get("status"), entry.get("request", {}).get("uri")))
         return statuses
 
@@ -396,14 +397,19 @@ def gate_violations(requests, events):
 
 
 class GateTestCase(unittest.TestCase):
+    maxDiff = None
+
     def setUp(self):
         require_clients(self)
 
     def assert_all_ok(self, results):
-        failed = [(state, describe(result)) for state, result in results if not result.get("ok")]
-        self.assertEqual(failed, [], f"{len(failed)} of {len(results)} requests failed")
-        retried = [(state, describe(result)) for state, result in results if result.get("attempts", 1) != 1]
-        self.assertEqual(retried, [], "a client retried: the gate answered an error the client hid")
+        failed = [f"  fired while {state}: {describe(result)}" for state, result in results if not result.get("ok")]
+        if failed:
+            self.fail(f"{len(failed)} of {len(results)} requests failed:\n" + "\n".join(failed))
+        retried = [f"  fired while {state}: {describe(result)}" for state, result in results
+                   if result.get("attempts", 1) != 1]
+        if retried:
+            self.fail("a client retried (the gate answered an error that the client hid):\n" + "\n".join(retried))
 
 
 @require_peer(NODE, "node")
@@ -562,7 +568,7 @@ class GateTest(GateTestCase):
         rig.wait_state("asleep", 10)
 
         def post():
-            connection = http.client.HTTPConnection("127.0.0.1", rig.caddy.port, timeout=30)
+            connection = http.client.HTTPConnection("localhost", rig.caddy.port, timeout=30)
             started = time.monotonic()
             connection.request("POST", "/v1/chat/completions", body=b'{"model":"fake-model","messages":[]}',
                                headers={"Content-Type": "application/json", "Accept": "application/json"})
@@ -603,7 +609,7 @@ class GateTest(GateTestCase):
       max_seconds: 600
       max_requests: 2000""")
         rig.wait_state("asleep", 10)
-        request = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{rig.caddy.port}\r\n"
+        request = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost:{rig.caddy.port}\r\n"
                    "Content-Type: application/json\r\nAccept: application/json\r\nContent-Length: 2\r\n\r\n{}").encode()
 
         def round_of(count):
@@ -644,7 +650,7 @@ class GateTest(GateTestCase):
     user_agents: ["UptimeRobot"]""", extra_buttons=f"""  - id: keyed
     label: Keyed GPU
     provider: sim
-    public_base_url: http://localhost:CADDY_PORT/
+    public_base_url: http://keyed.localhost:CADDY_PORT/
     upstream: 127.0.0.1:{key_fake.port}
     wake_on_request: true
     idle_timeout_seconds: 60
@@ -668,7 +674,8 @@ class GateTest(GateTestCase):
         time.sleep(1.5)
         self.assertEqual(rig.state(), "asleep", "the monitor woke the backend")
         self.assertEqual(rig.backend_requests(), [])
-        keyed = {"base_url": rig.base_url, "host": f"localhost:{rig.caddy.port}", "body_bytes": 1000}
+        keyed = {"base_url": f"http://127.0.0.1:{rig.caddy.port}", "host": f"keyed.localhost:{rig.caddy.port}",
+                 "body_bytes": 1000}
         for api_key in (None, "sk-wrong"):
             result = run_client("curl", dict(keyed, kind="chat", api_key=api_key or ""))  # "": no Authorization
             self.assertEqual(result["status"], 401, describe(result))

@@ -1,6 +1,6 @@
 // One request through the official OpenAI Node SDK with its default settings (timeout 10 min,
 // 2 retries), for test_gate.py. The spec is one JSON argument:
-//   {"base_url": "http://127.0.0.1:PORT", "kind": "chat|stream|big|big_stream|models",
+//   {"base_url": "http://localhost:PORT", "kind": "chat|stream|big|big_stream|models",
 //    "chunks": 5, "chunk_delay": 0.05, "body_bytes": 1048576, "api_key": "...", "user_agent": "..."}
 // and one JSON line is printed: {"client", "kind", "status", "ok", "checksum_ok", "chunks", "in_order",
 // "done", "attempts", "elapsed", "error"}. The exit code is 0 whenever that line was printed.
@@ -8,7 +8,7 @@
 // The only option beyond the defaults is a fetch that counts the attempts (a retry the SDK made on
 // its own is visible to the test) and hashes the exact body the SDK sent; it changes nothing else.
 // There is no Host option: Node's fetch sends the URL's own host and drops a Host header, so the gate
-// tests give the backend's Caddy site the address 127.0.0.1:PORT itself.
+// tests give the backend's Caddy site a name that resolves here (localhost:PORT).
 import OpenAI from "openai";
 import { createHash } from "node:crypto";
 

@@ -31,7 +31,7 @@ Misbehaviour, to prove that the clients' checks can fail: misbehave={"checksum"}
 SHA-256, {"reorder"} swaps chunks 1 and 2 of a stream, {"cut"} closes a stream before [DONE].
 
 Every request is logged: start and end (time.time(), the wall clock that Unshelver's event
-timestamps use), method, path, Host, user agent, body length and SHA-256, the answer's status, and for
+timestamps use), method, path, Host, user agent, X-Test-Id, body length and SHA-256, the answer's status, and for
 streams the chunks written and whether the stream was finished ([DONE] written) or cut.
 """
 import hashlib
@@ -61,6 +61,7 @@ class Handler(BaseHTTPRequestHandler):
             "start": time.time(), "end": None, "method": self.command,
             "path": urllib.parse.urlsplit(self.path).path,
             "host": self.headers.get("Host", ""), "user_agent": self.headers.get("User-Agent", ""),
+            "test_id": self.headers.get("X-Test-Id", ""),
             "body_length": len(body), "body_sha256": hashlib.sha256(body).hexdigest(),
             "status": None, "stream": False, "chunks": 0, "finished": False,
             "booted": self.server.fake.booted(),
@@ -208,7 +209,7 @@ class QuietServer(ThreadingHTTPServer):
 
 class FakeOpenAI:
     """The fake on a thread of this process. requests() is a copy of the log; every entry is a dict
-    with start, end, method, path, host, user_agent, body_length, body_sha256, status, stream, chunks,
+    with start, end, method, path, host, user_agent, test_id (X-Test-Id), body_length, body_sha256, status, stream, chunks,
     finished, booted (end is None while a request is being answered)."""
 
     def __init__(self, port=0, chunk_delay=0.05, boot_seconds=0.0, boot_gap=1.0, misbehave=()):

@@ -98,34 +98,88 @@ def require_clients(test):
     test.fail(message)
 
 
-def run_client(name, spec, timeout=CLIENT_DEADLINE):
-    """Runs one real client once; returns its JSON result plus sent_at/answered_at (time.time())."""
-    command = {
+def client_command(name, spec):
+    return {
         "curl": [sys.executable, os.path.join(CLIENTS_DIR, "curl_client.py")],
         "httpx": [SYSTEM_PYTHON, os.path.join(CLIENTS_DIR, "httpx_client.py")],
         "openai-node": [NODE or "node", os.path.join(CLIENTS_DIR, "openai_client.mjs")],
     }[name] + [json.dumps(spec)]
-    sent_at = time.time()
-    try:
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=CLIENTS_DIR)
-    except subprocess.TimeoutExpired:
-        result = {"ok": False, "error": f"no answer within the test's deadline of {timeout} s"}
+
+
+def client_result(name, spec, stdout, stderr, returncode, sent_at):
+    lines = [line for line in stdout.splitlines() if line.startswith("{") and '"armed"' not in line]
+    if lines:
+        result = json.loads(lines[-1])
     else:
-        lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
-        if lines:
-            result = json.loads(lines[-1])
-        else:
-            result = {"ok": False, "error": f"exit {completed.returncode}: {completed.stderr[-800:]}"}
+        result = {"ok": False, "error": f"exit {returncode}: {stderr[-800:]}"}
     result.setdefault("client", name)
     result.setdefault("kind", spec.get("kind"))
+    result["request_id"] = spec.get("request_id")
     result["sent_at"] = sent_at
     result["answered_at"] = time.time()
     return result
 
 
+def run_client(name, spec, timeout=CLIENT_DEADLINE):
+    """Runs one real client once; returns its JSON result plus sent_at/answered_at (time.time())."""
+    sent_at = time.time()
+    try:
+        completed = subprocess.run(client_command(name, spec), capture_output=True, text=True, timeout=timeout,
+                                   cwd=CLIENTS_DIR)
+    except subprocess.TimeoutExpired:
+        return client_result(name, spec, "", f"no answer within the test's deadline of {timeout} s", None, sent_at)
+    return client_result(name, spec, completed.stdout, completed.stderr, completed.returncode, sent_at)
+
+
+class ArmedClient:
+    """A real client started ahead, with its libraries loaded and its body built, waiting for go():
+    the request leaves at the moment the test chooses (Node alone takes a few hundred ms to start)."""
+
+    def __init__(self, name, spec):
+        self.name, self.spec = name, dict(spec, wait_for_go=True)
+        self.sent_at = None
+        self.process = subprocess.Popen(client_command(name, self.spec), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True, cwd=CLIENTS_DIR)
+        line = self.process.stdout.readline()
+        if '"armed"' not in line:
+            self.process.kill()
+            _, stderr = self.process.communicate()
+            raise AssertionError(f"{name} did not arm: {line!r} {stderr[-800:]}")
+
+    def go(self):
+        self.sent_at = time.time()
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+
+    def result(self, timeout=CLIENT_DEADLINE):
+        try:
+            stdout, stderr = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+            return client_result(self.name, self.spec, "", f"no answer within the test's deadline of {timeout} s",
+                                 None, self.sent_at)
+        return client_result(self.name, self.spec, stdout, stderr, self.process.returncode, self.sent_at)
+
+    def kill(self):
+        # Not by closing stdin: the Python clients would take the end of input as "go".
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
+
+
 def parse_ts(text):
     return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
         tzinfo=datetime.timezone.utc).timestamp()
+
+
+def state_at(events, moment):
+    """The backend's state at `moment` by the event log ("unknown" before the first event)."""
+    state = "unknown"
+    for event in events:
+        if event.get("to") and event["at"] <= moment:
+            state = event["to"]
+    return state
 
 
 def gate_config(workdir, caddy, fake, *, wake=1.5, sleep=1.0, idle=2.0, start_awake=False, hold="",
@@ -278,6 +332,26 @@ class Rig:
                         statuses.append((entry.get("status"), entry.get("request", {}).get("uri")))
         return statuses
 
+    def access_log_by_id(self):
+        """Caddy's access-log lines for the backend's host, by X-Test-Id: when the request reached
+        Caddy (ts - duration), when it ended, its status."""
+        lines = {}
+        path = os.path.join(self.workdir, "access.log")
+        if os.path.exists(path):
+            with open(path) as log:
+                for line in log:
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        continue
+                    request = entry.get("request", {})
+                    test_id = (request.get("headers", {}).get("X-Test-Id") or [""])[0]
+                    if test_id and request.get("host") == f"localhost:{self.caddy.port}":
+                        lines.setdefault(test_id, []).append({
+                            "start": entry["ts"] - entry.get("duration", 0), "end": entry["ts"],
+                            "status": entry.get("status"), "uri": request.get("uri")})
+        return lines
+
     def fds(self):
         return len(os.listdir(f"/proc/{self.daemon.process.pid}/fd"))
 
@@ -329,7 +403,11 @@ class StatePoller:
 
 
 class Firer:
-    """Fires real clients on threads; every result is kept with the state it was fired in."""
+    """Fires real clients: a few armed ones wait ready (started ahead, see ArmedClient), in a
+    shuffled rotation of every client and kind; each result is kept with the state the backend was
+    in when it was fired (by the poller) and a request id (X-Test-Id) to find it in Caddy's log."""
+
+    ARMED = 5
 
     def __init__(self, rig, seed):
         self.rig = rig
@@ -337,20 +415,58 @@ class Firer:
         combos = list(itertools.product(CLIENT_NAMES, KINDS))
         self.random.shuffle(combos)
         self.combos = itertools.cycle(combos)
+        self.count = itertools.count()
+        self.lock = threading.Lock()
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=64)
-        rig.test.addCleanup(self.pool.shutdown, wait=False, cancel_futures=True)
+        self.armed = []
+        self.all_armed = []
         self.fired = []  # (state, future)
+        rig.test.addCleanup(self.close)
+        for _ in range(self.ARMED):
+            self.pool.submit(self.refill)
 
-    def fire(self, state, client=None, kind=None, **extra):
+    def arm(self, client=None, kind=None, **extra):
         if client is None or kind is None:
-            next_client, next_kind = next(self.combos)
+            with self.lock:
+                next_client, next_kind = next(self.combos)
             client, kind = client or next_client, kind or next_kind
-        future = self.pool.submit(run_client, client, self.rig.spec(kind, **extra))
+        with self.lock:
+            request_id = f"r{next(self.count)}"
+        armed = ArmedClient(client, self.rig.spec(kind, request_id=request_id, **extra))
+        with self.lock:
+            self.all_armed.append(armed)
+        return armed
+
+    def refill(self):
+        armed = self.arm()
+        with self.lock:
+            self.armed.append(armed)
+
+    def fire(self, state, armed=None):
+        """Sends one request now (an armed one of the rotation unless given); returns the future."""
+        if armed is None:
+            deadline = time.monotonic() + 30
+            while True:
+                with self.lock:
+                    if self.armed:
+                        armed = self.armed.pop(0)
+                        break
+                if time.monotonic() > deadline:
+                    raise AssertionError("no armed client within 30 s")
+                time.sleep(0.005)
+            self.pool.submit(self.refill)
+        armed.go()
+        future = self.pool.submit(armed.result)
         self.fired.append((state, future))
         return future
 
     def results(self):
         return [(state, future.result(timeout=CLIENT_DEADLINE + 10)) for state, future in self.fired]
+
+    def close(self):
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        for armed in self.all_armed:
+            armed.kill()
 
 
 def describe(result):
@@ -455,56 +571,72 @@ class GateTest(GateTestCase):
     def test_chaos_cycles_fail_no_request_and_nothing_reaches_a_sleeping_backend(self):
         """GATE_CYCLES (default 3; the issue's acceptance: GATE_CYCLES=20) full sleep -> wake ->
         idle -> shelve cycles with requests fired at random moments in every state: plain, streamed
-        and 1 MB chat completions and model lists, from curl, httpx and the openai package in turn.
+        and 1 MB chat completions and model lists, from curl, httpx and the openai package in turn,
+        plus one stream per cycle that is still running when the idle deadline passes.
         Every request succeeds at its first attempt with its body intact and its chunks in order;
         each reached the backend exactly once, and only while Unshelver called it ready (never
-        while it was being shelved); Caddy answered no 5xx on the backend's host."""
+        while it was being shelved); Caddy answered no 5xx on the backend's host; requests reached
+        Caddy while the backend was asleep, waking, booting, ready and shelving (by the event log
+        and Caddy's access log, not by when the test meant to fire them)."""
         print(f"\nGATE_CYCLES={GATE_CYCLES} GATE_SEED={GATE_SEED}")
         idle = 2.0
-        rig = Rig(self, boot=1.0, wake=1.5, sleep=1.0, idle=idle)
+        # The longest hold (fired while shelving: sleep, wake, boot) stays well under httpx's 5 s.
+        rig = Rig(self, boot=0.8, wake=1.2, sleep=0.7, idle=idle)
         poller = StatePoller(rig)
         firer = Firer(rig, GATE_SEED)
         jitter = random.Random(GATE_SEED + 1)
         started = time.monotonic()
         for cycle in range(GATE_CYCLES):
+            # A stream longer than the idle timeout, armed ahead: in flight when the deadline passes.
+            long_stream = firer.arm(kind="stream", chunks=int((idle + 1.5) / 0.15), chunk_delay=0.15)
             poller.wait("asleep", 60)
             time.sleep(jitter.uniform(0, 0.3))
             firer.fire(poller.current)                  # asleep: wakes it
-            time.sleep(jitter.uniform(0.2, 1.0))
-            firer.fire(poller.current)                  # waking
+            time.sleep(jitter.uniform(0.2, 0.9))
+            firer.fire(poller.current)                  # waking (1.2 s)
             if poller.wait(("booting", "ready"), 10) == "booting":
-                time.sleep(jitter.uniform(0, 0.4))
-                firer.fire(poller.current)              # booting (the fake boots for 1 s)
+                time.sleep(jitter.uniform(0, 0.5))
+                firer.fire(poller.current)              # booting (the fake boots for 0.8 s)
             poller.wait("ready", 10)
-            firer.fire("ready")
-            # A stream longer than the idle timeout: in flight when the idle deadline passes.
-            firer.fire("ready", kind="stream", chunks=int((idle + 1.5) / 0.15), chunk_delay=0.15)
-            time.sleep(jitter.uniform(0, 0.3))
+            firer.fire("ready", long_stream)
+            time.sleep(jitter.uniform(0, 0.5))
             firer.fire(poller.current)
             # Draining (if Unshelver shows it) and shelving: held, and the backend is woken again.
             state = poller.wait(("draining", "sleeping"), idle + 30)
             firer.fire(state)
             if state == "draining":
-                firer.fire(poller.wait(("sleeping", "ready"), 30))
+                state = poller.wait(("sleeping", "ready"), 30)
+                firer.fire(state)
+            time.sleep(jitter.uniform(0.1, 0.4))
+            firer.fire(poller.current)
         results = firer.results()
         poller.wait("asleep", 60)
         elapsed = time.monotonic() - started
-        by_state = {}
-        for state, result in results:
-            by_state.setdefault(state, []).append(result.get("elapsed"))
-        print(f"{len(results)} requests in {elapsed:.1f} s; fired per state (client-side seconds): "
-              + ", ".join(f"{state}: {len(times)} ({min(times):.2f}-{max(times):.2f})"
-                          for state, times in sorted(by_state.items()) if all(t is not None for t in times)))
-        self.assert_all_ok(results)
-        for state in ("asleep", "waking", "booting", "ready", "sleeping"):
-            self.assertIn(state, by_state, f"no request was fired while {state}: {sorted(by_state)}")
         events = rig.events()
+        caddy_log = rig.access_log_by_id()
+        first = min(result["sent_at"] for _, result in results)
+        arrivals = {}
+        print(f"{len(results)} requests in {elapsed:.1f} s (state when fired / when it reached Caddy):")
+        for fired_state, result in results:
+            lines = caddy_log.get(result["request_id"], [])
+            arrival = state_at(events, lines[0]["start"]) if len(lines) == 1 else f"{len(lines)} log lines"
+            arrivals.setdefault(arrival, 0)
+            arrivals[arrival] += 1
+            print(f"  {fired_state:>8} / {arrival:>8}: {result['client']:>11} {result['kind']:>10} "
+                  f"{result.get('status')} in {result.get('elapsed')} s, fired at {result['sent_at'] - first:.2f} s")
+        print(f"reached Caddy while: {arrivals}")
+        self.assert_all_ok(results)
+        self.assertEqual({result["request_id"]: len(caddy_log.get(result["request_id"], [])) for _, result in results},
+                         {result["request_id"]: 1 for _, result in results},
+                         "every request is one line in Caddy's access log")
+        for state in ("asleep", "waking", "booting", "ready", "sleeping"):
+            self.assertIn(state, arrivals, f"no request reached Caddy while {state}: {arrivals}")
         shelves = [event for event in events if event["action"] == "shelve_requested"]
         self.assertGreaterEqual(len(shelves), GATE_CYCLES, [event["action"] for event in events])
         arrived = rig.backend_requests()
-        self.assertEqual(len(arrived), len(results),
-                         f"{len(results)} requests fired, {len(arrived)} reached the backend")
-        big = sorted(entry["body_length"] for entry in arrived if entry["body_length"] > BIG_BODY)
+        self.assertEqual(sorted(entry["test_id"] for entry in arrived), sorted(result["request_id"] for _, result in results),
+                         "every request reached the backend exactly once")
+        big = [entry for entry in arrived if entry["body_length"] > BIG_BODY]
         self.assertEqual(len(big), sum(1 for _, result in results if result["kind"] in ("big", "big_stream")))
         self.assertEqual(gate_violations(arrived, events), [])
         self.assertEqual([entry for entry in arrived if not entry["booted"]], [],
@@ -527,33 +659,34 @@ class GateTest(GateTestCase):
         rig = Rig(self, boot=0, wake=1.5, sleep=0.5, idle=60, start_awake=True)
         poller = StatePoller(rig)
         firer = Firer(rig, GATE_SEED)
+        held = [firer.arm("curl", "chat"), firer.arm("httpx", "big"), firer.arm("openai-node", "stream")]
+        streams = [firer.arm(name, "stream", chunks=20, chunk_delay=0.15) for name in CLIENT_NAMES]
+        down = [firer.arm(name, kind) for name, kind in zip(CLIENT_NAMES, ("big", "chat", "big_stream"))]
         poller.wait("ready", 15)
         self.assertEqual(rig.daemon.shelve()[0], 202)
         poller.wait("asleep", 15)
-        held = [firer.fire("asleep", "curl", "chat"), firer.fire("asleep", "httpx", "big"),
-                firer.fire("asleep", "openai-node", "stream")]
+        for armed in held:
+            firer.fire("held", armed)
         rig.wait(lambda: rig.gate().get("held", 0) >= 3, 5, "three held requests")
         rig.kill()
         killed_at = time.time()
         time.sleep(0.3)
         rig.restart()
-        for future in held:
-            future.result(timeout=CLIENT_DEADLINE)
         poller.wait("ready", 15)
         # While ready: streams in flight, then the kill, then requests while it is down.
-        streams = [firer.fire("ready", name, "stream", chunks=20, chunk_delay=0.15) for name in CLIENT_NAMES]
+        for armed in streams:
+            firer.fire("streaming", armed)
         time.sleep(0.5)
         rig.kill()
-        down = [firer.fire("down", name, kind) for name, kind in zip(CLIENT_NAMES, ("big", "chat", "big_stream"))]
+        for armed in down:
+            firer.fire("down", armed)
         time.sleep(1.0)
         rig.restart()
-        for future in streams + down:
-            future.result(timeout=CLIENT_DEADLINE)
         results = firer.results()
         for state, result in results:
             print(f"  {state}: {describe(result)}")
         self.assert_all_ok(results)
-        self.assertTrue(all(result["answered_at"] > killed_at for _, result in results[:3]),
+        self.assertTrue(all(result["answered_at"] > killed_at for state, result in results if state == "held"),
                         "the held requests were answered only after the kill")
         self.assertEqual(gate_violations(rig.backend_requests(), rig.events()), [])
 
@@ -633,6 +766,7 @@ class GateTest(GateTestCase):
         round_of(1000)
         fds_after, rss_after = rig.fds(), rig.rss_kib()
         print(f"\nfds {fds_before} -> {fds_after}, VmRSS {rss_before} -> {rss_after} KiB; gate {rig.gate()}")
+        self.assertGreaterEqual(rig.gate().get("gone", 0), 3000, "every hung-up client counted as gone")
         self.assertLessEqual(fds_after, fds_before + 2)
         self.assertLess(rss_after - rss_before, 3 * 1024)
         self.assertEqual(rig.state(), "waking", "the hung-up requests woke it once")

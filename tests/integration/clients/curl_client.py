@@ -2,9 +2,12 @@
 test_gate.py; this script only builds the body, runs `curl` and checks what came back. The spec is
 one JSON argument:
   {"base_url": "http://127.0.0.1:PORT", "host": "chat.localhost:PORT" (optional), "kind": "chat|stream|big|big_stream|models",
-   "chunks": 5, "chunk_delay": 0.05, "body_bytes": 1048576, "api_key": "...", "user_agent": "..."}
+   "chunks": 5, "chunk_delay": 0.05, "body_bytes": 1048576, "api_key": "...", "user_agent": "...",
+   "request_id": "...", "wait_for_go": false}
 and one JSON line is printed: {"client", "kind", "status", "ok", "checksum_ok", "chunks", "in_order",
 "done", "attempts", "elapsed", "error", "headers"}. The exit code is 0 whenever that line was printed.
+request_id is sent as X-Test-Id; with wait_for_go the body is built first, {"armed": true} printed,
+and curl started when a line arrives on stdin.
 """
 import hashlib
 import json
@@ -20,7 +23,6 @@ spec = json.loads(sys.argv[1])
 kind = spec.get("kind", "chat")
 result = {"client": "curl", "kind": kind, "status": None, "ok": False, "checksum_ok": None, "chunks": None,
           "in_order": None, "done": None, "attempts": 1, "elapsed": None, "error": None, "headers": {}}
-started = time.monotonic()
 
 
 def check_checksum(echo, sent):
@@ -41,6 +43,8 @@ with tempfile.TemporaryDirectory(prefix="gate-curl-") as scratch:
         command += ["-H", f"Host: {spec['host']}"]
     if spec.get("user_agent"):
         command += ["-A", spec["user_agent"]]
+    if spec.get("request_id"):
+        command += ["-H", f"X-Test-Id: {spec['request_id']}"]
     body = b""
     stream = kind in ("stream", "big_stream")
     chunks = spec.get("chunks", 5)
@@ -58,6 +62,10 @@ with tempfile.TemporaryDirectory(prefix="gate-curl-") as scratch:
             file.write(body)
         command += ["-H", "Content-Type: application/json", "-H", "Accept: application/json",
                     "--data-binary", f"@{body_file}", f"{spec['base_url']}/v1/chat/completions"]
+    if spec.get("wait_for_go"):
+        print(json.dumps({"armed": True}), flush=True)
+        sys.stdin.readline()
+    started = time.monotonic()
     completed = subprocess.run(command, capture_output=True, text=True)
     status = int(completed.stdout.strip() or 0)
     result["status"] = status or None

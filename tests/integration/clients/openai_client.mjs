@@ -1,9 +1,13 @@
 // One request through the official OpenAI Node SDK with its default settings (timeout 10 min,
 // 2 retries), for test_gate.py. The spec is one JSON argument:
 //   {"base_url": "http://localhost:PORT", "kind": "chat|stream|big|big_stream|models",
-//    "chunks": 5, "chunk_delay": 0.05, "body_bytes": 1048576, "api_key": "...", "user_agent": "..."}
+//    "chunks": 5, "chunk_delay": 0.05, "body_bytes": 1048576, "api_key": "...", "user_agent": "...",
+//    "request_id": "...", "wait_for_go": false}
 // and one JSON line is printed: {"client", "kind", "status", "ok", "checksum_ok", "chunks", "in_order",
 // "done", "attempts", "elapsed", "error"}. The exit code is 0 whenever that line was printed.
+// request_id is sent as X-Test-Id (Caddy's access log and the fake record it). With wait_for_go,
+// everything is loaded and built first, then {"armed": true} is printed and the request is sent
+// when a line arrives on stdin: the test fires at the moment it chooses, without Node's start-up.
 //
 // The only option beyond the defaults is a fetch that counts the attempts (a retry the SDK made on
 // its own is visible to the test) and hashes the exact body the SDK sent; it changes nothing else.
@@ -14,7 +18,6 @@ import { createHash } from "node:crypto";
 
 const spec = JSON.parse(process.argv[2]);
 const kind = spec.kind ?? "chat";
-const started = Date.now();
 const result = { client: "openai-node", kind, status: null, ok: false, checksum_ok: null, chunks: null,
                  in_order: null, done: null, attempts: 0, elapsed: null, error: null };
 let sentSha256 = null;
@@ -31,6 +34,7 @@ const countingFetch = (url, init = {}) => {
 
 const headers = {};
 if (spec.user_agent) headers["User-Agent"] = spec.user_agent;
+if (spec.request_id) headers["X-Test-Id"] = spec.request_id;
 const client = new OpenAI({ baseURL: `${spec.base_url}/v1`, apiKey: spec.api_key ?? "sk-no-key", defaultHeaders: headers,
                             fetch: countingFetch });
 
@@ -56,6 +60,18 @@ function checkChecksum(echo) {
   }
 }
 
+const stream = kind === "stream" || kind === "big_stream";
+const big = kind === "big" || kind === "big_stream";
+const chunks = spec.chunks ?? 5;
+const params = { model: "fake-model", messages: [{ role: "user", content: big ? content() : "hello" }], stream,
+                 fake_chunks: chunks, fake_chunk_delay: spec.chunk_delay ?? 0.05 };
+
+if (spec.wait_for_go) {
+  console.log(JSON.stringify({ armed: true }));
+  await new Promise((resolve) => process.stdin.once("data", resolve));
+  process.stdin.pause();
+}
+const started = Date.now();
 try {
   if (kind === "models") {
     const { data, response } = await client.models.list().withResponse();
@@ -65,11 +81,6 @@ try {
     result.ok = response.status === 200 && ids.includes("fake-model");
     if (!result.ok) result.error = `models: ${JSON.stringify(ids)}`;
   } else {
-    const stream = kind === "stream" || kind === "big_stream";
-    const big = kind === "big" || kind === "big_stream";
-    const chunks = spec.chunks ?? 5;
-    const params = { model: "fake-model", messages: [{ role: "user", content: big ? content() : "hello" }], stream,
-                     fake_chunks: chunks, fake_chunk_delay: spec.chunk_delay ?? 0.05 };
     const { data, response } = await client.chat.completions.create(params).withResponse();
     result.status = response.status;
     if (!stream) {

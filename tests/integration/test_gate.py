@@ -528,6 +528,39 @@ class GateTestCase(unittest.TestCase):
             self.fail("a client retried (the gate answered an error that the client hid):\n" + "\n".join(retried))
 
 
+class GateViolationsTest(unittest.TestCase):
+    """The checker of "nothing reached the backend while it was not ready" on made-up logs: it
+    passes a clean run and names each kind of violation (so that the chaos test can fail)."""
+
+    EVENTS = [{"at": 10.0, "to": "asleep", "action": "observed_asleep"},
+              {"at": 11.0, "to": "waking", "action": "unshelve_requested"},
+              {"at": 12.0, "to": "booting", "action": "cloud_running"},
+              {"at": 13.0, "to": "ready", "action": "unshelve_complete"},
+              {"at": 20.0, "to": "sleeping", "action": "shelve_requested"},
+              {"at": 21.0, "to": "asleep", "action": "shelve_complete"},
+              {"at": 22.0, "to": "waking", "action": "unshelve_requested"},
+              {"at": 23.0, "to": "booting", "action": "cloud_running"},
+              {"at": 24.0, "to": "ready", "action": "unshelve_complete"}]
+
+    @staticmethod
+    def request(start, end):
+        return {"method": "POST", "path": "/v1/chat/completions", "user_agent": "test", "start": start, "end": end}
+
+    def test_requests_while_ready_pass(self):
+        requests = [self.request(13.0, 19.9), self.request(19.8, 19.95), self.request(24.5, None)]
+        self.assertEqual(gate_violations(requests, self.EVENTS), [])
+        self.assertEqual((state_at(self.EVENTS, 9.0), state_at(self.EVENTS, 12.5), state_at(self.EVENTS, 30)),
+                         ("unknown", "booting", "ready"))
+
+    def test_each_violation_is_named(self):
+        cases = {"booting": self.request(12.5, 13.5), "in flight at the shelve": self.request(19.0, 20.5),
+                 "after the shelve": self.request(20.1, 20.2), "asleep again": self.request(21.5, 21.6),
+                 "still streaming at the shelve": self.request(15.0, None)}
+        for name, request in cases.items():
+            with self.subTest(name):
+                self.assertNotEqual(gate_violations([request], self.EVENTS), [])
+
+
 @require_peer(NODE, "node")
 class ClientsAgainstTheFakeTest(GateTestCase):
     """The fake and the clients alone, without Unshelver: every client gets every kind of request

@@ -37,6 +37,12 @@
     set("routing", backend.routing || "not managed");
     set("desired", backend.desired + " (" + (backend.desired_by || "") + ")");
     set("last_activity", backend.last_activity ? new Date(backend.last_activity).toLocaleString() : "none yet");
+    const gate = backend.gate;
+    if (gate) {
+      set("gate", gate.held + " held now, " + gate.in_flight + " in flight; " + gate.held_total + " held in all: " +
+        gate.released + " released, " + gate.expired + " expired, " + gate.refused + " refused, " + gate.failed +
+        " failed, " + gate.gone + " gone; longest hold " + gate.longest_hold_ms + " ms");
+    }
     const error = section.querySelector('[data-field="error"]');
     error.hidden = !backend.error;
     error.textContent = backend.error || "";

@@ -39,7 +39,13 @@ ActivityMonitor::ActivityMonitor(uv_loop_t* loop, const core::Config& config,
       persist_(std::move(persist)),
       classifier_(targets_of(drivers), config.activity.ignore) {
   for (app::BackendDriver* driver : drivers) {
-    watched_.push_back(Watched{driver, tracker_for(driver->config()), ""});
+    // The gate's starts: see started_requests.h for why the idle timeout bounds them.
+    constexpr std::size_t kMostStartsKept = 65'536;
+    watched_.push_back(Watched{driver,
+                               tracker_for(driver->config()),
+                               "",
+                               core::StartedRequests(driver->config().idle_timeout, kMostStartsKept),
+                               {}});
     const core::BackendConfig& backend = driver->config();
     if (!backend.host.empty())
       backend_by_host_[core::to_lower(core::host_without_port(backend.host))] = backend.name;
@@ -73,6 +79,11 @@ Status ActivityMonitor::start() {
   refresh_upstreams();
   flush_timer_ = std::make_unique<io::Timer>(loop_);
   flush_timer_->start_repeating(std::chrono::seconds(5), [this] {
+    // Starts whose end never came are forgotten here too, even when nothing else happens.
+    const core::TimePoint now = std::chrono::system_clock::now();
+    for (Watched& watched : watched_) {
+      if (watched.driver->reconciler().requests_in_flight() > 0) report_in_flight(watched, now);
+    }
     if (dirty_) persist_();
   });
 
@@ -120,10 +131,13 @@ void ActivityMonitor::on_log_line(std::string_view line) {
     }
     return;
   }
-  app::BackendDriver* driver = watched_.at(static_cast<std::size_t>(result.backend)).driver;
+  Watched& watched = watched_.at(static_cast<std::size_t>(result.backend));
   const auto end = core::TimePoint(std::chrono::duration_cast<core::TimePoint::duration>(
       std::chrono::duration<double>(result.end_seconds)));
-  driver->record_activity(end);
+  watched.driver->record_activity(end);
+  // Ignored lines end nothing: the gate starts nothing for the requests that the same rules ignore.
+  watched.started.ended();
+  report_in_flight(watched, std::chrono::system_clock::now());
   dirty_ = true;
   on_change_();
 }
@@ -148,15 +162,42 @@ void ActivityMonitor::on_connection_sample(const std::string& upstream,
   const core::TimePoint now = std::chrono::system_clock::now();
   for (Watched& watched : watched_) {
     if (watched.upstream != upstream) continue;
-    const core::InflightStatus status = watched.inflight.update(sample, now);
-    const int before = watched.driver->reconciler().requests_in_flight();
-    watched.driver->set_requests_in_flight(status.long_requests, status.last_busy_at);
-    if (status.long_requests != before) {
-      spdlog::info("[{}] {} long request(s) in flight", watched.driver->config().name, status.long_requests);
-      on_change_();
-    }
-    if (status.long_requests > 0) dirty_ = true;
+    watched.sampled = watched.inflight.update(sample, now);
+    report_in_flight(watched, now);
   }
+}
+
+void ActivityMonitor::report_in_flight(Watched& watched, core::TimePoint now) {
+  const int gated = watched.started.open(now);
+  const int count = std::max(gated, watched.sampled.long_requests);
+  // While the gate knows of a request in flight, the backend is busy now.
+  const std::optional<core::TimePoint> last_busy_at =
+      gated > 0 ? std::optional(now) : watched.sampled.last_busy_at;
+  const int before = watched.driver->reconciler().requests_in_flight();
+  watched.driver->set_requests_in_flight(count, last_busy_at);
+  if (count != before) {
+    spdlog::debug("[{}] {} request(s) in flight", watched.driver->config().name, count);
+    on_change_();
+  }
+  if (count > 0) dirty_ = true;
+}
+
+void ActivityMonitor::request_started(std::size_t index, bool counts_as_activity) {
+  Watched& watched = watched_.at(index);
+  const core::TimePoint now = std::chrono::system_clock::now();
+  if (counts_as_activity) watched.driver->record_activity(now);
+  // Without the access log no end would ever come: the start is activity only.
+  if (!follower_ || !counts_as_activity) return;
+  watched.started.started(now);
+  report_in_flight(watched, now);
+}
+
+int ActivityMonitor::gate_in_flight(std::size_t index) {
+  return watched_.at(index).started.open(std::chrono::system_clock::now());
+}
+
+std::uint64_t ActivityMonitor::gate_forgotten(std::size_t index) const {
+  return watched_.at(index).started.forgotten();
 }
 
 std::string ActivityMonitor::ignore_reason(std::string_view method, std::string_view target,

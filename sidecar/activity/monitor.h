@@ -27,6 +27,7 @@
 #include "activity/connection_monitor.h"
 #include "activity/inflight_tracker.h"
 #include "activity/log_follower.h"
+#include "activity/started_requests.h"
 #include "backend/driver.h"
 #include "base/prometheus.h"
 #include "base/result.h"
@@ -63,6 +64,12 @@ class ActivityMonitor {
                             std::string_view user_agent) const;
   // The backend whose host `host` names (with or without a port, any case), or "".
   std::string backend_for_host(std::string_view host) const;
+  // The gate let a request to the `index`th backend through: it is in flight until its access-log
+  // line comes, and activity from now on unless an ignore rule matched it.
+  void request_started(std::size_t index, bool counts_as_activity);
+  // Requests the gate let through that have not ended, and those forgotten without an end.
+  int gate_in_flight(std::size_t index);
+  std::uint64_t gate_forgotten(std::size_t index) const;
   // Access-log lines attributed to the `index`th backend.
   std::uint64_t activity_lines(std::size_t index) const;
   std::uint64_t ignored_lines(std::size_t index) const;
@@ -75,8 +82,13 @@ class ActivityMonitor {
   struct Watched {
     app::BackendDriver* driver;
     core::InflightTracker inflight;
-    std::string upstream;  // what the connection monitor watches for it, "" for nothing
+    std::string upstream;           // what the connection monitor watches for it, "" for nothing
+    core::StartedRequests started;  // from the gate, ended by the access log
+    core::InflightStatus sampled;   // the connection monitor's last word
   };
+  // Tells the driver how many requests are in flight: the larger of the gate's open requests and
+  // the sampler's long ones.
+  void report_in_flight(Watched& watched, core::TimePoint now);
   void on_log_line(std::string_view line);
   void on_connection_sample(const std::string& upstream, const std::vector<core::ConnectionSample>& sample);
 

@@ -177,6 +177,10 @@ void App::start_web() {
   }
   access_ = std::make_unique<web::AccessControl>(config_, signing_key);
   web_ = std::make_unique<web::WebApp>(*pages_, *this, *access_, config_.app.manual_shelve_path);
+  holds_ = std::make_unique<web::HoldQueue>(
+      loop_.get(), [this](const std::string& name) { return web_->gate_expired(name); },
+      [this] { ++revision_; }, [this] { web_->retry_deferred_wakes(); });
+  web_->enable_gate(*holds_, config_.backends);
 }
 
 int App::start_openstack() {
@@ -210,6 +214,8 @@ void App::begin_shutdown(const char* why) {
   for (Backend& backend : backends_) backend.driver->shutdown();
   if (events_) events_->close();
   if (activity_) activity_->close();
+  // Held requests are dropped unanswered: Caddy asks the next Unshelver (lb_try_duration).
+  if (holds_) holds_->close();
   if (router_) router_->close();
   if (activity_ && activity_->dirty() && store_) persist();
   if (openstack_) openstack_->close();
@@ -230,6 +236,7 @@ int App::finish() {
   activity_.reset();
   router_.reset();
   backends_.clear();
+  holds_.reset();
   if (events_ && events_->unwritten() > 0) {
     spdlog::error("events: {} event(s) could not be written to {} before exit", events_->unwritten(),
                   config_.event_log_path());
@@ -257,6 +264,8 @@ void App::on_backend_change(Backend& backend, const std::vector<core::Transition
   ++revision_;
   if (activity_) activity_->refresh_upstreams();
   update_routing();
+  // Held requests go through the moment their backend is ready: nothing waits for a timer.
+  if (web_) web_->backends_changed();
   if (persist_now) persist();
 }
 

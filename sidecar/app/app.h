@@ -28,6 +28,7 @@
 #include "uv/http_server.h"
 #include "uv/loop.h"
 #include "uv/signal.h"
+#include "web/hold_queue.h"
 #include "web/pages.h"
 #include "web/routes.h"
 
@@ -53,7 +54,7 @@ class App final : public web::Controller {
   std::string ignore_reason(const io::HttpRequest& request) const override;
   void metrics(core::MetricsPage& page) const override;  // metrics.cc
   std::string backend_for_host(std::string_view host) const override;
-  bool wake_on_request(const std::string& name, const io::HttpRequest& request) override;
+  void request_started(const std::string& name, bool counts_as_activity) override;
   nlohmann::json events(std::optional<std::uint64_t> after, const std::string& backend,
                         std::size_t limit) const override;
   void wait_for_events(std::uint64_t after, std::chrono::milliseconds timeout,
@@ -86,6 +87,7 @@ class App final : public web::Controller {
   std::vector<Backend> backends_;  // one per configured backend, in configuration order
   std::unique_ptr<web::AccessControl> access_;
   std::unique_ptr<web::WebApp> web_;
+  std::unique_ptr<web::HoldQueue> holds_;  // the gate's held requests (routing: gate)
   std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
 
   std::unique_ptr<activity::ActivityMonitor> activity_;

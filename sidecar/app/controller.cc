@@ -18,6 +18,24 @@ std::vector<web::BackendView> App::backends() const {
       view.activity_lines = activity_->activity_lines(i);
       view.ignored_lines = activity_->ignored_lines(i);
     }
+    if (holds_ && backends_[i].config().routing == core::RoutingMode::kGate) {
+      const web::HoldQueue::Stats& stats = holds_->stats(view.name);
+      web::GateView gate;
+      gate.held = holds_->held(view.name);
+      gate.oldest = holds_->oldest(view.name);
+      gate.held_total = stats.held_total;
+      gate.released = stats.released;
+      gate.failed = stats.failed;
+      gate.expired = stats.expired;
+      gate.gone = stats.gone;
+      gate.refused = stats.refused;
+      gate.longest_hold = std::max(stats.longest_hold, gate.oldest);
+      if (activity_) {
+        gate.in_flight = activity_->gate_in_flight(i);
+        gate.in_flight_forgotten = activity_->gate_forgotten(i);
+      }
+      view.gate = gate;
+    }
     views.push_back(std::move(view));
   }
   return views;
@@ -41,19 +59,12 @@ std::string App::backend_for_host(std::string_view host) const {
   return activity_ ? activity_->backend_for_host(host) : "";
 }
 
-bool App::wake_on_request(const std::string& name, const io::HttpRequest& request) {
-  for (Backend& backend : backends_) {
-    if (backend.config().name != name) continue;
-    if (!backend.config().wake_on_request) return false;
-    if (const std::string rule = ignore_reason(request); !rule.empty()) {
-      spdlog::debug("[{}] request {} {} does not wake (ignored by {})", name, request.method, request.path,
-                    rule);
-      return false;
-    }
-    return backend.driver->request(true, "wake-on-request",
-                                   request.method + " " + request.path + " from " + request.remote_address);
+void App::request_started(const std::string& name, bool counts_as_activity) {
+  for (std::size_t i = 0; i < backends_.size(); ++i) {
+    if (backends_[i].config().name != name) continue;
+    if (activity_) activity_->request_started(i, counts_as_activity);
+    return;
   }
-  return false;
 }
 
 web::Controller::RequestOutcome App::request_desired(const std::string& name, bool awake,

@@ -48,6 +48,30 @@ void App::metrics(core::MetricsPage& page) const {
     }
     page.gauge("unshelver_backend_requests_in_flight", "Requests to the backend open in Caddy right now.",
                {{"backend", name}}, view.requests_in_flight);
+    if (view.gate) {
+      const web::GateView& gate = *view.gate;
+      const core::Labels labels = {{"backend", name}};
+      page.gauge("unshelver_gate_held", "Requests held at the gate right now, waiting for the backend.",
+                 labels, gate.held);
+      page.gauge("unshelver_gate_oldest_hold_seconds", "How long the oldest request held now has waited.",
+                 labels, std::chrono::duration<double>(gate.oldest).count());
+      page.gauge("unshelver_gate_longest_hold_seconds", "The longest any request was held at the gate.",
+                 labels, std::chrono::duration<double>(gate.longest_hold).count());
+      for (const auto& [outcome, count] :
+           {std::pair{"released", gate.released}, std::pair{"failed", gate.failed},
+            std::pair{"expired", gate.expired}, std::pair{"gone", gate.gone},
+            std::pair{"refused", gate.refused}}) {
+        page.counter("unshelver_gate_holds_total",
+                     "Requests held at the gate, by how the hold ended (refused: the queue was full).",
+                     {{"backend", name}, {"outcome", outcome}}, static_cast<double>(count));
+      }
+      page.gauge("unshelver_gate_requests_in_flight",
+                 "Requests the gate let through whose access-log line has not come yet.", labels,
+                 gate.in_flight);
+      page.counter("unshelver_gate_in_flight_forgotten_total",
+                   "Requests let through whose end never came and that were presumed gone.", labels,
+                   static_cast<double>(gate.in_flight_forgotten));
+    }
     const core::OperationStats& operations = backends_[i].operations;
     for (const auto& [key, count] : operations.outcomes()) {
       const auto& [kind, actor, outcome] = key;

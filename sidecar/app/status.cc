@@ -34,6 +34,7 @@ web::BackendView backend_view(const BackendDriver& driver, const CaddyRouter* ro
   view.observe_error = reconciler.observe_error();
   view.action_in_flight = reconciler.in_flight();
   view.requests_in_flight = reconciler.requests_in_flight();
+  view.wake_on_request = config.wake_on_request;
   return view;
 }
 
@@ -64,6 +65,20 @@ json backend_json(const web::BackendView& view) {
   };
   if (view.activity_lines) entry["activity_lines"] = *view.activity_lines;
   if (view.ignored_lines) entry["ignored_lines"] = *view.ignored_lines;
+  if (view.gate) {
+    const web::GateView& gate = *view.gate;
+    entry["gate"] = {{"held", gate.held},
+                     {"oldest_hold_ms", gate.oldest.count()},
+                     {"held_total", gate.held_total},
+                     {"released", gate.released},
+                     {"failed", gate.failed},
+                     {"expired", gate.expired},
+                     {"gone", gate.gone},
+                     {"refused", gate.refused},
+                     {"longest_hold_ms", gate.longest_hold.count()},
+                     {"in_flight", gate.in_flight},
+                     {"in_flight_forgotten", gate.in_flight_forgotten}};
+  }
   return entry;
 }
 

@@ -1,5 +1,7 @@
 #include "caddy/render_input.h"
 
+#include <algorithm>
+
 #include "base/embedded_files.h"
 #include "base/url.h"
 #include "uv/files.h"
@@ -7,6 +9,10 @@
 namespace unshelver::app {
 
 namespace {
+// With gate_down: open, how long Caddy keeps asking a silent Unshelver before it goes to the
+// backend directly: a restart takes well under a second.
+constexpr int kGateOpenTrySeconds = 5;
+
 // "http://127.0.0.1:2019" -> "127.0.0.1:2019": the `admin` global option takes an address.
 std::string listen_of(const std::string& url) {
   const std::optional<core::Url> parts = core::parse_url(url);
@@ -39,6 +45,22 @@ core::CaddyRenderInput make_caddy_input(const core::Config& config, const std::v
     view.label = backend.upstream_label;
     // Never route to an address we do not know.
     view.ready = route.ready && !view.upstream.empty();
+    if (backend.routing == core::RoutingMode::kGate) {
+      // The gate names the upstream per request, so nothing here depends on the state: Caddy
+      // reloads only when the configuration (or, failing open, the last known address) changes.
+      view.gate = true;
+      view.gate_uri = "/.unshelver/gate/" + backend.name;
+      view.open_upstream = backend.gate_down == core::GateDown::kOpen ? view.upstream : "";
+      view.upstream.clear();
+      view.ready = false;
+      // Failing closed, a request held when Unshelver restarts must still be retried by Caddy
+      // after its whole hold (Caddy counts lb_try_duration from the first try); failing open,
+      // a short outage is ridden over and then the backend is tried directly.
+      view.gate_try_seconds =
+          backend.gate_down == core::GateDown::kClosed
+              ? static_cast<int>(std::min<long long>(backend.hold.max_duration.count() + 60, 86'400))
+              : kGateOpenTrySeconds;
+    }
     input.backends.push_back(std::move(view));
   }
   return input;

@@ -126,7 +126,20 @@ bool is_reserved_label(std::string_view label) {
 }
 
 bool renders_backend(const CaddyBackendView& backend) {
-  return backend.ready && !backend.upstream.empty();
+  return !backend.gate && backend.ready && !backend.upstream.empty();
+}
+
+std::string_view mode_of(const CaddyBackendView& backend) {
+  if (backend.gate) return "gate";
+  return renders_backend(backend) ? "backend" : "unshelver";
+}
+
+// The gate's URI is ours ("/.unshelver/gate/" + a validated name): letters, digits, . _ - and /.
+bool is_gate_uri(std::string_view uri) {
+  return uri.starts_with("/.unshelver/gate/") && uri.size() > 17 && all_of(uri, [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-' ||
+                  c == '/';
+         });
 }
 
 // Collects every problem, so that one message lists them all.
@@ -219,8 +232,17 @@ Status validate_render_input(const CaddyRenderInput& input) {
                    "must not be launcher, launcher-fallback or fallback-static (Unshelver's own answers "
                    "carry those)");
     }
-    if (backend.ready && backend.upstream.empty()) {
+    if (!backend.gate && backend.ready && backend.upstream.empty()) {
       problems.add_plain(field + ".upstream", "is required while the backend is ready");
+    }
+    if (backend.gate) {
+      if (!is_gate_uri(backend.gate_uri))
+        problems.add(field + ".gate_uri", backend.gate_uri, "expected /.unshelver/gate/NAME");
+      if (backend.gate_try_seconds < 1 || backend.gate_try_seconds > 86'400)
+        problems.add(field + ".gate_try_seconds", std::to_string(backend.gate_try_seconds),
+                     "expected 1 to 86400");
+      if (!backend.open_upstream.empty() && !is_dialable_host_port(backend.open_upstream))
+        problems.add(field + ".open_upstream", backend.open_upstream, kHostPortExpectation);
     }
   }
   return problems.status();
@@ -237,6 +259,10 @@ nlohmann::json render_context(const CaddyRenderInput& input) {
         {"upstream_tls_insecure", backend.upstream_tls && backend.upstream_tls_insecure},
         {"label", backend.label},
         {"ready", renders_backend(backend)},
+        {"gate", backend.gate},
+        {"gate_uri", backend.gate_uri},
+        {"gate_try_seconds", backend.gate_try_seconds},
+        {"open_upstream", backend.open_upstream},
     });
   }
   const bool auto_https_off = !input.auto_https;
@@ -265,7 +291,7 @@ std::string describe_modes(const CaddyRenderInput& input) {
   std::string out;
   for (const CaddyBackendView& backend : input.backends) {
     if (!out.empty()) out += ' ';
-    out += backend.name + (renders_backend(backend) ? "=backend" : "=unshelver");
+    out += backend.name + "=" + std::string(mode_of(backend));
   }
   return out;
 }

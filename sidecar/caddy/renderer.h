@@ -1,7 +1,12 @@
 // Renders Caddy's routing for the current state of every backend. Pure: template text and state
 // in, Caddyfile text out.
 //
-// Modes per backend (caddy-facts §3a, §3b, verified on Debian's Caddy 2.6.2):
+// Modes per backend (caddy-facts §3a, §3b, holding-requests §2.3, verified on Debian's Caddy 2.6.2):
+// - gate: every request to the backend host passes forward_auth to Unshelver, which answers at
+//   once while the backend is ready (with the upstream in X-Unshelver-Upstream, which the proxy
+//   dials), holds API requests while it wakes and shows browsers the waiting page. The route never
+//   changes with the state, so Caddy reloads only when the configuration changes.
+// Switch modes:
 // - ready: the backend host proxies to the backend's upstream with `header_down X-Served-By
 //   <label>` (the access log's activity signal), falling back to Unshelver for refused dials and
 //   dial timeouts (`handle_errors`) and for upstream 502/503/504 (`handle_response`). GET and HEAD
@@ -33,6 +38,14 @@ struct CaddyBackendView {
   bool upstream_tls_insecure = false;  // verify_tls: false
   std::string label;                   // X-Served-By value
   bool ready = false;
+  // routing: gate. Every request asks Unshelver at gate_uri first (forward_auth), which names
+  // the upstream per request; Caddy's config does not depend on the state (nor on `ready` and
+  // `upstream` above). Caddy retries the gate for gate_try_seconds while Unshelver is away; with
+  // gate_down: open it then proxies to open_upstream, the last known address ("" for closed).
+  bool gate = false;
+  std::string gate_uri;  // "/.unshelver/gate/<name>"
+  int gate_try_seconds = 0;
+  std::string open_upstream;
 };
 
 struct CaddyRenderInput {

@@ -104,7 +104,9 @@ std::map<std::string, std::string> modes_of(const core::CaddyRenderInput& input)
   std::map<std::string, std::string> modes;
   for (const auto& backend : input.backends) {
     // The renderer never proxies to an unknown upstream (caddy_renderer.h), so neither do we say so.
-    modes[backend.name] = backend.ready && !backend.upstream.empty() ? "backend" : "unshelver";
+    modes[backend.name] = backend.gate                                 ? "gate"
+                          : backend.ready && !backend.upstream.empty() ? "backend"
+                                                                       : "unshelver";
   }
   return modes;
 }

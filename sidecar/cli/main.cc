@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "app/app.h"
+#include "base/crypto.h"
 #include "caddy/render_input.h"
 #include "caddy/renderer.h"
 #include "cli/dns_command.h"
@@ -43,6 +44,9 @@ Usage:
   unshelver render-caddy [--config FILE] [--ready NAME]...
                                       print the Caddyfile (or snippet) Unshelver would load into
                                       Caddy: every backend asleep, except those named --ready
+  unshelver hash-key                  read an API key on standard input and print the
+                                      "sha256:..." line for a backend's api_keys (the key itself
+                                      never goes into a file, an argument or a log)
   unshelver dns ensure FQDN IP [--ttl N] [--config FILE] [--wait-seconds N] [--json]
                                       create or update the Designate A/AAAA record of FQDN so
                                       that it holds exactly IP, and wait until it is ACTIVE
@@ -171,6 +175,32 @@ int run_app(unshelver::core::Config config, const Options& options) {
   return app.run();
 }
 
+// `unshelver hash-key`: the key on standard input, one trailing newline dropped, at most 4 KiB.
+int hash_key(int argc) {
+  if (argc != 2) {
+    std::fputs("usage: unshelver hash-key < FILE   (or: printf %s \"$KEY\" | unshelver hash-key)\n", stderr);
+    return kExitUsage;
+  }
+  constexpr std::size_t kMostKeyBytes = 4096;
+  std::string key;
+  char buffer[512];
+  std::size_t got = 0;
+  while ((got = std::fread(buffer, 1, sizeof buffer, stdin)) > 0) {
+    key.append(buffer, got);
+    if (key.size() > kMostKeyBytes + 2) break;
+  }
+  if (!key.empty() && key.back() == '\n') key.pop_back();
+  if (!key.empty() && key.back() == '\r') key.pop_back();
+  if (key.empty() || key.size() > kMostKeyBytes) {
+    std::fprintf(stderr, "unshelver hash-key: expected one key of 1 to %zu bytes on standard input\n",
+                 kMostKeyBytes);
+    return kExitUsage;
+  }
+  std::printf("sha256:%s\n",
+              unshelver::core::hex(unshelver::core::to_bytes(unshelver::core::sha256(key))).c_str());
+  return kExitOk;
+}
+
 }  // namespace
 
 // Runs the command the arguments name and returns its exit code; main() checks its output.
@@ -188,6 +218,7 @@ static int dispatch(int argc, char** argv) {
     if (command == "wake") return unshelver::app::run_wake_command(rest);
     if (command == "shelve") return unshelver::app::run_shelve_command(rest);
   }
+  if (argc >= 2 && std::string(argv[1]) == "hash-key") return hash_key(argc);
   // Hidden: prints a document written from the configuration schema (config/schema.h), to
   // regenerate config/config.example.yaml and the README's key table.
   if (argc >= 2 && std::string(argv[1]) == "config-reference") {

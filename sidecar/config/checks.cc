@@ -127,6 +127,18 @@ std::string check_bind(std::string_view text) {
   return "";
 }
 
+std::string check_api_key_digest(std::string_view text) {
+  constexpr std::string_view kPrefix = "sha256:";
+  const bool hex_digits = text.size() == kPrefix.size() + 64 && text.starts_with(kPrefix) &&
+                          std::all_of(text.begin() + kPrefix.size(), text.end(), [](char c) {
+                            return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+                          });
+  if (hex_digits) return "";
+  return "expected \"sha256:\" and the 64 hex digits of the key's SHA-256 digest (`unshelver hash-key` "
+         "prints "
+         "it); the value is not shown, in case it is a key";
+}
+
 std::string check_identifier(std::string_view id) {
   if (is_identifier(id)) return "";
   return "must contain only letters, digits, '-' and '_' (it is used in URLs), got " + quote(id);
@@ -206,6 +218,7 @@ void finish_button(const Draft& draft, BackendConfig& backend, const ButtonDraft
     backend.idle_timeout = std::chrono::minutes(60);
   }
   backend.upstream_label = button.upstream_label ? *button.upstream_label : draft.config.caddy_upstream_label;
+  backend.routing = button.routing ? *button.routing : draft.config.caddy.routing;
   backend.unshelve_timeout = button.unshelve_minutes
                                  ? whole_seconds(*button.unshelve_minutes * 60)
                                  : std::chrono::duration_cast<std::chrono::seconds>(app.unshelve_timeout);

@@ -20,6 +20,9 @@ std::string check_admin_url(std::string_view text);
 std::string check_absolute_path(std::string_view text);
 std::string check_site_url(std::string_view text);
 std::string check_bind(std::string_view text);
+// "sha256:" and 64 hex digits. The message never quotes the value: a key pasted in by mistake
+// must not reach the logs.
+std::string check_api_key_digest(std::string_view text);
 std::string check_identifier(std::string_view text);
 std::string check_backend_url(std::string_view text);
 std::string check_bare_host(std::string_view text);

@@ -93,6 +93,34 @@ struct InflightSettings {
   bool operator==(const InflightSettings&) const = default;
 };
 
+// How Caddy routes a backend's host (caddy.routing, buttons[].routing).
+enum class RoutingMode {
+  // Every request passes Unshelver's gate (Caddy's forward_auth) and then goes to the backend:
+  // Unshelver holds API requests while the backend wakes, and Caddy reloads only when the
+  // configuration changes. Loses no request; needs Unshelver up (see GateDown).
+  kGate,
+  // The backend host's route is rewritten on each state change: Caddy proxies straight to the
+  // backend while it is ready (Unshelver may be down meanwhile), to Unshelver while it is not.
+  kSwitch,
+};
+
+// What Caddy does with a gated request while Unshelver itself does not answer the gate, after
+// riding over a short outage (buttons[].gate_down).
+enum class GateDown {
+  kClosed,  // the request fails (502) rather than reach a backend that may be asleep
+  kOpen,    // the request goes to the backend's last known address
+};
+
+// Bounds on the requests held at the gate (buttons[].hold).
+struct HoldSettings {
+  // Below the OpenAI SDKs' 600 s read timeout, so a client sees an answer rather than a timeout.
+  std::chrono::seconds max_duration{540};
+  int max_requests = 256;                // held at once for this backend; beyond: 503 at once
+  std::chrono::seconds retry_after{30};  // Retry-After of an expired hold (at most 60)
+
+  bool operator==(const HoldSettings&) const = default;
+};
+
 struct BackendConfig {
   // From the Python unshelver's buttons[] entries.
   std::string name;   // buttons[].id: the name in URLs, logs and events
@@ -123,6 +151,12 @@ struct BackendConfig {
   // A request from an API client (no text/html in Accept, not matching the ignore rules) that
   // reaches a sleeping backend's host wakes it (and gets 503 with Retry-After meanwhile).
   bool wake_on_request = false;
+  RoutingMode routing = RoutingMode::kGate;  // buttons[].routing, else caddy.routing
+  HoldSettings hold;
+  GateDown gate_down = GateDown::kClosed;
+  // The SHA-256 digests (64 lower-case hex digits each) of the bearer keys that a request must
+  // carry to pass the gate or wake the backend; empty: no key needed.
+  std::vector<std::string> api_key_digests;
 
   bool operator==(const BackendConfig&) const = default;
 };
@@ -223,6 +257,7 @@ struct CaddySettings {
   int log_roll_keep = 10;               // access log backups kept (roll_keep)
   Millis drift_check_interval{30'000};  // how often the running config is compared
   Millis retry_max{60'000};             // the longest back-off between failed loads
+  RoutingMode routing = RoutingMode::kGate;  // every backend's, unless buttons[].routing says otherwise
 
   bool operator==(const CaddySettings&) const = default;
 };

@@ -71,6 +71,7 @@ struct ButtonDraft {
   std::optional<std::string> upstream_label;
   std::optional<std::string> host;
   std::optional<std::string> label;
+  std::optional<RoutingMode> routing;
   bool provider_set = false;  // `provider` was read and valid
   // Where keys were written, for messages about the button as a whole.
   std::optional<Where> id_where;

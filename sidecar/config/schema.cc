@@ -34,6 +34,9 @@ constexpr std::string_view kEnvironments[] = {"development", "production"};
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
 constexpr std::string_view kSchemes[] = {"http", "https"};
 constexpr std::string_view kIntegrations[] = {"full", "snippet"};
+constexpr std::string_view kRoutingModes[] = {"gate", "switch"};
+constexpr std::string_view kGateDown[] = {"closed", "open"};
+constexpr RoutingMode kRoutingModeValues[] = {RoutingMode::kGate, RoutingMode::kSwitch};
 
 // The setters that several rows share.
 Secret secret_from(const Draft& d, const Value& v) {
@@ -243,6 +246,29 @@ const Key kKeys[] = {
     {.path = "buttons[].wake_on_request", .type = Type::kBool, .origin = kOurs, .fallback = "false", .example = "false",
      .help = "An API request (not a browser, not ignored) to the sleeping backend's host wakes it; it gets 503 with Retry-After meanwhile.",
      .store = [](Draft& d, const Value& v) { d.backend->wake_on_request = v.flag; }},
+    {.path = "buttons[].routing", .type = Type::kChoice, .origin = kOurs, .choices = kRoutingModes, .fallback = "caddy.routing", .example = "gate",
+     .help = "gate: every request passes Unshelver, which holds API requests while the backend wakes; switch: Caddy's route changes with the state.",
+     .store = [](Draft& d, const Value& v) { d.button->routing = kRoutingModeValues[v.choice]; }},
+    {.path = "buttons[].hold", .type = Type::kSection, .origin = kOurs, .help = "Bounds on the requests held at the gate while the backend wakes."},
+    {.path = "buttons[].hold.max_seconds", .type = Type::kNumber, .origin = kOurs, .max = kMaxSeconds, .min_exclusive = true, .fallback = "540", .example = "540",
+     .help = "The longest hold; then 503 with Retry-After and x-should-retry (below the OpenAI SDKs' 600 s timeout).",
+     .store = [](Draft& d, const Value& v) { d.backend->hold.max_duration = config_detail::whole_seconds(v.number); }},
+    {.path = "buttons[].hold.max_requests", .type = Type::kInteger, .origin = kOurs, .min = 1, .max = 100'000, .fallback = "256", .example = "256",
+     .help = "Requests held at once; more get 503 with Retry-After at once.",
+     .store = [](Draft& d, const Value& v) { d.backend->hold.max_requests = static_cast<int>(v.integer); }},
+    {.path = "buttons[].hold.retry_after_seconds", .type = Type::kInteger, .origin = kOurs, .min = 1, .max = 60, .fallback = "30", .example = "30",
+     .help = "Retry-After of an expired hold or a full queue (at most 60, which every OpenAI SDK honours).",
+     .store = [](Draft& d, const Value& v) { d.backend->hold.retry_after = std::chrono::seconds(v.integer); }},
+    {.path = "buttons[].gate_down", .type = Type::kChoice, .origin = kOurs, .choices = kGateDown, .fallback = "closed", .example = "closed",
+     .help = "While Unshelver does not answer the gate (after riding over a restart): closed fails the request, open sends it to the backend's last address.",
+     .store = [](Draft& d, const Value& v) { d.backend->gate_down = v.choice == 0 ? GateDown::kClosed : GateDown::kOpen; }},
+    {.path = "buttons[].api_keys", .type = Type::kStrings, .origin = kOurs, .fallback = "none (no key needed)", .example = "[]",
+     .help = "\"sha256:<hex>\" digests of the bearer keys a request needs to pass the gate or wake the backend (`unshelver hash-key`).",
+     .check = config_detail::check_api_key_digest,
+     .store = [](Draft& d, const Value& v) {
+       d.backend->api_key_digests.clear();
+       for (const std::string& item : v.list) d.backend->api_key_digests.push_back(core::to_lower(item.substr(7)));
+     }},
     {.path = "buttons[].health", .type = Type::kSection, .origin = kOurs, .help = "Health probing in detail; each key wins over the older keys above."},
     {.path = "buttons[].health.path", .type = Type::kString, .origin = kOurs, .fallback = "healthcheck_path, else \"/\"", .example = "\"/health\"",
      .help = "The probed path.",
@@ -443,6 +469,9 @@ const Key kKeys[] = {
     {.path = "caddy.integration", .type = Type::kChoice, .origin = kOurs, .choices = kIntegrations, .fallback = "full", .example = "full",
      .help = "full: Unshelver writes the whole Caddyfile; snippet: a file that your Caddyfile imports.",
      .store = [](Draft& d, const Value& v) { d.config.caddy.integration = v.choice == 0 ? CaddyIntegration::kFull : CaddyIntegration::kSnippet; }},
+    {.path = "caddy.routing", .type = Type::kChoice, .origin = kOurs, .choices = kRoutingModes, .fallback = "gate", .example = "gate",
+     .help = "Every backend's routing unless it sets its own: gate (loses no request) or switch (Caddy proxies while Unshelver is down).",
+     .store = [](Draft& d, const Value& v) { d.config.caddy.routing = kRoutingModeValues[v.choice]; }},
     {.path = "caddy.template", .type = Type::kString, .origin = kOurs, .fallback = "none (the built-in template)", .example = "\"\"",
      .help = "A Caddyfile template of your own.",
      .store = [](Draft& d, const Value& v) { d.config.caddy.template_path = v.text; }},

@@ -184,6 +184,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // Queues the answer to request `request_id` (0: whichever request is in flight). It only reads
   // `response`: an rvalue reference, so that Responder hands its own over without another move.
   void respond(std::uint64_t request_id, HttpResponse&& response);
+  void set_on_gone(std::uint64_t request_id, std::function<void()> callback);
+  void drop(std::uint64_t request_id);
   // Server shutdown: close now unless a request is in flight or an answer is being written.
   void begin_shutdown();
   // Closes both handles; the object is released by the last close callback.
@@ -262,6 +264,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool in_parse_ = false;       // parse() is on the stack: it resumes after a direct answer.
   bool parser_paused_ = false;  // llhttp_execute returned HPE_PAUSED and was not resumed yet.
   bool in_flight_ = false;
+  // Set by a handler that holds the request in flight; run by close_now() (see Responder::on_gone).
+  std::function<void()> on_gone_;
   bool close_when_answered_ = false;
   bool keep_alive_ = true;
   bool head_request_ = false;
@@ -335,6 +339,14 @@ void Responder::respond(HttpResponse response) const {
   }
 }
 
+void Responder::on_gone(std::function<void()> callback) const {
+  if (auto connection = connection_.lock()) connection->set_on_gone(request_id_, std::move(callback));
+}
+
+void Responder::drop() const {
+  if (auto connection = connection_.lock()) connection->drop(request_id_);
+}
+
 // --- HttpConnection: setup and teardown -----------------------------------------------------------
 
 bool HttpConnection::start(uv_stream_t* listener) {
@@ -381,8 +393,12 @@ bool HttpConnection::start(uv_stream_t* listener) {
 void HttpConnection::close_now() {
   if (closed_) return;
   closed_ = true;
+  const bool unanswered = in_flight_;
   in_flight_ = false;
   reading_ = false;
+  // Moved out first: the callback may answer or drop other requests, but never this one again.
+  if (std::function<void()> gone = std::move(on_gone_); unanswered && gone) gone();
+  on_gone_ = nullptr;
   // uv_close stops reading and the timer, and cancels queued writes and the shutdown request:
   // their callbacks run with UV_ECANCELED before the close callbacks (docs/src/handle.rst).
   pending_closes_ = 2;
@@ -687,12 +703,24 @@ void HttpConnection::reject(llhttp_errno_t error) {
 
 // --- HttpConnection: answering --------------------------------------------------------------------
 
+void HttpConnection::set_on_gone(std::uint64_t request_id, std::function<void()> callback) {
+  if (closed_ || !in_flight_ || (request_id != 0 && request_id != request_id_)) return;
+  on_gone_ = std::move(callback);
+}
+
+void HttpConnection::drop(std::uint64_t request_id) {
+  if (closed_ || !in_flight_ || (request_id != 0 && request_id != request_id_)) return;
+  on_gone_ = nullptr;
+  close_now();
+}
+
 void HttpConnection::respond(std::uint64_t request_id, HttpResponse&& response) {
   if (closed_ || !in_flight_ || (request_id != 0 && request_id != request_id_)) {
     // The client left, the server closed the connection, or the request was answered already.
     return;
   }
   in_flight_ = false;
+  on_gone_ = nullptr;
   bool close = !keep_alive_ || close_when_answered_ || peer_eof_ || server_ == nullptr;
   if (const std::string* connection = find_header(response.headers, "Connection");
       connection != nullptr && equals_ignore_case(*connection, "close")) {

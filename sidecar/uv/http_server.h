@@ -43,6 +43,15 @@ class Responder {
   void respond(HttpResponse response) const;
   // False once the client has gone; a handler holding a request may then drop it.
   bool alive() const { return !connection_.expired(); }
+  // Runs `callback` once, on the loop, when the connection closes before this request was
+  // answered (the client left, or the server shut down), so that a handler holding the request
+  // forgets it at once. Answering the request cancels it. Does nothing for a connection that has
+  // gone already or a request that was answered; a second call replaces the first callback.
+  void on_gone(std::function<void()> callback) const;
+  // Closes the connection without an answer, if this request is still unanswered: a proxy in
+  // front (Caddy's forward_auth with lb_try_duration) then retries it elsewhere or later, which
+  // an answer would prevent. For held requests when Unshelver stops.
+  void drop() const;
 
  private:
   std::weak_ptr<HttpConnection> connection_;

@@ -217,6 +217,7 @@ io::HttpResponse WebApp::metrics(const io::HttpRequest& request, const Caller& c
   core::MetricsPage page;
   controller_.metrics(page);
   add_http_metrics(page);
+  add_gate_metrics(page);
   io::HttpResponse response;
   response.body = page.text();
   response.headers.emplace_back("Content-Type", std::string(core::kPrometheusContentType));

@@ -4,7 +4,9 @@
 // BackendView carries the backend's *effective* state: the reconciler's, except that a backend
 // is `ready` only once Caddy routes visitors to it (DESIGN.md). That rule lives in
 // effective_state() below and nowhere else, so /api/status, /metrics and the pages agree about
-// the same backend at the same moment. Nothing above this header compares state strings.
+// the same backend at the same moment. Nothing above this header compares state strings. (A gated
+// backend's route never changes with its state: the gate itself lets visitors through once the
+// backend is ready.)
 #pragma once
 
 #include <chrono>
@@ -25,6 +27,21 @@ struct HttpRequest;
 }
 
 namespace unshelver::web {
+
+// The gate's figures for one gated backend (web/hold_queue.h, activity/started_requests.h).
+struct GateView {
+  int held = 0;                         // held now
+  std::chrono::milliseconds oldest{0};  // the oldest hold under way
+  std::uint64_t held_total = 0;
+  std::uint64_t released = 0;
+  std::uint64_t failed = 0;  // answered with the backend's error
+  std::uint64_t expired = 0;
+  std::uint64_t gone = 0;                     // the client left while held
+  std::uint64_t refused = 0;                  // the queue was full
+  std::chrono::milliseconds longest_hold{0};  // of the holds that ended
+  int in_flight = 0;                          // let through and not ended (per the access log)
+  std::uint64_t in_flight_forgotten = 0;      // starts whose end never came
+};
 
 struct BackendView {
   std::string name;
@@ -50,6 +67,8 @@ struct BackendView {
   std::string observe_error;
   std::optional<core::Command> action_in_flight;
   int requests_in_flight = 0;
+  bool wake_on_request = false;  // the backend's configuration: requests may wake it
+  std::optional<GateView> gate;  // set for a gated backend
   // Access-log lines attributed to the backend, when the classifier runs.
   std::optional<std::uint64_t> activity_lines;
   std::optional<std::uint64_t> ignored_lines;
@@ -60,7 +79,7 @@ struct BackendView {
 // the route to the backend, a ready backend is still `booting`.
 inline core::BackendState effective_state(core::BackendState reconciled,
                                           const std::optional<std::string>& routing) {
-  if (reconciled == core::BackendState::kReady && routing && *routing != "backend")
+  if (reconciled == core::BackendState::kReady && routing && *routing != "backend" && *routing != "gate")
     return core::BackendState::kBooting;
   return reconciled;
 }
@@ -93,9 +112,9 @@ class Controller {
   // The backend whose host a request's Host header names (with or without a port, any case),
   // or "" for any other host.
   virtual std::string backend_for_host(std::string_view host) const = 0;
-  // An API client's request reached a sleeping backend's host. Wakes the backend when it is
-  // configured with wake_on_request and the request matches no ignore rule; true when it did.
-  virtual bool wake_on_request(const std::string& name, const io::HttpRequest& request) = 0;
+  // The gate let a request through to the backend: it is in flight until the access log says it
+  // ended, and (unless an ignore rule matched it) it is activity from now on.
+  virtual void request_started(const std::string& name, bool counts_as_activity) = 0;
   // {"events": [...], "last_seq": N}, oldest first: without `after` the newest `limit` events,
   // with it the first `limit` events after that seq. Only events already written and fsync'd.
   virtual nlohmann::json events(std::optional<std::uint64_t> after, const std::string& backend,

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "base/text.h"
 #include "web/page_model.h"
 
@@ -33,12 +35,17 @@ constexpr std::string_view kReservedPrefix = "/.well-known/unshelver/";
 constexpr std::string_view kFormTokenMarker = "UNSHELVER-FORM-TOKEN-7f3a9c";
 constexpr std::string_view kWakePurpose = "wake";
 
+// Caddy's forward_auth asks here about every request to a gated backend's host (the gate's `uri`
+// in caddy/Caddyfile.template). Outside the reserved prefix, which Caddy routes straight to
+// Unshelver on the backend's host: the gate must only be reached through the gate.
+constexpr std::string_view kGatePrefix = "/.unshelver/gate/";
+
+}  // namespace
+
 std::string_view host_header(const io::HttpRequest& request) {
   const std::string* host = request.header("Host");
   return host == nullptr ? std::string_view() : std::string_view(*host);
 }
-
-}  // namespace
 
 void set_retry_after(io::HttpResponse& response, std::chrono::milliseconds wait) {
   // RFC 9110 §10.2.3: whole seconds; rounded up, so that a client that obeys is not refused again.
@@ -58,6 +65,10 @@ WebApp::WebApp(const Pages& pages, Controller& controller, AccessControl& access
       manual_shelve_path_(std::move(manual_shelve_path)) {}
 
 void WebApp::handle(const io::HttpRequest& request, const io::Responder& responder) {
+  if (request.path.starts_with(kGatePrefix) && (request.method == "GET" || request.method == "HEAD")) {
+    gate(request, name_after(request.path, kGatePrefix), responder);
+    return;
+  }
   const std::string backend = controller_.backend_for_host(host_header(request));
   if (request.path == "/api/events" && backend.empty()) {
     route_label_ = "events";
@@ -303,8 +314,19 @@ io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std:
     route_label_ = "backend_api";
     // An API client, or a method whose body Caddy could not have replayed: it cannot wait on a
     // page, so it learns when to come back (RFC 9110 §10.2.3).
-    const bool woken = (state == core::BackendState::kAsleep || state == core::BackendState::kError) &&
-                       controller_.wake_on_request(name, request);
+    bool woken = false;
+    if (view != nullptr && view->wake_on_request && can_wake(state) &&
+        controller_.ignore_reason(request).empty()) {
+      if (const WakeCheck check = check_wake(request, state); !check.allowed) {
+        ++wake_requests_[{"backend_api", check.result}];
+      } else {
+        woken = controller_.wake(name, "wake-on-request",
+                                 request.method + " " + request.path + " from " +
+                                     AccessControl::client_address(request)) ==
+                Controller::RequestOutcome::kAccepted;
+        ++wake_requests_[{"backend_api", woken ? "accepted" : "already_awake"}];
+      }
+    }
     const core::BackendState shown = woken ? core::BackendState::kWaking : state;
     const int retry_after = retry_after_seconds(shown);
     json body = {{"error", "backend not ready"},
@@ -319,9 +341,17 @@ io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std:
     return response;
   }
 
+  return waiting_page(request, name);
+}
+
+io::HttpResponse WebApp::waiting_page(const io::HttpRequest& request, const std::string& name) {
   route_label_ = "waiting_page";
+  const json* found = page_backend(name);
+  json backend = found != nullptr ? *found : json::object();
   const AccessControl::Visitor visitor = access_.visitor(request);
   backend["form_token"] = access_.visitor_form_token(visitor, kWakePurpose);
+  // Where the visitor wanted to go: the wake form brings them back there, not to the host's root.
+  backend["next"] = request.target;
   const core::Template* page = pages_.page("waiting.html");
   io::HttpResponse response =
       io::HttpResponse::html(200, page != nullptr ? page->render(backend) : "waiting.html is missing\n");
@@ -428,31 +458,51 @@ io::HttpResponse WebApp::public_wake(const io::HttpRequest& request, const std::
                   "This wake request did not come from Unshelver's own page (its form token is missing or "
                   "stale). Reload the page and press the button again.");
   }
-  const auto steady_now = std::chrono::steady_clock::now();
-  if (auto wait = access_.take_wake_allowance(request, steady_now); wait.count() > 0) {
-    spdlog::warn("[{}] public wake from {} refused: rate limited", name,
-                 AccessControl::client_address(request));
-    return refuse(429, "rate_limited", "Too many wake requests from your address; try again shortly.", wait);
-  }
-  // A wake that starts a sleeping backend (what the launcher offers as `can_wake`) is what costs.
-  if (can_wake(backend->state)) {
-    if (auto wait = access_.start_cooldown(steady_now); wait.count() > 0) {
-      return refuse(429, "cooldown", "A machine was woken moments ago; try again shortly.", wait);
-    }
+  if (const WakeCheck check = check_wake(request, backend->state); !check.allowed) {
+    return refuse(check.status, check.result, check.message, check.wait);
   }
   const std::string reason =
       (waiting_page ? "waiting page from " : "wake button from ") + AccessControl::client_address(request);
   const Controller::RequestOutcome outcome = controller_.wake(name, "public-button", reason);
   ++wake_requests_[{route, outcome == Controller::RequestOutcome::kAccepted ? "accepted" : "already_awake"}];
   if (wants_html(request)) {
-    // Post/Redirect/Get: the browser returns to the page, which shows the progress.
-    return io::HttpResponse::redirect(303, "/");
+    // Post/Redirect/Get: the browser returns to the page, which shows the progress: the
+    // launcher, or on a backend's host the address the visitor had asked for (its waiting page).
+    std::string back = "/";
+    if (waiting_page) {
+      if (auto next = AccessControl::form_field(request, "next"); next && is_local_path(*next)) back = *next;
+    }
+    return io::HttpResponse::redirect(303, back);
   }
   json body = {{"backend", name},
                {"accepted", true},
                {"already_awake", outcome == Controller::RequestOutcome::kNothingToDo},
                {"status_url", waiting_page ? std::string(kReservedPrefix) + "status" : "/api/status"}};
   return io::HttpResponse::json(202, body.dump() + "\n");
+}
+
+// A path on this host and nothing else: "/x?y", never "//host" or "/\\host" (which browsers
+// take for another host), nor a scheme, nor control characters; at most 2 KiB.
+bool is_local_path(std::string_view target) {
+  if (target.empty() || target.size() > 2048 || target.front() != '/') return false;
+  if (target.size() > 1 && (target[1] == '/' || target[1] == '\\')) return false;
+  return std::none_of(target.begin(), target.end(),
+                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '\\'; });
+}
+
+WebApp::WakeCheck WebApp::check_wake(const io::HttpRequest& request, core::BackendState state) {
+  const auto steady_now = std::chrono::steady_clock::now();
+  if (auto wait = access_.take_wake_allowance(request, steady_now); wait.count() > 0) {
+    spdlog::warn("wake from {} refused: rate limited", AccessControl::client_address(request));
+    return {false, 429, "rate_limited", "Too many wake requests from your address; try again shortly.", wait};
+  }
+  // A wake that starts a sleeping backend (what the launcher offers as `can_wake`) is what costs.
+  if (can_wake(state)) {
+    if (auto wait = access_.start_cooldown(steady_now); wait.count() > 0) {
+      return {false, 429, "cooldown", "A machine was woken moments ago; try again shortly.", wait};
+    }
+  }
+  return {};
 }
 
 io::HttpResponse WebApp::not_found(const io::HttpRequest& request) {

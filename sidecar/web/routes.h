@@ -16,13 +16,15 @@
 //   GET  /api/events     the recorded events (?after=SEQ&backend=NAME&limit=N&wait=SECONDS, the
 //                        last one a long poll); admins only
 //   GET  /metrics        Prometheus text format; local clients and admins
+//   GET  /.unshelver/gate/NAME
+//                        the gate: Caddy's forward_auth sub-request for every request to a gated
+//                        backend's host (gate_routes.cc)
 //
-// Requests whose Host is a backend's host reached Unshelver through Caddy's fallback while that
-// backend is not ready. Browsers get the waiting page (it offers the wake button and moves on by
-// itself once the backend is ready); API clients get 503 with Retry-After and a JSON body, and
-// wake the backend when it is configured with wake_on_request. The waiting page's own requests
-// use the reserved prefix /.well-known/unshelver/ so that they never collide with the backend's
-// paths.
+// With the switch routing, requests whose Host is a backend's host reached Unshelver through
+// Caddy's fallback while that backend is not ready. Browsers get the waiting page (it offers the wake button
+// and moves on by itself once the backend is ready); API clients get 503 with Retry-After and a JSON body,
+// and wake the backend when it is configured with wake_on_request. The waiting page's own requests use the
+// reserved prefix /.well-known/unshelver/ so that they never collide with the backend's paths.
 //
 // The web layer builds no state of its own: it asks the Controller. Rendered pages and the
 // status document are cached per revision of the application's state, so a busy launcher costs
@@ -41,6 +43,7 @@
 #include "uv/http_server.h"
 #include "web/access.h"
 #include "web/controller.h"
+#include "web/hold_queue.h"
 #include "web/pages.h"
 
 namespace unshelver::web {
@@ -49,6 +52,17 @@ class WebApp {
  public:
   WebApp(const Pages& pages, Controller& controller, AccessControl& access, std::string manual_shelve_path);
   void handle(const io::HttpRequest& request, const io::Responder& responder);
+  // Turns on the gate (gate_routes.cc) for the backends with `routing: gate`; `holds` and
+  // `backends` outlive this WebApp.
+  void enable_gate(HoldQueue& holds, const std::vector<core::BackendConfig>& backends);
+  // Releases (or fails) the requests held for backends that became ready (or failed). Call after
+  // every change of the backends.
+  void backends_changed();
+  // The answer to a hold of `name` that expired (for the HoldQueue).
+  io::HttpResponse gate_expired(const std::string& name);
+  // Wakes the backends whose held requests met the wake cool-down, once it allows (the
+  // HoldQueue's tick).
+  void retry_deferred_wakes();
   // The answer to every route but /api/events (whose long poll answers later), as handle()
   // sends it; no socket needed.
   io::HttpResponse answer(const io::HttpRequest& request);
@@ -68,6 +82,27 @@ class WebApp {
   io::HttpResponse backend_host(const io::HttpRequest& request, const std::string& name,
                                 const Caller& caller);
   io::HttpResponse asset(const std::string& name);
+  io::HttpResponse waiting_page(const io::HttpRequest& request, const std::string& name);
+
+  // The one policy for every wake a visitor or a program asks for: the button, the waiting page,
+  // a request at the gate or at the switch's fallback. Per client, a token bucket; across all
+  // clients, a cool-down before a sleeping backend is started. (Bots are refused before this,
+  // and the button also needs its form token.)
+  struct WakeCheck {
+    bool allowed = true;
+    int status = 200;     // for a refusal: 429
+    std::string result;   // for /metrics: "rate_limited", "cooldown"
+    std::string message;  // for a refusal, for the client
+    std::chrono::milliseconds wait{0};
+  };
+  WakeCheck check_wake(const io::HttpRequest& request, core::BackendState state);
+
+  // The gate (gate_routes.cc).
+  void gate(const io::HttpRequest& gate_request, const std::string& name, const io::Responder& responder);
+  io::HttpResponse gate_pass(const BackendView& view, bool counts_as_activity);
+  io::HttpResponse gate_refusal(const BackendView& view, int status, const std::string& error,
+                                std::chrono::seconds retry_after, bool should_retry);
+  void add_gate_metrics(core::MetricsPage& page) const;
   void events(const io::HttpRequest& request, const Caller& caller, const io::Responder& responder);
   void refresh_cache();
   // The backend's view and its page data (its status entry with what the pages show), from the
@@ -104,7 +139,19 @@ class WebApp {
   std::string_view route_label_ = "not_found";
   std::map<std::pair<std::string_view, int>, std::uint64_t> requests_;
   std::map<std::pair<std::string, std::string>, std::uint64_t> wake_requests_;  // (route, result)
+
+  // The gate: the backends it guards, their held requests, and its answers by (backend, verdict).
+  HoldQueue* holds_ = nullptr;
+  std::map<std::string, const core::BackendConfig*> gated_;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> gate_requests_;
+  std::map<std::string, std::string> deferred_wakes_;  // backend -> the reason of its first request
 };
+
+// Whether a `next` target may be redirected to: a path on this host, nothing that leaves it.
+bool is_local_path(std::string_view target);
+
+// The Host header, or "" without one.
+std::string_view host_header(const io::HttpRequest& request);
 
 // What the public may see of the status document: no cloud messages, addresses, upstreams or
 // who asked for what (those can hold client addresses); the state, its times and the url.

@@ -17,7 +17,10 @@ from harness import ADMIN, Unshelver, require_peer
 WRK = shutil.which("wrk")
 
 
-def routing_config(workdir, caddy, backend, idle_seconds=120, activity=True, template="", inflight=True):
+def routing_config(workdir, caddy, backend, idle_seconds=120, activity=True, template="", inflight=True,
+                   routing="switch"):
+    """These tests are about the switch routing (the route changes with the state); the gate has
+    its own in test_gate.py."""
     log = f"{workdir}/access.log"
     return f"""
 app:
@@ -36,6 +39,7 @@ caddy:
   bind: 127.0.0.1
   http_port: {caddy.port}
   auto_https: false
+  routing: {routing}
   log_roll_size_mb: 1
   log_roll_keep: 2
   drift_check_seconds: 1

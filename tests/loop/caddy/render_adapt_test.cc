@@ -135,6 +135,18 @@ void expect_routes(const nlohmann::json& adapted, const CaddyRenderInput& input,
                    bool only_ours) {
   const std::string json = adapted.dump();
   for (const CaddyBackendView& backend : input.backends) {
+    if (backend.gate) {
+      EXPECT_NE(json.find("\"uri\":\"" + backend.gate_uri + "\""), std::string::npos) << what;
+      EXPECT_NE(json.find("\"dial\":\"{http.request.header.X-Unshelver-Upstream}\""), std::string::npos)
+          << what;
+      EXPECT_NE(json.find("\"try_duration\":" + std::to_string(backend.gate_try_seconds) + "000000000"),
+                std::string::npos)
+          << what;
+      EXPECT_EQ(json.find("\"dial\":\"" + backend.open_upstream + "\"") != std::string::npos,
+                !backend.open_upstream.empty())
+          << what;
+      continue;
+    }
     const bool proxied = json.find("\"dial\":\"" + backend.upstream + "\"") != std::string::npos;
     EXPECT_EQ(proxied, backend.ready) << what << ": " << backend.name;
     if (backend.ready) {
@@ -177,7 +189,8 @@ const std::vector<Options>& option_sets() {
   return sets;
 }
 
-enum class Modes { kAllReady, kNoneReady, kMixed };
+// kGated: both backends pass the gate, one failing closed, one open.
+enum class Modes { kAllReady, kNoneReady, kMixed, kGated };
 enum class Tls { kPlain, kTls, kInsecure };
 
 CaddyRenderInput make_input(Modes modes, Tls tls, const Options& options, const fs::path& dir) {
@@ -205,11 +218,22 @@ CaddyRenderInput make_input(Modes modes, Tls tls, const Options& options, const 
   };
   add("gpu", "https://chat.example.org", "10.0.0.5:8080", "gpu", modes != Modes::kNoneReady);
   add("vision", "http://vision.localhost:8081", "[fd00::7]:8443", "vision-vm", modes == Modes::kAllReady);
+  if (modes == Modes::kGated) {
+    for (CaddyBackendView& backend : input.backends) {
+      backend.gate = true;
+      backend.gate_uri = "/.unshelver/gate/" + backend.name;
+      backend.gate_try_seconds = 600;
+      backend.ready = false;
+    }
+    input.backends[1].open_upstream = input.backends[1].upstream;
+    input.backends[1].gate_try_seconds = 5;
+    input.backends[0].upstream.clear();
+  }
   return input;
 }
 
 std::string describe(Modes modes, Tls tls, const Options& options) {
-  const char* mode_names[] = {"all-ready", "none-ready", "mixed"};
+  const char* mode_names[] = {"all-ready", "none-ready", "mixed", "gated"};
   const char* tls_names[] = {"plain", "tls", "insecure"};
   return std::string(mode_names[static_cast<int>(modes)]) + "/" + tls_names[static_cast<int>(tls)] + "/" +
          options.name;
@@ -217,7 +241,7 @@ std::string describe(Modes modes, Tls tls, const Options& options) {
 
 TEST_F(CaddyRenderAdapt, FullCaddyfileEveryCombination) {
   const core::Template full = embedded_template("Caddyfile.template");
-  for (Modes modes : {Modes::kAllReady, Modes::kNoneReady, Modes::kMixed}) {
+  for (Modes modes : {Modes::kAllReady, Modes::kNoneReady, Modes::kMixed, Modes::kGated}) {
     for (Tls tls : {Tls::kPlain, Tls::kTls, Tls::kInsecure}) {
       for (const Options& options : option_sets()) {
         const std::string what = describe(modes, tls, options);
@@ -248,7 +272,7 @@ std::string user_caddyfile(const Options& options, const fs::path& snippet) {
 
 TEST_F(CaddyRenderAdapt, SnippetImportedByUserCaddyfileEveryCombination) {
   const core::Template snippet_template = embedded_template("unshelver-snippet.caddy.template");
-  for (Modes modes : {Modes::kAllReady, Modes::kNoneReady, Modes::kMixed}) {
+  for (Modes modes : {Modes::kAllReady, Modes::kNoneReady, Modes::kMixed, Modes::kGated}) {
     for (Tls tls : {Tls::kPlain, Tls::kTls, Tls::kInsecure}) {
       for (const Options& options : {option_sets()[0], option_sets()[1]}) {
         const std::string what = "snippet " + describe(modes, tls, options);

@@ -73,9 +73,8 @@ class FakeController : public Controller {
   std::string backend_for_host(std::string_view host) const override {
     return host == "gpu.example.org" ? "gpu" : "";
   }
-  bool wake_on_request(const std::string& name, const io::HttpRequest&) override {
-    woken_on_request.push_back(name);
-    return wake_on_request_result;
+  void request_started(const std::string& name, bool counts_as_activity) override {
+    started.emplace_back(name, counts_as_activity);
   }
   json events(std::optional<std::uint64_t>, const std::string&, std::size_t) const override {
     return {{"events", json::array()}, {"last_seq", 0}};
@@ -92,9 +91,8 @@ class FakeController : public Controller {
   std::vector<BackendView> views;
   std::uint64_t revision_value = 1;
   std::vector<Request> requests;
-  std::vector<std::string> recorded;  // the actions of record_event
-  std::vector<std::string> woken_on_request;
-  bool wake_on_request_result = false;
+  std::vector<std::string> recorded;                  // the actions of record_event
+  std::vector<std::pair<std::string, bool>> started;  // request_started calls
 
  private:
   RequestOutcome request(const std::string& name, bool wake, const std::string& actor) {
@@ -189,6 +187,36 @@ TEST_F(RoutesTest, PublicWakeNeedsTheFormTokenOfThisVisitor) {
   EXPECT_EQ(202, accepted.status) << accepted.body;
   ASSERT_EQ(1u, controller_.requests.size());
   EXPECT_EQ("public-button", controller_.requests[0].actor);
+}
+
+// The waiting page stands at the address the visitor asked for; pressing Wake there brings them
+// back to it, and never to another host.
+TEST_F(RoutesTest, TheWaitingPagesWakeReturnsToTheAddressAskedFor) {
+  io::HttpRequest page = request("GET", "/chat/c/42?model=big");
+  page.headers = {{"Host", "gpu.example.org"},
+                  {"Accept", "text/html"},
+                  {"Cookie", std::string(kVisitorCookie) + "=" + visitor_}};
+  const io::HttpResponse shown = web_->answer(page);
+  EXPECT_NE(std::string::npos, shown.body.find("name=\"next\" value=\"/chat/c/42?model=big\"")) << shown.body;
+
+  int client = 0;  // one address per wake, below the per-client limit
+  const auto wake = [&](const std::string& next) {
+    io::HttpRequest post = form("/.well-known/unshelver/wake", visitor_,
+                                "form_token=" + visitor_token(visitor_, "wake") + "&next=" + next);
+    post.headers[0].second = "gpu.example.org";
+    post.headers.emplace_back("Accept", "text/html");
+    post.headers.erase(post.headers.begin() + 3);  // the form's Accept: application/json
+    post.remote_address = "203.0.113." + std::to_string(++client);
+    const io::HttpResponse response = web_->answer(post);
+    EXPECT_EQ(303, response.status) << next << ": " << response.body;
+    return header(response, "Location");
+  };
+  controller_.set_state(BackendState::kReady);  // no cool-down between the wakes below
+  EXPECT_EQ("/chat/c/42?model=big", wake("%2Fchat%2Fc%2F42%3Fmodel%3Dbig"));
+  for (const char* elsewhere : {"%2F%2Fevil.example", "%2F%5Cevil.example", "https%3A%2F%2Fevil.example", "",
+                                "%2Fa%0D%0ASet-Cookie%3Ax"}) {
+    EXPECT_EQ("/", wake(elsewhere)) << elsewhere;
+  }
 }
 
 TEST_F(RoutesTest, PublicWakeIsRefusedToBotsAndUnknownBackends) {
@@ -315,19 +343,40 @@ TEST_F(RoutesTest, ABackendsHostTellsApiClientsWhenToComeBack) {
   EXPECT_EQ(json("asleep"), json::parse(response.body)["state"]);
   // The backend's own Authorization header is none of Unshelver's business: no failed login.
   EXPECT_TRUE(controller_.recorded.empty());
-  EXPECT_EQ(std::vector<std::string>{"gpu"}, controller_.woken_on_request);
+  // Without wake_on_request nothing is woken.
+  EXPECT_TRUE(controller_.requests.empty());
 
-  controller_.wake_on_request_result = true;
+  controller_.views[0].wake_on_request = true;
+  ++controller_.revision_value;
   response = web_->answer(api);
   EXPECT_EQ("10", header(response, "Retry-After"));
   EXPECT_EQ(json("waking"), json::parse(response.body)["state"]);
   EXPECT_EQ(json("requested"), json::parse(response.body)["wake"]);
+  ASSERT_EQ(1u, controller_.requests.size());
+  EXPECT_EQ("wake-on-request", controller_.requests[0].actor);
 
   // Booting: nothing to wake, and a shorter wait.
   controller_.set_state(BackendState::kBooting);
   response = web_->answer(api);
   EXPECT_EQ("10", header(response, "Retry-After"));
-  EXPECT_EQ(2u, controller_.woken_on_request.size());
+  EXPECT_EQ(1u, controller_.requests.size());
+}
+
+// A wake by request obeys the button's rules: against a backend that fails every wake, ten API
+// requests start it once (the global cool-down), not ten times.
+TEST_F(RoutesTest, AWakeByRequestObeysTheCooldownLikeTheButton) {
+  controller_.views[0].wake_on_request = true;
+  controller_.set_state(BackendState::kError);
+  io::HttpRequest api = request("POST", "/v1/chat");
+  api.headers = {{"Host", "gpu.example.org"}, {"Accept", "application/json"}};
+  for (int i = 0; i < 10; ++i) {
+    api.headers.emplace_back("X-Forwarded-For", "198.51.100." + std::to_string(i));
+    api.remote_address = "127.0.0.1";
+    EXPECT_EQ(503, web_->answer(api).status);
+    api.headers.pop_back();
+  }
+  ASSERT_EQ(1u, controller_.requests.size());
+  EXPECT_EQ("wake-on-request", controller_.requests[0].actor);
 }
 
 }  // namespace

@@ -285,6 +285,74 @@ TEST(CaddyRenderer, ContextNames) {
   EXPECT_EQ(context["http_port"], 0);
 }
 
+// --- The gate ---------------------------------------------------------------------------------
+
+CaddyRenderInput gated_input(bool ready, std::string upstream, std::string open_upstream = "") {
+  CaddyRenderInput input = base_input();
+  CaddyBackendView& gpu = input.backends[0];
+  gpu.gate = true;
+  gpu.gate_uri = "/.unshelver/gate/gpu";
+  gpu.gate_try_seconds = 600;
+  gpu.ready = ready;
+  gpu.upstream = std::move(upstream);
+  gpu.open_upstream = std::move(open_upstream);
+  return input;
+}
+
+TEST(CaddyRenderer, GateModeAsksUnshelverBeforeEveryRequest) {
+  for (const Template* compiled : {&full_template(), &snippet_template()}) {
+    const std::string text = render_ok(*compiled, gated_input(false, ""));
+    const std::string block = site_block(text, "https://chat.example.org");
+    ASSERT_FALSE(block.empty()) << text;
+    // The waiting page's own paths go to Unshelver directly; everything else passes the gate.
+    EXPECT_TRUE(contains(block, "\thandle /.well-known/unshelver/* {\n\t\treverse_proxy 127.0.0.1:5001 {\n"))
+        << block;
+    EXPECT_TRUE(contains(block,
+                         "\t\t\trequest_header -X-Unshelver-Upstream\n\t\t\tforward_auth 127.0.0.1:5001 {\n"
+                         "\t\t\t\turi /.unshelver/gate/gpu\n\t\t\t\tcopy_headers X-Unshelver-Upstream\n"))
+        << block;
+    EXPECT_TRUE(contains(block, "\t\t\t\tlb_try_duration 600s\n")) << block;
+    EXPECT_TRUE(contains(block,
+                         "\t\t\treverse_proxy {http.request.header.X-Unshelver-Upstream} {\n"
+                         "\t\t\t\theader_up -X-Unshelver-Upstream\n"
+                         "\t\t\t\theader_down X-Served-By gpu\n"
+                         "\t\t\t\tflush_interval -1\n"))
+        << block;
+    EXPECT_FALSE(contains(block, "handle_errors")) << block;  // closed: no way around the gate
+    EXPECT_FALSE(contains(block, "fallback-static")) << block;
+  }
+  EXPECT_EQ("gpu=gate", describe_modes(gated_input(false, "")));
+}
+
+// Caddy reloads only when the configuration changes: a gated route is the same text whatever
+// the backend's state and address.
+TEST(CaddyRenderer, AGatedRouteDoesNotChangeWithTheState) {
+  const std::string asleep = render_ok(full_template(), gated_input(false, ""));
+  EXPECT_EQ(asleep, render_ok(full_template(), gated_input(true, "10.0.0.5:8080")));
+  EXPECT_EQ(asleep, render_ok(full_template(), gated_input(true, "10.0.0.9:8080")));
+  EXPECT_FALSE(contains(asleep, "10.0.0.5"));
+}
+
+TEST(CaddyRenderer, GateDownOpenGoesToTheLastKnownAddress) {
+  const std::string text = render_ok(full_template(), gated_input(true, "", "10.0.0.5:8080"));
+  const std::string block = site_block(text, "https://chat.example.org");
+  EXPECT_TRUE(contains(
+      block, "\thandle_errors {\n\t\treverse_proxy 10.0.0.5:8080 {\n\t\t\theader_down X-Served-By gpu\n"))
+      << block;
+}
+
+TEST(CaddyRenderer, GateValuesAreValidatedLikeEveryOther) {
+  CaddyRenderInput input = gated_input(false, "");
+  input.backends[0].gate_uri = "/.unshelver/gate/gpu {";
+  EXPECT_FALSE(render_caddy(full_template(), input).ok());
+  input = gated_input(false, "");
+  input.backends[0].open_upstream = "10.0.0.5:8080 }";
+  EXPECT_FALSE(render_caddy(full_template(), input).ok());
+  input = gated_input(false, "");
+  input.backends[0].gate_try_seconds = 0;
+  EXPECT_FALSE(render_caddy(full_template(), input).ok());
+}
+
 // --- Validation -------------------------------------------------------------------------------
 
 struct BadCase {

@@ -405,6 +405,56 @@ TEST(ConfigParser, InvalidIdIsAnIssue) {
   EXPECT_EQ(parsed.issues[0].key, "buttons[0].id");
 }
 
+TEST(ConfigParser, RoutingIsInheritedFromCaddyAndOverriddenPerButton) {
+  const ParsedConfig parsed = parse(R"(caddy:
+  routing: switch
+buttons:
+  - id: gpu
+    provider: sim
+  - id: chat
+    provider: sim
+    routing: gate
+    gate_down: open
+    hold:
+      max_seconds: 120
+      max_requests: 8
+      retry_after_seconds: 5
+)");
+  ASSERT_TRUE(parsed.ok()) << all_issues(parsed);
+  EXPECT_EQ(RoutingMode::kSwitch, parsed.config.backends[0].routing);
+  EXPECT_EQ(RoutingMode::kGate, parsed.config.backends[1].routing);
+  EXPECT_EQ(GateDown::kOpen, parsed.config.backends[1].gate_down);
+  EXPECT_EQ(std::chrono::seconds(120), parsed.config.backends[1].hold.max_duration);
+  EXPECT_EQ(8, parsed.config.backends[1].hold.max_requests);
+  EXPECT_EQ(std::chrono::seconds(5), parsed.config.backends[1].hold.retry_after);
+  // The default: every backend behind the gate, failing closed.
+  const ParsedConfig defaults = parse("buttons:\n  - id: gpu\n    provider: sim\n");
+  EXPECT_EQ(RoutingMode::kGate, defaults.config.backends[0].routing);
+  EXPECT_EQ(GateDown::kClosed, defaults.config.backends[0].gate_down);
+}
+
+TEST(ConfigParser, RetryAfterOfAHoldIsAtMostSixtySeconds) {
+  const ParsedConfig parsed =
+      parse("buttons:\n  - id: gpu\n    provider: sim\n    hold:\n      retry_after_seconds: 61\n");
+  ASSERT_NE(nullptr, issue_for(parsed, "buttons[0].hold.retry_after_seconds")) << all_issues(parsed);
+}
+
+TEST(ConfigParser, ApiKeysAreDigestsAndAPastedKeyIsNeverShown) {
+  const std::string digest(64, 'A');
+  const ParsedConfig parsed =
+      parse("buttons:\n  - id: gpu\n    provider: sim\n    api_keys: [\"sha256:" + digest + "\"]\n");
+  ASSERT_TRUE(parsed.ok()) << all_issues(parsed);
+  EXPECT_EQ(std::vector<std::string>{std::string(64, 'a')}, parsed.config.backends[0].api_key_digests);
+
+  const ParsedConfig pasted =
+      parse("buttons:\n  - id: gpu\n    provider: sim\n    api_keys: [\"sk-live-1234567890abcdef\"]\n");
+  const ConfigIssue* issue = issue_for(pasted, "buttons[0].api_keys[0]");
+  ASSERT_NE(nullptr, issue) << all_issues(pasted);
+  EXPECT_EQ(4, issue->line);
+  EXPECT_EQ(std::string::npos, all_issues(pasted).find("sk-live")) << all_issues(pasted);
+  EXPECT_NE(std::string::npos, issue->message.find("hash-key"));
+}
+
 TEST(ConfigParser, DuplicateIdIsAnIssue) {
   const ParsedConfig parsed = parse(R"(buttons:
   - id: gpu

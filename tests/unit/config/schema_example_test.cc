@@ -6,6 +6,7 @@
 //   build/unshelver config-reference readme-table   (paste between the config-table markers)
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -120,7 +121,8 @@ std::string yaml_setting(std::string_view path, std::string_view value) {
 }
 
 // A row whose default is a value that can be written alone in a config: a number, a boolean or a
-// choice (provider: openstack would need credentials; the other choices stand alone).
+// choice (provider: openstack would need credentials; the other choices stand alone). A default
+// that names another key ("caddy.routing") is inherited, not a value.
 bool has_plain_default(const schema::Key& key) {
   const std::string_view value = key.fallback;
   switch (key.type) {
@@ -128,7 +130,9 @@ bool has_plain_default(const schema::Key& key) {
     case schema::Type::kNumber:
       return !value.empty() && value.find_first_not_of("0123456789.") == std::string_view::npos;
     case schema::Type::kBool: return value == "true" || value == "false";
-    case schema::Type::kChoice: return key.path != "buttons[].provider" && !value.empty();
+    case schema::Type::kChoice:
+      return key.path != "buttons[].provider" &&
+             std::find(key.choices.begin(), key.choices.end(), value) != key.choices.end();
     default: return false;
   }
 }

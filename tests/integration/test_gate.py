@@ -11,13 +11,16 @@ What these tests prove, each with its own Caddy, Unshelver and fake on 127.0.0.1
   - SIGKILL and restart of Unshelver, while requests are held and while the backend is ready,
     fails no request;
   - the holding limits: beyond hold.max_requests, 503 + Retry-After at once; beyond
-    hold.max_seconds, 503 + Retry-After + x-should-retry: true + JSON; 1,000 clients that hang up
-    while held leave no file descriptor or memory behind in Unshelver;
+    hold.max_seconds, 503 + Retry-After + x-should-retry: true + JSON; rounds of 1,000 clients
+    (bodyless GETs, and POSTs with a body) that hang up while held end their holds at once and
+    leave no file descriptor or memory behind in Unshelver;
   - a monitor's user agent neither wakes nor is held; a keyed backend answers 401 without a valid
     key and wakes nothing;
   - drain: a long stream in flight when the idle deadline passes is not cut, and the shelve starts
     only after it ended;
-  - gate_down: closed holds requests while Unshelver is down, open lets them through.
+  - gate_down: closed holds requests while Unshelver is down, open lets them through;
+  - the clients and the fake alone: every client gets every kind of request through, and notices
+    a wrong checksum, reordered chunks and a cut stream; the not-ready checker names violations.
 
 Variables (CI defaults keep the file at a few minutes on 2 cores):
     GATE_CYCLES=3              chaos cycles; the issue's acceptance run is GATE_CYCLES=20
@@ -667,7 +670,8 @@ class GateTest(GateTestCase):
         shelves = [event for event in events if event["action"] == "shelve_requested"]
         self.assertGreaterEqual(len(shelves), GATE_CYCLES, [event["action"] for event in events])
         arrived = rig.backend_requests()
-        self.assertEqual(sorted(entry["test_id"] for entry in arrived), sorted(result["request_id"] for _, result in results),
+        self.assertEqual(sorted(entry["test_id"] for entry in arrived),
+                         sorted(result["request_id"] for _, result in results),
                          "every request reached the backend exactly once")
         big = [entry for entry in arrived if entry["body_length"] > BIG_BODY]
         self.assertEqual(len(big), sum(1 for _, result in results if result["kind"] in ("big", "big_stream")))
@@ -772,9 +776,9 @@ class GateTest(GateTestCase):
         """Rounds of 1,000 clients held at once (the backend takes 60 s to wake) that then hang up.
         After a warm-up round (Unshelver's allocator and pools), a round of bodyless GETs and a
         round of POSTs with a JSON body (what the SDKs send) leave Unshelver's open files as they
-        were (idle keep-alive connections closed) and its RSS within 3 MiB. Each round's hang-ups end their holds within 3 s: Caddy
-        cancels the gate's sub-request, and Unshelver counts the request as gone, rather than
-        holding a dead request until hold.max_seconds (8 s here)."""
+        were (idle keep-alive connections closed) and its RSS within 3 MiB. Each round's hang-ups
+        end their holds within 3 s: Caddy cancels the gate's sub-request and Unshelver counts the
+        request as gone, rather than holding a dead request until hold.max_seconds (8 s here)."""
         # Caddy keeps up to 32 idle connections to the gate after answers; Unshelver closes them
         # after http.idle_timeout_seconds, before each measurement.
         rig = Rig(self, wake=60, hold="""    hold:
@@ -902,7 +906,8 @@ class GateTest(GateTestCase):
         shelves = [event for event in rig.events() if event["action"] == "shelve_requested"]
         self.assertEqual(len(shelves), 1, shelves)
         shelve_at = shelves[0]["at"]
-        print(f"\nstream {stream['start']:.3f}-{stream['end']:.3f}, shelve requested {shelve_at - stream['end']:+.3f} s after its end")
+        print(f"\nstream {stream['start']:.3f}-{stream['end']:.3f}, "
+              f"shelve requested {shelve_at - stream['end']:+.3f} s after its end")
         self.assertGreater(shelve_at, stream["end"], "the shelve started while the stream was in flight")
         self.assertLess(shelve_at, stream["end"] + idle + 5, "the backend was shelved long after the stream")
 

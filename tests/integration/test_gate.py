@@ -358,6 +358,11 @@ class Rig:
     def fds(self):
         return len(os.listdir(f"/proc/{self.daemon.process.pid}/fd"))
 
+    def sanitized(self):
+        """Whether Unshelver runs with AddressSanitizer (scripts/build asan)."""
+        with open(f"/proc/{self.daemon.process.pid}/maps") as maps:
+            return "libasan" in maps.read()
+
     def rss_kib(self):
         with open(f"/proc/{self.daemon.process.pid}/status") as status:
             for line in status:
@@ -776,7 +781,8 @@ class GateTest(GateTestCase):
         """Rounds of 1,000 clients held at once (the backend takes 60 s to wake) that then hang up.
         After a warm-up round (Unshelver's allocator and pools), a round of bodyless GETs and a
         round of POSTs with a JSON body (what the SDKs send) leave Unshelver's open files as they
-        were (idle keep-alive connections closed) and its RSS within 3 MiB. Each round's hang-ups
+        were (idle keep-alive connections closed) and its RSS within 3 MiB (not under ASan, whose
+        quarantine keeps freed memory; its leak check stands in). Each round's hang-ups
         end their holds within 3 s: Caddy cancels the gate's sub-request and Unshelver counts the
         request as gone, rather than holding a dead request until hold.max_seconds (8 s here)."""
         # Caddy keeps up to 32 idle connections to the gate after answers; Unshelver closes them
@@ -820,7 +826,12 @@ class GateTest(GateTestCase):
         print(f"\nholds ended {ended} s after the hang-up; fds {fds_before} -> {fds_after}, "
               f"VmRSS {rss_before} -> {rss_after} KiB; gate {gate}")
         self.assertLessEqual(fds_after, fds_before + 2)
-        self.assertLess(rss_after - rss_before, 3 * 1024)
+        if rig.sanitized():
+            # AddressSanitizer keeps freed memory in quarantine (256 MiB by default): RSS grows by
+            # design there; its leak check when Unshelver stops (detect_leaks=1) stands in for this.
+            print("sanitizer build: RSS not compared; LeakSanitizer checks at exit")
+        else:
+            self.assertLess(rss_after - rss_before, 3 * 1024)
         self.assertEqual(rig.state(), "waking", "the requests woke it; nothing else happened")
         self.assertEqual(rig.backend_requests(), [])
         with self.subTest("GET"):

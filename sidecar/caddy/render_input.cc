@@ -10,8 +10,9 @@ namespace unshelver::app {
 
 namespace {
 // With gate_down: open, how long Caddy keeps asking a silent Unshelver before it goes to the
-// backend directly: a restart takes well under a second.
-constexpr int kGateOpenTrySeconds = 5;
+// backend directly: a restart takes well under a second, and clients with short read timeouts
+// (httpx: 5 s by default) must not give up meanwhile.
+constexpr int kGateOpenTrySeconds = 2;
 
 // "http://127.0.0.1:2019" -> "127.0.0.1:2019": the `admin` global option takes an address.
 std::string listen_of(const std::string& url) {

@@ -782,9 +782,10 @@ class GateTest(GateTestCase):
         After a warm-up round (Unshelver's allocator and pools), a round of bodyless GETs and a
         round of POSTs with a JSON body (what the SDKs send) leave Unshelver's open files as they
         were (idle keep-alive connections closed) and its RSS within 3 MiB (not under ASan, whose
-        quarantine keeps freed memory; its leak check stands in). Each round's hang-ups
-        end their holds within 3 s: Caddy cancels the gate's sub-request and Unshelver counts the
-        request as gone, rather than holding a dead request until hold.max_seconds (8 s here)."""
+        quarantine keeps freed memory; its leak check stands in). The GETs' hang-ups end their
+        holds within 3 s: Caddy cancels the gate's sub-request and Unshelver counts the request as
+        gone. A POST's hang-up reaches nobody (Caddy does not watch the connection of a request
+        whose body it has not read), so those holds end at hold.max_seconds (8 s here)."""
         # Caddy keeps up to 32 idle connections to the gate after answers; Unshelver closes them
         # after http.idle_timeout_seconds, before each measurement.
         rig = Rig(self, wake=60, hold="""    hold:
@@ -837,11 +838,13 @@ class GateTest(GateTestCase):
         with self.subTest("GET"):
             self.assertLess(ended["GET"], 3.0)
         with self.subTest("POST"):
-            self.assertLess(ended["POST"], 3.0,
-                            "POSTs whose clients hung up stayed held until hold.max_seconds: Go's HTTP/1 server "
-                            "(Caddy) watches a client's connection for a hang-up only once the request body has "
-                            "been read, and forward_auth does not read it while the gate holds")
-            self.assertGreaterEqual(gate.get("gone", 0), 3000, gate)
+            # Go's HTTP/1 server (Caddy) watches a client's connection for a hang-up only once the
+            # request body has been read, and forward_auth leaves the body alone while the gate
+            # holds: Caddy cannot tell Unshelver that such a client left, so its hold ends at
+            # hold.max_seconds (8 s here), as `expired`, and leaves nothing behind either.
+            self.assertLess(ended["POST"], 8 + 3.0)
+            self.assertGreaterEqual(gate.get("gone", 0), 2000, gate)
+            self.assertGreaterEqual(gate.get("expired", 0), 1000, gate)
 
     def test_monitor_is_neither_held_nor_wakes_and_a_keyed_backend_wants_its_key(self):
         """An uptime monitor's user agent (activity.ignore.user_agents) gets 503 + Retry-After at
@@ -957,8 +960,8 @@ class GateTest(GateTestCase):
 
     def test_gate_down_open_lets_requests_through_while_unshelver_is_down(self):
         """gate_down: open. Requests sent while Unshelver is down for 8 s reach the backend before
-        it is back: Caddy asks the silent gate for 5 s, then goes to the backend's last address.
-        (httpx, whose default read timeout is 5 s too, is among the clients.)"""
+        it is back: Caddy asks the silent gate for 2 s, then goes to the backend's last address.
+        (httpx, whose default read timeout is 5 s, is among the clients.)"""
         rig, results, stopped_at, restarted_at = self.gate_down("open", 8)
         self.assert_all_ok(results)
         for _, result in results:

@@ -179,7 +179,12 @@ void App::start_web() {
   web_ = std::make_unique<web::WebApp>(*pages_, *this, *access_, config_.app.manual_shelve_path);
   holds_ = std::make_unique<web::HoldQueue>(
       loop_.get(), [this](const std::string& name) { return web_->gate_expired(name); },
-      [this] { ++revision_; }, [this] { web_->retry_deferred_wakes(); });
+      [this] {
+        ++revision_;
+        // A reload of Caddy deferred while requests were held may be due now.
+        if (router_) router_->poke();
+      },
+      [this] { web_->retry_deferred_wakes(); });
   web_->enable_gate(*holds_, config_.backends);
 }
 
@@ -319,6 +324,7 @@ int App::start_routing() {
     spdlog::critical("caddy template does not render: {}", rendered.error().message);
     return 2;
   }
+  router_->hold_loads_while([this] { return holds_ && holds_->any_held(); });
   router_->start();
   spdlog::info("managing Caddy's routing through {} ({} integration)", config_.caddy.admin,
                config_.caddy.integration == core::CaddyIntegration::kFull ? "full" : "snippet");

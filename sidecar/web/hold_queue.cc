@@ -126,8 +126,7 @@ void HoldQueue::sweep() {
 }
 
 void HoldQueue::sync_timer() {
-  const bool any =
-      std::any_of(lanes_.begin(), lanes_.end(), [](const auto& lane) { return !lane.second.held.empty(); });
+  const bool any = any_held();
   if (any && !timer_running_) {
     timer_running_ = true;
     timer_.start_repeating(kSweepInterval, [this] { sweep(); });
@@ -135,6 +134,11 @@ void HoldQueue::sync_timer() {
     timer_running_ = false;
     timer_.stop();
   }
+}
+
+bool HoldQueue::any_held() const {
+  return std::any_of(lanes_.begin(), lanes_.end(),
+                     [](const auto& lane) { return !lane.second.held.empty(); });
 }
 
 int HoldQueue::held(const std::string& backend) const {

@@ -64,6 +64,7 @@ class HoldQueue {
   void close();
 
   int held(const std::string& backend) const;
+  bool any_held() const;
   // The oldest hold now under way, 0 when none.
   std::chrono::milliseconds oldest(const std::string& backend) const;
   const Stats& stats(const std::string& backend) const;

@@ -53,6 +53,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 from caddy_harness import CADDY, BareCaddy
 from fake_openai import FakeOpenAI
@@ -690,6 +691,44 @@ class GateTest(GateTestCase):
         self.assertEqual({key: gate.get(key) for key in ("expired", "refused", "failed")},
                          {"expired": 0, "refused": 0, "failed": 0}, gate)
         self.assertGreater(gate.get("held_total", 0), 0, gate)
+
+    def test_unshelver_never_reloads_caddy_while_requests_are_held(self):
+        """Caddy 2.6.2 lets a request finish on the config it began on, but a reload cancels that
+        config's proxy handlers: a request held at the gate across a reload gets no answer once it
+        is let through (curl: empty reply; the OpenAI SDK retries and succeeds). So Unshelver
+        itself never reloads while requests are held: here someone else loads a config (with the
+        gate still in it) while two requests are held, and Unshelver's drift repair waits until
+        the holds are over, then loads its own config again; requests after it go through."""
+        rig = Rig(self, boot=0, wake=4, sleep=0.5, idle=60)
+        rig.wait_state("asleep", 10)
+        firer = Firer(rig, GATE_SEED)
+        armed = [firer.arm("openai-node", "stream"), firer.arm("curl", "chat")]
+        for one in armed:
+            firer.fire("held", one)
+        rig.wait(lambda: rig.gate().get("held", 0) >= 2, 10, "two held requests")
+        repairs = rig.daemon.status()["caddy"].get("drift_repairs", 0)
+        with open(rig.caddy.caddyfile) as file:
+            text = file.read() + f"\nhttp://other.localhost:{rig.caddy.port} {{\n\trespond \"someone else's\"\n}}\n"
+        request = urllib.request.Request(f"http://127.0.0.1:{rig.caddy.admin_port}/load", data=text.encode(),
+                                         headers={"Content-Type": "text/caddyfile"}, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            self.assertEqual(response.status, 200)
+        time.sleep(2.5)  # more than two drift checks (drift_check_seconds: 1)
+        self.assertGreaterEqual(rig.gate().get("held", 0), 2)
+        self.assertEqual(rig.daemon.status()["caddy"].get("drift_repairs", 0), repairs,
+                         "Unshelver reloaded Caddy while requests were held")
+        self.assertIn("reload of Caddy deferred while requests are held", rig.daemon.output())
+        results = firer.results()
+        for state, result in results:
+            print(f"  held across someone else's reload: {describe(result)}")
+        self.assertTrue(results[0][1]["ok"], "the OpenAI SDK retries a request that got no answer")
+        rig.wait(lambda: rig.daemon.status()["caddy"].get("drift_repairs", 0) > repairs, 10,
+                 "the drift repair once nothing is held")
+        after = [firer.arm(name, "chat") for name in CLIENT_NAMES]
+        firer.fired.clear()
+        for one in after:
+            firer.fire("ready", one)
+        self.assert_all_ok(firer.results())
 
     def test_sigkill_while_held_and_while_ready_fails_no_request(self):
         """SIGKILL Unshelver while three requests are held, restart it (same config, state and

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 #include <system_error>
 
@@ -94,10 +95,13 @@ Status fsync_directory_of(const std::string& path) {
 
 Status write_file_atomically(const std::string& path, std::string_view data, int mode) {
   const std::string target = resolve_target(path);
-  const std::string temporary = target + ".tmp";
-
-  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Error{"cannot write " + temporary + ": " + errno_text()};
+  // A fresh name that nobody can guess, created exclusively (mkostemp: O_CREAT | O_EXCL, mode
+  // 0600, which also fails on a symbolic link planted under that name): a fixed name such as
+  // "target.tmp" let a local user plant a symlink there and have the next write overwrite any
+  // file Unshelver may write (issue 15 §8).
+  std::string temporary = target + ".tmp-XXXXXX";
+  int fd = ::mkostemp(temporary.data(), O_CLOEXEC);
+  if (fd < 0) return Error{"cannot write a temporary file next to " + target + ": " + errno_text()};
   Status written = write_all(fd, data, temporary);
   // open()'s mode is filtered through the umask; fchmod() sets exactly what the caller asked for.
   if (written && ::fchmod(fd, static_cast<mode_t>(mode)) != 0) {

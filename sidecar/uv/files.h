@@ -6,7 +6,8 @@
 // write_file_atomically: replaces a file so that a reader (or a crash) sees either the old or the
 // new content, never a torn one.
 //
-// The data goes to a temporary file next to the target (same directory, so the same file system),
+// The data goes to a temporary file next to the target (same directory, so the same file system;
+// an unpredictable name, created exclusively, so that nothing planted there is followed),
 // which is fsync'd and renamed over the target; then the directory is fsync'd, because the rename
 // is durable only once the directory entry is on disk (rename(2), fsync(2)). When the target is a
 // symbolic link, the file it points to is replaced and the link is kept, so that a user who links

@@ -35,7 +35,13 @@ TEST_F(FilesTest, ReadsWhatWasWrittenAtomically) {
   struct stat info {};
   ASSERT_EQ(0, ::stat(path("a").c_str(), &info));
   EXPECT_EQ(info.st_mode & 07777, 0640u);
-  EXPECT_FALSE(std::filesystem::exists(path("a.tmp")));
+  // The temporary file is gone: the directory holds the target alone.
+  int entries = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(directory_)) {
+    EXPECT_EQ(path("a"), entry.path().string());
+    ++entries;
+  }
+  EXPECT_EQ(1, entries);
 }
 
 TEST_F(FilesTest, ReadsLargeAndEmptyFiles) {
@@ -76,6 +82,24 @@ TEST_F(FilesTest, AtomicWriteReplacesTheTargetOfASymlink) {
   ASSERT_TRUE(write_file_atomically(path("link"), "new", 0600).ok());
   EXPECT_TRUE(std::filesystem::is_symlink(path("link")));
   EXPECT_EQ(read_file(path("target")).value(), "new");
+}
+
+// A symbolic link planted where a careless writer would put its temporary file (and every
+// other name next to the target) is never followed: the file it points to keeps its content.
+TEST_F(FilesTest, AtomicWriteNeverFollowsAPlantedTemporaryName) {
+  ASSERT_TRUE(write_file_atomically(path("victim"), "precious", 0600).ok());
+  std::filesystem::create_symlink(path("victim"), path("Caddyfile.tmp"));
+  ASSERT_TRUE(write_file_atomically(path("Caddyfile"), "rendered", 0644).ok());
+  EXPECT_EQ(read_file(path("victim")).value(), "precious");
+  EXPECT_EQ(read_file(path("Caddyfile")).value(), "rendered");
+  EXPECT_EQ(0644, static_cast<int>(std::filesystem::status(path("Caddyfile")).permissions()) & 0777);
+  // Nothing is left behind next to the target but the planted link.
+  int entries = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(directory_)) {
+    static_cast<void>(entry);
+    ++entries;
+  }
+  EXPECT_EQ(3, entries);  // victim, Caddyfile.tmp (the planted link), Caddyfile
 }
 
 }  // namespace

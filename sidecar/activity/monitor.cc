@@ -39,12 +39,18 @@ ActivityMonitor::ActivityMonitor(uv_loop_t* loop, const core::Config& config,
       persist_(std::move(persist)),
       classifier_(targets_of(drivers), config.activity.ignore) {
   for (app::BackendDriver* driver : drivers) {
-    // The gate's starts: see started_requests.h for why the idle timeout bounds them.
+    // The gate's starts (started_requests.h): a start whose end never came is forgotten after the
+    // idle timeout, but never sooner than kShortestStartLifetime, so that a stream longer than a
+    // short idle timeout keeps its backend awake on the gate's word alone (the socket sampler
+    // can miss it on a starved machine; test_gate saw a stream cut by the shelve under ASan).
     constexpr std::size_t kMostStartsKept = 65'536;
+    constexpr std::chrono::seconds kShortestStartLifetime{15 * 60};
+    const auto start_lifetime =
+        std::max<std::chrono::milliseconds>(driver->config().idle_timeout, kShortestStartLifetime);
     watched_.push_back(Watched{driver,
                                tracker_for(driver->config()),
                                "",
-                               core::StartedRequests(driver->config().idle_timeout, kMostStartsKept),
+                               core::StartedRequests(start_lifetime, kMostStartsKept),
                                {}});
     const core::BackendConfig& backend = driver->config();
     if (!backend.host.empty())

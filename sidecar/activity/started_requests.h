@@ -5,9 +5,9 @@
 // one end (the line is written when the response completes). Only the count matters, so an end
 // closes the oldest open start. A start whose end never comes (a line lost with a rotation, a
 // request that failed before reaching the backend) would hold the backend awake forever, so a
-// start is forgotten after `lifetime` (the backend's idle timeout: a request silent for a whole
-// idle period is presumed gone unless the socket sampler sees it busy), and at most `capacity`
-// are kept.
+// start is forgotten after `lifetime` (the backend's idle timeout, and at least 15 minutes: long
+// enough for any stream, short enough that a lost end costs little), and at most `capacity` are
+// kept.
 #pragma once
 
 #include <chrono>

@@ -721,16 +721,30 @@ def mutate(rng, data):
     return bytes(data)
 
 
-def hostile_line(now, before):
+def hostile_line(now, before, kinds):
     """The hostile clients' activity in one report interval, compactly."""
     def delta(kind, key):
         return now[kind][key] - before[kind][key]
-    return (f"pipe +{delta('pipeline', 'sent')} stalled {delta('pipeline', 'stalled_s'):.0f}s"
-            f"{' paused %.0fs' % delta('pipeline', 'paused_s') if delta('pipeline', 'paused_s') else ''} | "
-            f"slow {now['slow']['open']} open +{delta('slow', 'connects')} | "
-            f"idle {now['idle']['open']} open +{delta('idle', 'connects')} | "
-            f"tokens +{delta('tokens', 'sent')} (401 {delta('tokens', '401')}, 429 {delta('tokens', '429')}) | "
-            f"fuzz +{delta('fuzz', 'sent')}")
+    parts = {
+        "pipeline": f"pipe +{delta('pipeline', 'sent')} stalled {delta('pipeline', 'stalled_s'):.0f}s"
+                    + (f" paused {delta('pipeline', 'paused_s'):.0f}s" if delta("pipeline", "paused_s") else ""),
+        "slow": f"slow {now['slow']['open']} open +{delta('slow', 'connects')}",
+        "idle": f"idle {now['idle']['open']} open +{delta('idle', 'connects')}",
+        "tokens": f"tokens +{delta('tokens', 'sent')} (401 {delta('tokens', '401')}, 429 {delta('tokens', '429')})",
+        "fuzz": f"fuzz +{delta('fuzz', 'sent')}",
+    }
+    return " | ".join(parts[kind] for kind in kinds) or "none"
+
+
+def hostile_description(arguments):
+    descriptions = {
+        "pipeline": f"pipeline {arguments.pipeline_rate:g}/s (paused above {arguments.rss_limit_mb:g} MB RSS)",
+        "slow": f"{arguments.slow_bodies} slow bodies (1 byte / {arguments.slow_byte_seconds:g} s)",
+        "idle": f"{arguments.idle_connections} idle connections",
+        "tokens": f"{arguments.token_rate:g} wrong tokens/s",
+        "fuzz": f"{arguments.fuzz_rate:g} mutated requests/s per target",
+    }
+    return ", ".join(descriptions[kind] for kind in arguments.clients) or "none"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -782,11 +796,14 @@ def summary(samples, sampler, cycles, probe, hostile, events_check, arguments, f
     last = samples[-1]
     rss_max = max(sample[1] for sample in samples[1:] or samples)
     fds_max = max(sample[2] for sample in samples[1:] or samples)
+    # A flood paused at the RSS limit means the limit, not the daemon, kept the RSS flat.
+    braked = hostile.counts["pipeline"]["paused_s"] > 0
     rss_change = max(change(baseline[1], rss_max), change(baseline[1], last[1]))
     fds_change = max(change(baseline[2], fds_max), change(baseline[2], last[2]))
     print(f"  {'':26} {'first':>9} {'max':>9} {'last':>9} {'change':>8}  target")
     print(f"  {'RSS (MB)':26} {baseline[1] / 1024:9.1f} {rss_max / 1024:9.1f} {last[1] / 1024:9.1f} "
-          f"{rss_change:+7.1f}%  <= {RSS_TARGET:.0f} %   {verdict(rss_change <= RSS_TARGET)}")
+          f"{rss_change:+7.1f}%  <= {RSS_TARGET:.0f} %   {verdict(rss_change <= RSS_TARGET and not braked)}"
+          f"{'  (the pipeline flood was paused at --rss-limit-mb)' if braked else ''}")
     # Flat at the descriptor limit is no success: the daemon has nothing in reserve.
     at_limit = sampler.max_fds >= fd_limit - 1
     print(f"  {'descriptors':26} {baseline[2]:9d} {fds_max:9d} {last[2]:9d} "
@@ -874,11 +891,7 @@ def main():
               f"{arguments.cycle_seconds:.0f} s, idle timeout {arguments.idle_seconds} s; daemon pid "
               f"{daemon.process.pid} on 127.0.0.1:{daemon.port}, Caddy on :{caddy.port}; "
               f"{' '.join(nofile_line.split()[3:5])} (soft, hard) descriptors")
-        print(f"  hostile: {', '.join(arguments.clients) or 'none'}; pipeline {arguments.pipeline_rate:g}/s "
-              f"(paused above {arguments.rss_limit_mb:g} MB RSS), {arguments.slow_bodies} slow bodies "
-              f"(1 byte / {arguments.slow_byte_seconds:g} s), {arguments.idle_connections} idle connections, "
-              f"{arguments.token_rate:g} wrong tokens/s, {arguments.fuzz_rate:g} mutated requests/s per target; "
-              f"workdir {workdir}", flush=True)
+        print(f"  hostile clients: {hostile_description(arguments)}; workdir {workdir}", flush=True)
         sampler = Sampler(daemon.process.pid, events_path)
         sampler.sample()
         started, started_wall = time.monotonic(), time.time()
@@ -915,7 +928,7 @@ def main():
                 last = cycles.lateness_text()
                 alive = "" if daemon.process.poll() is None else f"  DAEMON EXITED ({daemon.process.returncode})"
                 print(f"{now - started:7.1f} {rss / 1024:7.1f} {fds:5d} {log_bytes / 1e6:8.2f} "
-                      f"{f'{ok}/{failed}':>16} {last:>11}  {hostile_line(counts, before)}{alive}", flush=True)
+                      f"{f'{ok}/{failed}':>16} {last:>11}  {hostile_line(counts, before, arguments.clients)}{alive}", flush=True)
                 before = counts
                 next_report += arguments.report_seconds
             if now >= end:

@@ -76,7 +76,7 @@ KNOBS = [
     ("--slow-bodies", "SOAK_SLOW_BODIES", 600, "slow POST /control/login connections (half through Caddy)"),
     ("--slow-byte-seconds", "SOAK_SLOW_BYTE_SECONDS", 8.0, "seconds between two bytes of a slow body"),
     ("--idle-connections", "SOAK_IDLE_CONNECTIONS", 600, "connections that send nothing"),
-    ("--token-rate", "SOAK_TOKEN_RATE", 50.0, "requests with a wrong bearer token per second"),
+    ("--token-rate", "SOAK_TOKEN_RATE", 100.0, "requests with a wrong bearer token per second"),
     ("--fuzz-rate", "SOAK_FUZZ_RATE", 20.0, "mutated requests per second, to each of Unshelver and Caddy"),
     ("--connect-rate", "SOAK_CONNECT_RATE", 100.0, "connects per second per hostile client kind at most"),
     ("--rss-limit-mb", "SOAK_RSS_LIMIT_MB", 512.0, "the pipeline flood pauses while the daemon's RSS is above"),

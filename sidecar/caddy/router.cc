@@ -312,6 +312,13 @@ struct CaddyRouter::Impl {
            "Caddy rejected the config (HTTP " + std::to_string(response.status) +
                "), and keeps running the previous one: " + caddy_error_message(response),
            /*rejected=*/true);
+    } else if (endpoint_.is_unix_socket()) {
+      fail(attempt,
+           "Caddy's admin API at " + admin_ + " does not answer (" + shorten(response.error) +
+               "): is Caddy running, did it start from a Caddyfile with `admin " + endpoint_.listen +
+               "` (else its admin API is on localhost:2019), and may Unshelver's user write the "
+               "socket (its group)? See README \"Caddy's admin API on a Unix socket\"",
+           /*rejected=*/false);
     } else {
       fail(attempt,
            "Caddy's admin API at " + admin_ + " does not answer (" + shorten(response.error) +

@@ -1025,6 +1025,20 @@ TEST_F(CaddyRouterTest, WithTheAdminSocketATextWithoutItIsNeverSent) {
   EXPECT_EQ(std::string::npos, error.find("does not answer")) << error;
 }
 
+// Nobody listens on the socket: the error names it and says what to check.
+TEST_F(CaddyRouterTest, WithTheAdminSocketNotAnsweringTheErrorSaysWhatToCheck) {
+  settings_.admin = "unix/" + dir_ + "/admin.sock";
+  CaddyRouter& router = make_router(kCaddyTemplate);
+  core::CaddyRenderInput input = make_input(false);
+  input.admin_listen = settings_.admin;
+  router.update(input);
+  ASSERT_TRUE(run_until([&] { return router.status().loads_failed >= 1; }));
+  const std::string error = router.status().last_error;
+  EXPECT_NE(std::string::npos, error.find("does not answer")) << error;
+  EXPECT_NE(std::string::npos, error.find("through the Unix socket " + dir_ + "/admin.sock")) << error;
+  EXPECT_NE(std::string::npos, error.find("`admin " + settings_.admin + "`")) << error;
+}
+
 TEST_F(CaddyRouterTest, WithTheAdminSocketAUsersCaddyfileWithAnotherAdminIsRefused) {
   settings_.admin = "unix/" + dir_ + "/admin.sock";
   settings_.integration = core::CaddyIntegration::kSnippet;

@@ -108,7 +108,8 @@ class TestServer {
       sockaddr_un address{};
       address.sun_family = AF_UNIX;
       unix_path_.copy(address.sun_path, unix_path_.size());
-      ::connect(waker, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+      // Best effort: if it fails, the shutdown() above has woken the accept loop already.
+      (void)::connect(waker, reinterpret_cast<sockaddr*>(&address), sizeof(address));
       ::close(waker);
     }
     acceptor_.join();

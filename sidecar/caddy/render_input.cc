@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "base/embedded_files.h"
-#include "base/url.h"
+#include "config/caddy_admin.h"
 #include "uv/files.h"
 
 namespace unshelver::app {
@@ -14,10 +14,12 @@ namespace {
 // (httpx: 5 s by default) must not give up meanwhile.
 constexpr int kGateOpenTrySeconds = 2;
 
-// "http://127.0.0.1:2019" -> "127.0.0.1:2019": the `admin` global option takes an address.
-std::string listen_of(const std::string& url) {
-  const std::optional<core::Url> parts = core::parse_url(url);
-  return parts ? parts->authority : url;
+// "http://127.0.0.1:2019" -> "127.0.0.1:2019", "unix//run/caddy/admin.sock" as it is: the
+// `admin` global option takes an address. A value check-config refuses is passed on as it is, for
+// the renderer to refuse.
+std::string listen_of(const std::string& admin) {
+  const Result<core::CaddyAdminEndpoint> endpoint = core::parse_caddy_admin(admin);
+  return endpoint ? endpoint->listen : admin;
 }
 }  // namespace
 

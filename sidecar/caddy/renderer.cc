@@ -12,6 +12,7 @@
 
 #include "base/text.h"
 #include "base/url.h"
+#include "config/caddy_admin.h"
 
 namespace unshelver::core {
 namespace {
@@ -99,6 +100,13 @@ bool is_site_address(std::string_view text) {
   return is_authority(url->authority, true, true);
 }
 
+// The `admin` global option: host:port, or a Unix socket whose path parse_caddy_admin accepts
+// (only characters that are safe in a Caddyfile).
+bool is_admin_listen(std::string_view text) {
+  if (text.starts_with("unix/")) return parse_caddy_admin(text).ok();
+  return is_dialable_host_port(text);
+}
+
 bool is_bind_address(std::string_view text) {
   return is_dns_name(text, false) || is_ipv6(text) || is_bracketed_ipv6(text);
 }
@@ -177,8 +185,9 @@ std::string site_address(std::string_view url) {
 
 Status validate_render_input(const CaddyRenderInput& input) {
   Problems problems;
-  if (!input.admin_listen.empty() && !is_dialable_host_port(input.admin_listen)) {
-    problems.add("admin_listen", input.admin_listen, kHostPortExpectation);
+  if (!input.admin_listen.empty() && !is_admin_listen(input.admin_listen)) {
+    problems.add("admin_listen", input.admin_listen,
+                 "expected host:port, [IPv6]:port or a Unix socket such as unix//run/caddy/admin.sock");
   }
   if (!is_site_address(input.launcher_site))
     problems.add("launcher_site", input.launcher_site, kSiteExpectation);

@@ -24,29 +24,16 @@
 #include <algorithm>
 #include <cerrno>
 #include <random>
-#include <sstream>
 
 #include "base/backoff.h"
 #include "base/json_values.h"
 #include "base/url.h"
+#include "config/caddy_admin.h"
 #include "uv/files.h"
 
 namespace unshelver::app {
 
 namespace {
-
-// True when a Caddyfile's text has the global option `admin off` (a line that reads just that,
-// comments and indentation aside).
-bool sets_admin_off(std::string_view text) {
-  std::istringstream lines{std::string(text)};
-  std::string line;
-  while (std::getline(lines, line)) {
-    std::istringstream words(line.substr(0, line.find('#')));
-    std::string first, second, third;
-    if (words >> first >> second && first == "admin" && second == "off" && !(words >> third)) return true;
-  }
-  return false;
-}
 
 using namespace std::chrono_literals;
 using nlohmann::json;
@@ -75,6 +62,47 @@ core::TimePoint now() {
 std::string without_trailing_slashes(std::string url) {
   while (!url.empty() && url.back() == '/') url.pop_back();
   return url;
+}
+
+// The endpoint for caddy.admin. check-config has accepted the value; should it not have been
+// checked, an http URL is still used as it is.
+core::CaddyAdminEndpoint endpoint_of(const std::string& admin) {
+  Result<core::CaddyAdminEndpoint> endpoint = core::parse_caddy_admin(admin);
+  if (endpoint) return std::move(*endpoint);
+  core::CaddyAdminEndpoint fallback;
+  fallback.base_url = without_trailing_slashes(admin);
+  const std::optional<core::Url> parts = core::parse_url(admin);
+  fallback.listen = parts ? parts->authority : admin;
+  return fallback;
+}
+
+// Why Caddy must not load `body`, or "" when it may: the `admin` global option of a config
+// loaded through the admin API decides where that API listens afterwards. `admin off` leaves
+// none (Unshelver could never switch the routing again; caddy-facts §5f). With a Unix socket,
+// any other address (none means localhost:2019) would move the API to TCP, where every local
+// user can load a config of their own (issue 15 §6), and out of Unshelver's reach.
+std::string admin_option_problem(std::string_view body, const core::CaddyAdminEndpoint& endpoint) {
+  const std::vector<std::string> addresses = core::caddyfile_admin_addresses(body);
+  if (std::find(addresses.begin(), addresses.end(), "off") != addresses.end()) {
+    return "sets `admin off`: Caddy could not be reloaded live afterwards. Set `admin " + endpoint.listen +
+           "` in its global options instead";
+  }
+  if (!endpoint.is_unix_socket()) return "";
+  for (const std::string& address : addresses) {
+    if (address != endpoint.listen) {
+      return (address.empty() ? std::string("sets `admin` without an address")
+                              : "sets `admin " + address + "`") +
+             ", but caddy.admin is " + endpoint.listen +
+             ": Caddy would move its admin API there, out of Unshelver's reach. Set `admin " +
+             endpoint.listen + "` in its global options";
+    }
+  }
+  if (addresses.empty()) {
+    return "has no `admin " + endpoint.listen +
+           "` in its global options: Caddy would move its admin API to localhost:2019, open to "
+           "every local user and out of Unshelver's reach. Add it";
+  }
+  return "";
 }
 
 std::string shorten(std::string text) {
@@ -140,6 +168,7 @@ struct CaddyRouter::Impl {
         template_(std::move(caddy_template)),
         on_event_(std::move(on_event)),
         admin_(without_trailing_slashes(settings.admin)),
+        endpoint_(endpoint_of(settings.admin)),
         snippet_(settings.integration == core::CaddyIntegration::kSnippet),
         retry_timer_(loop),
         check_timer_(loop),
@@ -252,28 +281,19 @@ struct CaddyRouter::Impl {
     } else {
       attempt.body = attempt.rendered.text;
     }
-    if (sets_admin_off(attempt.body)) {
-      // With `admin off` Caddy would take this load and then have no admin endpoint at all:
-      // Unshelver could never switch the routing again (caddy-facts §5f). A custom template or
-      // the user's own Caddyfile could say it.
-      fail(attempt,
-           (snippet_ ? settings_.caddyfile : std::string("the Caddy template")) +
-               " sets `admin off`: Caddy could not be reloaded live afterwards. Set `admin " +
-               admin_listen() + "` in its global options instead",
+    // A custom template or the user's own Caddyfile could say the wrong `admin`.
+    if (std::string problem = admin_option_problem(attempt.body, endpoint_); !problem.empty()) {
+      fail(attempt, (snippet_ ? settings_.caddyfile : std::string("the Caddy template")) + " " + problem,
            /*rejected=*/true);
       return;
     }
 
-    io::ClientRequest request;
-    request.method = "POST";
-    request.url = admin_ + "/load";
+    io::ClientRequest request = admin_request("POST", "/load");
     request.headers.emplace_back("Content-Type", "text/caddyfile");
     // Caddy skips a config identical to the running one (caddy-facts §5a); this header, which
     // `caddy reload --force` sends, makes it reload anyway.
     if (attempt.must_revalidate) request.headers.emplace_back("Cache-Control", "must-revalidate");
     request.body = attempt.body;
-    request.timeout = kRequestTimeout;
-    request.connect_timeout = kConnectTimeout;
     log_->debug("loading {} ({} bytes){}", attempt.rendered.modes, attempt.body.size(),
                 attempt.must_revalidate ? ", forced" : "");
     auto shared = std::make_shared<Attempt>(std::move(attempt));
@@ -292,6 +312,13 @@ struct CaddyRouter::Impl {
            "Caddy rejected the config (HTTP " + std::to_string(response.status) +
                "), and keeps running the previous one: " + caddy_error_message(response),
            /*rejected=*/true);
+    } else if (endpoint_.is_unix_socket()) {
+      fail(attempt,
+           "Caddy's admin API at " + admin_ + " does not answer (" + shorten(response.error) +
+               "): is Caddy running, did it start from a Caddyfile with `admin " + endpoint_.listen +
+               "` (else its admin API is on localhost:2019), and may Unshelver's user write the "
+               "socket (its group)? See README \"Caddy's admin API on a Unix socket\"",
+           /*rejected=*/false);
     } else {
       fail(attempt,
            "Caddy's admin API at " + admin_ + " does not answer (" + shorten(response.error) +
@@ -384,10 +411,19 @@ struct CaddyRouter::Impl {
     pump();
   }
 
-  // The admin endpoint as Caddy's `admin` global option takes it: "127.0.0.1:2019".
-  std::string admin_listen() const {
-    const std::optional<core::Url> parts = core::parse_url(admin_);
-    return parts ? parts->authority : admin_;
+  // A request to the admin API. Over a Unix socket Caddy allows only an empty Host header
+  // (config/caddy_admin.h); curl would send "localhost".
+  io::ClientRequest admin_request(std::string method, std::string_view path) const {
+    io::ClientRequest request;
+    request.method = std::move(method);
+    request.url = endpoint_.base_url + std::string(path);
+    if (endpoint_.is_unix_socket()) {
+      request.unix_socket = endpoint_.unix_socket;
+      request.headers.emplace_back("Host", "");
+    }
+    request.timeout = kRequestTimeout;
+    request.connect_timeout = kConnectTimeout;
+    return request;
   }
 
   void restore_loaded_file() {
@@ -416,13 +452,9 @@ struct CaddyRouter::Impl {
       fetch_running();
       return;
     }
-    io::ClientRequest request;
-    request.method = "POST";
-    request.url = admin_ + "/adapt";
+    io::ClientRequest request = admin_request("POST", "/adapt");
     request.headers.emplace_back("Content-Type", "text/caddyfile");
     request.body = loaded_->body;
-    request.timeout = kRequestTimeout;
-    request.connect_timeout = kConnectTimeout;
     check_id_ = client_.send(std::move(request), [this, key](const io::ClientResponse& response) {
       check_id_.reset();
       if (closed_) return;
@@ -442,11 +474,7 @@ struct CaddyRouter::Impl {
   }
 
   void fetch_running() {
-    io::ClientRequest request;
-    request.method = "GET";
-    request.url = admin_ + "/config/";
-    request.timeout = kRequestTimeout;
-    request.connect_timeout = kConnectTimeout;
+    io::ClientRequest request = admin_request("GET", "/config/");
     check_id_ = client_.send(std::move(request), [this](const io::ClientResponse& response) {
       check_id_.reset();
       if (closed_) return;
@@ -548,7 +576,8 @@ struct CaddyRouter::Impl {
   core::CaddySettings settings_;
   core::Template template_;
   EventCallback on_event_;
-  const std::string admin_;
+  const std::string admin_;                  // caddy.admin, for messages and the status
+  const core::CaddyAdminEndpoint endpoint_;  // where requests go
   const bool snippet_;
   CaddyRouterStatus status_;
 

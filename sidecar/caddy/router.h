@@ -18,6 +18,11 @@
 // cached per text); when they differ, someone loaded something else, and the router loads its
 // own text again (with `Cache-Control: must-revalidate`, which forces the reload).
 //
+// caddy.admin may be a Unix socket (config/caddy_admin.h): requests then go through it, with the
+// empty Host header Caddy requires there. A text whose `admin` option would move the admin API
+// elsewhere (`admin off`; with a socket, any other address or none) is never sent: it is reported
+// like a rejected load.
+//
 // Snippet integration: the rendered text is written to the snippet file, and what is POSTed is
 // the user's Caddyfile (read from disk each time), which imports the snippet by absolute path.
 #pragma once

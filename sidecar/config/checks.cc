@@ -11,6 +11,7 @@
 
 #include "base/text.h"
 #include "base/url.h"
+#include "config/caddy_admin.h"
 #include "config/secret_policy.h"
 
 namespace unshelver::core::config_detail {
@@ -103,10 +104,8 @@ std::string check_interface(std::string_view text) {
 }
 
 std::string check_admin_url(std::string_view url) {
-  if (!is_url_with_host(url, {"http"})) {
-    return "expected the admin API's URL such as http://127.0.0.1:2019, got " + quote(url);
-  }
-  return "";
+  const Result<CaddyAdminEndpoint> endpoint = parse_caddy_admin(url);
+  return endpoint.ok() ? "" : endpoint.error().message;
 }
 
 // Caddy resolves relative imports against its own working directory (caddy-facts §5a).

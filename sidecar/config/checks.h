@@ -16,6 +16,7 @@ std::string check_email(std::string_view text);
 std::string check_not_empty(std::string_view text);
 std::string check_shelve_route(std::string_view text);
 std::string check_interface(std::string_view text);
+// caddy.admin: an http:// URL or a Unix socket (config/caddy_admin.h).
 std::string check_admin_url(std::string_view text);
 std::string check_absolute_path(std::string_view text);
 std::string check_site_url(std::string_view text);

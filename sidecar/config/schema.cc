@@ -464,7 +464,7 @@ const Key kKeys[] = {
      .help = "Manage Caddy's routing; needs launcher_url and every button's public_base_url.",
      .store = [](Draft& d, const Value& v) { d.config.caddy.manage = v.flag; }},
     {.path = "caddy.admin", .type = Type::kString, .origin = kOurs, .fallback = "\"http://127.0.0.1:2019\"", .example = "\"http://127.0.0.1:2019\"",
-     .help = "Caddy's admin API.", .check = config_detail::check_admin_url,
+     .help = "Caddy's admin API: an http:// URL on loopback, or a Unix socket such as unix//run/caddy/admin.sock (the production setup: only the socket's group can load configs; see README \"Caddy's admin API on a Unix socket\"). The rendered Caddyfile sets `admin` to the same address.", .check = config_detail::check_admin_url,
      .store = [](Draft& d, const Value& v) { d.config.caddy.admin = v.text; }},
     {.path = "caddy.integration", .type = Type::kChoice, .origin = kOurs, .choices = kIntegrations, .fallback = "full", .example = "full",
      .help = "full: Unshelver writes the whole Caddyfile; snippet: a file that your Caddyfile imports.",

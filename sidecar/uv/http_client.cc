@@ -157,6 +157,7 @@ struct HttpClient::Impl {
     std::size_t header_bytes = 0;
     Overflow overflow = Overflow::kNone;
     std::vector<std::string> secrets;  // redacted from the error text
+    std::string unix_socket;           // named in the error text: curl names only the URL's host
     // CURLOPT_ERRORBUFFER: "at least CURL_ERROR_SIZE bytes big", valid while the handle lives.
     std::array<char, CURL_ERROR_SIZE> error_buffer{};
   };
@@ -344,6 +345,11 @@ std::string HttpClient::Impl::configure(Transfer& transfer, ClientRequest& reque
     set("CURLOPT_SSL_VERIFYHOST", CURLOPT_SSL_VERIFYHOST, 0L);
   }
   if (!request.ca_file.empty()) set("CURLOPT_CAINFO", CURLOPT_CAINFO, request.ca_file.c_str());
+  // curl copies the path; connections through a socket are reused only for the same socket.
+  if (!request.unix_socket.empty()) {
+    set("CURLOPT_UNIX_SOCKET_PATH", CURLOPT_UNIX_SOCKET_PATH, request.unix_socket.c_str());
+    transfer.unix_socket = request.unix_socket;
+  }
 
   const std::string& method = request.method;
   const bool sends_body = !request.body.empty() || method == "POST" || method == "PUT" || method == "PATCH";
@@ -704,6 +710,8 @@ std::string HttpClient::Impl::describe_failure(CURLcode code, const Transfer& tr
     text += ": ";
     text += detail;
   }
+  // curl says "Failed to connect to localhost port 80" for a socket it could not connect to.
+  if (!transfer.unix_socket.empty()) text += " (through the Unix socket " + transfer.unix_socket + ")";
   // curl's messages name hosts and ports, not queries or headers, but that is not a documented
   // promise; callers log this text, so anything that could be a credential goes.
   return redact(std::move(text), transfer.secrets);

@@ -32,6 +32,10 @@ struct ClientRequest {
   bool verify_tls = true;
   std::string ca_file;                                            // empty: the system's CA bundle
   std::size_t max_response_bytes = std::size_t{4} * 1024 * 1024;  // larger answers fail with an error
+  // Non-empty: connect through this Unix socket (CURLOPT_UNIX_SOCKET_PATH) instead of to the URL's
+  // host and port. The URL still gives the scheme, the target and the default Host header (a
+  // header in `headers` replaces it; an empty value sends an empty Host). Proxies do not apply.
+  std::string unix_socket;
 };
 
 struct ClientResponse {

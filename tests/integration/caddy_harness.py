@@ -5,10 +5,12 @@ directory; it is stopped by PID at the end. Tests that need Caddy are marked
 @require_peer(CADDY, "caddy") (harness.py): they fail when the `caddy` binary is not installed
 (scripts/setup test-tools installs it), or skip with UNSHELVER_ALLOW_MISSING_PEERS=1.
 """
+import http.client
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -46,16 +48,78 @@ class FakeBackend:
         self.process.wait(timeout=10)
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a Unix socket. Caddy's admin API there allows only an empty Host header."""
+
+    def __init__(self, path, timeout=5):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
 class CaddyProcess:
     """One `caddy run` on loopback, with its state in the test's directory, stopped by PID."""
+
+    admin_socket = None  # the admin API's Unix socket, when it is not on admin_port
 
     def run(self, caddyfile):
         env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(self.workdir, "xdg"),
                    XDG_DATA_HOME=os.path.join(self.workdir, "xdg"))
         self.output = open(os.path.join(self.workdir, "caddy.out"), "wb")
+        # The umask of the documented production setup (caddy/examples/systemd): the admin socket
+        # gets mode 0770, so Caddy's group (Unshelver's supplementary group) may connect.
         self.process = subprocess.Popen([CADDY, "run", "--config", caddyfile, "--adapter", "caddyfile"],
-                                        stdout=self.output, stderr=subprocess.STDOUT, env=env)
-        wait_for_http(f"http://127.0.0.1:{self.admin_port}/config/", process=self.process)
+                                        stdout=self.output, stderr=subprocess.STDOUT, env=env,
+                                        preexec_fn=(lambda: os.umask(0o007)) if self.admin_socket else None)
+        if self.admin_socket:
+            deadline = time.monotonic() + 10
+            while self.admin_request("GET", "/config/", tolerate_errors=True) is None:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"Caddy's admin socket {self.admin_socket} did not answer")
+                time.sleep(0.05)
+        else:
+            wait_for_http(f"http://127.0.0.1:{self.admin_port}/config/", process=self.process)
+
+    @property
+    def admin_url(self):
+        """caddy.admin for Unshelver."""
+        return f"unix/{self.admin_socket}" if self.admin_socket else f"http://127.0.0.1:{self.admin_port}"
+
+    @property
+    def admin_listen(self):
+        """Caddy's `admin` global option."""
+        return f"unix/{self.admin_socket}" if self.admin_socket else f"127.0.0.1:{self.admin_port}"
+
+    def admin_request(self, method, path, body=None, headers=None, tolerate_errors=False):
+        """(status, body) from the admin API, over TCP or through the socket."""
+        if self.admin_socket:
+            connection = UnixHTTPConnection(self.admin_socket)
+            headers = {"Host": "", **(headers or {})}
+        else:
+            connection = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=5)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, response.read()
+        except OSError:
+            if tolerate_errors:
+                return None
+            raise
+        finally:
+            connection.close()
+
+    def tcp_listen_ports(self):
+        """The TCP ports this Caddy process listens on (from `ss`, by its PID)."""
+        output = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True).stdout
+        ports = set()
+        for line in output.splitlines():
+            if f"pid={self.process.pid}," in line:
+                ports.add(int(line.split()[3].rsplit(":", 1)[1]))
+        return ports
 
     def stop(self):
         self.process.send_signal(signal.SIGTERM)
@@ -68,27 +132,36 @@ class CaddyProcess:
 
 
 class BareCaddy(CaddyProcess):
-    """Caddy with only its admin API and HTTP port, for Unshelver to load its routing into."""
+    """Caddy with only its admin API and HTTP port, for Unshelver to load its routing into.
 
-    def __init__(self, workdir):
+    admin_socket=True puts the admin API on a Unix socket as in the production setup: in a
+    directory of its own (mode 0750, like systemd's RuntimeDirectory), with Caddy's umask 0007."""
+
+    def __init__(self, workdir, admin_socket=False):
         self.workdir = workdir
         self.port = free_port()
         self.admin_port = free_port()
+        if admin_socket:
+            runtime = os.path.join(workdir, "run")
+            os.mkdir(runtime, 0o750)
+            self.admin_socket = os.path.join(runtime, "admin.sock")
         self.caddyfile = os.path.join(workdir, "Caddyfile")
         bootstrap = os.path.join(workdir, "bootstrap.Caddyfile")
         with open(bootstrap, "w") as text:
-            text.write(f"{{\n\tadmin 127.0.0.1:{self.admin_port}\n\tauto_https off\n\thttp_port {self.port}\n}}\n")
+            text.write(f"{{\n\tadmin {self.admin_listen}\n\tauto_https off\n\thttp_port {self.port}\n}}\n")
         self.run(bootstrap)
 
     def config(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/config/", timeout=5) as response:
-            return json.loads(response.read() or b"null")
+        status, body = self.admin_request("GET", "/config/")
+        assert status == 200, (status, body)
+        return json.loads(body or b"null")
 
     def load(self, caddyfile_text):
-        request = urllib.request.Request(f"http://127.0.0.1:{self.admin_port}/load", data=caddyfile_text.encode(),
-                                         headers={"Content-Type": "text/caddyfile"}, method="POST")
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status
+        status, body = self.admin_request("POST", "/load", body=caddyfile_text.encode(),
+                                          headers={"Content-Type": "text/caddyfile"})
+        if status != 200:
+            raise AssertionError(f"POST /load answered {status}: {body[:300]!r}")
+        return status
 
 
 class Caddy(CaddyProcess):

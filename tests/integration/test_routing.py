@@ -5,6 +5,7 @@ import http.client
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import time
@@ -32,7 +33,7 @@ log_level: debug
 {"activity_log_path: " + log if activity else ""}
 caddy:
   manage: true
-  admin: http://127.0.0.1:{caddy.admin_port}
+  admin: {caddy.admin_url}
   integration: full
   caddyfile: {workdir}/Caddyfile
   launcher_url: http://launcher.localhost:{caddy.port}
@@ -68,11 +69,11 @@ buttons:
 
 @require_peer(CADDY, "caddy")
 class RoutingTest(unittest.TestCase):
-    def start(self, **options):
+    def start(self, admin_socket=False, **options):
         self.workdir = tempfile.mkdtemp(prefix="unshelver-routing-")
         self.backend = FakeBackend()
         self.addCleanup(self.backend.stop)
-        self.caddy = BareCaddy(self.workdir)
+        self.caddy = BareCaddy(self.workdir, admin_socket=admin_socket)
         self.addCleanup(self.caddy.stop)
         self.daemon = Unshelver(routing_config(self.workdir, self.caddy, self.backend, **options),
                                 workdir=self.workdir)
@@ -156,7 +157,7 @@ class RoutingTest(unittest.TestCase):
         self.wake()
         self.daemon.wait_for_state("ready", 10)
         self.assertEqual(self.chat()[1].get("X-Served-By"), "gpu")
-        self.caddy.load(f"{{\n\tadmin 127.0.0.1:{self.caddy.admin_port}\n\tauto_https off\n\thttp_port {self.caddy.port}\n}}\n"
+        self.caddy.load(f"{{\n\tadmin {self.caddy.admin_listen}\n\tauto_https off\n\thttp_port {self.caddy.port}\n}}\n"
                         f"http://chat.localhost:{self.caddy.port} {{\n\tbind 127.0.0.1\n\trespond \"someone else\" 418\n}}\n")
         self.assertEqual(self.chat()[0], 418)
         # drift_check_seconds is 1: restored within about one interval.
@@ -164,6 +165,31 @@ class RoutingTest(unittest.TestCase):
         self.wait_for(lambda: self.chat()[1].get("X-Served-By") == "gpu", 5, "the drift repair")
         print(f"\nforeign config repaired after {time.monotonic() - started:.2f} s")
         self.assertGreaterEqual(self.daemon.status()["caddy"]["drift_repairs"], 1)
+
+    def test_admin_api_on_a_unix_socket_stays_there_through_loads_and_repairs(self):
+        """Issue 15 §6: with `caddy.admin: unix//...` Unshelver loads, switches and repairs through
+        the socket, every config it loads keeps the admin API there (no TCP admin port appears),
+        and the socket has the documented mode: Caddy's user and group may connect, no one else."""
+        self.start(admin_socket=True)
+        self.daemon.wait_for_state("asleep", 5)
+        self.assertIn(b"Wake Test GPU", self.chat()[2])
+        self.assertEqual(self.wake(), 202)
+        self.daemon.wait_for_state("ready", 10)
+        self.wait_for(lambda: self.chat()[1].get("X-Served-By") == "gpu", 5, "the switch to the backend")
+        self.assertEqual(self.daemon.status()["caddy"]["admin"], self.caddy.admin_url)
+        # Someone in the socket's group loads a site of their own; it is repaired through the socket.
+        self.caddy.load(f"{{\n\tadmin {self.caddy.admin_listen}\n\tauto_https off\n\thttp_port {self.caddy.port}\n}}\n"
+                        f"http://chat.localhost:{self.caddy.port} {{\n\tbind 127.0.0.1\n\trespond \"someone else\" 418\n}}\n")
+        self.wait_for(lambda: self.chat()[1].get("X-Served-By") == "gpu", 5, "the drift repair")
+        self.assertGreaterEqual(self.daemon.status()["caddy"]["drift_repairs"], 1)
+        self.assertEqual(self.caddy.config()["admin"]["listen"], self.caddy.admin_listen)
+        # Caddy's only TCP listener is its HTTP port: no admin API on localhost:2019 or elsewhere.
+        self.assertEqual(self.caddy.tcp_listen_ports(), {self.caddy.port})
+        mode = os.stat(self.caddy.admin_socket).st_mode
+        self.assertTrue(stat.S_ISSOCK(mode))
+        # 0770 from umask 0007: for a socket only the write bit matters, so this is what 0660 would be.
+        self.assertEqual(stat.S_IMODE(mode), 0o770)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.dirname(self.caddy.admin_socket)).st_mode), 0o750)
 
     def test_caddy_rejecting_the_config_keeps_the_old_one_and_shows_the_error(self):
         self.start()

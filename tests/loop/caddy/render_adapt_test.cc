@@ -23,6 +23,7 @@
 #include "base/embedded_files.h"
 #include "caddy/render_input.h"
 #include "caddy/renderer.h"
+#include "config/caddy_admin.h"
 #include "config/parser.h"
 #include "support/peers.h"
 #include "support/source_root.h"
@@ -344,6 +345,10 @@ TEST_F(CaddyRenderAdapt, SnippetExampleCaddyfileImportsTheRenderedSnippet) {
   const std::string import_line = "import " + config.caddy.snippet + "\n";
   const std::size_t at = user_file.find(import_line);
   ASSERT_NE(at, std::string::npos) << "the example Caddyfile must import " << config.caddy.snippet;
+  // Its `admin` is the example's caddy.admin (the router refuses to load it otherwise).
+  auto endpoint = core::parse_caddy_admin(config.caddy.admin);
+  ASSERT_TRUE(endpoint.ok()) << endpoint.error().message;
+  EXPECT_EQ(std::vector<std::string>{endpoint->listen}, core::caddyfile_admin_addresses(user_file));
   // The same file, importing the snippet from the temporary directory instead of /etc/caddy.
   const fs::path snippet = dir_ / "unshelver.caddy";
   user_file.replace(at, import_line.size(), "import " + snippet.string() + "\n");

@@ -751,7 +751,16 @@ class CaddyRouterRealCaddyTest : public CaddyRouterTest {
     CaddyRouterTest::SetUp();
     admin_port_ = free_port();
     http_port_ = free_port();
-    settings_.admin = "http://127.0.0.1:" + std::to_string(admin_port_);
+    if (over_socket_) {
+      // The documented production setup (caddy/examples/systemd): the socket in a directory of
+      // its own, mode 0750, and Caddy running with umask 0007.
+      ::mkdir((dir_ + "/run").c_str(), 0750);
+      admin_listen_ = "unix/" + dir_ + "/run/admin.sock";
+      settings_.admin = admin_listen_;
+    } else {
+      admin_listen_ = "127.0.0.1:" + std::to_string(admin_port_);
+      settings_.admin = "http://" + admin_listen_;
+    }
     settings_.drift_check_interval = 300ms;
     settings_.retry_max = 300ms;
 
@@ -765,8 +774,10 @@ class CaddyRouterRealCaddyTest : public CaddyRouterTest {
     std::vector<char*> env;
     for (auto& entry : env_strings) env.push_back(entry.data());
     env.push_back(nullptr);
-    std::vector<std::string> arg_strings = {kCaddyBinary,        "run",       "--config",
-                                            settings_.caddyfile, "--adapter", "caddyfile"};
+    std::vector<std::string> arg_strings = {
+        "/bin/sh",           "-c",        "umask 0007 && exec \"$0\" \"$@\"",
+        kCaddyBinary,        "run",       "--config",
+        settings_.caddyfile, "--adapter", "caddyfile"};
     std::vector<char*> args;
     for (auto& arg : arg_strings) args.push_back(arg.data());
     args.push_back(nullptr);
@@ -775,7 +786,7 @@ class CaddyRouterRealCaddyTest : public CaddyRouterTest {
     const std::string log = dir_ + "/caddy.out";
     posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    int rc = posix_spawn(&caddy_pid_, kCaddyBinary, &actions, nullptr, args.data(), env.data());
+    int rc = posix_spawn(&caddy_pid_, "/bin/sh", &actions, nullptr, args.data(), env.data());
     posix_spawn_file_actions_destroy(&actions);
     ASSERT_EQ(0, rc) << "cannot start caddy";
     ASSERT_TRUE(wait_for_caddy()) << read_file(log);
@@ -801,14 +812,14 @@ class CaddyRouterRealCaddyTest : public CaddyRouterTest {
   }
 
   std::string foreign_caddyfile(const std::string& answer) const {
-    return "{\n\tadmin 127.0.0.1:" + std::to_string(admin_port_) + "\n\tauto_https off\n\thttp_port " +
-           std::to_string(http_port_) + "\n}\nhttp://chat.localhost:" + std::to_string(http_port_) +
-           " {\n\tbind 127.0.0.1\n\trespond \"" + answer + "\" 200\n}\n";
+    return "{\n\tadmin " + admin_listen_ + "\n\tauto_https off\n\thttp_port " + std::to_string(http_port_) +
+           "\n}\nhttp://chat.localhost:" + std::to_string(http_port_) + " {\n\tbind 127.0.0.1\n\trespond \"" +
+           answer + "\" 200\n}\n";
   }
 
   core::CaddyRenderInput input(bool ready, bool broken = false) const {
     core::CaddyRenderInput in = make_input(ready);
-    in.admin_listen = "127.0.0.1:" + std::to_string(admin_port_);
+    in.admin_listen = admin_listen_;
     in.http_port = http_port_;
     in.auto_https = false;
     in.launcher_site = "http://launcher.localhost:" + std::to_string(http_port_);
@@ -820,7 +831,7 @@ class CaddyRouterRealCaddyTest : public CaddyRouterTest {
   // One request on the loop; transport failures are retried a few times, because Caddy closes
   // idle keep-alive connections on every reload (caddy-facts §5d).
   io::ClientResponse fetch(const std::string& method, const std::string& url, io::HeaderList headers = {},
-                           const std::string& body = "") {
+                           const std::string& body = "", const std::string& unix_socket = "") {
     io::ClientResponse result;
     for (int attempt = 0; attempt < 3; ++attempt) {
       io::ClientRequest request;
@@ -828,6 +839,7 @@ class CaddyRouterRealCaddyTest : public CaddyRouterTest {
       request.url = url;
       request.headers = headers;
       request.body = body;
+      request.unix_socket = unix_socket;
       request.timeout = 5s;
       bool done = false;
       client_->send(std::move(request), [&](io::ClientResponse response) {
@@ -850,8 +862,19 @@ class CaddyRouterRealCaddyTest : public CaddyRouterTest {
     return response.transport_ok() ? response.body : "error: " + response.error;
   }
 
+  // A request to Caddy's admin API, over TCP or through the socket (with the empty Host header
+  // Caddy wants there).
+  io::ClientResponse admin_fetch(const std::string& method, const std::string& path,
+                                 io::HeaderList headers = {}, const std::string& body = "") {
+    if (!over_socket_) return fetch(method, settings_.admin + path, std::move(headers), body);
+    headers.emplace_back("Host", "");
+    return fetch(method, "http://localhost" + path, std::move(headers), body, admin_socket());
+  }
+
+  std::string admin_socket() const { return over_socket_ ? admin_listen_.substr(5) : std::string(); }
+
   json running_config() {
-    auto response = fetch("GET", settings_.admin + "/config/");
+    auto response = admin_fetch("GET", "/config/");
     return json::parse(response.body, nullptr, false);
   }
 
@@ -859,7 +882,11 @@ class CaddyRouterRealCaddyTest : public CaddyRouterTest {
     const auto deadline = Clock::now() + 10s;
     while (Clock::now() < deadline) {
       io::ClientRequest request;
-      request.url = settings_.admin + "/config/";
+      request.url = over_socket_ ? "http://localhost/config/" : settings_.admin + "/config/";
+      if (over_socket_) {
+        request.unix_socket = admin_socket();
+        request.headers.emplace_back("Host", "");
+      }
       request.timeout = 1s;
       bool done = false;
       bool ok = false;
@@ -877,6 +904,14 @@ class CaddyRouterRealCaddyTest : public CaddyRouterTest {
   pid_t caddy_pid_ = -1;
   int admin_port_ = 0;
   int http_port_ = 0;
+  bool over_socket_ = false;  // the admin API on a Unix socket instead of admin_port_
+  std::string admin_listen_;  // Caddy's `admin` option
+};
+
+// Issue 15 §6: the same with the admin API on a Unix socket, as in the production setup.
+class CaddyRouterRealCaddySocketTest : public CaddyRouterRealCaddyTest {
+ protected:
+  CaddyRouterRealCaddySocketTest() { over_socket_ = true; }
 };
 
 TEST_F(CaddyRouterRealCaddyTest, LoadsModesAndSwitchesBetweenThem) {
@@ -910,8 +945,8 @@ TEST_F(CaddyRouterRealCaddyTest, RepairsAForeignLoad) {
   EXPECT_EQ("backend gpu", chat_answer());
 
   // Someone loads their own config through the admin API.
-  auto foreign = fetch("POST", settings_.admin + "/load", {{"Content-Type", "text/caddyfile"}},
-                       foreign_caddyfile("foreign"));
+  auto foreign =
+      admin_fetch("POST", "/load", {{"Content-Type", "text/caddyfile"}}, foreign_caddyfile("foreign"));
   ASSERT_EQ(200, foreign.status) << foreign.body;
   EXPECT_EQ("foreign", chat_answer());
 
@@ -947,6 +982,75 @@ TEST_F(CaddyRouterRealCaddyTest, RejectedTextKeepsTheOldConfig) {
   ASSERT_TRUE(run_until([&] { return router.status().loads_ok == 2; })) << router.status().last_error;
   EXPECT_EQ("backend gpu", chat_answer());
   EXPECT_EQ("", router.status().last_error);
+}
+
+TEST_F(CaddyRouterRealCaddySocketTest, LoadsSwitchesAndRepairsThroughTheSocketWhichStaysThere) {
+  CaddyRouter& router = make_router(kCaddyTemplate);
+  router.start();
+  router.update(input(false));
+  ASSERT_TRUE(run_until([&] { return router.status().loads_ok == 1; })) << router.status().last_error;
+  EXPECT_EQ("unshelver gpu", chat_answer());
+  router.update(input(true));
+  ASSERT_TRUE(run_until([&] { return router.status().loads_ok == 2; })) << router.status().last_error;
+  EXPECT_EQ("backend gpu", chat_answer());
+  EXPECT_EQ(admin_listen_, router.status().admin);
+
+  // A foreign load through the socket is repaired through it.
+  auto foreign =
+      admin_fetch("POST", "/load", {{"Content-Type", "text/caddyfile"}}, foreign_caddyfile("foreign"));
+  ASSERT_EQ(200, foreign.status) << foreign.body;
+  EXPECT_EQ("foreign", chat_answer());
+  ASSERT_TRUE(run_until([&] { return router.status().drift_repairs == 1; }, 3s));
+  EXPECT_EQ("backend gpu", chat_answer());
+
+  // Every loaded config kept the admin API on the socket, with the mode the umask gives it:
+  // owner and group may connect, nobody else.
+  EXPECT_EQ(admin_listen_, running_config()["admin"]["listen"]) << running_config().dump();
+  struct stat info {};
+  ASSERT_EQ(0, ::stat(admin_socket().c_str(), &info));
+  EXPECT_TRUE(S_ISSOCK(info.st_mode));
+  EXPECT_EQ(0770u, info.st_mode & 0777u);
+}
+
+// A template without the socket's `admin` would move the API to localhost:2019 on load: nothing is
+// sent, and the error says why.
+TEST_F(CaddyRouterTest, WithTheAdminSocketATextWithoutItIsNeverSent) {
+  settings_.admin = "unix/" + dir_ + "/admin.sock";
+  CaddyRouter& router = make_router(kFakeTemplate);
+  router.update(make_input(false));
+  ASSERT_TRUE(run_until([&] { return router.status().loads_failed >= 1; }));
+  const std::string error = router.status().last_error;
+  EXPECT_NE(std::string::npos, error.find("has no `admin " + settings_.admin + "`")) << error;
+  EXPECT_NE(std::string::npos, error.find("localhost:2019")) << error;
+  EXPECT_EQ(std::string::npos, error.find("does not answer")) << error;
+}
+
+// Nobody listens on the socket: the error names it and says what to check.
+TEST_F(CaddyRouterTest, WithTheAdminSocketNotAnsweringTheErrorSaysWhatToCheck) {
+  settings_.admin = "unix/" + dir_ + "/admin.sock";
+  CaddyRouter& router = make_router(kCaddyTemplate);
+  core::CaddyRenderInput input = make_input(false);
+  input.admin_listen = settings_.admin;
+  router.update(input);
+  ASSERT_TRUE(run_until([&] { return router.status().loads_failed >= 1; }));
+  const std::string error = router.status().last_error;
+  EXPECT_NE(std::string::npos, error.find("does not answer")) << error;
+  EXPECT_NE(std::string::npos, error.find("through the Unix socket " + dir_ + "/admin.sock")) << error;
+  EXPECT_NE(std::string::npos, error.find("`admin " + settings_.admin + "`")) << error;
+}
+
+TEST_F(CaddyRouterTest, WithTheAdminSocketAUsersCaddyfileWithAnotherAdminIsRefused) {
+  settings_.admin = "unix/" + dir_ + "/admin.sock";
+  settings_.integration = core::CaddyIntegration::kSnippet;
+  write_file(settings_.caddyfile, "{\n\tadmin 127.0.0.1:2019\n}\nimport " + settings_.snippet + "\n");
+  CaddyRouter& router = make_router();
+  router.update(make_input(false));
+  ASSERT_TRUE(run_until([&] { return router.status().loads_failed >= 1; }));
+  const std::string error = router.status().last_error;
+  EXPECT_NE(
+      std::string::npos,
+      error.find(settings_.caddyfile + " sets `admin 127.0.0.1:2019`, but caddy.admin is " + settings_.admin))
+      << error;
 }
 
 }  // namespace

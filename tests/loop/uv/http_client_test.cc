@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -61,7 +63,23 @@ long long query_number(std::string_view target, std::string_view key, long long 
 //   /continue           an unsolicited "100 Continue" with a header, then 200
 class TestServer {
  public:
-  TestServer() {
+  // On 127.0.0.1 and a free port, or on a Unix socket at `unix_path`.
+  explicit TestServer(const std::string& unix_path = "") {
+    if (!unix_path.empty()) {
+      listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_un address{};
+      address.sun_family = AF_UNIX;
+      if (listen_fd_ < 0 || unix_path.size() >= sizeof(address.sun_path))
+        throw std::runtime_error("socket failed");
+      unix_path.copy(address.sun_path, unix_path.size());
+      if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+          ::listen(listen_fd_, 128) != 0) {
+        throw std::runtime_error("bind/listen failed");
+      }
+      unix_path_ = unix_path;
+      acceptor_ = std::thread([this] { accept_loop(); });
+      return;
+    }
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (listen_fd_ < 0) throw std::runtime_error("socket failed");
     int one = 1;
@@ -82,10 +100,21 @@ class TestServer {
 
   ~TestServer() {
     stopping_ = true;
-    // shutdown() on a listening socket wakes a blocked accept() on Linux.
+    // shutdown() on a listening socket wakes a blocked accept() on Linux; for a Unix socket, a
+    // connection does it for sure (the accept loop closes it and stops).
     ::shutdown(listen_fd_, SHUT_RDWR);
+    if (!unix_path_.empty()) {
+      int waker = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_un address{};
+      address.sun_family = AF_UNIX;
+      unix_path_.copy(address.sun_path, unix_path_.size());
+      // Best effort: if it fails, the shutdown() above has woken the accept loop already.
+      (void)::connect(waker, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+      ::close(waker);
+    }
     acceptor_.join();
     ::close(listen_fd_);
+    if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
     {
       std::lock_guard lock(mutex_);
       for (int fd : open_fds_) ::shutdown(fd, SHUT_RDWR);
@@ -231,6 +260,7 @@ class TestServer {
 
   int listen_fd_ = -1;
   int port_ = 0;
+  std::string unix_path_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> accepted_{0};
   std::thread acceptor_;
@@ -733,6 +763,45 @@ TEST_F(HttpClientTest, KeepAliveReusesOneConnection) {
   // And once more from a later loop iteration.
   EXPECT_EQ(200, fetch(make_request(server_.url("/ok"))).status);
   EXPECT_EQ(1, server_.accepted());
+}
+
+// issue 15 §6: Caddy's admin API on a Unix socket. The request goes through the socket, never to
+// the URL's host and port, and an empty Host header is sent as such (Caddy allows only that there).
+TEST_F(HttpClientTest, UnixSocketCarriesTheRequestWithTheHeadersAsGiven) {
+  char pattern[] = "/tmp/http-client-XXXXXX";
+  ASSERT_NE(nullptr, ::mkdtemp(pattern));
+  const std::string dir = pattern;
+  const std::string path = dir + "/admin.sock";
+  {
+    TestServer socket_server(path);
+    ClientRequest request = make_request(server_.url("/echo"), "POST");
+    request.unix_socket = path;
+    request.headers = {{"Host", ""}, {"Content-Type", "text/caddyfile"}};
+    request.body = "{\n}\n";
+    ClientResponse response = fetch(request);
+    ASSERT_TRUE(response.transport_ok()) << response.error;
+    EXPECT_EQ(200, response.status);
+    Echo echo = parse_echo(response.body);
+    EXPECT_EQ("POST /echo", echo.request_line);
+    EXPECT_EQ("", echo.header("host"));
+    EXPECT_EQ("text/caddyfile", echo.header("content-type"));
+    EXPECT_EQ("{\n}\n", echo.body);
+    EXPECT_EQ(1, socket_server.accepted());
+    EXPECT_EQ(0, server_.accepted());  // The URL's host and port were not used.
+
+    // Without a Host header of its own, the URL's host goes into it.
+    request = make_request("http://localhost/echo");
+    request.unix_socket = path;
+    echo = parse_echo(fetch(request).body);
+    EXPECT_EQ("localhost", echo.header("host"));
+  }
+  // Nobody listens any more: a transport error that names the socket.
+  ClientRequest request = make_request("http://localhost/echo");
+  request.unix_socket = path;
+  ClientResponse response = fetch(request);
+  EXPECT_FALSE(response.transport_ok());
+  EXPECT_NE(std::string::npos, response.error.find("through the Unix socket " + path)) << response.error;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -206,6 +206,19 @@ TEST(CaddyRenderer, GlobalOptionsPresentOrAbsent) {
   EXPECT_FALSE(render_context(input)["has_global_options"].get<bool>());
 }
 
+// Issue 15 §6: with the admin API on a Unix socket, the loaded config must keep it there, or
+// Caddy moves the API to localhost:2019 (open to every local user) on that load.
+TEST(CaddyRenderer, AdminOnAUnixSocketKeepsItInTheGlobalOptions) {
+  CaddyRenderInput input = base_input();
+  input.admin_listen = "unix//run/caddy/admin.sock";
+  std::string text = render_ok(full_template(), input);
+  EXPECT_TRUE(contains(text, "\n{\n\tadmin unix//run/caddy/admin.sock\n}\n")) << text;
+  EXPECT_EQ(1u, count(text, "\tadmin "));
+  // The snippet leaves global options to the user's Caddyfile (the router checks its `admin`).
+  text = render_ok(snippet_template(), input);
+  EXPECT_FALSE(contains(text, "unix//")) << text;
+}
+
 TEST(CaddyRenderer, BindInEverySiteWhenSet) {
   CaddyRenderInput input = base_input();
   input.backends.push_back(backend("chat", "http://chat.localhost:8080", false));
@@ -426,6 +439,15 @@ TEST(CaddyRenderer, ValidationRejectsInjectionAndNonsense) {
       {"empty unshelver", [](auto& in) { in.unshelver = ""; }, "unshelver"},
       {"admin as a URL", [](auto& in) { in.admin_listen = "http://127.0.0.1:2019"; }, "admin_listen"},
       {"admin with a space", [](auto& in) { in.admin_listen = "127.0.0.1:2019 x"; }, "admin_listen"},
+      {"admin socket, relative", [](auto& in) { in.admin_listen = "unix/run/admin.sock"; }, "admin_listen"},
+      {"admin socket with a mode", [](auto& in) { in.admin_listen = "unix//run/admin.sock|0660"; },
+       "admin_listen"},
+      {"admin socket opening a block", [](auto& in) { in.admin_listen = "unix//run/admin.sock {"; },
+       "admin_listen"},
+      {"admin socket with a newline", [](auto& in) { in.admin_listen = "unix//run/a.sock\n}\nx {"; },
+       "admin_listen"},
+      {"admin socket with a placeholder", [](auto& in) { in.admin_listen = "unix//run/{env.X}"; },
+       "admin_listen"},
       {"bind with a space", [](auto& in) { in.bind = "127.0.0.1 0.0.0.0"; }, "bind"},
       {"bind with a port", [](auto& in) { in.bind = "127.0.0.1:80"; }, "bind"},
       {"bind with a brace", [](auto& in) { in.bind = "}"; }, "bind"},
@@ -473,6 +495,8 @@ TEST(CaddyRenderer, ValidationAcceptsReasonableValues) {
   input.bind = "[::1]";
   EXPECT_TRUE(validate_render_input(input).ok());
   input.admin_listen = "";  // no `admin` option
+  EXPECT_TRUE(validate_render_input(input).ok());
+  input.admin_listen = "unix//run/caddy/admin-1_a.sock";
   EXPECT_TRUE(validate_render_input(input).ok());
 }
 

@@ -36,7 +36,9 @@
     set("idle_deadline", countdown(backend.idle_deadline));
     const error = section.querySelector('[data-field="error"]');
     error.hidden = backend.state !== "error";
-    error.textContent = backend.error || "";
+    // The public status has only the short summary, as "error"; an admin's has both, and the
+    // visitors' pages show the summary to them too (the cloud's text is for /control).
+    error.textContent = backend.error_summary || backend.error || "";
     const ready = backend.state === "ready";
     const form = section.querySelector('[data-role="wake-form"]');
     form.hidden = ready;

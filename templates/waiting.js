@@ -34,7 +34,9 @@
     document.querySelector('[data-field="explanation"]').textContent = backend.explanation || "";
     const error = document.querySelector('[data-field="error"]');
     error.hidden = backend.state !== "error";
-    error.textContent = backend.error || "";
+    // The public status has only the short summary, as "error"; an admin's has both, and the
+    // visitors' pages show the summary to them too (the cloud's text is for /control).
+    error.textContent = backend.error_summary || backend.error || "";
     document.querySelector('[data-role="wake-form"]').hidden = !backend.can_wake;
   }
 

@@ -39,6 +39,7 @@ web::BackendView backend_view(const BackendDriver& driver, const CaddyRouter* ro
 }
 
 json backend_json(const web::BackendView& view) {
+  const web::FailureReason failure = web::classify_failure(view.error);
   json entry = {
       {"name", view.name},
       {"label", view.label},
@@ -58,6 +59,10 @@ json backend_json(const web::BackendView& view) {
       {"cloud_status", view.cloud_status},
       {"observed_at", core::time_or_null(view.observed_at)},
       {"error", view.error},
+      // What the public view shows in place of `error` (web::public_backend): the cloud's text
+      // can carry a traceback and internal host names.
+      {"error_reason", std::string(web::failure_code(failure))},
+      {"error_summary", std::string(web::failure_summary(failure))},
       {"observe_error", view.observe_error},
       {"action_in_flight",
        view.action_in_flight ? json(std::string(core::to_string(*view.action_in_flight))) : json()},

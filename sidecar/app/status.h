@@ -11,6 +11,7 @@
 #include "base/time_format.h"
 #include "caddy/router.h"
 #include "web/controller.h"
+#include "web/page_model.h"
 
 namespace unshelver::app {
 

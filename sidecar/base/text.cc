@@ -122,4 +122,86 @@ std::string errno_text(int error) {
   return std::generic_category().message(error);
 }
 
+namespace {
+
+// The length of the valid UTF-8 sequence at the start of `text` (1 to 4), or 0 when it is not one
+// (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
+std::size_t utf8_sequence_length(std::string_view text) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char lead = byte(0);
+  std::size_t length = 0;
+  unsigned char low = 0x80;
+  unsigned char high = 0xbf;
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    length = 2;
+  } else if (lead >= 0xe0 && lead <= 0xef) {
+    length = 3;
+    if (lead == 0xe0) low = 0xa0;
+    if (lead == 0xed) high = 0x9f;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    length = 4;
+    if (lead == 0xf0) low = 0x90;
+    if (lead == 0xf4) high = 0x8f;
+  } else {
+    return 0;
+  }
+  if (text.size() < length) return 0;
+  if (byte(1) < low || byte(1) > high) return 0;
+  for (std::size_t i = 2; i < length; ++i) {
+    if (byte(i) < 0x80 || byte(i) > 0xbf) return 0;
+  }
+  return length;
+}
+
+}  // namespace
+
+std::string escape_control_characters(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte >= 0x20 && byte < 0x7f) {
+      out += static_cast<char>(byte);
+      ++i;
+      continue;
+    }
+    if (byte == '\n' || byte == '\r' || byte == '\t') {
+      out += '\\';
+      out += byte == '\n' ? 'n' : byte == '\r' ? 'r' : 't';
+      ++i;
+      continue;
+    }
+    if (byte < 0x80) {  // the other C0 controls and DEL
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+      ++i;
+      continue;
+    }
+    const std::size_t length = utf8_sequence_length(text.substr(i));
+    if (length == 0) {
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+      ++i;
+      continue;
+    }
+    const std::string_view sequence = text.substr(i, length);
+    const bool c1_control = byte == 0xc2 && static_cast<unsigned char>(sequence[1]) <= 0x9f;
+    const bool line_separator = sequence == "\xE2\x80\xA8" || sequence == "\xE2\x80\xA9";
+    if (c1_control || line_separator) {
+      const unsigned code = c1_control ? static_cast<unsigned char>(sequence[1])
+                                       : 0x2000u + (static_cast<unsigned char>(sequence[2]) & 0x3fu);
+      out += "\\u";
+      for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(code >> shift) & 0xf];
+    } else {
+      out += sequence;
+    }
+    i += length;
+  }
+  return out;
+}
+
 }  // namespace unshelver::core

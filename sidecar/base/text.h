@@ -42,4 +42,14 @@ std::optional<std::string> cookie_value(std::string_view cookie_header, std::str
 // uv_queue_work threads too.
 std::string errno_text(int error = errno);
 
+// `text` made safe for one line of a log or a terminal: every control character becomes visible
+// instead of acting, so that text from outside (a cloud's fault message, a client's path) can
+// neither start a forged line nor send escape sequences to the terminal. A newline, carriage
+// return and tab are written as "\n", "\r" and "\t", other C0 controls and DEL as "\x1b", the
+// C1 controls (U+0080 to U+009F, which some terminals obey like ESC sequences) and the line and
+// paragraph separators U+2028 and U+2029 as "\u0085", and a byte that is not part of valid UTF-8
+// as "\xff". Everything else, backslashes included, is kept as it is: the aim is that nothing
+// acts, not that the original can be recovered.
+std::string escape_control_characters(std::string_view text);
+
 }  // namespace unshelver::core

@@ -282,10 +282,7 @@ std::string printable(std::string_view text, const std::string& token, std::size
     while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
     out = out.substr(0, cut) + "...";
   }
-  for (char& c : out) {
-    if (is_control(c)) c = '?';
-  }
-  return out;
+  return core::escape_control_characters(out);
 }
 
 std::string server_error(const io::ClientResponse& response, const std::string& token) {

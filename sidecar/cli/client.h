@@ -103,8 +103,9 @@ class CliClient {
   Instance instance_;
 };
 
-// `text` safe for a terminal and free of the token: control characters become '?', the token (if
-// any) "[token]", and more than `limit` bytes are cut.
+// `text` safe for a terminal and free of the token: control characters are escaped
+// (core::escape_control_characters), the token (if any) becomes "[token]", and more than `limit`
+// bytes are cut.
 std::string printable(std::string_view text, const std::string& token, std::size_t limit = 300);
 
 // The server's explanation of an answer: its JSON "error", else the start of its body.

@@ -14,6 +14,7 @@
 #include <optional>
 #include <set>
 
+#include "cli/log_format.h"
 #include "config/files.h"
 #include "openstack/designate.h"
 #include "openstack/keystone.h"
@@ -70,7 +71,7 @@ void setup_logging(const std::string& level) {
   auto logger = spdlog::get("unshelver");
   if (!logger) logger = spdlog::stderr_color_mt("unshelver");
   spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %^%-5l%$ [%n] %v", spdlog::pattern_time_type::utc);
+  use_log_format();
   // Quiet unless asked: an ops script wants the one result line, and the error (if any) is
   // printed once by the command itself rather than also by the session's log.
   spdlog::set_level(spdlog::level::from_str(level.empty() ? "off" : level));

@@ -104,7 +104,9 @@ void print(const core::EventRecord& record, bool json_lines) {
     if (!record.from.empty() || !record.to.empty()) line += "  " + record.from + " -> " + record.to;
     if (!record.actor.empty()) line += "  by " + record.actor;
     if (!record.detail.empty()) line += ": " + record.detail;
-    std::printf("%s\n", line.c_str());
+    // A detail can hold a cloud's fault message or a client's path: one line, nothing that acts
+    // on the terminal.
+    std::printf("%s\n", core::escape_control_characters(line).c_str());
   }
   std::fflush(stdout);
 }
@@ -172,7 +174,8 @@ int read_from_instance(cli::CliClient& client, const EventsOptions& options) {
       }
       // Following: the daemon may be restarting; try again without losing our place.
       const std::string first_line = failure.message.substr(0, failure.message.find('\n'));
-      std::fprintf(stderr, "unshelver events: %s; trying again\n", first_line.c_str());
+      std::fprintf(stderr, "unshelver events: %s; trying again\n",
+                   core::escape_control_characters(first_line).c_str());
       client.pause(std::chrono::duration_cast<std::chrono::milliseconds>(kReconnectDelay));
       continue;
     }

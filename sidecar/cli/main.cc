@@ -22,6 +22,7 @@
 #include "caddy/renderer.h"
 #include "cli/dns_command.h"
 #include "cli/events_command.h"
+#include "cli/log_format.h"
 #include "cli/ops_command.h"
 #include "config/files.h"
 #include "config/schema.h"
@@ -129,8 +130,7 @@ std::string parse_arguments(int argc, char** argv, Options& options) {
 void setup_logging(const std::string& level) {
   auto logger = spdlog::stderr_color_mt("unshelver");
   spdlog::set_default_logger(logger);
-  // UTC timestamps, like the event log; %n is the backend's name in its lines.
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %^%-5l%$ [%n] %v", spdlog::pattern_time_type::utc);
+  unshelver::app::use_log_format();
   spdlog::set_level(spdlog::level::from_str(level.empty() ? "info" : level));
   spdlog::flush_on(spdlog::level::info);
 }

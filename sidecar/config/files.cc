@@ -1,13 +1,16 @@
 #include "config/files.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <string_view>
 
 #include "base/template.h"
 #include "base/text.h"
 #include "config/parser.h"
+#include "config/secret_policy.h"
 #include "uv/files.h"
 
 extern char** environ;
@@ -112,8 +115,22 @@ Result<core::Config> parse_with_secrets(core::ConfigInputs inputs) {
     }
     inputs.secrets_text = std::move(secrets.value());
     inputs.secrets_path = resolved.string();
+    // The file as read (a symlink's target): who else may read it is what matters.
+    if (struct stat info{}; ::stat(inputs.secrets_path.c_str(), &info) == 0) {
+      inputs.secrets_mode = static_cast<unsigned>(info.st_mode) & 07777U;
+    }
   }
-  return finish(core::parse_config(inputs));
+  Result<core::Config> config = finish(core::parse_config(inputs));
+  // Production refuses an open secrets file (the parser says so); elsewhere it is said once here,
+  // before logging starts, on standard error like the configuration's other problems.
+  if (config && inputs.secrets_mode && config->app.env != core::AppEnvironment::kProduction) {
+    if (const std::string exposure = core::secrets_file_exposure(*inputs.secrets_mode); !exposure.empty()) {
+      std::fprintf(stderr,
+                   "unshelver: warning: the secrets file %s %s; with app.env production it is refused\n",
+                   inputs.secrets_path.c_str(), exposure.c_str());
+    }
+  }
+  return config;
 }
 }  // namespace
 

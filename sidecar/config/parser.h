@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,9 @@ struct ConfigInputs {
   // UNSHELVER_* variables; OS_* variables only fill OpenStack fields left empty.
   std::string secrets_text;
   std::string secrets_path;  // for messages only
+  // The secrets file's permission bits (st_mode & 07777), when the caller read one: a file that
+  // its group or others may read is refused with app.env production (secret_policy.h).
+  std::optional<unsigned> secrets_mode;
   // Off for tools that need only the OpenStack settings (`unshelver dns`): no button required.
   bool backends_required = true;
 };

@@ -116,4 +116,19 @@ bool is_placeholder_secret(std::string_view value) {
   return is_example(value);
 }
 
+std::string secrets_file_exposure(unsigned mode) {
+  const bool group = (mode & 0060U) != 0;
+  const bool others = (mode & 0006U) != 0;
+  if (!group && !others) return "";
+  const bool writable = (mode & 0022U) != 0;
+  const bool readable = (mode & 0044U) != 0;
+  const std::string access = readable && writable ? "readable and writable"
+                             : readable           ? "readable"
+                                                  : "writable";
+  const std::string who = group && others ? "its group and others" : group ? "its group" : "others";
+  std::string octal;  // four digits, like "0644"
+  for (int shift = 9; shift >= 0; shift -= 3) octal += static_cast<char>('0' + ((mode >> shift) & 7U));
+  return "is " + access + " by " + who + " (mode " + octal + "); `chmod 600` it";
+}
+
 }  // namespace unshelver::core

@@ -37,4 +37,10 @@ std::string secret_weakness(std::string_view value, std::size_t min_length);
 // not ours to judge (the OpenStack password), but which must not be copied from the examples.
 bool is_placeholder_secret(std::string_view value);
 
+// Why a secrets file whose permission bits are `mode` (st_mode & 07777) is too open, or "" when
+// neither its group nor others may read or write it: "is readable by its group and others (mode
+// 0644)". With app.env production such a file is refused, otherwise it is warned about (the
+// owner alone, mode 0600, as config/unshelver.service says).
+std::string secrets_file_exposure(unsigned mode);
+
 }  // namespace unshelver::core

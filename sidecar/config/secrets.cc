@@ -9,6 +9,7 @@
 
 #include "base/text.h"
 #include "config/checks.h"
+#include "config/secret_policy.h"
 
 namespace unshelver::core::config_detail {
 
@@ -179,6 +180,14 @@ std::optional<std::string> env(const ConfigInputs& inputs, std::string_view name
 }  // namespace
 
 void read_secrets_text(Reader& reader, Draft& draft, const ConfigInputs& inputs) {
+  // A production deployment keeps its secrets from the other local users; elsewhere the caller
+  // warns (config/files.cc), so that a demo or a test box is not stopped by a umask.
+  if (inputs.secrets_mode && draft.config.app.env == AppEnvironment::kProduction) {
+    if (const std::string exposure = secrets_file_exposure(*inputs.secrets_mode); !exposure.empty()) {
+      reader.add(reader.secrets_file(), 0, 0, "",
+                 "the secrets file " + exposure + " (app.env is production)");
+    }
+  }
   if (inputs.secrets_text.empty()) return;
   if (report_long_lines(reader, inputs.secrets_text)) return;
   std::vector<IniEntry> entries;

@@ -94,7 +94,9 @@ io::HttpResponse WebApp::gate_refusal(const BackendView& view, int status, const
                {"backend", view.name},
                {"state", std::string(core::to_string(view.state))},
                {"retry_after_seconds", retry_after.count()}};
-  if (view.state == core::BackendState::kError && !view.error.empty()) body["detail"] = view.error;
+  // The gate answers the backend's public clients: the cloud's own error text is for admins.
+  if (view.state == core::BackendState::kError && !view.error.empty())
+    body["detail"] = std::string(failure_summary(classify_failure(view.error)));
   io::HttpResponse response = json_answer(status, body, retry_after);
   // The OpenAI SDKs honour x-should-retry (research: holding-requests §2.5).
   if (should_retry) response.set_header("x-should-retry", "true");

@@ -1,5 +1,7 @@
 #include "web/page_model.h"
 
+#include "base/text.h"
+
 namespace unshelver::web {
 
 using core::BackendState;
@@ -46,6 +48,75 @@ bool auto_refresh(BackendState state) {
 
 int retry_after_seconds(BackendState state) {
   return state == BackendState::kWaking || state == BackendState::kBooting ? 10 : 30;
+}
+
+namespace {
+
+bool contains_any(std::string_view text, std::initializer_list<std::string_view> needles) {
+  for (std::string_view needle : needles) {
+    if (text.find(needle) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+FailureReason classify_failure(std::string_view error) {
+  if (core::trim(error).empty()) return FailureReason::kNone;
+  const std::string text = core::to_lower(error);
+  // The reconciler's own words (backend/reconciler.cc) come first: they start the text, while
+  // anything the cloud said comes after them.
+  if (text.starts_with("not ready within ")) return FailureReason::kNotReadyInTime;
+  if (text.starts_with("health check did not pass")) return FailureReason::kUnhealthy;
+  if (text.starts_with("the cloud still reports the vm")) return FailureReason::kCloudStuck;
+  // Nova's "Quota exceeded for instances", "No valid host was found", 413 Request Entity Too Large
+  // (overLimit); a quota is a capacity the project ran out of.
+  if (contains_any(text, {"quota", "no valid host", "not enough hosts", "insufficient", "over limit",
+                          "overlimit", "http 413", "answered 413"})) {
+    return FailureReason::kNoCapacity;
+  }
+  // libcurl's transport failures (http_client.cc) and gateway errors in front of the cloud.
+  if (contains_any(text, {"timed out", "timeout", "couldn't connect", "could not connect",
+                          "failed to connect", "couldn't resolve", "could not resolve", "connection refused",
+                          "connection reset", "empty reply", "http 502", "http 503", "http 504",
+                          "answered 502", "answered 503", "answered 504", "cannot reach", "unreachable"})) {
+    return FailureReason::kCloudUnreachable;
+  }
+  // BackendReconciler::on_action_done words a refused command "<command> failed: <message>".
+  if (text.starts_with("wake failed:") || text.starts_with("sleep failed:") ||
+      text.starts_with("observe failed:")) {
+    return FailureReason::kCloudRefused;
+  }
+  return FailureReason::kCloudFault;
+}
+
+std::string_view failure_code(FailureReason reason) {
+  switch (reason) {
+    case FailureReason::kNone: break;
+    case FailureReason::kCloudRefused: return "cloud_refused";
+    case FailureReason::kCloudUnreachable: return "cloud_unreachable";
+    case FailureReason::kNoCapacity: return "no_capacity";
+    case FailureReason::kCloudFault: return "cloud_fault";
+    case FailureReason::kNotReadyInTime: return "not_ready_in_time";
+    case FailureReason::kUnhealthy: return "unhealthy";
+    case FailureReason::kCloudStuck: return "cloud_stuck";
+  }
+  return "";
+}
+
+std::string_view failure_summary(FailureReason reason) {
+  switch (reason) {
+    case FailureReason::kNone: break;
+    case FailureReason::kCloudRefused: return "The cloud refused the request.";
+    case FailureReason::kCloudUnreachable: return "The cloud did not answer.";
+    case FailureReason::kNoCapacity:
+      return "The cloud has no room for the machine right now (quota or capacity).";
+    case FailureReason::kCloudFault: return "The cloud reported an error for the machine.";
+    case FailureReason::kNotReadyInTime: return "The machine did not become ready in time.";
+    case FailureReason::kUnhealthy: return "The machine started, but its service did not become healthy.";
+    case FailureReason::kCloudStuck: return "The cloud did not carry out the request.";
+  }
+  return "";
 }
 
 void add_page_fields(const BackendView& view, nlohmann::json& entry) {

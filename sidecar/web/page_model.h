@@ -26,6 +26,30 @@ bool auto_refresh(core::BackendState state);
 // Retry-After for an API client that reached a backend that is not ready, in seconds.
 int retry_after_seconds(core::BackendState state);
 
+// Why a backend's last wake or sleep failed, as far as the public may know. The full error text
+// (a cloud's fault message can carry a traceback and internal host names) is for admins only:
+// the public status, the launcher and the waiting page show failure_summary() instead.
+enum class FailureReason {
+  kNone,              // no error
+  kCloudRefused,      // the cloud answered the request with an error
+  kCloudUnreachable,  // no answer, a timeout, or a gateway error from the cloud
+  kNoCapacity,        // quota exceeded, or no host with room for the VM
+  kCloudFault,        // the cloud reports the VM itself in error
+  kNotReadyInTime,    // the wake did not finish within the configured time
+  kUnhealthy,         // the VM runs but the backend's health check never passed
+  kCloudStuck,        // the cloud accepted the request but the VM did not change
+};
+
+// The reason an error text (the reconciler's last_error) stands for: first the reconciler's own
+// failures, recognised by how it words them, then capacity and transport failures recognised by
+// the cloud's and libcurl's words, then a refused action ("wake failed: ...", "sleep failed:
+// ..."); anything else is the cloud reporting the VM in error.
+FailureReason classify_failure(std::string_view error);
+// A short identifier for API clients: "cloud_refused", "cloud_unreachable", ...; "" for kNone.
+std::string_view failure_code(FailureReason reason);
+// One short sentence for visitors, with nothing from the cloud in it; "" for kNone.
+std::string_view failure_summary(FailureReason reason);
+
 // Adds to a backend's status entry what the templates show: state_label, explanation, is_ready,
 // can_wake, is_busy, is_error, auto_refresh.
 void add_page_fields(const BackendView& view, nlohmann::json& entry);

@@ -361,13 +361,16 @@ io::HttpResponse WebApp::waiting_page(const io::HttpRequest& request, const std:
 }
 
 nlohmann::json public_backend(const nlohmann::json& backend) {
-  static constexpr const char* kPublicFields[] = {"name",  "label",         "description",   "state",
-                                                  "since", "last_activity", "idle_deadline", "url",
-                                                  "error", "desired"};
+  static constexpr const char* kPublicFields[] = {"name",         "label",         "description",   "state",
+                                                  "since",        "last_activity", "idle_deadline", "url",
+                                                  "error_reason", "desired"};
   json shown = json::object();
   for (const char* key : kPublicFields) {
     if (backend.contains(key)) shown[key] = backend[key];
   }
+  // The cloud's own error text is for admins (it can carry a traceback and internal host names):
+  // the public `error` is the classified summary (web/page_model.h).
+  shown["error"] = backend.value("error_summary", "");
   return shown;
 }
 
@@ -387,7 +390,6 @@ void WebApp::refresh_cache() {
   if (revision == cached_revision_) return;
   json status = controller_.status();
   cached_views_ = controller_.backends();
-  cached_status_ = status.dump(2) + "\n";
   cached_public_status_ = public_status(status).dump(2) + "\n";
 
   json page = status;
@@ -419,9 +421,13 @@ io::HttpResponse WebApp::launcher(const io::HttpRequest& request) {
 }
 
 io::HttpResponse WebApp::status_json(const io::HttpRequest& request, const Caller& caller) {
-  refresh_cache();
   const bool full = caller.admin() || AccessControl::is_local(request);
-  io::HttpResponse response = io::HttpResponse::json(200, full ? cached_status_ : cached_public_status_);
+  // The full document is written afresh: its counters (access-log lines, cloud requests, events)
+  // move without a revision, which marks only what the pages show, and must agree with /metrics.
+  // The public one holds nothing but what a revision marks, so it comes from the cache.
+  if (!full) refresh_cache();
+  io::HttpResponse response =
+      io::HttpResponse::json(200, full ? controller_.status().dump(2) + "\n" : cached_public_status_);
   response.set_header("Cache-Control", "no-store");
   // The answer depends on who asks.
   response.set_header("Vary", "Authorization, Cookie");

@@ -129,7 +129,6 @@ class WebApp {
   AccessControl& access_;
   std::string manual_shelve_path_;
   std::uint64_t cached_revision_ = UINT64_MAX;
-  std::string cached_status_;         // the full document
   std::string cached_public_status_;  // what anyone may see
   std::string cached_launcher_;       // with kFormTokenMarker where each visitor's token goes
   nlohmann::json cached_page_data_;   // the status document with what the pages show

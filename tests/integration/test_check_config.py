@@ -84,6 +84,33 @@ class CheckConfigTest(unittest.TestCase):
         code, output, _ = check(BASE.replace("  title: Test\n", "  title: Test\n  env: production\n"), env=env)
         self.assertEqual(code, 0, output)
 
+    def test_secrets_file_others_may_read_is_refused_in_production_and_warned_about_otherwise(self):
+        # Issue 15 §12. Strong secrets, so that the file's mode is the only problem.
+        directory = tempfile.mkdtemp(prefix="unshelver-config-")
+        secrets_path = os.path.join(directory, "secrets.ini")
+        with open(secrets_path, "w") as secrets:
+            secrets.write("[app]\ncontrol_token = k3J9xQ2mV7pL0sD4fG8hZ1cB6nM5tR2w\n"
+                          "secret_key = 0f9e8d7c6b5a49382716a5b4c3d2e1f00f9e8d7c6b5a4938\n")
+        production = BASE.replace("  title: Test\n", "  title: Test\n  env: production\n") + "secrets_file: secrets.ini\n"
+        path = os.path.join(directory, "config.yaml")
+        with open(path, "w") as config_file:
+            config_file.write(production)
+        os.chmod(secrets_path, 0o644)
+        code, output, _ = check(path=path, env=clean_environment())
+        self.assertEqual(code, 2, output)
+        self.assertIn(f"{secrets_path}: the secrets file is readable by its group and others (mode 0644)", output)
+        os.chmod(secrets_path, 0o600)
+        code, output, _ = check(path=path, env=clean_environment())
+        self.assertEqual(code, 0, output)
+        self.assertNotIn("warning", output)
+        # In development the same open file loads, with a warning.
+        with open(path, "w") as config_file:
+            config_file.write(BASE + "secrets_file: secrets.ini\n")
+        os.chmod(secrets_path, 0o640)
+        code, output, _ = check(path=path, env=clean_environment())
+        self.assertEqual(code, 0, output)
+        self.assertIn(f"warning: the secrets file {secrets_path} is readable by its group (mode 0640)", output)
+
     def test_python_unshelver_config_loads_unchanged(self):
         code, output, _ = check(path=os.path.join(SOURCE_DIR, "tests/unit/config/testdata/python_unshelver_config.yaml"))
         self.assertEqual(code, 0, output)

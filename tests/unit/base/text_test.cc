@@ -135,5 +135,43 @@ TEST(Text, ErrnoTextNamesTheError) {
   EXPECT_EQ(errno_text(), "File exists");
 }
 
+TEST(Text, EscapeControlCharactersKeepsPlainTextAndUtf8) {
+  EXPECT_EQ(escape_control_characters("wake failed: HTTP 500 (C:\\path) \"quoted\""),
+            "wake failed: HTTP 500 (C:\\path) \"quoted\"");
+  EXPECT_EQ(escape_control_characters("Grüße, 東京 \xF0\x9F\x98\x80"), "Grüße, 東京 \xF0\x9F\x98\x80");
+  EXPECT_EQ(escape_control_characters(""), "");
+}
+
+TEST(Text, EscapeControlCharactersLeavesNoLineBreakOrEscapeSequence) {
+  // A fault message that would forge a log line and recolour the terminal.
+  const std::string forged = "boom\n2026-01-01T00:00:00Z info  [gpu] forged\r\x1b[31mred\x1b[0m\tx\x7f\x01";
+  const std::string escaped = escape_control_characters(forged);
+  EXPECT_EQ(escaped, "boom\\n2026-01-01T00:00:00Z info  [gpu] forged\\r\\x1b[31mred\\x1b[0m\\tx\\x7f\\x01");
+  for (const char c : escaped) {
+    const auto byte = static_cast<unsigned char>(c);
+    EXPECT_TRUE(byte >= 0x20 && byte != 0x7f) << static_cast<int>(byte);
+  }
+  EXPECT_EQ(escape_control_characters(std::string("a\0b", 3)), "a\\x00b");
+}
+
+TEST(Text, EscapeControlCharactersShowsC1ControlsSeparatorsAndInvalidBytes) {
+  EXPECT_EQ(escape_control_characters("\xC2\x9B"
+                                      "31m"),
+            "\\u009b31m");  // CSI as UTF-8
+  EXPECT_EQ(escape_control_characters("a\xC2\x85"
+                                      "b"),
+            "a\\u0085b");  // NEL
+  EXPECT_EQ(escape_control_characters("a\xE2\x80\xA8"
+                                      "b\xE2\x80\xA9"),
+            "a\\u2028b\\u2029");
+  EXPECT_EQ(escape_control_characters("\x9B"
+                                      "31m"),
+            "\\x9b31m");                                                    // a raw 8-bit CSI
+  EXPECT_EQ(escape_control_characters("\xFF\xC3"), "\\xff\\xc3");           // invalid and truncated
+  EXPECT_EQ(escape_control_characters("\xC0\xAF"), "\\xc0\\xaf");           // overlong '/'
+  EXPECT_EQ(escape_control_characters("\xED\xA0\x80"), "\\xed\\xa0\\x80");  // a surrogate
+  EXPECT_EQ(escape_control_characters("\xC2\xA0"), "\xC2\xA0");             // NBSP is text
+}
+
 }  // namespace
 }  // namespace unshelver::core

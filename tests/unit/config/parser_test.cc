@@ -235,6 +235,35 @@ TEST(ConfigParser, ExampleSecretsFileLoadsWithZeroIssues) {
   EXPECT_EQ(parsed.config.openstack.application_credential_secret, "");
 }
 
+// Issue 15 §12: a secrets file that its group or others may read is refused in production; in
+// development it loads (config/files.cc warns).
+TEST(ConfigParser, ProductionRefusesASecretsFileOthersMayRead) {
+  const std::string yaml = std::string("app:\n  env: production\nsecrets_file: secrets.ini\n") + kSimButton;
+  const std::string secrets =
+      "[app]\ncontrol_token = k3J9xQ2mV7pL0sD4fG8hZ1cB6nM5tR2w\nsecret_key = "
+      "0f9e8d7c6b5a49382716a5b4c3d2e1f00f9e8d7c6b5a4938\n";
+  ConfigInputs in;
+  in.yaml_text = yaml;
+  in.yaml_path = "config.yaml";
+  in.secrets_text = secrets;
+  in.secrets_path = "secrets.ini";
+  in.secrets_mode = 0600;
+  ParsedConfig parsed = parse_config(in);
+  ASSERT_TRUE(parsed.ok()) << all_issues(parsed);
+
+  in.secrets_mode = 0644;
+  parsed = parse_config(in);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(all_issues(parsed).find("secrets.ini: the secrets file is readable by its group and others (mode "
+                                    "0644); `chmod 600` it (app.env is production)"),
+            std::string::npos)
+      << all_issues(parsed);
+
+  in.yaml_text.replace(in.yaml_text.find("env: production"), 15, "env: development");
+  parsed = parse_config(in);
+  EXPECT_TRUE(parsed.ok()) << all_issues(parsed);
+}
+
 TEST(ConfigParser, DemoConfigLoadsWithZeroIssues) {
   const ParsedConfig parsed = parse(demo_config_yaml());
   ASSERT_TRUE(parsed.ok()) << all_issues(parsed);

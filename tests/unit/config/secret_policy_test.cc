@@ -108,5 +108,17 @@ TEST(SecretPolicy, TheReasonNeverContainsTheValue) {
   }
 }
 
+TEST(SecretPolicy, SecretsFileExposure) {
+  EXPECT_EQ(secrets_file_exposure(0600), "");
+  EXPECT_EQ(secrets_file_exposure(0400), "");
+  EXPECT_EQ(secrets_file_exposure(0700), "");
+  EXPECT_EQ(secrets_file_exposure(0644), "is readable by its group and others (mode 0644); `chmod 600` it");
+  EXPECT_EQ(secrets_file_exposure(0640), "is readable by its group (mode 0640); `chmod 600` it");
+  EXPECT_EQ(secrets_file_exposure(0604), "is readable by others (mode 0604); `chmod 600` it");
+  EXPECT_EQ(secrets_file_exposure(0620), "is writable by its group (mode 0620); `chmod 600` it");
+  EXPECT_EQ(secrets_file_exposure(0666),
+            "is readable and writable by its group and others (mode 0666); `chmod 600` it");
+}
+
 }  // namespace
 }  // namespace unshelver::core

@@ -62,5 +62,55 @@ TEST(PageModelTest, AddsThePageFields) {
             entry["explanation"]);
 }
 
+// Each reason from the texts the reconciler and the providers really produce (backend/reconciler.cc,
+// openstack/nova.cc, uv/http_client.cc, the simulated cloud's default failure_message).
+TEST(PageModelTest, ClassifiesFailures) {
+  EXPECT_EQ(FailureReason::kNone, classify_failure(""));
+  EXPECT_EQ(FailureReason::kNone, classify_failure(" \n"));
+  EXPECT_EQ(FailureReason::kNotReadyInTime, classify_failure("not ready within 900 s of the wake request"));
+  EXPECT_EQ(FailureReason::kUnhealthy,
+            classify_failure("health check did not pass after 60 attempts: HTTP 502 from 10.0.0.5:8000"));
+  EXPECT_EQ(
+      FailureReason::kCloudStuck,
+      classify_failure("the cloud still reports the VM stopped (SHELVED_OFFLOADED) after the wake request"));
+  EXPECT_EQ(FailureReason::kNoCapacity,
+            classify_failure("No valid host was found. There are not enough hosts available."));
+  EXPECT_EQ(FailureReason::kNoCapacity,
+            classify_failure("wake failed: Nova answered 403: Quota exceeded for cores: Requested 8, but "
+                             "already used 60 of 64 cores"));
+  EXPECT_EQ(
+      FailureReason::kCloudUnreachable,
+      classify_failure("wake failed: Timeout was reached: Operation timed out after 30000 milliseconds"));
+  EXPECT_EQ(FailureReason::kCloudUnreachable,
+            classify_failure("sleep failed: Couldn't connect to server: Failed to connect to nova.internal "
+                             "port 8774"));
+  EXPECT_EQ(FailureReason::kCloudUnreachable, classify_failure("wake failed: Nova answered 503"));
+  EXPECT_EQ(FailureReason::kCloudRefused,
+            classify_failure("wake failed: Nova answered 409: Cannot 'unshelve' instance while it is in "
+                             "vm_state active"));
+  EXPECT_EQ(FailureReason::kCloudRefused, classify_failure("sleep failed: Nova answered 500"));
+  // A fault message with a traceback and host names, as Nova shows it for a server in ERROR.
+  EXPECT_EQ(
+      FailureReason::kCloudFault,
+      classify_failure("Traceback (most recent call last):\n  File \"/usr/lib/python3/nova/compute/"
+                       "manager.py\", line 2442\nlibvirtError: internal error on compute-17.int.example"));
+  EXPECT_EQ(FailureReason::kCloudFault,
+            classify_failure("the server is in rescue mode (an operator is repairing it)"));
+}
+
+TEST(PageModelTest, FailureSummariesNameNoCloudDetail) {
+  EXPECT_EQ("", failure_summary(FailureReason::kNone));
+  EXPECT_EQ("", failure_code(FailureReason::kNone));
+  EXPECT_EQ("The cloud refused the request.", failure_summary(FailureReason::kCloudRefused));
+  EXPECT_EQ("cloud_unreachable", failure_code(FailureReason::kCloudUnreachable));
+  for (FailureReason reason :
+       {FailureReason::kCloudRefused, FailureReason::kCloudUnreachable, FailureReason::kNoCapacity,
+        FailureReason::kCloudFault, FailureReason::kNotReadyInTime, FailureReason::kUnhealthy,
+        FailureReason::kCloudStuck}) {
+    EXPECT_FALSE(failure_summary(reason).empty());
+    EXPECT_FALSE(failure_code(reason).empty());
+  }
+}
+
 }  // namespace
 }  // namespace unshelver::web

@@ -1,9 +1,11 @@
 #include "app/app.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <csignal>
 
+#include "app/signal_handover.h"
 #include "app/status.h"
 #include "backend/sim_provider.h"
 #include "base/text.h"
@@ -11,6 +13,7 @@
 #include "base/url.h"
 #include "caddy/render_input.h"
 #include "config/files.h"
+#include "config/reload_plan.h"
 #include "openstack/nova_provider.h"
 #include "uv/random.h"
 
@@ -20,10 +23,29 @@ namespace {
 using nlohmann::json;
 }  // namespace
 
-App::App(core::Config config) : config_(std::move(config)) {}
+App::App(core::Config config, ConfigSource reread, std::optional<Handover> handover)
+    : config_(std::move(config)), reread_(std::move(reread)), handed_over_(std::move(handover)) {
+  if (handed_over_) {
+    started_at_ = handed_over_->started_at;
+    // Pages and long polls that wait for a newer revision must see one after the reload.
+    revision_ = handed_over_->revision + 1;
+    session_key_ = handed_over_->session_key;
+    reloads_applied_ = handed_over_->reloads_applied;
+    reloads_refused_ = handed_over_->reloads_refused;
+  }
+}
 
 App::~App() {
   if (loop_.open()) finish();
+  // A socket taken over but never adopted (start-up failed before listening) is closed here.
+  if (handed_over_ && handed_over_->listening_fd >= 0) ::close(handed_over_->listening_fd);
+  if (reload_ && reload_->handover.listening_fd >= 0) ::close(reload_->handover.listening_fd);
+}
+
+std::optional<Reload> App::take_reload() {
+  std::optional<Reload> reload = std::move(reload_);
+  reload_.reset();
+  return reload;
 }
 
 int App::run() {
@@ -105,29 +127,18 @@ int App::start() {
       loop_.get(), config_.http, [this](const io::HttpRequest& request, const io::Responder& responder) {
         web_->handle(request, responder);
       });
-  // "host:port", "[v6]:port" or ":port" (--listen), where a missing host means 127.0.0.1.
-  const Result<core::Authority> address = core::parse_authority(config_.listen);
-  if (!address || !address->port) {
-    spdlog::critical("listen: {} in '{}'", address ? "missing port" : address.error().message,
-                     config_.listen);
-    return 2;
-  }
-  const std::string host = address->host.empty() ? "127.0.0.1" : address->host;
-  if (Status listening = server_->listen(host, *address->port); !listening) {
-    spdlog::critical("cannot listen on {}: {}", config_.listen, listening.error().message);
-    return 1;
-  }
+  if (int code = start_listening(); code != 0) return code;
 
-  for (int signal_number : {SIGINT, SIGTERM}) {
+  for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) {
     auto signal = std::make_unique<io::Signal>(loop_.get());
-    if (Status started = signal->start(
-            signal_number, [this](int number) { begin_shutdown(number == SIGINT ? "SIGINT" : "SIGTERM"); });
-        !started) {
+    if (Status started = signal->start(signal_number, [this](int number) { on_signal(number); }); !started) {
       spdlog::critical("{}", started.error().message);
       return 1;
     }
     signals_.push_back(std::move(signal));
   }
+  // Signals that came while the previous App handed over (none at first start).
+  replay_parked_signals();
   // A client that disconnects mid-write must not kill the daemon. Nor may a file size limit
   // (RLIMIT_FSIZE): past it, write(2) fails with EFBIG, which the writers report like a full disk.
   for (const int ignored : {SIGPIPE, SIGXFSZ}) {
@@ -146,7 +157,101 @@ int App::start() {
   }
   spdlog::info("listening on http://{}:{} with {} backend(s); state in {}", server_->host(), server_->port(),
                backends_.size(), store_->path());
+  if (handed_over_) {
+    spdlog::info("configuration reloaded: {}", handed_over_->summary);
+    record_event("config_reloaded", "signal", handed_over_->summary);
+  }
   return 0;
+}
+
+int App::start_listening() {
+  if (handed_over_ && handed_over_->listening_fd >= 0) {
+    // After a reload: the socket the App before listened on, with its queued connections.
+    const int fd = std::exchange(handed_over_->listening_fd, -1);
+    if (Status adopted = server_->adopt(fd, handed_over_->listen_host); !adopted) {
+      spdlog::critical("{}", adopted.error().message);
+      return 1;
+    }
+    return 0;
+  }
+  // "host:port", "[v6]:port" or ":port" (--listen), where a missing host means 127.0.0.1.
+  const Result<core::Authority> address = core::parse_authority(config_.listen);
+  if (!address || !address->port) {
+    spdlog::critical("listen: {} in '{}'", address ? "missing port" : address.error().message,
+                     config_.listen);
+    return 2;
+  }
+  const std::string host = address->host.empty() ? "127.0.0.1" : address->host;
+  if (Status listening = server_->listen(host, *address->port); !listening) {
+    spdlog::critical("cannot listen on {}: {}", config_.listen, listening.error().message);
+    return 1;
+  }
+  return 0;
+}
+
+void App::on_signal(int number) {
+  if (number == SIGHUP) {
+    reload_config();
+    return;
+  }
+  const char* name = number == SIGINT ? "SIGINT" : "SIGTERM";
+  if (reload_) {
+    // A stop asked for during the handover wins: this App is already stopping gracefully, and no
+    // next one is started.
+    spdlog::info("{} during the reload: stopping instead", name);
+    if (reload_->handover.listening_fd >= 0) ::close(reload_->handover.listening_fd);
+    reload_.reset();
+    return;
+  }
+  begin_shutdown(name);
+}
+
+void App::reload_config() {
+  if (shutting_down_) {
+    spdlog::info("SIGHUP while stopping: ignored");
+    return;
+  }
+  if (!reread_) {
+    spdlog::warn("SIGHUP: this instance has no configuration to read again");
+    return;
+  }
+  spdlog::info("SIGHUP: reading the configuration again");
+  Result<core::Config> next = reread_();
+  if (!next) {
+    ++reloads_refused_;
+    ++revision_;
+    spdlog::error("SIGHUP: the new configuration is refused, the running one stays:\n{}",
+                  next.error().message);
+    // The event says where; the log has every problem.
+    const std::string& message = next.error().message;
+    record_event("config_reload_refused", "signal", message.substr(0, message.find('\n')));
+    return;
+  }
+  const core::ReloadPlan plan = core::plan_reload(config_, *next);
+  if (plan.listen_changed) {
+    spdlog::warn(
+        "listen: {} stays in use until unshelver restarts; a reload keeps the listening socket ({} "
+        "asked for)",
+        plan.listen_kept, plan.listen_wanted);
+  }
+  Reload reload{core::apply_reload_limits(config_, std::move(*next)), Handover{}};
+  Handover& handover = reload.handover;
+  if (Result<int> duplicate = server_->duplicate_listener(); duplicate) {
+    handover.listening_fd = *duplicate;
+  } else {
+    // The next App binds the address again once this one has closed it: a moment of refused
+    // connections, but a reload all the same.
+    spdlog::warn("{}; the socket is opened again after the reload", duplicate.error().message);
+  }
+  handover.listen_host = server_->host();
+  handover.session_key = session_key_;
+  handover.started_at = started_at_;
+  handover.revision = revision_;
+  handover.reloads_applied = reloads_applied_ + 1;
+  handover.reloads_refused = reloads_refused_;
+  handover.summary = plan.summary();
+  reload_ = std::move(reload);
+  begin_shutdown("SIGHUP: reloading the configuration");
 }
 
 int App::start_events() {
@@ -163,9 +268,10 @@ int App::start_events() {
 void App::start_web() {
   std::string signing_key = config_.app.secret_key;
   if (signing_key.empty()) {
-    // Without a configured key, sessions are signed with one that lives as long as the process:
-    // safe, but every restart logs the admins out.
-    signing_key = io::random_bytes(32);
+    // Without a configured key, sessions are signed with one that lives as long as the process
+    // (reloads included): safe, but every restart logs the admins out.
+    if (session_key_.empty()) session_key_ = io::random_bytes(32);
+    signing_key = session_key_;
     if (!config_.app.control_token.empty()) {
       spdlog::warn("app.secret_key is not set: control sessions end whenever unshelver restarts");
     }
@@ -225,7 +331,15 @@ void App::begin_shutdown(const char* why) {
   if (activity_ && activity_->dirty() && store_) persist();
   if (openstack_) openstack_->close();
   if (client_) client_->close();
-  auto close_signals = [this] { signals_.clear(); };
+  auto close_signals = [this] {
+    if (!reload_) {
+      signals_.clear();
+      return;
+    }
+    // The process lives on after a reload: its signals must not fall back to their default
+    // action (the end of the process) until the next App handles them.
+    close_and_park_signals({SIGINT, SIGTERM, SIGHUP}, [this] { signals_.clear(); });
+  };
   if (server_) {
     server_->shutdown(close_signals);
   } else {

@@ -7,10 +7,23 @@
 // requests in flight, close the signal handles; when the loop has run dry, destroy what remains
 // and close the loop (io::Loop: drained, and uv_loop_close must return 0).
 //
+// Reload (SIGHUP): the configuration is read again and validated exactly as at start-up (the
+// `reread` function from main.cc). An invalid one is refused: logged, counted, recorded as an event,
+// and the running configuration stays. A valid one stops this App as SIGTERM does (state saved,
+// held gate requests dropped for Caddy to retry), except that the listening socket is duplicated
+// first; run() then returns and take_reload() hands the next App, built in the same process by
+// main.cc, the new configuration and that socket (Handover). Connections that arrive meanwhile
+// wait in the socket's backlog: none is refused. What cannot change this way (`listen`) keeps its
+// running value until a restart (config/reload_plan.h). Signals arriving between the two Apps are
+// kept and handled by the next one (signal_handover.h).
+//
 // App is also the web layer's Controller (controller.cc): each backend's BackendView (status.cc)
 // and the status document and metrics (metrics.cc) that each subsystem writes its part of.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,14 +47,37 @@
 
 namespace unshelver::app {
 
+// The configuration as start-up reads and validates it (main.cc): the file, its secrets, the
+// environment and the command line's overrides, and the file checks of check-config.
+using ConfigSource = std::function<Result<core::Config>()>;
+
+// What one App passes to the next across a reload.
+struct Handover {
+  int listening_fd = -1;    // the listening socket, duplicated; -1: listen anew
+  std::string listen_host;  // as the old server reported it
+  std::string session_key;  // the generated signing key when app.secret_key is not set
+  std::chrono::system_clock::time_point started_at;
+  std::uint64_t revision = 0;
+  std::uint64_t reloads_applied = 0;
+  std::uint64_t reloads_refused = 0;
+  std::string summary;  // what the reload changed (ReloadPlan::summary), for the event
+};
+
+struct Reload {
+  core::Config config;
+  Handover handover;
+};
+
 class App final : public web::Controller {
  public:
-  explicit App(core::Config config);
+  explicit App(core::Config config, ConfigSource reread = {}, std::optional<Handover> handover = {});
   ~App() override;
 
   // Runs until a signal asks to stop. Returns the process exit code: 0 after a clean shutdown,
   // 1 for a run-time failure, 2 for a start-up problem with the configuration or environment.
   int run();
+  // After run(): the next App's configuration and hand-over when a SIGHUP asked for a reload.
+  std::optional<Reload> take_reload();
 
   // web::Controller (controller.cc)
   std::uint64_t revision() const override { return revision_; }
@@ -63,6 +99,11 @@ class App final : public web::Controller {
  private:
   int start();
   void begin_shutdown(const char* why);
+  void on_signal(int number);
+  // SIGHUP: validates the configuration again; refuses it, or begins the handover to a new App.
+  void reload_config();
+  // Listens on config_.listen, or on the socket handed over by a reload.
+  int start_listening();
   void on_backend_change(Backend& backend, const std::vector<core::Transition>& transitions, bool persist);
   int start_events();
   void start_web();
@@ -94,6 +135,12 @@ class App final : public web::Controller {
   std::unique_ptr<CaddyRouter> router_;  // when caddy.manage is on
   std::unique_ptr<io::HttpServer> server_;
   std::vector<std::unique_ptr<io::Signal>> signals_;
+  ConfigSource reread_;
+  std::optional<Handover> handed_over_;  // from the previous App, when this one follows a reload
+  std::optional<Reload> reload_;         // for the next App, once a reload has begun
+  std::string session_key_;              // the generated signing key, kept across reloads
+  std::uint64_t reloads_applied_ = 0;
+  std::uint64_t reloads_refused_ = 0;
   std::uint64_t revision_ = 1;
   bool shutting_down_ = false;
   int exit_code_ = 0;

@@ -20,6 +20,14 @@ void App::metrics(core::MetricsPage& page) const {
   page.gauge("unshelver_start_time_seconds",
              "When this unshelver process started, in seconds since the epoch.", {},
              seconds_since_epoch(started_at_));
+  page.counter(
+      "unshelver_config_reloads_total",
+      "Configuration reloads asked for with SIGHUP: applied, or refused because the new file is invalid.",
+      {{"result", "applied"}}, static_cast<double>(reloads_applied_));
+  page.counter(
+      "unshelver_config_reloads_total",
+      "Configuration reloads asked for with SIGHUP: applied, or refused because the new file is invalid.",
+      {{"result", "refused"}}, static_cast<double>(reloads_refused_));
 
   const std::vector<web::BackendView> views = backends();
   for (std::size_t i = 0; i < views.size(); ++i) {

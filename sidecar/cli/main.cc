@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -168,11 +169,26 @@ int render_caddy(const unshelver::core::Config& config, const Options& options) 
   return kExitOk;
 }
 
-int run_app(unshelver::core::Config config, const Options& options) {
+// Runs the daemon. A SIGHUP that reloads the configuration ends one App and starts the next in
+// this loop, in the same process, with the listening socket handed over (app/app.h).
+int run_app(unshelver::core::Config config, const Options& options,
+            const unshelver::app::ConfigSource& reread) {
   if (!options.listen.empty()) config.listen = options.listen;
   setup_logging(options.log_level.empty() ? config.log_level : options.log_level);
-  unshelver::app::App app(std::move(config));
-  return app.run();
+  std::optional<unshelver::app::Handover> handover;
+  for (;;) {
+    std::optional<unshelver::app::Reload> reload;
+    int code = 0;
+    {
+      unshelver::app::App app(std::move(config), reread, std::move(handover));
+      code = app.run();
+      reload = app.take_reload();
+    }
+    if (!reload) return code;
+    if (options.log_level.empty()) spdlog::set_level(spdlog::level::from_str(reload->config.log_level));
+    config = std::move(reload->config);
+    handover = std::move(reload->handover);
+  }
 }
 
 // `unshelver hash-key`: the key on standard input, one trailing newline dropped, at most 4 KiB.
@@ -258,7 +274,18 @@ static int dispatch(int argc, char** argv) {
       for (auto& backend : config->backends) backend.public_base_url = options.public_url;
     }
     if (!options.activity_log.empty()) config->activity_log_path = options.activity_log;
-    return run_app(std::move(config.value()), options);
+    // The demo's configuration is built in: a reload starts it afresh, with the same overrides.
+    auto reread = [options]() -> unshelver::Result<unshelver::core::Config> {
+      auto again = unshelver::app::load_demo_config(unshelver::app::environment_snapshot());
+      if (!again) return again;
+      if (!options.public_url.empty()) {
+        for (auto& backend : again->backends) backend.public_base_url = options.public_url;
+      }
+      if (!options.activity_log.empty()) again->activity_log_path = options.activity_log;
+      if (!options.listen.empty()) again->listen = options.listen;
+      return again;
+    };
+    return run_app(std::move(config.value()), options, reread);
   }
 
   const std::string path = unshelver::app::resolve_config_path(options.config_path, env);
@@ -278,7 +305,15 @@ static int dispatch(int argc, char** argv) {
     return kExitOk;
   }
   if (options.command == "render-caddy") return render_caddy(*config, options);
-  return run_app(std::move(config.value()), options);
+  // SIGHUP reads and checks the file again exactly as here (and as check-config does).
+  auto reread = [path, listen = options.listen]() -> unshelver::Result<unshelver::core::Config> {
+    auto again = unshelver::app::load_config_file(path, unshelver::app::environment_snapshot());
+    if (!again) return again;
+    if (!listen.empty()) again->listen = listen;
+    if (unshelver::Status files = unshelver::app::check_files(*again); !files) return files.error();
+    return again;
+  };
+  return run_app(std::move(config.value()), options, reread);
 }
 
 int main(int argc, char** argv) {

@@ -33,13 +33,16 @@
 // problem that nginx's lingering_close setting addresses).
 #include "uv/http_server.h"
 
+#include <fcntl.h>
 #include <llhttp.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -49,6 +52,8 @@
 #include <list>
 #include <string_view>
 #include <utility>
+
+#include "base/text.h"
 
 namespace unshelver::io {
 
@@ -68,6 +73,10 @@ constexpr std::size_t kMaxKeptWriteCapacity = std::size_t{64} * 1024;
 constexpr std::size_t kMaxKeptBodyCapacity = std::size_t{16} * 1024;
 // How long a closing connection waits for its last answer to be written and for the client's EOF.
 constexpr core::Millis kCloseTimeout{5'000};
+// At shutdown, how long a connection accepted just before may take to send its first request: a
+// client sends it right after connecting, so it is usually in the socket already, but unread.
+// Short, because a browser's speculative connection may never send one.
+constexpr core::Millis kFirstRequestWait{50};
 
 bool equals_ignore_case(std::string_view a, std::string_view b) {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
@@ -136,6 +145,8 @@ struct HttpServer::Impl {
   ~Impl();
 
   Status listen(const std::string& host, int port);
+  Result<int> duplicate_listener() const;
+  Status adopt(int listening_fd, const std::string& host);
   void shutdown(std::function<void()> on_closed);
   void on_connection(int status);
   void on_connection_closed(HttpConnection* connection);
@@ -424,7 +435,16 @@ void HttpConnection::begin_shutdown() {
     close_after_writes();  // An answer is still on its way: let it arrive.
     return;
   }
-  close_now();  // Idle, or in the middle of receiving a request.
+  // A request being received, or the first request of a connection just accepted, is on its way:
+  // its client cannot know that the server stops (a configuration reload stops one), and a close
+  // now would fail it. It is answered, then closed; its timers and the grace period bound the
+  // wait. A keep-alive connection between requests is closed at once, as clients expect.
+  if (phase_ == Phase::kHeaders || phase_ == Phase::kBody) return;
+  if (phase_ == Phase::kIdle && request_id_ == 0) {
+    arm_timer(kFirstRequestWait);
+    return;
+  }
+  close_now();
 }
 
 // --- HttpConnection: reading ----------------------------------------------------------------------
@@ -1028,6 +1048,51 @@ Status HttpServer::Impl::listen(const std::string& host_in, int port_in) {
   return ok_status();
 }
 
+Result<int> HttpServer::Impl::duplicate_listener() const {
+  if (listener == nullptr) return Error{"the HTTP server is not listening"};
+  uv_os_fd_t fd = -1;
+  if (int rc = uv_fileno(reinterpret_cast<const uv_handle_t*>(&listener->handle), &fd); rc != 0) {
+    return Error{std::string("uv_fileno: ") + uv_strerror(rc)};
+  }
+  const int duplicate = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (duplicate < 0) return Error{"cannot duplicate the listening socket: " + core::errno_text()};
+  return duplicate;
+}
+
+Status HttpServer::Impl::adopt(int listening_fd, const std::string& host_in) {
+  if (listener != nullptr || shutting_down) {
+    ::close(listening_fd);
+    return Error{"the HTTP server is already listening or shut down"};
+  }
+  auto* block = new ListenerBlock{};
+  block->handle.data = block;
+  if (int rc = uv_tcp_init(loop, &block->handle); rc != 0) {
+    delete block;  // Not a handle yet, so there is nothing to close.
+    ::close(listening_fd);
+    return Error{std::string("uv_tcp_init: ") + uv_strerror(rc)};
+  }
+  // From here on the handle owns the descriptor: closing the handle closes it.
+  int rc = uv_tcp_open(&block->handle, listening_fd);
+  if (rc != 0) ::close(listening_fd);
+  if (rc == 0)
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&block->handle), kListenBacklog, on_uv_connection);
+  if (rc != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&block->handle), on_uv_listener_closed);
+    return Error{std::string("cannot listen on the handed-over socket: ") + uv_strerror(rc)};
+  }
+  block->owner = this;
+  listener = block;
+  host = host_in;
+  sockaddr_storage bound{};
+  int bound_length = sizeof(bound);
+  if (uv_tcp_getsockname(&block->handle, reinterpret_cast<sockaddr*>(&bound), &bound_length) == 0) {
+    port = bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port)
+                                       : ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
+  }
+  spdlog::info("http: listening on {}:{} (socket handed over)", host, port);
+  return ok_status();
+}
+
 void HttpServer::Impl::on_uv_connection(uv_stream_t* stream, int status) noexcept {
   auto* block = static_cast<ListenerBlock*>(stream->data);
   if (block->owner == nullptr) return;
@@ -1171,6 +1236,14 @@ HttpServer::~HttpServer() = default;
 
 Status HttpServer::listen(const std::string& host, int port) {
   return impl_->listen(host, port);
+}
+
+Result<int> HttpServer::duplicate_listener() const {
+  return impl_->duplicate_listener();
+}
+
+Status HttpServer::adopt(int listening_fd, const std::string& host) {
+  return impl_->adopt(listening_fd, host);
 }
 
 int HttpServer::port() const {

@@ -79,6 +79,13 @@ class HttpServer {
 
   // Binds and listens on host:port (IPv4 or IPv6 literal; port 0 picks a free port).
   Status listen(const std::string& host, int port);
+  // Handing the listening socket to the next server in the same process (a configuration reload):
+  // duplicate_listener() returns a duplicate of the listening socket (close-on-exec), which keeps
+  // the socket and the connections queued in its backlog alive after this server closes its own;
+  // adopt() makes a new server listen on such a descriptor (and owns it from then on, even on
+  // failure). `host` is what host() reports.
+  Result<int> duplicate_listener() const;
+  Status adopt(int listening_fd, const std::string& host);
   // The port actually bound (useful after listen(..., 0)).
   int port() const;
   const std::string& host() const;

@@ -117,6 +117,12 @@ int App::start() {
     spdlog::critical("cannot listen on {}: {}", config_.listen, listening.error().message);
     return 1;
   }
+  if (!config_.proxy.socket.empty()) {
+    if (Status listening = server_->listen_unix(config_.proxy.socket, 0660); !listening) {
+      spdlog::critical("http.proxy_socket: {}", listening.error().message);
+      return 1;
+    }
+  }
 
   for (int signal_number : {SIGINT, SIGTERM}) {
     auto signal = std::make_unique<io::Signal>(loop_.get());
@@ -175,7 +181,7 @@ void App::start_web() {
         "no control token is configured (app.control_token, the secrets file or UNSHELVER_CONTROL_TOKEN): "
         "/control, /api/events and the CLI's status, wake and shelve are off");
   }
-  access_ = std::make_unique<web::AccessControl>(config_, signing_key);
+  access_ = std::make_unique<web::AccessControl>(config_, signing_key, config_.state_dir + "/sessions.json");
   web_ = std::make_unique<web::WebApp>(*pages_, *this, *access_, config_.app.manual_shelve_path);
   holds_ = std::make_unique<web::HoldQueue>(
       loop_.get(), [this](const std::string& name) { return web_->gate_expired(name); },

@@ -172,7 +172,7 @@ int App::start_listening() {
       spdlog::critical("{}", adopted.error().message);
       return 1;
     }
-    return 0;
+    return listen_on_proxy_socket();
   }
   // "host:port", "[v6]:port" or ":port" (--listen), where a missing host means 127.0.0.1.
   const Result<core::Authority> address = core::parse_authority(config_.listen);
@@ -184,6 +184,15 @@ int App::start_listening() {
   const std::string host = address->host.empty() ? "127.0.0.1" : address->host;
   if (Status listening = server_->listen(host, *address->port); !listening) {
     spdlog::critical("cannot listen on {}: {}", config_.listen, listening.error().message);
+    return 1;
+  }
+  return listen_on_proxy_socket();
+}
+
+int App::listen_on_proxy_socket() {
+  if (config_.proxy.socket.empty()) return 0;
+  if (Status listening = server_->listen_unix(config_.proxy.socket, 0660); !listening) {
+    spdlog::critical("http.proxy_socket: {}", listening.error().message);
     return 1;
   }
   return 0;
@@ -281,7 +290,7 @@ void App::start_web() {
         "no control token is configured (app.control_token, the secrets file or UNSHELVER_CONTROL_TOKEN): "
         "/control, /api/events and the CLI's status, wake and shelve are off");
   }
-  access_ = std::make_unique<web::AccessControl>(config_, signing_key);
+  access_ = std::make_unique<web::AccessControl>(config_, signing_key, config_.state_dir + "/sessions.json");
   web_ = std::make_unique<web::WebApp>(*pages_, *this, *access_, config_.app.manual_shelve_path);
   holds_ = std::make_unique<web::HoldQueue>(
       loop_.get(), [this](const std::string& name) { return web_->gate_expired(name); },

@@ -104,6 +104,8 @@ class App final : public web::Controller {
   void reload_config();
   // Listens on config_.listen, or on the socket handed over by a reload.
   int start_listening();
+  // Also listens on http.proxy_socket, when set (for Caddy; see README "Who the client is").
+  int listen_on_proxy_socket();
   void on_backend_change(Backend& backend, const std::vector<core::Transition>& transitions, bool persist);
   int start_events();
   void start_web();

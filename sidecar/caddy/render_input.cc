@@ -29,7 +29,8 @@ core::CaddyRenderInput make_caddy_input(const core::Config& config, const std::v
   core::CaddyRenderInput input;
   input.admin_listen = listen_of(caddy.admin);
   input.launcher_site = core::site_address(caddy.launcher_url);
-  input.unshelver = unshelver_listen;
+  // Over the proxy socket, Unshelver believes Caddy's X-Forwarded-For (web/proxy_trust.h).
+  input.unshelver = config.proxy.socket.empty() ? unshelver_listen : "unix/" + config.proxy.socket;
   input.access_log = config.activity_log_path;
   input.log_roll_size_mb = caddy.log_roll_size_mb;
   input.log_roll_keep = caddy.log_roll_keep;

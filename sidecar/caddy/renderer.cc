@@ -150,6 +150,17 @@ bool is_gate_uri(std::string_view uri) {
          });
 }
 
+// Caddy's dial address for a Unix socket, "unix//run/unshelver/http.sock" (http.proxy_socket):
+// an absolute path of letters, digits and / . _ -, so that nothing in it means more to Caddy.
+bool is_unix_dial_address(std::string_view text) {
+  constexpr std::string_view kPrefix = "unix//";
+  return text.starts_with(kPrefix) && text.size() > kPrefix.size() &&
+         all_of(text.substr(kPrefix.size() - 1), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-' ||
+                  c == '/';
+         });
+}
+
 // Collects every problem, so that one message lists them all.
 class Problems {
  public:
@@ -191,8 +202,8 @@ Status validate_render_input(const CaddyRenderInput& input) {
   }
   if (!is_site_address(input.launcher_site))
     problems.add("launcher_site", input.launcher_site, kSiteExpectation);
-  if (!is_dialable_host_port(input.unshelver))
-    problems.add("unshelver", input.unshelver, kHostPortExpectation);
+  if (!is_dialable_host_port(input.unshelver) && !is_unix_dial_address(input.unshelver))
+    problems.add("unshelver", input.unshelver, "expected host:port, [IPv6]:port or unix//PATH");
   if (!input.access_log.empty() && !is_log_path(input.access_log)) {
     problems.add("access_log", input.access_log,
                  "expected an absolute file path of letters, digits and / . _ - + @ ~ , = % :");

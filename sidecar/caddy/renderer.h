@@ -51,7 +51,7 @@ struct CaddyBackendView {
 struct CaddyRenderInput {
   std::string admin_listen;   // the `admin` global option: "127.0.0.1:2019" or "unix//run/caddy/admin.sock"
   std::string launcher_site;  // site address of the launcher host
-  std::string unshelver;      // host:port where Unshelver listens
+  std::string unshelver;      // host:port where Unshelver listens, or unix//PATH (its proxy socket)
   std::string access_log;     // absolute path; empty: no `log` directive
   int log_roll_size_mb = 100;
   int log_roll_keep = 10;
@@ -71,8 +71,9 @@ std::string site_address(std::string_view url);
 // Checks every value that ends up in the Caddyfile:
 // - site addresses (launcher_site, backends[].site): http:// or https://, a host name, IPv4
 //   address or [IPv6] address, an optional port, and nothing else (no path, not even "/");
-// - unshelver and upstream: host:port or [v6]:port; admin_listen the same, a Unix socket
-//   (unix//path, config/caddy_admin.h), or empty (no `admin`);
+// - unshelver and upstream: host:port or [v6]:port (unshelver also unix//PATH, PATH of letters,
+//   digits and / . _ -); admin_listen the same, a Unix socket (unix//path, config/caddy_admin.h),
+//   or empty (no `admin`);
 // - bind: empty, a host name, an IPv4 or an IPv6 address;
 // - access_log: empty or an absolute path of letters, digits and / . _ - + @ ~ , = % :
 // - name: letters, digits, - and _, unique; label: letters, digits and . _ - : + = @ / ~, not one

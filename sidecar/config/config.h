@@ -212,6 +212,16 @@ struct HttpLimits {
   bool operator==(const HttpLimits&) const = default;
 };
 
+// Who may speak for the client (web/proxy_trust.h): the Unix socket Caddy reaches Unshelver on,
+// and the TCP peers whose X-Forwarded-For is believed.
+struct ProxySettings {
+  std::string socket;  // http.proxy_socket: a path, or empty for none
+  // http.trusted_proxies; nullopt when not configured (then loopback, unless `socket` is set).
+  std::optional<std::vector<std::string>> trusted_proxies;
+
+  bool operator==(const ProxySettings&) const = default;
+};
+
 // The audit trail (events/journal.h, events/swift_mirror.h).
 struct EventSettings {
   std::uint64_t rotate_bytes = std::uint64_t{10} * 1024 * 1024;  // the local log becomes .1 past this size
@@ -297,6 +307,7 @@ struct Config {
   std::string secrets_file;
   std::string log_level = "info";
   HttpLimits http;
+  ProxySettings proxy;
   CaddySettings caddy;
 
   // local_event_log, or events.jsonl in the state directory when it is not set.

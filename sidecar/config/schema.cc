@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "base/address_range.h"
 #include "base/text.h"
 #include "base/url.h"
 #include "config/checks.h"
@@ -50,6 +51,18 @@ void store_os_string(Draft& d, const Value& v, std::string OpenStackSettings::*f
 std::string upper(std::string text) {
   for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return text;
+}
+
+// The proxy socket's path also goes into the Caddyfile Unshelver renders (unix//PATH), so it is
+// held to characters that mean nothing more to Caddy.
+std::string check_socket_path(std::string_view text) {
+  if (std::string message = config_detail::check_absolute_path(text); !message.empty()) return message;
+  const bool plain = std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-' || c == '/';
+  });
+  if (!plain) return "must consist of letters, digits and / . _ -";
+  if (text.size() > 100) return "must have at most 100 bytes (the limit of a Unix socket address)";
+  return "";
 }
 
 // clang-format off
@@ -456,6 +469,15 @@ const Key kKeys[] = {
     {.path = "http.shutdown_grace_seconds", .type = Type::kNumber, .origin = kOurs, .min = 0, .max = kMaxSeconds, .fallback = "5", .example = "5",
      .help = "Seconds in-flight requests may finish after SIGTERM.",
      .store = [](Draft& d, const Value& v) { d.config.http.shutdown_grace = config_detail::millis_from_seconds(v.number); }},
+    {.path = "http.proxy_socket", .type = Type::kString, .origin = kOurs, .fallback = "none", .example = "# \"/run/unshelver/http.sock\"",
+     .help = "Also listen on this Unix socket, for Caddy (mode 0660, the group of its directory: make that Caddy's group); with caddy.manage, Caddy is pointed at it. X-Forwarded-For is then believed only on it (and from http.trusted_proxies).",
+     .check = check_socket_path,
+     .store = [](Draft& d, const Value& v) { d.config.proxy.socket = v.text; }},
+    {.path = "http.trusted_proxies", .type = Type::kStrings, .origin = kOurs,
+     .fallback = "loopback (127.0.0.0/8, ::1); none when http.proxy_socket is set", .example = "# []",
+     .help = "Addresses or ranges (10.0.0.0/8, fd00::/8) of TCP peers whose X-Forwarded-For and X-Forwarded-Proto are believed; from any other peer the client is the peer itself.",
+     .check = check_address_range,
+     .store = [](Draft& d, const Value& v) { d.config.proxy.trusted_proxies = v.list; }},
 
     // --- caddy -----------------------------------------------------------------------------------
     {.path = "caddy", .type = Type::kSection, .origin = kOurs, .help = "Managing Caddy's routing through its admin API (see README \"Caddy\").",

@@ -39,6 +39,8 @@
 #include <spdlog/spdlog.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -125,6 +127,13 @@ struct ListenerBlock {
   HttpServer::Impl* owner = nullptr;  // Null once the server is gone.
 };
 
+// The Unix socket of listen_unix(), and its path, which is unlinked when the listener closes.
+struct UnixListenerBlock {
+  uv_pipe_t handle;  // First member, as above.
+  HttpServer::Impl* owner = nullptr;
+  std::string path;
+};
+
 struct GraceTimerBlock {
   uv_timer_t handle;  // First member, as above.
   HttpServer::Impl* owner = nullptr;
@@ -147,6 +156,7 @@ struct HttpServer::Impl {
   Status listen(const std::string& host, int port);
   Result<int> duplicate_listener() const;
   Status adopt(int listening_fd, const std::string& host);
+  Status listen_unix(const std::string& path, int mode);
   void shutdown(std::function<void()> on_closed);
   void on_connection(int status);
   void on_connection_closed(HttpConnection* connection);
@@ -159,6 +169,9 @@ struct HttpServer::Impl {
 
   static void on_uv_connection(uv_stream_t* stream, int status) noexcept;
   static void on_uv_listener_closed(uv_handle_t* handle) noexcept;
+  static void on_uv_unix_connection(uv_stream_t* stream, int status) noexcept;
+  static void on_uv_unix_listener_closed(uv_handle_t* handle) noexcept;
+  static void close_unix_listener(UnixListenerBlock* block);
   static void on_uv_grace_timer(uv_timer_t* handle) noexcept;
   static void on_uv_grace_timer_closed(uv_handle_t* handle) noexcept;
 
@@ -169,7 +182,8 @@ struct HttpServer::Impl {
   std::string host;
   int port = 0;
 
-  ListenerBlock* listener = nullptr;  // Null before listen() and after its close callback.
+  ListenerBlock* listener = nullptr;           // Null before listen() and after its close callback.
+  UnixListenerBlock* unix_listener = nullptr;  // The same for listen_unix().
   GraceTimerBlock* grace_timer = nullptr;
   std::list<std::shared_ptr<HttpConnection>> connections;
   std::unique_ptr<char[]> read_buffer;
@@ -236,7 +250,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     kDraining,  // The last answer is queued and the connection will close: kCloseTimeout runs.
   };
 
-  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  uv_stream_t* stream() {
+    return on_pipe_ ? reinterpret_cast<uv_stream_t*>(&pipe_) : reinterpret_cast<uv_stream_t*>(&tcp_);
+  }
   void on_read(ssize_t nread, const uv_buf_t* buffer);
   void on_read_end(ssize_t status);
   void on_write_done(WriteRequest* request, int status);
@@ -262,6 +278,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   std::shared_ptr<HttpConnection> self_;  // Set while the handles are open.
 
   uv_tcp_t tcp_{};
+  uv_pipe_t pipe_{};  // Instead of tcp_ for a connection on the Unix socket (on_pipe_).
+  bool on_pipe_ = false;
   uv_timer_t timer_{};
   uv_shutdown_t shutdown_request_{};
   llhttp_t parser_{};
@@ -366,14 +384,15 @@ bool HttpConnection::start(uv_stream_t* listener) {
   parser_.data = this;
 
   // Both inits only fill in fields on Unix; a failure would mean a broken loop.
+  on_pipe_ = listener->type == UV_NAMED_PIPE;
   int rc = uv_timer_init(server_->loop, &timer_);
-  if (rc == 0) rc = uv_tcp_init(server_->loop, &tcp_);
+  if (rc == 0) rc = on_pipe_ ? uv_pipe_init(server_->loop, &pipe_, 0) : uv_tcp_init(server_->loop, &tcp_);
   if (rc != 0) {
     spdlog::critical("http: cannot initialise connection handles: {}", uv_strerror(rc));
     std::abort();
   }
   timer_.data = this;
-  tcp_.data = this;
+  stream()->data = this;
 
   rc = uv_accept(listener, stream());
   if (rc != 0) {
@@ -381,12 +400,14 @@ bool HttpConnection::start(uv_stream_t* listener) {
     close_now();
     return false;
   }
+  // The proxy socket's peer is whoever may open it (its mode and group): the proxy.
+  if (on_pipe_) remote_address_ = "unix";
   // Answers are written whole with one uv_write; Nagle would only delay the last segment.
-  uv_tcp_nodelay(&tcp_, 1);
+  if (!on_pipe_) uv_tcp_nodelay(&tcp_, 1);
 
   sockaddr_storage peer{};
   int peer_length = sizeof(peer);
-  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&peer), &peer_length) == 0) {
+  if (!on_pipe_ && uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&peer), &peer_length) == 0) {
     char name[64] = {};
     if (peer.ss_family == AF_INET6) {
       uv_ip6_name(reinterpret_cast<const sockaddr_in6*>(&peer), name, sizeof(name));
@@ -413,7 +434,7 @@ void HttpConnection::close_now() {
   // uv_close stops reading and the timer, and cancels queued writes and the shutdown request:
   // their callbacks run with UV_ECANCELED before the close callbacks (docs/src/handle.rst).
   pending_closes_ = 2;
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_uv_close);
+  uv_close(reinterpret_cast<uv_handle_t*>(stream()), on_uv_close);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_uv_close);
 }
 
@@ -660,6 +681,7 @@ int HttpConnection::on_headers_complete() {
     request_.query.assign(request_.target, question + 1);
   }
   request_.remote_address = remote_address_;
+  request_.via_proxy_socket = on_pipe_;
   head_request_ = method == HTTP_HEAD;
   http10_ = parser_.http_major == 1 && parser_.http_minor == 0;
   // llhttp sets `upgrade` for CONNECT and for Upgrade requests before this callback; the bytes
@@ -986,6 +1008,11 @@ HttpServer::Impl::~Impl() {
     if (!uv_is_closing(handle)) uv_close(handle, on_uv_listener_closed);
     listener = nullptr;
   }
+  if (unix_listener != nullptr) {
+    unix_listener->owner = nullptr;
+    close_unix_listener(unix_listener);
+    unix_listener = nullptr;
+  }
   for (auto& connection : connections) {
     connection->detach();
     connection->close_now();
@@ -1138,6 +1165,94 @@ void HttpServer::Impl::on_listener_closed() {
   maybe_finish_shutdown();
 }
 
+Status HttpServer::Impl::listen_unix(const std::string& path, int mode) {
+  if (unix_listener != nullptr) return Error{"the HTTP server is already listening on a Unix socket"};
+  if (shutting_down) return Error{"the HTTP server is shut down"};
+  if (path.empty() || path.size() >= sizeof(sockaddr_un{}.sun_path)) {
+    return Error{"cannot listen on " + path + ": a Unix socket path must have 1 to " +
+                 std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + " bytes"};
+  }
+  // A socket left by an earlier run that did not stop cleanly is removed; anything else at that
+  // path is not ours to delete.
+  struct stat existing {};
+  if (lstat(path.c_str(), &existing) == 0) {
+    if (!S_ISSOCK(existing.st_mode))
+      return Error{"cannot listen on " + path + ": it exists and is not a socket"};
+    if (unlink(path.c_str()) != 0)
+      return Error{"cannot remove the old socket " + path + ": " + core::errno_text()};
+  }
+  auto* block = new UnixListenerBlock{};
+  block->handle.data = block;
+  int rc = uv_pipe_init(loop, &block->handle, 0);
+  if (rc != 0) {
+    delete block;  // Not a handle yet, so there is nothing to close.
+    return Error{std::string("uv_pipe_init: ") + uv_strerror(rc)};
+  }
+  rc = uv_pipe_bind(&block->handle, path.c_str());
+  if (rc == 0) block->path = path;  // From here on, closing the listener unlinks the socket.
+  // The mode and group are set before listening, so that nobody connects through the umask's
+  // bits. The socket takes the group of its directory, the group that Caddy and Unshelver share.
+  struct stat directory {};
+  const std::string parent = path.substr(0, path.rfind('/') == 0 ? 1 : path.rfind('/'));
+  if (rc == 0 && chmod(path.c_str(), static_cast<mode_t>(mode)) != 0) rc = uv_translate_sys_error(errno);
+  if (rc == 0 && stat(parent.c_str(), &directory) == 0 && directory.st_gid != getegid() &&
+      chown(path.c_str(), static_cast<uid_t>(-1), directory.st_gid) != 0) {
+    rc = uv_translate_sys_error(errno);
+  }
+  if (rc == 0)
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&block->handle), kListenBacklog, on_uv_unix_connection);
+  if (rc != 0) {
+    close_unix_listener(block);
+    return Error{"cannot listen on " + path + ": " + uv_strerror(rc)};
+  }
+  block->owner = this;
+  unix_listener = block;
+  spdlog::info("http: listening on unix:{}", path);
+  return ok_status();
+}
+
+void HttpServer::Impl::close_unix_listener(UnixListenerBlock* block) {
+  auto* handle = reinterpret_cast<uv_handle_t*>(&block->handle);
+  if (uv_is_closing(handle)) return;
+  // Unlinked at once, so that a new daemon can bind the path while this one finishes.
+  if (!block->path.empty() && unlink(block->path.c_str()) != 0 && errno != ENOENT) {
+    spdlog::warn("http: cannot remove {}: {}", block->path, core::errno_text());
+  }
+  block->path.clear();
+  uv_close(handle, on_uv_unix_listener_closed);
+}
+
+void HttpServer::Impl::on_uv_unix_connection(uv_stream_t* stream, int status) noexcept {
+  auto* block = static_cast<UnixListenerBlock*>(stream->data);
+  if (block->owner == nullptr) return;
+  try {
+    Impl& server = *block->owner;
+    if (status < 0) {
+      spdlog::warn("http: incoming connection on unix:{} failed: {}", block->path, uv_strerror(status));
+      return;
+    }
+    if (server.shutting_down) return;
+    auto connection = std::make_shared<HttpConnection>(&server);
+    server.connections.push_back(connection);
+    connection->position = std::prev(server.connections.end());
+    ++server.stats.open_connections;
+    if (connection->start(stream)) ++server.stats.connections_accepted;
+  } catch (const std::exception& error) {
+    spdlog::error("http: cannot accept a connection: {}", error.what());
+  } catch (...) {
+    spdlog::error("http: cannot accept a connection");
+  }
+}
+
+void HttpServer::Impl::on_uv_unix_listener_closed(uv_handle_t* handle) noexcept {
+  auto* block = reinterpret_cast<UnixListenerBlock*>(handle);
+  HttpServer::Impl* owner = block->owner;
+  delete block;
+  if (owner == nullptr) return;
+  owner->unix_listener = nullptr;
+  owner->maybe_finish_shutdown();
+}
+
 void HttpServer::Impl::shutdown(std::function<void()> on_closed_in) {
   if (shutting_down) {
     spdlog::warn("http: shutdown() called twice; the second callback is ignored");
@@ -1152,6 +1267,7 @@ void HttpServer::Impl::shutdown(std::function<void()> on_closed_in) {
     auto* handle = reinterpret_cast<uv_handle_t*>(&listener->handle);
     if (!uv_is_closing(handle)) uv_close(handle, on_uv_listener_closed);
   }
+  if (unix_listener != nullptr) close_unix_listener(unix_listener);
 
   // The grace timer exists for the whole shutdown, even without connections, so that on_closed
   // always runs from a close callback, never from inside shutdown().
@@ -1179,7 +1295,10 @@ void HttpServer::Impl::on_grace_timer() {
 }
 
 void HttpServer::Impl::maybe_finish_shutdown() {
-  if (!shutting_down || listener != nullptr || !connections.empty() || grace_timer == nullptr) return;
+  if (!shutting_down || listener != nullptr || unix_listener != nullptr || !connections.empty() ||
+      grace_timer == nullptr) {
+    return;
+  }
   auto* handle = reinterpret_cast<uv_handle_t*>(&grace_timer->handle);
   if (uv_is_closing(handle)) return;
   uv_timer_stop(&grace_timer->handle);
@@ -1244,6 +1363,10 @@ Result<int> HttpServer::duplicate_listener() const {
 
 Status HttpServer::adopt(int listening_fd, const std::string& host) {
   return impl_->adopt(listening_fd, host);
+}
+
+Status HttpServer::listen_unix(const std::string& path, int mode) {
+  return impl_->listen_unix(path, mode);
 }
 
 int HttpServer::port() const {

@@ -86,6 +86,11 @@ class HttpServer {
   // failure). `host` is what host() reports.
   Result<int> duplicate_listener() const;
   Status adopt(int listening_fd, const std::string& host);
+  // Also listens on a Unix socket at `path`, for the proxy in front (HttpRequest::via_proxy_socket),
+  // with permission bits `mode` (exactly, not through the umask) and the group of its directory.
+  // A socket left at `path` by an earlier run is replaced; any other file there is an error. The
+  // path is unlinked when the server shuts down.
+  Status listen_unix(const std::string& path, int mode);
   // The port actually bound (useful after listen(..., 0)).
   int port() const;
   const std::string& host() const;

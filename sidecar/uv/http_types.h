@@ -23,7 +23,10 @@ struct HttpRequest {
   int http_minor = 1;
   HeaderList headers;  // names as received
   std::string body;
-  std::string remote_address;  // "127.0.0.1"
+  std::string remote_address;  // "127.0.0.1"; "unix" for a peer on the proxy socket
+  // The peer connected to the Unix socket of HttpServer::listen_unix, which only the proxy in
+  // front (Caddy) may open: its forwarding headers can be believed.
+  bool via_proxy_socket = false;
 
   const std::string* header(std::string_view name) const { return find_header(headers, name); }
 };

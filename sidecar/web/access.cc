@@ -4,6 +4,7 @@
 
 #include "base/crypto.h"
 #include "base/text.h"
+#include "uv/files.h"
 #include "uv/random.h"
 
 namespace unshelver::web {
@@ -11,6 +12,8 @@ namespace unshelver::web {
 namespace {
 constexpr std::size_t kNonceBytes = 16;
 constexpr std::size_t kVisitorIdBytes = 16;
+// sessions.json holds at most kMaxRevokedSessions entries of about 40 bytes; far less than this.
+constexpr std::size_t kMaxRevocationFileBytes = std::size_t{1} << 20;
 // A visitor cookie outlives any page it was set with; a day is plenty for an open tab.
 constexpr std::chrono::seconds kVisitorCookieAge{24 * 3600};
 // Form purposes: a token made for one form is refused by every other.
@@ -25,19 +28,62 @@ std::string digest_hex(std::string_view text) {
 }
 }  // namespace
 
-AccessControl::AccessControl(const core::Config& config, std::string_view signing_key)
+AccessControl::AccessControl(const core::Config& config, std::string_view signing_key,
+                             std::string revocations_file)
     : control_token_(config.app.control_token),
-      binding_(control_token_.empty() ? "" : digest_hex("unshelver/control-token|" + control_token_)),
+      token_digest_(control_token_.empty() ? "" : digest_hex("unshelver/control-token|" + control_token_)),
       signer_(signing_key),
       session_lifetime_(config.security.session_lifetime),
       login_limiter_(
           core::RateLimit{static_cast<double>(config.security.login_burst), config.security.login_refill}),
       wake_limiter_(
           core::RateLimit{static_cast<double>(config.security.wake_burst), config.security.wake_refill}),
-      wake_cooldown_(config.security.wake_cooldown) {}
+      wake_cooldown_(config.security.wake_cooldown),
+      proxy_trust_(config.proxy.trusted_proxies, !config.proxy.socket.empty()),
+      revocations_file_(std::move(revocations_file)) {
+  load_revocations();
+}
 
-std::string AccessControl::client_address(const io::HttpRequest& request) {
-  if (is_loopback(request.remote_address)) {
+void AccessControl::load_revocations() {
+  if (revocations_file_.empty()) return;
+  auto text = io::read_file_if_exists(revocations_file_, kMaxRevocationFileBytes);
+  if (text.ok() && !*text) return;
+  std::optional<core::SessionRevocations> loaded;
+  if (text.ok()) loaded = core::SessionRevocations::parse(**text);
+  if (loaded) {
+    revocations_ = std::move(*loaded);
+    return;
+  }
+  // What it revoked is unknown: end every session rather than revive a logged-out one.
+  spdlog::warn(
+      "{}; every control session ends",
+      text.ok() ? revocations_file_ + " is not a valid session revocation file" : text.error().message);
+  revocations_ = core::SessionRevocations::after_loss(revocations_);
+  save_revocations();
+}
+
+void AccessControl::save_revocations() const {
+  if (revocations_file_.empty()) return;
+  // Synchronous: a logout is rare and the file small (at most kMaxRevokedSessions entries).
+  if (Status written = io::write_file_atomically(revocations_file_, revocations_.serialize(), 0600);
+      !written) {
+    spdlog::error("cannot remember a logout across restarts: {}", written.error().message);
+  }
+}
+
+std::string AccessControl::binding() const {
+  if (token_digest_.empty()) return "";
+  // Generation 0 binds as before, so that sessions issued by an older version stay valid.
+  return revocations_.generation() == 0 ? token_digest_
+                                        : token_digest_ + "|" + std::to_string(revocations_.generation());
+}
+
+bool AccessControl::from_proxy(const io::HttpRequest& request) const {
+  return request.via_proxy_socket || proxy_trust_.trusts(request.remote_address);
+}
+
+std::string AccessControl::client_address(const io::HttpRequest& request) const {
+  if (from_proxy(request)) {
     if (const std::string* forwarded = request.header("X-Forwarded-For"); forwarded != nullptr) {
       const std::size_t comma = forwarded->rfind(',');
       std::string_view last =
@@ -50,12 +96,12 @@ std::string AccessControl::client_address(const io::HttpRequest& request) {
 }
 
 bool AccessControl::is_local(const io::HttpRequest& request) {
-  return is_loopback(request.remote_address) && request.header("X-Forwarded-For") == nullptr &&
-         request.header("Forwarded") == nullptr;
+  return !request.via_proxy_socket && is_loopback(request.remote_address) &&
+         request.header("X-Forwarded-For") == nullptr && request.header("Forwarded") == nullptr;
 }
 
-bool AccessControl::is_https(const io::HttpRequest& request) {
-  if (!is_loopback(request.remote_address)) return false;
+bool AccessControl::is_https(const io::HttpRequest& request) const {
+  if (!from_proxy(request)) return false;
   const std::string* proto = request.header("X-Forwarded-Proto");
   return proto != nullptr && core::to_lower(core::trim(*proto)) == "https";
 }
@@ -79,33 +125,28 @@ std::string AccessControl::cookie(std::string_view name, std::string_view value,
   return text;
 }
 
-void AccessControl::forget_expired_revocations(WallTime now) {
-  for (auto it = revoked_.begin(); it != revoked_.end();) {
-    it = it->second <= now ? revoked_.erase(it) : std::next(it);
-  }
-}
-
 std::optional<core::Signer::Session> AccessControl::valid_session(const io::HttpRequest& request,
                                                                   WallTime now) {
   const std::string* header = request.header("Cookie");
   if (header == nullptr) return std::nullopt;
   auto value = core::cookie_value(*header, kSessionCookie);
   if (!value) return std::nullopt;
-  auto session = signer_.verify_session(*value, binding_, now);
-  if (!session || revoked_.count(session->nonce) != 0) return std::nullopt;
+  auto session = signer_.verify_session(*value, binding(), now);
+  if (!session || revocations_.revoked(session->nonce)) return std::nullopt;
   return session;
 }
 
 AccessControl::TokenCheck AccessControl::check_token(const io::HttpRequest& request, std::string_view token,
                                                      SteadyTime steady_now) {
+  // The right token is accepted even from a client over its limit: the limit is keyed by address,
+  // which the admin shares with every local process (and, behind a proxy, with its other users),
+  // so refusing it would let anybody lock the admin out by failing on purpose.
+  if (core::secret_matches(token, control_token_)) return TokenCheck{true, false, {}};
   const std::string key = client_address(request);
-  // A client over its limit is refused without looking at the token, so guessing gets no faster
-  // by sending more.
   if (auto limited = login_limiter_.peek(key, steady_now); !limited.allowed) {
     ++stats_.login_rate_limited;
     return TokenCheck{false, true, limited.retry_after};
   }
-  if (core::secret_matches(token, control_token_)) return TokenCheck{true, false, {}};
   ++stats_.login_failures;
   login_limiter_.take(key, steady_now);
   return TokenCheck{false, false, {}};
@@ -135,6 +176,7 @@ AccessControl::Caller AccessControl::identify(const io::HttpRequest& request, Wa
   if (auto session = valid_session(request, now)) {
     caller.via = Via::kSession;
     caller.session_nonce = session->nonce;
+    caller.session_expires = session->expires;
   }
   return caller;
 }
@@ -158,16 +200,16 @@ AccessControl::Login AccessControl::login(const io::HttpRequest& request, std::s
   }
   ++stats_.logins;
   const auto expires = now + session_lifetime_;
-  const std::string value = signer_.issue_session(expires, io::random_bytes(kNonceBytes), binding_);
+  const std::string value = signer_.issue_session(expires, io::random_bytes(kNonceBytes), binding());
   login.result = LoginResult::kOk;
   login.set_cookie = cookie(kSessionCookie, value, session_lifetime_, request);
   return login;
 }
 
 std::string AccessControl::logout(const Caller& caller, const io::HttpRequest& request, WallTime now) {
-  forget_expired_revocations(now);
   if (caller.via == Via::kSession) {
-    revoked_[caller.session_nonce] = now + session_lifetime_;
+    revocations_.revoke(caller.session_nonce, caller.session_expires, now);
+    save_revocations();
     ++stats_.sessions_revoked;
   }
   return cookie(kSessionCookie, "", std::chrono::seconds(0), request);

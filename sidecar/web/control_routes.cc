@@ -85,7 +85,7 @@ io::HttpResponse WebApp::login(const io::HttpRequest& request) {
   const std::string token = AccessControl::form_field(request, "token").value_or("");
   const AccessControl::Login result =
       access_.login(request, token, std::chrono::system_clock::now(), std::chrono::steady_clock::now());
-  const std::string client = AccessControl::client_address(request);
+  const std::string client = access_.client_address(request);
   switch (result.result) {
     case AccessControl::LoginResult::kOk: {
       controller_.record_event("login", "control", "session started from " + client);
@@ -117,8 +117,7 @@ io::HttpResponse WebApp::logout(const io::HttpRequest& request, const Caller& ca
   }
   const std::string clear = access_.logout(caller, request, std::chrono::system_clock::now());
   if (caller.via == AccessControl::Via::kSession) {
-    controller_.record_event("logout", "control",
-                             "session ended from " + AccessControl::client_address(request));
+    controller_.record_event("logout", "control", "session ended from " + access_.client_address(request));
   }
   io::HttpResponse response = io::HttpResponse::redirect(303, "/control/login");
   response.set_header("Set-Cookie", clear);
@@ -173,7 +172,7 @@ io::HttpResponse WebApp::control_action(const io::HttpRequest& request, const Ca
   }
   const std::string reason = std::string(wake ? "wake" : "shelve") + " from " +
                              (caller.via == AccessControl::Via::kBearer ? "a script" : "the control page") +
-                             " at " + AccessControl::client_address(request);
+                             " at " + access_.client_address(request);
   const Controller::RequestOutcome outcome =
       wake ? controller_.wake(name, actor, reason) : controller_.shelve(name, actor, reason);
   if (outcome == Controller::RequestOutcome::kUnknownBackend) return not_found(request);

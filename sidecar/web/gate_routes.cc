@@ -30,6 +30,7 @@ io::HttpRequest forwarded_request(const io::HttpRequest& gate) {
   request.http_minor = gate.http_minor;
   request.headers = gate.headers;
   request.remote_address = gate.remote_address;
+  request.via_proxy_socket = gate.via_proxy_socket;
   return request;
 }
 
@@ -175,7 +176,7 @@ void WebApp::gate(const io::HttpRequest& gate_request, const std::string& name,
           break;
         }
         const std::string reason =
-            request.method + " " + request.path + " from " + AccessControl::client_address(request);
+            request.method + " " + request.path + " from " + access_.client_address(request);
         if (can_wake(view->state) && access_.start_cooldown(steady_now).count() > 0) {
           ++wake_requests_[{"gate", "deferred"}];
           deferred_wakes_.emplace(name, reason);

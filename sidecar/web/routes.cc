@@ -90,7 +90,7 @@ WebApp::Caller WebApp::identify(const io::HttpRequest& request, const std::strin
                                                       std::chrono::steady_clock::now());
   if (caller.bad_bearer && !caller.bearer_rate_limited) {
     controller_.record_event("login_failed", "control",
-                             "wrong bearer token from " + AccessControl::client_address(request) + " for " +
+                             "wrong bearer token from " + access_.client_address(request) + " for " +
                                  request.method + " " + request.path);
   }
   return caller;
@@ -320,9 +320,9 @@ io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std:
       if (const WakeCheck check = check_wake(request, state); !check.allowed) {
         ++wake_requests_[{"backend_api", check.result}];
       } else {
-        woken = controller_.wake(name, "wake-on-request",
-                                 request.method + " " + request.path + " from " +
-                                     AccessControl::client_address(request)) ==
+        woken = controller_.wake(
+                    name, "wake-on-request",
+                    request.method + " " + request.path + " from " + access_.client_address(request)) ==
                 Controller::RequestOutcome::kAccepted;
         ++wake_requests_[{"backend_api", woken ? "accepted" : "already_awake"}];
       }
@@ -468,7 +468,7 @@ io::HttpResponse WebApp::public_wake(const io::HttpRequest& request, const std::
     return refuse(check.status, check.result, check.message, check.wait);
   }
   const std::string reason =
-      (waiting_page ? "waiting page from " : "wake button from ") + AccessControl::client_address(request);
+      (waiting_page ? "waiting page from " : "wake button from ") + access_.client_address(request);
   const Controller::RequestOutcome outcome = controller_.wake(name, "public-button", reason);
   ++wake_requests_[{route, outcome == Controller::RequestOutcome::kAccepted ? "accepted" : "already_awake"}];
   if (wants_html(request)) {
@@ -499,7 +499,7 @@ bool is_local_path(std::string_view target) {
 WebApp::WakeCheck WebApp::check_wake(const io::HttpRequest& request, core::BackendState state) {
   const auto steady_now = std::chrono::steady_clock::now();
   if (auto wait = access_.take_wake_allowance(request, steady_now); wait.count() > 0) {
-    spdlog::warn("wake from {} refused: rate limited", AccessControl::client_address(request));
+    spdlog::warn("wake from {} refused: rate limited", access_.client_address(request));
     return {false, 429, "rate_limited", "Too many wake requests from your address; try again shortly.", wait};
   }
   // A wake that starts a sleeping backend (what the launcher offers as `can_wake`) is what costs.

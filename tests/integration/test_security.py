@@ -1,8 +1,13 @@
 """The control surface's and the public wake's protections, against the real binary.
 
 - Wrong control tokens answer 401 and are recorded as `login_failed` events and counted.
-- Brute force is slowed: past the burst a client is refused unchecked (429 + Retry-After), even
-  with the right token, while other clients are not affected.
+- Brute force is slowed: past the burst a client's wrong tokens are refused (429 + Retry-After)
+  and no longer recorded one by one, while other clients are not affected; the right token is
+  never refused, so that failing on purpose from the admin's address locks nobody out (§4).
+- X-Forwarded-For is believed only from the proxy: with http.proxy_socket, only on that socket;
+  a local TCP client is recorded and rate limited as itself, whatever it claims (§4). Through
+  the real Caddy, the managed configuration reaches Unshelver over the socket (launcher, gate).
+- A logout survives a restart with the same secret key (§5).
 - The token in a query string never authenticates; sessions are signed cookies with the right
   flags (Secure behind https), end at logout even for a copied cookie, and forms need their
   anti-forgery token.
@@ -12,14 +17,20 @@
   exposition format (checked by prom_check, and by promtool when installed).
 - harness.Unshelver.stop() checks that the token never reached the daemon's log or event log.
 """
+import http.client
 import json
 import os
 import re
+import socket
+import subprocess
+import tempfile
 import time
 import unittest
 
 import prom_check
-from harness import ADMIN, CONTROL_TOKEN, Unshelver, sim_config
+from caddy_harness import CADDY, BareCaddy, FakeBackend
+from harness import ADMIN, BINARY, CONTROL_TOKEN, Unshelver, require_peer, sim_config
+from test_routing import routing_config
 
 SECURITY = """
 security:
@@ -31,6 +42,34 @@ security:
 """
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"}
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a Unix socket, as Caddy speaks to Unshelver's proxy socket."""
+
+    def __init__(self, path):
+        super().__init__("localhost", timeout=5)
+        self.socket_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(5)
+        self.sock.connect(self.socket_path)
+
+
+def over_socket(path, method, target, headers):
+    connection = UnixHTTPConnection(path)
+    try:
+        connection.request(method, target, headers=headers)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def with_proxy_socket(config_text, path):
+    """The config with http.proxy_socket set (sim_config has an `http` section already)."""
+    return config_text.replace("\nhttp:\n", f"\nhttp:\n  proxy_socket: {path}\n", 1)
 
 
 def cookie_of(headers, name):
@@ -102,17 +141,54 @@ class SecurityTest(unittest.TestCase):
         code, headers, _ = self.login("guess-3", client="198.51.100.7")
         self.assertEqual(code, 429)
         self.assertGreater(int(headers["Retry-After"]), 500)
-        # Even the right token is not looked at while the client is over its limit.
-        self.assertEqual(self.login(CONTROL_TOKEN, client="198.51.100.7")[0], 429)
+        # The right token is still accepted: the limit is on failures, and the admin may share the
+        # address of whoever fails on purpose.
+        self.assertEqual(self.login(CONTROL_TOKEN, client="198.51.100.7")[0], 303)
         code, _, _ = self.daemon.get("/api/status", {**ADMIN, "X-Forwarded-For": "198.51.100.7"})
-        self.assertEqual(code, 429)
+        self.assertEqual(code, 200)
         # Another client is not affected.
         self.assertEqual(self.login(CONTROL_TOKEN, client="203.0.113.9")[0], 303)
-        self.assertIn("unshelver_login_rate_limited_total 3", self.metrics())
+        self.assertIn("unshelver_login_rate_limited_total 1", self.metrics())
         # Refused attempts are not events of their own (an attacker could flood the log), the
         # three wrong tokens are.
         time.sleep(0.3)  # any further event would have been recorded by now
         self.assertEqual(len([e for e in self.events() if e["action"] == "login_failed"]), 3)
+
+    def test_failing_on_purpose_from_loopback_does_not_lock_out_the_cli(self):
+        """Issue 15 §4: wrong tokens from 127.0.0.1, some with forged X-Forwarded-For, then the
+        admin's CLI with the right token works at once."""
+        for attempt in range(6):
+            forged = {"X-Forwarded-For": f"1.2.3.{attempt}"} if attempt % 2 else {}
+            code, _, _ = self.daemon.get("/api/status", {"Authorization": "Bearer wrong", **forged})
+            self.assertIn(code, (401, 429))
+        self.assertEqual(self.daemon.get("/api/status", {"Authorization": "Bearer wrong"})[0], 429)
+        result = subprocess.run([BINARY, "shelve", "gpu", "--config", self.daemon.config_path],
+                                capture_output=True, text=True, timeout=20)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        result = subprocess.run([BINARY, "status", "--config", self.daemon.config_path],
+                                capture_output=True, text=True, timeout=20)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
+    def test_a_logout_survives_a_restart(self):
+        """Issue 15 §5: the same secret key after a restart must not revive a logged-out cookie."""
+        session = self.session()
+        other = self.session()
+        cookie = {"Cookie": f"unshelver_session={session}"}
+        _, _, page = self.daemon.get("/control", {**cookie, "Accept": "text/html"})
+        form_token = re.search(rb'name="form_token" value="([^"]+)"', page).group(1).decode()
+        code, _, _ = self.daemon.request("POST", "/control/logout", {**FORM, **cookie},
+                                         f"form_token={form_token}".encode())
+        self.assertEqual(code, 303)
+        self.daemon.stop()
+        self.daemon.start()
+        code, _, _ = self.daemon.request("POST", "/control/shelve/gpu", {**FORM, **cookie, "Accept": "application/json"},
+                                         f"form_token={form_token}".encode())
+        self.assertEqual(code, 401, "a logged-out cookie works again after a restart")
+        code, _, _ = self.daemon.get("/control", {**cookie, "Accept": "application/json"})
+        self.assertEqual(code, 401)
+        # Another admin's session was not ended by that logout.
+        code, _, _ = self.daemon.get("/control", {"Cookie": f"unshelver_session={other}", "Accept": "application/json"})
+        self.assertEqual(code, 200)
 
     def test_token_in_a_query_string_does_not_authenticate(self):
         for path in (f"/control?token={CONTROL_TOKEN}", f"/api/status?token={CONTROL_TOKEN}",
@@ -296,6 +372,139 @@ class SecurityTest(unittest.TestCase):
         self.assertEqual(code, 401)
         code, _, _ = self.daemon.get("/metrics", {**ADMIN, "X-Forwarded-For": "198.51.100.50"})
         self.assertEqual(code, 200)
+
+
+class ProxySocketTest(unittest.TestCase):
+    """Issue 15 §4 with http.proxy_socket: forwarded addresses are believed only on the socket."""
+
+    def setUp(self):
+        self.daemon = Unshelver()
+        self.socket_path = os.path.join(self.daemon.workdir, "http.sock")
+        state = os.path.join(self.daemon.workdir, "state")
+        with open(self.daemon.config_path, "w") as config:
+            config.write(with_proxy_socket(sim_config(state, self.daemon.port, idle_seconds=300, extra_top=SECURITY),
+                                           self.socket_path))
+        self.daemon.start()
+
+    def tearDown(self):
+        self.daemon.stop()
+
+    def failures(self, count):
+        deadline = time.monotonic() + 5
+        while True:
+            events = json.loads(self.daemon.get("/api/events?limit=1000", ADMIN)[2])["events"]
+            failed = [e for e in events if e["action"] == "login_failed"]
+            if len(failed) >= count or time.monotonic() > deadline:
+                return failed
+            time.sleep(0.05)
+
+    def test_a_local_tcp_client_is_itself_whatever_it_forwards(self):
+        self.assertEqual(os.stat(self.socket_path).st_mode & 0o777, 0o660)
+        for attempt in range(3):
+            code, _, _ = self.daemon.get("/api/status", {"Authorization": "Bearer wrong",
+                                                         "X-Forwarded-For": f"1.2.3.{attempt}"})
+            self.assertEqual(code, 401)
+        # One bucket, the real peer's: a fresh forged address does not buy a fresh burst.
+        code, _, _ = self.daemon.get("/api/status", {"Authorization": "Bearer wrong", "X-Forwarded-For": "1.2.3.4"})
+        self.assertEqual(code, 429)
+        failed = self.failures(3)
+        self.assertEqual(len(failed), 3, failed)
+        for event in failed:
+            self.assertIn("from 127.0.0.1", event["detail"])
+            self.assertNotIn("1.2.3.", event["detail"])
+        # X-Forwarded-Proto is not believed either: no Secure cookie for plain http.
+        _, headers, _ = self.daemon.get("/", {"Accept": "text/html", "X-Forwarded-Proto": "https"})
+        self.assertNotIn("Secure", headers["Set-Cookie"])
+
+        # Over the socket, the header is the proxy's and names the visitor.
+        code, _, _ = over_socket(self.socket_path, "GET", "/api/status",
+                                 {"Authorization": "Bearer wrong", "X-Forwarded-For": "198.51.100.4"})
+        self.assertEqual(code, 401)
+        self.assertTrue(any("from 198.51.100.4" in e["detail"] for e in self.failures(4)))
+        _, headers, _ = over_socket(self.socket_path, "GET", "/", {"Accept": "text/html", "X-Forwarded-Proto": "https",
+                                                                   "X-Forwarded-For": "198.51.100.4"})
+        self.assertIn("Secure", headers["Set-Cookie"])
+        # A visitor through the proxy is not a local client.
+        code, _, _ = over_socket(self.socket_path, "GET", "/metrics", {"X-Forwarded-For": "198.51.100.4"})
+        self.assertEqual(code, 401)
+        self.daemon.stop()
+        self.assertFalse(os.path.exists(self.socket_path), "the socket is removed at shutdown")
+
+
+class ProxySocketFileTest(unittest.TestCase):
+    """What Unshelver finds at http.proxy_socket: a socket left by a run that did not stop cleanly
+    is replaced; any other file is never deleted, and start-up fails."""
+
+    def daemon_with_socket_at(self):
+        daemon = Unshelver()
+        path = os.path.join(daemon.workdir, "http.sock")
+        with open(daemon.config_path, "w") as config:
+            config.write(with_proxy_socket(sim_config(os.path.join(daemon.workdir, "state"), daemon.port), path))
+        return daemon, path
+
+    def test_a_stale_socket_is_replaced_and_another_file_kept(self):
+        daemon, path = self.daemon_with_socket_at()
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stale.bind(path)
+        stale.close()  # the file stays, as after kill -9
+        daemon.start()
+        self.assertEqual(over_socket(path, "GET", "/healthz", {})[0], 200)
+        daemon.stop()
+
+        daemon, path = self.daemon_with_socket_at()
+        with open(path, "w") as precious:
+            precious.write("not a socket\n")
+        with self.assertRaises(AssertionError) as refused:
+            daemon.start()
+        self.assertIn("is not a socket", str(refused.exception))
+        with open(path) as precious:
+            self.assertEqual(precious.read(), "not a socket\n")
+
+
+@require_peer(CADDY, "caddy")
+class CaddyOverProxySocketTest(unittest.TestCase):
+    """The managed Caddy configuration reaches Unshelver over its proxy socket: the launcher and
+    the gate's forward_auth (issue 15 §4)."""
+
+    def test_launcher_and_gate_through_caddy_over_the_socket(self):
+        workdir = tempfile.mkdtemp(prefix="unshelver-socket-")
+        backend = FakeBackend()
+        self.addCleanup(backend.stop)
+        caddy = BareCaddy(workdir)
+        self.addCleanup(caddy.stop)
+        socket_path = os.path.join(workdir, "http.sock")
+        config = routing_config(workdir, caddy, backend, routing="gate") + f"http:\n  proxy_socket: {socket_path}\n"
+        daemon = Unshelver(config, workdir=workdir)
+        daemon.start()
+        self.addCleanup(daemon.stop)
+        daemon.wait_until(lambda: daemon.status()["caddy"].get("loaded_at"), 10, "the first load into Caddy")
+        with open(os.path.join(workdir, "Caddyfile")) as caddyfile:
+            rendered = caddyfile.read()
+        self.assertIn(f"unix/{socket_path}", rendered)
+        self.assertNotIn(f"127.0.0.1:{daemon.port}", rendered)
+
+        def through_caddy(method, host, path, headers=None):
+            connection = http.client.HTTPConnection("127.0.0.1", caddy.port, timeout=10)
+            try:
+                connection.request(method, path, body=b"" if method == "POST" else None,
+                                   headers={"Host": f"{host}:{caddy.port}", **(headers or {})})
+                response = connection.getresponse()
+                return response.status, dict(response.getheaders()), response.read()
+            finally:
+                connection.close()
+
+        code, _, body = through_caddy("GET", "launcher.localhost", "/", {"Accept": "text/html"})
+        self.assertEqual(code, 200, body[:300])
+        self.assertIn(b"Test GPU", body)
+        # Asleep: the gate (forward_auth over the socket) keeps the request from the backend.
+        code, headers, _ = through_caddy("GET", "chat.localhost", "/", {"Accept": "text/html"})
+        self.assertNotEqual(headers.get("X-Served-By"), "gpu")
+        code, _, body = through_caddy("POST", "launcher.localhost", "/control/wake/gpu",
+                                      {"Accept": "application/json", **ADMIN})
+        self.assertEqual(code, 202, body)
+        daemon.wait_for_state("ready", 10)
+        code, headers, _ = through_caddy("GET", "chat.localhost", "/health")
+        self.assertEqual((code, headers.get("X-Served-By")), (200, "gpu"))
 
 
 if __name__ == "__main__":

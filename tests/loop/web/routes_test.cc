@@ -7,8 +7,11 @@
 #include "web/routes.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -60,8 +63,9 @@ class FakeController : public Controller {
   RequestOutcome shelve(const std::string& name, const std::string& actor, const std::string&) override {
     return request(name, false, actor);
   }
-  void record_event(const std::string& action, const std::string&, const std::string&) override {
+  void record_event(const std::string& action, const std::string&, const std::string& detail) override {
     recorded.push_back(action);
+    details.push_back(detail);
   }
   std::string ignore_reason(const io::HttpRequest& request) const override {
     const std::string* agent = request.header("User-Agent");
@@ -92,6 +96,7 @@ class FakeController : public Controller {
   std::uint64_t revision_value = 1;
   std::vector<Request> requests;
   std::vector<std::string> recorded;                  // the actions of record_event
+  std::vector<std::string> details;                   // ... and their details
   std::vector<std::pair<std::string, bool>> started;  // request_started calls
 
  private:
@@ -264,10 +269,12 @@ TEST_F(RoutesTest, FailedLoginsAreThrottled) {
   // Without the login form's token (login CSRF) the token is not even checked.
   EXPECT_EQ(403, web_->answer(form("/control/login", visitor_, std::string("token=") + kToken)).status);
   for (int attempt = 0; attempt < 3; ++attempt) EXPECT_EQ(401, login("wrong").status) << attempt;
-  const io::HttpResponse throttled = login(kToken);  // even the right token, once throttled
+  const io::HttpResponse throttled = login("wrong");
   EXPECT_EQ(429, throttled.status);
   EXPECT_FALSE(header(throttled, "Retry-After").empty());
   EXPECT_EQ(3, std::count(controller_.recorded.begin(), controller_.recorded.end(), "login_failed"));
+  // The right token still logs in: whoever shares the admin's address cannot lock the admin out.
+  EXPECT_EQ(303, login(kToken).status);
 }
 
 TEST_F(RoutesTest, ALoginGivesASessionWhoseFormsNeedTheirToken) {
@@ -320,6 +327,104 @@ TEST_F(RoutesTest, AWrongBearerTokenIsRefusedEverywhereAndRecorded) {
   const io::HttpResponse limited = web_->answer(with_bearer(request("GET", "/control"), "wrong"));
   EXPECT_EQ(429, limited.status);
   EXPECT_FALSE(header(limited, "Retry-After").empty());
+}
+
+// Issue 15 §4: a local process that fails on purpose (with forged forwarding headers, too) does
+// not lock out the admin's CLI, which sends the right token from the same address.
+TEST_F(RoutesTest, TheRightBearerTokenIsNeverLockedOut) {
+  for (int i = 0; i < 8; ++i) {
+    io::HttpRequest attack = with_bearer(request("GET", "/control", "127.0.0.1"), "wrong");
+    if (i % 2 == 1) attack.headers.emplace_back("X-Forwarded-For", "1.2.3." + std::to_string(i));
+    web_->answer(attack);
+  }
+  EXPECT_EQ(429, web_->answer(with_bearer(request("GET", "/control", "127.0.0.1"), "wrong")).status);
+  const io::HttpResponse cli =
+      web_->answer(with_bearer(request("POST", "/control/shelve/gpu", "127.0.0.1"), kToken));
+  EXPECT_EQ(202, cli.status) << cli.body;
+}
+
+// Issue 15 §4: with a proxy socket, a TCP peer is the client itself, whatever X-Forwarded-For it
+// sends: forged addresses neither give it fresh rate-limit buckets nor reach the audit trail.
+TEST_F(RoutesTest, ForwardedAddressesAreBelievedOnlyFromTheProxy) {
+  config_.proxy.socket = "/run/unshelver/http.sock";
+  access_ = std::make_unique<AccessControl>(config_, "a signing key of enough length for the test");
+  web_ = std::make_unique<WebApp>(pages_, controller_, *access_, "/manual-shelve");
+  for (int i = 0; i < 3; ++i) {
+    io::HttpRequest forged = with_bearer(request("GET", "/control", "127.0.0.1"), "wrong");
+    forged.headers.emplace_back("X-Forwarded-For", "1.2.3." + std::to_string(i));
+    EXPECT_EQ(401, web_->answer(forged).status) << i;
+  }
+  io::HttpRequest forged = with_bearer(request("GET", "/control", "127.0.0.1"), "wrong");
+  forged.headers.emplace_back("X-Forwarded-For", "1.2.3.99");
+  EXPECT_EQ(429, web_->answer(forged).status) << "one bucket: the real peer's";
+  ASSERT_FALSE(controller_.details.empty());
+  for (const std::string& detail : controller_.details) {
+    EXPECT_NE(std::string::npos, detail.find("from 127.0.0.1")) << detail;
+    EXPECT_EQ(std::string::npos, detail.find("1.2.3.")) << detail;
+  }
+  // On the proxy socket the header is Caddy's, and names the visitor.
+  io::HttpRequest proxied = with_bearer(request("GET", "/control", "unix"), "wrong");
+  proxied.via_proxy_socket = true;
+  proxied.headers.emplace_back("X-Forwarded-For", "198.51.100.4");
+  EXPECT_EQ(401, web_->answer(proxied).status);
+  EXPECT_NE(std::string::npos, controller_.details.back().find("from 198.51.100.4"))
+      << controller_.details.back();
+  EXPECT_EQ("198.51.100.4", access_->client_address(proxied));
+  // X-Forwarded-Proto likewise: only the proxy says whether the visitor used https.
+  io::HttpRequest claimed_https = request("GET", "/", "127.0.0.1");
+  claimed_https.headers.emplace_back("X-Forwarded-Proto", "https");
+  EXPECT_FALSE(access_->is_https(claimed_https));
+  claimed_https.via_proxy_socket = true;
+  EXPECT_TRUE(access_->is_https(claimed_https));
+  // A request through the socket is never a local client's.
+  io::HttpRequest socket_scrape = request("GET", "/metrics", "127.0.0.1");
+  socket_scrape.via_proxy_socket = true;
+  EXPECT_EQ(401, web_->answer(socket_scrape).status);
+}
+
+// Issue 15 §5: a logged-out session stays ended when the daemon restarts with the same key.
+TEST_F(RoutesTest, ALogoutIsRememberedAcrossARestart) {
+  char directory_template[] = "/tmp/unshelver-revocations-XXXXXX";
+  ASSERT_NE(nullptr, mkdtemp(directory_template));
+  const std::string file = std::string(directory_template) + "/sessions.json";
+  const std::string key = "a signing key of enough length for the test";
+  auto restart = [&] {
+    access_ = std::make_unique<AccessControl>(config_, key, file);
+    web_ = std::make_unique<WebApp>(pages_, controller_, *access_, "/manual-shelve");
+  };
+  auto log_in = [&] {
+    const io::HttpResponse login = web_->answer(form(
+        "/control/login", visitor_, "form_token=" + visitor_token(visitor_, "login") + "&token=" + kToken));
+    const std::string set_cookie = header(login, "Set-Cookie");
+    return set_cookie.substr(0, set_cookie.find(';'));
+  };
+  auto page_with = [&](const std::string& cookie) {
+    io::HttpRequest page = request("GET", "/control");
+    page.headers.emplace_back("Cookie", cookie);
+    page.headers.emplace_back("Accept", "application/json");
+    return web_->answer(page).status;
+  };
+  restart();
+  const std::string ended = log_in();
+  const std::string other = log_in();
+  ASSERT_EQ(200, page_with(ended));
+
+  io::HttpRequest control = request("GET", "/control");
+  control.headers.emplace_back("Cookie", ended);
+  const std::string form_token = access_->session_form_token(
+      access_->identify(control, std::chrono::system_clock::now(), std::chrono::steady_clock::now()));
+  io::HttpRequest logout = request("POST", "/control/logout");
+  logout.headers.emplace_back("Cookie", ended);
+  logout.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+  logout.body = "form_token=" + form_token;
+  ASSERT_EQ(303, web_->answer(logout).status);
+  EXPECT_EQ(401, page_with(ended));
+
+  restart();
+  EXPECT_EQ(401, page_with(ended)) << "a restart must not revive a logged-out session";
+  EXPECT_EQ(200, page_with(other)) << "the other admin's session is not ended";
+  std::remove(file.c_str());
+  rmdir(directory_template);
 }
 
 TEST_F(RoutesTest, WithoutASessionAdminRoutesAskToLogIn) {

@@ -110,6 +110,7 @@ struct EventJournal::Work {
   int fd = -1;
   std::vector<core::EventRecord> records;
   std::string data;                          // their lines, each with its newline
+  std::size_t bytes = 0;                     // data's length before a repairing newline
   std::optional<std::uint64_t> cursor;       // the outbox cursor to save
   std::uint64_t prune_through = UINT64_MAX;  // rotated files whose records are all <= this may go
   // Out.
@@ -320,9 +321,14 @@ std::size_t EventJournal::unwritten() const {
   return queue_.size() + (work_ ? work_->records.size() : 0);
 }
 
+std::size_t EventJournal::unwritten_bytes() const {
+  return queued_bytes_ + (work_ ? work_->bytes : 0);
+}
+
 core::EventRecord EventJournal::append(core::EventRecord record) {
   record.seq = ++last_seq_;
   record.id = core::make_event_id(record.at, record.seq, static_cast<std::uint32_t>(random_()));
+  queued_bytes_ += core::to_json_line(record).size() + 1;
   queue_.push_back(record);
   if (work_ == nullptr && !retry_timer_.active()) start_batch();
   return record;
@@ -348,6 +354,8 @@ void EventJournal::start_batch() {
   work->records.assign(queue_.begin(), queue_.end());
   queue_.clear();
   for (const core::EventRecord& record : work->records) work->data += core::to_json_line(record) + "\n";
+  work->bytes = work->data.size();
+  queued_bytes_ = 0;
   if (uploaded_through_ != saved_cursor_) work->cursor = uploaded_through_;
   work->prune_through = uploaded_through_;
   work->first = !batched_before_;
@@ -382,6 +390,7 @@ void EventJournal::finish_batch(std::unique_ptr<Work> work) {
   if (!work->error.empty()) {
     // Back to the front of the queue, in order, before anything appended meanwhile.
     queue_.insert(queue_.begin(), work->records.begin(), work->records.end());
+    queued_bytes_ += work->bytes;
     ++stats_.write_errors;
     stats_.last_write_error = work->error;
     ++failed_writes_;

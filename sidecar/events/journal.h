@@ -90,6 +90,9 @@ class EventJournal {
 
   const JournalStats& stats() const { return stats_; }
   std::size_t unwritten() const;  // queued, and in the batch being written
+  // Their lines' bytes: what they hold in memory, give or take the records' own copies. The
+  // recorder bounds the backlog by both (events/noise_policy.h).
+  std::size_t unwritten_bytes() const;
   std::uint64_t last_seq() const { return last_seq_; }
   const std::string& path() const { return settings_.path; }
   bool busy() const { return work_ != nullptr; }
@@ -106,6 +109,7 @@ class EventJournal {
   std::uint64_t uploaded_through_ = 0;
   std::uint64_t saved_cursor_ = 0;
   std::deque<core::EventRecord> queue_;  // numbered, not yet written
+  std::size_t queued_bytes_ = 0;         // the length of their lines, newlines included
   Work* work_ = nullptr;                 // the batch in the thread pool
   Timer retry_timer_;
   int failed_writes_ = 0;  // consecutive failed writes, for the back-off

@@ -73,6 +73,8 @@ std::string to_json_line(const EventRecord& record) {
       {"action", record.action}, {"actor", record.actor},     {"from", record.from},
       {"to", record.to},         {"detail", record.detail},
   };
+  if (record.count > 0) line["count"] = record.count;
+  if (!record.dropped.empty()) line["dropped"] = record.dropped;
   // Invalid UTF-8 (from a cloud's message, say) is replaced rather than thrown on: the event
   // must be recorded whatever its text holds.
   return line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
@@ -101,6 +103,16 @@ Result<EventRecord> parse_event_line(std::string_view line) {
   record.from = string_field(object, "from");
   record.to = string_field(object, "to");
   record.detail = string_field(object, "detail");
+  // Counts are information for people: a malformed one is ignored rather than making the line
+  // unreadable.
+  if (auto count = object.find("count"); count != object.end() && count->is_number_unsigned()) {
+    record.count = count->get<std::uint64_t>();
+  }
+  if (auto dropped = object.find("dropped"); dropped != object.end() && dropped->is_object()) {
+    for (const auto& [action, number] : dropped->items()) {
+      if (number.is_number_unsigned()) record.dropped[action] = number.get<std::uint64_t>();
+    }
+  }
   return record;
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,6 +29,14 @@ struct EventRecord {
   std::string from;  // states; "" when the event is no transition
   std::string to;
   std::string detail;
+  // A summary of repeated noise (events/noise_policy.h): how many events of its action, actor and
+  // client it stands for, none of which was written on its own. 0 for any other record, and then
+  // not written. Issue 15 §3.
+  std::uint64_t count = 0;
+  // Noise events dropped unwritten, by action, since the record before this one: the backlog of
+  // unwritten events was full (events/noise_policy.h). Empty for most records, and then not
+  // written.
+  std::map<std::string, std::uint64_t> dropped;
 };
 
 // The record's action for a transition. The Python unshelver's names where the meaning is the
@@ -46,7 +55,7 @@ std::string swift_object_name(std::string_view prefix, const EventRecord& record
 
 // The JSON object, on one line, without the newline. Besides DESIGN.md's fields (ts, id, backend,
 // action, actor, from, to, detail) it carries `seq`, and `timestamp` and `instance_name` for
-// readers written for the Python unshelver.
+// readers written for the Python unshelver; `count` and `dropped` only when they are not empty.
 std::string to_json_line(const EventRecord& record);
 
 // A line of the log. Lines that the Python unshelver wrote (no seq) parse with seq 0.

@@ -22,11 +22,14 @@ io::JournalSettings journal_settings(const core::Config& config) {
 }  // namespace
 
 EventRecorder::EventRecorder(uv_loop_t* loop, const core::Config& config,
-                             providers::OpenStackSession* session, std::function<void()> on_change)
+                             providers::OpenStackSession* session, std::function<void()> on_change,
+                             core::NoiseSettings noise)
     : loop_(loop),
       config_(config),
       session_(session),
       journal_(loop, journal_settings(config)),
+      noise_(noise),
+      noise_timer_(loop),
       on_change_(std::move(on_change)) {}
 
 EventRecorder::~EventRecorder() {
@@ -100,12 +103,82 @@ void EventRecorder::record_transition(const core::BackendConfig& backend,
   this->record(std::move(record));
 }
 
-void EventRecorder::record(core::EventRecord record) {
+void EventRecorder::record(core::EventRecord record, core::EventClass event_class) {
   if (closed_) {
     spdlog::warn("events: {} {} after shutdown began is not recorded", record.backend, record.action);
     return;
   }
+  if (event_class == core::EventClass::kNoise) {
+    record_noise(std::move(record));
+    return;
+  }
+  core::truncate_detail(record.detail, core::kEssentialDetailBytes);
+  append(std::move(record));
+}
+
+void EventRecorder::record_noise(core::EventRecord record) {
+  core::truncate_detail(record.detail, core::kNoiseDetailBytes);
+  const bool opens_window = noise_.admit(record, std::chrono::steady_clock::now());
+  if (!noise_timer_.active()) flush_noise(false);  // arms the timer for the window just opened
+  if (opens_window) append_noise(std::move(record), 1);
+}
+
+void EventRecorder::append_noise(core::EventRecord record, std::uint64_t occurrences) {
+  if (!core::noise_fits(journal_.unwritten(), journal_.unwritten_bytes())) {
+    stats_.dropped[record.action] += occurrences;
+    dropped_unlogged_[record.action] += occurrences;
+    dropped_since_append_[record.action] += occurrences;
+    return;
+  }
+  if (record.count > 0) {
+    stats_.summarised[record.action] += record.count;
+    summarised_unlogged_[record.action] += record.count;
+  }
+  append(std::move(record));
+}
+
+void EventRecorder::append(core::EventRecord record) {
+  record.dropped = std::move(dropped_since_append_);
+  dropped_since_append_.clear();
   journal_.append(std::move(record));
+}
+
+void EventRecorder::flush_noise(bool all) {
+  const auto now = std::chrono::steady_clock::now();
+  for (core::EventRecord& summary : noise_.take_summaries(now, std::chrono::system_clock::now(), all)) {
+    const std::uint64_t count = summary.count;
+    append_noise(std::move(summary), count);
+  }
+  log_suppressed(all);
+  if (all) {
+    noise_timer_.stop();
+    return;
+  }
+  if (auto next = noise_.next_end()) {
+    const auto delay = std::chrono::ceil<std::chrono::milliseconds>(*next - now);
+    noise_timer_.start(std::max(delay, std::chrono::milliseconds(1)), [this] { flush_noise(false); });
+  }
+}
+
+void EventRecorder::log_suppressed(bool now) {
+  if (summarised_unlogged_.empty() && dropped_unlogged_.empty()) return;
+  const auto at = std::chrono::steady_clock::now();
+  if (!now && at - suppressed_logged_at_ < noise_.settings().window) return;
+  std::string text;
+  for (const auto& [action, count] : summarised_unlogged_) {
+    text += fmt::format("{}{} {} summarised", text.empty() ? "" : ", ", count, action);
+  }
+  for (const auto& [action, count] : dropped_unlogged_) {
+    text += fmt::format("{}{} {} dropped unwritten (the backlog of unwritten events was full)",
+                        text.empty() ? "" : ", ", count, action);
+  }
+  spdlog::warn(
+      "events: noise kept out of the event log since the last such line: {} (see "
+      "unshelver_events_suppressed_total)",
+      text);
+  summarised_unlogged_.clear();
+  dropped_unlogged_.clear();
+  suppressed_logged_at_ = at;
 }
 
 void EventRecorder::on_written(const std::vector<core::EventRecord>& records) {
@@ -165,6 +238,8 @@ void EventRecorder::release_waiters() {
 
 void EventRecorder::close() {
   if (closed_) return;
+  // The windows still open are summed up now, so that a stop loses no count.
+  flush_noise(true);
   closed_ = true;
   if (mirror_) mirror_->close();
   journal_.close();
@@ -194,16 +269,20 @@ void EventRecorder::write_status(json& document) const {
                  {"last_upload_error_at", core::time_or_null(mirror.last_error_at)},
                  {"last_upload_at", core::time_or_null(mirror.last_upload_at)}};
   }
-  document["events"] = json{{"log", journal_.path()},
-                            {"last_seq", last_recorded_seq_},
-                            {"recorded", stats_.recorded},
-                            {"unwritten", journal_.unwritten()},
-                            {"write_errors", stats.write_errors},
-                            {"last_write_error", core::text_or_null(stats.last_write_error)},
-                            {"rotations", stats.rotations},
-                            {"unreadable_lines", stats_.unreadable_lines},
-                            {"torn_bytes_repaired", stats_.torn_bytes_repaired},
-                            {"swift", swift}};
+  document["events"] =
+      json{{"log", journal_.path()},
+           {"last_seq", last_recorded_seq_},
+           {"recorded", stats_.recorded},
+           {"unwritten", journal_.unwritten()},
+           {"write_errors", stats.write_errors},
+           {"last_write_error", core::text_or_null(stats.last_write_error)},
+           {"rotations", stats.rotations},
+           {"unreadable_lines", stats_.unreadable_lines},
+           {"torn_bytes_repaired", stats_.torn_bytes_repaired},
+           {"unwritten_bytes", journal_.unwritten_bytes()},
+           {"noise_windows", noise_.open_windows()},
+           {"suppressed", json{{"summarised", stats_.summarised}, {"dropped", stats_.dropped}}},
+           {"swift", swift}};
 }
 
 void EventRecorder::write_metrics(core::MetricsPage& page) const {
@@ -214,6 +293,15 @@ void EventRecorder::write_metrics(core::MetricsPage& page) const {
              static_cast<double>(journal_.unwritten()));
   page.counter("unshelver_event_write_errors_total", "Failed writes to the local event log.", {},
                static_cast<double>(journal_.stats().write_errors));
+  for (const auto& [how, counts] :
+       {std::pair{"summarised", &stats_.summarised}, std::pair{"dropped", &stats_.dropped}}) {
+    for (const auto& [action, count] : *counts) {
+      page.counter("unshelver_events_suppressed_total",
+                   "Noise events (failed logins) not written on their own: counted in a summary "
+                   "record, or dropped while the backlog of unwritten events was full.",
+                   {{"action", action}, {"how", how}}, static_cast<double>(count));
+    }
+  }
   if (!mirror_) return;
   const providers::MirrorStats& mirror = mirror_->stats();
   page.gauge("unshelver_swift_outbox_events", "Recorded events not yet confirmed by Swift.", {},

@@ -1,11 +1,16 @@
 // EventRecorder: the audit trail as the rest of the daemon sees it.
 //
-// Every transition (and every Caddy load error; later admin actions and failed logins) becomes a
+// Every transition (and every Caddy load error, admin action and failed login) becomes a
 // core::EventRecord, numbered and handed to the journal, which writes and fsyncs it in the thread
 // pool. Only then is the event reported: logged as "event N recorded", kept among the recent
 // ones for /api/events and `unshelver events`, given to waiting long-polls, and put in the Swift
 // mirror's outbox. So an event that anyone has seen survives a crash, and reaches Swift exactly
 // once (see events/swift_mirror.h).
+//
+// Noise (a failed login: anyone can cause one, as often as they like) passes the noise policy
+// first (events/noise_policy.h, issue 15 §3): one record per client and minute plus a summary
+// with a count, a short detail, and none at all while the backlog of unwritten events is full.
+// What was summarised or dropped is counted in the records, in /metrics and in the log.
 #pragma once
 
 #include <uv.h>
@@ -15,6 +20,7 @@
 #include <deque>
 #include <functional>
 #include <list>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -25,6 +31,7 @@
 #include "base/prometheus.h"
 #include "config/config.h"
 #include "events/journal.h"
+#include "events/noise_policy.h"
 #include "events/record.h"
 #include "events/swift_mirror.h"
 #include "openstack/session.h"
@@ -36,14 +43,20 @@ struct RecorderStats {
   std::uint64_t recorded = 0;             // events written and fsync'd by this process
   std::uint64_t unreadable_lines = 0;     // found in the event log at start-up
   std::uint64_t torn_bytes_repaired = 0;  // a torn last line cut off at start-up
+  // Noise events not written on their own, by action: counted in a written summary, or dropped
+  // because the backlog of unwritten events was full.
+  std::map<std::string, std::uint64_t> summarised;
+  std::map<std::string, std::uint64_t> dropped;
 };
 
 class EventRecorder {
  public:
   // `session` is needed only when the config names a Swift container.
   // `on_change` runs after anything that write_status() shows changed (so that cached pages refresh).
+  // `noise`: the noise policy's window and client limit (the defaults in production; tests
+  // shorten the window).
   EventRecorder(uv_loop_t* loop, const core::Config& config, providers::OpenStackSession* session,
-                std::function<void()> on_change);
+                std::function<void()> on_change, core::NoiseSettings noise = {});
   ~EventRecorder();
   EventRecorder(const EventRecorder&) = delete;
   EventRecorder& operator=(const EventRecorder&) = delete;
@@ -52,7 +65,9 @@ class EventRecorder {
   // Swift has not confirmed back into the outbox.
   Status start();
   void record_transition(const core::BackendConfig& backend, const core::Transition& transition);
-  void record(core::EventRecord record);
+  // `event_class` is decided by whoever reports the event (App::record_event for the web layer);
+  // an essential event is always written, noise may be summarised or dropped.
+  void record(core::EventRecord record, core::EventClass event_class = core::EventClass::kEssential);
   // Stops retries and uploads; writes still queued get one last attempt.
   void close();
 
@@ -66,6 +81,7 @@ class EventRecorder {
   void wait(std::uint64_t after, std::chrono::milliseconds timeout, std::function<void()> then);
   std::uint64_t last_recorded_seq() const { return last_recorded_seq_; }
   std::size_t unwritten() const { return journal_.unwritten(); }
+  std::size_t unwritten_bytes() const { return journal_.unwritten_bytes(); }
   const RecorderStats& stats() const { return stats_; }
   // Sets the status document's "events"; adds the events' metrics (the journal's and Swift's).
   void write_status(nlohmann::json& document) const;
@@ -78,6 +94,16 @@ class EventRecorder {
     std::unique_ptr<io::Timer> timer;
   };
   void on_written(const std::vector<core::EventRecord>& records);
+  void record_noise(core::EventRecord record);
+  // Appends noise that the policy let through, if the backlog has room; counts it as dropped
+  // otherwise. `occurrences`: the events it stands for (a summary's count, or 1).
+  void append_noise(core::EventRecord record, std::uint64_t occurrences);
+  // Hands a record to the journal with the drops counted since the previous one.
+  void append(core::EventRecord record);
+  // Writes the summaries of the noise windows that ended (all of them with `all`), re-arms the
+  // timer for the next, and logs what was suppressed once per window length.
+  void flush_noise(bool all);
+  void log_suppressed(bool now);
   void arm(std::list<Waiter>::iterator position, std::chrono::milliseconds delay);
   void release_waiters();
 
@@ -90,6 +116,13 @@ class EventRecorder {
   std::uint64_t last_recorded_seq_ = 0;
   RecorderStats stats_;
   std::list<Waiter> waiters_;
+  core::NoiseAggregator noise_;
+  io::Timer noise_timer_;
+  std::map<std::string, std::uint64_t> dropped_since_append_;  // for the next record appended
+  // What was suppressed since the last log line about it, and when that line was written.
+  std::map<std::string, std::uint64_t> summarised_unlogged_;
+  std::map<std::string, std::uint64_t> dropped_unlogged_;
+  std::chrono::steady_clock::time_point suppressed_logged_at_{};
   std::function<void()> on_change_;
   bool closed_ = false;
 };

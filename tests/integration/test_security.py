@@ -1,6 +1,7 @@
 """The control surface's and the public wake's protections, against the real binary.
 
-- Wrong control tokens answer 401 and are recorded as `login_failed` events and counted.
+- Wrong control tokens answer 401 and are counted; the first of a client's minute is recorded as a
+  `login_failed` event, the rest in a summary (issue 15 §3).
 - Brute force is slowed: past the burst a client's wrong tokens are refused (429 + Retry-After)
   and no longer recorded one by one, while other clients are not affected; the right token is
   never refused, so that failing on purpose from the admin's address locks nobody out (§4).
@@ -129,9 +130,13 @@ class SecurityTest(unittest.TestCase):
         code, headers, _ = self.daemon.get("/api/status", {"Authorization": "Bearer wrong-token"})
         self.assertEqual(code, 401)
         self.assertIn("Bearer", headers["WWW-Authenticate"])
-        failed = [e for e in self.events(lambda es: sum(e["action"] == "login_failed" for e in es) >= 2)
+        failed = [e for e in self.events(lambda es: sum(e["action"] == "login_failed" for e in es) >= 1)
                   if e["action"] == "login_failed"]
-        self.assertEqual(len(failed), 2, failed)
+        # Failed logins are noise (issue 15 §3): the first of a client's minute is recorded at once,
+        # the second waits for the minute's summary.
+        time.sleep(0.3)  # any further event would have been recorded by now
+        failed = [e for e in self.events() if e["action"] == "login_failed"]
+        self.assertEqual(len(failed), 1, failed)
         self.assertTrue(all(e["actor"] == "control" for e in failed))
         self.assertIn("unshelver_login_failures_total 2", self.metrics())
 
@@ -149,10 +154,10 @@ class SecurityTest(unittest.TestCase):
         # Another client is not affected.
         self.assertEqual(self.login(CONTROL_TOKEN, client="203.0.113.9")[0], 303)
         self.assertIn("unshelver_login_rate_limited_total 1", self.metrics())
-        # Refused attempts are not events of their own (an attacker could flood the log), the
-        # three wrong tokens are.
+        # Refused attempts are not events of their own (an attacker could flood the log); of the
+        # three wrong tokens the first is, the other two wait for the minute's summary (issue 15 §3).
         time.sleep(0.3)  # any further event would have been recorded by now
-        self.assertEqual(len([e for e in self.events() if e["action"] == "login_failed"]), 3)
+        self.assertEqual(len([e for e in self.events() if e["action"] == "login_failed"]), 1)
 
     def test_failing_on_purpose_from_loopback_does_not_lock_out_the_cli(self):
         """Issue 15 §4: wrong tokens from 127.0.0.1, some with forged X-Forwarded-For, then the

@@ -8,9 +8,11 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -18,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "base/prometheus.h"
+#include "events/noise_policy.h"
 #include "events/record.h"
 #include "support/loop.h"
 
@@ -54,6 +58,40 @@ core::EventRecord event(const std::string& backend, const std::string& action) {
   return record;
 }
 
+core::EventRecord failed_login(const std::string& client, const std::string& path = "/api/status") {
+  core::EventRecord record = event("", "login_failed");
+  record.actor = "control";
+  record.detail = "wrong bearer token from " + client + " for GET " + path;
+  return record;
+}
+
+// While it lives, every write that would make a file of this process longer than `bytes` fails
+// with EFBIG (RLIMIT_FSIZE, SIGXFSZ ignored): to the journal it looks like a full disk.
+class WritesBeyond {
+ public:
+  explicit WritesBeyond(std::uintmax_t bytes) {
+    previous_signal_ = std::signal(SIGXFSZ, SIG_IGN);
+    ::getrlimit(RLIMIT_FSIZE, &previous_);
+    struct rlimit limited = previous_;
+    limited.rlim_cur = static_cast<rlim_t>(bytes);
+    EXPECT_EQ(0, ::setrlimit(RLIMIT_FSIZE, &limited));
+  }
+  ~WritesBeyond() { lift(); }
+  WritesBeyond(const WritesBeyond&) = delete;
+  WritesBeyond& operator=(const WritesBeyond&) = delete;
+  void lift() {
+    if (lifted_) return;
+    lifted_ = true;
+    ::setrlimit(RLIMIT_FSIZE, &previous_);
+    static_cast<void>(std::signal(SIGXFSZ, previous_signal_));
+  }
+
+ private:
+  struct rlimit previous_ {};
+  void (*previous_signal_)(int) = SIG_DFL;
+  bool lifted_ = false;
+};
+
 class EventRecorderTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -66,7 +104,13 @@ class EventRecorderTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (recorder_) recorder_->close();
+    if (recorder_) {
+      recorder_->close();
+      // A batch still in the thread pool must come back before the recorder goes (the daemon
+      // runs its loop to the end too); a test that failed half-way may leave one.
+      testing::run_loop_until(
+          &loop_, [&] { return recorder_->unwritten() == 0; }, 5s);
+    }
     recorder_.reset();
     testing::drain_and_close_loop(&loop_);
     std::error_code ignored;
@@ -75,9 +119,9 @@ class EventRecorderTest : public ::testing::Test {
 
   // A recorder whose every report is checked against the file: whatever it shows as recorded
   // must already be on disk.
-  void start_recorder() {
-    recorder_ =
-        std::make_unique<EventRecorder>(&loop_, config_, nullptr, [this] { check_reported_on_disk(); });
+  void start_recorder(core::NoiseSettings noise = {}) {
+    recorder_ = std::make_unique<EventRecorder>(
+        &loop_, config_, nullptr, [this] { check_reported_on_disk(); }, noise);
     ASSERT_TRUE(recorder_->start().ok());
   }
 
@@ -226,6 +270,130 @@ TEST_F(EventRecorderTest, ANewRecorderReadsBackAndContinuesTheNumbering) {
   nlohmann::json status;
   recorder_->write_status(status);
   EXPECT_EQ(4u, status["events"]["last_seq"].get<std::uint64_t>());
+}
+
+// Issue 15 §3: 2,000 wrong bearer tokens from one client with 8 KB paths wrote 2,000 records of
+// 8 KB each. Now: the first is written at once with a short detail, the rest wait in the
+// client's window and become one summary with their count (here at shutdown, before the minute
+// is over).
+TEST_F(EventRecorderTest, RepeatedFailedLoginsFromOneClientBecomeOneRecordAndOneSummary) {
+  start_recorder();
+  recorder_->record(event("gpu", "unshelve_requested"));
+  const std::string long_path = "/" + std::string(8192, 'p');
+  for (int i = 0; i < 2000; ++i) {
+    recorder_->record(failed_login("127.0.0.1", long_path), core::EventClass::kNoise);
+  }
+  ASSERT_TRUE(run_until([&] { return recorder_->last_recorded_seq() == 2 && recorder_->unwritten() == 0; }));
+  testing::run_loop_until(
+      &loop_, [] { return false; }, 100ms);
+  auto on_disk = read_records(config_.local_event_log);
+  ASSERT_EQ(2u, on_disk.size());
+  EXPECT_EQ("unshelve_requested", on_disk[0].action);
+  EXPECT_EQ("login_failed", on_disk[1].action);
+  EXPECT_EQ(0u, on_disk[1].count);
+  EXPECT_LT(on_disk[1].detail.size(), 400u);
+  EXPECT_NE(std::string::npos, on_disk[1].detail.find("[truncated: "));
+
+  recorder_->close();
+  testing::run_loop_until(
+      &loop_, [&] { return recorder_->unwritten() == 0; }, 5s);
+  on_disk = read_records(config_.local_event_log);
+  ASSERT_EQ(3u, on_disk.size());
+  EXPECT_EQ("login_failed", on_disk[2].action);
+  EXPECT_EQ(1999u, on_disk[2].count);
+  EXPECT_EQ(0u, on_disk[2].detail.find("1999 more in ")) << on_disk[2].detail;
+  EXPECT_LT(read_text(config_.local_event_log).size(), std::size_t{4096});
+  EXPECT_EQ(1999u, recorder_->stats().summarised.at("login_failed"));
+}
+
+TEST_F(EventRecorderTest, AnEssentialDetailIsBoundedButKept) {
+  start_recorder();
+  core::EventRecord record = event("gpu", "workflow_failed");
+  record.detail = "nova said: " + std::string(10000, 'e');
+  recorder_->record(record);
+  ASSERT_TRUE(run_until([&] { return recorder_->last_recorded_seq() == 1; }));
+  auto on_disk = read_records(config_.local_event_log);
+  ASSERT_EQ(1u, on_disk.size());
+  EXPECT_EQ(0u, on_disk[0].detail.find("nova said: eeee"));
+  EXPECT_LT(on_disk[0].detail.size(), core::kEssentialDetailBytes + 64);
+  EXPECT_NE(std::string::npos, on_disk[0].detail.find("[truncated: 10011 bytes in all]"));
+}
+
+// Issue 15 §3: with the disk full, 20,000 wrong tokens held 439 MB of unwritten events in memory.
+// Now noise joins the backlog only while it is small, and what was dropped is counted (in the
+// next record written, in the stats and in /metrics); every essential event is kept and written
+// once the file system takes writes again. The noise window is shortened to 20 ms so that many
+// windows end (and want their summaries written) while the log cannot be written.
+TEST_F(EventRecorderTest, WhileTheLogCannotBeWrittenNoiseIsBoundedAndEssentialEventsAreKept) {
+  start_recorder(core::NoiseSettings{20ms, 16});
+  recorder_->record(event("gpu", "observed_asleep"));
+  ASSERT_TRUE(run_until([&] { return recorder_->last_recorded_seq() == 1; }));
+  const auto size_before = std::filesystem::file_size(config_.local_event_log);
+
+  WritesBeyond full(size_before);
+  recorder_->record(event("gpu", "essential_0"));
+  ASSERT_TRUE(run_until([&] {
+    nlohmann::json status;
+    recorder_->write_status(status);
+    return status["events"]["write_errors"].get<std::uint64_t>() > 0;
+  }));
+  // 20,000 wrong tokens with 8 KB paths from 40 addresses (more than the policy tracks), in 40
+  // rounds that each outlive the window, with an essential event after each round.
+  const std::string long_path = "/" + std::string(8192, 'p');
+  int essentials = 1;
+  for (int round = 0; round < 40; ++round) {
+    for (int i = 0; i < 500; ++i) {
+      recorder_->record(failed_login("10.0.0." + std::to_string(i % 40), long_path),
+                        core::EventClass::kNoise);
+    }
+    recorder_->record(event("gpu", "essential_" + std::to_string(essentials++)));
+    testing::run_loop_until(
+        &loop_, [] { return false; }, 25ms);
+  }
+  const core::BacklogLimits limits;
+  const auto essential_count = static_cast<std::size_t>(essentials);
+  EXPECT_LE(recorder_->unwritten(), limits.events + essential_count);
+  EXPECT_LE(recorder_->unwritten_bytes(), limits.bytes + std::size_t{1024} * essential_count);
+  const auto dropped_now = recorder_->stats().dropped.find("login_failed");
+  ASSERT_NE(dropped_now, recorder_->stats().dropped.end());
+  EXPECT_GT(dropped_now->second, 0u);
+  core::MetricsPage page;
+  recorder_->write_metrics(page);
+  EXPECT_NE(std::string::npos,
+            page.text().find("unshelver_events_suppressed_total{action=\"login_failed\",how=\"dropped\"} " +
+                             std::to_string(dropped_now->second)))
+      << page.text();
+
+  const std::uint64_t dropped = dropped_now->second;
+  full.lift();
+  ASSERT_TRUE(run_until([&] { return recorder_->unwritten() == 0; }, 20s));
+  recorder_->close();
+  ASSERT_TRUE(run_until([&] { return recorder_->unwritten() == 0; }, 5s));
+  std::vector<std::string> essential_actions;
+  std::uint64_t dropped_in_records = 0;
+  std::uint64_t accounted = 0;
+  for (const core::EventRecord& record : read_records(config_.local_event_log)) {
+    if (record.action == "login_failed") {
+      accounted += record.count > 0 ? record.count : 1;
+    } else {
+      essential_actions.push_back(record.action);
+    }
+    if (auto found = record.dropped.find("login_failed"); found != record.dropped.end()) {
+      dropped_in_records += found->second;
+    }
+  }
+  ASSERT_EQ(essential_count + 1, essential_actions.size());
+  EXPECT_EQ("observed_asleep", essential_actions[0]);
+  for (std::size_t i = 0; i < essential_count; ++i) {
+    EXPECT_EQ("essential_" + std::to_string(i), essential_actions[i + 1]);
+  }
+  // Every failed login is in a record of its own, in a summary's count, or among the drops
+  // (windows still open at the stop were summed up then, with the log writable again).
+  EXPECT_EQ(dropped, recorder_->stats().dropped.at("login_failed"));
+  // Drops are counted in the next record written; those of the last windows had none after them.
+  EXPECT_GT(dropped_in_records, 0u);
+  EXPECT_LE(dropped_in_records, dropped);
+  EXPECT_EQ(20'000u, accounted + dropped);
 }
 
 }  // namespace

@@ -59,6 +59,8 @@ void expect_same_record(const EventRecord& expected, const EventRecord& actual) 
   EXPECT_EQ(expected.from, actual.from);
   EXPECT_EQ(expected.to, actual.to);
   EXPECT_EQ(expected.detail, actual.detail);
+  EXPECT_EQ(expected.count, actual.count);
+  EXPECT_EQ(expected.dropped, actual.dropped);
 }
 
 // Sets TZ for the lifetime of the object, so that a local-time mistake shows.
@@ -255,6 +257,26 @@ TEST(EventRecordJson, EmptyFieldsAreWrittenAsEmptyStrings) {
   auto parsed = parse_event_line(to_json_line(record));
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
   expect_same_record(record, *parsed);
+}
+
+TEST(EventRecordJson, CountAndDroppedAreWrittenOnlyWhenSetAndRoundTrip) {
+  // A summary of noise, written after drops (issue 15 §3).
+  EventRecord record = sample_record();
+  record.action = "login_failed";
+  record.count = 1999;
+  record.dropped = {{"login_failed", 7}};
+  const std::string line = to_json_line(record);
+  EXPECT_NE(std::string::npos, line.find(R"("detail":"wake button from 127.0.0.1","count":1999,)"
+                                         R"("dropped":{"login_failed":7}})"))
+      << line;
+  auto parsed = parse_event_line(line);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  expect_same_record(record, *parsed);
+  // A malformed count is ignored, not fatal: the line stays a record.
+  auto odd = parse_event_line(R"({"ts":"2026-11-22T10:15:00Z","action":"x","count":"many","dropped":[1]})");
+  ASSERT_TRUE(odd.ok());
+  EXPECT_EQ(0u, odd->count);
+  EXPECT_TRUE(odd->dropped.empty());
 }
 
 TEST(EventRecordJson, RoundTrip) {

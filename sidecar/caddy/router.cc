@@ -548,6 +548,13 @@ struct CaddyRouter::Impl {
   void start() {
     if (closed_ || started_) return;
     started_ = true;
+    if (!endpoint_.is_unix_socket()) {
+      // Issue 15 §6: said once per start, so that a production host on the default notices.
+      log_->warn(
+          "Caddy's admin API is on TCP ({}): any local user can load a config of their own into "
+          "Caddy; in production put it on a Unix socket (README \"Caddy's admin API on a Unix socket\")",
+          admin_);
+    }
     if (settings_.drift_check_interval.count() > 0) {
       drift_timer_.start_repeating(settings_.drift_check_interval, [this] { check_drift(); });
     }

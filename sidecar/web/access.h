@@ -109,7 +109,7 @@ class AccessControl {
   struct Stats {
     std::uint64_t logins = 0;
     std::uint64_t login_failures = 0;      // wrong tokens, on the form or as bearer
-    std::uint64_t login_rate_limited = 0;  // attempts refused unchecked
+    std::uint64_t login_rate_limited = 0;  // wrong tokens refused past the limit (429)
     std::uint64_t wake_rate_limited = 0;
     std::uint64_t wake_cooldown_refused = 0;
     std::uint64_t sessions_revoked = 0;

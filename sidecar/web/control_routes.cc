@@ -94,7 +94,7 @@ io::HttpResponse WebApp::login(const io::HttpRequest& request) {
       return no_store(std::move(response));
     }
     case AccessControl::LoginResult::kRateLimited: {
-      spdlog::warn("control: login from {} refused unchecked: too many failed attempts", client);
+      spdlog::warn("control: a wrong token from {} refused: too many failed attempts", client);
       const auto seconds = std::chrono::ceil<std::chrono::seconds>(result.retry_after).count();
       io::HttpResponse response = login_page(
           request, 429, "Too many failed attempts. Try again in " + std::to_string(seconds) + " s.");
@@ -242,7 +242,7 @@ void WebApp::add_http_metrics(core::MetricsPage& page) const {
                "Wrong control tokens, on the login form or as bearer tokens.", {},
                static_cast<double>(stats.login_failures));
   page.counter("unshelver_login_rate_limited_total",
-               "Login and bearer attempts refused unchecked because their client failed too often.", {},
+               "Wrong login and bearer tokens refused (429) because their client failed too often.", {},
                static_cast<double>(stats.login_rate_limited));
 }
 

@@ -312,6 +312,19 @@ CaddyRenderInput gated_input(bool ready, std::string upstream, std::string open_
   return input;
 }
 
+// With http.proxy_socket, Caddy reaches Unshelver over the socket, the gate's forward_auth too
+// (issue 15 §4: only there are its forwarded addresses believed).
+TEST(CaddyRenderer, UnshelverOverItsProxySocket) {
+  for (const Template* compiled : {&full_template(), &snippet_template()}) {
+    CaddyRenderInput input = gated_input(false, "");
+    input.unshelver = "unix//run/unshelver/http.sock";
+    const std::string text = render_ok(*compiled, input);
+    EXPECT_TRUE(contains(text, "forward_auth unix//run/unshelver/http.sock {\n")) << text;
+    EXPECT_TRUE(contains(text, "reverse_proxy unix//run/unshelver/http.sock")) << text;
+    EXPECT_FALSE(contains(text, "127.0.0.1:5001")) << text;
+  }
+}
+
 TEST(CaddyRenderer, GateModeAsksUnshelverBeforeEveryRequest) {
   for (const Template* compiled : {&full_template(), &snippet_template()}) {
     const std::string text = render_ok(*compiled, gated_input(false, ""));
@@ -437,6 +450,12 @@ TEST(CaddyRenderer, ValidationRejectsInjectionAndNonsense) {
        ".upstream"},
       {"unshelver without port", [](auto& in) { in.unshelver = "127.0.0.1"; }, "unshelver"},
       {"empty unshelver", [](auto& in) { in.unshelver = ""; }, "unshelver"},
+      {"unshelver socket opening a block", [](auto& in) { in.unshelver = "unix//run/u.sock {"; },
+       "unshelver"},
+      {"unshelver socket with a placeholder", [](auto& in) { in.unshelver = "unix//{env.HOME}"; },
+       "unshelver"},
+      {"unshelver socket, relative", [](auto& in) { in.unshelver = "unix/run/u.sock"; }, "unshelver"},
+      {"unshelver socket without a path", [](auto& in) { in.unshelver = "unix//"; }, "unshelver"},
       {"admin as a URL", [](auto& in) { in.admin_listen = "http://127.0.0.1:2019"; }, "admin_listen"},
       {"admin with a space", [](auto& in) { in.admin_listen = "127.0.0.1:2019 x"; }, "admin_listen"},
       {"admin socket, relative", [](auto& in) { in.admin_listen = "unix/run/admin.sock"; }, "admin_listen"},

@@ -438,7 +438,9 @@ int App::start_routing() {
     spdlog::critical("caddy template does not render: {}", rendered.error().message);
     return 2;
   }
-  router_->hold_loads_while([this] { return holds_ && holds_->any_held(); });
+  // After a reload Caddy still runs the config loaded before, whose gate may hold requests here
+  // already. (An unchanged text is no reload for Caddy at all: it skips an identical load.)
+  router_->hold_loads_while([this] { return holds_ && holds_->any_held(); }, handed_over_.has_value());
   router_->start();
   spdlog::info("managing Caddy's routing through {} ({} integration)", config_.caddy.admin,
                config_.caddy.integration == core::CaddyIntegration::kFull ? "full" : "snippet");

@@ -139,6 +139,9 @@ int App::start() {
   }
   // Signals that came while the previous App handed over (none at first start).
   replay_parked_signals();
+  if (handed_over_ && handed_over_->reload_again && std::raise(SIGHUP) != 0) {
+    spdlog::warn("cannot read the configuration again: raise(SIGHUP) failed");
+  }
   // A client that disconnects mid-write must not kill the daemon. Nor may a file size limit
   // (RLIMIT_FSIZE): past it, write(2) fails with EFBIG, which the writers report like a full disk.
   for (const int ignored : {SIGPIPE, SIGXFSZ}) {
@@ -207,6 +210,11 @@ void App::on_signal(int number) {
 }
 
 void App::reload_config() {
+  if (reload_) {
+    spdlog::info("SIGHUP during the reload: the configuration is read again once it is done");
+    reload_->handover.reload_again = true;
+    return;
+  }
   if (shutting_down_) {
     spdlog::info("SIGHUP while stopping: ignored");
     return;

@@ -10,6 +10,7 @@ import unittest
 import urllib.request
 
 from harness import CONTROL_TOKEN, Unshelver, free_port, sim_config
+from prom_check import check
 
 OLD_TOKEN = CONTROL_TOKEN
 NEW_TOKEN = "reloaded-token-" + "x" * 32
@@ -66,6 +67,7 @@ class ReloadTest(unittest.TestCase):
 
     def reloads_metric(self, result):
         body = self.daemon.get("/metrics")[2].decode()
+        self.assertEqual(check(body), [])
         found = re.search(r'^unshelver_config_reloads_total\{result="%s"\} (\S+)$' % result, body, re.M)
         return float(found.group(1)) if found else None
 

@@ -139,6 +139,9 @@ int App::start() {
   }
   // Signals that came while the previous App handed over (none at first start).
   replay_parked_signals();
+  if (handed_over_ && handed_over_->reload_again && std::raise(SIGHUP) != 0) {
+    spdlog::warn("cannot read the configuration again: raise(SIGHUP) failed");
+  }
   // A client that disconnects mid-write must not kill the daemon. Nor may a file size limit
   // (RLIMIT_FSIZE): past it, write(2) fails with EFBIG, which the writers report like a full disk.
   for (const int ignored : {SIGPIPE, SIGXFSZ}) {
@@ -216,6 +219,11 @@ void App::on_signal(int number) {
 }
 
 void App::reload_config() {
+  if (reload_) {
+    spdlog::info("SIGHUP during the reload: the configuration is read again once it is done");
+    reload_->handover.reload_again = true;
+    return;
+  }
   if (shutting_down_) {
     spdlog::info("SIGHUP while stopping: ignored");
     return;
@@ -447,7 +455,9 @@ int App::start_routing() {
     spdlog::critical("caddy template does not render: {}", rendered.error().message);
     return 2;
   }
-  router_->hold_loads_while([this] { return holds_ && holds_->any_held(); });
+  // After a reload Caddy still runs the config loaded before, whose gate may hold requests here
+  // already. (An unchanged text is no reload for Caddy at all: it skips an identical load.)
+  router_->hold_loads_while([this] { return holds_ && holds_->any_held(); }, handed_over_.has_value());
   router_->start();
   spdlog::info("managing Caddy's routing through {} ({} integration)", config_.caddy.admin,
                config_.caddy.integration == core::CaddyIntegration::kFull ? "full" : "snippet");

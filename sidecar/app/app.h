@@ -60,7 +60,8 @@ struct Handover {
   std::uint64_t revision = 0;
   std::uint64_t reloads_applied = 0;
   std::uint64_t reloads_refused = 0;
-  std::string summary;  // what the reload changed (ReloadPlan::summary), for the event
+  std::string summary;        // what the reload changed (ReloadPlan::summary), for the event
+  bool reload_again = false;  // another SIGHUP came during the handover: the file may be newer
 };
 
 struct Reload {

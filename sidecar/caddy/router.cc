@@ -179,7 +179,10 @@ struct CaddyRouter::Impl {
     status_.integration = snippet_ ? "snippet" : "full";
   }
 
-  void set_hold_loads(std::function<bool()> hold_loads) { hold_loads_ = std::move(hold_loads); }
+  void set_hold_loads(std::function<bool()> hold_loads, bool first_load_too) {
+    hold_loads_ = std::move(hold_loads);
+    hold_first_load_ = first_load_too;
+  }
   void poke() {
     if (deferred_) pump();
   }
@@ -231,8 +234,9 @@ struct CaddyRouter::Impl {
     // A reload while the gate holds requests would make them fail once released: Caddy 2.6.2
     // lets a request finish on the config it began on, but that config's proxy handlers are
     // cancelled by the reload, so a held request let through afterwards gets no answer at all
-    // (test_gate). The first load is never deferred: before it, Caddy sends nothing to the gate.
-    if (loaded_ && hold_loads_ && hold_loads_()) {
+    // (test_gate). The first load is not deferred: before it, Caddy sends nothing to the gate,
+    // unless Unshelver reloaded its configuration (hold_first_load_).
+    if ((loaded_ || hold_first_load_) && hold_loads_ && hold_loads_()) {
       if (!deferred_) log_->info("reload of Caddy deferred while requests are held at the gate");
       deferred_ = true;
       return;
@@ -604,6 +608,7 @@ struct CaddyRouter::Impl {
   std::string error_before_render_;  // ... and this was shown before it
   bool started_ = false;
   std::function<bool()> hold_loads_;  // see set_hold_loads()
+  bool hold_first_load_ = false;      // Caddy may route to the gate before the first load (a reload)
   bool deferred_ = false;             // a due load waits for hold_loads_ to turn false
   bool closed_ = false;
   int failures_ = 0;             // consecutive failed loads
@@ -629,8 +634,8 @@ CaddyRouter::~CaddyRouter() {
 void CaddyRouter::update(const core::CaddyRenderInput& input) {
   impl_->update(input);
 }
-void CaddyRouter::hold_loads_while(std::function<bool()> busy) {
-  impl_->set_hold_loads(std::move(busy));
+void CaddyRouter::hold_loads_while(std::function<bool()> busy, bool first_load_too) {
+  impl_->set_hold_loads(std::move(busy), first_load_too);
 }
 
 void CaddyRouter::poke() {

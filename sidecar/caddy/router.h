@@ -79,8 +79,10 @@ class CaddyRouter {
   void update(const core::CaddyRenderInput& input);
   // Loads (and drift repairs) wait while `busy()` is true, except the first load: meant for
   // requests held at the gate, which a reload would make fail once released (Caddy 2.6.2 cancels
-  // the old config's handlers). Call poke() when `busy()` may have turned false.
-  void hold_loads_while(std::function<bool()> busy);
+  // the old config's handlers). Call poke() when `busy()` may have turned false. `first_load_too`:
+  // Caddy already routes to this gate before the first load (Unshelver reloaded its configuration
+  // in the same process), so the first load waits as well.
+  void hold_loads_while(std::function<bool()> busy, bool first_load_too = false);
   void poke();
   // Starts the drift timer. The first update() should come only after every backend has been
   // observed, so that the first load reflects the truth (observe before acting).

@@ -10,6 +10,7 @@ import unittest
 import urllib.request
 
 from harness import CONTROL_TOKEN, Unshelver, free_port, sim_config
+from prom_check import check
 
 OLD_TOKEN = CONTROL_TOKEN
 NEW_TOKEN = "reloaded-token-" + "x" * 32
@@ -66,6 +67,7 @@ class ReloadTest(unittest.TestCase):
 
     def reloads_metric(self, result):
         body = self.daemon.get("/metrics")[2].decode()
+        self.assertEqual(check(body), [])
         found = re.search(r'^unshelver_config_reloads_total\{result="%s"\} (\S+)$' % result, body, re.M)
         return float(found.group(1)) if found else None
 
@@ -139,6 +141,26 @@ class ReloadTest(unittest.TestCase):
         self.assertEqual(self.daemon.get("/healthz")[0], 200)
         with self.assertRaises(OSError):
             urllib.request.urlopen(f"http://127.0.0.1:{other_port}/healthz", timeout=2)
+
+    def test_a_stop_asked_for_during_a_reload_is_graceful(self):
+        # SIGTERM right behind SIGHUP lands in the old App's drain, between the two Apps (parked,
+        # then handled by the new one) or in the new App: in every case the stop is graceful.
+        os.kill(self.pid, signal.SIGHUP)
+        os.kill(self.pid, signal.SIGTERM)
+        self.assertEqual(self.daemon.process.wait(timeout=15), 0, self.daemon.output()[-3000:])
+        self.assertIn("stopped cleanly", self.daemon.output())
+
+    def test_a_second_sighup_during_a_reload_reads_the_file_again(self):
+        # The second comes once the first is being handled (two pending SIGHUPs are one signal): in
+        # the old App's drain, between the Apps, or in the new App, it makes a second reload.
+        os.kill(self.pid, signal.SIGHUP)
+        self.daemon.wait_until(lambda: "SIGHUP: reading the configuration again" in self.daemon.output(), 10,
+                               "the first SIGHUP")
+        os.kill(self.pid, signal.SIGHUP)
+        self.daemon.wait_until(lambda: self.daemon.process.poll() is not None or
+                               self.daemon.output().count("configuration reloaded:") >= 2, 10, "two reloads")
+        self.assertIsNone(self.daemon.process.poll())
+        self.assertEqual(self.daemon.get("/healthz")[0], 200)
 
 
 if __name__ == "__main__":

@@ -358,6 +358,29 @@ TEST_F(CaddyRouterTest, FirstUpdateLoadsIdenticalSkipsChangedLoadsAgain) {
   EXPECT_EQ(0u, count_events("caddy_drift_repaired"));
 }
 
+// The first load is not held back for requests held at the gate (before it, Caddy sends none
+// there), unless Unshelver reloaded its configuration: Caddy then still routes to the gate.
+TEST_F(CaddyRouterTest, HeldRequestsHoldBackTheFirstLoadOnlyAfterAReload) {
+  FakeAdmin& fake = start_fake();
+  bool busy = true;
+  CaddyRouter& first_start = make_router();
+  first_start.hold_loads_while([&] { return busy; });
+  first_start.update(make_input(false));
+  ASSERT_TRUE(run_until([&] { return first_start.status().loads_ok == 1; }));
+  first_start.close();
+
+  CaddyRouter& after_reload = make_router();
+  after_reload.hold_loads_while([&] { return busy; }, /*first_load_too=*/true);
+  after_reload.update(make_input(true));
+  run_for(300ms);
+  EXPECT_EQ(1u, fake.loads());
+  EXPECT_EQ(0u, after_reload.status().loads_ok);
+  busy = false;
+  after_reload.poke();
+  ASSERT_TRUE(run_until([&] { return after_reload.status().loads_ok == 1; }));
+  EXPECT_EQ(2u, fake.loads());
+}
+
 TEST_F(CaddyRouterTest, RejectedLoadReportsCaddysErrorAndRetriesWithBackOff) {
   FakeAdmin& fake = start_fake();
   const std::string caddy_error =

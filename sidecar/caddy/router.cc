@@ -259,7 +259,9 @@ struct CaddyRouter::Impl {
     // Write first, so that a Caddy restart comes up in the current mode (and, for the snippet,
     // because Caddy reads the imported file while adapting the POSTed Caddyfile).
     const std::string& path = snippet_ ? settings_.snippet : settings_.caddyfile;
-    if (Status written = io::write_file_atomically(path, attempt.rendered.text, kCaddyfileMode); !written) {
+    if (Status written = io::write_file_atomically(path, attempt.rendered.text, kCaddyfileMode,
+                                                   io::SymlinkTarget::kFollow);
+        !written) {
       fail(attempt,
            "cannot write the " + std::string(snippet_ ? "snippet" : "Caddyfile") + ": " +
                written.error().message,
@@ -433,7 +435,8 @@ struct CaddyRouter::Impl {
   void restore_loaded_file() {
     if (!loaded_) return;
     const std::string& path = snippet_ ? settings_.snippet : settings_.caddyfile;
-    if (Status restored = io::write_file_atomically(path, loaded_->rendered.text, kCaddyfileMode);
+    if (Status restored = io::write_file_atomically(path, loaded_->rendered.text, kCaddyfileMode,
+                                                    io::SymlinkTarget::kFollow);
         !restored) {
       log_->error("cannot put the running config back into {}: {}", path, restored.error().message);
     }

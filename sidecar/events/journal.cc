@@ -90,9 +90,10 @@ std::uint64_t last_seq_of(const std::string& path) {
 }
 
 // Read-write, because an append first reads the last byte (pread(2) on a write-only descriptor
-// fails with EBADF) to see whether the file ends inside a line.
+// fails with EBADF) to see whether the file ends inside a line. O_NOFOLLOW: the event log is
+// never a link, so one planted there is refused (ELOOP) rather than appended through.
 int open_for_append(const std::string& path) {
-  return ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  return ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
 }
 
 std::string cursor_path(const std::string& path) {

@@ -93,8 +93,22 @@ Status fsync_directory_of(const std::string& path) {
   return synced;
 }
 
-Status write_file_atomically(const std::string& path, std::string_view data, int mode) {
-  const std::string target = resolve_target(path);
+Status write_file_atomically(const std::string& path, std::string_view data, int mode,
+                             SymlinkTarget symlink) {
+  if (symlink == SymlinkTarget::kRefuse) {
+    // lstat: the name itself, as O_NOFOLLOW would see it. rename() below replaces a link put
+    // there later rather than follow it, so the check cannot be raced into a write elsewhere.
+    struct stat link {};
+    if (::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
+      return Error{"refusing to write " + path +
+                   ": it is a symbolic link (Unshelver's own files are never links; remove it)"};
+    }
+  }
+  const std::string target = symlink == SymlinkTarget::kFollow ? resolve_target(path) : path;
+  // An existing file keeps its mode (an admin may have chmod'ed it); `mode` is for a new one.
+  if (struct stat existing{}; ::stat(target.c_str(), &existing) == 0 && S_ISREG(existing.st_mode)) {
+    mode = static_cast<int>(existing.st_mode & 07777);
+  }
   // A fresh name that nobody can guess, created exclusively (mkostemp: O_CREAT | O_EXCL, mode
   // 0600, which also fails on a symbolic link planted under that name): a fixed name such as
   // "target.tmp" let a local user plant a symlink there and have the next write overwrite any

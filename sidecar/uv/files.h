@@ -9,9 +9,13 @@
 // The data goes to a temporary file next to the target (same directory, so the same file system;
 // an unpredictable name, created exclusively, so that nothing planted there is followed),
 // which is fsync'd and renamed over the target; then the directory is fsync'd, because the rename
-// is durable only once the directory entry is on disk (rename(2), fsync(2)). When the target is a
-// symbolic link, the file it points to is replaced and the link is kept, so that a user who links
-// /etc/caddy/Caddyfile elsewhere keeps the link.
+// is durable only once the directory entry is on disk (rename(2), fsync(2)).
+//
+// A target that is a symbolic link is refused ("PATH is a symbolic link; ...") unless the caller
+// asks to follow it (SymlinkTarget::kFollow): Unshelver's own files (state, event log cursor,
+// access-log checkpoint) are never links, so a link there was planted and is not followed
+// anywhere. The Caddyfile follows, so that a user who links /etc/caddy/Caddyfile elsewhere keeps
+// the link and the file it points to is replaced.
 //
 // Synchronous: meant for small files (state.json, a Caddyfile) written rarely from the loop.
 #pragma once
@@ -35,9 +39,18 @@ Result<std::string> read_file(const std::string& path, std::size_t max_bytes = k
 Result<std::optional<std::string>> read_file_if_exists(const std::string& path,
                                                        std::size_t max_bytes = kNoSizeLimit);
 
-// `mode` is applied exactly (not filtered through the umask), e.g. 0600 for state, 0644 for a
-// Caddyfile that Caddy's own user must read. The error text names the path and the failing step.
-Status write_file_atomically(const std::string& path, std::string_view data, int mode);
+// What write_file_atomically does with a target that is a symbolic link.
+enum class SymlinkTarget {
+  kRefuse,  // an error, and nothing is written
+  kFollow,  // the file it points to (through every hop) is replaced, the link kept
+};
+
+// `mode` is the mode of a target that does not exist yet, applied exactly (not filtered through
+// the umask), e.g. 0600 for state, 0644 for a Caddyfile that Caddy's own user must read. An
+// existing target keeps its mode, so that an admin's chmod stays. The error text names the path
+// and the failing step.
+Status write_file_atomically(const std::string& path, std::string_view data, int mode,
+                             SymlinkTarget symlink = SymlinkTarget::kRefuse);
 
 // The building blocks, also for files that are appended to (events/journal.h):
 // every byte of `data` to `fd`, through short writes and EINTR ("cannot write PATH: ..." else);

@@ -724,13 +724,15 @@ TEST_F(CaddyRouterTest, AnEventCallbackMayCloseTheRouter) {
   EXPECT_EQ(1u, events_.size());
 }
 
-TEST(CaddyRouterAtomicFile, ReplacesContentKeepsSymlinksAndSetsTheMode) {
+TEST(CaddyRouterAtomicFile, ReplacesContentKeepsSymlinksAndTheMode) {
   const std::string dir = make_temp_dir();
   const std::string target = dir + "/real.Caddyfile";
   const std::string link = dir + "/Caddyfile";
   write_file(target, "old\n");
+  // The admin's mode stays; the mode passed is for a file that does not exist yet.
+  std::filesystem::permissions(target, std::filesystem::perms(0640));
   std::filesystem::create_symlink("real.Caddyfile", link);
-  ASSERT_TRUE(io::write_file_atomically(link, "new\n", 0640).ok());
+  ASSERT_TRUE(io::write_file_atomically(link, "new\n", 0644, io::SymlinkTarget::kFollow).ok());
   EXPECT_TRUE(std::filesystem::is_symlink(link));
   EXPECT_EQ("new\n", read_file(target));
   EXPECT_EQ(std::filesystem::perms(0640),

@@ -315,6 +315,18 @@ TEST_F(EventJournalTest, OpenFailsWhenThePathIsADirectory) {
   EXPECT_NE(message.find(path_), std::string::npos) << message;
 }
 
+// Issue 15 §8: a link planted under the event log's name is refused, not appended through.
+TEST_F(EventJournalTest, OpenFailsWhenThePathIsASymbolicLink) {
+  write_file(dir_ + "/victim", "precious\n");
+  path_ = dir_ + "/events.jsonl";
+  std::filesystem::create_symlink(dir_ + "/victim", path_);
+  auto opened = open_journal(settings());
+  ASSERT_FALSE(opened.ok());
+  const std::string& message = opened.error().message;
+  EXPECT_NE(message.find(path_), std::string::npos) << message;
+  EXPECT_EQ(read_file(dir_ + "/victim"), "precious\n");
+}
+
 // --- Appending -------------------------------------------------------------------------------
 
 TEST_F(EventJournalTest, AppendsAreWrittenInOrderBeforeTheyAreReported) {

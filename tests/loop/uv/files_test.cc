@@ -76,12 +76,46 @@ TEST_F(FilesTest, BoundIsEnforced) {
   EXPECT_EQ(over.error().message, path("f") + " is larger than 99 bytes");
 }
 
-TEST_F(FilesTest, AtomicWriteReplacesTheTargetOfASymlink) {
+// The Caddyfile's way (caddy/router.cc): an admin's link is kept and its file replaced.
+TEST_F(FilesTest, AtomicWriteReplacesTheTargetOfASymlinkWhenAskedToFollow) {
   ASSERT_TRUE(write_file_atomically(path("target"), "old", 0600).ok());
   std::filesystem::create_symlink("target", path("link"));
-  ASSERT_TRUE(write_file_atomically(path("link"), "new", 0600).ok());
+  ASSERT_TRUE(write_file_atomically(path("link"), "new", 0600, SymlinkTarget::kFollow).ok());
   EXPECT_TRUE(std::filesystem::is_symlink(path("link")));
   EXPECT_EQ(read_file(path("target")).value(), "new");
+}
+
+// Unshelver's own files (issue 15 §8): a link planted under the target's name is refused, and
+// neither the link nor the file it points to changes.
+TEST_F(FilesTest, AtomicWriteRefusesASymlinkTargetByDefault) {
+  ASSERT_TRUE(write_file_atomically(path("events.jsonl"), "precious", 0600).ok());
+  std::filesystem::create_symlink(path("events.jsonl"), path("state.json"));
+  const Status written = write_file_atomically(path("state.json"), "state", 0600);
+  ASSERT_FALSE(written.ok());
+  EXPECT_EQ(written.error().message, "refusing to write " + path("state.json") +
+                                         ": it is a symbolic link (Unshelver's own files are never links; "
+                                         "remove it)");
+  EXPECT_TRUE(std::filesystem::is_symlink(path("state.json")));
+  EXPECT_EQ(read_file(path("events.jsonl")).value(), "precious");
+  // A dangling link is refused too: following it would create a file wherever it points.
+  std::filesystem::create_symlink(path("elsewhere"), path("checkpoint.json"));
+  EXPECT_FALSE(write_file_atomically(path("checkpoint.json"), "{}", 0600).ok());
+  EXPECT_FALSE(std::filesystem::exists(path("elsewhere")));
+}
+
+// The mode a caller passes is for a new file; an admin's chmod of an existing one stays.
+TEST_F(FilesTest, AtomicWriteKeepsAnExistingTargetsMode) {
+  ASSERT_TRUE(write_file_atomically(path("Caddyfile"), "one", 0644).ok());
+  EXPECT_EQ(0644, static_cast<int>(std::filesystem::status(path("Caddyfile")).permissions()) & 0777);
+  ASSERT_EQ(0, ::chmod(path("Caddyfile").c_str(), 0640));
+  ASSERT_TRUE(write_file_atomically(path("Caddyfile"), "two", 0644).ok());
+  EXPECT_EQ(read_file(path("Caddyfile")).value(), "two");
+  EXPECT_EQ(0640, static_cast<int>(std::filesystem::status(path("Caddyfile")).permissions()) & 0777);
+  // Through a followed link, the mode of the file it points to.
+  ASSERT_EQ(0, ::chmod(path("Caddyfile").c_str(), 0600));
+  std::filesystem::create_symlink("Caddyfile", path("link"));
+  ASSERT_TRUE(write_file_atomically(path("link"), "three", 0644, SymlinkTarget::kFollow).ok());
+  EXPECT_EQ(0600, static_cast<int>(std::filesystem::status(path("Caddyfile")).permissions()) & 0777);
 }
 
 // A symbolic link planted where a careless writer would put its temporary file (and every

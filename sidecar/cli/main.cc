@@ -25,6 +25,7 @@
 #include "cli/ops_command.h"
 #include "config/files.h"
 #include "config/schema.h"
+#include "uv/descriptor_limit.h"
 
 namespace {
 
@@ -171,6 +172,7 @@ int render_caddy(const unshelver::core::Config& config, const Options& options) 
 int run_app(unshelver::core::Config config, const Options& options) {
   if (!options.listen.empty()) config.listen = options.listen;
   setup_logging(options.log_level.empty() ? config.log_level : options.log_level);
+  unshelver::io::raise_descriptor_limit();
   unshelver::app::App app(std::move(config));
   return app.run();
 }

@@ -212,7 +212,7 @@ struct HttpLimits {
   // Open connections in total (0: the descriptor limit minus a reserve) and per client address
   // (0: no per-client cap).
   std::size_t max_connections = 0;
-  std::size_t max_connections_per_client = 512;
+  std::size_t max_connections_per_client = 1024;
 
   bool operator==(const HttpLimits&) const = default;
 };

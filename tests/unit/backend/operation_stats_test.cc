@@ -14,7 +14,8 @@ TimePoint at(int seconds) {
 }
 
 Transition step(S from, S to, E event, int seconds, std::string actor = "reconciler") {
-  return Transition{from, to, event, std::move(actor), "", at(seconds)};
+  return Transition{
+      from, to, event, std::move(actor), "", at(seconds), MonoTime{} + std::chrono::seconds(1'000 + seconds)};
 }
 
 std::uint64_t count(const OperationStats& stats, Kind kind, const std::string& actor,

@@ -41,6 +41,19 @@ TEST(OperationStats, AWakeThatReachesReadyIsCountedUnderItsActorWithItsDuration)
     EXPECT_EQ(counts[i], bounds[i] >= 75 ? 1u : 0u) << bounds[i];
 }
 
+// Issue 15 §7: a wake's duration is elapsed time; the wall clock set 2 h back meanwhile neither
+// makes it negative nor, set ahead, two hours long.
+TEST(OperationStats, AWakeDurationIgnoresAJumpOfTheWallClock) {
+  for (const auto jump : {std::chrono::hours(2), -std::chrono::hours(2)}) {
+    OperationStats stats;
+    stats.observe(step(S::kAsleep, S::kWaking, E::kWakeRequested, 0));
+    Transition ready = step(S::kBooting, S::kReady, E::kHealthPassed, 75);
+    ready.at += jump;
+    stats.observe(ready);
+    EXPECT_DOUBLE_EQ(stats.wake_durations().sum(), 75);
+  }
+}
+
 TEST(OperationStats, RepeatedWakeRequestsAreOneOperation) {
   OperationStats stats;
   stats.observe(step(S::kAsleep, S::kWaking, E::kWakeRequested, 0, "control"));

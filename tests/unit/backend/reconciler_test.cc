@@ -59,6 +59,22 @@ class ReconcilerTest : public ::testing::Test {
     ASSERT_EQ(reconciler_.state(), S::kReady);
   }
 
+  static ReconcilerSettings retry_settings() {
+    ReconcilerSettings settings = make_settings();
+    settings.on_error = ErrorPolicy::kRetry;
+    return settings;
+  }
+
+  // From start-up to an error: the first wake is refused.
+  void refuse_a_wake(BackendReconciler& reconciler) {
+    ASSERT_EQ(reconciler.tick(now_), Command::kObserve);
+    reconciler.on_observed(seen(Kind::kStopped), now_);
+    reconciler.request(true, "public-button", "pressed", now_);
+    ASSERT_EQ(reconciler.tick(now_), Command::kWake);
+    reconciler.on_action_done(Command::kWake, ActionOutcome::kRefused, "No valid host was found.", now_);
+    ASSERT_EQ(reconciler.state(), S::kError);
+  }
+
   // Restarts from a persisted record, then observes the cloud once.
   void restart_and_observe(bool desired_awake, S persisted_state, Kind observed) {
     PersistedBackend persisted;
@@ -193,15 +209,8 @@ TEST_F(ReconcilerTest, RejectedWakeBecomesErrorAndWaitsForAdmin) {
 }
 
 TEST_F(ReconcilerTest, RetryPolicyWakesAgainAfterTheDelay) {
-  ReconcilerSettings settings = make_settings();
-  settings.on_error = ErrorPolicy::kRetry;
-  BackendReconciler retrying("gpu", settings);
-  ASSERT_EQ(retrying.tick(now_), Command::kObserve);
-  retrying.on_observed(seen(Kind::kStopped), now_);
-  retrying.request(true, "public-button", "pressed", now_);
-  ASSERT_EQ(retrying.tick(now_), Command::kWake);
-  retrying.on_action_done(Command::kWake, ActionOutcome::kRefused, "No valid host was found.", now_);
-  ASSERT_EQ(retrying.state(), S::kError);
+  BackendReconciler retrying("gpu", retry_settings());
+  refuse_a_wake(retrying);
   EXPECT_EQ(retrying.tick(now_ + 60s), Command::kObserve);
   retrying.on_observed(seen(Kind::kStopped), now_ + 60s);
   EXPECT_EQ(retrying.tick(now_ + 121s), Command::kWake);
@@ -555,15 +564,8 @@ TEST_F(ReconcilerTest, WallClockJumpBackDoesNotPostponeTheShelve) {
 // Retries wait on the monotonic clock too: the retry after an error comes error_retry_after later,
 // whichever way the wall clock moved meanwhile.
 TEST_F(ReconcilerTest, WallClockJumpDoesNotMoveTheErrorRetry) {
-  ReconcilerSettings settings = make_settings();
-  settings.on_error = ErrorPolicy::kRetry;
-  BackendReconciler retrying("gpu", settings);
-  ASSERT_EQ(retrying.tick(now_), Command::kObserve);
-  retrying.on_observed(seen(Kind::kStopped), now_);
-  retrying.request(true, "public-button", "pressed", now_);
-  ASSERT_EQ(retrying.tick(now_), Command::kWake);
-  retrying.on_action_done(Command::kWake, ActionOutcome::kRefused, "No valid host was found.", now_);
-  ASSERT_EQ(retrying.state(), S::kError);
+  BackendReconciler retrying("gpu", retry_settings());
+  refuse_a_wake(retrying);
   ClockReading later = now_ + 1s;
   later.wall += 2h;
   EXPECT_NE(retrying.tick(later), Command::kWake) << "a wall jump is no elapsed time";

@@ -29,8 +29,8 @@ web::BackendView backend_view(const BackendDriver& driver, const CaddyRouter* ro
   view.desired_awake = reconciler.desired().awake;
   view.desired_by = reconciler.desired().actor;
   view.desired_reason = reconciler.desired().reason;
-  view.last_activity = wall_of(reconciler.last_activity());
-  view.idle_deadline = wall_of(reconciler.idle_deadline());
+  view.last_activity = reconciler.last_activity_wall(clock);
+  view.idle_deadline = reconciler.idle_deadline_wall(clock);
   view.idle_timeout = config.idle_timeout;
   view.url = driver.visitor_url();
   view.upstream = config.upstream.empty() ? reconciler.upstream() : config.upstream;

@@ -72,7 +72,11 @@ void BackendReconciler::restore(const PersistedBackend& persisted, const ClockRe
   // and one from the future (the clock was set back) as now, so that it cannot postpone the idle
   // deadline by the size of the jump.
   last_activity_.reset();
-  if (persisted.last_activity) last_activity_ = now.mono_of(*persisted.last_activity);
+  last_activity_wall_.reset();
+  if (persisted.last_activity) {
+    last_activity_wall_ = std::min(*persisted.last_activity, now.wall);
+    last_activity_ = now.mono_of(*last_activity_wall_);
+  }
   restored_state_ = persisted.state;
   if (desired_.since == TimePoint{} || desired_.since > now.wall) desired_.since = now.wall;
   state_since_ = now.mono;
@@ -94,7 +98,27 @@ bool BackendReconciler::request(bool awake, std::string actor, std::string reaso
 }
 
 void BackendReconciler::on_activity(MonoTime at) {
-  if (!last_activity_ || at > *last_activity_) last_activity_ = at;
+  if (!last_activity_ || at > *last_activity_) {
+    last_activity_ = at;
+    last_activity_wall_ = clock_.wall_of(at);
+  }
+}
+
+std::optional<TimePoint> BackendReconciler::last_activity_wall(const ClockReading& clock) const {
+  if (!last_activity_) return std::nullopt;
+  // Within this slack the clocks only drifted between readings; beyond it the wall clock was set.
+  constexpr std::chrono::seconds kSlack{1};
+  const TimePoint converted = clock.wall_of(*last_activity_);
+  if (last_activity_wall_ && converted - *last_activity_wall_ <= kSlack &&
+      *last_activity_wall_ - converted <= kSlack) {
+    return last_activity_wall_;
+  }
+  return converted;
+}
+
+std::optional<TimePoint> BackendReconciler::idle_deadline_wall(const ClockReading& clock) const {
+  if (!idle_deadline()) return std::nullopt;
+  return *last_activity_wall(clock) + settings_.idle_timeout;
 }
 
 void BackendReconciler::set_requests_in_flight(int count, std::optional<MonoTime> last_busy_at) {
@@ -367,9 +391,7 @@ std::vector<Transition> BackendReconciler::take_transitions() {
 }
 
 PersistedBackend BackendReconciler::persisted() const {
-  std::optional<TimePoint> last_activity;
-  if (last_activity_) last_activity = clock_.wall_of(*last_activity_);
-  return PersistedBackend{desired_, last_activity, state_};
+  return PersistedBackend{desired_, last_activity_wall(clock_), state_};
 }
 
 }  // namespace unshelver::core

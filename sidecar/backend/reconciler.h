@@ -140,6 +140,9 @@ class BackendReconciler {
   std::optional<MonoTime> last_activity() const { return last_activity_; }
   // last_activity + idle_timeout while the backend is awake and wanted awake; nullopt otherwise.
   std::optional<MonoTime> idle_deadline() const;
+  // The same two on the wall clock of `clock`, for display (see last_activity_wall_).
+  std::optional<TimePoint> last_activity_wall(const ClockReading& clock) const;
+  std::optional<TimePoint> idle_deadline_wall(const ClockReading& clock) const;
   const std::string& last_error() const { return last_error_; }
   // The last failure to reach the cloud (empty once an observation succeeds again).
   const std::string& observe_error() const { return observe_error_; }
@@ -199,6 +202,11 @@ class BackendReconciler {
   std::uint64_t health_generation_ = 0;
 
   std::optional<MonoTime> last_activity_;
+  // The last activity on the wall clock as it read when the activity was recorded (or restored).
+  // Converting back and forth between the clocks moves a time by the few nanoseconds between
+  // two readings; this copy keeps what is persisted and shown exact across a restart, unless the
+  // wall clock has since been set (then the conversion shows the activity on the new clock).
+  std::optional<TimePoint> last_activity_wall_;
   int requests_in_flight_ = 0;
 
   std::vector<Transition> transitions_;

@@ -543,6 +543,7 @@ TEST_F(ReconcilerTest, WallClockJumpAheadDoesNotShelveEarly) {
     if (command == Command::kObserve) reconciler_.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
   }
   EXPECT_EQ(now_.wall_of(*reconciler_.idle_deadline()), now_.wall + 1s);
+  EXPECT_EQ(*reconciler_.idle_deadline_wall(now_), now_.wall + 1s) << "shown on the new wall clock";
   EXPECT_EQ(tick(1s), Command::kSleep);
   EXPECT_EQ(reconciler_.desired().actor, "idle-monitor");
 }

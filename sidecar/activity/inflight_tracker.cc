@@ -16,7 +16,7 @@ namespace unshelver::core {
 
 namespace {
 
-using TimePoint = std::chrono::system_clock::time_point;
+using TimePoint = std::chrono::steady_clock::time_point;
 using Millis = std::chrono::milliseconds;
 
 TimePoint later(std::optional<TimePoint> a, TimePoint b) {

@@ -86,9 +86,9 @@ Status ActivityMonitor::start() {
   flush_timer_ = std::make_unique<io::Timer>(loop_);
   flush_timer_->start_repeating(std::chrono::seconds(5), [this] {
     // Starts whose end never came are forgotten here too, even when nothing else happens.
-    const core::TimePoint now = std::chrono::system_clock::now();
     for (Watched& watched : watched_) {
-      if (watched.driver->reconciler().requests_in_flight() > 0) report_in_flight(watched, now);
+      if (watched.driver->reconciler().requests_in_flight() > 0)
+        report_in_flight(watched, watched.driver->read_clock().mono);
     }
     if (dirty_) persist_();
   });
@@ -140,10 +140,13 @@ void ActivityMonitor::on_log_line(std::string_view line) {
   Watched& watched = watched_.at(static_cast<std::size_t>(result.backend));
   const auto end = core::TimePoint(std::chrono::duration_cast<core::TimePoint::duration>(
       std::chrono::duration<double>(result.end_seconds)));
-  watched.driver->record_activity(end);
+  // The line's time is Caddy's wall clock: only its age counts, converted once here, so a line
+  // stamped in the future (the clock was set back) is activity now and not hours from now.
+  const core::ClockReading now = watched.driver->read_clock();
+  watched.driver->record_activity(now.mono_of(end));
   // Ignored lines end nothing: the gate starts nothing for the requests that the same rules ignore.
   watched.started.ended();
-  report_in_flight(watched, std::chrono::system_clock::now());
+  report_in_flight(watched, now.mono);
   dirty_ = true;
   on_change_();
 }
@@ -165,19 +168,19 @@ void ActivityMonitor::refresh_upstreams() {
 
 void ActivityMonitor::on_connection_sample(const std::string& upstream,
                                            const std::vector<core::ConnectionSample>& sample) {
-  const core::TimePoint now = std::chrono::system_clock::now();
   for (Watched& watched : watched_) {
     if (watched.upstream != upstream) continue;
+    const core::MonoTime now = watched.driver->read_clock().mono;
     watched.sampled = watched.inflight.update(sample, now);
     report_in_flight(watched, now);
   }
 }
 
-void ActivityMonitor::report_in_flight(Watched& watched, core::TimePoint now) {
+void ActivityMonitor::report_in_flight(Watched& watched, core::MonoTime now) {
   const int gated = watched.started.open(now);
   const int count = std::max(gated, watched.sampled.long_requests);
   // While the gate knows of a request in flight, the backend is busy now.
-  const std::optional<core::TimePoint> last_busy_at =
+  const std::optional<core::MonoTime> last_busy_at =
       gated > 0 ? std::optional(now) : watched.sampled.last_busy_at;
   const int before = watched.driver->reconciler().requests_in_flight();
   watched.driver->set_requests_in_flight(count, last_busy_at);
@@ -190,7 +193,7 @@ void ActivityMonitor::report_in_flight(Watched& watched, core::TimePoint now) {
 
 void ActivityMonitor::request_started(std::size_t index, bool counts_as_activity) {
   Watched& watched = watched_.at(index);
-  const core::TimePoint now = std::chrono::system_clock::now();
+  const core::MonoTime now = watched.driver->read_clock().mono;
   if (counts_as_activity) watched.driver->record_activity(now);
   // Without the access log no end would ever come: the start is activity only.
   if (!follower_ || !counts_as_activity) return;
@@ -199,7 +202,8 @@ void ActivityMonitor::request_started(std::size_t index, bool counts_as_activity
 }
 
 int ActivityMonitor::gate_in_flight(std::size_t index) {
-  return watched_.at(index).started.open(std::chrono::system_clock::now());
+  Watched& watched = watched_.at(index);
+  return watched.started.open(watched.driver->read_clock().mono);
 }
 
 std::uint64_t ActivityMonitor::gate_forgotten(std::size_t index) const {

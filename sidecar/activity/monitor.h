@@ -88,7 +88,7 @@ class ActivityMonitor {
   };
   // Tells the driver how many requests are in flight: the larger of the gate's open requests and
   // the sampler's long ones.
-  void report_in_flight(Watched& watched, core::TimePoint now);
+  void report_in_flight(Watched& watched, core::MonoTime now);
   void on_log_line(std::string_view line);
   void on_connection_sample(const std::string& upstream, const std::vector<core::ConnectionSample>& sample);
 

@@ -1,5 +1,5 @@
 // StartedRequests: the requests the gate let through to one backend that have not ended yet.
-// Pure, with the clock passed in.
+// Pure, with the (monotonic) clock passed in.
 //
 // The gate sees each request start (Caddy asks it before proxying); Caddy's access log sees each
 // one end (the line is written when the response completes). Only the count matters, so an end
@@ -19,7 +19,7 @@ namespace unshelver::core {
 
 class StartedRequests {
  public:
-  using TimePoint = std::chrono::system_clock::time_point;
+  using TimePoint = std::chrono::steady_clock::time_point;
 
   StartedRequests(std::chrono::milliseconds lifetime, std::size_t capacity);
   void started(TimePoint at);

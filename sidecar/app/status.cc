@@ -8,6 +8,12 @@ web::BackendView backend_view(const BackendDriver& driver, const CaddyRouter* ro
   const core::BackendReconciler& reconciler = driver.reconciler();
   const core::BackendConfig& config = driver.config();
   const auto& observation = reconciler.last_observation();
+  // The reconciler keeps monotonic times; they are shown on the wall clock as it reads now.
+  const core::ClockReading clock = driver.read_clock();
+  auto wall_of = [&clock](std::optional<core::MonoTime> at) -> std::optional<core::TimePoint> {
+    if (!at) return std::nullopt;
+    return clock.wall_of(*at);
+  };
   web::BackendView view;
   view.name = config.name;
   view.label = config.label.empty() ? config.name : config.label;
@@ -19,17 +25,17 @@ web::BackendView backend_view(const BackendDriver& driver, const CaddyRouter* ro
     view.routing = mode == modes.end() ? "" : mode->second;
   }
   view.state = web::effective_state(reconciler.state(), view.routing);
-  view.since = reconciler.state_since();
+  view.since = clock.wall_of(reconciler.state_since());
   view.desired_awake = reconciler.desired().awake;
   view.desired_by = reconciler.desired().actor;
   view.desired_reason = reconciler.desired().reason;
-  view.last_activity = reconciler.last_activity();
-  view.idle_deadline = reconciler.idle_deadline();
+  view.last_activity = reconciler.last_activity_wall(clock);
+  view.idle_deadline = reconciler.idle_deadline_wall(clock);
   view.idle_timeout = config.idle_timeout;
   view.url = driver.visitor_url();
   view.upstream = config.upstream.empty() ? reconciler.upstream() : config.upstream;
   view.cloud_status = observation ? observation->status : "";
-  view.observed_at = reconciler.last_observed_at();
+  view.observed_at = wall_of(reconciler.last_observed_at());
   view.error = reconciler.last_error();
   view.observe_error = reconciler.observe_error();
   view.action_in_flight = reconciler.in_flight();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "base/time_format.h"
 #include "base/url.h"
 
 namespace unshelver::app {
@@ -11,7 +12,7 @@ namespace unshelver::app {
 namespace {
 using namespace std::chrono_literals;
 // The reconciler names the moment it next wants to run; the timer also fires at least this often
-// so that a clock jump or a missed wake-up costs at most this much delay.
+// so that a missed wake-up costs at most this much delay.
 constexpr auto kMaxTickDelay = 1000ms;
 constexpr auto kMinTickDelay = 5ms;
 
@@ -25,26 +26,29 @@ std::string host_of(const std::string& url) {
 BackendDriver::BackendDriver(uv_loop_t* loop, const core::BackendConfig& config,
                              core::ReconcilerSettings settings,
                              std::unique_ptr<providers::CloudProvider> provider, io::HttpClient& client,
-                             ChangeCallback on_change)
+                             ChangeCallback on_change, Clock clock)
     : config_(config),
       reconciler_(config.name, settings),
       provider_(std::move(provider)),
       prober_(loop, client),
       tick_timer_(loop),
       on_change_(std::move(on_change)),
+      clock_(std::move(clock)),
       log_(spdlog::default_logger()->clone(config.name)) {}
 
 BackendDriver::~BackendDriver() {
   shutdown();
 }
 
-core::TimePoint BackendDriver::now() {
-  return std::chrono::system_clock::now();
-}
-
 void BackendDriver::start(const std::optional<core::PersistedBackend>& persisted) {
   if (persisted) {
-    reconciler_.restore(*persisted, now());
+    const core::ClockReading now = read_clock();
+    if (persisted->last_activity && *persisted->last_activity > now.wall) {
+      log_->warn(
+          "the persisted last activity {} lies in the future (the clock was set back?); counted as now",
+          core::format_rfc3339(*persisted->last_activity));
+    }
+    reconciler_.restore(*persisted, now);
     log_->info("restored: desired {} ({} by {}), last state {}",
                persisted->desired.awake ? "awake" : "asleep", persisted->desired.reason,
                persisted->desired.actor, core::to_string(persisted->state));
@@ -55,7 +59,7 @@ void BackendDriver::start(const std::optional<core::PersistedBackend>& persisted
 
 bool BackendDriver::request(bool awake, const std::string& actor, const std::string& reason) {
   if (!running_) return false;
-  const bool changed = reconciler_.request(awake, actor, reason, now());
+  const bool changed = reconciler_.request(awake, actor, reason, read_clock());
   if (changed) {
     log_->info("{} requested by {}: {}", awake ? "wake" : "sleep", actor, reason);
     if (on_change_) on_change_({}, true);
@@ -64,11 +68,11 @@ bool BackendDriver::request(bool awake, const std::string& actor, const std::str
   return changed;
 }
 
-void BackendDriver::record_activity(core::TimePoint at) {
+void BackendDriver::record_activity(core::MonoTime at) {
   reconciler_.on_activity(at);
 }
 
-void BackendDriver::set_requests_in_flight(int count, std::optional<core::TimePoint> last_busy_at) {
+void BackendDriver::set_requests_in_flight(int count, std::optional<core::MonoTime> last_busy_at) {
   const bool was_holding = reconciler_.requests_in_flight() > 0;
   reconciler_.set_requests_in_flight(count, last_busy_at);
   // When the last long request ends, the idle deadline is due one idle timeout after it; the
@@ -95,16 +99,16 @@ void BackendDriver::run() {
   in_run_ = true;
   do {
     run_again_ = false;
-    if (auto command = reconciler_.tick(now())) execute(*command);
+    if (auto command = reconciler_.tick(read_clock())) execute(*command);
     sync_prober();
     publish();
   } while (run_again_ && running_);
   in_run_ = false;
   if (!running_) return;
 
-  const core::TimePoint current = now();
-  auto delay =
-      std::chrono::duration_cast<std::chrono::milliseconds>(reconciler_.next_tick_due(current) - current);
+  const core::ClockReading current = read_clock();
+  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(reconciler_.next_tick_due(current) -
+                                                                     current.mono);
   delay = std::clamp<std::chrono::milliseconds>(delay, kMinTickDelay, kMaxTickDelay);
   tick_timer_.start(delay, [this] { run(); });
 }
@@ -116,10 +120,10 @@ void BackendDriver::execute(core::Command command) {
     case core::Command::kObserve:
       provider_->observe([this](Result<core::CloudObservation> observation) {
         if (observation) {
-          reconciler_.on_observed(*observation, now());
+          reconciler_.on_observed(*observation, read_clock());
         } else {
           log_->warn("cannot observe the cloud: {}", observation.error().message);
-          reconciler_.on_observe_failed(observation.error().message, now());
+          reconciler_.on_observe_failed(observation.error().message, read_clock());
         }
         dirty_ = true;
         run();
@@ -134,7 +138,7 @@ void BackendDriver::execute(core::Command command) {
           log_->info("{} not sent, the VM is busy: {}; observing again", core::to_string(command),
                      result.message);
         }
-        reconciler_.on_action_done(command, result.outcome, result.message, now());
+        reconciler_.on_action_done(command, result.outcome, result.message, read_clock());
         dirty_ = true;
         run();
       };
@@ -177,7 +181,7 @@ void BackendDriver::sync_prober() {
   if (url.empty()) {
     // Without an address there is nothing to probe; count it as a failed probe so that the
     // health attempts run out and the error says why.
-    reconciler_.on_health(false, "no upstream address is known for " + config_.name, now());
+    reconciler_.on_health(false, "no upstream address is known for " + config_.name, read_clock());
     return;
   }
   io::ProbeTarget target{url, config_.health.interval, config_.health.timeout, config_.verify_tls};
@@ -185,7 +189,7 @@ void BackendDriver::sync_prober() {
   prober_.start(std::move(target), [this, generation](bool passed, const std::string& detail) {
     if (generation != reconciler_.health_generation()) return;  // from an earlier phase
     if (!passed) log_->debug("health probe failed: {}", detail);
-    reconciler_.on_health(passed, detail, now());
+    reconciler_.on_health(passed, detail, read_clock());
     dirty_ = true;
     run();
   });

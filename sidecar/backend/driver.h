@@ -4,6 +4,10 @@
 // running while the reconciler wants probes, feeds every result back, logs every transition
 // (spdlog, with the backend's name), and tells its owner after each change so that the state is
 // persisted and the pages are refreshed. The decisions themselves are all in core::BackendReconciler.
+//
+// Every input reaches the reconciler with one reading of both clocks (base/clock.h), taken from
+// the clock given at construction: the real clocks in the daemon, a clock with a moved wall half
+// in tests.
 #pragma once
 
 #include <spdlog/logger.h>
@@ -28,10 +32,11 @@ class BackendDriver {
   // Called after anything visible changed. `persist` is true when what must survive a restart
   // changed (a transition or a new desired state), false for a fresh observation or probe.
   using ChangeCallback = std::function<void(const std::vector<core::Transition>& transitions, bool persist)>;
+  using Clock = std::function<core::ClockReading()>;
 
   BackendDriver(uv_loop_t* loop, const core::BackendConfig& config, core::ReconcilerSettings settings,
                 std::unique_ptr<providers::CloudProvider> provider, io::HttpClient& client,
-                ChangeCallback on_change);
+                ChangeCallback on_change, Clock clock = core::ClockReading::now);
   ~BackendDriver();
   BackendDriver(const BackendDriver&) = delete;
   BackendDriver& operator=(const BackendDriver&) = delete;
@@ -40,8 +45,11 @@ class BackendDriver {
   void start(const std::optional<core::PersistedBackend>& persisted);
   // A wish for the VM to be awake or asleep. Returns true when it changed anything.
   bool request(bool awake, const std::string& actor, const std::string& reason);
-  void record_activity(core::TimePoint at);
-  void set_requests_in_flight(int count, std::optional<core::TimePoint> last_busy_at);
+  // Activity and busy times are monotonic (an access-log time is converted with read_clock()).
+  void record_activity(core::MonoTime at);
+  void set_requests_in_flight(int count, std::optional<core::MonoTime> last_busy_at);
+  // Both clocks now, as this driver sees them: for converting times on their way in and out.
+  core::ClockReading read_clock() const { return clock_(); }
   // host:port of the backend: the configured upstream, else the one the cloud reported.
   std::string upstream() const;
   // Stops every timer, probe and pending cloud call; no callback runs afterwards.
@@ -59,7 +67,6 @@ class BackendDriver {
   void execute(core::Command command);
   void sync_prober();
   void publish();
-  static core::TimePoint now();
 
   core::BackendConfig config_;
   core::BackendReconciler reconciler_;
@@ -67,6 +74,7 @@ class BackendDriver {
   io::HealthProber prober_;
   io::Timer tick_timer_;
   ChangeCallback on_change_;
+  Clock clock_;
   std::shared_ptr<spdlog::logger> log_;
   std::uint64_t prober_generation_ = 0;
   std::uint64_t illegal_events_seen_ = 0;

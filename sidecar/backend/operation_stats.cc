@@ -11,7 +11,7 @@ std::optional<OperationStats::Kind> OperationStats::running() const {
   return running_->kind;
 }
 
-void OperationStats::finish(const std::string& outcome, TimePoint at) {
+void OperationStats::finish(const std::string& outcome, MonoTime at) {
   if (!running_) return;
   ++outcomes_[{running_->kind, running_->actor, outcome}];
   if (running_->kind == Kind::kWake && outcome == "ready") {
@@ -26,21 +26,21 @@ void OperationStats::observe(const Transition& transition) {
   switch (transition.event) {
     case E::kWakeRequested:
       if (running_ && running_->kind == Kind::kWake) return;  // one wake, however often it is asked for
-      finish("cancelled", transition.at);
-      running_ = Running{Kind::kWake, transition.actor, transition.at};
+      finish("cancelled", transition.mono_at);
+      running_ = Running{Kind::kWake, transition.actor, transition.mono_at};
       return;
     case E::kSleepRequested:
       if (running_ && running_->kind == Kind::kShelve) return;
-      finish("cancelled", transition.at);
-      running_ = Running{Kind::kShelve, transition.actor, transition.at};
+      finish("cancelled", transition.mono_at);
+      running_ = Running{Kind::kShelve, transition.actor, transition.mono_at};
       return;
     case E::kHealthPassed:
-      if (running_ && running_->kind == Kind::kWake) finish("ready", transition.at);
+      if (running_ && running_->kind == Kind::kWake) finish("ready", transition.mono_at);
       return;
     case E::kCloudStopped:
-      if (running_ && running_->kind == Kind::kShelve) finish("asleep", transition.at);
+      if (running_ && running_->kind == Kind::kShelve) finish("asleep", transition.mono_at);
       return;
-    case E::kFailed: finish("failed", transition.at); return;
+    case E::kFailed: finish("failed", transition.mono_at); return;
     case E::kCloudStarting:
     case E::kCloudRunning:
     case E::kCloudStopping:

@@ -6,7 +6,8 @@
 // starts with kWakeRequested and ends `ready` (health passed), `failed` (an error) or `cancelled`
 // (a sleep was requested first); a shelve starts with kSleepRequested and ends `asleep`, `failed`
 // or `cancelled` (a wake was requested first). Each operation is counted under the actor that
-// started it. Pure: the transitions carry their own times.
+// started it. Pure: the transitions carry their own times (durations on the monotonic clock, so a
+// jump of the wall clock distorts none).
 #pragma once
 
 #include <chrono>
@@ -45,9 +46,9 @@ class OperationStats {
   struct Running {
     Kind kind;
     std::string actor;
-    TimePoint started;
+    MonoTime started;
   };
-  void finish(const std::string& outcome, TimePoint at);
+  void finish(const std::string& outcome, MonoTime at);
 
   std::optional<Running> running_;
   Outcomes outcomes_;

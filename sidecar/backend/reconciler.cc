@@ -65,35 +65,69 @@ ReconcilerSettings ReconcilerSettings::from_config(const BackendConfig& backend,
 BackendReconciler::BackendReconciler(std::string name, ReconcilerSettings settings)
     : name_(std::move(name)), settings_(settings) {}
 
-void BackendReconciler::restore(const PersistedBackend& persisted, TimePoint now) {
+void BackendReconciler::restore(const PersistedBackend& persisted, const ClockReading& now) {
+  note(now);
   desired_ = persisted.desired;
-  last_activity_ = persisted.last_activity;
+  // The wall clock may have moved while Unshelver was down: a persisted time counts by its age,
+  // and one from the future (the clock was set back) as now, so that it cannot postpone the idle
+  // deadline by the size of the jump.
+  last_activity_.reset();
+  last_activity_wall_.reset();
+  if (persisted.last_activity) {
+    last_activity_wall_ = std::min(*persisted.last_activity, now.wall);
+    last_activity_ = now.mono_of(*last_activity_wall_);
+  }
   restored_state_ = persisted.state;
-  if (desired_.since == TimePoint{}) desired_.since = now;
-  state_since_ = now;
+  if (desired_.since == TimePoint{} || desired_.since > now.wall) desired_.since = now.wall;
+  state_since_ = now.mono;
 }
 
-bool BackendReconciler::request(bool awake, std::string actor, std::string reason, TimePoint now) {
+void BackendReconciler::note(const ClockReading& now) {
+  if (now.mono >= clock_.mono) clock_ = now;
+}
+
+bool BackendReconciler::request(bool awake, std::string actor, std::string reason, const ClockReading& now) {
+  note(now);
   ++request_sequence_;
   if (desired_.awake == awake) {
     // Nothing new is wanted, but a fresh request lifts an error that waits for someone to act.
     return state_ == S::kError;
   }
-  desired_ = Desired{awake, std::move(actor), std::move(reason), now};
+  desired_ = Desired{awake, std::move(actor), std::move(reason), now.wall};
   return true;
 }
 
-void BackendReconciler::on_activity(TimePoint at) {
-  if (!last_activity_ || at > *last_activity_) last_activity_ = at;
+void BackendReconciler::on_activity(MonoTime at) {
+  if (!last_activity_ || at > *last_activity_) {
+    last_activity_ = at;
+    last_activity_wall_ = clock_.wall_of(at);
+  }
 }
 
-void BackendReconciler::set_requests_in_flight(int count, std::optional<TimePoint> last_busy_at) {
+std::optional<TimePoint> BackendReconciler::last_activity_wall(const ClockReading& clock) const {
+  if (!last_activity_) return std::nullopt;
+  // Within this slack the clocks only drifted between readings; beyond it the wall clock was set.
+  constexpr std::chrono::seconds kSlack{1};
+  const TimePoint converted = clock.wall_of(*last_activity_);
+  if (last_activity_wall_ && converted - *last_activity_wall_ <= kSlack &&
+      *last_activity_wall_ - converted <= kSlack) {
+    return last_activity_wall_;
+  }
+  return converted;
+}
+
+std::optional<TimePoint> BackendReconciler::idle_deadline_wall(const ClockReading& clock) const {
+  if (!idle_deadline()) return std::nullopt;
+  return *last_activity_wall(clock) + settings_.idle_timeout;
+}
+
+void BackendReconciler::set_requests_in_flight(int count, std::optional<MonoTime> last_busy_at) {
   if ((count > 0 || requests_in_flight_ > 0) && last_busy_at) on_activity(*last_busy_at);
   requests_in_flight_ = std::max(0, count);
 }
 
 void BackendReconciler::apply(BackendEvent event, const std::string& actor, const std::string& detail,
-                              TimePoint now) {
+                              const ClockReading& now) {
   std::optional<BackendState> next = transition(state_, event);
   if (!next) {
     ++illegal_events_;
@@ -101,14 +135,14 @@ void BackendReconciler::apply(BackendEvent event, const std::string& actor, cons
   }
   if (*next == state_) return;  // a confirmation, not a change
 
-  transitions_.push_back(Transition{state_, *next, event, actor, detail, now});
+  transitions_.push_back(Transition{state_, *next, event, actor, detail, now.wall, now.mono});
   state_ = *next;
-  state_since_ = now;
+  state_since_ = now.mono;
   stale_observations_ = 0;
 
   switch (state_) {
     case S::kWaking:
-      if (!wake_started_) wake_started_ = now;
+      if (!wake_started_) wake_started_ = now.mono;
       break;
     case S::kBooting:
       ++health_generation_;
@@ -122,7 +156,7 @@ void BackendReconciler::apply(BackendEvent event, const std::string& actor, cons
       // The idle clock starts when the backend becomes ready after a wake, so a fresh wake is not
       // shelved at once. A VM found running after a restart keeps its persisted last activity, so
       // a restart of Unshelver grants no fresh idle window.
-      if (wake_started_ || !last_activity_) on_activity(now);
+      if (wake_started_ || !last_activity_) on_activity(now.mono);
       wake_started_.reset();
       last_error_.clear();
       break;
@@ -136,9 +170,9 @@ void BackendReconciler::apply(BackendEvent event, const std::string& actor, cons
   }
 }
 
-void BackendReconciler::fail(const std::string& detail, TimePoint now) {
+void BackendReconciler::fail(const std::string& detail, const ClockReading& now) {
   last_error_ = detail;
-  error_since_ = now;
+  error_since_ = now.mono;
   error_cloud_status_ = observation_ ? observation_->status : "";
   request_sequence_at_error_ = request_sequence_;
   apply(E::kFailed, "reconciler", detail, now);
@@ -146,7 +180,8 @@ void BackendReconciler::fail(const std::string& detail, TimePoint now) {
 }
 
 void BackendReconciler::on_action_done(Command command, ActionOutcome outcome, const std::string& message,
-                                       TimePoint now) {
+                                       const ClockReading& now) {
+  note(now);
   if (in_flight_ == command) in_flight_.reset();
   if (outcome == ActionOutcome::kRefused) {
     fail(std::string(to_string(command)) + " failed: " + message, now);
@@ -155,19 +190,21 @@ void BackendReconciler::on_action_done(Command command, ActionOutcome outcome, c
   after_busy_ = outcome == ActionOutcome::kBusy;
   // The cloud records an accepted action at once (Nova sets task_state before it answers 202),
   // so observing right away shows progress without waiting a poll interval.
-  next_observe_at_ = now;
+  next_observe_at_ = now.mono;
 }
 
-void BackendReconciler::on_observe_failed(const std::string& message, TimePoint now) {
+void BackendReconciler::on_observe_failed(const std::string& message, const ClockReading& now) {
+  note(now);
   if (in_flight_ == Command::kObserve) in_flight_.reset();
   observe_error_ = message;
-  next_observe_at_ = now + settings_.poll_interval;
+  next_observe_at_ = now.mono + settings_.poll_interval;
 }
 
-void BackendReconciler::on_observed(const CloudObservation& observation, TimePoint now) {
+void BackendReconciler::on_observed(const CloudObservation& observation, const ClockReading& now) {
+  note(now);
   if (in_flight_ == Command::kObserve) in_flight_.reset();
   observation_ = observation;
-  observed_at_ = now;
+  observed_at_ = now.mono;
   observe_error_.clear();
   if (!observation.upstream.empty()) upstream_ = observation.upstream;
   const BackendEvent event = event_for(observation.kind);
@@ -181,9 +218,9 @@ void BackendReconciler::on_observed(const CloudObservation& observation, TimePoi
     const bool running = observation.kind == Kind::kRunning || observation.kind == Kind::kStarting;
     const bool stopped = observation.kind == Kind::kStopped || observation.kind == Kind::kStopping;
     if (running && !desired_.awake && restored_state_ != S::kSleeping) {
-      desired_ = Desired{true, "reconciler", "found running at start", now};
+      desired_ = Desired{true, "reconciler", "found running at start", now.wall};
     } else if (stopped && desired_.awake && restored_state_ != S::kWaking && observation.settled_asleep) {
-      desired_ = Desired{false, "reconciler", "found stopped at start", now};
+      desired_ = Desired{false, "reconciler", "found stopped at start", now.wall};
     }
     if (observation.kind == Kind::kError) {
       fail(observation.detail.empty() ? what : observation.detail, now);
@@ -224,17 +261,18 @@ void BackendReconciler::on_observed(const CloudObservation& observation, TimePoi
     const bool now_starting = event == E::kCloudStarting || event == E::kCloudRunning;
     // Someone acted on the VM outside Unshelver: follow them rather than undo their action.
     if (was_awake_side && now_stopping && desired_.awake) {
-      desired_ = Desired{false, "cloud", "stopped outside Unshelver", now};
+      desired_ = Desired{false, "cloud", "stopped outside Unshelver", now.wall};
     } else if ((state_ == S::kAsleep || state_ == S::kError) && now_starting && !desired_.awake) {
-      desired_ = Desired{true, "cloud", "started outside Unshelver", now};
+      desired_ = Desired{true, "cloud", "started outside Unshelver", now.wall};
     }
     apply(event, "reconciler", what, now);
   }
   after_busy_ = false;
-  next_observe_at_ = now + observe_interval();
+  next_observe_at_ = now.mono + observe_interval();
 }
 
-void BackendReconciler::on_health(bool passed, const std::string& detail, TimePoint now) {
+void BackendReconciler::on_health(bool passed, const std::string& detail, const ClockReading& now) {
+  note(now);
   if (state_ == S::kBooting) {
     if (passed) {
       health_failures_ = 0;
@@ -259,21 +297,21 @@ void BackendReconciler::on_health(bool passed, const std::string& detail, TimePo
   // In any other state the result belongs to a phase that has ended; it is dropped.
 }
 
-void BackendReconciler::check_deadlines(TimePoint now) {
+void BackendReconciler::check_deadlines(const ClockReading& now) {
   if ((state_ == S::kWaking || state_ == S::kBooting) && wake_started_ &&
-      now - *wake_started_ >= settings_.unshelve_timeout) {
+      now.mono - *wake_started_ >= settings_.unshelve_timeout) {
     fail("not ready within " + seconds_text(settings_.unshelve_timeout) + " of the wake request", now);
   }
 }
 
-void BackendReconciler::check_idle(TimePoint now) {
+void BackendReconciler::check_idle(const ClockReading& now) {
   if (state_ != S::kReady || !desired_.awake || requests_in_flight_ > 0 || !last_activity_) return;
-  if (now >= *last_activity_ + settings_.idle_timeout) {
+  if (now.mono >= *last_activity_ + settings_.idle_timeout) {
     request(false, "idle-monitor", "no activity for " + seconds_text(settings_.idle_timeout), now);
   }
 }
 
-std::optional<TimePoint> BackendReconciler::idle_deadline() const {
+std::optional<MonoTime> BackendReconciler::idle_deadline() const {
   if (!desired_.awake || !last_activity_) return std::nullopt;
   if (state_ != S::kReady && state_ != S::kBooting) return std::nullopt;
   return *last_activity_ + settings_.idle_timeout;
@@ -289,11 +327,12 @@ std::chrono::milliseconds BackendReconciler::observe_interval() const {
   }
 }
 
-bool BackendReconciler::observation_due(TimePoint now) const {
-  return !observed_at_ || now >= next_observe_at_;
+bool BackendReconciler::observation_due(const ClockReading& now) const {
+  return !observed_at_ || now.mono >= next_observe_at_;
 }
 
-std::optional<Command> BackendReconciler::tick(TimePoint now) {
+std::optional<Command> BackendReconciler::tick(const ClockReading& now) {
+  note(now);
   check_deadlines(now);
   check_idle(now);
   if (in_flight_) return std::nullopt;
@@ -306,13 +345,13 @@ std::optional<Command> BackendReconciler::tick(TimePoint now) {
   if (state_ == S::kUnknown) return issue(Command::kObserve);
 
   const bool fresh_request = request_sequence_ > request_sequence_at_error_;
-  const bool retry_due = now >= error_since_ + settings_.error_retry_after;
+  const bool retry_due = now.mono >= error_since_ + settings_.error_retry_after;
   if (desired_.awake) {
     if (state_ == S::kAsleep ||
         (state_ == S::kError &&
          (fresh_request || (settings_.on_error == ErrorPolicy::kRetry && retry_due)))) {
       apply(E::kWakeRequested, desired_.actor, desired_.reason, now);
-      wake_started_ = now;
+      wake_started_ = now.mono;
       return issue(Command::kWake);
     }
   } else {
@@ -336,13 +375,13 @@ std::optional<Command> BackendReconciler::tick(TimePoint now) {
   return std::nullopt;
 }
 
-TimePoint BackendReconciler::next_tick_due(TimePoint now) const {
-  TimePoint due = observed_at_ ? next_observe_at_ : now;
-  auto consider = [&](TimePoint at) { due = std::min(due, at); };
+MonoTime BackendReconciler::next_tick_due(const ClockReading& now) const {
+  MonoTime due = observed_at_ ? next_observe_at_ : now.mono;
+  auto consider = [&](MonoTime at) { due = std::min(due, at); };
   if (auto deadline = idle_deadline(); deadline && state_ == S::kReady) consider(*deadline);
   if (wake_started_) consider(*wake_started_ + settings_.unshelve_timeout);
   if (state_ == S::kError) consider(error_since_ + settings_.error_retry_after);
-  return std::max(due, now);
+  return std::max(due, now.mono);
 }
 
 std::vector<Transition> BackendReconciler::take_transitions() {
@@ -352,7 +391,7 @@ std::vector<Transition> BackendReconciler::take_transitions() {
 }
 
 PersistedBackend BackendReconciler::persisted() const {
-  return PersistedBackend{desired_, last_activity_, state_};
+  return PersistedBackend{desired_, last_activity_wall(clock_), state_};
 }
 
 }  // namespace unshelver::core

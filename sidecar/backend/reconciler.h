@@ -10,6 +10,11 @@
 // The driver (app/backend_driver) turns commands into provider calls and health probes and feeds
 // the results back; this class decides everything else, so unit tests can walk every path with
 // a fake clock.
+//
+// Every deadline (idle, unshelve, error retry, the next observation) is on the monotonic clock
+// (base/clock.h): each input comes with a ClockReading, whose wall half is used only for what is
+// persisted and recorded (the desired state's `since`, a transition's `at`). The views return
+// monotonic times; the caller converts them to wall times for display.
 #pragma once
 
 #include <chrono>
@@ -18,11 +23,10 @@
 #include <vector>
 
 #include "backend/state_machine.h"
+#include "base/clock.h"
 #include "config/config.h"
 
 namespace unshelver::core {
-
-using TimePoint = std::chrono::system_clock::time_point;
 
 // What a cloud provider reports about the VM.
 struct CloudObservation {
@@ -52,7 +56,7 @@ struct Desired {
   bool awake = false;
   std::string actor = "reconciler";  // public-button, control, idle-monitor, cloud, ...
   std::string reason;
-  TimePoint since{};
+  TimePoint since{};  // wall time, shown and persisted only
 };
 
 // A state change, for the log, the event trail and /api/status.
@@ -62,10 +66,11 @@ struct Transition {
   BackendEvent event;
   std::string actor;
   std::string detail;
-  TimePoint at;
+  TimePoint at;        // wall time, for the event trail
+  MonoTime mono_at{};  // the same moment on the monotonic clock, for durations
 };
 
-// What survives a restart (written by the driver after every change).
+// What survives a restart (written by the driver after every change). Times are wall times.
 struct PersistedBackend {
   Desired desired;
   std::optional<TimePoint> last_activity;
@@ -92,27 +97,29 @@ class BackendReconciler {
  public:
   BackendReconciler(std::string name, ReconcilerSettings settings);
 
-  // Restores what was persisted before a restart. Call before the first tick.
-  void restore(const PersistedBackend& persisted, TimePoint now);
+  // Restores what was persisted before a restart. Call before the first tick. A persisted wall
+  // time counts by its age at `now`; one from the future counts as now.
+  void restore(const PersistedBackend& persisted, const ClockReading& now);
 
   // Inputs.
   // Returns true when the desired state changed (a repeated wake while awake changes nothing).
-  bool request(bool awake, std::string actor, std::string reason, TimePoint now);
-  void on_observed(const CloudObservation& observation, TimePoint now);
-  void on_observe_failed(const std::string& message, TimePoint now);
-  void on_action_done(Command command, ActionOutcome outcome, const std::string& message, TimePoint now);
-  void on_health(bool passed, const std::string& detail, TimePoint now);
-  void on_activity(TimePoint at);
+  bool request(bool awake, std::string actor, std::string reason, const ClockReading& now);
+  void on_observed(const CloudObservation& observation, const ClockReading& now);
+  void on_observe_failed(const std::string& message, const ClockReading& now);
+  void on_action_done(Command command, ActionOutcome outcome, const std::string& message,
+                      const ClockReading& now);
+  void on_health(bool passed, const std::string& detail, const ClockReading& now);
+  void on_activity(MonoTime at);
   // Long requests to the backend still in flight (an LLM stream Caddy has not logged yet), and
   // the last moment one was seen busy. While count > 0 the idle clock is held; each report also
   // counts as activity at `last_busy_at`, so the deadline moves on with the stream and, once it
   // ends, runs from the moment the stream ended.
-  void set_requests_in_flight(int count, std::optional<TimePoint> last_busy_at);
+  void set_requests_in_flight(int count, std::optional<MonoTime> last_busy_at);
 
   // Decides. Returns the command to carry out now, if any, and marks it in flight.
-  std::optional<Command> tick(TimePoint now);
+  std::optional<Command> tick(const ClockReading& now);
   // When tick() next wants to run if nothing else happens (for the driver's timer).
-  TimePoint next_tick_due(TimePoint now) const;
+  MonoTime next_tick_due(const ClockReading& now) const;
 
   // Outputs.
   std::vector<Transition> take_transitions();
@@ -123,16 +130,19 @@ class BackendReconciler {
   // discard a probe result that belongs to an earlier phase.
   std::uint64_t health_generation() const { return health_generation_; }
 
-  // Views.
+  // Views (times on the monotonic clock; ClockReading::wall_of shows them).
   const std::string& name() const { return name_; }
   BackendState state() const { return state_; }
-  TimePoint state_since() const { return state_since_; }
+  MonoTime state_since() const { return state_since_; }
   const Desired& desired() const { return desired_; }
   const std::optional<CloudObservation>& last_observation() const { return observation_; }
-  std::optional<TimePoint> last_observed_at() const { return observed_at_; }
-  std::optional<TimePoint> last_activity() const { return last_activity_; }
+  std::optional<MonoTime> last_observed_at() const { return observed_at_; }
+  std::optional<MonoTime> last_activity() const { return last_activity_; }
   // last_activity + idle_timeout while the backend is awake and wanted awake; nullopt otherwise.
-  std::optional<TimePoint> idle_deadline() const;
+  std::optional<MonoTime> idle_deadline() const;
+  // The same two on the wall clock of `clock`, for display (see last_activity_wall_).
+  std::optional<TimePoint> last_activity_wall(const ClockReading& clock) const;
+  std::optional<TimePoint> idle_deadline_wall(const ClockReading& clock) const;
   const std::string& last_error() const { return last_error_; }
   // The last failure to reach the cloud (empty once an observation succeeds again).
   const std::string& observe_error() const { return observe_error_; }
@@ -142,44 +152,48 @@ class BackendReconciler {
   std::optional<Command> in_flight() const { return in_flight_; }
   const std::string& upstream() const { return upstream_; }
   int requests_in_flight() const { return requests_in_flight_; }
+  // Wall times converted at the latest reading this reconciler was given.
   PersistedBackend persisted() const;
   const ReconcilerSettings& settings() const { return settings_; }
 
  private:
-  void apply(BackendEvent event, const std::string& actor, const std::string& detail, TimePoint now);
-  void fail(const std::string& detail, TimePoint now);
-  void check_deadlines(TimePoint now);
-  void check_idle(TimePoint now);
-  bool observation_due(TimePoint now) const;
+  void apply(BackendEvent event, const std::string& actor, const std::string& detail,
+             const ClockReading& now);
+  void fail(const std::string& detail, const ClockReading& now);
+  void note(const ClockReading& now);
+  void check_deadlines(const ClockReading& now);
+  void check_idle(const ClockReading& now);
+  bool observation_due(const ClockReading& now) const;
   std::chrono::milliseconds observe_interval() const;
 
   std::string name_;
   ReconcilerSettings settings_;
+  ClockReading clock_;  // the latest reading given, for persisted()
 
   BackendState state_ = BackendState::kUnknown;
-  TimePoint state_since_{};
+  MonoTime state_since_{};
   Desired desired_;
   std::optional<Command> in_flight_;
 
   std::optional<CloudObservation> observation_;
-  std::optional<TimePoint> observed_at_;
-  TimePoint next_observe_at_{};
+  std::optional<MonoTime> observed_at_;
+  MonoTime next_observe_at_{};
   std::string observe_error_;
   int stale_observations_ = 0;
   // The last wake or sleep met another task (kBusy): the next observation is taken as the truth
   // rather than as a stale view of our own action, so the command is issued afresh if needed.
   bool after_busy_ = false;
   // The observation for which a sleep was last sent to settle a VM that is off the wrong way.
-  std::optional<TimePoint> settle_sleep_sent_at_;
+  std::optional<MonoTime> settle_sleep_sent_at_;
   BackendState restored_state_ = BackendState::kUnknown;
   std::string upstream_;
 
   // Wake bookkeeping: when the current wake began (for the unshelve timeout) and whether a
   // request arrived after the last error (which lifts a wait-for-admin error).
-  std::optional<TimePoint> wake_started_;
+  std::optional<MonoTime> wake_started_;
   std::uint64_t request_sequence_ = 0;
   std::uint64_t request_sequence_at_error_ = 0;
-  TimePoint error_since_{};
+  MonoTime error_since_{};
   std::string last_error_;
   std::string error_cloud_status_;  // the cloud's status when the error was declared
 
@@ -187,7 +201,12 @@ class BackendReconciler {
   int health_failures_ = 0;
   std::uint64_t health_generation_ = 0;
 
-  std::optional<TimePoint> last_activity_;
+  std::optional<MonoTime> last_activity_;
+  // The last activity on the wall clock as it read when the activity was recorded (or restored).
+  // Converting back and forth between the clocks moves a time by the few nanoseconds between
+  // two readings; this copy keeps what is persisted and shown exact across a restart, unless the
+  // wall clock has since been set (then the conversion shows the activity on the new clock).
+  std::optional<TimePoint> last_activity_wall_;
   int requests_in_flight_ = 0;
 
   std::vector<Transition> transitions_;

@@ -70,6 +70,12 @@ class BackendDriverTest : public ::testing::Test {
             states_.push_back(transition.to);
             transitions_.push_back(transition);
           }
+        },
+        [this] {
+          // The real clocks, with the wall clock moved by the test (issue 15 §7).
+          core::ClockReading reading = core::ClockReading::now();
+          reading.wall += wall_offset_;
+          return reading;
         });
     driver_->start(std::nullopt);
   }
@@ -99,6 +105,7 @@ class BackendDriverTest : public ::testing::Test {
   std::vector<core::Transition> transitions_;
   int changes_ = 0;
   int persists_ = 0;
+  std::chrono::system_clock::duration wall_offset_{};
 };
 
 TEST_F(BackendDriverTest, FirstObservationFindsTheVmAsleep) {
@@ -172,6 +179,36 @@ TEST_F(BackendDriverTest, ShutdownStopsEverythingAndRunsNoMoreCallbacks) {
   EXPECT_EQ(changes, changes_);
   EXPECT_EQ(BackendState::kWaking, driver_->reconciler().state());
   EXPECT_FALSE(driver_->request(false, "test", "after shutdown"));
+}
+
+// Issue 15 §7: the wall clock moved 2 h ahead right after ready used to shelve the VM at the next
+// tick. The idle timeout now runs on the monotonic clock: the VM stays up for the whole timeout.
+TEST_F(BackendDriverTest, WallClockJumpAheadDoesNotShelveBeforeTheIdleTimeout) {
+  config_.idle_timeout = 3s;
+  start_driver();
+  ASSERT_TRUE(run_until_state(BackendState::kAsleep));
+  driver_->request(true, "test", "a visitor");
+  ASSERT_TRUE(run_until_state(BackendState::kReady)) << core::to_string(driver_->reconciler().state());
+  const auto ready_at = std::chrono::steady_clock::now();
+  wall_offset_ = std::chrono::hours(2);
+  ASSERT_TRUE(run_until_state(BackendState::kAsleep, 20s)) << core::to_string(driver_->reconciler().state());
+  EXPECT_GE(std::chrono::steady_clock::now() - ready_at, 2500ms) << "shelved before the idle timeout ran out";
+  EXPECT_EQ("idle-monitor", driver_->reconciler().desired().actor);
+  // What the event trail records is on the moved wall clock.
+  ASSERT_FALSE(transitions_.empty());
+  EXPECT_GT(transitions_.back().at, std::chrono::system_clock::now() + std::chrono::hours(1));
+}
+
+// The wall clock moved 2 h back used to add those 2 h to the idle timeout.
+TEST_F(BackendDriverTest, WallClockJumpBackDoesNotPostponeTheIdleShelve) {
+  config_.idle_timeout = 2s;
+  start_driver();
+  ASSERT_TRUE(run_until_state(BackendState::kAsleep));
+  driver_->request(true, "test", "a visitor");
+  ASSERT_TRUE(run_until_state(BackendState::kReady)) << core::to_string(driver_->reconciler().state());
+  wall_offset_ = -std::chrono::hours(2);
+  EXPECT_TRUE(run_until_state(BackendState::kAsleep, 20s))
+      << "still " << core::to_string(driver_->reconciler().state()) << " long after the idle timeout";
 }
 
 }  // namespace

@@ -13,7 +13,7 @@ namespace unshelver::core {
 namespace {
 
 using namespace std::chrono_literals;
-using TimePoint = std::chrono::system_clock::time_point;
+using TimePoint = std::chrono::steady_clock::time_point;
 using Millis = std::chrono::milliseconds;
 
 constexpr Millis kMinBusy = 10s;

@@ -14,7 +14,8 @@ TimePoint at(int seconds) {
 }
 
 Transition step(S from, S to, E event, int seconds, std::string actor = "reconciler") {
-  return Transition{from, to, event, std::move(actor), "", at(seconds)};
+  return Transition{
+      from, to, event, std::move(actor), "", at(seconds), MonoTime{} + std::chrono::seconds(1'000 + seconds)};
 }
 
 std::uint64_t count(const OperationStats& stats, Kind kind, const std::string& actor,
@@ -38,6 +39,19 @@ TEST(OperationStats, AWakeThatReachesReadyIsCountedUnderItsActorWithItsDuration)
   const auto& bounds = stats.wake_durations().upper_bounds();
   for (std::size_t i = 0; i < bounds.size(); ++i)
     EXPECT_EQ(counts[i], bounds[i] >= 75 ? 1u : 0u) << bounds[i];
+}
+
+// Issue 15 §7: a wake's duration is elapsed time; the wall clock set 2 h back meanwhile neither
+// makes it negative nor, set ahead, two hours long.
+TEST(OperationStats, AWakeDurationIgnoresAJumpOfTheWallClock) {
+  for (const auto jump : {std::chrono::hours(2), -std::chrono::hours(2)}) {
+    OperationStats stats;
+    stats.observe(step(S::kAsleep, S::kWaking, E::kWakeRequested, 0));
+    Transition ready = step(S::kBooting, S::kReady, E::kHealthPassed, 75);
+    ready.at += jump;
+    stats.observe(ready);
+    EXPECT_DOUBLE_EQ(stats.wake_durations().sum(), 75);
+  }
 }
 
 TEST(OperationStats, RepeatedWakeRequestsAreOneOperation) {

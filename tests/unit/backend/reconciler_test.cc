@@ -59,17 +59,34 @@ class ReconcilerTest : public ::testing::Test {
     ASSERT_EQ(reconciler_.state(), S::kReady);
   }
 
+  static ReconcilerSettings retry_settings() {
+    ReconcilerSettings settings = make_settings();
+    settings.on_error = ErrorPolicy::kRetry;
+    return settings;
+  }
+
+  // From start-up to an error: the first wake is refused.
+  void refuse_a_wake(BackendReconciler& reconciler) {
+    ASSERT_EQ(reconciler.tick(now_), Command::kObserve);
+    reconciler.on_observed(seen(Kind::kStopped), now_);
+    reconciler.request(true, "public-button", "pressed", now_);
+    ASSERT_EQ(reconciler.tick(now_), Command::kWake);
+    reconciler.on_action_done(Command::kWake, ActionOutcome::kRefused, "No valid host was found.", now_);
+    ASSERT_EQ(reconciler.state(), S::kError);
+  }
+
   // Restarts from a persisted record, then observes the cloud once.
   void restart_and_observe(bool desired_awake, S persisted_state, Kind observed) {
     PersistedBackend persisted;
-    persisted.desired = Desired{desired_awake, "public-button", "pressed", now_ - 10s};
+    persisted.desired = Desired{desired_awake, "public-button", "pressed", (now_ - 10s).wall};
     persisted.state = persisted_state;
     reconciler_.restore(persisted, now_);
     ASSERT_EQ(tick(), Command::kObserve);
     reconciler_.on_observed(seen(observed), now_);
   }
 
-  TimePoint now_ = TimePoint{} + 1'000'000s;
+  // Both clocks move together unless a test moves the wall clock alone.
+  ClockReading now_{MonoTime{} + 1'000'000s, TimePoint{} + 1'800'000'000s};
   BackendReconciler reconciler_;
 };
 
@@ -95,9 +112,9 @@ TEST_F(ReconcilerTest, FullWakeAndIdleSleep) {
 
   // The idle clock started at ready: for 59 s the ticks only observe, at 60 s the sleep is issued.
   ASSERT_TRUE(reconciler_.idle_deadline());
-  const TimePoint deadline = now_ + 60s;
+  const MonoTime deadline = (now_ + 60s).mono;
   EXPECT_EQ(*reconciler_.idle_deadline(), deadline);
-  while (now_ + 1s < deadline) {
+  while ((now_ + 1s).mono < deadline) {
     auto command = tick(1s);
     ASSERT_NE(command, Command::kSleep);
     if (command == Command::kObserve) reconciler_.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
@@ -117,11 +134,11 @@ TEST_F(ReconcilerTest, FullWakeAndIdleSleep) {
 TEST_F(ReconcilerTest, ActivityPushesTheIdleDeadline) {
   start_asleep();
   wake_to_ready();
-  reconciler_.on_activity(now_ + 40s);
-  EXPECT_EQ(*reconciler_.idle_deadline(), now_ + 100s);
+  reconciler_.on_activity((now_ + 40s).mono);
+  EXPECT_EQ(*reconciler_.idle_deadline(), (now_ + 100s).mono);
   // Older activity does not move the clock back.
-  reconciler_.on_activity(now_ + 10s);
-  EXPECT_EQ(*reconciler_.idle_deadline(), now_ + 100s);
+  reconciler_.on_activity((now_ + 10s).mono);
+  EXPECT_EQ(*reconciler_.idle_deadline(), (now_ + 100s).mono);
   reconciler_.on_observed(seen(Kind::kRunning), now_ += 70s);
   EXPECT_EQ(tick(), std::nullopt);
   EXPECT_EQ(reconciler_.state(), S::kReady);
@@ -131,7 +148,7 @@ TEST_F(ReconcilerTest, RequestsInFlightHoldTheIdleClock) {
   start_asleep();
   wake_to_ready();
   // A request that waits for its first byte: busy, but the last busy moment is not moving yet.
-  const TimePoint stream_started = now_;
+  const MonoTime stream_started = now_.mono;
   reconciler_.set_requests_in_flight(1, stream_started);
   for (int i = 0; i < 10; ++i) {
     reconciler_.on_observed(seen(Kind::kRunning), now_ += 30s);
@@ -140,8 +157,8 @@ TEST_F(ReconcilerTest, RequestsInFlightHoldTheIdleClock) {
   }
   EXPECT_EQ(reconciler_.state(), S::kReady);
   // The stream ended 5 s ago (its last data): one idle timeout runs from then.
-  reconciler_.set_requests_in_flight(0, now_ - 5s);
-  EXPECT_EQ(*reconciler_.idle_deadline(), now_ + 55s);
+  reconciler_.set_requests_in_flight(0, (now_ - 5s).mono);
+  EXPECT_EQ(*reconciler_.idle_deadline(), (now_ + 55s).mono);
   reconciler_.on_observed(seen(Kind::kRunning), now_ += 54s);
   EXPECT_EQ(tick(), std::nullopt);
   EXPECT_EQ(tick(1s), Command::kSleep);
@@ -152,11 +169,11 @@ TEST_F(ReconcilerTest, StreamingRequestMovesTheDeadlineAlong) {
   wake_to_ready();
   for (int i = 0; i < 5; ++i) {
     now_ += 40s;
-    reconciler_.set_requests_in_flight(1, now_ - 1s);
-    EXPECT_EQ(*reconciler_.idle_deadline(), now_ + 59s);
+    reconciler_.set_requests_in_flight(1, (now_ - 1s).mono);
+    EXPECT_EQ(*reconciler_.idle_deadline(), (now_ + 59s).mono);
   }
-  reconciler_.set_requests_in_flight(0, now_);
-  EXPECT_EQ(*reconciler_.idle_deadline(), now_ + 60s);
+  reconciler_.set_requests_in_flight(0, now_.mono);
+  EXPECT_EQ(*reconciler_.idle_deadline(), (now_ + 60s).mono);
   EXPECT_EQ(reconciler_.requests_in_flight(), 0);
 }
 
@@ -192,15 +209,8 @@ TEST_F(ReconcilerTest, RejectedWakeBecomesErrorAndWaitsForAdmin) {
 }
 
 TEST_F(ReconcilerTest, RetryPolicyWakesAgainAfterTheDelay) {
-  ReconcilerSettings settings = make_settings();
-  settings.on_error = ErrorPolicy::kRetry;
-  BackendReconciler retrying("gpu", settings);
-  ASSERT_EQ(retrying.tick(now_), Command::kObserve);
-  retrying.on_observed(seen(Kind::kStopped), now_);
-  retrying.request(true, "public-button", "pressed", now_);
-  ASSERT_EQ(retrying.tick(now_), Command::kWake);
-  retrying.on_action_done(Command::kWake, ActionOutcome::kRefused, "No valid host was found.", now_);
-  ASSERT_EQ(retrying.state(), S::kError);
+  BackendReconciler retrying("gpu", retry_settings());
+  refuse_a_wake(retrying);
   EXPECT_EQ(retrying.tick(now_ + 60s), Command::kObserve);
   retrying.on_observed(seen(Kind::kStopped), now_ + 60s);
   EXPECT_EQ(retrying.tick(now_ + 121s), Command::kWake);
@@ -253,7 +263,7 @@ TEST_F(ReconcilerTest, UnshelveTimeoutBecomesError) {
     ASSERT_EQ(tick(1s), Command::kObserve);
     reconciler_.on_observed(seen(Kind::kStarting, "SHELVED_OFFLOADED (spawning)"), now_);
   }
-  EXPECT_EQ(reconciler_.next_tick_due(now_), now_ + 1s);
+  EXPECT_EQ(reconciler_.next_tick_due(now_), (now_ + 1s).mono);
   tick(600s);
   EXPECT_EQ(reconciler_.state(), S::kError);
   EXPECT_NE(reconciler_.last_error().find("not ready within 600 s"), std::string::npos);
@@ -354,8 +364,8 @@ TEST_F(ReconcilerTest, StartedOutsideUnshelverIsFollowed) {
 
 TEST_F(ReconcilerTest, RestartFindingRunningVmKeepsPersistedActivity) {
   PersistedBackend persisted;
-  persisted.desired = Desired{true, "public-button", "pressed", now_ - 3000s};
-  persisted.last_activity = now_ - 50s;
+  persisted.desired = Desired{true, "public-button", "pressed", (now_ - 3000s).wall};
+  persisted.last_activity = (now_ - 50s).wall;
   persisted.state = S::kReady;
   reconciler_.restore(persisted, now_);
   ASSERT_EQ(tick(), Command::kObserve);
@@ -365,7 +375,7 @@ TEST_F(ReconcilerTest, RestartFindingRunningVmKeepsPersistedActivity) {
   reconciler_.on_health(true, "", now_);
   ASSERT_EQ(reconciler_.state(), S::kReady);
   // No fresh idle window: 10 s of the 60 s were left when Unshelver restarted.
-  EXPECT_EQ(*reconciler_.idle_deadline(), now_ + 10s);
+  EXPECT_EQ(*reconciler_.idle_deadline(), (now_ + 10s).mono);
   EXPECT_EQ(tick(10s), Command::kSleep);
 }
 
@@ -488,7 +498,7 @@ TEST_F(ReconcilerTest, SettledStopWhileWantedAwakeIsFollowed) {
 
 TEST_F(ReconcilerTest, UnsettledStopAtStartIsStartedWhenTheRestoredWishIsAwake) {
   PersistedBackend persisted;
-  persisted.desired = Desired{true, "public-button", "pressed", now_};
+  persisted.desired = Desired{true, "public-button", "pressed", now_.wall};
   persisted.state = S::kReady;
   reconciler_.restore(persisted, now_);
   ASSERT_EQ(tick(), Command::kObserve);
@@ -517,6 +527,88 @@ TEST_F(ReconcilerTest, UnsettledStopWhileWantedAsleepIsPutToSleepProperly) {
   reconciler_.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), now_);
   EXPECT_EQ(reconciler_.state(), S::kAsleep);
   EXPECT_EQ(tick(), std::nullopt);
+}
+
+// Issue 15 §7: the idle clock runs on the monotonic clock. The wall clock moved 2 h ahead right
+// after ready used to shelve the VM at the next tick ("no activity for 60 s"); here it waits the
+// full idle timeout, and the deadline is shown on the new wall clock.
+TEST_F(ReconcilerTest, WallClockJumpAheadDoesNotShelveEarly) {
+  start_asleep();
+  wake_to_ready();
+  const MonoTime deadline = (now_ + 60s).mono;
+  now_.wall += 2h;
+  while ((now_ + 1s).mono < deadline) {
+    auto command = tick(1s);
+    ASSERT_NE(command, Command::kSleep) << "shelved " << (deadline - now_.mono).count() << " ns early";
+    if (command == Command::kObserve) reconciler_.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+  }
+  EXPECT_EQ(now_.wall_of(*reconciler_.idle_deadline()), now_.wall + 1s);
+  EXPECT_EQ(*reconciler_.idle_deadline_wall(now_), now_.wall + 1s) << "shown on the new wall clock";
+  EXPECT_EQ(tick(1s), Command::kSleep);
+  EXPECT_EQ(reconciler_.desired().actor, "idle-monitor");
+}
+
+// The wall clock moved 2 h back used to stretch a 60 s idle timeout to 2 h 60 s.
+TEST_F(ReconcilerTest, WallClockJumpBackDoesNotPostponeTheShelve) {
+  start_asleep();
+  wake_to_ready();
+  now_.wall -= 2h;
+  for (int second = 1; second < 60; ++second) {
+    auto command = tick(1s);
+    ASSERT_NE(command, Command::kSleep);
+    if (command == Command::kObserve) reconciler_.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+  }
+  EXPECT_EQ(tick(1s), Command::kSleep)
+      << "the idle timeout must end 60 s after ready, whatever the wall clock";
+}
+
+// Retries wait on the monotonic clock too: the retry after an error comes error_retry_after later,
+// whichever way the wall clock moved meanwhile.
+TEST_F(ReconcilerTest, WallClockJumpDoesNotMoveTheErrorRetry) {
+  BackendReconciler retrying("gpu", retry_settings());
+  refuse_a_wake(retrying);
+  ClockReading later = now_ + 1s;
+  later.wall += 2h;
+  EXPECT_NE(retrying.tick(later), Command::kWake) << "a wall jump is no elapsed time";
+  if (retrying.in_flight() == Command::kObserve) retrying.on_observed(seen(Kind::kStopped), later);
+  ClockReading due = now_ + 120s;
+  due.wall += 2h;
+  EXPECT_EQ(retrying.tick(due), Command::kWake);
+}
+
+// A persisted last activity from the future (the clock was set back while Unshelver was down)
+// counts as now: the VM found running gets one idle timeout, not the jump on top of it, and what
+// is persisted next is no longer in the future.
+TEST_F(ReconcilerTest, RestoreWithAPersistedTimeFromTheFutureCountsItAsNow) {
+  PersistedBackend persisted;
+  persisted.desired = Desired{true, "public-button", "pressed", (now_ + 2h).wall};
+  persisted.last_activity = (now_ + 2h).wall;
+  persisted.state = S::kReady;
+  reconciler_.restore(persisted, now_);
+  EXPECT_EQ(reconciler_.desired().since, now_.wall);
+  ASSERT_EQ(tick(), Command::kObserve);
+  reconciler_.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+  reconciler_.on_health(true, "", now_);
+  reconciler_.on_health(true, "", now_);
+  ASSERT_EQ(reconciler_.state(), S::kReady);
+  EXPECT_EQ(*reconciler_.idle_deadline(), (now_ + 60s).mono);
+  EXPECT_EQ(*reconciler_.persisted().last_activity, now_.wall);
+  auto command = tick(59s);
+  ASSERT_NE(command, Command::kSleep);
+  if (command == Command::kObserve) reconciler_.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+  EXPECT_EQ(tick(1s), Command::kSleep);
+}
+
+// What is persisted is wall time at the latest reading: after a jump the file holds the new wall
+// clock's view of the last activity, so a restart counts the same age.
+TEST_F(ReconcilerTest, PersistedLastActivityFollowsTheWallClockOfTheLatestReading) {
+  start_asleep();
+  wake_to_ready();
+  const TimePoint ready_wall = now_.wall;
+  EXPECT_EQ(*reconciler_.persisted().last_activity, ready_wall);
+  now_.wall += 2h;
+  tick(10s);
+  EXPECT_EQ(*reconciler_.persisted().last_activity, ready_wall + 2h);
 }
 
 }  // namespace

@@ -23,6 +23,16 @@ namespace {
 using nlohmann::json;
 }  // namespace
 
+void release(Handover& handover) {
+  if (handover.listening_fd >= 0) ::close(std::exchange(handover.listening_fd, -1));
+  if (handover.proxy_socket_fd >= 0) {
+    ::close(std::exchange(handover.proxy_socket_fd, -1));
+    if (::unlink(handover.proxy_socket_path.c_str()) != 0 && errno != ENOENT) {
+      spdlog::warn("cannot remove {}: {}", handover.proxy_socket_path, core::errno_text());
+    }
+  }
+}
+
 App::App(core::Config config, ConfigSource reread, std::optional<Handover> handover)
     : config_(std::move(config)), reread_(std::move(reread)), handed_over_(std::move(handover)) {
   if (handed_over_) {
@@ -38,8 +48,8 @@ App::App(core::Config config, ConfigSource reread, std::optional<Handover> hando
 App::~App() {
   if (loop_.open()) finish();
   // A socket taken over but never adopted (start-up failed before listening) is closed here.
-  if (handed_over_ && handed_over_->listening_fd >= 0) ::close(handed_over_->listening_fd);
-  if (reload_ && reload_->handover.listening_fd >= 0) ::close(reload_->handover.listening_fd);
+  if (handed_over_) release(*handed_over_);
+  if (reload_) release(reload_->handover);
 }
 
 std::optional<Reload> App::take_reload() {
@@ -193,6 +203,19 @@ int App::start_listening() {
 }
 
 int App::listen_on_proxy_socket() {
+  if (handed_over_ && handed_over_->proxy_socket_fd >= 0) {
+    if (handed_over_->proxy_socket_path == config_.proxy.socket) {
+      // After a reload: the same socket, with the connections Caddy queued in the meantime.
+      const int fd = std::exchange(handed_over_->proxy_socket_fd, -1);
+      if (Status adopted = server_->adopt_unix(fd, config_.proxy.socket); !adopted) {
+        spdlog::critical("http.proxy_socket: {}", adopted.error().message);
+        return 1;
+      }
+      return 0;
+    }
+    // The reload moved or removed the socket: the old one goes.
+    release(*handed_over_);
+  }
   if (config_.proxy.socket.empty()) return 0;
   if (Status listening = server_->listen_unix(config_.proxy.socket, 0660); !listening) {
     spdlog::critical("http.proxy_socket: {}", listening.error().message);
@@ -211,7 +234,7 @@ void App::on_signal(int number) {
     // A stop asked for during the handover wins: this App is already stopping gracefully, and no
     // next one is started.
     spdlog::info("{} during the reload: stopping instead", name);
-    if (reload_->handover.listening_fd >= 0) ::close(reload_->handover.listening_fd);
+    release(reload_->handover);
     reload_.reset();
     return;
   }
@@ -259,6 +282,14 @@ void App::reload_config() {
     // The next App binds the address again once this one has closed it: a moment of refused
     // connections, but a reload all the same.
     spdlog::warn("{}; the socket is opened again after the reload", duplicate.error().message);
+  }
+  if (!config_.proxy.socket.empty()) {
+    if (Result<int> duplicate = server_->duplicate_unix_listener(); duplicate) {
+      handover.proxy_socket_fd = *duplicate;
+      handover.proxy_socket_path = config_.proxy.socket;
+    } else {
+      spdlog::warn("{}; the socket is made again after the reload", duplicate.error().message);
+    }
   }
   handover.listen_host = server_->host();
   handover.session_key = session_key_;

@@ -53,9 +53,11 @@ using ConfigSource = std::function<Result<core::Config>()>;
 
 // What one App passes to the next across a reload.
 struct Handover {
-  int listening_fd = -1;    // the listening socket, duplicated; -1: listen anew
-  std::string listen_host;  // as the old server reported it
-  std::string session_key;  // the generated signing key when app.secret_key is not set
+  int listening_fd = -1;          // the listening socket, duplicated; -1: listen anew
+  int proxy_socket_fd = -1;       // http.proxy_socket's listening socket, duplicated; -1: none
+  std::string proxy_socket_path;  // its file, which the App that adopts it removes when it stops
+  std::string listen_host;        // as the old server reported it
+  std::string session_key;        // the generated signing key when app.secret_key is not set
   std::chrono::system_clock::time_point started_at;
   std::uint64_t revision = 0;
   std::uint64_t reloads_applied = 0;
@@ -63,6 +65,10 @@ struct Handover {
   std::string summary;        // what the reload changed (ReloadPlan::summary), for the event
   bool reload_again = false;  // another SIGHUP came during the handover: the file may be newer
 };
+
+// Closes the sockets of a handover that no App adopted, and removes the proxy socket's file, which
+// the App that duplicated it no longer removes.
+void release(Handover& handover);
 
 struct Reload {
   core::Config config;

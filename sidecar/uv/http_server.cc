@@ -183,6 +183,10 @@ struct HttpServer::Impl {
   Status listen(const std::string& host, int port);
   Result<int> duplicate_listener() const;
   Status adopt(int listening_fd, const std::string& host);
+  Result<int> duplicate_unix_listener();
+  Status adopt_unix(int listening_fd, const std::string& path);
+  // Listens on a bound Unix socket `fd` at `path` (owned from here on, even on failure).
+  Status open_unix_listener(int fd, const std::string& path, std::string_view how);
   Status listen_unix(const std::string& path, int mode);
   void shutdown(std::function<void()> on_closed);
   void on_connection(int status);
@@ -1398,24 +1402,69 @@ Status HttpServer::Impl::listen_unix(const std::string& path, int mode) {
     if (unlink(path.c_str()) != 0)
       return Error{"cannot remove the old socket " + path + ": " + core::errno_text()};
   }
-  auto* block = new UnixListenerBlock{};
-  block->handle.data = block;
-  int rc = uv_pipe_init(loop, &block->handle, 0);
-  if (rc != 0) {
-    delete block;  // Not a handle yet, so there is nothing to close.
-    return Error{std::string("uv_pipe_init: ") + uv_strerror(rc)};
+  // The socket is made and bound here rather than by uv_pipe_bind: libuv removes the file of a
+  // pipe it bound when that handle closes (src/unix/pipe.c, uv__pipe_close), which would take the
+  // socket away from the server a reload hands it to. close_unix_listener() removes it instead.
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Error{"cannot listen on " + path + ": " + core::errno_text()};
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  path.copy(address.sun_path, path.size());
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+    Error error{"cannot listen on " + path + ": " + core::errno_text()};
+    ::close(fd);
+    return error;
   }
-  rc = uv_pipe_bind(&block->handle, path.c_str());
-  if (rc == 0) block->path = path;  // From here on, closing the listener unlinks the socket.
   // The mode and group are set before listening, so that nobody connects through the umask's
   // bits. The socket takes the group of its directory, the group that Caddy and Unshelver share.
   struct stat directory {};
   const std::string parent = path.substr(0, path.rfind('/') == 0 ? 1 : path.rfind('/'));
-  if (rc == 0 && chmod(path.c_str(), static_cast<mode_t>(mode)) != 0) rc = uv_translate_sys_error(errno);
-  if (rc == 0 && stat(parent.c_str(), &directory) == 0 && directory.st_gid != getegid() &&
-      chown(path.c_str(), static_cast<uid_t>(-1), directory.st_gid) != 0) {
-    rc = uv_translate_sys_error(errno);
+  if (chmod(path.c_str(), static_cast<mode_t>(mode)) != 0 ||
+      (stat(parent.c_str(), &directory) == 0 && directory.st_gid != getegid() &&
+       chown(path.c_str(), static_cast<uid_t>(-1), directory.st_gid) != 0)) {
+    Error error{"cannot listen on " + path + ": " + core::errno_text()};
+    ::unlink(path.c_str());
+    ::close(fd);
+    return error;
   }
+  return open_unix_listener(fd, path, "");
+}
+
+Result<int> HttpServer::Impl::duplicate_unix_listener() {
+  if (unix_listener == nullptr) return Error{"the HTTP server is not listening on a Unix socket"};
+  uv_os_fd_t fd = -1;
+  if (int rc = uv_fileno(reinterpret_cast<const uv_handle_t*>(&unix_listener->handle), &fd); rc != 0) {
+    return Error{std::string("uv_fileno: ") + uv_strerror(rc)};
+  }
+  const int duplicate = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (duplicate < 0) return Error{"cannot duplicate the listening Unix socket: " + core::errno_text()};
+  // The socket file now belongs to whoever adopts the duplicate: removing it when this listener
+  // closes would leave the successor listening on a socket nobody can reach.
+  unix_listener->path.clear();
+  return duplicate;
+}
+
+Status HttpServer::Impl::adopt_unix(int listening_fd, const std::string& path) {
+  if (unix_listener != nullptr || shutting_down) {
+    ::close(listening_fd);
+    return Error{"the HTTP server is already listening on a Unix socket or shut down"};
+  }
+  return open_unix_listener(listening_fd, path, " (socket handed over)");
+}
+
+Status HttpServer::Impl::open_unix_listener(int fd, const std::string& path, std::string_view how) {
+  auto* block = new UnixListenerBlock{};
+  block->handle.data = block;
+  if (int rc = uv_pipe_init(loop, &block->handle, 0); rc != 0) {
+    delete block;  // Not a handle yet, so there is nothing to close.
+    ::unlink(path.c_str());
+    ::close(fd);
+    return Error{std::string("uv_pipe_init: ") + uv_strerror(rc)};
+  }
+  // From here on the handle owns the descriptor, and closing the listener removes the file.
+  block->path = path;
+  int rc = uv_pipe_open(&block->handle, fd);
+  if (rc != 0) ::close(fd);
   if (rc == 0)
     rc = uv_listen(reinterpret_cast<uv_stream_t*>(&block->handle), kListenBacklog, on_uv_unix_connection);
   if (rc != 0) {
@@ -1424,7 +1473,7 @@ Status HttpServer::Impl::listen_unix(const std::string& path, int mode) {
   }
   block->owner = this;
   unix_listener = block;
-  spdlog::info("http: listening on unix:{}", path);
+  spdlog::info("http: listening on unix:{}{}", path, how);
   return ok_status();
 }
 
@@ -1581,6 +1630,14 @@ Result<int> HttpServer::duplicate_listener() const {
 
 Status HttpServer::adopt(int listening_fd, const std::string& host) {
   return impl_->adopt(listening_fd, host);
+}
+
+Result<int> HttpServer::duplicate_unix_listener() {
+  return impl_->duplicate_unix_listener();
+}
+
+Status HttpServer::adopt_unix(int listening_fd, const std::string& path) {
+  return impl_->adopt_unix(listening_fd, path);
 }
 
 Status HttpServer::listen_unix(const std::string& path, int mode) {

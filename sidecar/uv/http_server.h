@@ -101,6 +101,10 @@ class HttpServer {
   // failure). `host` is what host() reports.
   Result<int> duplicate_listener() const;
   Status adopt(int listening_fd, const std::string& host);
+  // The same for the Unix socket of listen_unix(). The duplicate also takes over the socket's file:
+  // this server no longer removes it when it closes; the server that adopts it does, in turn.
+  Result<int> duplicate_unix_listener();
+  Status adopt_unix(int listening_fd, const std::string& path);
   // Also listens on a Unix socket at `path`, for the proxy in front (HttpRequest::via_proxy_socket),
   // with permission bits `mode` (exactly, not through the umask) and the group of its directory.
   // A socket left at `path` by an earlier run is replaced; any other file there is an error. The

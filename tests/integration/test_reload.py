@@ -1,9 +1,11 @@
 """SIGHUP reloads the configuration in the running process (issue 15 §9): an invalid file is refused
 and the running configuration stays; a valid one adds and removes backends and changes timeouts and
 tokens without refusing a single connection; a new listen address waits for a restart."""
+import http.client
 import os
 import re
 import signal
+import socket
 import threading
 import time
 import unittest
@@ -132,6 +134,63 @@ class ReloadTest(unittest.TestCase):
         self.sighup_and_wait_for("configuration reloaded: backends removed: cpu")
         self.assertEqual(self.names(), ["gpu"])
         self.assertEqual(self.daemon.process.pid, self.pid)
+
+    def test_the_proxy_socket_is_handed_over_without_a_refused_request(self):
+        # Caddy reaches Unshelver on http.proxy_socket in production (issue 15 §4): a reload hands
+        # that socket over too, with the connections queued on it, and leaves its file in place.
+        path = os.path.join(self.daemon.workdir, "proxy.sock")
+
+        def write_with_socket(token):
+            self.write_config(token=token)
+            with open(self.daemon.config_path) as config:
+                text = config.read().replace("\nhttp:\n", f"\nhttp:\n  proxy_socket: {path}\n", 1)
+            self.write_config(token=token, text=text)
+
+        class UnixConnection(http.client.HTTPConnection):
+            def connect(self):
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.settimeout(10)
+                self.sock.connect(path)
+
+        write_with_socket(OLD_TOKEN)
+        self.sighup_and_wait_for("configuration reloaded:")
+        self.daemon.wait_until(lambda: os.path.exists(path), 10, "the proxy socket")
+        results = {"ok": 0, "failed": []}
+        stop = threading.Event()
+
+        def poll_socket():
+            while not stop.is_set():
+                connection = UnixConnection("launcher.test")
+                try:
+                    connection.request("GET", "/healthz")
+                    response = connection.getresponse()
+                    response.read()
+                    if response.status == 200:
+                        results["ok"] += 1
+                    else:
+                        results["failed"].append(response.status)
+                except Exception as error:  # noqa: BLE001 - every failure counts
+                    results["failed"].append(repr(error))
+                finally:
+                    connection.close()
+
+        poller = threading.Thread(target=poll_socket)
+        poller.start()
+        try:
+            time.sleep(0.2)
+            before = results["ok"]
+            write_with_socket(NEW_TOKEN)
+            self.sighup_and_wait_for("configuration reloaded: settings: control token")
+            time.sleep(0.3)
+        finally:
+            stop.set()
+            poller.join(15)
+        self.assertEqual(results["failed"], [])
+        self.assertGreater(results["ok"], before)
+        self.assertIn("listening on unix:" + path + " (socket handed over)", self.daemon.output())
+        self.assertTrue(os.path.exists(path), "the reload removed the proxy socket's file")
+        self.daemon.stop()
+        self.assertFalse(os.path.exists(path), "the proxy socket's file outlived the daemon")
 
     def test_a_new_listen_address_waits_for_a_restart(self):
         other_port = free_port()

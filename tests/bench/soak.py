@@ -95,6 +95,10 @@ def parse_arguments():
                         help=f"the hostile clients to run, comma-separated, empty for none (SOAK_CLIENTS, "
                              f"default {','.join(HOSTILE_KINDS)})")
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
+    parser.add_argument("--tcp-proxy", action="store_true",
+                        help="Caddy reaches Unshelver over loopback TCP, like every local client, instead of "
+                             "the production setup's http.proxy_socket (README \"Who the client is\"): the "
+                             "per-client connection cap then counts Caddy and the direct attackers as one client")
     arguments = parser.parse_args()
     arguments.clients = [kind for kind in arguments.clients.split(",") if kind]
     unknown = set(arguments.clients) - set(HOSTILE_KINDS)
@@ -878,6 +882,9 @@ def main():
     # wake rate limits are lifted so that the soak's own button wake every cycle is never refused.
     config_text = config_text.replace("log_level: debug", "log_level: info") + (
         "security:\n  wake_burst: 1000\n  wake_refill_seconds: 1\n  wake_cooldown_seconds: 0\n")
+    if not arguments.tcp_proxy:
+        # The production setup: Caddy on its own socket, apart from every local TCP client.
+        config_text += f"http:\n  proxy_socket: {os.path.join(workdir, 'http.sock')}\n"
     daemon = None
     stop = threading.Event()
     threads = []

@@ -1079,15 +1079,24 @@ Status HttpServer::Impl::listen(const std::string& host_in, int port_in) {
   return ok_status();
 }
 
+namespace {
+
+// A close-on-exec duplicate of a listening handle's socket, which keeps the socket and the
+// connections queued in its backlog alive after the handle closes (a configuration reload).
+Result<int> duplicate_socket(const uv_handle_t* handle, std::string_view what) {
+  uv_os_fd_t fd = -1;
+  if (int rc = uv_fileno(handle, &fd); rc != 0) return Error{std::string("uv_fileno: ") + uv_strerror(rc)};
+  const int duplicate = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (duplicate < 0)
+    return Error{"cannot duplicate the listening " + std::string(what) + ": " + core::errno_text()};
+  return duplicate;
+}
+
+}  // namespace
+
 Result<int> HttpServer::Impl::duplicate_listener() const {
   if (listener == nullptr) return Error{"the HTTP server is not listening"};
-  uv_os_fd_t fd = -1;
-  if (int rc = uv_fileno(reinterpret_cast<const uv_handle_t*>(&listener->handle), &fd); rc != 0) {
-    return Error{std::string("uv_fileno: ") + uv_strerror(rc)};
-  }
-  const int duplicate = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (duplicate < 0) return Error{"cannot duplicate the listening socket: " + core::errno_text()};
-  return duplicate;
+  return duplicate_socket(reinterpret_cast<const uv_handle_t*>(&listener->handle), "socket");
 }
 
 Status HttpServer::Impl::adopt(int listening_fd, const std::string& host_in) {
@@ -1215,12 +1224,9 @@ Status HttpServer::Impl::listen_unix(const std::string& path, int mode) {
 
 Result<int> HttpServer::Impl::duplicate_unix_listener() {
   if (unix_listener == nullptr) return Error{"the HTTP server is not listening on a Unix socket"};
-  uv_os_fd_t fd = -1;
-  if (int rc = uv_fileno(reinterpret_cast<const uv_handle_t*>(&unix_listener->handle), &fd); rc != 0) {
-    return Error{std::string("uv_fileno: ") + uv_strerror(rc)};
-  }
-  const int duplicate = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (duplicate < 0) return Error{"cannot duplicate the listening Unix socket: " + core::errno_text()};
+  Result<int> duplicate =
+      duplicate_socket(reinterpret_cast<const uv_handle_t*>(&unix_listener->handle), "Unix socket");
+  if (!duplicate) return duplicate;
   // The socket file now belongs to whoever adopts the duplicate: removing it when this listener
   // closes would leave the successor listening on a socket nobody can reach.
   unix_listener->path.clear();

@@ -156,7 +156,7 @@ Result<std::string> instance_url(const std::string& listen) {
 }
 
 Result<Instance> resolve_instance(const ConnectionOptions& options,
-                                  const std::map<std::string, std::string>& env) {
+                                  const std::map<std::string, std::string>& env, TokenNeed need) {
   // Read at most once, and only when the flags and the environment leave something open.
   std::optional<Result<core::Config>> config;
   auto configuration = [&]() -> const Result<core::Config>& {
@@ -196,6 +196,12 @@ Result<Instance> resolve_instance(const ConnectionOptions& options,
     instance.token_source = "$UNSHELVER_CONTROL_TOKEN";
   } else {
     const Result<core::Config>& loaded = configuration();
+    // Without a configuration of its own choosing (./config.yaml is only the default), a command
+    // that can do without the token goes on without it.
+    const bool config_named = !options.config_path.empty() || !env_value("UNSHELVER_CONFIG").empty();
+    if (need == TokenNeed::kOptional && (loaded ? loaded->app.control_token.empty() : !config_named)) {
+      return instance;
+    }
     if (!loaded) {
       return Error{
           "no control token: neither --token-file nor $UNSHELVER_CONTROL_TOKEN is given, and the "
@@ -247,7 +253,7 @@ io::ClientResponse CliClient::request(const std::string& method, const std::stri
   request.url = instance_.base_url + target;
   request.timeout = timeout;
   request.headers.emplace_back("Accept", "application/json");
-  request.headers.emplace_back("Authorization", "Bearer " + instance_.token);
+  if (!instance_.token.empty()) request.headers.emplace_back("Authorization", "Bearer " + instance_.token);
   request.headers.emplace_back("User-Agent", "unshelver-cli");
 
   // The callback only stores the answer; it runs on this loop, before uv_run returns.

@@ -72,12 +72,19 @@ struct Instance {
   std::string token_source;  // where it came from, for messages: "$UNSHELVER_CONTROL_TOKEN"
 };
 
-// Where to ask and with which token (see the top of this file). Errors are usage or configuration
-// errors (exit 2) and never contain the token.
-Result<Instance> resolve_instance(const ConnectionOptions& options,
-                                  const std::map<std::string, std::string>& env);
+// Whether a command can do without the control token: `status` then shows the public view.
+enum class TokenNeed { kRequired, kOptional };
 
-// One request at a time to one instance, each with `Authorization: Bearer <token>`, blocking
+// Where to ask and with which token (see the top of this file). Errors are usage or configuration
+// errors (exit 2) and never contain the token. With TokenNeed::kOptional, no token anywhere is
+// not an error (the token is then empty), unless a configuration named by --config or
+// $UNSHELVER_CONFIG cannot be read.
+Result<Instance> resolve_instance(const ConnectionOptions& options,
+                                  const std::map<std::string, std::string>& env,
+                                  TokenNeed need = TokenNeed::kRequired);
+
+// One request at a time to one instance, each with `Authorization: Bearer <token>` (none without
+// a token), blocking
 // until the answer arrives. Not copyable or movable: the loop lives inside.
 class CliClient {
  public:

@@ -58,6 +58,7 @@ Usage:
 Asking the running instance (with the control token; exit 0 success, 1 not reached or failed,
 2 usage or configuration, 3 token refused, 4 no such backend):
   unshelver status [--json]           the state of every backend, Caddy's routing, the event log
+                                      (without a token: the public view, labelled as such)
   unshelver wake NAME [--wait [SECONDS]] [--json]
                                       wake a backend; --wait follows it until it is ready
   unshelver shelve NAME [--wait [SECONDS]] [--json]

@@ -29,6 +29,10 @@ Prints the state of every backend of the running unshelver: its state and since 
 desired and by whom, the last activity, the time left until the idle shutdown, where it is
 served, and its error; then Caddy's routing and the event log (GET /api/status).
 
+Without a control token (no --token-file, $UNSHELVER_CONTROL_TOKEN or app.control_token) it
+shows the public view, and says so: each backend's state, its times and its URL. (A client on
+the instance's own machine gets the full view without a token too.)
+
   --json             print the instance's status document as it is, as one JSON document
 )";
 
@@ -186,13 +190,15 @@ class StatusPrinter {
     return stamp + (delta >= 0s ? " (" + span(delta) + " ago)" : " (in " + span(-delta) + ")");
   }
 
-  void print(const json& status) const {
+  // `view`: a line that says which view a status fetched without a token is ("" with a token).
+  void print(const json& status, const std::string& view) const {
     std::string heading = text_of(status, "title");
     heading = heading.empty() ? "unshelver" : safe(heading);
     heading += " at " + instance_.base_url;
     if (std::string revision = text_of(status, "revision"); !revision.empty())
       heading += " (revision " + revision + ")";
     std::printf("%s\n", heading.c_str());
+    if (!view.empty()) std::printf("(%s)\n", view.c_str());
 
     const json& backends = member(status, "backends");
     if (!backends.is_array() || backends.empty()) std::printf("\nno backends\n");
@@ -381,7 +387,8 @@ class StatusPrinter {
 
 // Parses, resolves the instance and opens a client; on failure prints why and sets `exit_code`.
 std::unique_ptr<cli::CliClient> prepare(const char* command, const std::vector<std::string>& args,
-                                        bool takes_name, OpsOptions& options, int& exit_code) {
+                                        bool takes_name, OpsOptions& options, int& exit_code,
+                                        cli::TokenNeed need = cli::TokenNeed::kRequired) {
   auto parsed = parse(args, takes_name);
   if (!parsed) {
     std::fprintf(stderr, "unshelver %s: %s\n(`unshelver %s --help` shows the usage)\n", command,
@@ -390,7 +397,7 @@ std::unique_ptr<cli::CliClient> prepare(const char* command, const std::vector<s
     return nullptr;
   }
   options = std::move(*parsed);
-  auto instance = cli::resolve_instance(options.connection, environment_snapshot());
+  auto instance = cli::resolve_instance(options.connection, environment_snapshot(), need);
   if (!instance) {
     std::fprintf(stderr, "unshelver %s: %s\n", command, instance.error().message.c_str());
     exit_code = kExitUsage;
@@ -408,6 +415,15 @@ std::unique_ptr<cli::CliClient> prepare(const char* command, const std::vector<s
 bool wants_help(const std::vector<std::string>& args) {
   return std::any_of(args.begin(), args.end(),
                      [](const std::string& arg) { return arg == "--help" || arg == "-h"; });
+}
+
+// What a status document fetched without a token is: the public view (only what anyone may see,
+// web::public_status) or the full one. Only the full view names each backend's provider.
+std::string view_note(const json& status) {
+  const json& backends = member(status, "backends");
+  const bool full = backends.is_array() && !backends.empty() && backends[0].contains("provider");
+  return full ? "full view without a token: this instance shows it to clients on its own machine"
+              : "public view; give --token-file for the full view";
 }
 
 // GET /api/status as a JSON object, or the failure to report.
@@ -595,7 +611,8 @@ int run_status_command(const std::vector<std::string>& args) {
   }
   OpsOptions options;
   int exit_code = kExitFailed;
-  std::unique_ptr<cli::CliClient> client = prepare("status", args, false, options, exit_code);
+  std::unique_ptr<cli::CliClient> client =
+      prepare("status", args, false, options, exit_code, cli::TokenNeed::kOptional);
   if (!client) return exit_code;
   std::optional<cli::Failure> failure;
   auto status = fetch_status(*client, failure);
@@ -603,10 +620,14 @@ int run_status_command(const std::vector<std::string>& args) {
     std::fprintf(stderr, "unshelver status: %s\n", failure->message.c_str());
     return failure->exit_code;
   }
+  // Without a token the instance answers with the public view, except to a client on its own
+  // machine, which gets the full one anyway (web/routes.h); say which one this is.
+  const std::string view = client->instance().token.empty() ? view_note(*status) : "";
   if (options.json_output) {
+    if (!view.empty()) std::fprintf(stderr, "unshelver status: %s\n", view.c_str());
     std::printf("%s\n", dump(*status).c_str());
   } else {
-    StatusPrinter(client->instance()).print(*status);
+    StatusPrinter(client->instance()).print(*status, view);
   }
   return kExitOk;
 }

@@ -273,12 +273,13 @@ class AuthenticationTest(CliTestCase):
         self.fail("40 wrong tokens in a row never got 429:\n" + result.stderr)
 
     def test_no_token_anywhere_is_a_usage_error(self):
-        # Neither --token-file, nor $UNSHELVER_CONTROL_TOKEN, nor a configuration.
-        result = self.cli("status", "--url", self.base_url, token_env=False)
-        self.assert_exit(result, EXIT_USAGE, "status without any token")
+        # Neither --token-file, nor $UNSHELVER_CONTROL_TOKEN, nor a configuration. (`status`
+        # shows the public view then: StatusWithoutTokenTest.)
+        result = self.cli("wake", "gpu", "--url", self.base_url, token_env=False)
+        self.assert_exit(result, EXIT_USAGE, "wake without any token")
         self.assertIn("no control token", result.stderr)
         # A configuration without app.control_token (the daemon has its token from the environment).
-        for command in (["status"], ["wake", "gpu"], ["events"]):
+        for command in (["wake", "gpu"], ["shelve", "gpu"], ["events"]):
             result = self.cli(*command, "--config", self.daemon.config_path, token_env=False)
             self.assert_exit(result, EXIT_USAGE, " ".join(command) + " without any token")
             self.assertIn("no control token", result.stderr)
@@ -299,6 +300,93 @@ class AuthenticationTest(CliTestCase):
             result = self.cli("wake", "gpu", "--url", self.base_url, "--token-file", path)
             self.assert_exit(result, EXIT_USAGE, f"wake with token file {path}")
             self.assertIn(why, result.stderr)
+
+
+class ForwardingProxy:
+    """A loopback reverse proxy that adds X-Forwarded-For, as Caddy does: the daemon then sees a
+    remote client, which gets the public view of /api/status without a token."""
+
+    def __init__(self, target):
+        import http.server
+        import threading
+        import urllib.error
+        import urllib.request
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                headers["X-Forwarded-For"] = "203.0.113.7"
+                request = urllib.request.Request(target + self.path, headers=headers)
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as answer:
+                        status, answer_headers, body = answer.status, answer.headers, answer.read()
+                except urllib.error.HTTPError as error:
+                    status, answer_headers, body = error.code, error.headers, error.read()
+                self.send_response(status)
+                self.send_header("Content-Type", answer_headers.get("Content-Type", "text/plain"))
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+class StatusWithoutTokenTest(CliTestCase):
+    """`unshelver status` without a token shows the public view and says so; with the token the
+    full view. A client on the daemon's own machine gets the full view anyway, and is told why."""
+
+    def setUp(self):
+        super().setUp()
+        self.proxy = ForwardingProxy(self.base_url)
+        self.addCleanup(self.proxy.stop)
+
+    def test_public_view_without_a_token_full_view_with_it(self):
+        result = self.cli("status", "--url", self.proxy.url, token_env=False)
+        self.assert_exit(result, EXIT_OK, "status without a token from a remote client")
+        out = result.stdout
+        self.assertIn("public view; give --token-file for the full view", out)
+        self.assertIn("gpu (Test GPU)", out)
+        self.assertIn("asleep since", out)
+        for admin_only in ("upstream", "cloud ", "events:"):
+            self.assertNotIn(admin_only, out, f"the public view shows {admin_only!r}")
+
+        result = self.cli("status", "--json", "--url", self.proxy.url, token_env=False)
+        self.assert_exit(result, EXIT_OK, "status --json without a token")
+        self.assertIn("public view", result.stderr)
+        backend = json.loads(result.stdout)["backends"][0]
+        self.assertEqual((backend["name"], backend["state"], backend["state_label"]), ("gpu", "asleep", "Asleep"))
+        self.assertNotIn("upstream", backend)
+
+        path = self.token_file(self.token + "\n")
+        result = self.cli("status", "--url", self.proxy.url, "--token-file", path, token_env=False)
+        self.assert_exit(result, EXIT_OK, "status with a token from a remote client")
+        self.assertNotIn("public view", result.stdout)
+        self.assertIn("upstream", result.stdout)
+        self.assertIn("events:", result.stdout)
+
+    def test_local_client_without_a_token_is_told_it_sees_the_full_view(self):
+        # What `build/unshelver status --url http://127.0.0.1:PORT` shows in the demo.
+        result = self.cli("status", "--url", self.base_url, token_env=False)
+        self.assert_exit(result, EXIT_OK, "status without a token from the daemon's machine")
+        self.assertIn("full view without a token: this instance shows it to clients on its own machine",
+                      result.stdout)
+        self.assertIn("upstream", result.stdout)
+        # A configuration that names no token: the public (here: local) view too, not an error.
+        result = self.cli("status", "--config", self.daemon.config_path, token_env=False)
+        self.assert_exit(result, EXIT_OK, "status with a configuration without a token")
+        self.assertIn("without a token", result.stdout)
 
 
 class ControlSurfaceOffTest(CliTestCase):

@@ -1,42 +1,71 @@
 // Live updates for the control page. The page works without this script (plain forms, a reload
-// every 30 s); the script keeps the state, the countdown to the idle shutdown and the recent
-// events current. It reads /api/status and /api/events with the session cookie the login set.
+// every 30 s, a confirmation page before a shelve); the script keeps the state, the countdown to
+// the idle shutdown and the recent events current, shows times as people read them (common.js,
+// loaded first), asks for the confirmation of a shelve on the page itself, and says so when
+// Unshelver stops answering. It reads /api/status and /api/events with the session cookie the
+// login set.
 "use strict";
 
 (function () {
+  const REFRESH_MS = 2000;
+  const format = window.Unshelver;
+  // When Unshelver last answered with data (the page's own load counts): the stale banner names it.
+  let answeredAt = new Date();
+  let stale = false;
+
   function timeLeft(deadline) {
     if (!deadline) return "not while asleep";
     const at = Date.parse(deadline);
     if (Number.isNaN(at)) return "unknown";
     const seconds = Math.round((at - Date.now()) / 1000);
     if (seconds <= 0) return "any moment now";
-    let text = "";
-    if (seconds >= 3600) text += Math.floor(seconds / 3600) + " h ";
-    if (seconds >= 60) text += (Math.floor(seconds / 60) % 60) + " min ";
-    return text + (seconds % 60) + " s";
+    return format.duration(seconds);
+  }
+
+  // A <time> element shows its datetime as people read it; the exact time stays in its title.
+  function showTime(node, iso, fallback) {
+    node.dateTime = iso || "";
+    node.title = iso ? new Date(iso).toLocaleString() + " (" + iso + ")" : "";
+    node.textContent = iso ? format.relative(iso) : fallback;
+  }
+
+  // "since 14:02 (5 min ago)": the clock time tells when, the relative time how long.
+  function showSince(node, iso) {
+    node.dateTime = iso || "";
+    node.title = iso || "";
+    node.textContent = iso ? format.clock(iso) + " (" + format.relative(iso) + ")" : "";
   }
 
   function tick() {
     document.querySelectorAll('[data-field="countdown"]').forEach((node) => {
       node.textContent = timeLeft(node.dataset.deadline);
     });
+    document.querySelectorAll("time[data-field=since]").forEach((node) => showSince(node, node.getAttribute("datetime")));
+    document.querySelectorAll("time[data-field=last_activity], #events time").forEach((node) => {
+      const iso = node.getAttribute("datetime");
+      if (iso) showTime(node, iso, "");
+    });
   }
 
   function render(backend) {
     const section = document.getElementById("backend-" + backend.name);
     if (!section) return;
-    section.className = "backend state-" + backend.state;
+    section.classList.forEach((name) => {
+      if (name.startsWith("state-")) section.classList.remove(name);
+    });
+    section.classList.add("state-" + backend.state);
     const set = (field, text) => {
       const node = section.querySelector('[data-field="' + field + '"]');
       if (node) node.textContent = text;
     };
-    set("state", backend.state);
-    set("since", backend.since ? new Date(backend.since).toLocaleString() : "");
+    // The label comes from the server, as on the launcher: no copy of the labels here.
+    set("state_label", backend.state_label || backend.state);
+    showSince(section.querySelector('[data-field="since"]'), backend.since);
     set("cloud_status", backend.cloud_status || "");
     set("upstream", backend.upstream || "");
     set("routing", backend.routing || "not managed");
     set("desired", backend.desired + " (" + (backend.desired_by || "") + ")");
-    set("last_activity", backend.last_activity ? new Date(backend.last_activity).toLocaleString() : "none yet");
+    showTime(section.querySelector('[data-field="last_activity"]'), backend.last_activity, "none yet");
     const gate = backend.gate;
     if (gate) {
       set("gate", gate.held + " held now, " + gate.in_flight + " in flight; " + gate.held_total + " held in all: " +
@@ -52,17 +81,45 @@
   function renderEvents(events) {
     const body = document.querySelector("#events tbody");
     if (!body) return;
+    const labels = Array.from(document.querySelectorAll("#events thead th"), (th) => th.textContent);
     const rows = events.slice().reverse().map((event) => {
       const row = document.createElement("tr");
       const change = (event.from || "") + (event.to ? " \u2192 " + event.to : "");
-      [event.ts, event.backend, event.action, event.actor, change, event.detail].forEach((text) => {
+      [event.ts, event.backend, event.action, event.actor, change, event.detail].forEach((text, index) => {
         const cell = document.createElement("td");
-        cell.textContent = text || "";
+        cell.dataset.label = labels[index] || "";
+        if (index === 0) {
+          const time = document.createElement("time");
+          showTime(time, event.ts, "");
+          cell.appendChild(time);
+        } else {
+          cell.textContent = text || "";
+        }
         row.appendChild(cell);
       });
       return row;
     });
     body.replaceChildren(...rows);
+  }
+
+  // The banner over data that is no longer current, and its removal once answers come back.
+  function showStale(isStale) {
+    const banner = document.getElementById("stale-banner");
+    if (!banner) return;
+    stale = isStale;
+    banner.hidden = !isStale;
+    banner.textContent = isStale
+      ? "Unshelver does not answer since " + format.clock(answeredAt.toISOString()) + "; the data below is from then."
+      : "";
+  }
+
+  // A JSON document, or an error: a proxy's error page (Caddy's 502 while Unshelver restarts) is
+  // not one.
+  async function json(response) {
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    const type = response.headers.get("Content-Type") || "";
+    if (!type.includes("application/json")) throw new Error("not JSON: " + type);
+    return response.json();
   }
 
   async function refresh() {
@@ -75,23 +132,58 @@
         window.location.assign("/control/login");
         return;
       }
-      if (status.ok) {
-        const document_ = await status.json();
-        document_.backends.forEach(render);
-        const swift = document_.events && document_.events.swift;
-        const outbox = document.getElementById("outbox");
-        if (outbox && swift && typeof swift.outbox === "number") outbox.textContent = swift.outbox + " event(s) waiting for Swift";
-      }
-      if (events.ok) renderEvents((await events.json()).events || []);
+      const [statusDocument, eventsDocument] = await Promise.all([json(status), json(events)]);
+      statusDocument.backends.forEach(render);
+      const swift = statusDocument.events && statusDocument.events.swift;
+      const outbox = document.getElementById("outbox");
+      if (outbox && swift && typeof swift.outbox === "number") outbox.textContent = swift.outbox + " event(s) waiting for Swift";
+      renderEvents(eventsDocument.events || []);
+      answeredAt = new Date();
+      if (stale) showStale(false);
       tick();
     } catch (error) {
-      // The sidecar restarting or the network blinking: try again on the next refresh.
+      // Unshelver restarting, stopped, or the network gone: the data shown is from the last
+      // answer, and the page says so until answers come back.
+      if (!stale) showStale(true);
     }
   }
 
+  // Shelving cuts off whoever uses the backend: "Shelve now" only opens the confirmation, whose
+  // "Yes, shelve now" posts with confirm=yes. (Without this script the server asks instead.)
+  function setUpConfirmations() {
+    document.querySelectorAll("section.backend").forEach((section) => {
+      const form = section.querySelector('form[data-role="shelve-form"]');
+      const confirm = section.querySelector('[data-role="shelve-confirm"]');
+      const cancel = section.querySelector('[data-role="shelve-cancel"]');
+      if (!form || !confirm) return;
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        confirm.hidden = false;
+        confirm.querySelector("button").focus();
+      });
+      if (cancel) {
+        cancel.addEventListener("click", (event) => {
+          event.preventDefault();
+          confirm.hidden = true;
+          form.querySelector("button").focus();
+        });
+      }
+    });
+  }
+
+  // The message after an action is for this visit: a reload or a bookmark must not repeat it.
+  function forgetActionParameters() {
+    const url = new URL(window.location.href);
+    if (!url.searchParams.has("done") && !url.searchParams.has("confirm")) return;
+    ["done", "backend", "confirm"].forEach((name) => url.searchParams.delete(name));
+    window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    setUpConfirmations();
+    forgetActionParameters();
     tick();
     setInterval(tick, 1000);
-    setInterval(refresh, 2000);
+    setInterval(refresh, REFRESH_MS);
   });
 })();

@@ -52,6 +52,7 @@ json backend_json(const web::BackendView& view) {
       {"description", view.description},
       {"provider", view.provider},
       {"state", std::string(core::to_string(view.state))},
+      {"state_label", std::string(web::state_label(view.state))},  // what every page shows
       {"routing", view.routing ? json(*view.routing) : json()},
       {"since", core::format_rfc3339(view.since)},
       {"desired", view.desired_awake ? "awake" : "asleep"},

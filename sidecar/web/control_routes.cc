@@ -3,6 +3,9 @@
 // access.h for how callers are authenticated.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <optional>
+
 #include "base/text.h"
 #include "base/time_format.h"
 #include "web/routes.h"
@@ -15,6 +18,28 @@ using nlohmann::json;
 constexpr std::string_view kLoginPurpose = "login";
 constexpr std::size_t kControlEvents = 20;  // recent events on the control page
 
+// "45 s", "4 min 59 s", "2 h 5 min", "3 d 4 h": the two largest units, as Unshelver.duration in
+// templates/common.js writes them, so that the page reads the same before and after its script runs.
+std::string human_duration(long long seconds) {
+  long long rest = std::max(0LL, seconds);
+  static constexpr std::pair<const char*, long long> kUnits[] = {
+      {"d", 86400}, {"h", 3600}, {"min", 60}, {"s", 1}};
+  std::string text;
+  int parts = 0;
+  for (const auto& [name, size] : kUnits) {
+    if (parts == 2) break;
+    const long long count = rest / size;
+    rest -= count * size;
+    if (count > 0 || (parts == 0 && size == 1)) {
+      text += (parts == 0 ? "" : " ") + std::to_string(count) + " " + name;
+      ++parts;
+    } else if (parts == 1) {
+      break;  // "2 h" rather than "2 h 0 min".
+    }
+  }
+  return text;
+}
+
 // "4 min 59 s": what the control page shows (and its script keeps current) as the time left.
 std::string time_left(const json& deadline, std::chrono::system_clock::time_point now) {
   if (!deadline.is_string()) return "not while asleep";
@@ -22,10 +47,69 @@ std::string time_left(const json& deadline, std::chrono::system_clock::time_poin
   if (!at) return "unknown";
   const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(*at - now).count();
   if (seconds <= 0) return "any moment now";
-  std::string text;
-  if (seconds >= 3600) text += std::to_string(seconds / 3600) + " h ";
-  if (seconds >= 60) text += std::to_string(seconds / 60 % 60) + " min ";
-  return text + std::to_string(seconds % 60) + " s";
+  return human_duration(seconds);
+}
+
+// A point in time as the page shows it without its script: "14:02:07 UTC" today, "6 Dec 14:02
+// UTC" on another day (the server does not know the reader's time zone; the script shows local
+// times). The ISO text stays in the <time datetime> attribute. "" for what is not a time.
+std::string human_time(const json& iso, std::chrono::system_clock::time_point now) {
+  if (!iso.is_string()) return "";
+  auto at = core::parse_rfc3339(iso.get<std::string>());
+  if (!at) return "";
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const auto day = std::chrono::floor<std::chrono::days>(*at);
+  const std::chrono::year_month_day date{day};
+  const std::chrono::hh_mm_ss clock{std::chrono::floor<std::chrono::seconds>(*at - day)};
+  auto two = [](long long value) { return (value < 10 ? "0" : "") + std::to_string(value); };
+  const std::string hh_mm = two(clock.hours().count()) + ":" + two(clock.minutes().count());
+  if (day == std::chrono::floor<std::chrono::days>(now))
+    return hh_mm + ":" + two(clock.seconds().count()) + " UTC";
+  return std::to_string(static_cast<unsigned>(date.day())) + " " +
+         kMonths[static_cast<unsigned>(date.month()) - 1] + " " + hh_mm + " UTC";
+}
+
+// What a control action did, as the `done` parameter of the redirect back to /control names it.
+// The page maps the key to one of these fixed texts; anything else in the URL shows nothing, so
+// a crafted link cannot put words on the admin's page.
+enum class Done { kWakeRequested, kAlreadyReady, kAlreadyWaking, kShelveRequested, kAlreadyAsleep };
+
+constexpr std::pair<Done, std::string_view> kDoneKeys[] = {
+    {Done::kWakeRequested, "wake_requested"}, {Done::kAlreadyReady, "already_ready"},
+    {Done::kAlreadyWaking, "already_waking"}, {Done::kShelveRequested, "shelve_requested"},
+    {Done::kAlreadyAsleep, "already_asleep"},
+};
+
+std::string_view done_key(Done done) {
+  for (const auto& [value, key] : kDoneKeys) {
+    if (value == done) return key;
+  }
+  return "";
+}
+
+// The message for `key` about the backend `label` (idle timeout `idle_seconds`), or "" for a key
+// that is not one of ours.
+std::string done_message(std::string_view key, const std::string& label, long long idle_seconds) {
+  std::optional<Done> done;
+  for (const auto& [value, known] : kDoneKeys) {
+    if (known == key) done = value;
+  }
+  if (!done) return "";
+  switch (*done) {
+    case Done::kWakeRequested:
+      return "Wake requested: " + label + " is starting. That takes a few minutes; this page follows it.";
+    case Done::kAlreadyReady:
+      // The reconciler ignores a wake for a backend that is already wanted awake
+      // (BackendReconciler::request): the idle clock runs on from the last use.
+      return label + " was already awake. Nothing was done: Wake does not extend the idle time; " + label +
+             " goes to sleep " + human_duration(idle_seconds) + " after its last use.";
+    case Done::kAlreadyWaking: return label + " is already waking up. Nothing more was done.";
+    case Done::kShelveRequested:
+      return "Shelve requested: " + label + " is going to sleep; whoever was using it has been cut off.";
+    case Done::kAlreadyAsleep: return label + " was already asleep or going to sleep. Nothing was done.";
+  }
+  return "";
 }
 
 io::HttpResponse json_error(int status, const std::string& message) {
@@ -129,11 +213,23 @@ io::HttpResponse WebApp::control_page(const io::HttpRequest& request, const Call
   refresh_cache();
   const auto now = std::chrono::system_clock::now();
   json data = cached_page_data_;
+  // The query names what the last action did (`done` and `backend`), or the backend whose shelve
+  // waits for its confirmation (`confirm`): see control_action.
+  const std::string done = core::query_parameter(request.query, "done").value_or("");
+  const std::string done_backend = core::query_parameter(request.query, "backend").value_or("");
+  const std::string confirming = core::query_parameter(request.query, "confirm").value_or("");
+  std::string flash;
   for (json& backend : data["backends"]) {
+    const std::string name = backend.value("name", "");
+    if (!done.empty() && name == done_backend) {
+      flash = done_message(done, backend.value("label", name), backend.value("idle_timeout_seconds", 0LL));
+    }
+    backend["confirming"] = !confirming.empty() && name == confirming;
     backend["time_left"] = time_left(backend.value("idle_deadline", json()), now);
+    backend["since_text"] = human_time(backend.value("since", json()), now);
+    backend["last_activity_text"] = human_time(backend.value("last_activity", json()), now);
     backend["idle_deadline_attr"] =
         backend.value("idle_deadline", json()).is_string() ? backend["idle_deadline"] : json("");
-    const std::string name = backend.value("name", "");
     backend["wake_action"] = "/control/wake/" + name;
     backend["shelve_action"] = "/control/shelve/" + name;
     if (!backend.value("routing", json()).is_string() || backend["routing"].get<std::string>().empty()) {
@@ -145,7 +241,11 @@ io::HttpResponse WebApp::control_page(const io::HttpRequest& request, const Call
   }
   json recent = controller_.events(std::nullopt, "", kControlEvents)["events"];
   json rows = json::array();
-  for (auto it = recent.rbegin(); it != recent.rend(); ++it) rows.push_back(*it);  // newest first
+  for (auto it = recent.rbegin(); it != recent.rend(); ++it) {  // newest first
+    json row = *it;
+    row["ts_text"] = human_time(row.value("ts", json()), now);
+    rows.push_back(std::move(row));
+  }
   const json& caddy = data.value("caddy", json::object());
   const json& swift = data.value("events", json::object()).value("swift", json());
   data["events_rows"] = std::move(rows);
@@ -156,6 +256,7 @@ io::HttpResponse WebApp::control_page(const io::HttpRequest& request, const Call
   data["outbox"] = swift.is_object()
                        ? std::to_string(swift.value("outbox", 0)) + " event(s) waiting for Swift"
                        : "no Swift mirror configured";
+  data["flash"] = flash;
   data["form_token"] = access_.session_form_token(caller);
   data["manual_shelve_path"] = manual_shelve_path_;
   data["via_bearer"] = caller.via == AccessControl::Via::kBearer;
@@ -170,6 +271,19 @@ io::HttpResponse WebApp::control_action(const io::HttpRequest& request, const Ca
   if (!access_.session_form_token_valid(caller, request)) {
     return json_error(403, "the form token is missing or wrong: use the buttons of /control");
   }
+  // Shelving cuts off whoever is using the backend, so a shelve from the page needs a second,
+  // explicit step: the form's first submit (or a script-less browser's only one) lacks
+  // confirm=yes and leads to the confirmation. A script with the bearer token asks on purpose.
+  const bool from_page = caller.via == AccessControl::Via::kSession;
+  if (!wake && from_page && AccessControl::form_field(request, "confirm").value_or("") != "yes") {
+    if (backend_view(name) == nullptr) return not_found(request);
+    if (wants_html(request)) {
+      return no_store(io::HttpResponse::redirect(
+          303, "/control?confirm=" + core::percent_encode(name) + "#backend-" + core::percent_encode(name)));
+    }
+    return json_error(
+        409, "shelving cuts off whoever uses the backend: confirm it with the form field confirm=yes");
+  }
   const std::string reason = std::string(wake ? "wake" : "shelve") + " from " +
                              (caller.via == AccessControl::Via::kBearer ? "a script" : "the control page") +
                              " at " + access_.client_address(request);
@@ -179,10 +293,22 @@ io::HttpResponse WebApp::control_action(const io::HttpRequest& request, const Ca
   if (wake)
     ++wake_requests_[{"control",
                       outcome == Controller::RequestOutcome::kAccepted ? "accepted" : "already_awake"}];
-  if (caller.via == AccessControl::Via::kSession && wants_html(request)) {
-    return no_store(io::HttpResponse::redirect(303, "/control"));
-  }
   const BackendView* backend = backend_view(name);
+  if (from_page && wants_html(request)) {
+    Done done = Done::kWakeRequested;
+    if (outcome == Controller::RequestOutcome::kAccepted) {
+      done = wake ? Done::kWakeRequested : Done::kShelveRequested;
+    } else if (wake) {
+      const bool ready = backend != nullptr && backend->state == core::BackendState::kReady;
+      done = ready ? Done::kAlreadyReady : Done::kAlreadyWaking;
+    } else {
+      done = Done::kAlreadyAsleep;
+    }
+    // Post/Redirect/Get: the page says what was done (a fixed text named by `done`).
+    return no_store(io::HttpResponse::redirect(303, "/control?done=" + std::string(done_key(done)) +
+                                                        "&backend=" + core::percent_encode(name) +
+                                                        "#backend-" + core::percent_encode(name)));
+  }
   json body = {{"backend", name},
                {"action", wake ? "wake" : "shelve"},
                {"accepted", outcome == Controller::RequestOutcome::kAccepted},

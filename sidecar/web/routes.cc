@@ -361,9 +361,9 @@ io::HttpResponse WebApp::waiting_page(const io::HttpRequest& request, const std:
 }
 
 nlohmann::json public_backend(const nlohmann::json& backend) {
-  static constexpr const char* kPublicFields[] = {"name",         "label",         "description",   "state",
-                                                  "since",        "last_activity", "idle_deadline", "url",
-                                                  "error_reason", "desired"};
+  static constexpr const char* kPublicFields[] = {
+      "name",          "label",         "description", "state",        "state_label", "since",
+      "last_activity", "idle_deadline", "url",         "error_reason", "desired"};
   json shown = json::object();
   for (const char* key : kPublicFields) {
     if (backend.contains(key)) shown[key] = backend[key];

@@ -169,8 +169,8 @@ class TestRun {
   }
 
   // A new browser context (own cookies) with one page, watched for problems.
-  async newPage({ javaScriptEnabled = true } = {}) {
-    const context = await this.browser.newContext({ baseURL: BASE, javaScriptEnabled, viewport: { width: 1000, height: 800 } });
+  async newPage({ javaScriptEnabled = true, viewport = { width: 1000, height: 800 } } = {}) {
+    const context = await this.browser.newContext({ baseURL: BASE, javaScriptEnabled, viewport });
     context.setDefaultTimeout(WAIT_MS);
     context.setDefaultNavigationTimeout(WAIT_MS);
     this.contexts.push(context);
@@ -308,6 +308,33 @@ function controlSection(page) {
 
 function field(section, name) {
   return section.locator(`[data-field="${name}"]`);
+}
+
+// The message the page shows after an action (the flash of the POST-redirect-GET).
+async function flashText(page) {
+  return textOf(page.locator("#flash"));
+}
+
+// Checks the message after an action: visible, and matching `pattern`.
+async function checkFlash(t, page, pattern, what) {
+  const text = await flashText(page);
+  check(await page.locator("#flash").isVisible() && pattern.test(text), `after ${what} the page says ${JSON.stringify(text)}, expected ${pattern}`);
+}
+
+// The width the page's content needs beyond the window's (0: no horizontal scrolling).
+async function horizontalOverflow(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+}
+
+// An ISO 8601 timestamp as the status document and the event log write them.
+const ISO_TIME = /\d{4}-\d\d-\d\dT\d\d:\d\d/;
+
+// Each row's time cell in the events table: its text and its <time datetime>.
+async function eventTimes(page) {
+  return page.locator("table#events tbody tr td:first-child").evaluateAll((cells) => cells.map((cell) => {
+    const time = cell.querySelector("time");
+    return { text: cell.textContent.trim(), datetime: time ? time.getAttribute("datetime") : null };
+  }));
 }
 
 // Most tests start from the backend asleep. One that failed may have left it awake: it is then
@@ -532,10 +559,10 @@ async function login_sets_a_strict_session_cookie_and_shows_the_control_page(t) 
 
   const section = controlSection(page);
   check((await section.count()) === 1, `no section#backend-${BACKEND}[data-backend=${BACKEND}] on /control`);
-  for (const name of ["state", "cloud_status", "upstream", "last_activity", "countdown"]) {
+  for (const name of ["state_label", "cloud_status", "upstream", "last_activity", "countdown"]) {
     check((await field(section, name).count()) >= 1, `/control shows no [data-field=${name}]`);
   }
-  check(/asleep/i.test(await textOf(field(section, "state"))), `the state shown is ${JSON.stringify(await textOf(field(section, "state")))}, expected asleep`);
+  check((await textOf(field(section, "state_label"))) === LAUNCHER_LABEL.asleep, `the state shown is ${JSON.stringify(await textOf(field(section, "state_label")))}, expected the launcher's label ${LAUNCHER_LABEL.asleep}`);
   check(/SHELVED/i.test(await textOf(field(section, "cloud_status"))), `the cloud status shown is ${JSON.stringify(await textOf(field(section, "cloud_status")))}`);
   const upstream = (await t.backend()).upstream;
   check((await textOf(field(section, "upstream"))) === upstream, `the upstream shown is ${JSON.stringify(await textOf(field(section, "upstream")))}, expected ${upstream}`);
@@ -555,12 +582,15 @@ async function control_wake_countdown_events_and_shelve(t) {
   await loginAsAdmin(t, page);
   const section = controlSection(page);
   const rowsBefore = new Set(await eventRows(page));
+  check(!(await page.locator("#flash").isVisible()), "the page shows an action's message before any action");
 
   const woke = await submit(page, section.locator('form[data-role="wake-form"] button').first(), `/control/wake/${BACKEND}`);
   check(woke.status() === 303, `the control wake answered ${woke.status()}, expected 303`);
   check(pathOf(page.url()) === "/control", `after wake the browser is on ${page.url()}, expected /control`);
   await t.shot(page, "wake-pressed");
-  await waitForText(field(controlSection(page), "state"), /ready/i, "the state shown on /control to become ready (without a reload)");
+  await checkFlash(t, page, /^Wake requested: GPU box is starting\./, "Wake now");
+  check(!new URL(page.url()).search.includes("done="), `the message's parameter stays in the address bar (${page.url()}), so a reload would repeat it`);
+  await waitForText(field(controlSection(page), "state_label"), /^Ready$/, "the state shown on /control to become Ready (without a reload)");
   await t.shot(page, "ready");
   await waitForText(field(controlSection(page), "cloud_status"), /ACTIVE/, "the cloud status to show ACTIVE", 3000);
   check(!/none yet/.test(await textOf(field(controlSection(page), "last_activity"))), "the last activity still shows 'none yet' after the wake");
@@ -585,30 +615,82 @@ async function control_wake_countdown_events_and_shelve(t) {
   }, { timeout: 5000, describe: () => JSON.stringify(added) });
   await t.shot(page, "events");
 
-  const shelved = await submit(page, controlSection(page).locator('form[data-role="shelve-form"] button').first(), `/control/shelve/${BACKEND}`);
-  check(shelved.status() === 303, `the control shelve answered ${shelved.status()}, expected 303`);
+  // Human times in the events table (as the script writes them), the exact time kept in <time>.
+  const times = await eventTimes(page);
+  check(times.length >= 3, `the events table has ${times.length} rows`);
+  for (const { text, datetime } of times) {
+    check(!ISO_TIME.test(text), `an event's time shows as ${JSON.stringify(text)}, an ISO string`);
+    check(/just now|\bago\b|\d/.test(text), `an event's time shows as ${JSON.stringify(text)}, not a human time`);
+    check(datetime && ISO_TIME.test(datetime), `an event's time has no <time datetime> with the exact time (${JSON.stringify(datetime)})`);
+  }
+  const since = await textOf(field(controlSection(page), "since"));
+  check(!ISO_TIME.test(since) && since.length > 0, `"since" shows ${JSON.stringify(since)}`);
+
+  // Wake on a backend that is already awake: the page says truthfully that nothing was done.
+  const again = await submit(page, controlSection(page).locator('form[data-role="wake-form"] button').first(), `/control/wake/${BACKEND}`);
+  check(again.status() === 303, `the second wake answered ${again.status()}`);
+  await t.shot(page, "wake-when-ready");
+  await checkFlash(t, page, /GPU box was already awake\. Nothing was done: Wake does not extend the idle time/, "Wake now on a ready backend");
+
+  // "Shelve now" cuts off whoever is using the backend: it asks first, and sends nothing yet.
+  let posted = 0;
+  const countPosts = (request) => {
+    if (request.method() === "POST" && pathOf(request.url()) === `/control/shelve/${BACKEND}`) posted += 1;
+  };
+  page.on("request", countPosts);
+  const confirmBox = controlSection(page).locator('[data-role="shelve-confirm"]');
+  check(!(await confirmBox.isVisible()), "the shelve confirmation shows before Shelve now is pressed");
+  await controlSection(page).locator('form[data-role="shelve-form"] button').first().click();
+  await confirmBox.waitFor({ state: "visible", timeout: 3000 });
+  await t.shot(page, "shelve-asks");
+  check(/cut off/.test(await textOf(confirmBox)), `the confirmation says ${JSON.stringify(await textOf(confirmBox))}; it should say who is cut off`);
+  await sleep(500);
+  check(posted === 0, `Shelve now posted ${posted} shelve request(s) before the confirmation`);
+  check((await t.backend()).state === "ready", "Shelve now shelved the backend before the confirmation");
+  // Cancel: nothing happens.
+  await confirmBox.locator('[data-role="shelve-cancel"]').click();
+  await confirmBox.waitFor({ state: "hidden", timeout: 3000 });
+  check(posted === 0 && (await t.backend()).state === "ready", "Cancel shelved the backend");
+  page.off("request", countPosts);
+
+  await controlSection(page).locator('form[data-role="shelve-form"] button').first().click();
+  const shelved = await submit(page, confirmBox.locator("button", { hasText: "Yes, shelve now" }), `/control/shelve/${BACKEND}`);
+  check(shelved.status() === 303, `the confirmed shelve answered ${shelved.status()}, expected 303`);
   check(pathOf(page.url()) === "/control", `after shelve the browser is on ${page.url()}, expected /control`);
-  await waitForText(field(controlSection(page), "state"), /asleep/i, "the state shown on /control to become asleep");
+  await checkFlash(t, page, /^Shelve requested: GPU box is going to sleep/, "Yes, shelve now");
+  await t.shot(page, "shelved");
+  await waitForText(field(controlSection(page), "state_label"), /^Asleep$/, "the state shown on /control to become Asleep");
   await waitForText(field(controlSection(page), "countdown"), /not while asleep/i, "the countdown to say 'not while asleep'", 3000);
   await t.shot(page, "asleep-again");
+
+  // Shelving what already sleeps: said so.
+  await controlSection(page).locator('form[data-role="shelve-form"] button').first().click();
+  await submit(page, confirmBox.locator("button", { hasText: "Yes, shelve now" }), `/control/shelve/${BACKEND}`);
+  await checkFlash(t, page, /GPU box was already asleep or going to sleep\. Nothing was done\./, "shelving an asleep backend");
+  await t.shot(page, "shelve-when-asleep");
 }
 
 async function control_works_without_javascript(t) {
   await precondition(t);
   const page = await t.newPage({ javaScriptEnabled: false });
   await loginAsAdmin(t, page);
-  check(/asleep/i.test(await textOf(field(controlSection(page), "state"))), `without JavaScript the state shown is ${JSON.stringify(await textOf(field(controlSection(page), "state")))}`);
+  check((await textOf(field(controlSection(page), "state_label"))) === "Asleep", `without JavaScript the state shown is ${JSON.stringify(await textOf(field(controlSection(page), "state_label")))}`);
   check(/not while asleep/i.test(await textOf(field(controlSection(page), "countdown"))), `without JavaScript the time left shows ${JSON.stringify(await textOf(field(controlSection(page), "countdown")))}`);
+  for (const { text, datetime } of await eventTimes(page)) {
+    check(!ISO_TIME.test(text) && /\d\d:\d\d/.test(text), `without JavaScript an event's time shows as ${JSON.stringify(text)}`);
+    check(datetime && ISO_TIME.test(datetime), `without JavaScript an event's time has no <time datetime> (${JSON.stringify(datetime)})`);
+  }
 
   const woke = await submit(page, controlSection(page).locator('form[data-role="wake-form"] button').first(), `/control/wake/${BACKEND}`);
   check(woke.status() === 303 && pathOf(page.url()) === "/control", `the plain POST wake answered ${woke.status()} and left the browser on ${page.url()}`);
+  await checkFlash(t, page, /^Wake requested: GPU box is starting\./, "Wake now without JavaScript");
   await t.shot(page, "wake-posted");
   // Without JavaScript nothing updates by itself: reload like a user would.
   let state = "";
-  await waitUntil("the state shown after reloads to become ready", async () => {
-    await page.reload();
-    state = await textOf(field(controlSection(page), "state"));
-    return /ready/i.test(state);
+  await waitUntil("the state shown after reloads to become Ready", async () => {
+    await page.goto("/control");
+    state = await textOf(field(controlSection(page), "state_label"));
+    return state === "Ready";
   }, { every: 300, describe: () => JSON.stringify(state) });
   const left = await textOf(field(controlSection(page), "countdown"));
   await t.shot(page, "ready");
@@ -617,14 +699,83 @@ async function control_works_without_javascript(t) {
   const rows = await eventRows(page);
   check(rows.some((row) => /unshelve_requested/.test(row)), `without JavaScript the events table does not show the wake: ${JSON.stringify(rows.slice(0, 5))}`);
 
-  const shelved = await submit(page, controlSection(page).locator('form[data-role="shelve-form"] button').first(), `/control/shelve/${BACKEND}`);
-  check(shelved.status() === 303, `the plain POST shelve answered ${shelved.status()}`);
-  await waitUntil("the state shown after reloads to become asleep", async () => {
-    await page.reload();
-    state = await textOf(field(controlSection(page), "state"));
-    return /asleep/i.test(state);
+  // The shelve form's only submit (no script to ask first) leads to the server's confirmation,
+  // and shelves nothing.
+  const asked = await submit(page, controlSection(page).locator('form[data-role="shelve-form"] button').first(), `/control/shelve/${BACKEND}`);
+  check(asked.status() === 303, `the unconfirmed shelve answered ${asked.status()}, expected 303 to the confirmation`);
+  const confirmBox = controlSection(page).locator('[data-role="shelve-confirm"]');
+  check(await confirmBox.isVisible(), `after Shelve now without JavaScript no confirmation shows (${page.url()})`);
+  await t.shot(page, "shelve-asks");
+  await sleep(500);
+  const still = await t.backend();
+  check(still.state === "ready" && still.desired === "awake", `an unconfirmed shelve shelved the backend: ${still.state}, desired ${still.desired}`);
+
+  const shelved = await submit(page, confirmBox.locator("button", { hasText: "Yes, shelve now" }), `/control/shelve/${BACKEND}`);
+  check(shelved.status() === 303, `the confirmed plain POST shelve answered ${shelved.status()}`);
+  await checkFlash(t, page, /^Shelve requested: GPU box is going to sleep/, "Yes, shelve now without JavaScript");
+  check(!(await confirmBox.isVisible()), "the confirmation still shows after the shelve");
+  await t.shot(page, "shelved");
+  await waitUntil("the state shown after reloads to become Asleep", async () => {
+    await page.goto("/control");
+    state = await textOf(field(controlSection(page), "state_label"));
+    return state === "Asleep";
   }, { every: 300, describe: () => JSON.stringify(state) });
   await t.shot(page, "asleep-again");
+}
+
+// The harness (test_browser.py) stops and starts the daemon on the same port when asked.
+async function daemon(t, action) {
+  const response = await t.api.fetch(`${FOREIGN}/daemon/${action}`, { method: "POST", failOnStatusCode: false, timeout: 30_000 });
+  check(response.status() === 200, `the harness could not ${action} the daemon: ${response.status()} ${await response.text()}`);
+}
+
+async function control_says_when_its_data_is_stale(t) {
+  await precondition(t);
+  const page = await t.newPage();
+  await loginAsAdmin(t, page);
+  const banner = page.locator("#stale-banner");
+  check(!(await banner.isVisible()), "the stale banner shows while Unshelver answers");
+  // The page's refreshes fail while the daemon is down: Chromium logs them.
+  t.expectProblem(/ERR_CONNECTION_REFUSED|Failed to load resource|net::ERR/);
+  await daemon(t, "stop");
+  try {
+    await waitForText(banner, /^Unshelver does not answer since \d\d?:\d\d.*; the data below is from then\.$/, "the stale banner while Unshelver is stopped", 8000);
+    await t.shot(page, "stale");
+  } finally {
+    await daemon(t, "start");
+  }
+  await banner.waitFor({ state: "hidden", timeout: 8000 });
+  await t.shot(page, "answers-again");
+  check((await textOf(field(controlSection(page), "state_label"))) === "Asleep", "after the restart the page does not show the state");
+}
+
+async function pages_fit_a_phone(t) {
+  await precondition(t);
+  const phone = { width: 390, height: 844 };
+  const page = await t.newPage({ viewport: phone });
+  await page.goto("/control/login");
+  await t.shot(page, "login");
+  let overflow = await horizontalOverflow(page);
+  check(overflow <= 0, `the login page needs ${overflow} px of horizontal scrolling at 390 px`);
+  await page.locator("#token").fill(TOKEN);
+  await submit(page, page.locator("#login-button"), "/control/login");
+  check(pathOf(page.url()) === "/control", `after login at 390 px the browser is on ${page.url()}`);
+  // Enough events for a real table: a wake and its shelve.
+  const section = controlSection(page);
+  await submit(page, section.locator('form[data-role="wake-form"] button').first(), `/control/wake/${BACKEND}`);
+  await waitForText(field(controlSection(page), "state_label"), /^Ready$/, "the backend to be Ready");
+  await controlSection(page).locator('form[data-role="shelve-form"] button').first().click();
+  await t.shot(page, "control-confirm");
+  overflow = await horizontalOverflow(page);
+  check(overflow <= 0, `/control with the shelve confirmation needs ${overflow} px of horizontal scrolling at 390 px`);
+  await submit(page, controlSection(page).locator('[data-role="shelve-confirm"] button').first(), `/control/shelve/${BACKEND}`);
+  await waitUntil("the events table to show the shelve", async () => (await eventRows(page)).some((row) => /shelve_requested/.test(row)), { timeout: 5000 });
+  await t.shot(page, "control");
+  overflow = await horizontalOverflow(page);
+  check(overflow <= 0, `/control needs ${overflow} px of horizontal scrolling at 390 px`);
+  const table = await page.locator("table#events").evaluate((node) => node.getBoundingClientRect().right);
+  check(table <= phone.width, `the events table ends at ${table} px, beyond the 390 px window`);
+  await t.waitForBackend("asleep", `${BACKEND} to be asleep after the test`);
 }
 
 async function logout_ends_the_session(t) {
@@ -707,6 +858,8 @@ const TESTS = [
   login_sets_a_strict_session_cookie_and_shows_the_control_page,
   control_wake_countdown_events_and_shelve,
   control_works_without_javascript,
+  control_says_when_its_data_is_stale,
+  pages_fit_a_phone,
   logout_ends_the_session,
   public_wake_through_the_page,
 ];

@@ -106,12 +106,30 @@ def missing_tools():
 
 
 class ForeignOrigin:
-    """A tiny HTTP server on another port of 127.0.0.1: another origin than the daemon's."""
+    """A tiny HTTP server on another port of 127.0.0.1: another origin than the daemon's. It also
+    stops and starts the daemon for the driver (POST /daemon/stop, /daemon/start): the control
+    page's stale banner is tested against a daemon that is really gone, then back on its port."""
 
-    def __init__(self, forged_action):
+    def __init__(self, forged_action, daemon_actions):
         page = FORGED_PAGE.format(action=forged_action).encode()
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                action = daemon_actions.get(self.path)
+                if action is None:
+                    self.send_error(404)
+                    return
+                try:
+                    action()
+                    status, body = 200, b"done\n"
+                except Exception as error:  # noqa: BLE001 - reported to the driver, which fails the test
+                    status, body = 500, str(error).encode(errors="replace")[:2000]
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_GET(self):
                 if self.path.split("?")[0] != "/forged.html":
                     self.send_error(404)
@@ -182,7 +200,8 @@ class BrowserTest(unittest.TestCase):
         self.daemon = Unshelver(CONFIG.format(state_dir=os.path.join(workdir, "state")), workdir=workdir, env=env)
         self.addCleanup(self.stop_daemon)
         self.daemon.start()
-        self.foreign = ForeignOrigin(self.daemon.url("/wake/gpu"))
+        self.foreign = ForeignOrigin(self.daemon.url("/wake/gpu"),
+                                     {"/daemon/stop": self.daemon.stop, "/daemon/start": self.daemon.start})
         self.addCleanup(self.foreign.stop)
         self.driver = None
         self.addCleanup(self.stop_driver)

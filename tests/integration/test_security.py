@@ -262,7 +262,8 @@ class SecurityTest(unittest.TestCase):
         form_token = re.search(rb'name="form_token" value="([^"]+)"', page).group(1).decode()
         code, headers, _ = self.daemon.request("POST", "/control/wake/gpu", {**FORM, **cookie},
                                                f"form_token={form_token}".encode())
-        self.assertEqual((code, headers["Location"]), (303, "/control"))
+        # Back to the page, which says what was done (the message of issue 16).
+        self.assertEqual((code, headers["Location"]), (303, "/control?done=wake_requested&backend=gpu#backend-gpu"))
         self.daemon.wait_for_state("ready", 10)
         self.assertEqual(self.daemon.backend()["desired_by"], "control")
 

@@ -427,6 +427,79 @@ TEST_F(RoutesTest, ALogoutIsRememberedAcrossARestart) {
   rmdir(directory_template);
 }
 
+TEST_F(RoutesTest, AShelveFromThePageNeedsItsConfirmationAndEveryActionSaysWhatItDid) {
+  const io::HttpResponse login = web_->answer(form(
+      "/control/login", visitor_, "form_token=" + visitor_token(visitor_, "login") + "&token=" + kToken));
+  const std::string set_cookie = header(login, "Set-Cookie");
+  const std::string session = set_cookie.substr(0, set_cookie.find(';'));
+  io::HttpRequest page = request("GET", "/control");
+  page.headers.emplace_back("Cookie", session);
+  const std::string form_token = access_->session_form_token(
+      access_->identify(page, std::chrono::system_clock::now(), std::chrono::steady_clock::now()));
+  auto post = [&](const std::string& target, const std::string& body) {
+    io::HttpRequest action = request("POST", target);
+    action.headers.emplace_back("Cookie", session);
+    action.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+    action.headers.emplace_back("Accept", "text/html");
+    action.body = body;
+    return web_->answer(action);
+  };
+  auto shown = [&](const std::string& target) {
+    io::HttpRequest get = request("GET", target);
+    get.headers.emplace_back("Cookie", session);
+    get.headers.emplace_back("Accept", "text/html");
+    return web_->answer(get).body;
+  };
+
+  // The form's first submit (all a browser without JavaScript sends) only asks.
+  const io::HttpResponse asked = post("/control/shelve/gpu", "form_token=" + form_token);
+  EXPECT_EQ(303, asked.status);
+  EXPECT_EQ("/control?confirm=gpu#backend-gpu", header(asked, "Location"));
+  EXPECT_TRUE(controller_.requests.empty());
+  const std::string confirming = shown("/control?confirm=gpu");
+  EXPECT_NE(std::string::npos, confirming.find("Yes, shelve now"));
+  EXPECT_NE(std::string::npos, confirming.find(R"(data-role="shelve-confirm" >)"))
+      << "the confirmation is hidden";
+  EXPECT_NE(std::string::npos, shown("/control").find(R"(data-role="shelve-confirm" hidden>)"));
+  // A script with the session cookie but no confirmation is refused too.
+  io::HttpRequest script = request("POST", "/control/shelve/gpu");
+  script.headers.emplace_back("Cookie", session);
+  script.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+  script.body = "form_token=" + form_token;
+  EXPECT_EQ(409, web_->answer(script).status);
+  EXPECT_TRUE(controller_.requests.empty());
+  // The confirmation still needs the form token.
+  EXPECT_EQ(403, post("/control/shelve/gpu", "confirm=yes").status);
+  EXPECT_TRUE(controller_.requests.empty());
+
+  const io::HttpResponse shelved = post("/control/shelve/gpu", "form_token=" + form_token + "&confirm=yes");
+  EXPECT_EQ(303, shelved.status);
+  EXPECT_EQ("/control?done=shelve_requested&backend=gpu#backend-gpu", header(shelved, "Location"));
+  ASSERT_EQ(1u, controller_.requests.size());
+  EXPECT_FALSE(controller_.requests[0].wake);
+  EXPECT_NE(
+      std::string::npos,
+      shown("/control?done=shelve_requested&backend=gpu").find("Shelve requested: GPU is going to sleep"));
+  // A script with the bearer token shelves at once, as before.
+  EXPECT_EQ(202, web_->answer(with_bearer(request("POST", "/control/shelve/gpu"), kToken)).status);
+  EXPECT_EQ(2u, controller_.requests.size());
+
+  const io::HttpResponse woken = post("/control/wake/gpu", "form_token=" + form_token);
+  EXPECT_EQ("/control?done=wake_requested&backend=gpu#backend-gpu", header(woken, "Location"));
+  EXPECT_NE(std::string::npos,
+            shown("/control?done=wake_requested&backend=gpu").find("Wake requested: GPU is starting"));
+  EXPECT_NE(std::string::npos,
+            shown("/control?done=already_ready&backend=gpu").find("GPU was already awake. Nothing was done"));
+  // Only the fixed texts: an unknown key, or another backend, shows nothing.
+  for (const char* target :
+       {"/control?done=%3Cscript%3Ealert(1)%3C/script%3E&backend=gpu",
+        "/control?done=wake_requested&backend=other", "/control?done=Hacked&backend=gpu"}) {
+    const std::string body = shown(target);
+    EXPECT_EQ(std::string::npos, body.find(R"(id="flash")")) << target;
+    EXPECT_EQ(std::string::npos, body.find("script%3E")) << target;
+  }
+}
+
 TEST_F(RoutesTest, WithoutASessionAdminRoutesAskToLogIn) {
   io::HttpRequest browser = request("GET", "/control");
   browser.headers.emplace_back("Accept", "text/html");

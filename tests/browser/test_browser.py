@@ -12,7 +12,6 @@ of skipping it, which would hide a broken setup.
     cd tests/browser && UNSHELVER_BIN=../../build/unshelver python3 -m unittest -v test_browser
     UNSHELVER_BROWSER_TESTS=public_wake_through_the_page,...   runs only the named driver tests
 """
-import http.server
 import os
 import re
 import secrets
@@ -29,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 import harness  # noqa: E402
-from harness import SOURCE_DIR, Unshelver  # noqa: E402
+from harness import SOURCE_DIR, LoopbackServer, QuietHandler, Unshelver  # noqa: E402
 
 DRIVER = os.path.join(HERE, "pages_test.mjs")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -105,7 +104,7 @@ def missing_tools():
     return missing
 
 
-class ForeignOrigin:
+class ForeignOrigin(LoopbackServer):
     """A tiny HTTP server on another port of 127.0.0.1: another origin than the daemon's. It also
     stops and starts the daemon for the driver (POST /daemon/stop, /daemon/start): the control
     page's stale banner is tested against a daemon that is really gone, then back on its port."""
@@ -113,7 +112,7 @@ class ForeignOrigin:
     def __init__(self, forged_action, daemon_actions):
         page = FORGED_PAGE.format(action=forged_action).encode()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):
                 action = daemon_actions.get(self.path)
                 if action is None:
@@ -121,38 +120,17 @@ class ForeignOrigin:
                     return
                 try:
                     action()
-                    status, body = 200, b"done\n"
+                    self.reply(200, "text/plain; charset=utf-8", b"done\n")
                 except Exception as error:  # noqa: BLE001 - reported to the driver, which fails the test
-                    status, body = 500, str(error).encode(errors="replace")[:2000]
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                    self.reply(500, "text/plain; charset=utf-8", str(error).encode(errors="replace")[:2000])
 
             def do_GET(self):
                 if self.path.split("?")[0] != "/forged.html":
                     self.send_error(404)
                     return
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(page)))
-                self.end_headers()
-                self.wfile.write(page)
+                self.reply(200, "text/html; charset=utf-8", page)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        super().__init__(Handler)
 
 
 def kill_chromium_with_profile_in(directory):

@@ -3,6 +3,7 @@
 Every test gets its own temporary directory, a free port and its own config; every process it
 starts is stopped by the test itself (SIGTERM, then a check that it exited cleanly).
 """
+import http.server
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import urllib.error
@@ -253,6 +255,37 @@ class Unshelver:
                 return seen
             time.sleep(0.05)
         raise AssertionError(f"{name} did not reach {state} within {timeout} s; saw {seen}\n" + self.output()[-4000:])
+
+
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """A request handler for a test's own server: logs nothing, answers with reply()."""
+
+    def reply(self, status, content_type, body):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class LoopbackServer:
+    """A test's own small HTTP server on a free port of 127.0.0.1, answering with `handler` (a
+    BaseHTTPRequestHandler class) in a background thread until stop()."""
+
+    def __init__(self, handler):
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -23,10 +23,12 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import BINARY, Unshelver, free_port, sim_config  # noqa: E402
+from harness import BINARY, LoopbackServer, QuietHandler, Unshelver, free_port, sim_config  # noqa: E402
 
 SLOW = float(os.environ.get("UNSHELVER_TEST_SLOWDOWN", "3" if "asan" in BINARY.lower() else "1"))
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED, EXIT_UNKNOWN_BACKEND = 0, 1, 2, 3, 4
@@ -302,17 +304,12 @@ class AuthenticationTest(CliTestCase):
             self.assertIn(why, result.stderr)
 
 
-class ForwardingProxy:
+class ForwardingProxy(LoopbackServer):
     """A loopback reverse proxy that adds X-Forwarded-For, as Caddy does: the daemon then sees a
     remote client, which gets the public view of /api/status without a token."""
 
     def __init__(self, target):
-        import http.server
-        import threading
-        import urllib.error
-        import urllib.request
-
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
                 headers["X-Forwarded-For"] = "203.0.113.7"
@@ -322,25 +319,9 @@ class ForwardingProxy:
                         status, answer_headers, body = answer.status, answer.headers, answer.read()
                 except urllib.error.HTTPError as error:
                     status, answer_headers, body = error.code, error.headers, error.read()
-                self.send_response(status)
-                self.send_header("Content-Type", answer_headers.get("Content-Type", "text/plain"))
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(status, answer_headers.get("Content-Type", "text/plain"), body)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        super().__init__(Handler)
 
 
 class StatusWithoutTokenTest(CliTestCase):

@@ -50,7 +50,7 @@
   function render(backend) {
     const section = document.getElementById("backend-" + backend.name);
     if (!section) return;
-    section.classList.forEach((name) => {
+    Array.from(section.classList).forEach((name) => {
       if (name.startsWith("state-")) section.classList.remove(name);
     });
     section.classList.add("state-" + backend.state);

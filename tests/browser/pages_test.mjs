@@ -52,7 +52,7 @@ mkdirSync(ARTIFACTS, { recursive: true });
 const TEST_TIMEOUT_MS = 30_000;   // one test, all its steps
 const WAIT_MS = 10_000;           // one wait for something the user should see
 const BACKEND = "gpu";
-// How the launcher labels the states (/control shows the states' names).
+// How the launcher labels the states (/control shows the same labels, from the server).
 const LAUNCHER_LABEL = { asleep: "Asleep", waking: "Waking up", booting: "Starting services", ready: "Ready" };
 
 // ---------------------------------------------------------------------------------------------

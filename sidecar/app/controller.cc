@@ -12,8 +12,13 @@ using nlohmann::json;
 std::vector<web::BackendView> App::backends() const {
   std::vector<web::BackendView> views;
   views.reserve(backends_.size());
+  const auto now = std::chrono::system_clock::now();
   for (std::size_t i = 0; i < backends_.size(); ++i) {
     web::BackendView view = backend_view(*backends_[i].driver, router_.get());
+    if (events_) {
+      view.history = events_->history().history(view.name, now);
+      view.wake_estimate_seconds = view.history.estimate_seconds;
+    }
     if (activity_) {
       view.activity_lines = activity_->activity_lines(i);
       view.ignored_lines = activity_->ignored_lines(i);

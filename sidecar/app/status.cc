@@ -74,6 +74,10 @@ json backend_json(const web::BackendView& view) {
       {"action_in_flight",
        view.action_in_flight ? json(std::string(core::to_string(*view.action_in_flight))) : json()},
       {"requests_in_flight", view.requests_in_flight},
+      // A contract with the pages (waiting page, launcher): seconds, or null before the first
+      // completed wake. Public; the history below is for admins (web::public_backend).
+      {"wake_estimate_seconds", view.wake_estimate_seconds ? json(*view.wake_estimate_seconds) : json()},
+      {"history", core::history_json(view.history)},
   };
   if (view.activity_lines) entry["activity_lines"] = *view.activity_lines;
   if (view.ignored_lines) entry["ignored_lines"] = *view.ignored_lines;

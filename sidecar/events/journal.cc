@@ -68,20 +68,33 @@ void for_each_line(std::string_view content, Visit visit) {
   }
 }
 
-// The seq of the newest record in a rotated file (0 when none can be read).
-std::uint64_t last_seq_of(const std::string& path) {
+// The last `bytes` of a file ("" when it cannot be read). The first line may be cut.
+std::string tail_of(const std::string& path, std::size_t bytes) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
+  if (fd < 0) return "";
   struct stat info {};
   std::string tail;
   if (::fstat(fd, &info) == 0 && info.st_size > 0) {
     const auto size = static_cast<std::size_t>(info.st_size);
-    const std::size_t length = std::min(size, kTailBytes);
+    const std::size_t length = std::min(size, bytes);
     tail.resize(length);
     const ssize_t got = ::pread(fd, tail.data(), length, static_cast<off_t>(size - length));
     tail.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
   }
   ::close(fd);
+  return tail;
+}
+
+// Where the whole lines of the last `bytes` of `content` begin.
+std::size_t whole_lines_within(std::string_view content, std::size_t bytes) {
+  if (content.size() <= bytes) return 0;
+  const std::size_t newline = content.find('\n', content.size() - bytes - 1);
+  return newline == std::string_view::npos ? content.size() : newline + 1;
+}
+
+// The seq of the newest record in a rotated file (0 when none can be read).
+std::uint64_t last_seq_of(const std::string& path) {
+  const std::string tail = tail_of(path, kTailBytes);
   std::uint64_t newest = 0;
   for_each_line(tail, [&](std::string_view line) {
     if (auto record = core::parse_event_line(line)) newest = std::max(newest, record->seq);
@@ -220,7 +233,7 @@ EventJournal::~EventJournal() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Result<JournalOpened> EventJournal::open(std::size_t recent_limit) {
+Result<JournalOpened> EventJournal::open(std::size_t recent_limit, std::size_t history_bytes) {
   const std::string& path = settings_.path;
   const std::string where = "local_event_log " + path + ": ";
   std::error_code failed;
@@ -272,9 +285,26 @@ Result<JournalOpened> EventJournal::open(std::size_t recent_limit) {
   }
 
   std::vector<core::EventRecord> current;
+  // The history's share of the previous file: its last whole lines, older than the current ones.
+  if (history_bytes > content->size() && exists(rotated_path(path, 1))) {
+    const std::size_t wanted = history_bytes - content->size();
+    // One byte more than wanted: when it is a newline, the tail begins with a whole line.
+    const std::string older = tail_of(rotated_path(path, 1), wanted + 1);
+    const std::string_view whole(older);
+    const std::size_t newline = whole.find('\n');
+    const std::size_t begin = older.size() <= wanted              ? 0
+                              : newline == std::string_view::npos ? whole.size()
+                                                                  : newline + 1;
+    for_each_line(whole.substr(begin), [&](std::string_view line) {
+      if (auto record = core::parse_event_line(line)) opened.history.push_back(std::move(*record));
+    });
+  }
+  const std::size_t history_from = whole_lines_within(*content, history_bytes);
   for_each_line(*content, [&](std::string_view line) {
     if (auto record = core::parse_event_line(line)) {
       opened.last_seq = std::max(opened.last_seq, record->seq);
+      if (static_cast<std::size_t>(line.data() - content->data()) >= history_from)
+        opened.history.push_back(*record);
       current.push_back(std::move(*record));
     } else {
       ++opened.unreadable_lines;

@@ -49,8 +49,11 @@ struct JournalOpened {
   std::uint64_t uploaded_through = 0;          // the outbox cursor
   std::vector<core::EventRecord> unconfirmed;  // seq > uploaded_through, oldest first (mirrored only)
   std::vector<core::EventRecord> recent;       // the newest records of the current file
-  std::uint64_t torn_bytes = 0;                // cut off the end of the current file
-  std::uint64_t unreadable_lines = 0;          // complete lines that are not event records
+  // The records in the log's last `history_bytes` (the current file, and the end of the previous
+  // one when the current is shorter), oldest first, the Python unshelver's lines included.
+  std::vector<core::EventRecord> history;
+  std::uint64_t torn_bytes = 0;        // cut off the end of the current file
+  std::uint64_t unreadable_lines = 0;  // complete lines that are not event records
 };
 
 struct JournalStats {
@@ -74,8 +77,8 @@ class EventJournal {
   EventJournal(const EventJournal&) = delete;
   EventJournal& operator=(const EventJournal&) = delete;
 
-  // Start-up; `recent_limit` bounds JournalOpened::recent.
-  Result<JournalOpened> open(std::size_t recent_limit);
+  // Start-up; `recent_limit` bounds JournalOpened::recent, `history_bytes` JournalOpened::history.
+  Result<JournalOpened> open(std::size_t recent_limit, std::size_t history_bytes = 0);
   void on_written(WrittenCallback callback) { on_written_ = std::move(callback); }
   void on_error(ErrorCallback callback) { on_error_ = std::move(callback); }
 

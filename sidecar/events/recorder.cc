@@ -10,6 +10,9 @@ namespace {
 using nlohmann::json;
 // Enough for the control page and `unshelver events` without a file read.
 constexpr std::size_t kRecentKept = 1000;
+// The wake history is seeded from this much of the log's end: some 10,000 records, weeks of a
+// busy backend's transitions, read once at start-up (the current file is read whole anyway).
+constexpr std::size_t kHistoryBytes = std::size_t{4} * 1024 * 1024;
 
 io::JournalSettings journal_settings(const core::Config& config) {
   io::JournalSettings settings;
@@ -37,7 +40,7 @@ EventRecorder::~EventRecorder() {
 }
 
 Status EventRecorder::start() {
-  auto opened = journal_.open(kRecentKept);
+  auto opened = journal_.open(kRecentKept, kHistoryBytes);
   if (!opened) return Error{opened.error().message};
   if (opened->torn_bytes > 0) {
     spdlog::warn(
@@ -53,6 +56,7 @@ Status EventRecorder::start() {
   stats_.unreadable_lines = opened->unreadable_lines;
   last_recorded_seq_ = opened->last_seq;
   recent_.assign(opened->recent.begin(), opened->recent.end());
+  history_.seed(std::move(opened->history));
   journal_.on_written([this](const std::vector<core::EventRecord>& records) { on_written(records); });
   journal_.on_error([this](const std::string& error, bool records_wait, std::size_t unwritten) {
     if (on_change_) on_change_();
@@ -190,6 +194,7 @@ void EventRecorder::on_written(const std::vector<core::EventRecord>& records) {
     last_recorded_seq_ = record.seq;
     recent_.push_back(record);
     if (recent_.size() > kRecentKept) recent_.pop_front();
+    history_.add(record);
     if (mirror_) mirror_->enqueue(record);
   }
   release_waiters();

@@ -34,6 +34,7 @@
 #include "events/noise_policy.h"
 #include "events/record.h"
 #include "events/swift_mirror.h"
+#include "events/wake_history.h"
 #include "openstack/session.h"
 #include "uv/timer.h"
 
@@ -83,6 +84,9 @@ class EventRecorder {
   std::size_t unwritten() const { return journal_.unwritten(); }
   std::size_t unwritten_bytes() const { return journal_.unwritten_bytes(); }
   const RecorderStats& stats() const { return stats_; }
+  // The backends' awake and asleep periods and wakes: seeded from the log's end at start(), and
+  // fed every record once it is written.
+  const core::WakeHistory& history() const { return history_; }
   // Sets the status document's "events"; adds the events' metrics (the journal's and Swift's).
   void write_status(nlohmann::json& document) const;
   void write_metrics(core::MetricsPage& page) const;
@@ -113,6 +117,7 @@ class EventRecorder {
   io::EventJournal journal_;
   std::unique_ptr<providers::SwiftMirror> mirror_;
   std::deque<core::EventRecord> recent_;  // the newest recorded events
+  core::WakeHistory history_;
   std::uint64_t last_recorded_seq_ = 0;
   RecorderStats stats_;
   std::list<Waiter> waiters_;

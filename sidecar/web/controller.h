@@ -21,6 +21,7 @@
 #include "backend/reconciler.h"
 #include "backend/state_machine.h"
 #include "base/prometheus.h"
+#include "events/wake_history.h"
 
 namespace unshelver::io {
 struct HttpRequest;
@@ -72,6 +73,10 @@ struct BackendView {
   // Access-log lines attributed to the backend, when the classifier runs.
   std::optional<std::uint64_t> activity_lines;
   std::optional<std::uint64_t> ignored_lines;
+  // From the event log (events/wake_history.h): the median of the last wakes' durations, nullopt
+  // before the first completed wake; and the last 7 days' periods and wakes.
+  std::optional<double> wake_estimate_seconds;
+  core::BackendHistory history;
 };
 
 // The one rule between the reconciler's state and what visitors see: `ready` means visitors

@@ -127,6 +127,8 @@ void add_page_fields(const BackendView& view, nlohmann::json& entry) {
   entry["is_busy"] = is_busy(view.state);
   entry["is_error"] = view.state == BackendState::kError;
   entry["auto_refresh"] = auto_refresh(view.state);
+  // The control page's timeline without JavaScript.
+  entry["history_summary"] = core::history_summary(view.history, core::WakeHistorySettings{}.window);
 }
 
 }  // namespace unshelver::web

@@ -51,7 +51,8 @@ std::string_view failure_code(FailureReason reason);
 std::string_view failure_summary(FailureReason reason);
 
 // Adds to a backend's status entry what the templates show: state_label, explanation, is_ready,
-// can_wake, is_busy, is_error, auto_refresh.
+// can_wake, is_busy, is_error, auto_refresh, and history_summary (one line about the last 7
+// days, for the control page without JavaScript).
 void add_page_fields(const BackendView& view, nlohmann::json& entry);
 
 }  // namespace unshelver::web

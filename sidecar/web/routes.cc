@@ -371,6 +371,9 @@ nlohmann::json public_backend(const nlohmann::json& backend) {
   // The cloud's own error text is for admins (it can carry a traceback and internal host names):
   // the public `error` is the classified summary (web/page_model.h).
   shown["error"] = backend.value("error_summary", "");
+  // How long a wake takes, from the event log (events/wake_history.h): seconds, or null. The
+  // waiting page and the launcher show it; the history it comes from is for admins only.
+  shown["wake_estimate_seconds"] = backend.value("wake_estimate_seconds", json());
   return shown;
 }
 

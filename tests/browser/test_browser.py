@@ -151,14 +151,20 @@ def kill_chromium_with_profile_in(directory):
     return killed
 
 
-class BrowserTest(unittest.TestCase):
+class BrowserDriverCase(unittest.TestCase):
+    """The daemon, the foreign origin and a Node driver (driver_common.mjs) for one test method;
+    a test calls run_driver(path). Other starters (test_timeline.py) derive from it."""
+
+    # A subdirectory of the browser artifacts for a starter's own screenshots and daemon log.
+    ARTIFACTS_SUBDIR = ""
+
     # Everything started is stopped by the cleanups, in reverse order, also when setUp fails
     # half-way (tearDown would not run then).
     def setUp(self):
         missing = missing_tools()
         if missing:
             self.fail("browser tests cannot run: " + "; ".join(missing) + ". " + SETUP_HINT)
-        self.artifacts = artifacts_dir()
+        self.artifacts = os.path.join(artifacts_dir(), self.ARTIFACTS_SUBDIR) if self.ARTIFACTS_SUBDIR else artifacts_dir()
         os.makedirs(self.artifacts, exist_ok=True)
         for name in os.listdir(self.artifacts):  # only this run's screenshots
             if name.endswith(".png") or name == "unshelver.log":
@@ -177,12 +183,16 @@ class BrowserTest(unittest.TestCase):
         os.mkdir(workdir)
         self.daemon = Unshelver(CONFIG.format(state_dir=os.path.join(workdir, "state")), workdir=workdir, env=env)
         self.addCleanup(self.stop_daemon)
+        self.prepare_state(os.path.join(workdir, "state"))
         self.daemon.start()
         self.foreign = ForeignOrigin(self.daemon.url("/wake/gpu"),
                                      {"/daemon/stop": self.daemon.stop, "/daemon/start": self.daemon.start})
         self.addCleanup(self.foreign.stop)
         self.driver = None
         self.addCleanup(self.stop_driver)
+
+    def prepare_state(self, state_dir):
+        """Called before the daemon starts, with its state_dir (not yet created)."""
 
     def stop_driver(self):
         if self.driver is not None:
@@ -205,8 +215,8 @@ class BrowserTest(unittest.TestCase):
                 shutil.copyfile(self.daemon.log_path, log)
                 print(f"daemon log: {log}", flush=True)
 
-    def test_pages_in_headless_chromium(self):
-        command = ["node", DRIVER, "--base-url", f"http://127.0.0.1:{self.daemon.port}",
+    def run_driver(self, driver):
+        command = ["node", driver, "--base-url", f"http://127.0.0.1:{self.daemon.port}",
                    "--foreign-url", self.foreign.url, "--artifacts", self.artifacts]
         only = os.environ.get("UNSHELVER_BROWSER_TESTS")  # e.g. public_wake_through_the_page,...
         if only:
@@ -246,6 +256,12 @@ class BrowserTest(unittest.TestCase):
                     failures.append(line)
             self.fail(f"browser tests failed (exit {code}); screenshots in {self.artifacts}\n" + "\n".join(failures)
                       + "\n--- daemon log (end) ---\n" + self.daemon.output()[-3000:])
+
+
+
+class BrowserTest(BrowserDriverCase):
+    def test_pages_in_headless_chromium(self):
+        self.run_driver(DRIVER)
 
 
 if __name__ == "__main__":

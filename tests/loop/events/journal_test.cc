@@ -194,7 +194,8 @@ class EventJournalTest : public ::testing::Test {
   }
 
   // A new journal (the old one finished first), opened, with callbacks that record what they hear.
-  Result<JournalOpened> open_journal(JournalSettings s, std::size_t recent_limit = 100) {
+  Result<JournalOpened> open_journal(JournalSettings s, std::size_t recent_limit = 100,
+                                     std::size_t history_bytes = 0) {
     finish_journal();
     batches_.clear();
     errors_.clear();
@@ -211,7 +212,7 @@ class EventJournalTest : public ::testing::Test {
     journal_->on_error([this](const std::string& error, bool, std::size_t unwritten) {
       errors_.push_back({error, unwritten});
     });
-    return journal_->open(recent_limit);
+    return journal_->open(recent_limit, history_bytes);
   }
 
   JournalOpened open_ok(JournalSettings s, std::size_t recent_limit = 100) {
@@ -422,6 +423,28 @@ TEST_F(EventJournalTest, ReopenContinuesTheNumberingAndReturnsTheRecentRecords) 
   EXPECT_EQ(seqs_of(again.recent), range(1, 6));
   EXPECT_EQ(journal_->append(make_record(7)).seq, 7u);
   ASSERT_TRUE(wait_written(1));
+}
+
+// The wake history is seeded from the log's last bytes (events/wake_history.h): whole lines
+// only, from the previous file too when the current one is shorter.
+TEST_F(EventJournalTest, HistoryIsTheWholeLinesOfTheLogsLastBytes) {
+  std::filesystem::create_directories(dir_ + "/log");
+  std::string older;
+  for (std::uint64_t seq = 10; seq <= 19; ++seq) older += log_line(seq);
+  std::string current;
+  for (std::uint64_t seq = 20; seq <= 24; ++seq) current += log_line(seq);
+  write_file(rotated(1), older);
+  write_file(path_, current);
+  const std::size_t line = log_line(10).size();  // all lines here are as long (two-digit seqs)
+
+  EXPECT_TRUE(open_ok(settings()).history.empty()) << "no history asked for";
+  EXPECT_EQ(seqs_of(open_journal(settings(), 100, std::size_t{1} << 20)->history), range(10, 24));
+  // Three lines of the older file exactly, then a byte less (the third is cut, so left out).
+  EXPECT_EQ(seqs_of(open_journal(settings(), 100, current.size() + 3 * line)->history), range(17, 24));
+  EXPECT_EQ(seqs_of(open_journal(settings(), 100, current.size() + 3 * line - 1)->history), range(18, 24));
+  // Within the current file.
+  EXPECT_EQ(seqs_of(open_journal(settings(), 100, 2 * line + 5)->history), range(23, 24));
+  EXPECT_EQ(open_journal(settings(), 100, 3)->history.size(), 0u);
 }
 
 TEST_F(EventJournalTest, CloseWritesWhatIsQueued) {

@@ -1,0 +1,380 @@
+// What the browser drivers share (pages_test.mjs, timeline_test.mjs): the command line, Chromium
+// through playwright-core, the assertion and waiting helpers, TestRun (a test's browser contexts,
+// screenshots, and the problems seen on its pages: console errors, uncaught exceptions, CSP
+// violations, responses without the security headers), logging in, and the runner.
+//
+// A driver imports what it needs and ends with `runTests([...its tests])`. Its command line:
+//   node DRIVER --base-url http://127.0.0.1:PORT --artifacts DIR [--foreign-url URL] [--only NAME,...]
+// The control token comes from $UNSHELVER_CONTROL_TOKEN (not argv, which `ps` shows); Chromium
+// from $CHROMIUM, else /usr/bin/chromium. Screenshots go to DIR as <test>--<nn>-<step>.png.
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+const SETUP_HINT = "install them with `scripts/setup test` (Chromium, Node.js) and `npm ci --prefix tests/browser` (playwright-core)";
+
+const { values: options } = parseArgs({
+  options: {
+    "base-url": { type: "string" },
+    "foreign-url": { type: "string" },
+    artifacts: { type: "string" },
+    only: { type: "string" },
+  },
+});
+export const BASE = options["base-url"];
+export const FOREIGN = options["foreign-url"];
+export const ARTIFACTS = options.artifacts;
+export const TOKEN = process.env.UNSHELVER_CONTROL_TOKEN || "";
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+if (!BASE || !ARTIFACTS || !TOKEN) {
+  console.error(`usage: UNSHELVER_CONTROL_TOKEN=... node ${process.argv[1]} --base-url URL --artifacts DIR [--foreign-url URL] [--only NAMES]`);
+  process.exit(2);
+}
+if (!existsSync(CHROMIUM)) {
+  console.error(`FAIL setup: Chromium not found at ${CHROMIUM}; ${SETUP_HINT}`);
+  process.exit(2);
+}
+let playwright;
+try {
+  playwright = await import("playwright-core");
+} catch (error) {
+  console.error(`FAIL setup: cannot load playwright-core (${error.message.split("\n")[0]}); ${SETUP_HINT}`);
+  process.exit(2);
+}
+mkdirSync(ARTIFACTS, { recursive: true });
+
+export const TEST_TIMEOUT_MS = 30_000;   // one test, all its steps
+export const WAIT_MS = 10_000;           // one wait for something the user should see
+export const BACKEND = "gpu";
+
+// ---------------------------------------------------------------------------------------------
+// Small assertion and waiting helpers.
+
+export class Failure extends Error {}
+
+export function check(condition, message) {
+  if (!condition) throw new Failure(message);
+}
+
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// Calls `probe` every `every` ms until it returns something truthy, and returns that. On timeout
+// the message includes what the last probe saw (`describe` of its last value).
+export async function waitUntil(what, probe, { timeout = WAIT_MS, every = 100, describe = null } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await probe();
+      if (last) return last;
+    } catch (error) {
+      last = `(${error.message.split("\n")[0]})`;
+    }
+    if (Date.now() >= deadline) {
+      throw new Failure(`timed out after ${timeout} ms waiting for ${what}; last saw: ${describe ? describe(last) : JSON.stringify(last)}`);
+    }
+    await sleep(every);
+  }
+}
+
+// The text a locator shows, whitespace collapsed ("" when it is not there).
+export async function textOf(locator) {
+  if ((await locator.count()) === 0) return "";
+  return ((await locator.first().textContent({ timeout: 2000 })) || "").replace(/\s+/g, " ").trim();
+}
+
+// Waits until the locator's text matches `pattern`; returns the text.
+export async function waitForText(locator, pattern, what, timeout = WAIT_MS) {
+  let seen = "";
+  await waitUntil(what, async () => {
+    seen = await textOf(locator);
+    return pattern.test(seen);
+  }, { timeout, describe: () => JSON.stringify(seen) });
+  return seen;
+}
+
+// "4 min 59 s", "in 1 min 5 s", "59 s" -> seconds; null when the text holds no time.
+export function secondsIn(text) {
+  const match = /(?:(\d+)\s*h\s*)?(?:(\d+)\s*min\s*)?(\d+)\s*s\b/.exec(text);
+  if (!match) return null;
+  return Number(match[1] || 0) * 3600 + Number(match[2] || 0) * 60 + Number(match[3]);
+}
+
+export function pathOf(url) {
+  return new URL(url, BASE).pathname;
+}
+
+export function randomToken() {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  let token = "";
+  for (let i = 0; i < 43; ++i) token += alphabet[Math.floor(Math.random() * alphabet.length)];
+  return token;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Security headers: every response from the daemon must carry them.
+
+export function headerProblems(headers) {
+  const problems = [];
+  const csp = headers["content-security-policy"];
+  if (!csp) {
+    problems.push("no Content-Security-Policy");
+  } else {
+    const directives = Object.fromEntries(csp.split(";").map((d) => d.trim().split(/\s+/)).filter((d) => d[0]).map((d) => [d[0].toLowerCase(), d.slice(1)]));
+    const scripts = directives["script-src"] || directives["default-src"];
+    if (!scripts) problems.push(`CSP restricts no scripts (${csp})`);
+    for (const sources of [scripts, directives["script-src-elem"], directives["script-src-attr"]]) {
+      if (sources && sources.includes("'unsafe-inline'")) problems.push(`CSP allows 'unsafe-inline' scripts (${csp})`);
+    }
+  }
+  if ((headers["x-frame-options"] || "").toUpperCase() !== "DENY") problems.push(`X-Frame-Options is ${JSON.stringify(headers["x-frame-options"])}, not DENY`);
+  if ((headers["x-content-type-options"] || "").toLowerCase() !== "nosniff") problems.push(`X-Content-Type-Options is ${JSON.stringify(headers["x-content-type-options"])}, not nosniff`);
+  if (!headers["referrer-policy"]) problems.push("no Referrer-Policy");
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One test's context: its browser contexts, screenshots, and the problems seen on its pages.
+
+export class TestRun {
+  constructor(name, browser, api) {
+    this.name = name;
+    this.browser = browser;
+    this.api = api;
+    this.contexts = [];
+    this.problems = [];
+    this.expected = [];      // patterns of problems this test causes on purpose
+    this.pending = [];       // header checks still running
+    this.responses = 0;      // daemon responses whose headers were checked
+    this.shots = 0;
+  }
+
+  // A problem this test causes on purpose (a 403 logged by the console, say) and must not fail on.
+  expectProblem(pattern) {
+    this.expected.push(pattern);
+  }
+
+  problem(text) {
+    this.problems.push(text);
+  }
+
+  // A new browser context (own cookies) with one page, watched for problems.
+  // `viewport`: 390 x 844 for a phone.
+  async newPage({ javaScriptEnabled = true, viewport = { width: 1000, height: 800 } } = {}) {
+    const context = await this.browser.newContext({ baseURL: BASE, javaScriptEnabled, viewport });
+    context.setDefaultTimeout(WAIT_MS);
+    context.setDefaultNavigationTimeout(WAIT_MS);
+    this.contexts.push(context);
+    // CSP violations as the page sees them. The listener is installed through the DevTools
+    // protocol, which the page's CSP does not govern; it cannot run with JavaScript disabled,
+    // where Chromium's own console message about the violation is still caught below.
+    await context.exposeBinding("__unshelverCspViolation", (source, text) => this.problem(`CSP violation on ${source.page ? source.page.url() : "?"}: ${text}`));
+    await context.addInitScript(() => {
+      document.addEventListener("securitypolicyviolation", (event) => {
+        window.__unshelverCspViolation(`${event.violatedDirective} blocked ${event.blockedURI || "inline"} (${event.sourceFile || "?"}:${event.lineNumber})`);
+      });
+    });
+    const page = await context.newPage();
+    page.on("console", (message) => {
+      // Chromium fetches /favicon.ico by itself (the pages name no icon) and logs its 404; that
+      // is the browser's request, not the page's.
+      if (pathOf(message.location().url || "/") === "/favicon.ico") return;
+      if (message.type() === "error") this.problem(`console error on ${page.url()}: ${message.text()} (${message.location().url || "?"})`);
+    });
+    page.on("pageerror", (error) => this.problem(`uncaught exception on ${page.url()}: ${error.message}`));
+    page.on("response", (response) => {
+      if (!response.url().startsWith(BASE + "/")) return;  // the sim backend, the foreign page
+      this.pending.push(response.allHeaders().then((headers) => this.checkHeaders(response.request().method(), response.url(), response.status(), headers), () => {}));
+    });
+    return page;
+  }
+
+  checkHeaders(method, url, status, headers) {
+    this.responses += 1;
+    for (const problem of headerProblems(headers)) this.problem(`${method} ${pathOf(url)} -> ${status}: ${problem}`);
+  }
+
+  // A request from outside the browser (no redirects followed); its headers are checked too.
+  async fetch(method, path, { headers = {} } = {}) {
+    const response = await this.api.fetch(path, { method, headers, maxRedirects: 0, failOnStatusCode: false, timeout: WAIT_MS });
+    this.checkHeaders(method, response.url(), response.status(), response.headers());
+    return response;
+  }
+
+  async backend() {
+    const response = await this.fetch("GET", "/api/status", { headers: { Accept: "application/json" } });
+    check(response.status() === 200, `/api/status answered ${response.status()}`);
+    const backend = (await response.json()).backends.find((b) => b.name === BACKEND);
+    check(backend, `/api/status has no backend ${BACKEND}`);
+    return backend;
+  }
+
+  async waitForBackend(state, what, timeout = WAIT_MS) {
+    let seen = null;
+    await waitUntil(what, async () => {
+      seen = await this.backend();
+      return seen.state === state;
+    }, { timeout, every: 100, describe: () => (seen ? `${seen.state} (desired ${seen.desired} by ${seen.desired_by})` : "nothing") });
+    return seen;
+  }
+
+  // The events recorded after `seq` (the API is local-only or token-guarded; the token is sent).
+  async eventsAfter(seq) {
+    const response = await this.fetch("GET", `/api/events?after=${seq}&backend=${BACKEND}&limit=100`, {
+      headers: { Accept: "application/json", Authorization: `Bearer ${TOKEN}` },
+    });
+    check(response.status() === 200, `/api/events answered ${response.status()}`);
+    return (await response.json()).events;
+  }
+
+  async lastSeq() {
+    const response = await this.fetch("GET", `/api/events?backend=${BACKEND}&limit=1`, {
+      headers: { Accept: "application/json", Authorization: `Bearer ${TOKEN}` },
+    });
+    check(response.status() === 200, `/api/events answered ${response.status()}`);
+    return (await response.json()).last_seq;
+  }
+
+  async shot(page, step) {
+    this.shots += 1;
+    const file = join(ARTIFACTS, `${this.name}--${String(this.shots).padStart(2, "0")}-${step}.png`);
+    try {
+      await page.screenshot({ path: file, fullPage: true, timeout: WAIT_MS });
+      console.log(`  screenshot ${file}`);
+    } catch (error) {
+      console.log(`  screenshot ${file} failed: ${error.message.split("\n")[0]}`);
+    }
+  }
+
+  // The problems not expected by the test; closes its browser contexts.
+  async finish() {
+    await Promise.all(this.pending);
+    await Promise.all(this.contexts.map((context) => context.close().catch(() => {})));
+    return this.problems.filter((text) => !this.expected.some((pattern) => pattern.test(text)));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Page helpers.
+
+// Clicks a submit button and returns the response to the POST it sends (a 303 when redirected).
+export async function submit(page, button, path) {
+  const posted = page.waitForResponse((r) => r.request().method() === "POST" && pathOf(r.url()) === path, { timeout: WAIT_MS });
+  await button.click();
+  const response = await posted;
+  await page.waitForLoadState("load");
+  return response;
+}
+
+// Logs in on the login form; returns the response to the POST.
+export async function login(page, token = TOKEN) {
+  const form = await page.goto("/control/login");
+  check(form.status() === 200 && (await page.locator("form#login-form #token").count()) === 1,
+    `GET /control/login answered ${form.status()} without a login form with #token`);
+  await page.locator("#token").fill(token);
+  return submit(page, page.locator("#login-button"), "/control/login");
+}
+
+export async function loginAsAdmin(t, page) {
+  const response = await login(page);
+  check(response.status() === 303, `login with the right token answered ${response.status()}, expected 303`);
+  check(pathOf(page.url()) === "/control", `after login the browser is on ${page.url()}, expected /control`);
+  await t.shot(page, "logged-in");
+}
+
+// Most tests start from the backend asleep. One that failed may have left it awake: it is then
+// shelved through the control API (a script's bearer token), so that one failure does not fail
+// every later test too.
+export async function precondition(t) {
+  const backend = await t.backend();
+  if (backend.state === "asleep") return;
+  if (backend.desired === "awake") {
+    const response = await t.fetch("POST", `/control/shelve/${BACKEND}`, {
+      headers: { Accept: "application/json", Authorization: `Bearer ${TOKEN}` },
+    });
+    console.log(`  precondition: ${BACKEND} was ${backend.state}; the control API's shelve answered ${response.status()}`);
+    check(response.status() < 400, `precondition: ${BACKEND} is ${backend.state} (an earlier test left it awake) and the control API cannot shelve it (${response.status()})`);
+  }
+  await t.waitForBackend("asleep", `${BACKEND} to be asleep before the test`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runner.
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Failure(`${what} took longer than ${ms} ms`)), ms); });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function main(TESTS) {
+  const only = options.only ? new Set(options.only.split(",")) : null;
+  const selected = TESTS.filter((test) => !only || only.has(test.name));
+  check(selected.length > 0, `no test is named ${options.only}`);
+  const started = Date.now();
+  // Chromium refuses to run as root with its sandbox (the sandbox needs an unprivileged user to
+  // drop to); root is what CI containers run as. As any other user the sandbox stays on.
+  const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  const browser = await playwright.chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: asRoot ? ["--no-sandbox"] : [],
+    timeout: 30_000,
+  });
+  const api = await playwright.request.newContext({ baseURL: BASE, timeout: WAIT_MS });
+  console.log(`Chromium ${browser.version()} started in ${Date.now() - started} ms; artifacts in ${ARTIFACTS}`);
+  const failed = [];
+  try {
+    for (const test of selected) {
+      const t = new TestRun(test.name, browser, api);
+      const testStarted = Date.now();
+      console.log(`RUN  ${test.name}`);
+      let error = null;
+      try {
+        await withTimeout(test(t), TEST_TIMEOUT_MS, test.name);
+      } catch (caught) {
+        error = caught;
+      }
+      let problems = [];
+      try {
+        problems = await withTimeout(t.finish(), WAIT_MS, `${test.name}'s clean-up`);
+      } catch (caught) {
+        problems = [caught.message];
+      }
+      const seconds = ((Date.now() - testStarted) / 1000).toFixed(1);
+      if (!error && problems.length === 0) {
+        console.log(`PASS ${test.name} (${seconds} s)`);
+        continue;
+      }
+      failed.push(test.name);
+      console.log(`FAIL ${test.name} (${seconds} s)`);
+      if (error) console.log(`  ${error instanceof Failure ? error.message : error.stack}`.replace(/\n/g, "\n  "));
+      for (const problem of problems) console.log(`  page problem: ${problem}`);
+    }
+  } finally {
+    await api.dispose().catch(() => {});
+    await withTimeout(browser.close(), WAIT_MS, "closing Chromium").catch((error) => console.log(error.message));
+  }
+  const total = ((Date.now() - started) / 1000).toFixed(1);
+  console.log(`${selected.length - failed.length} passed, ${failed.length} failed in ${total} s${failed.length ? ": " + failed.join(", ") : ""}`);
+  return failed.length === 0 ? 0 : 1;
+}
+
+// Runs the tests, in order, and ends the process with 0 when all passed, 1 otherwise. Whatever
+// happens, the process ends: a hung browser must not hold the test run.
+export function runTests(tests) {
+  const watchdog = setTimeout(() => {
+    console.log("FAIL the browser tests took longer than 150 s; giving up");
+    process.exit(1);
+  }, 150_000);
+  watchdog.unref();
+  main(tests).then(
+    (code) => process.exit(code),
+    (error) => {
+      console.log(`FAIL ${error instanceof Failure ? error.message : error.stack}`);
+      process.exit(1);
+    },
+  );
+}

@@ -12,7 +12,6 @@ import shlex
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import textwrap
 import threading
@@ -93,15 +92,14 @@ class DemoTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.workdir = tempfile.mkdtemp(prefix="unshelver-demo-")
-        # Caddy's HTTP port is taken: the demo must choose another one and say so.
-        cls.blocker = socket.socket()
-        cls.blocker.bind(("127.0.0.1", 0))
-        cls.blocker.listen()
-        cls.taken_port = cls.blocker.getsockname()[1]
-        cls.admin_port = free_port()
+        # Caddy's HTTP port and its admin port (the next one, by default) are taken: the demo must
+        # choose others and say so.
+        cls.blockers = []
+        cls.taken_port = cls.block(0)
+        cls.admin_taken = cls.block(cls.taken_port + 1)
         cls.listen_port = free_port()
-        cls.demo = start_demo(["--port", str(cls.taken_port), "--admin-port", str(cls.admin_port),
-                               "--listen-port", str(cls.listen_port), "--dir", cls.workdir])
+        cls.demo = start_demo(["--port", str(cls.taken_port), "--listen-port", str(cls.listen_port),
+                               "--dir", cls.workdir])
         try:
             cls.output = read_until(cls.demo, BANNER_END, timeout=60)
         except BaseException:
@@ -111,9 +109,23 @@ class DemoTest(unittest.TestCase):
         cls.caddy_port = int(found.group(1)) if found else None
 
     @classmethod
+    def block(cls, port):
+        """Listens on 127.0.0.1:port (0: any free one); the port, or None when it is not free."""
+        blocker = socket.socket()
+        try:
+            blocker.bind(("127.0.0.1", port))
+        except (OSError, OverflowError):
+            blocker.close()
+            return None
+        blocker.listen()
+        cls.blockers.append(blocker)
+        return blocker.getsockname()[1]
+
+    @classmethod
     def tearDownClass(cls):
         stop(cls.demo)
-        cls.blocker.close()
+        for blocker in cls.blockers:
+            blocker.close()
 
     def setUp(self):
         self.assertIn(BANNER_END, self.output, "the demo did not start:\n" + self.output)
@@ -151,6 +163,8 @@ class DemoTest(unittest.TestCase):
     def test_1_taken_port_is_replaced_and_said(self):
         self.assertRegex(self.output, rf"Port {self.taken_port} \(Caddy's HTTP port\) is taken: using \d+ instead")
         self.assertNotEqual(self.caddy_port, self.taken_port)
+        if self.admin_taken:
+            self.assertRegex(self.output, rf"Port {self.admin_taken} \(Caddy's admin API\) is taken: using \d+ instead")
         # The URLs come first after that message; the logs are files, named.
         self.assertIn(f"http://chat.localhost:{self.caddy_port}/", self.output)
         for log in ("unshelver.log", "caddy.log", "access.log"):

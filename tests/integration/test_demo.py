@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -212,8 +213,8 @@ class DemoTest(unittest.TestCase):
 
 
 class DemoCaddyFailureTest(unittest.TestCase):
-    """A Caddy that cannot start: the demo says so, shows the end of Caddy's log and stops, and
-    never prints URLs that would lead nowhere."""
+    """A Caddy that cannot start, or none installed: the demo says what failed (with the end of
+    Caddy's log) and stops, and never prints URLs that would lead nowhere."""
 
     def test_demo_stops_with_the_reason(self):
         workdir = tempfile.mkdtemp(prefix="unshelver-demo-fail-")
@@ -238,6 +239,20 @@ class DemoCaddyFailureTest(unittest.TestCase):
         self.assertIn("Caddy could not start", output)
         self.assertIn("address already in use", output)
         self.assertNotIn("launcher:", output)
+
+    def test_demo_without_caddy_says_to_install_it(self):
+        # A PATH with only what the demo runs before it looks for Caddy.
+        bare_bin = tempfile.mkdtemp(prefix="unshelver-demo-path-")
+        for tool in ("bash", "dirname"):
+            os.symlink(shutil.which(tool), os.path.join(bare_bin, tool))
+        demo = start_demo(["--port", str(free_port())], env={"PATH": bare_bin})
+        try:
+            output = read_until(demo, "never printed", timeout=30)
+            self.assertEqual(demo.wait(timeout=10), 1, output)
+        finally:
+            stop(demo)
+        self.assertIn("Caddy is not installed", output)
+        self.assertIn("apt-get install caddy", output)
 
 
 if __name__ == "__main__":

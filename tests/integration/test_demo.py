@@ -216,6 +216,16 @@ class DemoCaddyFailureTest(unittest.TestCase):
     """A Caddy that cannot start, or none installed: the demo says what failed (with the end of
     Caddy's log) and stops, and never prints URLs that would lead nowhere."""
 
+    def failed_demo(self, args, path):
+        """The output of a demo run with this PATH, which must end by itself with exit code 1."""
+        demo = start_demo(args, env={"PATH": path})
+        try:
+            output = read_until(demo, "never printed", timeout=30)
+            self.assertEqual(demo.wait(timeout=10), 1, output)
+        finally:
+            stop(demo)
+        return output
+
     def test_demo_stops_with_the_reason(self):
         workdir = tempfile.mkdtemp(prefix="unshelver-demo-fail-")
         fake_bin = os.path.join(workdir, "bin")
@@ -228,14 +238,9 @@ class DemoCaddyFailureTest(unittest.TestCase):
                 exit 1
                 """))
         os.chmod(fake_caddy, 0o755)
-        demo = start_demo(["--port", str(free_port()), "--listen-port", str(free_port()),
-                           "--dir", os.path.join(workdir, "demo")],
-                          env={"PATH": fake_bin + os.pathsep + os.environ["PATH"]})
-        try:
-            output = read_until(demo, "never printed", timeout=30)
-            self.assertEqual(demo.wait(timeout=10), 1, output)
-        finally:
-            stop(demo)
+        output = self.failed_demo(["--port", str(free_port()), "--listen-port", str(free_port()),
+                                   "--dir", os.path.join(workdir, "demo")],
+                                  path=fake_bin + os.pathsep + os.environ["PATH"])
         self.assertIn("Caddy could not start", output)
         self.assertIn("address already in use", output)
         self.assertNotIn("launcher:", output)
@@ -245,12 +250,7 @@ class DemoCaddyFailureTest(unittest.TestCase):
         bare_bin = tempfile.mkdtemp(prefix="unshelver-demo-path-")
         for tool in ("bash", "dirname"):
             os.symlink(shutil.which(tool), os.path.join(bare_bin, tool))
-        demo = start_demo(["--port", str(free_port())], env={"PATH": bare_bin})
-        try:
-            output = read_until(demo, "never printed", timeout=30)
-            self.assertEqual(demo.wait(timeout=10), 1, output)
-        finally:
-            stop(demo)
+        output = self.failed_demo(["--port", str(free_port())], path=bare_bin)
         self.assertIn("Caddy is not installed", output)
         self.assertIn("apt-get install caddy", output)
 

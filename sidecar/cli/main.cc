@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -37,10 +38,12 @@ constexpr const char* kUsage = R"(unshelver: keeps an expensive cloud VM asleep 
 
 Usage:
   unshelver [run] [--config FILE]     run the sidecar (the default command)
-  unshelver demo [--listen ADDR] [--public-url URL] [--activity-log FILE]
+  unshelver demo [--listen ADDR] [--dir DIR] [--caddy-port PORT [--caddy-admin ADDR]]
                                       run on the built-in simulated cloud: no credentials needed;
-                                      --public-url is where visitors go once it is ready,
-                                      --activity-log is Caddy's JSON access log to follow
+                                      state in DIR (default .unshelver-demo); with --caddy-port,
+                                      Caddy runs in front on 127.0.0.1:PORT (its admin API at
+                                      ADDR, default 127.0.0.1:PORT+1) and Unshelver manages its
+                                      routing (DIR/Caddyfile, DIR/logs/access.log)
   unshelver check-config [--config FILE]
                                       validate a configuration and exit (0 valid, 2 invalid)
   unshelver render-caddy [--config FILE] [--ready NAME]...
@@ -80,11 +83,20 @@ struct Options {
   std::string config_path;
   std::string listen;
   std::string log_level;
-  std::string public_url;
-  std::string activity_log;
+  std::string demo_dir;
+  int caddy_port = 0;
+  std::string caddy_admin;
   std::vector<std::string> ready;
   bool help = false;
 };
+
+// A TCP port below 65535, so that the next one (the demo's default admin port) is one too.
+bool parse_port(const std::string& text, int& port) {
+  if (text.empty() || text.size() > 5 || text.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  port = std::stoi(text);
+  return port >= 1 && port <= 65534;
+}
 
 // Returns an error message, or "" when the arguments are understood.
 std::string parse_arguments(int argc, char** argv, Options& options) {
@@ -108,10 +120,14 @@ std::string parse_arguments(int argc, char** argv, Options& options) {
       options.config_path = arg.substr(9);
     } else if (arg == "--listen") {
       if (!value(options.listen)) return "--listen needs an address such as 127.0.0.1:5001";
-    } else if (arg == "--public-url") {
-      if (!value(options.public_url)) return "--public-url needs a URL such as http://chat.localhost:8080/";
-    } else if (arg == "--activity-log") {
-      if (!value(options.activity_log)) return "--activity-log needs the path of Caddy's access log";
+    } else if (arg == "--caddy-port") {
+      std::string port;
+      if (!value(port) || !parse_port(port, options.caddy_port))
+        return "--caddy-port needs a port from 1 to 65534";
+    } else if (arg == "--dir") {
+      if (!value(options.demo_dir) || options.demo_dir.empty()) return "--dir needs a directory";
+    } else if (arg == "--caddy-admin") {
+      if (!value(options.caddy_admin)) return "--caddy-admin needs an address such as 127.0.0.1:8081";
     } else if (arg == "--ready") {
       std::string name;
       if (!value(name)) return "--ready needs a backend name";
@@ -121,6 +137,10 @@ std::string parse_arguments(int argc, char** argv, Options& options) {
     } else {
       return "unknown argument: " + arg;
     }
+  }
+  if (!options.caddy_admin.empty() && options.caddy_port == 0) return "--caddy-admin goes with --caddy-port";
+  if (options.command != "demo" && (options.caddy_port != 0 || !options.demo_dir.empty())) {
+    return "--caddy-port and --dir are for `unshelver demo`";
   }
   if (options.command != "run" && options.command != "demo" && options.command != "check-config" &&
       options.command != "render-caddy" && options.command != "version") {
@@ -265,25 +285,34 @@ static int dispatch(int argc, char** argv) {
 
   const auto env = unshelver::app::environment_snapshot();
   if (options.command == "demo") {
-    auto config = unshelver::app::load_demo_config(env);
+    unshelver::core::DemoSettings demo;
+    if (!options.demo_dir.empty()) demo.dir = options.demo_dir;
+    if (options.caddy_port != 0) {
+      demo.caddy_port = options.caddy_port;
+      demo.caddy_admin = options.caddy_admin.empty() ? "127.0.0.1:" + std::to_string(options.caddy_port + 1)
+                                                     : options.caddy_admin;
+      // Caddy's access log and the rendered Caddyfile go to the demo's directory, by absolute
+      // paths (Caddy runs elsewhere); the activity follower needs the log's folder to exist.
+      std::error_code error;
+      demo.dir = std::filesystem::absolute(demo.dir, error).lexically_normal().string();
+      if (demo.dir.size() > 1 && demo.dir.back() == '/') demo.dir.pop_back();
+      if (!error) std::filesystem::create_directories(demo.dir + "/logs", error);
+      if (error) {
+        std::fprintf(stderr, "unshelver: cannot create %s/logs: %s\n", demo.dir.c_str(),
+                     error.message().c_str());
+        return 1;
+      }
+    }
+    auto config = unshelver::app::load_demo_config(env, demo);
     if (!config) {
       std::fprintf(stderr, "unshelver: the built-in demo config is invalid:\n%s\n",
                    config.error().message.c_str());
       return kExitUsage;
     }
-    if (!options.public_url.empty()) {
-      for (auto& backend : config->backends) backend.public_base_url = options.public_url;
-    }
-    if (!options.activity_log.empty()) config->activity_log_path = options.activity_log;
-    // The demo's configuration is built in: a reload starts it afresh, with the same overrides.
-    auto reread = [options]() -> unshelver::Result<unshelver::core::Config> {
-      auto again = unshelver::app::load_demo_config(unshelver::app::environment_snapshot());
-      if (!again) return again;
-      if (!options.public_url.empty()) {
-        for (auto& backend : again->backends) backend.public_base_url = options.public_url;
-      }
-      if (!options.activity_log.empty()) again->activity_log_path = options.activity_log;
-      if (!options.listen.empty()) again->listen = options.listen;
+    // The demo's configuration is built in: a reload starts it afresh, with the same options.
+    auto reread = [demo, listen = options.listen]() -> unshelver::Result<unshelver::core::Config> {
+      auto again = unshelver::app::load_demo_config(unshelver::app::environment_snapshot(), demo);
+      if (again && !listen.empty()) again->listen = listen;
       return again;
     };
     return run_app(std::move(config.value()), options, reread);

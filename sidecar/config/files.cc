@@ -199,9 +199,10 @@ Result<core::Config> load_openstack_config(const std::string& path,
   return config;
 }
 
-Result<core::Config> load_demo_config(const std::map<std::string, std::string>& env) {
+Result<core::Config> load_demo_config(const std::map<std::string, std::string>& env,
+                                      const core::DemoSettings& demo) {
   core::ConfigInputs inputs;
-  inputs.yaml_text = core::demo_config_yaml();
+  inputs.yaml_text = core::demo_config_yaml(demo);
   inputs.yaml_path = "<built-in demo config>";
   inputs.env = env;
   return parse_with_secrets(std::move(inputs));

@@ -8,6 +8,7 @@
 
 #include "base/result.h"
 #include "config/config.h"
+#include "config/parser.h"
 #include "openstack/keystone.h"
 
 namespace unshelver::app {
@@ -26,8 +27,10 @@ std::map<std::string, std::string> environment_snapshot();
 
 // On failure the error holds one line per problem, each naming file, line and key.
 Result<core::Config> load_config_file(const std::string& path, const std::map<std::string, std::string>& env);
-// The built-in demo configuration, with the same environment overrides.
-Result<core::Config> load_demo_config(const std::map<std::string, std::string>& env);
+// The built-in demo configuration, with the same environment overrides; with a Caddy port, behind
+// a Caddy whose routing it manages (config/parser.h).
+Result<core::Config> load_demo_config(const std::map<std::string, std::string>& env,
+                                      const core::DemoSettings& demo = {});
 
 // For tools that need only the OpenStack settings (`unshelver dns`): like load_config_file, but
 // no button is required, and when `path` is empty the environment alone (OS_CLOUD, OS_AUTH_URL,

@@ -17,6 +17,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string_view>
 
@@ -190,8 +191,13 @@ KeyLocation secrets_file_location(const std::string& yaml_text) {
   return {};
 }
 
-std::string demo_config_yaml() {
-  return R"yaml(# The built-in configuration of `unshelver demo`: one backend on the simulated cloud, with
+std::string demo_config_yaml(const DemoSettings& demo) {
+  // A JSON string is a valid YAML double-quoted scalar: any path or address is quoted safely.
+  auto quoted = [](const std::string& text) { return nlohmann::json(text).dump(); };
+  const bool managed = demo.caddy_port > 0;
+  const std::string caddy_address = "localhost:" + std::to_string(demo.caddy_port);
+  std::string yaml =
+      R"yaml(# The built-in configuration of `unshelver demo`: one backend on the simulated cloud, with
 # durations short enough to watch the whole cycle (wake, boot, ready, idle, sleep) in a minute.
 app:
   title: "Unshelver demo"
@@ -200,19 +206,55 @@ app:
   poll_interval_seconds: 0.5
 
 listen: "127.0.0.1:5001"
-state_dir: ".unshelver-demo/state"
 log_level: info
+)yaml";
+  yaml += "state_dir: " + quoted(demo.dir + "/state") + "\n";
+  if (managed) {
+    // `unshelver demo --caddy-port`: Caddy runs in front (scripts/demo starts it with nothing but
+    // its admin API), and Unshelver loads its routing into it, exactly as in production: the
+    // rendered built-in caddy/Caddyfile.template, the gate on the backend's host.
+    yaml += "activity_log_path: " + quoted(demo.dir + "/logs/access.log") + R"yaml(
 
+caddy:
+  manage: true
+  admin: )yaml" +
+            quoted("http://" + demo.caddy_admin) +
+            R"yaml(
+  integration: full
+  routing: gate
+  caddyfile: )yaml" +
+            quoted(demo.dir + "/Caddyfile") +
+            R"yaml(
+  launcher_url: )yaml" +
+            quoted("http://launcher." + caddy_address) +
+            R"yaml(
+  bind: "127.0.0.1"
+  http_port: )yaml" +
+            std::to_string(demo.caddy_port) +
+            R"yaml(
+  auto_https: false
+  # A load that Caddy refused (its HTTP port taken, say) is retried soon, and the demo says so.
+  retry_max_seconds: 5
+)yaml";
+  }
+  yaml += R"yaml(
 buttons:
   - id: gpu
     label: "GPU chat (simulated)"
     description: "A pretend GPU chat server on the simulated cloud."
     provider: sim
-    # No public_base_url: visitors are sent straight to the simulated backend. scripts/demo
-    # passes --public-url when Caddy runs in front, so that they go through Caddy instead.
     host: chat.localhost
     idle_timeout_seconds: 60
-    health:
+)yaml";
+  if (managed) {
+    // Visitors go to the backend's host through Caddy; an API request there is held while the
+    // machine wakes, then answered (the gate), instead of failing with 503.
+    yaml += "    public_base_url: " + quoted("http://chat." + caddy_address + "/") + "\n";
+    yaml += "    wake_on_request: true\n";
+  } else {
+    // No Caddy: no public_base_url, so visitors are sent straight to the simulated backend.
+  }
+  yaml += R"yaml(    health:
       interval_seconds: 0.5
       successes_needed: 2
     sim:
@@ -220,6 +262,7 @@ buttons:
       boot_seconds: 2
       sleep_seconds: 3
 )yaml";
+  return yaml;
 }
 
 }  // namespace unshelver::core

@@ -62,8 +62,18 @@ std::string secrets_file_of(const std::string& yaml_text);
 // file it names cannot be read.
 KeyLocation secrets_file_location(const std::string& yaml_text);
 
+// How `unshelver demo` runs (its command-line options).
+struct DemoSettings {
+  // Its state; with Caddy also the rendered Caddyfile and logs/access.log (then an absolute path,
+  // since Caddy runs elsewhere).
+  std::string dir = ".unshelver-demo";
+  int caddy_port = 0;       // Caddy's HTTP port on 127.0.0.1; 0 = no Caddy in front
+  std::string caddy_admin;  // its admin API, "127.0.0.1:PORT"
+};
+
 // The built-in configuration of `unshelver demo`: one backend on the simulated cloud with short
-// durations, so that the whole product runs with no credentials.
-std::string demo_config_yaml();
+// durations, so that the whole product runs with no credentials. With a Caddy port, the routing
+// through Caddy is Unshelver's to manage (caddy.manage: true, the gate), on loopback.
+std::string demo_config_yaml(const DemoSettings& demo = {});
 
 }  // namespace unshelver::core

@@ -281,10 +281,40 @@ TEST(ConfigParser, DemoConfigLoadsWithZeroIssues) {
   EXPECT_EQ(gpu.idle_timeout, seconds(60));
   EXPECT_EQ(gpu.health.interval, Millis(500));
   EXPECT_EQ(gpu.health.successes_needed, 2);
-  EXPECT_EQ(gpu.public_base_url, "");  // scripts/demo passes --public-url when Caddy runs
+  EXPECT_EQ(gpu.public_base_url, "");  // without Caddy in front, visitors go to the sim backend
+  EXPECT_FALSE(config.caddy.manage);
   EXPECT_EQ(config.app.poll_interval, Millis(500));
   EXPECT_EQ(gpu.host, "chat.localhost");
   EXPECT_FALSE(config.openstack.configured);
+}
+
+// scripts/demo runs `unshelver demo --caddy-port`: Caddy's routing is Unshelver's to manage, as in
+// production (the gate, whose reserved prefix passes the waiting page's wake form to Unshelver,
+// every method), never a static Caddyfile that lets only GET and HEAD through.
+TEST(ConfigParser, DemoConfigBehindCaddyManagesItsRouting) {
+  DemoSettings demo;
+  demo.dir = "/tmp/a demo \"dir\"";  // quoted safely, whatever the path holds
+  demo.caddy_port = 18080;
+  demo.caddy_admin = "127.0.0.1:18081";
+  const ParsedConfig parsed = parse(demo_config_yaml(demo));
+  ASSERT_TRUE(parsed.ok()) << all_issues(parsed);
+  const Config& config = parsed.config;
+  EXPECT_EQ(config.state_dir, demo.dir + "/state");
+  EXPECT_TRUE(config.caddy.manage);
+  EXPECT_EQ(config.caddy.admin, "http://127.0.0.1:18081");
+  EXPECT_EQ(config.caddy.integration, CaddyIntegration::kFull);
+  EXPECT_TRUE(config.caddy.template_path.empty());  // the built-in caddy/Caddyfile.template
+  EXPECT_EQ(config.caddy.routing, RoutingMode::kGate);
+  EXPECT_EQ(config.caddy.caddyfile, demo.dir + "/Caddyfile");
+  EXPECT_EQ(config.caddy.launcher_url, "http://launcher.localhost:18080");
+  EXPECT_EQ(config.caddy.bind, "127.0.0.1");
+  EXPECT_EQ(config.caddy.http_port, 18080);
+  EXPECT_FALSE(config.caddy.auto_https);
+  EXPECT_EQ(config.activity_log_path, demo.dir + "/logs/access.log");
+  ASSERT_EQ(config.backends.size(), 1u);
+  EXPECT_EQ(config.backends[0].public_base_url, "http://chat.localhost:18080/");
+  EXPECT_EQ(config.backends[0].routing, RoutingMode::kGate);
+  EXPECT_TRUE(config.backends[0].wake_on_request);
 }
 
 // --- Messages: file, line, key ---------------------------------------------------------------

@@ -1,0 +1,78 @@
+// Helpers shared by the browser drivers (visitor_test.mjs; pages_test.mjs keeps its own copies
+// for now): assertions, waiting for what a user should see, and launching Debian's Chromium.
+import { existsSync } from "node:fs";
+
+export const SETUP_HINT = "install them with `scripts/setup test` (Chromium, Node.js) and `npm ci --prefix tests/browser` (playwright-core)";
+export const WAIT_MS = 10_000;  // one wait for something the user should see
+
+export class Failure extends Error {}
+
+export function check(condition, message) {
+  if (!condition) throw new Failure(message);
+}
+
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// Calls `probe` every `every` ms until it returns something truthy, and returns that. On timeout
+// the message includes what the last probe saw (`describe` of its last value).
+export async function waitUntil(what, probe, { timeout = WAIT_MS, every = 100, describe = null } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await probe();
+      if (last) return last;
+    } catch (error) {
+      last = `(${error.message.split("\n")[0]})`;
+    }
+    if (Date.now() >= deadline) {
+      throw new Failure(`timed out after ${timeout} ms waiting for ${what}; last saw: ${describe ? describe(last) : JSON.stringify(last)}`);
+    }
+    await sleep(every);
+  }
+}
+
+// The text a locator shows, whitespace collapsed ("" when it is not there).
+export async function textOf(locator) {
+  if ((await locator.count()) === 0) return "";
+  return ((await locator.first().textContent({ timeout: 2000 })) || "").replace(/\s+/g, " ").trim();
+}
+
+// Waits until the locator's text matches `pattern`; returns the text.
+export async function waitForText(locator, pattern, what, timeout = WAIT_MS) {
+  let seen = "";
+  await waitUntil(what, async () => {
+    seen = await textOf(locator);
+    return pattern.test(seen);
+  }, { timeout, describe: () => JSON.stringify(seen) });
+  return seen;
+}
+
+// Loads playwright-core and starts headless Chromium; exits 2 with a hint when either is missing.
+export async function launchChromium(chromium) {
+  if (!existsSync(chromium)) {
+    console.error(`FAIL setup: Chromium not found at ${chromium}; ${SETUP_HINT}`);
+    process.exit(2);
+  }
+  let playwright;
+  try {
+    playwright = await import("playwright-core");
+  } catch (error) {
+    console.error(`FAIL setup: cannot load playwright-core (${error.message.split("\n")[0]}); ${SETUP_HINT}`);
+    process.exit(2);
+  }
+  // Chromium refuses to run as root with its sandbox; root is what CI containers run as.
+  const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  const browser = await playwright.chromium.launch({
+    executablePath: chromium, headless: true, args: asRoot ? ["--no-sandbox"] : [], timeout: 30_000,
+  });
+  return { playwright, browser };
+}
+
+export function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Failure(`${what} took longer than ${ms} ms`)), ms); });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -11,15 +11,6 @@
     sessionStorage.setItem("unshelver.woken", JSON.stringify(Array.from(wokenHere)));
   }
 
-  // "about 2 min left" from the backend's usual wake time, or "taking longer than usual"; "" when
-  // the backend has no finished wake to go by.
-  function estimate(backend, elapsed) {
-    if (typeof backend.wake_estimate_seconds !== "number") return "";
-    const left = backend.wake_estimate_seconds - elapsed;
-    if (left <= 0) return "; taking longer than usual";
-    return "; about " + Unshelver.duration(left < 60 ? left : Math.ceil(left / 60) * 60) + " left";
-  }
-
   function render(backend) {
     const section = document.getElementById("backend-" + backend.name);
     if (!section) return;
@@ -35,22 +26,12 @@
     set("idle_deadline", backend.idle_deadline ? Unshelver.relative(backend.idle_deadline) : "not while asleep");
     if (backend.idle_timeout_seconds) set("idle_timeout", "after " + Unshelver.duration(backend.idle_timeout_seconds) + " without use");
 
-    const steps = section.querySelector('[data-role="steps"]');
-    steps.hidden = !backend.step;
-    for (const step of backend.steps || []) {
-      const item = steps.querySelector('[data-step="' + step.key + '"]');
-      if (!item) continue;
-      item.className = step.is_done ? "done" : step.is_current ? "current" : "";
-      if (step.is_current) item.setAttribute("aria-current", "step");
-      else item.removeAttribute("aria-current");
-    }
-    const started = backend.wake_started_at ? Date.parse(backend.wake_started_at) : NaN;
-    const progress = node("progress");
-    progress.hidden = !backend.step || backend.state === "ready" || !Number.isFinite(started);
-    if (!progress.hidden) {
-      const elapsed = Math.max(0, (Date.now() - started) / 1000);
-      set("elapsed", Unshelver.duration(elapsed));
-      set("estimate", estimate(backend, elapsed));
+    Unshelver.showSteps(section.querySelector('[data-role="steps"]'), backend);
+    const progress = Unshelver.wakeProgress(backend);
+    node("progress").hidden = !progress;
+    if (progress) {
+      set("elapsed", progress.elapsed);
+      set("estimate", progress.estimate);
     }
 
     // The public status has only the short summary, as "error"; an admin's has both, and the

@@ -32,25 +32,14 @@
     notice.hidden = false;
   }
 
-  // The time since the wake was asked for and the estimate of what is left (the median of the
-  // backend's recent wakes, when it has any); ticks every second between two status answers.
+  // The time since the wake was asked for and the estimate of what is left; ticks every second
+  // between two status answers.
   function renderProgress() {
-    const progress = field("progress");
-    const started = latest && latest.wake_started_at ? Date.parse(latest.wake_started_at) : NaN;
-    if (!latest || !latest.step || latest.state === "ready" || !Number.isFinite(started)) {
-      progress.hidden = true;
-      return;
-    }
-    const elapsed = Math.max(0, (Date.now() - started) / 1000);
-    field("elapsed").textContent = Unshelver.duration(elapsed);
-    let estimate = "";
-    if (typeof latest.wake_estimate_seconds === "number") {
-      const left = latest.wake_estimate_seconds - elapsed;
-      estimate = left > 0 ? "; about " + Unshelver.duration(left < 60 ? left : Math.ceil(left / 60) * 60) + " left"
-                          : "; taking longer than usual";
-    }
-    field("estimate").textContent = estimate;
-    progress.hidden = false;
+    const progress = latest ? Unshelver.wakeProgress(latest) : null;
+    field("progress").hidden = !progress;
+    if (!progress) return;
+    field("elapsed").textContent = progress.elapsed;
+    field("estimate").textContent = progress.estimate;
   }
 
   function render(backend) {
@@ -61,15 +50,7 @@
     field("state_label").textContent = backend.state_label || backend.state;
     field("explanation").textContent = backend.explanation || "";
     field("hint").textContent = backend.hint || "";
-    const steps = document.querySelector('[data-role="steps"]');
-    steps.hidden = !backend.step;
-    for (const step of backend.steps || []) {
-      const item = steps.querySelector('[data-step="' + step.key + '"]');
-      if (!item) continue;
-      item.className = step.is_done ? "done" : step.is_current ? "current" : "";
-      if (step.is_current) item.setAttribute("aria-current", "step");
-      else item.removeAttribute("aria-current");
-    }
+    Unshelver.showSteps(document.querySelector('[data-role="steps"]'), backend);
     // The public status has only the short summary of a failure, as "error".
     field("error").hidden = !backend.is_error;
     field("error_summary").textContent = backend.error || "";

@@ -1,5 +1,5 @@
-// Helpers shared by the browser drivers (visitor_test.mjs; pages_test.mjs keeps its own copies
-// for now): assertions, waiting for what a user should see, and launching Debian's Chromium.
+// Helpers shared by the browser drivers (pages_test.mjs, visitor_test.mjs): assertions, waiting
+// for what a user should see, launching Debian's Chromium and running the tests.
 import { existsSync } from "node:fs";
 
 export const SETUP_HINT = "install them with `scripts/setup test` (Chromium, Node.js) and `npm ci --prefix tests/browser` (playwright-core)";
@@ -75,4 +75,44 @@ export function withTimeout(promise, ms, what) {
   let timer;
   const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Failure(`${what} took longer than ${ms} ms`)), ms); });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// Runs each test (an async function of its TestRun, made by `makeRun(name)`) within `timeoutMs`,
+// then the run's finish() (its page problems); prints PASS/FAIL per test and a summary. Returns
+// the exit code: 0 when every test passed, 1 otherwise.
+export async function runTests(tests, { only, makeRun, timeoutMs }) {
+  const wanted = only ? new Set(only.split(",")) : null;
+  const selected = tests.filter((test) => !wanted || wanted.has(test.name));
+  check(selected.length > 0, `no test is named ${only}`);
+  const started = Date.now();
+  const failed = [];
+  for (const test of selected) {
+    const t = makeRun(test.name);
+    const testStarted = Date.now();
+    console.log(`RUN  ${test.name}`);
+    let error = null;
+    try {
+      await withTimeout(test(t), timeoutMs, test.name);
+    } catch (caught) {
+      error = caught;
+    }
+    let problems = [];
+    try {
+      problems = await withTimeout(t.finish(), WAIT_MS, `${test.name}'s clean-up`);
+    } catch (caught) {
+      problems = [caught.message];
+    }
+    const seconds = ((Date.now() - testStarted) / 1000).toFixed(1);
+    if (!error && problems.length === 0) {
+      console.log(`PASS ${test.name} (${seconds} s)`);
+      continue;
+    }
+    failed.push(test.name);
+    console.log(`FAIL ${test.name} (${seconds} s)`);
+    if (error) console.log(`  ${error instanceof Failure ? error.message : error.stack}`.replace(/\n/g, "\n  "));
+    for (const problem of problems) console.log(`  page problem: ${problem}`);
+  }
+  const total = ((Date.now() - started) / 1000).toFixed(1);
+  console.log(`${selected.length - failed.length} passed, ${failed.length} failed in ${total} s${failed.length ? ": " + failed.join(", ") : ""}`);
+  return failed.length === 0 ? 0 : 1;
 }

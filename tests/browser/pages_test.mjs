@@ -17,7 +17,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
-const SETUP_HINT = "install them with `scripts/setup test` (Chromium, Node.js) and `npm ci --prefix tests/browser` (playwright-core)";
+import { Failure, SETUP_HINT, WAIT_MS, check, runTests, sleep, textOf, waitForText, waitUntil, withTimeout } from "./driver_common.mjs";
 
 const { values: options } = parseArgs({
   options: {
@@ -50,58 +50,12 @@ try {
 mkdirSync(ARTIFACTS, { recursive: true });
 
 const TEST_TIMEOUT_MS = 30_000;   // one test, all its steps
-const WAIT_MS = 10_000;           // one wait for something the user should see
 const BACKEND = "gpu";
 // How the launcher labels the states (/control shows the states' names).
 const LAUNCHER_LABEL = { asleep: "Asleep", waking: "Waking up", booting: "Starting services", ready: "Ready" };
 
 // ---------------------------------------------------------------------------------------------
-// Small assertion and waiting helpers.
-
-class Failure extends Error {}
-
-function check(condition, message) {
-  if (!condition) throw new Failure(message);
-}
-
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-// Calls `probe` every `every` ms until it returns something truthy, and returns that. On timeout
-// the message includes what the last probe saw (`describe` of its last value).
-async function waitUntil(what, probe, { timeout = WAIT_MS, every = 100, describe = null } = {}) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await probe();
-      if (last) return last;
-    } catch (error) {
-      last = `(${error.message.split("\n")[0]})`;
-    }
-    if (Date.now() >= deadline) {
-      throw new Failure(`timed out after ${timeout} ms waiting for ${what}; last saw: ${describe ? describe(last) : JSON.stringify(last)}`);
-    }
-    await sleep(every);
-  }
-}
-
-// The text a locator shows, whitespace collapsed ("" when it is not there).
-async function textOf(locator) {
-  if ((await locator.count()) === 0) return "";
-  return ((await locator.first().textContent({ timeout: 2000 })) || "").replace(/\s+/g, " ").trim();
-}
-
-// Waits until the locator's text matches `pattern`; returns the text.
-async function waitForText(locator, pattern, what, timeout = WAIT_MS) {
-  let seen = "";
-  await waitUntil(what, async () => {
-    seen = await textOf(locator);
-    return pattern.test(seen);
-  }, { timeout, describe: () => JSON.stringify(seen) });
-  return seen;
-}
+// Small text helpers (the assertions and waits are in driver_common.mjs).
 
 // "4 min 59 s", "in 1 min 5 s", "59 s" -> seconds; null when the text holds no time.
 function secondsIn(text) {
@@ -714,16 +668,7 @@ const TESTS = [
 // ---------------------------------------------------------------------------------------------
 // The runner.
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Failure(`${what} took longer than ${ms} ms`)), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 async function main() {
-  const only = options.only ? new Set(options.only.split(",")) : null;
-  const selected = TESTS.filter((test) => !only || only.has(test.name));
-  check(selected.length > 0, `no test is named ${options.only}`);
   const started = Date.now();
   // Chromium refuses to run as root with its sandbox (the sandbox needs an unprivileged user to
   // drop to); root is what CI containers run as. As any other user the sandbox stays on.
@@ -736,41 +681,12 @@ async function main() {
   });
   const api = await playwright.request.newContext({ baseURL: BASE, timeout: WAIT_MS });
   console.log(`Chromium ${browser.version()} started in ${Date.now() - started} ms; artifacts in ${ARTIFACTS}`);
-  const failed = [];
   try {
-    for (const test of selected) {
-      const t = new TestRun(test.name, browser, api);
-      const testStarted = Date.now();
-      console.log(`RUN  ${test.name}`);
-      let error = null;
-      try {
-        await withTimeout(test(t), TEST_TIMEOUT_MS, test.name);
-      } catch (caught) {
-        error = caught;
-      }
-      let problems = [];
-      try {
-        problems = await withTimeout(t.finish(), WAIT_MS, `${test.name}'s clean-up`);
-      } catch (caught) {
-        problems = [caught.message];
-      }
-      const seconds = ((Date.now() - testStarted) / 1000).toFixed(1);
-      if (!error && problems.length === 0) {
-        console.log(`PASS ${test.name} (${seconds} s)`);
-        continue;
-      }
-      failed.push(test.name);
-      console.log(`FAIL ${test.name} (${seconds} s)`);
-      if (error) console.log(`  ${error instanceof Failure ? error.message : error.stack}`.replace(/\n/g, "\n  "));
-      for (const problem of problems) console.log(`  page problem: ${problem}`);
-    }
+    return await runTests(TESTS, { only: options.only, makeRun: (name) => new TestRun(name, browser, api), timeoutMs: TEST_TIMEOUT_MS });
   } finally {
     await api.dispose().catch(() => {});
     await withTimeout(browser.close(), WAIT_MS, "closing Chromium").catch((error) => console.log(error.message));
   }
-  const total = ((Date.now() - started) / 1000).toFixed(1);
-  console.log(`${selected.length - failed.length} passed, ${failed.length} failed in ${total} s${failed.length ? ": " + failed.join(", ") : ""}`);
-  return failed.length === 0 ? 0 : 1;
 }
 
 // Whatever happens, this process ends: a hung browser must not hold the test run.

@@ -19,7 +19,6 @@ import http.server
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,7 +31,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import harness  # noqa: E402
 from caddy_harness import BareCaddy  # noqa: E402
 from harness import Unshelver, free_port  # noqa: E402
-from test_browser import CHROMIUM, SETUP_HINT, artifacts_dir, kill_chromium_with_profile_in, missing_tools  # noqa: E402
+from test_browser import (CHROMIUM, SETUP_HINT, artifacts_dir, kill_chromium_with_profile_in,  # noqa: E402
+                          missing_tools, run_driver)
 
 DRIVER = os.path.join(HERE, "visitor_test.mjs")
 DRIVER_TIMEOUT = 240  # seconds; the driver's own watchdog ends it after 210
@@ -268,37 +268,7 @@ class VisitorBrowserTest(unittest.TestCase):
             command += ["--only", only]
         env = dict(os.environ, UNSHELVER_CONTROL_TOKEN=self.token, CHROMIUM=CHROMIUM, TMPDIR=self.driver_tmp,
                    NODE_NO_WARNINGS="1")
-        self.driver = subprocess.Popen(command, cwd=HERE, env=env, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        lines = []
-
-        def stream():
-            for raw in self.driver.stdout:
-                line = raw.decode(errors="replace").rstrip("\n")
-                lines.append(line)
-                print(line, flush=True)
-
-        reader = threading.Thread(target=stream, daemon=True)
-        reader.start()
-        try:
-            code = self.driver.wait(timeout=DRIVER_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.driver.terminate()
-            try:
-                self.driver.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.driver.kill()
-            self.fail(f"the visitor browser tests did not finish within {DRIVER_TIMEOUT} s")
-        reader.join(timeout=10)
-        if code != 0:
-            failures, in_failure = [], False
-            for line in lines:
-                if not line.startswith("  "):
-                    in_failure = line.startswith("FAIL")
-                if in_failure and "screenshot " not in line:
-                    failures.append(line)
-            self.fail(f"visitor browser tests failed (exit {code}); screenshots in {self.artifacts}\n"
-                      + "\n".join(failures) + "\n--- daemon log (end) ---\n" + self.daemon.output()[-3000:])
+        run_driver(self, command, env, DRIVER_TIMEOUT, self.artifacts, lambda: self.daemon.output())
 
 
 if __name__ == "__main__":

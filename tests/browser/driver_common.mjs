@@ -116,3 +116,33 @@ export async function runTests(tests, { only, makeRun, timeoutMs }) {
   console.log(`${selected.length - failed.length} passed, ${failed.length} failed in ${total} s${failed.length ? ": " + failed.join(", ") : ""}`);
   return failed.length === 0 ? 0 : 1;
 }
+
+// A driver's whole run: a watchdog that ends the process after `watchdogMs` whatever happens (a
+// hung browser must not hold the test run), Chromium, an API request context on `apiBaseURL`,
+// then runTests with `makeRun(name, browser, api)`; exits with its code (2 on a setup problem).
+export function runDriver({ tests, only, chromium, apiBaseURL, artifacts, makeRun, testTimeoutMs, watchdogMs }) {
+  const watchdog = setTimeout(() => {
+    console.log(`FAIL the browser tests took longer than ${watchdogMs / 1000} s; giving up`);
+    process.exit(1);
+  }, watchdogMs);
+  watchdog.unref();
+  const main = async () => {
+    const started = Date.now();
+    const { playwright, browser } = await launchChromium(chromium);
+    const api = await playwright.request.newContext({ baseURL: apiBaseURL, timeout: WAIT_MS });
+    console.log(`Chromium ${browser.version()} started in ${Date.now() - started} ms; artifacts in ${artifacts}`);
+    try {
+      return await runTests(tests, { only, makeRun: (name) => makeRun(name, browser, api), timeoutMs: testTimeoutMs });
+    } finally {
+      await api.dispose().catch(() => {});
+      await withTimeout(browser.close(), WAIT_MS, "closing Chromium").catch((error) => console.log(error.message));
+    }
+  };
+  main().then(
+    (code) => process.exit(code),
+    (error) => {
+      console.log(`FAIL ${error instanceof Failure ? error.message : error.stack}`);
+      process.exit(1);
+    },
+  );
+}

@@ -13,11 +13,11 @@
 // from $CHROMIUM, else /usr/bin/chromium. Screenshots of every step go to DIR as
 // <test>--<nn>-<step>.png. Prints PASS/FAIL per test and exits 1 when any failed, 2 on a setup
 // problem.
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
-import { Failure, SETUP_HINT, WAIT_MS, check, runTests, sleep, textOf, waitForText, waitUntil, withTimeout } from "./driver_common.mjs";
+import { WAIT_MS, check, runDriver, sleep, textOf, waitForText, waitUntil } from "./driver_common.mjs";
 
 const { values: options } = parseArgs({
   options: {
@@ -34,17 +34,6 @@ const TOKEN = process.env.UNSHELVER_CONTROL_TOKEN || "";
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 if (!BASE || !FOREIGN || !ARTIFACTS || !TOKEN) {
   console.error("usage: UNSHELVER_CONTROL_TOKEN=... node pages_test.mjs --base-url URL --foreign-url URL --artifacts DIR [--only NAMES]");
-  process.exit(2);
-}
-if (!existsSync(CHROMIUM)) {
-  console.error(`FAIL setup: Chromium not found at ${CHROMIUM}; ${SETUP_HINT}`);
-  process.exit(2);
-}
-let playwright;
-try {
-  playwright = await import("playwright-core");
-} catch (error) {
-  console.error(`FAIL setup: cannot load playwright-core (${error.message.split("\n")[0]}); ${SETUP_HINT}`);
   process.exit(2);
 }
 mkdirSync(ARTIFACTS, { recursive: true });
@@ -668,38 +657,7 @@ const TESTS = [
 // ---------------------------------------------------------------------------------------------
 // The runner.
 
-async function main() {
-  const started = Date.now();
-  // Chromium refuses to run as root with its sandbox (the sandbox needs an unprivileged user to
-  // drop to); root is what CI containers run as. As any other user the sandbox stays on.
-  const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
-  const browser = await playwright.chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: asRoot ? ["--no-sandbox"] : [],
-    timeout: 30_000,
-  });
-  const api = await playwright.request.newContext({ baseURL: BASE, timeout: WAIT_MS });
-  console.log(`Chromium ${browser.version()} started in ${Date.now() - started} ms; artifacts in ${ARTIFACTS}`);
-  try {
-    return await runTests(TESTS, { only: options.only, makeRun: (name) => new TestRun(name, browser, api), timeoutMs: TEST_TIMEOUT_MS });
-  } finally {
-    await api.dispose().catch(() => {});
-    await withTimeout(browser.close(), WAIT_MS, "closing Chromium").catch((error) => console.log(error.message));
-  }
-}
-
-// Whatever happens, this process ends: a hung browser must not hold the test run.
-const watchdog = setTimeout(() => {
-  console.log("FAIL the browser tests took longer than 150 s; giving up");
-  process.exit(1);
-}, 150_000);
-watchdog.unref();
-
-main().then(
-  (code) => process.exit(code),
-  (error) => {
-    console.log(`FAIL ${error instanceof Failure ? error.message : error.stack}`);
-    process.exit(1);
-  },
-);
+runDriver({
+  tests: TESTS, only: options.only, chromium: CHROMIUM, apiBaseURL: BASE, artifacts: ARTIFACTS,
+  makeRun: (name, browser, api) => new TestRun(name, browser, api), testTimeoutMs: TEST_TIMEOUT_MS, watchdogMs: 150_000,
+});

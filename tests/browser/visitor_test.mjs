@@ -13,7 +13,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
-import { Failure, WAIT_MS, check, launchChromium, runTests, sleep, textOf, waitForText, waitUntil, withTimeout } from "./driver_common.mjs";
+import { WAIT_MS, check, runDriver, sleep, textOf, waitForText, waitUntil } from "./driver_common.mjs";
 
 const { values: options } = parseArgs({
   options: {
@@ -513,29 +513,8 @@ const TESTS = [
 // ---------------------------------------------------------------------------------------------
 // The runner.
 
-async function main() {
-  const started = Date.now();
-  const { playwright, browser } = await launchChromium(process.env.CHROMIUM || "/usr/bin/chromium");
-  const api = await playwright.request.newContext({ baseURL: UNSHELVER, timeout: WAIT_MS });
-  console.log(`Chromium ${browser.version()} started in ${Date.now() - started} ms; artifacts in ${ARTIFACTS}`);
-  try {
-    return await runTests(TESTS, { only: options.only, makeRun: (name) => new TestRun(name, browser, api), timeoutMs: TEST_TIMEOUT_MS });
-  } finally {
-    await api.dispose().catch(() => {});
-    await withTimeout(browser.close(), WAIT_MS, "closing Chromium").catch((error) => console.log(error.message));
-  }
-}
-
-const watchdog = setTimeout(() => {
-  console.log("FAIL the visitor browser tests took longer than 210 s; giving up");
-  process.exit(1);
-}, 210_000);
-watchdog.unref();
-
-main().then(
-  (code) => process.exit(code),
-  (error) => {
-    console.log(`FAIL ${error instanceof Failure ? error.message : error.stack}`);
-    process.exit(1);
-  },
-);
+runDriver({
+  tests: TESTS, only: options.only, chromium: process.env.CHROMIUM || "/usr/bin/chromium", apiBaseURL: UNSHELVER,
+  artifacts: ARTIFACTS, makeRun: (name, browser, api) => new TestRun(name, browser, api), testTimeoutMs: TEST_TIMEOUT_MS,
+  watchdogMs: 210_000,
+});

@@ -38,5 +38,36 @@ window.Unshelver = (function () {
     return Number.isFinite(at) ? new Date(at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "";
   }
 
-  return { duration, relative, clock };
+  // The steps of a wake (the status JSON's `steps`) on a page's <ol data-role="steps">, whose
+  // items carry data-step: done ones and the current one marked; hidden while no wake is under way.
+  function showSteps(list, backend) {
+    if (!list) return;
+    list.hidden = !backend.step;
+    for (const step of backend.steps || []) {
+      const item = list.querySelector('[data-step="' + step.key + '"]');
+      if (!item) continue;
+      item.className = step.is_done ? "done" : step.is_current ? "current" : "";
+      if (step.is_current) item.setAttribute("aria-current", "step");
+      else item.removeAttribute("aria-current");
+    }
+  }
+
+  // A wake under way: the seconds since it was asked for, and "; about 2 min left" from the
+  // backend's usual wake time (wake_estimate_seconds, when it has finished wakes before) or
+  // "; taking longer than usual". null while no wake is under way.
+  function wakeProgress(backend, now = Date.now()) {
+    const started = backend.wake_started_at ? Date.parse(backend.wake_started_at) : NaN;
+    if (!backend.step || backend.state === "ready" || !Number.isFinite(started)) return null;
+    const elapsed = Math.max(0, (now - started) / 1000);
+    let estimate = "";
+    if (typeof backend.wake_estimate_seconds === "number") {
+      const left = backend.wake_estimate_seconds - elapsed;
+      // From a minute on, whole minutes rounded up: "about 1 min" with 40 s left promises too much.
+      estimate = left <= 0 ? "; taking longer than usual"
+                           : "; about " + duration(left < 60 ? left : Math.ceil(left / 60) * 60) + " left";
+    }
+    return { elapsed: duration(elapsed), estimate };
+  }
+
+  return { duration, relative, clock, showSteps, wakeProgress };
 })();

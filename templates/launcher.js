@@ -1,48 +1,50 @@
 // Live status for the launcher page. The page works without this script (plain forms and a
-// reload); the script only keeps the state, the countdown and the buttons current, and sends the
-// visitor to the backend once it is ready after they pressed wake.
+// reload); the script only keeps the state, the steps, the times and the buttons current, and
+// sends the visitor to the backend once it is ready after they pressed wake. Every word about a
+// state comes from the status JSON (state_label, steps, hint, wake_button): no copy of them here.
 "use strict";
 
 (function () {
-  const labels = {
-    unknown: "Checking", asleep: "Asleep", waking: "Waking up", booting: "Starting services",
-    ready: "Ready", sleeping: "Going to sleep", error: "Error",
-  };
   const wokenHere = new Set(JSON.parse(sessionStorage.getItem("unshelver.woken") || "[]"));
 
   function remember() {
     sessionStorage.setItem("unshelver.woken", JSON.stringify(Array.from(wokenHere)));
   }
 
-  function countdown(deadline) {
-    if (!deadline) return "not while asleep";
-    const seconds = Math.round((Date.parse(deadline) - Date.now()) / 1000);
-    if (seconds <= 0) return "any moment now";
-    const minutes = Math.floor(seconds / 60);
-    return "in " + (minutes > 0 ? minutes + " min " : "") + (seconds % 60) + " s";
-  }
-
   function render(backend) {
     const section = document.getElementById("backend-" + backend.name);
     if (!section) return;
     section.className = "backend state-" + backend.state;
-    const set = (field, text) => {
-      const node = section.querySelector('[data-field="' + field + '"]');
-      if (node) node.textContent = text;
+    const node = (name) => section.querySelector('[data-field="' + name + '"]');
+    const set = (name, text) => {
+      const found = node(name);
+      if (found) found.textContent = text;
     };
-    set("state_label", labels[backend.state] || backend.state);
-    set("since", backend.since ? new Date(backend.since).toLocaleTimeString() : "");
-    set("last_activity", backend.last_activity ? new Date(backend.last_activity).toLocaleString() : "none yet");
-    set("idle_deadline", countdown(backend.idle_deadline));
-    const error = section.querySelector('[data-field="error"]');
-    error.hidden = backend.state !== "error";
+    set("state_label", backend.state_label || backend.state);
+    set("since", backend.since ? Unshelver.clock(backend.since) : "");
+    set("last_activity", backend.last_activity ? Unshelver.relative(backend.last_activity) : "none yet");
+    set("idle_deadline", backend.idle_deadline ? Unshelver.relative(backend.idle_deadline) : "not while asleep");
+    if (backend.idle_timeout_seconds) set("idle_timeout", "after " + Unshelver.duration(backend.idle_timeout_seconds) + " without use");
+
+    Unshelver.showSteps(section.querySelector('[data-role="steps"]'), backend);
+    const progress = Unshelver.wakeProgress(backend);
+    node("progress").hidden = !progress;
+    if (progress) {
+      set("elapsed", progress.elapsed);
+      set("estimate", progress.estimate);
+    }
+
     // The public status has only the short summary, as "error"; an admin's has both, and the
     // visitors' pages show the summary to them too (the cloud's text is for /control).
-    error.textContent = backend.error_summary || backend.error || "";
+    node("error").hidden = !backend.is_error;
+    set("error_summary", backend.error_summary || backend.error || "");
+    set("error_hint", backend.hint || "");
     const ready = backend.state === "ready";
     const form = section.querySelector('[data-role="wake-form"]');
     form.hidden = ready;
-    form.querySelector("button").disabled = ["unknown", "waking", "booting", "sleeping"].includes(backend.state);
+    const button = form.querySelector("button");
+    button.disabled = !!backend.is_busy;
+    if (backend.wake_button) button.textContent = backend.wake_button;
     const link = section.querySelector('[data-role="open-link"]');
     link.hidden = !ready;
     if (backend.url) link.href = backend.url;
@@ -75,7 +77,7 @@
     });
     refresh();
     setInterval(refresh, 2000);
-    // The countdown moves every second between refreshes.
+    // The times move every second between refreshes.
     setInterval(() => { if (latest) latest.backends.forEach(render); }, 1000);
   });
 })();

@@ -29,6 +29,11 @@ web::BackendView backend_view(const BackendDriver& driver, const CaddyRouter* ro
   view.desired_awake = reconciler.desired().awake;
   view.desired_by = reconciler.desired().actor;
   view.desired_reason = reconciler.desired().reason;
+  if (view.desired_awake &&
+      (view.state == core::BackendState::kAsleep || view.state == core::BackendState::kUnknown ||
+       view.state == core::BackendState::kWaking || view.state == core::BackendState::kBooting)) {
+    view.wake_started_at = reconciler.desired().since;
+  }
   view.last_activity = reconciler.last_activity_wall(clock);
   view.idle_deadline = reconciler.idle_deadline_wall(clock);
   view.idle_timeout = config.idle_timeout;
@@ -61,6 +66,7 @@ json backend_json(const web::BackendView& view) {
       {"last_activity", core::time_or_null(view.last_activity)},
       {"idle_deadline", core::time_or_null(view.idle_deadline)},
       {"idle_timeout_seconds", view.idle_timeout.count()},
+      {"wake_started_at", core::time_or_null(view.wake_started_at)},
       {"url", view.url},
       {"upstream", view.upstream},
       {"cloud_status", view.cloud_status},

@@ -90,7 +90,9 @@ bool BackendReconciler::request(bool awake, std::string actor, std::string reaso
   note(now);
   ++request_sequence_;
   if (desired_.awake == awake) {
-    // Nothing new is wanted, but a fresh request lifts an error that waits for someone to act.
+    // Nothing new is wanted, but a fresh request lifts an error that waits for someone to act;
+    // the retry is a new wake, whose time the waiting page counts from.
+    if (state_ == S::kError && awake) desired_.since = now.wall;
     return state_ == S::kError;
   }
   desired_ = Desired{awake, std::move(actor), std::move(reason), now.wall};

@@ -57,6 +57,9 @@ struct BackendView {
   bool desired_awake = false;
   std::string desired_by;
   std::string desired_reason;
+  // When the wake under way was asked for (the waiting page's elapsed time); nullopt unless a
+  // wake is wanted and the backend is not ready yet.
+  std::optional<core::TimePoint> wake_started_at;
   std::optional<core::TimePoint> last_activity;
   std::optional<core::TimePoint> idle_deadline;
   std::chrono::seconds idle_timeout{0};

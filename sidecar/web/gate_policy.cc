@@ -24,7 +24,10 @@ GateDecision decide_gate(const GateFacts& facts) {
   // shelved: nothing new may reach it, so such requests are held (and wake it again) below.
   if (facts.state == BackendState::kReady && facts.desired_awake) return {GateVerdict::kPass};
   if (facts.ignored) return {GateVerdict::kIgnored};
-  if (facts.state == BackendState::kError) return {GateVerdict::kError};
+  // A browser in error gets the waiting page, which says what failed and offers to try again;
+  // a program gets the error itself.
+  if (facts.state == BackendState::kError)
+    return {facts.wants_html ? GateVerdict::kWaitingPage : GateVerdict::kError};
   if (facts.wants_html) return {GateVerdict::kWaitingPage};
   // Wanted awake and not in error: a wake is under way (or about to be issued), so wait for it.
   // Otherwise (asleep, shelving, draining) this request would have to wake the backend.

@@ -1,5 +1,7 @@
 #include "web/page_model.h"
 
+#include <algorithm>
+
 #include "base/text.h"
 
 namespace unshelver::web {
@@ -119,6 +121,81 @@ std::string_view failure_summary(FailureReason reason) {
   return "";
 }
 
+std::string_view step_label(WakeStep step) {
+  switch (step) {
+    case WakeStep::kRequested: return "Wake requested";
+    case WakeStep::kMachineStarting: return "Machine starting";
+    case WakeStep::kServicesStarting: return "Services starting";
+    case WakeStep::kReady: break;
+  }
+  return "Ready";
+}
+
+namespace {
+
+std::string_view step_key(WakeStep step) {
+  switch (step) {
+    case WakeStep::kRequested: return "requested";
+    case WakeStep::kMachineStarting: return "machine";
+    case WakeStep::kServicesStarting: return "services";
+    case WakeStep::kReady: break;
+  }
+  return "ready";
+}
+
+constexpr WakeStep kWakeSteps[] = {WakeStep::kRequested, WakeStep::kMachineStarting,
+                                   WakeStep::kServicesStarting, WakeStep::kReady};
+
+}  // namespace
+
+std::optional<WakeStep> current_step(const BackendView& view) {
+  switch (view.state) {
+    case BackendState::kWaking: return WakeStep::kMachineStarting;
+    case BackendState::kBooting: return WakeStep::kServicesStarting;
+    case BackendState::kReady: return WakeStep::kReady;
+    // Asked for, but the cloud has not been told yet (or the state is not known yet).
+    case BackendState::kAsleep:
+    case BackendState::kUnknown:
+      if (view.desired_awake) return WakeStep::kRequested;
+      break;
+    case BackendState::kSleeping:
+    case BackendState::kError: break;
+  }
+  return std::nullopt;
+}
+
+std::string hint(const BackendView& view) {
+  if (view.state == BackendState::kReady) return view.label + " is ready.";
+  if (view.state == BackendState::kError) {
+    return "You can try again: the cause may have passed. If it fails again, tell whoever runs " +
+           view.label + ".";
+  }
+  // A sleeping backend moves on only when someone wakes it: say so rather than promise progress.
+  if (!current_step(view)) return "Nothing happens until someone wakes " + view.label + ".";
+  return "This page moves on to " + view.label + " by itself as soon as it is ready.";
+}
+
+std::string duration_in_words(std::chrono::seconds duration) {
+  const long long seconds = std::max<long long>(0, duration.count());
+  auto plural = [](long long count, const char* unit) {
+    return std::to_string(count) + " " + unit + (count == 1 ? "" : "s");
+  };
+  if (seconds < 60) return plural(seconds, "second");
+  if (seconds % 3600 == 0) return plural(seconds / 3600, "hour");
+  if (seconds < 3600 && seconds % 60 == 0) return plural(seconds / 60, "minute");
+  if (seconds < 3600) return std::to_string(seconds / 60) + " min " + std::to_string(seconds % 60) + " s";
+  return std::to_string(seconds / 3600) + " h " + std::to_string(seconds % 3600 / 60) + " min";
+}
+
+std::string time_left(std::chrono::seconds elapsed, std::chrono::seconds usual) {
+  const std::chrono::seconds left = usual - elapsed;
+  if (left.count() <= 0) return "taking longer than usual";
+  // Rounded up to whole minutes from a minute on: "about 1 minute" while 40 s are left would
+  // promise too much.
+  if (left.count() < 60) return "about " + duration_in_words(left) + " left";
+  return "about " + duration_in_words(std::chrono::minutes((left.count() + 59) / 60)) + " left";
+}
+
 void add_page_fields(const BackendView& view, nlohmann::json& entry) {
   entry["state_label"] = std::string(state_label(view.state));
   entry["explanation"] = explanation(view.state, view.label);
@@ -129,6 +206,19 @@ void add_page_fields(const BackendView& view, nlohmann::json& entry) {
   entry["auto_refresh"] = auto_refresh(view.state);
   // The control page's timeline without JavaScript.
   entry["history_summary"] = core::history_summary(view.history, core::WakeHistorySettings{}.window);
+  const std::optional<WakeStep> step = current_step(view);
+  nlohmann::json steps = nlohmann::json::array();
+  for (WakeStep each : kWakeSteps) {
+    steps.push_back({{"key", std::string(step_key(each))},
+                     {"label", std::string(step_label(each))},
+                     {"is_done", step && each < *step},
+                     {"is_current", step && each == *step}});
+  }
+  entry["steps"] = std::move(steps);
+  entry["step"] = step ? std::string(step_key(*step)) : std::string();
+  entry["hint"] = hint(view);
+  entry["wake_button"] = (view.state == BackendState::kError ? "Try again to wake " : "Wake ") + view.label;
+  entry["idle_timeout_text"] = view.idle_timeout.count() > 0 ? duration_in_words(view.idle_timeout) : "";
 }
 
 }  // namespace unshelver::web

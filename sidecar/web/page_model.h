@@ -4,7 +4,9 @@
 // state strings.
 #pragma once
 
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -25,6 +27,22 @@ bool is_busy(core::BackendState state);
 bool auto_refresh(core::BackendState state);
 // Retry-After for an API client that reached a backend that is not ready, in seconds.
 int retry_after_seconds(core::BackendState state);
+
+// The steps of a wake as the waiting page and the launcher name them, in order.
+enum class WakeStep { kRequested, kMachineStarting, kServicesStarting, kReady };
+// "Wake requested", "Machine starting", ...
+std::string_view step_label(WakeStep step);
+// The step a backend is at, or nullopt when no wake is under way (asleep with nobody asking,
+// going to sleep, in error, or not known yet).
+std::optional<WakeStep> current_step(const BackendView& view);
+// One sentence under the wake button: what happens next and whether the page moves by itself.
+std::string hint(const BackendView& view);
+// A whole number of seconds in words for the pages that work without JavaScript: "10 minutes",
+// "1 minute", "45 seconds", "1 min 30 s".
+std::string duration_in_words(std::chrono::seconds duration);
+// The estimate of a wake's time left, `elapsed` into it, from the backend's usual wake time:
+// "about 2 minutes left", "about 30 seconds left", or "taking longer than usual".
+std::string time_left(std::chrono::seconds elapsed, std::chrono::seconds usual);
 
 // Why a backend's last wake or sleep failed, as far as the public may know. The full error text
 // (a cloud's fault message can carry a traceback and internal host names) is for admins only:
@@ -51,8 +69,10 @@ std::string_view failure_code(FailureReason reason);
 std::string_view failure_summary(FailureReason reason);
 
 // Adds to a backend's status entry what the templates show: state_label, explanation, is_ready,
-// can_wake, is_busy, is_error, auto_refresh, and history_summary (one line about the last 7
-// days, for the control page without JavaScript).
+// can_wake, is_busy, is_error, auto_refresh, steps (each {key, label, is_done, is_current}),
+// step (the current one's key, "" for none), hint (in error: what the visitor can do),
+// wake_button, idle_timeout_text, and history_summary (one line about the last 7 days, for the
+// control page without JavaScript).
 void add_page_fields(const BackendView& view, nlohmann::json& entry);
 
 }  // namespace unshelver::web

@@ -287,11 +287,7 @@ io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std:
     const std::string rest = request.path.substr(kReservedPrefix.size());
     if (rest == "status" && read) {
       route_label_ = "waiting_status";
-      json shown = public_backend(backend);
-      for (const char* key : {"state_label", "explanation", "can_wake", "is_ready", "is_busy", "is_error"}) {
-        if (backend.contains(key)) shown[key] = backend[key];
-      }
-      io::HttpResponse response = io::HttpResponse::json(200, shown.dump() + "\n");
+      io::HttpResponse response = io::HttpResponse::json(200, public_backend(backend).dump() + "\n");
       response.set_header("Cache-Control", "no-store");
       return response;
     }
@@ -351,7 +347,18 @@ io::HttpResponse WebApp::waiting_page(const io::HttpRequest& request, const std:
   const AccessControl::Visitor visitor = access_.visitor(request);
   backend["form_token"] = access_.visitor_form_token(visitor, kWakePurpose);
   // Where the visitor wanted to go: the wake form brings them back there, not to the host's root.
-  backend["next"] = request.target;
+  // (The wake route checks it again: the form's field is the visitor's to change.)
+  backend["next"] = is_local_path(request.target) ? request.target : "/";
+  // Without JavaScript the page shows the progress as of its own rendering (the meta refresh
+  // renders it anew); the script keeps the same text current.
+  if (const BackendView* view = backend_view(name); view != nullptr && view->wake_started_at) {
+    const auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() -
+                                                                          *view->wake_started_at);
+    backend["elapsed_text"] = duration_in_words(elapsed);
+    const json estimate = backend.value("wake_estimate_seconds", json());
+    if (estimate.is_number())
+      backend["estimate_text"] = time_left(elapsed, std::chrono::seconds(estimate.get<long long>()));
+  }
   const core::Template* page = pages_.page("waiting.html");
   io::HttpResponse response =
       io::HttpResponse::html(200, page != nullptr ? page->render(backend) : "waiting.html is missing\n");
@@ -361,9 +368,33 @@ io::HttpResponse WebApp::waiting_page(const io::HttpRequest& request, const std:
 }
 
 nlohmann::json public_backend(const nlohmann::json& backend) {
-  static constexpr const char* kPublicFields[] = {
-      "name",          "label",         "description", "state",        "state_label", "since",
-      "last_activity", "idle_deadline", "url",         "error_reason", "desired"};
+  // The state and its times, and what the pages make of them (web/page_model.h); the estimate is
+  // the backend's own history of wakes, no one's address or words.
+  static constexpr const char* kPublicFields[] = {"name",
+                                                  "label",
+                                                  "description",
+                                                  "state",
+                                                  "since",
+                                                  "last_activity",
+                                                  "idle_deadline",
+                                                  "idle_timeout_seconds",
+                                                  "url",
+                                                  "error_reason",
+                                                  "desired",
+                                                  "wake_started_at",
+                                                  "wake_estimate_seconds",
+                                                  "state_label",
+                                                  "explanation",
+                                                  "can_wake",
+                                                  "is_ready",
+                                                  "is_busy",
+                                                  "is_error",
+                                                  "auto_refresh",
+                                                  "steps",
+                                                  "step",
+                                                  "hint",
+                                                  "wake_button",
+                                                  "idle_timeout_text"};
   json shown = json::object();
   for (const char* key : kPublicFields) {
     if (backend.contains(key)) shown[key] = backend[key];
@@ -375,6 +406,12 @@ nlohmann::json public_backend(const nlohmann::json& backend) {
   // waiting page and the launcher show it; the history it comes from is for admins only.
   shown["wake_estimate_seconds"] = backend.value("wake_estimate_seconds", json());
   return shown;
+}
+
+void add_all_page_fields(const std::vector<BackendView>& views, nlohmann::json& status) {
+  json& entries = status["backends"];
+  // The status document lists the backends in the same order as backends().
+  for (std::size_t i = 0; i < entries.size() && i < views.size(); ++i) add_page_fields(views[i], entries[i]);
 }
 
 nlohmann::json public_status(const nlohmann::json& status) {
@@ -393,15 +430,11 @@ void WebApp::refresh_cache() {
   if (revision == cached_revision_) return;
   json status = controller_.status();
   cached_views_ = controller_.backends();
-  cached_public_status_ = public_status(status).dump(2) + "\n";
-
   json page = status;
-  json& entries = page["backends"];
-  // The status document lists the backends in the same order as backends().
-  for (std::size_t i = 0; i < entries.size() && i < cached_views_.size(); ++i) {
-    add_page_fields(cached_views_[i], entries[i]);
-    entries[i]["wake_action"] = "/wake/" + cached_views_[i].name;
-  }
+  add_all_page_fields(cached_views_, page);
+  for (std::size_t i = 0; i < page["backends"].size() && i < cached_views_.size(); ++i)
+    page["backends"][i]["wake_action"] = "/wake/" + cached_views_[i].name;
+  cached_public_status_ = public_status(page).dump(2) + "\n";
   cached_page_data_ = page;
   const core::Template* launcher_page = pages_.page("launcher.html");
   json launcher_data = page;
@@ -429,8 +462,14 @@ io::HttpResponse WebApp::status_json(const io::HttpRequest& request, const Calle
   // move without a revision, which marks only what the pages show, and must agree with /metrics.
   // The public one holds nothing but what a revision marks, so it comes from the cache.
   if (!full) refresh_cache();
-  io::HttpResponse response =
-      io::HttpResponse::json(200, full ? controller_.status().dump(2) + "\n" : cached_public_status_);
+  std::string body = cached_public_status_;
+  if (full) {
+    // The pages read the same fields (state_label, steps, ...) from both documents.
+    json status = controller_.status();
+    add_all_page_fields(controller_.backends(), status);
+    body = status.dump(2) + "\n";
+  }
+  io::HttpResponse response = io::HttpResponse::json(200, body);
   response.set_header("Cache-Control", "no-store");
   // The answer depends on who asks.
   response.set_header("Vary", "Authorization, Cookie");
@@ -440,13 +479,18 @@ io::HttpResponse WebApp::status_json(const io::HttpRequest& request, const Calle
 io::HttpResponse WebApp::public_wake(const io::HttpRequest& request, const std::string& name,
                                      bool waiting_page) {
   const std::string route = waiting_page ? "waiting_page" : "launcher";
+  // Where the browser goes back to: the launcher, or on a backend's host the address the visitor
+  // had asked for (its waiting page), when it stays on this host.
+  std::string back = "/";
+  if (waiting_page) {
+    if (auto next = AccessControl::form_field(request, "next"); next && is_local_path(*next)) back = *next;
+  }
   auto refuse = [&](int status, const std::string& result, const std::string& message,
                     std::chrono::milliseconds retry_after = std::chrono::milliseconds(0)) {
     ++wake_requests_[{route, result}];
     io::HttpResponse response =
         wants_html(request)
-            ? io::HttpResponse::html(status, "<!doctype html><title>Not woken</title><p>" +
-                                                 core::html_escape(message) + " <a href=\"/\">Back</a></p>\n")
+            ? refusal_page(request, name, status, message, back, retry_after)
             : io::HttpResponse::json(
                   status, json{{"backend", name}, {"accepted", false}, {"error", message}}.dump() + "\n");
     if (retry_after.count() > 0) set_retry_after(response, retry_after);
@@ -474,20 +518,39 @@ io::HttpResponse WebApp::public_wake(const io::HttpRequest& request, const std::
       (waiting_page ? "waiting page from " : "wake button from ") + access_.client_address(request);
   const Controller::RequestOutcome outcome = controller_.wake(name, "public-button", reason);
   ++wake_requests_[{route, outcome == Controller::RequestOutcome::kAccepted ? "accepted" : "already_awake"}];
-  if (wants_html(request)) {
-    // Post/Redirect/Get: the browser returns to the page, which shows the progress: the
-    // launcher, or on a backend's host the address the visitor had asked for (its waiting page).
-    std::string back = "/";
-    if (waiting_page) {
-      if (auto next = AccessControl::form_field(request, "next"); next && is_local_path(*next)) back = *next;
-    }
-    return io::HttpResponse::redirect(303, back);
-  }
+  // Post/Redirect/Get: the browser returns to the page, which shows the progress.
+  if (wants_html(request)) return io::HttpResponse::redirect(303, back);
   json body = {{"backend", name},
                {"accepted", true},
                {"already_awake", outcome == Controller::RequestOutcome::kNothingToDo},
                {"status_url", waiting_page ? std::string(kReservedPrefix) + "status" : "/api/status"}};
   return io::HttpResponse::json(202, body.dump() + "\n");
+}
+
+io::HttpResponse WebApp::refusal_page(const io::HttpRequest& request, const std::string& name, int status,
+                                      const std::string& message, const std::string& back,
+                                      std::chrono::milliseconds retry_after) {
+  const BackendView* view = backend_view(name);
+  const AccessControl::Visitor visitor = access_.visitor(request);
+  const auto seconds = std::chrono::ceil<std::chrono::seconds>(retry_after).count();
+  // On a backend's host the page's own files are under the reserved prefix, the only path there
+  // that reaches Unshelver whatever the backend's state.
+  const bool backend_host = request.path.starts_with(kReservedPrefix);
+  const json data = {{"label", view != nullptr ? view->label : name},
+                     {"message", message},
+                     {"retry", seconds > 0},
+                     {"retry_after_seconds", seconds},
+                     {"back", back},
+                     {"action", request.path},
+                     {"next", back},
+                     {"form_token", access_.visitor_form_token(visitor, kWakePurpose)},
+                     {"static", backend_host ? std::string(kReservedPrefix) + "static/" : "/static/"}};
+  const core::Template* page = pages_.page("wake_refused.html");
+  io::HttpResponse response = io::HttpResponse::html(
+      status, page != nullptr ? page->render(data) : core::html_escape(message) + "\n");
+  response.set_header("Cache-Control", "no-store");
+  if (!visitor.set_cookie.empty()) response.set_header("Set-Cookie", visitor.set_cookie);
+  return response;
 }
 
 // A path on this host and nothing else: "/x?y", never "//host" or "/\\host" (which browsers

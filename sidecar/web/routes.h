@@ -79,6 +79,12 @@ class WebApp {
   io::HttpResponse status_json(const io::HttpRequest& request, const Caller& caller);
   io::HttpResponse public_wake(const io::HttpRequest& request, const std::string& name, bool waiting_page);
   io::HttpResponse not_found(const io::HttpRequest& request);
+  // The page a browser gets for a refused wake: what happened and, for a wait (the cool-down or the
+  // rate limit), a countdown after which it tries again by itself (or, without JavaScript, goes
+  // back to `back`, where the button is).
+  io::HttpResponse refusal_page(const io::HttpRequest& request, const std::string& name, int status,
+                                const std::string& message, const std::string& back,
+                                std::chrono::milliseconds retry_after);
   io::HttpResponse backend_host(const io::HttpRequest& request, const std::string& name,
                                 const Caller& caller);
   io::HttpResponse asset(const std::string& name);
@@ -157,6 +163,9 @@ std::string_view host_header(const io::HttpRequest& request);
 nlohmann::json public_status(const nlohmann::json& status);
 // The same for one backend's entry.
 nlohmann::json public_backend(const nlohmann::json& backend);
+// Adds the page fields (web/page_model.h) to each backend of a status document; `views` in the
+// document's order.
+void add_all_page_fields(const std::vector<BackendView>& views, nlohmann::json& status);
 
 // Sets Retry-After to `wait`, in whole seconds.
 void set_retry_after(io::HttpResponse& response, std::chrono::milliseconds wait);

@@ -1,5 +1,5 @@
-// What the browser drivers share (pages_test.mjs, timeline_test.mjs): the command line, Chromium
-// through playwright-core, the assertion and waiting helpers, TestRun (a test's browser contexts,
+// What the browser drivers that log in share (pages_test.mjs, timeline_test.mjs), on top of the
+// generic driver_base.mjs: the command line, TestRun (a test's browser contexts,
 // screenshots, and the problems seen on its pages: console errors, uncaught exceptions, CSP
 // violations, responses without the security headers), logging in, and the runner.
 //
@@ -7,11 +7,13 @@
 //   node DRIVER --base-url http://127.0.0.1:PORT --artifacts DIR [--foreign-url URL] [--only NAME,...]
 // The control token comes from $UNSHELVER_CONTROL_TOKEN (not argv, which `ps` shows); Chromium
 // from $CHROMIUM, else /usr/bin/chromium. Screenshots go to DIR as <test>--<nn>-<step>.png.
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
-const SETUP_HINT = "install them with `scripts/setup test` (Chromium, Node.js) and `npm ci --prefix tests/browser` (playwright-core)";
+import { Failure, WAIT_MS, check, runDriver, sleep, textOf, waitForText, waitUntil } from "./driver_base.mjs";
+
+export { Failure, WAIT_MS, check, sleep, textOf, waitForText, waitUntil };
 
 const { values: options } = parseArgs({
   options: {
@@ -30,72 +32,14 @@ if (!BASE || !ARTIFACTS || !TOKEN) {
   console.error(`usage: UNSHELVER_CONTROL_TOKEN=... node ${process.argv[1]} --base-url URL --artifacts DIR [--foreign-url URL] [--only NAMES]`);
   process.exit(2);
 }
-if (!existsSync(CHROMIUM)) {
-  console.error(`FAIL setup: Chromium not found at ${CHROMIUM}; ${SETUP_HINT}`);
-  process.exit(2);
-}
-let playwright;
-try {
-  playwright = await import("playwright-core");
-} catch (error) {
-  console.error(`FAIL setup: cannot load playwright-core (${error.message.split("\n")[0]}); ${SETUP_HINT}`);
-  process.exit(2);
-}
 mkdirSync(ARTIFACTS, { recursive: true });
 
 export const TEST_TIMEOUT_MS = 30_000;   // one test, all its steps
-export const WAIT_MS = 10_000;           // one wait for something the user should see
 export const BACKEND = "gpu";
 
 // ---------------------------------------------------------------------------------------------
-// Small assertion and waiting helpers.
+// More small helpers (the assertions and waits themselves are driver_base.mjs's).
 
-export class Failure extends Error {}
-
-export function check(condition, message) {
-  if (!condition) throw new Failure(message);
-}
-
-export function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-// Calls `probe` every `every` ms until it returns something truthy, and returns that. On timeout
-// the message includes what the last probe saw (`describe` of its last value).
-export async function waitUntil(what, probe, { timeout = WAIT_MS, every = 100, describe = null } = {}) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await probe();
-      if (last) return last;
-    } catch (error) {
-      last = `(${error.message.split("\n")[0]})`;
-    }
-    if (Date.now() >= deadline) {
-      throw new Failure(`timed out after ${timeout} ms waiting for ${what}; last saw: ${describe ? describe(last) : JSON.stringify(last)}`);
-    }
-    await sleep(every);
-  }
-}
-
-// The text a locator shows, whitespace collapsed ("" when it is not there).
-export async function textOf(locator) {
-  if ((await locator.count()) === 0) return "";
-  return ((await locator.first().textContent({ timeout: 2000 })) || "").replace(/\s+/g, " ").trim();
-}
-
-// Waits until the locator's text matches `pattern`; returns the text.
-export async function waitForText(locator, pattern, what, timeout = WAIT_MS) {
-  let seen = "";
-  await waitUntil(what, async () => {
-    seen = await textOf(locator);
-    return pattern.test(seen);
-  }, { timeout, describe: () => JSON.stringify(seen) });
-  return seen;
-}
-
-// "4 min 59 s", "in 1 min 5 s", "59 s" -> seconds; null when the text holds no time.
 export function secondsIn(text) {
   const match = /(?:(\d+)\s*h\s*)?(?:(\d+)\s*min\s*)?(\d+)\s*s\b/.exec(text);
   if (!match) return null;
@@ -303,78 +247,12 @@ export async function precondition(t) {
 // ---------------------------------------------------------------------------------------------
 // The runner.
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Failure(`${what} took longer than ${ms} ms`)), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function main(TESTS) {
-  const only = options.only ? new Set(options.only.split(",")) : null;
-  const selected = TESTS.filter((test) => !only || only.has(test.name));
-  check(selected.length > 0, `no test is named ${options.only}`);
-  const started = Date.now();
-  // Chromium refuses to run as root with its sandbox (the sandbox needs an unprivileged user to
-  // drop to); root is what CI containers run as. As any other user the sandbox stays on.
-  const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
-  const browser = await playwright.chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: asRoot ? ["--no-sandbox"] : [],
-    timeout: 30_000,
-  });
-  const api = await playwright.request.newContext({ baseURL: BASE, timeout: WAIT_MS });
-  console.log(`Chromium ${browser.version()} started in ${Date.now() - started} ms; artifacts in ${ARTIFACTS}`);
-  const failed = [];
-  try {
-    for (const test of selected) {
-      const t = new TestRun(test.name, browser, api);
-      const testStarted = Date.now();
-      console.log(`RUN  ${test.name}`);
-      let error = null;
-      try {
-        await withTimeout(test(t), TEST_TIMEOUT_MS, test.name);
-      } catch (caught) {
-        error = caught;
-      }
-      let problems = [];
-      try {
-        problems = await withTimeout(t.finish(), WAIT_MS, `${test.name}'s clean-up`);
-      } catch (caught) {
-        problems = [caught.message];
-      }
-      const seconds = ((Date.now() - testStarted) / 1000).toFixed(1);
-      if (!error && problems.length === 0) {
-        console.log(`PASS ${test.name} (${seconds} s)`);
-        continue;
-      }
-      failed.push(test.name);
-      console.log(`FAIL ${test.name} (${seconds} s)`);
-      if (error) console.log(`  ${error instanceof Failure ? error.message : error.stack}`.replace(/\n/g, "\n  "));
-      for (const problem of problems) console.log(`  page problem: ${problem}`);
-    }
-  } finally {
-    await api.dispose().catch(() => {});
-    await withTimeout(browser.close(), WAIT_MS, "closing Chromium").catch((error) => console.log(error.message));
-  }
-  const total = ((Date.now() - started) / 1000).toFixed(1);
-  console.log(`${selected.length - failed.length} passed, ${failed.length} failed in ${total} s${failed.length ? ": " + failed.join(", ") : ""}`);
-  return failed.length === 0 ? 0 : 1;
-}
-
 // Runs the tests, in order, and ends the process with 0 when all passed, 1 otherwise. Whatever
 // happens, the process ends: a hung browser must not hold the test run.
 export function runTests(tests) {
-  const watchdog = setTimeout(() => {
-    console.log("FAIL the browser tests took longer than 150 s; giving up");
-    process.exit(1);
-  }, 150_000);
-  watchdog.unref();
-  main(tests).then(
-    (code) => process.exit(code),
-    (error) => {
-      console.log(`FAIL ${error instanceof Failure ? error.message : error.stack}`);
-      process.exit(1);
-    },
-  );
+  runDriver({
+    tests, only: options.only, chromium: CHROMIUM, apiBaseURL: BASE, artifacts: ARTIFACTS,
+    makeRun: (name, browser, api) => new TestRun(name, browser, api), testTimeoutMs: TEST_TIMEOUT_MS,
+    watchdogMs: 150_000,
+  });
 }

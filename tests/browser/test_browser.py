@@ -151,6 +151,47 @@ def kill_chromium_with_profile_in(directory):
     return killed
 
 
+def run_driver(test, command, env, timeout, artifacts, daemon_output):
+    """Runs a Node driver, streaming its output, and fails `test` with each FAIL line and the lines
+    under it (what went wrong) when it does not pass in `timeout` s. Returns the process, for the
+    test's cleanup."""
+    driver = subprocess.Popen(command, cwd=HERE, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    test.driver = driver
+    lines = []
+
+    def stream():
+        for raw in driver.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            lines.append(line)
+            print(line, flush=True)
+
+    reader = threading.Thread(target=stream, daemon=True)
+    reader.start()
+    try:
+        code = driver.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # SIGTERM first: Playwright's handler closes Chromium; the cleanup kills what remains.
+        driver.terminate()
+        try:
+            driver.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            driver.kill()
+        test.fail(f"the browser tests did not finish within {timeout} s")
+    reader.join(timeout=10)
+    if code != 0:
+        # Each FAIL line with the lines under it (what went wrong), without the passing tests.
+        failures, in_failure = [], False
+        for line in lines:
+            if not line.startswith("  "):
+                in_failure = line.startswith("FAIL")
+            if in_failure and "screenshot " not in line:
+                failures.append(line)
+        test.fail(f"browser tests failed (exit {code}); screenshots in {artifacts}\n" + "\n".join(failures)
+                  + "\n--- daemon log (end) ---\n" + daemon_output()[-3000:])
+    return driver
+
+
 class BrowserDriverCase(unittest.TestCase):
     """The daemon, the foreign origin and a Node driver (driver_common.mjs) for one test method;
     a test calls run_driver(path). Other starters (test_timeline.py) derive from it."""
@@ -223,39 +264,7 @@ class BrowserDriverCase(unittest.TestCase):
             command += ["--only", only]
         env = dict(os.environ, UNSHELVER_CONTROL_TOKEN=self.token, CHROMIUM=CHROMIUM, TMPDIR=self.driver_tmp,
                    NODE_NO_WARNINGS="1")
-        self.driver = subprocess.Popen(command, cwd=HERE, env=env, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        lines = []
-
-        def stream():
-            for raw in self.driver.stdout:
-                line = raw.decode(errors="replace").rstrip("\n")
-                lines.append(line)
-                print(line, flush=True)
-
-        reader = threading.Thread(target=stream, daemon=True)
-        reader.start()
-        try:
-            code = self.driver.wait(timeout=DRIVER_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            # SIGTERM first: Playwright's handler closes Chromium; tearDown kills what remains.
-            self.driver.terminate()
-            try:
-                self.driver.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.driver.kill()
-            self.fail(f"the browser tests did not finish within {DRIVER_TIMEOUT} s")
-        reader.join(timeout=10)
-        if code != 0:
-            # Each FAIL line with the lines under it (what went wrong), without the passing tests.
-            failures, in_failure = [], False
-            for line in lines:
-                if not line.startswith("  "):
-                    in_failure = line.startswith("FAIL")
-                if in_failure and "screenshot " not in line:
-                    failures.append(line)
-            self.fail(f"browser tests failed (exit {code}); screenshots in {self.artifacts}\n" + "\n".join(failures)
-                      + "\n--- daemon log (end) ---\n" + self.daemon.output()[-3000:])
+        self.driver = run_driver(self, command, env, DRIVER_TIMEOUT, self.artifacts, self.daemon.output)
 
 
 

@@ -82,6 +82,12 @@ TEST(GatePolicy, IgnoredClientsAreNeverHeldNorWake) {
 TEST(GatePolicy, AnErrorIsAnsweredNeverHeld) {
   for (bool desired : {false, true}) {
     EXPECT_EQ(GateVerdict::kError, decide_gate(api_request(BackendState::kError, desired)).verdict);
+    // A browser gets the waiting page, which says what failed and offers to try again.
+    GateFacts browser = api_request(BackendState::kError, desired);
+    browser.wants_html = true;
+    const GateDecision decision = decide_gate(browser);
+    EXPECT_EQ(GateVerdict::kWaitingPage, decision.verdict);
+    EXPECT_FALSE(decision.wake);
   }
 }
 

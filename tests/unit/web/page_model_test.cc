@@ -62,6 +62,54 @@ TEST(PageModelTest, AddsThePageFields) {
             entry["explanation"]);
 }
 
+TEST(PageModelTest, StepsFollowTheWake) {
+  BackendView view;
+  view.label = "GPU";
+  view.state = BackendState::kAsleep;
+  // Asleep with nobody asking: no step, and no promise that the page moves on.
+  EXPECT_FALSE(current_step(view));
+  EXPECT_EQ("Nothing happens until someone wakes GPU.", hint(view));
+  view.desired_awake = true;
+  EXPECT_EQ(WakeStep::kRequested, current_step(view));
+  EXPECT_EQ("This page moves on to GPU by itself as soon as it is ready.", hint(view));
+  view.state = BackendState::kWaking;
+  EXPECT_EQ(WakeStep::kMachineStarting, current_step(view));
+  view.state = BackendState::kBooting;
+  EXPECT_EQ(WakeStep::kServicesStarting, current_step(view));
+  nlohmann::json entry = nlohmann::json::object();
+  view.idle_timeout = std::chrono::minutes(10);
+  add_page_fields(view, entry);
+  EXPECT_EQ("services", entry["step"]);
+  ASSERT_EQ(4u, entry["steps"].size());
+  EXPECT_EQ(true, entry["steps"][1]["is_done"]);
+  EXPECT_EQ(true, entry["steps"][2]["is_current"]);
+  EXPECT_EQ(false, entry["steps"][3]["is_current"]);
+  EXPECT_EQ("Services starting", entry["steps"][2]["label"]);
+  EXPECT_EQ("10 minutes", entry["idle_timeout_text"]);
+  EXPECT_EQ("Wake GPU", entry["wake_button"]);
+  // In error the button retries and the hint says what the visitor can do.
+  view.state = BackendState::kError;
+  EXPECT_FALSE(current_step(view));
+  entry = nlohmann::json::object();
+  add_page_fields(view, entry);
+  EXPECT_EQ("Try again to wake GPU", entry["wake_button"]);
+  EXPECT_EQ("", entry["step"]);
+  EXPECT_NE(std::string::npos, entry["hint"].get<std::string>().find("try again"));
+}
+
+TEST(PageModelTest, DurationsAndTimeLeftInWords) {
+  using std::chrono::seconds;
+  EXPECT_EQ("1 second", duration_in_words(seconds(1)));
+  EXPECT_EQ("45 seconds", duration_in_words(seconds(45)));
+  EXPECT_EQ("1 minute", duration_in_words(seconds(60)));
+  EXPECT_EQ("1 min 30 s", duration_in_words(seconds(90)));
+  EXPECT_EQ("2 hours", duration_in_words(seconds(7200)));
+  EXPECT_EQ("1 h 1 min", duration_in_words(seconds(3660)));
+  EXPECT_EQ("about 30 seconds left", time_left(seconds(60), seconds(90)));
+  EXPECT_EQ("about 2 minutes left", time_left(seconds(10), seconds(100)));
+  EXPECT_EQ("taking longer than usual", time_left(seconds(100), seconds(100)));
+}
+
 // Each reason from the texts the reconciler and the providers really produce (backend/reconciler.cc,
 // openstack/nova.cc, uv/http_client.cc, the simulated cloud's default failure_message).
 TEST(PageModelTest, ClassifiesFailures) {

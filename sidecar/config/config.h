@@ -206,8 +206,13 @@ struct HttpLimits {
   std::size_t max_header_count = 100;
   std::size_t max_body_bytes = std::size_t{64} * 1024;
   Millis header_timeout{10'000};  // from a request's first byte to its last header
+  Millis body_timeout{30'000};    // from a request's last header to its body's last byte
   Millis idle_timeout{60'000};    // keep-alive connections with no request
   Millis shutdown_grace{5'000};   // how long in-flight requests may finish on SIGTERM
+  // Open connections in total (0: the descriptor limit minus a reserve) and per client address
+  // (0: no per-client cap).
+  std::size_t max_connections = 0;
+  std::size_t max_connections_per_client = 1024;
 
   bool operator==(const HttpLimits&) const = default;
 };

@@ -270,6 +270,7 @@ struct CaddySettings {
   bool auto_https = true;               // false: `auto_https off`
   int log_roll_size_mb = 100;           // access log rotation (roll_size), whole MiB
   int log_roll_keep = 10;               // access log backups kept (roll_keep)
+  int max_request_body_mb = 32;         // request bodies to a backend: Caddy buffers them whole
   Millis drift_check_interval{30'000};  // how often the running config is compared
   Millis retry_max{60'000};             // the longest back-off between failed loads
   RoutingMode routing = RoutingMode::kGate;  // every backend's, unless buttons[].routing says otherwise

@@ -200,11 +200,12 @@ std::vector<std::uint8_t> reject_all_filter() {
   return program;
 }
 
-// The inodes of this process's sockets, from the links in /proc/self/fd ("socket:[12345]").
-Result<std::unordered_set<std::uint64_t>> own_socket_inodes() {
+// The inodes of this process's sockets, from the links in /proc/self/fd ("socket:[12345]"), read
+// through `directory`, which stays open between samples: listing it needs no new descriptor, so
+// it still works when a flood of connections has taken every other one.
+std::unordered_set<std::uint64_t> own_socket_inodes(DIR* directory) {
   std::unordered_set<std::uint64_t> inodes;
-  DIR* directory = opendir("/proc/self/fd");
-  if (directory == nullptr) return Error{"cannot list /proc/self/fd: " + errno_text(errno)};
+  rewinddir(directory);  // procfs lists the descriptors open now at each pass.
   constexpr std::string_view kPrefix = "socket:[";
   // readdir is safe here: the stream is this function's own (glibc's readdir is thread-safe across
   // streams; readdir_r is deprecated).
@@ -221,7 +222,6 @@ Result<std::unordered_set<std::uint64_t>> own_socket_inodes() {
     auto [end, error] = std::from_chars(first, last, inode);
     if (error == std::errc() && end == last) inodes.insert(inode);
   }
-  closedir(directory);
   return inodes;
 }
 
@@ -256,6 +256,8 @@ struct ConnectionMonitor::Impl {
   std::unique_ptr<Timer> timer_;
   bool failing_ = false;  // The last timed sample failed (logged once per outage).
   bool warned_no_proc_ = false;
+  // /proc/self/fd, kept open (see own_socket_inodes); null until it could be opened.
+  DIR* fd_directory_ = nullptr;
   // Cleared by the destructor, so that a sample loop can tell that a callback destroyed us.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
@@ -281,6 +283,8 @@ void ConnectionMonitor::Impl::close_socket() {
 void ConnectionMonitor::Impl::close() {
   timer_.reset();  // The Timer frees its handle through uv_close; the loop finishes it.
   close_socket();
+  if (fd_directory_ != nullptr) closedir(fd_directory_);
+  fd_directory_ = nullptr;
 }
 
 Status ConnectionMonitor::Impl::dump(const std::vector<std::uint8_t>& filter, std::vector<DiagEntry>& out) {
@@ -435,13 +439,18 @@ Result<std::vector<std::vector<core::ConnectionSample>>> ConnectionMonitor::Impl
   std::unordered_set<std::uint64_t> own;
   if (!entries.empty()) {
     // Only when there is something to exclude: an idle backend costs no /proc walk.
-    auto inodes = own_socket_inodes();
-    if (inodes) {
-      own = std::move(*inodes);
+    if (fd_directory_ == nullptr) fd_directory_ = opendir("/proc/self/fd");
+    if (fd_directory_ != nullptr) {
+      own = own_socket_inodes(fd_directory_);
+    } else if (errno != ENOENT) {
+      // Out of descriptors (EMFILE, ENFILE) or refused: this process's own connections cannot be
+      // told apart, and counting them would report its health probe as a request in flight. The
+      // sample is unknown, not busy.
+      return Error{"cannot list /proc/self/fd: " + errno_text(errno)};
     } else if (!warned_no_proc_) {
-      // Without /proc this process's own connections (health probes) are counted too. They are
-      // short, so they never make a long request; this only loses precision.
-      spdlog::warn("connection monitor: {}; this process's sockets are not excluded", inodes.error().message);
+      // Without /proc at all this process's own connections (health probes) are counted too.
+      // They are short, so they never make a long request; this only loses precision.
+      spdlog::warn("connection monitor: no /proc/self/fd; this process's sockets are not excluded");
       warned_no_proc_ = true;
     }
   }
@@ -516,6 +525,8 @@ void ConnectionMonitor::set_upstreams(const std::vector<std::string>& upstreams)
 Status ConnectionMonitor::start() {
   if (impl_->timer_) return ok_status();
   if (Status status = impl_->open_socket(); !status) return status;
+  // Opened now, while descriptors are plentiful (sample() retries if this fails).
+  if (impl_->fd_directory_ == nullptr) impl_->fd_directory_ = opendir("/proc/self/fd");
   // A dump that matches nothing proves that the kernel answers (a sandbox may allow the socket
   // but refuse the request) before the timer is armed.
   std::vector<DiagEntry> none;

@@ -14,6 +14,27 @@ double seconds_since_epoch(std::chrono::system_clock::time_point at) {
   return std::chrono::duration<double>(at.time_since_epoch()).count();
 }
 
+// The built-in server's connection counters (issue 15 §1, §2): what its limits refused.
+void write_http_server_metrics(const io::HttpServerStats& http, core::MetricsPage& page) {
+  page.gauge("unshelver_http_open_connections", "Connections open to Unshelver's HTTP server.", {},
+             static_cast<double>(http.open_connections));
+  page.counter("unshelver_http_connections_refused_total",
+               "Connections closed at once because the total or per-client connection cap was reached.", {},
+               static_cast<double>(http.connections_refused));
+  page.counter("unshelver_http_accept_errors_total",
+               "Connections the HTTP server could not accept (EMFILE, ENFILE, ...).", {},
+               static_cast<double>(http.accept_errors));
+  page.counter("unshelver_http_read_pauses_for_output_total",
+               "Times a connection stopped reading because too many of its answers were unsent.", {},
+               static_cast<double>(http.read_pauses_for_output));
+  for (const auto& [kind, count] :
+       {std::pair{"header", http.header_timeouts}, std::pair{"body", http.body_timeouts},
+        std::pair{"idle", http.idle_timeouts}}) {
+    page.counter("unshelver_http_timeouts_total", "Connections closed by a timeout, by kind.",
+                 {{"kind", kind}}, static_cast<double>(count));
+  }
+}
+
 }  // namespace
 
 void App::metrics(core::MetricsPage& page) const {
@@ -98,6 +119,7 @@ void App::metrics(core::MetricsPage& page) const {
   if (openstack_) openstack_->write_metrics(page);
   if (router_) router_->write_metrics(page);
   if (events_) events_->write_metrics(page);
+  if (server_) write_http_server_metrics(server_->stats(), page);
 }
 
 }  // namespace unshelver::app

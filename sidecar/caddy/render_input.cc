@@ -34,6 +34,7 @@ core::CaddyRenderInput make_caddy_input(const core::Config& config, const std::v
   input.access_log = config.activity_log_path;
   input.log_roll_size_mb = caddy.log_roll_size_mb;
   input.log_roll_keep = caddy.log_roll_keep;
+  input.max_request_body_bytes = static_cast<std::int64_t>(caddy.max_request_body_mb) * 1024 * 1024;
   input.bind = caddy.bind;
   input.http_port = caddy.http_port;
   input.auto_https = caddy.auto_https;

@@ -25,6 +25,7 @@ constexpr std::string_view kReservedLabels[] = {"launcher", "launcher-fallback",
 
 constexpr int kMaxRollSizeMb = 100'000;
 constexpr int kMaxRollKeep = 100'000;
+constexpr std::int64_t kMaxRequestBodyBytes = std::int64_t{4096} * 1024 * 1024;
 
 bool is_alnum(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) != 0;
@@ -216,6 +217,10 @@ Status validate_render_input(const CaddyRenderInput& input) {
     problems.add_plain("log_roll_keep", "must be 0 to " + std::to_string(kMaxRollKeep) + ", got " +
                                             std::to_string(input.log_roll_keep));
   }
+  if (input.max_request_body_bytes < 1 || input.max_request_body_bytes > kMaxRequestBodyBytes) {
+    problems.add_plain("max_request_body_bytes", "must be 1 to " + std::to_string(kMaxRequestBodyBytes) +
+                                                     ", got " + std::to_string(input.max_request_body_bytes));
+  }
   if (!input.bind.empty() && !is_bind_address(input.bind)) {
     problems.add("bind", input.bind, "expected a host name, IPv4 or IPv6 address");
   }
@@ -297,6 +302,7 @@ nlohmann::json render_context(const CaddyRenderInput& input) {
       {"access_log", input.access_log},
       {"log_roll_size_mb", input.log_roll_size_mb},
       {"log_roll_keep", input.log_roll_keep},
+      {"max_request_body_bytes", input.max_request_body_bytes},
       {"bind", input.bind},
       {"http_port", input.http_port},
       {"auto_https_off", auto_https_off},

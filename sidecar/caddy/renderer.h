@@ -20,6 +20,7 @@
 // syntax (braces, quotes, newlines, spaces).
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -55,6 +56,9 @@ struct CaddyRenderInput {
   std::string access_log;     // absolute path; empty: no `log` directive
   int log_roll_size_mb = 100;
   int log_roll_keep = 10;
+  // The largest request body Caddy buffers for a backend (buffer_requests): larger declared
+  // bodies are answered 413, and a chunked body that grows past it is cut off.
+  std::int64_t max_request_body_bytes = std::int64_t{32} * 1024 * 1024;
   std::string bind;   // empty: no `bind`
   int http_port = 0;  // 0: no `http_port` option
   bool auto_https = true;

@@ -28,6 +28,7 @@
 #include "cli/ops_command.h"
 #include "config/files.h"
 #include "config/schema.h"
+#include "uv/descriptor_limit.h"
 
 namespace {
 
@@ -196,6 +197,7 @@ int run_app(unshelver::core::Config config, const Options& options,
             const unshelver::app::ConfigSource& reread) {
   if (!options.listen.empty()) config.listen = options.listen;
   setup_logging(options.log_level.empty() ? config.log_level : options.log_level);
+  unshelver::io::raise_descriptor_limit();
   std::optional<unshelver::app::Handover> handover;
   for (;;) {
     std::optional<unshelver::app::Reload> reload;

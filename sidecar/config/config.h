@@ -206,8 +206,13 @@ struct HttpLimits {
   std::size_t max_header_count = 100;
   std::size_t max_body_bytes = std::size_t{64} * 1024;
   Millis header_timeout{10'000};  // from a request's first byte to its last header
+  Millis body_timeout{30'000};    // from a request's last header to its body's last byte
   Millis idle_timeout{60'000};    // keep-alive connections with no request
   Millis shutdown_grace{5'000};   // how long in-flight requests may finish on SIGTERM
+  // Open connections in total (0: the descriptor limit minus a reserve) and per client address
+  // (0: no per-client cap).
+  std::size_t max_connections = 0;
+  std::size_t max_connections_per_client = 1024;
 
   bool operator==(const HttpLimits&) const = default;
 };
@@ -265,6 +270,7 @@ struct CaddySettings {
   bool auto_https = true;               // false: `auto_https off`
   int log_roll_size_mb = 100;           // access log rotation (roll_size), whole MiB
   int log_roll_keep = 10;               // access log backups kept (roll_keep)
+  int max_request_body_mb = 32;         // request bodies to a backend: Caddy buffers them whole
   Millis drift_check_interval{30'000};  // how often the running config is compared
   Millis retry_max{60'000};             // the longest back-off between failed loads
   RoutingMode routing = RoutingMode::kGate;  // every backend's, unless buttons[].routing says otherwise

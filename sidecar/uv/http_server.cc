@@ -53,9 +53,11 @@
 #include <exception>
 #include <list>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "base/text.h"
+#include "uv/descriptor_limit.h"
 
 namespace unshelver::io {
 
@@ -69,6 +71,13 @@ constexpr int kListenBacklog = 511;
 constexpr std::size_t kReadBufferBytes = std::size_t{64} * 1024;
 // Bytes a client may send ahead while its previous request is still being answered.
 constexpr std::size_t kMaxPendingBytes = std::size_t{64} * 1024;
+// A connection stops parsing while more answer bytes than this are unsent, and resumes once they
+// drain: a client that pipelines requests and never reads its answers otherwise makes the server
+// queue answers without bound. It is a bound on what is queued before parsing stops, so one answer
+// larger than this is still sent whole.
+constexpr std::size_t kMaxQueuedOutputBytes = std::size_t{256} * 1024;
+// Refused connections and failed accepts are logged at most once per this interval, with a count.
+constexpr std::uint64_t kRefusalLogIntervalMs = 10'000;
 // A connection keeps one finished write request for reuse, unless its buffer grew beyond this.
 constexpr std::size_t kMaxKeptWriteCapacity = std::size_t{64} * 1024;
 // A request body buffer above this capacity is released rather than kept for the next request.
@@ -111,6 +120,24 @@ void append_number(std::string& out, std::uint64_t value) {
   (void)error;  // 24 characters hold any uint64_t.
   out.append(digits, end);
 }
+
+// A warning that may repeat with every connection attempt is logged at most once per
+// kRefusalLogIntervalMs, with the number of occurrences since the last time it was logged.
+struct ThrottledWarning {
+  std::uint64_t last_logged_ms = 0;
+  std::uint64_t since_logged = 0;
+
+  // Counts one occurrence at `now_ms`; true when it is to be logged (then since_logged holds the
+  // count to report, and the caller calls logged()).
+  bool count(std::uint64_t now_ms) {
+    ++since_logged;
+    return last_logged_ms == 0 || now_ms - last_logged_ms >= kRefusalLogIntervalMs;
+  }
+  void logged(std::uint64_t now_ms) {
+    last_logged_ms = now_ms;
+    since_logged = 0;
+  }
+};
 
 std::uint64_t to_uv_timeout(core::Millis delay) {
   return delay.count() < 0 ? 0 : static_cast<std::uint64_t>(delay.count());
@@ -170,6 +197,10 @@ struct HttpServer::Impl {
   void maybe_finish_shutdown();
   // The IMF-fixdate of the current second (RFC 9110 §5.6.7), formatted once per second.
   std::string_view date_header();
+  // Counts a new connection from `address` against the caps; false (and counted as refused) when
+  // the connection must be closed at once. An admitted connection is released by release_client().
+  bool admit_client(const std::string& address);
+  void release_client(const std::string& address);
 
   static void on_uv_connection(uv_stream_t* stream, int status) noexcept;
   static void on_uv_listener_closed(uv_handle_t* handle) noexcept;
@@ -185,6 +216,13 @@ struct HttpServer::Impl {
   HttpServerStats stats;
   std::string host;
   int port = 0;
+  // The effective total cap (HttpLimits::max_connections, or derived from the descriptor limit).
+  std::size_t max_connections;
+  std::unordered_map<std::string, std::size_t> connections_per_client;
+  // Connections counted against the total cap (admitted and not yet closed).
+  std::size_t admitted_connections = 0;
+  ThrottledWarning refusal_warning;  // On uv_now's clock.
+  ThrottledWarning accept_error_warning;
 
   ListenerBlock* listener = nullptr;           // Null before listen() and after its close callback.
   UnixListenerBlock* unix_listener = nullptr;  // The same for listen_unix().
@@ -230,6 +268,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   int on_header_field(const char* at, std::size_t length);
   int on_header_field_complete();
   int on_header_value(const char* at, std::size_t length);
+  int on_header_value_complete();
   int on_headers_complete();
   int on_body(const char* at, std::size_t length);
   int on_message_complete();
@@ -249,7 +288,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   enum class Phase {
     kIdle,      // Between requests: the idle timeout runs.
     kHeaders,   // From a request's first byte to the end of its headers: the header timeout runs.
-    kBody,      // Reading a body: the idle timeout runs and restarts with every read.
+    kBody,      // Reading a body: the body timeout runs, armed once when the headers end.
     kInFlight,  // The handler has the request: no timer.
     kDraining,  // The last answer is queued and the connection will close: kCloseTimeout runs.
   };
@@ -277,6 +316,14 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void stop_reading();
   void arm_timer(core::Millis delay);
   void enter_idle();
+  // True when more answer bytes than kMaxQueuedOutputBytes are unsent; then parsing stops.
+  bool output_over_bound();
+  // Turns an absolute-form target ("http://host/path", RFC 9112 §3.2.2) into origin form and
+  // makes its authority the Host header. Returns 0, or the status to reject the request with.
+  int take_absolute_form();
+  // True when `at`, in the bytes being parsed, is preceded by a line break and optional
+  // whitespace: a header value that starts there is an obs-fold continuation line.
+  bool follows_line_break(const char* at) const;
 
   HttpServer::Impl* server_;
   std::shared_ptr<HttpConnection> self_;  // Set while the handles are open.
@@ -305,7 +352,15 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool http10_ = false;
   bool in_field_ = false;     // Between a header field's first byte and its ':'.
   bool in_trailers_ = false;  // Header callbacks after on_headers_complete are trailers.
-  int reject_status_ = 0;     // Set by a callback that stops the parser with HPE_USER.
+  // Parsing stopped because too many answer bytes were unsent; on_write_done resumes it.
+  bool output_blocked_ = false;
+  bool admitted_ = false;  // Counted by admit_client(): release_client() runs when it closes.
+  int host_headers_ = 0;
+  int chunked_codings_ = 0;                    // "chunked" in Transfer-Encoding, over all its lines.
+  bool field_ends_with_space_ = false;         // The last byte of the field name read so far is a space.
+  const char* parse_begin_ = nullptr;          // The first byte of the bytes being parsed.
+  bool previous_ended_at_line_start_ = false;  // See parse().
+  int reject_status_ = 0;                      // Set by a callback that stops the parser with HPE_USER.
   int pending_closes_ = 0;
   int writes_pending_ = 0;
   std::uint64_t request_id_ = 0;
@@ -354,6 +409,7 @@ const llhttp_settings_t* parser_settings() {
     value.on_header_field = parser_data_callback<&HttpConnection::on_header_field>;
     value.on_header_field_complete = parser_callback<&HttpConnection::on_header_field_complete>;
     value.on_header_value = parser_data_callback<&HttpConnection::on_header_value>;
+    value.on_header_value_complete = parser_callback<&HttpConnection::on_header_value_complete>;
     value.on_headers_complete = parser_callback<&HttpConnection::on_headers_complete>;
     value.on_body = parser_data_callback<&HttpConnection::on_body>;
     value.on_message_complete = parser_callback<&HttpConnection::on_message_complete>;
@@ -420,6 +476,11 @@ bool HttpConnection::start(uv_stream_t* listener) {
     }
     remote_address_ = name;
   }
+  if (!server_->admit_client(remote_address_)) {
+    close_now();
+    return false;
+  }
+  admitted_ = true;
 
   enter_idle();
   start_reading();
@@ -449,7 +510,10 @@ void HttpConnection::on_uv_close(uv_handle_t* handle) noexcept {
   // besides the server's list; it releases the connection when this function returns, after the
   // last use of `connection`.
   std::shared_ptr<HttpConnection> keep = std::move(connection->self_);
-  if (connection->server_ != nullptr) connection->server_->on_connection_closed(connection);
+  if (connection->server_ != nullptr) {
+    if (connection->admitted_) connection->server_->release_client(connection->remote_address_);
+    connection->server_->on_connection_closed(connection);
+  }
 }
 
 void HttpConnection::begin_shutdown() {
@@ -522,13 +586,13 @@ void HttpConnection::on_read(ssize_t nread, const uv_buf_t* buffer) {
   }
   const auto length = static_cast<std::size_t>(nread);
   if (draining_) return;  // The connection is closing: the client's bytes are discarded.
-  if (in_flight_) {
-    // Not parsed until the answer is queued, so that answers stay in request order.
+  if (in_flight_ || output_blocked_) {
+    // Not parsed until the answer is queued (so that answers stay in request order) or until the
+    // queued answers have drained.
     pending_.append(buffer->base, length);
     if (pending_.size() > kMaxPendingBytes) stop_reading();
     return;
   }
-  if (phase_ == Phase::kBody) arm_timer(server_->limits.idle_timeout);
   parse(buffer->base, length);
 }
 
@@ -556,8 +620,25 @@ void HttpConnection::on_read_end(ssize_t status) {
 
 // --- HttpConnection: parsing ----------------------------------------------------------------------
 
+bool HttpConnection::follows_line_break(const char* at) const {
+  const char* before = at;
+  while (before > parse_begin_ && (before[-1] == ' ' || before[-1] == '\t')) --before;
+  if (before > parse_begin_) return before[-1] == '\n';
+  return previous_ended_at_line_start_;
+}
+
 void HttpConnection::parse(const char* data, std::size_t length) {
   in_parse_ = true;
+  parse_begin_ = data;
+  // Whether these bytes end with a line break and optional whitespace, for follows_line_break()
+  // on the next bytes; computed first because the loop below moves `data`.
+  bool ends_at_line_start = previous_ended_at_line_start_;
+  for (std::size_t i = length; i > 0; --i) {
+    const char byte = data[i - 1];
+    if (byte == ' ' || byte == '\t') continue;
+    ends_at_line_start = byte == '\n';
+    break;
+  }
   while (true) {
     llhttp_errno_t error = llhttp_execute(&parser_, data, length);
     if (error == HPE_OK) break;
@@ -579,10 +660,20 @@ void HttpConnection::parse(const char* data, std::size_t length) {
       pending_.append(data, length);
       break;
     }
+    if (length > 0 && output_over_bound()) {
+      // The client sends requests faster than it reads the answers: keep the rest until the
+      // queued answers drain (on_write_done resumes), and stop reading once that rest is large.
+      output_blocked_ = true;
+      ++server_->stats.read_pauses_for_output;
+      pending_.append(data, length);
+      if (pending_.size() > kMaxPendingBytes) stop_reading();
+      break;
+    }
     llhttp_resume(&parser_);
     parser_paused_ = false;
     if (length == 0) break;
   }
+  previous_ended_at_line_start_ = ends_at_line_start;
   in_parse_ = false;
 }
 
@@ -633,6 +724,8 @@ int HttpConnection::on_message_begin() {
   in_field_ = false;
   in_trailers_ = false;
   head_request_ = false;
+  host_headers_ = 0;
+  chunked_codings_ = 0;
   phase_ = Phase::kHeaders;
   arm_timer(server_->limits.header_timeout);
   return 0;
@@ -656,23 +749,91 @@ int HttpConnection::on_header_field(const char* at, std::size_t length) {
   }
   // Trailers count against the limits but are not kept: the handler has seen the headers.
   if (!in_trailers_) request_.headers.back().first.append(at, length);
+  if (length > 0) field_ends_with_space_ = at[length - 1] == ' ';
   return 0;
 }
 
 int HttpConnection::on_header_field_complete() {
   in_field_ = false;
+  // llhttp 8 takes "Host : a" as a field named "Host " (it refuses a tab there, not a space).
+  // RFC 9112 §5.1: whitespace before the colon must be answered with 400, since a proxy in
+  // front may have read the field as "Host".
+  if (field_ends_with_space_) return fail(400, "whitespace before a header field's colon");
   return 0;
 }
 
 int HttpConnection::on_header_value(const char* at, std::size_t length) {
+  // llhttp accepts obs-fold (a line that starts with whitespace continues the value before it) and
+  // hands the continuation over as more value bytes, without the line break. RFC 9112 §5.2 lets a
+  // server reject it, and a proxy in front may have read those bytes as another field.
+  if (follows_line_break(at)) return fail(400, "obsolete line folding");
   header_bytes_ += length;
   if (header_bytes_ > server_->limits.max_header_bytes) return fail(431, "header section too large");
   if (!in_trailers_ && !request_.headers.empty()) request_.headers.back().second.append(at, length);
   return 0;
 }
 
+// Checks that llhttp leaves to the server (RFC 9112 §3.2, §5.2, §6.1), once a field line is whole.
+int HttpConnection::on_header_value_complete() {
+  if (in_trailers_ || request_.headers.empty()) return 0;
+  const auto& [name, value] = request_.headers.back();
+  if (equals_ignore_case(name, "Host")) {
+    // Two Host lines would let the proxy and this server pick different hosts.
+    if (++host_headers_ > 1) return fail(400, "more than one Host header");
+  } else if (equals_ignore_case(name, "Transfer-Encoding")) {
+    // Only chunked is supported (and it may be applied once); the body length of any other coding
+    // is unknown to this server, which RFC 9112 §6.1 answers with 501.
+    std::string_view codings(value);
+    while (!codings.empty()) {
+      const std::size_t comma = codings.find(',');
+      std::string_view coding = codings.substr(0, comma);
+      codings = comma == std::string_view::npos ? std::string_view() : codings.substr(comma + 1);
+      const std::size_t first = coding.find_first_not_of(" \t");
+      if (first == std::string_view::npos) continue;
+      coding = coding.substr(first, coding.find_last_not_of(" \t") + 1 - first);
+      if (!equals_ignore_case(coding, "chunked")) return fail(501, "unsupported transfer coding");
+      if (++chunked_codings_ > 1) return fail(400, "chunked applied more than once");
+    }
+  }
+  return 0;
+}
+
+int HttpConnection::take_absolute_form() {
+  std::string& target = request_.target;
+  std::size_t scheme_end = 0;
+  if (target.size() >= 7 && strncasecmp(target.data(), "http://", 7) == 0) {
+    scheme_end = 7;
+  } else if (target.size() >= 8 && strncasecmp(target.data(), "https://", 8) == 0) {
+    scheme_end = 8;
+  } else {
+    return 0;  // Origin form, or '*' and authority forms, which the handlers answer themselves.
+  }
+  const std::size_t authority_end = target.find_first_of("/?#", scheme_end);
+  std::string authority = target.substr(scheme_end, authority_end - scheme_end);
+  // RFC 9110 §4.2.4: userinfo is deprecated in http(s) URIs; an empty host is invalid (§4.2.1).
+  if (authority.empty() || authority.find('@') != std::string::npos) return 400;
+  std::string origin_form = authority_end == std::string::npos ? std::string() : target.substr(authority_end);
+  if (origin_form.empty() || origin_form.front() != '/') origin_form.insert(0, "/");
+  target = std::move(origin_form);
+  // RFC 9112 §3.2.2: the server ignores the Host header and uses the target's authority instead.
+  auto host = std::find_if(request_.headers.begin(), request_.headers.end(),
+                           [](const auto& header) { return equals_ignore_case(header.first, "Host"); });
+  if (host != request_.headers.end()) {
+    host->second = std::move(authority);
+  } else {
+    request_.headers.emplace_back("Host", std::move(authority));
+  }
+  return 0;
+}
+
 int HttpConnection::on_headers_complete() {
   in_trailers_ = true;
+  // RFC 9112 §3.2: an HTTP/1.1 request without a Host header is answered with 400, whatever the
+  // form of its target.
+  if (parser_.http_major == 1 && parser_.http_minor >= 1 && host_headers_ == 0) {
+    return fail(400, "no Host header");
+  }
+  if (int status = take_absolute_form(); status != 0) return fail(status, "invalid absolute-form target");
   const auto method = static_cast<llhttp_method_t>(parser_.method);
   request_.method = llhttp_method_name(method);
   request_.http_major = parser_.http_major;
@@ -708,7 +869,8 @@ int HttpConnection::on_headers_complete() {
   if (has_body) {
     if (has_length) request_.body.reserve(static_cast<std::size_t>(parser_.content_length));
     phase_ = Phase::kBody;
-    arm_timer(server_->limits.idle_timeout);
+    // An absolute deadline: a client that trickles its body a byte at a time does not extend it.
+    arm_timer(server_->limits.body_timeout);
   }
   return 0;
 }
@@ -736,7 +898,8 @@ void HttpConnection::reject(llhttp_errno_t error) {
     case 414:
     case 431: ++server_->stats.rejected_too_large; break;
     case 400:
-    case 417: ++server_->stats.rejected_bad_request; break;
+    case 417:
+    case 501: ++server_->stats.rejected_bad_request; break;
     default: break;
   }
   spdlog::debug("http {}: rejecting request with {}: {} ({})", remote_address_, status,
@@ -795,7 +958,7 @@ void HttpConnection::resume_after_answer() {
     parse(parse_buffer_.data(), parse_buffer_.size());
     parse_buffer_.clear();
   }
-  if (closed_ || draining_ || in_flight_) return;
+  if (closed_ || draining_ || in_flight_ || output_blocked_) return;
   start_reading();  // Reading stops when a client sends too much ahead.
 }
 
@@ -891,7 +1054,15 @@ bool HttpConnection::write(WriteRequest* request) {
     return false;
   }
   ++writes_pending_;
+  if (server_ != nullptr) {
+    const std::uint64_t queued = uv_stream_get_write_queue_size(stream());
+    server_->stats.max_output_queue_bytes = std::max(server_->stats.max_output_queue_bytes, queued);
+  }
   return true;
+}
+
+bool HttpConnection::output_over_bound() {
+  return uv_stream_get_write_queue_size(stream()) > kMaxQueuedOutputBytes;
 }
 
 void HttpConnection::on_uv_write(uv_write_t* request, int status) noexcept {
@@ -909,6 +1080,10 @@ void HttpConnection::on_write_done(WriteRequest* request, int status) {
     return;
   }
   if (draining_ && writes_pending_ == 0) finish_draining();
+  if (output_blocked_ && !draining_ && !output_over_bound()) {
+    output_blocked_ = false;
+    if (!in_flight_) resume_after_answer();
+  }
 }
 
 // --- HttpConnection: closing and timers -----------------------------------------------------------
@@ -981,7 +1156,7 @@ void HttpConnection::on_timer() {
         if (phase_ == Phase::kHeaders) {
           ++server_->stats.header_timeouts;
         } else {
-          ++server_->stats.idle_timeouts;
+          ++server_->stats.body_timeouts;
         }
       }
       spdlog::debug("http {}: request timeout", remote_address_);
@@ -1000,6 +1175,7 @@ HttpServer::Impl::Impl(uv_loop_t* loop_in, core::HttpLimits limits_in, HttpHandl
     : loop(loop_in),
       limits(limits_in),
       handler(std::move(handler_in)),
+      max_connections(connection_cap(limits.max_connections)),
       read_buffer(new char[kReadBufferBytes]) {}
 
 HttpServer::Impl::~Impl() {
@@ -1064,6 +1240,8 @@ Status HttpServer::Impl::listen(const std::string& host_in, int port_in) {
   block->owner = this;
   listener = block;
   host = host_in;
+  // Derived here rather than in the constructor: the daemon raises the descriptor limit first.
+  max_connections = connection_cap(limits.max_connections);
 
   sockaddr_storage bound{};
   int bound_length = sizeof(bound);
@@ -1075,7 +1253,8 @@ Status HttpServer::Impl::listen(const std::string& host_in, int port_in) {
       port = ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
     }
   }
-  spdlog::info("http: listening on {}:{}", host, port);
+  spdlog::info("http: listening on {}:{} (at most {} connections, {} per client)", host, port,
+               max_connections, limits.max_connections_per_client);
   return ok_status();
 }
 
@@ -1147,7 +1326,16 @@ void HttpServer::Impl::on_uv_connection(uv_stream_t* stream, int status) noexcep
 
 void HttpServer::Impl::on_connection(int status) {
   if (status < 0) {
-    spdlog::warn("http: incoming connection failed: {}", uv_strerror(status));
+    // Typically EMFILE or ENFILE. libuv has then closed the waiting connection itself (it keeps a
+    // spare descriptor for that, src/unix/stream.c uv__emfile_trick), so the loop does not spin on
+    // it; logging every attempt would flood the log while a client keeps connecting.
+    ++stats.accept_errors;
+    const std::uint64_t now = uv_now(loop);
+    if (accept_error_warning.count(now)) {
+      spdlog::warn("http: cannot accept connections: {} ({} failed accepts since the last warning; {} open)",
+                   uv_strerror(status), accept_error_warning.since_logged, stats.open_connections);
+      accept_error_warning.logged(now);
+    }
     return;
   }
   if (shutting_down || listener == nullptr) return;
@@ -1158,6 +1346,35 @@ void HttpServer::Impl::on_connection(int status) {
   if (connection->start(reinterpret_cast<uv_stream_t*>(&listener->handle))) {
     ++stats.connections_accepted;
   }
+}
+
+bool HttpServer::Impl::admit_client(const std::string& address) {
+  std::size_t& from_client = connections_per_client[address];
+  const bool over_total = admitted_connections >= max_connections;
+  const bool over_client =
+      limits.max_connections_per_client != 0 && from_client >= limits.max_connections_per_client;
+  if (over_total || over_client) {
+    if (from_client == 0) connections_per_client.erase(address);
+    ++stats.connections_refused;
+    const std::uint64_t now = uv_now(loop);
+    if (refusal_warning.count(now)) {
+      spdlog::warn(
+          "http: closing new connections over the {} cap ({} refused since the last warning; last from {})",
+          over_total ? "total connection" : "per-client connection", refusal_warning.since_logged, address);
+      refusal_warning.logged(now);
+    }
+    return false;
+  }
+  ++from_client;
+  ++admitted_connections;
+  return true;
+}
+
+void HttpServer::Impl::release_client(const std::string& address) {
+  --admitted_connections;
+  auto it = connections_per_client.find(address);
+  if (it == connections_per_client.end()) return;
+  if (--it->second == 0) connections_per_client.erase(it);
 }
 
 void HttpServer::Impl::on_connection_closed(HttpConnection* connection) {
@@ -1283,7 +1500,8 @@ void HttpServer::Impl::on_uv_unix_connection(uv_stream_t* stream, int status) no
   try {
     Impl& server = *block->owner;
     if (status < 0) {
-      spdlog::warn("http: incoming connection on unix:{} failed: {}", block->path, uv_strerror(status));
+      // Counted and logged at most once per interval, like a failed accept on the TCP listener.
+      server.on_connection(status);
       return;
     }
     if (server.shutting_down) return;

@@ -6,9 +6,14 @@
 // later through its Responder) holds back only its own connection.
 //
 // Limits on untrusted input: URL bytes (414), header bytes and count (431), body bytes (413),
-// malformed requests (400); each is answered and the connection closed. A header timeout bounds
-// the time from a request's first byte to its complete headers (slowloris), and an idle timeout
-// closes keep-alive connections that send nothing.
+// malformed requests (400), unsupported transfer codings (501); each is answered and the connection
+// closed. A header timeout bounds the time from a request's first byte to its complete headers
+// (slowloris), a body timeout the time from there to the body's last byte (an absolute deadline,
+// not restarted by each byte), and an idle timeout closes keep-alive connections that send nothing.
+// A connection whose unsent answers exceed kMaxQueuedOutputBytes stops parsing until they drain,
+// so a client that pipelines requests and never reads cannot make the server buffer answers
+// without bound. Connections beyond the total cap or the per-client cap are closed at once;
+// the total cap defaults to the descriptor limit minus a reserve (uv/descriptor_limit.h).
 //
 // shutdown() stops accepting, closes idle connections, lets requests in flight finish (up to the
 // grace period), then closes every handle and calls its callback; afterwards the loop holds none
@@ -63,11 +68,21 @@ using HttpHandler = std::function<void(const HttpRequest& request, Responder res
 struct HttpServerStats {
   std::uint64_t connections_accepted = 0;
   std::uint64_t requests = 0;
-  std::uint64_t rejected_bad_request = 0;  // 400
+  std::uint64_t rejected_bad_request = 0;  // 400, 417, 501
   std::uint64_t rejected_too_large = 0;    // 413, 414, 431
   std::uint64_t header_timeouts = 0;
+  std::uint64_t body_timeouts = 0;
   std::uint64_t idle_timeouts = 0;
   std::uint64_t open_connections = 0;
+  // Connections closed at once because the total or the per-client cap was reached.
+  std::uint64_t connections_refused = 0;
+  // Accepts that failed in libuv (EMFILE, ENFILE, ...). libuv closes the connections it could not
+  // hand over itself; a burst that its reserve-descriptor trick drains entirely is not reported.
+  std::uint64_t accept_errors = 0;
+  // Times a connection stopped parsing because too many of its answers were still unsent, and the
+  // most unsent answer bytes any connection had queued.
+  std::uint64_t read_pauses_for_output = 0;
+  std::uint64_t max_output_queue_bytes = 0;
 };
 
 class HttpServer {

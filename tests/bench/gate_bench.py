@@ -312,7 +312,7 @@ def standin_gate_caddyfile(switch_text, gate_port, names_ports):
 		}}
 		reverse_proxy {{http.request.header.X-Unshelver-Upstream}} {{
 			header_up -X-Unshelver-Upstream
-			flush_interval -1
+			buffer_requests
 		}}
 	}}
 }}

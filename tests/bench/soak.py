@@ -97,7 +97,8 @@ def parse_arguments():
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
     parser.add_argument("--tcp-proxy", action="store_true",
                         help="Caddy reaches Unshelver over loopback TCP, like every local client, instead of "
-                             "the production setup's http.proxy_socket (README \"Who the client is\")")
+                             "the production setup's http.proxy_socket (README \"Who the client is\"): the "
+                             "per-client connection cap then counts Caddy and the direct attackers as one client")
     arguments = parser.parse_args()
     arguments.clients = [kind for kind in arguments.clients.split(",") if kind]
     unknown = set(arguments.clients) - set(HOSTILE_KINDS)

@@ -187,7 +187,7 @@ def state_at(events, moment):
 
 
 def gate_config(workdir, caddy, fake, *, wake=1.5, sleep=1.0, idle=2.0, start_awake=False, hold="",
-                gate_down="", extra_backend="", extra_buttons="", extra_top=""):
+                gate_down="", extra_backend="", extra_buttons="", extra_top="", extra_caddy=""):
     """One sim backend `gpu` at http://localhost:<Caddy port>/ (a name every client resolves, so
     that its own Host header matches: Node's fetch cannot send another; not 127.0.0.1, which is how
     the tests reach Unshelver itself), proxied to the fake. The
@@ -215,6 +215,7 @@ caddy:
   auto_https: false
   drift_check_seconds: 1
   retry_max_seconds: 1
+{extra_caddy}
 {extra_top}
 buttons:
   - id: gpu
@@ -610,6 +611,41 @@ class ClientsAgainstTheFakeTest(GateTestCase):
 @require_peer(CADDY, "caddy")
 @require_peer(NODE, "node")
 class GateTest(GateTestCase):
+    def test_a_body_above_the_bound_gets_413_and_wakes_nothing(self):
+        """Caddy reads each request body whole before it proxies it (Caddy 2.6.2 otherwise cuts a
+        response that starts before its transport has finished with the body), so bodies are
+        bounded by caddy.max_request_body_mb: a declared length above the bound is answered 413 by
+        Caddy before the gate is asked, and the backend stays asleep; a body of exactly the bound
+        wakes it and reaches it whole."""
+        rig = Rig(self, wake=0.3, boot=0.2, extra_caddy="  max_request_body_mb: 1")
+        rig.wait_state("asleep", 10)
+        limit = 1024 * 1024
+
+        def post(body):
+            connection = http.client.HTTPConnection("localhost", rig.caddy.port, timeout=30)
+            try:
+                connection.request("POST", "/v1/chat/completions", body=body,
+                                   headers={"Content-Type": "application/json", "Accept": "application/json"})
+                response = connection.getresponse()
+                return response.status, response.read()
+            finally:
+                connection.close()
+
+        status, text = post(b"x" * (limit + 1))
+        self.assertEqual((status, text), (413, b"Request body larger than 1048576 bytes"))
+        time.sleep(0.5)
+        self.assertEqual(rig.state(), "asleep")
+        self.assertEqual([event["action"] for event in rig.events() if event["action"] == "unshelve_requested"], [])
+        self.assertEqual(rig.backend_requests(), [])
+
+        head = b'{"model":"fake-model","messages":[],"pad":"'
+        body = head + b"y" * (limit - len(head) - 2) + b'"}'
+        self.assertEqual(len(body), limit)
+        status, text = post(body)
+        self.assertEqual(status, 200, text[:300])
+        answer = json.loads(text)
+        self.assertEqual((answer["body_length"], answer["body_sha256"]), (limit, hashlib.sha256(body).hexdigest()))
+
     def test_chaos_cycles_fail_no_request_and_nothing_reaches_a_sleeping_backend(self):
         """GATE_CYCLES (default 3; the issue's acceptance: GATE_CYCLES=20) full sleep -> wake ->
         idle -> shelve cycles with requests fired at random moments in every state: plain, streamed

@@ -17,6 +17,7 @@
 #include <linux/netlink.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -205,6 +206,22 @@ std::uint64_t socket_inode(int fd) {
   return ::fstat(fd, &info) == 0 ? info.st_ino : 0;
 }
 
+// A client connection owned by this process to 127.0.0.1:`port` (like the health prober's); -1 on
+// failure.
+int connect_from_this_process(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 class ConnectionMonitorTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -321,13 +338,8 @@ TEST_F(ConnectionMonitorTest, SocketsOfThisProcessAreExcluded) {
   ASSERT_TRUE(child.connected());
 
   // A client connection owned by this process, to the same upstream (like the health prober's).
-  int own = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int own = connect_from_this_process(listener.port());
   ASSERT_GE(own, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(listener.port());
-  inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
-  ASSERT_EQ(0, ::connect(own, reinterpret_cast<sockaddr*>(&address), sizeof(address)));
   const std::uint64_t own_inode = socket_inode(own);
   ASSERT_NE(own_inode, 0u);
 
@@ -335,6 +347,42 @@ TEST_F(ConnectionMonitorTest, SocketsOfThisProcessAreExcluded) {
   EXPECT_EQ(connections.size(), 1u);
   for (const auto& connection : connections) EXPECT_NE(connection.inode, own_inode);
   ::close(own);
+}
+
+// Issue 15 §2: with every descriptor taken, the monitor could not open /proc/self/fd and then
+// counted this process's own connection (the health probe) as Caddy's request in flight. Its own
+// sockets must stay excluded, or the sample must fail (unknown); never be reported.
+TEST_F(ConnectionMonitorTest, OwnSocketsStayExcludedWhenDescriptorsRunOut) {
+  Listener listener(AF_INET, "127.0.0.1");
+  ASSERT_TRUE(listener.ok());
+  const int own = connect_from_this_process(listener.port());
+  ASSERT_GE(own, 0);
+  const std::uint64_t own_inode = socket_inode(own);
+  const std::string upstream = endpoint("127.0.0.1", listener.port());
+  EXPECT_TRUE(sample(upstream).empty());  // The monitor is set up while descriptors are plentiful.
+
+  // Take every descriptor: a low soft limit, filled with duplicates.
+  rlimit saved{};
+  ASSERT_EQ(0, ::getrlimit(RLIMIT_NOFILE, &saved));
+  const int probe = ::dup(0);
+  ASSERT_GE(probe, 0);
+  ::close(probe);
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(probe) + 16;
+  ASSERT_EQ(0, ::setrlimit(RLIMIT_NOFILE, &low));
+  std::vector<int> filler;
+  for (int fd; (fd = ::dup(0)) >= 0;) filler.push_back(fd);
+  const int exhausted = errno;
+
+  auto result = monitor_->sample_now(upstream);
+
+  for (int fd : filler) ::close(fd);
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+  ::close(own);
+  EXPECT_EQ(EMFILE, exhausted);
+  if (result.ok()) {
+    for (const auto& connection : *result) EXPECT_NE(connection.inode, own_inode);
+  }
 }
 
 TEST_F(ConnectionMonitorTest, ClosedConnectionDisappears) {

@@ -23,6 +23,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -869,6 +870,198 @@ TEST_F(HttpServerTest, ServesOnIpv6Loopback) {
   });
   EXPECT_EQ("::1", remote);
   uv_run(&loop_, UV_RUN_DEFAULT);  // The first server was destroyed unshut: let its handles close.
+}
+
+// --- Issue 15: bounded output, descriptors, strictness ---------------------------------------------
+
+// Sends `request` on a fresh connection and returns the status of the answer (0: none).
+int status_of_raw(int port, const std::string& request) {
+  TestClient client(port);
+  if (!client.connected() || !client.send(request)) return 0;
+  ClientResponse response = client.read_response();
+  return response.ok ? response.status : 0;
+}
+
+// §1: a client that pipelines requests and does not read the answers. Each answer is 16 KiB, so
+// 2,000 of them (32 MB) are far more than the kernel's socket buffers hold; the old server parsed
+// every request it had read and queued every answer in memory.
+TEST_F(HttpServerTest, PipelinedRequestsWithoutReadingKeepTheOutputQueueBounded) {
+  constexpr int kRequests = 2000;
+  const std::string filler(16 * 1024, 'x');
+  start({}, [&filler](const HttpRequest& request, Responder responder) {
+    responder.respond(HttpResponse::text(200, request.path + "\n" + filler));
+  });
+  run_with_client([](int port) {
+    TestClient client(port, 10s);
+    std::string requests;
+    for (int i = 0; i < kRequests; ++i) requests += get("/" + std::to_string(i));
+    ASSERT_TRUE(client.send(requests));
+    std::this_thread::sleep_for(500ms);  // The server does what it can while nobody reads.
+    // Then every answer arrives, in order: parsing resumed each time the queue drained.
+    for (int i = 0; i < kRequests; ++i) {
+      ClientResponse response = client.read_response();
+      ASSERT_TRUE(response.ok) << "answer " << i;
+      ASSERT_EQ("/" + std::to_string(i), response.body.substr(0, response.body.find('\n')));
+    }
+  });
+  EXPECT_EQ(static_cast<std::uint64_t>(kRequests), server_->stats().requests);
+  EXPECT_GE(server_->stats().read_pauses_for_output, 1u);
+  // The bound (256 KiB) plus one answer, with room to spare; the old server queued megabytes.
+  EXPECT_LT(server_->stats().max_output_queue_bytes, 1024u * 1024u);
+}
+
+// §2: the body deadline counts from the end of the headers and is not restarted by each byte.
+TEST_F(HttpServerTest, BodyTrickledByteByByteGets408AtTheDeadline) {
+  core::HttpLimits limits;
+  limits.body_timeout = 500ms;
+  start(limits);
+  run_with_client([](int port) {
+    TestClient client(port);
+    ASSERT_TRUE(client.send("POST /slow HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\n"));
+    std::atomic<bool> stop{false};
+    const auto begin = Clock::now();
+    std::thread trickle([&] {
+      for (int i = 0; i < 40 && !stop; ++i) {
+        if (!client.send("x")) return;
+        std::this_thread::sleep_for(100ms);
+      }
+    });
+    ClientResponse response = client.read_response();
+    const auto elapsed = Clock::now() - begin;
+    stop = true;
+    trickle.join();
+    ASSERT_TRUE(response.ok);
+    EXPECT_EQ(408, response.status);
+    EXPECT_GE(elapsed, 400ms);
+    EXPECT_LT(elapsed, 3s);  // Far less than the 4 s the trickle lasts.
+  });
+  EXPECT_EQ(1u, server_->stats().body_timeouts);
+  EXPECT_EQ(0u, server_->stats().requests);
+}
+
+// §2: connections beyond the total cap are closed at once and counted; the others keep working.
+TEST_F(HttpServerTest, ConnectionsOverTheTotalCapAreClosedAtOnce) {
+  core::HttpLimits limits;
+  limits.max_connections = 3;
+  start(limits);
+  run_with_client([](int port) {
+    std::vector<std::unique_ptr<TestClient>> held;
+    for (int i = 0; i < 3; ++i) {
+      held.push_back(std::make_unique<TestClient>(port));
+      ASSERT_TRUE(held.back()->send(get("/held")));
+      ASSERT_TRUE(held.back()->read_response().ok);  // Accepted and counted.
+    }
+    TestClient refused(port);
+    ASSERT_TRUE(refused.connected());  // The kernel completes the handshake before the accept.
+    EXPECT_TRUE(refused.wait_closed(2s));
+    EXPECT_EQ(0u, refused.extra_bytes());
+    ASSERT_TRUE(held[0]->send(get("/still")));
+    EXPECT_EQ("GET /still", held[0]->read_response().body);
+    held[0]->close();
+    // A slot is free again once the server has seen the close.
+    bool served = false;
+    for (int attempt = 0; attempt < 50 && !served; ++attempt) {
+      TestClient next(port);
+      served = next.send(get("/next")) && next.read_response().ok;
+      if (!served) std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_TRUE(served);
+  });
+  EXPECT_GE(server_->stats().connections_refused, 1u);
+}
+
+TEST_F(HttpServerTest, ConnectionsOverThePerClientCapAreClosedAtOnce) {
+  core::HttpLimits limits;
+  limits.max_connections = 100;
+  limits.max_connections_per_client = 2;
+  start(limits);
+  run_with_client([](int port) {
+    TestClient first(port);
+    TestClient second(port);
+    ASSERT_TRUE(first.send(get("/1")) && first.read_response().ok);
+    ASSERT_TRUE(second.send(get("/2")) && second.read_response().ok);
+    TestClient third(port);
+    EXPECT_TRUE(third.wait_closed(2s));
+    EXPECT_EQ(0u, third.extra_bytes());
+  });
+  EXPECT_EQ(1u, server_->stats().connections_refused);
+}
+
+// §11: requests that Caddy would refuse must not mean something else to this server.
+TEST_F(HttpServerTest, TwoHostHeadersAre400) {
+  start();
+  run_with_client([](int port) {
+    EXPECT_EQ(400, status_of_raw(port, "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"));
+    EXPECT_EQ(400, status_of_raw(port, "GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\nhost: a\r\n\r\n"));
+  });
+  EXPECT_EQ(0u, server_->stats().requests);
+}
+
+TEST_F(HttpServerTest, MissingHostIs400OnHttp11ButNotOnHttp10) {
+  start();
+  run_with_client([](int port) {
+    EXPECT_EQ(400, status_of_raw(port, "GET / HTTP/1.1\r\nX: 1\r\n\r\n"));
+    EXPECT_EQ(200, status_of_raw(port, "GET / HTTP/1.0\r\n\r\n"));
+  });
+  EXPECT_EQ(1u, server_->stats().requests);
+}
+
+// llhttp 8 (strict, no lenient flags) refuses a tab before the colon but takes "X-B : 2" as a field
+// named "X-B " (so "Host : a" would be a request without Host); the server refuses both.
+TEST_F(HttpServerTest, WhitespaceBeforeTheColonIs400) {
+  start();
+  run_with_client([](int port) {
+    EXPECT_EQ(400, status_of_raw(port, "GET / HTTP/1.1\r\nHost: a\r\nX-B : 2\r\n\r\n"));
+    EXPECT_EQ(400, status_of_raw(port, "GET / HTTP/1.1\r\nHost : a\r\n\r\n"));
+    EXPECT_EQ(400, status_of_raw(port, "GET / HTTP/1.1\r\nHost: a\r\nX-A\t: 1\r\n\r\n"));  // llhttp's own
+  });
+  EXPECT_EQ(0u, server_->stats().requests);
+}
+
+TEST_F(HttpServerTest, ObsoleteLineFoldingIs400) {
+  start();
+  run_with_client([](int port) {
+    EXPECT_EQ(400, status_of_raw(port, "GET / HTTP/1.1\r\nHost: a\r\nX-A: one\r\n two\r\n\r\n"));
+    EXPECT_EQ(400, status_of_raw(port, "GET / HTTP/1.1\r\nHost: a\r\nX-A: one\r\n\ttwo\r\n\r\n"));
+  });
+  EXPECT_EQ(0u, server_->stats().requests);
+}
+
+TEST_F(HttpServerTest, TransferCodingsOtherThanChunkedAre501) {
+  start();
+  run_with_client([](int port) {
+    EXPECT_EQ(501, status_of_raw(port, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"));
+    EXPECT_EQ(501,
+              status_of_raw(
+                  port, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"));
+    EXPECT_EQ(501, status_of_raw(port, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n"));
+    EXPECT_EQ(400, status_of_raw(port,
+                                 "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+                                 "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"));
+    EXPECT_EQ(200, status_of_raw(port,
+                                 "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked \r\n\r\n"
+                                 "1\r\nz\r\n0\r\n\r\n"));
+  });
+  EXPECT_EQ(1u, server_->stats().requests);
+}
+
+// RFC 9112 §3.2.2: the target's authority replaces the Host header, and the handler sees the
+// request in origin form.
+TEST_F(HttpServerTest, AbsoluteFormTargetsUseTheirAuthorityAsHost) {
+  start({}, [](const HttpRequest& request, Responder responder) {
+    const std::string* host = request.header("Host");
+    responder.respond(HttpResponse::text(
+        200, request.target + "|" + request.path + "|" + request.query + "|" + (host ? *host : "-")));
+  });
+  run_with_client([](int port) {
+    TestClient client(port);
+    ASSERT_TRUE(client.send("GET http://Example.com:8080/a/b?x=1 HTTP/1.1\r\nHost: other\r\n\r\n"));
+    EXPECT_EQ("/a/b?x=1|/a/b|x=1|Example.com:8080", client.read_response().body);
+    ASSERT_TRUE(client.send("GET https://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n"));
+    EXPECT_EQ("/|/||example.com", client.read_response().body);
+    EXPECT_EQ(400, status_of_raw(port, "GET http://user@example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n"));
+    EXPECT_EQ(400, status_of_raw(port, "GET http:///path HTTP/1.1\r\nHost: example.com\r\n\r\n"));
+  });
 }
 
 TEST(HttpServerLifetime, DestructorAfterShutdownDoesNotTouchTheLoop) {

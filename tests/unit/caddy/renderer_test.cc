@@ -281,9 +281,9 @@ TEST(CaddyRenderer, ContextNames) {
   CaddyRenderInput input = base_input();
   input.backends[0].upstream_tls = true;
   const nlohmann::json context = render_context(input);
-  for (const char* key :
-       {"admin_listen", "launcher_site", "unshelver", "access_log", "log_roll_size_mb", "log_roll_keep",
-        "bind", "http_port", "auto_https_off", "has_global_options", "modes", "backends"}) {
+  for (const char* key : {"admin_listen", "launcher_site", "unshelver", "access_log", "log_roll_size_mb",
+                          "log_roll_keep", "max_request_body_bytes", "bind", "http_port", "auto_https_off",
+                          "has_global_options", "modes", "backends"}) {
     EXPECT_TRUE(context.contains(key)) << key;
   }
   const nlohmann::json& gpu = context["backends"][0];
@@ -343,8 +343,17 @@ TEST(CaddyRenderer, GateModeAsksUnshelverBeforeEveryRequest) {
                          "\t\t\treverse_proxy {http.request.header.X-Unshelver-Upstream} {\n"
                          "\t\t\t\theader_up -X-Unshelver-Upstream\n"
                          "\t\t\t\theader_down X-Served-By gpu\n"
-                         "\t\t\t\tflush_interval -1\n"))
+                         "\t\t\t\tbuffer_requests\n"))
         << block;
+    // Caddy 2.6.2 cuts a response that starts before its transport has finished with the request
+    // body, so bodies are buffered; buffered bodies are bounded, and a declared length above the
+    // bound is refused before the gate is asked.
+    EXPECT_TRUE(contains(block, "\timport unshelver_request_body\n")) << block;
+    EXPECT_TRUE(contains(block,
+                         "\t\troute {\n\t\t\trespond @unshelver_body_too_large \"Request body larger than "
+                         "33554432 bytes\" 413 {\n"))
+        << block;
+    EXPECT_FALSE(contains(block, "flush_interval")) << block;
     EXPECT_FALSE(contains(block, "handle_errors")) << block;  // closed: no way around the gate
     EXPECT_FALSE(contains(block, "fallback-static")) << block;
   }
@@ -474,6 +483,7 @@ TEST(CaddyRenderer, ValidationRejectsInjectionAndNonsense) {
       {"http_port too large", [](auto& in) { in.http_port = 65536; }, "http_port"},
       {"roll size 0", [](auto& in) { in.log_roll_size_mb = 0; }, "log_roll_size_mb"},
       {"negative roll keep", [](auto& in) { in.log_roll_keep = -1; }, "log_roll_keep"},
+      {"no request body", [](auto& in) { in.max_request_body_bytes = 0; }, "max_request_body_bytes"},
       {"duplicate name",
        [](auto& in) { in.backends.push_back(backend("gpu", "https://other.example.org", false)); },
        "backends[1] (gpu).name"},

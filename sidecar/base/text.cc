@@ -1,6 +1,8 @@
 #include "base/text.h"
 
+#include <algorithm>
 #include <system_error>
+#include <utility>
 
 namespace unshelver::core {
 
@@ -202,6 +204,26 @@ std::string escape_control_characters(std::string_view text) {
     i += length;
   }
   return out;
+}
+
+std::string human_duration(std::chrono::seconds duration) {
+  long long rest = std::max<long long>(0, duration.count());
+  static constexpr std::pair<const char*, long long> kUnits[] = {
+      {"d", 86400}, {"h", 3600}, {"min", 60}, {"s", 1}};
+  std::string text;
+  int parts = 0;
+  for (const auto& [name, size] : kUnits) {
+    if (parts == 2) break;
+    const long long count = rest / size;
+    rest -= count * size;
+    if (count > 0 || (parts == 0 && size == 1)) {
+      text += (parts == 0 ? "" : " ") + std::to_string(count) + " " + name;
+      ++parts;
+    } else if (parts == 1) {
+      break;
+    }
+  }
+  return text;
 }
 
 }  // namespace unshelver::core

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cerrno>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,5 +52,10 @@ std::string errno_text(int error = errno);
 // as "\xff". Everything else, backslashes included, is kept as it is: the aim is that nothing
 // acts, not that the original can be recovered.
 std::string escape_control_characters(std::string_view text);
+
+// A duration in its two largest units: "45 s", "3 min 20 s", "2 h 5 min", "3 d 4 h" ("2 h", not
+// "2 h 0 min"); negative durations read "0 s". Unshelver.duration in templates/common.js writes
+// the same, so that a page reads the same with and without its script.
+std::string human_duration(std::chrono::seconds duration);
 
 }  // namespace unshelver::core

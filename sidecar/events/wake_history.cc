@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/text.h"
 #include "base/time_format.h"
 
 namespace unshelver::core {
@@ -45,27 +46,6 @@ double median_seconds(std::vector<milliseconds> durations) {
   return (static_cast<double>(durations[middle - 1].count()) / 1000.0 + upper) / 2.0;
 }
 
-// "45 s", "3 min 20 s", "2 h 5 min", "3 d 4 h": the two largest units, like Unshelver.duration in
-// templates/common.js, so that the page reads the same with and without its script.
-std::string human_duration(std::chrono::seconds duration) {
-  long long rest = std::max<long long>(0, duration.count());
-  static constexpr std::pair<const char*, long long> kUnits[] = {
-      {"d", 86400}, {"h", 3600}, {"min", 60}, {"s", 1}};
-  std::string text;
-  int parts = 0;
-  for (const auto& [name, size] : kUnits) {
-    if (parts == 2) break;
-    const long long count = rest / size;
-    rest -= count * size;
-    if (count > 0 || (parts == 0 && size == 1)) {
-      text += (parts > 0 ? " " : "") + std::to_string(count) + " " + name;
-      ++parts;
-    } else if (parts == 1) {
-      break;
-    }
-  }
-  return text;
-}
 }  // namespace
 
 void WakeHistory::seed(std::vector<EventRecord> records) {

@@ -18,28 +18,6 @@ using nlohmann::json;
 constexpr std::string_view kLoginPurpose = "login";
 constexpr std::size_t kControlEvents = 20;  // recent events on the control page
 
-// "45 s", "4 min 59 s", "2 h 5 min", "3 d 4 h": the two largest units, as Unshelver.duration in
-// templates/common.js writes them, so that the page reads the same before and after its script runs.
-std::string human_duration(long long seconds) {
-  long long rest = std::max(0LL, seconds);
-  static constexpr std::pair<const char*, long long> kUnits[] = {
-      {"d", 86400}, {"h", 3600}, {"min", 60}, {"s", 1}};
-  std::string text;
-  int parts = 0;
-  for (const auto& [name, size] : kUnits) {
-    if (parts == 2) break;
-    const long long count = rest / size;
-    rest -= count * size;
-    if (count > 0 || (parts == 0 && size == 1)) {
-      text += (parts == 0 ? "" : " ") + std::to_string(count) + " " + name;
-      ++parts;
-    } else if (parts == 1) {
-      break;  // "2 h" rather than "2 h 0 min".
-    }
-  }
-  return text;
-}
-
 // "4 min 59 s": what the control page shows (and its script keeps current) as the time left.
 std::string time_left(const json& deadline, std::chrono::system_clock::time_point now) {
   if (!deadline.is_string()) return "not while asleep";
@@ -47,7 +25,7 @@ std::string time_left(const json& deadline, std::chrono::system_clock::time_poin
   if (!at) return "unknown";
   const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(*at - now).count();
   if (seconds <= 0) return "any moment now";
-  return human_duration(seconds);
+  return core::human_duration(std::chrono::seconds(seconds));
 }
 
 // A point in time as the page shows it without its script: "14:02:07 UTC" today, "6 Dec 14:02
@@ -103,7 +81,8 @@ std::string done_message(std::string_view key, const std::string& label, long lo
       // The reconciler ignores a wake for a backend that is already wanted awake
       // (BackendReconciler::request): the idle clock runs on from the last use.
       return label + " was already awake. Nothing was done: Wake does not extend the idle time; " + label +
-             " goes to sleep " + human_duration(idle_seconds) + " after its last use.";
+             " goes to sleep " + core::human_duration(std::chrono::seconds(idle_seconds)) +
+             " after its last use.";
     case Done::kAlreadyWaking: return label + " is already waking up. Nothing more was done.";
     case Done::kShelveRequested:
       return "Shelve requested: " + label + " is going to sleep; whoever was using it has been cut off.";

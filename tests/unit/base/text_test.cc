@@ -173,5 +173,16 @@ TEST(Text, EscapeControlCharactersShowsC1ControlsSeparatorsAndInvalidBytes) {
   EXPECT_EQ(escape_control_characters("\xC2\xA0"), "\xC2\xA0");             // NBSP is text
 }
 
+TEST(Text, HumanDurationShowsTheTwoLargestUnits) {
+  using std::chrono::seconds;
+  EXPECT_EQ(human_duration(seconds(0)), "0 s");
+  EXPECT_EQ(human_duration(seconds(-5)), "0 s");
+  EXPECT_EQ(human_duration(seconds(45)), "45 s");
+  EXPECT_EQ(human_duration(seconds(200)), "3 min 20 s");
+  EXPECT_EQ(human_duration(seconds(7200)), "2 h");  // not "2 h 0 min"
+  EXPECT_EQ(human_duration(seconds(7500)), "2 h 5 min");
+  EXPECT_EQ(human_duration(seconds(3 * 86400 + 4 * 3600 + 59)), "3 d 4 h");
+}
+
 }  // namespace
 }  // namespace unshelver::core

@@ -168,7 +168,9 @@ TEST(CaddyRenderer, UpstreamTlsAndInsecure) {
   CaddyRenderInput input = base_input();
   input.backends[0].upstream_tls = true;
   std::string block = site_block(render_ok(full_template(), input), "https://chat.example.org");
-  EXPECT_TRUE(contains(block, "\t\theader_down X-Served-By gpu\n\t\tbuffer_requests\n\t\ttransport http {\n\t\t\ttls\n\t\t}\n"))
+  EXPECT_TRUE(contains(
+      block,
+      "\t\theader_down X-Served-By gpu\n\t\tbuffer_requests\n\t\ttransport http {\n\t\t\ttls\n\t\t}\n"))
       << block;
   EXPECT_FALSE(contains(block, "tls_insecure_skip_verify"));
 

@@ -8,6 +8,7 @@
 
 #include "base/text.h"
 #include "base/time_format.h"
+#include "web/page_model.h"
 #include "web/routes.h"
 
 namespace unshelver::web {
@@ -26,26 +27,6 @@ std::string time_left(const json& deadline, std::chrono::system_clock::time_poin
   const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(*at - now).count();
   if (seconds <= 0) return "any moment now";
   return core::human_duration(std::chrono::seconds(seconds));
-}
-
-// A point in time as the page shows it without its script: "14:02:07 UTC" today, "6 Dec 14:02
-// UTC" on another day (the server does not know the reader's time zone; the script shows local
-// times). The ISO text stays in the <time datetime> attribute. "" for what is not a time.
-std::string human_time(const json& iso, std::chrono::system_clock::time_point now) {
-  if (!iso.is_string()) return "";
-  auto at = core::parse_rfc3339(iso.get<std::string>());
-  if (!at) return "";
-  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  const auto day = std::chrono::floor<std::chrono::days>(*at);
-  const std::chrono::year_month_day date{day};
-  const std::chrono::hh_mm_ss clock{std::chrono::floor<std::chrono::seconds>(*at - day)};
-  auto two = [](long long value) { return (value < 10 ? "0" : "") + std::to_string(value); };
-  const std::string hh_mm = two(clock.hours().count()) + ":" + two(clock.minutes().count());
-  if (day == std::chrono::floor<std::chrono::days>(now))
-    return hh_mm + ":" + two(clock.seconds().count()) + " UTC";
-  return std::to_string(static_cast<unsigned>(date.day())) + " " +
-         kMonths[static_cast<unsigned>(date.month()) - 1] + " " + hh_mm + " UTC";
 }
 
 // What a control action did, as the `done` parameter of the redirect back to /control names it.
@@ -205,8 +186,7 @@ io::HttpResponse WebApp::control_page(const io::HttpRequest& request, const Call
     }
     backend["confirming"] = !confirming.empty() && name == confirming;
     backend["time_left"] = time_left(backend.value("idle_deadline", json()), now);
-    backend["since_text"] = human_time(backend.value("since", json()), now);
-    backend["last_activity_text"] = human_time(backend.value("last_activity", json()), now);
+    add_time_texts(backend, now);
     backend["idle_deadline_attr"] =
         backend.value("idle_deadline", json()).is_string() ? backend["idle_deadline"] : json("");
     backend["wake_action"] = "/control/wake/" + name;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/text.h"
+#include "base/time_format.h"
 
 namespace unshelver::web {
 
@@ -194,6 +195,28 @@ std::string time_left(std::chrono::seconds elapsed, std::chrono::seconds usual) 
   // promise too much.
   if (left.count() < 60) return "about " + duration_in_words(left) + " left";
   return "about " + duration_in_words(std::chrono::minutes((left.count() + 59) / 60)) + " left";
+}
+
+std::string human_time(const nlohmann::json& iso, std::chrono::system_clock::time_point now) {
+  if (!iso.is_string()) return "";
+  auto at = core::parse_rfc3339(iso.get<std::string>());
+  if (!at) return "";
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const auto day = std::chrono::floor<std::chrono::days>(*at);
+  const std::chrono::year_month_day date{day};
+  const std::chrono::hh_mm_ss clock{std::chrono::floor<std::chrono::seconds>(*at - day)};
+  auto two = [](long long value) { return (value < 10 ? "0" : "") + std::to_string(value); };
+  const std::string hh_mm = two(clock.hours().count()) + ":" + two(clock.minutes().count());
+  if (day == std::chrono::floor<std::chrono::days>(now))
+    return hh_mm + ":" + two(clock.seconds().count()) + " UTC";
+  return std::to_string(static_cast<unsigned>(date.day())) + " " +
+         kMonths[static_cast<unsigned>(date.month()) - 1] + " " + hh_mm + " UTC";
+}
+
+void add_time_texts(nlohmann::json& backend, std::chrono::system_clock::time_point now) {
+  for (const char* field : {"since", "last_activity", "idle_deadline"})
+    backend[std::string(field) + "_text"] = human_time(backend.value(field, nlohmann::json()), now);
 }
 
 void add_page_fields(const BackendView& view, nlohmann::json& entry) {

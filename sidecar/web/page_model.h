@@ -44,6 +44,15 @@ std::string duration_in_words(std::chrono::seconds duration);
 // "about 2 minutes left", "about 30 seconds left", or "taking longer than usual".
 std::string time_left(std::chrono::seconds elapsed, std::chrono::seconds usual);
 
+// A point in time as a page shows it without its script: "14:02:07 UTC" on `now`'s day, "6 Dec
+// 14:02 UTC" on another (the server does not know the reader's time zone; the scripts show local
+// times). The ISO text stays in the <time datetime> attribute. "" for what is not a time.
+std::string human_time(const nlohmann::json& iso, std::chrono::system_clock::time_point now);
+
+// Adds the human_time of `since`, `last_activity` and `idle_deadline` to a backend's page data,
+// as since_text, last_activity_text and idle_deadline_text.
+void add_time_texts(nlohmann::json& backend, std::chrono::system_clock::time_point now);
+
 // Why a backend's last wake or sleep failed, as far as the public may know. The full error text
 // (a cloud's fault message can carry a traceback and internal host names) is for admins only:
 // the public status, the launcher and the waiting page show failure_summary() instead.

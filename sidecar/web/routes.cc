@@ -439,6 +439,10 @@ void WebApp::refresh_cache() {
   const core::Template* launcher_page = pages_.page("launcher.html");
   json launcher_data = page;
   launcher_data["form_token"] = std::string(kFormTokenMarker);
+  // Without its script the launcher shows these; the script replaces them with relative times in
+  // the reader's time zone.
+  const auto now = std::chrono::system_clock::now();
+  for (json& backend : launcher_data["backends"]) add_time_texts(backend, now);
   cached_launcher_ =
       launcher_page != nullptr ? launcher_page->render(launcher_data) : "launcher.html is missing\n";
   cached_revision_ = revision;

@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <strings.h>
@@ -937,6 +938,36 @@ TEST_F(HttpServerTest, BodyTrickledByteByByteGets408AtTheDeadline) {
   });
   EXPECT_EQ(1u, server_->stats().body_timeouts);
   EXPECT_EQ(0u, server_->stats().requests);
+}
+
+// A declared body length is not memory until its bytes arrive: 100 connections that each declare
+// a 1 MiB body and send one byte of it must not make the server hold 100 MiB (it reserved the
+// whole declared length per connection, and the soak's slow bodies held 36 MB that way).
+TEST_F(HttpServerTest, DeclaredBodiesAreNotReservedBeforeTheirBytesArrive) {
+  core::HttpLimits limits;
+  limits.max_body_bytes = std::size_t{1} << 20;
+  start(limits);
+  auto in_use = [] {
+    const struct mallinfo2 info = mallinfo2();
+    return info.uordblks + info.hblkhd;
+  };
+  std::size_t grown = 0;
+  run_with_client([&](int port) {
+    const std::size_t before = in_use();
+    std::vector<std::unique_ptr<TestClient>> clients;
+    for (int i = 0; i < 100; ++i) {
+      clients.push_back(std::make_unique<TestClient>(port));
+      ASSERT_TRUE(
+          clients.back()->send("POST /big HTTP/1.1\r\nHost: test\r\nContent-Length: 1048576\r\n\r\nx"));
+    }
+    // Another connection's answer, after a pause: by then the server has read every header above.
+    std::this_thread::sleep_for(300ms);
+    TestClient probe(port);
+    ASSERT_TRUE(probe.send("GET /probe HTTP/1.1\r\nHost: test\r\n\r\n"));
+    ASSERT_EQ(200, probe.read_response().status);
+    grown = in_use() - std::min(before, in_use());
+  });
+  EXPECT_LT(grown, std::size_t{32} << 20) << "bytes allocated while 100 declared 1 MiB bodies wait";
 }
 
 // §2: connections beyond the total cap are closed at once and counted; the others keep working.

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/time_format.h"
 #include "web/controller.h"
 
 namespace unshelver::web {
@@ -158,6 +159,21 @@ TEST(PageModelTest, FailureSummariesNameNoCloudDetail) {
     EXPECT_FALSE(failure_summary(reason).empty());
     EXPECT_FALSE(failure_code(reason).empty());
   }
+}
+
+TEST(PageModelTest, TimesWithoutTheScriptAreHumanNotIso) {
+  const auto now = *core::parse_rfc3339("2026-12-06T21:00:00Z");
+  EXPECT_EQ(human_time("2026-12-06T14:02:07.123456Z", now), "14:02:07 UTC");
+  EXPECT_EQ(human_time("2026-12-05T23:59:00Z", now), "5 Dec 23:59 UTC");
+  EXPECT_EQ(human_time(nullptr, now), "");
+  EXPECT_EQ(human_time("not a time", now), "");
+  nlohmann::json backend = {{"since", "2026-12-06T14:02:07Z"},
+                            {"last_activity", nullptr},
+                            {"idle_deadline", "2026-12-07T01:30:00Z"}};
+  add_time_texts(backend, now);
+  EXPECT_EQ(backend["since_text"], "14:02:07 UTC");
+  EXPECT_EQ(backend["last_activity_text"], "");
+  EXPECT_EQ(backend["idle_deadline_text"], "7 Dec 01:30 UTC");
 }
 
 }  // namespace

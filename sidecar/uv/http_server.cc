@@ -81,7 +81,7 @@ constexpr std::uint64_t kRefusalLogIntervalMs = 10'000;
 // A connection keeps one finished write request for reuse, unless its buffer grew beyond this.
 constexpr std::size_t kMaxKeptWriteCapacity = std::size_t{64} * 1024;
 // What is reserved for a request body before its bytes arrive, at most: the rest grows with them.
-constexpr std::uint64_t kMaxReservedBodyBytes = 16 * 1024;
+constexpr std::uint64_t kMaxReservedBodyBytes = std::uint64_t{16} * 1024;
 // A request body buffer above this capacity is released rather than kept for the next request.
 constexpr std::size_t kMaxKeptBodyCapacity = std::size_t{16} * 1024;
 // How long a closing connection waits for its last answer to be written and for the client's EOF.

@@ -393,6 +393,14 @@ async function refused_wake_counts_down_and_retries(t) {
   check((await pressWake(other)).status() === 303, "flaky's wake was not accepted");
   const refused = await pressWake(page, { meetCooldown: true });
   check(refused.status() === 429, `the wake inside the cool-down answered ${refused.status()}, expected 429`);
+  // The page tries again by itself when its countdown ends; on a loaded machine that can come
+  // before the checks below are done, so its retry waits until they are.
+  let releaseRetry;
+  const retryHeld = new Promise((resolve) => { releaseRetry = resolve; });
+  await page.route((url) => /\/wake(\/|$)/.test(url.pathname), async (route) => {
+    await retryHeld;
+    await route.continue();
+  });
   // The JavaScript-less visitor presses Wake inside the same cool-down.
   const answer = await pressWake(noScript, { meetCooldown: true });
   check(Number(await refused.headerValue("retry-after")) > 0, "the 429 has no Retry-After");
@@ -416,6 +424,7 @@ async function refused_wake_counts_down_and_retries(t) {
     console.log(`  the JavaScript-less wake came after the cool-down (${answer.status()}); its refresh is not checked`);
   }
   // With JavaScript: the page tries again by itself and the visitor reaches the deep link.
+  releaseRetry();
   await followToChat(t, page, 20_000);
   await t.shot(page, "at-chat");
   const url = new URL(page.url());

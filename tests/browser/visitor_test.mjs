@@ -393,8 +393,10 @@ async function refused_wake_counts_down_and_retries(t) {
   check((await pressWake(other)).status() === 303, "flaky's wake was not accepted");
   const refused = await pressWake(page, { meetCooldown: true });
   check(refused.status() === 429, `the wake inside the cool-down answered ${refused.status()}, expected 429`);
+  await page.waitForLoadState("load");
   // The page tries again by itself when its countdown ends; on a loaded machine that can come
-  // before the checks below are done, so its retry waits until they are.
+  // before the checks below are done, so its retry waits until they are (and nothing below waits
+  // for the page's next load before it is let go).
   let releaseRetry;
   const retryHeld = new Promise((resolve) => { releaseRetry = resolve; });
   await page.route((url) => /\/wake(\/|$)/.test(url.pathname), async (route) => {
@@ -404,7 +406,6 @@ async function refused_wake_counts_down_and_retries(t) {
   // The JavaScript-less visitor presses Wake inside the same cool-down.
   const answer = await pressWake(noScript, { meetCooldown: true });
   check(Number(await refused.headerValue("retry-after")) > 0, "the 429 has no Retry-After");
-  await page.waitForLoadState("load");
   await t.shot(page, "refused");
   const countdown = await textOf(field(page, "countdown"));
   check(/^\d+ s$|^now$/.test(countdown), `the countdown reads ${JSON.stringify(countdown)}`);

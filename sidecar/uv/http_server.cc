@@ -80,8 +80,6 @@ constexpr std::size_t kMaxQueuedOutputBytes = std::size_t{256} * 1024;
 constexpr std::uint64_t kRefusalLogIntervalMs = 10'000;
 // A connection keeps one finished write request for reuse, unless its buffer grew beyond this.
 constexpr std::size_t kMaxKeptWriteCapacity = std::size_t{64} * 1024;
-// What is reserved for a request body before its bytes arrive, at most: the rest grows with them.
-constexpr std::uint64_t kMaxReservedBodyBytes = std::uint64_t{16} * 1024;
 // A request body buffer above this capacity is released rather than kept for the next request.
 constexpr std::size_t kMaxKeptBodyCapacity = std::size_t{16} * 1024;
 // How long a closing connection waits for its last answer to be written and for the client's EOF.
@@ -869,14 +867,11 @@ int HttpConnection::on_headers_complete() {
     if (has_body) send_continue();
   }
   if (has_body) {
-    // Room for the declared length, up to kMaxReservedBodyBytes: reserving all of it would let a
-    // client that declares a large body and then sends it a byte at a time hold that much memory
-    // per connection without sending it (the soak's slow bodies did: 36 MB for 600 connections).
-    // A larger body grows the buffer as its bytes arrive.
-    if (has_length) {
-      request_.body.reserve(
-          static_cast<std::size_t>(std::min<std::uint64_t>(parser_.content_length, kMaxReservedBodyBytes)));
-    }
+    // Nothing is reserved for the declared length: the buffer grows with the bytes that arrive.
+    // Reserving it let a client that declares a large body and then sends it a byte at a time
+    // hold that much memory per connection without sending it (the soak's slow bodies held
+    // 36 MB that way), and even a small reservation is memory that becomes resident over time
+    // as the allocator hands the same pages to others.
     phase_ = Phase::kBody;
     // An absolute deadline: a client that trickles its body a byte at a time does not extend it.
     arm_timer(server_->limits.body_timeout);

@@ -2,6 +2,7 @@
 // driver_common.mjs): assertions, waiting for what a user should see, launching Debian's Chromium
 // and running the tests.
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 
 export const SETUP_HINT = "install them with `scripts/setup test` (Chromium, Node.js) and `npm ci --prefix tests/browser` (playwright-core)";
 export const WAIT_MS = 10_000;  // one wait for something the user should see
@@ -70,6 +71,18 @@ export async function launchChromium(chromium) {
     executablePath: chromium, headless: true, args: asRoot ? ["--no-sandbox"] : [], timeout: 30_000,
   });
   return { playwright, browser };
+}
+
+// Saves a full-page screenshot of a test's `number`th step as ARTIFACTS/<test>--<nn>-<step>.png
+// and says where; a failed screenshot is reported, not thrown (it must not fail the test).
+export async function screenshot(page, artifacts, testName, number, step) {
+  const file = join(artifacts, `${testName}--${String(number).padStart(2, "0")}-${step}.png`);
+  try {
+    await page.screenshot({ path: file, fullPage: true, timeout: WAIT_MS });
+    console.log(`  screenshot ${file}`);
+  } catch (error) {
+    console.log(`  screenshot ${file} failed: ${error.message.split("\n")[0]}`);
+  }
 }
 
 export function withTimeout(promise, ms, what) {

@@ -8,10 +8,9 @@
 // The control token comes from $UNSHELVER_CONTROL_TOKEN (not argv, which `ps` shows); Chromium
 // from $CHROMIUM, else /usr/bin/chromium. Screenshots go to DIR as <test>--<nn>-<step>.png.
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 
-import { Failure, WAIT_MS, check, runDriver, sleep, textOf, waitForText, waitUntil } from "./driver_base.mjs";
+import { Failure, WAIT_MS, check, runDriver, screenshot, sleep, textOf, waitForText, waitUntil } from "./driver_base.mjs";
 
 export { Failure, WAIT_MS, check, sleep, textOf, waitForText, waitUntil };
 
@@ -183,13 +182,7 @@ export class TestRun {
 
   async shot(page, step) {
     this.shots += 1;
-    const file = join(ARTIFACTS, `${this.name}--${String(this.shots).padStart(2, "0")}-${step}.png`);
-    try {
-      await page.screenshot({ path: file, fullPage: true, timeout: WAIT_MS });
-      console.log(`  screenshot ${file}`);
-    } catch (error) {
-      console.log(`  screenshot ${file} failed: ${error.message.split("\n")[0]}`);
-    }
+    await screenshot(page, ARTIFACTS, this.name, this.shots, step);
   }
 
   // The problems not expected by the test; closes its browser contexts.

@@ -151,10 +151,30 @@ def kill_chromium_with_profile_in(directory):
     return killed
 
 
-def run_driver(test, command, env, timeout, artifacts, daemon_output):
-    """Runs a Node driver, streaming its output, and fails `test` with each FAIL line and the lines
-    under it (what went wrong) when it does not pass in `timeout` s. Returns the process, for the
-    test's cleanup."""
+def stop_driver(driver, driver_tmp):
+    """Ends a driver started by run_driver (None: none was) and whatever Chromium it left: a driver
+    that was killed cannot close its Chromium (Playwright starts it in its own process group), so
+    whatever still runs with a profile in `driver_tmp` is ended too."""
+    if driver is not None:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+        driver.stdout.close()
+    leftovers = kill_chromium_with_profile_in(driver_tmp)
+    if leftovers:
+        print(f"killed Chromium processes left behind: {leftovers}", flush=True)
+
+
+def run_driver(test, command, token, driver_tmp, timeout, artifacts, daemon_output):
+    """Runs a Node driver (with --only from $UNSHELVER_BROWSER_TESTS, e.g.
+    public_wake_through_the_page,..., and the control token in its environment, not its argv),
+    streaming its output, and fails `test` with each FAIL line and the lines under it (what went
+    wrong) when it does not pass in `timeout` s. Returns the process, for stop_driver()."""
+    only = os.environ.get("UNSHELVER_BROWSER_TESTS")
+    if only:
+        command = command + ["--only", only]
+    env = dict(os.environ, UNSHELVER_CONTROL_TOKEN=token, CHROMIUM=CHROMIUM, TMPDIR=driver_tmp,
+               NODE_NO_WARNINGS="1")
     driver = subprocess.Popen(command, cwd=HERE, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     test.driver = driver
@@ -236,16 +256,7 @@ class BrowserDriverCase(unittest.TestCase):
         """Called before the daemon starts, with its state_dir (not yet created)."""
 
     def stop_driver(self):
-        if self.driver is not None:
-            if self.driver.poll() is None:
-                self.driver.kill()
-                self.driver.wait()
-            self.driver.stdout.close()
-        # A driver that was killed cannot close its Chromium (Playwright starts it in its own
-        # process group): end whatever still runs with a profile in our TMPDIR.
-        leftovers = kill_chromium_with_profile_in(self.driver_tmp)
-        if leftovers:
-            print(f"killed Chromium processes left behind: {leftovers}", flush=True)
+        stop_driver(self.driver, self.driver_tmp)
 
     def stop_daemon(self):
         try:
@@ -259,12 +270,8 @@ class BrowserDriverCase(unittest.TestCase):
     def run_driver(self, driver):
         command = ["node", driver, "--base-url", f"http://127.0.0.1:{self.daemon.port}",
                    "--foreign-url", self.foreign.url, "--artifacts", self.artifacts]
-        only = os.environ.get("UNSHELVER_BROWSER_TESTS")  # e.g. public_wake_through_the_page,...
-        if only:
-            command += ["--only", only]
-        env = dict(os.environ, UNSHELVER_CONTROL_TOKEN=self.token, CHROMIUM=CHROMIUM, TMPDIR=self.driver_tmp,
-                   NODE_NO_WARNINGS="1")
-        self.driver = run_driver(self, command, env, DRIVER_TIMEOUT, self.artifacts, self.daemon.output)
+        self.driver = run_driver(self, command, self.token, self.driver_tmp, DRIVER_TIMEOUT, self.artifacts,
+                                 self.daemon.output)
 
 
 

@@ -31,8 +31,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import harness  # noqa: E402
 from caddy_harness import BareCaddy  # noqa: E402
 from harness import Unshelver, free_port  # noqa: E402
-from test_browser import (CHROMIUM, SETUP_HINT, artifacts_dir, kill_chromium_with_profile_in,  # noqa: E402
-                          missing_tools, run_driver)
+from test_browser import SETUP_HINT, artifacts_dir, missing_tools, run_driver, stop_driver  # noqa: E402
 
 DRIVER = os.path.join(HERE, "visitor_test.mjs")
 DRIVER_TIMEOUT = 240  # seconds; the driver's own watchdog ends it after 210
@@ -250,25 +249,14 @@ class VisitorBrowserTest(unittest.TestCase):
                     shutil.copyfile(daemon.log_path, os.path.join(self.artifacts, f"unshelver-{number}.log"))
 
     def stop_driver(self):
-        if self.driver is not None:
-            if self.driver.poll() is None:
-                self.driver.kill()
-                self.driver.wait()
-            self.driver.stdout.close()
-        leftovers = kill_chromium_with_profile_in(self.driver_tmp)
-        if leftovers:
-            print(f"killed Chromium processes left behind: {leftovers}", flush=True)
+        stop_driver(self.driver, self.driver_tmp)
 
     def test_visitor_pages_in_headless_chromium(self):
         command = ["node", DRIVER, "--unshelver-url", f"http://127.0.0.1:{self.port}",
                    "--caddy-port", str(self.caddy.port), "--daemon-control", self.control.url,
                    "--artifacts", self.artifacts]
-        only = os.environ.get("UNSHELVER_BROWSER_TESTS")
-        if only:
-            command += ["--only", only]
-        env = dict(os.environ, UNSHELVER_CONTROL_TOKEN=self.token, CHROMIUM=CHROMIUM, TMPDIR=self.driver_tmp,
-                   NODE_NO_WARNINGS="1")
-        run_driver(self, command, env, DRIVER_TIMEOUT, self.artifacts, lambda: self.daemon.output())
+        run_driver(self, command, self.token, self.driver_tmp, DRIVER_TIMEOUT, self.artifacts,
+                   lambda: self.daemon.output())
 
 
 if __name__ == "__main__":

@@ -10,10 +10,9 @@
 // The control token comes from $UNSHELVER_CONTROL_TOKEN; the driver uses it (directly against
 // Unshelver, not through Caddy) only to arrange a backend's state before a test.
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 
-import { WAIT_MS, check, runDriver, sleep, textOf, waitForText, waitUntil } from "./driver_base.mjs";
+import { WAIT_MS, check, runDriver, screenshot, sleep, textOf, waitForText, waitUntil } from "./driver_base.mjs";
 
 const { values: options } = parseArgs({
   options: {
@@ -77,13 +76,7 @@ class TestRun {
 
   async shot(page, step) {
     this.shots += 1;
-    const file = join(ARTIFACTS, `${this.name}--${String(this.shots).padStart(2, "0")}-${step}.png`);
-    try {
-      await page.screenshot({ path: file, fullPage: true, timeout: WAIT_MS });
-      console.log(`  screenshot ${file}`);
-    } catch (error) {
-      console.log(`  screenshot ${file} failed: ${error.message.split("\n")[0]}`);
-    }
+    await screenshot(page, ARTIFACTS, this.name, this.shots, step);
   }
 
   async finish() {

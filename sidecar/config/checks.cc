@@ -292,6 +292,13 @@ void resolve_buttons(Reader& reader, Draft& draft, bool backends_required) {
                     "missing required key `instance_name` (or `instance_id`) for provider \"openstack\"");
     }
     finish_button(draft, backend, button);
+    // A shelved machine that cost more than a running one would make every saving negative: a
+    // slip between the two keys, most likely.
+    if (backend.price && backend.price->asleep_per_hour > backend.price->running_per_hour) {
+      const YAML::Node price = std::as_const(item)["price"];
+      reader.add_at(std::as_const(price)["asleep_per_hour"], button_path + ".price.asleep_per_hour",
+                    "must not be more than running_per_hour");
+    }
 
     ids.check(backend.name, button.id_where.value_or(item_where), button_path, "id");
     if (openstack) {

@@ -111,6 +111,16 @@ enum class GateDown {
   kOpen,    // the request goes to the backend's last known address
 };
 
+// What a backend's machine costs per hour (buttons[].price), for the savings report
+// (bill/savings.h).
+struct Price {
+  double running_per_hour = 0;  // while it runs, is started or is stopped
+  double asleep_per_hour = 0;   // while shelved (disk, reserved addresses)
+  std::string currency;         // ISO 4217: "EUR"
+
+  bool operator==(const Price&) const = default;
+};
+
 // Bounds on the requests held at the gate (buttons[].hold).
 struct HoldSettings {
   // Below the OpenAI SDKs' 600 s read timeout, so a client sees an answer rather than a timeout.
@@ -157,6 +167,8 @@ struct BackendConfig {
   // The SHA-256 digests (64 lower-case hex digits each) of the bearer keys that a request must
   // carry to pass the gate or wake the backend; empty: no key needed.
   std::vector<std::string> api_key_digests;
+  // The hourly prices for the savings report; nullopt: the report gives hours only.
+  std::optional<Price> price;
 
   bool operator==(const BackendConfig&) const = default;
 };

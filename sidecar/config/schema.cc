@@ -55,6 +55,19 @@ std::string upper(std::string text) {
 
 // The proxy socket's path also goes into the Caddyfile Unshelver renders (unix//PATH), so it is
 // held to characters that mean nothing more to Caddy.
+// A currency as the report prints it: three capital letters (ISO 4217).
+std::string check_currency(std::string_view text) {
+  const bool code =
+      text.size() == 3 && std::all_of(text.begin(), text.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+  return code ? "" : "must be an ISO 4217 currency code of three capital letters, such as EUR or USD";
+}
+
+// The backend's price, made when its first key is read.
+Price& price_of(Draft& draft) {
+  if (!draft.backend->price) draft.backend->price.emplace();
+  return *draft.backend->price;
+}
+
 std::string check_socket_path(std::string_view text) {
   if (std::string message = config_detail::check_absolute_path(text); !message.empty()) return message;
   const bool plain = std::all_of(text.begin(), text.end(), [](char c) {
@@ -282,6 +295,16 @@ const Key kKeys[] = {
        d.backend->api_key_digests.clear();
        for (const std::string& item : v.list) d.backend->api_key_digests.push_back(core::to_lower(item.substr(7)));
      }},
+    {.path = "buttons[].price", .type = Type::kSection, .origin = kOurs, .help = "What the machine costs per hour, for the savings report (`unshelver report`, /control, /api/status)."},
+    {.path = "buttons[].price.running_per_hour", .type = Type::kNumber, .origin = kOurs, .max = 1e9, .fallback = "none (the report gives hours only)", .example = "2.80",
+     .help = "Price per hour while the machine runs (also while it is started or stopped).",
+     .store = [](Draft& d, const Value& v) { price_of(d).running_per_hour = v.number; }, .required = true},
+    {.path = "buttons[].price.asleep_per_hour", .type = Type::kNumber, .origin = kOurs, .max = 1e9, .fallback = "0 (shelved costs nothing)", .example = "0.05",
+     .help = "Price per hour while it is shelved (disk, addresses); at most running_per_hour.",
+     .store = [](Draft& d, const Value& v) { price_of(d).asleep_per_hour = v.number; }},
+    {.path = "buttons[].price.currency", .type = Type::kString, .origin = kOurs, .fallback = "none", .example = "EUR",
+     .help = "The prices' currency: an ISO 4217 code such as EUR or USD.", .check = check_currency,
+     .store = [](Draft& d, const Value& v) { price_of(d).currency = v.text; }, .required = true},
     {.path = "buttons[].health", .type = Type::kSection, .origin = kOurs, .help = "Health probing in detail; each key wins over the older keys above."},
     {.path = "buttons[].health.path", .type = Type::kString, .origin = kOurs, .fallback = "healthcheck_path, else \"/\"", .example = "\"/health\"",
      .help = "The probed path.",

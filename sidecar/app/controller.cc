@@ -4,6 +4,7 @@
 
 #include "app/app.h"
 #include "app/status.h"
+#include "bill/savings.h"
 
 namespace unshelver::app {
 
@@ -18,6 +19,7 @@ std::vector<web::BackendView> App::backends() const {
     if (events_) {
       view.history = events_->history().history(view.name, now);
       view.wake_estimate_seconds = view.history.estimate_seconds;
+      view.savings = core::savings_json(events_->ledger(), view.name, backends_[i].config().price, now);
     }
     if (activity_) {
       view.activity_lines = activity_->activity_lines(i);

@@ -112,6 +112,17 @@ void App::metrics(core::MetricsPage& page) const {
     }
     page.histogram("unshelver_wake_duration_seconds", "From a wake request until the backend was ready.",
                    {{"backend", name}}, operations.wake_durations());
+    // The savings report's seconds (bill/ledger.h), from the event log the daemon read at start
+    // and every record since: Prometheus users multiply by their own prices.
+    if (events_) {
+      const core::Usage total = events_->ledger().total(name, std::chrono::system_clock::now());
+      page.counter("unshelver_backend_awake_seconds_total",
+                   "Seconds the backend's machine ran or was being started or stopped, per the event log.",
+                   {{"backend", name}}, total.awake);
+      page.counter("unshelver_backend_asleep_seconds_total",
+                   "Seconds the backend's machine was shelved, per the event log.", {{"backend", name}},
+                   total.asleep);
+    }
   }
 
   if (activity_) activity_->write_metrics(page);

@@ -85,6 +85,8 @@ json backend_json(const web::BackendView& view) {
       {"wake_estimate_seconds", view.wake_estimate_seconds ? json(*view.wake_estimate_seconds) : json()},
       {"history", core::history_json(view.history)},
   };
+  // Admins only, like the history (web::public_backend leaves it out).
+  if (!view.savings.is_null()) entry["savings"] = view.savings;
   if (view.activity_lines) entry["activity_lines"] = *view.activity_lines;
   if (view.ignored_lines) entry["ignored_lines"] = *view.ignored_lines;
   if (view.gate) {

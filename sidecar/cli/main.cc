@@ -26,6 +26,7 @@
 #include "cli/events_command.h"
 #include "cli/log_format.h"
 #include "cli/ops_command.h"
+#include "cli/report_command.h"
 #include "config/files.h"
 #include "config/schema.h"
 #include "uv/descriptor_limit.h"
@@ -72,6 +73,10 @@ Asking the running instance (with the control token; exit 0 success, 1 not reach
   Each takes --config FILE, --url URL (else $UNSHELVER_URL, else the config's `listen`) and
   --token-file FILE (else $UNSHELVER_CONTROL_TOKEN, else app.control_token); never the token
   itself, which every user could read with `ps`. `unshelver COMMAND --help` for details.
+
+  unshelver report [--since DATE] [--until DATE] [--backend NAME] [--json|--csv]
+                                      the savings report from the local event log (hours awake and
+                                      asleep, cost, savings); no running instance needed
 
   unshelver --version | --help
 
@@ -256,6 +261,7 @@ static int dispatch(int argc, char** argv) {
     if (command == "status") return unshelver::app::run_status_command(rest);
     if (command == "wake") return unshelver::app::run_wake_command(rest);
     if (command == "shelve") return unshelver::app::run_shelve_command(rest);
+    if (command == "report") return unshelver::app::run_report_command(rest);
   }
   if (argc >= 2 && std::string(argv[1]) == "hash-key") return hash_key(argc);
   // Hidden: prints a document written from the configuration schema (config/schema.h), to

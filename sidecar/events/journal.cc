@@ -224,6 +224,15 @@ void EventJournal::Work::prune() {
   }
 }
 
+std::vector<std::string> event_log_files(const std::string& path) {
+  std::vector<std::string> files;
+  for (int index = highest_rotated(path); index >= 1; --index) {
+    if (exists(rotated_path(path, index))) files.push_back(rotated_path(path, index));
+  }
+  files.push_back(path);
+  return files;
+}
+
 EventJournal::EventJournal(uv_loop_t* loop, JournalSettings settings)
     : loop_(loop), settings_(std::move(settings)), retry_timer_(loop), random_(std::random_device{}()) {
   settings_.keep_files = std::max(1, settings_.keep_files);

@@ -124,4 +124,8 @@ class EventJournal {
   ErrorCallback on_error_;
 };
 
+// The log's files as they exist now, oldest first: the rotated "path.N" down to "path.1", then
+// `path` itself (whether or not it exists). For readers of the whole log (`unshelver report`).
+std::vector<std::string> event_log_files(const std::string& path);
+
 }  // namespace unshelver::io

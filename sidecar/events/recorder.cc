@@ -31,6 +31,7 @@ EventRecorder::EventRecorder(uv_loop_t* loop, const core::Config& config,
       config_(config),
       session_(session),
       journal_(loop, journal_settings(config)),
+      ledger_(core::backends_by_instance(config.backends)),
       noise_(noise),
       noise_timer_(loop),
       on_change_(std::move(on_change)) {}
@@ -56,6 +57,7 @@ Status EventRecorder::start() {
   stats_.unreadable_lines = opened->unreadable_lines;
   last_recorded_seq_ = opened->last_seq;
   recent_.assign(opened->recent.begin(), opened->recent.end());
+  ledger_.seed(opened->history);
   history_.seed(std::move(opened->history));
   journal_.on_written([this](const std::vector<core::EventRecord>& records) { on_written(records); });
   journal_.on_error([this](const std::string& error, bool records_wait, std::size_t unwritten) {
@@ -195,6 +197,7 @@ void EventRecorder::on_written(const std::vector<core::EventRecord>& records) {
     recent_.push_back(record);
     if (recent_.size() > kRecentKept) recent_.pop_front();
     history_.add(record);
+    ledger_.add(record);
     if (mirror_) mirror_->enqueue(record);
   }
   release_waiters();

@@ -29,6 +29,7 @@
 
 #include "backend/reconciler.h"
 #include "base/prometheus.h"
+#include "bill/ledger.h"
 #include "config/config.h"
 #include "events/journal.h"
 #include "events/noise_policy.h"
@@ -87,6 +88,8 @@ class EventRecorder {
   // The backends' awake and asleep periods and wakes: seeded from the log's end at start(), and
   // fed every record once it is written.
   const core::WakeHistory& history() const { return history_; }
+  // The backends' awake and asleep time for the savings report (bill/ledger.h), kept the same way.
+  const core::Ledger& ledger() const { return ledger_; }
   // Sets the status document's "events"; adds the events' metrics (the journal's and Swift's).
   void write_status(nlohmann::json& document) const;
   void write_metrics(core::MetricsPage& page) const;
@@ -118,6 +121,7 @@ class EventRecorder {
   std::unique_ptr<providers::SwiftMirror> mirror_;
   std::deque<core::EventRecord> recent_;  // the newest recorded events
   core::WakeHistory history_;
+  core::Ledger ledger_;
   std::uint64_t last_recorded_seq_ = 0;
   RecorderStats stats_;
   std::list<Waiter> waiters_;

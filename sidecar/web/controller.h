@@ -80,6 +80,9 @@ struct BackendView {
   // before the first completed wake; and the last 7 days' periods and wakes.
   std::optional<double> wake_estimate_seconds;
   core::BackendHistory history;
+  // The savings report's figures (bill/savings.h savings_json): this month, last month and the
+  // last 30 days; null without the event log.
+  nlohmann::json savings;
 };
 
 // The one rule between the reconciler's state and what visitors see: `ready` means visitors

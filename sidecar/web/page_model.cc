@@ -4,6 +4,7 @@
 
 #include "base/text.h"
 #include "base/time_format.h"
+#include "bill/savings.h"
 
 namespace unshelver::web {
 
@@ -229,6 +230,17 @@ void add_page_fields(const BackendView& view, nlohmann::json& entry) {
   entry["auto_refresh"] = auto_refresh(view.state);
   // The control page's timeline without JavaScript.
   entry["history_summary"] = core::history_summary(view.history, core::WakeHistorySettings{}.window);
+  // The control page's savings section (bill/savings.h), drawn by the server: no script needed.
+  if (view.savings.is_object()) {
+    entry["bill"] = {
+        {"this_month", core::period_summary(view.savings["this_month"])},
+        {"last_month", core::period_summary(view.savings["last_month"])},
+        {"bars", core::chart_bars(view.savings["days"])},
+        {"first_day", view.savings["days"].empty() ? "" : view.savings["days"].front().value("day", "")},
+        {"last_day", view.savings["days"].empty() ? "" : view.savings["days"].back().value("day", "")},
+        {"width", core::kChartWidth},
+        {"height", core::kChartHeight}};
+  }
   const std::optional<WakeStep> step = current_step(view);
   nlohmann::json steps = nlohmann::json::array();
   for (WakeStep each : kWakeSteps) {

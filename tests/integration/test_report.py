@@ -188,6 +188,16 @@ class ReportTest(unittest.TestCase):
                                    r'cost 5\.80 EUR, saved 5\.40 EUR<')
             self.assertEqual(page.count('class="bill-awake"'), 30)
             self.assertNotIn("style=", page[page.index('data-role="savings"'):page.index("</svg>")])
+
+            # Records written from now on count at once (the ledger is fed each one): a wake on the
+            # sim makes the awake time grow past the log's.
+            code, _, body = daemon.wake()
+            self.assertEqual(code, 202, body)
+            daemon.wait_for_state("ready", 10)
+            grown = daemon.wait_until(
+                lambda: (lambda s: s if s["this_month"]["awake_seconds"] > 4.6 * 3600 + 0.5 else None)(
+                    daemon.backend()["savings"]), 5, "the wake's seconds in this month's awake time")
+            self.assertGreater(grown["days"][-1]["awake_seconds"], 0)
         finally:
             daemon.stop()
 

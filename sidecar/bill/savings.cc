@@ -89,17 +89,17 @@ nlohmann::json period_json(const PeriodUsage& period) {
   return out;
 }
 
-std::string report_text(const std::vector<PeriodUsage>& periods) {
-  std::string out;
-  if (!periods.empty()) {
-    out += "From " + format_rfc3339(periods.front().since) + " until " +
-           format_rfc3339(periods.front().until) + " (UTC)\n\n";
-  }
-  const std::vector<std::pair<std::string, std::size_t>> columns = {
+std::string report_text(const std::vector<PeriodUsage>& periods, TimePoint since, TimePoint until,
+                        bool per_day) {
+  std::string out = "From " + format_rfc3339(since) + " until " + format_rfc3339(until) + " (UTC)\n\n";
+  std::vector<std::pair<std::string, std::size_t>> columns = {
       {"backend", 12},   {"awake h", 9}, {"asleep h", 9}, {"unknown h", 10},     {"cost", 10},
       {"always on", 10}, {"saved", 10},  {"currency", 8}, {"dry run: saved", 15}};
+  if (per_day) columns.insert(columns.begin(), {"day", 10});
+  // The day and the backend's name read from the left, the figures from the right.
+  const std::size_t text_columns = per_day ? 2 : 1;
   for (std::size_t i = 0; i < columns.size(); ++i) {
-    out += pad(columns[i].first, columns[i].second, i > 0);
+    out += pad(columns[i].first, columns[i].second, i >= text_columns);
     out += i + 1 < columns.size() ? "  " : "\n";
   }
   for (const PeriodUsage& period : periods) {
@@ -117,8 +117,9 @@ std::string report_text(const std::vector<PeriodUsage>& periods) {
       for (int i = 0; i < 4; ++i) cells.emplace_back("-");
       cells.push_back(period.usage.would_sleep > 0 ? fixed(hours(period.usage.would_sleep), 2) + " h" : "-");
     }
+    if (per_day) cells.insert(cells.begin(), date_of(period.since));
     for (std::size_t i = 0; i < cells.size(); ++i) {
-      out += pad(cells[i], columns[i].second, i > 0);
+      out += pad(cells[i], columns[i].second, i >= text_columns);
       out += i + 1 < cells.size() ? "  " : "\n";
     }
   }

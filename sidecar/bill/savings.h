@@ -48,8 +48,10 @@ struct PeriodUsage {
 //  "would_sleep_seconds", and with a price "currency", "running_per_hour", "asleep_per_hour",
 //  "cost", "always_on_cost", "savings", "projected_savings"}.
 nlohmann::json period_json(const PeriodUsage& period);
-// The report as a table for people, one row per backend, with a line saying how it was computed.
-std::string report_text(const std::vector<PeriodUsage>& periods);
+// The report over [since, until) as a table for people, one row per backend (with `per_day`, per
+// UTC day and backend, the day first), and lines saying how it was computed.
+std::string report_text(const std::vector<PeriodUsage>& periods, TimePoint since, TimePoint until,
+                        bool per_day = false);
 // The report as CSV (RFC 4180: a header row, CRLF line ends, fields quoted when they need it).
 std::string report_csv(const std::vector<PeriodUsage>& periods);
 // One CSV field: quoted (with its quotes doubled) when it holds a comma, a quote or a line end.

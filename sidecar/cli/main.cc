@@ -74,7 +74,7 @@ Asking the running instance (with the control token; exit 0 success, 1 not reach
   --token-file FILE (else $UNSHELVER_CONTROL_TOKEN, else app.control_token); never the token
   itself, which every user could read with `ps`. `unshelver COMMAND --help` for details.
 
-  unshelver report [--since DATE] [--until DATE] [--backend NAME] [--json|--csv]
+  unshelver report [--since DATE] [--until DATE] [--backend NAME] [--daily] [--json|--csv]
                                       the savings report from the local event log (hours awake and
                                       asleep, cost, savings); no running instance needed
 

@@ -1,8 +1,10 @@
 #include "cli/report_command.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <optional>
 
 #include "base/text.h"
@@ -23,8 +25,8 @@ using cli::kExitUsage;
 using core::TimePoint;
 
 constexpr const char* kReportUsage =
-    R"(Usage: unshelver report [--since DATE] [--until DATE] [--backend NAME] [--json | --csv]
-                        [--config FILE]
+    R"(Usage: unshelver report [--since DATE] [--until DATE] [--backend NAME] [--daily]
+                        [--json | --csv] [--config FILE]
 
 The savings report: per backend, the hours its machine was awake (from the wake request until it
 was shelved), asleep and unknown (before the first event, or in error), and with prices
@@ -35,6 +37,7 @@ Read from the configuration's event log and its rotated files; no running instan
                      default: the first day of the current month
   --until DATE       end of the period (not included); default: now
   --backend NAME     only this backend
+  --daily            a row per UTC day and backend (for charts), each cut to the period
   --json             one JSON document: {"since", "until", "backends": [...]}
   --csv              a table: a header row, then one row per backend (RFC 4180)
   --config FILE, -c  the configuration (else $UNSHELVER_CONFIG, else ./config.yaml)
@@ -48,6 +51,7 @@ struct ReportOptions {
   std::optional<TimePoint> since;
   std::optional<TimePoint> until;
   std::string backend;
+  bool daily = false;
   Format format = Format::kText;
   cli::ConnectionOptions connection;
 };
@@ -69,6 +73,8 @@ Result<ReportOptions> parse(const std::vector<std::string>& args) {
       json = true;
     } else if (arg == "--csv") {
       csv = true;
+    } else if (arg == "--daily") {
+      options.daily = true;
     } else if (arg == "--backend") {
       auto name = value("a backend name");
       if (!name) return name.error();
@@ -172,10 +178,23 @@ int run_report_command(const std::vector<std::string>& args) {
   ledger.seed(std::move(records));
 
   std::vector<core::PeriodUsage> periods;
-  periods.reserve(chosen.size());
-  for (const core::BackendConfig* backend : chosen) {
-    periods.push_back(core::PeriodUsage{backend->name, since, until,
-                                        ledger.usage(backend->name, since, until, now), backend->price});
+  if (options->daily) {
+    // Day by day, each day's backends together: a time series as spreadsheets chart it.
+    std::map<TimePoint, std::vector<core::PeriodUsage>> days;
+    for (const core::BackendConfig* backend : chosen) {
+      for (const core::DayUsage& day : ledger.daily(backend->name, since, until, now)) {
+        days[day.day].push_back(core::PeriodUsage{backend->name, std::max(day.day, since),
+                                                  std::min(day.day + std::chrono::hours(24), until),
+                                                  day.usage, backend->price});
+      }
+    }
+    for (auto& [day, rows] : days) periods.insert(periods.end(), rows.begin(), rows.end());
+  } else {
+    periods.reserve(chosen.size());
+    for (const core::BackendConfig* backend : chosen) {
+      periods.push_back(core::PeriodUsage{backend->name, since, until,
+                                          ledger.usage(backend->name, since, until, now), backend->price});
+    }
   }
   if (options->format == Format::kJson) {
     nlohmann::json rows = nlohmann::json::array();
@@ -187,7 +206,7 @@ int run_report_command(const std::vector<std::string>& args) {
   } else if (options->format == Format::kCsv) {
     std::fputs(core::report_csv(periods).c_str(), stdout);
   } else {
-    std::fputs(core::report_text(periods).c_str(), stdout);
+    std::fputs(core::report_text(periods, since, until, options->daily).c_str(), stdout);
   }
   return kExitOk;
 }

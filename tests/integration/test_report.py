@@ -112,6 +112,16 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(row["currency"], "EUR")
         self.assertEqual((row["cost"], row["always_on_cost"], row["savings"]), ("19.57", "49.00", "29.43"))
 
+        # Per day, for charts: 11-30 (from 00:00) awake 20:00-21:00 and 23:00-24:00, asleep
+        # 21:00-23:00, unknown before 20:00; 12-01 until 14:00 as below.
+        done = self.report("--since", "2026-11-30", "--until", UNTIL, "--csv", "--daily")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        rows = list(csv.DictReader(io.StringIO(done.stdout, newline="")))
+        self.assertEqual([(row["since"][:10], row["until"]) for row in rows],
+                         [("2026-11-30", "2026-12-01T00:00:00.000000Z"), ("2026-12-01", "2026-12-01T14:00:00.000000Z")])
+        self.assertEqual([(row["awake_hours"], row["asleep_hours"], row["unknown_hours"]) for row in rows],
+                         [("2.0000", "2.0000", "20.0000"), ("4.6000", "8.9000", "0.5000")])
+
         done = self.report("--since", SINCE, "--until", UNTIL)
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertRegex(done.stdout, r"gpu\s+6\.60\s+10\.90\s+0\.50\s+19\.57\s+49\.00\s+29\.43\s+EUR")

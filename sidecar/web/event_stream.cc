@@ -89,6 +89,26 @@ void EventStreams::heartbeat() {
   }
 }
 
+void EventStreams::write_status(nlohmann::json& events) const {
+  events["streams"] = nlohmann::json{{"open", streams_.size()},
+                                     {"max_clients", settings_.max_clients},
+                                     {"opened", stats_.opened},
+                                     {"refused_full", stats_.refused_full},
+                                     {"cut_slow", stats_.cut_slow}};
+}
+
+void EventStreams::write_metrics(core::MetricsPage& page) const {
+  page.gauge("unshelver_event_streams_open", "Open GET /api/events/stream answers.", {},
+             static_cast<double>(streams_.size()));
+  page.counter("unshelver_event_streams_refused_total",
+               "Event streams answered 503 because events.stream_max_clients were open.", {},
+               static_cast<double>(stats_.refused_full));
+  page.counter(
+      "unshelver_event_streams_cut_total",
+      "Event streams disconnected because their reader fell more than events.stream_buffer_bytes behind.", {},
+      static_cast<double>(stats_.cut_slow));
+}
+
 void EventStreams::end_all() {
   ended_ = true;
   heartbeat_timer_.stop();

@@ -18,8 +18,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <vector>
 
+#include "base/prometheus.h"
 #include "events/record.h"
 #include "uv/http_server.h"
 #include "uv/timer.h"
@@ -59,6 +61,9 @@ class EventStreams {
   void end_all();
 
   std::size_t open_streams() const { return streams_.size(); }
+  // Sets "streams" in the status document's "events"; adds the streams' metrics.
+  void write_status(nlohmann::json& events) const;
+  void write_metrics(core::MetricsPage& page) const;
   const EventStreamStats& stats() const { return stats_; }
   const EventStreamSettings& settings() const { return settings_; }
 

@@ -11,6 +11,7 @@ import time
 import unittest
 
 from harness import ADMIN, Unshelver, free_port, sim_config
+from prom_check import check
 
 
 class Stream:
@@ -78,6 +79,8 @@ events:
             stream.close()
 
     def test_live_events_heartbeats_resume_and_the_bound(self):
+        # The first look at the cloud is recorded after the start: not part of what follows.
+        self.daemon.wait_until(lambda: self.daemon.status()["events"]["last_seq"] >= 1, 5, "observed_asleep")
         first = self.open(ADMIN)
         self.assertEqual(first.status, 200)
         self.assertTrue(first.response.getheader("Content-Type").startswith("text/event-stream"))
@@ -115,6 +118,14 @@ events:
 
         bad = self.open({**ADMIN, "Last-Event-ID": "not-a-number"})
         self.assertIn(bad.status, (400, 503))
+
+        streams = self.daemon.status()["events"]["streams"]
+        self.assertGreaterEqual(streams["refused_full"], 1)
+        self.assertEqual(streams["max_clients"], 2)
+        code, _, metrics = self.daemon.request("GET", "/metrics", admin=True)
+        self.assertEqual(code, 200)
+        self.assertIn("unshelver_event_streams_open ", metrics.decode())
+        self.assertEqual(check(metrics.decode()), [])
 
 
 if __name__ == "__main__":

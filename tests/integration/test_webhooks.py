@@ -21,6 +21,7 @@ import time
 import unittest
 
 from harness import Unshelver, free_port, sim_config
+from prom_check import check
 
 SECRET = "hook-secret-" + secrets.token_hex(16)
 FILTERED_SECRET = "filtered-secret-" + secrets.token_hex(16)
@@ -213,6 +214,8 @@ webhooks:
         code, _, metrics = daemon.request("GET", "/metrics", admin=True)
         self.assertEqual(code, 200)
         self.assertIn('unshelver_webhook_deliveries_total{receiver="hook"}', metrics.decode())
+        self.assertIn('unshelver_webhook_attempt_errors_total{receiver="hook",kind="rejected"}', metrics.decode())
+        self.assertEqual(check(metrics.decode()), [], "a valid Prometheus page with two receivers")
         daemon.stop()
         for secret in (SECRET, FILTERED_SECRET):
             self.assertNotIn(secret, daemon.output())

@@ -40,8 +40,8 @@ class WebhookSenderTest : public ::testing::Test {
     ASSERT_EQ(0, uv_loop_init(&loop_));
     client_ = std::make_unique<io::HttpClient>(&loop_);
     server_ = std::make_unique<io::HttpServer>(
-        &loop_, core::HttpLimits{}, [this](const io::HttpRequest& request, io::Responder responder) {
-          on_request(request, std::move(responder));
+        &loop_, core::HttpLimits{}, [this](const io::HttpRequest& request, const io::Responder& responder) {
+          on_request(request, responder);
         });
     ASSERT_TRUE(server_->listen("127.0.0.1", 0).ok());
   }
@@ -62,7 +62,7 @@ class WebhookSenderTest : public ::testing::Test {
 
   // Each request takes the next answer (status, Retry-After) of `answers_`, 204 when none is left;
   // answers come 20 ms later, so that a second request while one is in flight would be seen.
-  void on_request(const io::HttpRequest& request, io::Responder responder) {
+  void on_request(const io::HttpRequest& request, const io::Responder& responder) {
     ++in_flight_;
     most_in_flight_ = std::max(most_in_flight_, in_flight_);
     const std::string* timestamp = request.header(core::kWebhookTimestampHeader);

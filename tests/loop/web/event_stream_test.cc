@@ -96,7 +96,7 @@ class EventStreamTest : public ::testing::Test {
       return out;
     });
     server_ = std::make_unique<io::HttpServer>(
-        &loop_, core::HttpLimits{}, [this](const io::HttpRequest& request, io::Responder responder) {
+        &loop_, core::HttpLimits{}, [this](const io::HttpRequest& request, const io::Responder& responder) {
           if (streams_->refuse_when_full()) {
             responder.respond(io::HttpResponse::text(503, "full\n"));
             return;
@@ -203,7 +203,7 @@ TEST_F(EventStreamTest, StreamsBeyondTheBoundAreRefused) {
 }
 
 TEST_F(EventStreamTest, AReaderThatDoesNotReadIsCutAtTheBound) {
-  start({.buffer_bytes = 64 * 1024});
+  start({.buffer_bytes = std::size_t{64} * 1024});
   std::atomic<bool> opened{false};
   std::atomic<bool> cut{false};
   std::uint64_t next = 6;
@@ -220,7 +220,7 @@ TEST_F(EventStreamTest, AReaderThatDoesNotReadIsCutAtTheBound) {
         if (streams_->stats().cut_slow > 0) cut = true;
         // 8 KiB events, a burst per loop turn, while the stream lives.
         if (!opened || streams_->open_streams() == 0) return;
-        for (int i = 0; i < 16; ++i) streams_->publish(record(next++, 8 * 1024));
+        for (int i = 0; i < 16; ++i) streams_->publish(record(next++, std::size_t{8} * 1024));
       });
   EXPECT_EQ(streams_->stats().cut_slow, 1u);
   EXPECT_EQ(streams_->open_streams(), 0u);

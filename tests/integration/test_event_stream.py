@@ -7,10 +7,11 @@ events.stream_max_clients the next stream gets 503.
 """
 import http.client
 import json
+import re
 import time
 import unittest
 
-from harness import ADMIN, Unshelver, free_port, sim_config
+from harness import ADMIN, CONTROL_TOKEN, Unshelver, free_port, sim_config
 from prom_check import check
 
 
@@ -77,6 +78,18 @@ events:
             stream = self.open(headers)
             self.assertEqual(stream.status, 401, headers)
             stream.close()
+        # The control session cookie opens it too, as it opens the other admin APIs.
+        visitor, form_token = self.daemon.visitor_form("/control/login")
+        code, headers, body = self.daemon.request(
+            "POST", "/control/login",
+            {"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html",
+             "Cookie": f"unshelver_visitor={visitor}"},
+            f"form_token={form_token}&token={CONTROL_TOKEN}".encode())
+        self.assertEqual(code, 303, body)
+        session = re.search(r"unshelver_session=([^;]+)", headers.get("Set-Cookie", ""))
+        self.assertIsNotNone(session, headers)
+        stream = self.open({"Cookie": f"unshelver_session={session.group(1)}"})
+        self.assertEqual(stream.status, 200)
 
     def test_live_events_heartbeats_resume_and_the_bound(self):
         # The first look at the cloud is recorded after the start: not part of what follows.

@@ -354,17 +354,22 @@ Result<JournalOpened> EventJournal::open(std::size_t recent_limit, std::size_t h
                                                                    : opened.last_seq;
   }
   cursors_ = opened.cursors;
-  // A new cursor is saved now: one that starts at the log's end would otherwise start later still
-  // after a restart, and skip what was recorded meanwhile. (A cursor at 0 needs no saving: a
-  // missing one starts there again.)
-  const auto positive = [](const std::map<std::string, std::uint64_t>& cursors) {
-    std::map<std::string, std::uint64_t> out;
-    for (const auto& [name, seq] : cursors) {
-      if (seq > 0) out.emplace(name, seq);
+  // The file is brought up to date now when it no longer says where each cursor is: a new cursor
+  // that starts at the log's end (even an empty log's: 0) would otherwise start later still after
+  // a restart and skip what was recorded meanwhile; a reset one would be taken up again once the
+  // log has grown past it; a removed receiver's would be kept. Only a missing cursor that starts
+  // at the beginning anyway (Swift's) needs no saving.
+  bool stale = false;
+  for (const OutboxCursor& cursor : settings_.cursors) {
+    const auto found = saved.find(cursor.name);
+    if (found == saved.end() ? !cursor.new_starts_at_beginning : found->second != cursors_[cursor.name]) {
+      stale = true;
     }
-    return out;
-  };
-  if (positive(cursors_) != positive(saved)) {
+  }
+  for (const auto& [name, seq] : saved) {
+    if (!cursors_.contains(name)) stale = true;
+  }
+  if (stale) {
     if (Status written = write_file_atomically(cursor_path(path), cursor_text(cursors_), 0640); !written) {
       return Error{where + written.error().message};
     }

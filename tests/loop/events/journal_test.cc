@@ -822,6 +822,19 @@ TEST_F(EventJournalTest, RotationKeepsFilesTheMirrorStillNeeds) {
   ASSERT_TRUE(wait_written(1));
 }
 
+TEST_F(EventJournalTest, ANewReceiversCursorOnAnEmptyLogIsSavedAtOnce) {
+  // The receiver's cursor starts at the end of an empty log: 0. Nothing is confirmed before the
+  // process dies; the next start must still deliver every record written meanwhile.
+  JournalSettings receiver = settings(false);
+  receiver.cursors.push_back({"webhook-a", false});
+  EXPECT_EQ(open_ok(receiver).cursors.at("webhook-a"), 0u);
+  for (int n = 1; n <= 3; ++n) journal_->append(make_record(n));
+  ASSERT_TRUE(wait_written(3));
+  const JournalOpened again = open_ok(receiver);
+  EXPECT_EQ(again.cursors.at("webhook-a"), 0u) << "not moved to the log's new end";
+  EXPECT_EQ(seqs_of(again.unconfirmed), range(1, 3));
+}
+
 TEST_F(EventJournalTest, RotatedFilesAreKeptUntilEveryCursorHasPassedThem) {
   JournalSettings two = settings(true, rotate_after_three(), 1);
   two.cursors.push_back({"webhook-a", true});

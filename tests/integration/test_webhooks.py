@@ -220,6 +220,26 @@ webhooks:
         for secret in (SECRET, FILTERED_SECRET):
             self.assertNotIn(secret, daemon.output())
 
+    def test_events_recorded_before_the_first_delivery_survive_a_kill(self):
+        # The receiver is down from the start: nothing is ever accepted before the kill.
+        self.receiver.stop()
+        daemon = self.start_daemon()
+        log = daemon.config_path.replace("config.yaml", "state/events.jsonl")
+        self.cycle(daemon)
+        daemon.wait_until(lambda: daemon.status()["events"]["webhooks"][0]["failed_attempts"] >= 2, 10,
+                          "attempts refused")
+        daemon.process.send_signal(signal.SIGKILL)
+        daemon.process.wait(timeout=10)
+        daemon.log.close()
+        self.receiver.start()
+        daemon = self.start_daemon(daemon.workdir)
+
+        def all_seqs():
+            return [record["seq"] for record in log_records(log)]
+        self.wait_delivered(daemon, self.receiver, all_seqs, "the events recorded before the kill")
+        self.assertEqual(self.receiver.seqs()[0], 1, "from the first event of the log")
+        self.assertEqual(self.receiver.bad_signatures, 0)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <limits>
 
 #include "app/signal_handover.h"
 #include "app/status.h"
@@ -306,10 +307,19 @@ int App::start_events() {
   // The Swift mirror authenticates like the OpenStack backends, with the same session.
   if (config_.swift_event_container && !openstack_ && start_openstack() != 0) return 2;
   events_ = std::make_unique<EventRecorder>(loop_.get(), config_, openstack_.get(), [this] { ++revision_; });
+  events_->use_webhook_client(client_.get());
   if (Status started = events_->start(); !started) {
     spdlog::critical("{}", started.error().message);
     return 2;
   }
+  web::EventStreamSettings stream_settings{
+      config_.events.stream_max_clients, config_.events.stream_buffer_bytes, config_.events.stream_heartbeat};
+  streams_ = std::make_unique<web::EventStreams>(loop_.get(), stream_settings, [this](std::uint64_t after) {
+    return events_->recent(after, "", std::numeric_limits<std::size_t>::max());
+  });
+  events_->listen([this](const core::EventRecord& record) {
+    if (streams_) streams_->publish(record);
+  });
   return 0;
 }
 
@@ -372,6 +382,7 @@ void App::begin_shutdown(const char* why) {
   spdlog::info("{}: shutting down", why);
   for (Backend& backend : backends_) backend.driver->shutdown();
   if (events_) events_->close();
+  if (streams_) streams_->end_all();
   if (activity_) activity_->close();
   // Held requests are dropped unanswered: Caddy asks the next Unshelver (lb_try_duration).
   if (holds_) holds_->close();
@@ -408,6 +419,7 @@ int App::finish() {
     spdlog::error("events: {} event(s) could not be written to {} before exit", events_->unwritten(),
                   config_.event_log_path());
   }
+  streams_.reset();
   events_.reset();
   openstack_.reset();
   web_.reset();

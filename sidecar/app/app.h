@@ -41,6 +41,7 @@
 #include "uv/http_server.h"
 #include "uv/loop.h"
 #include "uv/signal.h"
+#include "web/event_stream.h"
 #include "web/hold_queue.h"
 #include "web/pages.h"
 #include "web/routes.h"
@@ -100,6 +101,7 @@ class App final : public web::Controller {
   void request_started(const std::string& name, bool counts_as_activity) override;
   nlohmann::json events(std::optional<std::uint64_t> after, const std::string& backend,
                         std::size_t limit) const override;
+  web::EventStreams* event_streams() override { return streams_.get(); }
   void wait_for_events(std::uint64_t after, std::chrono::milliseconds timeout,
                        std::function<void()> then) override;
 
@@ -134,6 +136,7 @@ class App final : public web::Controller {
   std::unique_ptr<io::HttpClient> client_;
   std::unique_ptr<providers::OpenStackSession> openstack_;  // shared by every OpenStack backend
   std::unique_ptr<EventRecorder> events_;                   // after openstack_: its mirror uses the session
+  std::unique_ptr<web::EventStreams> streams_;              // fed by events_
   std::vector<Backend> backends_;  // one per configured backend, in configuration order
   std::unique_ptr<web::AccessControl> access_;
   std::unique_ptr<web::WebApp> web_;

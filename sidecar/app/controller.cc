@@ -58,6 +58,7 @@ nlohmann::json App::status() const {
   if (router_) router_->write_status(result);
   if (activity_) activity_->write_status(result);
   if (events_) events_->write_status(result);
+  if (streams_ && result.contains("events")) streams_->write_status(result["events"]);
   if (openstack_) openstack_->write_status(result);
   return result;
 }

@@ -245,8 +245,24 @@ struct EventSettings {
   int keep_files = 5;                                            // rotated files kept (more while Swift lags)
   int upload_concurrency = 4;                                    // Swift uploads at once
   Millis upload_retry_max{60'000};                               // the longest pause between failed uploads
+  // GET /api/events/stream (web/event_stream.h).
+  int stream_max_clients = 16;                             // streams open at once; more get 503
+  std::size_t stream_buffer_bytes = std::size_t{1} << 20;  // unsent bytes a stream may hold before it is cut
+  Millis stream_heartbeat{15'000};                         // a comment line when nothing else was sent
 
   bool operator==(const EventSettings&) const = default;
+};
+
+// A receiver of events by HTTP POST (events/webhook.h). Our extension: `webhooks`.
+struct WebhookConfig {
+  std::string name;                 // in status, metrics, logs and the secrets' names
+  std::string url;                  // http or https
+  std::vector<std::string> events;  // the actions it wants; empty: all of them
+  std::string secret;               // the HMAC-SHA256 key of the signature; never shown
+  Millis timeout{10'000};           // one delivery attempt, connection included
+  Millis retry_max{300'000};        // the longest pause between failed attempts
+
+  bool operator==(const WebhookConfig&) const = default;
 };
 
 // How the control surface and the public wake are protected (web/access.h). Our extension: the
@@ -317,6 +333,7 @@ struct Config {
   std::optional<std::string> swift_event_container;
   std::string swift_event_prefix;
   EventSettings events;
+  std::vector<WebhookConfig> webhooks;
   SecuritySettings security;
   std::string notification_email;
 

@@ -24,6 +24,7 @@
 #include "config/checks.h"
 #include "config/reader.h"
 #include "config/secrets.h"
+#include "config/webhooks.h"
 
 namespace unshelver::core {
 namespace {
@@ -112,6 +113,7 @@ void load(Reader& reader, Draft& draft, const ConfigInputs& inputs) {
   config_detail::read_secrets_text(reader, draft, inputs);
   config_detail::apply_environment(reader, draft, inputs);
   config_detail::resolve_buttons(reader, draft, inputs.backends_required);
+  config_detail::resolve_webhooks(reader, draft, inputs);
   config_detail::check_openstack(reader, draft);
   config_detail::check_caddy(reader, draft);
   config_detail::check_secret_lengths(reader, draft);

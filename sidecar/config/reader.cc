@@ -407,8 +407,12 @@ void Reader::walk(const YAML::Node& map, std::string_view pattern, const std::st
     const schema::Key& key = **row;
     if (!value.IsNull()) written.insert(schema::name_of(key));
     if (key.type == schema::Type::kList) {
-      buttons_ = value;
-      buttons_path_ = child;
+      if (key.path == "webhooks") {
+        webhooks_ = value;
+      } else {
+        buttons_ = value;
+        buttons_path_ = child;
+      }
       continue;
     }
     if (key.type == schema::Type::kSection && !expect_map(value, child)) continue;

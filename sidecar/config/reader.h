@@ -101,6 +101,10 @@ struct Draft {
   // The button being read, while the walker is inside buttons[i].
   BackendConfig* backend = nullptr;
   ButtonDraft* button = nullptr;
+  // The webhook being read, while the walker is inside webhooks[i]; the secrets file's
+  // [webhooks] entries by webhook name (config/webhooks.h).
+  WebhookConfig* webhook = nullptr;
+  std::map<std::string, Secret> webhook_secrets;
 };
 
 // One value read according to its schema row.
@@ -144,6 +148,8 @@ class Reader {
   // A list section (buttons) as it was written, or nullopt when absent; walked later.
   const std::optional<YAML::Node>& buttons() const { return buttons_; }
   const std::string& buttons_path() const { return buttons_path_; }
+  // The same for the webhooks (config/webhooks.h).
+  const std::optional<YAML::Node>& webhooks() const { return webhooks_; }
 
  private:
   std::optional<Value> read(const schema::Key& key, const YAML::Node& node, const std::string& path);
@@ -163,6 +169,7 @@ class Reader {
   std::vector<ConfigIssue> issues_;
   std::optional<YAML::Node> buttons_;
   std::string buttons_path_;
+  std::optional<YAML::Node> webhooks_;
 };
 
 }  // namespace unshelver::core::config_detail

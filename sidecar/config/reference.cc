@@ -107,6 +107,23 @@ void write_keys(std::string& out, std::string_view parent, std::size_t indent) {
         write_keys(out, key.path, indent + 2);
         break;
       case Type::kList:
+        if (key.example == "[]") {
+          // An optional list: empty, with one item's keys commented out for copying.
+          out += pad + name + ": []\n";
+          std::string item;
+          write_keys(item, std::string(key.path) + "[]", indent + 4);
+          std::size_t start = 0;
+          while (start < item.size()) {
+            std::size_t end = item.find('\n', start);
+            if (end == std::string::npos) end = item.size();
+            const std::string line = item.substr(start, end - start);
+            const std::size_t text = line.find_first_not_of(' ');
+            out += text != std::string::npos && line[text] == '#' ? line : pad + "# " + line.substr(indent);
+            out += "\n";
+            start = end + 1;
+          }
+          break;
+        }
         out += pad + name + ":\n";
         write_keys(out, std::string(key.path) + "[]", indent + 4);
         out += kSecondButton;

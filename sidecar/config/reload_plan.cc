@@ -50,6 +50,7 @@ ReloadPlan plan_reload(const Config& running, const Config& next) {
       running.swift_event_prefix != next.swift_event_prefix) {
     plan.settings.emplace_back("events");
   }
+  if (!(running.webhooks == next.webhooks)) plan.settings.emplace_back("webhooks");
   if (!(running.security == next.security)) plan.settings.emplace_back("security");
   if (!(running.http == next.http)) plan.settings.emplace_back("http");
   if (!(running.caddy == next.caddy) || running.caddy_upstream_label != next.caddy_upstream_label) {

@@ -20,7 +20,10 @@ namespace {
 std::vector<std::string_view> secret_sections() {
   std::vector<std::string_view> sections;
   for (const schema::Key& key : schema::keys()) {
-    const std::string_view section = schema::parent_of(key);
+    std::string_view section = schema::parent_of(key);
+    // A list item's secrets have one section for the list, named like it, keyed by the item's
+    // name: [webhooks] dashboard = ... (config/webhooks.h).
+    if (section.ends_with("[]")) section.remove_suffix(2);
     if (key.type == schema::Type::kSecret &&
         std::find(sections.begin(), sections.end(), section) == sections.end()) {
       sections.push_back(section);
@@ -157,9 +160,12 @@ void apply_ini_entry(Reader& reader, Draft& draft, const IniEntry& entry, const 
     return unknown("section", sections);
   }
   const std::vector<std::string_view> names = secret_names(entry.section);
-  Secret* target = std::find(names.begin(), names.end(), entry.name) == names.end()
-                       ? nullptr
-                       : secret_slot(draft, entry.section + "." + entry.name);
+  Secret* target = nullptr;
+  if (entry.section == "webhooks") {
+    target = &draft.webhook_secrets[entry.name];  // checked against the webhooks' names later
+  } else if (std::find(names.begin(), names.end(), entry.name) != names.end()) {
+    target = secret_slot(draft, entry.section + "." + entry.name);
+  }
   if (!target) return unknown("key", names);
   std::string_view value = entry.value;
   // inih keeps quotes; people write them anyway, so one matching pair is removed.

@@ -112,6 +112,43 @@ int open_for_append(const std::string& path) {
 std::string cursor_path(const std::string& path) {
   return path + ".outbox";
 }
+
+// The outbox file: {"cursors": {"swift": 12, "webhook-…": 9}, "uploaded_through": 12}. The
+// top-level "uploaded_through" is the Swift cursor as Unshelver wrote it before there were named
+// cursors; it is still written, so that an older Unshelver started on the same log re-uploads
+// nothing.
+std::string cursor_text(const std::map<std::string, std::uint64_t>& cursors) {
+  nlohmann::json document{{"cursors", cursors}};
+  if (const auto swift = cursors.find("swift"); swift != cursors.end()) {
+    document["uploaded_through"] = swift->second;
+  }
+  return document.dump() + "\n";
+}
+
+// The saved positions; a missing or unreadable file holds none.
+std::map<std::string, std::uint64_t> read_cursors(const std::string& path) {
+  std::map<std::string, std::uint64_t> found;
+  if (!exists(cursor_path(path))) return found;
+  auto text = read_file(cursor_path(path));
+  const nlohmann::json document = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+  if (!document.is_object()) return found;
+  if (const auto legacy = document.find("uploaded_through");
+      legacy != document.end() && legacy->is_number_unsigned()) {
+    found["swift"] = legacy->get<std::uint64_t>();
+  }
+  if (const auto named = document.find("cursors"); named != document.end() && named->is_object()) {
+    for (const auto& [name, value] : named->items()) {
+      if (value.is_number_unsigned()) found[name] = value.get<std::uint64_t>();
+    }
+  }
+  return found;
+}
+
+std::uint64_t lowest(const std::map<std::string, std::uint64_t>& cursors) {
+  std::uint64_t low = UINT64_MAX;
+  for (const auto& [name, seq] : cursors) low = std::min(low, seq);
+  return low;
+}
 }  // namespace
 
 // One batch for the thread pool. The worker touches only this block and the files; the journal
@@ -123,18 +160,18 @@ struct EventJournal::Work {
   JournalSettings settings;
   int fd = -1;
   std::vector<core::EventRecord> records;
-  std::string data;                          // their lines, each with its newline
-  std::size_t bytes = 0;                     // data's length before a repairing newline
-  std::optional<std::uint64_t> cursor;       // the outbox cursor to save
+  std::string data;                                             // their lines, each with its newline
+  std::size_t bytes = 0;                                        // data's length before a repairing newline
+  std::optional<std::map<std::string, std::uint64_t>> cursors;  // the outbox cursors to save
   std::uint64_t prune_through = UINT64_MAX;  // rotated files whose records are all <= this may go
   // Out.
   std::string error;         // the batch was not written (the file is as before)
-  std::string cursor_error;  // the cursor was not saved (harmless: re-uploads answer 412)
+  std::string cursor_error;  // the cursors were not saved (they are tried again with the next batch)
   std::string notice;        // rotation or pruning trouble, for the log
   bool rotated = false;
   bool first = false;  // the first batch of this process
   bool pruned = false;
-  std::uint64_t kept_for_mirror = 0;
+  std::uint64_t kept_for_outbox = 0;
 
   void run();
   void append();
@@ -144,15 +181,15 @@ struct EventJournal::Work {
 
 void EventJournal::Work::run() {
   if (!data.empty()) append();
-  if (error.empty() && cursor) {
-    const std::string text = nlohmann::json{{"uploaded_through", *cursor}}.dump() + "\n";
-    if (Status saved = write_file_atomically(cursor_path(settings.path), text, 0640); !saved) {
+  if (error.empty() && cursors) {
+    if (Status saved = write_file_atomically(cursor_path(settings.path), cursor_text(*cursors), 0640);
+        !saved) {
       cursor_error = saved.error().message;
     }
   }
   // Only when something could have made a rotated file unnecessary (or at the first batch, for
   // files left by an earlier run with a larger keep_files).
-  if (rotated || cursor || first) prune();
+  if (rotated || cursors || first) prune();
 }
 
 void EventJournal::Work::append() {
@@ -211,13 +248,13 @@ void EventJournal::Work::rotate() {
 void EventJournal::Work::prune() {
   const std::string& path = settings.path;
   pruned = true;
-  // The highest index is the oldest file; a file still needed by the mirror means every newer
-  // one is needed too.
+  // The highest index is the oldest file; a file still needed by a cursor means every newer one
+  // is needed too.
   for (int index = highest_rotated(path); index > settings.keep_files; --index) {
     const std::string old = rotated_path(path, index);
     if (!exists(old)) continue;
-    if (settings.mirrored && last_seq_of(old) > prune_through) {
-      kept_for_mirror = static_cast<std::uint64_t>(index - settings.keep_files);
+    if (!settings.cursors.empty() && last_seq_of(old) > prune_through) {
+      kept_for_outbox = static_cast<std::uint64_t>(index - settings.keep_files);
       return;
     }
     if (::unlink(old.c_str()) != 0) notice = "cannot delete " + old + ": " + errno_text();
@@ -254,16 +291,7 @@ Result<JournalOpened> EventJournal::open(std::size_t recent_limit, std::size_t h
   }
 
   JournalOpened opened;
-  // The cursor: a missing or unreadable one means "confirm everything again" (Swift answers the
-  // records it already has with 412), never "skip".
-  if (exists(cursor_path(path))) {
-    auto text = read_file(cursor_path(path));
-    nlohmann::json cursor = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
-    if (cursor.is_object() && cursor.contains("uploaded_through") &&
-        cursor["uploaded_through"].is_number_unsigned()) {
-      opened.uploaded_through = cursor["uploaded_through"].get<std::uint64_t>();
-    }
-  }
+  const std::map<std::string, std::uint64_t> saved = read_cursors(path);
 
   fd_ = open_for_append(path);
   if (fd_ < 0) return Error{where + "cannot open for appending: " + errno_text()};
@@ -325,29 +353,57 @@ Result<JournalOpened> EventJournal::open(std::size_t recent_limit, std::size_t h
     newest_of[static_cast<std::size_t>(index)] = last_seq_of(rotated_path(path, index));
     opened.last_seq = std::max(opened.last_seq, newest_of[static_cast<std::size_t>(index)]);
   }
-  // A cursor ahead of the log (the log was replaced or cut) must not hide the new records.
-  if (opened.uploaded_through > opened.last_seq) opened.uploaded_through = 0;
-  uploaded_through_ = saved_cursor_ = opened.uploaded_through;
+  // Each configured cursor: its saved position, or where a new one starts. A cursor ahead of the
+  // log (the log was replaced or cut) must not hide the new records: it starts anew.
+  for (const OutboxCursor& cursor : settings_.cursors) {
+    const auto found = saved.find(cursor.name);
+    const bool usable = found != saved.end() && found->second <= opened.last_seq;
+    opened.cursors[cursor.name] = usable                           ? found->second
+                                  : cursor.new_starts_at_beginning ? 0
+                                                                   : opened.last_seq;
+  }
+  cursors_ = opened.cursors;
+  // The file is brought up to date now when it no longer says where each cursor is: a new cursor
+  // that starts at the log's end (even an empty log's: 0) would otherwise start later still after
+  // a restart and skip what was recorded meanwhile; a reset one would be taken up again once the
+  // log has grown past it; a removed receiver's would be kept. Only a missing cursor that starts
+  // at the beginning anyway (Swift's) needs no saving.
+  bool stale = false;
+  for (const OutboxCursor& cursor : settings_.cursors) {
+    const auto found = saved.find(cursor.name);
+    if (found == saved.end() ? !cursor.new_starts_at_beginning : found->second != cursors_[cursor.name]) {
+      stale = true;
+    }
+  }
+  for (const auto& [name, seq] : saved) {
+    if (!cursors_.contains(name)) stale = true;
+  }
+  if (stale) {
+    if (Status written = write_file_atomically(cursor_path(path), cursor_text(cursors_), 0640); !written) {
+      return Error{where + written.error().message};
+    }
+  }
+  saved_cursors_ = cursors_;
+  const std::uint64_t confirmed = lowest(cursors_);
 
-  // Rotated files are read only while they hold records the mirror has not confirmed, oldest
-  // file first.
-  if (settings_.mirrored) {
+  // Rotated files are read only while they hold records some cursor has not passed, oldest file
+  // first.
+  if (!settings_.cursors.empty()) {
     for (int index = highest; index >= 1; --index) {
       // A missing index (a gap) reads as newest 0, so it is skipped here too.
-      if (newest_of[static_cast<std::size_t>(index)] <= opened.uploaded_through) continue;
+      if (newest_of[static_cast<std::size_t>(index)] <= confirmed) continue;
       auto text = read_file(rotated_path(path, index));
       if (!text) return Error{where + text.error().message};
       for_each_line(std::string_view(*text).substr(0, core::intact_length(*text)),
                     [&](std::string_view line) {
                       auto record = core::parse_event_line(line);
-                      if (record && record->seq > opened.uploaded_through)
-                        opened.unconfirmed.push_back(std::move(*record));
+                      if (record && record->seq > confirmed) opened.unconfirmed.push_back(std::move(*record));
                     });
     }
   }
   for (core::EventRecord& record : current) {
     if (record.seq == 0) continue;  // the Python unshelver's lines: shown by nobody, uploaded long ago
-    if (settings_.mirrored && record.seq > opened.uploaded_through) opened.unconfirmed.push_back(record);
+    if (!settings_.cursors.empty() && record.seq > confirmed) opened.unconfirmed.push_back(record);
   }
   const std::size_t first_recent = current.size() > recent_limit ? current.size() - recent_limit : 0;
   for (std::size_t i = first_recent; i < current.size(); ++i) {
@@ -374,16 +430,22 @@ core::EventRecord EventJournal::append(core::EventRecord record) {
   return record;
 }
 
-void EventJournal::set_uploaded_through(std::uint64_t seq) {
-  if (seq <= uploaded_through_) return;
-  uploaded_through_ = seq;
+void EventJournal::set_cursor(const std::string& name, std::uint64_t seq) {
+  const auto found = cursors_.find(name);
+  if (found == cursors_.end() || seq <= found->second) return;
+  found->second = seq;
   if (work_ == nullptr && !retry_timer_.active() && !closed_) start_batch();
+}
+
+std::uint64_t EventJournal::cursor(const std::string& name) const {
+  const auto found = cursors_.find(name);
+  return found == cursors_.end() ? 0 : found->second;
 }
 
 void EventJournal::close() {
   closed_ = true;
   retry_timer_.stop();
-  if (work_ == nullptr && (!queue_.empty() || uploaded_through_ != saved_cursor_)) start_batch();
+  if (work_ == nullptr && (!queue_.empty() || cursors_ != saved_cursors_)) start_batch();
 }
 
 void EventJournal::start_batch() {
@@ -396,8 +458,8 @@ void EventJournal::start_batch() {
   for (const core::EventRecord& record : work->records) work->data += core::to_json_line(record) + "\n";
   work->bytes = work->data.size();
   queued_bytes_ = 0;
-  if (uploaded_through_ != saved_cursor_) work->cursor = uploaded_through_;
-  work->prune_through = uploaded_through_;
+  if (cursors_ != saved_cursors_) work->cursors = cursors_;
+  work->prune_through = lowest(cursors_);
   work->first = !batched_before_;
   batched_before_ = true;
   // The fd belongs to the batch until it returns (the worker may rotate and reopen).
@@ -425,7 +487,7 @@ void EventJournal::finish_batch(std::unique_ptr<Work> work) {
   work_ = nullptr;
   fd_ = work->fd;
   if (work->rotated) ++stats_.rotations;
-  if (work->pruned) stats_.kept_for_mirror = work->kept_for_mirror;
+  if (work->pruned) stats_.kept_for_outbox = work->kept_for_outbox;
   if (!work->notice.empty() && on_error_) on_error_(work->notice, false, queue_.size());
   if (!work->error.empty()) {
     // Back to the front of the queue, in order, before anything appended meanwhile.
@@ -440,7 +502,7 @@ void EventJournal::finish_batch(std::unique_ptr<Work> work) {
     }
     return;
   }
-  if (work->cursor && work->cursor_error.empty()) saved_cursor_ = *work->cursor;
+  if (work->cursors && work->cursor_error.empty()) saved_cursors_ = *work->cursors;
   if (!work->cursor_error.empty() && on_error_) on_error_(work->cursor_error, false, queue_.size());
   failed_writes_ = 0;
   if (!work->records.empty()) {
@@ -448,7 +510,7 @@ void EventJournal::finish_batch(std::unique_ptr<Work> work) {
     stats_.last_write_error.clear();
     if (on_written_) on_written_(work->records);
   }
-  if (!queue_.empty() || (uploaded_through_ != saved_cursor_ && work->cursor_error.empty())) start_batch();
+  if (!queue_.empty() || (cursors_ != saved_cursors_ && work->cursor_error.empty())) start_batch();
 }
 
 }  // namespace unshelver::io

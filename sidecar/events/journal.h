@@ -1,10 +1,12 @@
 // EventJournal: the local audit log (`local_event_log`), one JSON record per line, and the
-// cursor of the Swift mirror's outbox beside it (`{local_event_log}.outbox`).
+// cursors of its outboxes beside it (`{local_event_log}.outbox`): one named cursor per consumer
+// that must see every record exactly once (the Swift mirror: "swift"; each webhook receiver:
+// "webhook-<hash of its URL>").
 //
 // - Start-up (open, synchronous, before the loop runs): creates the directory, cuts off a torn
 //   last line left by a crash (core::intact_length), continues the numbering from the last
-//   record, and hands back the records the mirror has not confirmed yet (seq above the cursor),
-//   from the current file and from rotated files that still hold some. A path that cannot be
+//   record, and hands back the records some consumer has not confirmed yet (seq above the lowest
+//   cursor), from the current file and from rotated files that still hold some. A path that cannot be
 //   written, or a device with no space left, is an error: the caller stops with exit code 2.
 // - Appends run in libuv's thread pool (uv_queue_work), one batch at a time: write(2) of every
 //   queued line, then fdatasync(2). Only after that does the loop hear of the records (the
@@ -14,8 +16,8 @@
 //   the file never holds half a line; the records stay queued, in order, and are tried again
 //   with back-off. The loop is never blocked and nothing is dropped.
 // - Rotation by size: past `rotate_bytes` the file becomes `.1` (older ones shift up), and files
-//   beyond `keep_files` are deleted, except ones that still hold records the mirror has not
-//   confirmed (they are kept until it has).
+//   beyond `keep_files` are deleted, except ones that still hold records some cursor has not
+//   passed (they are kept until every cursor has).
 #pragma once
 
 #include <uv.h>
@@ -23,6 +25,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -35,20 +38,34 @@
 
 namespace unshelver::io {
 
+// A consumer of the records that confirms them in seq order: every record up to its position is
+// done with. Its position survives restarts in the outbox file.
+struct OutboxCursor {
+  std::string name;  // "swift", "webhook-1a2b3c4d5e6f"
+  // Where a cursor that the outbox file does not hold (a consumer added since, or no file yet)
+  // starts: at the log's beginning, for a consumer that takes repeats in its stride (Swift answers
+  // 412), or at its end, for one that must not get the old records (a new webhook receiver gets the
+  // events from now on). The same applies to a cursor found ahead of the log (a replaced log).
+  bool new_starts_at_beginning = false;
+};
+
 struct JournalSettings {
   std::string path;
   std::uint64_t rotate_bytes = std::uint64_t{10} * 1024 * 1024;
   int keep_files = 5;
-  // With a mirror, rotated files are kept until every record in them is confirmed uploaded.
-  bool mirrored = false;
+  // Rotated files are kept until every cursor has passed every record in them. Cursors the outbox
+  // file holds but that are not named here (a receiver removed from the config) are forgotten.
+  std::vector<OutboxCursor> cursors;
 };
 
 // What open() found.
 struct JournalOpened {
   std::uint64_t last_seq = 0;
-  std::uint64_t uploaded_through = 0;          // the outbox cursor
-  std::vector<core::EventRecord> unconfirmed;  // seq > uploaded_through, oldest first (mirrored only)
-  std::vector<core::EventRecord> recent;       // the newest records of the current file
+  std::map<std::string, std::uint64_t> cursors;  // every configured cursor's position
+  // seq > the lowest cursor, oldest first (empty without cursors); each consumer skips what lies
+  // at or below its own position.
+  std::vector<core::EventRecord> unconfirmed;
+  std::vector<core::EventRecord> recent;  // the newest records of the current file
   // The records in the log's last `history_bytes` (the current file, and the end of the previous
   // one when the current is shorter), oldest first, the Python unshelver's lines included.
   std::vector<core::EventRecord> history;
@@ -61,7 +78,7 @@ struct JournalStats {
   std::uint64_t write_errors = 0;  // failed batches
   std::string last_write_error;    // "" once a batch was written again
   std::uint64_t rotations = 0;
-  std::uint64_t kept_for_mirror = 0;  // rotated files kept beyond keep_files for the mirror
+  std::uint64_t kept_for_outbox = 0;  // rotated files kept beyond keep_files for a cursor
 };
 
 class EventJournal {
@@ -84,9 +101,12 @@ class EventJournal {
 
   // Numbers the record (seq, id), queues it, and returns the numbered copy.
   core::EventRecord append(core::EventRecord record);
-  // The mirror confirmed every record up to `seq`; saved with the next batch (a stale cursor
-  // only costs a re-upload, which Swift answers with 412).
-  void set_uploaded_through(std::uint64_t seq);
+  // The consumer `name` confirmed every record up to `seq`; saved with the next batch, which starts
+  // at once when none runs. A cursor never moves back; unknown names are ignored. A stale cursor
+  // after a crash only costs a repeat (Swift answers 412; a webhook receiver sees the same
+  // delivery id again).
+  void set_cursor(const std::string& name, std::uint64_t seq);
+  std::uint64_t cursor(const std::string& name) const;
   // Stops retrying; a batch already running finishes (the loop waits for it), and what is still
   // queued gets one last attempt.
   void close();
@@ -109,8 +129,8 @@ class EventJournal {
   JournalSettings settings_;
   int fd_ = -1;
   std::uint64_t last_seq_ = 0;
-  std::uint64_t uploaded_through_ = 0;
-  std::uint64_t saved_cursor_ = 0;
+  std::map<std::string, std::uint64_t> cursors_;
+  std::map<std::string, std::uint64_t> saved_cursors_;
   std::deque<core::EventRecord> queue_;  // numbered, not yet written
   std::size_t queued_bytes_ = 0;         // the length of their lines, newlines included
   Work* work_ = nullptr;                 // the batch in the thread pool

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/json_values.h"
+#include "events/webhook_policy.h"
 
 namespace unshelver::app {
 
@@ -13,13 +14,19 @@ constexpr std::size_t kRecentKept = 1000;
 // The wake history is seeded from this much of the log's end: some 10,000 records, weeks of a
 // busy backend's transitions, read once at start-up (the current file is read whole anyway).
 constexpr std::size_t kHistoryBytes = std::size_t{4} * 1024 * 1024;
+constexpr std::string_view kSwiftCursor = "swift";
 
 io::JournalSettings journal_settings(const core::Config& config) {
   io::JournalSettings settings;
   settings.path = config.event_log_path();
   settings.rotate_bytes = config.events.rotate_bytes;
   settings.keep_files = config.events.keep_files;
-  settings.mirrored = config.swift_event_container.has_value();
+  // Swift answers a repeated upload with 412, so its cursor may start at the beginning.
+  if (config.swift_event_container) settings.cursors.push_back({std::string(kSwiftCursor), true});
+  // A new receiver gets the events from now on, not the whole log.
+  for (const core::WebhookConfig& webhook : config.webhooks) {
+    settings.cursors.push_back({core::webhook_cursor_name(webhook.url), false});
+  }
   return settings;
 }
 }  // namespace
@@ -80,8 +87,10 @@ Status EventRecorder::start() {
     settings.concurrency = config_.events.upload_concurrency;
     settings.backoff.max = config_.events.upload_retry_max;
     mirror_ = std::make_unique<providers::SwiftMirror>(
-        loop_, *session_, std::move(settings), opened->uploaded_through,
-        [this](std::uint64_t uploaded_through) { journal_.set_uploaded_through(uploaded_through); },
+        loop_, *session_, std::move(settings), opened->cursors.at(std::string(kSwiftCursor)),
+        [this](std::uint64_t uploaded_through) {
+          journal_.set_cursor(std::string(kSwiftCursor), uploaded_through);
+        },
         [this] {
           if (on_change_) on_change_();
         });
@@ -91,6 +100,20 @@ Status EventRecorder::start() {
   } else {
     spdlog::info("events: recorded in {} (no Swift mirror: swift_event_container is not set)",
                  journal_.path());
+  }
+  for (const core::WebhookConfig& webhook : config_.webhooks) {
+    if (webhook_client_ == nullptr) return Error{"events: webhooks need an HTTP client"};
+    const std::string cursor = core::webhook_cursor_name(webhook.url);
+    auto sender = std::make_unique<providers::WebhookSender>(
+        loop_, *webhook_client_, webhook, opened->cursors.at(cursor),
+        [this, cursor](std::uint64_t delivered_through) { journal_.set_cursor(cursor, delivered_through); },
+        [this] {
+          if (on_change_) on_change_();
+        });
+    for (const core::EventRecord& record : opened->unconfirmed) sender->enqueue(record);
+    spdlog::info("events: webhook {} posts to {} ({} event(s) to deliver, outbox cursor {})", webhook.name,
+                 sender->display_url(), sender->pending(), cursor);
+    webhooks_.push_back(std::move(sender));
   }
   return ok_status();
 }
@@ -199,6 +222,17 @@ void EventRecorder::on_written(const std::vector<core::EventRecord>& records) {
     history_.add(record);
     ledger_.add(record);
     if (mirror_) mirror_->enqueue(record);
+    for (const auto& webhook : webhooks_) webhook->enqueue(record);
+    // A listener may unlisten (itself or another) while hearing; the copy of the ids keeps the
+    // walk valid.
+    std::vector<ListenerId> ids;
+    for (const auto& [id, listener] : listeners_) ids.push_back(id);
+    for (ListenerId id : ids) {
+      if (const auto found = listeners_.find(id); found != listeners_.end()) {
+        auto listener = found->second;
+        listener(record);
+      }
+    }
   }
   release_waiters();
   if (on_change_) on_change_();
@@ -244,12 +278,24 @@ void EventRecorder::release_waiters() {
   }
 }
 
+EventRecorder::ListenerId EventRecorder::listen(
+    std::function<void(const core::EventRecord& record)> listener) {
+  const ListenerId id = next_listener_++;
+  listeners_.emplace(id, std::move(listener));
+  return id;
+}
+
+void EventRecorder::unlisten(ListenerId id) {
+  listeners_.erase(id);
+}
+
 void EventRecorder::close() {
   if (closed_) return;
   // The windows still open are summed up now, so that a stop loses no count.
   flush_noise(true);
   closed_ = true;
   if (mirror_) mirror_->close();
+  for (const auto& webhook : webhooks_) webhook->close();
   journal_.close();
   // Long-polls answer now with what there is, so that the server can finish its requests.
   for (Waiter& waiter : waiters_) waiter.timer->stop();
@@ -277,6 +323,24 @@ void EventRecorder::write_status(json& document) const {
                  {"last_upload_error_at", core::time_or_null(mirror.last_error_at)},
                  {"last_upload_at", core::time_or_null(mirror.last_upload_at)}};
   }
+  json webhooks = json::array();
+  for (const auto& webhook : webhooks_) {
+    const providers::WebhookStats& stats = webhook->stats();
+    webhooks.push_back(json{{"name", webhook->config().name},
+                            {"url", webhook->display_url()},
+                            {"cursor", webhook->cursor_name()},
+                            {"events", webhook->config().events},
+                            {"pending", webhook->pending()},
+                            {"delivered_through", webhook->delivered_through()},
+                            {"delivered", stats.delivered},
+                            {"skipped", stats.skipped},
+                            {"failed_attempts", stats.failed_attempts},
+                            {"rejected_attempts", stats.rejected_attempts},
+                            {"failing", stats.failing},
+                            {"last_error", core::text_or_null(stats.last_error)},
+                            {"last_error_at", core::time_or_null(stats.last_error_at)},
+                            {"last_delivery_at", core::time_or_null(stats.last_delivery_at)}});
+  }
   document["events"] =
       json{{"log", journal_.path()},
            {"last_seq", last_recorded_seq_},
@@ -290,7 +354,8 @@ void EventRecorder::write_status(json& document) const {
            {"unwritten_bytes", journal_.unwritten_bytes()},
            {"noise_windows", noise_.open_windows()},
            {"suppressed", json{{"summarised", stats_.summarised}, {"dropped", stats_.dropped}}},
-           {"swift", swift}};
+           {"swift", swift},
+           {"webhooks", webhooks}};
 }
 
 void EventRecorder::write_metrics(core::MetricsPage& page) const {
@@ -309,6 +374,23 @@ void EventRecorder::write_metrics(core::MetricsPage& page) const {
                    "record, or dropped while the backlog of unwritten events was full.",
                    {{"action", action}, {"how", how}}, static_cast<double>(count));
     }
+  }
+  for (const auto& webhook : webhooks_) {
+    const providers::WebhookStats& stats = webhook->stats();
+    const core::Labels receiver{{"receiver", webhook->config().name}};
+    page.counter("unshelver_webhook_deliveries_total", "Events a webhook receiver answered 2xx.", receiver,
+                 static_cast<double>(stats.delivered));
+    for (auto [kind, count] :
+         {std::pair{"failed", stats.failed_attempts}, std::pair{"rejected", stats.rejected_attempts}}) {
+      page.counter("unshelver_webhook_attempt_errors_total",
+                   "Failed webhook attempts: failed (no answer, timeout, 5xx, 408, 429) or rejected (another "
+                   "status). Both are retried.",
+                   {{"receiver", webhook->config().name}, {"kind", kind}}, static_cast<double>(count));
+    }
+    page.gauge("unshelver_webhook_outbox_events", "Recorded events a webhook receiver has not accepted yet.",
+               receiver, static_cast<double>(webhook->pending()));
+    page.gauge("unshelver_webhook_failing", "1 while a webhook receiver's last attempt failed.", receiver,
+               stats.failing ? 1.0 : 0.0);
   }
   if (!mirror_) return;
   const providers::MirrorStats& mirror = mirror_->stats();

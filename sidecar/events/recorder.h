@@ -4,8 +4,9 @@
 // core::EventRecord, numbered and handed to the journal, which writes and fsyncs it in the thread
 // pool. Only then is the event reported: logged as "event N recorded", kept among the recent
 // ones for /api/events and `unshelver events`, given to waiting long-polls, and put in the Swift
-// mirror's outbox. So an event that anyone has seen survives a crash, and reaches Swift exactly
-// once (see events/swift_mirror.h).
+// mirror's outbox and each webhook receiver's. So an event that anyone has seen survives a crash,
+// and reaches Swift and every receiver exactly once (see events/swift_mirror.h, events/webhook.h).
+// Listeners (the event streams, web/event_stream.h) hear of each record at the same moment.
 //
 // Noise (a failed login: anyone can cause one, as often as they like) passes the noise policy
 // first (events/noise_policy.h, issue 15 §3): one record per client and minute plus a summary
@@ -36,6 +37,7 @@
 #include "events/record.h"
 #include "events/swift_mirror.h"
 #include "events/wake_history.h"
+#include "events/webhook.h"
 #include "openstack/session.h"
 #include "uv/timer.h"
 
@@ -63,9 +65,15 @@ class EventRecorder {
   EventRecorder(const EventRecorder&) = delete;
   EventRecorder& operator=(const EventRecorder&) = delete;
 
+  // The client the webhooks send with (needed only when the config has webhooks); before start().
+  void use_webhook_client(io::HttpClient* client) { webhook_client_ = client; }
   // Start-up: opens the journal (an error here stops the daemon with exit code 2) and puts what
-  // Swift has not confirmed back into the outbox.
+  // Swift and the webhook receivers have not confirmed back into their outboxes.
   Status start();
+  // `listener` hears of every record once it is written, in seq order, until unlisten(id).
+  using ListenerId = std::uint64_t;
+  ListenerId listen(std::function<void(const core::EventRecord& record)> listener);
+  void unlisten(ListenerId id);
   void record_transition(const core::BackendConfig& backend, const core::Transition& transition);
   // `event_class` is decided by whoever reports the event (App::record_event for the web layer);
   // an essential event is always written, noise may be summarised or dropped.
@@ -119,6 +127,10 @@ class EventRecorder {
   providers::OpenStackSession* session_;
   io::EventJournal journal_;
   std::unique_ptr<providers::SwiftMirror> mirror_;
+  io::HttpClient* webhook_client_ = nullptr;
+  std::vector<std::unique_ptr<providers::WebhookSender>> webhooks_;
+  std::map<ListenerId, std::function<void(const core::EventRecord&)>> listeners_;
+  ListenerId next_listener_ = 1;
   std::deque<core::EventRecord> recent_;  // the newest recorded events
   core::WakeHistory history_;
   core::Ledger ledger_;

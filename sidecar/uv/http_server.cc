@@ -251,6 +251,12 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // Queues the answer to request `request_id` (0: whichever request is in flight). It only reads
   // `response`: an rvalue reference, so that Responder hands its own over without another move.
   void respond(std::uint64_t request_id, HttpResponse&& response);
+  // A streamed answer (Responder::stream): the head now, the body in pieces, the end by closing.
+  bool start_stream(std::uint64_t request_id, HttpResponse&& head);
+  bool stream_write(std::string&& data);
+  void end_stream();
+  bool streaming() const { return streaming_ && !closed_ && !draining_; }
+  std::size_t unsent_bytes() { return closed_ ? 0 : uv_stream_get_write_queue_size(stream()); }
   void set_on_gone(std::uint64_t request_id, std::function<void()> callback);
   void drop(std::uint64_t request_id);
   // Server shutdown: close now unless a request is in flight or an answer is being written.
@@ -305,7 +311,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void resume_after_answer();
   void reject(llhttp_errno_t error);
   int fail(int status, const char* reason);
-  void send_response(const HttpResponse& response, bool close);
+  // `stream_head`: the head of a streamed answer, without Content-Length.
+  void send_response(const HttpResponse& response, bool close, bool stream_head = false);
   void send_continue();
   bool write(WriteRequest* request);
   WriteRequest* take_write_request();
@@ -344,6 +351,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool in_parse_ = false;       // parse() is on the stack: it resumes after a direct answer.
   bool parser_paused_ = false;  // llhttp_execute returned HPE_PAUSED and was not resumed yet.
   bool in_flight_ = false;
+  bool streaming_ = false;  // A streamed answer's body is being written (start_stream).
   // Set by a handler that holds the request in flight; run by close_now() (see Responder::on_gone).
   std::function<void()> on_gone_;
   bool close_when_answered_ = false;
@@ -422,6 +430,35 @@ const llhttp_settings_t* parser_settings() {
 
 // --- Responder ------------------------------------------------------------------------------------
 
+ResponseStream Responder::stream(HttpResponse head) const {
+  auto connection = connection_.lock();
+  if (!connection || !connection->start_stream(request_id_, std::move(head))) return ResponseStream();
+  return ResponseStream(connection_);
+}
+
+bool ResponseStream::write(std::string data) const {
+  auto connection = connection_.lock();
+  return connection && connection->stream_write(std::move(data));
+}
+
+std::size_t ResponseStream::unsent_bytes() const {
+  auto connection = connection_.lock();
+  return connection ? connection->unsent_bytes() : 0;
+}
+
+void ResponseStream::end() const {
+  if (auto connection = connection_.lock()) connection->end_stream();
+}
+
+void ResponseStream::cut() const {
+  if (auto connection = connection_.lock()) connection->close_now();
+}
+
+bool ResponseStream::alive() const {
+  auto connection = connection_.lock();
+  return connection && connection->streaming();
+}
+
 void Responder::respond(HttpResponse response) const {
   if (auto connection = connection_.lock()) {
     connection->respond(request_id_, std::move(response));
@@ -490,8 +527,9 @@ bool HttpConnection::start(uv_stream_t* listener) {
 void HttpConnection::close_now() {
   if (closed_) return;
   closed_ = true;
-  const bool unanswered = in_flight_;
+  const bool unanswered = in_flight_ || streaming_;
   in_flight_ = false;
+  streaming_ = false;
   reading_ = false;
   // Moved out first: the callback may answer or drop other requests, but never this one again.
   if (std::function<void()> gone = std::move(on_gone_); unanswered && gone) gone();
@@ -519,6 +557,10 @@ void HttpConnection::on_uv_close(uv_handle_t* handle) noexcept {
 void HttpConnection::begin_shutdown() {
   if (closed_) return;
   close_when_answered_ = true;
+  if (streaming_) {
+    end_stream();  // What was queued still goes out; then the connection closes.
+    return;
+  }
   if (in_flight_ || draining_) return;  // The answer, once written, closes the connection.
   if (phase_ == Phase::kIdle && writes_pending_ > 0) {
     close_after_writes();  // An answer is still on its way: let it arrive.
@@ -585,7 +627,8 @@ void HttpConnection::on_read(ssize_t nread, const uv_buf_t* buffer) {
     return;
   }
   const auto length = static_cast<std::size_t>(nread);
-  if (draining_) return;  // The connection is closing: the client's bytes are discarded.
+  // The connection is closing, or streams an answer that ends it: the client's bytes are discarded.
+  if (draining_ || streaming_) return;
   if (in_flight_ || output_blocked_) {
     // Not parsed until the answer is queued (so that answers stay in request order) or until the
     // queued answers have drained.
@@ -654,7 +697,8 @@ void HttpConnection::parse(const char* data, std::size_t length) {
     data = stop;
     length -= used;
     dispatch();
-    if (closed_ || draining_) break;  // The answer closes the connection: the rest is discarded.
+    // The answer closes the connection (or streams until it does): the rest is discarded.
+    if (closed_ || draining_ || streaming_) break;
     if (in_flight_) {
       // The handler answers later; keep the rest until then (the read buffer is reused).
       pending_.append(data, length);
@@ -950,6 +994,31 @@ void HttpConnection::respond(std::uint64_t request_id, HttpResponse&& response) 
   if (!in_parse_) resume_after_answer();
 }
 
+bool HttpConnection::start_stream(std::uint64_t request_id, HttpResponse&& head) {
+  if (closed_ || !in_flight_ || (request_id != 0 && request_id != request_id_)) return false;
+  in_flight_ = false;
+  streaming_ = true;
+  // Whatever the client sends now is discarded, and no timeout applies: the stream lasts as long
+  // as the writer wants, and a client that leaves is seen by its EOF.
+  arm_timer(core::Millis(0));
+  send_response(head, true, true);
+  if (closed_) return false;  // The write failed and closed the connection.
+  start_reading();
+  return !closed_;
+}
+
+bool HttpConnection::stream_write(std::string&& data) {
+  if (!streaming() || data.empty()) return streaming();
+  WriteRequest* request = take_write_request();
+  request->data = std::move(data);
+  return write(request);
+}
+
+void HttpConnection::end_stream() {
+  if (!streaming()) return;
+  close_after_writes();
+}
+
 void HttpConnection::resume_after_answer() {
   if (parser_paused_) {
     llhttp_resume(&parser_);
@@ -971,7 +1040,7 @@ void HttpConnection::enter_idle() {
   arm_timer(server_ != nullptr ? server_->limits.idle_timeout : kCloseTimeout);
 }
 
-void HttpConnection::send_response(const HttpResponse& response, bool close) {
+void HttpConnection::send_response(const HttpResponse& response, bool close, bool stream_head) {
   WriteRequest* request = take_write_request();
   std::string& out = request->data;
   out.clear();
@@ -1004,7 +1073,7 @@ void HttpConnection::send_response(const HttpResponse& response, bool close) {
     out.append(value);
     out.append("\r\n");
   }
-  if (!bodiless_status) {
+  if (!bodiless_status && !stream_head) {
     // HEAD gets the length of the body it would have had (RFC 9110 §9.3.2).
     out.append("Content-Length: ");
     append_number(out, response.body.size());

@@ -35,6 +35,28 @@ namespace unshelver::io {
 
 class HttpConnection;
 
+// The body of a streamed answer (Responder::stream), written piece by piece. Cheap to copy;
+// every call does nothing once the connection has gone.
+class ResponseStream {
+ public:
+  ResponseStream() = default;
+  explicit ResponseStream(std::weak_ptr<HttpConnection> connection) : connection_(std::move(connection)) {}
+  // Queues `data` for the client; false when the connection has gone or is closing (end()), and
+  // then nothing is queued. Writes are never refused for being many: the writer keeps to its own
+  // bound with unsent_bytes(), the output backpressure of a streamed answer.
+  bool write(std::string data) const;
+  // Bytes queued and not yet taken by the kernel (0 once gone).
+  std::size_t unsent_bytes() const;
+  // The body is complete: the connection closes once the queued bytes are out.
+  void end() const;
+  // Closes the connection at once, dropping what is unsent (a reader too slow to keep).
+  void cut() const;
+  bool alive() const;
+
+ private:
+  std::weak_ptr<HttpConnection> connection_;
+};
+
 // Answers one request. Cheap to copy; the handler may keep it and answer later. Answering after
 // the connection has gone (client left, server shut down) does nothing. Answering twice is a bug.
 class Responder {
@@ -57,6 +79,14 @@ class Responder {
   // front (Caddy's forward_auth with lb_try_duration) then retries it elsewhere or later, which
   // an answer would prevent. For held requests when Unshelver stops.
   void drop() const;
+  // Answers with `head`'s status and headers and a body that follows through the returned stream
+  // (`head`'s own body, if any, is its first piece). The body ends when the connection closes
+  // (RFC 9112 §6.3: no Content-Length, `Connection: close`), so the connection serves no further
+  // request. While it streams, no timeout applies, the client's further bytes are discarded, and
+  // the on_gone callback (set before) runs when the connection closes for any reason: the client
+  // left, the stream was cut, or the server shut down (which ends the stream after its queued
+  // bytes). A request already answered gets a stream that is not alive.
+  ResponseStream stream(HttpResponse head) const;
 
  private:
   std::weak_ptr<HttpConnection> connection_;

@@ -29,6 +29,8 @@ struct HttpRequest;
 
 namespace unshelver::web {
 
+class EventStreams;
+
 // The gate's figures for one gated backend (web/hold_queue.h, activity/started_requests.h).
 struct GateView {
   int held = 0;                         // held now
@@ -134,6 +136,8 @@ class Controller {
   // `timeout`.
   virtual void wait_for_events(std::uint64_t after, std::chrono::milliseconds timeout,
                                std::function<void()> then) = 0;
+  // The open GET /api/events/stream answers (web/event_stream.h), or nullptr without them.
+  virtual EventStreams* event_streams() { return nullptr; }
 };
 
 }  // namespace unshelver::web

@@ -9,9 +9,6 @@
 
 namespace unshelver::web {
 
-namespace {
-using nlohmann::json;
-
 // Every page gets these (OWASP secure headers): no framing, no inline script, no sniffing.
 void add_security_headers(io::HttpResponse& response) {
   response.set_header("Content-Security-Policy",
@@ -21,6 +18,9 @@ void add_security_headers(io::HttpResponse& response) {
   response.set_header("X-Content-Type-Options", "nosniff");
   response.set_header("Referrer-Policy", "same-origin");
 }
+
+namespace {
+using nlohmann::json;
 
 // Percent-decoding is not needed: backend names are validated to [A-Za-z0-9._-] by the config.
 std::string name_after(const std::string& path, std::string_view prefix) {
@@ -73,6 +73,11 @@ void WebApp::handle(const io::HttpRequest& request, const io::Responder& respond
   if (request.path == "/api/events" && backend.empty()) {
     route_label_ = "events";
     events(request, identify(request, backend), responder);
+    return;
+  }
+  if (request.path == "/api/events/stream" && backend.empty()) {
+    route_label_ = "events_stream";
+    event_stream(request, identify(request, backend), responder);
     return;
   }
   responder.respond(answer(request, backend));

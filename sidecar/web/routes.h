@@ -15,6 +15,9 @@
 //                        POST /admin-unshelve/ID and POST {manual_shelve_path})
 //   GET  /api/events     the recorded events (?after=SEQ&backend=NAME&limit=N&wait=SECONDS, the
 //                        last one a long poll); admins only
+//   GET  /api/events/stream
+//                        the same as Server-Sent Events, live, resuming after Last-Event-ID;
+//                        admins only (web/event_stream.h)
 //   GET  /metrics        Prometheus text format; local clients and admins
 //   GET  /.unshelver/gate/NAME
 //                        the gate: Caddy's forward_auth sub-request for every request to a gated
@@ -110,6 +113,8 @@ class WebApp {
                                 std::chrono::seconds retry_after, bool should_retry);
   void add_gate_metrics(core::MetricsPage& page) const;
   void events(const io::HttpRequest& request, const Caller& caller, const io::Responder& responder);
+  // GET /api/events/stream (event_stream_routes.cc).
+  void event_stream(const io::HttpRequest& request, const Caller& caller, const io::Responder& responder);
   void refresh_cache();
   // The backend's view and its page data (its status entry with what the pages show), from the
   // cache of this revision; nullptr for a name that is not configured.
@@ -172,5 +177,8 @@ void set_retry_after(io::HttpResponse& response, std::chrono::milliseconds wait)
 
 // True when the client prefers HTML (a browser), judged from its Accept header.
 bool wants_html(const io::HttpRequest& request);
+
+// The security headers every answer of Unshelver's own gets (CSP, no framing, no sniffing).
+void add_security_headers(io::HttpResponse& response);
 
 }  // namespace unshelver::web

@@ -189,7 +189,7 @@ class EventJournalTest : public ::testing::Test {
     s.path = path_;
     s.rotate_bytes = rotate_bytes;
     s.keep_files = keep_files;
-    s.mirrored = mirrored;
+    if (mirrored) s.cursors.push_back({"swift", true});
     return s;
   }
 
@@ -278,7 +278,7 @@ TEST_F(EventJournalTest, FreshOpenCreatesTheDirectoriesAndStartsAtZero) {
   path_ = dir_ + "/a/b/c/events.jsonl";
   const JournalOpened opened = open_ok(settings(true));
   EXPECT_EQ(opened.last_seq, 0u);
-  EXPECT_EQ(opened.uploaded_through, 0u);
+  EXPECT_EQ(opened.cursors.at("swift"), 0u);
   EXPECT_TRUE(opened.unconfirmed.empty());
   EXPECT_TRUE(opened.recent.empty());
   EXPECT_EQ(opened.torn_bytes, 0u);
@@ -607,7 +607,7 @@ TEST_F(EventJournalTest, CursorIsSavedAndOnlyRecordsAboveItComeBackUnconfirmed) 
   ASSERT_TRUE(wait_written(5));
   EXPECT_FALSE(file_exists(cursor_file()));
 
-  journal_->set_uploaded_through(3);
+  journal_->set_cursor("swift", 3);
   ASSERT_TRUE(run_until([&] { return !journal_->busy() && file_exists(cursor_file()); }));
   const nlohmann::json cursor = nlohmann::json::parse(read_file(cursor_file()), nullptr, false);
   ASSERT_TRUE(cursor.is_object()) << read_file(cursor_file());
@@ -617,11 +617,11 @@ TEST_F(EventJournalTest, CursorIsSavedAndOnlyRecordsAboveItComeBackUnconfirmed) 
   EXPECT_EQ(written().size(), 5u) << "a cursor-only batch reports nothing";
 
   // Going back is ignored.
-  journal_->set_uploaded_through(2);
+  journal_->set_cursor("swift", 2);
   EXPECT_FALSE(journal_->busy());
 
   const JournalOpened mirrored = open_ok(settings(true));
-  EXPECT_EQ(mirrored.uploaded_through, 3u);
+  EXPECT_EQ(mirrored.cursors.at("swift"), 3u);
   EXPECT_EQ(mirrored.last_seq, 5u);
   ASSERT_EQ(seqs_of(mirrored.unconfirmed), range(4, 5));
   EXPECT_EQ(mirrored.unconfirmed[0].action, "unshelve_requested");
@@ -629,7 +629,7 @@ TEST_F(EventJournalTest, CursorIsSavedAndOnlyRecordsAboveItComeBackUnconfirmed) 
   EXPECT_EQ(seqs_of(mirrored.recent), range(1, 5));
 
   const JournalOpened unmirrored = open_ok(settings(false));
-  EXPECT_EQ(unmirrored.uploaded_through, 3u);
+  EXPECT_TRUE(unmirrored.cursors.empty());
   EXPECT_TRUE(unmirrored.unconfirmed.empty());
 }
 
@@ -637,7 +637,7 @@ TEST_F(EventJournalTest, CursorSetDuringABatchIsSavedWithTheNext) {
   open_ok(settings(true));
   journal_->append(make_record(1));
   ASSERT_TRUE(journal_->busy());
-  journal_->set_uploaded_through(1);
+  journal_->set_cursor("swift", 1);
   journal_->append(make_record(2));
   journal_->append(make_record(3));
   ASSERT_TRUE(
@@ -645,11 +645,11 @@ TEST_F(EventJournalTest, CursorSetDuringABatchIsSavedWithTheNext) {
   EXPECT_EQ(nlohmann::json::parse(read_file(cursor_file())).value("uploaded_through", std::uint64_t{0}), 1u);
 
   // Confirming everything leaves nothing unconfirmed at the next start.
-  journal_->set_uploaded_through(3);
+  journal_->set_cursor("swift", 3);
   journal_->close();
   ASSERT_TRUE(run_until([&] { return !journal_->busy(); }));
   const JournalOpened opened = open_ok(settings(true));
-  EXPECT_EQ(opened.uploaded_through, 3u);
+  EXPECT_EQ(opened.cursors.at("swift"), 3u);
   EXPECT_TRUE(opened.unconfirmed.empty());
 }
 
@@ -659,7 +659,7 @@ TEST_F(EventJournalTest, CursorAheadOfTheLogIsReset) {
   write_file(cursor_file(), "{\"uploaded_through\":99}\n");
   const JournalOpened opened = open_ok(settings(true));
   EXPECT_EQ(opened.last_seq, 2u);
-  EXPECT_EQ(opened.uploaded_through, 0u);
+  EXPECT_EQ(opened.cursors.at("swift"), 0u);
   EXPECT_EQ(seqs_of(opened.unconfirmed), range(1, 2)) << "the cursor must not hide the new records";
   EXPECT_EQ(journal_->append(make_record(3)).seq, 3u);
   ASSERT_TRUE(wait_written(1));
@@ -672,12 +672,12 @@ TEST_F(EventJournalTest, UnreadableCursorMeansConfirmEverythingAgain) {
        {"garbage", "{\"uploaded_through\":-1}", "{\"uploaded_through\":\"2\"}", "[2]", ""}) {
     write_file(cursor_file(), cursor);
     const JournalOpened opened = open_ok(settings(true));
-    EXPECT_EQ(opened.uploaded_through, 0u) << cursor;
+    EXPECT_EQ(opened.cursors.at("swift"), 0u) << cursor;
     EXPECT_EQ(seqs_of(opened.unconfirmed), range(1, 3)) << cursor;
   }
   write_file(cursor_file(), "{\"uploaded_through\":2}");
   const JournalOpened good = open_ok(settings(true));
-  EXPECT_EQ(good.uploaded_through, 2u);
+  EXPECT_EQ(good.cursors.at("swift"), 2u);
   EXPECT_EQ(seqs_of(good.unconfirmed), range(3, 3));
 }
 
@@ -686,7 +686,7 @@ TEST_F(EventJournalTest, CursorThatCannotBeSavedIsReportedAndHarmless) {
   std::filesystem::create_directories(cursor_file());  // rename(2) over a directory fails
   for (int n = 1; n <= 3; ++n) journal_->append(make_record(n));
   ASSERT_TRUE(wait_written(3));
-  journal_->set_uploaded_through(2);
+  journal_->set_cursor("swift", 2);
   ASSERT_TRUE(run_until([&] { return !errors_.empty() && !journal_->busy(); }));
   EXPECT_NE(errors_[0].error.find(cursor_file()), std::string::npos) << errors_[0].error;
   EXPECT_EQ(journal_->stats().write_errors, 0u) << "the records were written; only the cursor was not";
@@ -700,8 +700,41 @@ TEST_F(EventJournalTest, CursorThatCannotBeSavedIsReportedAndHarmless) {
   EXPECT_EQ(seqs_in_file(path_), range(1, 4));
   // A stale cursor costs only re-uploads: everything comes back unconfirmed.
   const JournalOpened opened = open_ok(settings(true));
-  EXPECT_EQ(opened.uploaded_through, 0u);
+  EXPECT_EQ(opened.cursors.at("swift"), 0u);
   EXPECT_EQ(seqs_of(opened.unconfirmed), range(1, 4));
+}
+
+TEST_F(EventJournalTest, NamedCursorsAreSavedTogetherAndEachStartsWhereItsKindWants) {
+  std::filesystem::create_directories(dir_ + "/log");
+  write_file(path_, log_line(1) + log_line(2) + log_line(3));
+  // An outbox file as Unshelver wrote it before there were named cursors.
+  write_file(cursor_file(), "{\"uploaded_through\":1}\n");
+  JournalSettings two = settings(true);
+  two.cursors.push_back({"webhook-a", false});
+  const JournalOpened opened = open_ok(two);
+  EXPECT_EQ(opened.cursors.at("swift"), 1u) << "the old file's cursor is Swift's";
+  EXPECT_EQ(opened.cursors.at("webhook-a"), 3u) << "a new receiver starts at the log's end";
+  EXPECT_EQ(seqs_of(opened.unconfirmed), range(2, 3)) << "above the lowest cursor";
+  // The new cursor is saved at once: after a restart it must not start later than now.
+  const nlohmann::json saved = nlohmann::json::parse(read_file(cursor_file()), nullptr, false);
+  ASSERT_TRUE(saved.is_object()) << read_file(cursor_file());
+  EXPECT_EQ(saved["cursors"]["webhook-a"], 3u);
+  EXPECT_EQ(saved["uploaded_through"], 1u) << "still readable by an older Unshelver";
+
+  journal_->append(make_record(4));
+  ASSERT_TRUE(wait_written(1));
+  journal_->set_cursor("webhook-a", 4);
+  journal_->set_cursor("unknown", 9);  // ignored
+  ASSERT_TRUE(run_until([&] { return !journal_->busy(); }));
+  EXPECT_EQ(journal_->cursor("webhook-a"), 4u);
+  EXPECT_EQ(journal_->cursor("unknown"), 0u);
+
+  // A receiver removed from the config: its cursor is forgotten and holds nothing back.
+  const JournalOpened without = open_ok(settings(true));
+  EXPECT_EQ(without.cursors.size(), 1u);
+  EXPECT_EQ(seqs_of(without.unconfirmed), range(2, 4));
+  const nlohmann::json rewritten = nlohmann::json::parse(read_file(cursor_file()), nullptr, false);
+  EXPECT_FALSE(rewritten["cursors"].contains("webhook-a")) << read_file(cursor_file());
 }
 
 // --- Rotation --------------------------------------------------------------------------------
@@ -718,7 +751,7 @@ TEST_F(EventJournalTest, RotationKeepsKeepFilesWithoutAMirror) {
   open_ok(settings(false, rotate_after_three(), 2));
   append_one_by_one(1, 12, kRotationDetail);
   EXPECT_EQ(journal_->stats().rotations, 4u);
-  EXPECT_EQ(journal_->stats().kept_for_mirror, 0u);
+  EXPECT_EQ(journal_->stats().kept_for_outbox, 0u);
   EXPECT_TRUE(file_exists(path_)) << "a new file is opened after rotation";
   EXPECT_EQ(file_size(path_), 0u);
   EXPECT_EQ(seqs_in_file(rotated(1)), range(10, 12));
@@ -743,7 +776,7 @@ TEST_F(EventJournalTest, RotationKeepsFilesTheMirrorStillNeeds) {
   append_one_by_one(1, 14, kRotationDetail);
   EXPECT_EQ(journal_->stats().rotations, 4u);
   // Nothing is confirmed: every rotated file is kept, three of them beyond keep_files.
-  EXPECT_EQ(journal_->stats().kept_for_mirror, 3u);
+  EXPECT_EQ(journal_->stats().kept_for_outbox, 3u);
   EXPECT_EQ(seqs_in_file(path_), range(13, 14));
   EXPECT_EQ(seqs_in_file(rotated(1)), range(10, 12));
   EXPECT_EQ(seqs_in_file(rotated(2)), range(7, 9));
@@ -754,39 +787,69 @@ TEST_F(EventJournalTest, RotationKeepsFilesTheMirrorStillNeeds) {
   // Their records come back, oldest first, at the next start.
   JournalOpened opened = open_ok(settings(true, rotate_after_three(), 1));
   EXPECT_EQ(opened.last_seq, 14u);
-  EXPECT_EQ(opened.uploaded_through, 0u);
+  EXPECT_EQ(opened.cursors.at("swift"), 0u);
   EXPECT_EQ(seqs_of(opened.unconfirmed), range(1, 14));
   EXPECT_EQ(seqs_of(opened.recent), range(13, 14));
   ASSERT_EQ(opened.unconfirmed.size(), 14u);
   EXPECT_EQ(opened.unconfirmed[0].detail, make_record(1, kRotationDetail).detail);
 
   // Once the cursor passes a file, it may go; the first file still needed stops the pruning.
-  journal_->set_uploaded_through(7);
+  journal_->set_cursor("swift", 7);
   ASSERT_TRUE(run_until([&] { return !journal_->busy() && file_exists(cursor_file()); }));
   EXPECT_FALSE(file_exists(rotated(4)));
   EXPECT_FALSE(file_exists(rotated(3)));
   EXPECT_EQ(seqs_in_file(rotated(2)), range(7, 9)) << "still holds 8 and 9";
   EXPECT_EQ(seqs_in_file(rotated(1)), range(10, 12));
-  EXPECT_EQ(journal_->stats().kept_for_mirror, 1u);
+  EXPECT_EQ(journal_->stats().kept_for_outbox, 1u);
 
   opened = open_ok(settings(true, rotate_after_three(), 1));
-  EXPECT_EQ(opened.uploaded_through, 7u);
+  EXPECT_EQ(opened.cursors.at("swift"), 7u);
   EXPECT_EQ(opened.last_seq, 14u);
   EXPECT_EQ(seqs_of(opened.unconfirmed), range(8, 14));
 
   // All confirmed: back to keep_files.
-  journal_->set_uploaded_through(14);
+  journal_->set_cursor("swift", 14);
   ASSERT_TRUE(run_until([&] { return !journal_->busy(); }));
   EXPECT_FALSE(file_exists(rotated(2)));
   EXPECT_EQ(seqs_in_file(rotated(1)), range(10, 12));
-  EXPECT_EQ(journal_->stats().kept_for_mirror, 0u);
+  EXPECT_EQ(journal_->stats().kept_for_outbox, 0u);
 
   opened = open_ok(settings(true, rotate_after_three(), 1));
-  EXPECT_EQ(opened.uploaded_through, 14u);
+  EXPECT_EQ(opened.cursors.at("swift"), 14u);
   EXPECT_EQ(opened.last_seq, 14u);
   EXPECT_TRUE(opened.unconfirmed.empty());
   EXPECT_EQ(journal_->append(make_record(15, kRotationDetail)).seq, 15u);
   ASSERT_TRUE(wait_written(1));
+}
+
+TEST_F(EventJournalTest, ANewReceiversCursorOnAnEmptyLogIsSavedAtOnce) {
+  // The receiver's cursor starts at the end of an empty log: 0. Nothing is confirmed before the
+  // process dies; the next start must still deliver every record written meanwhile.
+  JournalSettings receiver = settings(false);
+  receiver.cursors.push_back({"webhook-a", false});
+  EXPECT_EQ(open_ok(receiver).cursors.at("webhook-a"), 0u);
+  for (int n = 1; n <= 3; ++n) journal_->append(make_record(n));
+  ASSERT_TRUE(wait_written(3));
+  const JournalOpened again = open_ok(receiver);
+  EXPECT_EQ(again.cursors.at("webhook-a"), 0u) << "not moved to the log's new end";
+  EXPECT_EQ(seqs_of(again.unconfirmed), range(1, 3));
+}
+
+TEST_F(EventJournalTest, RotatedFilesAreKeptUntilEveryCursorHasPassedThem) {
+  JournalSettings two = settings(true, rotate_after_three(), 1);
+  two.cursors.push_back({"webhook-a", true});
+  open_ok(two);
+  append_one_by_one(1, 8, kRotationDetail);
+  journal_->set_cursor("swift", 8);
+  ASSERT_TRUE(run_until([&] { return !journal_->busy() && file_exists(cursor_file()); }));
+  EXPECT_TRUE(file_exists(rotated(2))) << "the receiver has confirmed nothing yet";
+  EXPECT_EQ(journal_->stats().kept_for_outbox, 1u);
+  journal_->set_cursor("webhook-a", 6);
+  ASSERT_TRUE(run_until([&] { return !journal_->busy() && !file_exists(rotated(2)); }));
+  EXPECT_EQ(journal_->stats().kept_for_outbox, 0u);
+  const JournalOpened opened = open_ok(two);
+  EXPECT_EQ(opened.cursors.at("webhook-a"), 6u);
+  EXPECT_EQ(seqs_of(opened.unconfirmed), range(7, 8));
 }
 
 TEST_F(EventJournalTest, FirstBatchPrunesFilesBeyondASmallerKeepFiles) {

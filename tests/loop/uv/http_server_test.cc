@@ -30,6 +30,8 @@
 #include <thread>
 #include <vector>
 
+#include "uv/timer.h"
+
 namespace unshelver::io {
 namespace {
 
@@ -172,6 +174,8 @@ class TestClient {
   }
 
   std::size_t extra_bytes() const { return buffer_.size(); }
+  // What arrived after the last response read (a streamed body, read by wait_closed).
+  const std::string& extra() const { return buffer_; }
 
  private:
   bool fill() {
@@ -1107,6 +1111,121 @@ TEST(HttpServerLifetime, DestructorAfterShutdownDoesNotTouchTheLoop) {
   EXPECT_EQ(0, uv_loop_close(loop));
   delete loop;
   server.reset();  // AddressSanitizer reports any use of the freed loop here.
+}
+
+// --- Streamed answers (Responder::stream) -------------------------------------------------------
+
+HttpResponse stream_head() {
+  HttpResponse head;
+  head.status = 200;
+  head.headers.emplace_back("Content-Type", "text/event-stream");
+  return head;
+}
+
+TEST_F(HttpServerTest, StreamedAnswerSendsItsHeadThenPiecesAndEndsByClosing) {
+  start({}, [&](const HttpRequest& request, Responder responder) {
+    if (request.path != "/stream") return echo(request, responder);
+    ResponseStream stream = responder.stream(stream_head());
+    EXPECT_TRUE(stream.alive());
+    EXPECT_TRUE(stream.write("one\n"));
+    run_later(&loop_, 50ms, [stream] {
+      EXPECT_TRUE(stream.write("two\n"));
+      stream.end();
+      EXPECT_FALSE(stream.write("after the end\n"));
+      EXPECT_FALSE(stream.alive());
+    });
+  });
+  run_with_client([&](int port) {
+    TestClient client(port);
+    // A pipelined request after the streamed one is never answered: the stream ends the connection.
+    ASSERT_TRUE(client.send(get("/stream") + get("/next")));
+    ClientResponse head = client.read_response();
+    ASSERT_TRUE(head.ok);
+    EXPECT_EQ(200, head.status);
+    EXPECT_EQ("text/event-stream", head.header("content-type"));
+    EXPECT_FALSE(head.has_header("content-length")) << "the body ends when the connection closes";
+    EXPECT_EQ("close", head.header("connection"));
+    EXPECT_TRUE(client.wait_closed(3s));
+    EXPECT_EQ("one\ntwo\n", client.extra());
+  });
+  EXPECT_EQ(1u, server_->stats().requests);
+}
+
+TEST_F(HttpServerTest, ClientLeavingAStreamRunsOnGoneAndStopsItsWrites) {
+  std::atomic<bool> gone{false};
+  ResponseStream kept;
+  start({}, [&](const HttpRequest&, Responder responder) {
+    responder.on_gone([&] { gone = true; });
+    kept = responder.stream(stream_head());
+  });
+  run_with_client([&](int port) {
+    {
+      TestClient client(port);
+      ASSERT_TRUE(client.send(get("/stream")));
+      ASSERT_TRUE(client.read_response().ok);
+    }  // The client leaves.
+    const auto deadline = Clock::now() + 3s;
+    while (!gone && Clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  });
+  EXPECT_TRUE(gone);
+  EXPECT_FALSE(kept.alive());
+  EXPECT_FALSE(kept.write("nobody reads this"));
+  EXPECT_EQ(0u, kept.unsent_bytes());
+}
+
+TEST_F(HttpServerTest, ShutdownEndsAStreamAfterItsQueuedBytes) {
+  std::atomic<bool> gone{false};
+  start({}, [&](const HttpRequest&, Responder responder) {
+    responder.on_gone([&] { gone = true; });
+    ResponseStream stream = responder.stream(stream_head());
+    run_later(&loop_, 50ms, [&, stream] {
+      stream.write("last words\n");
+      shutdown_called_ = true;
+      server_->shutdown([&] { ++closed_callbacks_; });
+    });
+  });
+  run_with_client([&](int port) {
+    TestClient client(port);
+    ASSERT_TRUE(client.send(get("/stream")));
+    ASSERT_TRUE(client.read_response().ok);
+    EXPECT_TRUE(client.wait_closed(3s));
+    EXPECT_EQ("last words\n", client.extra());
+  });
+  EXPECT_TRUE(gone);
+}
+
+TEST_F(HttpServerTest, UnsentBytesOfAStreamGrowWhileTheClientDoesNotRead) {
+  std::size_t most_unsent = 0;
+  std::atomic<bool> cut{false};
+  std::unique_ptr<Timer> writer;
+  start({}, [&](const HttpRequest&, Responder responder) {
+    ResponseStream stream = responder.stream(stream_head());
+    // Writes 64 KiB every millisecond until more than 512 KiB wait, then cuts the connection: the
+    // writer sees its backlog and decides (web/event_stream.h does so with its bound).
+    writer = std::make_unique<Timer>(&loop_);
+    writer->start_repeating(1ms, [&, stream] {
+      bool done = !stream.write(std::string(64 * 1024, 'x'));
+      if (!done) {
+        most_unsent = std::max(most_unsent, stream.unsent_bytes());
+        if (stream.unsent_bytes() > 512 * 1024) {
+          stream.cut();
+          cut = true;
+          done = true;
+        }
+      }
+      if (done) {
+        writer->stop();
+        run_later(&loop_, 0ms, [&] { writer.reset(); });
+      }
+    });
+  });
+  run_with_client([&](int port) {
+    TestClient client(port, 10s);
+    ASSERT_TRUE(client.send(get("/stream")));
+    const auto deadline = Clock::now() + 10s;
+    while (!cut && Clock::now() < deadline) std::this_thread::sleep_for(10ms);  // never reads
+  });
+  EXPECT_TRUE(cut) << "the unsent bytes never passed 512 KiB (most: " << most_unsent << ")";
 }
 
 }  // namespace

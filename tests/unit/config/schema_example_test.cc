@@ -98,8 +98,12 @@ TEST(ConfigSchema, ExampleHasTheCaddySectionAndWakeOnRequest) {
   EXPECT_EQ(parsed.config.caddy.launcher_url, "https://gpu.example.org");
 }
 
+// One webhook with the keys it needs, for rows of webhooks[].
+constexpr std::string_view kWebhookItem =
+    "webhooks:\n  - name: hook\n    url: http://127.0.0.1:9/\n    secret: 0123456789abcdef-secret\n";
+
 // A YAML text that sets the key at `path` ("buttons[].health.attempts") to `value`, beside one
-// simulated backend.
+// simulated backend (and one webhook, for a webhook's key).
 std::string yaml_setting(std::string_view path, std::string_view value) {
   std::string yaml;
   std::string indent;
@@ -109,6 +113,11 @@ std::string yaml_setting(std::string_view path, std::string_view value) {
     yaml = "buttons:\n  - id: gpu\n    provider: sim\n";
     indent = "    ";
     rest.remove_prefix(std::string_view("buttons[].").size());
+  }
+  if (rest.starts_with("webhooks[].")) {
+    yaml = std::string(kWebhookItem);
+    indent = "    ";
+    rest.remove_prefix(std::string_view("webhooks[].").size());
   }
   for (std::size_t dot = rest.find('.'); dot != std::string_view::npos; dot = rest.find('.')) {
     yaml += indent + std::string(rest.substr(0, dot)) + ":\n";
@@ -174,9 +183,13 @@ TEST(ConfigSchema, WritingTheDefaultChangesNothing) {
     ++checked;
     ParsedConfig written = parse_yaml(yaml_setting(key.path, value));
     ASSERT_TRUE(written.ok()) << key.path;
+    const ParsedConfig& before =
+        key.path.starts_with("webhooks[].")
+            ? parse_yaml(std::string(kWebhookItem) + "buttons:\n  - id: gpu\n    provider: sim\n")
+            : baseline;
     // An `openstack:` section marks OpenStack as configured whatever it holds: presence, not a value.
-    written.config.openstack.configured = baseline.config.openstack.configured;
-    EXPECT_TRUE(written.config == baseline.config)
+    written.config.openstack.configured = before.config.openstack.configured;
+    EXPECT_TRUE(written.config == before.config)
         << key.path << ": the schema says the default is " << value << ", config.h starts with another value";
   }
   EXPECT_GT(checked, 50);

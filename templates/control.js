@@ -47,6 +47,22 @@
     });
   }
 
+  // Why a backend is awake: the same words as the page's server-side text (control_routes.cc).
+  const awakeWords = {
+    "visitor": "a visitor woke it",
+    "api-request": "an API request woke it",
+    "window": "keep-warm window",
+    "pre-warm": "pre-warmed ahead of the expected first use",
+    "admin-pin": "pinned awake by an admin",
+    "admin-wake": "an admin woke it",
+    "cloud": "started outside Unshelver, or found running",
+  };
+  function awakeText(backend) {
+    if (!backend.awake_reason) return "not awake";
+    const text = awakeWords[backend.awake_reason] || backend.awake_reason;
+    return backend.held_until ? text + "; held awake until " + format.clock(backend.held_until) : text;
+  }
+
   function render(backend) {
     const section = document.getElementById("backend-" + backend.name);
     if (!section) return;
@@ -66,6 +82,7 @@
     set("routing", backend.routing || "not managed");
     set("desired", backend.desired + " (" + (backend.desired_by || "") + ")");
     showTime(section.querySelector('[data-field="last_activity"]'), backend.last_activity, "none yet");
+    set("awake_because", awakeText(backend));
     const gate = backend.gate;
     if (gate) {
       set("gate", gate.held + " held now, " + gate.in_flight + " in flight; " + gate.held_total + " held in all: " +

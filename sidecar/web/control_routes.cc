@@ -258,6 +258,10 @@ io::HttpResponse WebApp::control_page(const io::HttpRequest& request, const Call
                                                       human_time(pinned.value("at", json()), now)
                                                 : std::string();
     backend["is_pinned"] = pinned.is_object();
+    // A pinned backend has no idle deadline because of the pin, not because it sleeps.
+    if (pinned.is_object() && backend.value("awake_reason", json()).is_string()) {
+      backend["time_left"] = "not while pinned awake";
+    }
     backend["pin_action"] = "/control/pin/" + name;
     backend["unpin_action"] = "/control/unpin/" + name;
     backend["keep_warm_text"] = keep_warm_text(backend.value("keep_warm", json()), now);

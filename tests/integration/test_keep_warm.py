@@ -71,6 +71,7 @@ class KeepWarmTest(unittest.TestCase):
         self.assertEqual(backend["pinned"]["by"], "control")
         self.assertIn("pinned awake from a script at 127.0.0.1", backend["pinned"]["detail"])
         self.assertIn("pinned awake by an admin", self.control_page())
+        self.assertIn("not while pinned awake", self.control_page())
         self.assertIn('action="/control/unpin/gpu"', self.control_page())
         # A pin is refused without the token, as every control action is.
         self.assertIn(daemon.request("POST", "/control/unpin/gpu", {"Accept": "application/json"}, b"")[0],

@@ -354,7 +354,12 @@ int App::start_keep_warm() {
   std::vector<KeepWarmScheduler::Entry> entries;
   for (Backend& backend : backends_) {
     const core::BackendConfig& config = backend.config();
-    if (config.keep_warm.empty() && !config.prewarm.enabled) continue;
+    if (config.keep_warm.empty() && !config.prewarm.enabled) {
+      // Holds persisted while windows or pre-warming were configured end with that configuration.
+      backend.driver->release_hold(core::HoldReason::kWindow);
+      backend.driver->release_hold(core::HoldReason::kPrewarm);
+      continue;
+    }
     core::KeepWarmSchedule windows;
     for (const std::string& text : config.keep_warm) {
       // The configuration was checked: every window parses and its zone was loaded above.

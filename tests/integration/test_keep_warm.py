@@ -57,6 +57,19 @@ class KeepWarmTest(unittest.TestCase):
         self.assertIn("window open until", page)
         self.assertIn("[gpu] held awake (window) by keep-warm", daemon.output())
 
+    def test_a_window_hold_ends_when_the_window_is_taken_out_of_the_configuration(self):
+        daemon = self.start(f'    keep_warm: ["{window_around_now()}"]\n')
+        daemon.wait_until(lambda: daemon.backend()["held_until"], 10, "the window's hold")
+        daemon.stop()
+        with open(daemon.config_path, "w") as config_file:
+            config_file.write(config_with("")(daemon.workdir).replace("{port}", str(daemon.port)))
+        daemon.start()
+        def state_without_holds():
+            with open(os.path.join(daemon.workdir, "state", "state.json")) as state:
+                return '"holds"' not in state.read()
+        daemon.wait_until(state_without_holds, 5, "the hold to leave state.json")
+        self.assertIsNone(daemon.backend()["held_until"])
+
     def test_an_admin_pin_holds_the_backend_until_it_is_lifted(self):
         daemon = self.start("")
         daemon.wait_for_state("asleep", 5)

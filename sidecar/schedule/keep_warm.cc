@@ -68,6 +68,13 @@ KeepWarmStep BackendSchedule::step(SysSeconds now, const BackendReconciler& reco
 
   if (!prewarm_) return result;
   const AwakeHold* prewarm_hold = find_hold(reconciler, HoldReason::kPrewarm);
+  if (!prewarm_started_ && prewarm_hold != nullptr && prewarm_hold->until) {
+    // A pre-warm under way when the daemon restarted (its hold was persisted): it is still
+    // charged from its start, and that day is not pre-warmed twice.
+    prewarm_started_ = std::chrono::floor<std::chrono::seconds>(prewarm_hold->since);
+    prewarm_hold_until_ = std::chrono::floor<std::chrono::seconds>(*prewarm_hold->until);
+    prewarmed_day_ = std::chrono::floor<std::chrono::days>(prewarm_->zone().to_local(*prewarm_started_));
+  }
   if (prewarm_started_) {
     // The pre-warm ends at the first use (the reconciler drops the hold), at a sleep request, or
     // when its time is up; its cost is what it held, charged to the week's cap.

@@ -252,6 +252,29 @@ TEST_F(HoldTest, BackendSchedulePrewarmsWithinTheCapAndChargesWhatItHeld) {
   EXPECT_EQ(schedule.budget().used(utc(2026, 7, 6, 8)), 25min);
 }
 
+TEST_F(HoldTest, APrewarmUnderWayAcrossARestartIsChargedFromItsStartAndNotRepeated) {
+  ASSERT_EQ(tick(), Command::kObserve);
+  reconciler_.on_observed({Kind::kStopped, "SHELVED_OFFLOADED", "", ""}, now_);
+  auto planner = [] {
+    PrewarmPlanner planner(prewarm_settings(), zone("Europe/Zurich"));
+    planner.add_use(utc(2026, 6, 29, 6, 30));
+    planner.add_use(utc(2026, 6, 22, 6, 30));
+    return planner;
+  };
+  // The pre-warm began at 06:20 in the process before; its hold came back from state.json, and
+  // the schedule of the new process starts afresh.
+  BackendSchedule again(KeepWarmSchedule{}, planner(), 10min);
+  reconciler_.request(true, "control", "wake", now_);
+  reconciler_.hold_awake(AwakeHold{HoldReason::kPrewarm, "pre-warm", "expected", wall(utc(2026, 7, 6, 6, 20)),
+                                   wall(utc(2026, 7, 6, 7, 30))},
+                         now_);
+  KeepWarmStep step = again.step(utc(2026, 7, 6, 6, 41), reconciler_, std::nullopt);
+  EXPECT_FALSE(step.wake);  // that day's pre-warm is the one under way
+  reconciler_.release_hold(HoldReason::kPrewarm);
+  step = again.step(utc(2026, 7, 6, 6, 50), reconciler_, std::nullopt);
+  EXPECT_EQ(step.prewarm_charged, 30min);
+}
+
 TEST_F(HoldTest, BackendScheduleSkipsAPrewarmThatTheCapCannotPayFor) {
   ASSERT_EQ(tick(), Command::kObserve);
   reconciler_.on_observed({Kind::kStopped, "SHELVED_OFFLOADED", "", ""}, now_);

@@ -13,8 +13,8 @@
   let answeredAt = new Date();
   let stale = false;
 
-  function timeLeft(deadline) {
-    if (!deadline) return "not while asleep";
+  function timeLeft(deadline, pinned) {
+    if (!deadline) return pinned ? "not while pinned awake" : "not while asleep";
     const at = Date.parse(deadline);
     if (Number.isNaN(at)) return "unknown";
     const seconds = Math.round((at - Date.now()) / 1000);
@@ -38,7 +38,7 @@
 
   function tick() {
     document.querySelectorAll('[data-field="countdown"]').forEach((node) => {
-      node.textContent = timeLeft(node.dataset.deadline);
+      node.textContent = timeLeft(node.dataset.deadline, node.dataset.pinned === "yes");
     });
     document.querySelectorAll("time[data-field=since]").forEach((node) => showSince(node, node.getAttribute("datetime")));
     document.querySelectorAll("time[data-field=last_activity], #events time").forEach((node) => {
@@ -93,6 +93,8 @@
     error.hidden = !backend.error;
     error.textContent = backend.error || "";
     section.querySelector('[data-field="countdown"]').dataset.deadline = backend.idle_deadline || "";
+    section.querySelector('[data-field="countdown"]').dataset.pinned =
+      backend.pinned && backend.awake_reason ? "yes" : "";
   }
 
   function renderEvents(events) {

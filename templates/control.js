@@ -13,8 +13,8 @@
   let answeredAt = new Date();
   let stale = false;
 
-  function timeLeft(deadline) {
-    if (!deadline) return "not while asleep";
+  function timeLeft(deadline, pinned) {
+    if (!deadline) return pinned ? "not while pinned awake" : "not while asleep";
     const at = Date.parse(deadline);
     if (Number.isNaN(at)) return "unknown";
     const seconds = Math.round((at - Date.now()) / 1000);
@@ -38,13 +38,29 @@
 
   function tick() {
     document.querySelectorAll('[data-field="countdown"]').forEach((node) => {
-      node.textContent = timeLeft(node.dataset.deadline);
+      node.textContent = timeLeft(node.dataset.deadline, node.dataset.pinned === "yes");
     });
     document.querySelectorAll("time[data-field=since]").forEach((node) => showSince(node, node.getAttribute("datetime")));
     document.querySelectorAll("time[data-field=last_activity], #events time").forEach((node) => {
       const iso = node.getAttribute("datetime");
       if (iso) showTime(node, iso, "");
     });
+  }
+
+  // Why a backend is awake: the same words as the page's server-side text (control_routes.cc).
+  const awakeWords = {
+    "visitor": "a visitor woke it",
+    "api-request": "an API request woke it",
+    "window": "keep-warm window",
+    "pre-warm": "pre-warmed ahead of the expected first use",
+    "admin-pin": "pinned awake by an admin",
+    "admin-wake": "an admin woke it",
+    "cloud": "started outside Unshelver, or found running",
+  };
+  function awakeText(backend) {
+    if (!backend.awake_reason) return "not awake";
+    const text = awakeWords[backend.awake_reason] || backend.awake_reason;
+    return backend.held_until ? text + "; held awake until " + format.clock(backend.held_until) : text;
   }
 
   function render(backend) {
@@ -66,6 +82,7 @@
     set("routing", backend.routing || "not managed");
     set("desired", backend.desired + " (" + (backend.desired_by || "") + ")");
     showTime(section.querySelector('[data-field="last_activity"]'), backend.last_activity, "none yet");
+    set("awake_because", awakeText(backend));
     const gate = backend.gate;
     if (gate) {
       set("gate", gate.held + " held now, " + gate.in_flight + " in flight; " + gate.held_total + " held in all: " +
@@ -76,6 +93,8 @@
     error.hidden = !backend.error;
     error.textContent = backend.error || "";
     section.querySelector('[data-field="countdown"]').dataset.deadline = backend.idle_deadline || "";
+    section.querySelector('[data-field="countdown"]').dataset.pinned =
+      backend.pinned && backend.awake_reason ? "yes" : "";
   }
 
   function renderEvents(events) {

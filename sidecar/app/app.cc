@@ -16,6 +16,8 @@
 #include "config/files.h"
 #include "config/reload_plan.h"
 #include "openstack/nova_provider.h"
+#include "schedule/windows.h"
+#include "schedule/zone_files.h"
 #include "uv/random.h"
 
 namespace unshelver::app {
@@ -169,6 +171,7 @@ int App::start() {
     auto found = loaded.find(backend.config().name);
     backend.driver->start(found == loaded.end() ? std::nullopt : std::optional(found->second));
   }
+  if (int code = start_keep_warm(); code != 0) return code;
   spdlog::info("listening on http://{}:{} with {} backend(s); state in {}", server_->host(), server_->port(),
                backends_.size(), store_->path());
   if (handed_over_) {
@@ -352,6 +355,45 @@ void App::start_web() {
   web_->enable_gate(*holds_, config_.backends);
 }
 
+int App::start_keep_warm() {
+  auto zones = io::load_config_zones(config_);
+  if (!zones) {
+    spdlog::critical("{}", zones.error().message);
+    return 2;
+  }
+  std::vector<KeepWarmScheduler::Entry> entries;
+  for (Backend& backend : backends_) {
+    const core::BackendConfig& config = backend.config();
+    if (config.keep_warm.empty() && !config.prewarm.enabled) {
+      // Holds persisted while windows or pre-warming were configured end with that configuration.
+      backend.driver->release_hold(core::HoldReason::kWindow);
+      backend.driver->release_hold(core::HoldReason::kPrewarm);
+      continue;
+    }
+    core::KeepWarmSchedule windows;
+    for (const std::string& text : config.keep_warm) {
+      // The configuration was checked: every window parses and its zone was loaded above.
+      if (auto window = core::parse_keep_warm_window(text))
+        windows.add(*window, zones->at(window->time_zone));
+    }
+    std::optional<core::PrewarmPlanner> prewarm;
+    if (config.prewarm.enabled) prewarm.emplace(config.prewarm, zones->at(config.prewarm.time_zone));
+    entries.push_back({backend.driver.get(),
+                       core::BackendSchedule(std::move(windows), std::move(prewarm), config.wake_lead)});
+  }
+  if (entries.empty()) return 0;
+  constexpr std::chrono::seconds kInterval{30};
+  keep_warm_ = std::make_unique<KeepWarmScheduler>(
+      loop_.get(), std::move(entries), config_.state_dir + "/prewarm-budget.json",
+      [this](const std::string& name) {
+        return events_ ? events_->history().estimate_seconds(name) : std::nullopt;
+      },
+      kInterval);
+  // The recorder keeps the newest records of the log: the uses learned at start.
+  keep_warm_->start(events_->recent(std::nullopt, "", 100'000));
+  return 0;
+}
+
 int App::start_openstack() {
   auto credentials = load_openstack_credentials(config_, environment_snapshot());
   if (!credentials) {
@@ -380,6 +422,7 @@ void App::begin_shutdown(const char* why) {
   }
   shutting_down_ = true;
   spdlog::info("{}: shutting down", why);
+  if (keep_warm_) keep_warm_->close();
   for (Backend& backend : backends_) backend.driver->shutdown();
   if (events_) events_->close();
   if (streams_) streams_->end_all();
@@ -413,6 +456,7 @@ int App::finish() {
   signals_.clear();
   activity_.reset();
   router_.reset();
+  keep_warm_.reset();
   backends_.clear();
   holds_.reset();
   if (events_ && events_->unwritten() > 0) {
@@ -439,6 +483,14 @@ void App::on_backend_change(Backend& backend, const std::vector<core::Transition
   for (const core::Transition& transition : transitions) {
     events_->record_transition(backend.config(), transition);
     backend.operations.observe(transition);
+    if (keep_warm_) {
+      core::EventRecord use;
+      use.at = transition.at;
+      use.backend = backend.config().name;
+      use.action = core::action_for(transition);
+      use.actor = transition.actor;
+      keep_warm_->on_event(use);
+    }
   }
   ++revision_;
   if (activity_) activity_->refresh_upstreams();

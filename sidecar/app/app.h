@@ -37,6 +37,7 @@
 #include "config/config.h"
 #include "events/recorder.h"
 #include "openstack/session.h"
+#include "schedule/scheduler.h"
 #include "uv/http_client.h"
 #include "uv/http_server.h"
 #include "uv/loop.h"
@@ -94,6 +95,8 @@ class App final : public web::Controller {
   RequestOutcome wake(const std::string& name, const std::string& actor, const std::string& reason) override;
   RequestOutcome shelve(const std::string& name, const std::string& actor,
                         const std::string& reason) override;
+  RequestOutcome pin(const std::string& name, bool pinned, const std::string& actor,
+                     const std::string& reason) override;
   void record_event(const std::string& action, const std::string& actor, const std::string& detail) override;
   std::string ignore_reason(const io::HttpRequest& request) const override;
   void metrics(core::MetricsPage& page) const override;  // metrics.cc
@@ -126,6 +129,8 @@ class App final : public web::Controller {
   int start_activity();
   int start_routing();
   int start_openstack();
+  // Keep-warm windows and pre-warming, for the backends that have them (schedule/scheduler.h).
+  int start_keep_warm();
   void update_routing();
   std::string listen_address() const;
 
@@ -144,7 +149,8 @@ class App final : public web::Controller {
   std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
 
   std::unique_ptr<activity::ActivityMonitor> activity_;
-  std::unique_ptr<CaddyRouter> router_;  // when caddy.manage is on
+  std::unique_ptr<CaddyRouter> router_;           // when caddy.manage is on
+  std::unique_ptr<KeepWarmScheduler> keep_warm_;  // when a backend has windows or pre-warming
   std::unique_ptr<io::HttpServer> server_;
   std::vector<std::unique_ptr<io::Signal>> signals_;
   ConfigSource reread_;

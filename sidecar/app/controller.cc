@@ -21,6 +21,18 @@ std::vector<web::BackendView> App::backends() const {
       view.wake_estimate_seconds = view.history.estimate_seconds;
       view.savings = core::savings_json(events_->ledger(), view.name, backends_[i].config().price, now);
     }
+    if (keep_warm_) {
+      if (const std::optional<core::ScheduleView> schedule = keep_warm_->view(view.name)) {
+        auto wall = [](core::SysSeconds at) { return core::TimePoint(at.time_since_epoch()); };
+        view.scheduled = true;
+        if (schedule->window_open) view.window_until = wall(schedule->window_open->end);
+        if (schedule->next_window) view.next_window = wall(schedule->next_window->start);
+        if (schedule->next_prewarm) view.next_prewarm = wall(schedule->next_prewarm->wake_at);
+        view.wake_lead = schedule->lead;
+        view.prewarm_used = schedule->prewarm_used_this_week;
+        view.prewarm_cap = schedule->prewarm_cap;
+      }
+    }
     if (activity_) {
       view.activity_lines = activity_->activity_lines(i);
       view.ignored_lines = activity_->ignored_lines(i);
@@ -93,6 +105,34 @@ web::Controller::RequestOutcome App::wake(const std::string& name, const std::st
 web::Controller::RequestOutcome App::shelve(const std::string& name, const std::string& actor,
                                             const std::string& reason) {
   return request_desired(name, false, actor, reason);
+}
+
+web::Controller::RequestOutcome App::pin(const std::string& name, bool pinned, const std::string& actor,
+                                         const std::string& reason) {
+  for (Backend& backend : backends_) {
+    if (backend.config().name != name) continue;
+    BackendDriver& driver = *backend.driver;
+    const auto& holds = driver.reconciler().holds();
+    const bool was_pinned = std::any_of(holds.begin(), holds.end(), [](const core::AwakeHold& hold) {
+      return hold.reason == core::HoldReason::kPin;
+    });
+    if (pinned) {
+      // Wake first: a request to sleep ends every hold, a wake keeps them.
+      const bool woken = driver.request(true, actor, reason);
+      if (was_pinned && !woken) return RequestOutcome::kNothingToDo;
+      if (!was_pinned)
+        driver.hold_awake(core::AwakeHold{core::HoldReason::kPin, actor, reason, {}, std::nullopt});
+    } else {
+      if (!was_pinned) return RequestOutcome::kNothingToDo;
+      driver.release_hold(core::HoldReason::kPin);
+    }
+    std::string detail = name;
+    detail += ": ";
+    detail += reason;
+    record_event(pinned ? "pinned_awake" : "unpinned", actor, detail);
+    return RequestOutcome::kAccepted;
+  }
+  return RequestOutcome::kUnknownBackend;
 }
 
 void App::record_event(const std::string& action, const std::string& actor, const std::string& detail) {

@@ -46,6 +46,12 @@ web::BackendView backend_view(const BackendDriver& driver, const CaddyRouter* ro
   view.action_in_flight = reconciler.in_flight();
   view.requests_in_flight = reconciler.requests_in_flight();
   view.wake_on_request = config.wake_on_request;
+  view.awake_reason = core::awake_reason(reconciler, clock);
+  if (auto hold = reconciler.active_hold(clock); hold && !view.awake_reason.empty())
+    view.held_until = hold->until;
+  for (const core::AwakeHold& hold : reconciler.holds()) {
+    if (hold.reason == core::HoldReason::kPin) view.pin = hold;
+  }
   return view;
 }
 
@@ -87,6 +93,21 @@ json backend_json(const web::BackendView& view) {
   };
   // Admins only, like the history (web::public_backend leaves it out).
   if (!view.savings.is_null()) entry["savings"] = view.savings;
+  // Why the backend is awake, and the awake holds (README "Keep-warm windows and pre-warming").
+  entry["awake_reason"] = view.awake_reason.empty() ? json() : json(view.awake_reason);
+  entry["held_until"] = core::time_or_null(view.held_until);
+  entry["pinned"] = view.pin ? json{{"by", view.pin->actor},
+                                    {"at", core::format_rfc3339(view.pin->since)},
+                                    {"detail", view.pin->detail}}
+                             : json();
+  if (view.scheduled) {
+    entry["keep_warm"] = {{"window_until", core::time_or_null(view.window_until)},
+                          {"next_window", core::time_or_null(view.next_window)},
+                          {"next_prewarm", core::time_or_null(view.next_prewarm)},
+                          {"wake_lead_seconds", view.wake_lead.count()},
+                          {"prewarm_seconds_this_week", view.prewarm_used.count()},
+                          {"prewarm_cap_seconds", view.prewarm_cap.count()}};
+  }
   if (view.activity_lines) entry["activity_lines"] = *view.activity_lines;
   if (view.ignored_lines) entry["ignored_lines"] = *view.ignored_lines;
   if (view.gate) {

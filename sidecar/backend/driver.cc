@@ -68,6 +68,26 @@ bool BackendDriver::request(bool awake, const std::string& actor, const std::str
   return changed;
 }
 
+void BackendDriver::hold_awake(core::AwakeHold hold) {
+  if (!running_) return;
+  log_->info("held awake ({}) by {}: {}", core::to_string(hold.reason), hold.actor, hold.detail);
+  reconciler_.hold_awake(std::move(hold), read_clock());
+  if (on_change_) on_change_({}, true);
+  run();
+}
+
+void BackendDriver::release_hold(core::HoldReason reason) {
+  if (!running_) return;
+  const auto& holds = reconciler_.holds();
+  if (std::none_of(holds.begin(), holds.end(),
+                   [&](const core::AwakeHold& hold) { return hold.reason == reason; }))
+    return;
+  log_->info("awake hold ({}) released", core::to_string(reason));
+  reconciler_.release_hold(reason);
+  if (on_change_) on_change_({}, true);
+  run();
+}
+
 void BackendDriver::record_activity(core::MonoTime at) {
   reconciler_.on_activity(at);
 }

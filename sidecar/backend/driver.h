@@ -47,6 +47,9 @@ class BackendDriver {
   bool request(bool awake, const std::string& actor, const std::string& reason);
   // Activity and busy times are monotonic (an access-log time is converted with read_clock()).
   void record_activity(core::MonoTime at);
+  // Awake holds (core::AwakeHold): persisted, shown, and consulted by the idle rule.
+  void hold_awake(core::AwakeHold hold);
+  void release_hold(core::HoldReason reason);
   void set_requests_in_flight(int count, std::optional<core::MonoTime> last_busy_at);
   // Both clocks now, as this driver sees them: for converting times on their way in and out.
   core::ClockReading read_clock() const { return clock_(); }

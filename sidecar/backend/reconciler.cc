@@ -45,6 +45,15 @@ std::string_view to_string(Command command) {
   return "unknown";
 }
 
+std::string_view to_string(HoldReason reason) {
+  switch (reason) {
+    case HoldReason::kPin: return "admin-pin";
+    case HoldReason::kWindow: return "window";
+    case HoldReason::kPrewarm: return "pre-warm";
+  }
+  return "unknown";
+}
+
 ReconcilerSettings ReconcilerSettings::from_config(const BackendConfig& backend,
                                                    std::chrono::milliseconds poll_interval) {
   ReconcilerSettings settings;
@@ -78,6 +87,9 @@ void BackendReconciler::restore(const PersistedBackend& persisted, const ClockRe
     last_activity_ = now.mono_of(*last_activity_wall_);
   }
   restored_state_ = persisted.state;
+  holds_.clear();
+  hold_ends_.clear();
+  for (const AwakeHold& hold : persisted.holds) hold_awake(hold, now);
   if (desired_.since == TimePoint{} || desired_.since > now.wall) desired_.since = now.wall;
   state_since_ = now.mono;
 }
@@ -96,10 +108,77 @@ bool BackendReconciler::request(bool awake, std::string actor, std::string reaso
     return state_ == S::kError;
   }
   desired_ = Desired{awake, std::move(actor), std::move(reason), now.wall};
+  if (!awake) {
+    holds_.clear();
+    hold_ends_.clear();
+  }
   return true;
 }
 
+void BackendReconciler::hold_awake(AwakeHold hold, const ClockReading& now) {
+  note(now);
+  release_hold(hold.reason);
+  if (hold.since == TimePoint{}) hold.since = now.wall;
+  std::optional<MonoTime> end;
+  // The end is in the future, which ClockReading::mono_of does not convert (it counts ages).
+  if (hold.until) end = now.mono + std::chrono::duration_cast<MonoTime::duration>(*hold.until - now.wall);
+  holds_.push_back(std::move(hold));
+  hold_ends_.push_back(end);
+}
+
+void BackendReconciler::release_hold(HoldReason reason) {
+  for (std::size_t i = holds_.size(); i-- > 0;) {
+    if (holds_[i].reason != reason) continue;
+    holds_.erase(holds_.begin() + static_cast<std::ptrdiff_t>(i));
+    hold_ends_.erase(hold_ends_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
+bool BackendReconciler::held_at(MonoTime at) const {
+  return std::any_of(hold_ends_.begin(), hold_ends_.end(),
+                     [&](const std::optional<MonoTime>& end) { return !end || *end > at; });
+}
+
+std::optional<MonoTime> BackendReconciler::latest_hold_end() const {
+  std::optional<MonoTime> latest;
+  for (const std::optional<MonoTime>& end : hold_ends_) {
+    if (end && (!latest || *end > *latest)) latest = end;
+  }
+  return latest;
+}
+
+std::optional<AwakeHold> BackendReconciler::active_hold(const ClockReading& now) const {
+  std::optional<std::size_t> best;
+  for (std::size_t i = 0; i < holds_.size(); ++i) {
+    const std::optional<MonoTime>& end = hold_ends_[i];
+    if (end && *end <= now.mono) continue;
+    if (!best || !end || (hold_ends_[*best] && *end > *hold_ends_[*best])) best = i;
+    if (!end) break;
+  }
+  if (!best) return std::nullopt;
+  return holds_[*best];
+}
+
+std::string awake_reason(const BackendReconciler& reconciler, const ClockReading& now) {
+  const BackendState state = reconciler.state();
+  const bool awake_side = state == BackendState::kWaking || state == BackendState::kBooting ||
+                          state == BackendState::kReady || state == BackendState::kError;
+  if (!reconciler.desired().awake || !awake_side) return "";
+  if (auto hold = reconciler.active_hold(now)) return std::string(to_string(hold->reason));
+  const std::string& actor = reconciler.desired().actor;
+  if (actor == "public-button") return "visitor";
+  if (actor == "wake-on-request") return "api-request";
+  if (actor == "keep-warm") return "window";
+  if (actor == "pre-warm") return "pre-warm";
+  if (actor == "cloud" || actor == "reconciler") return "cloud";
+  return "admin-wake";
+}
+
 void BackendReconciler::on_activity(MonoTime at) {
+  // The first use after a pre-warmed backend became ready ends the pre-warm: from then on the
+  // idle rule counts from the use. (apply() records the moment of becoming ready as activity;
+  // that one is not a use.)
+  if (state_ == S::kReady && at > state_since_) release_hold(HoldReason::kPrewarm);
   if (!last_activity_ || at > *last_activity_) {
     last_activity_ = at;
     last_activity_wall_ = clock_.wall_of(at);
@@ -119,7 +198,10 @@ std::optional<TimePoint> BackendReconciler::last_activity_wall(const ClockReadin
 }
 
 std::optional<TimePoint> BackendReconciler::idle_deadline_wall(const ClockReading& clock) const {
-  if (!idle_deadline()) return std::nullopt;
+  const std::optional<MonoTime> deadline = idle_deadline();
+  if (!deadline) return std::nullopt;
+  // A hold that ends after the idle rule's deadline sets the deadline (see idle_deadline()).
+  if (*deadline != *last_activity_ + settings_.idle_timeout) return clock.wall_of(*deadline);
   return *last_activity_wall(clock) + settings_.idle_timeout;
 }
 
@@ -307,6 +389,8 @@ void BackendReconciler::check_deadlines(const ClockReading& now) {
 }
 
 void BackendReconciler::check_idle(const ClockReading& now) {
+  // An awake hold (admin pin, keep-warm window, pre-warm) outranks the idle rule while it lasts.
+  if (held_at(now.mono)) return;
   if (state_ != S::kReady || !desired_.awake || requests_in_flight_ > 0 || !last_activity_) return;
   if (now.mono >= *last_activity_ + settings_.idle_timeout) {
     request(false, "idle-monitor", "no activity for " + seconds_text(settings_.idle_timeout), now);
@@ -314,9 +398,14 @@ void BackendReconciler::check_idle(const ClockReading& now) {
 }
 
 std::optional<MonoTime> BackendReconciler::idle_deadline() const {
+  // A pin holds the backend with no end; a window or pre-warm until its end, after which the
+  // idle rule's deadline applies (it may have passed: then the backend is shelved at the end).
+  const bool pinned = std::any_of(hold_ends_.begin(), hold_ends_.end(),
+                                  [](const std::optional<MonoTime>& end) { return !end; });
+  if (pinned) return std::nullopt;
   if (!desired_.awake || !last_activity_) return std::nullopt;
   if (state_ != S::kReady && state_ != S::kBooting) return std::nullopt;
-  return *last_activity_ + settings_.idle_timeout;
+  return std::max(*last_activity_ + settings_.idle_timeout, latest_hold_end().value_or(MonoTime{}));
 }
 
 std::chrono::milliseconds BackendReconciler::observe_interval() const {
@@ -393,7 +482,7 @@ std::vector<Transition> BackendReconciler::take_transitions() {
 }
 
 PersistedBackend BackendReconciler::persisted() const {
-  return PersistedBackend{desired_, last_activity_wall(clock_), state_};
+  return PersistedBackend{desired_, last_activity_wall(clock_), state_, holds_};
 }
 
 }  // namespace unshelver::core

@@ -59,6 +59,21 @@ struct Desired {
   TimePoint since{};  // wall time, shown and persisted only
 };
 
+// Why a backend is held awake beyond its idle rule (schedule/ decides windows and pre-warms; an
+// admin pins). One mechanism for all three: while a hold lasts, the idle rule does not shelve;
+// once it ends, the idle rule applies as if the hold had never been (a backend unused for its
+// idle timeout is shelved at the hold's end, else its idle timeout after the last use).
+enum class HoldReason { kPin, kWindow, kPrewarm };
+std::string_view to_string(HoldReason reason);
+
+struct AwakeHold {
+  HoldReason reason = HoldReason::kPin;
+  std::string actor;   // who placed it: the admin for a pin, "keep-warm" or "pre-warm"
+  std::string detail;  // shown beside it: "mon-fri 08:00-18:00 Europe/Zurich", "expected use 08:12"
+  TimePoint since{};   // wall time, shown and persisted
+  std::optional<TimePoint> until;  // wall time; nullopt: no end (a pin)
+};
+
 // A state change, for the log, the event trail and /api/status.
 struct Transition {
   BackendState from;
@@ -75,6 +90,7 @@ struct PersistedBackend {
   Desired desired;
   std::optional<TimePoint> last_activity;
   BackendState state = BackendState::kUnknown;
+  std::vector<AwakeHold> holds;
 };
 
 // Timing knobs, derived from the backend's configuration.
@@ -115,6 +131,16 @@ class BackendReconciler {
   // counts as activity at `last_busy_at`, so the deadline moves on with the stream and, once it
   // ends, runs from the moment the stream ended.
   void set_requests_in_flight(int count, std::optional<MonoTime> last_busy_at);
+
+  // Awake holds (see HoldReason). A hold replaces the one of the same reason; a request to sleep
+  // ends every hold (someone decided the backend should sleep). A pre-warm hold also ends at the
+  // first activity after the backend became ready.
+  void hold_awake(AwakeHold hold, const ClockReading& now);
+  void release_hold(HoldReason reason);
+  const std::vector<AwakeHold>& holds() const { return holds_; }
+  // The hold that keeps the backend awake at `now`: a pin, else the one that ends last; nullopt
+  // when none lasts beyond `now`.
+  std::optional<AwakeHold> active_hold(const ClockReading& now) const;
 
   // Decides. Returns the command to carry out now, if any, and marks it in flight.
   std::optional<Command> tick(const ClockReading& now);
@@ -211,6 +237,20 @@ class BackendReconciler {
 
   std::vector<Transition> transitions_;
   std::uint64_t illegal_events_ = 0;
+
+  // Awake holds, with each end on the monotonic clock for the decisions (the wall time in the
+  // hold is for display; the scheduler renews windows and pre-warms each minute, so a step of
+  // the wall clock is followed within a minute).
+  std::vector<AwakeHold> holds_;
+  std::vector<std::optional<MonoTime>> hold_ends_;  // parallel to holds_
+  bool held_at(MonoTime at) const;
+  std::optional<MonoTime> latest_hold_end() const;
 };
+
+// Why a backend is awake, for /api/status and the control page: "admin-pin", "window",
+// "pre-warm" while a hold lasts; else from who asked for the wake: "visitor" (the launcher's
+// button), "api-request" (a request to a sleeping backend), "admin-wake" (the control page or
+// API), "cloud" (started outside Unshelver or found running). "" while not awake.
+std::string awake_reason(const BackendReconciler& reconciler, const ClockReading& now);
 
 }  // namespace unshelver::core

@@ -26,6 +26,15 @@ json to_json(const core::PersistedBackend& backend) {
                     {"since", core::format_rfc3339(backend.desired.since)}};
   out["last_activity"] = backend.last_activity ? json(core::format_rfc3339(*backend.last_activity)) : json();
   out["state"] = std::string(core::to_string(backend.state));
+  json holds = json::array();
+  for (const core::AwakeHold& hold : backend.holds) {
+    holds.push_back({{"reason", std::string(core::to_string(hold.reason))},
+                     {"actor", hold.actor},
+                     {"detail", hold.detail},
+                     {"since", core::format_rfc3339(hold.since)},
+                     {"until", hold.until ? json(core::format_rfc3339(*hold.until)) : json()}});
+  }
+  if (!holds.empty()) out["holds"] = std::move(holds);
   return out;
 }
 
@@ -42,6 +51,28 @@ Result<core::PersistedBackend> from_json(const json& in) {
     }
     backend.state =
         core::backend_state_from_string(in.value("state", "unknown")).value_or(core::BackendState::kUnknown);
+    // Awake holds (a pin, a window, a pre-warm); an unknown reason is skipped.
+    for (const json& entry : in.value("holds", json::array())) {
+      core::AwakeHold hold;
+      const std::string reason = entry.value("reason", "");
+      if (reason == "admin-pin") {
+        hold.reason = core::HoldReason::kPin;
+      } else if (reason == "window") {
+        hold.reason = core::HoldReason::kWindow;
+      } else if (reason == "pre-warm") {
+        hold.reason = core::HoldReason::kPrewarm;
+      } else {
+        continue;
+      }
+      hold.actor = entry.value("actor", "");
+      hold.detail = entry.value("detail", "");
+      if (auto since = core::parse_rfc3339(entry.value("since", ""))) hold.since = *since;
+      if (entry.contains("until") && entry["until"].is_string()) {
+        hold.until = core::parse_rfc3339(entry["until"].get<std::string>());
+        if (!hold.until) continue;  // a hold with an end that cannot be read is not made endless
+      }
+      backend.holds.push_back(std::move(hold));
+    }
   } catch (const json::exception& error) {
     return Error{error.what()};
   }

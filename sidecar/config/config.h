@@ -131,6 +131,19 @@ struct HoldSettings {
   bool operator==(const HoldSettings&) const = default;
 };
 
+// Pre-warming from history (buttons[].prewarm; schedule/prewarm.h).
+struct PrewarmSettings {
+  bool enabled = false;
+  std::string time_zone = "UTC";  // in which the days and times of day are learned
+  double percentile = 10;         // of the first-use times of the same weekday
+  int lookback_weeks = 4;
+  int min_samples = 2;                           // first uses of that weekday needed
+  std::chrono::seconds max_hold{3600};           // held past the expected use, if unused
+  std::chrono::seconds max_per_week{10 * 3600};  // the cost cap
+
+  bool operator==(const PrewarmSettings&) const = default;
+};
+
 struct BackendConfig {
   // From the Python unshelver's buttons[] entries.
   std::string name;   // buttons[].id: the name in URLs, logs and events
@@ -169,6 +182,11 @@ struct BackendConfig {
   std::vector<std::string> api_key_digests;
   // The hourly prices for the savings report; nullopt: the report gives hours only.
   std::optional<Price> price;
+  // Keep-warm windows, "DAYS HH:MM-HH:MM [TIME_ZONE]" each (schedule/windows.h).
+  std::vector<std::string> keep_warm;
+  // How long ahead of a window or pre-warm to wake while the event log has no wake duration.
+  std::chrono::seconds wake_lead{600};
+  PrewarmSettings prewarm;
 
   bool operator==(const BackendConfig&) const = default;
 };

@@ -11,6 +11,7 @@
 #include "base/text.h"
 #include "config/parser.h"
 #include "config/secret_policy.h"
+#include "schedule/zone_files.h"
 #include "uv/files.h"
 
 extern char** environ;
@@ -140,6 +141,8 @@ Status check_files(const core::Config& config) {
        {check_state_dir(config), check_templates_dir(config), check_caddy_template(config)}) {
     if (!problem.empty()) message += problem + "\n";
   }
+  // The time zones of keep-warm windows and pre-warming: an unknown one is a configuration error.
+  if (auto zones = io::load_config_zones(config); !zones) message += zones.error().message + "\n";
   if (message.empty()) return ok_status();
   message.pop_back();
   return Error{message};

@@ -13,6 +13,7 @@
 #include "base/url.h"
 #include "config/checks.h"
 #include "config/reader.h"
+#include "schedule/windows.h"
 
 namespace unshelver::core::schema {
 
@@ -305,6 +306,36 @@ const Key kKeys[] = {
     {.path = "buttons[].price.currency", .type = Type::kString, .origin = kOurs, .fallback = "none", .example = "EUR",
      .help = "The prices' currency: an ISO 4217 code such as EUR or USD.", .check = check_currency,
      .store = [](Draft& d, const Value& v) { price_of(d).currency = v.text; }, .required = true},
+    {.path = "buttons[].keep_warm", .type = Type::kStrings, .origin = kOurs, .fallback = "none", .example = "[\"mon-fri 08:00-18:00 Europe/Zurich\"]",
+     .help = "Windows \"DAYS HH:MM-HH:MM [TIME_ZONE]\" in which the backend is woken ahead and held awake (DST-correct; may cross midnight).",
+     .check = keep_warm_window_problem,
+     .store = [](Draft& d, const Value& v) { d.backend->keep_warm = v.list; }},
+    {.path = "buttons[].wake_lead_seconds", .type = Type::kInteger, .origin = kOurs, .min = 0, .max = 86'400, .fallback = "600", .example = "600",
+     .help = "How early to wake for a window or pre-warm until the event log has measured a wake (then the median wake duration).",
+     .store = [](Draft& d, const Value& v) { d.backend->wake_lead = std::chrono::seconds(v.integer); }},
+    {.path = "buttons[].prewarm", .type = Type::kSection, .origin = kOurs, .help = "Waking ahead of the first use of the day, learned from the event log (off by default)."},
+    {.path = "buttons[].prewarm.enabled", .type = Type::kBool, .origin = kOurs, .fallback = "false", .example = "false",
+     .help = "Wake at a low percentile of the weekday's first-use times, minus the measured wake duration.",
+     .store = [](Draft& d, const Value& v) { d.backend->prewarm.enabled = v.flag; }},
+    {.path = "buttons[].prewarm.time_zone", .type = Type::kString, .origin = kOurs, .fallback = "UTC", .example = "\"Europe/Zurich\"",
+     .help = "The zone whose days and times of day are learned (a name under /usr/share/zoneinfo).",
+     .check = time_zone_name_problem,
+     .store = [](Draft& d, const Value& v) { d.backend->prewarm.time_zone = v.text; }},
+    {.path = "buttons[].prewarm.percentile", .type = Type::kNumber, .origin = kOurs, .min = 0, .max = 100, .fallback = "10", .example = "10",
+     .help = "Which percentile of the first-use times to be ready by (lower: earlier, ready more often, costs more).",
+     .store = [](Draft& d, const Value& v) { d.backend->prewarm.percentile = v.number; }},
+    {.path = "buttons[].prewarm.lookback_weeks", .type = Type::kInteger, .origin = kOurs, .min = 1, .max = 52, .fallback = "4", .example = "4",
+     .help = "How many past weeks of the same weekday are learned from.",
+     .store = [](Draft& d, const Value& v) { d.backend->prewarm.lookback_weeks = static_cast<int>(v.integer); }},
+    {.path = "buttons[].prewarm.min_samples", .type = Type::kInteger, .origin = kOurs, .min = 1, .max = 52, .fallback = "2", .example = "2",
+     .help = "First uses of that weekday needed before it is pre-warmed.",
+     .store = [](Draft& d, const Value& v) { d.backend->prewarm.min_samples = static_cast<int>(v.integer); }},
+    {.path = "buttons[].prewarm.max_hold_minutes", .type = Type::kNumber, .origin = kOurs, .min = 1, .max = 1440, .fallback = "60", .example = "60",
+     .help = "A pre-warmed backend nobody uses is held this long past the expected use, then left to the idle rule.",
+     .store = [](Draft& d, const Value& v) { d.backend->prewarm.max_hold = config_detail::whole_seconds(v.number * 60); }},
+    {.path = "buttons[].prewarm.max_hours_per_week", .type = Type::kNumber, .origin = kOurs, .min = 0, .max = 168, .fallback = "10", .example = "10",
+     .help = "The cost cap: pre-warm hours (wake to first use, or to the hold's end) per week (from Monday 00:00 UTC).",
+     .store = [](Draft& d, const Value& v) { d.backend->prewarm.max_per_week = config_detail::whole_seconds(v.number * 3600); }},
     {.path = "buttons[].health", .type = Type::kSection, .origin = kOurs, .help = "Health probing in detail; each key wins over the older keys above."},
     {.path = "buttons[].health.path", .type = Type::kString, .origin = kOurs, .fallback = "healthcheck_path, else \"/\"", .example = "\"/health\"",
      .help = "The probed path.",

@@ -29,15 +29,70 @@ std::string time_left(const json& deadline, std::chrono::system_clock::time_poin
   return core::human_duration(std::chrono::seconds(seconds));
 }
 
+// Why the backend is awake, in words (README "Keep-warm windows and pre-warming").
+std::string awake_text(const json& backend, std::chrono::system_clock::time_point now) {
+  const json& reason = backend.value("awake_reason", json());
+  if (!reason.is_string()) return "not awake";
+  static constexpr std::pair<std::string_view, std::string_view> kTexts[] = {
+      {"visitor", "a visitor woke it"},
+      {"api-request", "an API request woke it"},
+      {"window", "keep-warm window"},
+      {"pre-warm", "pre-warmed ahead of the expected first use"},
+      {"admin-pin", "pinned awake by an admin"},
+      {"admin-wake", "an admin woke it"},
+      {"cloud", "started outside Unshelver, or found running"},
+  };
+  std::string text = reason.get<std::string>();
+  for (const auto& [key, words] : kTexts) {
+    if (key == text) text = words;
+  }
+  const json& until = backend.value("held_until", json());
+  if (until.is_string()) text += "; held awake until " + human_time(until, now);
+  return text;
+}
+
+// The keep-warm schedule in words, or "" when the backend has none.
+std::string keep_warm_text(const json& keep_warm, std::chrono::system_clock::time_point now) {
+  if (!keep_warm.is_object()) return "";
+  std::string text;
+  auto add = [&text](const std::string& part) { text += (text.empty() ? "" : "; ") + part; };
+  if (keep_warm.value("window_until", json()).is_string())
+    add("window open until " + human_time(keep_warm["window_until"], now));
+  if (keep_warm.value("next_window", json()).is_string())
+    add("next window " + human_time(keep_warm["next_window"], now));
+  if (keep_warm.value("next_prewarm", json()).is_string())
+    add("next pre-warm " + human_time(keep_warm["next_prewarm"], now));
+  add("woken " + core::human_duration(std::chrono::seconds(keep_warm.value("wake_lead_seconds", 0LL))) +
+      " ahead");
+  if (keep_warm.value("prewarm_cap_seconds", 0LL) > 0) {
+    add("pre-warm this week " +
+        core::human_duration(std::chrono::seconds(keep_warm.value("prewarm_seconds_this_week", 0LL))) +
+        " of " + core::human_duration(std::chrono::seconds(keep_warm.value("prewarm_cap_seconds", 0LL))));
+  }
+  return text;
+}
+
 // What a control action did, as the `done` parameter of the redirect back to /control names it.
 // The page maps the key to one of these fixed texts; anything else in the URL shows nothing, so
 // a crafted link cannot put words on the admin's page.
-enum class Done { kWakeRequested, kAlreadyReady, kAlreadyWaking, kShelveRequested, kAlreadyAsleep };
+enum class Done {
+  kWakeRequested,
+  kAlreadyReady,
+  kAlreadyWaking,
+  kShelveRequested,
+  kAlreadyAsleep,
+  kPinned,
+  kAlreadyPinned,
+  kUnpinned,
+  kNotPinned
+};
 
 constexpr std::pair<Done, std::string_view> kDoneKeys[] = {
     {Done::kWakeRequested, "wake_requested"}, {Done::kAlreadyReady, "already_ready"},
     {Done::kAlreadyWaking, "already_waking"}, {Done::kShelveRequested, "shelve_requested"},
-    {Done::kAlreadyAsleep, "already_asleep"},
+    {Done::kAlreadyAsleep, "already_asleep"}, {Done::kPinned, "pinned"},
+    {Done::kAlreadyPinned, "already_pinned"}, {Done::kUnpinned, "unpinned"},
+    {Done::kNotPinned, "not_pinned"},
 };
 
 std::string_view done_key(Done done) {
@@ -68,6 +123,14 @@ std::string done_message(std::string_view key, const std::string& label, long lo
     case Done::kShelveRequested:
       return "Shelve requested: " + label + " is going to sleep; whoever was using it has been cut off.";
     case Done::kAlreadyAsleep: return label + " was already asleep or going to sleep. Nothing was done.";
+    case Done::kPinned:
+      return label +
+             " is pinned awake: it wakes if asleep and is not shelved for idleness until the pin is lifted.";
+    case Done::kAlreadyPinned: return label + " was already pinned awake. Nothing was done.";
+    case Done::kUnpinned:
+      return "The pin is lifted: " + label + " goes to sleep " +
+             core::human_duration(std::chrono::seconds(idle_seconds)) + " after its last use.";
+    case Done::kNotPinned: return label + " was not pinned. Nothing was done.";
   }
   return "";
 }
@@ -189,6 +252,19 @@ io::HttpResponse WebApp::control_page(const io::HttpRequest& request, const Call
     add_time_texts(backend, now);
     backend["idle_deadline_attr"] =
         backend.value("idle_deadline", json()).is_string() ? backend["idle_deadline"] : json("");
+    backend["awake_text"] = awake_text(backend, now);
+    const json& pinned = backend.value("pinned", json());
+    backend["pinned_text"] = pinned.is_object() ? pinned.value("detail", std::string()) + ", " +
+                                                      human_time(pinned.value("at", json()), now)
+                                                : std::string();
+    backend["is_pinned"] = pinned.is_object();
+    // A pinned backend has no idle deadline because of the pin, not because it sleeps.
+    if (pinned.is_object() && backend.value("awake_reason", json()).is_string()) {
+      backend["time_left"] = "not while pinned awake";
+    }
+    backend["pin_action"] = "/control/pin/" + name;
+    backend["unpin_action"] = "/control/unpin/" + name;
+    backend["keep_warm_text"] = keep_warm_text(backend.value("keep_warm", json()), now);
     backend["wake_action"] = "/control/wake/" + name;
     backend["shelve_action"] = "/control/shelve/" + name;
     if (!backend.value("routing", json()).is_string() || backend["routing"].get<std::string>().empty()) {
@@ -274,6 +350,35 @@ io::HttpResponse WebApp::control_action(const io::HttpRequest& request, const Ca
                {"already", outcome == Controller::RequestOutcome::kNothingToDo},
                {"state", std::string(core::to_string(backend != nullptr ? backend->state
                                                                         : core::BackendState::kUnknown))}};
+  return no_store(io::HttpResponse::json(202, body.dump() + "\n"));
+}
+
+io::HttpResponse WebApp::control_pin(const io::HttpRequest& request, const Caller& caller, bool pinned,
+                                     const std::string& name) {
+  if (!caller.admin()) return unauthorized(request, caller);
+  if (!access_.session_form_token_valid(caller, request)) {
+    return json_error(403, "the form token is missing or wrong: use the buttons of /control");
+  }
+  const bool from_page = caller.via == AccessControl::Via::kSession;
+  // Who pinned, as the control page shows it: the admin has no name of their own, only the way
+  // they came and their address.
+  const std::string reason = std::string(pinned ? "pinned awake" : "pin lifted") + " from " +
+                             (from_page ? "the control page" : "a script") + " at " +
+                             access_.client_address(request);
+  const Controller::RequestOutcome outcome = controller_.pin(name, pinned, "control", reason);
+  if (outcome == Controller::RequestOutcome::kUnknownBackend) return not_found(request);
+  const bool accepted = outcome == Controller::RequestOutcome::kAccepted;
+  if (from_page && wants_html(request)) {
+    const Done done = pinned ? (accepted ? Done::kPinned : Done::kAlreadyPinned)
+                             : (accepted ? Done::kUnpinned : Done::kNotPinned);
+    return no_store(io::HttpResponse::redirect(303, "/control?done=" + std::string(done_key(done)) +
+                                                        "&backend=" + core::percent_encode(name) +
+                                                        "#backend-" + core::percent_encode(name)));
+  }
+  json body = {{"backend", name},
+               {"action", pinned ? "pin" : "unpin"},
+               {"accepted", accepted},
+               {"already", outcome == Controller::RequestOutcome::kNothingToDo}};
   return no_store(io::HttpResponse::json(202, body.dump() + "\n"));
 }
 

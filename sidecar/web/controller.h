@@ -85,6 +85,20 @@ struct BackendView {
   // The savings report's figures (bill/savings.h savings_json): this month, last month and the
   // last 30 days; null without the event log.
   nlohmann::json savings;
+  // Why it is awake (core::awake_reason: visitor, api-request, window, pre-warm, admin-pin,
+  // admin-wake, cloud; "" while not awake), and until when a hold keeps it (nullopt: not held,
+  // or pinned with no end).
+  std::string awake_reason;
+  std::optional<core::TimePoint> held_until;
+  std::optional<core::AwakeHold> pin;  // who pinned it awake, and when
+  // Keep-warm windows and pre-warming (schedule/keep_warm.h), when configured.
+  bool scheduled = false;
+  std::optional<core::TimePoint> window_until;  // the open window's end
+  std::optional<core::TimePoint> next_window;   // the next window's start
+  std::optional<core::TimePoint> next_prewarm;  // the planned pre-warm wake
+  std::chrono::seconds wake_lead{0};
+  std::chrono::seconds prewarm_used{0};
+  std::chrono::seconds prewarm_cap{0};
 };
 
 // The one rule between the reconciler's state and what visitors see: `ready` means visitors
@@ -115,6 +129,13 @@ class Controller {
                               const std::string& reason) = 0;
   virtual RequestOutcome shelve(const std::string& name, const std::string& actor,
                                 const std::string& reason) = 0;
+  // Pins a backend awake (and wakes it), or lifts the pin: the idle rule does not shelve a pinned
+  // backend. kNothingToDo when it already was (not) pinned.
+  virtual RequestOutcome pin(const std::string& name, bool pinned, const std::string& actor,
+                             const std::string& reason) {
+    (void)name, (void)pinned, (void)actor, (void)reason;
+    return RequestOutcome::kUnknownBackend;
+  }
   // An event of the web layer (login, login_failed, logout) for the audit trail.
   virtual void record_event(const std::string& action, const std::string& actor,
                             const std::string& detail) = 0;

@@ -197,6 +197,16 @@ io::HttpResponse WebApp::route(const io::HttpRequest& request, const Caller& cal
       return control_action(request, caller, wake, name, "control");
     }
   }
+  for (auto [prefix, pinned] : {std::pair{std::string_view("/control/pin/"), true},
+                                std::pair{std::string_view("/control/unpin/"), false}}) {
+    if (path.starts_with(prefix)) {
+      route_label_ = "control_action";
+      std::string name = name_after(path, prefix);
+      if (name.empty()) return not_found(request);
+      if (request.method != "POST") return method_not_allowed("POST");
+      return control_pin(request, caller, pinned, name);
+    }
+  }
   if (path == manual_shelve_path_) {
     route_label_ = "manual_shelve";
     if (request.method != "POST") return method_not_allowed("POST");

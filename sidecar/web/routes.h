@@ -128,6 +128,9 @@ class WebApp {
   io::HttpResponse logout(const io::HttpRequest& request, const Caller& caller);
   io::HttpResponse control_action(const io::HttpRequest& request, const Caller& caller, bool wake,
                                   const std::string& name, const std::string& actor);
+  // Pins a backend awake (and wakes it) or lifts the pin (README "Keep-warm windows").
+  io::HttpResponse control_pin(const io::HttpRequest& request, const Caller& caller, bool pinned,
+                               const std::string& name);
   io::HttpResponse manual_shelve(const io::HttpRequest& request, const Caller& caller);
   io::HttpResponse metrics(const io::HttpRequest& request, const Caller& caller);
   // The answer to a request for an admin route without a valid session or token: a redirect to

@@ -40,7 +40,6 @@ struct HealthSettings {
   Millis timeout{5'000};     // app.http_probe_timeout
   int successes_needed = 1;  // consecutive 2xx answers before the backend is `ready`
   int failures_allowed = 3;  // consecutive failures while `ready` before it drops to `booting`
-  int attempts = 12;         // failed probes while booting before `error`; 0 = until unshelve timeout
 
   bool operator==(const HealthSettings&) const = default;
 };
@@ -143,6 +142,10 @@ struct BackendConfig {
   std::string upstream_label;  // X-Served-By label (default: caddy_upstream_label)
   std::chrono::seconds idle_timeout{3600};
   std::chrono::seconds unshelve_timeout{30 * 60};
+  // How long a VM that runs may take to pass its health checks before the backend is `error`
+  // (buttons[].boot_timeout_seconds; from an explicit Python http_probe_attempts otherwise, see
+  // finish_button in config/checks.cc). A duration, so probing faster never shortens it.
+  Millis boot_timeout{10 * 60'000};
   ErrorPolicy on_error = ErrorPolicy::kWaitForAdmin;
   std::chrono::seconds error_retry_after{300};
   HealthSettings health;
@@ -157,6 +160,9 @@ struct BackendConfig {
   // The SHA-256 digests (64 lower-case hex digits each) of the bearer keys that a request must
   // carry to pass the gate or wake the backend; empty: no key needed.
   std::vector<std::string> api_key_digests;
+  // buttons[].dry_run: observe the cloud and health, decide as usual, but never send a wake or a
+  // sleep; record dry_run_would_shelve / dry_run_would_wake instead (events/record.h).
+  bool dry_run = false;
 
   bool operator==(const BackendConfig&) const = default;
 };

@@ -156,6 +156,11 @@ void SimProvider::sleep(ActionCallback on_done) {
       on_done(ActionResult::busy("409 Conflict: cannot shelve while unshelving"));
       return;
     }
+    if (++sleeps_ <= backend_.sim.refuse_sleeps) {
+      spdlog::info("[{}] sim: the sleep is refused", backend_.name);
+      on_done(ActionResult::refused("sim: cannot shelve the instance (sim.refuse_sleeps)"));
+      return;
+    }
     enter(Phase::kStopping);
     on_done(ActionResult::accepted());
   });

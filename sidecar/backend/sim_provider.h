@@ -67,6 +67,7 @@ class SimProvider final : public CloudProvider {
   std::string failure_detail_;  // reported by the next observations after a failed wake
   int wakes_ = 0;
   int actions_received_ = 0;
+  int sleeps_ = 0;  // sleeps of a running VM asked for, for sim.refuse_sleeps
   bool closed_ = false;
 
   io::Timer phase_timer_;

@@ -50,6 +50,7 @@ struct SimSettings {
   Millis boot_duration{2'000};   // from "runs" until its backend answers health checks
   Millis sleep_duration{3'000};  // from the sleep request until the VM is "shelved"
   int fail_wakes = 0;            // the first N wakes fail with `failure_message`
+  int refuse_sleeps = 0;         // the first N sleeps of a running VM are refused (409-like)
   double wake_failure_rate = 0;  // then each wake fails with this probability (0..1)
   std::string failure_message = "No valid host was found. There are not enough hosts available.";
   bool start_awake = false;                    // the VM already runs when Unshelver starts

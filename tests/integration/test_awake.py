@@ -17,19 +17,21 @@ import unittest
 from harness import ADMIN, Unshelver, sim_config
 
 
-def awake_config(state_dir, idle_seconds, boot_seconds, extra_backend="", start_awake=False):
+def awake_config(state_dir, idle_seconds, boot_seconds, extra_backend="", start_awake=False, refuse_sleeps=0):
     """One simulated backend whose fake service answers `boot_seconds` after the VM runs."""
     text = sim_config(state_dir, "{port}", idle_seconds=idle_seconds, extra_backend=extra_backend)
-    sim = f"      boot_seconds: {boot_seconds}\n" + ("      start_awake: true\n" if start_awake else "")
+    sim = (f"      boot_seconds: {boot_seconds}\n" + ("      start_awake: true\n" if start_awake else "") +
+           f"      refuse_sleeps: {refuse_sleeps}\n")
     return text.replace("      boot_seconds: 0.3\n", sim)
 
 
 class AwakeTestCase(unittest.TestCase):
     daemon = None
 
-    def start(self, idle_seconds, boot_seconds, extra_backend="", start_awake=False):
+    def start(self, idle_seconds, boot_seconds, extra_backend="", start_awake=False, refuse_sleeps=0):
         workdir = tempfile.mkdtemp(prefix="unshelver-awake-")
-        text = awake_config(os.path.join(workdir, "state"), idle_seconds, boot_seconds, extra_backend, start_awake)
+        text = awake_config(os.path.join(workdir, "state"), idle_seconds, boot_seconds, extra_backend, start_awake,
+                            refuse_sleeps)
         self.daemon = Unshelver(config_text=text, workdir=workdir).start()
         return self.daemon
 
@@ -80,6 +82,21 @@ class ErrorWithTheVmRunningTest(AwakeTestCase):
         recovered = self.wait_for_event(lambda e: e["from"] == "error" and e["to"] == "ready", 5,
                                         "the transition from error to ready")
         self.assertEqual(recovered[0]["action"], "unshelve_complete")
+
+    def test_a_refused_sleep_records_shelve_failed_and_is_tried_again(self):
+        # The sim refuses the first sleep: the idle rule's shelve fails while the VM runs, which
+        # is recorded for the alerts; the retry one error_retry_seconds later shelves it.
+        daemon = self.start(idle_seconds=1, boot_seconds=0.3, extra_backend="    error_retry_seconds: 1\n",
+                            refuse_sleeps=1)
+        daemon.wait_for_state("asleep", 5)
+        self.assertEqual(daemon.wake()[0], 202)
+        seen = daemon.wait_for_state("asleep", 20)
+        self.assertIn("error", seen)
+        failed = self.wait_for_event(lambda e: e["action"] == "shelve_failed", 5, "shelve_failed")
+        self.assertEqual(len(failed), 1)
+        self.assertIn("sim: cannot shelve the instance", failed[0]["detail"])
+        self.assertIn("the VM still runs", failed[0]["detail"])
+        self.assertEqual((failed[0]["from"], failed[0]["to"]), ("", ""))
 
     def test_a_slow_boot_probed_fast_is_not_an_error(self):
         # Probes every 0.1 s and the default attempts: 12 failed probes took 1.2 s and made this 3 s

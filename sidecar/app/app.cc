@@ -129,9 +129,9 @@ int App::start() {
     const std::size_t index = backends_.size();
     backends_.emplace_back().driver = std::make_unique<BackendDriver>(
         loop_.get(), backend, settings, std::move(provider), *client_,
-        [this, index](const std::vector<core::Transition>& transitions, bool persist) {
-          on_backend_change(backends_[index], transitions, persist);
-        });
+        [this, index](const std::vector<core::Transition>& transitions,
+                      const std::vector<core::Notice>& notices,
+                      bool persist) { on_backend_change(backends_[index], transitions, notices, persist); });
   }
   if (int code = start_events(); code != 0) return code;
   start_web();
@@ -479,7 +479,7 @@ int App::finish() {
 }
 
 void App::on_backend_change(Backend& backend, const std::vector<core::Transition>& transitions,
-                            bool persist_now) {
+                            const std::vector<core::Notice>& notices, bool persist_now) {
   for (const core::Transition& transition : transitions) {
     events_->record_transition(backend.config(), transition);
     backend.operations.observe(transition);
@@ -492,6 +492,7 @@ void App::on_backend_change(Backend& backend, const std::vector<core::Transition
       keep_warm_->on_event(use);
     }
   }
+  for (const core::Notice& notice : notices) events_->record_notice(backend.config(), notice);
   ++revision_;
   if (activity_) activity_->refresh_upstreams();
   update_routing();

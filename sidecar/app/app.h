@@ -118,7 +118,8 @@ class App final : public web::Controller {
   int start_listening();
   // Also listens on http.proxy_socket, when set (for Caddy; see README "Who the client is").
   int listen_on_proxy_socket();
-  void on_backend_change(Backend& backend, const std::vector<core::Transition>& transitions, bool persist);
+  void on_backend_change(Backend& backend, const std::vector<core::Transition>& transitions,
+                         const std::vector<core::Notice>& notices, bool persist);
   int start_events();
   void start_web();
   // Sets a backend's desired state (wake, shelve): kUnknownBackend for a name not configured.

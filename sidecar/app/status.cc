@@ -52,6 +52,7 @@ web::BackendView backend_view(const BackendDriver& driver, const CaddyRouter* ro
   for (const core::AwakeHold& hold : reconciler.holds()) {
     if (hold.reason == core::HoldReason::kPin) view.pin = hold;
   }
+  view.dry_run = config.dry_run;
   return view;
 }
 
@@ -86,6 +87,9 @@ json backend_json(const web::BackendView& view) {
       {"action_in_flight",
        view.action_in_flight ? json(std::string(core::to_string(*view.action_in_flight))) : json()},
       {"requests_in_flight", view.requests_in_flight},
+      // Unshelver observes this backend but never wakes or shelves it; the events record what it
+      // would have done (dry_run_would_shelve, dry_run_would_wake).
+      {"dry_run", view.dry_run},
       // A contract with the pages (waiting page, launcher): seconds, or null before the first
       // completed wake. Public; the history below is for admins (web::public_backend).
       {"wake_estimate_seconds", view.wake_estimate_seconds ? json(*view.wake_estimate_seconds) : json()},

@@ -62,7 +62,7 @@ bool BackendDriver::request(bool awake, const std::string& actor, const std::str
   const bool changed = reconciler_.request(awake, actor, reason, read_clock());
   if (changed) {
     log_->info("{} requested by {}: {}", awake ? "wake" : "sleep", actor, reason);
-    if (on_change_) on_change_({}, true);
+    if (on_change_) on_change_({}, {}, true);
     run();
   }
   return changed;
@@ -90,6 +90,8 @@ void BackendDriver::release_hold(core::HoldReason reason) {
 
 void BackendDriver::record_activity(core::MonoTime at) {
   reconciler_.on_activity(at);
+  // In a dry run, activity may be a would-wake: record it now rather than at the next tick.
+  if (config_.dry_run) run();
 }
 
 void BackendDriver::set_requests_in_flight(int count, std::optional<core::MonoTime> last_busy_at) {
@@ -151,6 +153,13 @@ void BackendDriver::execute(core::Command command) {
       break;
     case core::Command::kWake:
     case core::Command::kSleep: {
+      if (config_.dry_run) {
+        // The reconciler never issues these in a dry run; should it ever, the cloud is still
+        // left alone.
+        log_->error("BUG: {} issued in a dry run; not sent", core::to_string(command));
+        reconciler_.on_action_done(command, core::ActionOutcome::kBusy, "dry run", read_clock());
+        break;
+      }
       auto on_done = [this, command](providers::ActionResult result) {
         if (result.outcome == core::ActionOutcome::kRefused) {
           log_->warn("{} was refused: {}", core::to_string(command), result.message);
@@ -221,12 +230,21 @@ void BackendDriver::publish() {
     log_->info("{} -> {} ({}) by {}{}{}", core::to_string(change.from), core::to_string(change.to),
                core::to_string(change.event), change.actor, change.detail.empty() ? "" : ": ", change.detail);
   }
+  std::vector<core::Notice> notices = reconciler_.take_notices();
+  for (const core::Notice& notice : notices) {
+    if (notice.action == "shelve_failed") {
+      log_->warn("{}: {}", notice.action, notice.detail);
+    } else {
+      log_->info("{} by {}: {}", notice.action, notice.actor, notice.detail);
+    }
+  }
   if (reconciler_.illegal_events() != illegal_events_seen_) {
     illegal_events_seen_ = reconciler_.illegal_events();
     log_->error("BUG: the state machine rejected an event in state {} ({} so far)",
                 core::to_string(reconciler_.state()), illegal_events_seen_);
   }
-  if ((!transitions.empty() || dirty_) && on_change_) on_change_(transitions, !transitions.empty());
+  if ((!transitions.empty() || !notices.empty() || dirty_) && on_change_)
+    on_change_(transitions, notices, !transitions.empty() || !notices.empty());
   dirty_ = false;
 }
 

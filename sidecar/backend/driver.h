@@ -31,7 +31,9 @@ class BackendDriver {
  public:
   // Called after anything visible changed. `persist` is true when what must survive a restart
   // changed (a transition or a new desired state), false for a fresh observation or probe.
-  using ChangeCallback = std::function<void(const std::vector<core::Transition>& transitions, bool persist)>;
+  // `notices` are events that change no state (core::Notice), to be recorded like transitions.
+  using ChangeCallback = std::function<void(const std::vector<core::Transition>& transitions,
+                                            const std::vector<core::Notice>& notices, bool persist)>;
   using Clock = std::function<core::ClockReading()>;
 
   BackendDriver(uv_loop_t* loop, const core::BackendConfig& config, core::ReconcilerSettings settings,

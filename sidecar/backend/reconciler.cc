@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "base/backoff.h"
+#include "base/time_format.h"
+
 namespace unshelver::core {
 
 namespace {
@@ -22,6 +25,18 @@ BackendEvent event_for(Kind kind) {
 
 std::string seconds_text(std::chrono::seconds value) {
   return std::to_string(value.count()) + " s";
+}
+
+// "600 s", "0.5 s": a configured duration as written, to the millisecond.
+std::string seconds_text(std::chrono::milliseconds value) {
+  const long long millis = std::max<long long>(value.count(), 0);
+  std::string text = std::to_string(millis / 1000);
+  if (millis % 1000 != 0) {
+    std::string fraction = std::to_string(1000 + millis % 1000).substr(1);  // three digits
+    while (fraction.back() == '0') fraction.pop_back();
+    text += "." + fraction;
+  }
+  return text + " s";
 }
 }  // namespace
 
@@ -67,7 +82,8 @@ ReconcilerSettings ReconcilerSettings::from_config(const BackendConfig& backend,
   settings.error_retry_after = backend.error_retry_after;
   settings.health_successes_needed = std::max(1, backend.health.successes_needed);
   settings.health_failures_allowed = std::max(1, backend.health.failures_allowed);
-  settings.health_attempts = std::max(0, backend.health.attempts);
+  settings.boot_timeout = std::max(backend.boot_timeout, std::chrono::milliseconds(1));
+  settings.dry_run = backend.dry_run;
   return settings;
 }
 
@@ -91,6 +107,8 @@ void BackendReconciler::restore(const PersistedBackend& persisted, const ClockRe
   hold_ends_.clear();
   for (const AwakeHold& hold : persisted.holds) hold_awake(hold, now);
   if (desired_.since == TimePoint{} || desired_.since > now.wall) desired_.since = now.wall;
+  // A wake before the restart that nothing used since still counts idle from the wake.
+  if (desired_.awake) awake_since_ = now.mono_of(desired_.since);
   state_since_ = now.mono;
 }
 
@@ -99,6 +117,12 @@ void BackendReconciler::note(const ClockReading& now) {
 }
 
 bool BackendReconciler::request(bool awake, std::string actor, std::string reason, const ClockReading& now) {
+  std::string detail = reason;
+  return wish(awake, std::move(actor), std::move(reason), std::move(detail), now);
+}
+
+bool BackendReconciler::wish(bool awake, std::string actor, std::string reason, std::string dry_run_detail,
+                             const ClockReading& now) {
   note(now);
   ++request_sequence_;
   if (desired_.awake == awake) {
@@ -106,6 +130,12 @@ bool BackendReconciler::request(bool awake, std::string actor, std::string reaso
     // the retry is a new wake, whose time the waiting page counts from.
     if (state_ == S::kError && awake) desired_.since = now.wall;
     return state_ == S::kError;
+  }
+  // A dry run never acts, so its desired state is what the backend would be: a change of it is
+  // the moment the VM would have been shelved or woken (once the cloud's state is known).
+  if (settings_.dry_run && state_ != S::kUnknown) {
+    notice(awake ? "dry_run_would_wake" : "dry_run_would_shelve", actor, std::move(dry_run_detail), now);
+    if (awake) awake_since_ = now.mono;
   }
   desired_ = Desired{awake, std::move(actor), std::move(reason), now.wall};
   if (!awake) {
@@ -179,10 +209,25 @@ void BackendReconciler::on_activity(MonoTime at) {
   // idle rule counts from the use. (apply() records the moment of becoming ready as activity;
   // that one is not a use.)
   if (state_ == S::kReady && at > state_since_) release_hold(HoldReason::kPrewarm);
+  note_activity(at);
+  // In a dry run whose backend would be asleep, a use of the running VM is a visitor who would
+  // have had to wake it.
+  if (settings_.dry_run && !desired_.awake && state_ != S::kUnknown && at > clock_.mono_of(desired_.since)) {
+    wish(true, "visitor", "activity while asleep", "activity on the backend while a dry run had it asleep",
+         clock_);
+  }
+}
+
+void BackendReconciler::note_activity(MonoTime at) {
   if (!last_activity_ || at > *last_activity_) {
     last_activity_ = at;
     last_activity_wall_ = clock_.wall_of(at);
   }
+}
+
+void BackendReconciler::notice(std::string action, std::string actor, std::string detail,
+                               const ClockReading& now) {
+  notices_.push_back(Notice{std::move(action), std::move(actor), std::move(detail), now.wall});
 }
 
 std::optional<TimePoint> BackendReconciler::last_activity_wall(const ClockReading& clock) const {
@@ -200,9 +245,10 @@ std::optional<TimePoint> BackendReconciler::last_activity_wall(const ClockReadin
 std::optional<TimePoint> BackendReconciler::idle_deadline_wall(const ClockReading& clock) const {
   const std::optional<MonoTime> deadline = idle_deadline();
   if (!deadline) return std::nullopt;
-  // A hold that ends after the idle rule's deadline sets the deadline (see idle_deadline()).
-  if (*deadline != *last_activity_ + settings_.idle_timeout) return clock.wall_of(*deadline);
-  return *last_activity_wall(clock) + settings_.idle_timeout;
+  // Counted from the last activity: shown from its exact wall time (see last_activity_wall_).
+  if (last_activity_ && *deadline == *last_activity_ + settings_.idle_timeout)
+    return *last_activity_wall(clock) + settings_.idle_timeout;
+  return clock.wall_of(*deadline);
 }
 
 void BackendReconciler::set_requests_in_flight(int count, std::optional<MonoTime> last_busy_at) {
@@ -232,6 +278,7 @@ void BackendReconciler::apply(BackendEvent event, const std::string& actor, cons
       ++health_generation_;
       health_successes_ = 0;
       health_failures_ = 0;
+      last_health_detail_.clear();
       break;
     case S::kReady:
       ++health_generation_;
@@ -240,21 +287,38 @@ void BackendReconciler::apply(BackendEvent event, const std::string& actor, cons
       // The idle clock starts when the backend becomes ready after a wake, so a fresh wake is not
       // shelved at once. A VM found running after a restart keeps its persisted last activity, so
       // a restart of Unshelver grants no fresh idle window.
-      if (wake_started_ || !last_activity_) on_activity(now.mono);
+      if (wake_started_ || !last_activity_) note_activity(now.mono);
       wake_started_.reset();
       last_error_.clear();
       break;
     case S::kAsleep:
       wake_started_.reset();
       last_error_.clear();
+      sleep_failures_ = 0;
       break;
     case S::kSleeping: wake_started_.reset(); break;
     case S::kError:
+      // Health is still probed while the VM runs (wants_health_probe): passes count afresh.
+      health_successes_ = 0;
+      break;
     case S::kUnknown: break;
   }
+  // Whatever way the VM came to run, its idleness counts from somewhere: a VM found running with
+  // no activity on record counts from now, so there is no path with no idle deadline.
+  if ((is_awake_side(state_) || state_ == S::kError) && !last_activity_ && !awake_since_)
+    awake_since_ = now.mono;
 }
 
 void BackendReconciler::fail(const std::string& detail, const ClockReading& now) {
+  // A sleep that failed while the VM runs leaves it running with no way to shelve it: recorded
+  // for the alerts, and tried again after a back-off.
+  if (state_ == S::kSleeping && !vm_known_stopped()) {
+    ++sleep_failures_;
+    notice("shelve_failed", "reconciler",
+           detail + "; the VM still runs; next try in " +
+               seconds_text(std::chrono::duration_cast<std::chrono::seconds>(sleep_retry_delay())),
+           now);
+  }
   last_error_ = detail;
   error_since_ = now.mono;
   error_cloud_status_ = observation_ ? observation_->status : "";
@@ -301,7 +365,9 @@ void BackendReconciler::on_observed(const CloudObservation& observation, const C
     // otherwise what the cloud shows is taken as what someone wants.
     const bool running = observation.kind == Kind::kRunning || observation.kind == Kind::kStarting;
     const bool stopped = observation.kind == Kind::kStopped || observation.kind == Kind::kStopping;
-    if (running && !desired_.awake && restored_state_ != S::kSleeping) {
+    // A dry run keeps what it persisted: its desired state is what the VM would be.
+    const bool dry_run_resumes = settings_.dry_run && restored_state_ != S::kUnknown;
+    if (running && !desired_.awake && restored_state_ != S::kSleeping && !dry_run_resumes) {
       desired_ = Desired{true, "reconciler", "found running at start", now.wall};
     } else if (stopped && desired_.awake && restored_state_ != S::kWaking && observation.settled_asleep) {
       desired_ = Desired{false, "reconciler", "found stopped at start", now.wall};
@@ -348,6 +414,7 @@ void BackendReconciler::on_observed(const CloudObservation& observation, const C
       desired_ = Desired{false, "cloud", "stopped outside Unshelver", now.wall};
     } else if ((state_ == S::kAsleep || state_ == S::kError) && now_starting && !desired_.awake) {
       desired_ = Desired{true, "cloud", "started outside Unshelver", now.wall};
+      awake_since_ = now.mono;
     }
     apply(event, "reconciler", what, now);
   }
@@ -358,6 +425,7 @@ void BackendReconciler::on_observed(const CloudObservation& observation, const C
 void BackendReconciler::on_health(bool passed, const std::string& detail, const ClockReading& now) {
   note(now);
   if (state_ == S::kBooting) {
+    // Failures only say why; the boot timeout (check_deadlines) decides when booting has failed.
     if (passed) {
       health_failures_ = 0;
       if (++health_successes_ >= settings_.health_successes_needed) {
@@ -366,10 +434,13 @@ void BackendReconciler::on_health(bool passed, const std::string& detail, const 
     } else {
       health_successes_ = 0;
       ++health_failures_;
-      if (settings_.health_attempts > 0 && health_failures_ >= settings_.health_attempts) {
-        fail("health check did not pass after " + std::to_string(health_failures_) + " attempts: " + detail,
-             now);
-      }
+      last_health_detail_ = detail;
+    }
+  } else if (state_ == S::kError && wants_health_probe()) {
+    if (!passed) {
+      health_successes_ = 0;
+    } else if (++health_successes_ >= settings_.health_successes_needed) {
+      apply(E::kHealthPassed, "reconciler", "health check passed while the VM runs", now);
     }
   } else if (state_ == S::kReady) {
     if (passed) {
@@ -385,16 +456,44 @@ void BackendReconciler::check_deadlines(const ClockReading& now) {
   if ((state_ == S::kWaking || state_ == S::kBooting) && wake_started_ &&
       now.mono - *wake_started_ >= settings_.unshelve_timeout) {
     fail("not ready within " + seconds_text(settings_.unshelve_timeout) + " of the wake request", now);
+  } else if (state_ == S::kBooting && now.mono - state_since_ >= settings_.boot_timeout) {
+    fail("health check did not pass within " + seconds_text(settings_.boot_timeout) + " of the VM running" +
+             (last_health_detail_.empty() ? "" : ": " + last_health_detail_),
+         now);
   }
 }
 
 void BackendReconciler::check_idle(const ClockReading& now) {
   // An awake hold (admin pin, keep-warm window, pre-warm) outranks the idle rule while it lasts.
   if (held_at(now.mono)) return;
-  if (state_ != S::kReady || !desired_.awake || requests_in_flight_ > 0 || !last_activity_) return;
-  if (now.mono >= *last_activity_ + settings_.idle_timeout) {
-    request(false, "idle-monitor", "no activity for " + seconds_text(settings_.idle_timeout), now);
+  const std::optional<MonoTime> deadline = idle_deadline();
+  if (!deadline || wake_in_progress() || requests_in_flight_ > 0 || now.mono < *deadline) return;
+  const std::string reason = "no activity for " + seconds_text(settings_.idle_timeout);
+  wish(false, "idle-monitor", reason,
+       reason + " (idle since " + format_rfc3339(now.wall_of(*idle_since())) + ")", now);
+}
+
+bool BackendReconciler::wake_in_progress() const {
+  return wake_started_ && (state_ == S::kWaking || state_ == S::kBooting);
+}
+
+bool BackendReconciler::idle_rule_applies() const {
+  if (!desired_.awake) return false;
+  switch (state_) {
+    case S::kBooting:
+    case S::kReady: return true;
+    // An error with the VM running (a boot slower than its timeout, health lost for good) must
+    // not keep it running forever: the idle rule still puts it to sleep. (One stuck in a cloud
+    // task, an unshelve that never ends, is left to the cloud and the admin: a sleep would only
+    // meet the task.)
+    case S::kError: return vm_reported_running();
+    default: return false;
   }
+}
+
+std::optional<MonoTime> BackendReconciler::idle_since() const {
+  if (last_activity_ && awake_since_) return std::max(*last_activity_, *awake_since_);
+  return last_activity_ ? last_activity_ : awake_since_;
 }
 
 std::optional<MonoTime> BackendReconciler::idle_deadline() const {
@@ -403,9 +502,15 @@ std::optional<MonoTime> BackendReconciler::idle_deadline() const {
   const bool pinned = std::any_of(hold_ends_.begin(), hold_ends_.end(),
                                   [](const std::optional<MonoTime>& end) { return !end; });
   if (pinned) return std::nullopt;
-  if (!desired_.awake || !last_activity_) return std::nullopt;
-  if (state_ != S::kReady && state_ != S::kBooting) return std::nullopt;
-  return std::max(*last_activity_ + settings_.idle_timeout, latest_hold_end().value_or(MonoTime{}));
+  if (!idle_rule_applies()) return std::nullopt;
+  const std::optional<MonoTime> since = idle_since();
+  if (!since) return std::nullopt;
+  return std::max(*since + settings_.idle_timeout, latest_hold_end().value_or(MonoTime{}));
+}
+
+std::chrono::milliseconds BackendReconciler::sleep_retry_delay() const {
+  const auto base = std::chrono::duration_cast<std::chrono::milliseconds>(settings_.error_retry_after);
+  return backoff_delay(BackoffPolicy{base, base * 8, 0.0}, sleep_failures_, 0.0);
 }
 
 std::chrono::milliseconds BackendReconciler::observe_interval() const {
@@ -436,19 +541,26 @@ std::optional<Command> BackendReconciler::tick(const ClockReading& now) {
   if (state_ == S::kUnknown) return issue(Command::kObserve);
 
   const bool fresh_request = request_sequence_ > request_sequence_at_error_;
-  const bool retry_due = now.mono >= error_since_ + settings_.error_retry_after;
+  // A dry run decides as usual but never acts: wish() recorded what it would have done.
+  if (settings_.dry_run) {
+    if (observation_due(now)) return issue(Command::kObserve);
+    return std::nullopt;
+  }
   if (desired_.awake) {
+    const bool retry_due = now.mono >= error_since_ + settings_.error_retry_after;
     if (state_ == S::kAsleep ||
         (state_ == S::kError &&
          (fresh_request || (settings_.on_error == ErrorPolicy::kRetry && retry_due)))) {
       apply(E::kWakeRequested, desired_.actor, desired_.reason, now);
       wake_started_ = now.mono;
+      awake_since_ = now.mono;
       return issue(Command::kWake);
     }
   } else {
-    const bool vm_known_stopped = observation_ && observation_->kind == Kind::kStopped;
+    const bool stopped = vm_known_stopped();
+    const bool retry_due = now.mono >= error_since_ + sleep_retry_delay();
     if (state_ == S::kBooting || state_ == S::kReady ||
-        (state_ == S::kError && (fresh_request || (retry_due && !vm_known_stopped)))) {
+        (state_ == S::kError && (fresh_request || (retry_due && !stopped)))) {
       apply(E::kSleepRequested, desired_.actor, desired_.reason, now);
       return issue(Command::kSleep);
     }
@@ -456,7 +568,7 @@ std::optional<Command> BackendReconciler::tick(const ClockReading& now) {
     // clouds such a VM still holds its host and costs money, so it is put to sleep properly. The
     // state stays `asleep`; the observations that follow show the cloud's progress.
     // Only once per observation: the next one shows whether the cloud took it up.
-    if (state_ == S::kAsleep && vm_known_stopped && !observation_->settled_asleep && !after_busy_ &&
+    if (state_ == S::kAsleep && stopped && !observation_->settled_asleep && !after_busy_ &&
         (!settle_sleep_sent_at_ || *settle_sleep_sent_at_ < *observed_at_)) {
       settle_sleep_sent_at_ = *observed_at_;
       return issue(Command::kSleep);
@@ -469,15 +581,26 @@ std::optional<Command> BackendReconciler::tick(const ClockReading& now) {
 MonoTime BackendReconciler::next_tick_due(const ClockReading& now) const {
   MonoTime due = observed_at_ ? next_observe_at_ : now.mono;
   auto consider = [&](MonoTime at) { due = std::min(due, at); };
-  if (auto deadline = idle_deadline(); deadline && state_ == S::kReady) consider(*deadline);
+  if (auto deadline = idle_deadline()) consider(*deadline);
   if (wake_started_) consider(*wake_started_ + settings_.unshelve_timeout);
-  if (state_ == S::kError) consider(error_since_ + settings_.error_retry_after);
+  if (state_ == S::kBooting) consider(state_since_ + settings_.boot_timeout);
+  if (state_ == S::kError) {
+    consider(error_since_ + (desired_.awake ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                  settings_.error_retry_after)
+                                            : sleep_retry_delay()));
+  }
   return std::max(due, now.mono);
 }
 
 std::vector<Transition> BackendReconciler::take_transitions() {
   std::vector<Transition> taken;
   taken.swap(transitions_);
+  return taken;
+}
+
+std::vector<Notice> BackendReconciler::take_notices() {
+  std::vector<Notice> taken;
+  taken.swap(notices_);
   return taken;
 }
 

@@ -85,6 +85,16 @@ struct Transition {
   MonoTime mono_at{};  // the same moment on the monotonic clock, for durations
 };
 
+// Something worth recording that changes no state, for the log and the event trail: the
+// record's `action` is one of events/record.h's notice names (shelve_failed,
+// dry_run_would_shelve, dry_run_would_wake), with empty `from` and `to`.
+struct Notice {
+  std::string action;
+  std::string actor;
+  std::string detail;
+  TimePoint at;  // wall time, for the event trail
+};
+
 // What survives a restart (written by the driver after every change). Times are wall times.
 struct PersistedBackend {
   Desired desired;
@@ -103,8 +113,11 @@ struct ReconcilerSettings {
   std::chrono::seconds error_retry_after{300};
   int health_successes_needed = 1;
   int health_failures_allowed = 3;
-  int health_attempts = 12;            // 0: until unshelve_timeout
+  // How long a running VM may take to pass its health checks (from entering `booting`).
+  std::chrono::milliseconds boot_timeout{600'000};
   int stale_observations_allowed = 3;  // wake accepted but the VM still shows stopped
+  // Never wake or sleep: record what would have been done instead (see take_notices()).
+  bool dry_run = false;
   static ReconcilerSettings from_config(const BackendConfig& backend,
                                         std::chrono::milliseconds poll_interval);
 };
@@ -149,8 +162,13 @@ class BackendReconciler {
 
   // Outputs.
   std::vector<Transition> take_transitions();
+  std::vector<Notice> take_notices();
+  // Health is probed while the VM runs on the awake side, and also in `error` while the cloud
+  // reports it running and it is wanted awake: a boot slower than its timeout, or a service that
+  // came back, returns the backend to `ready` (where the idle rule can put it to sleep).
   bool wants_health_probe() const {
-    return state_ == BackendState::kBooting || state_ == BackendState::kReady;
+    return state_ == BackendState::kBooting || state_ == BackendState::kReady ||
+           (state_ == BackendState::kError && desired_.awake && vm_reported_running());
   }
   // Every change of the health probe's purpose (new boot, ready) bumps this, so the driver can
   // discard a probe result that belongs to an earlier phase.
@@ -164,8 +182,14 @@ class BackendReconciler {
   const std::optional<CloudObservation>& last_observation() const { return observation_; }
   std::optional<MonoTime> last_observed_at() const { return observed_at_; }
   std::optional<MonoTime> last_activity() const { return last_activity_; }
-  // last_activity + idle_timeout while the backend is awake and wanted awake; nullopt otherwise.
+  // When the idle rule puts the backend to sleep: one idle timeout after its last use, or after
+  // it was last woken when nothing used it since (idle_since()), while it is wanted awake and its
+  // VM may run: booting, ready, or error while the cloud reports the VM running. nullopt
+  // otherwise. A wake in progress (waking, or booting after a wake) is bounded by its own
+  // timeouts instead; check_idle() waits for it to end, in `ready` or `error`.
   std::optional<MonoTime> idle_deadline() const;
+  // The moment idleness counts from: the later of the last activity and the last wake.
+  std::optional<MonoTime> idle_since() const;
   // The same two on the wall clock of `clock`, for display (see last_activity_wall_).
   std::optional<TimePoint> last_activity_wall(const ClockReading& clock) const;
   std::optional<TimePoint> idle_deadline_wall(const ClockReading& clock) const;
@@ -183,12 +207,28 @@ class BackendReconciler {
   const ReconcilerSettings& settings() const { return settings_; }
 
  private:
+  // request() with the detail that a dry run's would-notice records.
+  bool wish(bool awake, std::string actor, std::string reason, std::string dry_run_detail,
+            const ClockReading& now);
+  void note_activity(MonoTime at);
   void apply(BackendEvent event, const std::string& actor, const std::string& detail,
              const ClockReading& now);
   void fail(const std::string& detail, const ClockReading& now);
   void note(const ClockReading& now);
   void check_deadlines(const ClockReading& now);
   void check_idle(const ClockReading& now);
+  bool idle_rule_applies() const;
+  bool wake_in_progress() const;
+  bool vm_reported_running() const {
+    return observation_ && observation_->kind == CloudObservation::Kind::kRunning;
+  }
+  bool vm_known_stopped() const {
+    return observation_ && observation_->kind == CloudObservation::Kind::kStopped;
+  }
+  // The delay before a failed sleep is tried again: error_retry_after, doubling with each
+  // failure in a row (at most 8 times as long).
+  std::chrono::milliseconds sleep_retry_delay() const;
+  void notice(std::string action, std::string actor, std::string detail, const ClockReading& now);
   bool observation_due(const ClockReading& now) const;
   std::chrono::milliseconds observe_interval() const;
 
@@ -217,6 +257,13 @@ class BackendReconciler {
   // Wake bookkeeping: when the current wake began (for the unshelve timeout) and whether a
   // request arrived after the last error (which lifts a wait-for-admin error).
   std::optional<MonoTime> wake_started_;
+  // When the VM was last woken (a wake of ours, a start seen outside, a dry run's would-wake; at
+  // a restart the persisted desired state's `since`), or first seen awake with no activity on
+  // record: idleness counts from here when nothing used the backend since.
+  std::optional<MonoTime> awake_since_;
+  // Sleeps that failed in a row (refused, or the VM still ran after it), for the back-off.
+  int sleep_failures_ = 0;
+  std::string last_health_detail_;
   std::uint64_t request_sequence_ = 0;
   std::uint64_t request_sequence_at_error_ = 0;
   MonoTime error_since_{};
@@ -236,6 +283,7 @@ class BackendReconciler {
   int requests_in_flight_ = 0;
 
   std::vector<Transition> transitions_;
+  std::vector<Notice> notices_;
   std::uint64_t illegal_events_ = 0;
 
   // Awake holds, with each end on the monotonic clock for the decisions (the wall time in the

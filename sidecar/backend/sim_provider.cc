@@ -122,6 +122,8 @@ void SimProvider::observe(ObserveCallback on_done) {
 }
 
 void SimProvider::wake(ActionCallback on_done) {
+  ++actions_received_;
+  spdlog::info("[{}] sim: wake received", backend_.name);
   later([this, on_done = std::move(on_done)] {
     if (phase_ == Phase::kRunning || phase_ == Phase::kStarting) {
       on_done(ActionResult::accepted());
@@ -143,6 +145,8 @@ void SimProvider::wake(ActionCallback on_done) {
 }
 
 void SimProvider::sleep(ActionCallback on_done) {
+  ++actions_received_;
+  spdlog::info("[{}] sim: sleep received", backend_.name);
   later([this, on_done = std::move(on_done)] {
     if (phase_ == Phase::kStopped || phase_ == Phase::kStopping) {
       on_done(ActionResult::accepted());
@@ -150,6 +154,11 @@ void SimProvider::sleep(ActionCallback on_done) {
     }
     if (phase_ == Phase::kStarting) {
       on_done(ActionResult::busy("409 Conflict: cannot shelve while unshelving"));
+      return;
+    }
+    if (++sleeps_ <= backend_.sim.refuse_sleeps) {
+      spdlog::info("[{}] sim: the sleep is refused", backend_.name);
+      on_done(ActionResult::refused("sim: cannot shelve the instance (sim.refuse_sleeps)"));
       return;
     }
     enter(Phase::kStopping);

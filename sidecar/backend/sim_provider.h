@@ -40,6 +40,9 @@ class SimProvider final : public CloudProvider {
 
   // "127.0.0.1:PORT" of the fake backend.
   std::string upstream() const;
+  // Wakes and sleeps asked of this cloud (each is also logged as "sim: wake received" or "sim:
+  // sleep received"), so tests can show that a dry run never acts.
+  int actions_received() const { return actions_received_; }
 
  private:
   enum class Phase { kStopped, kStarting, kRunning, kStopping };
@@ -63,6 +66,8 @@ class SimProvider final : public CloudProvider {
   bool wake_will_fail_ = false;
   std::string failure_detail_;  // reported by the next observations after a failed wake
   int wakes_ = 0;
+  int actions_received_ = 0;
+  int sleeps_ = 0;  // sleeps of a running VM asked for, for sim.refuse_sleeps
   bool closed_ = false;
 
   io::Timer phase_timer_;

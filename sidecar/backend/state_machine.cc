@@ -95,6 +95,9 @@ std::optional<BackendState> transition(BackendState from, BackendEvent event) {
         case E::kCloudStarting: return S::kWaking;
         case E::kCloudRunning: return S::kBooting;
         case E::kCloudStopping: return S::kSleeping;
+        // The VM runs and its health checks pass again (a boot slower than its timeout, a
+        // service that came back): it serves, and the idle rule can put it to sleep.
+        case E::kHealthPassed: return S::kReady;
         case E::kFailed: return S::kError;
         default: return std::nullopt;
       }

@@ -4,6 +4,7 @@
 //   asleep ──wake requested──> waking ──cloud runs──> booting ──health passed──> ready
 //   ready | booting ──sleep requested──> sleeping ──cloud stopped──> asleep
 //   waking | booting | sleeping ──failed──> error ──wake requested──> waking
+//   error ──health passed (the VM runs and serves after all)──> ready
 //
 // `unknown` exists only between start-up and the first observation of the cloud: Unshelver
 // observes before it acts, so it never assumes a state it has not seen. transition() is the only

@@ -179,6 +179,27 @@ void finish_openstack_section(Reader& reader, Draft& draft) {
 
 namespace {
 
+// A boot's patience, as a duration: boot_timeout_seconds when written. Otherwise an attempts
+// count written for the Python controller keeps its meaning there, the longest its probe loop
+// ran: `attempts` probes of up to the probe timeout each, with the probe interval between two
+// (computed once, so probing faster later never turns a slow boot into an error). With neither,
+// ten minutes, and never more than the unshelve timeout, which bounds the whole wake anyway.
+Millis boot_timeout(const Draft& draft, const BackendConfig& backend, const ButtonDraft& button) {
+  if (button.boot_timeout_seconds) return millis_from_seconds(*button.boot_timeout_seconds);
+  const std::optional<long long> attempts =
+      button.health_attempts             ? button.health_attempts
+      : button.probe_attempts            ? button.probe_attempts
+      : draft.app_probe_attempts_written ? std::optional<long long>(draft.config.app.http_probe_attempts)
+                                         : std::nullopt;
+  const Millis unshelve = backend.unshelve_timeout;
+  if (!attempts) return std::min<Millis>(std::chrono::minutes(10), unshelve);
+  if (*attempts <= 0) return unshelve;  // health.attempts: 0 meant "until the unshelve timeout"
+  auto seconds = [](Millis value) { return std::chrono::duration<double>(value).count(); };
+  const double longest = static_cast<double>(*attempts) * seconds(backend.health.timeout) +
+                         static_cast<double>(*attempts - 1) * seconds(backend.health.interval);
+  return millis_from_seconds(std::min(longest, kMaxSeconds));
+}
+
 // Applies the precedence rules: the button's own key, then the top level (or app), then the
 // built-in default.
 void finish_button(const Draft& draft, BackendConfig& backend, const ButtonDraft& button) {
@@ -201,9 +222,6 @@ void finish_button(const Draft& draft, BackendConfig& backend, const ButtonDraft
   }
   health.timeout = button.health_timeout_seconds ? millis_from_seconds(*button.health_timeout_seconds)
                                                  : app.http_probe_timeout;
-  health.attempts = static_cast<int>(button.health_attempts  ? *button.health_attempts
-                                     : button.probe_attempts ? *button.probe_attempts
-                                                             : app.http_probe_attempts);
 
   if (button.idle_seconds) {
     backend.idle_timeout = whole_seconds(*button.idle_seconds);
@@ -221,6 +239,7 @@ void finish_button(const Draft& draft, BackendConfig& backend, const ButtonDraft
   backend.unshelve_timeout = button.unshelve_minutes
                                  ? whole_seconds(*button.unshelve_minutes * 60)
                                  : std::chrono::duration_cast<std::chrono::seconds>(app.unshelve_timeout);
+  backend.boot_timeout = boot_timeout(draft, backend, button);
 }
 
 // Remembers where each value was first used, and reports a second use.

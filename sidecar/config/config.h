@@ -40,7 +40,6 @@ struct HealthSettings {
   Millis timeout{5'000};     // app.http_probe_timeout
   int successes_needed = 1;  // consecutive 2xx answers before the backend is `ready`
   int failures_allowed = 3;  // consecutive failures while `ready` before it drops to `booting`
-  int attempts = 12;         // failed probes while booting before `error`; 0 = until unshelve timeout
 
   bool operator==(const HealthSettings&) const = default;
 };
@@ -51,6 +50,7 @@ struct SimSettings {
   Millis boot_duration{2'000};   // from "runs" until its backend answers health checks
   Millis sleep_duration{3'000};  // from the sleep request until the VM is "shelved"
   int fail_wakes = 0;            // the first N wakes fail with `failure_message`
+  int refuse_sleeps = 0;         // the first N sleeps of a running VM are refused (409-like)
   double wake_failure_rate = 0;  // then each wake fails with this probability (0..1)
   std::string failure_message = "No valid host was found. There are not enough hosts available.";
   bool start_awake = false;                    // the VM already runs when Unshelver starts
@@ -166,6 +166,10 @@ struct BackendConfig {
   std::string upstream_label;  // X-Served-By label (default: caddy_upstream_label)
   std::chrono::seconds idle_timeout{3600};
   std::chrono::seconds unshelve_timeout{30 * 60};
+  // How long a VM that runs may take to pass its health checks before the backend is `error`
+  // (buttons[].boot_timeout_seconds; from an explicit Python http_probe_attempts otherwise, see
+  // finish_button in config/checks.cc). A duration, so probing faster never shortens it.
+  Millis boot_timeout{10 * 60'000};
   ErrorPolicy on_error = ErrorPolicy::kWaitForAdmin;
   std::chrono::seconds error_retry_after{300};
   HealthSettings health;
@@ -187,6 +191,9 @@ struct BackendConfig {
   // How long ahead of a window or pre-warm to wake while the event log has no wake duration.
   std::chrono::seconds wake_lead{600};
   PrewarmSettings prewarm;
+  // buttons[].dry_run: observe the cloud and health, decide as usual, but never send a wake or a
+  // sleep; record dry_run_would_shelve / dry_run_would_wake instead (events/record.h).
+  bool dry_run = false;
 
   bool operator==(const BackendConfig&) const = default;
 };

@@ -64,6 +64,7 @@ struct ButtonDraft {
   std::optional<double> health_interval_seconds;
   std::optional<double> health_timeout_seconds;
   std::optional<long long> health_attempts;
+  std::optional<double> boot_timeout_seconds;
   std::optional<std::string> health_path;
   std::optional<double> idle_seconds;
   std::optional<double> idle_minutes;
@@ -85,6 +86,7 @@ struct Draft {
   std::string yaml_file;
   std::optional<double> top_idle_minutes;
   std::optional<double> top_idle_seconds;
+  bool app_probe_attempts_written = false;  // app.http_probe_attempts (its meaning, see finish_button)
   Secret control_token;
   Secret secret_key;
   Secret os_password;

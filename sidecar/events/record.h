@@ -44,6 +44,17 @@ struct EventRecord {
 // shelve_complete, workflow_failed), ours otherwise (cloud_running, health_lost, cloud_starting,
 // cloud_stopping, cloud_stopped, observed_<state> for what the first observation found).
 std::string action_for(const Transition& transition);
+//
+// A backend's events that change no state (core::Notice) have empty `from` and `to`:
+// - shelve_failed: a sleep command failed or was refused while the VM runs: it runs, and costs,
+//   with no way to shelve it until a retry works (detail: the cloud's reason and the next try).
+// - dry_run_would_shelve, dry_run_would_wake (backends with dry_run: true, which never act):
+//   the moment Unshelver would have put the VM to sleep (the idle rule, with the idle time and
+//   since when in detail, or someone's sleep request) or woken it (a wake request, a schedule,
+//   or activity on the running VM; actor and detail say which). They alternate unless the VM
+//   was stopped or started outside Unshelver in between (transitions by "cloud"): a would-shelve at T1
+//   followed by a would-wake at T2 means the VM would have been asleep from T1 to T2 (a would-shelve not yet
+//   followed: asleep from T1 until now). What a shelve and a wake themselves take is not in these times.
 
 // "20261122T101500.123456Z-000012-3fa9c2d1": sortable by time, unique across restarts (seq) and
 // across instances that share a container (the random part).

@@ -118,18 +118,32 @@ Status EventRecorder::start() {
   return ok_status();
 }
 
-void EventRecorder::record_transition(const core::BackendConfig& backend,
-                                      const core::Transition& transition) {
+namespace {
+// A record of one backend's event, with the instance it names.
+core::EventRecord backend_record(const core::BackendConfig& backend, core::TimePoint at, std::string action,
+                                 std::string actor, std::string detail) {
   core::EventRecord record;
-  record.at = transition.at;
+  record.at = at;
   record.backend = backend.name;
   record.instance_name = backend.instance_name.empty() ? backend.instance_id : backend.instance_name;
-  record.action = core::action_for(transition);
-  record.actor = transition.actor;
+  record.action = std::move(action);
+  record.actor = std::move(actor);
+  record.detail = std::move(detail);
+  return record;
+}
+}  // namespace
+
+void EventRecorder::record_transition(const core::BackendConfig& backend,
+                                      const core::Transition& transition) {
+  core::EventRecord record = backend_record(backend, transition.at, core::action_for(transition),
+                                            transition.actor, transition.detail);
   record.from = std::string(core::to_string(transition.from));
   record.to = std::string(core::to_string(transition.to));
-  record.detail = transition.detail;
   this->record(std::move(record));
+}
+
+void EventRecorder::record_notice(const core::BackendConfig& backend, const core::Notice& notice) {
+  this->record(backend_record(backend, notice.at, notice.action, notice.actor, notice.detail));
 }
 
 void EventRecorder::record(core::EventRecord record, core::EventClass event_class) {

@@ -75,6 +75,8 @@ class EventRecorder {
   ListenerId listen(std::function<void(const core::EventRecord& record)> listener);
   void unlisten(ListenerId id);
   void record_transition(const core::BackendConfig& backend, const core::Transition& transition);
+  // A backend's event that changes no state (shelve_failed, dry_run_would_*): no from or to.
+  void record_notice(const core::BackendConfig& backend, const core::Notice& notice);
   // `event_class` is decided by whoever reports the event (App::record_event for the web layer);
   // an essential event is always written, noise may be summarised or dropped.
   void record(core::EventRecord record, core::EventClass event_class = core::EventClass::kEssential);

@@ -74,6 +74,7 @@ struct BackendView {
   std::optional<core::Command> action_in_flight;
   int requests_in_flight = 0;
   bool wake_on_request = false;  // the backend's configuration: requests may wake it
+  bool dry_run = false;          // the backend's configuration: never woken or shelved (dry_run)
   std::optional<GateView> gate;  // set for a gated backend
   // Access-log lines attributed to the backend, when the classifier runs.
   std::optional<std::uint64_t> activity_lines;

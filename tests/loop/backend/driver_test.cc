@@ -40,7 +40,7 @@ class BackendDriverTest : public ::testing::Test {
     config_.health.path = "/health";
     config_.health.interval = 50ms;
     config_.health.timeout = 1s;
-    config_.health.attempts = 40;
+    config_.boot_timeout = 2s;
     config_.sim.wake_duration = 150ms;
     config_.sim.boot_duration = 150ms;
     config_.sim.sleep_duration = 150ms;
@@ -57,11 +57,14 @@ class BackendDriverTest : public ::testing::Test {
   void start_driver() {
     auto sim = std::make_unique<providers::SimProvider>(&loop_, config_, core::HttpLimits{});
     ASSERT_TRUE(sim->start().ok());
+    sim_ = sim.get();
     upstream_ = sim->upstream();
     auto settings = core::ReconcilerSettings::from_config(config_, 50ms);
     driver_ = std::make_unique<BackendDriver>(
         &loop_, config_, settings, std::move(sim), *client_,
-        [this](const std::vector<core::Transition>& transitions, bool persist) {
+        [this](const std::vector<core::Transition>& transitions, const std::vector<core::Notice>& notices,
+               bool persist) {
+          for (const auto& notice : notices) notices_.push_back(notice);
           ++changes_;
           if (persist) ++persists_;
           for (const auto& transition : transitions) {
@@ -103,6 +106,8 @@ class BackendDriverTest : public ::testing::Test {
   std::string upstream_;
   std::vector<BackendState> states_;
   std::vector<core::Transition> transitions_;
+  std::vector<core::Notice> notices_;
+  providers::SimProvider* sim_ = nullptr;  // owned by driver_
   int changes_ = 0;
   int persists_ = 0;
   std::chrono::system_clock::duration wall_offset_{};
@@ -118,6 +123,31 @@ TEST_F(BackendDriverTest, FirstObservationFindsTheVmAsleep) {
   EXPECT_EQ("http://" + upstream_ + "/health", driver_->health_url());
   // Asleep: nothing answers on the backend's port.
   EXPECT_FALSE(fetch(driver_->health_url()).transport_ok());
+}
+
+// Issue 17: a dry run observes and probes as usual, records what it would have done, and never
+// asks the cloud for a wake or a sleep.
+TEST_F(BackendDriverTest, DryRunNeverSendsTheCloudAnAction) {
+  config_.dry_run = true;
+  config_.sim.start_awake = true;
+  config_.idle_timeout = 1s;
+  start_driver();
+  ASSERT_TRUE(run_until_state(BackendState::kReady));
+  auto has = [this](const std::string& action) {
+    return std::any_of(notices_.begin(), notices_.end(),
+                       [&](const core::Notice& notice) { return notice.action == action; });
+  };
+  ASSERT_TRUE(testing::run_loop_until(
+      &loop_, [&] { return has("dry_run_would_shelve"); }, 5s));
+  EXPECT_TRUE(driver_->request(true, "control", "a wake"));
+  ASSERT_TRUE(testing::run_loop_until(
+      &loop_, [&] { return has("dry_run_would_wake"); }, 5s));
+  EXPECT_TRUE(driver_->request(false, "control", "a shelve"));
+  testing::run_loop_until(
+      &loop_, [] { return false; }, 300ms);
+  EXPECT_EQ(0, sim_->actions_received());
+  EXPECT_EQ(BackendState::kReady, driver_->reconciler().state());
+  EXPECT_EQ(3u, notices_.size());
 }
 
 TEST_F(BackendDriverTest, WakeGoesThroughWakingAndBootingToReadyThenSleeps) {

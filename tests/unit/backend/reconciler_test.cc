@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "base/time_format.h"
+
 namespace unshelver::core {
 namespace {
 
@@ -23,7 +25,7 @@ class ReconcilerTest : public ::testing::Test {
     settings.error_retry_after = 120s;
     settings.health_successes_needed = 2;
     settings.health_failures_allowed = 3;
-    settings.health_attempts = 5;
+    settings.boot_timeout = 5s;
     return settings;
   }
 
@@ -65,14 +67,31 @@ class ReconcilerTest : public ::testing::Test {
     return settings;
   }
 
-  // From start-up to an error: the first wake is refused.
-  void refuse_a_wake(BackendReconciler& reconciler) {
+  // From start-up (the VM found stopped) to the cloud's answer to the first wake.
+  void answer_a_wake(BackendReconciler& reconciler, ActionOutcome outcome, const std::string& message) {
     ASSERT_EQ(reconciler.tick(now_), Command::kObserve);
     reconciler.on_observed(seen(Kind::kStopped), now_);
     reconciler.request(true, "public-button", "pressed", now_);
     ASSERT_EQ(reconciler.tick(now_), Command::kWake);
-    reconciler.on_action_done(Command::kWake, ActionOutcome::kRefused, "No valid host was found.", now_);
+    reconciler.on_action_done(Command::kWake, outcome, message, now_);
+  }
+
+  // From start-up to an error: the first wake is refused.
+  void refuse_a_wake(BackendReconciler& reconciler) {
+    answer_a_wake(reconciler, ActionOutcome::kRefused, "No valid host was found.");
     ASSERT_EQ(reconciler.state(), S::kError);
+  }
+
+  // A boot may take an hour: only the idle rule or health decides in these tests.
+  static ReconcilerSettings patient_settings() {
+    ReconcilerSettings settings = make_settings();
+    settings.boot_timeout = 1h;
+    return settings;
+  }
+
+  // From start-up to a wake that the cloud accepted.
+  void accept_a_wake(BackendReconciler& reconciler) {
+    answer_a_wake(reconciler, ActionOutcome::kAccepted, "");
   }
 
   // Restarts from a persisted record, then observes the cloud once.
@@ -293,18 +312,28 @@ TEST_F(ReconcilerTest, ErrorStandsWhileTheCloudStillShowsTheSameTask) {
   EXPECT_EQ(reconciler_.state(), S::kWaking);
 }
 
-TEST_F(ReconcilerTest, HealthAttemptsExhaustedBecomeError) {
-  start_asleep();
-  reconciler_.request(true, "public-button", "pressed", now_);
-  ASSERT_EQ(tick(), Command::kWake);
-  reconciler_.on_action_done(Command::kWake, ActionOutcome::kAccepted, "", now_);
-  ASSERT_EQ(tick(), Command::kObserve);
-  reconciler_.on_observed(seen(Kind::kRunning), now_);
-  for (int i = 0; i < 4; ++i) reconciler_.on_health(false, "connection refused", now_ += 1s);
-  EXPECT_EQ(reconciler_.state(), S::kBooting);
-  reconciler_.on_health(false, "connection refused", now_ += 1s);
-  EXPECT_EQ(reconciler_.state(), S::kError);
-  EXPECT_NE(reconciler_.last_error().find("after 5 attempts: connection refused"), std::string::npos);
+// Issue 17: a boot's patience is a duration from the moment the VM runs, however often it is
+// probed: 5 s, with probes every 100 ms (50 failures) or every second.
+TEST_F(ReconcilerTest, BootTimeoutIsADurationNotAnAttemptCount) {
+  for (auto interval : {100ms, 1000ms}) {
+    BackendReconciler reconciler("gpu", make_settings());
+    ASSERT_EQ(reconciler.tick(now_), Command::kObserve);
+    reconciler.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+    ASSERT_EQ(reconciler.state(), S::kBooting);
+    const MonoTime booting_at = now_.mono;
+    EXPECT_LE(reconciler.next_tick_due(now_), booting_at + 5s);
+    while (now_.mono + interval < booting_at + 5s) {
+      reconciler.on_health(false, "connection refused", now_ += interval);
+      reconciler.tick(now_);
+      ASSERT_EQ(reconciler.state(), S::kBooting) << "after " << (now_.mono - booting_at).count() << " ns";
+    }
+    now_ += interval;
+    reconciler.on_health(false, "connection refused", now_);
+    reconciler.tick(now_);
+    EXPECT_EQ(reconciler.state(), S::kError);
+    EXPECT_EQ(reconciler.last_error(),
+              "health check did not pass within 5 s of the VM running: connection refused");
+  }
 }
 
 TEST_F(ReconcilerTest, HealthNeedsConsecutiveSuccesses) {
@@ -609,6 +638,300 @@ TEST_F(ReconcilerTest, PersistedLastActivityFollowsTheWallClockOfTheLatestReadin
   now_.wall += 2h;
   tick(10s);
   EXPECT_EQ(*reconciler_.persisted().last_activity, ready_wall + 2h);
+}
+
+// --- Issue 17: never running unnoticed ---------------------------------------------------------
+
+// Walks a wake until the VM runs and its health never passes, into `error` by the boot timeout.
+// Returns when the wake was requested.
+MonoTime wake_into_boot_error(BackendReconciler& reconciler, ClockReading& now) {
+  reconciler.request(true, "public-button", "pressed", now);
+  EXPECT_EQ(reconciler.tick(now), Command::kWake);
+  const MonoTime woken = now.mono;
+  reconciler.on_action_done(Command::kWake, ActionOutcome::kAccepted, "", now);
+  EXPECT_EQ(reconciler.tick(now), Command::kObserve);
+  reconciler.on_observed(CloudObservation{Kind::kRunning, "ACTIVE", "", "10.0.0.5:8080"}, now);
+  EXPECT_EQ(reconciler.state(), S::kBooting);
+  for (int i = 0; i < 6 && reconciler.state() == S::kBooting; ++i) {
+    reconciler.on_health(false, "connection refused", now += 1s);
+    if (reconciler.tick(now) == Command::kObserve)
+      reconciler.on_observed(CloudObservation{Kind::kRunning, "ACTIVE", "", "10.0.0.5:8080"}, now);
+  }
+  EXPECT_EQ(reconciler.state(), S::kError);
+  return woken;
+}
+
+// The issue's report: a boot slower than its patience ended in `error` with the VM ACTIVE and
+// answering, and it stayed there. Health is still probed in `error` while the VM runs, and its
+// passing returns the backend to `ready` with a plain transition from error to ready.
+TEST_F(ReconcilerTest, ErrorWithTheVmRunningReturnsToReadyWhenHealthPasses) {
+  start_asleep();
+  wake_into_boot_error(reconciler_, now_);
+  reconciler_.take_transitions();
+  EXPECT_TRUE(reconciler_.wants_health_probe());
+  reconciler_.on_health(true, "", now_ += 1s);
+  EXPECT_EQ(reconciler_.state(), S::kError);  // two passes in a row are needed
+  reconciler_.on_health(false, "503", now_ += 1s);
+  reconciler_.on_health(true, "", now_ += 1s);
+  EXPECT_EQ(reconciler_.state(), S::kError);
+  reconciler_.on_health(true, "", now_ += 1s);
+  EXPECT_EQ(reconciler_.state(), S::kReady);
+  const auto transitions = reconciler_.take_transitions();
+  ASSERT_EQ(transitions.size(), 1u);
+  EXPECT_EQ(transitions[0].from, S::kError);
+  EXPECT_EQ(transitions[0].to, S::kReady);
+  EXPECT_EQ(transitions[0].event, BackendEvent::kHealthPassed);
+  EXPECT_TRUE(reconciler_.last_error().empty());
+  EXPECT_TRUE(reconciler_.idle_deadline());
+}
+
+// In `error` with the VM stopped (a wake refused: No valid host), nothing is probed.
+TEST_F(ReconcilerTest, ErrorWithTheVmStoppedProbesNothingAndHasNoIdleDeadline) {
+  refuse_a_wake(reconciler_);
+  reconciler_.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), now_);
+  EXPECT_FALSE(reconciler_.wants_health_probe());
+  EXPECT_FALSE(reconciler_.idle_deadline());
+}
+
+// A backend in `error` whose VM runs is put to sleep one idle timeout after it was woken, when
+// nothing used it: it never runs on unnoticed.
+TEST_F(ReconcilerTest, ErrorWithTheVmRunningIsShelvedAfterItsIdleTimeout) {
+  start_asleep();
+  const MonoTime woken = wake_into_boot_error(reconciler_, now_);
+  ASSERT_TRUE(reconciler_.idle_deadline());
+  EXPECT_EQ(*reconciler_.idle_deadline(), woken + 60s);
+  EXPECT_LE(reconciler_.next_tick_due(now_), woken + 60s);
+  while (now_.mono + 1s < woken + 60s) {
+    const auto command = tick(1s);
+    ASSERT_NE(command, Command::kSleep);
+    if (command == Command::kObserve) reconciler_.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+  }
+  EXPECT_EQ(tick(1s), Command::kSleep);
+  EXPECT_EQ(reconciler_.state(), S::kSleeping);
+  EXPECT_EQ(reconciler_.desired().actor, "idle-monitor");
+}
+
+// Use counts: activity while in error moves the deadline like anywhere else.
+TEST_F(ReconcilerTest, ActivityInErrorMovesTheIdleDeadline) {
+  start_asleep();
+  wake_into_boot_error(reconciler_, now_);
+  reconciler_.on_activity((now_ + 30s).mono);
+  EXPECT_EQ(*reconciler_.idle_deadline(), (now_ + 90s).mono);
+}
+
+// A backend that dropped back to `booting` (its health lost while ready, no wake under way) is
+// shelved by the idle rule too.
+TEST_F(ReconcilerTest, BootingAfterLostHealthIsShelvedWhenIdle) {
+  BackendReconciler reconciler("gpu", patient_settings());
+  accept_a_wake(reconciler);
+  ASSERT_EQ(reconciler.tick(now_), Command::kObserve);
+  reconciler.on_observed(seen(Kind::kRunning), now_);
+  reconciler.on_health(true, "", now_);
+  reconciler.on_health(true, "", now_);
+  ASSERT_EQ(reconciler.state(), S::kReady);
+  const MonoTime ready_at = now_.mono;
+  for (int i = 0; i < 3; ++i) reconciler.on_health(false, "refused", now_ += 10s);
+  ASSERT_EQ(reconciler.state(), S::kBooting);
+  EXPECT_EQ(*reconciler.idle_deadline(), ready_at + 60s);
+  now_ += 29s;
+  ASSERT_EQ(now_.mono, ready_at + 59s);
+  EXPECT_NE(reconciler.tick(now_), Command::kSleep);
+  reconciler.on_observed(seen(Kind::kRunning), now_);
+  now_ += 1s;
+  EXPECT_EQ(reconciler.tick(now_), Command::kSleep);
+}
+
+// A wake under way is bounded by its own timeouts, not shelved by the idle rule halfway through a
+// long boot; once ready, its idle timeout runs from then.
+TEST_F(ReconcilerTest, AWakeInProgressIsNotCutShortByTheIdleRule) {
+  BackendReconciler reconciler("gpu", patient_settings());
+  accept_a_wake(reconciler);
+  for (int i = 0; i < 100; ++i) {
+    const auto command = reconciler.tick(now_ += 1s);
+    ASSERT_NE(command, Command::kSleep) << i;
+    if (command == Command::kObserve) reconciler.on_observed(seen(Kind::kRunning), now_);
+    reconciler.on_health(false, "refused", now_);
+  }
+  ASSERT_EQ(reconciler.state(), S::kBooting);
+  reconciler.on_health(true, "", now_);
+  reconciler.on_health(true, "", now_);
+  ASSERT_EQ(reconciler.state(), S::kReady);
+  EXPECT_EQ(*reconciler.idle_deadline(), (now_ + 60s).mono);
+}
+
+// A VM found running at start with no activity on record, whose health never passes, is shelved
+// one idle timeout after it was first seen.
+TEST_F(ReconcilerTest, FoundRunningWithNoActivityCountsIdleFromFirstSight) {
+  ASSERT_EQ(tick(), Command::kObserve);
+  reconciler_.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+  const MonoTime first_seen = now_.mono;
+  ASSERT_EQ(reconciler_.state(), S::kBooting);
+  EXPECT_EQ(*reconciler_.idle_deadline(), first_seen + 60s);
+  for (int i = 0; i < 6; ++i) {
+    reconciler_.on_health(false, "refused", now_ += 1s);
+    tick();
+  }
+  ASSERT_EQ(reconciler_.state(), S::kError);
+  EXPECT_EQ(*reconciler_.idle_deadline(), first_seen + 60s);
+}
+
+// A wake persisted before a restart that nothing used since counts idle from the wake, not from
+// an older activity (and not from the restart).
+TEST_F(ReconcilerTest, RestoredWakeWithNoUseSinceCountsFromTheWake) {
+  PersistedBackend persisted;
+  persisted.desired = Desired{true, "public-button", "pressed", (now_ - 20s).wall};
+  persisted.last_activity = (now_ - 2h).wall;
+  persisted.state = S::kReady;
+  reconciler_.restore(persisted, now_);
+  ASSERT_EQ(tick(), Command::kObserve);
+  reconciler_.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+  EXPECT_EQ(*reconciler_.idle_deadline(), (now_ + 40s).mono);
+}
+
+// A sleep refused while the VM runs records shelve_failed with the cloud's reason, and is tried
+// again after a back-off that doubles.
+TEST_F(ReconcilerTest, RefusedSleepRecordsShelveFailedAndRetriesWithBackoff) {
+  start_asleep();
+  wake_to_ready();
+  reconciler_.take_notices();
+  reconciler_.request(false, "control", "shelve pressed", now_);
+  MonoTime last_try = now_.mono;
+  ASSERT_EQ(tick(), Command::kSleep);
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    reconciler_.on_action_done(Command::kSleep, ActionOutcome::kRefused,
+                               "Cannot 'shelve' instance while it is in vm_state error", now_);
+    ASSERT_EQ(reconciler_.state(), S::kError);
+    const auto notices = reconciler_.take_notices();
+    ASSERT_EQ(notices.size(), 1u) << attempt;
+    EXPECT_EQ(notices[0].action, "shelve_failed");
+    EXPECT_NE(notices[0].detail.find("Cannot 'shelve' instance while it is in vm_state error"),
+              std::string::npos);
+    EXPECT_NE(notices[0].detail.find("the VM still runs"), std::string::npos);
+    const auto delay = 120s * (1 << (attempt - 1));
+    // Nothing but observations until the back-off has passed.
+    const MonoTime due = last_try + delay;
+    EXPECT_LE(reconciler_.next_tick_due(now_), due);
+    while (now_.mono + 1s < due) {
+      const auto command = tick(1s);
+      ASSERT_NE(command, Command::kSleep) << attempt;
+      if (command == Command::kObserve) reconciler_.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+    }
+    ASSERT_EQ(tick(std::chrono::duration_cast<std::chrono::milliseconds>(due - now_.mono)), Command::kSleep)
+        << attempt;
+    last_try = now_.mono;
+  }
+}
+
+// A sleep the cloud accepted but never carried out (the VM still runs) is a shelve_failed too.
+TEST_F(ReconcilerTest, SleepThatLeavesTheVmRunningRecordsShelveFailed) {
+  start_asleep();
+  wake_to_ready();
+  reconciler_.take_notices();
+  reconciler_.request(false, "control", "shelve pressed", now_);
+  ASSERT_EQ(tick(), Command::kSleep);
+  reconciler_.on_action_done(Command::kSleep, ActionOutcome::kAccepted, "", now_);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(tick(1s), Command::kObserve);
+    reconciler_.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+  }
+  EXPECT_EQ(reconciler_.state(), S::kError);
+  const auto notices = reconciler_.take_notices();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0].action, "shelve_failed");
+}
+
+// --- Dry run -----------------------------------------------------------------------------------
+
+class DryRunTest : public ReconcilerTest {
+ protected:
+  static ReconcilerSettings dry_settings() {
+    ReconcilerSettings settings = make_settings();
+    settings.dry_run = true;
+    return settings;
+  }
+  // Ticks `steps` seconds one at a time; no tick may wake or sleep; observations see `kind`.
+  void run_for(int steps, Kind kind) {
+    for (int i = 0; i < steps; ++i) {
+      const auto command = dry_.tick(now_ += 1s);
+      ASSERT_NE(command, Command::kWake);
+      ASSERT_NE(command, Command::kSleep);
+      if (command == Command::kObserve) dry_.on_observed(seen(kind, "ACTIVE"), now_);
+    }
+  }
+  BackendReconciler dry_{"gpu", dry_settings()};
+};
+
+// A running VM in a dry run: the idle rule's decision and the visitor who would have woken it are
+// recorded, in that order, and the cloud is never asked to act.
+TEST_F(DryRunTest, RecordsWouldShelveAndWouldWakeWithoutActing) {
+  ASSERT_EQ(dry_.tick(now_), Command::kObserve);
+  dry_.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+  dry_.on_health(true, "", now_);
+  dry_.on_health(true, "", now_);
+  ASSERT_EQ(dry_.state(), S::kReady);
+  const TimePoint ready_wall = now_.wall;
+  EXPECT_TRUE(dry_.take_notices().empty());
+
+  run_for(60, Kind::kRunning);
+  auto notices = dry_.take_notices();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0].action, "dry_run_would_shelve");
+  EXPECT_EQ(notices[0].actor, "idle-monitor");
+  EXPECT_EQ(notices[0].at, ready_wall + 60s);
+  EXPECT_EQ(notices[0].detail, "no activity for 60 s (idle since " + format_rfc3339(ready_wall) + ")");
+  EXPECT_EQ(dry_.state(), S::kReady);  // the VM runs on
+  EXPECT_FALSE(dry_.desired().awake);  // what it would be
+
+  run_for(30, Kind::kRunning);
+  EXPECT_TRUE(dry_.take_notices().empty());  // one would-shelve, not one per tick
+  dry_.on_activity(now_.mono);
+  notices = dry_.take_notices();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0].action, "dry_run_would_wake");
+  EXPECT_EQ(notices[0].actor, "visitor");
+  EXPECT_EQ(notices[0].at, now_.wall);
+  EXPECT_TRUE(dry_.desired().awake);
+
+  // Requests are recorded the same way.
+  dry_.request(false, "control", "shelve pressed", now_);
+  dry_.request(true, "api-request", "request to a sleeping backend", now_);
+  notices = dry_.take_notices();
+  ASSERT_EQ(notices.size(), 2u);
+  EXPECT_EQ(notices[0].action, "dry_run_would_shelve");
+  EXPECT_EQ(notices[0].actor, "control");
+  EXPECT_EQ(notices[1].action, "dry_run_would_wake");
+  EXPECT_EQ(notices[1].actor, "api-request");
+  run_for(30, Kind::kRunning);
+  EXPECT_TRUE(dry_.take_transitions().size() <= 3u);
+}
+
+// A wake asked of a dry-run backend whose VM is really asleep is recorded and never sent.
+TEST_F(DryRunTest, NeverWakesAStoppedVm) {
+  ASSERT_EQ(dry_.tick(now_), Command::kObserve);
+  dry_.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), now_);
+  EXPECT_TRUE(dry_.request(true, "public-button", "pressed", now_));
+  const auto notices = dry_.take_notices();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0].action, "dry_run_would_wake");
+  for (int i = 0; i < 100; ++i) {
+    const auto command = dry_.tick(now_ += 1s);
+    ASSERT_NE(command, Command::kWake);
+    if (command == Command::kObserve) dry_.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), now_);
+  }
+  EXPECT_EQ(dry_.state(), S::kAsleep);
+}
+
+// After a restart a dry run keeps what it persisted: a VM it would have shelved stays "asleep"
+// for it, rather than being taken as woken by the restart.
+TEST_F(DryRunTest, RestartKeepsTheWouldBeState) {
+  PersistedBackend persisted;
+  persisted.desired = Desired{false, "idle-monitor", "no activity for 60 s", (now_ - 10s).wall};
+  persisted.state = S::kReady;
+  dry_.restore(persisted, now_);
+  ASSERT_EQ(dry_.tick(now_), Command::kObserve);
+  dry_.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+  EXPECT_FALSE(dry_.desired().awake);
+  EXPECT_TRUE(dry_.take_notices().empty());
 }
 
 }  // namespace

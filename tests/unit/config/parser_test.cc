@@ -119,7 +119,8 @@ TEST(ConfigParser, PythonFixtureLoadsWithZeroIssues) {
   EXPECT_EQ(gpu.port, 8080);
   EXPECT_EQ(gpu.health.path, "/health");
   EXPECT_EQ(gpu.launch_path, "/");
-  EXPECT_EQ(gpu.health.attempts, 18);
+  // 18 probes of up to 5 s with 10 s between: the longest the Python controller waited.
+  EXPECT_EQ(gpu.boot_timeout, Millis((18 * 5 + 17 * 10) * 1000));
   EXPECT_EQ(gpu.health.interval, Millis(10'000));
   EXPECT_EQ(gpu.health.timeout, Millis(5'000));
   EXPECT_FALSE(gpu.verify_tls);
@@ -906,7 +907,7 @@ TEST(ConfigParser, SimAndHealthKeys) {
   EXPECT_EQ(b.health.timeout, Millis(1'000));
   EXPECT_EQ(b.health.successes_needed, 3);
   EXPECT_EQ(b.health.failures_allowed, 4);
-  EXPECT_EQ(b.health.attempts, 0);
+  EXPECT_EQ(b.boot_timeout, b.unshelve_timeout);  // attempts: 0 meant until the unshelve timeout
   EXPECT_EQ(b.sim.wake_duration, Millis(1'000));
   EXPECT_EQ(b.sim.boot_duration, Millis(0));
   EXPECT_EQ(b.sim.sleep_duration, Millis(2'500));
@@ -1000,15 +1001,43 @@ buttons:
   EXPECT_EQ(b[0].health.path, "/");
   EXPECT_EQ(b[0].health.interval, Millis(7'000));
   EXPECT_EQ(b[0].health.timeout, Millis(3'000));
-  EXPECT_EQ(b[0].health.attempts, 9);
+  EXPECT_EQ(b[0].boot_timeout, Millis((9 * 3 + 8 * 7) * 1000));
   EXPECT_EQ(b[1].health.path, "/old");
   EXPECT_EQ(b[1].health.interval, Millis(4'000));
   EXPECT_EQ(b[1].health.timeout, Millis(3'000));
-  EXPECT_EQ(b[1].health.attempts, 5);
+  EXPECT_EQ(b[1].boot_timeout, Millis((5 * 3 + 4 * 4) * 1000));
   EXPECT_EQ(b[2].health.path, "/new");
   EXPECT_EQ(b[2].health.interval, Millis(2'000));
   EXPECT_EQ(b[2].health.timeout, Millis(1'000));
-  EXPECT_EQ(b[2].health.attempts, 6);
+  EXPECT_EQ(b[2].boot_timeout, Millis((6 * 1 + 5 * 2) * 1000));
+}
+
+// Issue 17: a boot's patience is a duration. With no attempts written it is ten minutes (at most
+// the unshelve timeout), whatever the probe interval; boot_timeout_seconds wins over attempts.
+TEST(ConfigParser, BootTimeoutAndDryRun) {
+  const ParsedConfig parsed = parse(R"(app:
+  http_probe_timeout: 3
+buttons:
+  - id: defaults
+    provider: sim
+    health:
+      interval_seconds: 0.5
+  - id: short-wake
+    provider: sim
+    unshelve_timeout_minutes: 4
+  - id: written
+    provider: sim
+    http_probe_attempts: 5
+    boot_timeout_seconds: 90.5
+    dry_run: true
+)");
+  ASSERT_TRUE(parsed.ok()) << all_issues(parsed);
+  const auto& b = parsed.config.backends;
+  EXPECT_EQ(b[0].boot_timeout, Millis(600'000));
+  EXPECT_FALSE(b[0].dry_run);
+  EXPECT_EQ(b[1].boot_timeout, Millis(240'000));
+  EXPECT_EQ(b[2].boot_timeout, Millis(90'500));
+  EXPECT_TRUE(b[2].dry_run);
 }
 
 TEST(ConfigParser, IdleTimeoutPrecedence) {

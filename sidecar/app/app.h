@@ -35,6 +35,7 @@
 #include "backend/state_store.h"
 #include "caddy/router.h"
 #include "config/config.h"
+#include "events/mail_notifier.h"
 #include "events/recorder.h"
 #include "openstack/session.h"
 #include "uv/http_client.h"
@@ -123,6 +124,8 @@ class App final : public web::Controller {
   int finish();
   int start_activity();
   int start_routing();
+  // The mail notifier, when notification_email is set (events/mail_notifier.h).
+  void start_notifications();
   int start_openstack();
   void update_routing();
   std::string listen_address() const;
@@ -141,7 +144,8 @@ class App final : public web::Controller {
   std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
 
   std::unique_ptr<activity::ActivityMonitor> activity_;
-  std::unique_ptr<CaddyRouter> router_;  // when caddy.manage is on
+  std::unique_ptr<CaddyRouter> router_;     // when caddy.manage is on
+  std::unique_ptr<MailNotifier> notifier_;  // when notification_email is set
   std::unique_ptr<io::HttpServer> server_;
   std::vector<std::unique_ptr<io::Signal>> signals_;
   ConfigSource reread_;

@@ -56,6 +56,7 @@ nlohmann::json App::status() const {
   if (router_) router_->write_status(result);
   if (activity_) activity_->write_status(result);
   if (events_) events_->write_status(result);
+  if (notifier_) notifier_->write_status(result);
   if (openstack_) openstack_->write_status(result);
   return result;
 }

@@ -119,6 +119,7 @@ void App::metrics(core::MetricsPage& page) const {
   if (openstack_) openstack_->write_metrics(page);
   if (router_) router_->write_metrics(page);
   if (events_) events_->write_metrics(page);
+  if (notifier_) notifier_->write_metrics(page);
   if (server_) write_http_server_metrics(server_->stats(), page);
 }
 

@@ -196,6 +196,7 @@ void EventRecorder::on_written(const std::vector<core::EventRecord>& records) {
     if (recent_.size() > kRecentKept) recent_.pop_front();
     history_.add(record);
     if (mirror_) mirror_->enqueue(record);
+    for (const auto& listener : listeners_) listener(record);
   }
   release_waiters();
   if (on_change_) on_change_();

@@ -71,6 +71,12 @@ class EventRecorder {
   void record(core::EventRecord record, core::EventClass event_class = core::EventClass::kEssential);
   // Stops retries and uploads; writes still queued get one last attempt.
   void close();
+  // `listener` sees every record once it is written, in seq order (the mail notifier).
+  void on_recorded(std::function<void(const core::EventRecord&)> listener) {
+    listeners_.push_back(std::move(listener));
+  }
+  // The Swift mirror, when swift_event_container is set (its health, for the mail notifier).
+  const providers::SwiftMirror* mirror() const { return mirror_.get(); }
 
   // Recorded events, oldest first, optionally of one backend: without `after` the newest `limit`
   // ones; with it the first `limit` ones after that seq (so that a reader paging forward never
@@ -129,6 +135,7 @@ class EventRecorder {
   std::map<std::string, std::uint64_t> dropped_unlogged_;
   std::chrono::steady_clock::time_point suppressed_logged_at_{};
   std::function<void()> on_change_;
+  std::vector<std::function<void(const core::EventRecord&)>> listeners_;
   bool closed_ = false;
 };
 

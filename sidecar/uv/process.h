@@ -35,8 +35,8 @@ struct ProcessSpec {
   std::vector<std::string> arguments;
   // "NAME=value" entries: the child's whole environment. Nothing is inherited from the daemon.
   std::vector<std::string> environment;
-  std::string working_directory;         // "" keeps the daemon's
-  std::string input;                     // written to stdin, which is then closed
+  std::string working_directory;                      // "" keeps the daemon's
+  std::string input;                                  // written to stdin, which is then closed
   std::size_t output_limit = std::size_t{64} * 1024;  // bytes kept of stdout, and of stderr
   std::chrono::milliseconds timeout{30'000};
   std::chrono::milliseconds kill_grace{2'000};  // from SIGTERM to SIGKILL

@@ -26,29 +26,31 @@ bool is_printable_ascii(unsigned char c) {
   return c >= 0x20 && c < 0x7f;
 }
 
-// "2026-12-06T23:10:05Z": RFC 3339 to the second, which is all a reader of a mail needs.
-std::string iso_seconds(TimePoint at) {
+std::tm utc_parts(TimePoint at) {
   const std::time_t seconds = std::chrono::system_clock::to_time_t(at);
   std::tm parts{};
   gmtime_r(&seconds, &parts);
-  std::array<char, 32> buffer{};
-  const std::size_t length = std::strftime(buffer.data(), buffer.size(), "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return parts;
+}
+
+// `at` in UTC through strftime's `format`; the daemon never changes the C locale, so names are
+// English.
+std::string format_utc(TimePoint at, const char* format) {
+  const std::tm parts = utc_parts(at);
+  std::array<char, 64> buffer{};
+  const std::size_t length = std::strftime(buffer.data(), buffer.size(), format, &parts);
   return std::string(buffer.data(), length);
 }
 
-std::string utc_text(TimePoint at) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(at);
-  std::tm parts{};
-  gmtime_r(&seconds, &parts);
-  std::array<char, 64> buffer{};
-  const std::size_t length = std::strftime(buffer.data(), buffer.size(), "%A %d %B %Y, %H:%M:%S UTC", &parts);
-  return std::string(buffer.data(), length);
+// "2026-12-06T23:10:05Z": RFC 3339 to the second, which is all a reader of a mail needs.
+std::string iso_seconds(TimePoint at) {
+  return format_utc(at, "%Y-%m-%dT%H:%M:%SZ");
 }
 
 // "Sunday 06 December 2026, 23:10:05 UTC (3 min 20 s ago)".
 std::string when_text(TimePoint at, TimePoint now) {
   const auto ago = std::chrono::duration_cast<std::chrono::seconds>(now - at);
-  std::string text = utc_text(at);
+  std::string text = format_utc(at, "%A %d %B %Y, %H:%M:%S UTC");
   text += ago.count() >= 1 ? " (" + human_duration(ago) + " ago)" : " (just now)";
   return text;
 }
@@ -384,9 +386,7 @@ std::string encode_header_value(std::string_view header_name, std::string_view v
 }
 
 std::string rfc5322_date(TimePoint at) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(at);
-  std::tm parts{};
-  gmtime_r(&seconds, &parts);
+  const std::tm parts = utc_parts(at);
   // strftime's %a and %b follow the locale; RFC 5322 wants the English names.
   constexpr std::array<std::string_view, 7> kDays = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
   constexpr std::array<std::string_view, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",

@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 class MailNotifierTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::signal(SIGPIPE, SIG_IGN);
+    ASSERT_NE(SIG_ERR, std::signal(SIGPIPE, SIG_IGN));
     ASSERT_EQ(0, uv_loop_init(&loop_));
     folder_ = fs::temp_directory_path() / ("unshelver-notifier-" + std::to_string(::getpid()) + "-" +
                                            ::testing::UnitTest::GetInstance()->current_test_info()->name());

@@ -27,7 +27,7 @@ class ProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
     // As the daemon does (App::start): a child that closes its stdin early must not kill us.
-    std::signal(SIGPIPE, SIG_IGN);
+    ASSERT_NE(SIG_ERR, std::signal(SIGPIPE, SIG_IGN));
     ASSERT_EQ(0, uv_loop_init(&loop_));
   }
   void TearDown() override { testing::drain_and_close_loop(&loop_); }
@@ -66,9 +66,11 @@ TEST_F(ProcessTest, WritesTheInputAndReturnsOutputsAndExitStatus) {
 }
 
 TEST_F(ProcessTest, GivesTheChildOnlyTheEnvironmentItWasGiven) {
-  ::setenv("UNSHELVER_PROCESS_TEST_SECRET", "must-not-leak", 1);
+  // The tests run on one thread: nothing reads the environment meanwhile.
+  ASSERT_EQ(0,
+            ::setenv("UNSHELVER_PROCESS_TEST_SECRET", "must-not-leak", 1));  // NOLINT(concurrency-mt-unsafe)
   auto result = run(shell("printf '%s' \"${UNSHELVER_PROCESS_TEST_SECRET:-absent}\""));
-  ::unsetenv("UNSHELVER_PROCESS_TEST_SECRET");
+  ASSERT_EQ(0, ::unsetenv("UNSHELVER_PROCESS_TEST_SECRET"));  // NOLINT(concurrency-mt-unsafe)
   ASSERT_TRUE(result);
   EXPECT_TRUE(result->succeeded()) << result->describe();
   EXPECT_EQ("absent", result->output);
@@ -130,7 +132,7 @@ TEST_F(ProcessTest, ReportsASignal) {
 
 TEST_F(ProcessTest, SurvivesAChildThatDoesNotReadItsInput) {
   ProcessSpec spec = shell("exit 0");
-  spec.input = std::string(4 * 1024 * 1024, 'x');
+  spec.input = std::string(std::size_t{4} * 1024 * 1024, 'x');
   auto result = run(std::move(spec));
   ASSERT_TRUE(result);
   EXPECT_TRUE(result->succeeded()) << result->describe();
@@ -165,9 +167,9 @@ TEST_F(ProcessTest, DoesNotWaitForAGrandchildThatKeepsTheOutputsOpen) {
 TEST_F(ProcessTest, MayBeDestroyedWhileTheChildRuns) {
   auto child = std::make_unique<ChildProcess>(&loop_);
   bool called = false;
-  ASSERT_TRUE(child->start(shell("sleep 30"), [&](ProcessResult) { called = true; }));
+  ASSERT_TRUE(child->start(shell("sleep 30"), [&](const ProcessResult&) { called = true; }));
   EXPECT_TRUE(child->running());
-  EXPECT_FALSE(child->start(shell("true"), [](ProcessResult) {}));
+  EXPECT_FALSE(child->start(shell("true"), [](const ProcessResult&) {}));
   child.reset();
   // TearDown's drain requires the child to be reaped and every handle closed within 5 s.
   uv_run(&loop_, UV_RUN_DEFAULT);

@@ -179,7 +179,11 @@ MailMessage compose(const Alert& alert, const MailContext& context) {
   std::string todo;
   switch (alert.kind) {
     case AlertKind::kNoValidHost:
-      message.subject = where + ": wake failed, the cloud has no room (No valid host)";
+      // Nova's "No valid host was found" is named as such; a quota or other capacity limit is not.
+      message.subject =
+          where + ": wake failed, the cloud has no room" +
+          (to_lower(alert.reason).find("no valid host") != std::string::npos ? " (No valid host)"
+                                                                             : " (quota or capacity)");
       what =
           "The wake failed: the cloud found no host with room for the machine (\"No valid host\", or a "
           "quota). The machine is not running.";

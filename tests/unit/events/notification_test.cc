@@ -150,6 +150,13 @@ TEST(Compose, SaysTheBackendReasonTimeAndWhatToDo) {
   EXPECT_NE(std::string::npos, message.body.find("https://launcher.example.org/control"));
 }
 
+TEST(Compose, NamesNoValidHostOnlyWhenTheCloudSaidSo) {
+  Alert quota = *alert_for_record(record("workflow_failed", "waking", "Quota exceeded for instances"));
+  EXPECT_EQ(AlertKind::kNoValidHost, quota.kind);
+  const MailMessage message = compose(quota, MailContext{});
+  EXPECT_EQ("[Unshelver] gpu: wake failed, the cloud has no room (quota or capacity)", message.subject);
+}
+
 TEST(Compose, MentionsWhatTheThrottleHeldBack) {
   Alert alert = *alert_for_record(record("shelve_failed", "ready", "refused"));
   MailContext context;

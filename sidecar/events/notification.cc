@@ -106,6 +106,7 @@ std::optional<Alert> alert_for_record(const EventRecord& record) {
   alert.reason = record.detail;
   alert.at = record.at;
   alert.event = event_text(record);
+  alert.from = record.from;
   return alert;
 }
 
@@ -192,8 +193,15 @@ MailMessage compose(const Alert& alert, const MailContext& context) {
              "operators for capacity or a larger quota, or choose another flavor.";
       break;
     case AlertKind::kWakeFailed:
-      message.subject = where + ": wake failed";
-      what = "The wake failed; the backend is in the error state.";
+      if (alert.from == "ready") {
+        message.subject = where + ": failed while running";
+        what =
+            "The backend failed while it was running (the cloud reported an error); it is in the error "
+            "state.";
+      } else {
+        message.subject = where + ": wake failed";
+        what = "The wake failed; the backend is in the error state.";
+      }
       todo =
           "Read the reason below and the log (`journalctl -u unshelver`), fix the cause, then wake it again "
           "from " +

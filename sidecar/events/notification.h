@@ -32,7 +32,7 @@
 namespace unshelver::core {
 
 enum class AlertKind {
-  kWakeFailed,        // workflow_failed while waking
+  kWakeFailed,        // workflow_failed while waking (or while running: from ready)
   kNoValidHost,       // the same, with the cloud out of room (No valid host, quota)
   kServiceUnhealthy,  // unshelve_incomplete: the machine runs, its service never answered
   kShelveFailed,      // shelve_failed, or workflow_failed out of sleeping: running, no way to sleep
@@ -51,6 +51,7 @@ struct Alert {
   TimePoint at;                           // when it happened; for outages, when the failing began
   std::optional<TimePoint> recovered_at;  // kRecovered only
   std::string event;                      // "#12 workflow_failed (id ...)" for record alerts
+  std::string from;                       // the state the record left ("ready": it failed while running)
 
   // What the throttle counts by: the kind and backend, or the subsystem for outages.
   std::string throttle_key() const;

@@ -150,6 +150,13 @@ TEST(Compose, SaysTheBackendReasonTimeAndWhatToDo) {
   EXPECT_NE(std::string::npos, message.body.find("https://launcher.example.org/control"));
 }
 
+TEST(Compose, AFailureWhileRunningIsNoFailedWake) {
+  Alert running = *alert_for_record(record("workflow_failed", "ready", "the cloud reports ERROR"));
+  EXPECT_EQ("[Unshelver] gpu: failed while running", compose(running, MailContext{}).subject);
+  Alert waking = *alert_for_record(record("workflow_failed", "asleep", "wake failed: Nova answered 500"));
+  EXPECT_EQ("[Unshelver] gpu: wake failed", compose(waking, MailContext{}).subject);
+}
+
 TEST(Compose, NamesNoValidHostOnlyWhenTheCloudSaidSo) {
   Alert quota = *alert_for_record(record("workflow_failed", "waking", "Quota exceeded for instances"));
   EXPECT_EQ(AlertKind::kNoValidHost, quota.kind);

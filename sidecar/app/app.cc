@@ -165,6 +165,7 @@ int App::start() {
 
   if (int code = start_activity(); code != 0) return code;
   if (int code = start_routing(); code != 0) return code;
+  start_notifications();
 
   for (Backend& backend : backends_) {
     const auto& loaded = store_->loaded();
@@ -426,6 +427,7 @@ void App::begin_shutdown(const char* why) {
   for (Backend& backend : backends_) backend.driver->shutdown();
   if (events_) events_->close();
   if (streams_) streams_->end_all();
+  if (notifier_) notifier_->close();
   if (activity_) activity_->close();
   // Held requests are dropped unanswered: Caddy asks the next Unshelver (lb_try_duration).
   if (holds_) holds_->close();
@@ -454,6 +456,7 @@ int App::finish() {
   // Everything that owns handles is destroyed here, after uv_run has returned, so that no object
   // is destroyed inside one of its own callbacks; their close callbacks run when the loop closes.
   signals_.clear();
+  notifier_.reset();
   activity_.reset();
   router_.reset();
   keep_warm_.reset();
@@ -558,6 +561,34 @@ int App::start_routing() {
   spdlog::info("managing Caddy's routing through {} ({} integration)", config_.caddy.admin,
                config_.caddy.integration == core::CaddyIntegration::kFull ? "full" : "snippet");
   return 0;
+}
+
+void App::start_notifications() {
+  NotifierSettings settings = notifier_settings(config_, environment_snapshot());
+  if (settings.to.empty()) return;
+  settings.secrets.push_back(session_key_);
+  notifier_ = std::make_unique<MailNotifier>(loop_.get(), std::move(settings), [this] { ++revision_; });
+  notifier_->watch("Swift", [this] {
+    ServiceHealth health;
+    const providers::SwiftMirror* mirror = events_ ? events_->mirror() : nullptr;
+    if (mirror == nullptr) return health;
+    health.watched = true;
+    health.failing = mirror->stats().failing;
+    health.error = mirror->stats().last_error;
+    return health;
+  });
+  notifier_->watch("Caddy", [this] {
+    ServiceHealth health;
+    if (!router_) return health;
+    health.watched = true;
+    health.error = router_->status().last_error;
+    health.failing = !health.error.empty();
+    return health;
+  });
+  events_->listen([this](const core::EventRecord& record) {
+    if (notifier_) notifier_->on_record(record);
+  });
+  notifier_->start();
 }
 
 void App::update_routing() {

@@ -35,6 +35,7 @@
 #include "backend/state_store.h"
 #include "caddy/router.h"
 #include "config/config.h"
+#include "events/mail_notifier.h"
 #include "events/recorder.h"
 #include "openstack/session.h"
 #include "schedule/scheduler.h"
@@ -129,6 +130,8 @@ class App final : public web::Controller {
   int finish();
   int start_activity();
   int start_routing();
+  // The mail notifier, when notification_email is set (events/mail_notifier.h).
+  void start_notifications();
   int start_openstack();
   // Keep-warm windows and pre-warming, for the backends that have them (schedule/scheduler.h).
   int start_keep_warm();
@@ -152,6 +155,7 @@ class App final : public web::Controller {
   std::unique_ptr<activity::ActivityMonitor> activity_;
   std::unique_ptr<CaddyRouter> router_;           // when caddy.manage is on
   std::unique_ptr<KeepWarmScheduler> keep_warm_;  // when a backend has windows or pre-warming
+  std::unique_ptr<MailNotifier> notifier_;        // when notification_email is set
   std::unique_ptr<io::HttpServer> server_;
   std::vector<std::unique_ptr<io::Signal>> signals_;
   ConfigSource reread_;

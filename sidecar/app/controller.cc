@@ -71,6 +71,7 @@ nlohmann::json App::status() const {
   if (activity_) activity_->write_status(result);
   if (events_) events_->write_status(result);
   if (streams_ && result.contains("events")) streams_->write_status(result["events"]);
+  if (notifier_) notifier_->write_status(result);
   if (openstack_) openstack_->write_status(result);
   return result;
 }

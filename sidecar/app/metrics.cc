@@ -131,6 +131,7 @@ void App::metrics(core::MetricsPage& page) const {
   if (router_) router_->write_metrics(page);
   if (events_) events_->write_metrics(page);
   if (streams_) streams_->write_metrics(page);
+  if (notifier_) notifier_->write_metrics(page);
   if (server_) write_http_server_metrics(server_->stats(), page);
 }
 

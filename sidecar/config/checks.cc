@@ -68,10 +68,37 @@ std::string check_label(std::string_view label) {
 }
 
 std::string check_email(std::string_view text) {
-  if (!text.empty() && text.find('@') == std::string_view::npos) {
-    return "expected an email address, got " + quote(text);
+  // Each address goes into a mail header (events/notification.h): nothing that could break one.
+  for (const std::string& address : split_addresses(text)) {
+    if (!is_plain_mail_address(address)) {
+      return "expected an email address (or several separated by commas), got " + quote(address);
+    }
   }
+  if (!text.empty() && split_addresses(text).empty()) return "expected an email address, got " + quote(text);
   return "";
+}
+
+bool is_plain_mail_address(std::string_view address) {
+  const std::size_t at = address.rfind('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 >= address.size() || address.size() > 254)
+    return false;
+  return std::all_of(address.begin(), address.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte > 0x20 && byte < 0x7f && std::string_view("\"(),:;<>[\\]").find(c) == std::string_view::npos;
+  });
+}
+
+std::vector<std::string> split_addresses(std::string_view text) {
+  std::vector<std::string> addresses;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t comma = text.find(',', start);
+    if (comma == std::string_view::npos) comma = text.size();
+    const std::string_view address = trim(text.substr(start, comma - start));
+    if (!address.empty()) addresses.emplace_back(address);
+    start = comma + 1;
+  }
+  return addresses;
 }
 
 std::string check_not_empty(std::string_view text) {

@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/reader.h"
 
@@ -12,7 +13,13 @@ namespace unshelver::core::config_detail {
 
 // Value checks for schema rows: "" when the text is fine, else the message.
 std::string check_label(std::string_view text);
+// notification_email: one address or several separated by commas, each a plain address.
 std::string check_email(std::string_view text);
+// The addresses of a notification_email value, trimmed; empty ones are skipped.
+std::vector<std::string> split_addresses(std::string_view text);
+// Whether `address` is a plain addr-spec that can go into a mail header as it is: local@domain,
+// printable ASCII, without spaces, quotes, parentheses, angle brackets, commas or semicolons.
+bool is_plain_mail_address(std::string_view address);
 std::string check_not_empty(std::string_view text);
 std::string check_shelve_route(std::string_view text);
 std::string check_interface(std::string_view text);

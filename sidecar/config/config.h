@@ -290,6 +290,20 @@ struct WebhookConfig {
   bool operator==(const WebhookConfig&) const = default;
 };
 
+// How failures are mailed to notification_email (events/mail_notifier.h). Our extension: the
+// `notifications` section.
+struct NotificationSettings {
+  std::string sendmail;  // "" = "sendmail" on PATH, else /usr/sbin/sendmail (the Python unshelver's)
+  std::string from;      // "" = unshelver@<the machine's host name>
+  std::chrono::seconds outage_threshold{15 * 60};  // Swift or Caddy failing this long is mailed
+  std::chrono::seconds quiet{60 * 60};             // one message per backend and kind per this long
+  int max_queued = 20;
+  Millis send_timeout{30'000};
+  int attempts = 4;
+
+  bool operator==(const NotificationSettings&) const = default;
+};
+
 // How the control surface and the public wake are protected (web/access.h). Our extension: the
 // `security` section.
 struct SecuritySettings {
@@ -360,7 +374,9 @@ struct Config {
   EventSettings events;
   std::vector<WebhookConfig> webhooks;
   SecuritySettings security;
+  // One address, or several separated by commas (the Python unshelver took one).
   std::string notification_email;
+  NotificationSettings notifications;
 
   std::string state_dir = "/var/lib/unshelver";
   std::string templates_dir;  // empty: the pages compiled into the binary

@@ -60,6 +60,7 @@ ReloadPlan plan_reload(const Config& running, const Config& next) {
   if (running.templates_dir != next.templates_dir) plan.settings.emplace_back("templates_dir");
   if (running.log_level != next.log_level) plan.settings.emplace_back("log_level");
   if (running.notification_email != next.notification_email) plan.settings.emplace_back("notification_email");
+  if (!(running.notifications == next.notifications)) plan.settings.emplace_back("notifications");
 
   if (running.listen != next.listen) {
     plan.listen_changed = true;

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <cmath>
 
 #include "base/address_range.h"
 #include "base/text.h"
@@ -76,6 +78,14 @@ std::string check_socket_path(std::string_view text) {
   });
   if (!plain) return "must consist of letters, digits and / . _ -";
   if (text.size() > 100) return "must have at most 100 bytes (the limit of a Unix socket address)";
+  return "";
+}
+
+// A sender is one plain address: it goes into the From header as it is.
+std::string check_sender(std::string_view text) {
+  if (!text.empty() && !config_detail::is_plain_mail_address(text)) {
+    return "expected one email address, got " + config_detail::quote(text);
+  }
   return "";
 }
 
@@ -524,9 +534,31 @@ const Key kKeys[] = {
     {.path = "security.wake_cooldown_seconds", .type = Type::kNumber, .origin = kOurs, .min = 0, .max = kMaxSeconds, .fallback = "30", .example = "30",
      .help = "Across all visitors: at most one public wake that starts a sleeping backend per this many seconds (admins are not limited).",
      .store = [](Draft& d, const Value& v) { d.config.security.wake_cooldown = config_detail::millis_from_seconds(v.number); }},
-    {.path = "notification_email", .type = Type::kString, .origin = kPy, .fallback = "none", .example = "\"admin@example.org\"",
-     .help = "Where failed wakes are reported by e-mail (via the local sendmail).", .check = config_detail::check_email,
+    {.path = "notification_email", .type = Type::kString, .origin = kPy, .fallback = "none (no mail)", .example = "\"admin@example.org\"",
+     .help = "Who is mailed (via the local sendmail) about failures that need a person: failed wakes, failed shelves, Swift or Caddy failing (see README \"Mail notifications\"). Several addresses: separate them with commas.", .check = config_detail::check_email,
      .store = [](Draft& d, const Value& v) { d.config.notification_email = v.text; }},
+    {.path = "notifications", .type = Type::kSection, .origin = kOurs, .help = "How the mails to notification_email are sent."},
+    {.path = "notifications.sendmail", .type = Type::kString, .origin = kOurs, .fallback = "sendmail on PATH, else /usr/sbin/sendmail", .example = "# \"/usr/sbin/sendmail\"",
+     .help = "The sendmail program, run as `sendmail -t -oi` with the message on its standard input.", .check = config_detail::check_absolute_path,
+     .store = [](Draft& d, const Value& v) { d.config.notifications.sendmail = v.text; }},
+    {.path = "notifications.from", .type = Type::kString, .origin = kOurs, .fallback = "unshelver@<host name>", .example = "# \"unshelver@launcher.example.org\"",
+     .help = "The From address of the mails.", .check = check_sender,
+     .store = [](Draft& d, const Value& v) { d.config.notifications.from = v.text; }},
+    {.path = "notifications.outage_minutes", .type = Type::kNumber, .origin = kOurs, .max = kMaxMinutes, .min_exclusive = true, .fallback = "15", .example = "15",
+     .help = "Swift (the event mirror) or Caddy (the router's loads) failing without a break this long is mailed, and so is its recovery.",
+     .store = [](Draft& d, const Value& v) { d.config.notifications.outage_threshold = std::max(std::chrono::seconds(1), std::chrono::seconds(std::llround(v.number * 60))); }},
+    {.path = "notifications.quiet_minutes", .type = Type::kNumber, .origin = kOurs, .min = 0, .max = kMaxMinutes, .fallback = "60", .example = "60",
+     .help = "At most one mail per backend and kind of failure (per service for outages) in this many minutes; the next one counts those held back.",
+     .store = [](Draft& d, const Value& v) { d.config.notifications.quiet = std::chrono::seconds(std::llround(v.number * 60)); }},
+    {.path = "notifications.max_queued", .type = Type::kInteger, .origin = kOurs, .min = 1, .max = 1000, .fallback = "20", .example = "20",
+     .help = "Mails waiting for sendmail at most; more are dropped (and counted).",
+     .store = [](Draft& d, const Value& v) { d.config.notifications.max_queued = static_cast<int>(v.integer); }},
+    {.path = "notifications.send_timeout_seconds", .type = Type::kNumber, .origin = kOurs, .max = kMaxSeconds, .min_exclusive = true, .fallback = "30", .example = "30",
+     .help = "A sendmail run that takes longer is killed, and the mail tried again.",
+     .store = [](Draft& d, const Value& v) { d.config.notifications.send_timeout = config_detail::millis_from_seconds(v.number); }},
+    {.path = "notifications.attempts", .type = Type::kInteger, .origin = kOurs, .min = 1, .max = 20, .fallback = "4", .example = "4",
+     .help = "Tries per mail, with exponential back-off (5 s, 10 s, ...); then it is logged and dropped.",
+     .store = [](Draft& d, const Value& v) { d.config.notifications.attempts = static_cast<int>(v.integer); }},
 
     // --- the process -----------------------------------------------------------------------------
     {.path = "listen", .type = Type::kHostPort, .origin = kOurs, .min = 1, .fallback = "\"127.0.0.1:5001\"", .example = "\"127.0.0.1:5001\"",

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 
+#include "config/checks.h"
 #include "support/source_root.h"
 
 namespace unshelver::core {
@@ -1480,6 +1481,45 @@ TEST(ConfigParser, EventsDuplicateKeyIsAnIssue) {
   EXPECT_EQ(parsed.issues[0].key, "events.keep_files");
   EXPECT_EQ(parsed.issues[0].line, 6);
   EXPECT_EQ(parsed.issues[0].message, "duplicate key (first set on line 5)");
+}
+
+// Issue 17: notification_email takes one address or several, and the `notifications` section.
+TEST(ConfigParser, NotificationsAreParsed) {
+  const ParsedConfig parsed =
+      parse(std::string(kSimButton) + R"(notification_email: "admin@example.org, ops@example.org"
+notifications:
+  sendmail: /usr/lib/sendmail
+  from: unshelver@launcher.example.org
+  outage_minutes: 0.5
+  quiet_minutes: 0
+  max_queued: 3
+  send_timeout_seconds: 2.5
+  attempts: 2
+)");
+  ASSERT_TRUE(parsed.ok()) << all_issues(parsed);
+  const Config& c = parsed.config;
+  EXPECT_EQ(config_detail::split_addresses(c.notification_email),
+            (std::vector<std::string>{"admin@example.org", "ops@example.org"}));
+  EXPECT_EQ(c.notifications.sendmail, "/usr/lib/sendmail");
+  EXPECT_EQ(c.notifications.from, "unshelver@launcher.example.org");
+  EXPECT_EQ(c.notifications.outage_threshold, std::chrono::seconds(30));
+  EXPECT_EQ(c.notifications.quiet, std::chrono::seconds(0));
+  EXPECT_EQ(c.notifications.max_queued, 3);
+  EXPECT_EQ(c.notifications.send_timeout, Millis(2'500));
+  EXPECT_EQ(c.notifications.attempts, 2);
+}
+
+TEST(ConfigParser, MailAddressesThatCouldBreakAHeaderAreRefused) {
+  for (const char* value : {"\"a@example.org\\nBcc: c@example.org\"", "\"Admin <a@example.org>\"",
+                            "\"a@example.org; c@example.org\"", "\"a@example.org, nobody\""}) {
+    const ParsedConfig parsed = parse(std::string(kSimButton) + "notification_email: " + value + "\n");
+    EXPECT_NE(issue_for(parsed, "notification_email"), nullptr) << value;
+  }
+  const ParsedConfig sender =
+      parse(std::string(kSimButton) + "notifications:\n  from: \"a@example.org\\r\\nBcc: c@example.org\"\n");
+  EXPECT_NE(issue_for(sender, "notifications.from"), nullptr);
+  const ParsedConfig relative = parse(std::string(kSimButton) + "notifications:\n  sendmail: sendmail\n");
+  EXPECT_NE(issue_for(relative, "notifications.sendmail"), nullptr);
 }
 
 }  // namespace

@@ -72,7 +72,7 @@ void BackendDriver::hold_awake(core::AwakeHold hold) {
   if (!running_) return;
   log_->info("held awake ({}) by {}: {}", core::to_string(hold.reason), hold.actor, hold.detail);
   reconciler_.hold_awake(std::move(hold), read_clock());
-  if (on_change_) on_change_({}, true);
+  if (on_change_) on_change_({}, {}, true);
   run();
 }
 
@@ -84,7 +84,7 @@ void BackendDriver::release_hold(core::HoldReason reason) {
     return;
   log_->info("awake hold ({}) released", core::to_string(reason));
   reconciler_.release_hold(reason);
-  if (on_change_) on_change_({}, true);
+  if (on_change_) on_change_({}, {}, true);
   run();
 }
 

@@ -134,7 +134,7 @@ Outcome replay(const std::vector<Visit>& trace, SysSeconds start, std::optional<
   settings.poll_interval = 10s;
   settings.steady_observe_interval = 60s;
   settings.idle_timeout = idle_timeout;
-  settings.health_attempts = 0;
+  settings.boot_timeout = settings.unshelve_timeout;
   BackendReconciler reconciler("gpu", settings);
   FakeCloud cloud(wake);
   Outcome outcome;

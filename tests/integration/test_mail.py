@@ -142,8 +142,10 @@ class MailTest(unittest.TestCase):
         # The machine starts, but its service (here: a port nobody listens on) never answers.
         closed = free_port()
         text = sim_config(os.path.join(self.workdir, "state"), "{port}")
-        text = text.replace("    idle_timeout_seconds: 2\n", f"    idle_timeout_seconds: 2\n    upstream: 127.0.0.1:{closed}\n")
-        text = text.replace("      successes_needed: 2\n", "      successes_needed: 2\n      attempts: 3\n")
+        # The boot gives up after 1 s, well before the idle rule (which now applies while booting
+        # too) would put the machine back to sleep.
+        text = text.replace("    idle_timeout_seconds: 2\n",
+                            f"    idle_timeout_seconds: 30\n    boot_timeout_seconds: 1\n    upstream: 127.0.0.1:{closed}\n")
         text += ('notification_email: "admin@example.org, ops@example.org"\n'
                  "notifications:\n  from: unshelver@launcher.example.org\n")
         daemon = self.start(config_text=text)

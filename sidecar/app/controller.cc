@@ -127,10 +127,12 @@ web::Controller::RequestOutcome App::pin(const std::string& name, bool pinned, c
       if (!was_pinned) return RequestOutcome::kNothingToDo;
       driver.release_hold(core::HoldReason::kPin);
     }
-    std::string detail = name;
-    detail += ": ";
-    detail += reason;
-    record_event(pinned ? "pinned_awake" : "unpinned", actor, detail);
+    // A pin changes no state, so it is the backend's notice (with its name in `backend`, like
+    // shelve_failed), not a daemon-wide event.
+    if (events_) {
+      events_->record_notice(backend.config(), core::Notice{pinned ? "pinned_awake" : "unpinned", actor, reason,
+                                                            std::chrono::system_clock::now()});
+    }
     return RequestOutcome::kAccepted;
   }
   return RequestOutcome::kUnknownBackend;

@@ -6,7 +6,8 @@
 // ones for /api/events and `unshelver events`, given to waiting long-polls, and put in the Swift
 // mirror's outbox and each webhook receiver's. So an event that anyone has seen survives a crash,
 // and reaches Swift and every receiver exactly once (see events/swift_mirror.h, events/webhook.h).
-// Listeners (the event streams, web/event_stream.h, and the mail notifier) hear of each record at the same moment.
+// Listeners (the event streams, web/event_stream.h, and the mail notifier) hear of each record at the same
+// moment.
 //
 // Noise (a failed login: anyone can cause one, as often as they like) passes the noise policy
 // first (events/noise_policy.h, issue 15 §3): one record per client and minute plus a summary

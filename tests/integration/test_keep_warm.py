@@ -3,6 +3,7 @@ pre-warming"): a window open now wakes the simulated backend and keeps it awake 
 timeout, and /api/status and the control page say why; a pin does the same until it is lifted;
 an unknown time zone is a configuration error naming file, line and key."""
 import datetime
+import json
 import os
 import subprocess
 import time
@@ -97,6 +98,12 @@ class KeepWarmTest(unittest.TestCase):
         self.assertEqual(code, 202, body)
         self.assertIsNone(daemon.backend()["pinned"])
         daemon.wait_for_state("asleep", 10)
+        # The pin and its end are the backend's events in the audit trail.
+        code, _, body = daemon.request("GET", "/api/events?backend=gpu&limit=200", admin=True)
+        self.assertEqual(code, 200, body)
+        actions = [event["action"] for event in json.loads(body)["events"] if event["backend"] == "gpu"]
+        self.assertEqual([action for action in actions if action in ("pinned_awake", "unpinned")],
+                         ["pinned_awake", "unpinned"])
 
     def test_an_unknown_time_zone_is_a_configuration_error(self):
         daemon = Unshelver(config_text="placeholder")

@@ -85,6 +85,11 @@ Result<std::string> read_token_file(const std::string& path) {
 
 }  // namespace
 
+Result<std::string> option_value(const std::vector<std::string>& args, std::size_t& index, const char* what) {
+  if (index + 1 >= args.size()) return Error{args[index] + " needs " + what};
+  return args[++index];
+}
+
 Result<bool> take_connection_option(const std::vector<std::string>& args, std::size_t& index,
                                     ConnectionOptions& options) {
   const std::string& arg = args[index];

@@ -55,6 +55,10 @@ struct ConnectionOptions {
 Result<bool> take_connection_option(const std::vector<std::string>& args, std::size_t& index,
                                     ConnectionOptions& options);
 
+// The value after args[index] (an option that takes one, e.g. "--backend NAME"): moves `index`
+// onto it, or fails naming `what` was expected.
+Result<std::string> option_value(const std::vector<std::string>& args, std::size_t& index, const char* what);
+
 // An argument as a message may quote it: long ones are not shown, since a token pasted by mistake
 // must not be echoed back.
 std::string shown_argument(const std::string& argument);

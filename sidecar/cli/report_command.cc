@@ -62,10 +62,7 @@ Result<ReportOptions> parse(const std::vector<std::string>& args) {
   bool csv = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
-    auto value = [&](const char* what) -> Result<std::string> {
-      if (i + 1 >= args.size()) return Error{arg + " needs " + what};
-      return args[++i];
-    };
+    auto value = [&](const char* what) { return cli::option_value(args, i, what); };
     auto taken = cli::take_connection_option(args, i, options.connection);
     if (!taken) return taken.error();
     if (*taken) continue;

@@ -162,6 +162,29 @@ class MailTest(unittest.TestCase):
         self.assertIn("Kind:     unshelve_incomplete", message.get_content())
         self.assert_clean(data, environment)
 
+    def test_a_shelve_refused_while_the_machine_runs_is_mailed_once(self):
+        # The sim refuses the first sleep: the idle rule's shelve fails while the VM runs (a
+        # backend running with no way to shelve it); the retry a second later shelves it.
+        text = sim_config(os.path.join(self.workdir, "state"), "{port}", idle_seconds=1,
+                          extra_backend="    error_retry_seconds: 1\n")
+        text = text.replace("      boot_seconds: 0.3\n", "      boot_seconds: 0.3\n      refuse_sleeps: 1\n")
+        text += ('notification_email: "admin@example.org, ops@example.org"\n'
+                 "notifications:\n  from: unshelver@launcher.example.org\n")
+        daemon = self.start(config_text=text)
+        daemon.wait_for_state("asleep", 5)
+        daemon.wake()
+        daemon.wait_for_state("ready", 10)
+        daemon.wait_for_state("asleep", 15)
+        self.wait_for_messages(1)
+        time.sleep(1)
+        found = self.messages()
+        self.assertEqual(len(found), 1, [m[1]["Subject"] for m in found])
+        data, message, arguments, environment = found[0]
+        self.assert_standard_headers(message, arguments)
+        self.assertIn("cannot put it to sleep", message["Subject"])
+        self.assertIn("Kind:     shelve_failed", message.get_content())
+        self.assert_clean(data, environment)
+
     @require_peer(CADDY, "caddy")
     def test_caddy_failing_past_the_threshold_is_mailed_once_and_its_recovery_once(self):
         caddy = BareCaddy(self.workdir)

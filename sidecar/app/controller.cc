@@ -130,8 +130,8 @@ web::Controller::RequestOutcome App::pin(const std::string& name, bool pinned, c
     // A pin changes no state, so it is the backend's notice (with its name in `backend`, like
     // shelve_failed), not a daemon-wide event.
     if (events_) {
-      events_->record_notice(backend.config(), core::Notice{pinned ? "pinned_awake" : "unpinned", actor, reason,
-                                                            std::chrono::system_clock::now()});
+      events_->record_notice(backend.config(), core::Notice{pinned ? "pinned_awake" : "unpinned", actor,
+                                                            reason, std::chrono::system_clock::now()});
     }
     return RequestOutcome::kAccepted;
   }

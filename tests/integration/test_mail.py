@@ -34,6 +34,11 @@ cat > "$name.tmp" && mv "$name.tmp" "$name.eml"
 """
 
 
+# The recipients and sender every test's configuration has (see assert_standard_headers).
+NOTIFICATIONS = ('notification_email: "admin@example.org, ops@example.org"\n'
+                 "notifications:\n  from: unshelver@launcher.example.org\n")
+
+
 class MailTest(unittest.TestCase):
     def setUp(self):
         self.workdir = tempfile.mkdtemp(prefix="unshelver-mail-")
@@ -57,8 +62,7 @@ class MailTest(unittest.TestCase):
     def start(self, extra_backend="", extra_top="", config_text=None):
         """`config_text` may say {port} for the daemon's port."""
         port = free_port()
-        top = ('notification_email: "admin@example.org, ops@example.org"\n'
-               "notifications:\n  from: unshelver@launcher.example.org\n" + extra_top)
+        top = NOTIFICATIONS + extra_top
         text = config_text or sim_config(os.path.join(self.workdir, "state"), port, extra_backend=extra_backend,
                                          extra_top=top)
         self.daemon = Unshelver(text, workdir=self.workdir, port=port, env=self.env)
@@ -107,6 +111,18 @@ class MailTest(unittest.TestCase):
         self.assertIsNone(message["Bcc"])
         self.assertIsNone(message["Cc"])
 
+    def the_only_message(self):
+        """The one message sent (a second has a second to arrive), with the standard headers and
+        no secret in it or in sendmail's environment."""
+        self.wait_for_messages(1)
+        time.sleep(1)  # nothing more comes
+        found = self.messages()
+        self.assertEqual(len(found), 1, [m[1]["Subject"] for m in found])
+        data, message, arguments, environment = found[0]
+        self.assert_standard_headers(message, arguments)
+        self.assert_clean(data, environment)
+        return message
+
     def test_a_failed_wake_with_no_valid_host_is_mailed_once(self):
         # The cloud's text tries to add a header and carries secrets: a configured one (the session
         # key) and credentials in a URL.
@@ -116,12 +132,7 @@ class MailTest(unittest.TestCase):
         daemon.wait_for_state("asleep", 5)
         daemon.wake()
         daemon.wait_for_state("error", 5)
-        found = self.wait_for_messages(1)
-        time.sleep(1)  # nothing more comes
-        found = self.messages()
-        self.assertEqual(len(found), 1, [m[1]["Subject"] for m in found])
-        data, message, arguments, environment = found[0]
-        self.assert_standard_headers(message, arguments)
+        message = self.the_only_message()
         self.assertIn("gpu", message["Subject"])
         self.assertIn("No valid host", message["Subject"])
         body = message.get_content()
@@ -130,7 +141,6 @@ class MailTest(unittest.TestCase):
         self.assertIn(datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"), body)
         self.assertIn("What to do:", body)
         self.assertIn("https://[redacted]@keystone.example.org/v3?[redacted]", body)
-        self.assert_clean(data, environment)
         # The admin status and the metrics count what was sent.
         code, _, body = daemon.request("GET", "/api/status", admin=True)
         self.assertEqual(code, 200)
@@ -146,21 +156,14 @@ class MailTest(unittest.TestCase):
         # too) would put the machine back to sleep.
         text = text.replace("    idle_timeout_seconds: 2\n",
                             f"    idle_timeout_seconds: 30\n    boot_timeout_seconds: 1\n    upstream: 127.0.0.1:{closed}\n")
-        text += ('notification_email: "admin@example.org, ops@example.org"\n'
-                 "notifications:\n  from: unshelver@launcher.example.org\n")
+        text += NOTIFICATIONS
         daemon = self.start(config_text=text)
         daemon.wait_for_state("asleep", 5)
         daemon.wake()
         daemon.wait_for_state("error", 10)
-        self.wait_for_messages(1)
-        time.sleep(1)
-        found = self.messages()
-        self.assertEqual(len(found), 1, [m[1]["Subject"] for m in found])
-        data, message, arguments, environment = found[0]
-        self.assert_standard_headers(message, arguments)
+        message = self.the_only_message()
         self.assertIn("never became healthy", message["Subject"])
         self.assertIn("Kind:     unshelve_incomplete", message.get_content())
-        self.assert_clean(data, environment)
 
     def test_a_shelve_refused_while_the_machine_runs_is_mailed_once(self):
         # The sim refuses the first sleep: the idle rule's shelve fails while the VM runs (a
@@ -168,22 +171,15 @@ class MailTest(unittest.TestCase):
         text = sim_config(os.path.join(self.workdir, "state"), "{port}", idle_seconds=1,
                           extra_backend="    error_retry_seconds: 1\n")
         text = text.replace("      boot_seconds: 0.3\n", "      boot_seconds: 0.3\n      refuse_sleeps: 1\n")
-        text += ('notification_email: "admin@example.org, ops@example.org"\n'
-                 "notifications:\n  from: unshelver@launcher.example.org\n")
+        text += NOTIFICATIONS
         daemon = self.start(config_text=text)
         daemon.wait_for_state("asleep", 5)
         daemon.wake()
         daemon.wait_for_state("ready", 10)
         daemon.wait_for_state("asleep", 15)
-        self.wait_for_messages(1)
-        time.sleep(1)
-        found = self.messages()
-        self.assertEqual(len(found), 1, [m[1]["Subject"] for m in found])
-        data, message, arguments, environment = found[0]
-        self.assert_standard_headers(message, arguments)
+        message = self.the_only_message()
         self.assertIn("cannot put it to sleep", message["Subject"])
         self.assertIn("Kind:     shelve_failed", message.get_content())
-        self.assert_clean(data, environment)
 
     @require_peer(CADDY, "caddy")
     def test_caddy_failing_past_the_threshold_is_mailed_once_and_its_recovery_once(self):

@@ -112,21 +112,7 @@ web::Controller::RequestOutcome App::pin(const std::string& name, bool pinned, c
                                          const std::string& reason) {
   for (Backend& backend : backends_) {
     if (backend.config().name != name) continue;
-    BackendDriver& driver = *backend.driver;
-    const auto& holds = driver.reconciler().holds();
-    const bool was_pinned = std::any_of(holds.begin(), holds.end(), [](const core::AwakeHold& hold) {
-      return hold.reason == core::HoldReason::kPin;
-    });
-    if (pinned) {
-      // Wake first: a request to sleep ends every hold, a wake keeps them.
-      const bool woken = driver.request(true, actor, reason);
-      if (was_pinned && !woken) return RequestOutcome::kNothingToDo;
-      if (!was_pinned)
-        driver.hold_awake(core::AwakeHold{core::HoldReason::kPin, actor, reason, {}, std::nullopt});
-    } else {
-      if (!was_pinned) return RequestOutcome::kNothingToDo;
-      driver.release_hold(core::HoldReason::kPin);
-    }
+    if (!backend.driver->set_pinned(pinned, actor, reason)) return RequestOutcome::kNothingToDo;
     // A pin changes no state, so it is the backend's notice (with its name in `backend`, like
     // shelve_failed), not a daemon-wide event.
     if (events_) {

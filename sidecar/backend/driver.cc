@@ -88,6 +88,23 @@ void BackendDriver::release_hold(core::HoldReason reason) {
   run();
 }
 
+bool BackendDriver::set_pinned(bool pinned, const std::string& actor, const std::string& reason) {
+  const auto& holds = reconciler_.holds();
+  const bool was_pinned = std::any_of(holds.begin(), holds.end(), [](const core::AwakeHold& hold) {
+    return hold.reason == core::HoldReason::kPin;
+  });
+  if (!pinned) {
+    if (!was_pinned) return false;
+    release_hold(core::HoldReason::kPin);
+    return true;
+  }
+  // Wake first: a request to sleep ends every hold, a wake keeps them.
+  const bool woken = request(true, actor, reason);
+  if (was_pinned) return woken;
+  hold_awake(core::AwakeHold{core::HoldReason::kPin, actor, reason, {}, std::nullopt});
+  return true;
+}
+
 void BackendDriver::record_activity(core::MonoTime at) {
   reconciler_.on_activity(at);
   // In a dry run, activity may be a would-wake: record it now rather than at the next tick.

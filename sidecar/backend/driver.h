@@ -52,6 +52,9 @@ class BackendDriver {
   // Awake holds (core::AwakeHold): persisted, shown, and consulted by the idle rule.
   void hold_awake(core::AwakeHold hold);
   void release_hold(core::HoldReason reason);
+  // The admin pin: wakes the backend and holds it awake with no end, or lifts the pin. Returns
+  // false when nothing changed (already pinned and awake, or not pinned).
+  bool set_pinned(bool pinned, const std::string& actor, const std::string& reason);
   void set_requests_in_flight(int count, std::optional<core::MonoTime> last_busy_at);
   // Both clocks now, as this driver sees them: for converting times on their way in and out.
   core::ClockReading read_clock() const { return clock_(); }

@@ -6,39 +6,32 @@
 #include <string>
 
 #include "config/parser.h"
+#include "support/config_text.h"
 
 namespace unshelver::core {
 namespace {
 
 ParsedConfig parse(const std::string& price) {
-  ConfigInputs in;
-  in.yaml_text = "buttons:\n  - id: gpu\n    provider: sim\n" + price;
-  return parse_config(in);
-}
-
-std::string issues_of(const ParsedConfig& parsed) {
-  std::string text;
-  for (const ConfigIssue& issue : parsed.issues) text += issue.to_string() + "\n";
-  return text;
+  return test::parse_config_text("buttons:\n  - id: gpu\n    provider: sim\n" + price);
 }
 
 TEST(PriceConfig, ThePricesAreRead) {
   const ParsedConfig parsed =
       parse("    price:\n      running_per_hour: 2.80\n      asleep_per_hour: 0.05\n      currency: EUR\n");
-  ASSERT_TRUE(parsed.ok()) << issues_of(parsed);
+  ASSERT_TRUE(parsed.ok()) << test::all_issues(parsed);
   ASSERT_TRUE(parsed.config.backends[0].price.has_value());
   EXPECT_DOUBLE_EQ(parsed.config.backends[0].price->running_per_hour, 2.80);
   EXPECT_DOUBLE_EQ(parsed.config.backends[0].price->asleep_per_hour, 0.05);
   EXPECT_EQ(parsed.config.backends[0].price->currency, "EUR");
   // Shelved may cost nothing.
   const ParsedConfig free_sleep = parse("    price:\n      running_per_hour: 1\n      currency: USD\n");
-  ASSERT_TRUE(free_sleep.ok()) << issues_of(free_sleep);
+  ASSERT_TRUE(free_sleep.ok()) << test::all_issues(free_sleep);
   EXPECT_DOUBLE_EQ(free_sleep.config.backends[0].price->asleep_per_hour, 0);
 }
 
 TEST(PriceConfig, WithoutTheSectionThereIsNoPrice) {
   const ParsedConfig parsed = parse("");
-  ASSERT_TRUE(parsed.ok()) << issues_of(parsed);
+  ASSERT_TRUE(parsed.ok()) << test::all_issues(parsed);
   EXPECT_FALSE(parsed.config.backends[0].price.has_value());
 }
 
@@ -49,7 +42,7 @@ TEST(PriceConfig, MistakesAreReportedWhereTheyWereWritten) {
       "      asleep_per_hour: 3\n"   // line 6
       "      currency: euro\n");     // line 7
   EXPECT_FALSE(parsed.ok());
-  const std::string issues = issues_of(parsed);
+  const std::string issues = test::all_issues(parsed);
   EXPECT_NE(issues.find(":7:17: buttons[0].price.currency: must be an ISO 4217 currency code"),
             std::string::npos)
       << issues;
@@ -58,7 +51,7 @@ TEST(PriceConfig, MistakesAreReportedWhereTheyWereWritten) {
       << issues;
 
   const ParsedConfig missing = parse("    price:\n      asleep_per_hour: 0.1\n");
-  const std::string missing_issues = issues_of(missing);
+  const std::string missing_issues = test::all_issues(missing);
   EXPECT_NE(missing_issues.find("buttons[0].price.running_per_hour: missing required key"), std::string::npos)
       << missing_issues;
   EXPECT_NE(missing_issues.find("buttons[0].price.currency: missing required key"), std::string::npos)
@@ -66,8 +59,8 @@ TEST(PriceConfig, MistakesAreReportedWhereTheyWereWritten) {
 
   const ParsedConfig negative = parse("    price:\n      running_per_hour: -1\n      currency: EUR\n");
   EXPECT_FALSE(negative.ok());
-  EXPECT_NE(issues_of(negative).find(":5:25: buttons[0].price.running_per_hour"), std::string::npos)
-      << issues_of(negative);
+  EXPECT_NE(test::all_issues(negative).find(":5:25: buttons[0].price.running_per_hour"), std::string::npos)
+      << test::all_issues(negative);
 }
 
 }  // namespace

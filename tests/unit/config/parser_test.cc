@@ -10,6 +10,7 @@
 #include <string>
 
 #include "config/checks.h"
+#include "support/config_text.h"
 #include "support/source_root.h"
 
 namespace unshelver::core {
@@ -33,20 +34,9 @@ std::filesystem::path repo_dir() {
   return test::source_root();
 }
 
+using test::all_issues;
 ParsedConfig parse(std::string yaml, std::map<std::string, std::string> env = {}, std::string secrets = "") {
-  ConfigInputs in;
-  in.yaml_text = std::move(yaml);
-  in.yaml_path = "config.yaml";
-  in.env = std::move(env);
-  in.secrets_text = std::move(secrets);
-  in.secrets_path = "secrets.ini";
-  return parse_config(in);
-}
-
-std::string all_issues(const ParsedConfig& parsed) {
-  std::string out;
-  for (const ConfigIssue& issue : parsed.issues) out += issue.to_string() + "\n";
-  return out;
+  return test::parse_config_text(std::move(yaml), std::move(env), std::move(secrets));
 }
 
 // The first issue about `key`, or nullptr.

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "config/parser.h"
+#include "support/config_text.h"
 
 namespace unshelver::core {
 namespace {
@@ -19,20 +20,10 @@ constexpr const char* kYamlSecret = "yaml-secret-0123456789";
 
 ParsedConfig parse(const std::string& webhooks, std::map<std::string, std::string> env = {},
                    std::string secrets = "") {
-  ConfigInputs in;
-  in.yaml_text = std::string(kButton) + webhooks;
-  in.yaml_path = "config.yaml";
-  in.env = std::move(env);
-  in.secrets_text = std::move(secrets);
-  in.secrets_path = "secrets.ini";
-  return parse_config(in);
+  return test::parse_config_text(std::string(kButton) + webhooks, std::move(env), std::move(secrets));
 }
 
-std::string all_issues(const ParsedConfig& parsed) {
-  std::string out;
-  for (const ConfigIssue& issue : parsed.issues) out += issue.to_string() + "\n";
-  return out;
-}
+using test::all_issues;
 
 TEST(WebhookConfig, KeysAreReadWithTheirDefaults) {
   const ParsedConfig parsed = parse(std::string(R"(webhooks:

@@ -98,12 +98,16 @@ class KeepWarmTest(unittest.TestCase):
         self.assertEqual(code, 202, body)
         self.assertIsNone(daemon.backend()["pinned"])
         daemon.wait_for_state("asleep", 10)
-        # The pin and its end are the backend's events in the audit trail.
-        code, _, body = daemon.request("GET", "/api/events?backend=gpu&limit=200", admin=True)
-        self.assertEqual(code, 200, body)
-        actions = [event["action"] for event in json.loads(body)["events"] if event["backend"] == "gpu"]
-        self.assertEqual([action for action in actions if action in ("pinned_awake", "unpinned")],
-                         ["pinned_awake", "unpinned"])
+        # The pin and its end are the backend's events in the audit trail. /api/events lists an
+        # event once it is fsync'd, which may come after the state above (the restarted backend
+        # may not have begun waking when the pin was lifted), so wait for it.
+        def pin_events():
+            code, _, body = daemon.request("GET", "/api/events?backend=gpu&limit=200", admin=True)
+            self.assertEqual(code, 200, body)
+            actions = [event["action"] for event in json.loads(body)["events"] if event["backend"] == "gpu"]
+            return [action for action in actions if action in ("pinned_awake", "unpinned")]
+        daemon.wait_until(lambda: "unpinned" in pin_events(), 10, "the unpinned event")
+        self.assertEqual(pin_events(), ["pinned_awake", "unpinned"])
 
     def test_an_unknown_time_zone_is_a_configuration_error(self):
         daemon = Unshelver(config_text="placeholder")

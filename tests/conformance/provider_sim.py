@@ -6,8 +6,8 @@ The sim runs inside the daemon, so its "cloud side" is two files beside the conf
   daemon as a real cloud's VM does, and the counts are read from there, never from the log.
 - the faults file (`sim.faults_file`), which the sim reads at every call: the hooks below write it.
 
-The sim has no credentials: the marker secret only sits in the daemon's environment, where a
-careless dump of the environment would show it. Refused credentials are the sim answering 401.
+The sim has no credentials of its own: the marker secret is the daemon's session key
+(UNSHELVER_SECRET_KEY, a secret it reads and uses). Refused credentials are the sim answering 401.
 """
 import json
 import os
@@ -42,7 +42,7 @@ class Adapter(Provider):
                 f"  faults_file: {self.faults_path}\n")
 
     def env(self):
-        return {"UNSHELVER_CONFORMANCE_SIM_KEY": self.marker_secret}
+        return {"UNSHELVER_SECRET_KEY": self.marker_secret}
 
     def vm(self):
         try:

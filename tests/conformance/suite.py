@@ -29,7 +29,8 @@ PROVIDER_VARIABLE = "CONFORMANCE_PROVIDER"
 
 # Every scenario, as the README lists them; a test method is test_<scenario>.
 SCENARIOS = ("observed_asleep_at_start", "observed_awake_at_start", "one_action_per_wake", "idle_sleep",
-             "failed_wake_shows_its_reason", "restart_in_the_middle_of_a_wake", "transition_never_finishes",
+             "failed_wake_shows_its_reason", "restart_in_the_middle_of_a_wake", "crash_in_the_middle_of_a_wake",
+             "transition_never_finishes",
              "cloud_down_for_a_while", "credentials_refused")
 
 
@@ -215,20 +216,33 @@ class Conformance(unittest.TestCase):
         self.wake_to_ready()
         self.assert_counts(2, 0)
 
-    def test_restart_in_the_middle_of_a_wake(self):
-        """The daemon stops while the cloud is starting the VM; the new process continues that
-        wake: still exactly one wake action, and the backend gets ready."""
+    def restart_in_the_middle_of_a_wake(self, crash):
         self.start_cloud(awake=False, timings=Timings(wake_seconds=4))
         daemon = self.start_daemon()
         daemon.wait_for_state("asleep", 10)
         self.assertEqual(daemon.wake()[0], 202)
         daemon.wait_until(lambda: self.adapter.wake_actions() == 1, 10, "the wake action at the cloud")
         self.assertEqual(daemon.backend()["state"], "waking")
-        self.stop_daemon()
+        if crash:
+            self.check_no_marker()
+            daemon.process.kill()
+            daemon.process.wait()
+            daemon.log.close()
+        else:
+            self.stop_daemon()
         self.assertFalse(self.adapter.vm_awake(), "the restart must come before the VM runs")
         daemon.start()
         daemon.wait_for_state("ready", 20)
         self.assert_counts_stay(1, 0)
+
+    def test_restart_in_the_middle_of_a_wake(self):
+        """The daemon stops (SIGTERM) while the cloud is starting the VM; the new process continues
+        that wake: still exactly one wake action, and the backend gets ready."""
+        self.restart_in_the_middle_of_a_wake(crash=False)
+
+    def test_crash_in_the_middle_of_a_wake(self):
+        """The same with SIGKILL: nothing is written on the way out, and still one wake action."""
+        self.restart_in_the_middle_of_a_wake(crash=True)
 
     def test_transition_never_finishes(self):
         """A wake whose transition never finishes ends in error at the wake timeout, with a visible

@@ -209,6 +209,14 @@ core::CloudObservation SimProvider::snapshot() const {
   return observation;
 }
 
+std::optional<ActionResult> SimProvider::failed_action(const Faults& faults) {
+  // A cloud that cannot be reached may come back: observe again. Refused credentials will not
+  // change by asking again.
+  if (faults.unreachable) return ActionResult::busy(api_failure(faults));
+  if (faults.refuse_credentials) return ActionResult::refused(api_failure(faults));
+  return std::nullopt;
+}
+
 void SimProvider::observe(ObserveCallback on_done) {
   later([this, on_done = std::move(on_done)] {
     if (std::string failure = api_failure(read_faults()); !failure.empty()) {
@@ -224,14 +232,8 @@ void SimProvider::wake(ActionCallback on_done) {
   spdlog::info("[{}] sim: wake received", backend_.name);
   later([this, on_done = std::move(on_done)] {
     const Faults faults = read_faults();
-    // A cloud that cannot be reached may come back: observe again. Refused credentials will
-    // not change by asking again.
-    if (faults.unreachable) {
-      on_done(ActionResult::busy(api_failure(faults)));
-      return;
-    }
-    if (faults.refuse_credentials) {
-      on_done(ActionResult::refused(api_failure(faults)));
+    if (auto failed = failed_action(faults)) {
+      on_done(std::move(*failed));
       return;
     }
     if (phase_ == Phase::kRunning || phase_ == Phase::kStarting) {
@@ -266,12 +268,8 @@ void SimProvider::sleep(ActionCallback on_done) {
   spdlog::info("[{}] sim: sleep received", backend_.name);
   later([this, on_done = std::move(on_done)] {
     const Faults faults = read_faults();
-    if (faults.unreachable) {
-      on_done(ActionResult::busy(api_failure(faults)));
-      return;
-    }
-    if (faults.refuse_credentials) {
-      on_done(ActionResult::refused(api_failure(faults)));
+    if (auto failed = failed_action(faults)) {
+      on_done(std::move(*failed));
       return;
     }
     if (phase_ == Phase::kStopped || phase_ == Phase::kStopping) {

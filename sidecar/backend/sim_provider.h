@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -76,6 +77,8 @@ class SimProvider final : public CloudProvider {
   // The error every API call gets while the faults file says the cloud is down or refuses the
   // credentials; empty when it answers.
   static std::string api_failure(const Faults& faults);
+  // The answer to a wake or sleep while the cloud is down or refuses the credentials.
+  static std::optional<ActionResult> failed_action(const Faults& faults);
   Status load_vm(const std::string& text);
   void save_vm() const;
   // Runs `callback` on a later loop iteration, after a simulated API latency.

@@ -31,7 +31,7 @@ PROVIDER_VARIABLE = "CONFORMANCE_PROVIDER"
 SCENARIOS = ("observed_asleep_at_start", "observed_awake_at_start", "one_action_per_wake", "idle_sleep",
              "failed_wake_shows_its_reason", "restart_in_the_middle_of_a_wake", "crash_in_the_middle_of_a_wake",
              "transition_never_finishes",
-             "cloud_down_for_a_while", "credentials_refused")
+             "cloud_down_for_a_while", "cloud_down_in_the_middle_of_a_wake", "credentials_refused")
 
 
 def load_adapter_class():
@@ -269,6 +269,21 @@ class Conformance(unittest.TestCase):
         self.fault(self.adapter.set_reachable, True)
         if daemon.backend()["state"] == "error":
             daemon.wake()  # a provider may give up on a wake it could not send: asked again
+        daemon.wait_for_state("ready", 20)
+        self.assert_counts_stay(1, 0)
+
+    def test_cloud_down_in_the_middle_of_a_wake(self):
+        """The cloud accepted the wake, then cannot be reached until the VM runs: the errors are
+        visible meanwhile, and when it answers again the backend gets ready with no second wake."""
+        self.start_cloud(awake=False, timings=Timings(wake_seconds=1.5))
+        daemon = self.start_daemon()
+        daemon.wait_for_state("asleep", 10)
+        self.assertEqual(daemon.wake()[0], 202)
+        daemon.wait_until(lambda: self.adapter.wake_actions() == 1, 10, "the wake action at the cloud")
+        self.fault(self.adapter.set_reachable, False)
+        self.wait_for_reason(self.adapter.unreachable_text)
+        daemon.wait_until(self.adapter.vm_awake, 10, "the cloud finishing the wake on its own")
+        self.fault(self.adapter.set_reachable, True)
         daemon.wait_for_state("ready", 20)
         self.assert_counts_stay(1, 0)
 

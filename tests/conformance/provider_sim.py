@@ -61,9 +61,15 @@ class Adapter(Provider):
         vm = self.vm()
         return vm.get("phase", "running" if self.awake else "stopped") == "running"
 
-    def write_faults(self):
-        # The sim counts fail_wakes and stall_wakes from the moment the file's content changes;
-        # a sequence number makes every write a change.
+    def write_faults(self, arms_a_wake_fault=False):
+        # The sim counts fail_wakes and stall_wakes from the moment the file's content changes, so
+        # a wake fault already used up is dropped before another change would arm it again; a
+        # sequence number makes every write a change.
+        if arms_a_wake_fault:
+            self.faults["armed_at_wake_actions"] = self.wake_actions()
+        elif self.wake_actions() > self.faults.get("armed_at_wake_actions", self.wake_actions()):
+            for key in ("fail_wakes", "stall_wakes", "armed_at_wake_actions"):
+                self.faults.pop(key, None)
         self.faults["sequence"] = self.faults.get("sequence", 0) + 1
         temporary = self.faults_path + ".tmp"
         with open(temporary, "w") as file:
@@ -73,13 +79,13 @@ class Adapter(Provider):
     def fail_next_wake(self, message):
         self.faults.update(fail_wakes=1, failure_message=message)
         self.faults.pop("stall_wakes", None)
-        self.write_faults()
+        self.write_faults(arms_a_wake_fault=True)
         return message
 
     def stall_next_wake(self):
         self.faults.update(stall_wakes=1)
         self.faults.pop("fail_wakes", None)
-        self.write_faults()
+        self.write_faults(arms_a_wake_fault=True)
 
     def set_reachable(self, reachable):
         self.faults["unreachable"] = not reachable

@@ -437,6 +437,12 @@ const Key kKeys[] = {
     {.path = "buttons[].sim.backend_listen", .type = Type::kHostPort, .origin = kOurs, .min = 0, .fallback = "\"127.0.0.1:0\"", .example = "\"127.0.0.1:0\"",
      .help = "HOST:PORT of the fake backend while awake; port 0 picks a free one.",
      .store = [](Draft& d, const Value& v) { d.backend->sim.backend_listen = v.text; }},
+    {.path = "buttons[].sim.persist", .type = Type::kBool, .origin = kOurs, .fallback = "false", .example = "false",
+     .help = "Keep the simulated VM (its phase, when its transition ends, the wakes and sleeps it accepted) in state_dir/sim-BUTTON.json, so that it survives a restart of Unshelver as a real cloud's VM does; start_awake then applies only while that file does not exist.",
+     .store = [](Draft& d, const Value& v) { d.backend->sim.persist = v.flag; }},
+    {.path = "buttons[].sim.faults_file", .type = Type::kString, .origin = kOurs, .fallback = "none", .example = "# \"/tmp/sim-faults.json\"",
+     .help = "A JSON file the simulated cloud reads at every call, for tests to change it while Unshelver runs: {\"unreachable\": true} (the API cannot be reached), {\"refuse_credentials\": true} (401), {\"fail_wakes\": N, \"failure_message\": \"...\"} or {\"stall_wakes\": N} (the next N wakes after the file's content changed fail, or never finish). A missing file means no faults.",
+     .store = [](Draft& d, const Value& v) { d.backend->sim.faults_file = v.text; }},
 
     // --- activity --------------------------------------------------------------------------------
     {.path = "activity_log_path", .type = Type::kString, .origin = kPy, .fallback = "none (no access-log activity is seen)", .example = "\"/var/log/caddy/access.log\"",

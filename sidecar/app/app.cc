@@ -15,6 +15,7 @@
 #include "caddy/render_input.h"
 #include "config/files.h"
 #include "config/reload_plan.h"
+#include "exoscale/exoscale_provider.h"
 #include "openstack/nova_provider.h"
 #include "schedule/windows.h"
 #include "schedule/zone_files.h"
@@ -24,6 +25,22 @@ namespace unshelver::app {
 
 namespace {
 using nlohmann::json;
+
+// The API client of a backend on Exoscale: its zone's endpoint, the shared credentials, and the
+// retries of app.api_retry_attempts, as for OpenStack.
+std::unique_ptr<providers::ExoscaleClient> make_exoscale_client(uv_loop_t* loop, io::HttpClient& client,
+                                                                const core::Config& config,
+                                                                const core::BackendConfig& backend) {
+  providers::ExoscaleClientSettings settings;
+  settings.api_url = core::exoscale::api_url_for(config.exoscale.api_url, backend.exoscale.zone);
+  settings.timeout = config.exoscale.api_timeout;
+  settings.attempts = std::max(1, config.app.api_retry_attempts);
+  spdlog::info("[{}] Exoscale instance in zone {} via {}", backend.name, backend.exoscale.zone,
+               settings.api_url);
+  return std::make_unique<providers::ExoscaleClient>(
+      loop, client, providers::ExoscaleCredentials{config.exoscale.api_key, config.exoscale.api_secret},
+      std::move(settings));
+}
 }  // namespace
 
 void release(Handover& handover) {
@@ -109,22 +126,30 @@ int App::start() {
       }
       provider = std::move(sim);
     } else {
-      if (!openstack_ && start_openstack() != 0) return 2;
-      auto nova = std::make_unique<providers::NovaProvider>(*openstack_, backend);
-      // A server that is missing or ambiguous is a configuration error: say so and stop, rather
+      // A VM that is missing or ambiguous is a configuration error: say so and stop, rather
       // than guard the wrong VM or none. A cloud that cannot be reached yet is not: the
       // reconciler keeps observing and /api/status shows why.
-      nova->resolve([this, name = backend.name](const Status& found, bool definitive) {
+      auto on_resolved = [this, name = backend.name](const Status& found, bool definitive) {
         if (found) return;
         if (definitive) {
           spdlog::critical("[{}] {}", name, found.error().message);
           exit_code_ = 2;
           begin_shutdown("configuration error");
         } else {
-          spdlog::warn("[{}] cannot check the server yet: {}", name, found.error().message);
+          spdlog::warn("[{}] cannot check the VM yet: {}", name, found.error().message);
         }
-      });
-      provider = std::move(nova);
+      };
+      if (backend.provider == core::ProviderKind::kExoscale) {
+        auto exoscale = std::make_unique<providers::ExoscaleProvider>(
+            make_exoscale_client(loop_.get(), *client_, config_, backend), backend);
+        exoscale->resolve(std::move(on_resolved));
+        provider = std::move(exoscale);
+      } else {
+        if (!openstack_ && start_openstack() != 0) return 2;
+        auto nova = std::make_unique<providers::NovaProvider>(*openstack_, backend);
+        nova->resolve(std::move(on_resolved));
+        provider = std::move(nova);
+      }
     }
     auto settings = core::ReconcilerSettings::from_config(backend, config_.app.poll_interval);
     const std::size_t index = backends_.size();

@@ -110,6 +110,17 @@ std::string base64url_encode(std::string_view bytes) {
   return out;
 }
 
+std::string base64_encode(std::string_view bytes) {
+  // The same groups as base64url, with the two characters of the standard alphabet and padding.
+  std::string out = base64url_encode(bytes);
+  for (char& c : out) {
+    if (c == '-') c = '+';
+    if (c == '_') c = '/';
+  }
+  while (out.size() % 4 != 0) out.push_back('=');
+  return out;
+}
+
 std::optional<std::string> base64url_decode(std::string_view text) {
   // One leftover character carries only 6 bits, less than a byte: no encoding ends like that.
   if (text.size() % 4 == 1) return std::nullopt;

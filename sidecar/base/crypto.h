@@ -36,6 +36,10 @@ std::string hex(std::string_view bytes);
 // allows leaving it out when the length is known from the context).
 std::string base64url_encode(std::string_view bytes);
 
+// Standard base64 (RFC 4648 §4: '+' and '/', padded with '=' to a multiple of four), as HTTP
+// APIs such as Exoscale's request signatures expect it.
+std::string base64_encode(std::string_view bytes);
+
 // The inverse of base64url_encode. Returns nullopt for padding ('='), any character outside the
 // base64url alphabet (including white space), a length that no encoding produces (length % 4 ==
 // 1), and non-canonical text whose unused trailing bits are not zero. The last rule makes the

@@ -333,9 +333,18 @@ void resolve_buttons(Reader& reader, Draft& draft, bool backends_required) {
     const bool provider_invalid = !button.provider_set && std::as_const(item)["provider"].IsDefined() &&
                                   !std::as_const(item)["provider"].IsNull();
     const bool openstack = backend.provider == ProviderKind::kOpenStack && !provider_invalid;
-    if (openstack && backend.instance_name.empty() && backend.instance_id.empty()) {
+    const bool exoscale = backend.provider == ProviderKind::kExoscale && !provider_invalid;
+    if ((openstack || exoscale) && backend.instance_name.empty() && backend.instance_id.empty()) {
       reader.add_at(item_where, button_path + ".instance_name",
-                    "missing required key `instance_name` (or `instance_id`) for provider \"openstack\"");
+                    std::string("missing required key `instance_name` (or `instance_id`) for provider ") +
+                        (openstack ? "\"openstack\"" : "\"exoscale\""));
+    }
+    if (exoscale) {
+      if (backend.exoscale.zone.empty()) backend.exoscale.zone = draft.config.exoscale.zone;
+      if (draft.first_exoscale_button.empty()) {
+        draft.first_exoscale_button = button_path;
+        draft.first_exoscale_where = item_where;
+      }
     }
     finish_button(draft, backend, button);
     // A shelved machine that cost more than a running one would make every saving negative: a
@@ -413,6 +422,26 @@ void check_production_secrets(Reader& reader, const Draft& draft) {
     if (!secret->value.empty() && is_placeholder_secret(secret->value)) {
       reader.add_at(*secret, "is the example value" + why);
     }
+  }
+}
+
+// Exoscale backends need the API key and secret; where they may come from is said in the message.
+void check_exoscale(Reader& reader, Draft& draft) {
+  if (draft.first_exoscale_button.empty()) return;
+  const std::string user = draft.first_exoscale_button + " uses provider \"exoscale\"";
+  if (draft.exoscale_api_key.value.empty()) {
+    reader.add_at(
+        draft.first_exoscale_where, "exoscale.api_key",
+        "missing required key `api_key`: " + user +
+            "; set it in the secrets file ([exoscale] api_key), exoscale.api_key or EXOSCALE_API_KEY");
+  } else if (!draft.exoscale_api_key.value.starts_with("EXO")) {
+    reader.add_at(draft.exoscale_api_key, "is not an Exoscale API key (those start with EXO)");
+  }
+  if (draft.exoscale_api_secret.value.empty()) {
+    reader.add_at(draft.first_exoscale_where, "exoscale.api_secret",
+                  "missing required key `api_secret`: " + user +
+                      "; set it in the secrets file ([exoscale] api_secret), exoscale.api_secret or "
+                      "EXOSCALE_API_SECRET");
   }
 }
 

@@ -46,6 +46,8 @@ void finish_openstack_section(Reader& reader, Draft& draft);
 void resolve_buttons(Reader& reader, Draft& draft, bool backends_required);
 // OpenStack backends and the Swift mirror need credentials, in one of three combinations.
 void check_openstack(Reader& reader, Draft& draft);
+// The credentials that buttons with provider exoscale need.
+void check_exoscale(Reader& reader, Draft& draft);
 // Managing Caddy needs a site address for the launcher and for every backend.
 void check_caddy(Reader& reader, const Draft& draft);
 // The Python unshelver's minimum length of its two shared secrets.

@@ -17,7 +17,7 @@ namespace unshelver::core {
 
 using Millis = std::chrono::milliseconds;
 
-enum class ProviderKind { kOpenStack, kSim };
+enum class ProviderKind { kOpenStack, kSim, kExoscale };
 enum class AppEnvironment { kDevelopment, kProduction };
 
 // What the reconciler does after a wake fails (for example "No valid host was found").
@@ -61,6 +61,13 @@ struct SimSettings {
   std::string faults_file;
 
   bool operator==(const SimSettings&) const = default;
+};
+
+// A backend on Exoscale (`provider: exoscale`): the zone its instance lives in.
+struct ExoscaleBackendSettings {
+  std::string zone;  // buttons[].zone, else exoscale.zone
+
+  bool operator==(const ExoscaleBackendSettings&) const = default;
 };
 
 // Requests that must not count as activity: uptime monitors, health checks, preflights. A line
@@ -179,6 +186,7 @@ struct BackendConfig {
   HealthSettings health;
   InflightSettings inflight;
   SimSettings sim;
+  ExoscaleBackendSettings exoscale;
   // A request from an API client (no text/html in Accept, not matching the ignore rules) that
   // reaches a sleeping backend's host wakes it (and gets 503 with Retry-After meanwhile).
   bool wake_on_request = false;
@@ -238,6 +246,17 @@ struct OpenStackSettings {
   std::map<std::string, std::string> extra;
 
   bool operator==(const OpenStackSettings&) const = default;
+};
+
+// The `exoscale:` section: the API credentials and where the API is, for every Exoscale backend.
+struct ExoscaleSettings {
+  std::string api_key;     // kept like a secret: from the YAML, the secrets file or EXOSCALE_API_KEY
+  std::string api_secret;  // secret
+  std::string api_url = "https://api-{zone}.exoscale.com/v2";  // `{zone}` is the backend's zone
+  std::string zone = "ch-gva-2";                               // for buttons without `zone`
+  std::chrono::milliseconds api_timeout{30'000};               // every single API request
+
+  bool operator==(const ExoscaleSettings&) const = default;
 };
 
 // Limits of the built-in HTTP server.
@@ -365,6 +384,7 @@ struct Config {
 
   AppSettings app;
   OpenStackSettings openstack;
+  ExoscaleSettings exoscale;
   std::vector<BackendConfig> backends;
 
   std::string listen = "127.0.0.1:5001";

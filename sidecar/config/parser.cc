@@ -115,6 +115,7 @@ void load(Reader& reader, Draft& draft, const ConfigInputs& inputs) {
   config_detail::resolve_buttons(reader, draft, inputs.backends_required);
   config_detail::resolve_webhooks(reader, draft, inputs);
   config_detail::check_openstack(reader, draft);
+  config_detail::check_exoscale(reader, draft);
   config_detail::check_caddy(reader, draft);
   config_detail::check_secret_lengths(reader, draft);
   if (draft.config.app.env == AppEnvironment::kProduction)

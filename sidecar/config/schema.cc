@@ -15,6 +15,7 @@
 #include "base/url.h"
 #include "config/checks.h"
 #include "config/reader.h"
+#include "exoscale/exoscale.h"
 #include "schedule/windows.h"
 
 namespace unshelver::core::schema {
@@ -31,7 +32,8 @@ using config_detail::Value;
 constexpr Origin kPy = Origin::kPython;
 constexpr Origin kOurs = Origin::kOurs;
 
-constexpr std::string_view kProviders[] = {"openstack", "sim"};
+constexpr std::string_view kProviders[] = {"openstack", "sim", "exoscale"};
+constexpr ProviderKind kProviderValues[] = {ProviderKind::kOpenStack, ProviderKind::kSim, ProviderKind::kExoscale};
 constexpr std::string_view kErrorPolicies[] = {"wait", "retry"};
 constexpr std::string_view kSleepActions[] = {"shelve", "stop", "suspend"};
 constexpr std::string_view kEnvironments[] = {"development", "production"};
@@ -187,6 +189,25 @@ const Key kKeys[] = {
      .help = "Timeout of each cloud API request; failed ones are tried app.api_retry_attempts times with back-off.",
      .store = [](Draft& d, const Value& v) { d.config.openstack.api_timeout = config_detail::millis_from_seconds(v.number); }},
 
+    // --- exoscale --------------------------------------------------------------------------------
+    {.path = "exoscale", .type = Type::kSection, .origin = kOurs,
+     .help = "Exoscale API v2 credentials and endpoint, for buttons with provider: exoscale. The key and secret may also come from the secrets file ([exoscale] api_key, api_secret) or EXOSCALE_API_KEY / EXOSCALE_API_SECRET."},
+    {.path = "exoscale.api_key", .type = Type::kSecret, .origin = kOurs, .fallback = "none (EXOSCALE_API_KEY)", .example = "# \"EXO...\"",
+     .help = "The API key (EXO...); kept like a secret, best in the secrets file ([exoscale] api_key).",
+     .store = [](Draft& d, const Value& v) { if (!v.text.empty()) d.exoscale_api_key = secret_from(d, v); }},
+    {.path = "exoscale.api_secret", .type = Type::kSecret, .origin = kOurs, .fallback = "none (EXOSCALE_API_SECRET)", .example = "# \"...\"",
+     .help = "The API key's secret, which signs every request; keep it in the secrets file ([exoscale] api_secret).",
+     .store = [](Draft& d, const Value& v) { if (!v.text.empty()) d.exoscale_api_secret = secret_from(d, v); }},
+    {.path = "exoscale.zone", .type = Type::kString, .origin = kOurs, .fallback = "\"ch-gva-2\"", .example = "\"ch-gva-2\"",
+     .help = "The zone of buttons that set no `zone` of their own.", .check = exoscale::check_zone,
+     .store = [](Draft& d, const Value& v) { d.config.exoscale.zone = v.text; }},
+    {.path = "exoscale.api_url", .type = Type::kString, .origin = kOurs, .fallback = "\"https://api-{zone}.exoscale.com/v2\"", .example = "# \"https://api-{zone}.exoscale.com/v2\"",
+     .help = "The API's base URL; `{zone}` is replaced by the button's zone. Change it only for a test double.", .check = exoscale::check_api_url,
+     .store = [](Draft& d, const Value& v) { d.config.exoscale.api_url = v.text; }},
+    {.path = "exoscale.api_timeout_seconds", .type = Type::kNumber, .origin = kOurs, .min = 0.1, .max = kMaxSeconds, .fallback = "30", .example = "30",
+     .help = "Timeout of each Exoscale API request; failed ones (network, 5xx, 429) are tried app.api_retry_attempts times with back-off.",
+     .store = [](Draft& d, const Value& v) { d.config.exoscale.api_timeout = config_detail::millis_from_seconds(v.number); }},
+
     // --- buttons[] -------------------------------------------------------------------------------
     {.path = "buttons", .type = Type::kList, .origin = kPy,
      .help = "The backends, one entry each (the Python unshelver allowed one; Unshelver allows several). At least one is required."},
@@ -200,20 +221,23 @@ const Key kKeys[] = {
      .help = "A sentence under the button.",
      .store = [](Draft& d, const Value& v) { d.backend->description = v.text; }},
     {.path = "buttons[].provider", .type = Type::kChoice, .origin = kOurs, .choices = kProviders, .fallback = "openstack", .example = "openstack",
-     .help = "Which cloud runs the VM; `sim` is the simulated cloud, for demos and tests.",
+     .help = "Which cloud runs the VM: openstack (Nova) or exoscale (see the README's sections); `sim` is the simulated cloud, for demos and tests.",
      .store = [](Draft& d, const Value& v) {
-       d.backend->provider = v.choice == 0 ? ProviderKind::kOpenStack : ProviderKind::kSim;
+       d.backend->provider = kProviderValues[v.choice];
        d.button->provider_set = true;
      }},
     {.path = "buttons[].instance_name", .type = Type::kString, .origin = kPy, .fallback = "none", .example = "\"gpu-chat-instance\"",
-     .help = "The Nova server's exact name; required for provider openstack unless instance_id is set.",
+     .help = "The VM's exact name (the Nova server's, the Exoscale instance's); required for provider openstack and exoscale unless instance_id is set.",
      .store = [](Draft& d, const Value& v) {
        d.backend->instance_name = v.text;
        if (!d.button->instance_where) d.button->instance_where = v.where;
      }},
     {.path = "buttons[].instance_id", .type = Type::kString, .origin = kOurs, .fallback = "none", .example = "# \"5f3c7f0e-8f0a-4c9e-9d7a-2b1f3c4d5e6f\"",
-     .help = "The Nova server's id; wins over instance_name.",
+     .help = "The VM's id (Nova server or Exoscale instance); wins over instance_name.",
      .store = [](Draft& d, const Value& v) { d.backend->instance_id = v.text; d.button->instance_where = v.where; }},
+    {.path = "buttons[].zone", .type = Type::kString, .origin = kOurs, .fallback = "exoscale.zone", .example = "# \"de-fra-1\"",
+     .help = "Provider exoscale: the zone of the instance (instance_id or instance_name, matched exactly, are looked up there).", .check = exoscale::check_zone,
+     .store = [](Draft& d, const Value& v) { d.backend->exoscale.zone = v.text; }},
     {.path = "buttons[].preferred_networks", .type = Type::kStrings, .origin = kPy, .fallback = "none (a floating IP, then any IPv4 address)", .example = "[\"public\"]",
      .help = "Networks whose address is preferred when the VM has several, in order.",
      .store = [](Draft& d, const Value& v) { d.backend->preferred_networks = v.list; }},

@@ -48,6 +48,8 @@ Secret* secret_slot(Draft& draft, const std::string& path) {
   if (path == "app.secret_key") return &draft.secret_key;
   if (path == "openstack.password") return &draft.os_password;
   if (path == "openstack.application_credential_secret") return &draft.os_app_secret;
+  if (path == "exoscale.api_key") return &draft.exoscale_api_key;
+  if (path == "exoscale.api_secret") return &draft.exoscale_api_secret;
   return nullptr;
 }
 
@@ -153,7 +155,8 @@ void apply_ini_entry(Reader& reader, Draft& draft, const IniEntry& entry, const 
   };
   const std::vector<std::string_view> sections = secret_sections();
   if (entry.section.empty()) {
-    reader.add(reader.secrets_file(), entry.line, 0, key, "must be inside a [app] or [openstack] section");
+    reader.add(reader.secrets_file(), entry.line, 0, key,
+               "must be inside a section such as [app], [openstack] or [exoscale]");
     return;
   }
   if (std::find(sections.begin(), sections.end(), entry.section) == sections.end()) {
@@ -268,6 +271,12 @@ void apply_environment(Reader& reader, Draft& draft, const ConfigInputs& inputs)
 
   draft.config.app.control_token = draft.control_token.value;
   draft.config.app.secret_key = draft.secret_key.value;
+  // EXOSCALE_API_KEY and EXOSCALE_API_SECRET (the names the Exoscale-based predecessor read)
+  // fill what the YAML and the secrets file left empty, like OS_PASSWORD.
+  if (draft.exoscale_api_key.value.empty()) from_env(draft.exoscale_api_key, "EXOSCALE_API_KEY");
+  if (draft.exoscale_api_secret.value.empty()) from_env(draft.exoscale_api_secret, "EXOSCALE_API_SECRET");
+  draft.config.exoscale.api_key = draft.exoscale_api_key.value;
+  draft.config.exoscale.api_secret = draft.exoscale_api_secret.value;
   os.password = draft.os_password.value;
   os.application_credential_secret = draft.os_app_secret.value;
 }

@@ -62,7 +62,7 @@ NotifierSettings notifier_settings(const core::Config& config,
   settings.send_timeout = config.notifications.send_timeout;
   settings.attempts = config.notifications.attempts;
   settings.secrets = {config.app.control_token, config.app.secret_key, config.openstack.password,
-                      config.openstack.application_credential_secret};
+                      config.openstack.application_credential_secret, config.exoscale.api_secret};
   return settings;
 }
 

@@ -146,6 +146,19 @@ TEST(CryptoBase64Url, Rfc4648Vectors) {
   EXPECT_EQ(base64url_encode("foobar"), "Zm9vYmFy");
 }
 
+// RFC 4648 §10 test vectors for standard base64, padding included.
+TEST(CryptoBase64, Rfc4648VectorsWithPadding) {
+  EXPECT_EQ(base64_encode(""), "");
+  EXPECT_EQ(base64_encode("f"), "Zg==");
+  EXPECT_EQ(base64_encode("fo"), "Zm8=");
+  EXPECT_EQ(base64_encode("foo"), "Zm9v");
+  EXPECT_EQ(base64_encode("foob"), "Zm9vYg==");
+  EXPECT_EQ(base64_encode("fooba"), "Zm9vYmE=");
+  EXPECT_EQ(base64_encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(base64_encode("\xfb\xef\xbe"), "++++");
+  EXPECT_EQ(base64_encode("\xff\xff\xff"), "////");
+}
+
 TEST(CryptoBase64Url, UsesTheUrlAlphabet) {
   EXPECT_EQ(base64url_encode("\xfb\xff"), "-_8");
   EXPECT_EQ(base64url_encode("\xfb\xef\xbe"), "----");

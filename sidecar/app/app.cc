@@ -13,6 +13,7 @@
 #include "base/time_format.h"
 #include "base/url.h"
 #include "caddy/render_input.h"
+#include "command/command_provider.h"
 #include "config/files.h"
 #include "config/reload_plan.h"
 #include "openstack/nova_provider.h"
@@ -107,6 +108,12 @@ int App::start() {
         return 2;
       }
       provider = std::move(sim);
+    } else if (backend.provider == core::ProviderKind::kCommand) {
+      auto commands =
+          std::make_unique<providers::CommandProvider>(loop_.get(), backend, environment_snapshot());
+      // Warnings, not errors: the program may be installed, or the variable set, by the next restart.
+      for (const std::string& problem : commands->problems()) spdlog::warn("[{}] {}", backend.name, problem);
+      provider = std::move(commands);
     } else {
       if (!openstack_ && start_openstack() != 0) return 2;
       auto nova = std::make_unique<providers::NovaProvider>(*openstack_, backend);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -17,7 +18,7 @@ namespace unshelver::core {
 
 using Millis = std::chrono::milliseconds;
 
-enum class ProviderKind { kOpenStack, kSim };
+enum class ProviderKind { kOpenStack, kSim, kCommand };
 enum class AppEnvironment { kDevelopment, kProduction };
 
 // What the reconciler does after a wake fails (for example "No valid host was found").
@@ -57,6 +58,24 @@ struct SimSettings {
   std::string backend_listen = "127.0.0.1:0";  // where the fake backend listens while awake
 
   bool operator==(const SimSettings&) const = default;
+};
+
+// Any cloud through commands (`provider: command`, README "Any cloud through commands"): each
+// command is an argv run without a shell, with an environment built only from what is named here.
+struct CommandSettings {
+  std::vector<std::string> wake;     // asks the cloud to start the VM; exit 0 = accepted
+  std::vector<std::string> sleep;    // asks the cloud to stop it
+  std::vector<std::string> observe;  // prints {"state": ..., "address": ..., "message": ...}
+  Millis timeout{60'000};            // per command; then its process group is killed
+  // "NAME=value" entries added to the child's environment (not secret: they are in the YAML).
+  std::vector<std::string> environment;
+  // Names of the daemon's own variables handed to the child (credentials such as
+  // AWS_SECRET_ACCESS_KEY): the only way a secret reaches a command, never its arguments.
+  std::vector<std::string> pass_environment;
+  std::string working_directory;                      // "" keeps the daemon's
+  std::size_t output_limit = std::size_t{64} * 1024;  // bytes kept of each of stdout and stderr
+
+  bool operator==(const CommandSettings&) const = default;
 };
 
 // Requests that must not count as activity: uptime monitors, health checks, preflights. A line
@@ -175,6 +194,7 @@ struct BackendConfig {
   HealthSettings health;
   InflightSettings inflight;
   SimSettings sim;
+  CommandSettings command;
   // A request from an API client (no text/html in Accept, not matching the ignore rules) that
   // reaches a sleeping backend's host wakes it (and gets 503 with Retry-After meanwhile).
   bool wake_on_request = false;

@@ -31,7 +31,8 @@ using config_detail::Value;
 constexpr Origin kPy = Origin::kPython;
 constexpr Origin kOurs = Origin::kOurs;
 
-constexpr std::string_view kProviders[] = {"openstack", "sim"};
+constexpr std::string_view kProviders[] = {"openstack", "sim", "command"};
+constexpr ProviderKind kProviderValues[] = {ProviderKind::kOpenStack, ProviderKind::kSim, ProviderKind::kCommand};
 constexpr std::string_view kErrorPolicies[] = {"wait", "retry"};
 constexpr std::string_view kSleepActions[] = {"shelve", "stop", "suspend"};
 constexpr std::string_view kEnvironments[] = {"development", "production"};
@@ -200,9 +201,9 @@ const Key kKeys[] = {
      .help = "A sentence under the button.",
      .store = [](Draft& d, const Value& v) { d.backend->description = v.text; }},
     {.path = "buttons[].provider", .type = Type::kChoice, .origin = kOurs, .choices = kProviders, .fallback = "openstack", .example = "openstack",
-     .help = "Which cloud runs the VM; `sim` is the simulated cloud, for demos and tests.",
+     .help = "Which cloud runs the VM; `sim` is the simulated cloud, for demos and tests; `command` drives any cloud through three commands.",
      .store = [](Draft& d, const Value& v) {
-       d.backend->provider = v.choice == 0 ? ProviderKind::kOpenStack : ProviderKind::kSim;
+       d.backend->provider = kProviderValues[v.choice];
        d.button->provider_set = true;
      }},
     {.path = "buttons[].instance_name", .type = Type::kString, .origin = kPy, .fallback = "none", .example = "\"gpu-chat-instance\"",
@@ -413,6 +414,49 @@ const Key kKeys[] = {
     {.path = "buttons[].sim.backend_listen", .type = Type::kHostPort, .origin = kOurs, .min = 0, .fallback = "\"127.0.0.1:0\"", .example = "\"127.0.0.1:0\"",
      .help = "HOST:PORT of the fake backend while awake; port 0 picks a free one.",
      .store = [](Draft& d, const Value& v) { d.backend->sim.backend_listen = v.text; }},
+    {.path = "buttons[].command", .type = Type::kSection, .origin = kOurs, .help = "Any cloud through three commands (README \"Any cloud through commands\"); used only with provider: command."},
+    {.path = "buttons[].command.wake", .type = Type::kStrings, .origin = kOurs, .fallback = "none (required with provider: command)", .example = "# [\"aws\", \"ec2\", \"start-instances\", \"--instance-ids\", \"i-0abc\"]",
+     .help = "The program and its arguments (no shell) that ask the cloud to start the VM; exit 0 = accepted, 75 = busy, try again.",
+     .check = [](std::string_view text) -> std::string { return text.find('\0') == std::string_view::npos ? "" : "must not contain a NUL byte"; },
+     .store = [](Draft& d, const Value& v) { d.backend->command.wake = v.list; }},
+    {.path = "buttons[].command.sleep", .type = Type::kStrings, .origin = kOurs, .fallback = "none (required with provider: command)", .example = "# [\"aws\", \"ec2\", \"stop-instances\", \"--instance-ids\", \"i-0abc\"]",
+     .help = "The program and its arguments that ask the cloud to stop (or suspend) the VM; same exit codes as wake.",
+     .check = [](std::string_view text) -> std::string { return text.find('\0') == std::string_view::npos ? "" : "must not contain a NUL byte"; },
+     .store = [](Draft& d, const Value& v) { d.backend->command.sleep = v.list; }},
+    {.path = "buttons[].command.observe", .type = Type::kStrings, .origin = kOurs, .fallback = "none (required with provider: command)", .example = "# [\"/etc/unshelver/aws-observe\", \"i-0abc\"]",
+     .help = "The program and its arguments that print the VM's state as one JSON object: {\"state\": \"running\", \"address\": \"HOST[:PORT]\", \"message\": \"...\"}.",
+     .check = [](std::string_view text) -> std::string { return text.find('\0') == std::string_view::npos ? "" : "must not contain a NUL byte"; },
+     .store = [](Draft& d, const Value& v) { d.backend->command.observe = v.list; }},
+    {.path = "buttons[].command.timeout_seconds", .type = Type::kNumber, .origin = kOurs, .min = 0, .max = kMaxSeconds, .min_exclusive = true, .fallback = "60", .example = "60",
+     .help = "Seconds each command may run before its process group is killed (a wake or sleep that times out counts as busy, an observe as failed).",
+     .store = [](Draft& d, const Value& v) { d.backend->command.timeout = config_detail::millis_from_seconds(v.number); }},
+    {.path = "buttons[].command.environment", .type = Type::kStrings, .origin = kOurs, .fallback = "none", .example = "[\"AWS_REGION=eu-central-1\"]",
+     .help = "NAME=value entries added to the commands' environment (not secret: use pass_environment for credentials).",
+     .check = [](std::string_view text) -> std::string {
+       const auto equals = text.find('=');
+       const bool named = equals != std::string_view::npos && equals > 0 &&
+                          std::all_of(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(equals), [](char c) {
+                            return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+                          });
+       return named ? "" : "expected NAME=value, with a NAME of letters, digits and _";
+     },
+     .store = [](Draft& d, const Value& v) { d.backend->command.environment = v.list; }},
+    {.path = "buttons[].command.pass_environment", .type = Type::kStrings, .origin = kOurs, .fallback = "none", .example = "[\"AWS_ACCESS_KEY_ID\", \"AWS_SECRET_ACCESS_KEY\"]",
+     .help = "Names of Unshelver's own environment variables (credentials) passed on to the commands; never put secrets in arguments.",
+     .check = [](std::string_view text) -> std::string {
+       const bool named = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+         return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+       });
+       return named ? "" : "expected a variable name of letters, digits and _";
+     },
+     .store = [](Draft& d, const Value& v) { d.backend->command.pass_environment = v.list; }},
+    {.path = "buttons[].command.working_directory", .type = Type::kString, .origin = kOurs, .fallback = "Unshelver's own", .example = "# \"/var/lib/unshelver\"",
+     .help = "The directory the commands run in.",
+     .check = config_detail::check_absolute_path,
+     .store = [](Draft& d, const Value& v) { d.backend->command.working_directory = v.text; }},
+    {.path = "buttons[].command.output_limit_bytes", .type = Type::kInteger, .origin = kOurs, .min = 1024, .max = 16 * 1024 * 1024, .fallback = "65536", .example = "65536",
+     .help = "Bytes kept of each command's stdout and of its stderr; an observe that prints more fails.",
+     .store = [](Draft& d, const Value& v) { d.backend->command.output_limit = static_cast<std::size_t>(v.integer); }},
 
     // --- activity --------------------------------------------------------------------------------
     {.path = "activity_log_path", .type = Type::kString, .origin = kPy, .fallback = "none (no access-log activity is seen)", .example = "\"/var/log/caddy/access.log\"",

@@ -102,7 +102,8 @@ int App::start() {
   for (const core::BackendConfig& backend : config_.backends) {
     std::unique_ptr<providers::CloudProvider> provider;
     if (backend.provider == core::ProviderKind::kSim) {
-      auto sim = std::make_unique<providers::SimProvider>(loop_.get(), backend, config_.http);
+      auto sim =
+          std::make_unique<providers::SimProvider>(loop_.get(), backend, config_.http, config_.state_dir);
       if (Status started = sim->start(); !started) {
         spdlog::critical("[{}] simulated cloud: {}", backend.name, started.error().message);
         return 2;

@@ -5,11 +5,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <system_error>
 
 #include "base/text.h"
 #include "base/url.h"
+#include "uv/files.h"
 
 namespace unshelver::providers {
 
@@ -18,6 +23,15 @@ using namespace std::chrono_literals;
 // A real cloud API answers in tens of milliseconds; a short delay keeps the asynchronous
 // contract honest (callbacks never run inside the call) without slowing tests down.
 constexpr auto kApiLatency = 5ms;
+// The faults file and the VM's file are a few hundred bytes; anything far larger is not ours.
+constexpr std::size_t kMaxSimFileBytes = std::size_t{64} * 1024;
+
+constexpr std::string_view kPhaseNames[] = {"stopped", "starting", "running", "stopping"};
+
+using Clock = std::chrono::system_clock;
+std::int64_t to_epoch_millis(Clock::time_point at) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
+}
 
 // Asks the kernel for a free port by binding port 0 once. The simulated VM keeps that port for
 // its whole life, so the upstream address that Caddy and the prober use never changes.
@@ -43,10 +57,12 @@ Result<int> find_free_port(const std::string& host) {
 }
 }  // namespace
 
-SimProvider::SimProvider(uv_loop_t* loop, const core::BackendConfig& backend, core::HttpLimits limits)
+SimProvider::SimProvider(uv_loop_t* loop, const core::BackendConfig& backend, core::HttpLimits limits,
+                         const std::string& state_dir)
     : loop_(loop),
       backend_(backend),
       limits_(limits),
+      vm_path_(backend.sim.persist ? state_dir + "/sim-" + backend.name + ".json" : std::string()),
       phase_timer_(loop),
       boot_timer_(loop),
       random_(std::random_device{}()) {}
@@ -67,11 +83,87 @@ Status SimProvider::start() {
     if (!port) return port.error();
     backend_port_ = *port;
   }
+  if (!vm_path_.empty()) {
+    Result<std::optional<std::string>> saved = io::read_file_if_exists(vm_path_, kMaxSimFileBytes);
+    if (!saved) return saved.error();
+    if (*saved) return load_vm(**saved);
+  }
   if (backend_.sim.start_awake) {
     phase_ = Phase::kRunning;
     start_backend();
   }
+  save_vm();
   return ok_status();
+}
+
+Status SimProvider::load_vm(const std::string& text) {
+  const nlohmann::json vm = nlohmann::json::parse(text, nullptr, false);
+  const auto phase = vm.is_object() ? std::ranges::find(kPhaseNames, vm.value("phase", std::string()))
+                                    : std::end(kPhaseNames);
+  if (phase == std::end(kPhaseNames)) return Error{"the simulated VM in " + vm_path_ + " is not readable"};
+  wake_actions_ = vm.value("wake_actions", 0);
+  sleep_actions_ = vm.value("sleep_actions", 0);
+  wake_will_fail_ = vm.value("wake_will_fail", false);
+  wake_stalls_ = vm.value("wake_stalls", false);
+  failure_message_ = vm.value("failure_message", std::string());
+  failure_detail_ = vm.value("failure_detail", std::string());
+  // The transition goes on where it was, as it did in the cloud while Unshelver was away: one
+  // that ended meanwhile ends at once.
+  const Clock::time_point ends_at{std::chrono::milliseconds(vm.value("phase_ends_at_ms", std::int64_t{0}))};
+  const auto remaining =
+      std::max(std::chrono::milliseconds(0),
+               std::chrono::duration_cast<std::chrono::milliseconds>(ends_at - Clock::now()));
+  spdlog::info("[{}] sim: the VM is taken back from {}: {}", backend_.name, vm_path_, *phase);
+  enter(static_cast<Phase>(phase - std::begin(kPhaseNames)), remaining);
+  return ok_status();
+}
+
+void SimProvider::save_vm() const {
+  if (vm_path_.empty()) return;
+  const nlohmann::json vm = {{"phase", kPhaseNames[static_cast<int>(phase_)]},
+                             {"phase_ends_at_ms", to_epoch_millis(phase_ends_at_)},
+                             {"wake_will_fail", wake_will_fail_},
+                             {"wake_stalls", wake_stalls_},
+                             {"failure_message", failure_message_},
+                             {"failure_detail", failure_detail_},
+                             {"wake_actions", wake_actions_},
+                             {"sleep_actions", sleep_actions_}};
+  if (Status saved = io::write_file_atomically(vm_path_, vm.dump() + "\n", 0600); !saved) {
+    spdlog::warn("[{}] sim: cannot keep the VM: {}", backend_.name, saved.error().message);
+  }
+}
+
+SimProvider::Faults SimProvider::read_faults() {
+  Faults faults;
+  if (backend_.sim.faults_file.empty()) return faults;
+  Result<std::optional<std::string>> text =
+      io::read_file_if_exists(backend_.sim.faults_file, kMaxSimFileBytes);
+  const std::string content = text && *text ? **text : std::string();
+  if (content != faults_text_) {
+    faults_text_ = content;
+    wakes_since_faults_changed_ = 0;
+    if (!text) spdlog::warn("[{}] sim: {}", backend_.name, text.error().message);
+  }
+  if (content.empty()) return faults;
+  const nlohmann::json json = nlohmann::json::parse(content, nullptr, false);
+  if (!json.is_object()) {
+    spdlog::warn("[{}] sim: {} is not a JSON object; no faults", backend_.name, backend_.sim.faults_file);
+    return faults;
+  }
+  faults.unreachable = json.value("unreachable", false);
+  faults.refuse_credentials = json.value("refuse_credentials", false);
+  faults.fail_wakes = json.value("fail_wakes", 0);
+  faults.stall_wakes = json.value("stall_wakes", 0);
+  faults.failure_message = json.value("failure_message", std::string());
+  return faults;
+}
+
+std::string SimProvider::api_failure(const Faults& faults) {
+  if (faults.unreachable) return "sim: cannot reach the cloud API: Connection refused (sim.faults_file)";
+  if (faults.refuse_credentials) {
+    return "sim: 401 Unauthorized: the cloud refused the credentials (sim.faults_file)";
+  }
+  return {};
 }
 
 std::string SimProvider::upstream() const {
@@ -118,13 +210,30 @@ core::CloudObservation SimProvider::snapshot() const {
 }
 
 void SimProvider::observe(ObserveCallback on_done) {
-  later([this, on_done = std::move(on_done)] { on_done(snapshot()); });
+  later([this, on_done = std::move(on_done)] {
+    if (std::string failure = api_failure(read_faults()); !failure.empty()) {
+      on_done(Error{std::move(failure)});
+      return;
+    }
+    on_done(snapshot());
+  });
 }
 
 void SimProvider::wake(ActionCallback on_done) {
   ++actions_received_;
   spdlog::info("[{}] sim: wake received", backend_.name);
   later([this, on_done = std::move(on_done)] {
+    const Faults faults = read_faults();
+    // A cloud that cannot be reached may come back: observe again. Refused credentials will
+    // not change by asking again.
+    if (faults.unreachable) {
+      on_done(ActionResult::busy(api_failure(faults)));
+      return;
+    }
+    if (faults.refuse_credentials) {
+      on_done(ActionResult::refused(api_failure(faults)));
+      return;
+    }
     if (phase_ == Phase::kRunning || phase_ == Phase::kStarting) {
       on_done(ActionResult::accepted());
       return;
@@ -135,9 +244,17 @@ void SimProvider::wake(ActionCallback on_done) {
       return;
     }
     ++wakes_;
+    ++wakes_since_faults_changed_;
+    ++wake_actions_;
     std::uniform_real_distribution<double> chance(0.0, 1.0);
-    wake_will_fail_ = wakes_ <= backend_.sim.fail_wakes || (backend_.sim.wake_failure_rate > 0 &&
-                                                            chance(random_) < backend_.sim.wake_failure_rate);
+    const bool fault_fails = wakes_since_faults_changed_ <= faults.fail_wakes;
+    wake_will_fail_ =
+        fault_fails || wakes_ <= backend_.sim.fail_wakes ||
+        (backend_.sim.wake_failure_rate > 0 && chance(random_) < backend_.sim.wake_failure_rate);
+    failure_message_ = fault_fails && !faults.failure_message.empty() ? faults.failure_message
+                                                                      : backend_.sim.failure_message;
+    wake_stalls_ = !wake_will_fail_ && wakes_since_faults_changed_ <= faults.stall_wakes;
+    if (wake_stalls_) spdlog::info("[{}] sim: this wake never finishes (sim.faults_file)", backend_.name);
     failure_detail_.clear();
     enter(Phase::kStarting);
     on_done(ActionResult::accepted());
@@ -148,6 +265,15 @@ void SimProvider::sleep(ActionCallback on_done) {
   ++actions_received_;
   spdlog::info("[{}] sim: sleep received", backend_.name);
   later([this, on_done = std::move(on_done)] {
+    const Faults faults = read_faults();
+    if (faults.unreachable) {
+      on_done(ActionResult::busy(api_failure(faults)));
+      return;
+    }
+    if (faults.refuse_credentials) {
+      on_done(ActionResult::refused(api_failure(faults)));
+      return;
+    }
     if (phase_ == Phase::kStopped || phase_ == Phase::kStopping) {
       on_done(ActionResult::accepted());
       return;
@@ -161,32 +287,45 @@ void SimProvider::sleep(ActionCallback on_done) {
       on_done(ActionResult::refused("sim: cannot shelve the instance (sim.refuse_sleeps)"));
       return;
     }
+    ++sleep_actions_;
     enter(Phase::kStopping);
     on_done(ActionResult::accepted());
   });
 }
 
 void SimProvider::enter(Phase phase) {
+  switch (phase) {
+    case Phase::kStarting: enter(phase, backend_.sim.wake_duration); break;
+    case Phase::kRunning: enter(phase, backend_.sim.boot_duration); break;
+    case Phase::kStopping: enter(phase, backend_.sim.sleep_duration); break;
+    case Phase::kStopped: enter(phase, std::chrono::milliseconds(0)); break;
+  }
+}
+
+void SimProvider::enter(Phase phase, std::chrono::milliseconds duration) {
   phase_ = phase;
+  phase_ends_at_ = Clock::now() + duration;
   switch (phase) {
     case Phase::kStarting:
-      phase_timer_.start(backend_.sim.wake_duration, [this] { on_phase_timer(); });
+      // A stalled wake stays "starting" for as long as the cloud is watched.
+      if (!wake_stalls_) phase_timer_.start(duration, [this] { on_phase_timer(); });
       break;
     case Phase::kStopping:
       boot_timer_.stop();
       stop_backend();
-      phase_timer_.start(backend_.sim.sleep_duration, [this] { on_phase_timer(); });
+      phase_timer_.start(duration, [this] { on_phase_timer(); });
       break;
-    case Phase::kRunning: boot_timer_.start(backend_.sim.boot_duration, [this] { start_backend(); }); break;
+    case Phase::kRunning: boot_timer_.start(duration, [this] { start_backend(); }); break;
     case Phase::kStopped: stop_backend(); break;
   }
+  save_vm();
 }
 
 void SimProvider::on_phase_timer() {
   if (phase_ == Phase::kStarting) {
     if (wake_will_fail_) {
       // Like Nova's scheduler failure: the server drops back to shelved and the reason is known.
-      failure_detail_ = backend_.sim.failure_message;
+      failure_detail_ = failure_message_;
       spdlog::info("[{}] sim: the wake fails: {}", backend_.name, failure_detail_);
       enter(Phase::kStopped);
     } else {

@@ -6,6 +6,12 @@
 // While the VM "runs" (after its boot time) a tiny built-in backend listens on 127.0.0.1 and
 // answers every request with 200; while it sleeps the port refuses connections, exactly what Caddy
 // and the health prober see when a real VM is shelved.
+//
+// Two knobs make it a faithful target for the conformance suite (tests/conformance/README.md):
+// with sim.persist the VM lives in state_dir/sim-BUTTON.json (phase, when the transition ends, the
+// actions accepted), so it survives a restart of Unshelver as a real cloud's VM does and a test can
+// count the actions at the "cloud"; sim.faults_file is read at every call, so a test can make the
+// API unreachable, refuse the credentials, or make the next wakes fail or never finish.
 #pragma once
 
 #include <uv.h>
@@ -25,11 +31,14 @@ namespace unshelver::providers {
 
 class SimProvider final : public CloudProvider {
  public:
-  SimProvider(uv_loop_t* loop, const core::BackendConfig& backend, core::HttpLimits limits);
+  // `state_dir` holds the VM's file when backend.sim.persist is set.
+  SimProvider(uv_loop_t* loop, const core::BackendConfig& backend, core::HttpLimits limits,
+              const std::string& state_dir);
   ~SimProvider() override;
 
   // Picks the fake backend's port (port 0 in `backend_listen` means a free one, remembered so
-  // that the upstream address never changes) and starts awake when configured so.
+  // that the upstream address never changes), then takes the persisted VM back (sim.persist), or
+  // starts awake when configured so.
   Status start();
 
   std::string_view kind() const override { return "sim"; }
@@ -47,11 +56,28 @@ class SimProvider final : public CloudProvider {
  private:
   enum class Phase { kStopped, kStarting, kRunning, kStopping };
 
+  // The conditions of sim.faults_file at one call.
+  struct Faults {
+    bool unreachable = false;
+    bool refuse_credentials = false;
+    int fail_wakes = 0;
+    int stall_wakes = 0;
+    std::string failure_message;
+  };
+
+  // Enters `phase`, whose transition (or, for kRunning, the boot) ends after `duration`.
   void enter(Phase phase);
+  void enter(Phase phase, std::chrono::milliseconds duration);
   void on_phase_timer();
   void start_backend();
   void stop_backend();
   core::CloudObservation snapshot() const;
+  Faults read_faults();
+  // The error every API call gets while the faults file says the cloud is down or refuses the
+  // credentials; empty when it answers.
+  static std::string api_failure(const Faults& faults);
+  Status load_vm(const std::string& text);
+  void save_vm() const;
   // Runs `callback` on a later loop iteration, after a simulated API latency.
   void later(std::function<void()> callback);
 
@@ -64,7 +90,15 @@ class SimProvider final : public CloudProvider {
   Phase phase_ = Phase::kStopped;
   bool backend_serving_ = false;
   bool wake_will_fail_ = false;
-  std::string failure_detail_;  // reported by the next observations after a failed wake
+  bool wake_stalls_ = false;     // the wake under way never finishes (faults_file: stall_wakes)
+  std::string failure_message_;  // of the wake under way, when it is to fail
+  std::string failure_detail_;   // reported by the next observations after a failed wake
+  std::chrono::system_clock::time_point phase_ends_at_{};  // wall time: it must survive a restart
+  std::string vm_path_;                                    // empty unless sim.persist
+  int wake_actions_ = 0;     // wakes that started the VM, persisted for the conformance suite
+  int sleep_actions_ = 0;    // sleeps that stopped it
+  std::string faults_text_;  // the faults file's content at the last call
+  int wakes_since_faults_changed_ = 0;
   int wakes_ = 0;
   int actions_received_ = 0;
   int sleeps_ = 0;  // sleeps of a running VM asked for, for sim.refuse_sleeps

@@ -56,6 +56,10 @@ struct SimSettings {
   std::string failure_message = "No valid host was found. There are not enough hosts available.";
   bool start_awake = false;                    // the VM already runs when Unshelver starts
   std::string backend_listen = "127.0.0.1:0";  // where the fake backend listens while awake
+  // The VM is kept in <state_dir>/sim-<button>.json, so that it survives a restart of Unshelver.
+  bool persist = false;
+  // A JSON file read at every call, with which a test changes the cloud while Unshelver runs.
+  std::string faults_file;
 
   bool operator==(const SimSettings&) const = default;
 };

@@ -55,7 +55,7 @@ class BackendDriverTest : public ::testing::Test {
   }
 
   void start_driver() {
-    auto sim = std::make_unique<providers::SimProvider>(&loop_, config_, core::HttpLimits{});
+    auto sim = std::make_unique<providers::SimProvider>(&loop_, config_, core::HttpLimits{}, std::string());
     ASSERT_TRUE(sim->start().ok());
     sim_ = sim.get();
     upstream_ = sim->upstream();

@@ -14,7 +14,8 @@ by the FAKE_CLOUD_STATE environment variable, which the test (or `init`) writes 
     stop_seconds     how long `stopping` lasts before `stopped` (default 1)
     address          what observe prints as the address while the VM runs ("127.0.0.1:PORT")
     stuck            true: a transition that began never finishes
-    wake_fails_with  a message: a wake is accepted, then the VM goes to `error` with it
+    wake_fails_with  a message: the next wake is accepted, then the VM goes to `error` with it
+                     (once: the message is cleared when it is used)
     require_env      {NAME: value}: each command checks its environment first and exits 1 with
                      "AuthFailure: credentials refused" when one is missing or wrong (the
                      values are never printed; so a test passes a secret marker)
@@ -30,8 +31,10 @@ by the FAKE_CLOUD_STATE environment variable, which the test (or `init`) writes 
                        leak     prints the required secrets on stderr and exits 1 (to show
                                 that Unshelver scrubs them from what it quotes)
     calls            counted by the fake: {"wake": n, "sleep": n, "observe": n} for every call,
-                     and "starts" / "stops" for the calls that changed the VM's state, so a test
-                     can show that one wake sent exactly one action
+                     "wake_accepted" / "sleep_accepted" for the wakes and sleeps that exited 0
+                     (the conformance suite's "actions"), and "starts" / "stops" for the calls
+                     that changed the VM's state, so a test can show that one wake sent exactly
+                     one action
 
 `init key=value ...` writes a fresh stopped VM (values are JSON when they parse as JSON).
 Every read-modify-write holds an exclusive lock on FILE.lock, so a test may read while a command runs.
@@ -75,7 +78,7 @@ def advance(vm, now):
     if vm["state"] == "starting" and elapsed >= vm.get("start_seconds", 1):
         if vm.get("wake_fails_with"):
             vm["state"] = "error"
-            vm["message"] = vm["wake_fails_with"]
+            vm["message"] = vm.pop("wake_fails_with")
         else:
             vm["state"] = "running"
         vm["since"] = now
@@ -204,6 +207,9 @@ def main(argv):
             return 1
         if fault is None:
             status, output, errors = act(vm, command, now)
+            if status == 0 and command != "observe":
+                calls = vm["calls"]
+                calls[command + "_accepted"] = calls.get(command + "_accepted", 0) + 1
         save(path, vm)
     # The lock is released before misbehaving, so that a hanging call blocks nobody.
     if fault is not None:

@@ -51,6 +51,7 @@ class FakeCloudCliTest(unittest.TestCase):
         self.assertEqual(self.observe(), {"state": "stopped"})
         calls = self.vm()["calls"]
         self.assertEqual((calls["wake"], calls["sleep"], calls["starts"], calls["stops"]), (1, 1, 1, 1))
+        self.assertEqual((calls["wake_accepted"], calls["sleep_accepted"]), (1, 1))
         self.assertEqual(calls["observe"], 5)
 
     def test_actions_are_idempotent_and_busy_mid_transition(self):
@@ -78,6 +79,12 @@ class FakeCloudCliTest(unittest.TestCase):
         time.sleep(0.4)
         self.assertEqual(self.observe(), {"state": "error",
                                           "message": "InsufficientInstanceCapacity: no capacity in eu-central-1a"})
+        # Once only: the next wake succeeds.
+        self.assertEqual(self.run_cli("wake").returncode, 0)
+        time.sleep(0.4)
+        self.assertEqual(self.observe()["state"], "running")
+        calls = self.vm()["calls"]
+        self.assertEqual((calls["wake_accepted"], calls["starts"]), (2, 2))
 
     def test_credentials_are_checked_and_never_printed(self):
         self.set(require_env={"FAKE_CLOUD_SECRET": "marker-5ec7e7"})

@@ -13,6 +13,7 @@
 #include "base/time_format.h"
 #include "base/url.h"
 #include "caddy/render_input.h"
+#include "command/command_provider.h"
 #include "config/files.h"
 #include "config/reload_plan.h"
 #include "exoscale/exoscale_provider.h"
@@ -125,6 +126,12 @@ int App::start() {
         return 2;
       }
       provider = std::move(sim);
+    } else if (backend.provider == core::ProviderKind::kCommand) {
+      auto commands =
+          std::make_unique<providers::CommandProvider>(loop_.get(), backend, environment_snapshot());
+      // Warnings, not errors: the program may be installed, or the variable set, by the next restart.
+      for (const std::string& problem : commands->problems()) spdlog::warn("[{}] {}", backend.name, problem);
+      provider = std::move(commands);
     } else {
       // A VM that is missing or ambiguous is a configuration error: say so and stop, rather
       // than guard the wrong VM or none. A cloud that cannot be reached yet is not: the

@@ -346,6 +346,27 @@ void resolve_buttons(Reader& reader, Draft& draft, bool backends_required) {
         draft.first_exoscale_where = item_where;
       }
     }
+    if (backend.provider == ProviderKind::kCommand && !provider_invalid) {
+      // Each command's program is its first element; an empty one could only fail at run time.
+      const YAML::Node commands = std::as_const(item)["command"];
+      // A missing command is reported at the `provider: command` line that asked for it.
+      const YAML::Node provider = std::as_const(item)["provider"];
+      const Where missing_where = provider.IsDefined() ? where_of(provider.Mark()) : item_where;
+      for (auto [argv, name] :
+           {std::pair{&backend.command.wake, "wake"}, std::pair{&backend.command.sleep, "sleep"},
+            std::pair{&backend.command.observe, "observe"}}) {
+        // (A default YAML::Node counts as defined, so the section's absence is tested here.)
+        const bool section = commands.IsDefined() && commands.IsMap();
+        const YAML::Node written = section ? std::as_const(commands)[name] : YAML::Node();
+        if (argv->empty() || argv->front().empty()) {
+          reader.add_at(section && written.IsDefined() ? where_of(written.Mark()) : missing_where,
+                        button_path + ".command." + name,
+                        argv->empty() ? "missing required key `command." + std::string(name) +
+                                            "` (the program and its arguments) for provider \"command\""
+                                      : std::string("the program (the first element) must not be empty"));
+        }
+      }
+    }
     finish_button(draft, backend, button);
     // A shelved machine that cost more than a running one would make every saving negative: a
     // slip between the two keys, most likely.

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -17,7 +18,7 @@ namespace unshelver::core {
 
 using Millis = std::chrono::milliseconds;
 
-enum class ProviderKind { kOpenStack, kSim, kExoscale };
+enum class ProviderKind { kOpenStack, kSim, kExoscale, kCommand };
 enum class AppEnvironment { kDevelopment, kProduction };
 
 // What the reconciler does after a wake fails (for example "No valid host was found").
@@ -68,6 +69,24 @@ struct ExoscaleBackendSettings {
   std::string zone;  // buttons[].zone, else exoscale.zone
 
   bool operator==(const ExoscaleBackendSettings&) const = default;
+};
+
+// Any cloud through commands (`provider: command`, README "Any cloud through commands"): each
+// command is an argv run without a shell, with an environment built only from what is named here.
+struct CommandSettings {
+  std::vector<std::string> wake;     // asks the cloud to start the VM; exit 0 = accepted
+  std::vector<std::string> sleep;    // asks the cloud to stop it
+  std::vector<std::string> observe;  // prints {"state": ..., "address": ..., "message": ...}
+  Millis timeout{60'000};            // per command; then its process group is killed
+  // "NAME=value" entries added to the child's environment (not secret: they are in the YAML).
+  std::vector<std::string> environment;
+  // Names of the daemon's own variables handed to the child (credentials such as
+  // AWS_SECRET_ACCESS_KEY): the only way a secret reaches a command, never its arguments.
+  std::vector<std::string> pass_environment;
+  std::string working_directory;                      // "" keeps the daemon's
+  std::size_t output_limit = std::size_t{64} * 1024;  // bytes kept of each of stdout and stderr
+
+  bool operator==(const CommandSettings&) const = default;
 };
 
 // Requests that must not count as activity: uptime monitors, health checks, preflights. A line
@@ -187,6 +206,7 @@ struct BackendConfig {
   InflightSettings inflight;
   SimSettings sim;
   ExoscaleBackendSettings exoscale;
+  CommandSettings command;
   // A request from an API client (no text/html in Accept, not matching the ignore rules) that
   // reaches a sleeping backend's host wakes it (and gets 503 with Retry-After meanwhile).
   bool wake_on_request = false;

@@ -32,8 +32,9 @@ using config_detail::Value;
 constexpr Origin kPy = Origin::kPython;
 constexpr Origin kOurs = Origin::kOurs;
 
-constexpr std::string_view kProviders[] = {"openstack", "sim", "exoscale"};
-constexpr ProviderKind kProviderValues[] = {ProviderKind::kOpenStack, ProviderKind::kSim, ProviderKind::kExoscale};
+constexpr std::string_view kProviders[] = {"openstack", "sim", "exoscale", "command"};
+constexpr ProviderKind kProviderValues[] = {ProviderKind::kOpenStack, ProviderKind::kSim, ProviderKind::kExoscale,
+                                            ProviderKind::kCommand};
 constexpr std::string_view kErrorPolicies[] = {"wait", "retry"};
 constexpr std::string_view kSleepActions[] = {"shelve", "stop", "suspend"};
 constexpr std::string_view kEnvironments[] = {"development", "production"};
@@ -221,7 +222,7 @@ const Key kKeys[] = {
      .help = "A sentence under the button.",
      .store = [](Draft& d, const Value& v) { d.backend->description = v.text; }},
     {.path = "buttons[].provider", .type = Type::kChoice, .origin = kOurs, .choices = kProviders, .fallback = "openstack", .example = "openstack",
-     .help = "Which cloud runs the VM: openstack (Nova) or exoscale (see the README's sections); `sim` is the simulated cloud, for demos and tests.",
+     .help = "Which cloud runs the VM: openstack (Nova), exoscale, or command (any cloud through three commands; see the README's sections); `sim` is the simulated cloud, for demos and tests.",
      .store = [](Draft& d, const Value& v) {
        d.backend->provider = kProviderValues[v.choice];
        d.button->provider_set = true;
@@ -443,6 +444,49 @@ const Key kKeys[] = {
     {.path = "buttons[].sim.faults_file", .type = Type::kString, .origin = kOurs, .fallback = "none", .example = "# \"/tmp/sim-faults.json\"",
      .help = "A JSON file the simulated cloud reads at every call, for tests to change it while Unshelver runs: {\"unreachable\": true} (the API cannot be reached), {\"refuse_credentials\": true} (401), {\"fail_wakes\": N, \"failure_message\": \"...\"} or {\"stall_wakes\": N} (the next N wakes after the file's content changed fail, or never finish). A missing file means no faults.",
      .store = [](Draft& d, const Value& v) { d.backend->sim.faults_file = v.text; }},
+    {.path = "buttons[].command", .type = Type::kSection, .origin = kOurs, .help = "Any cloud through three commands (README \"Any cloud through commands\"); used only with provider: command."},
+    {.path = "buttons[].command.wake", .type = Type::kStrings, .origin = kOurs, .fallback = "none (required with provider: command)", .example = "# [\"aws\", \"ec2\", \"start-instances\", \"--instance-ids\", \"i-0abc\"]",
+     .help = "The program and its arguments (no shell) that ask the cloud to start the VM; exit 0 = accepted, 75 = busy, try again.",
+     .check = [](std::string_view text) -> std::string { return text.find('\0') == std::string_view::npos ? "" : "must not contain a NUL byte"; },
+     .store = [](Draft& d, const Value& v) { d.backend->command.wake = v.list; }},
+    {.path = "buttons[].command.sleep", .type = Type::kStrings, .origin = kOurs, .fallback = "none (required with provider: command)", .example = "# [\"aws\", \"ec2\", \"stop-instances\", \"--instance-ids\", \"i-0abc\"]",
+     .help = "The program and its arguments that ask the cloud to stop (or suspend) the VM; same exit codes as wake.",
+     .check = [](std::string_view text) -> std::string { return text.find('\0') == std::string_view::npos ? "" : "must not contain a NUL byte"; },
+     .store = [](Draft& d, const Value& v) { d.backend->command.sleep = v.list; }},
+    {.path = "buttons[].command.observe", .type = Type::kStrings, .origin = kOurs, .fallback = "none (required with provider: command)", .example = "# [\"/etc/unshelver/aws-observe\", \"i-0abc\"]",
+     .help = "The program and its arguments that print the VM's state as one JSON object: {\"state\": \"running\", \"address\": \"HOST[:PORT]\", \"message\": \"...\"}.",
+     .check = [](std::string_view text) -> std::string { return text.find('\0') == std::string_view::npos ? "" : "must not contain a NUL byte"; },
+     .store = [](Draft& d, const Value& v) { d.backend->command.observe = v.list; }},
+    {.path = "buttons[].command.timeout_seconds", .type = Type::kNumber, .origin = kOurs, .min = 0, .max = kMaxSeconds, .min_exclusive = true, .fallback = "60", .example = "60",
+     .help = "Seconds each command may run before its process group is killed (a wake or sleep that times out counts as busy, an observe as failed).",
+     .store = [](Draft& d, const Value& v) { d.backend->command.timeout = config_detail::millis_from_seconds(v.number); }},
+    {.path = "buttons[].command.environment", .type = Type::kStrings, .origin = kOurs, .fallback = "none", .example = "[\"AWS_REGION=eu-central-1\"]",
+     .help = "NAME=value entries added to the commands' environment (not secret: use pass_environment for credentials).",
+     .check = [](std::string_view text) -> std::string {
+       const auto equals = text.find('=');
+       const bool named = equals != std::string_view::npos && equals > 0 &&
+                          std::all_of(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(equals), [](char c) {
+                            return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+                          });
+       return named ? "" : "expected NAME=value, with a NAME of letters, digits and _";
+     },
+     .store = [](Draft& d, const Value& v) { d.backend->command.environment = v.list; }},
+    {.path = "buttons[].command.pass_environment", .type = Type::kStrings, .origin = kOurs, .fallback = "none", .example = "[\"AWS_ACCESS_KEY_ID\", \"AWS_SECRET_ACCESS_KEY\"]",
+     .help = "Names of Unshelver's own environment variables (credentials) passed on to the commands; never put secrets in arguments.",
+     .check = [](std::string_view text) -> std::string {
+       const bool named = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+         return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+       });
+       return named ? "" : "expected a variable name of letters, digits and _";
+     },
+     .store = [](Draft& d, const Value& v) { d.backend->command.pass_environment = v.list; }},
+    {.path = "buttons[].command.working_directory", .type = Type::kString, .origin = kOurs, .fallback = "Unshelver's own", .example = "# \"/var/lib/unshelver\"",
+     .help = "The directory the commands run in.",
+     .check = config_detail::check_absolute_path,
+     .store = [](Draft& d, const Value& v) { d.backend->command.working_directory = v.text; }},
+    {.path = "buttons[].command.output_limit_bytes", .type = Type::kInteger, .origin = kOurs, .min = 1024, .max = 16 * 1024 * 1024, .fallback = "65536", .example = "65536",
+     .help = "Bytes kept of each command's stdout and of its stderr; an observe that prints more fails.",
+     .store = [](Draft& d, const Value& v) { d.backend->command.output_limit = static_cast<std::size_t>(v.integer); }},
 
     // --- activity --------------------------------------------------------------------------------
     {.path = "activity_log_path", .type = Type::kString, .origin = kPy, .fallback = "none (no access-log activity is seen)", .example = "\"/var/log/caddy/access.log\"",

@@ -1151,7 +1151,7 @@ buttons:
   EXPECT_EQ(issue_for(parsed, "app.env")->message,
             "must be one of \"development\" or \"production\", got \"staging\"");
   EXPECT_EQ(issue_for(parsed, "buttons[0].provider")->message,
-            "must be one of \"openstack\", \"sim\" or \"exoscale\", got \"aws\"");
+            "must be one of \"openstack\", \"sim\", \"exoscale\" or \"command\", got \"aws\"");
   EXPECT_EQ(issue_for(parsed, "buttons[0].on_error")->message,
             "must be one of \"wait\" or \"retry\", got \"panic\"");
   EXPECT_EQ(issue_for(parsed, "buttons[0].url_scheme")->message,

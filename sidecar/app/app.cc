@@ -117,47 +117,8 @@ int App::start() {
 
   backends_.reserve(config_.backends.size());
   for (const core::BackendConfig& backend : config_.backends) {
-    std::unique_ptr<providers::CloudProvider> provider;
-    if (backend.provider == core::ProviderKind::kSim) {
-      auto sim =
-          std::make_unique<providers::SimProvider>(loop_.get(), backend, config_.http, config_.state_dir);
-      if (Status started = sim->start(); !started) {
-        spdlog::critical("[{}] simulated cloud: {}", backend.name, started.error().message);
-        return 2;
-      }
-      provider = std::move(sim);
-    } else if (backend.provider == core::ProviderKind::kCommand) {
-      auto commands =
-          std::make_unique<providers::CommandProvider>(loop_.get(), backend, environment_snapshot());
-      // Warnings, not errors: the program may be installed, or the variable set, by the next restart.
-      for (const std::string& problem : commands->problems()) spdlog::warn("[{}] {}", backend.name, problem);
-      provider = std::move(commands);
-    } else {
-      // A VM that is missing or ambiguous is a configuration error: say so and stop, rather
-      // than guard the wrong VM or none. A cloud that cannot be reached yet is not: the
-      // reconciler keeps observing and /api/status shows why.
-      auto on_resolved = [this, name = backend.name](const Status& found, bool definitive) {
-        if (found) return;
-        if (definitive) {
-          spdlog::critical("[{}] {}", name, found.error().message);
-          exit_code_ = 2;
-          begin_shutdown("configuration error");
-        } else {
-          spdlog::warn("[{}] cannot check the VM yet: {}", name, found.error().message);
-        }
-      };
-      if (backend.provider == core::ProviderKind::kExoscale) {
-        auto exoscale = std::make_unique<providers::ExoscaleProvider>(
-            make_exoscale_client(loop_.get(), *client_, config_, backend), backend);
-        exoscale->resolve(std::move(on_resolved));
-        provider = std::move(exoscale);
-      } else {
-        if (!openstack_ && start_openstack() != 0) return 2;
-        auto nova = std::make_unique<providers::NovaProvider>(*openstack_, backend);
-        nova->resolve(std::move(on_resolved));
-        provider = std::move(nova);
-      }
-    }
+    std::unique_ptr<providers::CloudProvider> provider = make_provider(backend);
+    if (!provider) return 2;
     auto settings = core::ReconcilerSettings::from_config(backend, config_.app.poll_interval);
     const std::size_t index = backends_.size();
     backends_.emplace_back().driver = std::make_unique<BackendDriver>(
@@ -426,6 +387,52 @@ int App::start_keep_warm() {
   // The recorder keeps the newest records of the log: the uses learned at start.
   keep_warm_->start(events_->recent(std::nullopt, "", 100'000));
   return 0;
+}
+
+// The backend's cloud, by its kind; nullptr after a critical log line when it cannot start.
+std::unique_ptr<providers::CloudProvider> App::make_provider(const core::BackendConfig& backend) {
+  std::unique_ptr<providers::CloudProvider> provider;
+  if (backend.provider == core::ProviderKind::kSim) {
+    auto sim =
+        std::make_unique<providers::SimProvider>(loop_.get(), backend, config_.http, config_.state_dir);
+    if (Status started = sim->start(); !started) {
+      spdlog::critical("[{}] simulated cloud: {}", backend.name, started.error().message);
+      return nullptr;
+    }
+    provider = std::move(sim);
+  } else if (backend.provider == core::ProviderKind::kCommand) {
+    auto commands =
+        std::make_unique<providers::CommandProvider>(loop_.get(), backend, environment_snapshot());
+    // Warnings, not errors: the program may be installed, or the variable set, by the next restart.
+    for (const std::string& problem : commands->problems()) spdlog::warn("[{}] {}", backend.name, problem);
+    provider = std::move(commands);
+  } else {
+    // A VM that is missing or ambiguous is a configuration error: say so and stop, rather
+    // than guard the wrong VM or none. A cloud that cannot be reached yet is not: the
+    // reconciler keeps observing and /api/status shows why.
+    auto on_resolved = [this, name = backend.name](const Status& found, bool definitive) {
+      if (found) return;
+      if (definitive) {
+        spdlog::critical("[{}] {}", name, found.error().message);
+        exit_code_ = 2;
+        begin_shutdown("configuration error");
+      } else {
+        spdlog::warn("[{}] cannot check the VM yet: {}", name, found.error().message);
+      }
+    };
+    if (backend.provider == core::ProviderKind::kExoscale) {
+      auto exoscale = std::make_unique<providers::ExoscaleProvider>(
+          make_exoscale_client(loop_.get(), *client_, config_, backend), backend);
+      exoscale->resolve(std::move(on_resolved));
+      provider = std::move(exoscale);
+    } else {
+      if (!openstack_ && start_openstack() != 0) return nullptr;
+      auto nova = std::make_unique<providers::NovaProvider>(*openstack_, backend);
+      nova->resolve(std::move(on_resolved));
+      provider = std::move(nova);
+    }
+  }
+  return provider;
 }
 
 int App::start_openstack() {

@@ -132,6 +132,7 @@ class App final : public web::Controller {
   int start_routing();
   // The mail notifier, when notification_email is set (events/mail_notifier.h).
   void start_notifications();
+  std::unique_ptr<providers::CloudProvider> make_provider(const core::BackendConfig& backend);
   int start_openstack();
   // Keep-warm windows and pre-warming, for the backends that have them (schedule/scheduler.h).
   int start_keep_warm();

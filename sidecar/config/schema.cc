@@ -33,8 +33,8 @@ constexpr Origin kPy = Origin::kPython;
 constexpr Origin kOurs = Origin::kOurs;
 
 constexpr std::string_view kProviders[] = {"openstack", "sim", "exoscale", "command"};
-constexpr ProviderKind kProviderValues[] = {ProviderKind::kOpenStack, ProviderKind::kSim, ProviderKind::kExoscale,
-                                            ProviderKind::kCommand};
+constexpr ProviderKind kProviderValues[] = {ProviderKind::kOpenStack, ProviderKind::kSim,
+                                            ProviderKind::kExoscale, ProviderKind::kCommand};
 constexpr std::string_view kErrorPolicies[] = {"wait", "retry"};
 constexpr std::string_view kSleepActions[] = {"shelve", "stop", "suspend"};
 constexpr std::string_view kEnvironments[] = {"development", "production"};

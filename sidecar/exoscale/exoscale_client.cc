@@ -8,11 +8,6 @@
 namespace unshelver::providers {
 
 namespace {
-bool retryable(const io::ClientResponse& response) {
-  if (!response.transport_ok()) return true;
-  return response.status == 429 || (response.status >= 500 && response.status != 501);
-}
-
 std::string status_text(const io::ClientResponse& response) {
   if (!response.transport_ok()) return response.error;
   std::string message = core::exoscale::error_message_of(response.body);
@@ -93,7 +88,7 @@ void ExoscaleClient::send(RequestId id) {
 
 void ExoscaleClient::on_response(RequestId id, io::ClientResponse response) {
   Call& call = calls_.at(id);
-  if (retryable(response) && call.attempt < settings_.attempts) {
+  if (response.worth_retrying() && call.attempt < settings_.attempts) {
     std::optional<std::chrono::milliseconds> retry_after;
     if (const std::string* header = response.header("retry-after"))
       retry_after = core::parse_retry_after(*header);

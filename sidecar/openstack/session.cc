@@ -7,12 +7,6 @@ namespace unshelver::providers {
 namespace openstack = core::openstack;
 
 namespace {
-// 5xx (except 501, which will not change), 429 and no answer at all are worth another try.
-bool retryable(const io::ClientResponse& response) {
-  if (!response.transport_ok()) return true;
-  return response.status == 429 || (response.status >= 500 && response.status != 501);
-}
-
 std::string status_text(const io::ClientResponse& response) {
   if (!response.transport_ok()) return response.error;
   std::string message = openstack::error_message_of(response.body);
@@ -170,7 +164,7 @@ void OpenStackSession::on_response(RequestId id, io::ClientResponse response) {
     start(id);
     return;
   }
-  if (retryable(response) && schedule_retry(id, response)) return;
+  if (response.worth_retrying() && schedule_retry(id, response)) return;
   finish(id, std::move(response));
 }
 
@@ -235,7 +229,7 @@ void OpenStackSession::on_auth_response(const io::ClientResponse& response) {
       return;
     }
     auth_error_ = "Keystone: " + token.error().message;
-  } else if (retryable(response) && auth_attempt_ < settings_.attempts) {
+  } else if (response.worth_retrying() && auth_attempt_ < settings_.attempts) {
     std::optional<std::chrono::milliseconds> retry_after;
     if (const std::string* header = response.header("retry-after"))
       retry_after = core::parse_retry_after(*header);

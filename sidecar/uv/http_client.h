@@ -50,6 +50,9 @@ struct ClientResponse {
 
   bool transport_ok() const { return error.empty(); }
   bool is_2xx() const { return transport_ok() && status >= 200 && status < 300; }
+  // No answer at all, 429, or a 5xx other than 501 (which another try will not change): what an
+  // API client tries again after a back-off (the OpenStack session, the Exoscale client).
+  bool worth_retrying() const { return !transport_ok() || status == 429 || (status >= 500 && status != 501); }
   const std::string* header(std::string_view name) const { return find_header(headers, name); }
 };
 

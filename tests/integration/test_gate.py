@@ -250,7 +250,12 @@ class Rig:
     def __init__(self, test, *, boot=1.0, chunk_delay=0.05, **options):
         self.test = test
         self.workdir = tempfile.mkdtemp(prefix="unshelver-gate-")
-        self.fake = FakeOpenAI(chunk_delay=chunk_delay, boot_seconds=boot).start()
+        # The fake takes a pause in the health probes longer than boot_gap for a VM that slept,
+        # and boots again. The backend is not probed from shelving until booting, at least sleep +
+        # wake seconds; on a loaded machine a probe can also come a second late while the backend
+        # is ready, so the gap is as long as the sleep allows (a pause that short is no sleep).
+        boot_gap = min(1.5, 0.75 * (options.get("sleep", 1.0) + options.get("wake", 1.5)))
+        self.fake = FakeOpenAI(chunk_delay=chunk_delay, boot_seconds=boot, boot_gap=boot_gap).start()
         test.addCleanup(self.fake.stop)
         self.caddy = BareCaddy(self.workdir)
         test.addCleanup(self.caddy.stop)

@@ -177,5 +177,16 @@ TEST_F(SimProviderTest, TheFaultsFileFailsOrStallsTheNextWakes) {
   EXPECT_EQ(2, vm_file().value("wake_actions", 0));
 }
 
+TEST_F(SimProviderTest, AFaultsFileWithValuesOfTheWrongTypeMeansNoFaults) {
+  start_sim();
+  // A hand-written file with quoted numbers and a number for a flag: each such field is ignored
+  // (nlohmann::json's value() would throw inside the loop's callback).
+  write_faults(R"({"unreachable": 1, "fail_wakes": "2", "stall_wakes": [1], "failure_message": 7})");
+  EXPECT_EQ(Kind::kStopped, observe()->kind);
+  ASSERT_EQ(core::ActionOutcome::kAccepted, act(true).outcome);
+  EXPECT_TRUE(run_until_kind(Kind::kRunning));
+  EXPECT_EQ(1, vm_file().value("wake_actions", 0));
+}
+
 }  // namespace
 }  // namespace unshelver::providers

@@ -12,6 +12,7 @@
 #include <optional>
 #include <system_error>
 
+#include "base/json_values.h"
 #include "base/text.h"
 #include "base/url.h"
 #include "uv/files.h"
@@ -20,22 +21,6 @@ namespace unshelver::providers {
 
 namespace {
 using namespace std::chrono_literals;
-
-// A field of the VM file or the faults file, or `fallback` when it is absent or of another type.
-// Both files are written by hand or by tests while Unshelver runs, and nlohmann::json's value()
-// throws on a type mismatch, which must never escape into a libuv callback.
-template <typename T>
-T field(const nlohmann::json& object, const char* key, T fallback) {
-  const auto found = object.find(key);  // end() for anything but an object
-  if (found == object.end()) return fallback;
-  if constexpr (std::is_same_v<T, bool>) {
-    return found->is_boolean() ? found->get<bool>() : fallback;
-  } else if constexpr (std::is_same_v<T, std::string>) {
-    return found->is_string() ? found->get<std::string>() : fallback;
-  } else {
-    return found->is_number_integer() ? found->get<T>() : fallback;
-  }
-}
 // A real cloud API answers in tens of milliseconds; a short delay keeps the asynchronous
 // contract honest (callbacks never run inside the call) without slowing tests down.
 constexpr auto kApiLatency = 5ms;
@@ -114,18 +99,20 @@ Status SimProvider::start() {
 
 Status SimProvider::load_vm(const std::string& text) {
   const nlohmann::json vm = nlohmann::json::parse(text, nullptr, false);
-  const auto phase = vm.is_object() ? std::ranges::find(kPhaseNames, field(vm, "phase", std::string()))
-                                    : std::end(kPhaseNames);
+  const auto phase = vm.is_object()
+                         ? std::ranges::find(kPhaseNames, core::json_field(vm, "phase", std::string()))
+                         : std::end(kPhaseNames);
   if (phase == std::end(kPhaseNames)) return Error{"the simulated VM in " + vm_path_ + " is not readable"};
-  wake_actions_ = field(vm, "wake_actions", 0);
-  sleep_actions_ = field(vm, "sleep_actions", 0);
-  wake_will_fail_ = field(vm, "wake_will_fail", false);
-  wake_stalls_ = field(vm, "wake_stalls", false);
-  failure_message_ = field(vm, "failure_message", std::string());
-  failure_detail_ = field(vm, "failure_detail", std::string());
+  wake_actions_ = core::json_field(vm, "wake_actions", 0);
+  sleep_actions_ = core::json_field(vm, "sleep_actions", 0);
+  wake_will_fail_ = core::json_field(vm, "wake_will_fail", false);
+  wake_stalls_ = core::json_field(vm, "wake_stalls", false);
+  failure_message_ = core::json_field(vm, "failure_message", std::string());
+  failure_detail_ = core::json_field(vm, "failure_detail", std::string());
   // The transition goes on where it was, as it did in the cloud while Unshelver was away: one
   // that ended meanwhile ends at once.
-  const Clock::time_point ends_at{std::chrono::milliseconds(field(vm, "phase_ends_at_ms", std::int64_t{0}))};
+  const Clock::time_point ends_at{
+      std::chrono::milliseconds(core::json_field(vm, "phase_ends_at_ms", std::int64_t{0}))};
   const auto remaining =
       std::max(std::chrono::milliseconds(0),
                std::chrono::duration_cast<std::chrono::milliseconds>(ends_at - Clock::now()));
@@ -166,11 +153,11 @@ SimProvider::Faults SimProvider::read_faults() {
     spdlog::warn("[{}] sim: {} is not a JSON object; no faults", backend_.name, backend_.sim.faults_file);
     return faults;
   }
-  faults.unreachable = field(json, "unreachable", false);
-  faults.refuse_credentials = field(json, "refuse_credentials", false);
-  faults.fail_wakes = field(json, "fail_wakes", 0);
-  faults.stall_wakes = field(json, "stall_wakes", 0);
-  faults.failure_message = field(json, "failure_message", std::string());
+  faults.unreachable = core::json_field(json, "unreachable", false);
+  faults.refuse_credentials = core::json_field(json, "refuse_credentials", false);
+  faults.fail_wakes = core::json_field(json, "fail_wakes", 0);
+  faults.stall_wakes = core::json_field(json, "stall_wakes", 0);
+  faults.failure_message = core::json_field(json, "failure_message", std::string());
   return faults;
 }
 

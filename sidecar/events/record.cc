@@ -3,17 +3,13 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "base/json_values.h"
 #include "base/time_format.h"
 
 namespace unshelver::core {
 
 namespace {
 using nlohmann::json;
-
-std::string string_field(const json& object, const char* key) {
-  auto found = object.find(key);
-  return found != object.end() && found->is_string() ? found->get<std::string>() : std::string();
-}
 }  // namespace
 
 std::string action_for(const Transition& transition) {
@@ -84,25 +80,25 @@ Result<EventRecord> parse_event_line(std::string_view line) {
   json object = json::parse(line, nullptr, false);
   if (object.is_discarded() || !object.is_object()) return Error{"not a JSON object"};
   EventRecord record;
-  std::string ts = string_field(object, "ts");
-  if (ts.empty()) ts = string_field(object, "timestamp");
+  std::string ts = json_string(object, "ts");
+  if (ts.empty()) ts = json_string(object, "timestamp");
   auto at = parse_rfc3339(ts);
   if (!at) return Error{"no valid ts or timestamp"};
   record.at = *at;
-  record.action = string_field(object, "action");
+  record.action = json_string(object, "action");
   if (record.action.empty()) return Error{"no action"};
   if (auto seq = object.find("seq"); seq != object.end()) {
     if (!seq->is_number_unsigned()) return Error{"seq is not a positive integer"};
     record.seq = seq->get<std::uint64_t>();
   }
-  record.id = string_field(object, "id");
+  record.id = json_string(object, "id");
   if (record.seq != 0 && record.id.empty()) return Error{"no id"};
-  record.backend = string_field(object, "backend");
-  record.instance_name = string_field(object, "instance_name");
-  record.actor = string_field(object, "actor");
-  record.from = string_field(object, "from");
-  record.to = string_field(object, "to");
-  record.detail = string_field(object, "detail");
+  record.backend = json_string(object, "backend");
+  record.instance_name = json_string(object, "instance_name");
+  record.actor = json_string(object, "actor");
+  record.from = json_string(object, "from");
+  record.to = json_string(object, "to");
+  record.detail = json_string(object, "detail");
   // Counts are information for people: a malformed one is ignored rather than making the line
   // unreadable.
   if (auto count = object.find("count"); count != object.end() && count->is_number_unsigned()) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/crypto.h"
+#include "base/json_values.h"
 #include "base/text.h"
 #include "base/url.h"
 
@@ -14,12 +15,6 @@ namespace {
 
 using json = nlohmann::json;
 using Kind = CloudObservation::Kind;
-
-std::string string_or_empty(const json& object, std::string_view key) {
-  if (!object.is_object()) return "";
-  const auto it = object.find(std::string(key));
-  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
-}
 
 bool all_lower(std::string_view text) {
   return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= 'a' && c <= 'z'; });
@@ -120,15 +115,15 @@ std::int64_t expiry_for(TimePoint now) {
 
 Result<Instance> parse_instance(std::string_view body) {
   const json document = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!document.is_object() || string_or_empty(document, "id").empty() ||
-      string_or_empty(document, "state").empty()) {
+  if (!document.is_object() || json_string(document, "id").empty() ||
+      json_string(document, "state").empty()) {
     return Error{"Exoscale's instance answer is not the documented JSON (an object with id and state)"};
   }
   Instance instance;
-  instance.id = string_or_empty(document, "id");
-  instance.name = string_or_empty(document, "name");
-  instance.state = string_or_empty(document, "state");
-  instance.public_ip = string_or_empty(document, "public-ip");
+  instance.id = json_string(document, "id");
+  instance.name = json_string(document, "name");
+  instance.state = json_string(document, "state");
+  instance.public_ip = json_string(document, "public-ip");
   return instance;
 }
 
@@ -139,8 +134,8 @@ Result<std::string> find_instance_id(std::string_view list_body, std::string_vie
   }
   std::vector<std::string> ids;
   for (const json& entry : document["instances"]) {
-    if (string_or_empty(entry, "id") == wanted || string_or_empty(entry, "name") == wanted) {
-      ids.push_back(string_or_empty(entry, "id"));
+    if (json_string(entry, "id") == wanted || json_string(entry, "name") == wanted) {
+      ids.push_back(json_string(entry, "id"));
     }
   }
   if (ids.size() == 1) return ids.front();
@@ -156,14 +151,14 @@ Result<std::string> find_instance_id(std::string_view list_body, std::string_vie
 
 Result<Operation> parse_operation(std::string_view body) {
   const json document = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!document.is_object() || string_or_empty(document, "state").empty()) {
+  if (!document.is_object() || json_string(document, "state").empty()) {
     return Error{"Exoscale's operation answer is not the documented JSON (an object with id and state)"};
   }
   Operation operation;
-  operation.id = string_or_empty(document, "id");
-  operation.state = string_or_empty(document, "state");
-  operation.reason = string_or_empty(document, "reason");
-  operation.message = string_or_empty(document, "message");
+  operation.id = json_string(document, "id");
+  operation.state = json_string(document, "state");
+  operation.reason = json_string(document, "reason");
+  operation.message = json_string(document, "message");
   return operation;
 }
 
@@ -182,10 +177,10 @@ std::string operation_failure(const Operation& operation, std::string_view actio
 std::string error_message_of(std::string_view body) {
   const json document = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (!document.is_object()) return "";
-  if (std::string message = string_or_empty(document, "message"); !message.empty()) return message;
-  if (std::string error = string_or_empty(document, "error"); !error.empty()) return error;
-  const std::string title = string_or_empty(document, "title");
-  const std::string detail = string_or_empty(document, "detail");
+  if (std::string message = json_string(document, "message"); !message.empty()) return message;
+  if (std::string error = json_string(document, "error"); !error.empty()) return error;
+  const std::string title = json_string(document, "title");
+  const std::string detail = json_string(document, "detail");
   if (!title.empty() && !detail.empty()) return title + ": " + detail;
   return title.empty() ? detail : title;
 }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "base/json_values.h"
 #include "base/text.h"
 
 namespace unshelver::core::designate {
@@ -21,11 +22,6 @@ constexpr std::size_t kMaxLabelLength = 63;
 // Designate's RecordSet.ttl is an integer of 1..2147483647 (designate/objects/recordset.py).
 constexpr long long kMaxTtl = 2147483647;
 constexpr long long kMaxWaitSeconds = 86'400;
-
-std::string string_or_empty(const json& object, const char* key) {
-  if (!object.is_object() || !object.contains(key) || !object[key].is_string()) return "";
-  return object[key].get<std::string>();
-}
 
 bool is_label_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
@@ -63,18 +59,18 @@ std::optional<long long> whole_number(std::string_view text, long long low, long
 
 RecordSet recordset_of(const json& object) {
   RecordSet recordset;
-  recordset.id = string_or_empty(object, "id");
-  recordset.zone_id = string_or_empty(object, "zone_id");
-  recordset.name = to_lower(string_or_empty(object, "name"));
-  recordset.type = string_or_empty(object, "type");
+  recordset.id = json_string(object, "id");
+  recordset.zone_id = json_string(object, "zone_id");
+  recordset.name = to_lower(json_string(object, "name"));
+  recordset.type = json_string(object, "type");
   if (object.contains("ttl") && object["ttl"].is_number_integer()) recordset.ttl = object["ttl"].get<int>();
   if (object.contains("records") && object["records"].is_array()) {
     for (const json& record : object["records"]) {
       if (record.is_string()) recordset.records.push_back(record.get<std::string>());
     }
   }
-  recordset.status = string_or_empty(object, "status");
-  recordset.action = string_or_empty(object, "action");
+  recordset.status = json_string(object, "status");
+  recordset.action = json_string(object, "action");
   return recordset;
 }
 
@@ -224,16 +220,16 @@ Result<ZonePage> parse_zone_page(std::string_view body) {
   ZonePage page;
   for (const json& entry : document["zones"]) {
     Zone zone;
-    zone.id = string_or_empty(entry, "id");
-    zone.name = to_lower(string_or_empty(entry, "name"));
-    zone.status = string_or_empty(entry, "status");
-    zone.type = string_or_empty(entry, "type");
+    zone.id = json_string(entry, "id");
+    zone.name = to_lower(json_string(entry, "name"));
+    zone.status = json_string(entry, "status");
+    zone.type = json_string(entry, "type");
     if (zone.id.empty() || zone.name.empty()) continue;  // nothing to create a record in
     if (!zone.name.ends_with('.')) zone.name += '.';
     page.zones.push_back(std::move(zone));
   }
   if (document.contains("links") && document["links"].is_object())
-    page.next = string_or_empty(document["links"], "next");
+    page.next = json_string(document["links"], "next");
   return page;
 }
 
@@ -415,7 +411,7 @@ std::string outcome_json(const Outcome& outcome) {
 bool is_duplicate_recordset(long status, std::string_view body) {
   if (status != 409) return false;
   json document = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  const std::string type = string_or_empty(document, "type");
+  const std::string type = json_string(document, "type");
   return type.empty() || type == "duplicate_recordset";
 }
 

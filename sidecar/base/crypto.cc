@@ -144,6 +144,26 @@ std::optional<std::string> base64url_decode(std::string_view text) {
   return out;
 }
 
+std::optional<std::string> base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  // The padding says how many characters the last group really has; without it, the text is
+  // base64url's unpadded form, so the alphabet is swapped and base64url_decode keeps its rules.
+  std::size_t padding = 0;
+  while (padding < 2 && text.size() > padding && text[text.size() - 1 - padding] == '=') ++padding;
+  std::string unpadded(text.substr(0, text.size() - padding));
+  for (char& c : unpadded) {
+    if (c == '+') {
+      c = '-';
+    } else if (c == '/') {
+      c = '_';
+    } else if (c == '-' || c == '_') {
+      return std::nullopt;  // base64url's characters are not standard base64
+    }
+  }
+  // A third '=' (or one anywhere else) reaches base64url_decode, which refuses it.
+  return base64url_decode(unpadded);
+}
+
 bool constant_time_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   return CRYPTO_memcmp(bytes_of(a), bytes_of(b), a.size()) == 0;

@@ -47,6 +47,12 @@ std::string base64_encode(std::string_view bytes);
 // that still decodes to the same, valid bytes.
 std::optional<std::string> base64url_decode(std::string_view text);
 
+// The inverse of base64_encode (RFC 4648 §4), as strict as base64url_decode: the length must be a
+// multiple of four, '=' may only end the text (one or two of them, where the encoder puts them),
+// and the unused trailing bits must be zero. Anything else, white space included, is nullopt.
+// etcd's JSON gateway sends keys and values this way (proto3 JSON maps bytes to padded base64).
+std::optional<std::string> base64_decode(std::string_view text);
+
 // Whether `a` and `b` are equal. For equal lengths, the time taken depends only on the length, not
 // on the contents nor on where the first difference is. Different lengths return false at once,
 // so the length itself is not secret: compare fixed-length values (digests, MACs) with this.

@@ -159,6 +159,42 @@ TEST(CryptoBase64, Rfc4648VectorsWithPadding) {
   EXPECT_EQ(base64_encode("\xff\xff\xff"), "////");
 }
 
+TEST(CryptoBase64, DecodesTheRfc4648VectorsWithPadding) {
+  EXPECT_EQ(base64_decode(""), std::string());
+  EXPECT_EQ(base64_decode("Zg=="), std::string("f"));
+  EXPECT_EQ(base64_decode("Zm8="), std::string("fo"));
+  EXPECT_EQ(base64_decode("Zm9v"), std::string("foo"));
+  EXPECT_EQ(base64_decode("Zm9vYg=="), std::string("foob"));
+  EXPECT_EQ(base64_decode("Zm9vYmE="), std::string("fooba"));
+  EXPECT_EQ(base64_decode("Zm9vYmFy"), std::string("foobar"));
+  EXPECT_EQ(base64_decode("++++"), std::string("\xfb\xef\xbe"));
+  EXPECT_EQ(base64_decode("////"), std::string("\xff\xff\xff"));
+}
+
+TEST(CryptoBase64, RefusesWhatNoEncoderWrites) {
+  EXPECT_EQ(base64_decode("Zg"), std::nullopt);    // padding missing
+  EXPECT_EQ(base64_decode("Zg="), std::nullopt);   // not a multiple of four
+  EXPECT_EQ(base64_decode("Z==="), std::nullopt);  // three '='
+  EXPECT_EQ(base64_decode("===="), std::nullopt);
+  EXPECT_EQ(base64_decode("Zg==Zg=="), std::nullopt);  // '=' inside
+  EXPECT_EQ(base64_decode("Zh=="), std::nullopt);      // trailing bits not zero
+  EXPECT_EQ(base64_decode("Zm9="), std::nullopt);
+  EXPECT_EQ(base64_decode("----"), std::nullopt);  // base64url's alphabet
+  EXPECT_EQ(base64_decode("__8="), std::nullopt);
+  EXPECT_EQ(base64_decode("Zm9v\n"), std::nullopt);
+  EXPECT_EQ(base64_decode("Zm 9"), std::nullopt);
+}
+
+TEST(CryptoBase64, RoundTripsRandomBytesOfEveryLengthUpTo64) {
+  std::mt19937 generator(4649);
+  for (std::size_t length = 0; length <= 64; ++length) {
+    for (int trial = 0; trial < 8; ++trial) {
+      const std::string bytes = pseudo_random_bytes(generator, length);
+      EXPECT_EQ(base64_decode(base64_encode(bytes)), bytes) << length;
+    }
+  }
+}
+
 TEST(CryptoBase64Url, UsesTheUrlAlphabet) {
   EXPECT_EQ(base64url_encode("\xfb\xff"), "-_8");
   EXPECT_EQ(base64url_encode("\xfb\xef\xbe"), "----");

@@ -345,6 +345,8 @@ std::string HttpClient::Impl::configure(Transfer& transfer, ClientRequest& reque
     set("CURLOPT_SSL_VERIFYHOST", CURLOPT_SSL_VERIFYHOST, 0L);
   }
   if (!request.ca_file.empty()) set("CURLOPT_CAINFO", CURLOPT_CAINFO, request.ca_file.c_str());
+  if (!request.cert_file.empty()) set("CURLOPT_SSLCERT", CURLOPT_SSLCERT, request.cert_file.c_str());
+  if (!request.key_file.empty()) set("CURLOPT_SSLKEY", CURLOPT_SSLKEY, request.key_file.c_str());
   // curl copies the path; connections through a socket are reused only for the same socket.
   if (!request.unix_socket.empty()) {
     set("CURLOPT_UNIX_SOCKET_PATH", CURLOPT_UNIX_SOCKET_PATH, request.unix_socket.c_str());

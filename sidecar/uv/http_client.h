@@ -30,7 +30,11 @@ struct ClientRequest {
   std::chrono::milliseconds timeout{10'000};  // the whole transfer
   std::chrono::milliseconds connect_timeout{5'000};
   bool verify_tls = true;
-  std::string ca_file;                                            // empty: the system's CA bundle
+  std::string ca_file;  // empty: the system's CA bundle
+  // A client certificate and its key (PEM files), for servers that ask for one (etcd with
+  // --client-cert-auth). Used only when non-empty.
+  std::string cert_file;
+  std::string key_file;
   std::size_t max_response_bytes = std::size_t{4} * 1024 * 1024;  // larger answers fail with an error
   // Non-empty: connect through this Unix socket (CURLOPT_UNIX_SOCKET_PATH) instead of to the URL's
   // host and port. The URL still gives the scheme, the target and the default Host header (a

@@ -50,7 +50,10 @@ int free_port() {
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    ::close(fd);
+    return 0;
+  }
   socklen_t length = sizeof(address);
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
   ::close(fd);
@@ -67,6 +70,7 @@ std::string read_file(const std::string& path) {
 // Runs a program to its end with its output in `log`; returns its exit status (-1: not run).
 int run(std::vector<std::string> argv, const std::string& log) {
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (std::string& arg : argv) args.push_back(arg.data());
   args.push_back(nullptr);
   posix_spawn_file_actions_t actions;
@@ -109,6 +113,7 @@ class EtcdServer {
                                      "--log-level=warn"};
     for (std::string& flag : extra) argv.push_back(std::move(flag));
     std::vector<char*> args;
+    args.reserve(argv.size() + 1);
     for (std::string& arg : argv) args.push_back(arg.data());
     args.push_back(nullptr);
     posix_spawn_file_actions_t actions;
@@ -170,7 +175,8 @@ class EtcdServer {
 class EtcdClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ::setenv("no_proxy", "127.0.0.1", 1);
+    // Before any thread of the test exists: a proxy from the environment must not catch loopback.
+    ::setenv("no_proxy", "127.0.0.1", 1);  // NOLINT(concurrency-mt-unsafe)
     ASSERT_EQ(0, uv_loop_init(&loop_));
     http_ = std::make_unique<HttpClient>(&loop_);
     previous_logger_ = spdlog::default_logger();

@@ -79,6 +79,7 @@
     showSince(section.querySelector('[data-field="since"]'), backend.since);
     set("cloud_status", backend.cloud_status || "");
     set("upstream", backend.upstream || "");
+    set("leader", backend.ha ? backend.ha.text : "this instance (no etcd)");
     set("routing", backend.routing || "not managed");
     set("desired", backend.desired + " (" + (backend.desired_by || "") + ")");
     showTime(section.querySelector('[data-field="last_activity"]'), backend.last_activity, "none yet");
@@ -156,6 +157,8 @@
       const swift = statusDocument.events && statusDocument.events.swift;
       const outbox = document.getElementById("outbox");
       if (outbox && swift && typeof swift.outbox === "number") outbox.textContent = swift.outbox + " event(s) waiting for Swift";
+      const controllers = document.getElementById("controllers");
+      if (controllers) controllers.textContent = statusDocument.ha ? statusDocument.ha.summary : "one instance (no etcd)";
       renderEvents(eventsDocument.events || []);
       answeredAt = new Date();
       if (stale) showStale(false);

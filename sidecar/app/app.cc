@@ -20,6 +20,7 @@
 #include "openstack/nova_provider.h"
 #include "schedule/windows.h"
 #include "schedule/zone_files.h"
+#include "uv/process.h"
 #include "uv/random.h"
 
 namespace unshelver::app {
@@ -161,10 +162,14 @@ int App::start() {
   if (int code = start_routing(); code != 0) return code;
   start_notifications();
 
-  for (Backend& backend : backends_) {
-    const auto& loaded = store_->loaded();
-    auto found = loaded.find(backend.config().name);
-    backend.driver->start(found == loaded.end() ? std::nullopt : std::optional(found->second));
+  if (config_.ha.enabled()) {
+    start_ha();
+  } else {
+    for (Backend& backend : backends_) {
+      const auto& loaded = store_->loaded();
+      auto found = loaded.find(backend.config().name);
+      backend.driver->start(found == loaded.end() ? std::nullopt : std::optional(found->second));
+    }
   }
   if (int code = start_keep_warm(); code != 0) return code;
   spdlog::info("listening on http://{}:{} with {} backend(s); state in {}", server_->host(), server_->port(),
@@ -474,7 +479,16 @@ void App::begin_shutdown(const char* why) {
   if (router_) router_->close();
   if (activity_ && activity_->dirty() && store_) persist();
   if (openstack_) openstack_->close();
-  if (client_) client_->close();
+  // With ha, the lease is given up first (through the client), so that another controller takes
+  // over this one's backends at once.
+  auto close_client = [this] {
+    if (client_) client_->close();
+  };
+  if (ha_) {
+    ha_->close(close_client);
+  } else {
+    close_client();
+  }
   auto close_signals = [this] {
     if (!reload_) {
       signals_.clear();
@@ -500,6 +514,7 @@ int App::finish() {
   activity_.reset();
   router_.reset();
   keep_warm_.reset();
+  ha_.reset();  // before the drivers it fences, and before the client it uses
   backends_.clear();
   holds_.reset();
   if (events_ && events_->unwritten() > 0) {
@@ -536,6 +551,7 @@ void App::on_backend_change(Backend& backend, const std::vector<core::Transition
     }
   }
   for (const core::Notice& notice : notices) events_->record_notice(backend.config(), notice);
+  if (ha_ && persist_now) ha_->publish(index_of(backend));
   ++revision_;
   if (activity_) activity_->refresh_upstreams();
   update_routing();
@@ -546,6 +562,7 @@ void App::on_backend_change(Backend& backend, const std::vector<core::Transition
 
 void App::persist() {
   if (activity_) activity_->saved();
+  if (ha_) ha_->publish_leading();
   std::map<std::string, core::PersistedBackend> backends;
   for (const Backend& backend : backends_)
     backends[backend.config().name] = backend.driver->reconciler().persisted();
@@ -643,6 +660,37 @@ void App::update_routing() {
         BackendRoute{driver->upstream(), driver->reconciler().state() == core::BackendState::kReady});
   }
   router_->update(make_caddy_input(config_, routes, listen_address()));
+}
+
+void App::start_ha() {
+  std::string instance = config_.ha.instance;
+  if (instance.empty()) instance = io::host_name();
+  std::vector<BackendDriver*> drivers;
+  for (Backend& backend : backends_) drivers.push_back(backend.driver.get());
+  ha_ = std::make_unique<ha::Coordinator>(
+      loop_.get(), *client_, config_.ha, instance, drivers, store_->loaded(),
+      [this](std::size_t index, const core::ha::Wish& wish) {
+        const std::string& name = backends_[index].config().name;
+        switch (wish.kind) {
+          case core::ha::Wish::Kind::kWake:
+          case core::ha::Wish::Kind::kShelve:
+            request_desired(name, wish.kind == core::ha::Wish::Kind::kWake, wish.actor, wish.reason);
+            break;
+          case core::ha::Wish::Kind::kPin:
+          case core::ha::Wish::Kind::kUnpin:
+            pin(name, wish.kind == core::ha::Wish::Kind::kPin, wish.actor, wish.reason);
+            break;
+        }
+      },
+      [this, instance](std::size_t index, bool leading, const std::string& why) {
+        if (!events_ || shutting_down_) return;
+        events_->record_notice(backends_[index].config(),
+                               core::Notice{leading ? "ha_leading" : "ha_stepped_down", instance, why,
+                                            std::chrono::system_clock::now()});
+      },
+      [this] { ++revision_; });
+  for (BackendDriver* driver : drivers) driver->set_fence(ha_.get());
+  ha_->start();
 }
 
 }  // namespace unshelver::app

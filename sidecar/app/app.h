@@ -37,6 +37,7 @@
 #include "config/config.h"
 #include "events/mail_notifier.h"
 #include "events/recorder.h"
+#include "ha/coordinator.h"
 #include "openstack/session.h"
 #include "schedule/scheduler.h"
 #include "uv/http_client.h"
@@ -138,6 +139,14 @@ class App final : public web::Controller {
   int start_keep_warm();
   void update_routing();
   std::string listen_address() const;
+  // With ha: the coordinator, which leads or follows each backend instead of starting it here.
+  void start_ha();
+  // A wish that another controller's leader carries out: kNothingToDo when the leader's view
+  // already has it.
+  RequestOutcome pass_wish(std::size_t index, core::ha::Wish wish);
+  std::size_t index_of(const Backend& backend) const {
+    return static_cast<std::size_t>(&backend - backends_.data());
+  }
 
   core::Config config_;
   io::Loop loop_;
@@ -157,6 +166,7 @@ class App final : public web::Controller {
   std::unique_ptr<CaddyRouter> router_;           // when caddy.manage is on
   std::unique_ptr<KeepWarmScheduler> keep_warm_;  // when a backend has windows or pre-warming
   std::unique_ptr<MailNotifier> notifier_;        // when notification_email is set
+  std::unique_ptr<ha::Coordinator> ha_;           // when ha.etcd is set
   std::unique_ptr<io::HttpServer> server_;
   std::vector<std::unique_ptr<io::Signal>> signals_;
   ConfigSource reread_;

@@ -73,6 +73,14 @@ nlohmann::json App::status() const {
   if (streams_ && result.contains("events")) streams_->write_status(result["events"]);
   if (notifier_) notifier_->write_status(result);
   if (openstack_) openstack_->write_status(result);
+  if (ha_) {
+    ha_->write_status(result);
+    // Each backend's own entry says who leads it, beside its state.
+    for (json& backend : result["backends"]) {
+      const json& entry = result["ha"]["backends"][backend["name"].get<std::string>()];
+      backend["ha"] = entry;
+    }
+  }
   return result;
 }
 
@@ -88,10 +96,42 @@ void App::request_started(const std::string& name, bool counts_as_activity) {
   }
 }
 
+web::Controller::RequestOutcome App::pass_wish(std::size_t index, core::ha::Wish wish) {
+  const core::BackendReconciler& view = backends_[index].driver->reconciler();
+  const bool pinned = std::any_of(view.holds().begin(), view.holds().end(), [](const core::AwakeHold& hold) {
+    return hold.reason == core::HoldReason::kPin;
+  });
+  const bool in_error = view.state() == core::BackendState::kError;
+  switch (wish.kind) {
+    case core::ha::Wish::Kind::kWake:
+      if (view.desired().awake && !in_error) return RequestOutcome::kNothingToDo;
+      break;
+    case core::ha::Wish::Kind::kShelve:
+      if (!view.desired().awake) return RequestOutcome::kNothingToDo;
+      break;
+    case core::ha::Wish::Kind::kPin:
+      if (pinned && view.desired().awake) return RequestOutcome::kNothingToDo;
+      break;
+    case core::ha::Wish::Kind::kUnpin:
+      if (!pinned) return RequestOutcome::kNothingToDo;
+      break;
+  }
+  wish.at = std::chrono::system_clock::now();
+  ha_->wish(index, wish);
+  return RequestOutcome::kAccepted;
+}
+
 web::Controller::RequestOutcome App::request_desired(const std::string& name, bool awake,
                                                      const std::string& actor, const std::string& reason) {
   for (Backend& backend : backends_) {
     if (backend.config().name != name) continue;
+    if (ha_ && !backend.driver->acting()) {
+      // Another controller leads (or none does yet): it carries the wish out (ha/coordinator.h).
+      return pass_wish(
+          index_of(backend),
+          core::ha::Wish{
+              awake ? core::ha::Wish::Kind::kWake : core::ha::Wish::Kind::kShelve, actor, reason, {}});
+    }
     const bool changed = backend.driver->request(awake, actor, reason);
     return changed ? RequestOutcome::kAccepted : RequestOutcome::kNothingToDo;
   }
@@ -112,6 +152,12 @@ web::Controller::RequestOutcome App::pin(const std::string& name, bool pinned, c
                                          const std::string& reason) {
   for (Backend& backend : backends_) {
     if (backend.config().name != name) continue;
+    if (ha_ && !backend.driver->acting()) {
+      return pass_wish(
+          index_of(backend),
+          core::ha::Wish{
+              pinned ? core::ha::Wish::Kind::kPin : core::ha::Wish::Kind::kUnpin, actor, reason, {}});
+    }
     if (!backend.driver->set_pinned(pinned, actor, reason)) return RequestOutcome::kNothingToDo;
     // A pin changes no state, so it is the backend's notice (with its name in `backend`, like
     // shelve_failed), not a daemon-wide event.

@@ -132,6 +132,7 @@ void App::metrics(core::MetricsPage& page) const {
   if (events_) events_->write_metrics(page);
   if (streams_) streams_->write_metrics(page);
   if (notifier_) notifier_->write_metrics(page);
+  if (ha_) ha_->write_metrics(page);
   if (server_) write_http_server_metrics(server_->stats(), page);
 }
 

@@ -41,6 +41,7 @@ BackendDriver::~BackendDriver() {
 }
 
 void BackendDriver::start(const std::optional<core::PersistedBackend>& persisted) {
+  if (closed_) return;
   if (persisted) {
     const core::ClockReading now = read_clock();
     if (persisted->last_activity && *persisted->last_activity > now.wall) {
@@ -55,6 +56,39 @@ void BackendDriver::start(const std::optional<core::PersistedBackend>& persisted
   }
   running_ = true;
   run();
+}
+
+void BackendDriver::lead(const std::optional<core::PersistedBackend>& persisted) {
+  if (running_ || closed_) return;
+  ++term_;
+  mirroring_ = false;
+  reconciler_ = core::BackendReconciler(config_.name, reconciler_.settings());
+  std::optional<core::PersistedBackend> resumed = persisted;
+  if (resumed && resumed->desired.awake != core::is_awake_side(resumed->state) &&
+      resumed->state != core::BackendState::kError && resumed->state != core::BackendState::kUnknown) {
+    // The previous leader decided a wake or sleep but stopped before it recorded the action (it
+    // died or lost its lease between the two writes). At a restart of a single instance such a
+    // desired state yields to what the cloud shows (someone may have acted meanwhile); here it is
+    // a decision to carry out, so it is resumed as an action under way.
+    resumed->state = resumed->desired.awake ? core::BackendState::kWaking : core::BackendState::kSleeping;
+  }
+  log_->info("leading this backend from now on");
+  start(resumed);
+  if (local_activity_) reconciler_.on_activity(*local_activity_);
+  apply_requests_in_flight();
+}
+
+void BackendDriver::follow(const core::BackendSnapshot& leader_view) {
+  if (running_) {
+    ++term_;
+    running_ = false;
+    tick_timer_.stop();
+    prober_.stop();
+    log_->info("another controller leads this backend: stopped acting");
+  }
+  mirroring_ = true;
+  reconciler_.mirror(leader_view, read_clock());
+  if (on_change_) on_change_({}, {}, false);
 }
 
 bool BackendDriver::request(bool awake, const std::string& actor, const std::string& reason) {
@@ -106,22 +140,44 @@ bool BackendDriver::set_pinned(bool pinned, const std::string& actor, const std:
 }
 
 void BackendDriver::record_activity(core::MonoTime at) {
+  if (!local_activity_ || at > *local_activity_) local_activity_ = at;
+  record_remote_activity(at);
+}
+
+void BackendDriver::record_remote_activity(core::MonoTime at) {
+  if (mirroring_) return;
   reconciler_.on_activity(at);
   // In a dry run, activity may be a would-wake: record it now rather than at the next tick.
   if (config_.dry_run) run();
 }
 
 void BackendDriver::set_requests_in_flight(int count, std::optional<core::MonoTime> last_busy_at) {
+  local_in_flight_ = count;
+  if (last_busy_at && (!last_busy_ || *last_busy_at > *last_busy_)) last_busy_ = last_busy_at;
+  apply_requests_in_flight();
+}
+
+void BackendDriver::set_remote_requests_in_flight(int count) {
+  if (count == remote_in_flight_) return;
+  remote_in_flight_ = count;
+  apply_requests_in_flight();
+}
+
+void BackendDriver::apply_requests_in_flight() {
+  if (mirroring_) return;
+  const int count = local_in_flight_ + remote_in_flight_;
   const bool was_holding = reconciler_.requests_in_flight() > 0;
-  reconciler_.set_requests_in_flight(count, last_busy_at);
+  reconciler_.set_requests_in_flight(count, last_busy_);
   // When the last long request ends, the idle deadline is due one idle timeout after it; the
   // tick timer must learn about the new deadline.
   if (was_holding != (count > 0)) run();
 }
 
 void BackendDriver::shutdown() {
-  if (!running_) return;
+  if (closed_) return;
+  closed_ = true;
   running_ = false;
+  ++term_;
   tick_timer_.stop();
   prober_.stop();
   provider_->close();
@@ -155,9 +211,11 @@ void BackendDriver::run() {
 void BackendDriver::execute(core::Command command) {
   log_->debug("command: {}", core::to_string(command));
   dirty_ = true;
+  const std::uint64_t term = term_;
   switch (command) {
     case core::Command::kObserve:
-      provider_->observe([this](Result<core::CloudObservation> observation) {
+      provider_->observe([this, term](Result<core::CloudObservation> observation) {
+        if (term != term_) return;
         if (observation) {
           reconciler_.on_observed(*observation, read_clock());
         } else {
@@ -177,24 +235,47 @@ void BackendDriver::execute(core::Command command) {
         reconciler_.on_action_done(command, core::ActionOutcome::kBusy, "dry run", read_clock());
         break;
       }
-      auto on_done = [this, command](providers::ActionResult result) {
-        if (result.outcome == core::ActionOutcome::kRefused) {
-          log_->warn("{} was refused: {}", core::to_string(command), result.message);
-        } else if (result.outcome == core::ActionOutcome::kBusy) {
-          log_->info("{} not sent, the VM is busy: {}; observing again", core::to_string(command),
-                     result.message);
+      if (fence_ == nullptr) {
+        send_action(command);
+        break;
+      }
+      fence_->authorize(config_.name, [this, term, command](const Status& allowed) {
+        if (term != term_ || !running_) return;
+        if (allowed) {
+          send_action(command);
+          return;
         }
-        reconciler_.on_action_done(command, result.outcome, result.message, read_clock());
+        // Not sent: observe again and decide afresh, as when the cloud is busy. A controller that
+        // lost the lead stops acting altogether (follow()) before this runs again.
+        log_->warn("{} not sent: {}", core::to_string(command), allowed.error().message);
+        reconciler_.on_action_done(command, core::ActionOutcome::kBusy,
+                                   "not sent: " + allowed.error().message, read_clock());
         dirty_ = true;
         run();
-      };
-      if (command == core::Command::kWake) {
-        provider_->wake(std::move(on_done));
-      } else {
-        provider_->sleep(std::move(on_done));
-      }
+      });
       break;
     }
+  }
+}
+
+void BackendDriver::send_action(core::Command command) {
+  const std::uint64_t term = term_;
+  auto on_done = [this, command, term](providers::ActionResult result) {
+    if (term != term_) return;
+    if (result.outcome == core::ActionOutcome::kRefused) {
+      log_->warn("{} was refused: {}", core::to_string(command), result.message);
+    } else if (result.outcome == core::ActionOutcome::kBusy) {
+      log_->info("{} not sent, the VM is busy: {}; observing again", core::to_string(command),
+                 result.message);
+    }
+    reconciler_.on_action_done(command, result.outcome, result.message, read_clock());
+    dirty_ = true;
+    run();
+  };
+  if (command == core::Command::kWake) {
+    provider_->wake(std::move(on_done));
+  } else {
+    provider_->sleep(std::move(on_done));
   }
 }
 

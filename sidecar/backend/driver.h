@@ -27,6 +27,18 @@
 
 namespace unshelver::app {
 
+// Where a driver's right to act on the cloud comes from when several controllers share the work
+// (ha/coordinator.h). Without one, the driver acts alone, as a single instance always does.
+class ActionFence {
+ public:
+  virtual ~ActionFence() = default;
+  // Called before every wake or sleep is sent. `done` gets success once this controller has shown
+  // that it still leads `backend` and has recorded the backend's snapshot (which already shows the
+  // action under way) where the next leader will read it; an error otherwise, and nothing is sent.
+  // `done` runs on the loop, never inside the call.
+  virtual void authorize(const std::string& backend, std::function<void(Status)> done) = 0;
+};
+
 class BackendDriver {
  public:
   // Called after anything visible changed. `persist` is true when what must survive a restart
@@ -45,10 +57,28 @@ class BackendDriver {
 
   // Restores what was persisted and begins reconciling (the first command observes the cloud).
   void start(const std::optional<core::PersistedBackend>& persisted);
+  // With several controllers (ha/): every wake and sleep first passes `fence`. Set before start.
+  void set_fence(ActionFence* fence) { fence_ = fence; }
+  // This controller now leads the backend: a fresh reconciler continues from what the previous
+  // leader recorded (or from `persisted` when none did), observing the cloud before it acts.
+  void lead(const std::optional<core::PersistedBackend>& persisted);
+  // Another controller leads: stop acting (timers, probes; a cloud call already sent reports to
+  // nobody) and show what the leader published. Also how a leader that lost its lease steps down.
+  void follow(const core::BackendSnapshot& leader_view);
+  // True while this driver decides and acts (always, once started, without ha/).
+  bool acting() const { return running_; }
   // A wish for the VM to be awake or asleep. Returns true when it changed anything.
   bool request(bool awake, const std::string& actor, const std::string& reason);
   // Activity and busy times are monotonic (an access-log time is converted with read_clock()).
   void record_activity(core::MonoTime at);
+  // Activity that another controller's Caddy saw (ha/): counts like our own, but is not reported
+  // back as this controller's.
+  void record_remote_activity(core::MonoTime at);
+  // Requests in flight through the other controllers' Caddies, added to our own.
+  void set_remote_requests_in_flight(int count);
+  // What this controller's own Caddy saw, for a leader elsewhere (ha/).
+  std::optional<core::MonoTime> local_activity() const { return local_activity_; }
+  int local_requests_in_flight() const { return local_in_flight_; }
   // Awake holds (core::AwakeHold): persisted, shown, and consulted by the idle rule.
   void hold_awake(core::AwakeHold hold);
   void release_hold(core::HoldReason reason);
@@ -75,6 +105,8 @@ class BackendDriver {
   void execute(core::Command command);
   void sync_prober();
   void publish();
+  void send_action(core::Command command);
+  void apply_requests_in_flight();
 
   core::BackendConfig config_;
   core::BackendReconciler reconciler_;
@@ -84,9 +116,19 @@ class BackendDriver {
   ChangeCallback on_change_;
   Clock clock_;
   std::shared_ptr<spdlog::logger> log_;
+  ActionFence* fence_ = nullptr;
+  // Bumped whenever this driver stops or starts leading: a cloud call's or fence's answer that
+  // belongs to an earlier term reports to nobody.
+  std::uint64_t term_ = 0;
+  bool mirroring_ = false;  // showing another controller's view (follow())
+  std::optional<core::MonoTime> local_activity_;
+  int local_in_flight_ = 0;
+  int remote_in_flight_ = 0;
+  std::optional<core::MonoTime> last_busy_;
   std::uint64_t prober_generation_ = 0;
   std::uint64_t illegal_events_seen_ = 0;
   bool running_ = false;
+  bool closed_ = false;  // shutdown() ran: nothing starts again
   bool dirty_ = false;
   bool in_run_ = false;
   bool run_again_ = false;

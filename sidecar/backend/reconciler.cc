@@ -608,4 +608,33 @@ PersistedBackend BackendReconciler::persisted() const {
   return PersistedBackend{desired_, last_activity_wall(clock_), state_, holds_};
 }
 
+BackendSnapshot BackendReconciler::snapshot() const {
+  BackendSnapshot snapshot;
+  snapshot.persisted = persisted();
+  snapshot.state_since = clock_.wall_of(state_since_);
+  snapshot.upstream = upstream_;
+  snapshot.cloud_status = observation_ ? observation_->status : "";
+  snapshot.last_error = last_error_;
+  snapshot.requests_in_flight = requests_in_flight_;
+  return snapshot;
+}
+
+void BackendReconciler::mirror(const BackendSnapshot& snapshot, const ClockReading& now) {
+  restore(snapshot.persisted, now);
+  state_ = snapshot.persisted.state;
+  state_since_ = now.mono_of(std::min(snapshot.state_since, now.wall));
+  upstream_ = snapshot.upstream;
+  last_error_ = snapshot.last_error;
+  requests_in_flight_ = snapshot.requests_in_flight;
+  if (snapshot.cloud_status.empty()) {
+    observation_.reset();
+  } else {
+    CloudObservation shown;
+    shown.kind = is_awake_side(state_) ? CloudObservation::Kind::kRunning : CloudObservation::Kind::kStopped;
+    shown.status = snapshot.cloud_status;
+    observation_ = std::move(shown);
+  }
+  in_flight_.reset();
+}
+
 }  // namespace unshelver::core

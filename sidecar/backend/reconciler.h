@@ -103,6 +103,17 @@ struct PersistedBackend {
   std::vector<AwakeHold> holds;
 };
 
+// What a leader publishes of a backend for the controllers that follow it (ha/): what survives a
+// restart, and what the pages, the gate and Caddy's routing need. Times are wall times.
+struct BackendSnapshot {
+  PersistedBackend persisted;
+  TimePoint state_since{};
+  std::string upstream;      // host:port the cloud reported, "" while unknown
+  std::string cloud_status;  // the cloud's own words at the last observation, "" before one
+  std::string last_error;
+  int requests_in_flight = 0;
+};
+
 // Timing knobs, derived from the backend's configuration.
 struct ReconcilerSettings {
   std::chrono::milliseconds poll_interval{10'000};            // observe while something changes
@@ -204,6 +215,11 @@ class BackendReconciler {
   int requests_in_flight() const { return requests_in_flight_; }
   // Wall times converted at the latest reading this reconciler was given.
   PersistedBackend persisted() const;
+  BackendSnapshot snapshot() const;
+  // Shows what another controller, the backend's leader, published (ha/): the state and everything
+  // the views read are replaced, and no transition is recorded, since none happened here. A
+  // reconciler that mirrors is never ticked; a controller that takes the lead starts a fresh one.
+  void mirror(const BackendSnapshot& snapshot, const ClockReading& now);
   const ReconcilerSettings& settings() const { return settings_; }
 
  private:

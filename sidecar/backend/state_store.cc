@@ -7,6 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "backend/persisted_json.h"
 #include "base/text.h"
 #include "base/time_format.h"
 #include "uv/files.h"
@@ -18,66 +19,6 @@ using nlohmann::json;
 
 using core::errno_text;
 
-json to_json(const core::PersistedBackend& backend) {
-  json out;
-  out["desired"] = {{"awake", backend.desired.awake},
-                    {"actor", backend.desired.actor},
-                    {"reason", backend.desired.reason},
-                    {"since", core::format_rfc3339(backend.desired.since)}};
-  out["last_activity"] = backend.last_activity ? json(core::format_rfc3339(*backend.last_activity)) : json();
-  out["state"] = std::string(core::to_string(backend.state));
-  json holds = json::array();
-  for (const core::AwakeHold& hold : backend.holds) {
-    holds.push_back({{"reason", std::string(core::to_string(hold.reason))},
-                     {"actor", hold.actor},
-                     {"detail", hold.detail},
-                     {"since", core::format_rfc3339(hold.since)},
-                     {"until", hold.until ? json(core::format_rfc3339(*hold.until)) : json()}});
-  }
-  if (!holds.empty()) out["holds"] = std::move(holds);
-  return out;
-}
-
-Result<core::PersistedBackend> from_json(const json& in) {
-  core::PersistedBackend backend;
-  try {
-    const json& desired = in.at("desired");
-    backend.desired.awake = desired.at("awake").get<bool>();
-    backend.desired.actor = desired.value("actor", "reconciler");
-    backend.desired.reason = desired.value("reason", "");
-    if (auto since = core::parse_rfc3339(desired.value("since", ""))) backend.desired.since = *since;
-    if (in.contains("last_activity") && in["last_activity"].is_string()) {
-      backend.last_activity = core::parse_rfc3339(in["last_activity"].get<std::string>());
-    }
-    backend.state =
-        core::backend_state_from_string(in.value("state", "unknown")).value_or(core::BackendState::kUnknown);
-    // Awake holds (a pin, a window, a pre-warm); an unknown reason is skipped.
-    for (const json& entry : in.value("holds", json::array())) {
-      core::AwakeHold hold;
-      const std::string reason = entry.value("reason", "");
-      if (reason == "admin-pin") {
-        hold.reason = core::HoldReason::kPin;
-      } else if (reason == "window") {
-        hold.reason = core::HoldReason::kWindow;
-      } else if (reason == "pre-warm") {
-        hold.reason = core::HoldReason::kPrewarm;
-      } else {
-        continue;
-      }
-      hold.actor = entry.value("actor", "");
-      hold.detail = entry.value("detail", "");
-      if (auto since = core::parse_rfc3339(entry.value("since", ""))) hold.since = *since;
-      if (entry.contains("until") && entry["until"].is_string()) {
-        hold.until = core::parse_rfc3339(entry["until"].get<std::string>());
-        if (!hold.until) continue;  // a hold with an end that cannot be read is not made endless
-      }
-      backend.holds.push_back(std::move(hold));
-    }
-  } catch (const json::exception& error) {
-    return Error{error.what()};
-  }
-  return backend;
-}
 }  // namespace
 
 StateStore::StateStore(std::string directory)
@@ -99,7 +40,7 @@ Status StateStore::open() {
     return Error{path_ + " is not a valid Unshelver state file; move it away to start afresh"};
   }
   for (const auto& [name, entry] : document["backends"].items()) {
-    auto backend = from_json(entry);
+    auto backend = core::persisted_from_json(entry);
     if (!backend) return Error{path_ + ": backend " + name + ": " + backend.error().message};
     loaded_[name] = *backend;
   }
@@ -111,7 +52,7 @@ std::string serialize(const std::map<std::string, core::PersistedBackend>& backe
   json document;
   document["version"] = 1;
   document["backends"] = json::object();
-  for (const auto& [name, backend] : backends) document["backends"][name] = to_json(backend);
+  for (const auto& [name, backend] : backends) document["backends"][name] = core::persisted_to_json(backend);
   return document.dump(2) + "\n";
 }
 }  // namespace

@@ -170,6 +170,16 @@ std::string check_identifier(std::string_view id) {
   return "must contain only letters, digits, '-' and '_' (it is used in URLs), got " + quote(id);
 }
 
+std::string check_instance_name(std::string_view name) {
+  constexpr std::size_t kMaxInstanceName = 63;
+  const bool ok = !name.empty() && name.size() <= kMaxInstanceName &&
+                  std::all_of(name.begin(), name.end(), [](unsigned char c) {
+                    return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+                  });
+  if (ok) return "";
+  return "must be 1 to 63 letters, digits, '-', '_' or '.' (it is part of etcd's keys), got " + quote(name);
+}
+
 std::string check_backend_url(std::string_view url) {
   if (url.empty()) return "";
   if (!is_url_with_host(url, {"http", "https"})) {
@@ -406,6 +416,25 @@ void check_caddy(Reader& reader, const Draft& draft) {
       reader.add_at(where, "buttons[" + std::to_string(i) + "].public_base_url",
                     "is required with caddy.manage: true (the backend's site address in Caddy)");
     }
+  }
+}
+
+void check_ha(Reader& reader, const Draft& draft) {
+  const HaSettings& ha = draft.config.ha;
+  const Where where = draft.ha_where.value_or(draft.root_where);
+  // Without members the other keys wait unused (one instance), like a commented-out etcd list.
+  if (!ha.enabled()) return;
+  if (ha.cert_file.empty() != ha.key_file.empty()) {
+    reader.add_at(where, ha.cert_file.empty() ? "ha.cert_file" : "ha.key_file",
+                  "a client certificate needs both ha.cert_file and ha.key_file");
+  }
+  if (!ha.username.empty() && draft.etcd_password.value.empty()) {
+    reader.add_at(where, "ha.password",
+                  "is required with ha.username; set it in the secrets file ([ha] password), ha.password or "
+                  "UNSHELVER_ETCD_PASSWORD");
+  }
+  if (ha.username.empty() && !draft.etcd_password.value.empty()) {
+    reader.add_at(draft.etcd_password, "is set but ha.username is not (etcd needs both)");
   }
 }
 

@@ -32,6 +32,8 @@ std::string check_bind(std::string_view text);
 // must not reach the logs.
 std::string check_api_key_digest(std::string_view text);
 std::string check_identifier(std::string_view text);
+// ha.instance: letters, digits, '-', '_' and '.', at most 63 characters (it becomes part of etcd keys).
+std::string check_instance_name(std::string_view text);
 std::string check_backend_url(std::string_view text);
 std::string check_bare_host(std::string_view text);
 std::string check_regex(std::string_view text);
@@ -48,6 +50,8 @@ void resolve_buttons(Reader& reader, Draft& draft, bool backends_required);
 void check_openstack(Reader& reader, Draft& draft);
 // The credentials that buttons with provider exoscale need.
 void check_exoscale(Reader& reader, Draft& draft);
+// The ha section's keys that go together: a client certificate and its key, a user and a password.
+void check_ha(Reader& reader, const Draft& draft);
 // Managing Caddy needs a site address for the launcher and for every backend.
 void check_caddy(Reader& reader, const Draft& draft);
 // The Python unshelver's minimum length of its two shared secrets.

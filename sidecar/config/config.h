@@ -279,6 +279,25 @@ struct ExoscaleSettings {
   bool operator==(const ExoscaleSettings&) const = default;
 };
 
+// Two or more controllers sharing the work through etcd (README "High availability"). Off while
+// `etcd` is empty: one instance, state on local disk.
+struct HaSettings {
+  std::vector<std::string> etcd;  // the members' client URLs, http:// or https://
+  std::string instance;           // this controller's name, unique among them; default: the host name
+  std::string prefix = "unshelver/";
+  std::chrono::seconds lease_ttl{10};
+  std::chrono::milliseconds poll_interval{1000};
+  std::chrono::milliseconds request_timeout{2000};
+  std::string ca_file;    // TLS to etcd: the CA bundle that signed the members' certificates
+  std::string cert_file;  // a client certificate, when etcd asks for one
+  std::string key_file;
+  std::string username;  // etcd's own authentication, when enabled there
+  std::string password;  // secret: the YAML, the secrets file ([ha] password) or UNSHELVER_ETCD_PASSWORD
+
+  bool enabled() const { return !etcd.empty(); }
+  bool operator==(const HaSettings&) const = default;
+};
+
 // Limits of the built-in HTTP server.
 struct HttpLimits {
   std::size_t max_url_bytes = std::size_t{8} * 1024;
@@ -429,6 +448,7 @@ struct Config {
   HttpLimits http;
   ProxySettings proxy;
   CaddySettings caddy;
+  HaSettings ha;
 
   // local_event_log, or events.jsonl in the state directory when it is not set.
   std::string event_log_path() const {

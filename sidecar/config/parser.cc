@@ -116,6 +116,7 @@ void load(Reader& reader, Draft& draft, const ConfigInputs& inputs) {
   config_detail::resolve_webhooks(reader, draft, inputs);
   config_detail::check_openstack(reader, draft);
   config_detail::check_exoscale(reader, draft);
+  config_detail::check_ha(reader, draft);
   config_detail::check_caddy(reader, draft);
   config_detail::check_secret_lengths(reader, draft);
   if (draft.config.app.env == AppEnvironment::kProduction)

@@ -98,10 +98,12 @@ struct Draft {
   std::optional<Where> openstack_where;
   std::optional<Where> auth_url_where;
   std::optional<Where> caddy_where;
+  std::optional<Where> ha_where;
   std::string first_openstack_button;  // "buttons[0]", the first backend that needs OpenStack
   Where first_openstack_where;
   Secret exoscale_api_key;
   Secret exoscale_api_secret;
+  Secret etcd_password;
   std::string first_exoscale_button;  // "buttons[0]", the first backend on Exoscale
   Where first_exoscale_where;
   // The button being read, while the walker is inside buttons[i].

@@ -50,6 +50,7 @@ Secret* secret_slot(Draft& draft, const std::string& path) {
   if (path == "openstack.application_credential_secret") return &draft.os_app_secret;
   if (path == "exoscale.api_key") return &draft.exoscale_api_key;
   if (path == "exoscale.api_secret") return &draft.exoscale_api_secret;
+  if (path == "ha.password") return &draft.etcd_password;
   return nullptr;
 }
 
@@ -156,7 +157,7 @@ void apply_ini_entry(Reader& reader, Draft& draft, const IniEntry& entry, const 
   const std::vector<std::string_view> sections = secret_sections();
   if (entry.section.empty()) {
     reader.add(reader.secrets_file(), entry.line, 0, key,
-               "must be inside a section such as [app], [openstack] or [exoscale]");
+               "must be inside a section such as [app], [openstack], [exoscale] or [ha]");
     return;
   }
   if (std::find(sections.begin(), sections.end(), entry.section) == sections.end()) {
@@ -277,6 +278,8 @@ void apply_environment(Reader& reader, Draft& draft, const ConfigInputs& inputs)
   if (draft.exoscale_api_secret.value.empty()) from_env(draft.exoscale_api_secret, "EXOSCALE_API_SECRET");
   draft.config.exoscale.api_key = draft.exoscale_api_key.value;
   draft.config.exoscale.api_secret = draft.exoscale_api_secret.value;
+  from_env(draft.etcd_password, "UNSHELVER_ETCD_PASSWORD");
+  draft.config.ha.password = draft.etcd_password.value;
   os.password = draft.os_password.value;
   os.application_credential_secret = draft.os_app_secret.value;
 }

@@ -33,11 +33,7 @@ NotifierSettings notifier_settings(const core::Config& config,
     return found == environment.end() ? std::string() : found->second;
   };
   settings.from = config.notifications.from;
-  if (settings.from.empty()) {
-    std::array<char, 256> host{};
-    const bool named = ::gethostname(host.data(), host.size() - 1) == 0 && host[0] != '\0';
-    settings.from = std::string("unshelver@") + (named ? host.data() : "localhost");
-  }
+  if (settings.from.empty()) settings.from = "unshelver@" + io::host_name();
   const std::string path = variable("PATH").empty()
                                ? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
                                : variable("PATH");

@@ -50,6 +50,8 @@ std::string action_for(const Transition& transition);
 //   with no way to shelve it until a retry works (detail: the cloud's reason and the next try).
 // - pinned_awake, unpinned: an admin pinned the backend awake (no idle shutdown until unpinned)
 //   or lifted the pin (detail: the reason given).
+// - ha_leading, ha_stepped_down (with `ha`): this controller (the actor) began or stopped leading
+//   the backend (detail: won the bid, resumed, the lease lapsed, the lead passed to another, ...).
 // - dry_run_would_shelve, dry_run_would_wake (backends with dry_run: true, which never act):
 //   the moment Unshelver would have put the VM to sleep (the idle rule, with the idle time and
 //   since when in detail, or someone's sleep request) or woken it (a wake request, a schedule,

@@ -299,6 +299,12 @@ bool ChildProcess::start(ProcessSpec spec, Callback done) {
   return true;
 }
 
+std::string host_name() {
+  std::array<char, 256> host{};
+  const bool named = ::gethostname(host.data(), host.size() - 1) == 0 && host[0] != '\0';
+  return named ? std::string(host.data()) : std::string("localhost");
+}
+
 std::string find_program(std::string_view name, std::string_view path) {
   auto executable = [](const std::string& candidate) {
     struct stat info {};

@@ -90,4 +90,7 @@ class ChildProcess {
 // none. A name containing '/' is returned as it is, when it is executable.
 std::string find_program(std::string_view name, std::string_view path);
 
+// This machine's name (gethostname(2)), or "localhost" when it has none.
+std::string host_name();
+
 }  // namespace unshelver::io

@@ -270,6 +270,8 @@ io::HttpResponse WebApp::control_page(const io::HttpRequest& request, const Call
     if (!backend.value("routing", json()).is_string() || backend["routing"].get<std::string>().empty()) {
       backend["routing"] = "not managed";
     }
+    backend["leader"] =
+        backend.value("ha", json::object()).value("text", std::string("this instance (no etcd)"));
     for (const char* key : {"cloud_status", "upstream", "error", "desired_by"}) {
       if (!backend.value(key, json()).is_string()) backend[key] = "";
     }
@@ -291,6 +293,8 @@ io::HttpResponse WebApp::control_page(const io::HttpRequest& request, const Call
   data["outbox"] = swift.is_object()
                        ? std::to_string(swift.value("outbox", 0)) + " event(s) waiting for Swift"
                        : "no Swift mirror configured";
+  data["controllers"] =
+      data.value("ha", json::object()).value("summary", std::string("one instance (no etcd)"));
   data["flash"] = flash;
   data["form_token"] = access_.session_form_token(caller);
   data["manual_shelve_path"] = manual_shelve_path_;

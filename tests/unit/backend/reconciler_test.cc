@@ -936,3 +936,52 @@ TEST_F(DryRunTest, RestartKeepsTheWouldBeState) {
 
 }  // namespace
 }  // namespace unshelver::core
+
+namespace unshelver::core {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(ReconcilerMirror, AFollowerShowsTheLeadersSnapshotWithoutRecordingTransitions) {
+  ReconcilerSettings settings;
+  settings.idle_timeout = 60s;
+  const ClockReading now{MonoTime{} + 1'000'000s, TimePoint{} + 1'800'000'000s};
+  BackendReconciler leader("gpu", settings);
+  ASSERT_EQ(leader.tick(now), Command::kObserve);
+  leader.on_observed(CloudObservation{CloudObservation::Kind::kRunning, "ACTIVE", "", "10.0.0.5:8080"}, now);
+  leader.on_health(true, "", now);
+  ASSERT_EQ(leader.state(), BackendState::kReady);
+  leader.on_activity(now.mono - 5s);
+  const BackendSnapshot snapshot = leader.snapshot();
+  EXPECT_EQ(snapshot.persisted.state, BackendState::kReady);
+  EXPECT_EQ(snapshot.upstream, "10.0.0.5:8080");
+  EXPECT_EQ(snapshot.cloud_status, "ACTIVE");
+
+  const ClockReading later{now.mono + 2s, now.wall + 2s};
+  BackendReconciler follower("gpu", settings);
+  follower.mirror(snapshot, later);
+  EXPECT_EQ(follower.state(), BackendState::kReady);
+  EXPECT_TRUE(follower.desired().awake);
+  EXPECT_EQ(follower.upstream(), "10.0.0.5:8080");
+  ASSERT_TRUE(follower.last_observation());
+  EXPECT_EQ(follower.last_observation()->status, "ACTIVE");
+  EXPECT_EQ(follower.last_activity_wall(later), snapshot.persisted.last_activity);
+  // The idle deadline the follower shows is the leader's: one idle timeout after the last use.
+  EXPECT_EQ(follower.idle_deadline_wall(later), leader.idle_deadline_wall(now));
+  EXPECT_TRUE(follower.take_transitions().empty());
+  EXPECT_FALSE(follower.in_flight());
+}
+
+TEST(ReconcilerMirror, AStateSinceFromTheFutureCountsAsNow) {
+  const ClockReading now{MonoTime{} + 1'000'000s, TimePoint{} + 1'800'000'000s};
+  BackendSnapshot snapshot;
+  snapshot.persisted.state = BackendState::kAsleep;
+  snapshot.state_since = now.wall + 1h;
+  BackendReconciler follower("gpu", ReconcilerSettings{});
+  follower.mirror(snapshot, now);
+  EXPECT_EQ(follower.state_since(), now.mono);
+  EXPECT_FALSE(follower.last_observation());
+}
+
+}  // namespace
+}  // namespace unshelver::core

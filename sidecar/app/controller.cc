@@ -33,6 +33,19 @@ std::vector<web::BackendView> App::backends() const {
         view.prewarm_cap = schedule->prewarm_cap;
       }
     }
+    if (ha_ && !ha_->leads(i)) {
+      if (!ha_->etcd_reachable()) {
+        view.coordination =
+            "Unshelver cannot reach the store its controllers agree through: nothing is woken or put to "
+            "sleep "
+            "until it can. Please try again in a minute.";
+      } else if (ha_->leader_of(i).empty()) {
+        view.coordination =
+            "Unshelver is handing " + view.label +
+            " over to another controller; this takes a few seconds, and this page moves on by "
+            "itself.";
+      }
+    }
     if (activity_) {
       view.activity_lines = activity_->activity_lines(i);
       view.ignored_lines = activity_->ignored_lines(i);

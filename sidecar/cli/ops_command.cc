@@ -210,6 +210,7 @@ class StatusPrinter {
     print_events(member(status, "events"));
     print_activity(member(status, "activity"));
     print_openstack(member(status, "openstack"));
+    print_ha(member(status, "ha"));
   }
 
  private:
@@ -251,8 +252,15 @@ class StatusPrinter {
     if (std::string action = text_of(backend, "action_in_flight"); !action.empty()) {
       line("in progress", safe(action));
     }
+    line("led by", safe(text_of(member(backend, "ha"), "text")));
     line("error", safe(text_of(backend, "error")));
     line("observe error", safe(text_of(backend, "observe_error")));
+  }
+
+  // With several controllers (ha): this one, etcd's health and the lease, in one line.
+  void print_ha(const json& ha) const {
+    if (!ha.is_object()) return;
+    std::printf("ha: %s\n", safe(text_of(ha, "summary")).c_str());
   }
 
   std::string idle_shutdown(const json& backend) const {

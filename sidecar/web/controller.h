@@ -71,6 +71,9 @@ struct BackendView {
   std::optional<core::TimePoint> observed_at;
   std::string error;
   std::string observe_error;
+  // With ha: why no controller can act on the backend right now (etcd out of reach, no leader
+  // yet); "" while one can. The pages say it in place of their usual hint.
+  std::string coordination;
   std::optional<core::Command> action_in_flight;
   int requests_in_flight = 0;
   bool wake_on_request = false;  // the backend's configuration: requests may wake it

@@ -167,6 +167,8 @@ std::optional<WakeStep> current_step(const BackendView& view) {
 }
 
 std::string hint(const BackendView& view) {
+  // Nothing moves until a controller may act again: promising progress here would be untrue.
+  if (!view.coordination.empty()) return view.coordination;
   if (view.state == BackendState::kReady) return view.label + " is ready.";
   if (view.state == BackendState::kError) {
     return "You can try again: the cause may have passed. If it fails again, tell whoever runs " +

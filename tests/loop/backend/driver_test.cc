@@ -243,3 +243,131 @@ TEST_F(BackendDriverTest, WallClockJumpBackDoesNotPostponeTheIdleShelve) {
 
 }  // namespace
 }  // namespace unshelver::app
+
+namespace unshelver::app {
+namespace {
+
+using namespace std::chrono_literals;
+using core::BackendState;
+
+// A fence the test answers by hand: what a coordinator would say after its etcd transaction.
+class ManualFence final : public ActionFence {
+ public:
+  void authorize(const std::string& backend, std::function<void(Status)> done) override {
+    backends.push_back(backend);
+    pending.push_back(std::move(done));
+  }
+  void answer(const Status& status) {
+    for (auto& done : std::exchange(pending, {})) done(status);
+  }
+  std::vector<std::string> backends;
+  std::vector<std::function<void(Status)>> pending;
+};
+
+class FencedDriverTest : public BackendDriverTest {
+ protected:
+  void start_fenced() {
+    start_driver_without_start();
+    driver_->set_fence(&fence_);
+    driver_->start(std::nullopt);
+  }
+  void start_driver_without_start() {
+    auto sim = std::make_unique<providers::SimProvider>(&loop_, config_, core::HttpLimits{}, std::string());
+    ASSERT_TRUE(sim->start().ok());
+    sim_ = sim.get();
+    auto settings = core::ReconcilerSettings::from_config(config_, 50ms);
+    driver_ = std::make_unique<BackendDriver>(
+        &loop_, config_, settings, std::move(sim), *client_,
+        [this](const std::vector<core::Transition>& transitions, const std::vector<core::Notice>&, bool) {
+          for (const auto& transition : transitions) transitions_.push_back(transition);
+          ++changes_;
+        });
+  }
+  ManualFence fence_;
+};
+
+TEST_F(FencedDriverTest, NoWakeLeavesBeforeTheFenceSaysYes) {
+  start_fenced();
+  ASSERT_TRUE(run_until_state(BackendState::kAsleep));
+  ASSERT_TRUE(driver_->request(true, "test", "wake"));
+  ASSERT_TRUE(testing::run_loop_until(
+      &loop_, [&] { return !fence_.pending.empty(); }, 2s));
+  EXPECT_EQ(fence_.backends, std::vector<std::string>{"gpu"});
+  // While the fence has not answered, the state shows the decision but the cloud has seen nothing.
+  EXPECT_EQ(driver_->reconciler().state(), BackendState::kWaking);
+  testing::run_loop_until(
+      &loop_, [] { return false; }, 200ms);
+  EXPECT_EQ(sim_->actions_received(), 0);
+  fence_.answer(ok_status());
+  ASSERT_TRUE(run_until_state(BackendState::kReady));
+  EXPECT_EQ(sim_->actions_received(), 1);
+}
+
+TEST_F(FencedDriverTest, ARefusedFenceSendsNothingAndTheDriverDecidesAfresh) {
+  start_fenced();
+  ASSERT_TRUE(run_until_state(BackendState::kAsleep));
+  ASSERT_TRUE(driver_->request(true, "test", "wake"));
+  ASSERT_TRUE(testing::run_loop_until(
+      &loop_, [&] { return !fence_.pending.empty(); }, 2s));
+  fence_.answer(Error{"etcd refused the fenced write"});
+  // Observed again, found still asleep and wanted awake: the wake is asked for once more, again
+  // through the fence.
+  ASSERT_TRUE(testing::run_loop_until(
+      &loop_, [&] { return !fence_.pending.empty(); }, 5s));
+  EXPECT_EQ(sim_->actions_received(), 0);
+  fence_.answer(ok_status());
+  ASSERT_TRUE(run_until_state(BackendState::kReady));
+  EXPECT_EQ(sim_->actions_received(), 1);
+}
+
+TEST_F(FencedDriverTest, AFollowerStopsActingShowsTheLeaderAndIgnoresLateAnswers) {
+  start_fenced();
+  ASSERT_TRUE(run_until_state(BackendState::kAsleep));
+  ASSERT_TRUE(driver_->request(true, "test", "wake"));
+  ASSERT_TRUE(testing::run_loop_until(
+      &loop_, [&] { return !fence_.pending.empty(); }, 2s));
+
+  // Another controller took over before the fence answered: what the leader published is shown.
+  core::BackendSnapshot leader_view;
+  leader_view.persisted.state = BackendState::kReady;
+  leader_view.persisted.desired =
+      core::Desired{true, "public-button", "visitor", std::chrono::system_clock::now()};
+  leader_view.state_since = std::chrono::system_clock::now();
+  leader_view.upstream = "10.0.0.9:8080";
+  const std::size_t transitions_before = transitions_.size();
+  driver_->follow(leader_view);
+  EXPECT_FALSE(driver_->acting());
+  EXPECT_EQ(driver_->reconciler().state(), BackendState::kReady);
+  EXPECT_EQ(driver_->upstream(), "10.0.0.9:8080");
+  // A late yes from the fence belongs to the earlier term: nothing is sent.
+  fence_.answer(ok_status());
+  testing::run_loop_until(
+      &loop_, [] { return false; }, 300ms);
+  EXPECT_EQ(sim_->actions_received(), 0);
+  EXPECT_EQ(transitions_.size(), transitions_before) << "a follower records no transitions";
+  // Requests and activity change nothing while following.
+  EXPECT_FALSE(driver_->request(false, "test", "sleep"));
+  driver_->record_activity(std::chrono::steady_clock::now());
+  EXPECT_TRUE(driver_->local_activity().has_value());
+}
+
+TEST_F(FencedDriverTest, ANewLeaderResumesADecisionThePreviousOneDidNotCarryOut) {
+  start_driver_without_start();
+  driver_->set_fence(&fence_);
+  // The previous leader recorded "wanted awake" but died before recording the wake itself.
+  core::PersistedBackend persisted;
+  persisted.desired = core::Desired{true, "public-button", "visitor", std::chrono::system_clock::now()};
+  persisted.state = BackendState::kAsleep;
+  driver_->lead(persisted);
+  EXPECT_TRUE(driver_->acting());
+  // Observing the VM asleep does not turn the wish into "found stopped at start": it is woken.
+  ASSERT_TRUE(testing::run_loop_until(
+      &loop_, [&] { return !fence_.pending.empty(); }, 5s));
+  EXPECT_TRUE(driver_->reconciler().desired().awake);
+  fence_.answer(ok_status());
+  ASSERT_TRUE(run_until_state(BackendState::kReady));
+  EXPECT_EQ(sim_->actions_received(), 1);
+}
+
+}  // namespace
+}  // namespace unshelver::app

@@ -73,6 +73,10 @@ TEST(PageModelTest, StepsFollowTheWake) {
   view.desired_awake = true;
   EXPECT_EQ(WakeStep::kRequested, current_step(view));
   EXPECT_EQ("This page moves on to GPU by itself as soon as it is ready.", hint(view));
+  // With ha and no controller able to act, the pages say so instead of promising progress.
+  view.coordination = "Unshelver cannot reach the store its controllers agree through.";
+  EXPECT_EQ(view.coordination, hint(view));
+  view.coordination.clear();
   view.state = BackendState::kWaking;
   EXPECT_EQ(WakeStep::kMachineStarting, current_step(view));
   view.state = BackendState::kBooting;

@@ -514,7 +514,10 @@ int App::finish() {
   activity_.reset();
   router_.reset();
   keep_warm_.reset();
-  ha_.reset();  // before the drivers it fences, and before the client it uses
+  // Before the drivers they fence, and before the client and the recorder they use; the
+  // coordinator first, since its pending answers lead into the fence.
+  ha_.reset();
+  fence_.reset();
   backends_.clear();
   holds_.reset();
   if (events_ && events_->unwritten() > 0) {
@@ -689,7 +692,8 @@ void App::start_ha() {
                                             std::chrono::system_clock::now()});
       },
       [this] { ++revision_; });
-  for (BackendDriver* driver : drivers) driver->set_fence(ha_.get());
+  fence_ = std::make_unique<RecordedFence>(*ha_, *events_);
+  for (BackendDriver* driver : drivers) driver->set_fence(fence_.get());
   ha_->start();
 }
 

@@ -31,6 +31,7 @@
 
 #include "activity/monitor.h"
 #include "app/backend.h"
+#include "app/recorded_fence.h"
 #include "backend/driver.h"
 #include "backend/state_store.h"
 #include "caddy/router.h"
@@ -167,6 +168,7 @@ class App final : public web::Controller {
   std::unique_ptr<KeepWarmScheduler> keep_warm_;  // when a backend has windows or pre-warming
   std::unique_ptr<MailNotifier> notifier_;        // when notification_email is set
   std::unique_ptr<ha::Coordinator> ha_;           // when ha.etcd is set
+  std::unique_ptr<RecordedFence> fence_;          // ha_, then the events on disk: every driver's fence
   std::unique_ptr<io::HttpServer> server_;
   std::vector<std::unique_ptr<io::Signal>> signals_;
   ConfigSource reread_;

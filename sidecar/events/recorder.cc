@@ -278,6 +278,14 @@ void EventRecorder::wait(std::uint64_t after, std::chrono::milliseconds timeout,
   arm(std::prev(waiters_.end()), due ? std::chrono::milliseconds(0) : timeout);
 }
 
+void EventRecorder::when_written(std::chrono::milliseconds timeout, std::function<void()> then) {
+  const std::uint64_t target = journal_.last_seq();
+  const bool written = target <= last_recorded_seq_ || closed_;
+  // A waiter for "a seq above target - 1" is released by the write that makes `target` durable.
+  waiters_.push_back(Waiter{written ? 0 : target - 1, std::move(then), std::make_unique<io::Timer>(loop_)});
+  arm(std::prev(waiters_.end()), written ? std::chrono::milliseconds(0) : timeout);
+}
+
 void EventRecorder::arm(std::list<Waiter>::iterator position, std::chrono::milliseconds delay) {
   position->timer->start(delay, [this, position] {
     auto then = std::move(position->then);

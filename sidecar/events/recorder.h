@@ -94,6 +94,9 @@ class EventRecorder {
   // Calls `then` once an event with seq > after is recorded, or after `timeout`, whichever comes
   // first (never inside this call).
   void wait(std::uint64_t after, std::chrono::milliseconds timeout, std::function<void()> then);
+  // Calls `then` once every event recorded so far is written and fsync'd, or after `timeout`,
+  // whichever comes first; never inside this call.
+  void when_written(std::chrono::milliseconds timeout, std::function<void()> then);
   std::uint64_t last_recorded_seq() const { return last_recorded_seq_; }
   std::size_t unwritten() const { return journal_.unwritten(); }
   std::size_t unwritten_bytes() const { return journal_.unwritten_bytes(); }

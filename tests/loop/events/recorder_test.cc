@@ -240,6 +240,22 @@ TEST_F(EventRecorderTest, WaitersHearOfAnEventOnlyOnceItIsWritten) {
   ASSERT_TRUE(run_until([&] { return already; }, 1s));
 }
 
+TEST_F(EventRecorderTest, WhenWrittenWaitsForEverythingRecordedSoFar) {
+  start_recorder();
+  // Nothing pending: answered on a later iteration, not inside the call.
+  bool idle = false;
+  recorder_->when_written(5s, [&] { idle = true; });
+  EXPECT_FALSE(idle);
+  ASSERT_TRUE(run_until([&] { return idle; }, 1s));
+  // Three pending: answered only once the third is on disk (a fenced cloud action waits for this).
+  for (int i = 0; i < 3; ++i) recorder_->record(event("gpu", "step_" + std::to_string(i)));
+  std::uint64_t seen = 0;
+  recorder_->when_written(5s, [&] { seen = recorder_->last_recorded_seq(); });
+  ASSERT_TRUE(run_until([&] { return seen != 0; }));
+  EXPECT_EQ(3u, seen);
+  EXPECT_EQ(3u, read_records(config_.local_event_log).size());
+}
+
 TEST_F(EventRecorderTest, ANewRecorderReadsBackAndContinuesTheNumbering) {
   start_recorder();
   for (int i = 0; i < 3; ++i) recorder_->record(event("gpu", "first_" + std::to_string(i)));

@@ -42,6 +42,7 @@ namespace etcd = core::etcd;
 
 constexpr const char* kEtcd = "/usr/bin/etcd";
 constexpr const char* kEtcdctl = "/usr/bin/etcdctl";
+constexpr const char* kOpenssl = "/usr/bin/openssl";
 constexpr const char* kPassword = "loop-test-root-password";
 
 // A loopback port that nothing listens on right now (bound, read, closed).
@@ -91,14 +92,24 @@ class EtcdServer {
  public:
   ~EtcdServer() { stop(); }
 
-  // Starts etcd; `extra` are more flags. Returns "" or what went wrong.
-  std::string start(std::vector<std::string> extra = {}) {
+  // Starts etcd; `extra` are more flags. With `tls`, the clients' port speaks https with a
+  // certificate of a private CA and asks every client for a certificate of the same CA
+  // (--client-cert-auth). Returns "" or what went wrong.
+  std::string start(std::vector<std::string> extra = {}, bool tls = false) {
     std::string pattern = (std::filesystem::temp_directory_path() / "etcd-client-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) return "mkdtemp failed";
     dir_ = pattern;
     client_port_ = free_port();
     const int peer_port = free_port();
-    const std::string client = "http://127.0.0.1:" + std::to_string(client_port_);
+    if (tls) {
+      if (std::string made = make_certificates(); !made.empty()) return made;
+      scheme_ = "https";
+      for (std::string flag : {"--cert-file=" + dir_ + "/server.pem", "--key-file=" + dir_ + "/server.key",
+                               "--trusted-ca-file=" + dir_ + "/ca.pem", std::string("--client-cert-auth")}) {
+        extra.push_back(std::move(flag));
+      }
+    }
+    const std::string client = scheme_ + "://127.0.0.1:" + std::to_string(client_port_);
     const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port);
     std::vector<std::string> argv = {kEtcd,
                                      "--name=m1",
@@ -164,9 +175,47 @@ class EtcdServer {
     }
   }
 
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(client_port_); }
+  std::string endpoint() const { return scheme_ + "://127.0.0.1:" + std::to_string(client_port_); }
+  // The private CA, and a client certificate and key it signed (with start(..., true)).
+  std::string file(const char* name) const { return dir_ + "/" + name; }
 
  private:
+  // A CA, a server certificate for 127.0.0.1 and a client certificate, with Debian's openssl.
+  std::string make_certificates() {
+    const std::string log = dir_ + "/openssl.out";
+    const std::string key = "ec";
+    const std::string curve = "ec_paramgen_curve:prime256v1";
+    auto in_dir = [this](const char* name) { return dir_ + "/" + name; };
+    {
+      // etcd 3.4's JSON gateway calls its own gRPC port with the server certificate as its client
+      // certificate: with --client-cert-auth that certificate must allow clientAuth too (with
+      // serverAuth alone every call through the gateway answers 503 "failed to write client preface").
+      std::ofstream extensions(in_dir("server.ext"));
+      extensions << "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n";
+      std::ofstream client_extensions(in_dir("client.ext"));
+      client_extensions << "extendedKeyUsage=clientAuth\n";
+    }
+    const std::vector<std::vector<std::string>> steps = {
+        {kOpenssl, "req", "-x509", "-newkey", key, "-pkeyopt", curve, "-nodes", "-keyout", in_dir("ca.key"),
+         "-out", in_dir("ca.pem"), "-days", "2", "-subj", "/CN=unshelver-test-ca"},
+        {kOpenssl, "req", "-newkey", key, "-pkeyopt", curve, "-nodes", "-keyout", in_dir("server.key"),
+         "-out", in_dir("server.csr"), "-subj", "/CN=127.0.0.1"},
+        {kOpenssl, "x509", "-req", "-in", in_dir("server.csr"), "-CA", in_dir("ca.pem"), "-CAkey",
+         in_dir("ca.key"), "-CAcreateserial", "-out", in_dir("server.pem"), "-days", "2", "-extfile",
+         in_dir("server.ext")},
+        {kOpenssl, "req", "-newkey", key, "-pkeyopt", curve, "-nodes", "-keyout", in_dir("client.key"),
+         "-out", in_dir("client.csr"), "-subj", "/CN=unshelver"},
+        {kOpenssl, "x509", "-req", "-in", in_dir("client.csr"), "-CA", in_dir("ca.pem"), "-CAkey",
+         in_dir("ca.key"), "-CAcreateserial", "-out", in_dir("client.pem"), "-days", "2", "-extfile",
+         in_dir("client.ext")},
+    };
+    for (const auto& step : steps) {
+      if (run(step, log) != 0) return "openssl failed: " + read_file(log);
+    }
+    return "";
+  }
+
+  std::string scheme_ = "http";
   pid_t pid_ = 0;
   int client_port_ = 0;
   std::string dir_;
@@ -200,9 +249,9 @@ class EtcdClientTest : public ::testing::Test {
     EXPECT_EQ(std::string::npos, log_.str().find(kPassword)) << log_.str();
   }
 
-  void start_etcd(std::vector<std::string> extra = {}) {
+  void start_etcd(std::vector<std::string> extra = {}, bool tls = false) {
     UNSHELVER_REQUIRE_PEER(kEtcd);
-    const std::string error = etcd_.start(std::move(extra));
+    const std::string error = etcd_.start(std::move(extra), tls);
     ASSERT_EQ(error, "");
     started_ = true;
   }
@@ -214,6 +263,9 @@ class EtcdClientTest : public ::testing::Test {
     settings.request_timeout = timeout;
     settings.username = std::move(username);
     settings.password = std::move(password);
+    return client_with(std::move(settings));
+  }
+  EtcdClient& client_with(EtcdSettings settings) {
     clients_.push_back(std::make_unique<EtcdClient>(*http_, std::move(settings)));
     return *clients_.back();
   }
@@ -491,6 +543,38 @@ TEST_F(EtcdClientTest, AnExpiredTokenIsRenewedAndTheCallRetried) {
 }
 
 // --- against fake endpoints ------------------------------------------------------------------------
+
+TEST_F(EtcdClientTest, SpeaksTlsWithAClientCertificateAndRefusesWithoutOne) {
+  start_etcd({}, true);
+  EtcdSettings settings;
+  settings.endpoints = {etcd_.endpoint()};
+  settings.ca_file = etcd_.file("ca.pem");
+  settings.cert_file = etcd_.file("client.pem");
+  settings.key_file = etcd_.file("client.key");
+  EtcdClient& with_certificate = client_with(settings);
+  Result<etcd::Lease> lease = grant(with_certificate, 10);
+  ASSERT_TRUE(lease) << lease.error().message;
+  Result<etcd::TxnResult> won = txn(with_certificate, campaign("tls/leader", "c1", lease->id));
+  ASSERT_TRUE(won) << won.error().message;
+  EXPECT_TRUE(won->succeeded);
+
+  // etcd asks for a client certificate (--client-cert-auth): without one the handshake fails.
+  settings.cert_file.clear();
+  settings.key_file.clear();
+  EtcdClient& without_certificate = client_with(settings);
+  Result<etcd::Lease> refused = grant(without_certificate, 10);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find(etcd_.endpoint()), std::string::npos) << refused.error().message;
+  EXPECT_FALSE(without_certificate.health().reachable);
+
+  // A server certificate from a CA we were not given is not trusted.
+  EtcdSettings untrusting;
+  untrusting.endpoints = {etcd_.endpoint()};
+  untrusting.cert_file = etcd_.file("client.pem");
+  untrusting.key_file = etcd_.file("client.key");
+  Result<etcd::Lease> untrusted = grant(client_with(untrusting), 10);
+  ASSERT_FALSE(untrusted);
+}
 
 TEST_F(EtcdClientTest, A4xxIsFinalButA5xxFailsOver) {
   FakeEndpoint& first = fake();

@@ -185,6 +185,12 @@ void BackendDriver::shutdown() {
 
 void BackendDriver::run() {
   if (!running_) return;
+  if (fence_ != nullptr && !in_run_ && !fence_->may_decide(config_.name)) {
+    // The fence steps this driver down on the loop (follow()); should the lease be renewed
+    // instead, the next tick decides as usual.
+    tick_timer_.start(kMinTickDelay, [this] { run(); });
+    return;
+  }
   // Provider callbacks never run inside the call, but a change callback might request again;
   // a re-entrant run() is folded into the one already under way.
   if (in_run_) {

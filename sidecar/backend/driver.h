@@ -37,6 +37,11 @@ class ActionFence {
   // action under way) where the next leader will read it; an error otherwise, and nothing is sent.
   // `done` runs on the loop, never inside the call.
   virtual void authorize(const std::string& backend, std::function<void(Status)> done) = 0;
+  // Whether this controller may still decide for `backend` at all right now (it leads it and its
+  // lease still holds). Asked before every decision, so that a controller that was frozen past its
+  // lease decides nothing when it resumes: a decision is recorded as an event before the action
+  // is authorized, and one that can never be carried out must not reach the audit trail.
+  virtual bool may_decide(const std::string& backend) = 0;
 };
 
 class BackendDriver {

@@ -445,6 +445,17 @@ void Coordinator::report_activity(std::size_t index) {
 
 // --- fenced writes ----------------------------------------------------------------------------------------
 
+bool Coordinator::may_decide(const std::string& backend) {
+  const std::optional<std::size_t> index = index_of(backend);
+  if (!index || !seats_[*index].leading) return false;
+  if (lease_clock_.held(now())) return true;
+  // A controller stopped past its lease (SIGSTOP, a paused VM) runs its due timers in any order
+  // when it resumes, so the driver's tick may come before the lease check: it decides nothing,
+  // and steps down on the loop (not inside the driver's call).
+  defer([this] { check_lease(); });
+  return false;
+}
+
 void Coordinator::authorize(const std::string& backend, std::function<void(Status)> done) {
   const std::optional<std::size_t> index = index_of(backend);
   if (!index || !seats_[*index].leading) {

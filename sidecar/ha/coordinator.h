@@ -62,6 +62,7 @@ class Coordinator final : public app::ActionFence {
 
   // app::ActionFence
   void authorize(const std::string& backend, std::function<void(Status)> done) override;
+  bool may_decide(const std::string& backend) override;
 
   // The leader records backend `index`'s snapshot (coalesced; nothing while it is not leading or
   // its state is not yet known).

@@ -24,6 +24,11 @@ class RecordedFence final : public ActionFence {
  public:
   RecordedFence(ActionFence& fence, EventRecorder& events) : fence_(fence), events_(events) {}
 
+  bool may_decide(const std::string& backend) override { return fence_.may_decide(backend); }
+  void confirm(const std::string& backend, std::function<void(Status)> done) override {
+    fence_.confirm(backend, std::move(done));
+  }
+
   void authorize(const std::string& backend, std::function<void(Status)> done) override {
     fence_.authorize(backend, [this, done = std::move(done)](const Status& fenced) mutable {
       if (!fenced) {

@@ -15,6 +15,10 @@ using namespace std::chrono_literals;
 // so that a missed wake-up costs at most this much delay.
 constexpr auto kMaxTickDelay = 1000ms;
 constexpr auto kMinTickDelay = 5ms;
+// A decision waiting for etcd's confirmation looks again this often, and after a refusal asks
+// again no sooner than kConfirmRetry.
+constexpr auto kConfirmPoll = 100ms;
+constexpr auto kConfirmRetry = 1000ms;
 
 // The host and port of a probe URL, for the log (without any userinfo).
 std::string host_of(const std::string& url) {
@@ -62,6 +66,10 @@ void BackendDriver::lead(const std::optional<core::PersistedBackend>& persisted)
   if (running_ || closed_) return;
   ++term_;
   mirroring_ = false;
+  // A confirmation asked for in an earlier term answers nobody (see awaiting_confirmation()).
+  confirming_ = false;
+  decision_confirmed_ = false;
+  confirm_again_at_ = {};
   reconciler_ = core::BackendReconciler(config_.name, reconciler_.settings());
   std::optional<core::PersistedBackend> resumed = persisted;
   if (resumed && resumed->desired.awake != core::is_awake_side(resumed->state) &&
@@ -198,9 +206,15 @@ void BackendDriver::run() {
     return;
   }
   in_run_ = true;
+  bool waiting = false;
   do {
     run_again_ = false;
-    if (auto command = reconciler_.tick(read_clock())) execute(*command);
+    const core::ClockReading now = read_clock();
+    waiting = awaiting_confirmation(now);
+    if (!waiting) {
+      if (auto command = reconciler_.tick(now)) execute(*command);
+      decision_confirmed_ = false;
+    }
     sync_prober();
     publish();
   } while (run_again_ && running_);
@@ -210,8 +224,35 @@ void BackendDriver::run() {
   const core::ClockReading current = read_clock();
   auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(reconciler_.next_tick_due(current) -
                                                                      current.mono);
-  delay = std::clamp<std::chrono::milliseconds>(delay, kMinTickDelay, kMaxTickDelay);
+  // While a decision waits for etcd, the answer (not the timer) moves it on; the timer only
+  // looks again now and then, e.g. once a refused confirmation may be asked for again.
+  delay = std::clamp<std::chrono::milliseconds>(delay, waiting ? kConfirmPoll : kMinTickDelay, kMaxTickDelay);
   tick_timer_.start(delay, [this] { run(); });
+}
+
+bool BackendDriver::awaiting_confirmation(const core::ClockReading& now) {
+  if (fence_ == nullptr || decision_confirmed_) return false;
+  // What the next tick would do, on a copy: only a wake or sleep waits for etcd.
+  core::BackendReconciler trial = reconciler_;
+  const std::optional<core::Command> next = trial.tick(now);
+  if (!next || *next == core::Command::kObserve) return false;
+  if (confirming_ || now.mono < confirm_again_at_) return true;
+  confirming_ = true;
+  const std::uint64_t term = term_;
+  fence_->confirm(config_.name, [this, term](const Status& confirmed) {
+    if (term != term_ || !running_) return;
+    confirming_ = false;
+    if (!confirmed) {
+      // Asked again after a pause: etcd may be out of reach for a while, and each confirmation
+      // is a request to it.
+      log_->warn("not deciding yet, the lead is not confirmed: {}", confirmed.error().message);
+      confirm_again_at_ = read_clock().mono + kConfirmRetry;
+      return;
+    }
+    decision_confirmed_ = true;
+    run();
+  });
+  return true;
 }
 
 void BackendDriver::execute(core::Command command) {

@@ -42,6 +42,11 @@ class ActionFence {
   // lease decides nothing when it resumes: a decision is recorded as an event before the action
   // is authorized, and one that can never be carried out must not reach the audit trail.
   virtual bool may_decide(const std::string& backend) = 0;
+  // Asked before a wake or sleep is decided (and so recorded as an event): `done` gets success
+  // once etcd has confirmed, just now, that this controller leads `backend`. A decision taken
+  // while etcd is out of reach could not be carried out, and would stand in the audit trail beside
+  // the one the next leader takes. `done` runs on the loop, never inside the call.
+  virtual void confirm(const std::string& backend, std::function<void(Status)> done) = 0;
 };
 
 class BackendDriver {
@@ -111,6 +116,9 @@ class BackendDriver {
   void sync_prober();
   void publish();
   void send_action(core::Command command);
+  // With a fence: true while the next tick would decide a wake or sleep that etcd has not just
+  // confirmed this controller may decide (the confirmation is then asked for).
+  bool awaiting_confirmation(const core::ClockReading& now);
   void apply_requests_in_flight();
 
   core::BackendConfig config_;
@@ -125,7 +133,10 @@ class BackendDriver {
   // Bumped whenever this driver stops or starts leading: a cloud call's or fence's answer that
   // belongs to an earlier term reports to nobody.
   std::uint64_t term_ = 0;
-  bool mirroring_ = false;  // showing another controller's view (follow())
+  bool mirroring_ = false;             // showing another controller's view (follow())
+  bool confirming_ = false;            // a confirmation is under way (awaiting_confirmation())
+  bool decision_confirmed_ = false;    // granted: the next tick may decide
+  core::MonoTime confirm_again_at_{};  // after a refusal, the next confirmation waits until then
   std::optional<core::MonoTime> local_activity_;
   int local_in_flight_ = 0;
   int remote_in_flight_ = 0;

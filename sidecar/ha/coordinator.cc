@@ -67,6 +67,7 @@ Coordinator::Coordinator(uv_loop_t* loop, io::HttpClient& http, const core::HaSe
     Seat seat;
     seat.driver = driver;
     seat.name = driver->config().name;
+    index_by_name_.emplace(seat.name, seats_.size());
     seats_.push_back(std::move(seat));
   }
 }
@@ -80,10 +81,10 @@ core::MonoTime Coordinator::now() const {
 }
 
 std::optional<std::size_t> Coordinator::index_of(const std::string& backend) const {
-  for (std::size_t i = 0; i < seats_.size(); ++i) {
-    if (seats_[i].name == backend) return i;
-  }
-  return std::nullopt;
+  // Asked before every decision of every driver: a map, not a walk over the seats.
+  const auto found = index_by_name_.find(backend);
+  if (found == index_by_name_.end()) return std::nullopt;
+  return found->second;
 }
 
 void Coordinator::start() {
@@ -297,6 +298,9 @@ void Coordinator::campaign(std::size_t index) {
       state = &result->responses[1].kvs[0];
     // The put is the transaction's only write, so its revision is the key's create_revision.
     lead_backend(index, result->revision, state, "won the bid");
+    // Wishes that waited for a leader (a wake asked for while the last one died) are read now,
+    // not one poll interval later.
+    poll();
   });
 }
 
@@ -454,6 +458,12 @@ bool Coordinator::may_decide(const std::string& backend) {
   // and steps down on the loop (not inside the driver's call).
   defer([this] { check_lease(); });
   return false;
+}
+
+void Coordinator::confirm(const std::string& backend, std::function<void(Status)> done) {
+  // The same transaction as before an action: it checks the token and the state's revision, and
+  // the answer comes with the lease checked again.
+  authorize(backend, std::move(done));
 }
 
 void Coordinator::authorize(const std::string& backend, std::function<void(Status)> done) {

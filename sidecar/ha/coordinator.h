@@ -63,6 +63,8 @@ class Coordinator final : public app::ActionFence {
   // app::ActionFence
   void authorize(const std::string& backend, std::function<void(Status)> done) override;
   bool may_decide(const std::string& backend) override;
+  // A fenced write of the backend's snapshot as it stands: etcd answering it proves the lead now.
+  void confirm(const std::string& backend, std::function<void(Status)> done) override;
 
   // The leader records backend `index`'s snapshot (coalesced; nothing while it is not leading or
   // its state is not yet known).
@@ -134,6 +136,7 @@ class Coordinator final : public app::ActionFence {
   bool polling_ = false;
   bool closing_ = false;
   std::vector<Seat> seats_;
+  std::map<std::string, std::size_t, std::less<>> index_by_name_;
   std::map<std::string, core::PersistedBackend> local_state_;
   std::vector<std::string> instances_;  // the controllers whose instance key lives, from the last poll
   std::int64_t last_poll_revision_ = 0;

@@ -22,6 +22,7 @@
 #include "backend/state_machine.h"
 #include "support/loop.h"
 #include "uv/http_client.h"
+#include "uv/timer.h"
 
 namespace unshelver::app {
 namespace {
@@ -251,8 +252,16 @@ using namespace std::chrono_literals;
 using core::BackendState;
 
 // A fence the test answers by hand: what a coordinator would say after its etcd transaction.
+// Confirmations before a decision are granted on the loop unless `hold_confirms` is set.
 class ManualFence final : public ActionFence {
  public:
+  explicit ManualFence(uv_loop_t* loop) : timer_(loop) {}
+  bool may_decide(const std::string& /*backend*/) override { return true; }
+  void confirm(const std::string& /*backend*/, std::function<void(Status)> done) override {
+    ++confirms_asked;
+    confirms.push_back(std::move(done));
+    if (!hold_confirms) timer_.start(std::chrono::milliseconds(0), [this] { answer_confirms(ok_status()); });
+  }
   void authorize(const std::string& backend, std::function<void(Status)> done) override {
     backends.push_back(backend);
     pending.push_back(std::move(done));
@@ -260,15 +269,24 @@ class ManualFence final : public ActionFence {
   void answer(const Status& status) {
     for (auto& done : std::exchange(pending, {})) done(status);
   }
+  void answer_confirms(const Status& status) {
+    for (auto& done : std::exchange(confirms, {})) done(status);
+  }
+  bool hold_confirms = false;
+  int confirms_asked = 0;
   std::vector<std::string> backends;
   std::vector<std::function<void(Status)>> pending;
+  std::vector<std::function<void(Status)>> confirms;
+
+ private:
+  io::Timer timer_;
 };
 
 class FencedDriverTest : public BackendDriverTest {
  protected:
   void start_fenced() {
     start_driver_without_start();
-    driver_->set_fence(&fence_);
+    driver_->set_fence(&fence());
     driver_->start(std::nullopt);
   }
   void start_driver_without_start() {
@@ -283,7 +301,15 @@ class FencedDriverTest : public BackendDriverTest {
           ++changes_;
         });
   }
-  ManualFence fence_;
+  void TearDown() override {
+    fence_.reset();
+    BackendDriverTest::TearDown();
+  }
+  ManualFence& fence() {
+    if (!fence_) fence_ = std::make_unique<ManualFence>(&loop_);
+    return *fence_;
+  }
+  std::unique_ptr<ManualFence> fence_;
 };
 
 TEST_F(FencedDriverTest, NoWakeLeavesBeforeTheFenceSaysYes) {
@@ -291,14 +317,64 @@ TEST_F(FencedDriverTest, NoWakeLeavesBeforeTheFenceSaysYes) {
   ASSERT_TRUE(run_until_state(BackendState::kAsleep));
   ASSERT_TRUE(driver_->request(true, "test", "wake"));
   ASSERT_TRUE(testing::run_loop_until(
-      &loop_, [&] { return !fence_.pending.empty(); }, 2s));
-  EXPECT_EQ(fence_.backends, std::vector<std::string>{"gpu"});
+      &loop_, [&] { return !fence().pending.empty(); }, 2s));
+  EXPECT_EQ(fence().backends, std::vector<std::string>{"gpu"});
   // While the fence has not answered, the state shows the decision but the cloud has seen nothing.
   EXPECT_EQ(driver_->reconciler().state(), BackendState::kWaking);
   testing::run_loop_until(
       &loop_, [] { return false; }, 200ms);
   EXPECT_EQ(sim_->actions_received(), 0);
-  fence_.answer(ok_status());
+  fence().answer(ok_status());
+  ASSERT_TRUE(run_until_state(BackendState::kReady));
+  EXPECT_EQ(sim_->actions_received(), 1);
+}
+
+TEST_F(FencedDriverTest, ADecisionWaitsForEtcdAndIsNotRecordedWhileItIsRefused) {
+  fence().hold_confirms = true;
+  start_fenced();
+  ASSERT_TRUE(run_until_state(BackendState::kAsleep));
+  const std::size_t before = transitions_.size();
+  ASSERT_TRUE(driver_->request(true, "test", "wake"));
+  ASSERT_TRUE(testing::run_loop_until(
+      &loop_, [&] { return !fence().confirms.empty(); }, 2s));
+  // Not decided yet: no transition (no unshelve_requested in the audit trail), nothing sent.
+  EXPECT_EQ(driver_->reconciler().state(), BackendState::kAsleep);
+  fence().answer_confirms(Error{"etcd does not answer"});
+  testing::run_loop_until(
+      &loop_, [] { return false; }, 300ms);
+  EXPECT_EQ(transitions_.size(), before);
+  EXPECT_EQ(fence().confirms_asked, 1) << "asked again only after a pause";
+  EXPECT_TRUE(fence().pending.empty());
+  // etcd is back: the decision is taken (and recorded) once, then fenced and sent.
+  fence().hold_confirms = false;
+  ASSERT_TRUE(testing::run_loop_until(
+      &loop_, [&] { return !fence().pending.empty(); }, 3s));
+  fence().answer(ok_status());
+  ASSERT_TRUE(run_until_state(BackendState::kReady));
+  EXPECT_EQ(sim_->actions_received(), 1);
+  ASSERT_GT(transitions_.size(), before);
+  EXPECT_EQ(transitions_[before].from, BackendState::kAsleep);
+  EXPECT_EQ(transitions_[before].to, BackendState::kWaking);
+}
+
+TEST_F(FencedDriverTest, AConfirmationLeftUnansweredByAnEarlierTermDoesNotBlockTheNextOne) {
+  fence().hold_confirms = true;
+  start_fenced();
+  ASSERT_TRUE(run_until_state(BackendState::kAsleep));
+  ASSERT_TRUE(driver_->request(true, "test", "wake"));
+  ASSERT_TRUE(testing::run_loop_until(
+      &loop_, [&] { return !fence().confirms.empty(); }, 2s));
+  // The lead is lost while etcd is away, and later won again: the old confirmation's answer
+  // belongs to the earlier term.
+  driver_->follow(driver_->reconciler().snapshot());
+  core::PersistedBackend persisted = driver_->reconciler().persisted();
+  driver_->lead(persisted);
+  fence().answer_confirms(Error{"etcd does not answer"});
+  fence().hold_confirms = false;
+  ASSERT_TRUE(testing::run_loop_until(
+      &loop_, [&] { return !fence().pending.empty(); }, 5s))
+      << "the new term asks for its own confirmation and decides";
+  fence().answer(ok_status());
   ASSERT_TRUE(run_until_state(BackendState::kReady));
   EXPECT_EQ(sim_->actions_received(), 1);
 }
@@ -308,14 +384,14 @@ TEST_F(FencedDriverTest, ARefusedFenceSendsNothingAndTheDriverDecidesAfresh) {
   ASSERT_TRUE(run_until_state(BackendState::kAsleep));
   ASSERT_TRUE(driver_->request(true, "test", "wake"));
   ASSERT_TRUE(testing::run_loop_until(
-      &loop_, [&] { return !fence_.pending.empty(); }, 2s));
-  fence_.answer(Error{"etcd refused the fenced write"});
+      &loop_, [&] { return !fence().pending.empty(); }, 2s));
+  fence().answer(Error{"etcd refused the fenced write"});
   // Observed again, found still asleep and wanted awake: the wake is asked for once more, again
   // through the fence.
   ASSERT_TRUE(testing::run_loop_until(
-      &loop_, [&] { return !fence_.pending.empty(); }, 5s));
+      &loop_, [&] { return !fence().pending.empty(); }, 5s));
   EXPECT_EQ(sim_->actions_received(), 0);
-  fence_.answer(ok_status());
+  fence().answer(ok_status());
   ASSERT_TRUE(run_until_state(BackendState::kReady));
   EXPECT_EQ(sim_->actions_received(), 1);
 }
@@ -325,7 +401,7 @@ TEST_F(FencedDriverTest, AFollowerStopsActingShowsTheLeaderAndIgnoresLateAnswers
   ASSERT_TRUE(run_until_state(BackendState::kAsleep));
   ASSERT_TRUE(driver_->request(true, "test", "wake"));
   ASSERT_TRUE(testing::run_loop_until(
-      &loop_, [&] { return !fence_.pending.empty(); }, 2s));
+      &loop_, [&] { return !fence().pending.empty(); }, 2s));
 
   // Another controller took over before the fence answered: what the leader published is shown.
   core::BackendSnapshot leader_view;
@@ -340,7 +416,7 @@ TEST_F(FencedDriverTest, AFollowerStopsActingShowsTheLeaderAndIgnoresLateAnswers
   EXPECT_EQ(driver_->reconciler().state(), BackendState::kReady);
   EXPECT_EQ(driver_->upstream(), "10.0.0.9:8080");
   // A late yes from the fence belongs to the earlier term: nothing is sent.
-  fence_.answer(ok_status());
+  fence().answer(ok_status());
   testing::run_loop_until(
       &loop_, [] { return false; }, 300ms);
   EXPECT_EQ(sim_->actions_received(), 0);
@@ -353,7 +429,7 @@ TEST_F(FencedDriverTest, AFollowerStopsActingShowsTheLeaderAndIgnoresLateAnswers
 
 TEST_F(FencedDriverTest, ANewLeaderResumesADecisionThePreviousOneDidNotCarryOut) {
   start_driver_without_start();
-  driver_->set_fence(&fence_);
+  driver_->set_fence(&fence());
   // The previous leader recorded "wanted awake" but died before recording the wake itself.
   core::PersistedBackend persisted;
   persisted.desired = core::Desired{true, "public-button", "visitor", std::chrono::system_clock::now()};
@@ -362,9 +438,9 @@ TEST_F(FencedDriverTest, ANewLeaderResumesADecisionThePreviousOneDidNotCarryOut)
   EXPECT_TRUE(driver_->acting());
   // Observing the VM asleep does not turn the wish into "found stopped at start": it is woken.
   ASSERT_TRUE(testing::run_loop_until(
-      &loop_, [&] { return !fence_.pending.empty(); }, 5s));
+      &loop_, [&] { return !fence().pending.empty(); }, 5s));
   EXPECT_TRUE(driver_->reconciler().desired().awake);
-  fence_.answer(ok_status());
+  fence().answer(ok_status());
   ASSERT_TRUE(run_until_state(BackendState::kReady));
   EXPECT_EQ(sim_->actions_received(), 1);
 }

@@ -125,6 +125,11 @@ bool BackendReconciler::wish(bool awake, std::string actor, std::string reason, 
                              const ClockReading& now) {
   note(now);
   ++request_sequence_;
+  // Before the first observation, a desired state restored from before a restart yields to what
+  // the cloud shows (on_observed), unless an action of ours was under way. A request made now is
+  // someone's decision, not a leftover, so it stands like an action under way: a wake asked for
+  // in the moment after start-up (or after a controller took the lead) is not forgotten.
+  if (state_ == S::kUnknown) restored_state_ = awake ? S::kWaking : S::kSleeping;
   if (desired_.awake == awake) {
     // Nothing new is wanted, but a fresh request lifts an error that waits for someone to act;
     // the retry is a new wake, whose time the waiting page counts from.

@@ -109,6 +109,42 @@ class ReconcilerTest : public ::testing::Test {
   BackendReconciler reconciler_;
 };
 
+TEST_F(ReconcilerTest, AWakeAskedForBeforeTheFirstObservationIsCarriedOut) {
+  // Restored "wanted asleep, asleep" (or nothing), then a wake before the cloud has answered: the
+  // cloud's "stopped" must not be taken as someone's wish to keep it asleep.
+  PersistedBackend persisted;
+  persisted.desired = Desired{false, "idle-monitor", "idle", (now_ - 60s).wall};
+  persisted.state = S::kAsleep;
+  reconciler_.restore(persisted, now_);
+  ASSERT_EQ(tick(), Command::kObserve);
+  ASSERT_TRUE(reconciler_.request(true, "public-button", "pressed", now_));
+  reconciler_.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), now_);
+  EXPECT_TRUE(reconciler_.desired().awake);
+  EXPECT_EQ(tick(), Command::kWake);
+}
+
+TEST_F(ReconcilerTest, ARepeatedWakeBeforeTheFirstObservationStillCounts) {
+  // Restored "wanted awake" from a wake that never started, and the visitor presses again: the
+  // fresh press is a decision, so the VM found stopped is woken rather than left asleep.
+  PersistedBackend persisted;
+  persisted.desired = Desired{true, "public-button", "pressed", (now_ - 60s).wall};
+  persisted.state = S::kAsleep;
+  reconciler_.restore(persisted, now_);
+  ASSERT_EQ(tick(), Command::kObserve);
+  reconciler_.request(true, "public-button", "pressed again", now_);
+  reconciler_.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), now_);
+  EXPECT_TRUE(reconciler_.desired().awake);
+  EXPECT_EQ(tick(), Command::kWake);
+}
+
+TEST_F(ReconcilerTest, AShelveAskedForBeforeTheFirstObservationIsCarriedOut) {
+  ASSERT_EQ(tick(), Command::kObserve);
+  reconciler_.request(false, "control", "shelve now", now_);
+  reconciler_.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+  EXPECT_FALSE(reconciler_.desired().awake);
+  EXPECT_EQ(tick(), Command::kSleep);
+}
+
 TEST_F(ReconcilerTest, ObservesBeforeActingAtStart) {
   reconciler_.request(true, "public-button", "pressed", now_);
   EXPECT_EQ(tick(), Command::kObserve);

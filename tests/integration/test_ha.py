@@ -346,7 +346,15 @@ class HaChaosTest(unittest.TestCase):
         # out (seed 143197586, rounds 22 and 24, found this before the confirmation existed).
         assert count(new, "shelve_requested") == cycles and count(new, "unshelve_requested") == cycles, \
             f"decisions {decided} for {cycles} cycle(s)"
-        assert cycles == 1 or plan.fault == "sigstop_leader", f"{cycles} cycles without a frozen hold: {decided}"
+        # A second cycle is right only when a held request came late: one held at a controller whose
+        # view was stale (frozen by SIGSTOP, or cut off from etcd while the leader carried on), or
+        # re-sent after its controller died, can arrive after the idle rule shelved the backend (the
+        # rig's idle timeout, 4 s, is shorter than a takeover or an outage) and wakes it again. Each
+        # such wake is still one decision and one action (checked above).
+        late = sum(1 for request in held if len(request.attempts) > 1)
+        stale_views = plan.fault in ("sigstop_leader", "etcd_down_20s")
+        assert cycles == 1 or stale_views or cycles - 1 <= late, \
+            f"{cycles} cycles, but no held request came late: {decided}; held {[r.attempts for r in held]}"
         server = rig.fake.server(rig.server_id)
         assert server["status"] == "SHELVED_OFFLOADED", server["status"]
         assert set(rig.states().values()) == {"asleep"}, rig.states()

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "backend/persisted_json.h"
+#include "base/json_values.h"
 #include "base/time_format.h"
 
 namespace unshelver::ha {
@@ -568,7 +569,7 @@ void Coordinator::write_status(json& status) const {
   const io::EtcdHealth& health = etcd_.health();
   json backends = json::object();
   for (const Seat& seat : seats_) {
-    json entry{{"leader", seat.leader.empty() ? json() : json(seat.leader)}, {"leading", seat.leading}};
+    json entry{{"leader", core::text_or_null(seat.leader)}, {"leading", seat.leading}};
     if (seat.leading) entry["fencing_token"] = seat.token;
     // For the control page, in words.
     entry["text"] = seat.leading          ? instance_ + " (this controller)"
@@ -591,7 +592,7 @@ void Coordinator::write_status(json& status) const {
   if (!lease_error_.empty()) lease["error"] = lease_error_;
   json etcd{{"endpoint", health.endpoint},
             {"reachable", health.reachable},
-            {"error", health.last_error.empty() ? json() : json(health.last_error)},
+            {"error", core::text_or_null(health.last_error)},
             {"calls", health.calls},
             {"failures", health.failures}};
   if (health.last_success) etcd["last_success"] = core::format_rfc3339(*health.last_success);

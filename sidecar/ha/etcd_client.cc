@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "base/url.h"
+
 namespace unshelver::io {
 
 namespace {
@@ -11,14 +13,11 @@ namespace {
 namespace etcd = core::etcd;
 
 // An endpoint as errors and health show it: without a user:password@ part, should one be
-// configured into the URL.
+// configured into the URL (base/url.h finds it).
 std::string display_endpoint(const std::string& endpoint) {
-  const std::size_t scheme = endpoint.find("://");
-  const std::size_t host = scheme == std::string::npos ? 0 : scheme + 3;
-  const std::size_t path = endpoint.find('/', host);
-  const std::size_t at = endpoint.rfind('@', path == std::string::npos ? endpoint.size() : path);
-  if (at == std::string::npos || at < host) return endpoint;
-  return endpoint.substr(0, host) + endpoint.substr(at + 1);
+  const std::optional<core::Url> url = core::parse_url(endpoint);
+  if (!url || !url->userinfo) return endpoint;
+  return url->scheme + "://" + url->authority + url->path;
 }
 
 // What an answer that is not a 2xx says: etcd's message when it sent one, else the status.

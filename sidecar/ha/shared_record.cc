@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backend/persisted_json.h"
+#include "base/json_values.h"
 #include "base/time_format.h"
 
 namespace unshelver::core::ha {
@@ -23,10 +24,8 @@ Result<json> parse_object(std::string_view text, std::string_view what) {
   return document;
 }
 
-std::optional<TimePoint> time_field(const json& document, const char* name) {
-  const auto found = document.find(name);
-  if (found == document.end() || !found->is_string()) return std::nullopt;
-  return parse_rfc3339(found->get<std::string>());
+std::optional<TimePoint> time_field(const json& document, std::string_view name) {
+  return parse_rfc3339(json_string(document, name));
 }
 }  // namespace
 
@@ -128,27 +127,23 @@ Result<Wish> wish_from_json(std::string_view text) {
   Result<json> document = parse_object(text, "a wish");
   if (!document) return document.error();
   Wish wish;
-  const auto kind = document->find("kind");
+  const std::string kind = json_string(*document, "kind");
   bool known = false;
   for (const auto& [value, name] : kWishNames) {
-    if (kind != document->end() && kind->is_string() && kind->get<std::string>() == name) {
+    if (kind == name) {
       wish.kind = value;
       known = true;
     }
   }
   if (!known) return Error{"a wish in etcd has no known kind (wake, shelve, pin, unpin)"};
-  const auto actor = document->find("actor");
-  const auto reason = document->find("reason");
-  if (actor != document->end() && actor->is_string()) wish.actor = actor->get<std::string>();
-  if (reason != document->end() && reason->is_string()) wish.reason = reason->get<std::string>();
+  wish.actor = json_string(*document, "actor");
+  wish.reason = json_string(*document, "reason");
   wish.at = time_field(*document, "at").value_or(TimePoint{});
   return wish;
 }
 
 std::string activity_to_json(const ActivityReport& report) {
-  return json{{"last_activity", report.last_activity ? json(format_rfc3339(*report.last_activity)) : json()},
-              {"in_flight", report.in_flight}}
-      .dump();
+  return json{{"last_activity", time_or_null(report.last_activity)}, {"in_flight", report.in_flight}}.dump();
 }
 
 Result<ActivityReport> activity_from_json(std::string_view text) {
@@ -156,11 +151,8 @@ Result<ActivityReport> activity_from_json(std::string_view text) {
   if (!document) return document.error();
   ActivityReport report;
   report.last_activity = time_field(*document, "last_activity");
-  const auto in_flight = document->find("in_flight");
-  if (in_flight != document->end() && in_flight->is_number_integer()) {
-    report.in_flight =
-        static_cast<int>(std::clamp<std::int64_t>(in_flight->get<std::int64_t>(), 0, 1'000'000));
-  }
+  report.in_flight = static_cast<int>(
+      std::clamp<std::int64_t>(json_field<std::int64_t>(*document, "in_flight", 0), 0, 1'000'000));
   return report;
 }
 
@@ -178,8 +170,7 @@ Result<SharedState> state_from_json(std::string_view text) {
   if (!snapshot) return Error{"a backend's state in etcd cannot be read: " + snapshot.error().message};
   SharedState state;
   state.snapshot = std::move(*snapshot);
-  const auto leader = document->find("leader");
-  if (leader != document->end() && leader->is_string()) state.leader = leader->get<std::string>();
+  state.leader = json_string(*document, "leader");
   state.written = time_field(*document, "written").value_or(TimePoint{});
   return state;
 }

@@ -210,7 +210,6 @@ void Coordinator::poll() {
 
 void Coordinator::on_poll(const core::etcd::RangeResult& range) {
   if (closing_) return;
-  last_poll_revision_ = range.revision;
   std::map<std::string, BackendKeys> found;
   instances_.clear();
   for (const KeyValue& kv : range.kvs) {

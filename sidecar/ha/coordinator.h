@@ -139,7 +139,6 @@ class Coordinator final : public app::ActionFence {
   std::map<std::string, std::size_t, std::less<>> index_by_name_;
   std::map<std::string, core::PersistedBackend> local_state_;
   std::vector<std::string> instances_;  // the controllers whose instance key lives, from the last poll
-  std::int64_t last_poll_revision_ = 0;
   WishHandler on_wish_;
   LeadershipHandler on_leadership_;
   std::function<void()> on_change_;

@@ -24,21 +24,14 @@ class LeaseClock {
   void renewed(MonoTime sent_at, std::chrono::seconds remaining) {
     const MonoTime deadline = sent_at + remaining - safety();
     if (!deadline_ || deadline > *deadline_) deadline_ = deadline;
-    last_renewal_sent_ = sent_at;
   }
   // etcd no longer knows the lease (it lapsed, or was revoked): nothing held until a new grant.
-  void lost() {
-    deadline_.reset();
-    last_renewal_sent_.reset();
-  }
+  void lost() { deadline_.reset(); }
 
   bool held(MonoTime now) const { return deadline_ && now < *deadline_; }
   // The moment acting stops unless a renewal arrives first; nullopt while no lease is held.
   std::optional<MonoTime> deadline() const { return deadline_; }
   // Keep-alives go out three times per TTL, so that two can fail before the deadline.
-  MonoTime renewal_due() const {
-    return last_renewal_sent_ ? *last_renewal_sent_ + renewal_interval() : MonoTime{};
-  }
   std::chrono::milliseconds renewal_interval() const {
     return std::chrono::duration_cast<std::chrono::milliseconds>(ttl_) / 3;
   }
@@ -46,12 +39,10 @@ class LeaseClock {
     return std::max<std::chrono::milliseconds>(
         std::chrono::seconds(2), std::chrono::duration_cast<std::chrono::milliseconds>(ttl_) / 5);
   }
-  std::chrono::seconds ttl() const { return ttl_; }
 
  private:
   std::chrono::seconds ttl_;
   std::optional<MonoTime> deadline_;
-  std::optional<MonoTime> last_renewal_sent_;
 };
 
 }  // namespace unshelver::core

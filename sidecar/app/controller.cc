@@ -110,23 +110,19 @@ void App::request_started(const std::string& name, bool counts_as_activity) {
 }
 
 web::Controller::RequestOutcome App::pass_wish(std::size_t index, core::ha::Wish wish) {
+  // The leader's view, as this controller mirrors it, answers as the leader would.
   const core::BackendReconciler& view = backends_[index].driver->reconciler();
-  const bool pinned = std::any_of(view.holds().begin(), view.holds().end(), [](const core::AwakeHold& hold) {
-    return hold.reason == core::HoldReason::kPin;
-  });
-  const bool in_error = view.state() == core::BackendState::kError;
   switch (wish.kind) {
     case core::ha::Wish::Kind::kWake:
-      if (view.desired().awake && !in_error) return RequestOutcome::kNothingToDo;
-      break;
     case core::ha::Wish::Kind::kShelve:
-      if (!view.desired().awake) return RequestOutcome::kNothingToDo;
+      if (!view.request_changes(wish.kind == core::ha::Wish::Kind::kWake))
+        return RequestOutcome::kNothingToDo;
       break;
     case core::ha::Wish::Kind::kPin:
-      if (pinned && view.desired().awake) return RequestOutcome::kNothingToDo;
+      if (view.pinned() && !view.request_changes(true)) return RequestOutcome::kNothingToDo;
       break;
     case core::ha::Wish::Kind::kUnpin:
-      if (!pinned) return RequestOutcome::kNothingToDo;
+      if (!view.pinned()) return RequestOutcome::kNothingToDo;
       break;
   }
   wish.at = std::chrono::system_clock::now();

@@ -131,10 +131,7 @@ void BackendDriver::release_hold(core::HoldReason reason) {
 }
 
 bool BackendDriver::set_pinned(bool pinned, const std::string& actor, const std::string& reason) {
-  const auto& holds = reconciler_.holds();
-  const bool was_pinned = std::any_of(holds.begin(), holds.end(), [](const core::AwakeHold& hold) {
-    return hold.reason == core::HoldReason::kPin;
-  });
+  const bool was_pinned = reconciler_.pinned();
   if (!pinned) {
     if (!was_pinned) return false;
     release_hold(core::HoldReason::kPin);

@@ -134,7 +134,7 @@ bool BackendReconciler::wish(bool awake, std::string actor, std::string reason, 
     // Nothing new is wanted, but a fresh request lifts an error that waits for someone to act;
     // the retry is a new wake, whose time the waiting page counts from.
     if (state_ == S::kError && awake) desired_.since = now.wall;
-    return state_ == S::kError;
+    return request_changes(awake);
   }
   // A dry run never acts, so its desired state is what the backend would be: a change of it is
   // the moment the VM would have been shelved or woken (once the cloud's state is known).
@@ -159,6 +159,11 @@ void BackendReconciler::hold_awake(AwakeHold hold, const ClockReading& now) {
   if (hold.until) end = now.mono + std::chrono::duration_cast<MonoTime::duration>(*hold.until - now.wall);
   holds_.push_back(std::move(hold));
   hold_ends_.push_back(end);
+}
+
+bool BackendReconciler::pinned() const {
+  return std::any_of(holds_.begin(), holds_.end(),
+                     [](const AwakeHold& hold) { return hold.reason == HoldReason::kPin; });
 }
 
 void BackendReconciler::release_hold(HoldReason reason) {

@@ -162,6 +162,11 @@ class BackendReconciler {
   void hold_awake(AwakeHold hold, const ClockReading& now);
   void release_hold(HoldReason reason);
   const std::vector<AwakeHold>& holds() const { return holds_; }
+  // An admin's pin is among the holds.
+  bool pinned() const;
+  // Whether request(awake, ...) would change anything now: what request() returns, asked
+  // beforehand (a controller that does not lead asks it of the leader's view, ha/).
+  bool request_changes(bool awake) const { return desired_.awake != awake || state_ == BackendState::kError; }
   // The hold that keeps the backend awake at `now`: a pin, else the one that ends last; nullopt
   // when none lasts beyond `now`.
   std::optional<AwakeHold> active_hold(const ClockReading& now) const;

@@ -145,6 +145,22 @@ TEST_F(ReconcilerTest, AShelveAskedForBeforeTheFirstObservationIsCarriedOut) {
   EXPECT_EQ(tick(), Command::kSleep);
 }
 
+TEST_F(ReconcilerTest, RequestChangesAnswersWhatRequestWouldReturnAndPinnedSeesThePin) {
+  start_asleep();
+  EXPECT_TRUE(reconciler_.request_changes(true));
+  EXPECT_FALSE(reconciler_.request_changes(false));
+  const bool wake_changes = reconciler_.request_changes(true);
+  EXPECT_EQ(wake_changes, reconciler_.request(true, "control", "wake", now_));
+  const bool again_changes = reconciler_.request_changes(true);
+  EXPECT_FALSE(again_changes);
+  EXPECT_EQ(again_changes, reconciler_.request(true, "control", "again", now_));
+  EXPECT_FALSE(reconciler_.pinned());
+  reconciler_.hold_awake(AwakeHold{HoldReason::kWindow, "keep-warm", "window", {}, std::nullopt}, now_);
+  EXPECT_FALSE(reconciler_.pinned());
+  reconciler_.hold_awake(AwakeHold{HoldReason::kPin, "admin", "demo", {}, std::nullopt}, now_);
+  EXPECT_TRUE(reconciler_.pinned());
+}
+
 TEST_F(ReconcilerTest, ObservesBeforeActingAtStart) {
   reconciler_.request(true, "public-button", "pressed", now_);
   EXPECT_EQ(tick(), Command::kObserve);

@@ -35,15 +35,9 @@ std::vector<web::BackendView> App::backends() const {
     }
     if (ha_ && !ha_->leads(i)) {
       if (!ha_->etcd_reachable()) {
-        view.coordination =
-            "Unshelver cannot reach the store its controllers agree through: nothing is woken or put to "
-            "sleep "
-            "until it can. Please try again in a minute.";
+        view.coordination = web::Coordination::kStoreUnreachable;
       } else if (ha_->leader_of(i).empty()) {
-        view.coordination =
-            "Unshelver is handing " + view.label +
-            " over to another controller; this takes a few seconds, and this page moves on by "
-            "itself.";
+        view.coordination = web::Coordination::kHandingOver;
       }
     }
     if (activity_) {

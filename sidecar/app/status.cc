@@ -84,7 +84,7 @@ json backend_json(const web::BackendView& view) {
       {"error_reason", std::string(web::failure_code(failure))},
       {"error_summary", std::string(web::failure_summary(failure))},
       {"observe_error", view.observe_error},
-      {"coordination", view.coordination},
+      {"coordination", std::string(web::coordination_code(view.coordination))},
       {"action_in_flight",
        view.action_in_flight ? json(std::string(core::to_string(*view.action_in_flight))) : json()},
       {"requests_in_flight", view.requests_in_flight},

@@ -46,6 +46,13 @@ struct GateView {
   std::uint64_t in_flight_forgotten = 0;      // starts whose end never came
 };
 
+// With several controllers (ha/): whether one can act on a backend now, and if not, why.
+enum class Coordination {
+  kActing,            // this controller leads it, or another does and etcd answers (or no ha)
+  kStoreUnreachable,  // etcd does not answer: nothing is woken or shelved until it does
+  kHandingOver,       // etcd answers but no controller leads the backend yet
+};
+
 struct BackendView {
   std::string name;
   std::string label;  // what the pages show: the configured label, or the name
@@ -71,9 +78,9 @@ struct BackendView {
   std::optional<core::TimePoint> observed_at;
   std::string error;
   std::string observe_error;
-  // With ha: why no controller can act on the backend right now (etcd out of reach, no leader
-  // yet); "" while one can. The pages say it in place of their usual hint.
-  std::string coordination;
+  // With ha: why no controller can act on the backend right now. The pages say it in place of
+  // their usual hint (web/page_model.h).
+  Coordination coordination = Coordination::kActing;
   std::optional<core::Command> action_in_flight;
   int requests_in_flight = 0;
   bool wake_on_request = false;  // the backend's configuration: requests may wake it

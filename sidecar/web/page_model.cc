@@ -168,7 +168,15 @@ std::optional<WakeStep> current_step(const BackendView& view) {
 
 std::string hint(const BackendView& view) {
   // Nothing moves until a controller may act again: promising progress here would be untrue.
-  if (!view.coordination.empty()) return view.coordination;
+  switch (view.coordination) {
+    case Coordination::kActing: break;
+    case Coordination::kStoreUnreachable:
+      return "Unshelver cannot reach the store its controllers agree through: nothing is woken or put to "
+             "sleep until it can. Please try again in a minute.";
+    case Coordination::kHandingOver:
+      return "Unshelver is handing " + view.label +
+             " over to another controller; this takes a few seconds, and this page moves on by itself.";
+  }
   if (view.state == BackendState::kReady) return view.label + " is ready.";
   if (view.state == BackendState::kError) {
     return "You can try again: the cause may have passed. If it fails again, tell whoever runs " +
@@ -177,6 +185,15 @@ std::string hint(const BackendView& view) {
   // A sleeping backend moves on only when someone wakes it: say so rather than promise progress.
   if (!current_step(view)) return "Nothing happens until someone wakes " + view.label + ".";
   return "This page moves on to " + view.label + " by itself as soon as it is ready.";
+}
+
+std::string_view coordination_code(Coordination coordination) {
+  switch (coordination) {
+    case Coordination::kActing: return "";
+    case Coordination::kStoreUnreachable: return "etcd_unreachable";
+    case Coordination::kHandingOver: return "handing_over";
+  }
+  return "";
 }
 
 std::string duration_in_words(std::chrono::seconds duration) {

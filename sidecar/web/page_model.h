@@ -37,6 +37,8 @@ std::string_view step_label(WakeStep step);
 std::optional<WakeStep> current_step(const BackendView& view);
 // One sentence under the wake button: what happens next and whether the page moves by itself.
 std::string hint(const BackendView& view);
+// For /api/status: "" while a controller can act, else "etcd_unreachable" or "handing_over".
+std::string_view coordination_code(Coordination coordination);
 // A whole number of seconds in words for the pages that work without JavaScript: "10 minutes",
 // "1 minute", "45 seconds", "1 min 30 s".
 std::string duration_in_words(std::chrono::seconds duration);

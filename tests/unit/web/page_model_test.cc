@@ -74,9 +74,19 @@ TEST(PageModelTest, StepsFollowTheWake) {
   EXPECT_EQ(WakeStep::kRequested, current_step(view));
   EXPECT_EQ("This page moves on to GPU by itself as soon as it is ready.", hint(view));
   // With ha and no controller able to act, the pages say so instead of promising progress.
-  view.coordination = "Unshelver cannot reach the store its controllers agree through.";
-  EXPECT_EQ(view.coordination, hint(view));
-  view.coordination.clear();
+  view.coordination = Coordination::kStoreUnreachable;
+  EXPECT_EQ(
+      "Unshelver cannot reach the store its controllers agree through: nothing is woken or put to sleep "
+      "until it can. Please try again in a minute.",
+      hint(view));
+  EXPECT_EQ("etcd_unreachable", coordination_code(view.coordination));
+  view.coordination = Coordination::kHandingOver;
+  EXPECT_EQ(
+      "Unshelver is handing GPU over to another controller; this takes a few seconds, and this page "
+      "moves on by itself.",
+      hint(view));
+  view.coordination = Coordination::kActing;
+  EXPECT_EQ("", coordination_code(view.coordination));
   view.state = BackendState::kWaking;
   EXPECT_EQ(WakeStep::kMachineStarting, current_step(view));
   view.state = BackendState::kBooting;

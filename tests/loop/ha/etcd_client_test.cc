@@ -68,8 +68,8 @@ std::string read_file(const std::string& path) {
   return text.str();
 }
 
-// Runs a program to its end with its output in `log`; returns its exit status (-1: not run).
-int run(std::vector<std::string> argv, const std::string& log) {
+// Starts `argv` with its output (stdout and stderr) appended to `log`; returns its pid, or -1.
+pid_t spawn(std::vector<std::string> argv, const std::string& log) {
   std::vector<char*> args;
   args.reserve(argv.size() + 1);
   for (std::string& arg : argv) args.push_back(arg.data());
@@ -81,7 +81,13 @@ int run(std::vector<std::string> argv, const std::string& log) {
   pid_t pid = 0;
   const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return -1;
+  return rc == 0 ? pid : -1;
+}
+
+// Runs a program to its end with its output in `log`; returns its exit status (-1: not run).
+int run(std::vector<std::string> argv, const std::string& log) {
+  const pid_t pid = spawn(std::move(argv), log);
+  if (pid < 0) return -1;
   int status = 0;
   ::waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -123,18 +129,13 @@ class EtcdServer {
                                      "--log-outputs=" + dir_ + "/etcd.log",
                                      "--log-level=warn"};
     for (std::string& flag : extra) argv.push_back(std::move(flag));
-    std::vector<char*> args;
-    args.reserve(argv.size() + 1);
-    for (std::string& arg : argv) args.push_back(arg.data());
-    args.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
+    // A fresh directory: the output file is new, so appending is writing it from the start.
     const std::string out = dir_ + "/etcd.out";
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    const int rc = posix_spawn(&pid_, kEtcd, &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) return "cannot start etcd";
+    pid_ = spawn(std::move(argv), out);
+    if (pid_ < 0) {
+      pid_ = 0;
+      return "cannot start etcd";
+    }
     // Ready once the client port accepts: a single member is its own leader at once.
     const auto deadline = std::chrono::steady_clock::now() + 8s;
     while (std::chrono::steady_clock::now() < deadline) {

@@ -125,8 +125,10 @@ int App::start() {
     backends_.emplace_back().driver = std::make_unique<BackendDriver>(
         loop_.get(), backend, settings, std::move(provider), *client_,
         [this, index](const std::vector<core::Transition>& transitions,
-                      const std::vector<core::Notice>& notices,
-                      bool persist) { on_backend_change(backends_[index], transitions, notices, persist); });
+                      const std::vector<core::Notice>& notices, bool persist) {
+          on_backend_change(backends_[index], transitions, notices, persist);
+          notify_systemd_when_observed();
+        });
   }
   if (int code = start_events(); code != 0) return code;
   start_web();
@@ -178,7 +180,27 @@ int App::start() {
     spdlog::info("configuration reloaded: {}", handed_over_->summary);
     record_event("config_reloaded", "signal", handed_over_->summary);
   }
+  systemd_ = std::make_unique<io::SystemdNotifier>(loop_.get());
+  systemd_->start_watchdog();
+  // Well within systemd's default TimeoutStartSec= of 90 s.
+  constexpr std::chrono::seconds kMostReadyWait{60};
+  systemd_->ready_at_the_latest(kMostReadyWait, [this] {
+    return fmt::format("listening on {}; {} of {} backend(s) not observed yet (is the cloud reachable?)",
+                       listen_address(), backends_.size() - first_unobserved_, backends_.size());
+  });
+  notify_systemd_when_observed();
   return 0;
+}
+
+void App::notify_systemd_when_observed() {
+  if (!systemd_ || systemd_->ready_sent() || shutting_down_) return;
+  // A backend never returns to kUnknown, so each is looked at until it leaves it, and only then.
+  while (first_unobserved_ < backends_.size() &&
+         backends_[first_unobserved_].driver->reconciler().state() != core::BackendState::kUnknown) {
+    ++first_unobserved_;
+  }
+  if (first_unobserved_ < backends_.size()) return;
+  systemd_->ready(fmt::format("{} backend(s) observed, listening on {}", backends_.size(), listen_address()));
 }
 
 int App::start_listening() {
@@ -238,6 +260,7 @@ void App::on_signal(int number) {
     // A stop asked for during the handover wins: this App is already stopping gracefully, and no
     // next one is started.
     spdlog::info("{} during the reload: stopping instead", name);
+    if (systemd_) systemd_->stopping(name);
     release(reload_->handover);
     reload_.reset();
     return;
@@ -260,8 +283,12 @@ void App::reload_config() {
     return;
   }
   spdlog::info("SIGHUP: reading the configuration again");
+  // systemd shows the unit as reloading until READY=1: from this App when the file is refused,
+  // from the next one once it has observed every backend.
+  if (systemd_) systemd_->reloading();
   Result<core::Config> next = reread_();
   if (!next) {
+    if (systemd_) systemd_->ready("the new configuration was refused; the running one stays");
     ++reloads_refused_;
     ++revision_;
     spdlog::error("SIGHUP: the new configuration is refused, the running one stays:\n{}",
@@ -468,6 +495,7 @@ void App::begin_shutdown(const char* why) {
   }
   shutting_down_ = true;
   spdlog::info("{}: shutting down", why);
+  if (systemd_ && !reload_) systemd_->stopping(why);
   if (keep_warm_) keep_warm_->close();
   for (Backend& backend : backends_) backend.driver->shutdown();
   if (events_) events_->close();
@@ -510,6 +538,7 @@ int App::finish() {
   // Everything that owns handles is destroyed here, after uv_run has returned, so that no object
   // is destroyed inside one of its own callbacks; their close callbacks run when the loop closes.
   signals_.clear();
+  systemd_.reset();
   notifier_.reset();
   activity_.reset();
   router_.reset();

@@ -45,6 +45,7 @@
 #include "uv/http_server.h"
 #include "uv/loop.h"
 #include "uv/signal.h"
+#include "uv/systemd_notify.h"
 #include "web/event_stream.h"
 #include "web/hold_queue.h"
 #include "web/pages.h"
@@ -142,6 +143,10 @@ class App final : public web::Controller {
   std::string listen_address() const;
   // With ha: the coordinator, which leads or follows each backend instead of starting it here.
   void start_ha();
+  // systemd (uv/systemd_notify.h, config/unshelver.service): the watchdog, and READY=1 once the
+  // server listens and every backend has been observed once, the condition update_routing() also
+  // waits for. Called at the end of start() and after each backend change.
+  void notify_systemd_when_observed();
   // A wish that another controller's leader carries out: kNothingToDo when the leader's view
   // already has it.
   RequestOutcome pass_wish(std::size_t index, core::ha::Wish wish);
@@ -171,6 +176,8 @@ class App final : public web::Controller {
   std::unique_ptr<RecordedFence> fence_;          // ha_, then the events on disk: every driver's fence
   std::unique_ptr<io::HttpServer> server_;
   std::vector<std::unique_ptr<io::Signal>> signals_;
+  std::unique_ptr<io::SystemdNotifier> systemd_;  // after start() has succeeded
+  std::size_t first_unobserved_ = 0;              // backends before it have left kUnknown
   ConfigSource reread_;
   std::optional<Handover> handed_over_;  // from the previous App, when this one follows a reload
   std::optional<Reload> reload_;         // for the next App, once a reload has begun

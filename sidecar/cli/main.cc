@@ -24,6 +24,7 @@
 #include "caddy/renderer.h"
 #include "cli/dns_command.h"
 #include "cli/events_command.h"
+#include "cli/help.h"
 #include "cli/log_format.h"
 #include "cli/ops_command.h"
 #include "cli/report_command.h"
@@ -36,59 +37,12 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitUsage = 2;
 
-constexpr const char* kUsage = R"(unshelver: keeps an expensive cloud VM asleep until somebody needs it.
-
-Usage:
-  unshelver [run] [--config FILE]     run the sidecar (the default command)
-  unshelver demo [--listen ADDR] [--dir DIR] [--caddy-port PORT [--caddy-admin ADDR]]
-                                      run on the built-in simulated cloud: no credentials needed;
-                                      state in DIR (default .unshelver-demo); with --caddy-port,
-                                      Caddy runs in front on 127.0.0.1:PORT (its admin API at
-                                      ADDR, default 127.0.0.1:PORT+1) and Unshelver manages its
-                                      routing (DIR/Caddyfile, DIR/logs/access.log)
-  unshelver check-config [--config FILE]
-                                      validate a configuration and exit (0 valid, 2 invalid)
-  unshelver render-caddy [--config FILE] [--ready NAME]...
-                                      print the Caddyfile (or snippet) Unshelver would load into
-                                      Caddy: every backend asleep, except those named --ready
-  unshelver hash-key                  read an API key on standard input and print the
-                                      "sha256:..." line for a backend's api_keys (the key itself
-                                      never goes into a file, an argument or a log)
-  unshelver dns ensure FQDN IP [--ttl N] [--config FILE] [--wait-seconds N] [--json]
-                                      create or update the Designate A/AAAA record of FQDN so
-                                      that it holds exactly IP, and wait until it is ACTIVE
-                                      (exit 0 done or unchanged, 1 no zone, 2 API error, 64 usage;
-                                      `unshelver dns --help` for details)
-
-Asking the running instance (with the control token; exit 0 success, 1 not reached or failed,
-2 usage or configuration, 3 token refused, 4 no such backend):
-  unshelver status [--json]           the state of every backend, Caddy's routing, the event log
-                                      (without a token: the public view, labelled as such)
-  unshelver wake NAME [--wait [SECONDS]] [--json]
-                                      wake a backend; --wait follows it until it is ready
-  unshelver shelve NAME [--wait [SECONDS]] [--json]
-                                      put a backend to sleep; --wait follows it until it is asleep
-  unshelver events [--follow] [--backend NAME] [--limit N] [--json] [--local]
-                                      print the recorded events of the running instance
-  Each takes --config FILE, --url URL (else $UNSHELVER_URL, else the config's `listen`) and
-  --token-file FILE (else $UNSHELVER_CONTROL_TOKEN, else app.control_token); never the token
-  itself, which every user could read with `ps`. `unshelver COMMAND --help` for details.
-
-  unshelver report [--since DATE] [--until DATE] [--backend NAME] [--daily] [--json|--csv]
-                                      the savings report from the local event log (hours awake and
-                                      asleep, cost, savings); no running instance needed
-
-  unshelver --version | --help
-
-The configuration comes from --config, else $UNSHELVER_CONFIG, else ./config.yaml.
-Secrets may also come from the secrets_file it names and from UNSHELVER_* / OS_* variables.
-)";
-
 struct Options {
   std::string command = "run";
   std::string config_path;
   std::string listen;
   std::string log_level;
+  std::optional<unshelver::core::LogFormat> log_format;  // --log-format; else the configuration's
   std::string demo_dir;
   int caddy_port = 0;
   std::string caddy_admin;
@@ -120,6 +74,8 @@ std::string parse_arguments(int argc, char** argv, Options& options) {
       options.help = true;
     } else if (arg == "--version") {
       options.command = "version";
+    } else if (arg == "--man") {
+      options.command = "man";
     } else if (arg == "--config" || arg == "-c") {
       if (!value(options.config_path)) return "--config needs a file name";
     } else if (arg.rfind("--config=", 0) == 0) {
@@ -140,6 +96,10 @@ std::string parse_arguments(int argc, char** argv, Options& options) {
       options.ready.push_back(name);
     } else if (arg == "--log-level") {
       if (!value(options.log_level)) return "--log-level needs a level (trace, debug, info, warn, error)";
+    } else if (arg == "--log-format") {
+      std::string format;
+      if (value(format)) options.log_format = unshelver::app::parse_log_format(format);
+      if (!options.log_format) return "--log-format needs text or json";
     } else {
       return "unknown argument: " + arg;
     }
@@ -149,16 +109,16 @@ std::string parse_arguments(int argc, char** argv, Options& options) {
     return "--caddy-port and --dir are for `unshelver demo`";
   }
   if (options.command != "run" && options.command != "demo" && options.command != "check-config" &&
-      options.command != "render-caddy" && options.command != "version") {
+      options.command != "render-caddy" && options.command != "version" && options.command != "man") {
     return "unknown command: " + options.command;
   }
   return "";
 }
 
-void setup_logging(const std::string& level) {
+void setup_logging(const std::string& level, unshelver::core::LogFormat format) {
   auto logger = spdlog::stderr_color_mt("unshelver");
   spdlog::set_default_logger(logger);
-  unshelver::app::use_log_format();
+  unshelver::app::use_log_format(format);
   spdlog::set_level(spdlog::level::from_str(level.empty() ? "info" : level));
   spdlog::flush_on(spdlog::level::info);
 }
@@ -201,7 +161,8 @@ int render_caddy(const unshelver::core::Config& config, const Options& options) 
 int run_app(unshelver::core::Config config, const Options& options,
             const unshelver::app::ConfigSource& reread) {
   if (!options.listen.empty()) config.listen = options.listen;
-  setup_logging(options.log_level.empty() ? config.log_level : options.log_level);
+  setup_logging(options.log_level.empty() ? config.log_level : options.log_level,
+                options.log_format.value_or(config.log_format));
   unshelver::io::raise_descriptor_limit();
   std::optional<unshelver::app::Handover> handover;
   for (;;) {
@@ -214,6 +175,7 @@ int run_app(unshelver::core::Config config, const Options& options,
     }
     if (!reload) return code;
     if (options.log_level.empty()) spdlog::set_level(spdlog::level::from_str(reload->config.log_level));
+    if (!options.log_format) unshelver::app::use_log_format(reload->config.log_format);
     config = std::move(reload->config);
     handover = std::move(reload->handover);
   }
@@ -279,11 +241,15 @@ static int dispatch(int argc, char** argv) {
   }
   Options options;
   if (std::string problem = parse_arguments(argc, argv, options); !problem.empty()) {
-    std::fprintf(stderr, "unshelver: %s\n\n%s", problem.c_str(), kUsage);
+    std::fprintf(stderr, "unshelver: %s\n\n%s", problem.c_str(), unshelver::app::render_usage().c_str());
     return kExitUsage;
   }
   if (options.help) {
-    std::fputs(kUsage, stdout);
+    std::fputs(unshelver::app::render_usage().c_str(), stdout);
+    return kExitOk;
+  }
+  if (options.command == "man") {
+    std::fputs(unshelver::app::render_man_page(UNSHELVER_VERSION, UNSHELVER_MAN_DATE).c_str(), stdout);
     return kExitOk;
   }
   if (options.command == "version") {

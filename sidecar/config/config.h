@@ -20,6 +20,8 @@ using Millis = std::chrono::milliseconds;
 
 enum class ProviderKind { kOpenStack, kSim, kExoscale, kCommand };
 enum class AppEnvironment { kDevelopment, kProduction };
+// How log lines are written: text for people, or one JSON object a line for journald and log shippers.
+enum class LogFormat { kText, kJson };
 
 // What the reconciler does after a wake fails (for example "No valid host was found").
 // How a backend's VM is put to sleep, and so how it is woken (buttons[].sleep_action).
@@ -445,6 +447,7 @@ struct Config {
   std::string templates_dir;  // empty: the pages compiled into the binary
   std::string secrets_file;
   std::string log_level = "info";
+  LogFormat log_format = LogFormat::kText;
   HttpLimits http;
   ProxySettings proxy;
   CaddySettings caddy;

@@ -39,6 +39,7 @@ constexpr std::string_view kErrorPolicies[] = {"wait", "retry"};
 constexpr std::string_view kSleepActions[] = {"shelve", "stop", "suspend"};
 constexpr std::string_view kEnvironments[] = {"development", "production"};
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
+constexpr std::string_view kLogFormats[] = {"text", "json"};
 constexpr std::string_view kSchemes[] = {"http", "https"};
 constexpr std::string_view kIntegrations[] = {"full", "snippet"};
 constexpr std::string_view kRoutingModes[] = {"gate", "switch"};
@@ -650,6 +651,9 @@ const Key kKeys[] = {
     {.path = "log_level", .type = Type::kChoice, .origin = kOurs, .choices = kLogLevels, .fallback = "info", .example = "\"info\"",
      .help = "The least important log lines that are written.",
      .store = [](Draft& d, const Value& v) { d.config.log_level = v.text; }},
+    {.path = "log_format", .type = Type::kChoice, .origin = kOurs, .choices = kLogFormats, .fallback = "text", .example = "\"text\"",
+     .help = "text: one line for people; json: one JSON object a line (time, level, backend, event, message) for journald and log shippers.",
+     .store = [](Draft& d, const Value& v) { d.config.log_format = v.choice == 0 ? LogFormat::kText : LogFormat::kJson; }},
     {.path = "http", .type = Type::kSection, .origin = kOurs, .help = "Limits of the built-in HTTP server."},
     {.path = "http.max_url_bytes", .type = Type::kInteger, .origin = kOurs, .min = 1, .max = kMaxCount, .fallback = "8192", .example = "8192",
      .help = "Longest request target, in bytes.",

@@ -1,0 +1,287 @@
+"""The Debian package (scripts/package) and the service it installs.
+
+Builds the .deb from the binary under test (it does not rebuild the tree), then checks:
+  - its contents and control data (dpkg-deb -c / -I), Depends from dpkg-shlibdeps;
+  - lintian: any error fails, and so does any warning not listed in ACCEPTED_WARNINGS;
+  - the man page renders without a groff warning, and names every option of --help;
+  - dpkg installs it into a throwaway root (dpkg --root, maintainer scripts run chrootless with
+    DPKG_ROOT): the system user is made there, `systemd-analyze verify` accepts the unit, and a
+    purge removes it again;
+  - the installed binary, run as the unit runs it (Type=notify) beside a datagram socket standing
+    in for systemd's NOTIFY_SOCKET, with WATCHDOG_USEC: READY=1 once /healthz answers and every
+    backend is observed, WATCHDOG=1 while the loop turns and none while the process is stopped
+    (SIGSTOP: systemd would restart it), RELOADING=1 then READY=1 on SIGHUP, STOPPING=1 and exit 0
+    on SIGTERM, and with log_format: json every log line is one JSON object;
+  - where PID 1 is systemd (/run/systemd/system exists) and UNSHELVER_TEST_SYSTEM_INSTALL=1 allows
+    changing the machine: apt installs the package, and `systemctl enable --now`, reload and stop
+    work. Elsewhere that part is skipped with a message.
+"""
+import glob
+import gzip
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.request
+
+from harness import ADMIN, BINARY, SOURCE_DIR, free_port, require_peer, sim_config
+
+PACKAGE_TOOLS = ("dpkg-deb", "dpkg-shlibdeps", "lintian", "groff", "systemd-analyze", "systemd-sysusers")
+MISSING_TOOLS = [tool for tool in PACKAGE_TOOLS if shutil.which(tool) is None]
+
+# lintian warnings that this package accepts, with the reason. Anything else fails the test.
+ACCEPTED_WARNINGS = {
+    # The project has not chosen a licence yet: debian/copyright says so instead of naming one.
+    "copyright-not-using-common-license-for-unknown": "no licence chosen yet",
+    # scripts/package is dpkg-deb, not dpkg-buildpackage: the package has no source package and
+    # its changelog is generated with a placeholder entry.
+    "initial-upload-closes-no-bugs": "not uploaded to Debian",
+}
+
+NOTIFY_WAIT = 20.0
+
+
+def run(args, **kwargs):
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, **kwargs)
+
+
+@require_peer(not MISSING_TOOLS, " and ".join(MISSING_TOOLS) or "dpkg-dev")
+class PackageTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.workdir = tempfile.mkdtemp(prefix="unshelver-package-")
+        result = run([os.path.join(SOURCE_DIR, "scripts/package"), os.path.dirname(BINARY), cls.workdir])
+        if result.returncode != 0:
+            raise AssertionError(f"scripts/package failed ({result.returncode}):\n{result.stderr}")
+        cls.deb = result.stdout.strip().splitlines()[-1]
+        cls.root = os.path.join(cls.workdir, "root")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.workdir, ignore_errors=True)
+
+    def test_name_contents_and_control(self):
+        version = run([BINARY, "--version"]).stdout.split()[-1]
+        arch = run(["dpkg", "--print-architecture"]).stdout.strip()
+        self.assertEqual(f"unshelver_{version}-1_{arch}.deb", os.path.basename(self.deb))
+        listing = run(["dpkg-deb", "-c", self.deb]).stdout
+        for path in ("./usr/bin/unshelver", "./lib/systemd/system/unshelver.service",
+                     "./usr/lib/sysusers.d/unshelver.conf", "./etc/unshelver/config.yaml",
+                     "./usr/share/man/man8/unshelver.8.gz", "./usr/share/doc/unshelver/copyright",
+                     "./usr/share/doc/unshelver/changelog.Debian.gz"):
+            self.assertRegex(listing, re.escape(path) + r"\n", path)
+        for line in listing.splitlines():
+            self.assertIn(" root/root ", line, "every file belongs to root")
+        control = run(["dpkg-deb", "-f", self.deb]).stdout
+        self.assertRegex(control, r"(?m)^Package: unshelver$")
+        depends = re.search(r"(?m)^Depends: (.*)$", control).group(1)
+        for library in ("libc6", "libuv1", "libcurl4", "libyaml-cpp", "libspdlog"):
+            self.assertIn(library, depends)
+        self.assertIn("systemd", depends)
+        conffiles = run(["dpkg-deb", "-I", self.deb, "conffiles"]).stdout
+        self.assertEqual("/etc/unshelver/config.yaml\n", conffiles)
+        for script in ("postinst", "prerm", "postrm"):
+            text = run(["dpkg-deb", "-I", self.deb, script]).stdout
+            self.assertIn("unshelver.service", text, script)
+
+    def test_lintian_is_clean(self):
+        result = run(["lintian", "--tag-display-limit", "0", self.deb])
+        tags = [line for line in result.stdout.splitlines() if re.match(r"^[EW]: ", line)]
+        errors = [line for line in tags if line.startswith("E: ")]
+        self.assertEqual([], errors, result.stdout)
+        unexpected = [line for line in tags
+                      if line.startswith("W: ") and line.split()[2] not in ACCEPTED_WARNINGS]
+        self.assertEqual([], unexpected, result.stdout)
+
+    def test_man_page_renders_cleanly_and_names_every_option(self):
+        extracted = os.path.join(self.workdir, "man")
+        run(["dpkg-deb", "-x", self.deb, extracted])
+        with gzip.open(os.path.join(extracted, "usr/share/man/man8/unshelver.8.gz"), "rt") as page:
+            roff = page.read()
+        checked = run(["groff", "-man", "-ww", "-z"], input=roff)
+        self.assertEqual(0, checked.returncode, checked.stderr)
+        self.assertEqual("", checked.stderr)
+        rendered = run(["groff", "-man", "-Tutf8", "-P-cbu"], input=roff, env={**os.environ, "LC_ALL": "C.UTF-8"})
+        self.assertEqual("", rendered.stderr)
+        # groff writes "\-" as U+2212 on a UTF-8 terminal; compare options as typed.
+        text = rendered.stdout.replace("\u2212", "-").replace("\u2010", "-")
+        text = re.sub(r"-\n\s*", "-", text)  # an option broken across lines
+        usage = run([BINARY, "--help"]).stdout
+        for option in sorted(set(re.findall(r"--[a-z][a-z-]*", usage))):
+            self.assertIn(option, text, f"{option} of --help is missing from unshelver(8)")
+
+    def install_into_root(self):
+        """dpkg --root: the package database and the maintainer scripts act on the throwaway root."""
+        shutil.rmtree(self.root, ignore_errors=True)
+        for folder in ("var/lib/dpkg/info", "var/lib/dpkg/updates", "etc", "var/log"):
+            os.makedirs(os.path.join(self.root, folder), exist_ok=True)
+        open(os.path.join(self.root, "var/lib/dpkg/status"), "w").close()
+        dpkg = ["dpkg", f"--root={self.root}", "--force-script-chrootless", "--force-depends",
+                "--force-not-root", f"--log={self.workdir}/dpkg.log"]
+        return dpkg, run(dpkg + ["--install", self.deb])
+
+    def test_installs_into_a_root_and_purges(self):
+        dpkg, installed = self.install_into_root()
+        self.assertEqual(0, installed.returncode, installed.stdout + installed.stderr)
+        with open(os.path.join(self.root, "etc/passwd")) as passwd:
+            users = {line.split(":")[0]: line.strip().split(":") for line in passwd if line.strip()}
+        self.assertIn("unshelver", users, "postinst made the system user (sysusers.d)")
+        self.assertLess(int(users["unshelver"][2]), 1000, "a system user's id")
+        self.assertEqual("/var/lib/unshelver", users["unshelver"][5])
+        self.assertTrue(os.access(os.path.join(self.root, "usr/bin/unshelver"), os.X_OK))
+        status = run(dpkg + ["--status", "unshelver"]).stdout
+        self.assertIn("Status: install ok installed", status)
+        self.assertIn("/etc/unshelver/config.yaml", status)  # recorded as a conffile
+
+        # systemd-analyze verify needs the units the service names and its ExecReload's kill in the root.
+        units = os.path.join(self.root, "lib/systemd/system")
+        for target in glob.glob("/lib/systemd/system/*.target"):
+            shutil.copy(target, units)
+        os.makedirs(os.path.join(self.root, "bin"), exist_ok=True)
+        shutil.copy(shutil.which("kill") or "/bin/kill", os.path.join(self.root, "bin/kill"))
+        verified = run(["systemd-analyze", "verify", f"--root={self.root}", "unshelver.service"])
+        self.assertEqual(0, verified.returncode, verified.stdout + verified.stderr)
+        self.assertEqual("", verified.stderr.strip())
+
+        # ExecStartPre's check, on the conffile as installed: the example must at least parse.
+        example = run([os.path.join(self.root, "usr/bin/unshelver"), "check-config", "--config",
+                       os.path.join(self.root, "etc/unshelver/config.yaml")])
+        self.assertNotIn("unknown key", example.stderr)
+
+        purged = run(dpkg + ["--purge", "unshelver"])
+        self.assertEqual(0, purged.returncode, purged.stdout + purged.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.root, "usr/bin/unshelver")))
+        self.assertFalse(os.path.exists(os.path.join(self.root, "etc/unshelver/config.yaml")))
+
+    def test_runs_as_the_unit_runs_it_under_a_notify_socket(self):
+        _, installed = self.install_into_root()
+        self.assertEqual(0, installed.returncode, installed.stdout + installed.stderr)
+        binary = os.path.join(self.root, "usr/bin/unshelver")
+        port = free_port()
+        state = os.path.join(self.workdir, "state")
+        config_path = os.path.join(self.workdir, "config.yaml")
+        with open(config_path, "w") as config:
+            config.write(sim_config(state, port, idle_seconds=60, extra_top="log_format: json\n"))
+        notify_path = os.path.join(self.workdir, "notify.sock")
+        manager = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        manager.bind(notify_path)
+        self.addCleanup(manager.close)
+        log_path = os.path.join(self.workdir, "service.log")
+        watchdog_usec = 400_000  # WATCHDOG=1 every 0.2 s
+        env = {**os.environ, "NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": str(watchdog_usec)}
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen([binary, "run", "--config", config_path], stdout=log,
+                                       stderr=subprocess.STDOUT, env=env)
+        self.addCleanup(lambda: process.poll() is None and process.kill())
+        received = []  # (monotonic time, message)
+
+        def receive_until(predicate, timeout, what):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                manager.settimeout(max(0.01, deadline - time.monotonic()))
+                try:
+                    message = manager.recv(4096).decode()
+                except socket.timeout:
+                    break
+                received.append((time.monotonic(), message))
+                if predicate(message):
+                    return message
+            raise AssertionError(f"no {what} within {timeout} s; received: {[m for _, m in received]}\n"
+                                 + log_text())
+
+        def log_text():
+            with open(log_path, errors="replace") as log_file:
+                return log_file.read()
+
+        def http_get(path, headers=None):
+            request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status, response.read()
+
+        ready = receive_until(lambda m: "READY=1" in m.split("\n"), NOTIFY_WAIT, "READY=1")
+        # Sent once the server listens and the backend has been observed: both hold already.
+        self.assertEqual(200, http_get("/healthz")[0])
+        status = json.loads(http_get("/api/status", ADMIN)[1])
+        states = [backend["state"] for backend in status["backends"]]
+        self.assertTrue(states and "unknown" not in states, states)
+        self.assertIn("STATUS=1 backend(s) observed, listening on 127.0.0.1:", ready)
+
+        # The watchdog: several pings while the loop turns.
+        start = time.monotonic()
+        pings = 0
+        while pings < 3:
+            receive_until(lambda m: m == "WATCHDOG=1", 5, "WATCHDOG=1")
+            pings += 1
+        self.assertLess(time.monotonic() - start, 5)
+
+        # A stopped process sends nothing: systemd would kill and restart it at WatchdogSec.
+        process.send_signal(signal.SIGSTOP)
+        time.sleep(0.1)  # a datagram already on its way
+        manager.setblocking(False)
+        try:
+            while True:
+                manager.recv(4096)
+        except BlockingIOError:
+            pass
+        manager.setblocking(True)
+        silent = 5 * watchdog_usec / 1e6
+        manager.settimeout(silent)
+        try:
+            message = manager.recv(4096).decode()
+            self.fail(f"a stopped process sent {message!r}")
+        except socket.timeout:
+            pass
+        process.send_signal(signal.SIGCONT)
+        receive_until(lambda m: m == "WATCHDOG=1", 5, "WATCHDOG=1 after SIGCONT")
+
+        # SIGHUP: RELOADING=1 with the monotonic time, then READY=1 from the reloaded App.
+        process.send_signal(signal.SIGHUP)
+        reloading = receive_until(lambda m: m.startswith("RELOADING=1"), NOTIFY_WAIT, "RELOADING=1")
+        self.assertRegex(reloading, r"^RELOADING=1\nMONOTONIC_USEC=\d+$")
+        receive_until(lambda m: "READY=1" in m.split("\n"), NOTIFY_WAIT, "READY=1 after the reload")
+        self.assertEqual(200, http_get("/healthz")[0])
+
+        # SIGTERM: STOPPING=1 and a clean exit.
+        process.send_signal(signal.SIGTERM)
+        stopping = receive_until(lambda m: m.startswith("STOPPING=1"), NOTIFY_WAIT, "STOPPING=1")
+        self.assertIn("STATUS=SIGTERM", stopping)
+        self.assertEqual(0, process.wait(timeout=15), log_text())
+
+        # log_format: json: every line one object, with time, level and message; the backend's own
+        # lines name it.
+        with open(log_path) as log:
+            lines = [json.loads(line) for line in log if line.strip()]
+        self.assertGreater(len(lines), 3)
+        for line in lines:
+            self.assertRegex(line["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+            self.assertIn(line["level"], ("trace", "debug", "info", "warning", "error", "critical"))
+            self.assertIsInstance(line["message"], str)
+        self.assertTrue(any(line.get("backend") == "gpu" for line in lines))
+
+    @unittest.skipUnless(os.path.isdir("/run/systemd/system") and os.environ.get("UNSHELVER_TEST_SYSTEM_INSTALL") == "1",
+                         "needs systemd as PID 1 (/run/systemd/system) and UNSHELVER_TEST_SYSTEM_INSTALL=1, "
+                         "since it installs the package on this machine and starts the service")
+    def test_installs_starts_reloads_and_stops_under_systemd(self):
+        installed = run(["apt-get", "install", "-y", "--no-install-recommends", os.path.abspath(self.deb)])
+        self.assertEqual(0, installed.returncode, installed.stdout + installed.stderr)
+        self.addCleanup(lambda: run(["apt-get", "purge", "-y", "unshelver"]))
+        port = free_port()
+        with open("/etc/unshelver/config.yaml", "w") as config:
+            config.write(sim_config("/var/lib/unshelver", port, idle_seconds=60))
+        self.assertEqual(0, run(["systemctl", "enable", "--now", "unshelver"]).returncode)
+        self.assertEqual("active", run(["systemctl", "is-active", "unshelver"]).stdout.strip())
+        self.assertEqual(200, urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).status)
+        self.assertEqual(0, run(["systemctl", "reload", "unshelver"]).returncode)
+        self.assertEqual("active", run(["systemctl", "is-active", "unshelver"]).stdout.strip())
+        self.assertEqual(0, run(["systemctl", "stop", "unshelver"]).returncode)
+        self.assertEqual("inactive", run(["systemctl", "is-active", "unshelver"]).stdout.strip())
+
+
+if __name__ == "__main__":
+    unittest.main()

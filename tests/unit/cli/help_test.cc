@@ -73,7 +73,9 @@ TEST(Help, TheUsageKeepsItsShape) {
     const std::string line = usage.substr(line_start, end - line_start);
     line_start = end + 1;
     // Only a synopsis longer than the page may pass 100 columns.
-    if (line.find("  unshelver ") != 0) EXPECT_LE(line.size(), 100U) << line;
+    if (line.find("  unshelver ") != 0) {
+      EXPECT_LE(line.size(), 100U) << line;
+    }
   }
 }
 

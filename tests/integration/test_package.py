@@ -37,8 +37,6 @@ MISSING_TOOLS = [tool for tool in PACKAGE_TOOLS if shutil.which(tool) is None]
 
 # lintian warnings that this package accepts, with the reason. Anything else fails the test.
 ACCEPTED_WARNINGS = {
-    # The project has not chosen a licence yet: debian/copyright says so instead of naming one.
-    "copyright-not-using-common-license-for-unknown": "no licence chosen yet",
     # scripts/package is dpkg-deb, not dpkg-buildpackage: the package has no source package and
     # its changelog is generated with a placeholder entry.
     "initial-upload-closes-no-bugs": "not uploaded to Debian",

@@ -1,5 +1,5 @@
-// ConnectionMonitor: one netlink inet_diag dump per address family, every `interval`, while
-// there is an upstream to watch.
+// ConnectionMonitor: one netlink inet_diag dump of both address families, every `interval`,
+// while there is an upstream to watch.
 //
 // The kernel answers a dump by walking its whole established-socket hash table (sized from RAM:
 // 262,144 buckets on the 2-core benchmark machine), whatever the filter; the filter only saves copying
@@ -9,15 +9,18 @@
 // the filter once.
 //
 // Flow of one sample:
-//   1. A SOCK_DIAG_BY_FAMILY dump request (linux/sock_diag.h) with a struct inet_diag_req_v2
-//      (linux/inet_diag.h) asks for established TCP sockets, with INET_DIAG_INFO so that each
+//   1. A dump request (SOCK_DIAG_BY_FAMILY with a struct inet_diag_req_v2, linux/sock_diag.h,
+//      or the legacy TCPDIAG_GETSOCK with a struct inet_diag_req; linux/inet_diag.h) asks for
+//      established TCP sockets, with INET_DIAG_INFO so that each
 //      answer carries the socket's struct tcp_info (linux/tcp.h). An INET_DIAG_REQ_BYTECODE filter
 //      makes the kernel keep only sockets whose destination is one of the upstreams, so a busy
 //      host with thousands of client connections costs no more than a quiet one.
-//   2. The same dump is done for AF_INET and AF_INET6: a Go program such as Caddy may hold an
-//      AF_INET6 socket to an IPv4-mapped address (::ffff:10.0.0.5), which the kernel lists only in
-//      the AF_INET6 table. Answers are matched to upstreams again in user space, the authority on
-//      what is reported (the kernel filter is only an optimisation).
+//   2. Both families are dumped: a Go program such as Caddy may hold an AF_INET6 socket to an
+//      IPv4-mapped address (::ffff:10.0.0.5), which the kernel lists only in the AF_INET6 table.
+//      Where the kernel takes the legacy TCPDIAG_GETSOCK request, one dump covers both (one walk
+//      of the table instead of two); otherwise one SOCK_DIAG_BY_FAMILY dump per family. Answers
+//      are matched to upstreams again in user space, the authority on what is reported (the
+//      kernel filter is only an optimisation).
 //   3. Sockets owned by this process (the health prober's, whose quick probes are not Caddy's
 //      traffic) are dropped by inode: /proc/self/fd links sockets as "socket:[inode]", the same
 //      number the kernel reports as idiag_inode.
@@ -280,8 +283,11 @@ struct ConnectionMonitor::Impl {
   void close_socket();
   void close();
   void on_timer();
-  // Dumps both families with `filter` and appends the entries to `out`.
+  // Dumps both families with `filter` and appends the entries to `out`: in one request when
+  // single_dump_, else one per family.
   Status dump(const std::vector<std::uint8_t>& filter, std::vector<DiagEntry>& out);
+  // One dump request: the legacy TCPDIAG_GETSOCK for both families at once (family AF_UNSPEC),
+  // or SOCK_DIAG_BY_FAMILY for one.
   Status dump_family(std::uint8_t family, const std::vector<std::uint8_t>& filter,
                      std::vector<DiagEntry>& out);
   // The established connections to each of `watch`'s upstreams, in the same order, without this
@@ -299,6 +305,8 @@ struct ConnectionMonitor::Impl {
   bool watch_stale_ = false;
   Watch watch_;
   bool started_ = false;  // start() succeeded and close() was not called
+  // The kernel answered the legacy request that dumps both families in one walk (start()).
+  bool single_dump_ = false;
   std::uint64_t kernel_sockets_ = 0;
   int fd_ = -1;
   std::uint32_t sequence_ = 0;
@@ -340,7 +348,9 @@ void ConnectionMonitor::Impl::close() {
 
 Status ConnectionMonitor::Impl::dump(const std::vector<std::uint8_t>& filter, std::vector<DiagEntry>& out) {
   if (Status status = open_socket(); !status) return status;
-  for (std::uint8_t family : {std::uint8_t{AF_INET}, std::uint8_t{AF_INET6}}) {
+  const std::vector<std::uint8_t> families =
+      single_dump_ ? std::vector<std::uint8_t>{AF_UNSPEC} : std::vector<std::uint8_t>{AF_INET, AF_INET6};
+  for (std::uint8_t family : families) {
     Status status = dump_family(family, filter, out);
     if (!status) {
       // A dump abandoned halfway leaves its remaining messages queued: start the next one on a
@@ -354,23 +364,34 @@ Status ConnectionMonitor::Impl::dump(const std::vector<std::uint8_t>& filter, st
 
 Status ConnectionMonitor::Impl::dump_family(std::uint8_t family, const std::vector<std::uint8_t>& filter,
                                             std::vector<DiagEntry>& out) {
-  // The request: nlmsghdr, inet_diag_req_v2, then the bytecode as an INET_DIAG_REQ_BYTECODE
-  // attribute (the kernel finds it with nlmsg_find_attr after the request structure).
-  inet_diag_req_v2 request{};
-  request.sdiag_family = family;
-  request.sdiag_protocol = IPPROTO_TCP;
-  request.idiag_ext = 1U << (INET_DIAG_INFO - 1);
-  request.idiag_states = 1U << kTcpEstablished;
-
+  // The request: nlmsghdr, the request structure, then the bytecode as an INET_DIAG_REQ_BYTECODE
+  // attribute (the kernel finds it with nlmsg_find_attr after the request structure). The
+  // legacy struct inet_diag_req under TCPDIAG_GETSOCK dumps with the family AF_UNSPEC
+  // (inet_diag_dump_compat in net/ipv4/inet_diag.c), so one walk of the socket table, the cost
+  // of a dump, finds the sockets of both families; the answers are the same inet_diag_msg.
   const std::uint32_t sequence = ++sequence_;
   nlmsghdr header{};
-  header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
   header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   header.nlmsg_seq = sequence;
   std::vector<std::uint8_t> message;
-  append_bytes(message, header);
   message.resize(NLMSG_LENGTH(0));
-  append_bytes(message, request);
+  if (family == AF_UNSPEC) {
+    inet_diag_req request{};
+    request.idiag_family = AF_INET;  // Not used by a dump.
+    request.idiag_ext = 1U << (INET_DIAG_INFO - 1);
+    request.idiag_states = 1U << kTcpEstablished;
+    header.nlmsg_type = TCPDIAG_GETSOCK;
+    append_bytes(message, request);
+  } else {
+    inet_diag_req_v2 request{};
+    request.sdiag_family = family;
+    request.sdiag_protocol = IPPROTO_TCP;
+    request.idiag_ext = 1U << (INET_DIAG_INFO - 1);
+    request.idiag_states = 1U << kTcpEstablished;
+    header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    append_bytes(message, request);
+  }
+  std::memcpy(message.data(), &header, sizeof(header));
   message.resize(NLMSG_ALIGN(message.size()));
   if (!filter.empty()) {
     nlattr attribute{};
@@ -444,7 +465,7 @@ Status ConnectionMonitor::Impl::dump_family(std::uint8_t family, const std::vect
         if (error.error == 0) continue;  // An acknowledgement, not an error.
         return Error{"netlink sock_diag: " + errno_text(-error.error)};
       }
-      if (reply.nlmsg_type != SOCK_DIAG_BY_FAMILY || payload_length < sizeof(inet_diag_msg)) continue;
+      if (reply.nlmsg_type != header.nlmsg_type || payload_length < sizeof(inet_diag_msg)) continue;
 
       inet_diag_msg diag;
       std::memcpy(&diag, payload, sizeof(diag));
@@ -594,10 +615,15 @@ Status ConnectionMonitor::start() {
   if (impl_->fd_directory_ == nullptr) impl_->fd_directory_ = opendir("/proc/self/fd");
   // A dump that matches nothing proves that the kernel answers (a sandbox may allow the socket
   // but refuse the request) before the timer is armed.
+  // The single dump is tried first; a kernel that refuses it is asked once per family.
   std::vector<DiagEntry> none;
-  if (Status status = impl_->dump(reject_all_filter(), none); !status) {
-    impl_->close_socket();
-    return status;
+  impl_->single_dump_ = true;
+  if (Status single = impl_->dump(reject_all_filter(), none); !single) {
+    impl_->single_dump_ = false;
+    if (Status status = impl_->dump(reject_all_filter(), none); !status) {
+      impl_->close_socket();
+      return status;
+    }
   }
   impl_->started_ = true;
   impl_->arm_or_disarm();

@@ -538,7 +538,11 @@ TEST_F(ConnectionMonitorTest, TheKernelFilterPassesOnlyTheWatchedUpstreamsSocket
   before = monitor_->kernel_sockets();
   EXPECT_EQ(sample(v6_upstream).size(), 3u);
   EXPECT_EQ(monitor_->kernel_sockets() - before, 3u);
-  // Both at once: one filter of two conditions.
+  // Both at once, through the sampling timer (one dump of both families where the kernel allows
+  // it): one filter of two conditions, which also passes an IPv6 socket to the IPv4-mapped form
+  // of the IPv4 upstream.
+  ChildClient to_watched_mapped(AF_INET6, "::ffff:127.0.0.1", watched.port());
+  ASSERT_TRUE(to_watched_mapped.connected());
   monitor_->set_upstreams({v6_upstream, endpoint("127.0.0.1", watched.port())});
   Timer deadline(&loop_);
   deadline.start(5s, [&] { monitor_->close(); });
@@ -551,9 +555,12 @@ TEST_F(ConnectionMonitorTest, TheKernelFilterPassesOnlyTheWatchedUpstreamsSocket
   before = monitor_->kernel_sockets();
   ASSERT_TRUE(monitor_->start().ok());
   uv_run(&loop_, UV_RUN_DEFAULT);
-  EXPECT_EQ(monitor_->kernel_sockets() - before, 5u);
+  EXPECT_EQ(monitor_->kernel_sockets() - before, 6u);
   ASSERT_EQ(samples_[v6_upstream].size(), 1u);
   EXPECT_EQ(samples_[v6_upstream][0].size(), 3u);
+  const std::string v4_upstream = endpoint("127.0.0.1", watched.port());
+  ASSERT_EQ(samples_[v4_upstream].size(), 1u);
+  EXPECT_EQ(samples_[v4_upstream][0].size(), 3u);
 }
 
 TEST_F(ConnectionMonitorTest, NothingIsSampledWhileNoUpstreamIsWatched) {

@@ -16,6 +16,12 @@
 // therefore never decides a line differently from the reference; tests/fuzz/classifier_fuzz.cc
 // checks exactly that.
 //
+// Before either, a pre-scan (request_host) settles the lines of hosts that are none of the targets'
+// (most of a shared Caddy's log): it finds request.host and, when that host is nobody's, the line
+// is "other_host" without being validated (a product decision: such lines need no more). It is
+// exact about which field it found, and unsure (leaving the line to the parsers) otherwise; the
+// fuzz target checks that the reference never attributes a line it settled to a target.
+//
 // Duplicate keys follow nlohmann (and Python, and Go): the last one wins. Header names compare
 // case-insensitively, so several keys can name X-Served-By; a label in any of them counts.
 #include "activity/classifier.h"
@@ -26,9 +32,11 @@
 #include <charconv>
 #include <cstddef>
 #include <cstring>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <span>
+#include <unordered_set>
 
 #include "base/text.h"
 
@@ -46,6 +54,7 @@ std::string_view to_string(LineOutcome outcome) {
     case LineOutcome::kMalformedJson: return "malformed_json";
     case LineOutcome::kMissingField: return "missing_field";
     case LineOutcome::kWrongType: return "wrong_type";
+    case LineOutcome::kOtherHost: return "other_host";
   }
   return "unknown";
 }
@@ -56,7 +65,8 @@ using json = nlohmann::json;
 
 constexpr std::array kAllOutcomes = {LineOutcome::kActivity,     LineOutcome::kIgnored,
                                      LineOutcome::kOtherTraffic, LineOutcome::kMalformedJson,
-                                     LineOutcome::kMissingField, LineOutcome::kWrongType};
+                                     LineOutcome::kMissingField, LineOutcome::kWrongType,
+                                     LineOutcome::kOtherHost};
 
 // classify() counts through an index by outcome, so this array follows the enum's order.
 constexpr bool outcomes_in_enum_order() {
@@ -70,6 +80,9 @@ static_assert(outcomes_in_enum_order());
 // libstdc++'s std::regex matches recursively, so a long subject can exhaust the stack. User agents
 // are searched in their first 4 KiB only; real ones are a few hundred bytes.
 constexpr std::size_t kMaxRegexSubject = 4096;
+
+// Up to this many targets, the pre-scan compares a host with each instead of hashing it.
+constexpr std::size_t kFewTargets = 8;
 
 // Nesting deeper than this is left to the reference parser, whose parser does not recurse.
 constexpr int kMaxFastDepth = 32;
@@ -412,34 +425,38 @@ class LineWalker {
 
 // The quote index: one pass over the line that returns false if it holds a backslash, a control
 // character or a non-ASCII byte (the fast path handles none of those), and otherwise sets one bit
-// per '"' in `words` (one word per 64 bytes; `words` must have room for them).
-using IndexQuotes = bool (*)(std::string_view line, std::uint64_t* words);
+// per '"' in `words` (one word per 64 bytes; `words` must have room for them), and one bit per
+// 'h' or 'r' in `letters` (where a string "host" or "request" may begin, for the pre-scan).
+using IndexQuotes = bool (*)(std::string_view line, std::uint64_t* words, std::uint64_t* letters);
 
 // Handles the last, partial block through a padded copy, so that no load reads past the line.
 template <typename Block>
-bool index_blocks(std::string_view line, std::uint64_t* words, Block block) {
+bool index_blocks(std::string_view line, std::uint64_t* words, std::uint64_t* letters, Block block) {
   const std::size_t full = line.size() / 64;
   bool clean = true;
-  for (std::size_t w = 0; w < full; ++w) clean &= block(line.data() + 64 * w, words[w]);
+  for (std::size_t w = 0; w < full; ++w) clean &= block(line.data() + 64 * w, words[w], letters[w]);
   if (full * 64 < line.size()) {
     alignas(64) char tail[64];
     std::memset(tail, 'x', sizeof tail);
     std::memcpy(tail, line.data() + 64 * full, line.size() - 64 * full);
-    clean &= block(tail, words[full]);
+    clean &= block(tail, words[full], letters[full]);
   }
   return clean;
 }
 
-bool index_quotes_portable(std::string_view line, std::uint64_t* words) {
-  return index_blocks(line, words, [](const char* p, std::uint64_t& quotes) {
+bool index_quotes_portable(std::string_view line, std::uint64_t* words, std::uint64_t* letters) {
+  return index_blocks(line, words, letters, [](const char* p, std::uint64_t& quotes, std::uint64_t& hr) {
     std::uint64_t bits = 0;
+    std::uint64_t letter_bits = 0;
     bool clean = true;
     for (int i = 0; i < 64; ++i) {
       auto c = static_cast<unsigned char>(p[i]);
       clean &= c >= 0x20 && c < 0x80 && c != '\\';
       bits |= std::uint64_t{c == '"'} << i;
+      letter_bits |= std::uint64_t{c == 'h' || c == 'r'} << i;
     }
     quotes = bits;
+    hr = letter_bits;
     return clean;
   });
 }
@@ -447,32 +464,42 @@ bool index_quotes_portable(std::string_view line, std::uint64_t* words) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 // x86-64 always has SSE2; signed compares below 0x20 catch control characters and, since bytes
 // from 0x80 are negative, every non-ASCII byte as well.
-bool index_quotes_sse2(std::string_view line, std::uint64_t* words) {
+bool index_quotes_sse2(std::string_view line, std::uint64_t* words, std::uint64_t* letters) {
   const __m128i quote = _mm_set1_epi8('"');
   const __m128i backslash = _mm_set1_epi8('\\');
   const __m128i space = _mm_set1_epi8(0x20);
-  return index_blocks(line, words, [&](const char* p, std::uint64_t& quotes) {
+  const __m128i h = _mm_set1_epi8('h');
+  const __m128i r = _mm_set1_epi8('r');
+  return index_blocks(line, words, letters, [&](const char* p, std::uint64_t& quotes, std::uint64_t& hr) {
     std::uint64_t bits = 0;
+    std::uint64_t letter_bits = 0;
     __m128i bad = _mm_setzero_si128();
     for (int i = 0; i < 4; ++i) {
       __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + std::ptrdiff_t{16} * i));
       bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmplt_epi8(chunk, space), _mm_cmpeq_epi8(chunk, backslash)));
       auto mask = static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, quote)));
       bits |= std::uint64_t{mask} << (16 * i);
+      auto letter_mask = static_cast<std::uint16_t>(
+          _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(chunk, h), _mm_cmpeq_epi8(chunk, r))));
+      letter_bits |= std::uint64_t{letter_mask} << (16 * i);
     }
     quotes = bits;
+    hr = letter_bits;
     return _mm_movemask_epi8(bad) == 0;
   });
 }
 
 // Written out rather than through index_blocks(): a lambda does not inherit target("avx2"), so
 // it could not be inlined into the loop.
-__attribute__((target("avx2"))) bool index_quotes_avx2(std::string_view line, std::uint64_t* words) {
+__attribute__((target("avx2"))) bool index_quotes_avx2(std::string_view line, std::uint64_t* words,
+                                                       std::uint64_t* letters) {
   const __m256i quote = _mm256_set1_epi8('"');
+  const __m256i h = _mm256_set1_epi8('h');
+  const __m256i r = _mm256_set1_epi8('r');
   const __m256i backslash = _mm256_set1_epi8('\\');
   const __m256i space = _mm256_set1_epi8(0x20);
   __m256i bad = _mm256_setzero_si256();
-  auto block = [&](const char* p) __attribute__((target("avx2"), always_inline)) {
+  auto block = [&](const char* p, std::uint64_t& hr) __attribute__((target("avx2"), always_inline)) {
     __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
     bad =
@@ -481,15 +508,20 @@ __attribute__((target("avx2"))) bool index_quotes_avx2(std::string_view line, st
         bad, _mm256_or_si256(_mm256_cmpeq_epi8(low, backslash), _mm256_cmpeq_epi8(high, backslash)));
     auto low_bits = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(low, quote)));
     auto high_bits = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(high, quote)));
+    auto low_letters = static_cast<std::uint32_t>(
+        _mm256_movemask_epi8(_mm256_or_si256(_mm256_cmpeq_epi8(low, h), _mm256_cmpeq_epi8(low, r))));
+    auto high_letters = static_cast<std::uint32_t>(
+        _mm256_movemask_epi8(_mm256_or_si256(_mm256_cmpeq_epi8(high, h), _mm256_cmpeq_epi8(high, r))));
+    hr = std::uint64_t{low_letters} | (std::uint64_t{high_letters} << 32);
     return std::uint64_t{low_bits} | (std::uint64_t{high_bits} << 32);
   };
   const std::size_t full = line.size() / 64;
-  for (std::size_t w = 0; w < full; ++w) words[w] = block(line.data() + 64 * w);
+  for (std::size_t w = 0; w < full; ++w) words[w] = block(line.data() + 64 * w, letters[w]);
   if (full * 64 < line.size()) {
     alignas(64) char tail[64];
     std::memset(tail, 'x', sizeof tail);
     std::memcpy(tail, line.data() + 64 * full, line.size() - 64 * full);
-    words[full] = block(tail);
+    words[full] = block(tail, letters[full]);
   }
   return _mm256_testz_si256(bad, bad) != 0;
 }
@@ -513,6 +545,62 @@ std::vector<IndexVariant> index_variants() {
   return variants;
 }
 
+// The pre-scan: where `request.host` is, found without validating the whole line.
+//
+// It relies on one fact: the reference can attribute a line to a target only when the line is
+// valid JSON, so the pre-scan has to be right about valid lines only. It runs on a line that the
+// quote index accepted (no backslash, so every '"' delimits a string and the raw bytes between two
+// quotes are the string's value). The prefix up to the request's host is walked exactly, with the
+// fast path's strict Cursor: top-level members in order, skipping their values, until the first
+// key "request"; in its object, members until the first key "host", whose value must be a string.
+// Duplicate keys would make the reference take the last one, so the rest of the line must not
+// hold the bytes `"host"` or `"request"` anywhere (in a valid, escape-free line they occur
+// exactly where a string equals host or request; only a quote followed by 'h' or 'r' is looked
+// at). Anything else (whitespace, a host that is not a string, a second "request" or
+// "host", a value the Cursor does not take) makes it unsure, and the validating parse decides.
+bool request_host(Cursor& c, std::string_view& host) {
+  std::string_view key;
+  if (!c.consume('{')) return false;
+  for (;;) {
+    if (!c.key_and_colon(key)) return false;
+    if (is(key, "request")) break;
+    if (!c.skip_value(1) || !c.consume(',')) return false;
+  }
+  if (!c.consume('{')) return false;
+  for (;;) {
+    if (!c.key_and_colon(key)) return false;
+    if (is(key, "host")) break;
+    if (!c.skip_value(2) || !c.consume(',')) return false;
+  }
+  return c.string(host);
+}
+
+// Whether the bytes `"host"` or `"request"` occur in `line` from `from` on. Only a quote followed
+// by 'h' or 'r' can begin them: the quote and letter indexes give those places a word at a time.
+bool names_host_or_request_after(std::string_view line, std::size_t from, const std::uint64_t* quotes,
+                                 const std::uint64_t* letters) {
+  const std::size_t word_count = (line.size() + 63) / 64;
+  for (std::size_t w = from / 64; w < word_count; ++w) {
+    // Bit i: a quote at i - 1 (the previous word's last quote carries in).
+    const std::uint64_t after_quote = (quotes[w] << 1) | (w > 0 ? quotes[w - 1] >> 63 : 0);
+    std::uint64_t candidates = after_quote & letters[w];
+    if (w == from / 64) candidates &= ~std::uint64_t{0} << (from % 64);
+    while (candidates != 0) {
+      const std::size_t at = w * 64 + static_cast<std::size_t>(std::countr_zero(candidates)) - 1;
+      const std::string_view rest = line.substr(at);
+      if (rest.starts_with(R"("host")") || rest.starts_with(R"("request")")) return true;
+      candidates &= candidates - 1;
+    }
+  }
+  return false;
+}
+
+// Lower-case host names, found by a std::string_view without a copy.
+struct HostHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view host) const { return std::hash<std::string_view>{}(host); }
+};
+
 bool is_string_array(const json& value) {
   return value.is_array() &&
          std::all_of(value.begin(), value.end(), [](const json& e) { return e.is_string(); });
@@ -530,6 +618,9 @@ struct ActivityClassifier::Impl {
     std::string label;
   };
   std::vector<Target> targets;
+  // The targets' hosts, for the pre-scan, and the longest (a longer host is nobody's).
+  std::unordered_set<std::string, HostHash, std::equal_to<>> target_hosts;
+  std::size_t longest_target_host = 0;
 
   std::vector<std::string> user_agents;  // lower-case, non-empty
   std::array<bool, 256> agent_first_letters{};
@@ -540,8 +631,10 @@ struct ActivityClassifier::Impl {
 
   IndexQuotes index_quotes = index_variants().front().function;
 
-  // Reused on every line, so that the common path does not allocate.
-  std::vector<std::uint64_t> quotes;  // grows to the longest line seen, never shrinks
+  // Reused on every line, so that the common path does not allocate. Scratch space, also for the
+  // const pre-scan.
+  mutable std::vector<std::uint64_t> quotes;   // grows to the longest line seen, never shrinks
+  mutable std::vector<std::uint64_t> letters;  // the same size: where 'h' and 'r' are
   Values user_agent_values;
   Values label_values;
 
@@ -551,6 +644,8 @@ struct ActivityClassifier::Impl {
   Impl(const std::vector<ActivityTarget>& configured, const IgnoreRules& rules) {
     for (const auto& target : configured) {
       targets.push_back(Target{to_lower(host_without_port(target.host)), target.label});
+      target_hosts.insert(targets.back().host);
+      longest_target_host = std::max(longest_target_host, targets.back().host.size());
     }
     for (const auto& agent : rules.user_agents) {
       if (agent.empty()) continue;
@@ -646,11 +741,43 @@ struct ActivityClassifier::Impl {
     return result;
   }
 
-  bool classify_fast(std::string_view line, LineResult& result) {
+  // Whether `host` (as a line carries it: any case, maybe with a port) is a target's.
+  bool target_host(std::string_view host) const {
+    host = host_without_port(host);
+    if (host.size() > longest_target_host) return false;
+    // A few targets are compared directly: cheaper than hashing the host.
+    if (targets.size() <= kFewTargets) {
+      return std::any_of(targets.begin(), targets.end(),
+                         [host](const Target& target) { return iequals(host, target.host); });
+    }
+    std::array<char, 256> lower{};
+    if (host.size() > lower.size()) return target_hosts.contains(to_lower(host));
+    for (std::size_t i = 0; i < host.size(); ++i) lower[i] = ascii_lower(host[i]);
+    return target_hosts.contains(std::string_view(lower.data(), host.size()));
+  }
+
+  // The quote index of `line` into `quotes`; false when the line holds bytes that neither the
+  // pre-scan nor the fast walk handles (escapes, control characters, non-ASCII).
+  bool index(std::string_view line) const {
     std::size_t words = (line.size() + 63) / 64;
     if (quotes.size() < words + 2) quotes.resize(words + 2);
     quotes[words] = quotes[words + 1] = 0;  // see Cursor::take_quote()
-    if (!index_quotes(line, quotes.data())) return false;
+    if (letters.size() < words + 2) letters.resize(words + 2);
+    return index_quotes(line, quotes.data(), letters.data());
+  }
+
+  // The pre-scan, on a line index() accepted.
+  bool other_host_indexed(std::string_view line) const {
+    Cursor cursor{line.data(), line.size(), 0, quotes.data(), (line.size() + 63) / 64, 0, quotes[0]};
+    std::string_view host;
+    return request_host(cursor, host) && !target_host(host) &&
+           !names_host_or_request_after(line, cursor.pos, quotes.data(), letters.data());
+  }
+
+  bool other_host(std::string_view line) const { return index(line) && other_host_indexed(line); }
+
+  // The fast walk, on a line index() accepted.
+  bool classify_fast(std::string_view line, LineResult& result) {
     LineFacts facts;
     LineWalker walker(line, quotes.data(), facts, user_agent_values, label_values);
     if (!walker.walk()) return false;
@@ -753,7 +880,12 @@ ActivityClassifier& ActivityClassifier::operator=(ActivityClassifier&&) noexcept
 LineResult ActivityClassifier::classify(std::string_view line) {
   LineResult result;
   try {
-    if (impl_->classify_fast(line, result)) {
+    // One index serves both fast paths; a line it refuses goes straight to the reference.
+    const bool indexed = impl_->index(line);
+    if (indexed && impl_->other_host_indexed(line)) {
+      result.outcome = LineOutcome::kOtherHost;
+      ++counters_.prescan;
+    } else if (indexed && impl_->classify_fast(line, result)) {
       ++counters_.fast_path;
     } else {
       result = impl_->classify_reference(line);
@@ -785,6 +917,10 @@ bool ActivityClassifier::use_scan_variant(std::string_view name) {
     }
   }
   return false;
+}
+
+bool ActivityClassifier::other_host(std::string_view line) const {
+  return impl_->other_host(line);
 }
 
 LineResult ActivityClassifier::classify_reference(std::string_view line) const {

@@ -8,6 +8,10 @@
 // and ended at `ts` (Caddy writes the line when the response completes; caddy-facts §4b).
 // Lines matching an ignore rule (user agent, path, method) are counted apart and never count as
 // activity. Malformed lines are counted per reason and skipped: nothing in a line is fatal.
+//
+// A line of a host that is none of the backends' (a product decision: such lines need no
+// validation) is decided by a pre-scan that finds only `request.host`, and is counted as
+// "other_host" without a malformed-reason breakdown.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +38,9 @@ enum class LineOutcome {
   kMalformedJson,  // not a JSON object
   kMissingField,   // ts, request.host or resp_headers missing
   kWrongType,      // a field of the wrong JSON type
+  // The pre-scan found the request's host and it is none of the targets': the rest of the line
+  // was not validated, so a malformed line of another host is counted here too.
+  kOtherHost,
 };
 std::string_view to_string(LineOutcome outcome);
 
@@ -50,7 +57,8 @@ struct ClassifierCounters {
   std::map<std::string, std::uint64_t> by_outcome;  // "activity", "ignored", "malformed_json", ...
   std::vector<std::uint64_t> activity_by_backend;   // parallel to the targets
   std::vector<std::uint64_t> ignored_by_backend;
-  std::uint64_t fast_path = 0;  // lines decided by the fast path; the rest took the full parse
+  std::uint64_t fast_path = 0;  // lines decided by the fast walk
+  std::uint64_t prescan = 0;    // lines decided by the pre-scan (other hosts); the rest took the full parse
 };
 
 class ActivityClassifier {
@@ -61,8 +69,15 @@ class ActivityClassifier {
   ActivityClassifier(ActivityClassifier&&) noexcept;
   ActivityClassifier& operator=(ActivityClassifier&&) noexcept;
 
-  // Classifies and counts one line (without its trailing newline).
+  // Classifies and counts one line (without its trailing newline). A line whose request host is
+  // none of the targets' is kOtherHost as soon as the pre-scan has found that host; the others
+  // get the validating parse.
   LineResult classify(std::string_view line);
+  // The pre-scan alone: true when the line's request.host is certainly none of the targets',
+  // whatever the rest of the line holds. It then holds that classify_reference() attributes the
+  // line to no target (kOtherTraffic or a malformed kind); the fuzz target checks exactly that.
+  // False when the host is a target's or the pre-scan is unsure.
+  bool other_host(std::string_view line) const;
   // The same decision from a plain DOM parse (nlohmann::json), without the fast path and without
   // counting. This is the specification: classify() must always agree with it, and the fuzz
   // target (tests/fuzz/classifier_fuzz.cc) checks that on arbitrary bytes.

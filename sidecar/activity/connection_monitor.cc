@@ -1,15 +1,26 @@
-// ConnectionMonitor: one netlink inet_diag dump per address family, every `interval`.
+// ConnectionMonitor: one netlink inet_diag dump of both address families, every `interval`,
+// while there is an upstream to watch.
+//
+// The kernel answers a dump by walking its whole established-socket hash table (sized from RAM:
+// 262,144 buckets on the 2-core benchmark machine), whatever the filter; the filter only saves copying
+// the sockets that do not match. That walk is the cost of a sample, so the timer is stopped
+// while the set of upstreams is empty (the activity monitor watches only backends whose VM may
+// serve), and a change of the set costs nothing until the next sample, which parses it and builds
+// the filter once.
 //
 // Flow of one sample:
-//   1. A SOCK_DIAG_BY_FAMILY dump request (linux/sock_diag.h) with a struct inet_diag_req_v2
-//      (linux/inet_diag.h) asks for established TCP sockets, with INET_DIAG_INFO so that each
+//   1. A dump request (SOCK_DIAG_BY_FAMILY with a struct inet_diag_req_v2, linux/sock_diag.h,
+//      or the legacy TCPDIAG_GETSOCK with a struct inet_diag_req; linux/inet_diag.h) asks for
+//      established TCP sockets, with INET_DIAG_INFO so that each
 //      answer carries the socket's struct tcp_info (linux/tcp.h). An INET_DIAG_REQ_BYTECODE filter
 //      makes the kernel keep only sockets whose destination is one of the upstreams, so a busy
 //      host with thousands of client connections costs no more than a quiet one.
-//   2. The same dump is done for AF_INET and AF_INET6: a Go program such as Caddy may hold an
-//      AF_INET6 socket to an IPv4-mapped address (::ffff:10.0.0.5), which the kernel lists only in
-//      the AF_INET6 table. Answers are matched to upstreams again in user space, the authority on
-//      what is reported (the kernel filter is only an optimisation).
+//   2. Both families are dumped: a Go program such as Caddy may hold an AF_INET6 socket to an
+//      IPv4-mapped address (::ffff:10.0.0.5), which the kernel lists only in the AF_INET6 table.
+//      Where the kernel takes the legacy TCPDIAG_GETSOCK request, one dump covers both (one walk
+//      of the table instead of two); otherwise one SOCK_DIAG_BY_FAMILY dump per family. Answers
+//      are matched to upstreams again in user space, the authority on what is reported (the
+//      kernel filter is only an optimisation).
 //   3. Sockets owned by this process (the health prober's, whose quick probes are not Caddy's
 //      traffic) are dropped by inode: /proc/self/fd links sockets as "socket:[inode]", the same
 //      number the kernel reports as idiag_inode.
@@ -40,6 +51,7 @@
 #include <cstddef>
 #include <cstring>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
@@ -74,10 +86,19 @@ struct Upstream {
   std::uint16_t port = 0;
 
   std::size_t address_bytes() const { return family == AF_INET ? 4 : 16; }
-  bool same_endpoint(const Upstream& other) const {
-    return family == other.family && port == other.port && address == other.address;
-  }
 };
+
+// The endpoint as bytes (family, port, address), for finding an upstream or a socket's
+// destination in a hash map.
+std::string endpoint_key(int family, std::uint16_t port, const std::array<std::uint8_t, 16>& address) {
+  std::string key;
+  key.reserve(3 + address.size());
+  key.push_back(static_cast<char>(family));
+  key.push_back(static_cast<char>(port >> 8));
+  key.push_back(static_cast<char>(port & 0xff));
+  key.append(reinterpret_cast<const char*>(address.data()), address.size());
+  return key;
+}
 
 // One established socket from a dump, with its destination normalised: an IPv4-mapped IPv6
 // destination is rewritten as the IPv4 address it stands for.
@@ -88,11 +109,6 @@ struct DiagEntry {
   std::uint64_t inode = 0;
   std::uint32_t since_send_ms = 0;
   std::uint32_t since_recv_ms = 0;
-
-  bool matches(const Upstream& upstream) const {
-    return family == upstream.family && port == upstream.port &&
-           std::memcmp(address.data(), upstream.address.data(), upstream.address_bytes()) == 0;
-  }
 };
 
 using core::errno_text;
@@ -172,13 +188,15 @@ std::vector<std::uint8_t> build_filter(const std::vector<Upstream>& upstreams) {
   }
   if (conditions.empty() || total > kMaxBytecodeBytes) return {};
 
+  // Each JMP skips the whole rest of the program (the last condition has no JMP after it), so the
+  // program is built in one pass from its final length.
+  const std::size_t program_length = total - sizeof(inet_diag_bc_op);
   std::vector<std::uint8_t> program;
+  program.reserve(program_length);
   for (std::size_t i = 0; i < conditions.size(); ++i) {
     program.insert(program.end(), conditions[i].begin(), conditions[i].end());
     if (i + 1 == conditions.size()) break;
-    std::size_t rest = 0;
-    for (std::size_t j = i + 1; j < conditions.size(); ++j) rest += conditions[j].size();
-    rest += sizeof(inet_diag_bc_op) * (conditions.size() - i - 2);  // The JMPs after this one.
+    const std::size_t rest = program_length - program.size() - sizeof(inet_diag_bc_op);
     inet_diag_bc_op jump{};
     jump.code = INET_DIAG_BC_JMP;
     jump.yes = sizeof(inet_diag_bc_op);
@@ -225,6 +243,35 @@ std::unordered_set<std::uint64_t> own_socket_inodes(DIR* directory) {
   return inodes;
 }
 
+// What one sample looks for: the parsed upstreams (in the caller's order, duplicates kept), the
+// kernel filter over the distinct endpoints, and where each endpoint's sockets go.
+struct Watch {
+  std::vector<Upstream> upstreams;
+  std::vector<std::uint8_t> filter;
+  std::unordered_map<std::string, std::vector<std::size_t>> indices_by_endpoint;
+};
+
+// Linear in the number of upstreams: a thousand backends at start-up are one pass.
+Watch build_watch(const std::vector<std::string>& texts) {
+  Watch watch;
+  std::vector<Upstream> distinct;
+  for (const std::string& text : texts) {
+    auto upstream = parse_upstream(text);
+    if (!upstream) {
+      spdlog::warn("connection monitor: {}; in-flight requests to it are not seen", upstream.error().message);
+      continue;
+    }
+    auto [entry, added] = watch.indices_by_endpoint.try_emplace(
+        endpoint_key(upstream->family, upstream->port, upstream->address));
+    entry->second.push_back(watch.upstreams.size());
+    // The kernel filter needs each endpoint once; the callback still gets every upstream string.
+    if (added) distinct.push_back(*upstream);
+    watch.upstreams.push_back(std::move(*upstream));
+  }
+  watch.filter = build_filter(distinct);
+  return watch;
+}
+
 }  // namespace
 
 struct ConnectionMonitor::Impl {
@@ -236,20 +283,31 @@ struct ConnectionMonitor::Impl {
   void close_socket();
   void close();
   void on_timer();
-  // Dumps both families with `filter` and appends the entries to `out`.
+  // Dumps both families with `filter` and appends the entries to `out`: in one request when
+  // single_dump_, else one per family.
   Status dump(const std::vector<std::uint8_t>& filter, std::vector<DiagEntry>& out);
+  // One dump request: the legacy TCPDIAG_GETSOCK for both families at once (family AF_UNSPEC),
+  // or SOCK_DIAG_BY_FAMILY for one.
   Status dump_family(std::uint8_t family, const std::vector<std::uint8_t>& filter,
                      std::vector<DiagEntry>& out);
-  // The established connections to each of `upstreams`, in the same order, without this
+  // The established connections to each of `watch`'s upstreams, in the same order, without this
   // process's own sockets.
-  Result<std::vector<std::vector<core::ConnectionSample>>> sample(const std::vector<Upstream>& upstreams,
-                                                                  const std::vector<std::uint8_t>& filter);
+  Result<std::vector<std::vector<core::ConnectionSample>>> sample(const Watch& watch);
+  // Sampling runs while there is an upstream to watch, and only then: an idle host costs nothing.
+  void arm_or_disarm();
 
   uv_loop_t* loop_;
   std::chrono::milliseconds interval_;
   SampleCallback on_sample_;
-  std::vector<Upstream> upstreams_;
-  std::vector<std::uint8_t> filter_;
+  // The upstreams as last set; parsed into `watch_` (with the kernel filter) at the next sample,
+  // so a burst of changes (every backend's first report at start-up) costs one build.
+  std::vector<std::string> upstream_texts_;
+  bool watch_stale_ = false;
+  Watch watch_;
+  bool started_ = false;  // start() succeeded and close() was not called
+  // The kernel answered the legacy request that dumps both families in one walk (start()).
+  bool single_dump_ = false;
+  std::uint64_t kernel_sockets_ = 0;
   int fd_ = -1;
   std::uint32_t sequence_ = 0;
   std::vector<std::uint8_t> buffer_;
@@ -281,6 +339,7 @@ void ConnectionMonitor::Impl::close_socket() {
 }
 
 void ConnectionMonitor::Impl::close() {
+  started_ = false;
   timer_.reset();  // The Timer frees its handle through uv_close; the loop finishes it.
   close_socket();
   if (fd_directory_ != nullptr) closedir(fd_directory_);
@@ -289,7 +348,9 @@ void ConnectionMonitor::Impl::close() {
 
 Status ConnectionMonitor::Impl::dump(const std::vector<std::uint8_t>& filter, std::vector<DiagEntry>& out) {
   if (Status status = open_socket(); !status) return status;
-  for (std::uint8_t family : {std::uint8_t{AF_INET}, std::uint8_t{AF_INET6}}) {
+  const std::vector<std::uint8_t> families =
+      single_dump_ ? std::vector<std::uint8_t>{AF_UNSPEC} : std::vector<std::uint8_t>{AF_INET, AF_INET6};
+  for (std::uint8_t family : families) {
     Status status = dump_family(family, filter, out);
     if (!status) {
       // A dump abandoned halfway leaves its remaining messages queued: start the next one on a
@@ -303,23 +364,34 @@ Status ConnectionMonitor::Impl::dump(const std::vector<std::uint8_t>& filter, st
 
 Status ConnectionMonitor::Impl::dump_family(std::uint8_t family, const std::vector<std::uint8_t>& filter,
                                             std::vector<DiagEntry>& out) {
-  // The request: nlmsghdr, inet_diag_req_v2, then the bytecode as an INET_DIAG_REQ_BYTECODE
-  // attribute (the kernel finds it with nlmsg_find_attr after the request structure).
-  inet_diag_req_v2 request{};
-  request.sdiag_family = family;
-  request.sdiag_protocol = IPPROTO_TCP;
-  request.idiag_ext = 1U << (INET_DIAG_INFO - 1);
-  request.idiag_states = 1U << kTcpEstablished;
-
+  // The request: nlmsghdr, the request structure, then the bytecode as an INET_DIAG_REQ_BYTECODE
+  // attribute (the kernel finds it with nlmsg_find_attr after the request structure). The
+  // legacy struct inet_diag_req under TCPDIAG_GETSOCK dumps with the family AF_UNSPEC
+  // (inet_diag_dump_compat in net/ipv4/inet_diag.c), so one walk of the socket table, the cost
+  // of a dump, finds the sockets of both families; the answers are the same inet_diag_msg.
   const std::uint32_t sequence = ++sequence_;
   nlmsghdr header{};
-  header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
   header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   header.nlmsg_seq = sequence;
   std::vector<std::uint8_t> message;
-  append_bytes(message, header);
   message.resize(NLMSG_LENGTH(0));
-  append_bytes(message, request);
+  if (family == AF_UNSPEC) {
+    inet_diag_req request{};
+    request.idiag_family = AF_INET;  // Not used by a dump.
+    request.idiag_ext = 1U << (INET_DIAG_INFO - 1);
+    request.idiag_states = 1U << kTcpEstablished;
+    header.nlmsg_type = TCPDIAG_GETSOCK;
+    append_bytes(message, request);
+  } else {
+    inet_diag_req_v2 request{};
+    request.sdiag_family = family;
+    request.sdiag_protocol = IPPROTO_TCP;
+    request.idiag_ext = 1U << (INET_DIAG_INFO - 1);
+    request.idiag_states = 1U << kTcpEstablished;
+    header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    append_bytes(message, request);
+  }
+  std::memcpy(message.data(), &header, sizeof(header));
   message.resize(NLMSG_ALIGN(message.size()));
   if (!filter.empty()) {
     nlattr attribute{};
@@ -393,7 +465,7 @@ Status ConnectionMonitor::Impl::dump_family(std::uint8_t family, const std::vect
         if (error.error == 0) continue;  // An acknowledgement, not an error.
         return Error{"netlink sock_diag: " + errno_text(-error.error)};
       }
-      if (reply.nlmsg_type != SOCK_DIAG_BY_FAMILY || payload_length < sizeof(inet_diag_msg)) continue;
+      if (reply.nlmsg_type != header.nlmsg_type || payload_length < sizeof(inet_diag_msg)) continue;
 
       inet_diag_msg diag;
       std::memcpy(&diag, payload, sizeof(diag));
@@ -403,6 +475,9 @@ Status ConnectionMonitor::Impl::dump_family(std::uint8_t family, const std::vect
       entry.port = ntohs(diag.id.idiag_dport);
       entry.inode = diag.idiag_inode;
       normalise_v4_mapped(entry.family, entry.address);
+      // The kernel zeroes an IPv4 socket's unused address words; make sure of it, as endpoint
+      // keys compare all 16 bytes.
+      if (entry.family == AF_INET) std::fill(entry.address.begin() + 4, entry.address.end(), 0);
 
       // The attributes follow the message (rtattr layout, 4-byte aligned); INET_DIAG_INFO holds
       // struct tcp_info. Its length depends on the kernel: copy what both sides know, so fields
@@ -431,10 +506,10 @@ Status ConnectionMonitor::Impl::dump_family(std::uint8_t family, const std::vect
   return Error{"netlink sock_diag dump did not end after " + std::to_string(kMaxReceives) + " receives"};
 }
 
-Result<std::vector<std::vector<core::ConnectionSample>>> ConnectionMonitor::Impl::sample(
-    const std::vector<Upstream>& upstreams, const std::vector<std::uint8_t>& filter) {
+Result<std::vector<std::vector<core::ConnectionSample>>> ConnectionMonitor::Impl::sample(const Watch& watch) {
   std::vector<DiagEntry> entries;
-  if (Status status = dump(filter, entries); !status) return status.error();
+  if (Status status = dump(watch.filter, entries); !status) return status.error();
+  kernel_sockets_ += entries.size();
 
   std::unordered_set<std::uint64_t> own;
   if (!entries.empty()) {
@@ -455,21 +530,37 @@ Result<std::vector<std::vector<core::ConnectionSample>>> ConnectionMonitor::Impl
     }
   }
 
-  std::vector<std::vector<core::ConnectionSample>> result(upstreams.size());
+  std::vector<std::vector<core::ConnectionSample>> result(watch.upstreams.size());
   for (const DiagEntry& entry : entries) {
     if (own.contains(entry.inode)) continue;
-    for (std::size_t i = 0; i < upstreams.size(); ++i) {
-      if (entry.matches(upstreams[i])) {
-        result[i].push_back(core::ConnectionSample{entry.inode, entry.since_send_ms, entry.since_recv_ms});
-      }
+    // Normalised IPv4 destinations carry zeros beyond their 4 bytes, as parsed upstreams do.
+    auto found = watch.indices_by_endpoint.find(endpoint_key(entry.family, entry.port, entry.address));
+    if (found == watch.indices_by_endpoint.end()) continue;
+    for (std::size_t index : found->second) {
+      result[index].push_back(core::ConnectionSample{entry.inode, entry.since_send_ms, entry.since_recv_ms});
     }
   }
   return result;
 }
 
+void ConnectionMonitor::Impl::arm_or_disarm() {
+  if (!started_) return;
+  if (upstream_texts_.empty()) {
+    if (timer_) timer_->stop();
+    return;
+  }
+  if (!timer_) timer_ = std::make_unique<Timer>(loop_);
+  if (timer_->active()) return;
+  timer_->start_repeating(interval_, [this] { on_timer(); });
+}
+
 void ConnectionMonitor::Impl::on_timer() {
-  if (upstreams_.empty()) return;
-  auto result = sample(upstreams_, filter_);
+  if (watch_stale_) {
+    watch_ = build_watch(upstream_texts_);
+    watch_stale_ = false;
+  }
+  if (watch_.upstreams.empty()) return;
+  auto result = sample(watch_);
   if (!result) {
     // Logged once per outage: at one sample a second, every failure would flood the log. The
     // callback is not called, so the trackers keep their last state.
@@ -484,12 +575,12 @@ void ConnectionMonitor::Impl::on_timer() {
   failing_ = false;
 
   // Copies: the callback may call set_upstreams(), close() or even destroy the monitor.
-  std::vector<Upstream> upstreams = upstreams_;
+  std::vector<Upstream> upstreams = watch_.upstreams;
   SampleCallback callback = on_sample_;
   std::shared_ptr<bool> alive = alive_;
   for (std::size_t i = 0; i < upstreams.size(); ++i) {
     callback(upstreams[i].text, (*result)[i]);
-    if (!*alive || !timer_) return;
+    if (!*alive || !started_) return;
   }
 }
 
@@ -503,40 +594,39 @@ ConnectionMonitor::~ConnectionMonitor() {
 }
 
 void ConnectionMonitor::set_upstreams(const std::vector<std::string>& upstreams) {
-  std::vector<Upstream> parsed;
-  for (const std::string& text : upstreams) {
-    auto upstream = parse_upstream(text);
-    if (!upstream) {
-      spdlog::warn("connection monitor: {}; in-flight requests to it are not seen", upstream.error().message);
-      continue;
-    }
-    parsed.push_back(std::move(*upstream));
-  }
-  // The kernel filter needs each endpoint once; the callback still gets every upstream string.
-  std::vector<Upstream> distinct;
-  for (const Upstream& upstream : parsed) {
-    auto same = [&](const Upstream& other) { return other.same_endpoint(upstream); };
-    if (std::none_of(distinct.begin(), distinct.end(), same)) distinct.push_back(upstream);
-  }
-  impl_->filter_ = build_filter(distinct);
-  impl_->upstreams_ = std::move(parsed);
+  if (upstreams == impl_->upstream_texts_) return;
+  impl_->upstream_texts_ = upstreams;
+  impl_->watch_stale_ = true;
+  impl_->arm_or_disarm();
+}
+
+bool ConnectionMonitor::sampling() const {
+  return impl_->timer_ && impl_->timer_->active();
+}
+
+std::uint64_t ConnectionMonitor::kernel_sockets() const {
+  return impl_->kernel_sockets_;
 }
 
 Status ConnectionMonitor::start() {
-  if (impl_->timer_) return ok_status();
+  if (impl_->started_) return ok_status();
   if (Status status = impl_->open_socket(); !status) return status;
   // Opened now, while descriptors are plentiful (sample() retries if this fails).
   if (impl_->fd_directory_ == nullptr) impl_->fd_directory_ = opendir("/proc/self/fd");
   // A dump that matches nothing proves that the kernel answers (a sandbox may allow the socket
   // but refuse the request) before the timer is armed.
+  // The single dump is tried first; a kernel that refuses it is asked once per family.
   std::vector<DiagEntry> none;
-  if (Status status = impl_->dump(reject_all_filter(), none); !status) {
-    impl_->close_socket();
-    return status;
+  impl_->single_dump_ = true;
+  if (Status single = impl_->dump(reject_all_filter(), none); !single) {
+    impl_->single_dump_ = false;
+    if (Status status = impl_->dump(reject_all_filter(), none); !status) {
+      impl_->close_socket();
+      return status;
+    }
   }
-  impl_->timer_ = std::make_unique<Timer>(impl_->loop_);
-  Impl* impl = impl_.get();
-  impl_->timer_->start_repeating(impl_->interval_, [impl] { impl->on_timer(); });
+  impl_->started_ = true;
+  impl_->arm_or_disarm();
   return ok_status();
 }
 
@@ -547,8 +637,7 @@ void ConnectionMonitor::close() {
 Result<std::vector<core::ConnectionSample>> ConnectionMonitor::sample_now(const std::string& upstream) {
   auto parsed = parse_upstream(upstream);
   if (!parsed) return parsed.error();
-  std::vector<Upstream> upstreams{std::move(*parsed)};
-  auto result = impl_->sample(upstreams, build_filter(upstreams));
+  auto result = impl_->sample(build_watch({upstream}));
   if (!result) return result.error();
   return std::move((*result)[0]);
 }

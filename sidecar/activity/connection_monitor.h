@@ -35,10 +35,17 @@ class ConnectionMonitor {
   ConnectionMonitor(const ConnectionMonitor&) = delete;
   ConnectionMonitor& operator=(const ConnectionMonitor&) = delete;
 
-  // The upstreams to watch (IPv4 or IPv6 literal with port); replaces the previous set.
+  // The upstreams to watch (IPv4 or IPv6 literal with port); replaces the previous set. Cheap, and
+  // nothing when the set is the same: it is parsed, and the kernel filter built, once before the
+  // next sample. The timer runs only while the set is not empty.
   void set_upstreams(const std::vector<std::string>& upstreams);
   Status start();
   void close();
+  // Whether the sampling timer is armed (started, not closed, some upstream to watch).
+  bool sampling() const;
+  // Sockets the kernel's filter let through, over all samples so far (before this process's own
+  // are left out and before they are matched to upstreams again in user space).
+  std::uint64_t kernel_sockets() const;
   // One synchronous sample, for tests.
   Result<std::vector<core::ConnectionSample>> sample_now(const std::string& upstream);
 

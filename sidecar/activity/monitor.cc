@@ -82,16 +82,8 @@ Status ActivityMonitor::start() {
     }
   }
 
-  refresh_upstreams();
   flush_timer_ = std::make_unique<io::Timer>(loop_);
-  flush_timer_->start_repeating(std::chrono::seconds(5), [this] {
-    // Starts whose end never came are forgotten here too, even when nothing else happens.
-    for (Watched& watched : watched_) {
-      if (watched.driver->reconciler().requests_in_flight() > 0)
-        report_in_flight(watched, watched.driver->read_clock().mono);
-    }
-    if (dirty_) persist_();
-  });
+  refresh_upstreams();
 
   if (config_.activity_log_path.empty()) {
     spdlog::warn(
@@ -124,7 +116,26 @@ Status ActivityMonitor::start() {
 void ActivityMonitor::close() {
   if (follower_) follower_->close();
   if (monitor_) monitor_->close();
-  if (flush_timer_) flush_timer_->stop();
+  flush_timer_.reset();  // arm_flush() does nothing from now on.
+}
+
+void ActivityMonitor::arm_flush() {
+  // One-shot, armed by what gives it work: an idle process has no timer here at all.
+  if (!flush_timer_ || flush_timer_->active()) return;
+  flush_timer_->start(kFlushInterval, [this] { flush(); });
+}
+
+void ActivityMonitor::flush() {
+  // Starts whose end never came are forgotten here too, even when nothing else happens.
+  bool in_flight = false;
+  for (Watched& watched : watched_) {
+    if (watched.driver->reconciler().requests_in_flight() > 0) {
+      report_in_flight(watched, watched.driver->read_clock().mono);
+      in_flight = in_flight || watched.driver->reconciler().requests_in_flight() > 0;
+    }
+  }
+  if (dirty_) persist_();
+  if (in_flight || dirty_) arm_flush();
 }
 
 void ActivityMonitor::on_log_line(std::string_view line) {
@@ -148,28 +159,59 @@ void ActivityMonitor::on_log_line(std::string_view line) {
   watched.started.ended();
   report_in_flight(watched, now.mono);
   dirty_ = true;
+  arm_flush();
   on_change_();
 }
 
 void ActivityMonitor::refresh_upstreams() {
   if (!monitor_) return;
-  // A backend's upstream becomes known with the cloud's first report and may change after a
-  // wake (a new address); the monitor is told only when the set changed.
+  // A backend's connections are sampled only while its VM may serve (booting, ready, or in error
+  // while the cloud reports it running: the states in which its health is probed, and in which
+  // the idle rule can shelve it). A sleeping fleet is then not sampled at all. Its upstream
+  // becomes known with the cloud's first report and may change after a wake (a new address); the
+  // monitor is told only when the set changed.
   bool changed = false;
-  std::vector<std::string> upstreams;
-  for (Watched& watched : watched_) {
-    std::string upstream = watched.driver->config().inflight.enabled ? watched.driver->upstream() : "";
-    changed = changed || upstream != watched.upstream;
-    watched.upstream = upstream;
-    if (!upstream.empty()) upstreams.push_back(std::move(upstream));
+  std::vector<std::size_t> stopped;
+  for (std::size_t i = 0; i < watched_.size(); ++i) {
+    Watched& watched = watched_[i];
+    const bool sample =
+        watched.driver->config().inflight.enabled && watched.driver->reconciler().wants_health_probe();
+    std::string upstream = sample ? watched.driver->upstream() : "";
+    if (upstream == watched.upstream) continue;
+    changed = true;
+    if (!watched.upstream.empty()) stopped.push_back(i);
+    watched.upstream = std::move(upstream);
   }
-  if (changed) monitor_->set_upstreams(upstreams);
+  if (!changed) return;
+  watched_by_upstream_.clear();
+  std::vector<std::string> upstreams;
+  for (std::size_t i = 0; i < watched_.size(); ++i) {
+    if (watched_[i].upstream.empty()) continue;
+    auto [entry, added] = watched_by_upstream_.try_emplace(watched_[i].upstream);
+    entry->second.push_back(i);
+    if (added) upstreams.push_back(watched_[i].upstream);
+  }
+  monitor_->set_upstreams(upstreams);
+  // What the sampler said about an upstream no longer watched is stale: its long requests end now
+  // (the gate's open requests still count). Last, because reporting may change a backend, which
+  // calls this again.
+  for (std::size_t index : stopped) {
+    Watched& watched = watched_[index];
+    watched.inflight = tracker_for(watched.driver->config());
+    watched.sampled = {};
+    report_in_flight(watched, watched.driver->read_clock().mono);
+  }
 }
 
 void ActivityMonitor::on_connection_sample(const std::string& upstream,
                                            const std::vector<core::ConnectionSample>& sample) {
-  for (Watched& watched : watched_) {
-    if (watched.upstream != upstream) continue;
+  auto found = watched_by_upstream_.find(upstream);
+  if (found == watched_by_upstream_.end()) return;
+  // Copied: reporting may change a backend, which refreshes the map.
+  const std::vector<std::size_t> indices = found->second;
+  for (std::size_t index : indices) {
+    Watched& watched = watched_[index];
+    if (watched.upstream != upstream) continue;  // Changed by an earlier report of this loop.
     const core::MonoTime now = watched.driver->read_clock().mono;
     watched.sampled = watched.inflight.update(sample, now);
     report_in_flight(watched, now);
@@ -188,7 +230,10 @@ void ActivityMonitor::report_in_flight(Watched& watched, core::MonoTime now) {
     spdlog::debug("[{}] {} request(s) in flight", watched.driver->config().name, count);
     on_change_();
   }
-  if (count > 0) dirty_ = true;
+  if (count > 0) {
+    dirty_ = true;
+    arm_flush();
+  }
 }
 
 void ActivityMonitor::request_started(std::size_t index, bool counts_as_activity) {
@@ -242,6 +287,10 @@ void ActivityMonitor::write_status(json& document) const {
   }
   out["by_outcome"] = classifier_.counters().by_outcome;
   out["inflight_detection"] = monitor_ != nullptr;
+  // Whether the socket table is being sampled now, and for how many upstreams: none while every
+  // backend sleeps.
+  out["inflight_sampling"] = monitor_ != nullptr && monitor_->sampling();
+  out["inflight_upstreams"] = watched_by_upstream_.size();
   document["activity"] = std::move(out);
 }
 

@@ -3,9 +3,10 @@
 // Caddy's access log is followed (LogFollower) and each line classified (ActivityClassifier):
 // a line of a backend's host that no ignore rule matches is activity, and resets that backend's
 // idle clock. Requests in flight through Caddy are sampled (ConnectionMonitor) for every backend
-// with in-flight detection on, and a long request holds the idle clock (InflightTracker). The last
-// activity is persisted at most every few seconds (and at shutdown), which bounds what a crash
-// can lose to that window.
+// with in-flight detection on whose VM may serve (booting, ready, or error while running), and a
+// long request holds the idle clock (InflightTracker). The last activity is persisted at most
+// every few seconds (and at shutdown), which bounds what a crash can lose to that window. Nothing
+// here runs on a timer while nothing is awake and nothing is left to persist.
 //
 // The classifier also carries the ignore rules for live requests (wake on request) and the hosts
 // of the backends, so it exists even when no access log is followed.
@@ -13,6 +14,7 @@
 
 #include <uv.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -21,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "activity/classifier.h"
@@ -91,6 +94,11 @@ class ActivityMonitor {
   void report_in_flight(Watched& watched, core::MonoTime now);
   void on_log_line(std::string_view line);
   void on_connection_sample(const std::string& upstream, const std::vector<core::ConnectionSample>& sample);
+  // The flush persists the last activity (when dirty) and forgets the gate's starts whose end never
+  // came; it runs once kFlushInterval after something gave it work, and again while work remains.
+  void arm_flush();
+  void flush();
+  static constexpr std::chrono::seconds kFlushInterval{5};
 
   uv_loop_t* loop_;
   const core::Config& config_;
@@ -101,6 +109,8 @@ class ActivityMonitor {
   std::map<std::string, std::string> backend_by_host_;  // lower-case host -> backend name
   std::unique_ptr<io::LogFollower> follower_;
   std::unique_ptr<io::ConnectionMonitor> monitor_;
+  // The sampled upstreams, each with the backends (indices in watched_) that it serves.
+  std::unordered_map<std::string, std::vector<std::size_t>> watched_by_upstream_;
   std::unique_ptr<io::Timer> flush_timer_;
   bool dirty_ = false;
 };

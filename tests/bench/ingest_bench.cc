@@ -265,9 +265,12 @@ int classify(const char* path) {
   std::printf("classifier: %llu bytes, %llu lines in %.3f s: %.0f MB/s\n",
               static_cast<unsigned long long>(bytes), static_cast<unsigned long long>(counters.lines),
               seconds, static_cast<double>(bytes) / seconds / 1e6);
-  std::printf("  fast path: %llu lines (%.2f%%)\n", static_cast<unsigned long long>(counters.fast_path),
-              100.0 * static_cast<double>(counters.fast_path) /
-                  static_cast<double>(counters.lines ? counters.lines : 1));
+  const double lines = static_cast<double>(counters.lines ? counters.lines : 1);
+  std::printf("  pre-scan (other hosts): %llu lines (%.2f%%)\n",
+              static_cast<unsigned long long>(counters.prescan),
+              100.0 * static_cast<double>(counters.prescan) / lines);
+  std::printf("  fast walk: %llu lines (%.2f%%)\n", static_cast<unsigned long long>(counters.fast_path),
+              100.0 * static_cast<double>(counters.fast_path) / lines);
   for (const auto& [name, count] : counters.by_outcome) {
     std::printf("  %-15s %llu\n", name.c_str(), static_cast<unsigned long long>(count));
   }

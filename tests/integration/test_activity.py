@@ -144,6 +144,25 @@ class ActivityThroughCaddyTest(unittest.TestCase):
         self.assertAlmostEqual(slept_after, idle, delta=1.0)
         self.assertEqual(self.daemon.backend()["desired_by"], "idle-monitor")
 
+    def test_connections_are_sampled_only_while_the_backend_may_serve(self):
+        # Sampling walks the kernel's whole socket table: a sleeping backend must cost nothing.
+        self.start(idle_seconds=120)
+        activity = self.daemon.status()["activity"]
+        self.assertTrue(activity["inflight_detection"])
+        self.assertTrue(activity["inflight_sampling"])
+        self.assertEqual(activity["inflight_upstreams"], 1)
+        self.daemon.shelve()
+        self.daemon.wait_for_state("asleep", 10)
+        activity = self.daemon.status()["activity"]
+        self.assertFalse(activity["inflight_sampling"])
+        self.assertEqual(activity["inflight_upstreams"], 0)
+        self.assertEqual(self.daemon.backend()["requests_in_flight"], 0)
+        self.daemon.wake()
+        self.daemon.wait_for_state("ready", 10)
+        activity = self.daemon.status()["activity"]
+        self.assertTrue(activity["inflight_sampling"])
+        self.assertEqual(activity["inflight_upstreams"], 1)
+
     def test_ignored_user_agents_neither_keep_awake_nor_count(self):
         idle = 3
         self.start(idle_seconds=idle)

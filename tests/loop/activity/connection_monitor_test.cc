@@ -514,6 +514,93 @@ TEST_F(ConnectionMonitorTest, EveryUpstreamOfASetPassesTheKernelFilter) {
   EXPECT_EQ(samples_[upstreams.front()].size(), 2u);  // The duplicate is reported twice.
 }
 
+TEST_F(ConnectionMonitorTest, TheKernelFilterPassesOnlyTheWatchedUpstreamsSockets) {
+  // The kernel, not user space, drops the other sockets: it hands over exactly the watched
+  // upstream's client sockets, not those to another port, nor the server side of any connection.
+  Listener watched(AF_INET, "127.0.0.1");
+  Listener other(AF_INET, "127.0.0.1");
+  ASSERT_TRUE(watched.ok());
+  ASSERT_TRUE(other.ok());
+  ChildClient to_watched(AF_INET, "127.0.0.1", watched.port(), 2);
+  ChildClient to_other(AF_INET, "127.0.0.1", other.port(), 5);
+  ASSERT_TRUE(to_watched.connected());
+  ASSERT_TRUE(to_other.connected());
+  for (int i = 0; i < 2; ++i) ASSERT_GE(watched.accept_one(), 0);
+  std::uint64_t before = monitor_->kernel_sockets();
+  EXPECT_EQ(sample(endpoint("127.0.0.1", watched.port())).size(), 2u);
+  EXPECT_EQ(monitor_->kernel_sockets() - before, 2u);
+
+  Listener v6(AF_INET6, "::1");
+  if (!v6.ok()) GTEST_SKIP() << "no IPv6 loopback here";
+  ChildClient to_v6(AF_INET6, "::1", v6.port(), 3);
+  ASSERT_TRUE(to_v6.connected());
+  const std::string v6_upstream = "[::1]:" + std::to_string(v6.port());
+  before = monitor_->kernel_sockets();
+  EXPECT_EQ(sample(v6_upstream).size(), 3u);
+  EXPECT_EQ(monitor_->kernel_sockets() - before, 3u);
+  // Both at once, through the sampling timer (one dump of both families where the kernel allows
+  // it): one filter of two conditions, which also passes an IPv6 socket to the IPv4-mapped form
+  // of the IPv4 upstream.
+  ChildClient to_watched_mapped(AF_INET6, "::ffff:127.0.0.1", watched.port());
+  ASSERT_TRUE(to_watched_mapped.connected());
+  monitor_->set_upstreams({v6_upstream, endpoint("127.0.0.1", watched.port())});
+  Timer deadline(&loop_);
+  deadline.start(5s, [&] { monitor_->close(); });
+  on_sample_ = [&](const std::string& upstream, const std::vector<core::ConnectionSample>&) {
+    if (upstream != v6_upstream) {
+      monitor_->close();
+      deadline.stop();
+    }
+  };
+  before = monitor_->kernel_sockets();
+  ASSERT_TRUE(monitor_->start().ok());
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  EXPECT_EQ(monitor_->kernel_sockets() - before, 6u);
+  ASSERT_EQ(samples_[v6_upstream].size(), 1u);
+  EXPECT_EQ(samples_[v6_upstream][0].size(), 3u);
+  const std::string v4_upstream = endpoint("127.0.0.1", watched.port());
+  ASSERT_EQ(samples_[v4_upstream].size(), 1u);
+  EXPECT_EQ(samples_[v4_upstream][0].size(), 3u);
+}
+
+TEST_F(ConnectionMonitorTest, NothingIsSampledWhileNoUpstreamIsWatched) {
+  Listener listener(AF_INET, "127.0.0.1");
+  ASSERT_TRUE(listener.ok());
+  const std::string upstream = endpoint("127.0.0.1", listener.port());
+  ASSERT_TRUE(monitor_->start().ok());
+  EXPECT_FALSE(monitor_->sampling());
+  // No timer is armed: the loop has nothing to wait for and returns at once.
+  EXPECT_EQ(uv_run(&loop_, UV_RUN_DEFAULT), 0);
+  EXPECT_TRUE(samples_.empty());
+
+  monitor_->set_upstreams({upstream});
+  EXPECT_TRUE(monitor_->sampling());
+  Timer deadline(&loop_);
+  bool timed_out = false;
+  deadline.start(5s, [&] {
+    timed_out = true;
+    monitor_->close();
+  });
+  on_sample_ = [&](const std::string&, const std::vector<core::ConnectionSample>&) {
+    monitor_->set_upstreams({});  // The timer stops, so the loop ends by itself.
+    deadline.stop();
+  };
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  EXPECT_FALSE(timed_out);
+  EXPECT_FALSE(monitor_->sampling());
+  EXPECT_EQ(samples_[upstream].size(), 1u);
+
+  // Watched again, then closed: a later set does not re-arm the timer.
+  monitor_->set_upstreams({upstream});
+  EXPECT_TRUE(monitor_->sampling());
+  monitor_->close();
+  EXPECT_FALSE(monitor_->sampling());
+  monitor_->set_upstreams({upstream, upstream});
+  EXPECT_FALSE(monitor_->sampling());
+  EXPECT_EQ(uv_run(&loop_, UV_RUN_DEFAULT), 0);
+  EXPECT_EQ(samples_[upstream].size(), 1u);
+}
+
 TEST_F(ConnectionMonitorTest, ManyConnectionsSpanSeveralNetlinkDatagrams) {
   // About a hundred sockets with their tcp_info fill one netlink datagram, so 400 need several
   // receives, each of which makes the kernel queue the next part of the dump.

@@ -59,10 +59,20 @@ class ActivityClassifierTest : public ::testing::Test {
   explicit ActivityClassifierTest(IgnoreRules rules = IgnoreRules{})
       : classifier_(default_targets(), rules) {}
 
-  // Classifies through classify() and checks that the reference parser agrees.
+  // Classifies through classify() and checks that the reference parser agrees: exactly, or, for
+  // a line the pre-scan settled as another host's, in attributing it to no target.
   LineResult classify(std::string_view line) {
     LineResult result = classifier_.classify(line);
     LineResult reference = classifier_.classify_reference(line);
+    if (result.outcome == LineOutcome::kOtherHost) {
+      EXPECT_TRUE(classifier_.other_host(line)) << line;
+      EXPECT_EQ(result.backend, -1) << line;
+      EXPECT_EQ(reference.backend, -1) << line;
+      EXPECT_NE(reference.outcome, LineOutcome::kActivity) << line;
+      EXPECT_NE(reference.outcome, LineOutcome::kIgnored) << line;
+      return result;
+    }
+    EXPECT_FALSE(classifier_.other_host(line)) << line;
     EXPECT_EQ(result.outcome, reference.outcome) << line;
     EXPECT_EQ(result.backend, reference.backend) << line;
     EXPECT_EQ(result.reason, reference.reason) << line;
@@ -89,13 +99,87 @@ TEST_F(ActivityClassifierTest, RealGpuLineIsActivity) {
 }
 
 TEST_F(ActivityClassifierTest, RealFallbackAndLauncherLinesAreOtherTraffic) {
-  for (std::string_view line :
-       {kFallback503Line, kFallbackDownLine, kStaticPost503Line, kFallbackModeLine, kLauncherHostLine}) {
+  for (std::string_view line : {kFallback503Line, kFallbackDownLine, kStaticPost503Line, kFallbackModeLine}) {
     LineResult result = classify(line);
     EXPECT_EQ(result.outcome, LineOutcome::kOtherTraffic) << line;
     EXPECT_EQ(result.backend, -1) << line;
   }
-  EXPECT_EQ(classifier_.counters().fast_path, 5u);
+  EXPECT_EQ(classifier_.counters().fast_path, 4u);
+  // The launcher's host is no backend's: the pre-scan settles it.
+  LineResult launcher = classify(kLauncherHostLine);
+  EXPECT_EQ(launcher.outcome, LineOutcome::kOtherHost);
+  EXPECT_EQ(classifier_.counters().prescan, 1u);
+  EXPECT_EQ(classifier_.counters().fast_path, 4u);
+}
+
+TEST_F(ActivityClassifierTest, PreScanSettlesOtherHostsWithoutValidating) {
+  // A line of another host is "other_host" whatever follows its host: even cut short, or with
+  // a field of the wrong type, where the validating parse would name a malformed kind.
+  LineSpec spec;
+  spec.host = R"("www.example.org")";
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherHost);
+  std::string cut = spec.text();
+  cut.resize(cut.find("www.example.org") + 30);
+  EXPECT_EQ(classify(cut).outcome, LineOutcome::kOtherHost);
+  spec.resp_headers = R"({"X-Served-By":"gpu"})";
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherHost);
+  // Any spelling of a target's host, with or without its port, is ours: the full parse decides.
+  for (const char* host :
+       {R"("chat.localhost")", R"("CHAT.localhost:18080")", R"("draw.example.ORG")", R"("[::1]:8080")"}) {
+    spec.host = host;
+    spec.resp_headers = R"({"X-Served-By":["gpu"]})";
+    EXPECT_FALSE(classifier_.other_host(spec.text())) << host;
+    EXPECT_NE(outcome(spec), LineOutcome::kOtherHost) << host;
+  }
+}
+
+TEST_F(ActivityClassifierTest, PreScanFindsOnlyTheRequestsOwnHost) {
+  // "host" elsewhere is never taken for request.host: a capitalised Host header naming a target,
+  // a host key nested in a value before the request, a target's host in the URI or user agent.
+  LineSpec spec;
+  spec.host = R"("www.example.org")";
+  spec.request_headers = R"({"Host":["chat.localhost"],"User-Agent":["chat.localhost host"]})";
+  spec.uri = R"("/chat.localhost/host?host=chat.localhost")";
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherHost);
+  std::string nested = spec.text();
+  nested.insert(1, R"("extra":{"host":"chat.localhost","request":{"host":"chat.localhost"}},)");
+  EXPECT_EQ(classify(nested).outcome, LineOutcome::kOtherHost);
+  // Keys before the host inside the request, of every kind of value, are skipped exactly.
+  std::string odd = LineSpec{}.text();
+  odd.replace(odd.find(R"("host":"chat.localhost:18080")"),
+              std::string_view(R"("host":"chat.localhost:18080")").size(),
+              R"("tls":{"a":[1,{"b":"]"}],"c":null},"n":-1.5,"host":"other.example")");
+  EXPECT_TRUE(classifier_.other_host(odd));
+  EXPECT_EQ(classify(odd).outcome, LineOutcome::kOtherHost);
+}
+
+TEST_F(ActivityClassifierTest, PreScanIsUnsureOfRepeatedKeysEscapesAndOddForms) {
+  // The last duplicate wins in the reference: a second "host" or "request" anywhere after the
+  // first leaves the line to the full parse, which here finds a target's line.
+  std::string second_host = LineSpec{}.text();
+  second_host.replace(second_host.find(R"("host":"chat.localhost:18080")"),
+                      std::string_view(R"("host":"chat.localhost:18080")").size(),
+                      R"("host":"www.example.org","host":"chat.localhost")");
+  EXPECT_FALSE(classifier_.other_host(second_host));
+  EXPECT_EQ(classify(second_host).outcome, LineOutcome::kActivity);
+  LineSpec other;
+  other.host = R"("www.example.org")";
+  std::string second_request = other.text();
+  second_request.insert(second_request.size() - 1, R"(,"request":{"host":"chat.localhost"})");
+  EXPECT_FALSE(classifier_.other_host(second_request));
+  EXPECT_EQ(classify(second_request).outcome, LineOutcome::kActivity);
+  // An escape anywhere (it could spell "host"), whitespace, or a host that is not a string.
+  std::string escaped = other.text();
+  escaped.insert(escaped.size() - 1, R"(,"requ\u0065st":{"hos\u0074":"chat.localhost"})");
+  EXPECT_FALSE(classifier_.other_host(escaped));
+  EXPECT_EQ(classify(escaped).outcome, LineOutcome::kActivity);
+  std::string spaced = other.text();
+  spaced.insert(1, " ");
+  EXPECT_FALSE(classifier_.other_host(spaced));
+  EXPECT_EQ(classify(spaced).outcome, LineOutcome::kOtherTraffic);
+  other.host = R"(["www.example.org"])";
+  EXPECT_FALSE(classifier_.other_host(other.text()));
+  EXPECT_EQ(outcome(other), LineOutcome::kWrongType);
 }
 
 TEST_F(ActivityClassifierTest, HostIgnoresPortAndCase) {
@@ -105,11 +189,11 @@ TEST_F(ActivityClassifierTest, HostIgnoresPortAndCase) {
   spec.host = R"("CHAT.LocalHost:443")";
   EXPECT_EQ(outcome(spec), LineOutcome::kActivity);
   spec.host = R"("chat.localhost.evil:80")";
-  EXPECT_EQ(outcome(spec), LineOutcome::kOtherTraffic);
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherHost);
   spec.host = R"("xchat.localhost")";
-  EXPECT_EQ(outcome(spec), LineOutcome::kOtherTraffic);
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherHost);
   spec.host = R"("")";
-  EXPECT_EQ(outcome(spec), LineOutcome::kOtherTraffic);
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherHost);
 }
 
 TEST_F(ActivityClassifierTest, TargetHostCaseIsIrrelevantToo) {
@@ -131,7 +215,7 @@ TEST_F(ActivityClassifierTest, Ipv6Hosts) {
     EXPECT_EQ(result.backend, 2) << host;
   }
   spec.host = R"("[::2]:8080")";
-  EXPECT_EQ(outcome(spec), LineOutcome::kOtherTraffic);
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherHost);
 }
 
 TEST_F(ActivityClassifierTest, LabelMustMatchExactlyButMayBeAmongSeveral) {
@@ -189,9 +273,9 @@ TEST_F(ActivityClassifierTest, DefaultRulesIgnoreUptimeMonitorsCaseInsensitively
   EXPECT_EQ(outcome(spec), LineOutcome::kActivity);
   spec.request_headers = R"({"user-agent":["KUBE-PROBE/1.29"]})";
   EXPECT_EQ(outcome(spec), LineOutcome::kIgnored);
-  // A monitor on another host is simply other traffic.
+  // A monitor on another host is simply another host's line.
   spec.host = R"("launcher.localhost")";
-  EXPECT_EQ(outcome(spec), LineOutcome::kOtherTraffic);
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherHost);
 }
 
 class ActivityClassifierRulesTest : public ActivityClassifierTest {
@@ -335,6 +419,12 @@ TEST_F(ActivityClassifierTest, EveryScanVariantAgreesWithTheReference) {
     for (const std::string& line : lines) {
       LineResult result = classifier_.classify(line);
       LineResult reference = classifier_.classify_reference(line);
+      if (result.outcome == LineOutcome::kOtherHost) {
+        // The pre-scan, which uses the same quote index: it must be sure for the right reason.
+        EXPECT_TRUE(classifier_.other_host(line)) << variant << ": " << line;
+        EXPECT_EQ(reference.backend, -1) << variant << ": " << line;
+        continue;
+      }
       EXPECT_EQ(result.outcome, reference.outcome) << variant << ": " << line;
       EXPECT_EQ(result.backend, reference.backend) << variant << ": " << line;
       EXPECT_EQ(result.reason, reference.reason) << variant << ": " << line;
@@ -342,6 +432,63 @@ TEST_F(ActivityClassifierTest, EveryScanVariantAgreesWithTheReference) {
     // The plain lines (about a third) must take the fast path in every variant.
     EXPECT_GT(classifier_.counters().fast_path - fast_before, lines.size() / 4) << variant;
   }
+}
+
+TEST_F(ActivityClassifierTest, PreScanNeverSettlesATargetsLineUnderMutation) {
+  // The fuzz target's property, on a deterministic sample of mutations (insertions of the
+  // tokens that matter to the pre-scan, deletions, byte changes) of lines of ours and of others.
+  const std::vector<std::string> tokens = {R"("host")",
+                                           R"("request")",
+                                           R"(,"host":"chat.localhost")",
+                                           R"(,"request":{"host":"chat.localhost"})",
+                                           R"("Host":["chat.localhost"],)",
+                                           "\\",
+                                           "\\u0074",
+                                           " ",
+                                           "{",
+                                           "}",
+                                           "[",
+                                           "]",
+                                           "\"",
+                                           ",",
+                                           ":",
+                                           "1",
+                                           R"("www.example.org")",
+                                           R"("chat.localhost")"};
+  LineSpec other;
+  other.host = R"("www.example.org")";
+  const std::vector<std::string> seeds = {
+      LineSpec{}.text(), other.text(), std::string(kLauncherHostLine),
+      R"({"ts":1,"request":{"host":"x"},"resp_headers":{"X-Served-By":["gpu"]}})"};
+  std::uint64_t state = 17;
+  auto next = [&state](std::size_t below) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<std::size_t>((state >> 33) % below);
+  };
+  int settled = 0;
+  for (int round = 0; round < 20000; ++round) {
+    std::string line = seeds[next(seeds.size())];
+    for (int edits = 1 + static_cast<int>(next(3)); edits > 0; --edits) {
+      const std::size_t at = next(line.size() + 1);
+      switch (next(3)) {
+        case 0: line.insert(at, tokens[next(tokens.size())]); break;
+        case 1: line.erase(at, next(8)); break;
+        default:
+          if (at < line.size()) line[at] = tokens[next(tokens.size())][0];
+      }
+    }
+    LineResult reference = classifier_.classify_reference(line);
+    if (classifier_.other_host(line)) {
+      ++settled;
+      ASSERT_EQ(reference.backend, -1) << line;
+      ASSERT_EQ(classifier_.classify(line).outcome, LineOutcome::kOtherHost) << line;
+    } else {
+      ASSERT_EQ(classifier_.classify(line).outcome, reference.outcome) << line;
+    }
+  }
+  // The sample must exercise both sides.
+  EXPECT_GT(settled, 1000);
+  EXPECT_LT(settled, 19000);
 }
 
 TEST_F(ActivityClassifierTest, ValidJsonInUnusualFormsStillCounts) {
@@ -467,8 +614,9 @@ TEST_F(ActivityClassifierRulesTest, PatternsSeeTheFirstFourKibOfAHugeUserAgent) 
 
 TEST_F(ActivityClassifierTest, CountersAddUp) {
   const ClassifierCounters& counters = classifier_.counters();
-  EXPECT_EQ(counters.by_outcome.size(), 6u);
-  for (const char* key : {"activity", "ignored", "other", "malformed_json", "missing_field", "wrong_type"}) {
+  EXPECT_EQ(counters.by_outcome.size(), 7u);
+  for (const char* key :
+       {"activity", "ignored", "other", "malformed_json", "missing_field", "wrong_type", "other_host"}) {
     ASSERT_EQ(counters.by_outcome.count(key), 1u) << key;
     EXPECT_EQ(counters.by_outcome.at(key), 0u) << key;
   }
@@ -487,7 +635,8 @@ TEST_F(ActivityClassifierTest, CountersAddUp) {
 
   EXPECT_EQ(counters.lines, 7u);
   EXPECT_EQ(counters.by_outcome.at("activity"), 2u);
-  EXPECT_EQ(counters.by_outcome.at("other"), 1u);
+  EXPECT_EQ(counters.by_outcome.at("other"), 0u);
+  EXPECT_EQ(counters.by_outcome.at("other_host"), 1u);
   EXPECT_EQ(counters.by_outcome.at("malformed_json"), 1u);
   EXPECT_EQ(counters.by_outcome.at("missing_field"), 1u);
   EXPECT_EQ(counters.by_outcome.at("wrong_type"), 1u);
@@ -496,6 +645,7 @@ TEST_F(ActivityClassifierTest, CountersAddUp) {
   EXPECT_EQ(counters.ignored_by_backend, (std::vector<std::uint64_t>{1, 0, 0}));
   // The reference parser neither counts nor changes anything.
   classifier_.classify_reference(kGpuLine);
+  classifier_.other_host(kLauncherHostLine);
   EXPECT_EQ(counters.lines, 7u);
 }
 
@@ -517,8 +667,33 @@ TEST_F(ActivityClassifierTest, MovedClassifierKeepsCounting) {
 
 TEST(ActivityClassifier, NoTargetsMeansNoActivity) {
   ActivityClassifier classifier({}, IgnoreRules{});
-  EXPECT_EQ(classifier.classify(kGpuLine).outcome, LineOutcome::kOtherTraffic);
+  EXPECT_EQ(classifier.classify(kGpuLine).outcome, LineOutcome::kOtherHost);
   EXPECT_TRUE(classifier.counters().activity_by_backend.empty());
+}
+
+TEST(ActivityClassifier, PreScanKnowsEveryHostOfALargeFleet) {
+  // Beyond a few targets the pre-scan looks hosts up in a hash set: every spelling of every one
+  // of them must still be found, and only other hosts settled.
+  std::vector<ActivityTarget> targets;
+  for (int i = 0; i < 50; ++i) {
+    targets.push_back(
+        {"b" + std::to_string(i), "B" + std::to_string(i) + ".Example.org", "l" + std::to_string(i)});
+  }
+  ActivityClassifier classifier(targets, no_rules());
+  for (int i = 0; i < 50; ++i) {
+    LineSpec spec;
+    spec.host = "\"b" + std::to_string(i) + ".EXAMPLE.org:8443\"";
+    spec.resp_headers = R"({"X-Served-By":["l)" + std::to_string(i) + R"("]})";
+    EXPECT_FALSE(classifier.other_host(spec.text())) << i;
+    LineResult result = classifier.classify(spec.text());
+    EXPECT_EQ(result.outcome, LineOutcome::kActivity) << i;
+    EXPECT_EQ(result.backend, i);
+  }
+  LineSpec other;
+  other.host = R"("b50.example.org")";
+  EXPECT_TRUE(classifier.other_host(other.text()));
+  other.host = "\"" + std::string(300, 'b') + "\"";
+  EXPECT_TRUE(classifier.other_host(other.text()));
 }
 
 TEST(ActivityClassifier, OutcomeNames) {
@@ -528,6 +703,7 @@ TEST(ActivityClassifier, OutcomeNames) {
   EXPECT_EQ(to_string(LineOutcome::kMalformedJson), "malformed_json");
   EXPECT_EQ(to_string(LineOutcome::kMissingField), "missing_field");
   EXPECT_EQ(to_string(LineOutcome::kWrongType), "wrong_type");
+  EXPECT_EQ(to_string(LineOutcome::kOtherHost), "other_host");
 }
 
 TEST(ActivityClassifier, LiveRequestsMeetTheSameIgnoreRules) {

@@ -67,9 +67,9 @@ std::optional<BackendState> transition(BackendState from, BackendEvent event) {
 
     case S::kReady:
       switch (event) {
-        case E::kCloudRunning: return S::kReady;
-        // Ready straight from waking (its health passed first): the cloud is still finishing
-        // the wake it reports, which confirms rather than changes the state.
+        // Running confirms ready; so does starting when ready came straight from waking (its
+        // health passed first): the cloud is still finishing the wake it reports.
+        case E::kCloudRunning:
         case E::kCloudStarting: return S::kReady;
         case E::kHealthLost: return S::kBooting;
         case E::kSleepRequested:

@@ -1056,7 +1056,7 @@ class ReadinessTest : public ReconcilerTest {
   }
 
   // From asleep to a wake the cloud accepted and reports starting (the first observation after).
-  void wake_to_starting(BackendReconciler& reconciler, std::string upstream = "10.0.0.5:8080") {
+  void wake_to_starting(BackendReconciler& reconciler, const std::string& upstream = "10.0.0.5:8080") {
     ASSERT_EQ(reconciler.tick(now_), Command::kObserve);
     reconciler.on_observed(CloudObservation{Kind::kStopped, "SHELVED_OFFLOADED", "", upstream}, now_);
     reconciler.request(true, "public-button", "pressed", now_);

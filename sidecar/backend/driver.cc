@@ -346,7 +346,8 @@ void BackendDriver::sync_prober() {
     return;
   }
   const std::uint64_t generation = reconciler_.health_generation();
-  if (prober_.running() && prober_generation_ == generation) return;
+  const std::chrono::milliseconds interval = reconciler_.health_probe_interval();
+  if (prober_.running() && prober_generation_ == generation && prober_.target().interval == interval) return;
   prober_generation_ = generation;
   const std::string url = health_url();
   if (url.empty()) {
@@ -355,12 +356,12 @@ void BackendDriver::sync_prober() {
     reconciler_.on_health(false, "no upstream address is known for " + config_.name, read_clock());
     return;
   }
-  io::ProbeTarget target{url, config_.health.interval, config_.health.timeout, config_.verify_tls};
-  log_->debug("probing {} every {} ms", host_of(url), config_.health.interval.count());
+  io::ProbeTarget target{url, interval, config_.health.timeout, config_.verify_tls};
+  log_->debug("probing {} every {} ms", host_of(url), interval.count());
   prober_.start(std::move(target), [this, generation](bool passed, const std::string& detail) {
-    if (generation != reconciler_.health_generation()) return;  // from an earlier phase
+    // A result from an earlier phase is dropped by the reconciler.
+    if (!reconciler_.on_health_of(generation, passed, detail, read_clock())) return;
     if (!passed) log_->debug("health probe failed: {}", detail);
-    reconciler_.on_health(passed, detail, read_clock());
     dirty_ = true;
     run();
   });

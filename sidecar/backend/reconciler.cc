@@ -82,6 +82,15 @@ ReconcilerSettings ReconcilerSettings::from_config(const BackendConfig& backend,
   settings.error_retry_after = backend.error_retry_after;
   settings.health_successes_needed = std::max(1, backend.health.successes_needed);
   settings.health_failures_allowed = std::max(1, backend.health.failures_allowed);
+  // The fast phase never polls faster than once a second (the cloud API is shared with every
+  // other client of the project), nor slower than the configured interval.
+  settings.fast_poll_start = std::min(settings.poll_interval, std::chrono::milliseconds(1000));
+  // Until ready a visitor waits for the first passing probe: twice a second costs the backend
+  // nothing worth naming. A configured interval that is shorter still wins.
+  settings.probe_interval_ready = std::max(backend.health.interval, std::chrono::milliseconds(1));
+  settings.probe_interval_until_ready =
+      std::min(settings.probe_interval_ready, std::chrono::milliseconds(500));
+  settings.upstream_configured = !backend.upstream.empty();
   settings.boot_timeout = std::max(backend.boot_timeout, std::chrono::milliseconds(1));
   settings.dry_run = backend.dry_run;
   return settings;
@@ -276,13 +285,20 @@ void BackendReconciler::apply(BackendEvent event, const std::string& actor, cons
   if (*next == state_) return;  // a confirmation, not a change
 
   transitions_.push_back(Transition{state_, *next, event, actor, detail, now.wall, now.mono});
+  // Ready before the cloud said the VM runs: only a passing probe while waking leads there.
+  ahead_of_cloud_ = state_ == S::kWaking && *next == S::kReady;
   state_ = *next;
   state_since_ = now.mono;
   stale_observations_ = 0;
+  polls_since_change_ = 0;
 
   switch (state_) {
     case S::kWaking:
       if (!wake_started_) wake_started_ = now.mono;
+      // Probes begin now (wants_health_probe): none from an earlier phase may count.
+      ++health_generation_;
+      health_successes_ = 0;
+      health_failures_ = 0;
       break;
     case S::kBooting:
       ++health_generation_;
@@ -347,8 +363,10 @@ void BackendReconciler::on_action_done(Command command, ActionOutcome outcome, c
   }
   after_busy_ = outcome == ActionOutcome::kBusy;
   // The cloud records an accepted action at once (Nova sets task_state before it answers 202),
-  // so observing right away shows progress without waiting a poll interval.
+  // so observing right away shows progress without waiting a poll interval; the fast polls that
+  // follow start afresh.
   next_observe_at_ = now.mono;
+  polls_since_change_ = 0;
 }
 
 void BackendReconciler::on_observe_failed(const std::string& message, const ClockReading& now) {
@@ -365,6 +383,7 @@ void BackendReconciler::on_observed(const CloudObservation& observation, const C
   observed_at_ = now.mono;
   observe_error_.clear();
   if (!observation.upstream.empty()) upstream_ = observation.upstream;
+  if (observation.kind == Kind::kRunning) ahead_of_cloud_ = false;
   const BackendEvent event = event_for(observation.kind);
   const std::string what = "cloud reports " + std::string(to_string(observation.kind)) +
                            (observation.status.empty() ? "" : " (" + observation.status + ")");
@@ -398,10 +417,11 @@ void BackendReconciler::on_observed(const CloudObservation& observation, const C
     // Our last action met someone else's task: what the cloud shows now is the truth, and tick()
     // issues the command again if the VM is not where it is wanted.
     apply(event, "reconciler", what, now);
-  } else if (state_ == S::kWaking && observation.kind == Kind::kStopped) {
+  } else if ((state_ == S::kWaking || ahead_of_cloud_) && observation.kind == Kind::kStopped) {
     // The wake was accepted but the VM shows stopped: either the cloud has not begun yet, or the
     // wake failed without an error status (Nova's "No valid host" leaves the server shelved with
-    // no task). A provider that knows the reason says so in `detail`.
+    // no task). A provider that knows the reason says so in `detail`. (The same when the service
+    // already answered: the cloud has not caught up yet, or the wake failed after all.)
     if (!observation.detail.empty()) {
       fail(observation.detail, now);
     } else if (++stale_observations_ >= settings_.stale_observations_allowed) {
@@ -430,11 +450,32 @@ void BackendReconciler::on_observed(const CloudObservation& observation, const C
   }
   after_busy_ = false;
   next_observe_at_ = now.mono + observe_interval();
+  ++polls_since_change_;
+}
+
+bool BackendReconciler::on_health_of(std::uint64_t generation, bool passed, const std::string& detail,
+                                     const ClockReading& now) {
+  if (generation != health_generation_) return false;
+  on_health(passed, detail, now);
+  return true;
 }
 
 void BackendReconciler::on_health(bool passed, const std::string& detail, const ClockReading& now) {
   note(now);
-  if (state_ == S::kBooting) {
+  if (state_ == S::kWaking && wants_health_probe()) {
+    // The service answers before the cloud reports the VM running: it is up, and visitors may be
+    // sent on. A failure says nothing here (the VM is still starting); the cloud and the unshelve
+    // timeout decide how the wake goes until the service answers.
+    if (!passed) {
+      health_successes_ = 0;
+    } else if (++health_successes_ >= settings_.health_successes_needed) {
+      apply(E::kHealthPassed, "reconciler",
+            "health check passed before the cloud reported the VM running" +
+                (observation_ && !observation_->status.empty() ? " (cloud: " + observation_->status + ")"
+                                                               : std::string()),
+            now);
+    }
+  } else if (state_ == S::kBooting) {
     // Failures only say why; the boot timeout (check_deadlines) decides when booting has failed.
     if (passed) {
       health_failures_ = 0;
@@ -524,13 +565,13 @@ std::chrono::milliseconds BackendReconciler::sleep_retry_delay() const {
 }
 
 std::chrono::milliseconds BackendReconciler::observe_interval() const {
-  switch (state_) {
-    case S::kAsleep:
-    case S::kReady:
-    case S::kError:
-      return std::chrono::duration_cast<std::chrono::milliseconds>(settings_.steady_observe_interval);
-    default: return settings_.poll_interval;
-  }
+  const bool change_expected = state_ == S::kWaking || state_ == S::kBooting || state_ == S::kSleeping ||
+                               state_ == S::kUnknown || (state_ == S::kReady && ahead_of_cloud_);
+  if (!change_expected) return settings_.steady_observe_interval;
+  // While something changes: fast_poll_start, then twice as long after each observation, up to
+  // the configured poll interval (plain doubling, no jitter: one backend's polls never stampede).
+  return backoff_delay(BackoffPolicy{settings_.fast_poll_start, settings_.poll_interval, 0.0},
+                       polls_since_change_ + 1, 0.0);
 }
 
 bool BackendReconciler::observation_due(const ClockReading& now) const {

@@ -118,6 +118,15 @@ struct BackendSnapshot {
 struct ReconcilerSettings {
   std::chrono::milliseconds poll_interval{10'000};            // observe while something changes
   std::chrono::milliseconds steady_observe_interval{60'000};  // observe while nothing should change
+  // While something changes, the first observation after each change of state comes this soon,
+  // each further one twice as late, up to poll_interval: a cloud that finishes within seconds is
+  // seen within about a second, and one that takes minutes is asked no more often than before.
+  std::chrono::milliseconds fast_poll_start{1000};
+  // Health probes until the backend is ready (waking, booting), and once it is (ready, error).
+  std::chrono::milliseconds probe_interval_until_ready{500};
+  std::chrono::milliseconds probe_interval_ready{10'000};
+  // The backend's upstream is configured, so it is known before the cloud reports an address.
+  bool upstream_configured = false;
   std::chrono::seconds idle_timeout{3600};
   std::chrono::seconds unshelve_timeout{1800};
   ErrorPolicy on_error = ErrorPolicy::kWaitForAdmin;
@@ -149,6 +158,10 @@ class BackendReconciler {
   void on_action_done(Command command, ActionOutcome outcome, const std::string& message,
                       const ClockReading& now);
   void on_health(bool passed, const std::string& detail, const ClockReading& now);
+  // The same for a probe started in `generation` (health_generation() when it was started): a
+  // result from an earlier phase is dropped. Returns whether it was taken.
+  bool on_health_of(std::uint64_t generation, bool passed, const std::string& detail,
+                    const ClockReading& now);
   void on_activity(MonoTime at);
   // Long requests to the backend still in flight (an LLM stream Caddy has not logged yet), and
   // the last moment one was seen busy. While count > 0 the idle clock is held; each report also
@@ -181,13 +194,24 @@ class BackendReconciler {
   std::vector<Notice> take_notices();
   // Health is probed while the VM runs on the awake side, and also in `error` while the cloud
   // reports it running and it is wanted awake: a boot slower than its timeout, or a service that
-  // came back, returns the backend to `ready` (where the idle rule can put it to sleep).
+  // came back, returns the backend to `ready` (where the idle rule can put it to sleep). It is
+  // probed while a wake of ours is under way, once an address is known (configured, or the last
+  // one the cloud reported): a service that answers is up, whatever the cloud still shows.
   bool wants_health_probe() const {
-    return state_ == BackendState::kBooting || state_ == BackendState::kReady ||
+    return (state_ == BackendState::kWaking && desired_.awake &&
+            (settings_.upstream_configured || !upstream_.empty())) ||
+           state_ == BackendState::kBooting || state_ == BackendState::kReady ||
            (state_ == BackendState::kError && desired_.awake && vm_reported_running());
   }
-  // Every change of the health probe's purpose (new boot, ready) bumps this, so the driver can
-  // discard a probe result that belongs to an earlier phase.
+  // How often to probe: fast until the backend is ready, since a visitor waits for that moment;
+  // at the configured interval once it serves (or in `error`, where nobody is waiting for it).
+  std::chrono::milliseconds health_probe_interval() const {
+    return state_ == BackendState::kWaking || state_ == BackendState::kBooting
+               ? settings_.probe_interval_until_ready
+               : settings_.probe_interval_ready;
+  }
+  // Every change of the health probe's purpose (new wake, boot, ready) bumps this, so that a probe
+  // result belonging to an earlier phase is discarded (on_health_of).
   std::uint64_t health_generation() const { return health_generation_; }
 
   // Views (times on the monotonic clock; ClockReading::wall_of shows them).
@@ -265,6 +289,13 @@ class BackendReconciler {
   std::optional<CloudObservation> observation_;
   std::optional<MonoTime> observed_at_;
   MonoTime next_observe_at_{};
+  // Observations since the state last changed (or an action was answered), for the fast polls'
+  // back-off (observe_interval()).
+  int polls_since_change_ = 0;
+  // Ready straight from waking: the service answered before the cloud reported the VM running.
+  // Until the cloud does, its "starting" confirms the state and a "stopped" is a stale view, as
+  // while waking, and the cloud is still polled as during a change.
+  bool ahead_of_cloud_ = false;
   std::string observe_error_;
   int stale_observations_ = 0;
   // The last wake or sleep met another task (kBusy): the next observation is taken as the truth

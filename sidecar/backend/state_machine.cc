@@ -47,6 +47,9 @@ std::optional<BackendState> transition(BackendState from, BackendEvent event) {
         // the cloud's message; a plain stop observation is taken as the truth.
         case E::kCloudStopped: return S::kAsleep;
         case E::kCloudStopping: return S::kSleeping;
+        // Health is probed while waking too: a service that answers is up, whatever the cloud
+        // still shows (its status often lags the guest by several seconds).
+        case E::kHealthPassed: return S::kReady;
         case E::kFailed: return S::kError;
         default: return std::nullopt;
       }
@@ -64,7 +67,10 @@ std::optional<BackendState> transition(BackendState from, BackendEvent event) {
 
     case S::kReady:
       switch (event) {
-        case E::kCloudRunning: return S::kReady;
+        // Running confirms ready; so does starting when ready came straight from waking (its
+        // health passed first): the cloud is still finishing the wake it reports.
+        case E::kCloudRunning:
+        case E::kCloudStarting: return S::kReady;
         case E::kHealthLost: return S::kBooting;
         case E::kSleepRequested:
         case E::kCloudStopping: return S::kSleeping;

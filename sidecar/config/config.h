@@ -36,7 +36,8 @@ enum class ErrorPolicy {
   kRetry,         // Wake again after `error_retry_after`, while the desired state is still awake.
 };
 
-// How a backend's health is probed once the cloud says the VM runs.
+// How a backend's health is probed while it wakes and runs. `interval` applies once it is ready
+// (until then the reconciler probes faster: ReconcilerSettings::probe_interval_until_ready).
 struct HealthSettings {
   std::string path = "/";    // buttons[].healthcheck_path
   Millis interval{10'000};   // buttons[].http_probe_interval_seconds, else app.poll_interval_seconds

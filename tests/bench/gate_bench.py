@@ -530,7 +530,8 @@ def throughput(caddy, variants, static_port, gate_port):
     return results
 
 
-READY_LOGGED = re.compile(r"^(\S+) info\s+\[rec\] booting -> ready ")
+# Health is probed while waking too (issue 20), so ready may follow either state.
+READY_LOGGED = re.compile(r"^(\S+) info\s+\[rec\] (?:waking|booting) -> ready ")
 
 
 def logged_ready(daemon, since):

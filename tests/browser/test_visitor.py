@@ -100,13 +100,14 @@ buttons:
 
 class ChatBackend:
     """A stand-in chat app: any path answers a small HTML page naming it; /health fails until
-    `boot` seconds after the first probe that follows a pause (a wake), like a service starting."""
+    `boot` seconds after Unshelver has seen the simulated VM run (vm_running()), like a service
+    starting on it, and fails again once the VM no longer runs (Unshelver probes while waking too)."""
 
-    def __init__(self, name, boot=1.0):
+    def __init__(self, name, vm_running, boot=1.0):
         backend = self
         self.boot = boot
-        self.last_probe = 0.0
-        self.booted_at = 0.0
+        self.vm_running = vm_running
+        self.booted_at = None
         self.lock = threading.Lock()
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -138,12 +139,14 @@ class ChatBackend:
         self.thread.start()
 
     def probe(self):
+        running = self.vm_running()
         with self.lock:
             now = time.monotonic()
-            if now - self.last_probe > 0.8:  # the first probe of a new wake
+            if not running:
+                self.booted_at = None
+            elif self.booted_at is None:  # the first probe since the VM runs
                 self.booted_at = now + self.boot
-            self.last_probe = now
-            return now >= self.booted_at
+            return self.booted_at is not None and now >= self.booted_at
 
     def stop(self):
         self.server.shutdown()
@@ -210,9 +213,10 @@ class VisitorBrowserTest(unittest.TestCase):
         self.env = dict(os.environ, UNSHELVER_CONTROL_TOKEN=self.token,
                         UNSHELVER_SECRET_KEY=os.environ.get("UNSHELVER_SECRET_KEY") or secrets.token_urlsafe(32))
 
-        self.chat = ChatBackend("gpu")
+        self.daemon = None
+        self.chat = ChatBackend("gpu", lambda: self.vm_running("gpu"))
         self.addCleanup(self.chat.stop)
-        self.flaky = ChatBackend("flaky", boot=0.3)
+        self.flaky = ChatBackend("flaky", lambda: self.vm_running("flaky"), boot=0.3)
         self.addCleanup(self.flaky.stop)
         self.workdir = os.path.join(self.tmp, "daemon")
         os.mkdir(self.workdir)
@@ -228,6 +232,13 @@ class VisitorBrowserTest(unittest.TestCase):
         self.addCleanup(self.control.stop)
         self.driver = None
         self.addCleanup(self.stop_driver)
+
+    def vm_running(self, name):
+        """Whether Unshelver last saw the simulated VM `name` running (False while it cannot be asked)."""
+        try:
+            return self.daemon is not None and self.daemon.backend(name)["cloud_status"] == "ACTIVE"
+        except (OSError, AssertionError, KeyError, ValueError):
+            return False
 
     def start_daemon(self):
         self.daemon = Unshelver(self.config, workdir=self.workdir, port=self.port, env=self.env)

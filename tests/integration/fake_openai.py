@@ -212,10 +212,16 @@ class FakeOpenAI:
     with start, end, method, path, host, user_agent, test_id (X-Test-Id), body_length, body_sha256, status, stream, chunks,
     finished, booted (end is None while a request is being answered)."""
 
-    def __init__(self, port=0, chunk_delay=0.05, boot_seconds=0.0, boot_gap=1.0, misbehave=()):
+    def __init__(self, port=0, chunk_delay=0.05, boot_seconds=0.0, boot_gap=1.0, misbehave=(), vm_running=None):
+        """`vm_running`, when given, says whether the emulated VM runs (e.g. what Unshelver last saw
+        of the simulated cloud): the service then boots `boot_seconds` after the VM is first seen
+        running, and is down whenever it is not. Without it, the boot starts at the first health
+        probe after a pause longer than `boot_gap`, which holds only while nothing probes a VM
+        that does not run (Unshelver probes while waking too, since issue 20)."""
         self.chunk_delay = chunk_delay
         self.boot_seconds = boot_seconds
         self.boot_gap = boot_gap
+        self.vm_running = vm_running
         self.misbehave = set(misbehave)
         self._last_probe = None
         self._booted_at = None
@@ -240,19 +246,24 @@ class FakeOpenAI:
 
     def health_probe(self):
         """A health probe arrived: True when the emulated VM has finished booting."""
+        running = self.vm_running() if self.vm_running is not None else None
         now = time.monotonic()
         with self._lock:
-            if self._last_probe is None or now - self._last_probe > self.boot_gap:
+            if running is False:
+                self._booted_at = None
+            elif running is None and (self._last_probe is None or now - self._last_probe > self.boot_gap):
+                self._booted_at = now + self.boot_seconds
+            elif self._booted_at is None:
                 self._booted_at = now + self.boot_seconds
             self._last_probe = now
-            return now >= self._booted_at
+            return self._booted_at is not None and now >= self._booted_at
 
     def booted(self):
         """Whether the emulated VM is up: booted, and probed within the last boot_gap seconds."""
         now = time.monotonic()
         with self._lock:
             return (self._last_probe is not None and now - self._last_probe <= self.boot_gap
-                    and now >= self._booted_at)
+                    and self._booted_at is not None and now >= self._booted_at)
 
     def record(self, entry):
         with self._lock:

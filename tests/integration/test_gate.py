@@ -250,12 +250,13 @@ class Rig:
     def __init__(self, test, *, boot=1.0, chunk_delay=0.05, **options):
         self.test = test
         self.workdir = tempfile.mkdtemp(prefix="unshelver-gate-")
-        # The fake takes a pause in the health probes longer than boot_gap for a VM that slept,
-        # and boots again. The backend is not probed from shelving until booting, at least sleep +
-        # wake seconds; on a loaded machine a probe can also come a second late while the backend
-        # is ready, so the gap is as long as the sleep allows (a pause that short is no sleep).
+        # The fake's service boots `boot` seconds after Unshelver has seen the simulated VM run, and
+        # is down while it does not (Unshelver probes while waking too). boot_gap only bounds how
+        # long after the last probe the fake still counts as up (FakeOpenAI.booted()).
         boot_gap = min(1.5, 0.75 * (options.get("sleep", 1.0) + options.get("wake", 1.5)))
-        self.fake = FakeOpenAI(chunk_delay=chunk_delay, boot_seconds=boot, boot_gap=boot_gap).start()
+        self.daemon = None
+        self.fake = FakeOpenAI(chunk_delay=chunk_delay, boot_seconds=boot, boot_gap=boot_gap,
+                               vm_running=self.vm_running).start()
         test.addCleanup(self.fake.stop)
         self.caddy = BareCaddy(self.workdir)
         test.addCleanup(self.caddy.stop)
@@ -268,6 +269,13 @@ class Rig:
         test.addCleanup(lambda: self.daemon.stop())
         self.wait(lambda: self.daemon.status()["caddy"].get("loaded_at"), 10, "the first load into Caddy")
         self.base_url = f"http://localhost:{self.caddy.port}"
+
+    def vm_running(self, name="gpu"):
+        """Whether Unshelver last saw the simulated VM `name` running (False while it cannot be asked)."""
+        try:
+            return self.daemon is not None and self.daemon.backend(name)["cloud_status"] == "ACTIVE"
+        except (OSError, AssertionError, KeyError, ValueError):
+            return False
 
     def wait(self, predicate, timeout, what):
         deadline = time.monotonic() + timeout
@@ -932,7 +940,8 @@ class GateTest(GateTestCase):
         """An uptime monitor's user agent (activity.ignore.user_agents) gets 503 + Retry-After at
         once and leaves the backend asleep. On a backend with api_keys, no key and a wrong key get
         401 + JSON and wake nothing; the right key is held and served."""
-        key_fake = FakeOpenAI(chunk_delay=0.01).start()
+        rig = None  # the keyed fake's service runs while Unshelver sees the keyed VM run
+        key_fake = FakeOpenAI(chunk_delay=0.01, vm_running=lambda: rig is not None and rig.vm_running("keyed")).start()
         self.addCleanup(key_fake.stop)
         key = "sk-gate-test-" + hashlib.sha256(str(GATE_SEED).encode()).hexdigest()[:24]
         digest = hashlib.sha256(key.encode()).hexdigest()

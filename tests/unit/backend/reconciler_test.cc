@@ -415,7 +415,7 @@ TEST_F(ReconcilerTest, LostHealthWhileReadyGoesBackToBooting) {
   EXPECT_GT(reconciler_.health_generation(), generation);
 }
 
-TEST_F(ReconcilerTest, HealthResultsOutsideBootingAndReadyAreDropped) {
+TEST_F(ReconcilerTest, HealthResultsWhileAsleepAreDropped) {
   start_asleep();
   reconciler_.on_health(true, "", now_);
   reconciler_.on_health(true, "", now_);
@@ -1022,6 +1022,259 @@ TEST(ReconcilerMirror, AFollowerShowsTheLeadersSnapshotWithoutRecordingTransitio
   EXPECT_EQ(follower.idle_deadline_wall(later), leader.idle_deadline_wall(now));
   EXPECT_TRUE(follower.take_transitions().empty());
   EXPECT_FALSE(follower.in_flight());
+}
+
+// Issue 20, ready the moment the backend answers: the cloud is polled fast while a change is
+// expected, health is probed while waking too, fast until ready and slowly after.
+class ReadinessTest : public ReconcilerTest {
+ protected:
+  // The defaults' timings: a 10 s poll, a 60 s steady observation, 0.5 s probes until ready
+  // (and an idle timeout long enough to stay out of the way).
+  static ReconcilerSettings default_timings() {
+    ReconcilerSettings settings = make_settings();
+    settings.poll_interval = 10s;
+    settings.steady_observe_interval = 60s;
+    settings.fast_poll_start = 1s;
+    settings.probe_interval_until_ready = 500ms;
+    settings.probe_interval_ready = 10s;
+    settings.health_successes_needed = 1;
+    settings.idle_timeout = 1h;
+    return settings;
+  }
+
+  // What the next observation waits for: ticks until it is due and returns the wait.
+  std::chrono::milliseconds wait_for_observation(BackendReconciler& reconciler) {
+    const MonoTime from = now_.mono;
+    const MonoTime due = reconciler.next_tick_due(now_);
+    if (due > now_.mono) {
+      now_ += std::chrono::duration_cast<std::chrono::milliseconds>(due - now_.mono) - 1ms;
+      EXPECT_EQ(reconciler.tick(now_), std::nullopt) << "observed before it was due";
+      now_ += 1ms;
+    }
+    EXPECT_EQ(reconciler.tick(now_), Command::kObserve);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(now_.mono - from);
+  }
+
+  // From asleep to a wake the cloud accepted and reports starting (the first observation after).
+  void wake_to_starting(BackendReconciler& reconciler, const std::string& upstream = "10.0.0.5:8080") {
+    ASSERT_EQ(reconciler.tick(now_), Command::kObserve);
+    reconciler.on_observed(CloudObservation{Kind::kStopped, "SHELVED_OFFLOADED", "", upstream}, now_);
+    reconciler.request(true, "public-button", "pressed", now_);
+    ASSERT_EQ(reconciler.tick(now_), Command::kWake);
+    reconciler.on_action_done(Command::kWake, ActionOutcome::kAccepted, "", now_);
+    ASSERT_EQ(reconciler.tick(now_), Command::kObserve);
+    reconciler.on_observed(CloudObservation{Kind::kStarting, "SHELVED_OFFLOADED (unshelving)", "", upstream},
+                           now_);
+    ASSERT_EQ(reconciler.state(), S::kWaking);
+    reconciler.take_transitions();
+  }
+};
+
+TEST_F(ReadinessTest, TheCloudIsPolledFastAfterAChangeThenBacksOffToThePollInterval) {
+  BackendReconciler reconciler("gpu", default_timings());
+  wake_to_starting(reconciler);
+  std::vector<std::chrono::milliseconds> waits;
+  for (int i = 0; i < 6; ++i) {
+    waits.push_back(wait_for_observation(reconciler));
+    reconciler.on_observed(seen(Kind::kStarting, "SHELVED_OFFLOADED (unshelving)"), now_);
+  }
+  const std::vector<std::chrono::milliseconds> expected{1s, 2s, 4s, 8s, 10s, 10s};
+  EXPECT_EQ(waits, expected);
+  // A new state starts the fast phase afresh: the VM runs, health is now awaited.
+  EXPECT_EQ(wait_for_observation(reconciler), 10s);
+  reconciler.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+  ASSERT_EQ(reconciler.state(), S::kBooting);
+  EXPECT_EQ(wait_for_observation(reconciler), 1s);
+}
+
+TEST_F(ReadinessTest, NothingExpectedToChangeIsObservedAtTheSteadyInterval) {
+  BackendReconciler reconciler("gpu", default_timings());
+  ASSERT_EQ(reconciler.tick(now_), Command::kObserve);
+  reconciler.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), now_);
+  EXPECT_EQ(wait_for_observation(reconciler), 60s);
+  reconciler.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), now_);
+  EXPECT_EQ(wait_for_observation(reconciler), 60s);
+}
+
+TEST_F(ReadinessTest, AnAnsweredActionStartsTheFastPollsAfresh) {
+  BackendReconciler reconciler("gpu", default_timings());
+  wake_to_starting(reconciler);
+  reconciler.on_health(true, "", now_);
+  ASSERT_EQ(reconciler.state(), S::kReady);
+  reconciler.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+  ASSERT_TRUE(reconciler.request(false, "admin", "done", now_));
+  ASSERT_EQ(reconciler.tick(now_), Command::kSleep);
+  reconciler.on_action_done(Command::kSleep, ActionOutcome::kAccepted, "", now_);
+  EXPECT_EQ(wait_for_observation(reconciler), 0ms);
+  reconciler.on_observed(seen(Kind::kStopping, "ACTIVE (shelving)"), now_);
+  EXPECT_EQ(wait_for_observation(reconciler), 1s);
+  reconciler.on_observed(seen(Kind::kStopping, "ACTIVE (shelving)"), now_);
+  EXPECT_EQ(wait_for_observation(reconciler), 2s);
+}
+
+TEST_F(ReadinessTest, AShortConfiguredPollIntervalIsNeverSlowedDown) {
+  ReconcilerSettings settings = default_timings();
+  settings.poll_interval = 100ms;
+  settings.fast_poll_start = 100ms;
+  BackendReconciler reconciler("gpu", settings);
+  wake_to_starting(reconciler);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(wait_for_observation(reconciler), 100ms);
+    reconciler.on_observed(seen(Kind::kStarting), now_);
+  }
+}
+
+TEST_F(ReadinessTest, HealthIsProbedWhileWakingOnceAnAddressIsKnown) {
+  BackendReconciler reconciler("gpu", default_timings());
+  wake_to_starting(reconciler);
+  EXPECT_TRUE(reconciler.wants_health_probe());
+  EXPECT_EQ(reconciler.health_probe_interval(), 500ms);
+}
+
+TEST_F(ReadinessTest, WithoutAnyAddressAWakeWaitsForTheCloud) {
+  BackendReconciler reconciler("gpu", default_timings());
+  wake_to_starting(reconciler, "");
+  EXPECT_FALSE(reconciler.wants_health_probe());
+  // Once the cloud reports the VM running with its address, booting probes it.
+  reconciler.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+  EXPECT_EQ(reconciler.state(), S::kBooting);
+  EXPECT_TRUE(reconciler.wants_health_probe());
+}
+
+TEST_F(ReadinessTest, AConfiguredUpstreamIsProbedWhileWakingBeforeTheCloudNamesAnAddress) {
+  ReconcilerSettings settings = default_timings();
+  settings.upstream_configured = true;
+  BackendReconciler reconciler("gpu", settings);
+  wake_to_starting(reconciler, "");
+  EXPECT_TRUE(reconciler.wants_health_probe());
+}
+
+TEST_F(ReadinessTest, APassingProbeWhileWakingMakesTheBackendReady) {
+  ReconcilerSettings settings = default_timings();
+  settings.health_successes_needed = 2;
+  BackendReconciler reconciler("gpu", settings);
+  wake_to_starting(reconciler);
+  reconciler.on_health(true, "", now_ += 500ms);
+  EXPECT_EQ(reconciler.state(), S::kWaking);  // two passes in a row are needed
+  reconciler.on_health(true, "", now_ += 500ms);
+  EXPECT_EQ(reconciler.state(), S::kReady);
+  const std::vector<Transition> transitions = reconciler.take_transitions();
+  ASSERT_EQ(transitions.size(), 1u);
+  EXPECT_EQ(transitions[0].from, S::kWaking);
+  EXPECT_EQ(transitions[0].to, S::kReady);
+  EXPECT_EQ(transitions[0].event, BackendEvent::kHealthPassed);
+  EXPECT_EQ(
+      transitions[0].detail,
+      "health check passed before the cloud reported the VM running (cloud: SHELVED_OFFLOADED (unshelving))");
+  EXPECT_TRUE(reconciler.idle_deadline());
+  EXPECT_EQ(reconciler.health_probe_interval(), 10s);
+  EXPECT_EQ(reconciler.illegal_events(), 0u);
+}
+
+TEST_F(ReadinessTest, AFailingProbeWhileWakingChangesNothing) {
+  ReconcilerSettings settings = default_timings();
+  settings.health_successes_needed = 2;
+  BackendReconciler reconciler("gpu", settings);
+  wake_to_starting(reconciler);
+  const MonoTime due = reconciler.next_tick_due(now_);
+  reconciler.on_health(true, "", now_);
+  reconciler.on_health(false, "connection refused", now_);
+  reconciler.on_health(true, "", now_);  // the pass before the failure no longer counts
+  EXPECT_EQ(reconciler.state(), S::kWaking);
+  EXPECT_TRUE(reconciler.take_transitions().empty());
+  EXPECT_EQ(reconciler.next_tick_due(now_), due);
+  EXPECT_TRUE(reconciler.last_error().empty());
+}
+
+TEST_F(ReadinessTest, TheCloudCatchingUpAfterAnEarlyReadyConfirmsIt) {
+  BackendReconciler reconciler("gpu", default_timings());
+  wake_to_starting(reconciler);
+  reconciler.on_health(true, "", now_);
+  ASSERT_EQ(reconciler.state(), S::kReady);
+  reconciler.take_transitions();
+  // Still polled as during a change (the fast polls start afresh at ready), and "starting"
+  // confirms ready.
+  EXPECT_EQ(wait_for_observation(reconciler), 1s);
+  reconciler.on_observed(seen(Kind::kStarting, "SHELVED_OFFLOADED (unshelving)"), now_);
+  EXPECT_EQ(wait_for_observation(reconciler), 1s);
+  reconciler.on_observed(seen(Kind::kStarting, "SHELVED_OFFLOADED (unshelving)"), now_);
+  EXPECT_EQ(wait_for_observation(reconciler), 2s);
+  reconciler.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+  EXPECT_EQ(reconciler.state(), S::kReady);
+  EXPECT_TRUE(reconciler.take_transitions().empty());
+  EXPECT_EQ(reconciler.illegal_events(), 0u);
+  // Confirmed: nothing should change any more.
+  EXPECT_EQ(wait_for_observation(reconciler), 60s);
+}
+
+TEST_F(ReadinessTest, AStaleStoppedViewAfterAnEarlyReadyIsToleratedLikeWhileWaking) {
+  BackendReconciler reconciler("gpu", default_timings());
+  wake_to_starting(reconciler);
+  reconciler.on_health(true, "", now_);
+  ASSERT_EQ(reconciler.state(), S::kReady);
+  reconciler.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), now_ += 1s);
+  reconciler.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), now_ += 1s);
+  EXPECT_EQ(reconciler.state(), S::kReady);
+  EXPECT_TRUE(reconciler.desired().awake);
+  reconciler.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), now_ += 1s);
+  EXPECT_EQ(reconciler.state(), S::kError);
+  EXPECT_NE(reconciler.last_error().find("still reports the VM stopped"), std::string::npos);
+}
+
+TEST_F(ReadinessTest, ProbesAreFastUntilReadyAndSlowOnceReady) {
+  BackendReconciler reconciler("gpu", default_timings());
+  wake_to_starting(reconciler);
+  EXPECT_EQ(reconciler.health_probe_interval(), 500ms);
+  reconciler.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+  ASSERT_EQ(reconciler.state(), S::kBooting);
+  EXPECT_EQ(reconciler.health_probe_interval(), 500ms);
+  reconciler.on_health(true, "", now_);
+  ASSERT_EQ(reconciler.state(), S::kReady);
+  EXPECT_EQ(reconciler.health_probe_interval(), 10s);
+  // Health lost: booting again, probed fast until it serves again.
+  for (int i = 0; i < 3; ++i) reconciler.on_health(false, "503", now_ += 10s);
+  ASSERT_EQ(reconciler.state(), S::kBooting);
+  EXPECT_EQ(reconciler.health_probe_interval(), 500ms);
+}
+
+TEST_F(ReadinessTest, AProbeResultFromAnEarlierPhaseIsDropped) {
+  BackendReconciler reconciler("gpu", default_timings());
+  ASSERT_EQ(reconciler.tick(now_), Command::kObserve);
+  reconciler.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), now_);
+  const std::uint64_t asleep = reconciler.health_generation();
+  reconciler.request(true, "public-button", "pressed", now_);
+  ASSERT_EQ(reconciler.tick(now_), Command::kWake);
+  const std::uint64_t waking = reconciler.health_generation();
+  EXPECT_GT(waking, asleep);
+  // A probe of an earlier phase (a service that answered before the last sleep) is not taken.
+  EXPECT_FALSE(reconciler.on_health_of(asleep, true, "", now_));
+  EXPECT_EQ(reconciler.state(), S::kWaking);
+  EXPECT_TRUE(reconciler.on_health_of(waking, true, "", now_));
+  EXPECT_EQ(reconciler.state(), S::kReady);
+  // Ready is a new phase: a late result of the waking probes no longer counts.
+  EXPECT_FALSE(reconciler.on_health_of(waking, false, "refused", now_));
+  EXPECT_FALSE(reconciler.on_health_of(waking, false, "refused", now_));
+  EXPECT_FALSE(reconciler.on_health_of(waking, false, "refused", now_));
+  EXPECT_EQ(reconciler.state(), S::kReady);
+}
+
+TEST(ReconcilerSettingsFromConfig, TheDefaultsProbeFastUntilReadyAndPollFastAfterAChange) {
+  BackendConfig backend;
+  ASSERT_EQ(backend.health.interval, 10s);
+  ReconcilerSettings settings = ReconcilerSettings::from_config(backend, 10s);
+  EXPECT_EQ(settings.poll_interval, 10s);
+  EXPECT_EQ(settings.fast_poll_start, 1s);
+  EXPECT_EQ(settings.probe_interval_until_ready, 500ms);
+  EXPECT_EQ(settings.probe_interval_ready, 10s);
+  EXPECT_FALSE(settings.upstream_configured);
+  // Shorter configured intervals win: the fast phase never slows anything down.
+  backend.health.interval = 200ms;
+  backend.upstream = "10.0.0.5:8080";
+  settings = ReconcilerSettings::from_config(backend, 300ms);
+  EXPECT_EQ(settings.fast_poll_start, 300ms);
+  EXPECT_EQ(settings.probe_interval_until_ready, 200ms);
+  EXPECT_EQ(settings.probe_interval_ready, 200ms);
+  EXPECT_TRUE(settings.upstream_configured);
 }
 
 TEST(ReconcilerMirror, AStateSinceFromTheFutureCountsAsNow) {

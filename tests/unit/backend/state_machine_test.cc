@@ -44,7 +44,7 @@ const std::map<std::pair<S, E>, std::optional<S>>& expected_table() {
       {{S::kWaking, E::kCloudStarting}, S::kWaking},
       {{S::kWaking, E::kCloudRunning}, S::kBooting},
       {{S::kWaking, E::kCloudStopping}, S::kSleeping},
-      {{S::kWaking, E::kHealthPassed}, kIllegal},
+      {{S::kWaking, E::kHealthPassed}, S::kReady},
       {{S::kWaking, E::kHealthLost}, kIllegal},
       {{S::kWaking, E::kFailed}, S::kError},
       // booting
@@ -61,7 +61,7 @@ const std::map<std::pair<S, E>, std::optional<S>>& expected_table() {
       {{S::kReady, E::kWakeRequested}, kIllegal},
       {{S::kReady, E::kSleepRequested}, S::kSleeping},
       {{S::kReady, E::kCloudStopped}, S::kAsleep},
-      {{S::kReady, E::kCloudStarting}, kIllegal},
+      {{S::kReady, E::kCloudStarting}, S::kReady},
       {{S::kReady, E::kCloudRunning}, S::kReady},
       {{S::kReady, E::kCloudStopping}, S::kSleeping},
       {{S::kReady, E::kHealthPassed}, kIllegal},
@@ -118,8 +118,9 @@ TEST(StateMachine, ReadyIsReachedOnlyThroughHealth) {
     for (E event : kAllEvents) {
       if (transition(state, event) == std::optional<S>(S::kReady) && state != S::kReady) {
         EXPECT_EQ(event, E::kHealthPassed) << to_string(state);
-        // From booting, or from an error while the VM runs and its health passes (issue 17).
-        EXPECT_TRUE(state == S::kBooting || state == S::kError) << to_string(state);
+        // From booting, from waking when the service answers before the cloud says it runs
+        // (issue 20), or from an error while the VM runs and its health passes (issue 17).
+        EXPECT_TRUE(state == S::kWaking || state == S::kBooting || state == S::kError) << to_string(state);
       }
     }
   }

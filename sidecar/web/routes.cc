@@ -439,7 +439,7 @@ io::HttpResponse WebApp::status_json(const io::HttpRequest& request, const Calle
     refresh_cache();
     body = page_cache_->public_status();
   }
-  io::HttpResponse response = io::HttpResponse::json(200, body);
+  io::HttpResponse response = io::HttpResponse::json(200, std::move(body));
   response.set_header("Cache-Control", "no-store");
   // The answer depends on who asks.
   response.set_header("Vary", "Authorization, Cookie");

@@ -74,12 +74,12 @@ bool same_persisted(const core::PersistedBackend& a, const core::PersistedBacken
 }
 }  // namespace
 
-std::string StateStore::serialize_reusing(std::map<std::string, core::PersistedBackend> backends) {
+std::string StateStore::serialize_reusing(const std::map<std::string, core::PersistedBackend>& backends) {
   // As serialize() writes it (nlohmann's objects keep their keys in std::map order, as `backends`
   // does): each backend's text is written again only when its state changed.
   std::map<std::string, Piece> pieces;
   std::size_t size = 64;
-  for (auto& [name, backend] : backends) {
+  for (const auto& [name, backend] : backends) {
     auto kept = pieces_.find(name);
     if (kept != pieces_.end() && same_persisted(kept->second.backend, backend)) {
       size += kept->second.text.size();
@@ -89,7 +89,7 @@ std::string StateStore::serialize_reusing(std::map<std::string, core::PersistedB
     // Two levels deep: in the document's object, in its "backends" object.
     std::string text = json(name).dump() + ": " + core::indented_json(core::persisted_to_json(backend), 2);
     size += text.size();
-    pieces.emplace(name, Piece{std::move(backend), std::move(text)});
+    pieces.emplace(name, Piece{backend, std::move(text)});
   }
   pieces_ = std::move(pieces);
   std::string data;

@@ -54,7 +54,7 @@ class StateStore {
   void start_write();
   // The file's text, as save() writes it, reusing the text of each backend whose state did not
   // change since the last write: a change costs the text of one backend and a copy of the rest.
-  std::string serialize_reusing(std::map<std::string, core::PersistedBackend> backends);
+  std::string serialize_reusing(const std::map<std::string, core::PersistedBackend>& backends);
   struct Piece {
     core::PersistedBackend backend;
     std::string text;  // "name": {...}, indented for its place in the file

@@ -108,6 +108,7 @@ int App::start() {
     spdlog::critical("{}", opened.error().message);
     return 2;
   }
+  start_persisting();
   auto pages = web::Pages::load(config_.templates_dir);
   if (!pages) {
     spdlog::critical("templates: {}", pages.error().message);
@@ -573,6 +574,7 @@ void App::on_backend_change(Backend& backend, const std::vector<core::Transition
   for (const core::Transition& transition : transitions) {
     events_->record_transition(backend.config(), transition);
     backend.operations.observe(transition);
+    ++backend.transitions;
     if (keep_warm_) {
       core::EventRecord use;
       use.at = transition.at;
@@ -595,13 +597,23 @@ void App::on_backend_change(Backend& backend, const std::vector<core::Transition
 void App::persist() {
   if (activity_) activity_->saved();
   if (ha_) ha_->publish_leading();
-  std::map<std::string, core::PersistedBackend> backends;
-  for (const Backend& backend : backends_)
-    backends[backend.config().name] = backend.driver->reconciler().persisted();
-  store_->save_in_background(loop_.get(), backends, [](const Status& saved) {
-    // Keep running: the VM must still be managed. The next change tries again.
-    spdlog::error("cannot persist state: {}", saved.error().message);
-  });
+  // Coalesced (backend/state_store.h): the state is read when the write starts.
+  store_->mark_dirty();
+}
+
+void App::start_persisting() {
+  store_->save_in_background(
+      loop_.get(),
+      [this] {
+        std::map<std::string, core::PersistedBackend> backends;
+        for (const Backend& backend : backends_)
+          backends[backend.config().name] = backend.driver->reconciler().persisted();
+        return backends;
+      },
+      [](const Status& saved) {
+        // Keep running: the VM must still be managed. The next change tries again.
+        spdlog::error("cannot persist state: {}", saved.error().message);
+      });
 }
 
 int App::start_activity() {
@@ -682,16 +694,19 @@ void App::start_notifications() {
 
 void App::update_routing() {
   if (!router_ || shutting_down_) return;
-  std::vector<BackendRoute> routes;
-  for (const Backend& backend : backends_) {
-    const BackendDriver* driver = backend.driver.get();
-    // Observe before acting: the first load waits until the cloud has been asked about every
-    // backend, so that Caddy is set to the truth, not to a guess.
-    if (driver->reconciler().state() == core::BackendState::kUnknown) return;
-    routes.push_back(
-        BackendRoute{driver->upstream(), driver->reconciler().state() == core::BackendState::kReady});
-  }
-  router_->update(make_caddy_input(config_, routes, listen_address()));
+  // Once per loop turn, however many backends changed in it (caddy/router.h).
+  router_->update_soon([this]() -> std::optional<core::CaddyRenderInput> {
+    std::vector<BackendRoute> routes;
+    for (const Backend& backend : backends_) {
+      const BackendDriver* driver = backend.driver.get();
+      // Observe before acting: the first load waits until the cloud has been asked about every
+      // backend, so that Caddy is set to the truth, not to a guess.
+      if (driver->reconciler().state() == core::BackendState::kUnknown) return std::nullopt;
+      routes.push_back(
+          BackendRoute{driver->upstream(), driver->reconciler().state() == core::BackendState::kReady});
+    }
+    return make_caddy_input(config_, routes, listen_address());
+  });
 }
 
 void App::start_ha() {

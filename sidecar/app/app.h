@@ -95,7 +95,9 @@ class App final : public web::Controller {
   // web::Controller (controller.cc)
   std::uint64_t revision() const override { return revision_; }
   std::vector<web::BackendView> backends() const override;
+  std::vector<web::BackendView> page_views() const override;
   nlohmann::json status() const override;
+  std::string title() const override { return config_.app.title; }
   RequestOutcome wake(const std::string& name, const std::string& actor, const std::string& reason) override;
   RequestOutcome shelve(const std::string& name, const std::string& actor,
                         const std::string& reason) override;
@@ -104,6 +106,7 @@ class App final : public web::Controller {
   void record_event(const std::string& action, const std::string& actor, const std::string& detail) override;
   std::string ignore_reason(const io::HttpRequest& request) const override;
   void metrics(core::MetricsPage& page) const override;  // metrics.cc
+  std::vector<const core::MetricsPage*> backend_metrics() const override;
   std::string backend_for_host(std::string_view host) const override;
   void request_started(const std::string& name, bool counts_as_activity) override;
   nlohmann::json events(std::optional<std::uint64_t> after, const std::string& backend,
@@ -114,6 +117,8 @@ class App final : public web::Controller {
 
  private:
   int start();
+  // Every backend's view; with_history: its history and savings as well (controller.cc).
+  std::vector<web::BackendView> views(bool with_history) const;
   void begin_shutdown(const char* why);
   void on_signal(int number);
   // SIGHUP: validates the configuration again; refuses it, or begins the handover to a new App.
@@ -130,6 +135,8 @@ class App final : public web::Controller {
   RequestOutcome request_desired(const std::string& name, bool awake, const std::string& actor,
                                  const std::string& reason);
   void persist();
+  // Hands the state store the snapshot of every backend's persisted state (persist() marks it dirty).
+  void start_persisting();
   int finish();
   int start_activity();
   int start_routing();
@@ -185,6 +192,15 @@ class App final : public web::Controller {
   std::uint64_t reloads_applied_ = 0;
   std::uint64_t reloads_refused_ = 0;
   std::uint64_t revision_ = 1;
+  // Each backend's part of /metrics, kept between scrapes while its view and transitions stay
+  // (metrics.cc), and the part written at every scrape.
+  struct CachedMetrics {
+    web::BackendView view;
+    std::uint64_t transitions = 0;
+    std::optional<core::MetricsPage> page;
+  };
+  mutable std::vector<CachedMetrics> metrics_cache_;
+  mutable core::MetricsPage live_metrics_;
   bool shutting_down_ = false;
   int exit_code_ = 0;
 };

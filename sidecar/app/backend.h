@@ -1,6 +1,7 @@
 // Backend: everything the daemon keeps for one configured backend, in one place.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "backend/driver.h"
@@ -11,6 +12,7 @@ namespace unshelver::app {
 struct Backend {
   std::unique_ptr<BackendDriver> driver;
   core::OperationStats operations;                // wakes and shelves, for /metrics
+  std::uint64_t transitions = 0;                  // observed into `operations` so far
   std::optional<core::InflightTracker> inflight;  // requests in flight through Caddy (from start-up)
   std::string monitored_upstream;                 // what the connection monitor watches, "" for nothing
 

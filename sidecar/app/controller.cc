@@ -11,15 +11,25 @@ namespace unshelver::app {
 using nlohmann::json;
 
 std::vector<web::BackendView> App::backends() const {
+  return views(true);
+}
+
+std::vector<web::BackendView> App::page_views() const {
+  return views(false);
+}
+
+std::vector<web::BackendView> App::views(bool with_history) const {
   std::vector<web::BackendView> views;
   views.reserve(backends_.size());
   const auto now = std::chrono::system_clock::now();
   for (std::size_t i = 0; i < backends_.size(); ++i) {
     web::BackendView view = backend_view(*backends_[i].driver, router_.get());
-    if (events_) {
+    if (events_ && with_history) {
       view.history = events_->history().history(view.name, now);
       view.wake_estimate_seconds = view.history.estimate_seconds;
       view.savings = core::savings_json(events_->ledger(), view.name, backends_[i].config().price, now);
+    } else if (events_) {
+      view.wake_estimate_seconds = events_->history().estimate_seconds(view.name);
     }
     if (keep_warm_) {
       if (const std::optional<core::ScheduleView> schedule = keep_warm_->view(view.name)) {

@@ -1,11 +1,21 @@
 // App::metrics: the daemon's counters as Prometheus metrics (GET /metrics; the web layer adds the
-// HTTP and login counters). Everything is read from the pieces' own statistics at scrape time,
-// so no metric can drift from what /api/status shows.
+// HTTP and login counters). Everything is read from the pieces' own statistics, so no metric can
+// drift from what /api/status shows.
+//
+// At 1,000 backends the page is 1.4 MB, nearly all of it per backend, so each backend's part is
+// kept between scrapes (backend_metrics) and written again only when it may have changed: when
+// its view changed for the pages (web::same_for_pages: state, desired state, last activity, idle
+// deadline, requests in flight, the gate's figures, ...) or a transition was observed into its
+// wake and shelve counters and durations (Backend::transitions). That is everything the part
+// holds, so a scrape never shows a figure older than what it could observe. What moves without
+// either is written at every scrape: the daemon-wide counters (cloud, Caddy, events, HTTP) and the
+// awake and asleep seconds, which grow with the clock.
 #include <spdlog/spdlog.h>
 
 #include "app/app.h"
 #include "app/status.h"
 #include "base/time_format.h"
+#include "web/page_cache.h"
 
 namespace unshelver::app {
 
@@ -35,6 +45,66 @@ void write_http_server_metrics(const io::HttpServerStats& http, core::MetricsPag
   }
 }
 
+// One backend's part that changes only with its view or its transitions (see the top).
+void write_backend_metrics(const web::BackendView& view, const Backend& backend, core::MetricsPage& page) {
+  const std::string& name = view.name;
+  // The effective state, as /api/status shows it.
+  for (core::BackendState state : core::kAllStates) {
+    page.gauge("unshelver_backend_state", "1 for the state the backend is in, 0 for the others.",
+               {{"backend", name}, {"state", std::string(core::to_string(state))}},
+               view.state == state ? 1 : 0);
+  }
+  page.gauge("unshelver_backend_desired_awake", "1 while the backend is wanted awake, 0 while wanted asleep.",
+             {{"backend", name}}, view.desired_awake ? 1 : 0);
+  if (view.last_activity) {
+    page.gauge("unshelver_backend_last_activity_timestamp_seconds",
+               "The backend's last activity seen in Caddy's access log or as a request in flight, in seconds "
+               "since the epoch.",
+               {{"backend", name}}, seconds_since_epoch(*view.last_activity));
+  }
+  if (view.idle_deadline) {
+    page.gauge("unshelver_backend_idle_deadline_timestamp_seconds",
+               "When the backend will be put to sleep if it stays idle, in seconds since the epoch.",
+               {{"backend", name}}, seconds_since_epoch(*view.idle_deadline));
+  }
+  page.gauge("unshelver_backend_requests_in_flight", "Requests to the backend open in Caddy right now.",
+             {{"backend", name}}, view.requests_in_flight);
+  if (view.gate) {
+    const web::GateView& gate = *view.gate;
+    const core::Labels labels = {{"backend", name}};
+    page.gauge("unshelver_gate_held", "Requests held at the gate right now, waiting for the backend.", labels,
+               gate.held);
+    page.gauge("unshelver_gate_oldest_hold_seconds", "How long the oldest request held now has waited.",
+               labels, std::chrono::duration<double>(gate.oldest).count());
+    page.gauge("unshelver_gate_longest_hold_seconds", "The longest any request was held at the gate.", labels,
+               std::chrono::duration<double>(gate.longest_hold).count());
+    for (const auto& [outcome, count] : {std::pair{"released", gate.released},
+                                         std::pair{"failed", gate.failed}, std::pair{"expired", gate.expired},
+                                         std::pair{"gone", gate.gone}, std::pair{"refused", gate.refused}}) {
+      page.counter("unshelver_gate_holds_total",
+                   "Requests held at the gate, by how the hold ended (refused: the queue was full).",
+                   {{"backend", name}, {"outcome", outcome}}, static_cast<double>(count));
+    }
+    page.gauge("unshelver_gate_requests_in_flight",
+               "Requests the gate let through whose access-log line has not come yet.", labels,
+               gate.in_flight);
+    page.counter("unshelver_gate_in_flight_forgotten_total",
+                 "Requests let through whose end never came and that were presumed gone.", labels,
+                 static_cast<double>(gate.in_flight_forgotten));
+  }
+  const core::OperationStats& operations = backend.operations;
+  for (const auto& [key, count] : operations.outcomes()) {
+    const auto& [kind, actor, outcome] = key;
+    const bool wake = kind == core::OperationStats::Kind::kWake;
+    page.counter(wake ? "unshelver_wakes_total" : "unshelver_shelves_total",
+                 wake ? "Finished wakes, by who asked and how they ended (ready, failed, cancelled)."
+                      : "Finished shelves, by who asked and how they ended (asleep, failed, cancelled).",
+                 {{"backend", name}, {"actor", actor}, {"outcome", outcome}}, static_cast<double>(count));
+  }
+  page.histogram("unshelver_wake_duration_seconds", "From a wake request until the backend was ready.",
+                 {{"backend", name}}, operations.wake_durations());
+}
+
 }  // namespace
 
 void App::metrics(core::MetricsPage& page) const {
@@ -50,81 +120,6 @@ void App::metrics(core::MetricsPage& page) const {
       "Configuration reloads asked for with SIGHUP: applied, or refused because the new file is invalid.",
       {{"result", "refused"}}, static_cast<double>(reloads_refused_));
 
-  const std::vector<web::BackendView> views = backends();
-  for (std::size_t i = 0; i < views.size(); ++i) {
-    const web::BackendView& view = views[i];
-    const std::string& name = view.name;
-    // The effective state, as /api/status shows it.
-    for (core::BackendState state : core::kAllStates) {
-      page.gauge("unshelver_backend_state", "1 for the state the backend is in, 0 for the others.",
-                 {{"backend", name}, {"state", std::string(core::to_string(state))}},
-                 view.state == state ? 1 : 0);
-    }
-    page.gauge("unshelver_backend_desired_awake",
-               "1 while the backend is wanted awake, 0 while wanted asleep.", {{"backend", name}},
-               view.desired_awake ? 1 : 0);
-    if (view.last_activity) {
-      page.gauge(
-          "unshelver_backend_last_activity_timestamp_seconds",
-          "The backend's last activity seen in Caddy's access log or as a request in flight, in seconds "
-          "since the epoch.",
-          {{"backend", name}}, seconds_since_epoch(*view.last_activity));
-    }
-    if (view.idle_deadline) {
-      page.gauge("unshelver_backend_idle_deadline_timestamp_seconds",
-                 "When the backend will be put to sleep if it stays idle, in seconds since the epoch.",
-                 {{"backend", name}}, seconds_since_epoch(*view.idle_deadline));
-    }
-    page.gauge("unshelver_backend_requests_in_flight", "Requests to the backend open in Caddy right now.",
-               {{"backend", name}}, view.requests_in_flight);
-    if (view.gate) {
-      const web::GateView& gate = *view.gate;
-      const core::Labels labels = {{"backend", name}};
-      page.gauge("unshelver_gate_held", "Requests held at the gate right now, waiting for the backend.",
-                 labels, gate.held);
-      page.gauge("unshelver_gate_oldest_hold_seconds", "How long the oldest request held now has waited.",
-                 labels, std::chrono::duration<double>(gate.oldest).count());
-      page.gauge("unshelver_gate_longest_hold_seconds", "The longest any request was held at the gate.",
-                 labels, std::chrono::duration<double>(gate.longest_hold).count());
-      for (const auto& [outcome, count] :
-           {std::pair{"released", gate.released}, std::pair{"failed", gate.failed},
-            std::pair{"expired", gate.expired}, std::pair{"gone", gate.gone},
-            std::pair{"refused", gate.refused}}) {
-        page.counter("unshelver_gate_holds_total",
-                     "Requests held at the gate, by how the hold ended (refused: the queue was full).",
-                     {{"backend", name}, {"outcome", outcome}}, static_cast<double>(count));
-      }
-      page.gauge("unshelver_gate_requests_in_flight",
-                 "Requests the gate let through whose access-log line has not come yet.", labels,
-                 gate.in_flight);
-      page.counter("unshelver_gate_in_flight_forgotten_total",
-                   "Requests let through whose end never came and that were presumed gone.", labels,
-                   static_cast<double>(gate.in_flight_forgotten));
-    }
-    const core::OperationStats& operations = backends_[i].operations;
-    for (const auto& [key, count] : operations.outcomes()) {
-      const auto& [kind, actor, outcome] = key;
-      const bool wake = kind == core::OperationStats::Kind::kWake;
-      page.counter(wake ? "unshelver_wakes_total" : "unshelver_shelves_total",
-                   wake ? "Finished wakes, by who asked and how they ended (ready, failed, cancelled)."
-                        : "Finished shelves, by who asked and how they ended (asleep, failed, cancelled).",
-                   {{"backend", name}, {"actor", actor}, {"outcome", outcome}}, static_cast<double>(count));
-    }
-    page.histogram("unshelver_wake_duration_seconds", "From a wake request until the backend was ready.",
-                   {{"backend", name}}, operations.wake_durations());
-    // The savings report's seconds (bill/ledger.h), from the event log the daemon read at start
-    // and every record since: Prometheus users multiply by their own prices.
-    if (events_) {
-      const core::Usage total = events_->ledger().total(name, std::chrono::system_clock::now());
-      page.counter("unshelver_backend_awake_seconds_total",
-                   "Seconds the backend's machine ran or was being started or stopped, per the event log.",
-                   {{"backend", name}}, total.awake);
-      page.counter("unshelver_backend_asleep_seconds_total",
-                   "Seconds the backend's machine was shelved, per the event log.", {{"backend", name}},
-                   total.asleep);
-    }
-  }
-
   if (activity_) activity_->write_metrics(page);
 
   if (openstack_) openstack_->write_metrics(page);
@@ -134,6 +129,47 @@ void App::metrics(core::MetricsPage& page) const {
   if (notifier_) notifier_->write_metrics(page);
   if (ha_) ha_->write_metrics(page);
   if (server_) write_http_server_metrics(server_->stats(), page);
+}
+
+std::vector<const core::MetricsPage*> App::backend_metrics() const {
+  // The views are read at every scrape, not only when the revision moved: a backend's last
+  // activity moves while requests are in flight without one.
+  const std::vector<web::BackendView> views = page_views();
+  metrics_cache_.resize(views.size());
+  std::vector<const core::MetricsPage*> pages;
+  pages.reserve(views.size() + 1);
+  for (std::size_t i = 0; i < views.size(); ++i) {
+    CachedMetrics& cached = metrics_cache_[i];
+    if (!cached.page || cached.transitions != backends_[i].transitions ||
+        !web::same_for_pages(cached.view, views[i])) {
+      cached.page.emplace();
+      write_backend_metrics(views[i], backends_[i], *cached.page);
+      cached.page->freeze();
+      cached.view = views[i];
+      cached.transitions = backends_[i].transitions;
+    }
+    pages.push_back(&*cached.page);
+  }
+  // The savings report's seconds (bill/ledger.h), from the event log the daemon read at start
+  // and every record since: Prometheus users multiply by their own prices. They grow with the
+  // clock, so they are written at every scrape.
+  live_metrics_ = core::MetricsPage();
+  if (events_) {
+    const auto now = std::chrono::system_clock::now();
+    for (const Backend& backend : backends_) {
+      const std::string& name = backend.config().name;
+      const core::Usage total = events_->ledger().total(name, now);
+      live_metrics_.counter(
+          "unshelver_backend_awake_seconds_total",
+          "Seconds the backend's machine ran or was being started or stopped, per the event log.",
+          {{"backend", name}}, total.awake);
+      live_metrics_.counter("unshelver_backend_asleep_seconds_total",
+                            "Seconds the backend's machine was shelved, per the event log.",
+                            {{"backend", name}}, total.asleep);
+    }
+  }
+  pages.push_back(&live_metrics_);
+  return pages;
 }
 
 }  // namespace unshelver::app

@@ -18,7 +18,7 @@ namespace unshelver::app {
 // A backend as the driver and Caddy's routing (`router`, null when not managed) say it is.
 web::BackendView backend_view(const BackendDriver& driver, const CaddyRouter* router);
 
-// One entry of the document's "backends".
-nlohmann::json backend_json(const web::BackendView& view);
+// One entry of the document's "backends" (written in the web layer, whose pages cache it).
+using web::backend_json;
 
 }  // namespace unshelver::app

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <iterator>
+#include <unordered_map>
 
 namespace unshelver::core {
 
@@ -162,6 +163,10 @@ std::vector<std::uint64_t> Histogram::cumulative_counts() const {
 MetricsPage::Family* MetricsPage::declare(std::string_view name, std::string_view help, Type type,
                                           const Labels& labels, std::string& rendered_labels) {
   constexpr std::string_view kTotal = "_total";
+  if (frozen_) {
+    ++conflicts_;
+    return nullptr;
+  }
   const bool named_ok = valid_metric_name(name) && valid_utf8(help) &&
                         (type != Type::kCounter ||
                          (name.size() > kTotal.size() && name.substr(name.size() - kTotal.size()) == kTotal));
@@ -269,20 +274,66 @@ void MetricsPage::histogram(std::string_view name, std::string_view help, const 
       " " + std::to_string(histogram.count()) + "\n";
 }
 
+void MetricsPage::write_header(const Family& family, std::string& page) {
+  page += "# HELP " + family.name;
+  if (!family.help.empty()) page += " " + escape(family.help, false);
+  page += "\n# TYPE " + family.name;
+  switch (family.type) {
+    case Type::kCounter: page += " counter\n"; break;
+    case Type::kGauge: page += " gauge\n"; break;
+    case Type::kHistogram: page += " histogram\n"; break;
+  }
+}
+
 std::string MetricsPage::text() const {
   std::string page;
   for (const Family& family : families_) {
-    page += "# HELP " + family.name;
-    if (!family.help.empty()) page += " " + escape(family.help, false);
-    page += "\n# TYPE " + family.name;
-    switch (family.type) {
-      case Type::kCounter: page += " counter\n"; break;
-      case Type::kGauge: page += " gauge\n"; break;
-      case Type::kHistogram: page += " histogram\n"; break;
-    }
+    write_header(family, page);
     page += family.samples;
   }
   return page;
+}
+
+void MetricsPage::freeze() {
+  frozen_ = true;
+  by_name_.clear();
+  sample_names_.clear();
+  for (Family& family : families_) {
+    family.series_keys.clear();
+    family.samples.shrink_to_fit();
+  }
+}
+
+std::string MetricsPage::join(const std::vector<const MetricsPage*>& pages, std::size_t* conflicts) {
+  // Each family, in the order of its first page, with the samples of every page that has it.
+  struct Joined {
+    const Family* first;
+    std::vector<const std::string*> samples;
+  };
+  std::vector<Joined> joined;
+  std::unordered_map<std::string_view, std::size_t> by_name;
+  std::size_t size = 0;
+  for (const MetricsPage* page : pages) {
+    for (const Family& family : page->families_) {
+      auto [found, added] = by_name.try_emplace(family.name, joined.size());
+      if (added) {
+        joined.push_back(Joined{&family, {}});
+      } else if (const Family& first = *joined[found->second].first;
+                 first.type != family.type || first.help != family.help) {
+        if (conflicts != nullptr) ++*conflicts;
+        continue;
+      }
+      joined[found->second].samples.push_back(&family.samples);
+      size += family.samples.size();
+    }
+  }
+  std::string text;
+  text.reserve(size + joined.size() * 160);
+  for (const Joined& family : joined) {
+    write_header(*family.first, text);
+    for (const std::string* samples : family.samples) text += *samples;
+  }
+  return text;
 }
 
 }  // namespace unshelver::core

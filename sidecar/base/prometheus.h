@@ -1,7 +1,7 @@
 // MetricsPage: writes a page of the Prometheus text exposition format, version 0.0.4, for a
-// scrape of /metrics. Pure: the daemon builds a fresh page from its counters on every scrape
-// (declare each sample with its family's name, help text and type, in any order), then serves
-// text() with kPrometheusContentType.
+// scrape of /metrics. Pure: the daemon writes pages from its counters (declare each sample with
+// its family's name, help text and type, in any order), keeps each backend's page while it does
+// not change, joins them (join) and serves the text with kPrometheusContentType.
 //
 // The page groups what it is given: each family (metric name) gets one "# HELP" and one "# TYPE"
 // line, followed by all of its samples in the order they were added, even when samples of
@@ -90,6 +90,19 @@ class MetricsPage {
   // How many calls were dropped as mistakes (see the top of this file).
   std::size_t conflicts() const { return conflicts_; }
 
+  // For a page kept in a cache and joined with others (join below): drops what checks further
+  // samples (the series and sample names seen), so the page holds little more than its text.
+  // Samples added afterwards are dropped as mistakes.
+  void freeze();
+
+  // The pages as one exposition, as if every sample had been added to one page in the order of
+  // `pages`: each family once, with one "# HELP" and "# TYPE" and the samples of every page. A
+  // page's family whose type or help differs from the first page's is a mistake: its samples are
+  // left out and counted in `conflicts`. Series are not compared across pages: each page's
+  // must be its own (one page per backend, each series with its backend label). Joining copies
+  // text; nothing is formatted again.
+  static std::string join(const std::vector<const MetricsPage*>& pages, std::size_t* conflicts = nullptr);
+
  private:
   enum class Type { kCounter, kGauge, kHistogram };
 
@@ -104,6 +117,7 @@ class MetricsPage {
   // The family to add a new series to, created if needed, with the series recorded; nullptr (and
   // a counted mistake) when the name, help or labels are invalid, the declaration conflicts or
   // the series exists. Sets `rendered_labels` to the labels as written between the braces.
+  static void write_header(const Family& family, std::string& page);
   Family* declare(std::string_view name, std::string_view help, Type type, const Labels& labels,
                   std::string& rendered_labels);
 
@@ -112,6 +126,7 @@ class MetricsPage {
   // Every sample name in use; a histogram uses name_bucket, name_sum and name_count.
   std::set<std::string, std::less<>> sample_names_;
   std::size_t conflicts_ = 0;
+  bool frozen_ = false;
 };
 
 // Exposed for tests: how MetricsPage writes a sample value and a histogram's "le".

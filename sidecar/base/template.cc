@@ -165,33 +165,37 @@ void append_value(std::string& out, const json* value, bool escape) {
   }
 }
 
-void render_nodes(const std::vector<Node>& nodes, std::vector<const json*>& stack, std::string& out) {
-  for (const Node& node : nodes) {
-    switch (node.kind) {
-      case Node::Kind::kText: out += node.text; break;
-      case Node::Kind::kEscaped: append_value(out, lookup(stack, node.text), true); break;
-      case Node::Kind::kRaw: append_value(out, lookup(stack, node.text), false); break;
-      case Node::Kind::kSection: {
-        const json* value = lookup(stack, node.text);
-        if (!truthy(value)) break;
-        if (value->is_array()) {
-          for (const json& item : *value) {
-            stack.push_back(&item);
-            render_nodes(node.children, stack, out);
-            stack.pop_back();
-          }
-        } else {
-          stack.push_back(value);
+void render_nodes(const std::vector<Node>& nodes, std::vector<const json*>& stack, std::string& out);
+
+void render_node(const Node& node, std::vector<const json*>& stack, std::string& out) {
+  switch (node.kind) {
+    case Node::Kind::kText: out += node.text; break;
+    case Node::Kind::kEscaped: append_value(out, lookup(stack, node.text), true); break;
+    case Node::Kind::kRaw: append_value(out, lookup(stack, node.text), false); break;
+    case Node::Kind::kSection: {
+      const json* value = lookup(stack, node.text);
+      if (!truthy(value)) break;
+      if (value->is_array()) {
+        for (const json& item : *value) {
+          stack.push_back(&item);
           render_nodes(node.children, stack, out);
           stack.pop_back();
         }
-        break;
+      } else {
+        stack.push_back(value);
+        render_nodes(node.children, stack, out);
+        stack.pop_back();
       }
-      case Node::Kind::kInverted:
-        if (!truthy(lookup(stack, node.text))) render_nodes(node.children, stack, out);
-        break;
+      break;
     }
+    case Node::Kind::kInverted:
+      if (!truthy(lookup(stack, node.text))) render_nodes(node.children, stack, out);
+      break;
   }
+}
+
+void render_nodes(const std::vector<Node>& nodes, std::vector<const json*>& stack, std::string& out) {
+  for (const Node& node : nodes) render_node(node, stack, out);
 }
 
 }  // namespace
@@ -211,6 +215,35 @@ std::string Template::render(const nlohmann::json& data) const {
   out.reserve(4096);
   std::vector<const json*> stack{&data};
   if (nodes_) render_nodes(*nodes_, stack, out);
+  return out;
+}
+
+Template::Split Template::render_split(const nlohmann::json& data, std::string_view list) const {
+  Split split;
+  if (!nodes_) return split;
+  std::vector<const json*> stack{&data};
+  std::string* out = &split.before;
+  for (const Node& node : *nodes_) {
+    if (!split.found && node.kind == Node::Kind::kSection && node.text == list) {
+      split.found = true;
+      out = &split.after;
+      continue;
+    }
+    render_node(node, stack, *out);
+  }
+  return split;
+}
+
+std::string Template::render_item(const nlohmann::json& data, std::string_view list,
+                                  const nlohmann::json& item) const {
+  std::string out;
+  if (!nodes_) return out;
+  for (const Node& node : *nodes_) {
+    if (node.kind != Node::Kind::kSection || node.text != list) continue;
+    std::vector<const json*> stack{&data, &item};
+    render_nodes(node.children, stack, out);
+    break;
+  }
   return out;
 }
 

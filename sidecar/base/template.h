@@ -25,6 +25,21 @@ class Template {
  public:
   static Result<Template> compile(std::string_view source, std::string name);
   std::string render(const nlohmann::json& data) const;
+
+  // For a page drawn once per item of a list (the launcher: one section per backend), so that a
+  // change of one item re-renders that item only. The page is split at its first top-level
+  // section over `list` ({{#backends}} not inside another section): render(data) equals
+  // `before`, then render_item(data, list, item) for each item of the array data[list], then
+  // `after`. `found` is false when there is no such section (then `before` is the whole page).
+  struct Split {
+    std::string before;
+    std::string after;
+    bool found = false;
+  };
+  Split render_split(const nlohmann::json& data, std::string_view list) const;
+  // That section's inside for one item, with `data` as the outer context.
+  std::string render_item(const nlohmann::json& data, std::string_view list,
+                          const nlohmann::json& item) const;
   const std::string& name() const { return name_; }
 
   struct Node;

@@ -173,6 +173,7 @@ struct CaddyRouter::Impl {
         retry_timer_(loop),
         check_timer_(loop),
         drift_timer_(loop),
+        update_timer_(loop),
         random_(std::random_device{}()),
         log_(spdlog::default_logger()->clone("caddy")) {
     status_.admin = admin_;
@@ -185,6 +186,18 @@ struct CaddyRouter::Impl {
   }
   void poke() {
     if (deferred_) pump();
+  }
+
+  void update_soon(InputSource source) {
+    if (closed_) return;
+    update_source_ = std::move(source);
+    if (update_timer_.active()) return;
+    update_timer_.start(std::chrono::milliseconds(0), [this] {
+      const InputSource source = std::move(update_source_);
+      update_source_ = nullptr;
+      if (!source) return;
+      if (std::optional<core::CaddyRenderInput> input = source()) update(*input);
+    });
   }
 
   // --- update ------------------------------------------------------------------------------------
@@ -576,6 +589,8 @@ struct CaddyRouter::Impl {
     retry_timer_.stop();
     check_timer_.stop();
     drift_timer_.stop();
+    update_timer_.stop();
+    update_source_ = nullptr;
     on_event_ = nullptr;
   }
 
@@ -620,8 +635,10 @@ struct CaddyRouter::Impl {
   std::string adapted_key_;      // ... for this text and body
 
   io::Timer retry_timer_;
-  io::Timer check_timer_;  // the check after a successful load
-  io::Timer drift_timer_;  // the periodic check
+  io::Timer check_timer_;      // the check after a successful load
+  io::Timer drift_timer_;      // the periodic check
+  io::Timer update_timer_;     // update_soon(): the next loop turn
+  InputSource update_source_;  // ... and what it updates with
   std::mt19937 random_;
   std::shared_ptr<spdlog::logger> log_;
 };
@@ -636,6 +653,9 @@ CaddyRouter::~CaddyRouter() {
 
 void CaddyRouter::update(const core::CaddyRenderInput& input) {
   impl_->update(input);
+}
+void CaddyRouter::update_soon(InputSource source) {
+  impl_->update_soon(std::move(source));
 }
 void CaddyRouter::hold_loads_while(std::function<bool()> busy, bool first_load_too) {
   impl_->set_hold_loads(std::move(busy), first_load_too);

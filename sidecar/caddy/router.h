@@ -77,6 +77,12 @@ class CaddyRouter {
 
   // Renders and, when changed, writes and loads. Cheap when nothing changed.
   void update(const core::CaddyRenderInput& input);
+  // What update() is given, read when it is due; nullopt while there is nothing to load yet.
+  using InputSource = std::function<std::optional<core::CaddyRenderInput>()>;
+  // update() with what `source` gives, once, at the start of the next loop turn (a zero timer):
+  // however many backends change in one turn (1,000 first observations at start-up), the routes
+  // are built and rendered once. A later call replaces the source of one still due.
+  void update_soon(InputSource source);
   // Loads (and drift repairs) wait while `busy()` is true, except the first load: meant for
   // requests held at the gate, which a reload would make fail once released (Caddy 2.6.2 cancels
   // the old config's handlers). Call poke() when `busy()` may have turned false. `first_load_too`:

@@ -172,7 +172,13 @@ struct WriteRequest {
   uv_write_t request;
   HttpConnection* connection = nullptr;
   std::string data;
+  // A large answer's body, moved here from the answer and sent after `data` (the head) as a
+  // second buffer of the same write: a 1.4 MB /metrics page is not copied once more.
+  std::string body;
 };
+
+// Bodies from this size on are sent from their own buffer (WriteRequest::body).
+constexpr std::size_t kSeparateBodyBytes = std::size_t{16} * 1024;
 
 }  // namespace
 
@@ -312,7 +318,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void reject(llhttp_errno_t error);
   int fail(int status, const char* reason);
   // `stream_head`: the head of a streamed answer, without Content-Length.
-  void send_response(const HttpResponse& response, bool close, bool stream_head = false);
+  // Takes a large body out of `response` (WriteRequest::body).
+  void send_response(HttpResponse& response, bool close, bool stream_head = false);
   void send_continue();
   bool write(WriteRequest* request);
   WriteRequest* take_write_request();
@@ -954,7 +961,8 @@ void HttpConnection::reject(llhttp_errno_t error) {
                 llhttp_get_error_reason(&parser_), llhttp_errno_name(error));
   std::string body(status_reason(status));
   body.push_back('\n');
-  send_response(HttpResponse::text(status, std::move(body)), true);
+  HttpResponse response = HttpResponse::text(status, std::move(body));
+  send_response(response, true);
   close_after_writes();
 }
 
@@ -1040,7 +1048,7 @@ void HttpConnection::enter_idle() {
   arm_timer(server_ != nullptr ? server_->limits.idle_timeout : kCloseTimeout);
 }
 
-void HttpConnection::send_response(const HttpResponse& response, bool close, bool stream_head) {
+void HttpConnection::send_response(HttpResponse& response, bool close, bool stream_head) {
   WriteRequest* request = take_write_request();
   std::string& out = request->data;
   out.clear();
@@ -1052,7 +1060,8 @@ void HttpConnection::send_response(const HttpResponse& response, bool close, boo
   const bool bodiless_status = status < 200 || status == 204 || status == 304;
   const bool send_body = !bodiless_status && !head_request_;
 
-  std::size_t size = 160 + (send_body ? response.body.size() : 0);
+  const bool separate_body = send_body && response.body.size() >= kSeparateBodyBytes;
+  std::size_t size = 160 + (send_body && !separate_body ? response.body.size() : 0);
   for (const auto& [name, value] : response.headers) size += name.size() + value.size() + 4;
   out.reserve(size);
 
@@ -1090,7 +1099,11 @@ void HttpConnection::send_response(const HttpResponse& response, bool close, boo
     out.append("Connection: keep-alive\r\n");  // HTTP/1.0 closes unless told otherwise.
   }
   out.append("\r\n");
-  if (send_body) out.append(response.body);
+  if (separate_body) {
+    request->body = std::move(response.body);
+  } else if (send_body) {
+    out.append(response.body);
+  }
   write(request);
 }
 
@@ -1108,6 +1121,7 @@ WriteRequest* HttpConnection::take_write_request() {
 }
 
 void HttpConnection::recycle(WriteRequest* request) {
+  std::string().swap(request->body);
   if (!closed_ && spare_write_ == nullptr && request->data.capacity() <= kMaxKeptWriteCapacity) {
     spare_write_.reset(request);
   } else {
@@ -1116,8 +1130,9 @@ void HttpConnection::recycle(WriteRequest* request) {
 }
 
 bool HttpConnection::write(WriteRequest* request) {
-  uv_buf_t buffer = uv_buf_init(request->data.data(), static_cast<unsigned int>(request->data.size()));
-  int rc = uv_write(&request->request, stream(), &buffer, 1, on_uv_write);
+  uv_buf_t buffers[2] = {uv_buf_init(request->data.data(), static_cast<unsigned int>(request->data.size())),
+                         uv_buf_init(request->body.data(), static_cast<unsigned int>(request->body.size()))};
+  int rc = uv_write(&request->request, stream(), buffers, request->body.empty() ? 1 : 2, on_uv_write);
   if (rc != 0) {
     // docs/src/errors.rst: "When a function which takes a callback returns an error, the callback
     // will never be called", so the request is released here.
@@ -1234,7 +1249,10 @@ void HttpConnection::on_timer() {
       }
       spdlog::debug("http {}: request timeout", remote_address_);
       head_request_ = false;
-      if (writes_pending_ == 0) send_response(HttpResponse::text(408, "Request Timeout\n"), true);
+      if (writes_pending_ == 0) {
+        HttpResponse timeout = HttpResponse::text(408, "Request Timeout\n");
+        send_response(timeout, true);
+      }
       close_after_writes();
       break;
     case Phase::kInFlight: break;

@@ -170,8 +170,7 @@ io::HttpResponse WebApp::unauthorized(const io::HttpRequest& request, const Call
 
 io::HttpResponse WebApp::login_page(const io::HttpRequest& request, int status, const std::string& error) {
   const AccessControl::Visitor visitor = access_.visitor(request);
-  refresh_cache();
-  json data = {{"title", cached_page_data_.value("title", "Unshelver")},
+  json data = {{"title", controller_.title()},
                {"form_token", access_.visitor_form_token(visitor, kLoginPurpose)},
                {"error", error},
                {"enabled", access_.control_enabled()}};
@@ -233,9 +232,8 @@ io::HttpResponse WebApp::logout(const io::HttpRequest& request, const Caller& ca
 
 io::HttpResponse WebApp::control_page(const io::HttpRequest& request, const Caller& caller) {
   if (!caller.admin()) return unauthorized(request, caller);
-  refresh_cache();
   const auto now = std::chrono::system_clock::now();
-  json data = cached_page_data_;
+  json data = control_data();
   // The query names what the last action did (`done` and `backend`), or the backend whose shelve
   // waits for its confirmation (`confirm`): see control_action.
   const std::string done = core::query_parameter(request.query, "done").value_or("");
@@ -411,8 +409,10 @@ io::HttpResponse WebApp::metrics(const io::HttpRequest& request, const Caller& c
   controller_.metrics(page);
   add_http_metrics(page);
   add_gate_metrics(page);
+  std::vector<const core::MetricsPage*> pages{&page};
+  for (const core::MetricsPage* backend : controller_.backend_metrics()) pages.push_back(backend);
   io::HttpResponse response;
-  response.body = page.text();
+  response.body = core::MetricsPage::join(pages);
   response.headers.emplace_back("Content-Type", std::string(core::kPrometheusContentType));
   return no_store(std::move(response));
 }

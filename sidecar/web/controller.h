@@ -44,6 +44,8 @@ struct GateView {
   std::chrono::milliseconds longest_hold{0};  // of the holds that ended
   int in_flight = 0;                          // let through and not ended (per the access log)
   std::uint64_t in_flight_forgotten = 0;      // starts whose end never came
+
+  bool operator==(const GateView&) const = default;
 };
 
 // With several controllers (ha/): whether one can act on a backend now, and if not, why.
@@ -132,8 +134,13 @@ class Controller {
   virtual std::uint64_t revision() const = 0;
   // Every configured backend, in configuration order.
   virtual std::vector<BackendView> backends() const = 0;
+  // The same without what only admins see and what moves with the clock (`history` beyond its
+  // estimate, `savings`): what the public pages show, cheap enough to read on every change.
+  virtual std::vector<BackendView> page_views() const { return backends(); }
   // The /api/status document: {"revision", "title", "backends": [...], and the subsystems'}.
   virtual nlohmann::json status() const = 0;
+  // The document's title (app.title).
+  virtual std::string title() const { return status().value("title", "Unshelver"); }
   // kAccepted when the backend was asked to wake (sleep), kNothingToDo when it already was,
   // kUnknownBackend for a name that is not configured.
   virtual RequestOutcome wake(const std::string& name, const std::string& actor,
@@ -152,8 +159,11 @@ class Controller {
                             const std::string& detail) = 0;
   // The ignore rule a request matches (a bot, an uptime monitor), or "" when none does.
   virtual std::string ignore_reason(const io::HttpRequest& request) const = 0;
-  // The daemon's own metrics (backends, cloud, Caddy, log lines, events) for /metrics.
+  // The daemon's own metrics (cloud, Caddy, log lines, events) for /metrics.
   virtual void metrics(core::MetricsPage& page) const = 0;
+  // The backends' metrics, one page per backend (and what is written at every scrape), joined
+  // after metrics() (core::MetricsPage::join); valid until the next call.
+  virtual std::vector<const core::MetricsPage*> backend_metrics() const { return {}; }
   // The backend whose host a request's Host header names (with or without a port, any case),
   // or "" for any other host.
   virtual std::string backend_for_host(std::string_view host) const = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/json_values.h"
 #include "base/text.h"
 #include "base/time_format.h"
 #include "bill/savings.h"
@@ -273,6 +274,83 @@ void add_page_fields(const BackendView& view, nlohmann::json& entry) {
   entry["hint"] = hint(view);
   entry["wake_button"] = (view.state == BackendState::kError ? "Try again to wake " : "Wake ") + view.label;
   entry["idle_timeout_text"] = view.idle_timeout.count() > 0 ? duration_in_words(view.idle_timeout) : "";
+}
+
+nlohmann::json backend_json(const BackendView& view) {
+  using nlohmann::json;
+  const FailureReason failure = classify_failure(view.error);
+  json entry = {
+      {"name", view.name},
+      {"label", view.label},
+      {"description", view.description},
+      {"provider", view.provider},
+      {"state", std::string(core::to_string(view.state))},
+      {"state_label", std::string(state_label(view.state))},  // what every page shows
+      {"routing", view.routing ? json(*view.routing) : json()},
+      {"since", core::format_rfc3339(view.since)},
+      {"desired", view.desired_awake ? "awake" : "asleep"},
+      {"desired_by", view.desired_by},
+      {"desired_reason", view.desired_reason},
+      {"last_activity", core::time_or_null(view.last_activity)},
+      {"idle_deadline", core::time_or_null(view.idle_deadline)},
+      {"idle_timeout_seconds", view.idle_timeout.count()},
+      {"wake_started_at", core::time_or_null(view.wake_started_at)},
+      {"url", view.url},
+      {"upstream", view.upstream},
+      {"cloud_status", view.cloud_status},
+      {"observed_at", core::time_or_null(view.observed_at)},
+      {"error", view.error},
+      // What the public view shows in place of `error` (public_backend): the cloud's text
+      // can carry a traceback and internal host names.
+      {"error_reason", std::string(failure_code(failure))},
+      {"error_summary", std::string(failure_summary(failure))},
+      {"observe_error", view.observe_error},
+      {"coordination", std::string(coordination_code(view.coordination))},
+      {"action_in_flight",
+       view.action_in_flight ? json(std::string(core::to_string(*view.action_in_flight))) : json()},
+      {"requests_in_flight", view.requests_in_flight},
+      // Unshelver observes this backend but never wakes or shelves it; the events record what it
+      // would have done (dry_run_would_shelve, dry_run_would_wake).
+      {"dry_run", view.dry_run},
+      // A contract with the pages (waiting page, launcher): seconds, or null before the first
+      // completed wake. Public; the history below is for admins (public_backend).
+      {"wake_estimate_seconds", view.wake_estimate_seconds ? json(*view.wake_estimate_seconds) : json()},
+      {"history", core::history_json(view.history)},
+  };
+  // Admins only, like the history (public_backend leaves it out).
+  if (!view.savings.is_null()) entry["savings"] = view.savings;
+  // Why the backend is awake, and the awake holds (README "Keep-warm windows and pre-warming").
+  entry["awake_reason"] = view.awake_reason.empty() ? json() : json(view.awake_reason);
+  entry["held_until"] = core::time_or_null(view.held_until);
+  entry["pinned"] = view.pin ? json{{"by", view.pin->actor},
+                                    {"at", core::format_rfc3339(view.pin->since)},
+                                    {"detail", view.pin->detail}}
+                             : json();
+  if (view.scheduled) {
+    entry["keep_warm"] = {{"window_until", core::time_or_null(view.window_until)},
+                          {"next_window", core::time_or_null(view.next_window)},
+                          {"next_prewarm", core::time_or_null(view.next_prewarm)},
+                          {"wake_lead_seconds", view.wake_lead.count()},
+                          {"prewarm_seconds_this_week", view.prewarm_used.count()},
+                          {"prewarm_cap_seconds", view.prewarm_cap.count()}};
+  }
+  if (view.activity_lines) entry["activity_lines"] = *view.activity_lines;
+  if (view.ignored_lines) entry["ignored_lines"] = *view.ignored_lines;
+  if (view.gate) {
+    const GateView& gate = *view.gate;
+    entry["gate"] = {{"held", gate.held},
+                     {"oldest_hold_ms", gate.oldest.count()},
+                     {"held_total", gate.held_total},
+                     {"released", gate.released},
+                     {"failed", gate.failed},
+                     {"expired", gate.expired},
+                     {"gone", gate.gone},
+                     {"refused", gate.refused},
+                     {"longest_hold_ms", gate.longest_hold.count()},
+                     {"in_flight", gate.in_flight},
+                     {"in_flight_forgotten", gate.in_flight_forgotten}};
+  }
+  return entry;
 }
 
 }  // namespace unshelver::web

@@ -86,4 +86,8 @@ std::string_view failure_summary(FailureReason reason);
 // control page without JavaScript).
 void add_page_fields(const BackendView& view, nlohmann::json& entry);
 
+// One entry of the /api/status document's "backends", written from its typed view. Absent
+// values are JSON null, not "" or 0.
+nlohmann::json backend_json(const BackendView& view);
+
 }  // namespace unshelver::web

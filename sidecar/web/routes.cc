@@ -276,25 +276,18 @@ io::HttpResponse WebApp::asset(const std::string& name) {
 
 const BackendView* WebApp::backend_view(const std::string& name) {
   refresh_cache();
-  for (const BackendView& view : cached_views_) {
-    if (view.name == name) return &view;
-  }
-  return nullptr;
+  return page_cache_->view(name);
 }
 
-const nlohmann::json* WebApp::page_backend(const std::string& name) {
+nlohmann::json WebApp::page_backend(const std::string& name) {
   refresh_cache();
-  for (const json& entry : cached_page_data_["backends"]) {
-    if (entry.value("name", "") == name) return &entry;
-  }
-  return nullptr;
+  return page_cache_->page_entry(name);
 }
 
 io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std::string& name,
                                       const Caller& caller) {
   const bool read = request.method == "GET" || request.method == "HEAD";
-  const json* found = page_backend(name);
-  json backend = found != nullptr ? *found : json::object();
+  json backend = page_backend(name);
   const BackendView* view = backend_view(name);
   const core::BackendState state = view != nullptr ? view->state : core::BackendState::kUnknown;
 
@@ -357,8 +350,7 @@ io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std:
 
 io::HttpResponse WebApp::waiting_page(const io::HttpRequest& request, const std::string& name) {
   route_label_ = "waiting_page";
-  const json* found = page_backend(name);
-  json backend = found != nullptr ? *found : json::object();
+  json backend = page_backend(name);
   const AccessControl::Visitor visitor = access_.visitor(request);
   backend["form_token"] = access_.visitor_form_token(visitor, kWakePurpose);
   // Where the visitor wanted to go: the wake form brings them back there, not to the host's root.
@@ -382,47 +374,6 @@ io::HttpResponse WebApp::waiting_page(const io::HttpRequest& request, const std:
   return response;
 }
 
-nlohmann::json public_backend(const nlohmann::json& backend) {
-  // The state and its times, and what the pages make of them (web/page_model.h); the estimate is
-  // the backend's own history of wakes, no one's address or words.
-  static constexpr const char* kPublicFields[] = {"name",
-                                                  "label",
-                                                  "description",
-                                                  "state",
-                                                  "since",
-                                                  "last_activity",
-                                                  "idle_deadline",
-                                                  "idle_timeout_seconds",
-                                                  "url",
-                                                  "error_reason",
-                                                  "desired",
-                                                  "wake_started_at",
-                                                  "wake_estimate_seconds",
-                                                  "state_label",
-                                                  "explanation",
-                                                  "can_wake",
-                                                  "is_ready",
-                                                  "is_busy",
-                                                  "is_error",
-                                                  "auto_refresh",
-                                                  "steps",
-                                                  "step",
-                                                  "hint",
-                                                  "wake_button",
-                                                  "idle_timeout_text"};
-  json shown = json::object();
-  for (const char* key : kPublicFields) {
-    if (backend.contains(key)) shown[key] = backend[key];
-  }
-  // The cloud's own error text is for admins (it can carry a traceback and internal host names):
-  // the public `error` is the classified summary (web/page_model.h).
-  shown["error"] = backend.value("error_summary", "");
-  // How long a wake takes, from the event log (events/wake_history.h): seconds, or null. The
-  // waiting page and the launcher show it; the history it comes from is for admins only.
-  shown["wake_estimate_seconds"] = backend.value("wake_estimate_seconds", json());
-  return shown;
-}
-
 void add_all_page_fields(const std::vector<BackendView>& views, nlohmann::json& status) {
   json& entries = status["backends"];
   // The status document lists the backends in the same order as backends().
@@ -441,26 +392,25 @@ nlohmann::json public_status(const nlohmann::json& status) {
 }
 
 void WebApp::refresh_cache() {
+  if (!page_cache_)
+    page_cache_.emplace(pages_.page("launcher.html"), controller_.title(), std::string(kFormTokenMarker));
   const std::uint64_t revision = controller_.revision();
-  if (revision == cached_revision_) return;
-  json status = controller_.status();
-  cached_views_ = controller_.backends();
-  json page = status;
-  add_all_page_fields(cached_views_, page);
-  for (std::size_t i = 0; i < page["backends"].size() && i < cached_views_.size(); ++i)
-    page["backends"][i]["wake_action"] = "/wake/" + cached_views_[i].name;
-  cached_public_status_ = public_status(page).dump(2) + "\n";
-  cached_page_data_ = page;
-  const core::Template* launcher_page = pages_.page("launcher.html");
-  json launcher_data = page;
-  launcher_data["form_token"] = std::string(kFormTokenMarker);
-  // Without its script the launcher shows these; the script replaces them with relative times in
-  // the reader's time zone.
-  const auto now = std::chrono::system_clock::now();
-  for (json& backend : launcher_data["backends"]) add_time_texts(backend, now);
-  cached_launcher_ =
-      launcher_page != nullptr ? launcher_page->render(launcher_data) : "launcher.html is missing\n";
-  cached_revision_ = revision;
+  if (page_cache_->revision() == revision) return;
+  page_cache_->update(revision, controller_.page_views(), std::chrono::system_clock::now());
+}
+
+const nlohmann::json& WebApp::control_data() {
+  const std::uint64_t revision = controller_.revision();
+  if (revision == control_revision_) return control_data_;
+  // The whole document, history and savings included: written only when an admin asks.
+  const std::vector<BackendView> views = controller_.backends();
+  control_data_ = controller_.status();
+  add_all_page_fields(views, control_data_);
+  json& entries = control_data_["backends"];
+  for (std::size_t i = 0; i < entries.size() && i < views.size(); ++i)
+    entries[i]["wake_action"] = "/wake/" + views[i].name;
+  control_revision_ = revision;
+  return control_data_;
 }
 
 io::HttpResponse WebApp::launcher(const io::HttpRequest& request) {
@@ -468,8 +418,7 @@ io::HttpResponse WebApp::launcher(const io::HttpRequest& request) {
   // One render per state change; each visitor's own form token is put in per request.
   const AccessControl::Visitor visitor = access_.visitor(request);
   io::HttpResponse response =
-      io::HttpResponse::html(200, core::replace_all(cached_launcher_, kFormTokenMarker,
-                                                    access_.visitor_form_token(visitor, kWakePurpose)));
+      io::HttpResponse::html(200, page_cache_->launcher(access_.visitor_form_token(visitor, kWakePurpose)));
   response.set_header("Cache-Control", "no-store");
   if (!visitor.set_cookie.empty()) response.set_header("Set-Cookie", visitor.set_cookie);
   return response;
@@ -480,15 +429,17 @@ io::HttpResponse WebApp::status_json(const io::HttpRequest& request, const Calle
   // The full document is written afresh: its counters (access-log lines, cloud requests, events)
   // move without a revision, which marks only what the pages show, and must agree with /metrics.
   // The public one holds nothing but what a revision marks, so it comes from the cache.
-  if (!full) refresh_cache();
-  std::string body = cached_public_status_;
+  std::string body;
   if (full) {
     // The pages read the same fields (state_label, steps, ...) from both documents.
     json status = controller_.status();
     add_all_page_fields(controller_.backends(), status);
     body = status.dump(2) + "\n";
+  } else {
+    refresh_cache();
+    body = page_cache_->public_status();
   }
-  io::HttpResponse response = io::HttpResponse::json(200, body);
+  io::HttpResponse response = io::HttpResponse::json(200, std::move(body));
   response.set_header("Cache-Control", "no-store");
   // The answer depends on who asks.
   response.set_header("Vary", "Authorization, Cookie");

@@ -29,9 +29,9 @@
 // and wake the backend when it is configured with wake_on_request. The waiting page's own requests use the
 // reserved prefix /.well-known/unshelver/ so that they never collide with the backend's paths.
 //
-// The web layer builds no state of its own: it asks the Controller. Rendered pages and the
-// status document are cached per revision of the application's state, so a busy launcher costs
-// one render per state change, not one per request.
+// The web layer builds no state of its own: it asks the Controller. The launcher and the public
+// status document are cached per backend (web/page_cache.h): a request renders nothing, and a
+// state change re-renders the backend that changed, once, when a page is next asked for.
 #pragma once
 
 #include <chrono>
@@ -47,6 +47,7 @@
 #include "web/access.h"
 #include "web/controller.h"
 #include "web/hold_queue.h"
+#include "web/page_cache.h"
 #include "web/pages.h"
 
 namespace unshelver::web {
@@ -115,11 +116,16 @@ class WebApp {
   void events(const io::HttpRequest& request, const Caller& caller, const io::Responder& responder);
   // GET /api/events/stream (event_stream_routes.cc).
   void event_stream(const io::HttpRequest& request, const Caller& caller, const io::Responder& responder);
+  // Brings the page cache to the controller's revision (the views of every backend, and the
+  // pieces of those that changed).
   void refresh_cache();
-  // The backend's view and its page data (its status entry with what the pages show), from the
-  // cache of this revision; nullptr for a name that is not configured.
+  // The control page's data, written again when the revision moved.
+  const nlohmann::json& control_data();
+  // The backend's view, from the cache of this revision (nullptr for a name that is not
+  // configured), and its page data (its status entry with what the pages show; an empty object
+  // for a name that is not configured).
   const BackendView* backend_view(const std::string& name);
-  const nlohmann::json* page_backend(const std::string& name);
+  nlohmann::json page_backend(const std::string& name);
 
   // The control surface (control_routes.cc).
   io::HttpResponse control_page(const io::HttpRequest& request, const Caller& caller);
@@ -142,11 +148,12 @@ class WebApp {
   Controller& controller_;
   AccessControl& access_;
   std::string manual_shelve_path_;
-  std::uint64_t cached_revision_ = UINT64_MAX;
-  std::string cached_public_status_;  // what anyone may see
-  std::string cached_launcher_;       // with kFormTokenMarker where each visitor's token goes
-  nlohmann::json cached_page_data_;   // the status document with what the pages show
-  std::vector<BackendView> cached_views_;
+  // The public status document, the launcher (with kFormTokenMarker where each visitor's token
+  // goes) and each backend's view and page entry, per backend (web/page_cache.h).
+  std::optional<PageCache> page_cache_;
+  // The control page's data: the full status document with what the pages show, for admins.
+  std::uint64_t control_revision_ = UINT64_MAX;
+  nlohmann::json control_data_;
 
   // Requests by route label and status, and public wake requests by outcome, for /metrics.
   std::string_view route_label_ = "not_found";
@@ -169,8 +176,7 @@ std::string_view host_header(const io::HttpRequest& request);
 // What the public may see of the status document: no cloud messages, addresses, upstreams or
 // who asked for what (those can hold client addresses); the state, its times and the url.
 nlohmann::json public_status(const nlohmann::json& status);
-// The same for one backend's entry.
-nlohmann::json public_backend(const nlohmann::json& backend);
+// The same for one backend's entry: public_backend (web/page_cache.h).
 // Adds the page fields (web/page_model.h) to each backend of a status document; `views` in the
 // document's order.
 void add_all_page_fields(const std::vector<BackendView>& views, nlohmann::json& status);

@@ -168,6 +168,27 @@ class RoutesTest : public ::testing::Test {
   const std::string visitor_ = "dmlzaXRvci1vZi10aGUtdGVzdA";  // base64url, 19 bytes
 };
 
+// The public status document and the launcher are kept between changes (web/page_cache.h):
+// a state change shows in both at the next request, and nothing else does.
+TEST_F(RoutesTest, ThePublicPagesFollowEveryStateChange) {
+  auto public_state = [this] {
+    return json::parse(web_->answer(request("GET", "/api/status")).body)["backends"][0]["state"];
+  };
+  auto launcher = [this] { return web_->answer(request("GET", "/")).body; };
+  EXPECT_EQ(json("asleep"), public_state());
+  EXPECT_NE(std::string::npos, launcher().find("state-asleep"));
+  controller_.set_state(BackendState::kWaking);
+  EXPECT_EQ(json("waking"), public_state());
+  EXPECT_NE(std::string::npos, launcher().find("state-waking"));
+  EXPECT_EQ(std::string::npos, launcher().find("state-asleep"));
+  // A view that changes without a revision is not looked at: the revision is the contract.
+  controller_.views[0].state = BackendState::kReady;
+  EXPECT_EQ(json("waking"), public_state());
+  ++controller_.revision_value;
+  EXPECT_EQ(json("ready"), public_state());
+  EXPECT_NE(std::string::npos, launcher().find("state-ready"));
+}
+
 TEST_F(RoutesTest, RefusesTheControlTokenInAUrl) {
   for (const char* target : {"/api/status?token=x", "/control?control_token=x", "/?token="}) {
     const io::HttpResponse response = web_->answer(request("GET", target));

@@ -255,5 +255,55 @@ TEST(MetricsPage, EmptyPageIsEmpty) {
   EXPECT_EQ(page.conflicts(), 0u);
 }
 
+// Pages written apart (one per backend, kept between scrapes) join into the page that one
+// MetricsPage given every sample in the same order writes.
+TEST(MetricsPageJoin, EqualsOnePageWithEverySample) {
+  auto write_backend = [](MetricsPage& page, const std::string& name, double state) {
+    page.gauge("x_state", "The state.", {{"backend", name}}, state);
+    Histogram durations({1, 5});
+    durations.observe(state);
+    page.histogram("x_duration_seconds", "Durations.", {{"backend", name}}, durations);
+    if (state > 1) page.counter("x_wakes_total", "Wakes.", {{"backend", name}}, state);
+  };
+  MetricsPage whole;
+  MetricsPage head;
+  for (MetricsPage* page : {&whole, &head}) page->counter("x_reloads_total", "Reloads.", {}, 3);
+  std::vector<MetricsPage> backends(3);
+  for (int i = 0; i < 3; ++i) {
+    write_backend(whole, "b" + std::to_string(i), i);
+    write_backend(backends[static_cast<std::size_t>(i)], "b" + std::to_string(i), i);
+    backends[static_cast<std::size_t>(i)].freeze();
+  }
+  std::vector<const MetricsPage*> pages{&head};
+  for (const MetricsPage& page : backends) pages.push_back(&page);
+  std::size_t conflicts = 0;
+  EXPECT_EQ(MetricsPage::join(pages, &conflicts), whole.text());
+  EXPECT_EQ(conflicts, 0u);
+  EXPECT_EQ(MetricsPage::join({}), "");
+}
+
+TEST(MetricsPageJoin, AFamilyDeclaredOtherwiseIsLeftOutAndCounted) {
+  MetricsPage first;
+  first.gauge("x_things", "Things.", {{"backend", "a"}}, 1);
+  MetricsPage second;
+  second.counter("x_things_total", "Other things.", {{"backend", "b"}}, 1);
+  second.gauge("x_things", "Another help.", {{"backend", "b"}}, 2);
+  std::size_t conflicts = 0;
+  const std::string text = MetricsPage::join({&first, &second}, &conflicts);
+  EXPECT_EQ(conflicts, 1u);
+  EXPECT_EQ(text.find("x_things{backend=\"b\"}"), std::string::npos);
+  EXPECT_NE(text.find("x_things_total{backend=\"b\"} 1"), std::string::npos);
+}
+
+TEST(MetricsPageJoin, AFrozenPageTakesNoMoreSamples) {
+  MetricsPage page;
+  page.gauge("x_up", "Up.", {}, 1);
+  const std::string before = page.text();
+  page.freeze();
+  page.gauge("x_other", "Other.", {}, 2);
+  EXPECT_EQ(page.text(), before);
+  EXPECT_EQ(page.conflicts(), 1u);
+}
+
 }  // namespace
 }  // namespace unshelver::core

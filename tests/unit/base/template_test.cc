@@ -56,5 +56,36 @@ TEST(Template, ErrorsNameTemplateAndLine) {
   EXPECT_FALSE(Template::compile("{{oops", "page.html").ok());
 }
 
+// A page drawn per item (the launcher) is exactly the page drawn whole: before, the items, after.
+TEST(Template, SplitAroundAListJoinsToTheWholePage) {
+  const std::string source =
+      "<h1>{{title}}</h1>\n{{^items}}none{{/items}}\n{{#items}}\n<li>{{name}} of {{title}}</li>\n{{/items}}\n"
+      "<p>{{#items}}{{name}}{{/items}}</p>\n";
+  auto compiled = Template::compile(source, "list.html");
+  ASSERT_TRUE(compiled.ok());
+  for (const json& items : {json::array(), json::array({{{"name", "a"}}, {{"name", "<b>"}}})}) {
+    const json data = {{"title", "T"}, {"items", items}};
+    const Template::Split split = compiled->render_split(data, "items");
+    ASSERT_TRUE(split.found);
+    std::string joined = split.before;
+    for (const json& item : items) joined += compiled->render_item(data, "items", item);
+    joined += split.after;
+    EXPECT_EQ(joined, compiled->render(data));
+  }
+  // Only the first top-level section is split out; the second is part of `after`.
+  const json data = {{"title", "T"}, {"items", json::array({{{"name", "x"}}})}};
+  EXPECT_NE(compiled->render_split(data, "items").after.find("<p>x</p>"), std::string::npos);
+}
+
+TEST(Template, SplitWithoutTheSectionIsTheWholePage) {
+  auto compiled = Template::compile("{{#wrap}}{{#items}}{{.}}{{/items}}{{/wrap}}", "nested.html");
+  ASSERT_TRUE(compiled.ok());
+  const json data = {{"wrap", true}, {"items", json::array({1, 2})}};
+  const Template::Split split = compiled->render_split(data, "items");
+  EXPECT_FALSE(split.found);
+  EXPECT_EQ(split.before, compiled->render(data));
+  EXPECT_EQ(compiled->render_item(data, "items", 1), "");
+}
+
 }  // namespace
 }  // namespace unshelver::core

@@ -1,0 +1,89 @@
+// PageCache: the public status document and the launcher page, kept per backend, so that a state
+// change costs the work of the backend that changed, not of the whole fleet.
+//
+// update() is given every backend's view (Controller::page_views) whenever the application's
+// revision moved. A backend whose view is the same as before (same_for_pages) keeps its public
+// JSON and its launcher section; the
+// others are written again. The documents are joined from those pieces for each answer: joining
+// is a copy, not a render. What the joined documents hold is exactly what
+// rendering them whole from the same views would give (tests/unit/web/page_cache_test.cc).
+//
+// Pure: no loop, no clock of its own (update() is told the time for the launcher's time texts).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/template.h"
+#include "web/controller.h"
+
+namespace unshelver::web {
+
+// What the public may see of one backend's status entry (with its page fields): no cloud
+// messages, addresses, upstreams or who asked for what (those can hold client addresses); the
+// state, its times and the url.
+nlohmann::json public_backend(const nlohmann::json& backend);
+
+// Whether two views of one backend show the same on the public pages and in the status entry:
+// every field but `history` (beyond its estimate) and `savings`, which page views leave out;
+// times less than a millisecond apart are the same moment (the wall clock of a monotonic time
+// moves by nanoseconds between two readings).
+bool same_for_pages(const BackendView& a, const BackendView& b);
+
+class PageCache {
+ public:
+  // `launcher`: the launcher template, or nullptr when missing; `form_token_marker`: what the
+  // launcher shows in place of each visitor's form token (replaced per request).
+  PageCache(const core::Template* launcher, std::string title, std::string form_token_marker);
+
+  // Brings the cache to `views` (configuration order) at `revision`.
+  void update(std::uint64_t revision, std::vector<BackendView> views,
+              std::chrono::system_clock::time_point now);
+
+  std::uint64_t revision() const { return revision_; }
+  const std::string& title() const { return title_; }
+  // The public /api/status document (web::public_status of the page entries), dumped: joined
+  // from the kept pieces into the answer's body, so no joined copy is kept besides them.
+  std::string public_status() const;
+  // The launcher page with `form_token` (the visitor's) where the marker is, joined the same way.
+  std::string launcher(std::string_view form_token) const;
+  // nullptr for a name that is not configured.
+  const BackendView* view(std::string_view name) const;
+  // The backend's status entry with the page fields (web/page_model.h) and its wake_action,
+  // written from its view when asked for (one backend's worth); an empty object for a name that
+  // is not configured.
+  nlohmann::json page_entry(std::string_view name) const;
+
+  // For tests: how many backends' pieces were written again so far.
+  std::uint64_t backends_rendered() const { return backends_rendered_; }
+
+ private:
+  struct Backend {
+    BackendView view;
+    std::string public_json;  // indented for its place in the document
+    std::string launcher;     // its section of the launcher, "" when the launcher is drawn whole
+  };
+  void render_backend(std::size_t index, std::chrono::system_clock::time_point now);
+
+  const core::Template* launcher_template_;
+  std::string title_;
+  std::string form_token_marker_;
+  bool split_launcher_ = false;  // the launcher has a top-level {{#backends}}: drawn per backend
+  static constexpr std::uint64_t kNever = UINT64_MAX;  // no update yet
+  std::uint64_t revision_ = kNever;
+  std::vector<Backend> backends_;
+  // The launcher's data for the part of the page around the backends' sections: the title, the
+  // marker and one empty object per backend (so {{^backends}} reads as it would; the sections
+  // themselves are kept rendered, and only their text is kept). A template without a top-level
+  // {{#backends}} is drawn whole, from every backend's entry with its time texts.
+  nlohmann::json launcher_data_;
+  core::Template::Split frame_;  // the launcher around its backends' sections
+  std::uint64_t backends_rendered_ = 0;
+};
+
+}  // namespace unshelver::web

@@ -291,6 +291,10 @@ void BackendReconciler::apply(BackendEvent event, const std::string& actor, cons
   state_since_ = now.mono;
   stale_observations_ = 0;
   polls_since_change_ = 0;
+  // A state that expects the cloud to move (a service that stopped answering sends `ready` back
+  // to `booting`) is looked at within the first fast poll, not at the steady observation that
+  // was due from the state before.
+  if (observed_at_) next_observe_at_ = std::min(next_observe_at_, now.mono + observe_interval());
 
   switch (state_) {
     case S::kWaking:

@@ -1096,6 +1096,23 @@ TEST_F(ReadinessTest, NothingExpectedToChangeIsObservedAtTheSteadyInterval) {
   EXPECT_EQ(wait_for_observation(reconciler), 60s);
 }
 
+TEST_F(ReadinessTest, AServiceThatStopsAnsweringHasTheCloudAskedWithinTheFirstFastPoll) {
+  BackendReconciler reconciler("gpu", default_timings());
+  wake_to_starting(reconciler);
+  reconciler.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+  reconciler.on_health(true, "", now_);
+  ASSERT_EQ(reconciler.state(), S::kReady);
+  wait_for_observation(reconciler);
+  reconciler.on_observed(seen(Kind::kRunning, "ACTIVE"), now_);
+  // Nothing should change while ready: the next observation is the steady one, a minute away.
+  EXPECT_EQ(reconciler.next_tick_due(now_), now_.mono + 60s);
+  now_ += 5s;
+  for (int i = 0; i < 3; ++i) reconciler.on_health(false, "refused", now_);
+  ASSERT_EQ(reconciler.state(), S::kBooting);
+  // The guest may have powered itself off: the cloud is asked within a second, not in 55 s.
+  EXPECT_EQ(wait_for_observation(reconciler), 1s);
+}
+
 TEST_F(ReadinessTest, AnAnsweredActionStartsTheFastPollsAfresh) {
   BackendReconciler reconciler("gpu", default_timings());
   wake_to_starting(reconciler);

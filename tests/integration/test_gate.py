@@ -402,7 +402,12 @@ class StatePoller:
     def run(self):
         while not self.stopped.is_set():
             try:
-                state = self.rig.daemon.backend(self.name)["state"]
+                backend = self.rig.daemon.backend(self.name)
+                state = backend["state"]
+                if state == "asleep" and (backend.get("desired") == "awake" or backend.get("gate", {}).get("held")):
+                    # Requests held while it was shelved wake it again at once: asleep for a moment
+                    # only, so a request fired now would reach Caddy while it wakes.
+                    state = "asleep, waking again"
             except Exception:  # noqa: BLE001 - down, restarting, or answering something else
                 state = "down"
             if state != self.current:

@@ -59,6 +59,23 @@ CYCLE = [("unshelve_requested", "asleep", "waking"), ("cloud_running", "waking",
          ("unshelve_complete", "booting", "ready"), ("shelve_requested", "ready", "sleeping"),
          ("shelve_complete", "sleeping", "asleep")]
 CYCLE_STATES = [(from_state, to_state) for _, from_state, to_state in CYCLE]
+# The same cycle when the service answers its health check before the cloud reports the VM running
+# (issue 20: health is probed while waking too): waking goes straight to ready.
+EARLY_READY_CYCLE = [CYCLE[0], ("unshelve_complete", "waking", "ready")] + CYCLE[3:]
+EARLY_READY_CYCLE_STATES = [(from_state, to_state) for _, from_state, to_state in EARLY_READY_CYCLE]
+
+
+def whole_cycles(steps, shapes):
+    """Splits `steps` into whole cycles, each one of `shapes` (lists of steps); None when the steps
+    are not a sequence of whole cycles."""
+    cycles, at = [], 0
+    while at < len(steps):
+        shape = next((shape for shape in shapes if steps[at:at + len(shape)] == shape), None)
+        if shape is None:
+            return None
+        cycles.append(shape)
+        at += len(shape)
+    return cycles
 
 
 def is_transition(record):
@@ -513,7 +530,9 @@ class SwiftOutage(EventTestCase):
         # EventsCommandAndApi; here only the states, so that a naming slip fails one test).
         for name in names:
             states = [(r["from"], r["to"]) for r in down_records if r["backend"] == name and is_transition(r)]
-            self.assertEqual(states, CYCLE_STATES * cycles, name)
+            split = whole_cycles(states, [CYCLE_STATES, EARLY_READY_CYCLE_STATES])
+            self.assertIsNotNone(split, f"{name}: not whole cycles: {states}")
+            self.assertEqual(len(split), cycles, f"{name}: {states}")
         daemon.stop()
         return records
 
@@ -797,13 +816,17 @@ class EventsCommandAndApi(EventTestCase):
     BACKENDS = ("gpu", "cpu")
 
     def start_with_history(self, log_path=None):
-        """Two backends, gpu woken to ready (30 s idle, so it stays there): 5 events."""
+        """Two backends, gpu woken to ready (30 s idle, so it stays there): 5 events, or 4 when its
+        service answered before the cloud reported the VM running (EARLY_READY_CYCLE)."""
         text = events_config(self.state_dir, self.BACKENDS, log_path, idle_seconds=30)
         daemon = self.start_daemon(text)
         self.poll(daemon, lambda s: all(b["state"] == "asleep" for b in s["backends"]), 10, "asleep")
         self.assertEqual(daemon.wake("gpu")[0], 202)
         daemon.wait_for_state("ready", 10 * SLOW, "gpu")
-        self.poll(daemon, lambda s: s["events"]["last_seq"] >= 5, 10, "five events")
+        # Ready is shown once its transition is queued for the log: once nothing is left unwritten,
+        # every event of the wake is in the file.
+        self.poll(daemon, lambda s: s["events"]["last_seq"] >= 4 and s["events"]["unwritten"] == 0, 10,
+                  "the wake's events written")
         return daemon
 
     def events_command(self, daemon, *args):
@@ -818,7 +841,7 @@ class EventsCommandAndApi(EventTestCase):
     def test_events_command_json_backend_limit_and_follow(self):
         daemon = self.start_with_history(self.log_path)
         records = self.read_log_settled()
-        self.assertEqual(len(records), 5, records)
+        self.assertIn(len(records), (4, 5), records)
 
         self.assertEqual(self.json_lines(self.events_command(daemon, "--json")), records)
         self.assertEqual(self.json_lines(self.events_command(daemon, "--json", "--backend", "gpu")),
@@ -869,12 +892,12 @@ class EventsCommandAndApi(EventTestCase):
         daemon = self.start_with_history()  # the default log: {state_dir}/events.jsonl
         log_path = os.path.join(self.state_dir, "events.jsonl")
         records = self.read_log_settled(log_path)
-        self.assertEqual(len(records), 5, records)
+        self.assertIn(len(records), (4, 5), records)
         status = self.events_status(daemon)
         self.assertEqual(status["log"], log_path)
         self.assertIsNone(status["swift"])
         self.assertEqual((status["last_seq"], status["recorded"], status["write_errors"], status["unwritten"]),
-                         (records[-1]["seq"], 5, 0, 0))
+                         (records[-1]["seq"], len(records), 0, 0))
         self.assertIsNone(status["last_write_error"])
 
         # The records themselves.
@@ -882,8 +905,9 @@ class EventsCommandAndApi(EventTestCase):
                          [("cpu", "observed_asleep", "unknown", "asleep"), ("gpu", "observed_asleep", "unknown",
                                                                            "asleep")])
         gpu = [r for r in records if r["backend"] == "gpu"]
-        self.assertEqual([(r["action"], r["from"], r["to"]) for r in gpu],
-                         [("observed_asleep", "unknown", "asleep")] + CYCLE[:3])
+        self.assertIn([(r["action"], r["from"], r["to"]) for r in gpu],
+                      [[("observed_asleep", "unknown", "asleep")] + CYCLE[:3],
+                       [("observed_asleep", "unknown", "asleep")] + EARLY_READY_CYCLE[:2]])
         self.assertEqual(gpu[1]["actor"], "control")
         output = daemon.output()
         for record in records:

@@ -217,8 +217,14 @@ class RealSwiftEventMirror(unittest.TestCase):
         self.assertGreaterEqual(swift["uploaded"] + swift["already_present"], len(records), swift)
         # Last, so that a wrong name does not hide the mirror's result: the contract's actions.
         actions = [r["action"] for r in records]
-        remaining = iter(actions)
-        self.assertTrue(all(a in remaining for a in CYCLE), f"{CYCLE} not in order in {actions}")
+        # A service that answers before the cloud reports the VM running skips cloud_running.
+        early_ready = [action for action in CYCLE if action != "cloud_running"]
+
+        def in_order(cycle):
+            remaining = iter(actions)
+            return all(action in remaining for action in cycle)
+
+        self.assertTrue(in_order(CYCLE) or in_order(early_ready), f"{CYCLE} not in order in {actions}")
 
     # ---------------------------------------------------------------- the tests
     def test_password_auth_mirrors_every_event(self):

@@ -163,44 +163,73 @@ void ActivityMonitor::on_log_line(std::string_view line) {
   on_change_();
 }
 
-void ActivityMonitor::refresh_upstreams() {
-  if (!monitor_) return;
-  // A backend's connections are sampled only while its VM may serve (booting, ready, or in error
-  // while the cloud reports it running: the states in which its health is probed, and in which
-  // the idle rule can shelve it). A sleeping fleet is then not sampled at all. Its upstream
-  // becomes known with the cloud's first report and may change after a wake (a new address); the
-  // monitor is told only when the set changed.
-  bool changed = false;
-  std::vector<std::size_t> stopped;
-  for (std::size_t i = 0; i < watched_.size(); ++i) {
-    Watched& watched = watched_[i];
-    const bool sample =
-        watched.driver->config().inflight.enabled && watched.driver->reconciler().wants_health_probe();
-    std::string upstream = sample ? watched.driver->upstream() : "";
-    if (upstream == watched.upstream) continue;
-    changed = true;
-    if (!watched.upstream.empty()) stopped.push_back(i);
-    watched.upstream = std::move(upstream);
+// A backend's connections are sampled only while its VM may serve (booting, ready, or in error
+// while the cloud reports it running: the states in which its health is probed, and in which the
+// idle rule can shelve it). A sleeping fleet is then not sampled at all. Its upstream becomes known
+// with the cloud's first report and may change after a wake (a new address); the connection
+// monitor is told only when the set of sampled upstreams changed.
+bool ActivityMonitor::move_upstream(std::size_t index, bool& set_changed) {
+  Watched& watched = watched_[index];
+  const bool sample =
+      watched.driver->config().inflight.enabled && watched.driver->reconciler().wants_health_probe();
+  std::string upstream = sample ? watched.driver->upstream() : "";
+  if (upstream == watched.upstream) return false;
+  if (!watched.upstream.empty()) {
+    auto entry = watched_by_upstream_.find(watched.upstream);
+    if (entry != watched_by_upstream_.end()) {
+      std::erase(entry->second, index);
+      if (entry->second.empty()) {
+        watched_by_upstream_.erase(entry);
+        set_changed = true;
+      }
+    }
   }
-  if (!changed) return;
-  watched_by_upstream_.clear();
-  std::vector<std::string> upstreams;
-  for (std::size_t i = 0; i < watched_.size(); ++i) {
-    if (watched_[i].upstream.empty()) continue;
-    auto [entry, added] = watched_by_upstream_.try_emplace(watched_[i].upstream);
-    entry->second.push_back(i);
-    if (added) upstreams.push_back(watched_[i].upstream);
+  if (!upstream.empty()) {
+    auto [entry, added] = watched_by_upstream_.try_emplace(upstream);
+    entry->second.push_back(index);
+    set_changed = set_changed || added;
   }
-  monitor_->set_upstreams(upstreams);
+  watched.upstream = std::move(upstream);
+  return true;
+}
+
+void ActivityMonitor::apply_upstreams(bool set_changed, const std::vector<std::size_t>& stopped) {
+  if (set_changed) {
+    std::vector<std::string> upstreams;
+    upstreams.reserve(watched_by_upstream_.size());
+    for (const auto& [upstream, indices] : watched_by_upstream_) upstreams.push_back(upstream);
+    // In a stable order, so that the same set is recognised as unchanged (set_upstreams).
+    std::sort(upstreams.begin(), upstreams.end());
+    monitor_->set_upstreams(upstreams);
+  }
   // What the sampler said about an upstream no longer watched is stale: its long requests end now
   // (the gate's open requests still count). Last, because reporting may change a backend, which
-  // calls this again.
+  // calls refresh_upstream again.
   for (std::size_t index : stopped) {
     Watched& watched = watched_[index];
     watched.inflight = tracker_for(watched.driver->config());
     watched.sampled = {};
     report_in_flight(watched, watched.driver->read_clock().mono);
   }
+}
+
+void ActivityMonitor::refresh_upstream(std::size_t index) {
+  if (!monitor_ || index >= watched_.size()) return;
+  const bool was_sampled = !watched_[index].upstream.empty();
+  bool set_changed = false;
+  if (!move_upstream(index, set_changed)) return;
+  apply_upstreams(set_changed, was_sampled ? std::vector<std::size_t>{index} : std::vector<std::size_t>{});
+}
+
+void ActivityMonitor::refresh_upstreams() {
+  if (!monitor_) return;
+  bool set_changed = false;
+  std::vector<std::size_t> stopped;
+  for (std::size_t i = 0; i < watched_.size(); ++i) {
+    const bool was_sampled = !watched_[i].upstream.empty();
+    if (move_upstream(i, set_changed) && was_sampled) stopped.push_back(i);
+  }
+  apply_upstreams(set_changed, stopped);
 }
 
 void ActivityMonitor::on_connection_sample(const std::string& upstream,

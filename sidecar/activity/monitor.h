@@ -53,7 +53,11 @@ class ActivityMonitor {
   // Starts following the access log and sampling connections. An access log that cannot be
   // followed is a start-up error; connections that cannot be sampled are only logged.
   Status start();
-  // A backend's upstream may have changed (first cloud report, a wake to a new address).
+  // The `index`th backend's upstream, or whether it is sampled, may have changed (the cloud's first
+  // report, a wake to a new address, a change of state). Costs that backend's work only: a fleet
+  // whose backends change one at a time is not compared whole at each change.
+  void refresh_upstream(std::size_t index);
+  // The same for every backend (at start).
   void refresh_upstreams();
   // Stops following and sampling; the periodic persisting stops too.
   void close();
@@ -92,6 +96,13 @@ class ActivityMonitor {
   // Tells the driver how many requests are in flight: the larger of the gate's open requests and
   // the sampler's long ones.
   void report_in_flight(Watched& watched, core::MonoTime now);
+  // Brings the `index`th backend's entry in watched_by_upstream_ to what it should sample now.
+  // Returns whether its upstream changed, and sets `set_changed` when an upstream began or ceased
+  // to be sampled by anyone.
+  bool move_upstream(std::size_t index, bool& set_changed);
+  // Tells the connection monitor the sampled upstreams, then forgets what it said about those of
+  // `stopped` (indices whose upstream changed).
+  void apply_upstreams(bool set_changed, const std::vector<std::size_t>& stopped);
   void on_log_line(std::string_view line);
   void on_connection_sample(const std::string& upstream, const std::vector<core::ConnectionSample>& sample);
   // The flush persists the last activity (when dirty) and forgets the gate's starts whose end never

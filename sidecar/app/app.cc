@@ -587,10 +587,10 @@ void App::on_backend_change(Backend& backend, const std::vector<core::Transition
   for (const core::Notice& notice : notices) events_->record_notice(backend.config(), notice);
   if (ha_ && persist_now) ha_->publish(index_of(backend));
   ++revision_;
-  if (activity_) activity_->refresh_upstreams();
+  if (activity_) activity_->refresh_upstream(index_of(backend));
   update_routing();
   // Held requests go through the moment their backend is ready: nothing waits for a timer.
-  if (web_) web_->backends_changed();
+  if (web_) web_->backend_changed(backend.config().name);
   if (persist_now) persist();
 }
 

@@ -96,6 +96,7 @@ class App final : public web::Controller {
   std::uint64_t revision() const override { return revision_; }
   std::vector<web::BackendView> backends() const override;
   std::vector<web::BackendView> page_views() const override;
+  std::optional<web::BackendView> page_view(std::string_view name) const override;
   nlohmann::json status() const override;
   std::string title() const override { return config_.app.title; }
   RequestOutcome wake(const std::string& name, const std::string& actor, const std::string& reason) override;
@@ -119,6 +120,9 @@ class App final : public web::Controller {
   int start();
   // Every backend's view; with_history: its history and savings as well (controller.cc).
   std::vector<web::BackendView> views(bool with_history) const;
+  // The `index`th backend's view, its times on the wall clock of `now`.
+  web::BackendView view_of(std::size_t index, bool with_history,
+                           std::chrono::system_clock::time_point now) const;
   void begin_shutdown(const char* why);
   void on_signal(int number);
   // SIGHUP: validates the configuration again; refuses it, or begins the handover to a new App.

@@ -18,63 +18,74 @@ std::vector<web::BackendView> App::page_views() const {
   return views(false);
 }
 
+std::optional<web::BackendView> App::page_view(std::string_view name) const {
+  const auto now = std::chrono::system_clock::now();
+  for (std::size_t i = 0; i < backends_.size(); ++i) {
+    if (backends_[i].config().name == name) return view_of(i, false, now);
+  }
+  return std::nullopt;
+}
+
 std::vector<web::BackendView> App::views(bool with_history) const {
   std::vector<web::BackendView> views;
   views.reserve(backends_.size());
   const auto now = std::chrono::system_clock::now();
-  for (std::size_t i = 0; i < backends_.size(); ++i) {
-    web::BackendView view = backend_view(*backends_[i].driver, router_.get());
-    if (events_ && with_history) {
-      view.history = events_->history().history(view.name, now);
-      view.wake_estimate_seconds = view.history.estimate_seconds;
-      view.savings = core::savings_json(events_->ledger(), view.name, backends_[i].config().price, now);
-    } else if (events_) {
-      view.wake_estimate_seconds = events_->history().estimate_seconds(view.name);
-    }
-    if (keep_warm_) {
-      if (const std::optional<core::ScheduleView> schedule = keep_warm_->view(view.name)) {
-        auto wall = [](core::SysSeconds at) { return core::TimePoint(at.time_since_epoch()); };
-        view.scheduled = true;
-        if (schedule->window_open) view.window_until = wall(schedule->window_open->end);
-        if (schedule->next_window) view.next_window = wall(schedule->next_window->start);
-        if (schedule->next_prewarm) view.next_prewarm = wall(schedule->next_prewarm->wake_at);
-        view.wake_lead = schedule->lead;
-        view.prewarm_used = schedule->prewarm_used_this_week;
-        view.prewarm_cap = schedule->prewarm_cap;
-      }
-    }
-    if (ha_ && !ha_->leads(i)) {
-      if (!ha_->etcd_reachable()) {
-        view.coordination = web::Coordination::kStoreUnreachable;
-      } else if (ha_->leader_of(i).empty()) {
-        view.coordination = web::Coordination::kHandingOver;
-      }
-    }
-    if (activity_) {
-      view.activity_lines = activity_->activity_lines(i);
-      view.ignored_lines = activity_->ignored_lines(i);
-    }
-    if (holds_ && backends_[i].config().routing == core::RoutingMode::kGate) {
-      const web::HoldQueue::Stats& stats = holds_->stats(view.name);
-      web::GateView gate;
-      gate.held = holds_->held(view.name);
-      gate.oldest = holds_->oldest(view.name);
-      gate.held_total = stats.held_total;
-      gate.released = stats.released;
-      gate.failed = stats.failed;
-      gate.expired = stats.expired;
-      gate.gone = stats.gone;
-      gate.refused = stats.refused;
-      gate.longest_hold = std::max(stats.longest_hold, gate.oldest);
-      if (activity_) {
-        gate.in_flight = activity_->gate_in_flight(i);
-        gate.in_flight_forgotten = activity_->gate_forgotten(i);
-      }
-      view.gate = gate;
-    }
-    views.push_back(std::move(view));
-  }
+  for (std::size_t i = 0; i < backends_.size(); ++i) views.push_back(view_of(i, with_history, now));
   return views;
+}
+
+web::BackendView App::view_of(std::size_t i, bool with_history,
+                              std::chrono::system_clock::time_point now) const {
+  web::BackendView view = backend_view(*backends_[i].driver, router_.get());
+  if (events_ && with_history) {
+    view.history = events_->history().history(view.name, now);
+    view.wake_estimate_seconds = view.history.estimate_seconds;
+    view.savings = core::savings_json(events_->ledger(), view.name, backends_[i].config().price, now);
+  } else if (events_) {
+    view.wake_estimate_seconds = events_->history().estimate_seconds(view.name);
+  }
+  if (keep_warm_) {
+    if (const std::optional<core::ScheduleView> schedule = keep_warm_->view(view.name)) {
+      auto wall = [](core::SysSeconds at) { return core::TimePoint(at.time_since_epoch()); };
+      view.scheduled = true;
+      if (schedule->window_open) view.window_until = wall(schedule->window_open->end);
+      if (schedule->next_window) view.next_window = wall(schedule->next_window->start);
+      if (schedule->next_prewarm) view.next_prewarm = wall(schedule->next_prewarm->wake_at);
+      view.wake_lead = schedule->lead;
+      view.prewarm_used = schedule->prewarm_used_this_week;
+      view.prewarm_cap = schedule->prewarm_cap;
+    }
+  }
+  if (ha_ && !ha_->leads(i)) {
+    if (!ha_->etcd_reachable()) {
+      view.coordination = web::Coordination::kStoreUnreachable;
+    } else if (ha_->leader_of(i).empty()) {
+      view.coordination = web::Coordination::kHandingOver;
+    }
+  }
+  if (activity_) {
+    view.activity_lines = activity_->activity_lines(i);
+    view.ignored_lines = activity_->ignored_lines(i);
+  }
+  if (holds_ && backends_[i].config().routing == core::RoutingMode::kGate) {
+    const web::HoldQueue::Stats& stats = holds_->stats(view.name);
+    web::GateView gate;
+    gate.held = holds_->held(view.name);
+    gate.oldest = holds_->oldest(view.name);
+    gate.held_total = stats.held_total;
+    gate.released = stats.released;
+    gate.failed = stats.failed;
+    gate.expired = stats.expired;
+    gate.gone = stats.gone;
+    gate.refused = stats.refused;
+    gate.longest_hold = std::max(stats.longest_hold, gate.oldest);
+    if (activity_) {
+      gate.in_flight = activity_->gate_in_flight(i);
+      gate.in_flight_forgotten = activity_->gate_forgotten(i);
+    }
+    view.gate = gate;
+  }
+  return view;
 }
 
 nlohmann::json App::status() const {

@@ -313,7 +313,7 @@ io::HttpResponse WebApp::control_action(const io::HttpRequest& request, const Ca
   // confirm=yes and leads to the confirmation. A script with the bearer token asks on purpose.
   const bool from_page = caller.via == AccessControl::Via::kSession;
   if (!wake && from_page && AccessControl::form_field(request, "confirm").value_or("") != "yes") {
-    if (backend_view(name) == nullptr) return not_found(request);
+    if (!backend_view(name)) return not_found(request);
     if (wants_html(request)) {
       return no_store(io::HttpResponse::redirect(
           303, "/control?confirm=" + core::percent_encode(name) + "#backend-" + core::percent_encode(name)));
@@ -330,13 +330,13 @@ io::HttpResponse WebApp::control_action(const io::HttpRequest& request, const Ca
   if (wake)
     ++wake_requests_[{"control",
                       outcome == Controller::RequestOutcome::kAccepted ? "accepted" : "already_awake"}];
-  const BackendView* backend = backend_view(name);
+  const std::optional<BackendView> backend = backend_view(name);
   if (from_page && wants_html(request)) {
     Done done = Done::kWakeRequested;
     if (outcome == Controller::RequestOutcome::kAccepted) {
       done = wake ? Done::kWakeRequested : Done::kShelveRequested;
     } else if (wake) {
-      const bool ready = backend != nullptr && backend->state == core::BackendState::kReady;
+      const bool ready = backend && backend->state == core::BackendState::kReady;
       done = ready ? Done::kAlreadyReady : Done::kAlreadyWaking;
     } else {
       done = Done::kAlreadyAsleep;
@@ -346,12 +346,12 @@ io::HttpResponse WebApp::control_action(const io::HttpRequest& request, const Ca
                                                         "&backend=" + core::percent_encode(name) +
                                                         "#backend-" + core::percent_encode(name)));
   }
-  json body = {{"backend", name},
-               {"action", wake ? "wake" : "shelve"},
-               {"accepted", outcome == Controller::RequestOutcome::kAccepted},
-               {"already", outcome == Controller::RequestOutcome::kNothingToDo},
-               {"state", std::string(core::to_string(backend != nullptr ? backend->state
-                                                                        : core::BackendState::kUnknown))}};
+  json body = {
+      {"backend", name},
+      {"action", wake ? "wake" : "shelve"},
+      {"accepted", outcome == Controller::RequestOutcome::kAccepted},
+      {"already", outcome == Controller::RequestOutcome::kNothingToDo},
+      {"state", std::string(core::to_string(backend ? backend->state : core::BackendState::kUnknown))}};
   return no_store(io::HttpResponse::json(202, body.dump() + "\n"));
 }
 

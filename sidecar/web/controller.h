@@ -137,6 +137,14 @@ class Controller {
   // The same without what only admins see and what moves with the clock (`history` beyond its
   // estimate, `savings`): what the public pages show, cheap enough to read on every change.
   virtual std::vector<BackendView> page_views() const { return backends(); }
+  // One backend's page view (nullopt for a name that is not configured): what a request about that
+  // backend alone reads, so that it costs that backend's work and not the fleet's.
+  virtual std::optional<BackendView> page_view(std::string_view name) const {
+    for (BackendView& view : page_views()) {
+      if (view.name == name) return std::move(view);
+    }
+    return std::nullopt;
+  }
   // The /api/status document: {"revision", "title", "backends": [...], and the subsystems'}.
   virtual nlohmann::json status() const = 0;
   // The document's title (app.title).

@@ -108,10 +108,10 @@ void WebApp::gate(const io::HttpRequest& gate_request, const std::string& name,
                   const io::Responder& responder) {
   route_label_ = "gate";
   auto settings = gated_.find(name);
-  const BackendView* view = backend_view(name);
+  std::optional<BackendView> view = backend_view(name);
   // Only Caddy's sub-request for the backend's own host is a gate request: the launcher's host
   // (or any other) cannot ask for a backend's address.
-  if (holds_ == nullptr || settings == gated_.end() || view == nullptr ||
+  if (holds_ == nullptr || settings == gated_.end() || !view ||
       controller_.backend_for_host(host_header(gate_request)) != name) {
     responder.respond(not_found(gate_request));
     return;
@@ -186,7 +186,7 @@ void WebApp::gate(const io::HttpRequest& gate_request, const std::string& name,
                             outcome == Controller::RequestOutcome::kAccepted ? "accepted" : "already_awake"}];
           // The wake may have turned a draining backend back at once.
           view = backend_view(name);
-          if (view != nullptr && held_fate(view->state, view->desired_awake) == HeldFate::kRelease) {
+          if (view && held_fate(view->state, view->desired_awake) == HeldFate::kRelease) {
             answer = gate_pass(*view, true);
             break;
           }
@@ -205,36 +205,28 @@ void WebApp::gate(const io::HttpRequest& gate_request, const std::string& name,
   responder.respond(std::move(answer));
 }
 
-void WebApp::backends_changed() {
-  if (holds_ == nullptr) return;
-  for (const auto& [name, backend] : gated_) {
-    if (holds_->held(name) == 0) continue;
-    const BackendView* view = backend_view(name);
-    if (view == nullptr) continue;
-    switch (held_fate(view->state, view->desired_awake)) {
-      case HeldFate::kKeep: break;
-      case HeldFate::kRelease: {
-        const BackendView released = *view;
-        holds_->release(name, [this, &released] { return gate_pass(released, true); });
-        break;
-      }
-      case HeldFate::kFail: {
-        const BackendView failed = *view;
-        holds_->fail(name, [this, &failed] {
-          return gate_refusal(failed, 503, "backend failed to wake",
-                              std::chrono::seconds(retry_after_seconds(failed.state)), false);
-        });
-        break;
-      }
-    }
+void WebApp::backend_changed(const std::string& name) {
+  if (holds_ == nullptr || !gated_.contains(name) || holds_->held(name) == 0) return;
+  const std::optional<BackendView> view = backend_view(name);
+  if (!view) return;
+  switch (held_fate(view->state, view->desired_awake)) {
+    case HeldFate::kKeep: break;
+    // The view is this call's own copy: releasing cannot change it under the answers.
+    case HeldFate::kRelease: holds_->release(name, [this, &view] { return gate_pass(*view, true); }); break;
+    case HeldFate::kFail:
+      holds_->fail(name, [this, &view] {
+        return gate_refusal(*view, 503, "backend failed to wake",
+                            std::chrono::seconds(retry_after_seconds(view->state)), false);
+      });
+      break;
   }
 }
 
 void WebApp::retry_deferred_wakes() {
   for (auto it = deferred_wakes_.begin(); it != deferred_wakes_.end();) {
-    const BackendView* view = backend_view(it->first);
+    const std::optional<BackendView> view = backend_view(it->first);
     // Nobody waits any more, or someone else woke it meanwhile: nothing to do.
-    if (holds_ == nullptr || view == nullptr || holds_->held(it->first) == 0 || view->desired_awake) {
+    if (holds_ == nullptr || !view || holds_->held(it->first) == 0 || view->desired_awake) {
       it = deferred_wakes_.erase(it);
       continue;
     }
@@ -252,11 +244,11 @@ void WebApp::retry_deferred_wakes() {
 }
 
 io::HttpResponse WebApp::gate_expired(const std::string& name) {
-  const BackendView* view = backend_view(name);
+  const std::optional<BackendView> view = backend_view(name);
   auto settings = gated_.find(name);
   const std::chrono::seconds retry =
       settings != gated_.end() ? settings->second->hold.retry_after : std::chrono::seconds(30);
-  if (view == nullptr) return json_answer(503, {{"error", "backend not ready in time"}}, retry);
+  if (!view) return json_answer(503, {{"error", "backend not ready in time"}}, retry);
   return gate_refusal(*view, 503, "backend not ready in time; try again", retry, true);
 }
 

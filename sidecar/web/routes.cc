@@ -274,9 +274,10 @@ io::HttpResponse WebApp::asset(const std::string& name) {
   return response;
 }
 
-const BackendView* WebApp::backend_view(const std::string& name) {
-  refresh_cache();
-  return page_cache_->view(name);
+std::optional<BackendView> WebApp::backend_view(const std::string& name) {
+  // One backend's view, read for it alone: a request about one backend (a wake, the gate, its
+  // waiting page) costs that backend's work, not the fleet's (the pages' cache compares them all).
+  return controller_.page_view(name);
 }
 
 nlohmann::json WebApp::page_backend(const std::string& name) {
@@ -288,8 +289,8 @@ io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std:
                                       const Caller& caller) {
   const bool read = request.method == "GET" || request.method == "HEAD";
   json backend = page_backend(name);
-  const BackendView* view = backend_view(name);
-  const core::BackendState state = view != nullptr ? view->state : core::BackendState::kUnknown;
+  const std::optional<BackendView> view = backend_view(name);
+  const core::BackendState state = view ? view->state : core::BackendState::kUnknown;
 
   if (request.path.starts_with(kReservedPrefix)) {
     const std::string rest = request.path.substr(kReservedPrefix.size());
@@ -319,8 +320,7 @@ io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std:
     // An API client, or a method whose body Caddy could not have replayed: it cannot wait on a
     // page, so it learns when to come back (RFC 9110 §10.2.3).
     bool woken = false;
-    if (view != nullptr && view->wake_on_request && can_wake(state) &&
-        controller_.ignore_reason(request).empty()) {
+    if (view && view->wake_on_request && can_wake(state) && controller_.ignore_reason(request).empty()) {
       if (const WakeCheck check = check_wake(request, state); !check.allowed) {
         ++wake_requests_[{"backend_api", check.result}];
       } else {
@@ -358,7 +358,7 @@ io::HttpResponse WebApp::waiting_page(const io::HttpRequest& request, const std:
   backend["next"] = is_local_path(request.target) ? request.target : "/";
   // Without JavaScript the page shows the progress as of its own rendering (the meta refresh
   // renders it anew); the script keeps the same text current.
-  if (const BackendView* view = backend_view(name); view != nullptr && view->wake_started_at) {
+  if (const std::optional<BackendView> view = backend_view(name); view && view->wake_started_at) {
     const auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() -
                                                                           *view->wake_started_at);
     backend["elapsed_text"] = duration_in_words(elapsed);
@@ -467,8 +467,8 @@ io::HttpResponse WebApp::public_wake(const io::HttpRequest& request, const std::
     return response;
   };
 
-  const BackendView* backend = backend_view(name);
-  if (backend == nullptr) {
+  const std::optional<BackendView> backend = backend_view(name);
+  if (!backend) {
     ++wake_requests_[{route, "unknown_backend"}];
     return not_found(request);
   }
@@ -500,13 +500,13 @@ io::HttpResponse WebApp::public_wake(const io::HttpRequest& request, const std::
 io::HttpResponse WebApp::refusal_page(const io::HttpRequest& request, const std::string& name, int status,
                                       const std::string& message, const std::string& back,
                                       std::chrono::milliseconds retry_after) {
-  const BackendView* view = backend_view(name);
+  const std::optional<BackendView> view = backend_view(name);
   const AccessControl::Visitor visitor = access_.visitor(request);
   const auto seconds = std::chrono::ceil<std::chrono::seconds>(retry_after).count();
   // On a backend's host the page's own files are under the reserved prefix, the only path there
   // that reaches Unshelver whatever the backend's state.
   const bool backend_host = request.path.starts_with(kReservedPrefix);
-  const json data = {{"label", view != nullptr ? view->label : name},
+  const json data = {{"label", view ? view->label : name},
                      {"message", message},
                      {"retry", seconds > 0},
                      {"retry_after_seconds", seconds},

@@ -59,9 +59,9 @@ class WebApp {
   // Turns on the gate (gate_routes.cc) for the backends with `routing: gate`; `holds` and
   // `backends` outlive this WebApp.
   void enable_gate(HoldQueue& holds, const std::vector<core::BackendConfig>& backends);
-  // Releases (or fails) the requests held for backends that became ready (or failed). Call after
-  // every change of the backends.
-  void backends_changed();
+  // Releases (or fails) the requests held for the backend `name` once it became ready (or failed).
+  // Call after every change of that backend.
+  void backend_changed(const std::string& name);
   // The answer to a hold of `name` that expired (for the HoldQueue).
   io::HttpResponse gate_expired(const std::string& name);
   // Wakes the backends whose held requests met the wake cool-down, once it allows (the
@@ -121,10 +121,10 @@ class WebApp {
   void refresh_cache();
   // The control page's data, written again when the revision moved.
   const nlohmann::json& control_data();
-  // The backend's view, from the cache of this revision (nullptr for a name that is not
-  // configured), and its page data (its status entry with what the pages show; an empty object
-  // for a name that is not configured).
-  const BackendView* backend_view(const std::string& name);
+  // The backend's view, read now for that backend alone (nullopt for a name that is not
+  // configured), and its page data from the cache of this revision (its status entry with what the
+  // pages show; an empty object for a name that is not configured).
+  std::optional<BackendView> backend_view(const std::string& name);
   nlohmann::json page_backend(const std::string& name);
 
   // The control surface (control_routes.cc).

@@ -168,7 +168,7 @@ class GateTest : public ::testing::Test {
     controller_.views[0].state = state;
     controller_.views[0].desired_awake = desired_awake;
     ++controller_.revision_value;
-    web_->backends_changed();
+    web_->backend_changed(controller_.views[0].name);
   }
 
   static std::string header(const io::ClientResponse& response, const std::string& name) {

@@ -72,7 +72,9 @@ class PackageTest(unittest.TestCase):
         for path in ("./usr/bin/unshelver", "./lib/systemd/system/unshelver.service",
                      "./usr/lib/sysusers.d/unshelver.conf", "./etc/unshelver/config.yaml",
                      "./usr/share/man/man8/unshelver.8.gz", "./usr/share/doc/unshelver/copyright",
-                     "./usr/share/doc/unshelver/changelog.Debian.gz"):
+                     "./usr/share/doc/unshelver/changelog.Debian.gz",
+                     "./usr/share/doc/unshelver/examples/config.example.yaml",
+                     "./usr/share/doc/unshelver/examples/secrets.example.ini"):
             self.assertRegex(listing, re.escape(path) + r"\n", path)
         for line in listing.splitlines():
             self.assertIn(" root/root ", line, "every file belongs to root")
@@ -147,15 +149,41 @@ class PackageTest(unittest.TestCase):
         self.assertEqual(0, verified.returncode, verified.stdout + verified.stderr)
         self.assertEqual("", verified.stderr.strip())
 
-        # ExecStartPre's check, on the conffile as installed: the example must at least parse.
-        example = run([os.path.join(self.root, "usr/bin/unshelver"), "check-config", "--config",
-                       os.path.join(self.root, "etc/unshelver/config.yaml")])
-        self.assertNotIn("unknown key", example.stderr)
+        # The secrets postinst drew: 0600 for the service's user, as production requires.
+        secrets = os.path.join(self.root, "etc/unshelver/secrets.ini")
+        info = os.stat(secrets)
+        self.assertEqual(0o600, info.st_mode & 0o777)
+        self.assertEqual(int(users["unshelver"][2]), info.st_uid)
+        with open(secrets) as drawn:
+            values = dict(re.findall(r"(?m)^(\w+) = ([0-9a-f]+)$", drawn.read()))
+        self.assertEqual({"control_token", "secret_key"}, set(values))
+        self.assertTrue(all(len(value) == 64 for value in values.values()), values)
+
+        # ExecStartPre's check, on the conffile as installed (its absolute paths moved into the root):
+        # `systemctl enable --now unshelver` must start without an edit.
+        with open(os.path.join(self.root, "etc/unshelver/config.yaml")) as installed_config:
+            text = installed_config.read()
+        self.assertIn("env: production", text)
+        checked_config = os.path.join(self.workdir, "installed-config.yaml")
+        with open(checked_config, "w") as out:
+            out.write(text.replace("/etc/unshelver/", os.path.join(self.root, "etc/unshelver/"))
+                      .replace("/var/lib/unshelver", os.path.join(self.workdir, "installed-state")))
+        checked = run([os.path.join(self.root, "usr/bin/unshelver"), "check-config", "--config", checked_config])
+        self.assertEqual(0, checked.returncode, checked.stdout + checked.stderr)
+        self.assertIn("valid (1 backend)", checked.stdout + checked.stderr)
+        # A reinstall keeps the admin's secrets.
+        with open(secrets, "a") as edited:
+            edited.write("; kept\n")
+        reinstalled = run(dpkg + ["--install", self.deb])
+        self.assertEqual(0, reinstalled.returncode, reinstalled.stdout + reinstalled.stderr)
+        with open(secrets) as kept:
+            self.assertIn("; kept", kept.read())
 
         purged = run(dpkg + ["--purge", "unshelver"])
         self.assertEqual(0, purged.returncode, purged.stdout + purged.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.root, "usr/bin/unshelver")))
         self.assertFalse(os.path.exists(os.path.join(self.root, "etc/unshelver/config.yaml")))
+        self.assertFalse(os.path.exists(secrets))
 
     def test_runs_as_the_unit_runs_it_under_a_notify_socket(self):
         _, installed = self.install_into_root()

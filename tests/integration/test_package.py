@@ -84,6 +84,8 @@ class PackageTest(unittest.TestCase):
         for library in ("libc6", "libuv1", "libcurl4", "libyaml-cpp", "libspdlog"):
             self.assertIn(library, depends)
         self.assertIn("systemd", depends)
+        # The unit's SupplementaryGroups=caddy needs the group Debian's caddy makes.
+        self.assertRegex(depends, r"(^|, )caddy($|,)")
         conffiles = run(["dpkg-deb", "-I", self.deb, "conffiles"]).stdout
         self.assertEqual("/etc/unshelver/config.yaml\n", conffiles)
         for script in ("postinst", "prerm", "postrm"):

@@ -123,6 +123,14 @@ class LogFollowerTest : public ::testing::Test {
     ASSERT_TRUE(started.ok()) << started.error().message;
   }
 
+  // Starts the follower with a stat net from `shortest` to `longest`, the test defaults otherwise.
+  void start_with_stat_net(std::chrono::milliseconds shortest, std::chrono::milliseconds longest) {
+    auto opts = options();
+    opts.stat_interval = shortest;
+    opts.stat_interval_max = longest;
+    start_follower(opts);
+  }
+
   // Closes the follower as Unshelver's shutdown would, and lets the loop free its handles.
   void stop_follower() {
     follower_->close();
@@ -329,10 +337,7 @@ TEST_F(LogFollowerTest, StatNetBacksOffWhileQuietAndStillFindsAMissedRotation) {
   ASSERT_EQ(0, ::mkdir(real_dir.c_str(), 0700));
   append(real_path, "");
   ASSERT_EQ(0, ::symlink(real_path.c_str(), path_.c_str()));
-  auto opts = options();
-  opts.stat_interval = 20ms;
-  opts.stat_interval_max = 160ms;
-  start_follower(opts);
+  start_with_stat_net(20ms, 160ms);
   EXPECT_EQ(20ms, follower_->stat_interval());
 
   // Quiet: 20, 40, 80, then 160 ms and no further.
@@ -360,10 +365,7 @@ TEST_F(LogFollowerTest, StatNetBacksOffWhileQuietAndStillFindsAMissedRotation) {
 // Lines that inotify announces bring a backed-off net back to its shortest interval.
 TEST_F(LogFollowerTest, AWriteBurstResetsTheStatInterval) {
   append(path_, "");
-  auto opts = options();
-  opts.stat_interval = 20ms;
-  opts.stat_interval_max = 320ms;
-  start_follower(opts);
+  start_with_stat_net(20ms, 320ms);
   ASSERT_TRUE(run_until([&] { return follower_->stat_interval() == 320ms; }));
 
   for (int burst = 0; burst < 20; ++burst) append(path_, numbered("w", burst * 10, burst * 10 + 10));
@@ -378,10 +380,7 @@ TEST_F(LogFollowerTest, AWriteBurstResetsTheStatInterval) {
 // A configured interval above the cap is kept as it is: the cap never shortens the net.
 TEST_F(LogFollowerTest, StatIntervalAboveTheCapDoesNotBackOff) {
   append(path_, "");
-  auto opts = options();
-  opts.stat_interval = 30ms;
-  opts.stat_interval_max = 10ms;
-  start_follower(opts);
+  start_with_stat_net(30ms, 10ms);
   ASSERT_TRUE(run_until([&] { return follower_->stats().stat_passes >= 3; }));
   EXPECT_EQ(30ms, follower_->stat_interval());
 }

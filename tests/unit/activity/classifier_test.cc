@@ -344,6 +344,27 @@ TEST_F(ActivityClassifierTest, DurationAbsentMeansStartEqualsEnd) {
   EXPECT_EQ(result.end_seconds, 1700000010.0);
 }
 
+// User agents are searched sixteen bytes at a time (issue 20): a monitor's name at every offset
+// across two blocks and the padded tail, in mixed case, is found; cut short at the end, or with
+// one letter changed, it is not. "Better Uptime" holds a space, which the search folds too.
+TEST_F(ActivityClassifierTest, MonitorNamesAreFoundAtEveryOffsetOfTheAgent) {
+  LineSpec spec;
+  for (std::string_view name : {std::string_view("uPTIMErobot"), std::string_view("BETTER uptime")}) {
+    for (std::size_t offset = 0; offset <= 40; ++offset) {
+      const std::string before(offset, 'x');
+      spec.request_headers = R"({"User-Agent":[")" + before + std::string(name) + R"(/2"]})";
+      EXPECT_EQ(outcome(spec), LineOutcome::kIgnored) << offset << " " << name;
+      spec.request_headers =
+          R"({"User-Agent":[")" + before + std::string(name.substr(0, name.size() - 1)) + R"("]})";
+      EXPECT_EQ(outcome(spec), LineOutcome::kActivity) << offset << " " << name;
+      std::string changed(name);
+      changed[changed.size() / 2] = '_';
+      spec.request_headers = R"({"User-Agent":[")" + before + changed + R"("]})";
+      EXPECT_EQ(outcome(spec), LineOutcome::kActivity) << offset << " " << changed;
+    }
+  }
+}
+
 TEST_F(ActivityClassifierTest, DefaultRulesIgnoreUptimeMonitorsCaseInsensitively) {
   LineSpec spec;
   spec.request_headers =

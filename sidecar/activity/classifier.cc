@@ -20,7 +20,10 @@
 // (most of a shared Caddy's log): it finds request.host and, when that host is nobody's, the line
 // is "other_host" without being validated (a product decision: such lines need no more). It is
 // exact about which field it found, and unsure (leaving the line to the parsers) otherwise; the
-// fuzz target checks that the reference never attributes a line it settled to a target.
+// fuzz target checks that the reference never attributes a line it settled to a target. The fast
+// walk makes the same decision when it reaches request.host, so that a line of ours is walked
+// once rather than pre-scanned and then walked (issue 20); request_host() runs on its own only
+// when the walk gives up before the host, and for other_host().
 //
 // Duplicate keys follow nlohmann (and Python, and Go): the last one wins. Header names compare
 // case-insensitively, so several keys can name X-Served-By; a label in any of them counts.
@@ -95,10 +98,33 @@ char ascii_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
 }
 
-// `lower` is already lower-case.
-bool iequals(std::string_view text, std::string_view lower) {
+// Eight bytes at once, their ASCII capitals made small (SWAR): a byte's low seven bits are at
+// least 'A' when adding 0x80 - 'A' sets its top bit, and above 'Z' when adding 0x7f - 'Z' does;
+// bytes from 0x80 are left alone. No carry crosses a byte: the low seven bits plus at most 0x3f
+// stay below 0x100.
+std::uint64_t ascii_lower_word(std::uint64_t word) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kTops = 0x80 * kOnes;
+  const std::uint64_t low_bits = word & ~kTops;
+  const std::uint64_t at_least_a = low_bits + (0x80 - 'A') * kOnes;
+  const std::uint64_t above_z = low_bits + (0x7f - 'Z') * kOnes;
+  const std::uint64_t capital = at_least_a & ~above_z & ~word & kTops;
+  return word | (capital >> 2);  // 0x80 >> 2 is 0x20, the case bit
+}
+
+// `lower` is already lower-case. Hosts, header names and user agents are compared here, on
+// every line of ours: a word at a time.
+[[gnu::always_inline]] inline bool iequals(std::string_view text, std::string_view lower) {
   if (text.size() != lower.size()) return false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
+  std::size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    std::uint64_t a = 0;
+    std::uint64_t b = 0;
+    std::memcpy(&a, text.data() + i, 8);
+    std::memcpy(&b, lower.data() + i, 8);
+    if (ascii_lower_word(a) != b) return false;
+  }
+  for (; i < text.size(); ++i) {
     if (ascii_lower(text[i]) != lower[i]) return false;
   }
   return true;
@@ -205,6 +231,30 @@ struct Cursor {
 
   static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
+  // Moves past a run of digits, eight bytes at a time while eight remain (timestamps and
+  // durations have up to twenty). A byte x ^ '0' is a digit's value exactly when its high nibble
+  // is zero and its low nibble plus 6 stays below 0x10; adding to the low nibbles alone keeps
+  // every byte's sum within the byte.
+  UNSHELVER_INLINE void skip_digits() {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+    // The first byte in memory is the lowest of the word only on a little-endian machine.
+    if constexpr (std::endian::native == std::endian::little) {
+      while (size - pos >= 8) {
+        std::uint64_t word = 0;
+        std::memcpy(&word, text + pos, 8);
+        word ^= '0' * kOnes;
+        const std::uint64_t not_digit =
+            (word & (0xf0 * kOnes)) | (((word & (0x0f * kOnes)) + 0x06 * kOnes) & (0x10 * kOnes));
+        if (not_digit != 0) {
+          pos += static_cast<std::size_t>(std::countr_zero(not_digit)) / 8;
+          return;
+        }
+        pos += 8;
+      }
+    }
+    while (pos < size && is_digit(text[pos])) ++pos;
+  }
+
   // -?(0|[1-9][0-9]*)(\.[0-9]+)? ; exponents and very long numbers go to the reference.
   UNSHELVER_INLINE bool number(std::string_view& out) {
     std::size_t start = pos;
@@ -212,13 +262,13 @@ struct Cursor {
     if (consume('0')) {
       // A leading zero stands alone.
     } else if (pos < size && text[pos] >= '1' && text[pos] <= '9') {
-      while (pos < size && is_digit(text[pos])) ++pos;
+      skip_digits();
     } else {
       return false;
     }
     if (consume('.')) {
       if (!is_digit(peek())) return false;
-      while (pos < size && is_digit(text[pos])) ++pos;
+      skip_digits();
     }
     char next = peek();
     if (next == 'e' || next == 'E' || is_digit(next)) return false;
@@ -279,28 +329,60 @@ struct Cursor {
   }
 };
 
-// Compares with a literal; a constant length lets the compiler unroll the comparison.
+// Two loads of `Word` each, from the start and from the end (overlapping when the length is not
+// twice a word's): equality of `length` bytes, for 1 * sizeof(Word) <= length <= 2 * sizeof(Word).
+template <typename Word>
+UNSHELVER_INLINE bool same_ends(const char* a, const char* b, std::size_t length) {
+  Word a_head, b_head, a_tail, b_tail;
+  std::memcpy(&a_head, a, sizeof(Word));
+  std::memcpy(&b_head, b, sizeof(Word));
+  std::memcpy(&a_tail, a + length - sizeof(Word), sizeof(Word));
+  std::memcpy(&b_tail, b + length - sizeof(Word), sizeof(Word));
+  return ((a_head ^ b_head) | (a_tail ^ b_tail)) == 0;
+}
+
+// Compares with a literal of up to 16 characters in a few word loads. GCC at -O2 calls memcmp
+// for lengths such as 7 or 12 ("request", "resp_headers"), and a byte loop stays a loop.
 template <std::size_t N>
 UNSHELVER_INLINE bool is(std::string_view key, const char (&word)[N]) {
-  if (key.size() != N - 1) return false;
-  for (std::size_t i = 0; i < N - 1; ++i) {
-    if (key[i] != word[i]) return false;
+  constexpr std::size_t kLength = N - 1;
+  static_assert(kLength >= 1 && kLength <= 16);
+  if (key.size() != kLength) return false;
+  if constexpr (kLength >= 8) {
+    return same_ends<std::uint64_t>(key.data(), word, kLength);
+  } else if constexpr (kLength >= 4) {
+    return same_ends<std::uint32_t>(key.data(), word, kLength);
+  } else if constexpr (kLength >= 2) {
+    return same_ends<std::uint16_t>(key.data(), word, kLength);
+  } else {
+    return key[0] == word[0];
   }
-  return true;
 }
 
 using Values = std::array<std::string_view, 8>;  // more values than this go to the reference
 
+// The walk also settles other hosts' lines on its way, so that a line of ours is not walked twice
+// (once by the pre-scan up to its host, once by the walk): `host_is_other(host, after)` is asked
+// about the first request.host it reaches, `after` being the position right after that string,
+// and when it says yes the walk stops there (other_host() is then true). The walk reaches that
+// host only through a prefix that request_host() also accepts, and both stop at the first
+// "request" key and its first "host" key, so they ask about the same host at the same place; a
+// walk that gives up before reaching it (host_reached() false) leaves the pre-scan to the caller.
+template <typename HostIsOther>
 class LineWalker {
  public:
   // `user_agents` and `labels` receive the values; they outlive the walker, so that nothing is
   // initialised per line.
   LineWalker(std::string_view line, const std::uint64_t* quotes, LineFacts& facts, Values& user_agents,
-             Values& labels)
+             Values& labels, const HostIsOther& host_is_other)
       : cursor_{line.data(), line.size(), 0, quotes, (line.size() + 63) / 64, 0, quotes[0]},
         facts_(facts),
         user_agents_(user_agents),
-        labels_(labels) {}
+        labels_(labels),
+        host_is_other_(host_is_other) {}
+
+  bool host_reached() const { return host_reached_; }
+  bool other_host() const { return other_host_; }
 
   UNSHELVER_INLINE bool walk() {
     Cursor& c = cursor_;
@@ -358,6 +440,13 @@ class LineWalker {
         if (is(key, "host")) {
           bit = kHost;
           if (!c.string(host_)) return false;
+          if (!host_reached_) {
+            host_reached_ = true;
+            if (host_is_other_(host_, c.pos)) {
+              other_host_ = true;
+              return false;
+            }
+          }
         } else if (is(key, "uri")) {
           bit = kUri;
           if (!c.string(uri_)) return false;
@@ -411,6 +500,8 @@ class LineWalker {
   }
 
   Cursor cursor_;
+  bool host_reached_ = false;
+  bool other_host_ = false;
   LineFacts& facts_;
   std::string_view host_;
   std::string_view uri_;
@@ -419,6 +510,7 @@ class LineWalker {
   std::size_t user_agent_count_ = 0;
   Values& labels_;
   std::size_t label_count_ = 0;
+  const HostIsOther& host_is_other_;
 };
 
 #undef UNSHELVER_INLINE
@@ -558,7 +650,10 @@ std::vector<IndexVariant> index_variants() {
 // exactly where a string equals host or request; only a quote followed by 'h' or 'r' is looked
 // at). Anything else (whitespace, a host that is not a string, a second "request" or
 // "host", a value the Cursor does not take) makes it unsure, and the validating parse decides.
-bool request_host(Cursor& c, std::string_view& host) {
+//
+// The cursor is taken and returned by value: walked through a reference, every step stored its
+// fields back to memory and loaded them again (see the Cursor's comment on aliasing).
+bool request_host(Cursor c, std::string_view& host, std::size_t& after) {
   std::string_view key;
   if (!c.consume('{')) return false;
   for (;;) {
@@ -572,7 +667,9 @@ bool request_host(Cursor& c, std::string_view& host) {
     if (is(key, "host")) break;
     if (!c.skip_value(2) || !c.consume(',')) return false;
   }
-  return c.string(host);
+  if (!c.string(host)) return false;
+  after = c.pos;
+  return true;
 }
 
 // Whether the bytes `"host"` or `"request"` occur in `line` from `from` on. Only a quote followed
@@ -624,6 +721,9 @@ struct ActivityClassifier::Impl {
 
   std::vector<std::string> user_agents;  // lower-case, non-empty
   std::array<bool, 256> agent_first_letters{};
+  // The distinct first characters of user_agents, when all are ASCII letters (else empty): the
+  // SIMD search looks for them sixteen bytes at a time.
+  std::string agent_first_letter_list;
   std::vector<std::regex> user_agent_patterns;
   std::vector<std::string> exact_paths;
   std::vector<std::string> path_prefixes;
@@ -652,6 +752,12 @@ struct ActivityClassifier::Impl {
       user_agents.push_back(to_lower(agent));
       agent_first_letters[static_cast<unsigned char>(user_agents.back().front())] = true;
     }
+    for (int c = 'a'; c <= 'z'; ++c) {
+      if (agent_first_letters[static_cast<unsigned char>(c)]) agent_first_letter_list += static_cast<char>(c);
+    }
+    const auto first_letters =
+        static_cast<std::size_t>(std::count(agent_first_letters.begin(), agent_first_letters.end(), true));
+    if (first_letters != agent_first_letter_list.size()) agent_first_letter_list.clear();
     for (const auto& pattern : rules.user_agent_patterns) {
       // The config parser compiled these already; a bad one throws here, at startup.
       user_agent_patterns.emplace_back(pattern,
@@ -667,18 +773,56 @@ struct ActivityClassifier::Impl {
     methods = rules.methods;
   }
 
-  bool user_agent_ignored(std::string_view agent) const {
-    // One pass over the agent; an entry is compared only where its first letter appears.
-    for (std::size_t i = 0; i < agent.size(); ++i) {
-      char c = ascii_lower(agent[i]);
-      if (!agent_first_letters[static_cast<unsigned char>(c)]) continue;
-      for (const auto& needle : user_agents) {
-        if (needle.front() == c && needle.size() <= agent.size() - i &&
-            iequals(agent.substr(i, needle.size()), needle)) {
-          return true;
-        }
+  // Whether an entry of user_agents starts at agent[i], whose lower-case form is `c`.
+  bool agent_named_at(std::string_view agent, std::size_t i, char c) const {
+    for (const auto& needle : user_agents) {
+      if (needle.front() == c && needle.size() <= agent.size() - i &&
+          iequals(agent.substr(i, needle.size()), needle)) {
+        return true;
       }
     }
+    return false;
+  }
+
+  // Whether the agent holds an entry of user_agents, any case. An entry is compared only where
+  // its first letter appears.
+  bool agent_named(std::string_view agent) const {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (!agent_first_letter_list.empty()) {
+      // Sixteen bytes at a time (SSE2, which every x86-64 has): a byte with the case bit set
+      // equals a lower-case letter exactly when the byte is that letter in either case. The last,
+      // partial block is read from a copy padded with zeros, which match no letter.
+      const __m128i case_bit = _mm_set1_epi8(0x20);
+      for (std::size_t at = 0; at < agent.size(); at += 16) {
+        alignas(16) char padded[16] = {};
+        const char* block = agent.data() + at;
+        if (agent.size() - at < 16) {
+          std::memcpy(padded, block, agent.size() - at);
+          block = padded;
+        }
+        const __m128i folded =
+            _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block)), case_bit);
+        __m128i hits = _mm_setzero_si128();
+        for (char letter : agent_first_letter_list) {
+          hits = _mm_or_si128(hits, _mm_cmpeq_epi8(folded, _mm_set1_epi8(letter)));
+        }
+        for (auto mask = static_cast<unsigned>(_mm_movemask_epi8(hits)); mask != 0; mask &= mask - 1) {
+          const std::size_t i = at + static_cast<std::size_t>(std::countr_zero(mask));
+          if (agent_named_at(agent, i, ascii_lower(agent[i]))) return true;
+        }
+      }
+      return false;
+    }
+#endif
+    for (std::size_t i = 0; i < agent.size(); ++i) {
+      char c = ascii_lower(agent[i]);
+      if (agent_first_letters[static_cast<unsigned char>(c)] && agent_named_at(agent, i, c)) return true;
+    }
+    return false;
+  }
+
+  bool user_agent_ignored(std::string_view agent) const {
+    if (!user_agents.empty() && agent_named(agent)) return true;
     std::string_view subject = agent.substr(0, kMaxRegexSubject);
     for (const auto& pattern : user_agent_patterns) {
       try {
@@ -768,27 +912,51 @@ struct ActivityClassifier::Impl {
 
   // The pre-scan, on a line index() accepted.
   bool other_host_indexed(std::string_view line) const {
-    Cursor cursor{line.data(), line.size(), 0, quotes.data(), (line.size() + 63) / 64, 0, quotes[0]};
+    const Cursor cursor{line.data(), line.size(), 0, quotes.data(), (line.size() + 63) / 64, 0, quotes[0]};
     std::string_view host;
-    return request_host(cursor, host) && !target_host(host) &&
-           !names_host_or_request_after(line, cursor.pos, quotes.data(), letters.data());
+    std::size_t after = 0;
+    return request_host(cursor, host, after) && host_is_other(line, host, after);
   }
 
-  bool other_host(std::string_view line) const { return index(line) && other_host_indexed(line); }
+  // The pre-scan's decision once it has found request.host, the string ending right before
+  // `after`: the host is none of the targets' and no later key can replace it.
+  bool host_is_other(std::string_view line, std::string_view host, std::size_t after) const {
+    return !target_host(host) && !names_host_or_request_after(line, after, quotes.data(), letters.data());
+  }
 
-  // The fast walk, on a line index() accepted.
-  bool classify_fast(std::string_view line, LineResult& result) {
+  bool other_host(std::string_view line) const {
+    return index(line) && other_host_indexed(line);
+  }
+
+  enum class Fast {
+    kDecided,    // `result` holds the decision
+    kOtherHost,  // the pre-scan's decision, reached by the walk
+    kGaveUp,     // the reference decides
+  };
+
+  // The fast walk with the pre-scan on its way, on a line index() accepted.
+  Fast classify_fast(std::string_view line, LineResult& result) {
     LineFacts facts;
-    LineWalker walker(line, quotes.data(), facts, user_agent_values, label_values);
-    if (!walker.walk()) return false;
+    const auto is_other = [this, line](std::string_view host, std::size_t after) {
+      return host_is_other(line, host, after);
+    };
+    LineWalker walker(line, quotes.data(), facts, user_agent_values, label_values, is_other);
+    if (!walker.walk()) {
+      if (walker.other_host()) return Fast::kOtherHost;
+      // Given up before the request's host: the pre-scan, which accepts more, may still find it.
+      if (!walker.host_reached() && other_host_indexed(line)) return Fast::kOtherHost;
+      return Fast::kGaveUp;
+    }
     int backend = match_backend(facts);
     // Numbers are converted only when they are reported: from_chars is a good part of the cost.
     if (backend >= 0) {
-      if (!to_double(facts.ts_text, facts.ts)) return false;
-      if (!facts.duration_text.empty() && !to_double(facts.duration_text, facts.duration)) return false;
+      if (!to_double(facts.ts_text, facts.ts)) return Fast::kGaveUp;
+      if (!facts.duration_text.empty() && !to_double(facts.duration_text, facts.duration)) {
+        return Fast::kGaveUp;
+      }
     }
     result = decide(facts, backend);
-    return true;
+    return Fast::kDecided;
   }
 
   LineResult classify_reference(std::string_view line) const {
@@ -881,14 +1049,13 @@ LineResult ActivityClassifier::classify(std::string_view line) {
   LineResult result;
   try {
     // One index serves both fast paths; a line it refuses goes straight to the reference.
-    const bool indexed = impl_->index(line);
-    if (indexed && impl_->other_host_indexed(line)) {
-      result.outcome = LineOutcome::kOtherHost;
-      ++counters_.prescan;
-    } else if (indexed && impl_->classify_fast(line, result)) {
-      ++counters_.fast_path;
-    } else {
-      result = impl_->classify_reference(line);
+    switch (impl_->index(line) ? impl_->classify_fast(line, result) : Impl::Fast::kGaveUp) {
+      case Impl::Fast::kDecided: ++counters_.fast_path; break;
+      case Impl::Fast::kOtherHost:
+        result.outcome = LineOutcome::kOtherHost;
+        ++counters_.prescan;
+        break;
+      case Impl::Fast::kGaveUp: result = impl_->classify_reference(line); break;
     }
   } catch (const std::exception&) {
     // Only std::bad_alloc can get here; a line is never worth more than being skipped.

@@ -21,6 +21,13 @@
 // copy that copytruncate made still holds the rest, so a rotated sibling whose bytes at our offset
 // match the tail is read from our offset first.
 //
+// The stat timer is one-shot and re-armed after each pass it starts. A pass that finds nothing
+// new (no inotify event for the file since the last pass, no bytes, no rotation or truncation)
+// doubles the next interval, up to stat_interval_max; any sign of life, whoever noticed it,
+// returns it to stat_interval and re-arms the timer at once if it was set further out. While the
+// log is written the net therefore runs as often as configured, and once it goes quiet the timer
+// fires a few times at growing intervals and then about twice a minute.
+//
 // The checkpoint stores (device, inode, offset of the end of the last complete line, tail). The
 // tail lets a restart tell "the same inode, appended to" from "the same inode number, different
 // content" (an inode reused after deletion, or a file truncated and refilled while we were down).
@@ -334,7 +341,8 @@ struct LogFollower::Impl {
       start_at_end();
     }
 
-    stat_timer_->start_repeating(options_.stat_interval, [this] { request_work(true); });
+    stat_interval_ = shortest_stat_interval();
+    arm_stat_timer();
     request_work(false);
     return ok_status();
   }
@@ -503,6 +511,7 @@ struct LogFollower::Impl {
   void on_fs_event(const char* filename, int events, int status) {
     if (status < 0) {
       spdlog::warn("log follower {}: inotify error: {}", path_, uv_strerror(status));
+      event_seen_ = true;  // Events may have been lost: the net runs at its shortest again.
       request_work(true);
       return;
     }
@@ -510,7 +519,57 @@ struct LogFollower::Impl {
     // UV_RENAME, with the entry's name (STYLE.md §3). Other files in the directory, including
     // our own rotated backups, do not concern us.
     if (filename != nullptr && basename_ != filename) return;
+    event_seen_ = true;
     request_work((events & UV_RENAME) != 0 || filename == nullptr);
+  }
+
+  // ---- the stat net ----------------------------------------------------------------------
+
+  void arm_stat_timer() {
+    stat_timer_->start(stat_interval_, [this] {
+      stat_pass_pending_ = true;
+      ++stats_.stat_passes;
+      request_work(true);
+    });
+  }
+
+  // A configured interval that rounds to 0 ms would re-arm the timer in a busy loop.
+  std::chrono::milliseconds shortest_stat_interval() const {
+    return std::max(options_.stat_interval, std::chrono::milliseconds(1));
+  }
+
+  // What a pass can change when the file shows signs of life; compared before and after it.
+  struct Progress {
+    std::uint64_t bytes;
+    std::uint64_t rotations;
+    std::uint64_t truncations;
+    std::size_t sources;
+    bool path_missing;
+    bool operator==(const Progress&) const = default;
+  };
+  Progress progress() const {
+    return Progress{stats_.bytes, stats_.rotations, stats_.truncations, sources_.size(), path_missing_};
+  }
+
+  // After a pass: back to the shortest interval on any sign of life, one step longer after a quiet
+  // pass that the timer started. The longest is never below the shortest (a configured interval
+  // above the default cap simply does not back off).
+  void adjust_stat_interval(bool alive, bool timer_pass) {
+    const auto shortest = shortest_stat_interval();
+    const auto longest = std::max(options_.stat_interval_max, shortest);
+    if (alive) {
+      // Re-armed only when it was set further out: a busy log does not restart the timer on
+      // every pass, and the net still runs every `shortest` while lines keep coming.
+      if (stat_interval_ != shortest || timer_pass) {
+        stat_interval_ = shortest;
+        arm_stat_timer();
+      }
+      return;
+    }
+    if (timer_pass) {
+      stat_interval_ = std::min(stat_interval_ * 2, longest);
+      arm_stat_timer();
+    }
   }
 
   void request_work(bool check_path) {
@@ -523,6 +582,8 @@ struct LogFollower::Impl {
 
   // One pass per loop turn while there is work: look at the path if asked, then read.
   void on_work() {
+    const Progress before = progress();
+    const bool timer_pass = std::exchange(stat_pass_pending_, false);
     if (check_path_pending_) {
       check_path_pending_ = false;
       check_path();
@@ -533,6 +594,7 @@ struct LogFollower::Impl {
       sources_.clear();
       return;
     }
+    adjust_stat_interval(std::exchange(event_seen_, false) || progress() != before, timer_pass);
     if (!more && !check_path_pending_) uv_idle_stop(&idle_->handle);
     if (checkpoint_dirty_ && !options_.checkpoint_path.empty() && !checkpoint_timer_->active()) {
       // At most one write per interval while the position keeps changing.
@@ -1003,6 +1065,11 @@ struct LogFollower::Impl {
   std::unique_ptr<Timer> checkpoint_timer_;
 
   bool check_path_pending_ = false;
+  // The stat net: its current interval, whether the next pass was started by its timer, and
+  // whether an inotify event for the file arrived since the last pass.
+  std::chrono::milliseconds stat_interval_{0};
+  bool stat_pass_pending_ = false;
+  bool event_seen_ = false;
   bool checkpoint_dirty_ = false;
   bool delivering_ = false;
   const ChunkContext* chunk_ = nullptr;
@@ -1036,6 +1103,10 @@ const LogFollowerStats& LogFollower::stats() const {
 
 std::optional<LogCheckpoint> LogFollower::position() const {
   return impl_->position();
+}
+
+std::chrono::milliseconds LogFollower::stat_interval() const {
+  return impl_->stat_interval_;
 }
 
 }  // namespace unshelver::io

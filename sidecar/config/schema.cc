@@ -516,7 +516,7 @@ const Key kKeys[] = {
      .help = "Longer lines are counted and skipped.",
      .store = [](Draft& d, const Value& v) { d.config.activity.max_line_bytes = static_cast<std::size_t>(v.integer); }},
     {.path = "activity.stat_interval_seconds", .type = Type::kNumber, .origin = kOurs, .max = kMaxSeconds, .min_exclusive = true, .fallback = "2", .example = "2",
-     .help = "Seconds between stat() checks of the log, the safety net for missed inotify events.",
+     .help = "Seconds between stat() checks of the log (the safety net for missed inotify events) while it is written; while it is quiet the interval doubles after each check, up to 30 s (or this value, if longer).",
      .store = [](Draft& d, const Value& v) { d.config.activity.stat_interval = config_detail::millis_from_seconds(v.number); }},
     {.path = "activity.checkpoint_path", .type = Type::kString, .origin = kOurs, .fallback = "<state_dir>/activity-checkpoint.json", .example = "\"\"",
      .help = "Where the read position is kept across restarts.",

@@ -123,6 +123,14 @@ class LogFollowerTest : public ::testing::Test {
     ASSERT_TRUE(started.ok()) << started.error().message;
   }
 
+  // Starts the follower with a stat net from `shortest` to `longest`, the test defaults otherwise.
+  void start_with_stat_net(std::chrono::milliseconds shortest, std::chrono::milliseconds longest) {
+    auto opts = options();
+    opts.stat_interval = shortest;
+    opts.stat_interval_max = longest;
+    start_follower(opts);
+  }
+
   // Closes the follower as Unshelver's shutdown would, and lets the loop free its handles.
   void stop_follower() {
     follower_->close();
@@ -317,6 +325,64 @@ TEST_F(LogFollowerTest, DeleteAndRecreate) {
       concat(concat(numbered_lines("a", 0, 6), numbered_lines("b", 0, 4)), numbered_lines("c", 0, 2));
   EXPECT_EQ(expected, lines_);
   EXPECT_EQ(2u, follower_->stats().rotations);
+}
+
+// The stat net alone (issue 20): the path is a symlink into a directory the follower does not
+// watch, so neither writes nor the rotation there raise an inotify event for it. While nothing
+// happens the net backs off to its cap; a rotation it did not hear about is still found by a
+// stat pass, and finding it brings the net back to its shortest interval.
+TEST_F(LogFollowerTest, StatNetBacksOffWhileQuietAndStillFindsAMissedRotation) {
+  const std::string real_dir = dir_ + "/elsewhere";
+  const std::string real_path = real_dir + "/access.log";
+  ASSERT_EQ(0, ::mkdir(real_dir.c_str(), 0700));
+  append(real_path, "");
+  ASSERT_EQ(0, ::symlink(real_path.c_str(), path_.c_str()));
+  start_with_stat_net(20ms, 160ms);
+  EXPECT_EQ(20ms, follower_->stat_interval());
+
+  // Quiet: 20, 40, 80, then 160 ms and no further.
+  ASSERT_TRUE(run_until([&] { return follower_->stat_interval() == 160ms; }));
+  const std::uint64_t passes = follower_->stats().stat_passes;
+  run_for(400ms);
+  EXPECT_EQ(160ms, follower_->stat_interval());
+  EXPECT_LE(follower_->stats().stat_passes, passes + 4) << "the net kept its shortest interval";
+
+  // A rotation as lumberjack does it, where inotify cannot see it.
+  append(real_path, numbered("a", 0, 5));
+  ASSERT_EQ(0, ::rename(real_path.c_str(), (real_dir + "/access-1.log").c_str()));
+  append(real_path, numbered("b", 0, 3));
+  const auto before = Clock::now();
+  ASSERT_TRUE(run_until([&] { return lines_.size() >= 8; }));
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - before);
+  // The pass that read the lines has just reset the interval; no other pass ran since.
+  EXPECT_EQ(20ms, follower_->stat_interval());
+  EXPECT_EQ(concat(numbered_lines("a", 0, 5), numbered_lines("b", 0, 3)), lines_);
+  EXPECT_EQ(1u, follower_->stats().rotations);
+  // Within one cap of 160 ms on an unloaded machine; only a generous bound is asserted.
+  EXPECT_LT(took, 5s) << "the stat net did not find the rotation";
+}
+
+// Lines that inotify announces bring a backed-off net back to its shortest interval.
+TEST_F(LogFollowerTest, AWriteBurstResetsTheStatInterval) {
+  append(path_, "");
+  start_with_stat_net(20ms, 320ms);
+  ASSERT_TRUE(run_until([&] { return follower_->stat_interval() == 320ms; }));
+
+  for (int burst = 0; burst < 20; ++burst) append(path_, numbered("w", burst * 10, burst * 10 + 10));
+  ASSERT_TRUE(run_until([&] { return lines_.size() >= 200; }));
+  EXPECT_EQ(20ms, follower_->stat_interval());
+  EXPECT_EQ(numbered_lines("w", 0, 200), lines_);
+
+  // And once the burst is over it backs off again.
+  ASSERT_TRUE(run_until([&] { return follower_->stat_interval() == 320ms; }));
+}
+
+// A configured interval above the cap is kept as it is: the cap never shortens the net.
+TEST_F(LogFollowerTest, StatIntervalAboveTheCapDoesNotBackOff) {
+  append(path_, "");
+  start_with_stat_net(30ms, 10ms);
+  ASSERT_TRUE(run_until([&] { return follower_->stats().stat_passes >= 3; }));
+  EXPECT_EQ(30ms, follower_->stat_interval());
 }
 
 TEST_F(LogFollowerTest, OverlongLinesAreSkippedAndCounted) {

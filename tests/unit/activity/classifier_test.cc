@@ -182,6 +182,70 @@ TEST_F(ActivityClassifierTest, PreScanIsUnsureOfRepeatedKeysEscapesAndOddForms) 
   EXPECT_EQ(outcome(other), LineOutcome::kWrongType);
 }
 
+// The walk settles other hosts' lines when it reaches their host (issue 20: a line of ours is
+// walked once, not pre-scanned and then walked). Where it gives up before the host, on forms the
+// pre-scan accepts, the pre-scan still settles the line: classify() and other_host() always agree.
+TEST_F(ActivityClassifierTest, PreScanStillSettlesLinesTheWalkGivesUpOnBeforeTheHost) {
+  auto with_host = [](std::string host) {
+    LineSpec spec;
+    spec.host = std::move(host);
+    return spec;
+  };
+  std::vector<std::string> lines;
+  LineSpec ts_string = with_host(R"("www.example.org")");
+  ts_string.ts = R"("yesterday")";
+  lines.push_back(ts_string.text());
+  std::string repeated_ts = with_host(R"("www.example.org")").text();
+  repeated_ts.insert(1, R"("ts":1,)");
+  lines.push_back(repeated_ts);
+  std::string odd_headers_first = with_host(R"("www.example.org")").text();
+  odd_headers_first.replace(odd_headers_first.find(R"("remote_ip")"), 1, R"("headers":{"A":"b"},")");
+  lines.push_back(odd_headers_first);
+  std::string odd_resp_headers_first = with_host(R"("www.example.org")").text();
+  odd_resp_headers_first.insert(1, R"("resp_headers":7,)");
+  lines.push_back(odd_resp_headers_first);
+  for (const std::string& line : lines) {
+    const std::uint64_t prescan_before = classifier_.counters().prescan;
+    EXPECT_EQ(classify(line).outcome, LineOutcome::kOtherHost) << line;
+    EXPECT_EQ(classifier_.counters().prescan, prescan_before + 1) << line;
+  }
+}
+
+// A line of our hosts (any case, with a port) that the walk cannot take, before or after its
+// host, gets the validating parse: escapes, non-ASCII, duplicate keys, wrong types.
+TEST_F(ActivityClassifierTest, OurLinesTheWalkCannotTakeGetTheFullParse) {
+  for (const char* host : {R"("chat.localhost")", R"("CHAT.Localhost:443")", R"("draw.example.org")"}) {
+    LineSpec spec;
+    spec.host = host;
+    if (std::string_view(host).find("draw") != std::string_view::npos)
+      spec.resp_headers = R"({"X-Served-By":["sd"]})";
+    const std::uint64_t fast_before = classifier_.counters().fast_path;
+    EXPECT_EQ(outcome(spec), LineOutcome::kActivity) << host;
+    EXPECT_EQ(classifier_.counters().fast_path, fast_before + 1) << host;
+
+    LineSpec escaped = spec;
+    escaped.uri = R"("/café")";
+    LineSpec non_ascii = spec;
+    non_ascii.uri = "\"/caf\xc3\xa9\"";
+    LineSpec ts_string = spec;
+    ts_string.ts = R"("1700000000.5")";
+    std::string repeated_uri = spec.text();
+    repeated_uri.insert(repeated_uri.find(R"("uri")"), R"("uri":"/healthz",)");
+    std::string repeated_ts_after = spec.text();
+    repeated_ts_after.insert(repeated_ts_after.size() - 1, R"(,"ts":1)");
+    const std::uint64_t fast_now = classifier_.counters().fast_path;
+    const std::uint64_t prescan_now = classifier_.counters().prescan;
+    EXPECT_EQ(outcome(escaped), LineOutcome::kActivity) << host;
+    EXPECT_EQ(outcome(non_ascii), LineOutcome::kActivity) << host;
+    EXPECT_EQ(outcome(ts_string), LineOutcome::kWrongType) << host;
+    EXPECT_EQ(classify(repeated_uri).outcome, LineOutcome::kActivity) << host;
+    EXPECT_EQ(classify(repeated_ts_after).outcome, LineOutcome::kActivity) << host;
+    EXPECT_EQ(classify(repeated_ts_after).end_seconds, 1.0) << host;
+    EXPECT_EQ(classifier_.counters().fast_path, fast_now) << host;
+    EXPECT_EQ(classifier_.counters().prescan, prescan_now) << host;
+  }
+}
+
 TEST_F(ActivityClassifierTest, HostIgnoresPortAndCase) {
   LineSpec spec;
   spec.host = R"("chat.localhost")";
@@ -194,6 +258,26 @@ TEST_F(ActivityClassifierTest, HostIgnoresPortAndCase) {
   EXPECT_EQ(outcome(spec), LineOutcome::kOtherHost);
   spec.host = R"("")";
   EXPECT_EQ(outcome(spec), LineOutcome::kOtherHost);
+}
+
+// Hosts compare a word at a time (issue 20); against a plain oracle, for every printable byte
+// in the first word and in the tail: only 'T' and 't' stand for the 't' of "chat.localhost".
+// UTF-8 letters are not folded.
+TEST_F(ActivityClassifierTest, HostComparisonFoldsOnlyAsciiCapitals) {
+  for (std::size_t at : {std::size_t{3}, std::size_t{13}}) {
+    for (int c = 0x20; c < 0x7f; ++c) {
+      if (c == '"' || c == '\\') continue;
+      std::string host = "chat.localhost";
+      host[at] = static_cast<char>(c);
+      LineSpec spec;
+      spec.host = "\"" + host + "\"";
+      const bool same = c == 't' || c == 'T';
+      EXPECT_EQ(outcome(spec), same ? LineOutcome::kActivity : LineOutcome::kOtherHost) << host;
+    }
+  }
+  LineSpec spec;
+  spec.host = "\"cha\xc3\x94.localhost\"";
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherTraffic);
 }
 
 TEST_F(ActivityClassifierTest, TargetHostCaseIsIrrelevantToo) {
@@ -258,6 +342,27 @@ TEST_F(ActivityClassifierTest, DurationAbsentMeansStartEqualsEnd) {
   result = classify(spec.text());
   EXPECT_EQ(result.start_seconds, 1700000006.0);
   EXPECT_EQ(result.end_seconds, 1700000010.0);
+}
+
+// User agents are searched sixteen bytes at a time (issue 20): a monitor's name at every offset
+// across two blocks and the padded tail, in mixed case, is found; cut short at the end, or with
+// one letter changed, it is not. "Better Uptime" holds a space, which the search folds too.
+TEST_F(ActivityClassifierTest, MonitorNamesAreFoundAtEveryOffsetOfTheAgent) {
+  LineSpec spec;
+  for (std::string_view name : {std::string_view("uPTIMErobot"), std::string_view("BETTER uptime")}) {
+    for (std::size_t offset = 0; offset <= 40; ++offset) {
+      const std::string before(offset, 'x');
+      spec.request_headers = R"({"User-Agent":[")" + before + std::string(name) + R"(/2"]})";
+      EXPECT_EQ(outcome(spec), LineOutcome::kIgnored) << offset << " " << name;
+      spec.request_headers =
+          R"({"User-Agent":[")" + before + std::string(name.substr(0, name.size() - 1)) + R"("]})";
+      EXPECT_EQ(outcome(spec), LineOutcome::kActivity) << offset << " " << name;
+      std::string changed(name);
+      changed[changed.size() / 2] = '_';
+      spec.request_headers = R"({"User-Agent":[")" + before + changed + R"("]})";
+      EXPECT_EQ(outcome(spec), LineOutcome::kActivity) << offset << " " << changed;
+    }
+  }
 }
 
 TEST_F(ActivityClassifierTest, DefaultRulesIgnoreUptimeMonitorsCaseInsensitively) {
@@ -593,6 +698,33 @@ TEST_F(ActivityClassifierTest, HugeAndOddNumbers) {
   for (const char* bad : {"1.", ".5", "-", "+1", "0x10", "1e", "NaN", "Infinity"}) {
     spec.ts = bad;
     EXPECT_EQ(classify(spec.text()).outcome, LineOutcome::kMalformedJson) << bad;
+  }
+}
+
+// Digit runs are skipped eight bytes at a time (issue 20): every run length from 1 to 24, in
+// the integer and the fraction, ended by every printable byte, the line near its end or not.
+TEST_F(ActivityClassifierTest, DigitRunsOfEveryLengthEndWhereTheyEnd) {
+  LineSpec spec;
+  for (std::size_t length = 1; length <= 24; ++length) {
+    const std::string digits = "1" + std::string(length - 1, '7');
+    for (int c = 0x20; c < 0x7f; ++c) {
+      if (c == '"' || c == '\\') continue;
+      const std::string after(1, static_cast<char>(c));
+      spec.ts = digits + after;
+      classify(spec.text());
+      spec.ts = "5." + digits + after;
+      classify(spec.text());
+    }
+    // Valid: the walk decides it, with the whole number.
+    for (const std::string& ts : {digits, "5." + digits, "-" + digits + "." + digits}) {
+      spec.ts = ts;
+      const std::uint64_t fast_before = classifier_.counters().fast_path;
+      EXPECT_EQ(classify(spec.text()).end_seconds, std::stod(ts)) << ts;
+      EXPECT_EQ(classifier_.counters().fast_path, fast_before + 1) << ts;
+    }
+    // A number that ends the line, as in a torn line.
+    classify(R"({"ts":)" + digits);
+    classify(R"({"request":{"host":"chat.localhost"},"resp_headers":{},"ts":)" + digits + "}");
   }
 }
 

@@ -120,8 +120,8 @@ void PageCache::update(std::uint64_t revision, std::vector<BackendView> views,
     for (std::size_t i = 0; i < views.size(); ++i) launcher_data_["backends"].push_back(json::object());
     if (split_launcher_) {
       core::Template::Split frame = launcher_template_->render_split(launcher_data_, kList);
-      frame_before_ = splice(std::move(frame.before));
-      frame_after_ = splice(std::move(frame.after));
+      frame_before_ = splice(frame.before);
+      frame_after_ = splice(frame.after);
     }
   }
   // As public_status(document).dump(2) writes what follows the backends.
@@ -160,7 +160,7 @@ void PageCache::render_backend(std::size_t index, std::chrono::system_clock::tim
   }
 }
 
-std::shared_ptr<const PageCache::Spliced> PageCache::splice(std::string text) const {
+std::shared_ptr<const PageCache::Spliced> PageCache::splice(std::string_view text) const {
   Spliced spliced;
   spliced.text.reserve(text.size());
   std::string_view rest = text;

@@ -81,7 +81,7 @@ class PageCache {
     std::shared_ptr<const Spliced> launcher;
   };
   void render_backend(std::size_t index, std::chrono::system_clock::time_point now);
-  std::shared_ptr<const Spliced> splice(std::string text) const;
+  std::shared_ptr<const Spliced> splice(std::string_view text) const;
   // Appends `piece` (kept) to `text`, with `token` at its places.
   static void append(core::SharedText& text, const std::shared_ptr<const Spliced>& piece,
                      std::string_view token);

@@ -107,7 +107,7 @@ class App final : public web::Controller {
   void record_event(const std::string& action, const std::string& actor, const std::string& detail) override;
   std::string ignore_reason(const io::HttpRequest& request) const override;
   void metrics(core::MetricsPage& page) const override;  // metrics.cc
-  std::vector<const core::MetricsPage*> backend_metrics() const override;
+  std::vector<std::shared_ptr<const core::MetricsPage>> backend_metrics() const override;
   std::string backend_for_host(std::string_view host) const override;
   void request_started(const std::string& name, bool counts_as_activity) override;
   nlohmann::json events(std::optional<std::uint64_t> after, const std::string& backend,
@@ -197,14 +197,16 @@ class App final : public web::Controller {
   std::uint64_t reloads_refused_ = 0;
   std::uint64_t revision_ = 1;
   // Each backend's part of /metrics, kept between scrapes while its view and transitions stay
-  // (metrics.cc), and the part written at every scrape.
+  // (metrics.cc); the revision the views were last read at, and whether they then held
+  // something that moves without a revision.
   struct CachedMetrics {
     web::BackendView view;
     std::uint64_t transitions = 0;
-    std::optional<core::MetricsPage> page;
+    std::shared_ptr<const core::MetricsPage> page;
   };
   mutable std::vector<CachedMetrics> metrics_cache_;
-  mutable core::MetricsPage live_metrics_;
+  mutable std::uint64_t metrics_revision_ = 0;
+  mutable bool metrics_views_move_ = true;
   bool shutting_down_ = false;
   int exit_code_ = 0;
 };

@@ -205,7 +205,7 @@ MetricsPage::Family* MetricsPage::declare(std::string_view name, std::string_vie
   Family* family = nullptr;
   if (const auto found = by_name_.find(name); found != by_name_.end()) {
     family = &families_[found->second];
-    if (family->type != type || family->help != help) {
+    if (family->kind->type != type || family->kind->help != help) {
       ++conflicts_;
       return nullptr;
     }
@@ -224,7 +224,8 @@ MetricsPage::Family* MetricsPage::declare(std::string_view name, std::string_vie
     }
     for (auto& sample : own_samples) sample_names_.insert(std::move(sample));
     by_name_.emplace(std::string(name), families_.size());
-    families_.push_back(Family{std::string(name), std::string(help), type, {}, {}});
+    families_.push_back(
+        Family{std::make_shared<const Kind>(Kind{std::string(name), std::string(help), type}), {}, {}});
     family = &families_.back();
   }
 
@@ -245,6 +246,42 @@ void MetricsPage::counter(std::string_view name, std::string_view help, const La
   Family* family = declare(name, help, Type::kCounter, labels, rendered);
   if (family == nullptr) return;
   family->samples.append(name).append(braces(rendered)) += " " + format_metric_value(value) + "\n";
+}
+
+void MetricsPage::counters(std::string_view name, std::string_view help, std::string_view label,
+                           const std::vector<std::pair<std::string_view, double>>& samples) {
+  Family* family = nullptr;
+  for (const auto& [label_value, value] : samples) {
+    if (std::isnan(value) || value < 0) {
+      ++conflicts_;
+      continue;
+    }
+    if (family == nullptr) {
+      // The first sample is added as counter() adds it, with every check.
+      std::string rendered;
+      family =
+          declare(name, help, Type::kCounter, {{std::string(label), std::string(label_value)}}, rendered);
+      if (family != nullptr)
+        family->samples.append(name).append(braces(rendered)) += " " + format_metric_value(value) + "\n";
+      continue;
+    }
+    // The name, the help and the label's name passed with the first sample: what is left to
+    // check is the label's value and that the series is new, as declare() checks them.
+    if (!valid_utf8(label_value)) {
+      ++conflicts_;
+      continue;
+    }
+    const std::string escaped = escape(label_value, true);
+    std::string series_key;
+    series_key.reserve(label.size() + escaped.size() + 3);
+    series_key.append(label).append("=\"").append(escaped).append("\",");
+    if (!family->series_keys.insert(std::move(series_key)).second) {
+      ++conflicts_;
+      continue;
+    }
+    family->samples.append(name).append("{").append(label).append("=\"").append(escaped).append("\"} ");
+    family->samples.append(format_metric_value(value)).append("\n");
+  }
 }
 
 void MetricsPage::gauge(std::string_view name, std::string_view help, const Labels& labels, double value) {
@@ -275,10 +312,11 @@ void MetricsPage::histogram(std::string_view name, std::string_view help, const 
 }
 
 void MetricsPage::write_header(const Family& family, std::string& page) {
-  page += "# HELP " + family.name;
-  if (!family.help.empty()) page += " " + escape(family.help, false);
-  page += "\n# TYPE " + family.name;
-  switch (family.type) {
+  const Kind& kind = *family.kind;
+  page += "# HELP " + kind.name;
+  if (!kind.help.empty()) page += " " + escape(kind.help, false);
+  page += "\n# TYPE " + kind.name;
+  switch (kind.type) {
     case Type::kCounter: page += " counter\n"; break;
     case Type::kGauge: page += " gauge\n"; break;
     case Type::kHistogram: page += " histogram\n"; break;
@@ -294,45 +332,102 @@ std::string MetricsPage::text() const {
   return page;
 }
 
-void MetricsPage::freeze() {
+void MetricsPage::freeze(const MetricsPage* like) {
   frozen_ = true;
   by_name_.clear();
   sample_names_.clear();
   for (Family& family : families_) {
     family.series_keys.clear();
     family.samples.shrink_to_fit();
+    if (like == nullptr) continue;
+    // A few families a page: a scan is enough.
+    for (const Family& other : like->families_) {
+      const Kind& theirs = *other.kind;
+      if (theirs.name == family.kind->name && theirs.type == family.kind->type &&
+          theirs.help == family.kind->help) {
+        family.kind = other.kind;
+        break;
+      }
+    }
   }
 }
 
-std::string MetricsPage::join(const std::vector<const MetricsPage*>& pages, std::size_t* conflicts) {
+std::vector<MetricsPage::Joined> MetricsPage::families_of(const std::vector<const MetricsPage*>& pages,
+                                                          std::size_t* conflicts, std::size_t* sample_bytes) {
   // Each family, in the order of its first page, with the samples of every page that has it.
-  struct Joined {
-    const Family* first;
-    std::vector<const std::string*> samples;
-  };
   std::vector<Joined> joined;
   std::unordered_map<std::string_view, std::size_t> by_name;
-  std::size_t size = 0;
+  // Pages written alike (one per backend) hold their families in the same order, so the place a
+  // family had in the page before is tried first, which spares hashing every family's name.
+  std::vector<std::size_t> previous;
+  std::vector<std::size_t> current;
   for (const MetricsPage* page : pages) {
+    current.clear();
     for (const Family& family : page->families_) {
-      auto [found, added] = by_name.try_emplace(family.name, joined.size());
-      if (added) {
-        joined.push_back(Joined{&family, {}});
-      } else if (const Family& first = *joined[found->second].first;
-                 first.type != family.type || first.help != family.help) {
+      const std::size_t place = current.size();
+      std::size_t index;
+      if (place < previous.size() && joined[previous[place]].first->kind == family.kind) {
+        index = previous[place];
+      } else {
+        auto [found, added] = by_name.try_emplace(family.kind->name, joined.size());
+        index = found->second;
+        if (added) joined.push_back(Joined{&family, {}});
+      }
+      current.push_back(index);
+      if (const Family& first = *joined[index].first;
+          first.kind != family.kind &&
+          (first.kind->type != family.kind->type || first.kind->help != family.kind->help)) {
         if (conflicts != nullptr) ++*conflicts;
         continue;
       }
-      joined[found->second].samples.push_back(&family.samples);
-      size += family.samples.size();
+      joined[index].samples.push_back(&family.samples);
+      *sample_bytes += family.samples.size();
     }
+    previous.swap(current);
   }
+  return joined;
+}
+
+std::string MetricsPage::join(const std::vector<const MetricsPage*>& pages, std::size_t* conflicts) {
+  std::size_t size = 0;
+  const std::vector<Joined> joined = families_of(pages, conflicts, &size);
   std::string text;
   text.reserve(size + joined.size() * 160);
   for (const Joined& family : joined) {
     write_header(*family.first, text);
     for (const std::string* samples : family.samples) text += *samples;
   }
+  return text;
+}
+
+SharedText MetricsPage::join_shared(const std::vector<std::shared_ptr<const MetricsPage>>& pages,
+                                    std::size_t* conflicts) {
+  std::vector<const MetricsPage*> plain;
+  plain.reserve(pages.size());
+  for (const auto& page : pages) plain.push_back(page.get());
+  std::size_t size = 0;
+  const std::vector<Joined> joined = families_of(plain, conflicts, &size);
+  // The HELP and TYPE lines are the only text written here, into one buffer of the answer's
+  // own; everything else is a slice of a page's samples.
+  std::string headers;
+  std::vector<std::size_t> header_ends;
+  header_ends.reserve(joined.size());
+  std::size_t slices = 0;
+  for (const Joined& family : joined) {
+    write_header(*family.first, headers);
+    header_ends.push_back(headers.size());
+    slices += 1 + family.samples.size();
+  }
+  SharedText text;
+  const std::string_view all_headers = text.own(std::move(headers));
+  text.reserve(slices);
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < joined.size(); ++i) {
+    text.append(all_headers.substr(start, header_ends[i] - start));
+    start = header_ends[i];
+    for (const std::string* samples : joined[i].samples) text.append(*samples);
+  }
+  for (const auto& page : pages) text.keep(page);
   return text;
 }
 

@@ -36,11 +36,14 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "base/shared_text.h"
 
 namespace unshelver::core {
 
@@ -79,6 +82,11 @@ class MetricsPage {
  public:
   // `help` should not be empty: promtool's lint reports "no help text".
   void counter(std::string_view name, std::string_view help, const Labels& labels, double value);
+  // Counters of one family with one label, a sample per value of it: the same as counter() for
+  // each (the same checks and mistakes), but the name and help are checked once, for what is
+  // written at every scrape for every backend (seconds that grow with the clock).
+  void counters(std::string_view name, std::string_view help, std::string_view label,
+                const std::vector<std::pair<std::string_view, double>>& samples);
   void gauge(std::string_view name, std::string_view help, const Labels& labels, double value);
   // Writes name_bucket{...,le="..."} for each bound and "+Inf", then name_sum and name_count.
   void histogram(std::string_view name, std::string_view help, const Labels& labels,
@@ -92,8 +100,11 @@ class MetricsPage {
 
   // For a page kept in a cache and joined with others (join below): drops what checks further
   // samples (the series and sample names seen), so the page holds little more than its text.
-  // Samples added afterwards are dropped as mistakes.
-  void freeze();
+  // Samples added afterwards are dropped as mistakes. With `like` (another page written the same
+  // way, such as another backend's), each family that has the same name, help and type there
+  // shares that page's copy of them: the pages hold one copy between them, and join_shared tells
+  // such families the same by a pointer rather than by comparing their text.
+  void freeze(const MetricsPage* like = nullptr);
 
   // The pages as one exposition, as if every sample had been added to one page in the order of
   // `pages`: each family once, with one "# HELP" and "# TYPE" and the samples of every page. A
@@ -102,14 +113,23 @@ class MetricsPage {
   // must be its own (one page per backend, each series with its backend label). Joining copies
   // text; nothing is formatted again.
   static std::string join(const std::vector<const MetricsPage*>& pages, std::size_t* conflicts = nullptr);
+  // The same text as join, as slices of the pages' own samples (each page is kept with the
+  // text, so a page replaced while the text is being sent stays until then): only the families'
+  // HELP and TYPE lines are written, a few kilobytes, whatever the number of pages.
+  static SharedText join_shared(const std::vector<std::shared_ptr<const MetricsPage>>& pages,
+                                std::size_t* conflicts = nullptr);
 
  private:
   enum class Type { kCounter, kGauge, kHistogram };
 
-  struct Family {
+  // What makes a family the same one on every page: shared between pages by freeze(like).
+  struct Kind {
     std::string name;
     std::string help;
     Type type;
+  };
+  struct Family {
+    std::shared_ptr<const Kind> kind;
     std::string samples;                // the sample lines, in the order they were added
     std::set<std::string> series_keys;  // label sets already written, in a canonical order
   };
@@ -118,6 +138,14 @@ class MetricsPage {
   // a counted mistake) when the name, help or labels are invalid, the declaration conflicts or
   // the series exists. Sets `rendered_labels` to the labels as written between the braces.
   static void write_header(const Family& family, std::string& page);
+  // For join: each family of `pages` once, in the order of its first page, with the samples of
+  // every page that has it; adds the samples' size to `sample_bytes`.
+  struct Joined {
+    const Family* first;
+    std::vector<const std::string*> samples;
+  };
+  static std::vector<Joined> families_of(const std::vector<const MetricsPage*>& pages, std::size_t* conflicts,
+                                         std::size_t* sample_bytes);
   Family* declare(std::string_view name, std::string_view help, Type type, const Labels& labels,
                   std::string& rendered_labels);
 

@@ -55,6 +55,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "base/text.h"
 #include "uv/descriptor_limit.h"
@@ -173,12 +174,22 @@ struct WriteRequest {
   HttpConnection* connection = nullptr;
   std::string data;
   // A large answer's body, moved here from the answer and sent after `data` (the head) as a
-  // second buffer of the same write: a 1.4 MB /metrics page is not copied once more.
+  // second buffer of the same write: a large body is not copied once more.
   std::string body;
+  // The answer's shared slices (HttpResponse::shared_body), sent after `body`: kept here until the
+  // write callback, since libuv writes from the caller's memory (docs/src/stream.rst, uv_write:
+  // the buffers' memory must stay valid until the callback).
+  core::SharedText shared;
+  // The uv_buf_t array given to uv_write, kept until the callback like the bytes (libuv writes
+  // them with writev, at most IOV_MAX at a time, and resumes after partial writes itself), and
+  // reused for the next answer.
+  std::vector<uv_buf_t> buffers;
 };
 
 // Bodies from this size on are sent from their own buffer (WriteRequest::body).
 constexpr std::size_t kSeparateBodyBytes = std::size_t{16} * 1024;
+// A spare write request keeps a buffer array of at most this many entries for the next answer.
+constexpr std::size_t kKeptBufferCount = 64;
 
 }  // namespace
 
@@ -1061,6 +1072,7 @@ void HttpConnection::send_response(HttpResponse& response, bool close, bool stre
   const bool send_body = !bodiless_status && !head_request_;
 
   const bool separate_body = send_body && response.body.size() >= kSeparateBodyBytes;
+  const bool send_shared = send_body && !response.shared_body.empty();
   std::size_t size = 160 + (send_body && !separate_body ? response.body.size() : 0);
   for (const auto& [name, value] : response.headers) size += name.size() + value.size() + 4;
   out.reserve(size);
@@ -1085,7 +1097,7 @@ void HttpConnection::send_response(HttpResponse& response, bool close, bool stre
   if (!bodiless_status && !stream_head) {
     // HEAD gets the length of the body it would have had (RFC 9110 §9.3.2).
     out.append("Content-Length: ");
-    append_number(out, response.body.size());
+    append_number(out, response.content_length());
     out.append("\r\n");
   }
   if (server_ != nullptr) {
@@ -1104,6 +1116,7 @@ void HttpConnection::send_response(HttpResponse& response, bool close, bool stre
   } else if (send_body) {
     out.append(response.body);
   }
+  if (send_shared) request->shared = std::move(response.shared_body);
   write(request);
 }
 
@@ -1122,6 +1135,8 @@ WriteRequest* HttpConnection::take_write_request() {
 
 void HttpConnection::recycle(WriteRequest* request) {
   std::string().swap(request->body);
+  request->shared.clear();  // The cache's pieces are released as soon as they are written.
+  if (request->buffers.capacity() > kKeptBufferCount) std::vector<uv_buf_t>().swap(request->buffers);
   if (!closed_ && spare_write_ == nullptr && request->data.capacity() <= kMaxKeptWriteCapacity) {
     spare_write_.reset(request);
   } else {
@@ -1130,9 +1145,21 @@ void HttpConnection::recycle(WriteRequest* request) {
 }
 
 bool HttpConnection::write(WriteRequest* request) {
-  uv_buf_t buffers[2] = {uv_buf_init(request->data.data(), static_cast<unsigned int>(request->data.size())),
-                         uv_buf_init(request->body.data(), static_cast<unsigned int>(request->body.size()))};
-  int rc = uv_write(&request->request, stream(), buffers, request->body.empty() ? 1 : 2, on_uv_write);
+  std::vector<uv_buf_t>& buffers = request->buffers;
+  buffers.clear();
+  auto add = [&buffers](std::string_view bytes) {
+    // uv_buf_t's length is an unsigned int on Unix; nothing we write comes near 4 GiB.
+    if (!bytes.empty())
+      buffers.push_back(
+          uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned int>(bytes.size())));
+  };
+  buffers.reserve(2 + request->shared.slices().size());
+  add(request->data);
+  add(request->body);
+  for (std::string_view slice : request->shared.slices()) add(slice);
+  // uv_write does not write from the bytes (it only reads them), so the const_cast above is safe.
+  int rc = uv_write(&request->request, stream(), buffers.data(), static_cast<unsigned int>(buffers.size()),
+                    on_uv_write);
   if (rc != 0) {
     // docs/src/errors.rst: "When a function which takes a callback returns an error, the callback
     // will never be called", so the request is released here.

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/shared_text.h"
+
 namespace unshelver::io {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
@@ -35,6 +37,14 @@ struct HttpResponse {
   int status = 200;
   HeaderList headers;  // Content-Length, Date and Connection are added by the server
   std::string body;
+  // More of the body, sent after `body` without being copied into the answer: slices of
+  // immutable buffers that a cache shares with every answer in flight (a large document kept in
+  // pieces). The server keeps them until the kernel has taken the bytes.
+  core::SharedText shared_body;
+
+  // The whole body (`body`, then `shared_body`), copied: for tests and small answers.
+  std::string content() const { return shared_body.empty() ? body : body + shared_body.joined(); }
+  std::size_t content_length() const { return body.size() + shared_body.size(); }
 
   HttpResponse& set_header(std::string name, std::string value);
   static HttpResponse text(int status, std::string body);

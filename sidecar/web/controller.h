@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -170,8 +171,9 @@ class Controller {
   // The daemon's own metrics (cloud, Caddy, log lines, events) for /metrics.
   virtual void metrics(core::MetricsPage& page) const = 0;
   // The backends' metrics, one page per backend (and what is written at every scrape), joined
-  // after metrics() (core::MetricsPage::join); valid until the next call.
-  virtual std::vector<const core::MetricsPage*> backend_metrics() const { return {}; }
+  // after metrics() (core::MetricsPage::join_shared). Shared and immutable: a scrape's answer
+  // keeps the pages it is made of until it is written.
+  virtual std::vector<std::shared_ptr<const core::MetricsPage>> backend_metrics() const { return {}; }
   // The backend whose host a request's Host header names (with or without a port, any case),
   // or "" for any other host.
   virtual std::string backend_for_host(std::string_view host) const = 0;

@@ -118,8 +118,16 @@ void PageCache::update(std::uint64_t revision, std::vector<BackendView> views,
     backends_.assign(views.size(), Backend{});
     launcher_data_["backends"] = json::array();
     for (std::size_t i = 0; i < views.size(); ++i) launcher_data_["backends"].push_back(json::object());
-    if (split_launcher_) frame_ = launcher_template_->render_split(launcher_data_, kList);
+    if (split_launcher_) {
+      core::Template::Split frame = launcher_template_->render_split(launcher_data_, kList);
+      frame_before_ = splice(frame.before);
+      frame_after_ = splice(frame.after);
+    }
   }
+  // As public_status(document).dump(2) writes what follows the backends.
+  status_end_ = std::make_shared<const std::string>(std::string(views.empty() ? "]" : "\n  ]") +
+                                                    ",\n  \"revision\": " + std::to_string(revision_) +
+                                                    ",\n  \"title\": " + json(title_).dump() + "\n}\n");
   for (std::size_t i = 0; i < views.size(); ++i) {
     if (!all && same_for_pages(views[i], backends_[i].view)) continue;
     backends_[i].view = std::move(views[i]);
@@ -141,55 +149,79 @@ void PageCache::render_backend(std::size_t index, std::chrono::system_clock::tim
   ++backends_rendered_;
   json item = page_entry_of(backend.view);
   // Two levels deep: in the document's object, in its "backends" array.
-  backend.public_json = core::indented_json(public_backend(item), 2);
+  backend.public_json = std::make_shared<const std::string>(core::indented_json(public_backend(item), 2));
   // Without its script the launcher shows these; the script replaces them with relative times in
   // the reader's time zone.
   add_time_texts(item, now);
   if (split_launcher_) {
-    backend.launcher = launcher_template_->render_item(launcher_data_, kList, item);
+    backend.launcher = splice(launcher_template_->render_item(launcher_data_, kList, item));
   } else {
     launcher_data_["backends"][index] = std::move(item);
   }
 }
 
-std::string PageCache::public_status() const {
-  // As public_status(document).dump(2) writes it: the keys in order, two spaces a level.
-  std::size_t size = 64 + title_.size();
-  for (const Backend& backend : backends_) size += backend.public_json.size() + 8;
-  std::string text;
-  text.reserve(size);
-  text += "{\n  \"backends\": [";
-  for (std::size_t i = 0; i < backends_.size(); ++i) {
-    text += i == 0 ? "\n    " : ",\n    ";
-    text += backends_[i].public_json;
+std::shared_ptr<const PageCache::Spliced> PageCache::splice(std::string_view text) const {
+  Spliced spliced;
+  spliced.text.reserve(text.size());
+  std::string_view rest = text;
+  for (std::size_t at = rest.find(form_token_marker_); at != std::string_view::npos;
+       at = rest.find(form_token_marker_)) {
+    spliced.text.append(rest.substr(0, at));
+    spliced.token_at.push_back(spliced.text.size());
+    rest.remove_prefix(at + form_token_marker_.size());
   }
-  text += backends_.empty() ? "]" : "\n  ]";
-  text += ",\n  \"revision\": " + std::to_string(revision_);
-  text += ",\n  \"title\": " + json(title_).dump() + "\n}\n";
+  spliced.text.append(rest);
+  return std::make_shared<const Spliced>(std::move(spliced));
+}
+
+void PageCache::append(core::SharedText& text, const std::shared_ptr<const Spliced>& piece,
+                       std::string_view token) {
+  std::string_view rest = piece->text;
+  std::size_t done = 0;
+  for (std::size_t at : piece->token_at) {
+    text.append(rest.substr(done, at - done));
+    text.append(token);
+    done = at;
+  }
+  text.append(rest.substr(done));
+  text.keep(piece);
+}
+
+core::SharedText PageCache::public_status() const {
+  // As public_status(document).dump(2) writes it: the keys in order, two spaces a level. The
+  // separators are literals (static storage); each backend's piece is kept with the answer.
+  core::SharedText text;
+  if (status_end_ == nullptr) return text;  // No update yet.
+  text.reserve(2 * backends_.size() + 2);
+  text.append("{\n  \"backends\": [");
+  for (std::size_t i = 0; i < backends_.size(); ++i) {
+    text.append(i == 0 ? std::string_view("\n    ") : std::string_view(",\n    "));
+    text.append(*backends_[i].public_json);
+    text.keep(backends_[i].public_json);
+  }
+  text.append(*status_end_);
+  text.keep(status_end_);
   return text;
 }
 
-std::string PageCache::launcher(std::string_view form_token) const {
-  if (launcher_template_ == nullptr) return "launcher.html is missing\n";
-  if (!split_launcher_)
-    return core::replace_all(launcher_template_->render(launcher_data_), form_token_marker_, form_token);
-  std::size_t size = frame_.before.size() + frame_.after.size();
-  for (const Backend& backend : backends_) size += backend.launcher.size() + form_token.size();
-  std::string text;
-  text.reserve(size);
-  // Each piece holds the marker where the visitor's token goes: spliced piece by piece, so the
-  // page is written once per request, not joined and then copied with the token in.
-  auto append = [&](std::string_view piece) {
-    for (std::size_t at = piece.find(form_token_marker_); at != std::string_view::npos;
-         at = piece.find(form_token_marker_)) {
-      text.append(piece.substr(0, at)).append(form_token);
-      piece.remove_prefix(at + form_token_marker_.size());
-    }
-    text.append(piece);
-  };
-  append(frame_.before);
-  for (const Backend& backend : backends_) append(backend.launcher);
-  append(frame_.after);
+core::SharedText PageCache::launcher(std::string_view form_token) const {
+  core::SharedText text;
+  if (launcher_template_ == nullptr) {
+    text.append("launcher.html is missing\n");
+    return text;
+  }
+  if (!split_launcher_) {
+    text.append(text.own(
+        core::replace_all(launcher_template_->render(launcher_data_), form_token_marker_, form_token)));
+    return text;
+  }
+  if (frame_before_ == nullptr) return text;  // No update yet.
+  // The visitor's token, in one small buffer of the answer's own, goes in every place of it.
+  const std::string_view token = text.own(std::string(form_token));
+  text.reserve(4 * backends_.size() + 8);
+  append(text, frame_before_, token);
+  for (const Backend& backend : backends_) append(text, backend.launcher, token);
+  append(text, frame_after_, token);
   return text;
 }
 

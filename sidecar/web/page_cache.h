@@ -3,10 +3,13 @@
 //
 // update() is given every backend's view (Controller::page_views) whenever the application's
 // revision moved. A backend whose view is the same as before (same_for_pages) keeps its public
-// JSON and its launcher section; the
-// others are written again. The documents are joined from those pieces for each answer: joining
-// is a copy, not a render. What the joined documents hold is exactly what
-// rendering them whole from the same views would give (tests/unit/web/page_cache_test.cc).
+// JSON and its launcher section; the others are written again. Each piece is an immutable shared
+// string: an answer is a list of slices of the pieces (core::SharedText), which the server writes
+// with one writev and keeps until written, so a request copies nothing and allocates no document,
+// and a piece replaced while an answer is on its way lives until that answer is out. The launcher
+// pieces are split once, when rendered, at the places of the visitor's form token. What the
+// documents hold is exactly what rendering them whole from the same views would give
+// (tests/unit/web/page_cache_test.cc).
 //
 // Pure: no loop, no clock of its own (update() is told the time for the launcher's time texts).
 #pragma once
@@ -14,11 +17,13 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/shared_text.h"
 #include "base/template.h"
 #include "web/controller.h"
 
@@ -47,11 +52,11 @@ class PageCache {
 
   std::uint64_t revision() const { return revision_; }
   const std::string& title() const { return title_; }
-  // The public /api/status document (web::public_status of the page entries), dumped: joined
-  // from the kept pieces into the answer's body, so no joined copy is kept besides them.
-  std::string public_status() const;
-  // The launcher page with `form_token` (the visitor's) where the marker is, joined the same way.
-  std::string launcher(std::string_view form_token) const;
+  // The public /api/status document (web::public_status of the page entries), dumped: slices of
+  // the kept pieces, so no joined copy is made or kept besides them.
+  core::SharedText public_status() const;
+  // The launcher page with `form_token` (the visitor's) where the marker is, the same way.
+  core::SharedText launcher(std::string_view form_token) const;
   // nullptr for a name that is not configured.
   const BackendView* view(std::string_view name) const;
   // The backend's status entry with the page fields (web/page_model.h) and its wake_action,
@@ -63,12 +68,23 @@ class PageCache {
   std::uint64_t backends_rendered() const { return backends_rendered_; }
 
  private:
+  // A piece of the launcher without the form token marker, and where the token goes in it.
+  struct Spliced {
+    std::string text;
+    std::vector<std::size_t> token_at;  // offsets in `text`, ascending
+  };
   struct Backend {
     BackendView view;
-    std::string public_json;  // indented for its place in the document
-    std::string launcher;     // its section of the launcher, "" when the launcher is drawn whole
+    // Indented for its place in the document.
+    std::shared_ptr<const std::string> public_json;
+    // Its section of the launcher; null when the launcher is drawn whole.
+    std::shared_ptr<const Spliced> launcher;
   };
   void render_backend(std::size_t index, std::chrono::system_clock::time_point now);
+  std::shared_ptr<const Spliced> splice(std::string_view text) const;
+  // Appends `piece` (kept) to `text`, with `token` at its places.
+  static void append(core::SharedText& text, const std::shared_ptr<const Spliced>& piece,
+                     std::string_view token);
 
   const core::Template* launcher_template_;
   std::string title_;
@@ -82,7 +98,11 @@ class PageCache {
   // themselves are kept rendered, and only their text is kept). A template without a top-level
   // {{#backends}} is drawn whole, from every backend's entry with its time texts.
   nlohmann::json launcher_data_;
-  core::Template::Split frame_;  // the launcher around its backends' sections
+  // The launcher around its backends' sections.
+  std::shared_ptr<const Spliced> frame_before_;
+  std::shared_ptr<const Spliced> frame_after_;
+  // The status document's end, after the backends: its revision and title.
+  std::shared_ptr<const std::string> status_end_;
   std::uint64_t backends_rendered_ = 0;
 };
 

@@ -417,8 +417,8 @@ io::HttpResponse WebApp::launcher(const io::HttpRequest& request) {
   refresh_cache();
   // One render per state change; each visitor's own form token is put in per request.
   const AccessControl::Visitor visitor = access_.visitor(request);
-  io::HttpResponse response =
-      io::HttpResponse::html(200, page_cache_->launcher(access_.visitor_form_token(visitor, kWakePurpose)));
+  io::HttpResponse response = io::HttpResponse::html(200, "");
+  response.shared_body = page_cache_->launcher(access_.visitor_form_token(visitor, kWakePurpose));
   response.set_header("Cache-Control", "no-store");
   if (!visitor.set_cookie.empty()) response.set_header("Set-Cookie", visitor.set_cookie);
   return response;
@@ -429,17 +429,16 @@ io::HttpResponse WebApp::status_json(const io::HttpRequest& request, const Calle
   // The full document is written afresh: its counters (access-log lines, cloud requests, events)
   // move without a revision, which marks only what the pages show, and must agree with /metrics.
   // The public one holds nothing but what a revision marks, so it comes from the cache.
-  std::string body;
+  io::HttpResponse response = io::HttpResponse::json(200, "");
   if (full) {
     // The pages read the same fields (state_label, steps, ...) from both documents.
     json status = controller_.status();
     add_all_page_fields(controller_.backends(), status);
-    body = status.dump(2) + "\n";
+    response.body = status.dump(2) + "\n";
   } else {
     refresh_cache();
-    body = page_cache_->public_status();
+    response.shared_body = page_cache_->public_status();
   }
-  io::HttpResponse response = io::HttpResponse::json(200, std::move(body));
   response.set_header("Cache-Control", "no-store");
   // The answer depends on who asks.
   response.set_header("Vary", "Authorization, Cookie");

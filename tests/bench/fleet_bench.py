@@ -288,6 +288,25 @@ def wrk(url, headers=()):
     raise RuntimeError("wrk printed no rate:\n" + output)
 
 
+def first_byte_ms(port, path, headers):
+    """The median time from a request's last byte to its answer's first, on a connection made
+    beforehand, over 20 requests one at a time: on an idle server, the loop's work for the answer
+    (the answer's head goes out with its body, in one write, once the body is ready)."""
+    request = f"GET {path} HTTP/1.1\r\nHost: bench\r\n"
+    request += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "Connection: close\r\n\r\n"
+    times = []
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            started = time.perf_counter()
+            connection.sendall(request.encode())
+            if not connection.recv(1):
+                raise RuntimeError(f"{path}: the connection closed without an answer")
+            times.append((time.perf_counter() - started) * 1000)
+            while connection.recv(1 << 20):
+                pass
+    return statistics.median(times)
+
+
 def throughput_section(binary, workdir):
     print(f"-- requests per second at 1000 backends beside nginx (wrk -t1 -c{CONNECTIONS} -d{DURATION}s,"
           f" median of {ROUNDS})")
@@ -358,6 +377,12 @@ http {{
             a, b = statistics.median(ours), statistics.median(theirs)
             size = os.path.getsize(os.path.join(html, file))
             print(f"   {path:<12} {size:>9} {a:>14.0f} {b:>10.0f} {a / b:>6.2f}x")
+        # Each answer's time on the loop: what a scrape or a page costs every other client.
+        print("   time to the first byte of one answer on an idle server, median of 20:")
+        for path, _, headers, _ in paths:
+            ours = first_byte_ms(fleet.port, path, headers)
+            theirs = first_byte_ms(nginx_port, path, headers)
+            print(f"   {path:<12} unshelver {ours:6.2f} ms, nginx {theirs:6.2f} ms")
     finally:
         if nginx is not None:
             nginx.terminate()

@@ -66,9 +66,25 @@ http {
   }
 }
 NGINX
+# mktemp -d makes a directory only its owner may enter; nginx's worker drops root's rights (to
+# nobody or www-data) and would answer 403.
+chmod 755 "$work" "$work/nginx" "$work/nginx/html" "$work/nginx/html/api"
+chmod 644 "$work/nginx/html/api/status" "$work/nginx/html/index.html"
 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
 pids+=($!)
 for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$nginx_port/api/status" >/dev/null 2>&1 && break; sleep 0.05; done
+# Measure only servers that answer 200 with the whole body: a fast 403 or a cut body is no figure.
+for path_file in "/api/status:api/status" "/:index.html"; do
+  path="${path_file%%:*}"
+  expected="$(stat -c %s "$work/nginx/html/${path_file#*:}")"
+  for port in "$unshelver_port" "$nginx_port"; do
+    got="$(curl -sS -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$port$path")"
+    if [ "$got" != "200 $expected" ]; then
+      echo "http_bench: 127.0.0.1:$port$path answered '$got' (status, bytes), expected '200 $expected'" >&2
+      exit 1
+    fi
+  done
+done
 
 requests_per_second() {
   wrk -t1 -c"$connections" -d"${duration}s" "$1" | awk '/Requests\/sec/ {print $2}'

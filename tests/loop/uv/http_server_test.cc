@@ -1228,5 +1228,130 @@ TEST_F(HttpServerTest, UnsentBytesOfAStreamGrowWhileTheClientDoesNotRead) {
   EXPECT_TRUE(cut) << "the unsent bytes never passed 512 KiB (most: " << most_unsent << ")";
 }
 
+// --- Shared bodies (HttpResponse::shared_body) ---------------------------------------------------
+
+namespace shared {
+
+// `count` pieces of varied sizes, each numbered, so that a byte out of place shows.
+std::shared_ptr<const std::vector<std::string>> pieces(int count) {
+  auto made = std::make_shared<std::vector<std::string>>();
+  made->reserve(static_cast<std::size_t>(count));
+  for (int i = 0; i < count; ++i) {
+    made->push_back(std::string(static_cast<std::size_t>(40 + i % 300), static_cast<char>('a' + i % 26)) +
+                    std::to_string(i) + "\n");
+  }
+  return made;
+}
+
+std::string joined(const std::vector<std::string>& pieces) {
+  std::string text;
+  for (const std::string& piece : pieces) text += piece;
+  return text;
+}
+
+// An answer whose body is a short owned prefix and then a slice of each piece.
+HttpResponse answer(const std::shared_ptr<const std::vector<std::string>>& pieces) {
+  HttpResponse response = HttpResponse::text(200, "prefix\n");
+  for (const std::string& piece : *pieces) response.shared_body.append(piece);
+  response.shared_body.keep(pieces);
+  return response;
+}
+
+}  // namespace shared
+
+// Far more slices than writev takes at once (IOV_MAX, 1,024 on Linux) and more bytes than the
+// socket buffers hold, to a client that reads only after a while: libuv writes part, waits for
+// the socket, and resumes where it stopped, across the slices.
+TEST_F(HttpServerTest, ASharedBodyReachesASlowReaderWhole) {
+  auto pieces = shared::pieces(60'000);  // About 11 MB in 60,000 slices.
+  const std::string expected = "prefix\n" + shared::joined(*pieces);
+  std::weak_ptr<const std::vector<std::string>> watched = pieces;
+  start({}, [&](const HttpRequest& request, Responder responder) {
+    if (request.path != "/big") return echo(request, responder);
+    responder.respond(shared::answer(pieces));
+    pieces.reset();  // From here on only the answer keeps the pieces.
+  });
+  run_with_client([&](int port) {
+    TestClient client(port, 10s);
+    ASSERT_TRUE(client.send(get("/big")));
+    std::this_thread::sleep_for(300ms);  // The kernel's buffers fill; the rest waits in libuv.
+    ClientResponse response = client.read_response();
+    ASSERT_TRUE(response.ok);
+    EXPECT_EQ(200, response.status);
+    EXPECT_EQ(std::to_string(expected.size()), response.header("content-length"));
+    EXPECT_TRUE(response.body == expected) << "the body differs (" << response.body.size() << " bytes read)";
+    // The connection serves the next request.
+    ASSERT_TRUE(client.send(get("/next")));
+    EXPECT_EQ("GET /next", client.read_response().body);
+  });
+  // Part of the answer had to wait in libuv's queue: the partial-write path was taken.
+  EXPECT_GT(server_->stats().max_output_queue_bytes, 0u);
+  EXPECT_TRUE(watched.expired()) << "the written answer still holds its pieces";
+}
+
+TEST_F(HttpServerTest, HeadOfASharedBodyGetsItsLengthButNoBody) {
+  auto pieces = shared::pieces(3'000);
+  const std::string expected = "prefix\n" + shared::joined(*pieces);
+  start({}, [&](const HttpRequest&, Responder responder) { responder.respond(shared::answer(pieces)); });
+  run_with_client([&](int port) {
+    TestClient client(port);
+    ASSERT_TRUE(client.send("HEAD /page HTTP/1.1\r\nHost: test\r\n\r\n"));
+    ClientResponse head = client.read_response(/*head=*/true);
+    ASSERT_TRUE(head.ok);
+    EXPECT_EQ(std::to_string(expected.size()), head.header("content-length"));
+    // If any of the body had been sent, the next response would start in the middle of it.
+    ASSERT_TRUE(client.send(get("/page")));
+    ClientResponse next = client.read_response();
+    ASSERT_TRUE(next.ok);
+    EXPECT_EQ(200, next.status);
+    EXPECT_TRUE(next.body == expected);
+  });
+}
+
+TEST_F(HttpServerTest, PipelinedSharedAndOwnedBodiesAreAnsweredInOrder) {
+  auto pieces = shared::pieces(5'000);
+  const std::string expected = "prefix\n" + shared::joined(*pieces);
+  start({}, [&](const HttpRequest& request, Responder responder) {
+    if (request.path != "/shared") return echo(request, responder);
+    responder.respond(shared::answer(pieces));
+  });
+  run_with_client([&](int port) {
+    TestClient client(port);
+    ASSERT_TRUE(client.send(get("/shared") + get("/a") + get("/shared") + get("/b")));
+    for (const char* owned : {"GET /a", "GET /b"}) {
+      ClientResponse big = client.read_response();
+      ASSERT_TRUE(big.ok);
+      EXPECT_TRUE(big.body == expected);
+      ClientResponse small = client.read_response();
+      ASSERT_TRUE(small.ok);
+      EXPECT_EQ(owned, small.body);
+    }
+  });
+  EXPECT_EQ(4u, server_->stats().requests);
+}
+
+// A client that leaves while its answer is being written: the write fails, the connection
+// closes, the pieces are released, and the server serves others.
+TEST_F(HttpServerTest, AClientGoneMidWriteReleasesTheSharedBody) {
+  auto pieces = shared::pieces(60'000);
+  std::weak_ptr<const std::vector<std::string>> watched = pieces;
+  start({}, [&](const HttpRequest& request, Responder responder) {
+    if (request.path != "/big") return echo(request, responder);
+    responder.respond(shared::answer(pieces));
+    pieces.reset();
+  });
+  run_with_client([&](int port) {
+    {
+      TestClient client(port);
+      ASSERT_TRUE(client.send(get("/big")));
+      std::this_thread::sleep_for(200ms);  // The answer is under way, most of it queued.
+    }  // Closed with unread bytes: the kernel resets the connection (RFC 1122 §4.2.2.13).
+    TestClient other(port);
+    ASSERT_TRUE(other.send(get("/still-serving")));
+    EXPECT_EQ("GET /still-serving", other.read_response().body);
+  });
+  EXPECT_TRUE(watched.expired()) << "the abandoned answer still holds its pieces";
+}
+
 }  // namespace
 }  // namespace unshelver::io

@@ -172,9 +172,9 @@ class RoutesTest : public ::testing::Test {
 // a state change shows in both at the next request, and nothing else does.
 TEST_F(RoutesTest, ThePublicPagesFollowEveryStateChange) {
   auto public_state = [this] {
-    return json::parse(web_->answer(request("GET", "/api/status")).body)["backends"][0]["state"];
+    return json::parse(web_->answer(request("GET", "/api/status")).content())["backends"][0]["state"];
   };
-  auto launcher = [this] { return web_->answer(request("GET", "/")).body; };
+  auto launcher = [this] { return web_->answer(request("GET", "/")).content(); };
   EXPECT_EQ(json("asleep"), public_state());
   EXPECT_NE(std::string::npos, launcher().find("state-asleep"));
   controller_.set_state(BackendState::kWaking);
@@ -331,9 +331,9 @@ TEST_F(RoutesTest, BearerTokenOpensTheAdminRoutes) {
   EXPECT_EQ(404, web_->answer(with_bearer(request("POST", "/control/wake/other"), kToken)).status);
 
   // The full status document only for admins (or local clients).
-  EXPECT_EQ(std::string::npos, web_->answer(request("GET", "/api/status")).body.find("upstream"));
+  EXPECT_EQ(std::string::npos, web_->answer(request("GET", "/api/status")).content().find("upstream"));
   EXPECT_NE(std::string::npos,
-            web_->answer(with_bearer(request("GET", "/api/status"), kToken)).body.find("upstream"));
+            web_->answer(with_bearer(request("GET", "/api/status"), kToken)).content().find("upstream"));
   EXPECT_EQ(200, web_->answer(with_bearer(request("GET", "/metrics"), kToken)).status);
 }
 

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -272,7 +273,9 @@ TEST(MetricsPageJoin, EqualsOnePageWithEverySample) {
   for (int i = 0; i < 3; ++i) {
     write_backend(whole, "b" + std::to_string(i), i);
     write_backend(backends[static_cast<std::size_t>(i)], "b" + std::to_string(i), i);
-    backends[static_cast<std::size_t>(i)].freeze();
+    // The last page shares the families it has in common with the one before (freeze(like)):
+    // the join tells those apart by pointer, the others by their text.
+    backends[static_cast<std::size_t>(i)].freeze(i == 2 ? &backends[1] : nullptr);
   }
   std::vector<const MetricsPage*> pages{&head};
   for (const MetricsPage& page : backends) pages.push_back(&page);
@@ -293,6 +296,71 @@ TEST(MetricsPageJoin, AFamilyDeclaredOtherwiseIsLeftOutAndCounted) {
   EXPECT_EQ(conflicts, 1u);
   EXPECT_EQ(text.find("x_things{backend=\"b\"}"), std::string::npos);
   EXPECT_NE(text.find("x_things_total{backend=\"b\"} 1"), std::string::npos);
+}
+
+// counters() writes what counter() writes for each sample, mistakes included.
+TEST(MetricsPageJoin, CountersEqualCounterForEachSample) {
+  const std::vector<std::pair<std::string_view, double>> samples = {
+      {"a", 1}, {"b\"x", 2.5}, {"a", 3}, {"c", -1}, {"\xff", 4}, {"d", std::nan("")}, {"e", 1e12}};
+  MetricsPage one_by_one;
+  MetricsPage at_once;
+  for (MetricsPage* page : {&one_by_one, &at_once}) page->gauge("x_up", "Up.", {}, 1);
+  for (const auto& [value, count] : samples)
+    one_by_one.counter("x_seconds_total", "Seconds.", {{"backend", std::string(value)}}, count);
+  at_once.counters("x_seconds_total", "Seconds.", "backend", samples);
+  EXPECT_EQ(at_once.text(), one_by_one.text());
+  EXPECT_EQ(at_once.conflicts(), one_by_one.conflicts());
+  EXPECT_EQ(at_once.conflicts(), 4u);
+  // A first sample that is a mistake does not stop the others.
+  MetricsPage bad_first;
+  bad_first.counters("x_seconds_total", "Seconds.", "backend", {{"\xff", 1}, {"a", 2}});
+  EXPECT_EQ(bad_first.conflicts(), 1u);
+  EXPECT_NE(bad_first.text().find("x_seconds_total{backend=\"a\"} 2\n"), std::string::npos);
+  // An invalid name is a mistake for every sample.
+  MetricsPage bad_name;
+  bad_name.counters("x seconds_total", "Seconds.", "backend", {{"a", 1}, {"b", 2}});
+  EXPECT_EQ(bad_name.conflicts(), 2u);
+  EXPECT_EQ(bad_name.text(), "");
+}
+
+// The shared join is the same text as slices of the pages' own samples, and keeps the pages.
+TEST(MetricsPageJoin, SharedEqualsTheCopiedJoinAndKeepsItsPages) {
+  auto head = std::make_shared<MetricsPage>();
+  head->counter("x_reloads_total", "Reloads.", {}, 3);
+  std::vector<std::shared_ptr<const MetricsPage>> pages{head};
+  std::vector<const MetricsPage*> plain{head.get()};
+  for (int i = 0; i < 4; ++i) {
+    MetricsPage page;
+    page.gauge("x_state", "The state.", {{"backend", "b" + std::to_string(i)}}, i);
+    page.counter("x_wakes_total", "Wakes.", {{"backend", "b" + std::to_string(i)}}, i);
+    page.freeze(pages.size() > 1 ? pages.back().get() : nullptr);
+    auto kept = std::make_shared<const MetricsPage>(std::move(page));
+    plain.push_back(kept.get());
+    pages.push_back(std::move(kept));
+  }
+  MetricsPage other;
+  other.counter("x_state_total", "Clashes with nothing.", {}, 1);
+  other.counter("x_wakes_total", "Another help.", {{"backend", "z"}}, 1);  // a conflict
+  pages.push_back(std::make_shared<const MetricsPage>(std::move(other)));
+  plain.push_back(pages.back().get());
+
+  std::size_t copied_conflicts = 0;
+  std::size_t shared_conflicts = 0;
+  const std::string copied = MetricsPage::join(plain, &copied_conflicts);
+  const std::weak_ptr<const MetricsPage> watched = pages[1];
+  SharedText text = MetricsPage::join_shared(pages, &shared_conflicts);
+  EXPECT_EQ(shared_conflicts, copied_conflicts);
+  EXPECT_EQ(shared_conflicts, 1u);
+  plain.clear();
+  pages.clear();
+  head.reset();
+  // The text still reads whole with every page dropped by its writers, and then lets them go.
+  EXPECT_FALSE(watched.expired());
+  EXPECT_EQ(text.joined(), copied);
+  EXPECT_EQ(text.size(), copied.size());
+  text.clear();
+  EXPECT_TRUE(watched.expired());
+  EXPECT_EQ(MetricsPage::join_shared({}).joined(), "");
 }
 
 TEST(MetricsPageJoin, AFrozenPageTakesNoMoreSamples) {

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "base/json_text.h"
+#include "base/text.h"
 #include "web/page_model.h"
 
 namespace unshelver::web {
@@ -73,9 +74,9 @@ TEST(PageCacheTest, JoinedDocumentsEqualTheWholeRender) {
     PageCache cache(&page, "Fleet \"1\"", "MARKER");
     const std::vector<BackendView> views = fleet(size);
     cache.update(7, views, now);
-    EXPECT_EQ(cache.public_status(), whole_public_status(views, 7, "Fleet \"1\"")) << size;
-    EXPECT_EQ(cache.launcher("TOKEN"), whole_launcher(page, views, "Fleet \"1\"", now)) << size;
-    EXPECT_EQ(cache.public_status().find("secret traceback"), std::string::npos);
+    EXPECT_EQ(cache.public_status().joined(), whole_public_status(views, 7, "Fleet \"1\"")) << size;
+    EXPECT_EQ(cache.launcher("TOKEN").joined(), whole_launcher(page, views, "Fleet \"1\"", now)) << size;
+    EXPECT_EQ(cache.public_status().joined().find("secret traceback"), std::string::npos);
   }
 }
 
@@ -92,14 +93,14 @@ TEST(PageCacheTest, AChangeRendersThatBackendOnly) {
   // A new revision with nothing changed for the pages: no render, but the document's revision.
   cache.update(2, views, now);
   EXPECT_EQ(cache.backends_rendered(), 50u);
-  EXPECT_EQ(cache.public_status(), whole_public_status(views, 2, "Fleet"));
+  EXPECT_EQ(cache.public_status().joined(), whole_public_status(views, 2, "Fleet"));
 
   views[17].state = core::BackendState::kWaking;
   views[17].desired_awake = true;
   cache.update(3, views, now);
   EXPECT_EQ(cache.backends_rendered(), 51u);
-  EXPECT_EQ(cache.public_status(), whole_public_status(views, 3, "Fleet"));
-  EXPECT_EQ(cache.launcher("TOKEN"), whole_launcher(page, views, "Fleet", now));
+  EXPECT_EQ(cache.public_status().joined(), whole_public_status(views, 3, "Fleet"));
+  EXPECT_EQ(cache.launcher("TOKEN").joined(), whole_launcher(page, views, "Fleet", now));
   ASSERT_NE(cache.view("b17"), nullptr);
   EXPECT_EQ(cache.view("b17")->state, core::BackendState::kWaking);
   EXPECT_EQ(cache.page_entry("b17").value("state", ""), "waking");
@@ -111,7 +112,44 @@ TEST(PageCacheTest, AChangeRendersThatBackendOnly) {
   views.pop_back();
   cache.update(4, views, now);
   EXPECT_EQ(cache.backends_rendered(), 51u + 49u);
-  EXPECT_EQ(cache.public_status(), whole_public_status(views, 4, "Fleet"));
+  EXPECT_EQ(cache.public_status().joined(), whole_public_status(views, 4, "Fleet"));
+}
+
+// An answer is slices of the cache's pieces: one still being written when the cache moves on
+// keeps the pieces it points into, and still reads as the document of its revision.
+TEST(PageCacheTest, AnAnswerKeepsItsPiecesPastAnUpdate) {
+  const core::Template page = launcher_template();
+  const auto now = std::chrono::system_clock::now();
+  PageCache cache(&page, "Fleet", "MARKER");
+  std::vector<BackendView> views = fleet(20);
+  cache.update(1, views, now);
+  const core::SharedText status = cache.public_status();
+  const core::SharedText launcher = cache.launcher("TOKEN");
+  const std::vector<BackendView> before = views;
+  for (BackendView& view : views) view.state = core::BackendState::kWaking;
+  cache.update(2, views, now);
+  cache.update(3, fleet(3), now);  // A reload: every piece replaced.
+  EXPECT_EQ(status.joined(), whole_public_status(before, 1, "Fleet"));
+  EXPECT_EQ(launcher.joined(), whole_launcher(page, before, "Fleet", now));
+  EXPECT_EQ(cache.public_status().joined(), whole_public_status(fleet(3), 3, "Fleet"));
+  // No slice per byte: about one per piece and token place.
+  EXPECT_LE(status.slices().size(), 2u * 20u + 2u);
+  EXPECT_EQ(status.size(), status.joined().size());
+}
+
+// The visitor's token goes where the marker was, in the frame and in every backend's section,
+// whatever its length.
+TEST(PageCacheTest, TheTokenGoesInEveryPlaceOfTheMarker) {
+  const core::Template page = launcher_template();
+  const auto now = std::chrono::system_clock::now();
+  PageCache cache(&page, "Fleet", "MARKER");
+  const std::vector<BackendView> views = fleet(4);
+  cache.update(1, views, now);
+  const std::string whole = whole_launcher(page, views, "Fleet", now);
+  ASSERT_NE(whole.find("TOKEN"), std::string::npos);
+  for (const std::string token : {"", "x", "a-much-longer-token-than-the-marker.0123456789"}) {
+    EXPECT_EQ(cache.launcher(token).joined(), core::replace_all(whole, "TOKEN", token)) << token;
+  }
 }
 
 TEST(PageCacheTest, EveryPageFieldCountsAsAChange) {

@@ -205,6 +205,9 @@ class App final : public web::Controller {
     std::shared_ptr<const core::MetricsPage> page;
   };
   mutable std::vector<CachedMetrics> metrics_cache_;
+  // The backends' pages merged into one (core::MetricsPage::merge), again only when one of them
+  // was written again: a scrape then sends each family whole instead of a slice per backend.
+  mutable std::shared_ptr<const core::MetricsPage> metrics_merged_;
   mutable std::uint64_t metrics_revision_ = 0;
   mutable bool metrics_views_move_ = true;
   bool shutting_down_ = false;

@@ -139,6 +139,7 @@ void App::metrics(core::MetricsPage& page) const {
 std::vector<std::shared_ptr<const core::MetricsPage>> App::backend_metrics() const {
   if (metrics_revision_ != revision_ || metrics_views_move_ || metrics_cache_.size() != backends_.size()) {
     const std::vector<web::BackendView> views = page_views();
+    bool written = !metrics_merged_ || metrics_cache_.size() != views.size();
     metrics_cache_.resize(views.size());
     metrics_views_move_ = false;
     // The backends' pages share their families' names and help texts (MetricsPage::freeze).
@@ -159,12 +160,19 @@ std::vector<std::shared_ptr<const core::MetricsPage>> App::backend_metrics() con
       like = cached.page.get();
       cached.view = view;
       cached.transitions = backends_[i].transitions;
+      written = true;
+    }
+    if (written) {
+      std::vector<const core::MetricsPage*> backend_pages;
+      backend_pages.reserve(metrics_cache_.size());
+      for (const CachedMetrics& cached : metrics_cache_) backend_pages.push_back(cached.page.get());
+      metrics_merged_ = std::make_shared<const core::MetricsPage>(core::MetricsPage::merge(backend_pages));
     }
     metrics_revision_ = revision_;
   }
   std::vector<std::shared_ptr<const core::MetricsPage>> pages;
-  pages.reserve(metrics_cache_.size() + 1);
-  for (const CachedMetrics& cached : metrics_cache_) pages.push_back(cached.page);
+  pages.reserve(2);
+  pages.push_back(metrics_merged_);
   // The savings report's seconds (bill/ledger.h), from the event log the daemon read at start
   // and every record since: Prometheus users multiply by their own prices. They grow with the
   // clock, so they are written at every scrape, into a page of this scrape's own.

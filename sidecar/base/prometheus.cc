@@ -431,4 +431,23 @@ SharedText MetricsPage::join_shared(const std::vector<std::shared_ptr<const Metr
   return text;
 }
 
+MetricsPage MetricsPage::merge(const std::vector<const MetricsPage*>& pages, std::size_t* conflicts) {
+  std::size_t size = 0;
+  const std::vector<Joined> joined = families_of(pages, conflicts, &size);
+  MetricsPage merged;
+  merged.families_.reserve(joined.size());
+  for (const Joined& family : joined) {
+    Family copy;
+    copy.kind = family.first->kind;
+    std::size_t bytes = 0;
+    for (const std::string* samples : family.samples) bytes += samples->size();
+    copy.samples.reserve(bytes);
+    for (const std::string* samples : family.samples) copy.samples += *samples;
+    merged.families_.push_back(std::move(copy));
+  }
+  // As freeze() leaves a page: nothing more can be added, and it holds only its text.
+  merged.frozen_ = true;
+  return merged;
+}
+
 }  // namespace unshelver::core

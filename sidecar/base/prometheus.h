@@ -118,6 +118,12 @@ class MetricsPage {
   // HELP and TYPE lines are written, a few kilobytes, whatever the number of pages.
   static SharedText join_shared(const std::vector<std::shared_ptr<const MetricsPage>>& pages,
                                 std::size_t* conflicts = nullptr);
+  // The pages as one frozen page, each family's samples of every page copied together, as join
+  // writes them: what join and join_shared give for the result is what they give for `pages`.
+  // For pages that change far less often than they are served (one per backend, scraped every
+  // few seconds): joined once per change, a scrape sends each family as one slice rather than one
+  // per page.
+  static MetricsPage merge(const std::vector<const MetricsPage*>& pages, std::size_t* conflicts = nullptr);
 
  private:
   enum class Type { kCounter, kGauge, kHistogram };

@@ -363,6 +363,56 @@ TEST(MetricsPageJoin, SharedEqualsTheCopiedJoinAndKeepsItsPages) {
   EXPECT_EQ(MetricsPage::join_shared({}).joined(), "");
 }
 
+// Merged pages join as the pages they were merged from, beside others (a page before and after
+// them, with a family of theirs), with the same mistakes left out, and take no more samples.
+TEST(MetricsPageJoin, AMergedPageJoinsAsItsPages) {
+  MetricsPage head;
+  head.counter("x_wakes_total", "Wakes.", {{"backend", "head"}}, 7);
+  std::vector<MetricsPage> backends;
+  for (int i = 0; i < 5; ++i) {
+    MetricsPage page;
+    const Labels labels{{"backend", "b" + std::to_string(i)}};
+    page.gauge("x_state", "The state.", labels, i);
+    if (i % 2 == 0) page.counter("x_wakes_total", "Wakes.", labels, i);
+    Histogram durations({1, 10});
+    durations.observe(i);
+    page.histogram("x_wake_seconds", "Durations.", labels, durations);
+    page.freeze(backends.empty() ? nullptr : &backends.back());
+    backends.push_back(std::move(page));
+  }
+  MetricsPage clash;
+  clash.gauge("x_state", "Another help.", {{"backend", "z"}}, 1);  // a conflict
+  backends.push_back(std::move(clash));
+  MetricsPage tail;
+  tail.counter("x_seconds_total", "Seconds.", {{"backend", "b0"}}, 2.5);
+  tail.counter("x_wakes_total", "Wakes.", {{"backend", "tail"}}, 1);
+
+  std::vector<const MetricsPage*> separate{&head};
+  std::vector<const MetricsPage*> merged_from;
+  for (const MetricsPage& page : backends) {
+    separate.push_back(&page);
+    merged_from.push_back(&page);
+  }
+  separate.push_back(&tail);
+  std::size_t separate_conflicts = 0;
+  std::size_t merge_conflicts = 0;
+  const std::string expected = MetricsPage::join(separate, &separate_conflicts);
+  MetricsPage merged = MetricsPage::merge(merged_from, &merge_conflicts);
+  EXPECT_EQ(merge_conflicts, separate_conflicts);
+  EXPECT_EQ(merge_conflicts, 1u);
+  EXPECT_EQ(MetricsPage::join({&head, &merged, &tail}), expected);
+  EXPECT_EQ(merged.text(), MetricsPage::join(merged_from));
+  // One family, one piece: the shared join of the merged page is a slice per family.
+  auto kept = std::make_shared<const MetricsPage>(std::move(merged));
+  const SharedText text = MetricsPage::join_shared({kept});
+  EXPECT_EQ(text.joined(), MetricsPage::join(merged_from));
+  EXPECT_LE(text.slices().size(), 6u);
+  MetricsPage frozen = MetricsPage::merge(merged_from);
+  frozen.gauge("x_late", "Late.", {}, 1);
+  EXPECT_EQ(frozen.conflicts(), 1u);
+  EXPECT_EQ(MetricsPage::merge({}).text(), "");
+}
+
 TEST(MetricsPageJoin, AFrozenPageTakesNoMoreSamples) {
   MetricsPage page;
   page.gauge("x_up", "Up.", {}, 1);

@@ -135,14 +135,12 @@ void PageCache::update(std::uint64_t revision, std::vector<BackendView> views,
   }
 }
 
-namespace {
 json page_entry_of(const BackendView& view) {
   json entry = backend_json(view);
   add_page_fields(view, entry);
   entry["wake_action"] = "/wake/" + view.name;
   return entry;
 }
-}  // namespace
 
 void PageCache::render_backend(std::size_t index, std::chrono::system_clock::time_point now) {
   Backend& backend = backends_[index];

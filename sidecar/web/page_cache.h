@@ -40,6 +40,10 @@ nlohmann::json public_backend(const nlohmann::json& backend);
 // moves by nanoseconds between two readings).
 bool same_for_pages(const BackendView& a, const BackendView& b);
 
+// The backend's status entry with the page fields (web/page_model.h) and its wake_action: what
+// the waiting page and its status endpoint read, written from one view.
+nlohmann::json page_entry_of(const BackendView& view);
+
 class PageCache {
  public:
   // `launcher`: the launcher template, or nullptr when missing; `form_token_marker`: what the

@@ -280,16 +280,11 @@ std::optional<BackendView> WebApp::backend_view(const std::string& name) {
   return controller_.page_view(name);
 }
 
-nlohmann::json WebApp::page_backend(const std::string& name) {
-  refresh_cache();
-  return page_cache_->page_entry(name);
-}
-
 io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std::string& name,
                                       const Caller& caller) {
   const bool read = request.method == "GET" || request.method == "HEAD";
-  json backend = page_backend(name);
   const std::optional<BackendView> view = backend_view(name);
+  const json backend = view ? page_entry_of(*view) : json::object();
   const core::BackendState state = view ? view->state : core::BackendState::kUnknown;
 
   if (request.path.starts_with(kReservedPrefix)) {
@@ -350,7 +345,8 @@ io::HttpResponse WebApp::backend_host(const io::HttpRequest& request, const std:
 
 io::HttpResponse WebApp::waiting_page(const io::HttpRequest& request, const std::string& name) {
   route_label_ = "waiting_page";
-  json backend = page_backend(name);
+  const std::optional<BackendView> view = backend_view(name);
+  json backend = view ? page_entry_of(*view) : json::object();
   const AccessControl::Visitor visitor = access_.visitor(request);
   backend["form_token"] = access_.visitor_form_token(visitor, kWakePurpose);
   // Where the visitor wanted to go: the wake form brings them back there, not to the host's root.
@@ -358,7 +354,7 @@ io::HttpResponse WebApp::waiting_page(const io::HttpRequest& request, const std:
   backend["next"] = is_local_path(request.target) ? request.target : "/";
   // Without JavaScript the page shows the progress as of its own rendering (the meta refresh
   // renders it anew); the script keeps the same text current.
-  if (const std::optional<BackendView> view = backend_view(name); view && view->wake_started_at) {
+  if (view && view->wake_started_at) {
     const auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() -
                                                                           *view->wake_started_at);
     backend["elapsed_text"] = duration_in_words(elapsed);

@@ -122,10 +122,8 @@ class WebApp {
   // The control page's data, written again when the revision moved.
   const nlohmann::json& control_data();
   // The backend's view, read now for that backend alone (nullopt for a name that is not
-  // configured), and its page data from the cache of this revision (its status entry with what the
-  // pages show; an empty object for a name that is not configured).
+  // configured); web::page_entry_of writes its page data from it.
   std::optional<BackendView> backend_view(const std::string& name);
-  nlohmann::json page_backend(const std::string& name);
 
   // The control surface (control_routes.cc).
   io::HttpResponse control_page(const io::HttpRequest& request, const Caller& caller);

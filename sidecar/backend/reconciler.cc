@@ -421,11 +421,14 @@ void BackendReconciler::on_observed(const CloudObservation& observation, const C
     // Our last action met someone else's task: what the cloud shows now is the truth, and tick()
     // issues the command again if the VM is not where it is wanted.
     apply(event, "reconciler", what, now);
-  } else if ((state_ == S::kWaking || ahead_of_cloud_) && observation.kind == Kind::kStopped) {
+  } else if ((state_ == S::kWaking || (ahead_of_cloud_ && observation.settled_asleep)) &&
+             observation.kind == Kind::kStopped) {
     // The wake was accepted but the VM shows stopped: either the cloud has not begun yet, or the
     // wake failed without an error status (Nova's "No valid host" leaves the server shelved with
     // no task). A provider that knows the reason says so in `detail`. (The same when the service
-    // already answered: the cloud has not caught up yet, or the wake failed after all.)
+    // already answered and the cloud still shows the sleep it woke from: it has not caught up
+    // yet, or the wake failed after all. A stop other than that sleep, after the service
+    // answered, means the VM ran and went off between two polls: the branch below starts it.)
     if (!observation.detail.empty()) {
       fail(observation.detail, now);
     } else if (++stale_observations_ >= settings_.stale_observations_allowed) {

@@ -1238,6 +1238,23 @@ TEST_F(ReadinessTest, AStaleStoppedViewAfterAnEarlyReadyIsToleratedLikeWhileWaki
   EXPECT_NE(reconciler.last_error().find("still reports the VM stopped"), std::string::npos);
 }
 
+// The service answered, then the guest powered itself off before a poll saw it running: the
+// cloud shows a stop other than the sleep the wake came from, so the VM ran; it is started again
+// rather than taken for a wake the cloud never carried out.
+TEST_F(ReadinessTest, AnUnsettledStopAfterAnEarlyReadyIsStartedAgain) {
+  BackendReconciler reconciler("gpu", default_timings());
+  wake_to_starting(reconciler);
+  reconciler.on_health(true, "", now_);
+  ASSERT_EQ(reconciler.state(), S::kReady);
+  CloudObservation shutoff = seen(Kind::kStopped, "SHUTOFF");
+  shutoff.settled_asleep = false;
+  reconciler.on_observed(shutoff, now_ += 1s);
+  EXPECT_EQ(reconciler.state(), S::kAsleep);
+  EXPECT_TRUE(reconciler.desired().awake);
+  EXPECT_TRUE(reconciler.last_error().empty());
+  EXPECT_EQ(reconciler.tick(now_), Command::kWake);
+}
+
 TEST_F(ReadinessTest, ProbesAreFastUntilReadyAndSlowOnceReady) {
   BackendReconciler reconciler("gpu", default_timings());
   wake_to_starting(reconciler);

@@ -130,6 +130,7 @@ int App::start() {
           on_backend_change(backends_[index], transitions, notices, persist);
           notify_systemd_when_observed();
         });
+    index_by_name_.emplace(backend.name, index);
   }
   if (int code = start_events(); code != 0) return code;
   start_web();
@@ -175,6 +176,11 @@ int App::start() {
     }
   }
   if (int code = start_keep_warm(); code != 0) return code;
+  // What each backend's view reads from the subsystems as they start, so that the first change
+  // one of them reports is attributed to the backends it concerns rather than to every backend.
+  for (std::size_t i = 0; i < backends_.size(); ++i) {
+    read_inputs(i, kActivityChanged | kRoutingChanged | kGateChanged | kHaChanged, backends_[i].inputs);
+  }
   spdlog::info("listening on http://{}:{} with {} backend(s); state in {}", server_->host(), server_->port(),
                backends_.size(), store_->path());
   if (handed_over_) {
@@ -291,6 +297,7 @@ void App::reload_config() {
   if (!next) {
     if (systemd_) systemd_->ready("the new configuration was refused; the running one stays");
     ++reloads_refused_;
+    // The status document's count; no backend's view shows it.
     ++revision_;
     spdlog::error("SIGHUP: the new configuration is refused, the running one stays:\n{}",
                   next.error().message);
@@ -337,6 +344,9 @@ void App::reload_config() {
 int App::start_events() {
   // The Swift mirror authenticates like the OpenStack backends, with the same session.
   if (config_.swift_event_container && !openstack_ && start_openstack() != 0) return 2;
+  // The recorder's callback marks what the status document's events section shows; a backend's
+  // records may move its wake estimate (events/wake_history.h), which its view shows, and are
+  // heard below, once written.
   events_ = std::make_unique<EventRecorder>(loop_.get(), config_, openstack_.get(), [this] { ++revision_; });
   events_->use_webhook_client(client_.get());
   if (Status started = events_->start(); !started) {
@@ -350,6 +360,7 @@ int App::start_events() {
   });
   events_->listen([this](const core::EventRecord& record) {
     if (streams_) streams_->publish(record);
+    if (const std::optional<std::size_t> index = index_named(record.backend)) backend_changed(*index);
   });
   return 0;
 }
@@ -375,7 +386,7 @@ void App::start_web() {
   holds_ = std::make_unique<web::HoldQueue>(
       loop_.get(), [this](const std::string& name) { return web_->gate_expired(name); },
       [this] {
-        ++revision_;
+        subsystem_changed(kGateChanged);
         // A reload of Caddy deferred while requests were held may be due now.
         if (router_) router_->poke();
       },
@@ -586,7 +597,7 @@ void App::on_backend_change(Backend& backend, const std::vector<core::Transition
   }
   for (const core::Notice& notice : notices) events_->record_notice(backend.config(), notice);
   if (ha_ && persist_now) ha_->publish(index_of(backend));
-  ++revision_;
+  backend_changed(index_of(backend));
   if (activity_) activity_->refresh_upstream(index_of(backend));
   update_routing();
   // Held requests go through the moment their backend is ready: nothing waits for a timer.
@@ -620,7 +631,8 @@ int App::start_activity() {
   std::vector<BackendDriver*> drivers;
   for (Backend& backend : backends_) drivers.push_back(backend.driver.get());
   activity_ = std::make_unique<activity::ActivityMonitor>(
-      loop_.get(), config_, std::move(drivers), [this] { ++revision_; }, [this] { persist(); });
+      loop_.get(), config_, std::move(drivers), [this] { subsystem_changed(kActivityChanged); },
+      [this] { persist(); });
   if (Status started = activity_->start(); !started) {
     spdlog::critical("{}", started.error().message);
     return 2;
@@ -644,7 +656,7 @@ int App::start_routing() {
   router_ =
       std::make_unique<CaddyRouter>(loop_.get(), *client_, config_.caddy, std::move(caddy_template.value()),
                                     [this](const std::string& kind, const std::string& detail) {
-                                      ++revision_;
+                                      subsystem_changed(kRoutingChanged);
                                       spdlog::debug("caddy: {}: {}", kind, detail);
                                       // Loads that follow transitions are not events of their own.
                                       if (kind != "caddy_loaded") record_event(kind, "reconciler", detail);
@@ -668,6 +680,7 @@ void App::start_notifications() {
   NotifierSettings settings = notifier_settings(config_, environment_snapshot());
   if (settings.to.empty()) return;
   settings.secrets.push_back(session_key_);
+  // The status document's notifier section; no backend's view shows it.
   notifier_ = std::make_unique<MailNotifier>(loop_.get(), std::move(settings), [this] { ++revision_; });
   notifier_->watch("Swift", [this] {
     ServiceHealth health;
@@ -735,7 +748,7 @@ void App::start_ha() {
                                core::Notice{leading ? "ha_leading" : "ha_stepped_down", instance, why,
                                             std::chrono::system_clock::now()});
       },
-      [this] { ++revision_; });
+      [this] { subsystem_changed(kHaChanged); });
   fence_ = std::make_unique<RecordedFence>(*ha_, *events_);
   for (BackendDriver* driver : drivers) driver->set_fence(fence_.get());
   ha_->start();

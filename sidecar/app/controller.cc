@@ -19,11 +19,101 @@ std::vector<web::BackendView> App::page_views() const {
 }
 
 std::optional<web::BackendView> App::page_view(std::string_view name) const {
+  const std::optional<std::size_t> index = index_named(name);
+  if (!index) return std::nullopt;
+  return view_of(*index, false, std::chrono::system_clock::now());
+}
+
+std::vector<web::IndexedView> App::changed_page_views(std::vector<std::uint64_t>& seen) const {
+  attribute_changes();
+  seen.resize(backends_.size(), 0);
+  std::vector<web::IndexedView> changed;
   const auto now = std::chrono::system_clock::now();
   for (std::size_t i = 0; i < backends_.size(); ++i) {
-    if (backends_[i].config().name == name) return view_of(i, false, now);
+    if (seen[i] == backends_[i].revision) continue;
+    seen[i] = backends_[i].revision;
+    changed.push_back(web::IndexedView{i, view_of(i, false, now)});
   }
-  return std::nullopt;
+  return changed;
+}
+
+std::optional<std::size_t> App::index_named(std::string_view name) const {
+  const auto found = index_by_name_.find(std::string(name));
+  if (found == index_by_name_.end()) return std::nullopt;
+  return found->second;
+}
+
+void App::backend_changed(std::size_t index) {
+  ++revision_;
+  backends_[index].revision = revision_;
+}
+
+void App::subsystem_changed(Unattributed which) {
+  ++revision_;
+  unattributed_ |= which;
+}
+
+void App::attribute_changes() const {
+  const unsigned which = std::exchange(unattributed_, 0U);
+  if (which == 0) return;
+  for (std::size_t i = 0; i < backends_.size(); ++i) {
+    SubsystemInputs inputs = backends_[i].inputs;
+    read_inputs(i, which, inputs);
+    if (inputs == backends_[i].inputs) continue;
+    backends_[i].inputs = std::move(inputs);
+    // Every subsystem change moved revision_ when it was reported, so this is newer than any
+    // reading made before it.
+    backends_[i].revision = revision_;
+  }
+}
+
+void App::read_inputs(std::size_t index, unsigned which, SubsystemInputs& inputs) const {
+  // With ha, the leader's activity and requests in flight reach a follower's reconciler too.
+  if ((which & (kActivityChanged | kHaChanged)) != 0) {
+    const core::BackendReconciler& reconciler = backends_[index].driver->reconciler();
+    inputs.last_activity = reconciler.last_activity();
+    inputs.requests_in_flight = reconciler.requests_in_flight();
+    if (activity_) {
+      inputs.activity_lines = activity_->activity_lines(index);
+      inputs.ignored_lines = activity_->ignored_lines(index);
+    }
+  }
+  if ((which & kRoutingChanged) != 0 && router_) {
+    const auto& modes = router_->status().modes;
+    const auto mode = modes.find(backends_[index].config().name);
+    inputs.routing = mode == modes.end() ? "" : mode->second;
+  }
+  // The gate's requests in flight are the activity monitor's.
+  if ((which & (kGateChanged | kActivityChanged)) != 0) inputs.gate = gate_view(index);
+  if ((which & kHaChanged) != 0) inputs.coordination = coordination_of(index);
+}
+
+std::optional<web::GateView> App::gate_view(std::size_t i) const {
+  if (!holds_ || backends_[i].config().routing != core::RoutingMode::kGate) return std::nullopt;
+  const std::string& name = backends_[i].config().name;
+  const web::HoldQueue::Stats& stats = holds_->stats(name);
+  web::GateView gate;
+  gate.held = holds_->held(name);
+  gate.oldest = holds_->oldest(name);
+  gate.held_total = stats.held_total;
+  gate.released = stats.released;
+  gate.failed = stats.failed;
+  gate.expired = stats.expired;
+  gate.gone = stats.gone;
+  gate.refused = stats.refused;
+  gate.longest_hold = std::max(stats.longest_hold, gate.oldest);
+  if (activity_) {
+    gate.in_flight = activity_->gate_in_flight(i);
+    gate.in_flight_forgotten = activity_->gate_forgotten(i);
+  }
+  return gate;
+}
+
+web::Coordination App::coordination_of(std::size_t i) const {
+  if (!ha_ || ha_->leads(i)) return web::Coordination::kActing;
+  if (!ha_->etcd_reachable()) return web::Coordination::kStoreUnreachable;
+  if (ha_->leader_of(i).empty()) return web::Coordination::kHandingOver;
+  return web::Coordination::kActing;
 }
 
 std::vector<web::BackendView> App::views(bool with_history) const {
@@ -56,35 +146,12 @@ web::BackendView App::view_of(std::size_t i, bool with_history,
       view.prewarm_cap = schedule->prewarm_cap;
     }
   }
-  if (ha_ && !ha_->leads(i)) {
-    if (!ha_->etcd_reachable()) {
-      view.coordination = web::Coordination::kStoreUnreachable;
-    } else if (ha_->leader_of(i).empty()) {
-      view.coordination = web::Coordination::kHandingOver;
-    }
-  }
+  view.coordination = coordination_of(i);
   if (activity_) {
     view.activity_lines = activity_->activity_lines(i);
     view.ignored_lines = activity_->ignored_lines(i);
   }
-  if (holds_ && backends_[i].config().routing == core::RoutingMode::kGate) {
-    const web::HoldQueue::Stats& stats = holds_->stats(view.name);
-    web::GateView gate;
-    gate.held = holds_->held(view.name);
-    gate.oldest = holds_->oldest(view.name);
-    gate.held_total = stats.held_total;
-    gate.released = stats.released;
-    gate.failed = stats.failed;
-    gate.expired = stats.expired;
-    gate.gone = stats.gone;
-    gate.refused = stats.refused;
-    gate.longest_hold = std::max(stats.longest_hold, gate.oldest);
-    if (activity_) {
-      gate.in_flight = activity_->gate_in_flight(i);
-      gate.in_flight_forgotten = activity_->gate_forgotten(i);
-    }
-    view.gate = gate;
-  }
+  view.gate = gate_view(i);
   return view;
 }
 
@@ -120,6 +187,8 @@ void App::request_started(const std::string& name, bool counts_as_activity) {
   for (std::size_t i = 0; i < backends_.size(); ++i) {
     if (backends_[i].config().name != name) continue;
     if (activity_) activity_->request_started(i, counts_as_activity);
+    // The last activity moves even when no request is counted in flight (without the access log).
+    backend_changed(i);
     return;
   }
 }

@@ -8,13 +8,15 @@
 // state, last activity, idle deadline, requests in flight, the gate's figures, ...) or a
 // transition was observed into its wake and shelve counters and durations (Backend::transitions).
 // That is everything the part holds, so a scrape never shows a figure older than what it could
-// observe. Reading every backend's view costs about 15 ms at 1,000 backends, so the views are read
-// only when the application's revision moved (which every change of the views and every
-// transition moves), or when the last reading showed requests in flight or held at a gate: the
-// last activity and the age of the oldest hold move with them without a revision. What moves
-// without either is written at every scrape: the daemon-wide counters (cloud, Caddy, events, HTTP)
-// and the awake and asleep seconds, which grow with the clock. The web layer sends the pages as
-// slices of their own text (core::MetricsPage::join_shared), so a scrape copies no page.
+// observe. Reading every backend's view blocks the loop for milliseconds at 1,000 backends, so a
+// scrape reads only the views of the backends whose revision moved (which every change of their
+// views and every transition moves: Controller::changed_page_views), and again those whose last
+// reading showed requests in flight or held at a gate: the last activity and the age of the
+// oldest hold move with them without a revision (web::moves_without_revision). What moves without
+// either is written at every scrape: the daemon-wide counters (cloud, Caddy, events, HTTP) and the
+// awake and asleep seconds, which grow with the clock. The pages are merged by groups of
+// consecutive backends, a group again when one of its pages changed, and the web layer sends the
+// groups as slices of their own text (core::MetricsPage::join_shared), so a scrape copies no page.
 #include <spdlog/spdlog.h>
 
 #include "app/app.h"
@@ -137,42 +139,50 @@ void App::metrics(core::MetricsPage& page) const {
 }
 
 std::vector<std::shared_ptr<const core::MetricsPage>> App::backend_metrics() const {
-  if (metrics_revision_ != revision_ || metrics_views_move_ || metrics_cache_.size() != backends_.size()) {
-    const std::vector<web::BackendView> views = page_views();
-    bool written = !metrics_merged_ || metrics_cache_.size() != views.size();
-    metrics_cache_.resize(views.size());
-    metrics_views_move_ = false;
-    // The backends' pages share their families' names and help texts (MetricsPage::freeze).
-    const core::MetricsPage* like = nullptr;
-    for (std::size_t i = 0; i < views.size(); ++i) {
-      CachedMetrics& cached = metrics_cache_[i];
-      const web::BackendView& view = views[i];
-      if (view.requests_in_flight > 0 || (view.gate && view.gate->held > 0)) metrics_views_move_ = true;
-      if (cached.page && cached.transitions == backends_[i].transitions &&
-          web::same_for_pages(cached.view, view)) {
-        like = cached.page.get();
-        continue;
-      }
-      core::MetricsPage page;
-      write_backend_metrics(view, backends_[i], page);
-      page.freeze(like);
-      cached.page = std::make_shared<const core::MetricsPage>(std::move(page));
-      like = cached.page.get();
-      cached.view = view;
-      cached.transitions = backends_[i].transitions;
-      written = true;
-    }
-    if (written) {
-      std::vector<const core::MetricsPage*> backend_pages;
-      backend_pages.reserve(metrics_cache_.size());
-      for (const CachedMetrics& cached : metrics_cache_) backend_pages.push_back(cached.page.get());
-      metrics_merged_ = std::make_shared<const core::MetricsPage>(core::MetricsPage::merge(backend_pages));
-    }
-    metrics_revision_ = revision_;
+  // About the square root of 1,000: a change merges 32 pages again, a scrape sends 32 slices a
+  // family.
+  constexpr std::size_t kMergedGroup = 32;
+  const std::size_t groups = (backends_.size() + kMergedGroup - 1) / kMergedGroup;
+  std::vector<bool> group_written(groups, false);
+  if (metrics_cache_.size() != backends_.size() || metrics_merged_.size() != groups) {
+    metrics_cache_.assign(backends_.size(), CachedMetrics{});
+    metrics_merged_.assign(groups, nullptr);
+    metrics_seen_.clear();
+    group_written.assign(groups, true);
+  }
+  for (web::IndexedView& changed : changed_page_views(metrics_seen_)) {
+    const std::size_t i = changed.index;
+    const web::BackendView& view = changed.view;
+    if (web::moves_without_revision(view)) metrics_seen_[i] = 0;
+    CachedMetrics& cached = metrics_cache_[i];
+    if (cached.page && cached.transitions == backends_[i].transitions &&
+        web::same_for_pages(cached.view, view))
+      continue;
+    core::MetricsPage page;
+    write_backend_metrics(view, backends_[i], page);
+    // The backends' pages share their families' names and help texts (MetricsPage::freeze): a
+    // neighbour's page is written the same way.
+    const std::size_t neighbour = i > 0 ? i - 1 : i + 1;
+    page.freeze(neighbour < metrics_cache_.size() ? metrics_cache_[neighbour].page.get() : nullptr);
+    cached.page = std::make_shared<const core::MetricsPage>(std::move(page));
+    cached.view = std::move(changed.view);
+    cached.transitions = backends_[i].transitions;
+    group_written[i / kMergedGroup] = true;
   }
   std::vector<std::shared_ptr<const core::MetricsPage>> pages;
-  pages.reserve(2);
-  pages.push_back(metrics_merged_);
+  pages.reserve(groups + 1);
+  std::vector<const core::MetricsPage*> group_pages;
+  for (std::size_t group = 0; group < groups; ++group) {
+    if (group_written[group]) {
+      group_pages.clear();
+      const std::size_t end = std::min(backends_.size(), (group + 1) * kMergedGroup);
+      for (std::size_t i = group * kMergedGroup; i < end; ++i)
+        group_pages.push_back(metrics_cache_[i].page.get());
+      metrics_merged_[group] =
+          std::make_shared<const core::MetricsPage>(core::MetricsPage::merge(group_pages));
+    }
+    pages.push_back(metrics_merged_[group]);
+  }
   // The savings report's seconds (bill/ledger.h), from the event log the daemon read at start
   // and every record since: Prometheus users multiply by their own prices. They grow with the
   // clock, so they are written at every scrape, into a page of this scrape's own.

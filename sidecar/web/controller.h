@@ -125,6 +125,20 @@ inline core::BackendState effective_state(core::BackendState reconciled,
   return reconciled;
 }
 
+// Whether a view holds something that moves without any revision: while requests are in flight
+// the reconciler moves the last activity (and the idle deadline with it) at each in-flight sample,
+// and while requests are held at the gate the oldest hold's age grows with the clock. A reader
+// that keeps views between revisions reads such a backend's view again at each reading.
+inline bool moves_without_revision(const BackendView& view) {
+  return view.requests_in_flight > 0 || (view.gate && view.gate->held > 0);
+}
+
+// One backend's view with its place in the configuration (Controller::changed_page_views).
+struct IndexedView {
+  std::size_t index = 0;
+  BackendView view;
+};
+
 class Controller {
  public:
   // What became of a wake or shelve request.
@@ -138,6 +152,22 @@ class Controller {
   // The same without what only admins see and what moves with the clock (`history` beyond its
   // estimate, `savings`): what the public pages show, cheap enough to read on every change.
   virtual std::vector<BackendView> page_views() const { return backends(); }
+  // The page views of the backends whose view may have changed since the caller last read them,
+  // ascending by index: what a reader that keeps each backend's part between changes (the page
+  // cache, the metrics) reads, so that a change of one backend costs one view and not the fleet's.
+  // `seen` is the caller's own: per backend (configuration order), the backend's revision at its
+  // last reading. It is resized to the fleet (a new entry is 0) and brought up to date. A backend
+  // is read when its entry differs from its revision; a caller sets an entry to 0 to read that
+  // backend again next time (a view that moves without a revision: moves_without_revision).
+  // Backend revisions are never 0. This default reads every backend each time.
+  virtual std::vector<IndexedView> changed_page_views(std::vector<std::uint64_t>& seen) const {
+    std::vector<BackendView> views = page_views();
+    std::vector<IndexedView> changed;
+    changed.reserve(views.size());
+    for (std::size_t i = 0; i < views.size(); ++i) changed.push_back(IndexedView{i, std::move(views[i])});
+    seen.assign(changed.size(), revision() == 0 ? 1 : revision());
+    return changed;
+  }
   // One backend's page view (nullopt for a name that is not configured): what a request about that
   // backend alone reads, so that it costs that backend's work and not the fleet's.
   virtual std::optional<BackendView> page_view(std::string_view name) const {

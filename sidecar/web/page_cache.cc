@@ -109,15 +109,41 @@ PageCache::PageCache(const core::Template* launcher, std::string title, std::str
       launcher_template_ != nullptr && launcher_template_->render_split(launcher_data_, kList).found;
 }
 
+void PageCache::update_from(const Controller& controller, std::chrono::system_clock::time_point now) {
+  const std::uint64_t revision = controller.revision();
+  if (revision == revision_) return;
+  // Whatever was not read into this cache is read now (the first update).
+  if (seen_.size() != backends_.size()) seen_.clear();
+  std::vector<IndexedView> changed = controller.changed_page_views(seen_);
+  if (seen_.size() != backends_.size() && changed.size() != seen_.size()) {
+    // The fleet changed its size since the last reading: every view is read again.
+    seen_.clear();
+    changed = controller.changed_page_views(seen_);
+  }
+  for (const IndexedView& each : changed) {
+    if (moves_without_revision(each.view)) seen_[each.index] = 0;
+  }
+  update(revision, seen_.size(), std::move(changed), now);
+}
+
 void PageCache::update(std::uint64_t revision, std::vector<BackendView> views,
                        std::chrono::system_clock::time_point now) {
+  std::vector<IndexedView> changed;
+  changed.reserve(views.size());
+  for (std::size_t i = 0; i < views.size(); ++i) changed.push_back(IndexedView{i, std::move(views[i])});
+  const std::size_t count = changed.size();
+  update(revision, count, std::move(changed), now);
+}
+
+void PageCache::update(std::uint64_t revision, std::size_t count, std::vector<IndexedView> changed,
+                       std::chrono::system_clock::time_point now) {
   if (revision == revision_) return;
-  const bool all = revision_ == kNever || views.size() != backends_.size();
+  const bool all = revision_ == kNever || count != backends_.size();
   revision_ = revision;
   if (all) {
-    backends_.assign(views.size(), Backend{});
+    backends_.assign(count, Backend{});
     launcher_data_["backends"] = json::array();
-    for (std::size_t i = 0; i < views.size(); ++i) launcher_data_["backends"].push_back(json::object());
+    for (std::size_t i = 0; i < count; ++i) launcher_data_["backends"].push_back(json::object());
     if (split_launcher_) {
       core::Template::Split frame = launcher_template_->render_split(launcher_data_, kList);
       frame_before_ = splice(frame.before);
@@ -125,13 +151,22 @@ void PageCache::update(std::uint64_t revision, std::vector<BackendView> views,
     }
   }
   // As public_status(document).dump(2) writes what follows the backends.
-  status_end_ = std::make_shared<const std::string>(std::string(views.empty() ? "]" : "\n  ]") +
+  status_end_ = std::make_shared<const std::string>(std::string(count == 0 ? "]" : "\n  ]") +
                                                     ",\n  \"revision\": " + std::to_string(revision_) +
                                                     ",\n  \"title\": " + json(title_).dump() + "\n}\n");
-  for (std::size_t i = 0; i < views.size(); ++i) {
-    if (!all && same_for_pages(views[i], backends_[i].view)) continue;
-    backends_[i].view = std::move(views[i]);
-    render_backend(i, now);
+  for (IndexedView& each : changed) {
+    if (each.index >= count) continue;
+    Backend& backend = backends_[each.index];
+    if (backend.public_json != nullptr && same_for_pages(each.view, backend.view)) continue;
+    backend.view = std::move(each.view);
+    render_backend(each.index, now);
+  }
+  // A backend that no view was given for (a caller that broke the contract above) shows as an
+  // empty entry rather than leaving a hole in the documents.
+  if (all) {
+    for (std::size_t i = 0; i < count; ++i) {
+      if (backends_[i].public_json == nullptr) render_backend(i, now);
+    }
   }
 }
 

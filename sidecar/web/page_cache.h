@@ -1,9 +1,11 @@
 // PageCache: the public status document and the launcher page, kept per backend, so that a state
 // change costs the work of the backend that changed, not of the whole fleet.
 //
-// update() is given every backend's view (Controller::page_views) whenever the application's
-// revision moved. A backend whose view is the same as before (same_for_pages) keeps its public
-// JSON and its launcher section; the others are written again. Each piece is an immutable shared
+// update_from() reads, whenever the application's revision moved, the views of the backends whose
+// own revision moved since its last reading (Controller::changed_page_views), and again those whose
+// view moves without a revision (moves_without_revision): a change of one backend reads one view.
+// A backend whose view is the same as before (same_for_pages) keeps its public JSON and its
+// launcher section; the others are written again. Each piece is an immutable shared
 // string: an answer is a list of slices of the pieces (core::SharedText), which the server writes
 // with one writev and keeps until written, so a request copies nothing and allocates no document,
 // and a piece replaced while an answer is on its way lives until that answer is out. The launcher
@@ -50,7 +52,15 @@ class PageCache {
   // launcher shows in place of each visitor's form token (replaced per request).
   PageCache(const core::Template* launcher, std::string title, std::string form_token_marker);
 
-  // Brings the cache to `views` (configuration order) at `revision`.
+  // Brings the cache to the controller's revision, reading only the views that may have changed
+  // (see the top).
+  void update_from(const Controller& controller, std::chrono::system_clock::time_point now);
+  // Brings the cache to `revision` for a fleet of `count` backends: `changed` holds the views of
+  // the backends that may have changed since the last update (ascending index); the others keep
+  // their pieces. The first update, and one with another count (a reload), holds every backend's.
+  void update(std::uint64_t revision, std::size_t count, std::vector<IndexedView> changed,
+              std::chrono::system_clock::time_point now);
+  // The same with every backend's view (configuration order).
   void update(std::uint64_t revision, std::vector<BackendView> views,
               std::chrono::system_clock::time_point now);
 
@@ -97,6 +107,8 @@ class PageCache {
   static constexpr std::uint64_t kNever = UINT64_MAX;  // no update yet
   std::uint64_t revision_ = kNever;
   std::vector<Backend> backends_;
+  // Per backend, its revision when update_from() last read its view (Controller::changed_page_views).
+  std::vector<std::uint64_t> seen_;
   // The launcher's data for the part of the page around the backends' sections: the title, the
   // marker and one empty object per backend (so {{^backends}} reads as it would; the sections
   // themselves are kept rendered, and only their text is kept). A template without a top-level

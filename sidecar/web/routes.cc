@@ -390,9 +390,7 @@ nlohmann::json public_status(const nlohmann::json& status) {
 void WebApp::refresh_cache() {
   if (!page_cache_)
     page_cache_.emplace(pages_.page("launcher.html"), controller_.title(), std::string(kFormTokenMarker));
-  const std::uint64_t revision = controller_.revision();
-  if (page_cache_->revision() == revision) return;
-  page_cache_->update(revision, controller_.page_views(), std::chrono::system_clock::now());
+  page_cache_->update_from(controller_, std::chrono::system_clock::now());
 }
 
 const nlohmann::json& WebApp::control_data() {

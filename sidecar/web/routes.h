@@ -116,8 +116,8 @@ class WebApp {
   void events(const io::HttpRequest& request, const Caller& caller, const io::Responder& responder);
   // GET /api/events/stream (event_stream_routes.cc).
   void event_stream(const io::HttpRequest& request, const Caller& caller, const io::Responder& responder);
-  // Brings the page cache to the controller's revision (the views of every backend, and the
-  // pieces of those that changed).
+  // Brings the page cache to the controller's revision (the views of the backends whose revision
+  // moved, and the pieces of those that changed).
   void refresh_cache();
   // The control page's data, written again when the revision moved.
   const nlohmann::json& control_data();

@@ -1,10 +1,12 @@
 // Unit tests for the page cache: the documents joined from per-backend pieces are exactly the
-// documents rendered whole, and a change of one backend writes that backend's pieces only.
+// documents rendered whole, a change of one backend writes that backend's pieces only, and
+// update_from reads only the views whose backend's revision moved (and those that move without).
 #include "web/page_cache.h"
 
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "base/json_text.h"
@@ -171,6 +173,147 @@ TEST(PageCacheTest, EveryPageFieldCountsAsAChange) {
   EXPECT_TRUE(differs([](BackendView& v) { v.since += std::chrono::milliseconds(2); }));
   // What page views leave out is no change for the pages.
   EXPECT_FALSE(differs([](BackendView& v) { v.savings = json{{"x", 1}}; }));
+}
+
+// A controller that keeps a revision per backend, as the application does: changed_page_views
+// reads only the views whose revision moved, and counts the views it read.
+class FleetController final : public Controller {
+ public:
+  explicit FleetController(std::vector<BackendView> fleet)
+      : views(std::move(fleet)), revisions(views.size(), 1) {}
+
+  // A change of backend `index` that its revision marks.
+  template <typename Edit>
+  void change(std::size_t index, Edit edit) {
+    edit(views[index]);
+    revisions[index] = ++revision_value;
+  }
+
+  std::uint64_t revision() const override { return revision_value; }
+  std::vector<BackendView> backends() const override { return views; }
+  std::vector<IndexedView> changed_page_views(std::vector<std::uint64_t>& seen) const override {
+    seen.resize(views.size(), 0);
+    std::vector<IndexedView> changed;
+    for (std::size_t i = 0; i < views.size(); ++i) {
+      if (seen[i] == revisions[i]) continue;
+      seen[i] = revisions[i];
+      changed.push_back(IndexedView{i, views[i]});
+      ++views_read;
+    }
+    return changed;
+  }
+  json status() const override { return json::object(); }
+  RequestOutcome wake(const std::string&, const std::string&, const std::string&) override {
+    return RequestOutcome::kUnknownBackend;
+  }
+  RequestOutcome shelve(const std::string&, const std::string&, const std::string&) override {
+    return RequestOutcome::kUnknownBackend;
+  }
+  void record_event(const std::string&, const std::string&, const std::string&) override {}
+  std::string ignore_reason(const io::HttpRequest&) const override { return ""; }
+  void metrics(core::MetricsPage&) const override {}
+  std::string backend_for_host(std::string_view) const override { return ""; }
+  void request_started(const std::string&, bool) override {}
+  json events(std::optional<std::uint64_t>, const std::string&, std::size_t) const override { return {}; }
+  void wait_for_events(std::uint64_t, std::chrono::milliseconds, std::function<void()>) override {}
+
+  std::vector<BackendView> views;
+  std::vector<std::uint64_t> revisions;
+  std::uint64_t revision_value = 1;
+  mutable std::size_t views_read = 0;
+};
+
+TEST(PageCacheTest, UpdateFromReadsTheChangedBackendsOnly) {
+  const core::Template page = launcher_template();
+  const auto now = std::chrono::system_clock::now();
+  PageCache cache(&page, "Fleet", "MARKER");
+  FleetController controller(fleet(100));
+  cache.update_from(controller, now);
+  EXPECT_EQ(controller.views_read, 100u);
+  EXPECT_EQ(cache.public_status().joined(), whole_public_status(controller.views, 1, "Fleet"));
+  // The same revision: nothing is read.
+  cache.update_from(controller, now);
+  EXPECT_EQ(controller.views_read, 100u);
+
+  controller.change(17, [](BackendView& v) {
+    v.state = core::BackendState::kWaking;
+    v.desired_awake = true;
+  });
+  cache.update_from(controller, now);
+  EXPECT_EQ(controller.views_read, 101u);
+  EXPECT_EQ(cache.backends_rendered(), 101u);
+  EXPECT_EQ(cache.public_status().joined(), whole_public_status(controller.views, 2, "Fleet"));
+  EXPECT_EQ(cache.launcher("TOKEN").joined(), whole_launcher(page, controller.views, "Fleet", now));
+
+  // A revision that moved for something no page shows (the application's alone): nothing is read,
+  // and the document says the new revision.
+  ++controller.revision_value;
+  cache.update_from(controller, now);
+  EXPECT_EQ(controller.views_read, 101u);
+  EXPECT_EQ(cache.public_status().joined(), whole_public_status(controller.views, 3, "Fleet"));
+}
+
+// While requests are in flight, the last activity moves without a revision: such a backend is
+// read again at every update, and no longer once it is idle.
+TEST(PageCacheTest, ABusyBackendIsReadAtEveryUpdate) {
+  const core::Template page = launcher_template();
+  const auto now = std::chrono::system_clock::now();
+  PageCache cache(&page, "Fleet", "MARKER");
+  FleetController controller(fleet(10));
+  cache.update_from(controller, now);
+  controller.change(3, [](BackendView& v) { v.requests_in_flight = 2; });
+  cache.update_from(controller, now);
+  EXPECT_EQ(controller.views_read, 11u);
+
+  controller.views[3].last_activity = core::TimePoint(std::chrono::seconds(1'700'000'123));
+  controller.change(5, [](BackendView& v) { v.desired_awake = true; });
+  cache.update_from(controller, now);
+  EXPECT_EQ(controller.views_read, 13u);  // 5, and 3 again
+  EXPECT_EQ(cache.public_status().joined(), whole_public_status(controller.views, 3, "Fleet"));
+
+  controller.change(3, [](BackendView& v) { v.requests_in_flight = 0; });
+  cache.update_from(controller, now);
+  EXPECT_EQ(controller.views_read, 14u);
+  controller.change(5, [](BackendView& v) { v.desired_awake = false; });
+  cache.update_from(controller, now);
+  EXPECT_EQ(controller.views_read, 15u);  // 5 alone
+  EXPECT_EQ(cache.public_status().joined(), whole_public_status(controller.views, 5, "Fleet"));
+}
+
+// Whatever backends change, and however many at once, the documents stay exactly the whole render
+// of the views as they are.
+TEST(PageCacheTest, ChangesOfAnyBackendsKeepTheDocumentsWhole) {
+  const core::Template page = launcher_template();
+  const auto now = std::chrono::system_clock::now();
+  PageCache cache(&page, "Fleet", "MARKER");
+  FleetController controller(fleet(30));
+  std::mt19937 random(20);  // NOLINT(cert-msc32-c,cert-msc51-cpp): the same sequence every run
+  const std::vector<std::function<void(BackendView&)>> edits = {
+      [](BackendView& v) { v.state = core::BackendState::kBooting; },
+      [](BackendView& v) { v.state = core::BackendState::kError; },
+      [](BackendView& v) { v.desired_awake = !v.desired_awake; },
+      [](BackendView& v) { v.last_activity = v.since + std::chrono::seconds(90); },
+      [](BackendView& v) { v.idle_deadline = v.since + std::chrono::minutes(20); },
+      [](BackendView& v) { v.wake_estimate_seconds = 42.5; },
+      [](BackendView& v) { v.coordination = Coordination::kHandingOver; },
+      [](BackendView& v) { v.error = "quota exceeded"; },
+      [](BackendView& v) { v.requests_in_flight = 1; },
+      [](BackendView& v) { v.requests_in_flight = 0; },
+  };
+  cache.update_from(controller, now);
+  for (int step = 0; step < 200; ++step) {
+    const int changes = static_cast<int>(random() % 3);
+    for (int i = 0; i < changes; ++i) {
+      controller.change(random() % controller.views.size(), edits[random() % edits.size()]);
+    }
+    cache.update_from(controller, now);
+    ASSERT_EQ(cache.public_status().joined(),
+              whole_public_status(controller.views, controller.revision_value, "Fleet"))
+        << step;
+    ASSERT_EQ(cache.launcher("TOKEN").joined(), whole_launcher(page, controller.views, "Fleet", now)) << step;
+  }
+  // Far fewer views read than the fleet's at every step.
+  EXPECT_LT(controller.views_read, 30u + 200u * 3u + 200u * 30u / 4u);
 }
 
 TEST(PageCacheTest, IndentedJsonMatchesANestedDump) {

@@ -258,16 +258,4 @@ core::SharedText PageCache::launcher(std::string_view form_token) const {
   return text;
 }
 
-const BackendView* PageCache::view(std::string_view name) const {
-  for (const Backend& backend : backends_) {
-    if (backend.view.name == name) return &backend.view;
-  }
-  return nullptr;
-}
-
-nlohmann::json PageCache::page_entry(std::string_view name) const {
-  const BackendView* found = view(name);
-  return found != nullptr ? page_entry_of(*found) : json::object();
-}
-
 }  // namespace unshelver::web

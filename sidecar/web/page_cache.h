@@ -64,19 +64,11 @@ class PageCache {
   void update(std::uint64_t revision, std::vector<BackendView> views,
               std::chrono::system_clock::time_point now);
 
-  std::uint64_t revision() const { return revision_; }
-  const std::string& title() const { return title_; }
   // The public /api/status document (web::public_status of the page entries), dumped: slices of
   // the kept pieces, so no joined copy is made or kept besides them.
   core::SharedText public_status() const;
   // The launcher page with `form_token` (the visitor's) where the marker is, the same way.
   core::SharedText launcher(std::string_view form_token) const;
-  // nullptr for a name that is not configured.
-  const BackendView* view(std::string_view name) const;
-  // The backend's status entry with the page fields (web/page_model.h) and its wake_action,
-  // written from its view when asked for (one backend's worth); an empty object for a name that
-  // is not configured.
-  nlohmann::json page_entry(std::string_view name) const;
 
   // For tests: how many backends' pieces were written again so far.
   std::uint64_t backends_rendered() const { return backends_rendered_; }

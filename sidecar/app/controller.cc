@@ -184,13 +184,11 @@ std::string App::backend_for_host(std::string_view host) const {
 }
 
 void App::request_started(const std::string& name, bool counts_as_activity) {
-  for (std::size_t i = 0; i < backends_.size(); ++i) {
-    if (backends_[i].config().name != name) continue;
-    if (activity_) activity_->request_started(i, counts_as_activity);
-    // The last activity moves even when no request is counted in flight (without the access log).
-    backend_changed(i);
-    return;
-  }
+  const std::optional<std::size_t> index = index_named(name);
+  if (!index) return;
+  if (activity_) activity_->request_started(*index, counts_as_activity);
+  // The last activity moves even when no request is counted in flight (without the access log).
+  backend_changed(*index);
 }
 
 web::Controller::RequestOutcome App::pass_wish(std::size_t index, core::ha::Wish wish) {
@@ -216,19 +214,17 @@ web::Controller::RequestOutcome App::pass_wish(std::size_t index, core::ha::Wish
 
 web::Controller::RequestOutcome App::request_desired(const std::string& name, bool awake,
                                                      const std::string& actor, const std::string& reason) {
-  for (Backend& backend : backends_) {
-    if (backend.config().name != name) continue;
-    if (ha_ && !backend.driver->acting()) {
-      // Another controller leads (or none does yet): it carries the wish out (ha/coordinator.h).
-      return pass_wish(
-          index_of(backend),
-          core::ha::Wish{
-              awake ? core::ha::Wish::Kind::kWake : core::ha::Wish::Kind::kShelve, actor, reason, {}});
-    }
-    const bool changed = backend.driver->request(awake, actor, reason);
-    return changed ? RequestOutcome::kAccepted : RequestOutcome::kNothingToDo;
+  const std::optional<std::size_t> index = index_named(name);
+  if (!index) return RequestOutcome::kUnknownBackend;
+  Backend& backend = backends_[*index];
+  if (ha_ && !backend.driver->acting()) {
+    // Another controller leads (or none does yet): it carries the wish out (ha/coordinator.h).
+    return pass_wish(
+        *index, core::ha::Wish{
+                    awake ? core::ha::Wish::Kind::kWake : core::ha::Wish::Kind::kShelve, actor, reason, {}});
   }
-  return RequestOutcome::kUnknownBackend;
+  const bool changed = backend.driver->request(awake, actor, reason);
+  return changed ? RequestOutcome::kAccepted : RequestOutcome::kNothingToDo;
 }
 
 web::Controller::RequestOutcome App::wake(const std::string& name, const std::string& actor,
@@ -243,24 +239,22 @@ web::Controller::RequestOutcome App::shelve(const std::string& name, const std::
 
 web::Controller::RequestOutcome App::pin(const std::string& name, bool pinned, const std::string& actor,
                                          const std::string& reason) {
-  for (Backend& backend : backends_) {
-    if (backend.config().name != name) continue;
-    if (ha_ && !backend.driver->acting()) {
-      return pass_wish(
-          index_of(backend),
-          core::ha::Wish{
-              pinned ? core::ha::Wish::Kind::kPin : core::ha::Wish::Kind::kUnpin, actor, reason, {}});
-    }
-    if (!backend.driver->set_pinned(pinned, actor, reason)) return RequestOutcome::kNothingToDo;
-    // A pin changes no state, so it is the backend's notice (with its name in `backend`, like
-    // shelve_failed), not a daemon-wide event.
-    if (events_) {
-      events_->record_notice(backend.config(), core::Notice{pinned ? "pinned_awake" : "unpinned", actor,
-                                                            reason, std::chrono::system_clock::now()});
-    }
-    return RequestOutcome::kAccepted;
+  const std::optional<std::size_t> index = index_named(name);
+  if (!index) return RequestOutcome::kUnknownBackend;
+  Backend& backend = backends_[*index];
+  if (ha_ && !backend.driver->acting()) {
+    return pass_wish(
+        *index, core::ha::Wish{
+                    pinned ? core::ha::Wish::Kind::kPin : core::ha::Wish::Kind::kUnpin, actor, reason, {}});
   }
-  return RequestOutcome::kUnknownBackend;
+  if (!backend.driver->set_pinned(pinned, actor, reason)) return RequestOutcome::kNothingToDo;
+  // A pin changes no state, so it is the backend's notice (with its name in `backend`, like
+  // shelve_failed), not a daemon-wide event.
+  if (events_) {
+    events_->record_notice(backend.config(), core::Notice{pinned ? "pinned_awake" : "unpinned", actor, reason,
+                                                          std::chrono::system_clock::now()});
+  }
+  return RequestOutcome::kAccepted;
 }
 
 void App::record_event(const std::string& action, const std::string& actor, const std::string& detail) {

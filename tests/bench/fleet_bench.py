@@ -214,23 +214,6 @@ def startup_section(binary, label, workdir):
 FIRST_READS = [("/metrics", {}), ("/api/status", PUBLIC), ("/", {"Accept": "text/html"})]
 
 
-def first_byte_after(fleet, change, path, headers):
-    """The time from the request's last byte to its answer's first, for the first request for
-    `path` after `change()` (one backend's change), on a connection made beforehand."""
-    request = f"GET {path} HTTP/1.1\r\nHost: bench\r\n"
-    request += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "Connection: close\r\n\r\n"
-    with socket.create_connection(("127.0.0.1", fleet.port), timeout=10) as connection:
-        change()
-        started = time.perf_counter()
-        connection.sendall(request.encode())
-        if not connection.recv(1):
-            raise RuntimeError(f"{path}: the connection closed without an answer")
-        elapsed = (time.perf_counter() - started) * 1000
-        while connection.recv(1 << 20):
-            pass
-    return elapsed
-
-
 def shelve(fleet, name):
     status, _ = fleet.request("POST", f"/control/shelve/{name}",
                               {"Authorization": "Bearer " + TOKEN, "Accept": "application/json"})
@@ -268,7 +251,7 @@ def wake_section(binary, label, workdir):
                     else:
                         # One backend: woken and put to sleep in turn, each a change of it.
                         change = (lambda: shelve(fleet, "b0000")) if round_ % 2 == 0 else (lambda: fleet.wake("b0000"))
-                    figures.append(first_byte_after(fleet, change, path, headers))
+                    figures.append(one_first_byte_ms(fleet.port, path, headers, before=change))
                 first_reads[size][path] = statistics.median(figures)
         finally:
             fleet.stop()
@@ -340,23 +323,28 @@ def wrk(url, headers=()):
     raise RuntimeError("wrk printed no rate:\n" + output)
 
 
-def first_byte_ms(port, path, headers):
-    """The median time from a request's last byte to its answer's first, on a connection made
-    beforehand, over 20 requests one at a time: on an idle server, the loop's work for the answer
+def one_first_byte_ms(port, path, headers, before=None):
+    """The time from a request's last byte to its answer's first, on a connection made beforehand
+    (after which `before()`, when given, runs): on an idle server, the loop's work for the answer
     (the answer's head goes out with its body, in one write, once the body is ready)."""
     request = f"GET {path} HTTP/1.1\r\nHost: bench\r\n"
     request += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "Connection: close\r\n\r\n"
-    times = []
-    for _ in range(20):
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-            started = time.perf_counter()
-            connection.sendall(request.encode())
-            if not connection.recv(1):
-                raise RuntimeError(f"{path}: the connection closed without an answer")
-            times.append((time.perf_counter() - started) * 1000)
-            while connection.recv(1 << 20):
-                pass
-    return statistics.median(times)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        if before:
+            before()
+        started = time.perf_counter()
+        connection.sendall(request.encode())
+        if not connection.recv(1):
+            raise RuntimeError(f"{path}: the connection closed without an answer")
+        elapsed = (time.perf_counter() - started) * 1000
+        while connection.recv(1 << 20):
+            pass
+    return elapsed
+
+
+def first_byte_ms(port, path, headers):
+    """The median of one_first_byte_ms over 20 requests one at a time."""
+    return statistics.median(one_first_byte_ms(port, path, headers) for _ in range(20))
 
 
 def throughput_section(binary, workdir):

@@ -56,7 +56,7 @@ struct ReportOptions {
   cli::ConnectionOptions connection;
 };
 
-Result<ReportOptions> parse(const std::vector<std::string>& args) {
+Result<ReportOptions> parse_report_options(const std::vector<std::string>& args) {
   ReportOptions options;
   bool json = false;
   bool csv = false;
@@ -124,7 +124,7 @@ int run_report_command(const std::vector<std::string>& args) {
       return kExitOk;
     }
   }
-  auto options = parse(args);
+  auto options = parse_report_options(args);
   if (!options) {
     std::fprintf(stderr, "unshelver report: %s\n\n", options.error().message.c_str());
     std::fputs(kReportUsage, stderr);

@@ -9,7 +9,7 @@ namespace unshelver::providers {
 namespace {
 using namespace std::chrono_literals;
 
-std::string describe(const io::ClientResponse& response) {
+std::string describe_answer(const io::ClientResponse& response) {
   if (!response.transport_ok()) return response.error;
   return "answered " + std::to_string(response.status);
 }
@@ -105,9 +105,9 @@ void WebhookSender::on_answer(const io::ClientResponse& response) {
   stats_.failing = true;
   stats_.last_error_at = std::chrono::system_clock::now();
   const std::string message =
-      "event " + std::to_string(seq) + " to " + display_url_ + ": " + describe(response);
+      "event " + std::to_string(seq) + " to " + display_url_ + ": " + describe_answer(response);
   // Loud on the first failure and whenever the reason changes; quieter while it lasts.
-  const std::string reason = describe(response);
+  const std::string reason = describe_answer(response);
   if (stats_.last_error.find(reason) == std::string::npos || consecutive_failures_ % 20 == 1) {
     spdlog::error("webhook {}: {}{}; {} event(s) wait in its outbox, trying again with back-off",
                   config_.name, message, outcome == core::DeliveryOutcome::kRejected ? " (rejected)" : "",

@@ -9,8 +9,8 @@ namespace unshelver::core {
 namespace {
 
 using std::chrono::milliseconds;
-using TimePoint = std::chrono::steady_clock::time_point;
-using Duration = TimePoint::duration;
+using SteadyTime = std::chrono::steady_clock::time_point;
+using Duration = SteadyTime::duration;
 
 // Longer refill intervals are lowered to this, so that no time computed here can overflow.
 constexpr std::chrono::hours kMaxRefill{24 * 365 * 50};
@@ -32,8 +32,8 @@ Duration tolerance_for(const RateLimit& limit) {
 }
 
 // `t + d` for d >= 0, saturating at the largest time point instead of overflowing.
-TimePoint saturating_add(TimePoint t, Duration d) {
-  if (t.time_since_epoch() > Duration::zero() && TimePoint::max() - t < d) return TimePoint::max();
+SteadyTime saturating_add(SteadyTime t, Duration d) {
+  if (t.time_since_epoch() > Duration::zero() && SteadyTime::max() - t < d) return SteadyTime::max();
   return t + d;
 }
 
@@ -111,9 +111,9 @@ Cooldown::Cooldown(milliseconds interval)
     : interval_(std::clamp(interval, milliseconds(0), std::chrono::duration_cast<milliseconds>(kMaxRefill))) {
 }
 
-Cooldown::Decision Cooldown::try_start(TimePoint now) {
+Cooldown::Decision Cooldown::try_start(SteadyTime now) {
   if (started_) {
-    const TimePoint::duration elapsed = now > last_start_ ? now - last_start_ : TimePoint::duration::zero();
+    const Duration elapsed = now > last_start_ ? now - last_start_ : Duration::zero();
     if (elapsed < interval_) {
       return {false, std::chrono::ceil<milliseconds>(interval_ - elapsed)};
     }

@@ -4,11 +4,22 @@
 #pragma once
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
 
 namespace unshelver::test {
 
 inline std::filesystem::path source_root() {
   return std::filesystem::path(UNSHELVER_SOURCE_DIR);
+}
+
+// A checked-in file's whole text (empty when it cannot be read: the test's comparison then fails).
+inline std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 }  // namespace unshelver::test

@@ -7,7 +7,7 @@ namespace {
 
 using S = BackendState;
 using E = BackendEvent;
-using Kind = OperationStats::Kind;
+using StatKind = OperationStats::Kind;
 
 TimePoint at(int seconds) {
   return TimePoint{} + std::chrono::seconds(1'700'000'000 + seconds);
@@ -18,7 +18,7 @@ Transition step(S from, S to, E event, int seconds, std::string actor = "reconci
       from, to, event, std::move(actor), "", at(seconds), MonoTime{} + std::chrono::seconds(1'000 + seconds)};
 }
 
-std::uint64_t count(const OperationStats& stats, Kind kind, const std::string& actor,
+std::uint64_t count(const OperationStats& stats, StatKind kind, const std::string& actor,
                     const std::string& outcome) {
   auto found = stats.outcomes().find({kind, actor, outcome});
   return found == stats.outcomes().end() ? 0 : found->second;
@@ -27,10 +27,10 @@ std::uint64_t count(const OperationStats& stats, Kind kind, const std::string& a
 TEST(OperationStats, AWakeThatReachesReadyIsCountedUnderItsActorWithItsDuration) {
   OperationStats stats;
   stats.observe(step(S::kAsleep, S::kWaking, E::kWakeRequested, 0, "public-button"));
-  EXPECT_EQ(stats.running(), Kind::kWake);
+  EXPECT_EQ(stats.running(), StatKind::kWake);
   stats.observe(step(S::kWaking, S::kBooting, E::kCloudRunning, 40));
   stats.observe(step(S::kBooting, S::kReady, E::kHealthPassed, 75));
-  EXPECT_EQ(count(stats, Kind::kWake, "public-button", "ready"), 1u);
+  EXPECT_EQ(count(stats, StatKind::kWake, "public-button", "ready"), 1u);
   EXPECT_EQ(stats.running(), std::nullopt);
   EXPECT_EQ(stats.wake_durations().count(), 1u);
   EXPECT_DOUBLE_EQ(stats.wake_durations().sum(), 75);
@@ -59,7 +59,7 @@ TEST(OperationStats, RepeatedWakeRequestsAreOneOperation) {
   stats.observe(step(S::kAsleep, S::kWaking, E::kWakeRequested, 0, "control"));
   stats.observe(step(S::kWaking, S::kWaking, E::kWakeRequested, 5, "public-button"));
   stats.observe(step(S::kBooting, S::kReady, E::kHealthPassed, 30));
-  EXPECT_EQ(count(stats, Kind::kWake, "control", "ready"), 1u);
+  EXPECT_EQ(count(stats, StatKind::kWake, "control", "ready"), 1u);
   EXPECT_EQ(stats.outcomes().size(), 1u);
 }
 
@@ -67,14 +67,14 @@ TEST(OperationStats, FailuresAndCancellationsEndTheOperation) {
   OperationStats stats;
   stats.observe(step(S::kAsleep, S::kWaking, E::kWakeRequested, 0, "wake-on-request"));
   stats.observe(step(S::kWaking, S::kError, E::kFailed, 10));
-  EXPECT_EQ(count(stats, Kind::kWake, "wake-on-request", "failed"), 1u);
+  EXPECT_EQ(count(stats, StatKind::kWake, "wake-on-request", "failed"), 1u);
 
   stats.observe(step(S::kError, S::kWaking, E::kWakeRequested, 20, "control"));
   stats.observe(step(S::kWaking, S::kSleeping, E::kSleepRequested, 25, "manual-shelve"));
-  EXPECT_EQ(count(stats, Kind::kWake, "control", "cancelled"), 1u);
-  EXPECT_EQ(stats.running(), Kind::kShelve);
+  EXPECT_EQ(count(stats, StatKind::kWake, "control", "cancelled"), 1u);
+  EXPECT_EQ(stats.running(), StatKind::kShelve);
   stats.observe(step(S::kSleeping, S::kAsleep, E::kCloudStopped, 60));
-  EXPECT_EQ(count(stats, Kind::kShelve, "manual-shelve", "asleep"), 1u);
+  EXPECT_EQ(count(stats, StatKind::kShelve, "manual-shelve", "asleep"), 1u);
   EXPECT_EQ(stats.wake_durations().count(), 0u);  // only wakes that reached ready are timed
 }
 

@@ -19,13 +19,6 @@ namespace {
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // Test data lives beside this file.
 std::filesystem::path source_dir() {
   return test::source_root() / "tests/unit/config";
@@ -66,7 +59,7 @@ buttons:
 // --- Compatibility with the Python unshelver -------------------------------------------------
 
 TEST(ConfigParser, PythonFixtureLoadsWithZeroIssues) {
-  const std::string yaml = read_text(source_dir() / "testdata/python_unshelver_config.yaml");
+  const std::string yaml = test::read_text(source_dir() / "testdata/python_unshelver_config.yaml");
   ASSERT_FALSE(yaml.empty());
   const ParsedConfig parsed = parse(yaml);
   ASSERT_TRUE(parsed.ok()) << all_issues(parsed);
@@ -189,7 +182,7 @@ void add_strong_secrets(ConfigInputs& in) {
 
 TEST(ConfigParser, ExampleConfigLoadsWithZeroIssues) {
   ConfigInputs in;
-  in.yaml_text = read_text(repo_dir() / "config/config.example.yaml");
+  in.yaml_text = test::read_text(repo_dir() / "config/config.example.yaml");
   in.yaml_path = "config/config.example.yaml";
   add_strong_secrets(in);
   ASSERT_FALSE(in.yaml_text.empty());
@@ -202,9 +195,9 @@ TEST(ConfigParser, ExampleConfigLoadsWithZeroIssues) {
 
 TEST(ConfigParser, ExampleSecretsFileLoadsWithZeroIssues) {
   ConfigInputs in;
-  in.yaml_text = read_text(repo_dir() / "config/config.example.yaml");
+  in.yaml_text = test::read_text(repo_dir() / "config/config.example.yaml");
   in.yaml_path = "config/config.example.yaml";
-  in.secrets_text = read_text(repo_dir() / "config/secrets.example.ini");
+  in.secrets_text = test::read_text(repo_dir() / "config/secrets.example.ini");
   in.secrets_path = "config/secrets.example.ini";
   ASSERT_FALSE(in.secrets_text.empty());
   // In development the example secrets load (the values are read as written) ...

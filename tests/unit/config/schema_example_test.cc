@@ -19,18 +19,11 @@
 namespace unshelver::core {
 namespace {
 
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 constexpr std::string_view kBegin = "<!-- config-table:begin -->\n";
 constexpr std::string_view kEnd = "<!-- config-table:end -->";
 
 TEST(ConfigSchema, ExampleConfigIsWhatTheSchemaWrites) {
-  const std::string checked_in = read_text(test::source_root() / "config/config.example.yaml");
+  const std::string checked_in = test::read_text(test::source_root() / "config/config.example.yaml");
   ASSERT_FALSE(checked_in.empty());
   EXPECT_EQ(checked_in, schema::example_yaml())
       << "config/config.example.yaml differs from the schema; regenerate it with "
@@ -38,7 +31,7 @@ TEST(ConfigSchema, ExampleConfigIsWhatTheSchemaWrites) {
 }
 
 TEST(ConfigSchema, ReadmeTableIsWhatTheSchemaWrites) {
-  const std::string readme = read_text(test::source_root() / "README.md");
+  const std::string readme = test::read_text(test::source_root() / "README.md");
   const std::size_t begin = readme.find(kBegin);
   const std::size_t end = readme.find(kEnd);
   ASSERT_NE(begin, std::string::npos) << "README.md has no " << kBegin;

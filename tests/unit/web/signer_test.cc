@@ -20,8 +20,8 @@ using Clock = std::chrono::system_clock;
 constexpr std::string_view kKey = "k9Vq2pXw7LmZr4TnB8cJd1FgH6sYe3Ua";
 constexpr std::string_view kNonce = "\x01\x02nonce|with.dot";  // 16 raw bytes, some of them separators
 constexpr std::string_view kBinding = "digest-of-the-control-token";
-const Clock::time_point kNow{seconds(1'800'000'000)};
-const Clock::time_point kExpires = kNow + hours(12);
+const Clock::time_point kSignedAt{seconds(1'800'000'000)};
+const Clock::time_point kExpires = kSignedAt + hours(12);
 
 std::vector<std::string> split(const std::string& text, char separator) {
   std::vector<std::string> parts;
@@ -50,7 +50,7 @@ TEST(AuthSession, RoundTrip) {
   EXPECT_EQ(parts[2], base64url_encode(kNonce));
   EXPECT_EQ(parts[3].size(), 43u);
 
-  const std::optional<Signer::Session> session = signer.verify_session(cookie, kBinding, kNow);
+  const std::optional<Signer::Session> session = signer.verify_session(cookie, kBinding, kSignedAt);
   ASSERT_TRUE(session.has_value());
   EXPECT_EQ(session->nonce, kNonce);
   EXPECT_EQ(session->expires, kExpires);
@@ -75,7 +75,7 @@ TEST(AuthSession, ExpiryBoundary) {
 TEST(AuthSession, ExpiryIsRoundedDownToAWholeSecond) {
   const Signer signer(kKey);
   const std::string cookie = signer.issue_session(kExpires + milliseconds(999), kNonce, kBinding);
-  const std::optional<Signer::Session> session = signer.verify_session(cookie, kBinding, kNow);
+  const std::optional<Signer::Session> session = signer.verify_session(cookie, kBinding, kSignedAt);
   ASSERT_TRUE(session.has_value());
   EXPECT_EQ(session->expires, kExpires);
   EXPECT_FALSE(signer.verify_session(cookie, kBinding, kExpires).has_value());
@@ -85,7 +85,7 @@ TEST(AuthSession, ExpiryBefore1970IsWrittenAsZeroAndHasPassed) {
   const Signer signer(kKey);
   const std::string cookie = signer.issue_session(Clock::time_point{} - hours(1), kNonce, kBinding);
   EXPECT_EQ(split(cookie, '.')[1], "0");
-  EXPECT_FALSE(signer.verify_session(cookie, kBinding, kNow).has_value());
+  EXPECT_FALSE(signer.verify_session(cookie, kBinding, kSignedAt).has_value());
 }
 
 TEST(AuthSession, TamperedVersionIsRejected) {
@@ -93,7 +93,7 @@ TEST(AuthSession, TamperedVersionIsRejected) {
   std::vector<std::string> parts = split(signer.issue_session(kExpires, kNonce, kBinding), '.');
   for (const char* version : {"v2", "V1", "v", "v10", ""}) {
     parts[0] = version;
-    EXPECT_FALSE(signer.verify_session(join(parts), kBinding, kNow).has_value()) << version;
+    EXPECT_FALSE(signer.verify_session(join(parts), kBinding, kSignedAt).has_value()) << version;
   }
 }
 
@@ -106,7 +106,7 @@ TEST(AuthSession, TamperedExpiryIsRejected) {
         std::string("18000432OO"), std::string("99999999999999999999999")}) {
     std::vector<std::string> parts = original;
     parts[1] = expires;
-    EXPECT_FALSE(signer.verify_session(join(parts), kBinding, kNow).has_value()) << expires;
+    EXPECT_FALSE(signer.verify_session(join(parts), kBinding, kSignedAt).has_value()) << expires;
   }
 }
 
@@ -117,7 +117,7 @@ TEST(AuthSession, TamperedNonceIsRejected) {
                                    original[2].substr(1), original[2] + "=="}) {
     std::vector<std::string> parts = original;
     parts[2] = nonce;
-    EXPECT_FALSE(signer.verify_session(join(parts), kBinding, kNow).has_value()) << nonce;
+    EXPECT_FALSE(signer.verify_session(join(parts), kBinding, kSignedAt).has_value()) << nonce;
   }
 }
 
@@ -129,7 +129,7 @@ TEST(AuthSession, TamperedMacIsRejected) {
                                  original[3] + "=", std::string(43, 'A')}) {
     std::vector<std::string> parts = original;
     parts[3] = mac;
-    EXPECT_FALSE(signer.verify_session(join(parts), kBinding, kNow).has_value()) << mac;
+    EXPECT_FALSE(signer.verify_session(join(parts), kBinding, kSignedAt).has_value()) << mac;
   }
 }
 
@@ -143,7 +143,7 @@ TEST(AuthSession, EverySingleCharacterChangeIsRejected) {
       if (replacement == cookie[i]) continue;
       std::string tampered = cookie;
       tampered[i] = replacement;
-      EXPECT_FALSE(signer.verify_session(tampered, kBinding, kNow).has_value()) << tampered;
+      EXPECT_FALSE(signer.verify_session(tampered, kBinding, kSignedAt).has_value()) << tampered;
     }
   }
 }
@@ -156,26 +156,26 @@ TEST(AuthSession, ExtraOrMissingDotsAreRejected) {
        {cookie + ".", "." + cookie, cookie + ".extra",
         parts[0] + "." + parts[1] + ".." + parts[2] + "." + parts[3],
         parts[0] + "." + parts[1] + "." + parts[3], parts[0] + parts[1] + "." + parts[2] + "." + parts[3]}) {
-    EXPECT_FALSE(signer.verify_session(bad, kBinding, kNow).has_value()) << bad;
+    EXPECT_FALSE(signer.verify_session(bad, kBinding, kSignedAt).has_value()) << bad;
   }
 }
 
 TEST(AuthSession, EmptyAndDegenerateInputsAreRejected) {
   const Signer signer(kKey);
   for (std::string_view bad : {"", ".", "...", "v1...", "v1.1800043200..", "v1", "garbage"}) {
-    EXPECT_FALSE(signer.verify_session(bad, kBinding, kNow).has_value()) << bad;
+    EXPECT_FALSE(signer.verify_session(bad, kBinding, kSignedAt).has_value()) << bad;
   }
 }
 
 TEST(AuthSession, HugeInputIsRejected) {
   const Signer signer(kKey);
   const std::string cookie = signer.issue_session(kExpires, kNonce, kBinding);
-  EXPECT_FALSE(signer.verify_session(cookie + std::string(100'000, 'A'), kBinding, kNow).has_value());
-  EXPECT_FALSE(signer.verify_session(std::string(100'000, '.'), kBinding, kNow).has_value());
+  EXPECT_FALSE(signer.verify_session(cookie + std::string(100'000, 'A'), kBinding, kSignedAt).has_value());
+  EXPECT_FALSE(signer.verify_session(std::string(100'000, '.'), kBinding, kSignedAt).has_value());
   // A cookie with a 100 kB nonce, correctly signed, is refused for its size alone.
   const std::string huge = signer.issue_session(kExpires, std::string(75'000, 'n'), kBinding);
   EXPECT_GE(huge.size(), 100'000u);
-  EXPECT_FALSE(signer.verify_session(huge, kBinding, kNow).has_value());
+  EXPECT_FALSE(signer.verify_session(huge, kBinding, kSignedAt).has_value());
 }
 
 TEST(AuthSession, NonBase64CharactersAreRejected) {
@@ -185,32 +185,32 @@ TEST(AuthSession, NonBase64CharactersAreRejected) {
     for (char bad : std::string_view("+/=!\n\x80")) {
       std::vector<std::string> parts = original;
       parts[part][0] = bad;
-      EXPECT_FALSE(signer.verify_session(join(parts), kBinding, kNow).has_value()) << part << " " << bad;
+      EXPECT_FALSE(signer.verify_session(join(parts), kBinding, kSignedAt).has_value()) << part << " " << bad;
     }
   }
 }
 
 TEST(AuthSession, AnotherKeyIsRejected) {
   const std::string cookie = Signer(kKey).issue_session(kExpires, kNonce, kBinding);
-  EXPECT_FALSE(Signer("another-key-entirely-0123456789").verify_session(cookie, kBinding, kNow).has_value());
-  EXPECT_TRUE(Signer(kKey).verify_session(cookie, kBinding, kNow).has_value());
+  EXPECT_FALSE(Signer("another-key-entirely-0123456789").verify_session(cookie, kBinding, kSignedAt).has_value());
+  EXPECT_TRUE(Signer(kKey).verify_session(cookie, kBinding, kSignedAt).has_value());
 }
 
 TEST(AuthSession, AnotherBindingIsRejected) {
   const Signer signer(kKey);
   const std::string cookie = signer.issue_session(kExpires, kNonce, kBinding);
-  EXPECT_FALSE(signer.verify_session(cookie, "digest-of-a-new-control-token", kNow).has_value());
-  EXPECT_FALSE(signer.verify_session(cookie, "", kNow).has_value());
+  EXPECT_FALSE(signer.verify_session(cookie, "digest-of-a-new-control-token", kSignedAt).has_value());
+  EXPECT_FALSE(signer.verify_session(cookie, "", kSignedAt).has_value());
 
   const std::string unbound = signer.issue_session(kExpires, kNonce, "");
-  EXPECT_TRUE(signer.verify_session(unbound, "", kNow).has_value());
-  EXPECT_FALSE(signer.verify_session(unbound, kBinding, kNow).has_value());
+  EXPECT_TRUE(signer.verify_session(unbound, "", kSignedAt).has_value());
+  EXPECT_FALSE(signer.verify_session(unbound, kBinding, kSignedAt).has_value());
 }
 
 TEST(AuthSession, AnEmptyKeyVerifiesNothing) {
   const Signer signer("");
   EXPECT_FALSE(
-      signer.verify_session(signer.issue_session(kExpires, kNonce, kBinding), kBinding, kNow).has_value());
+      signer.verify_session(signer.issue_session(kExpires, kNonce, kBinding), kBinding, kSignedAt).has_value());
   EXPECT_FALSE(signer.verify_form_token(signer.form_token("wake", "visitor"), "wake", "visitor"));
 }
 
@@ -272,8 +272,8 @@ TEST(AuthCrossUse, AFormTokenIsNotASessionMac) {
   const std::string forged_mac =
       signer.form_token("v1", "1800043200|" + nonce_text + "|" + std::string(kBinding));
   const std::string forged = "v1.1800043200." + nonce_text + "." + forged_mac;
-  EXPECT_FALSE(signer.verify_session(forged, kBinding, kNow).has_value());
-  EXPECT_FALSE(signer.verify_session(signer.form_token("control", kNonce), kBinding, kNow).has_value());
+  EXPECT_FALSE(signer.verify_session(forged, kBinding, kSignedAt).has_value());
+  EXPECT_FALSE(signer.verify_session(signer.form_token("control", kNonce), kBinding, kSignedAt).has_value());
 }
 
 }  // namespace

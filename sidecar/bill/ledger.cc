@@ -45,20 +45,26 @@ void Ledger::seed(std::vector<EventRecord> records) {
   for (const EventRecord& record : records) add(record);
 }
 
+std::string Ledger::backend_of(const EventRecord& record) const {
+  if (!record.backend.empty()) return record.backend;
+  // A line of the Python unshelver names the instance; other records without a backend are
+  // events of the whole daemon.
+  if (!record.to.empty() || record.instance_name.empty()) return {};
+  const auto found = backend_of_instance_.find(record.instance_name);
+  return found == backend_of_instance_.end() ? std::string() : found->second;
+}
+
+bool Ledger::counts(const EventRecord& record) const {
+  const bool dry_run = record.action == "dry_run_would_shelve" || record.action == "dry_run_would_wake";
+  return (read(record) != Reading::kNothing || dry_run) && !backend_of(record).empty();
+}
+
 void Ledger::add(const EventRecord& record) {
-  std::string backend = record.backend;
-  if (backend.empty()) {
-    // A line of the Python unshelver names the instance; other records without a backend are
-    // events of the whole daemon.
-    if (!record.to.empty() || record.instance_name.empty()) return;
-    const auto found = backend_of_instance_.find(record.instance_name);
-    if (found == backend_of_instance_.end()) return;
-    backend = found->second;
-  }
+  if (!counts(record)) return;
+  const std::string backend = backend_of(record);
   const Reading reading = read(record);
   const bool would_shelve = record.action == "dry_run_would_shelve";
   const bool would_wake = record.action == "dry_run_would_wake";
-  if (reading == Reading::kNothing && !would_shelve && !would_wake) return;
 
   Track& track = tracks_[backend];
   const TimePoint at = track.first ? std::max(record.at, track.newest) : record.at;

@@ -415,6 +415,22 @@ void EventRecorder::close() {
   }
 }
 
+void EventRecorder::close_after_deliveries(std::chrono::milliseconds grace, std::function<void()> then) {
+  if (closed_ || webhooks_.empty()) {
+    close();
+    if (then) then();
+    return;
+  }
+  auto unfinished = std::make_shared<std::size_t>(webhooks_.size());
+  auto finished = [this, unfinished, then = std::move(then)] {
+    if (--*unfinished > 0) return;
+    close();
+    if (then) then();
+  };
+  // Each calls `finished` once; the last one closes, inside the loop's last iteration at worst.
+  for (std::size_t i = 0, count = webhooks_.size(); i < count; ++i) webhooks_[i]->finish(grace, finished);
+}
+
 void EventRecorder::write_status(json& document) const {
   const io::JournalStats& stats = journal_.stats();
   json swift;

@@ -83,6 +83,9 @@ class EventRecorder {
   void record(core::EventRecord record, core::EventClass event_class = core::EventClass::kEssential);
   // Stops retries and uploads; writes still queued get one last attempt.
   void close();
+  // The same for a stop, after each webhook delivery in flight was answered (at most `grace`; see
+  // WebhookSender::finish), so that its cursor is saved by the journal's last write; then `then`.
+  void close_after_deliveries(std::chrono::milliseconds grace, std::function<void()> then);
   // The Swift mirror, when swift_event_container is set (its health, for the mail notifier).
   const providers::SwiftMirror* mirror() const { return mirror_.get(); }
 

@@ -75,6 +75,10 @@ class Ledger {
   void seed(std::vector<EventRecord> records);
   // A record just written.
   void add(const EventRecord& record);
+  // Keeps no period that ended before `horizon` (a horizon never moves back), so that a daemon
+  // that runs for months holds only what it still shows: total() is unchanged, while usage() and
+  // daily() are answered right from the horizon on only.
+  void forget_before(TimePoint horizon);
   // Whether add() takes anything from the record (a state it names, a dry run's would-be
   // action); those that say nothing about a machine need not be kept for it.
   bool counts(const EventRecord& record) const;
@@ -119,6 +123,7 @@ class Ledger {
 
   std::map<std::string, std::string> backend_of_instance_;
   std::map<std::string, Track> tracks_;
+  TimePoint horizon_{TimePoint::min()};
 };
 
 // The configured backends by their instance_name and by their instance_id, for Ledger's

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/json_values.h"
+#include "bill/savings.h"
 #include "events/webhook_policy.h"
 
 namespace unshelver::app {
@@ -83,6 +84,8 @@ void EventRecorder::start_ledger_seeding() {
   seeding->recorder = this;
   seeding->through = last_recorded_seq_;
   seeding->ledger = core::Ledger(core::backends_by_instance(config_.backends));
+  // Only what the daemon shows is kept (bill/savings.h): memory by the last two months' wakes.
+  seeding->ledger.forget_before(core::savings_horizon(std::chrono::system_clock::now()));
   auto snapshot = io::EventLogSnapshot::open(journal_.path());
   if (!snapshot) {
     seeding->read = Error{snapshot.error().message};
@@ -319,6 +322,7 @@ void EventRecorder::on_written(const std::vector<core::EventRecord>& records) {
     history_.add(record);
     if (ledger_seeding_ == nullptr) {
       ledger_.add(record);
+      ledger_.forget_before(core::savings_horizon(std::chrono::system_clock::now()));
     } else if (ledger_.counts(record)) {
       ledger_backlog_.push_back(record);
     }

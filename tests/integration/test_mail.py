@@ -2,9 +2,10 @@
 arguments, environment and input into a folder. Each failure kind sends exactly one message, with
 the backend, the reason and the time, and no message (nor sendmail's environment) holds a secret.
 
-The shelve failure (`shelve_failed`, recorded by the reconciler's error recovery of issue 17) has
-no knob in the simulated cloud yet: tests/unit/events/notification_test.cc covers its policy and
-message with a hand-made record.
+The kinds: a failed wake (No valid host), a service that never became healthy, a shelve refused
+while the machine runs (the simulated cloud's `refuse_sleeps`), and Caddy's and Swift's outages
+past `outage_minutes` with their recoveries (a real Caddy stopped, the fake object store answering
+503).
 """
 import datetime
 import email

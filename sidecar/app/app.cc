@@ -27,6 +27,12 @@ namespace unshelver::app {
 
 namespace {
 using nlohmann::json;
+using namespace std::chrono_literals;
+
+// How long a stop waits for the answer to a webhook delivery in flight: a receiver that took the
+// event gets its cursor moved rather than the same event again after the restart. Short beside
+// systemd's TimeoutStopSec (90 s by default) and a delivery's own timeout_seconds.
+constexpr std::chrono::milliseconds kWebhookStopGrace = 2s;
 
 // The API client of a backend on Exoscale: its zone's endpoint, the shared credentials, and the
 // retries of app.api_retry_attempts, as for OpenStack.
@@ -510,7 +516,16 @@ void App::begin_shutdown(const char* why) {
   if (systemd_ && !reload_) systemd_->stopping(why);
   if (keep_warm_) keep_warm_->close();
   for (Backend& backend : backends_) backend.driver->shutdown();
-  if (events_) events_->close();
+  // The HTTP client (below) closes only after the webhook deliveries in flight were answered.
+  auto client_users = std::make_shared<int>(2);
+  auto close_client = [this, client_users] {
+    if (--*client_users == 0 && client_) client_->close();
+  };
+  if (events_) {
+    events_->close_after_deliveries(kWebhookStopGrace, close_client);
+  } else {
+    close_client();
+  }
   if (streams_) streams_->end_all();
   if (notifier_) notifier_->close();
   if (activity_) activity_->close();
@@ -521,9 +536,6 @@ void App::begin_shutdown(const char* why) {
   if (openstack_) openstack_->close();
   // With ha, the lease is given up first (through the client), so that another controller takes
   // over this one's backends at once.
-  auto close_client = [this] {
-    if (client_) client_->close();
-  };
   if (ha_) {
     ha_->close(close_client);
   } else {

@@ -45,20 +45,26 @@ void Ledger::seed(std::vector<EventRecord> records) {
   for (const EventRecord& record : records) add(record);
 }
 
+std::string Ledger::backend_of(const EventRecord& record) const {
+  if (!record.backend.empty()) return record.backend;
+  // A line of the Python unshelver names the instance; other records without a backend are
+  // events of the whole daemon.
+  if (!record.to.empty() || record.instance_name.empty()) return {};
+  const auto found = backend_of_instance_.find(record.instance_name);
+  return found == backend_of_instance_.end() ? std::string() : found->second;
+}
+
+bool Ledger::counts(const EventRecord& record) const {
+  const bool dry_run = record.action == "dry_run_would_shelve" || record.action == "dry_run_would_wake";
+  return (read(record) != Reading::kNothing || dry_run) && !backend_of(record).empty();
+}
+
 void Ledger::add(const EventRecord& record) {
-  std::string backend = record.backend;
-  if (backend.empty()) {
-    // A line of the Python unshelver names the instance; other records without a backend are
-    // events of the whole daemon.
-    if (!record.to.empty() || record.instance_name.empty()) return;
-    const auto found = backend_of_instance_.find(record.instance_name);
-    if (found == backend_of_instance_.end()) return;
-    backend = found->second;
-  }
+  if (!counts(record)) return;
+  const std::string backend = backend_of(record);
   const Reading reading = read(record);
   const bool would_shelve = record.action == "dry_run_would_shelve";
   const bool would_wake = record.action == "dry_run_would_wake";
-  if (reading == Reading::kNothing && !would_shelve && !would_wake) return;
 
   Track& track = tracks_[backend];
   const TimePoint at = track.first ? std::max(record.at, track.newest) : record.at;
@@ -79,7 +85,7 @@ void Ledger::add(const EventRecord& record) {
 void Ledger::enter(Track& track, Kind kind, TimePoint at) const {
   if (kind == track.current) return;  // waking -> booting -> ready -> sleeping: one period
   if (at > track.current_from) {
-    track.closed.push_back(Span{track.current, track.current_from, at});
+    if (at > horizon_) track.closed.push_back(Span{track.current, track.current_from, at});
     const double seconds = seconds_between(track.current_from, at);
     if (track.current == Kind::kAwake) track.closed_total.awake += seconds;
     if (track.current == Kind::kAsleep) track.closed_total.asleep += seconds;
@@ -92,10 +98,23 @@ void Ledger::enter(Track& track, Kind kind, TimePoint at) const {
 void Ledger::close_would_sleep(Track& track, TimePoint at) const {
   if (!track.would_sleep_from) return;
   if (at > *track.would_sleep_from) {
-    track.would_sleep.push_back(Span{Kind::kAwake, *track.would_sleep_from, at});
+    if (at > horizon_) track.would_sleep.push_back(Span{Kind::kAwake, *track.would_sleep_from, at});
     track.closed_total.would_sleep += seconds_between(*track.would_sleep_from, at);
   }
   track.would_sleep_from.reset();
+}
+
+void Ledger::forget_before(TimePoint horizon) {
+  if (horizon <= horizon_) return;
+  horizon_ = horizon;
+  auto ended = [horizon](const Span& span) { return span.to <= horizon; };
+  for (auto& [name, track] : tracks_) {
+    // Spans are in order: those that ended before the horizon are at the front.
+    track.closed.erase(track.closed.begin(),
+                       std::find_if_not(track.closed.begin(), track.closed.end(), ended));
+    track.would_sleep.erase(track.would_sleep.begin(),
+                            std::find_if_not(track.would_sleep.begin(), track.would_sleep.end(), ended));
+  }
 }
 
 void Ledger::count(const std::vector<Span>& spans, TimePoint from, TimePoint to,

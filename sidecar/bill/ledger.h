@@ -1,9 +1,11 @@
 // Ledger: how long each backend's machine ran and how long it slept, over any period, from the
 // event log (issue 17, "Savings report"); bill/costs.h turns the seconds into money.
 //
-// Pure: it is fed event records (events/record.h), all of a log at once (seed) or each record as
-// it is written (add), and answers from memory. The daemon keeps one, seeded from the journal's
-// history at start-up; `unshelver report` builds one from the log files.
+// Pure: it is fed event records (events/record.h), all of a log at once (seed) or each record in
+// the order written (add), and answers from memory. It keeps periods, not records: its memory
+// grows with the number of awake/asleep changes. The daemon keeps one, fed the whole log (every
+// rotated file) at start-up and then each record as it is written; `unshelver report` builds one
+// from the log files the same way (io::for_each_logged_record), so both show the same figures.
 //
 // How a record is read (the state machine in backend/state_machine.h):
 // - Awake (the running price) from the first record whose `to` is waking, booting, ready or
@@ -27,8 +29,9 @@
 //   asleep, `dry_run_would_wake` closes it (so does a record that the machine really stopped or
 //   became unknown). That time is also awake time (the machine really ran); it is reported apart
 //   as projected savings.
-// - Out of order: seed() sorts by time (then seq); a record added later that is older than the
-//   backend's newest counts at the newest one's time, so that no period has a negative length.
+// - Out of order (a clock stepped back): seed() sorts by time (then seq); a record added later
+//   that is older than the backend's newest counts at the newest one's time, so that no period
+//   has a negative length.
 #pragma once
 
 #include <chrono>
@@ -72,6 +75,13 @@ class Ledger {
   void seed(std::vector<EventRecord> records);
   // A record just written.
   void add(const EventRecord& record);
+  // Keeps no period that ended before `horizon` (a horizon never moves back), so that a daemon
+  // that runs for months holds only what it still shows: total() is unchanged, while usage() and
+  // daily() are answered right from the horizon on only.
+  void forget_before(TimePoint horizon);
+  // Whether add() takes anything from the record (a state it names, a dry run's would-be
+  // action); those that say nothing about a machine need not be kept for it.
+  bool counts(const EventRecord& record) const;
 
   // The backend's usage over [since, until), counted up to `now`.
   Usage usage(const std::string& backend, TimePoint since, TimePoint until, TimePoint now) const;
@@ -88,6 +98,9 @@ class Ledger {
 
  private:
   enum class Kind { kAwake, kAsleep, kUnknown };
+  // The backend a record is about: its own, or for a line of the Python unshelver the one whose
+  // instance it names; "" for records of the whole daemon and of other instances.
+  std::string backend_of(const EventRecord& record) const;
   struct Span {
     Kind kind;
     TimePoint from;
@@ -110,6 +123,7 @@ class Ledger {
 
   std::map<std::string, std::string> backend_of_instance_;
   std::map<std::string, Track> tracks_;
+  TimePoint horizon_{TimePoint::min()};
 };
 
 // The configured backends by their instance_name and by their instance_id, for Ledger's

@@ -208,6 +208,11 @@ nlohmann::json savings_json(const Ledger& ledger, const std::string& backend,
           {"days", std::move(day_list)}};
 }
 
+TimePoint savings_horizon(TimePoint now, int days) {
+  const TimePoint last_month = start_of_month(start_of_month(now) - std::chrono::hours(24));
+  return std::min(last_month, start_of_day(now) - std::chrono::hours(24) * (days - 1));
+}
+
 nlohmann::json chart_bars(const nlohmann::json& days) {
   nlohmann::json bars = nlohmann::json::array();
   if (!days.is_array() || days.empty()) return bars;

@@ -63,6 +63,9 @@ std::string csv_field(std::string_view text);
 //  "asleep_seconds", "unknown_seconds"}]}.
 nlohmann::json savings_json(const Ledger& ledger, const std::string& backend,
                             const std::optional<Price>& price, TimePoint now, int days = 30);
+// The earliest time savings_json asks the ledger about at `now`: the start of last month, or of
+// the first of the `days` days when that is earlier. The daemon's ledger forgets what lies before.
+TimePoint savings_horizon(TimePoint now, int days = 30);
 
 // What the control page draws from savings_json's "days" without a script: an SVG's bars, in its
 // own units (kChartWidth × kChartHeight), each day a bar as tall as the day is long, its awake

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <optional>
 
@@ -96,25 +95,6 @@ Result<ReportOptions> parse_report_options(const std::vector<std::string>& args)
   return options;
 }
 
-// Every record of one log file; false when it cannot be read. Lines that are not records (a torn
-// last line, a damaged one) are counted and left out.
-bool read_records(const std::string& file, std::vector<core::EventRecord>& out, std::size_t& unreadable) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return false;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (in.eof()) break;  // no newline: a write in progress or torn, not an event yet
-    if (line.empty()) continue;
-    auto record = core::parse_event_line(line);
-    if (!record) {
-      ++unreadable;
-      continue;
-    }
-    out.push_back(std::move(*record));
-  }
-  return true;
-}
-
 }  // namespace
 
 int run_report_command(const std::vector<std::string>& args) {
@@ -157,22 +137,22 @@ int run_report_command(const std::vector<std::string>& args) {
     return kExitUsage;
   }
 
-  const std::string path = config->event_log_path();
-  std::vector<core::EventRecord> records;
+  // Fed in the order written, as the daemon's ledger is, so both show the same figures.
+  core::Ledger ledger(core::backends_by_instance(config->backends));
   std::size_t unreadable = 0;
-  for (const std::string& file : io::event_log_files(path)) {
-    if (!read_records(file, records, unreadable)) {
-      std::fprintf(stderr, "unshelver report: cannot read %s (local_event_log): %s\n", file.c_str(),
-                   core::errno_text().c_str());
-      return kExitFailed;
-    }
+  auto log = io::EventLogSnapshot::open(config->event_log_path());
+  const Status read =
+      !log ? Status(Error{log.error().message})
+           : log->for_each_record([&ledger](const core::EventRecord& record) { ledger.add(record); },
+                                  unreadable);
+  if (!read) {
+    std::fprintf(stderr, "unshelver report: %s (local_event_log)\n", read.error().message.c_str());
+    return kExitFailed;
   }
   if (unreadable > 0) {
     std::fprintf(stderr, "unshelver report: %zu line(s) of the event log are not event records; left out\n",
                  unreadable);
   }
-  core::Ledger ledger(core::backends_by_instance(config->backends));
-  ledger.seed(std::move(records));
 
   std::vector<core::PeriodUsage> periods;
   if (options->daily) {

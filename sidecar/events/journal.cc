@@ -22,6 +22,8 @@ using namespace std::chrono_literals;
 // A failed write is retried after 500 ms, doubling up to 5 s, without jitter: there is one writer.
 // A write attempt costs next to nothing, and a full disk is often freed by hand: retry soon.
 constexpr core::BackoffPolicy kRetryPolicy{500ms, 5'000ms, 0.0};
+// A line longer than this is damage, not a record (a record's detail is bounded far below it).
+constexpr std::size_t kMaxLogLineBytes = std::size_t{1024} * 1024;
 // The newest records' seq is read from this much of a rotated file's end.
 constexpr std::size_t kTailBytes = std::size_t{64} * 1024;
 
@@ -268,6 +270,63 @@ std::vector<std::string> event_log_files(const std::string& path) {
   }
   files.push_back(path);
   return files;
+}
+
+Result<EventLogSnapshot> EventLogSnapshot::open(const std::string& path) {
+  EventLogSnapshot snapshot;
+  for (const std::string& file : event_log_files(path)) {
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      // A rotated file pruned since it was listed holds nothing anyone still needs.
+      if (errno == ENOENT && file != path) continue;
+      return Error{"cannot read " + file + ": " + errno_text()};
+    }
+    snapshot.files_.emplace_back(file, fd);
+  }
+  return snapshot;
+}
+
+EventLogSnapshot::~EventLogSnapshot() {
+  for (const auto& [file, fd] : files_) ::close(fd);
+}
+
+Status EventLogSnapshot::for_each_record(const std::function<void(const core::EventRecord&)>& each,
+                                         std::size_t& unreadable) const {
+  std::string chunk(std::size_t{64} * 1024, '\0');
+  for (const auto& [file, fd] : files_) {
+    std::string line;
+    bool overlong = false;  // the rest of a line that outgrew kMaxLogLineBytes, until its newline
+    for (;;) {
+      const ssize_t got = ::read(fd, chunk.data(), chunk.size());
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return Error{"cannot read " + file + ": " + errno_text()};
+      if (got == 0) break;  // what is left in `line` has no newline: not a record yet
+      std::string_view rest(chunk.data(), static_cast<std::size_t>(got));
+      while (!rest.empty()) {
+        const std::size_t newline = rest.find('\n');
+        const std::string_view piece = rest.substr(0, newline);
+        if (!overlong) line.append(piece);
+        if (line.size() > kMaxLogLineBytes) {
+          overlong = true;
+          line.clear();
+        }
+        if (newline == std::string_view::npos) break;
+        rest.remove_prefix(newline + 1);
+        if (overlong) {
+          ++unreadable;
+        } else if (!line.empty()) {
+          if (auto record = core::parse_event_line(line)) {
+            each(*record);
+          } else {
+            ++unreadable;
+          }
+        }
+        line.clear();
+        overlong = false;
+      }
+    }
+  }
+  return ok_status();
 }
 
 EventJournal::EventJournal(uv_loop_t* loop, JournalSettings settings)

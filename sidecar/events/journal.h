@@ -148,4 +148,32 @@ class EventJournal {
 // `path` itself (whether or not it exists). For readers of the whole log (`unshelver report`).
 std::vector<std::string> event_log_files(const std::string& path);
 
+// The whole log as it is at one moment, for a reader of all its history (the savings ledger of
+// the daemon, in the thread pool, and of `unshelver report`): open() opens every file
+// (event_log_files) at once, so that a rotation afterwards (which renames them) or a pruning (which
+// deletes them) does not change what is read. Move-only; the files are closed with it.
+class EventLogSnapshot {
+ public:
+  static Result<EventLogSnapshot> open(const std::string& path);
+  EventLogSnapshot(EventLogSnapshot&& other) noexcept : files_(std::move(other.files_)) {
+    other.files_.clear();
+  }
+  EventLogSnapshot& operator=(EventLogSnapshot&&) = delete;
+  EventLogSnapshot(const EventLogSnapshot&) = delete;
+  EventLogSnapshot& operator=(const EventLogSnapshot&) = delete;
+  ~EventLogSnapshot();
+
+  // Hands `each` every record, oldest file first, in the order written, one line at a time, so
+  // that memory stays bounded whatever the log's size. A last line without its newline (a write
+  // in progress, or torn by a crash) is not a record yet; other lines that are not records, and
+  // lines longer than any record (damage), are counted in `unreadable` and left out. An error
+  // names the file that cannot be read. Safe on any one thread.
+  Status for_each_record(const std::function<void(const core::EventRecord&)>& each,
+                         std::size_t& unreadable) const;
+
+ private:
+  EventLogSnapshot() = default;
+  std::vector<std::pair<std::string, int>> files_;  // path (for messages) and descriptor
+};
+
 }  // namespace unshelver::io

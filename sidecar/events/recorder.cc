@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/json_values.h"
+#include "bill/savings.h"
 #include "events/webhook_policy.h"
 
 namespace unshelver::app {
@@ -43,8 +44,93 @@ EventRecorder::EventRecorder(uv_loop_t* loop, const core::Config& config,
       noise_timer_(loop),
       on_change_(std::move(on_change)) {}
 
+// The savings ledger's read of the whole log. The worker touches only this block and the files
+// of the snapshot; the recorder's ledger is changed on the loop alone.
+struct EventRecorder::LedgerSeeding {
+  uv_work_t request{};
+  EventRecorder* recorder = nullptr;
+  // In: the log's files as they were before this process wrote anything (the records written
+  // since, seq above `through`, reach the ledger through on_written instead).
+  std::optional<io::EventLogSnapshot> snapshot;
+  std::uint64_t through = 0;
+  // Out.
+  core::Ledger ledger;
+  Status read = ok_status();
+  std::size_t records = 0;
+  std::size_t unreadable = 0;
+  std::chrono::steady_clock::duration took{};
+
+  void run() {
+    const auto began = std::chrono::steady_clock::now();
+    read = snapshot->for_each_record(
+        [this](const core::EventRecord& record) {
+          if (record.seq > through) return;
+          ++records;
+          ledger.add(record);
+        },
+        unreadable);
+    took = std::chrono::steady_clock::now() - began;
+  }
+};
+
 EventRecorder::~EventRecorder() {
   close();
+  // A read still in the thread pool finds no recorder when it comes back, and only frees itself.
+  if (ledger_seeding_ != nullptr) ledger_seeding_->recorder = nullptr;
+}
+
+void EventRecorder::start_ledger_seeding() {
+  auto seeding = std::make_unique<LedgerSeeding>();
+  seeding->recorder = this;
+  seeding->through = last_recorded_seq_;
+  seeding->ledger = core::Ledger(core::backends_by_instance(config_.backends));
+  // Only what the daemon shows is kept (bill/savings.h): memory by the last two months' wakes.
+  seeding->ledger.forget_before(core::savings_horizon(std::chrono::system_clock::now()));
+  auto snapshot = io::EventLogSnapshot::open(journal_.path());
+  if (!snapshot) {
+    seeding->read = Error{snapshot.error().message};
+    finish_ledger_seeding(std::move(seeding));
+    return;
+  }
+  seeding->snapshot.emplace(std::move(*snapshot));
+  seeding->request.data = seeding.get();
+  ledger_seeding_ = seeding.get();
+  const int queued = uv_queue_work(
+      loop_, &seeding->request,
+      [](uv_work_t* request) noexcept { static_cast<LedgerSeeding*>(request->data)->run(); },
+      [](uv_work_t* request, int) noexcept {
+        std::unique_ptr<LedgerSeeding> done(static_cast<LedgerSeeding*>(request->data));
+        if (EventRecorder* recorder = done->recorder) recorder->finish_ledger_seeding(std::move(done));
+      });
+  if (queued != 0) {
+    // Only on a loop that is closing: read here rather than show figures without the history.
+    seeding->run();
+    finish_ledger_seeding(std::move(seeding));
+    return;
+  }
+  // Owned by the thread pool until the after-work callback, which takes it back.
+  static_cast<void>(seeding.release());
+}
+
+void EventRecorder::finish_ledger_seeding(std::unique_ptr<LedgerSeeding> seeding) {
+  ledger_seeding_ = nullptr;
+  if (!seeding->read) {
+    // The figures then cover what is written from now on; the report reads the files itself.
+    spdlog::error("events: the savings figures leave out the log's history: {}",
+                  seeding->read.error().message);
+  } else {
+    ledger_ = std::move(seeding->ledger);
+    spdlog::info("events: the savings figures read {} record(s) of {} and its rotated files in {} ms{}",
+                 seeding->records, journal_.path(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(seeding->took).count(),
+                 seeding->unreadable > 0
+                     ? "; " + std::to_string(seeding->unreadable) + " line(s) are not event records"
+                     : std::string());
+  }
+  for (const core::EventRecord& record : ledger_backlog_) ledger_.add(record);
+  ledger_backlog_.clear();
+  ledger_complete_ = true;
+  if (on_change_) on_change_();
 }
 
 Status EventRecorder::start() {
@@ -64,7 +150,7 @@ Status EventRecorder::start() {
   stats_.unreadable_lines = opened->unreadable_lines;
   last_recorded_seq_ = opened->last_seq;
   recent_.assign(opened->recent.begin(), opened->recent.end());
-  ledger_.seed(opened->history);
+  start_ledger_seeding();
   history_.seed(std::move(opened->history));
   journal_.on_written([this](const std::vector<core::EventRecord>& records) { on_written(records); });
   journal_.on_error([this](const std::string& error, bool records_wait, std::size_t unwritten) {
@@ -234,7 +320,12 @@ void EventRecorder::on_written(const std::vector<core::EventRecord>& records) {
     recent_.push_back(record);
     if (recent_.size() > kRecentKept) recent_.pop_front();
     history_.add(record);
-    ledger_.add(record);
+    if (ledger_seeding_ == nullptr) {
+      ledger_.add(record);
+      ledger_.forget_before(core::savings_horizon(std::chrono::system_clock::now()));
+    } else if (ledger_.counts(record)) {
+      ledger_backlog_.push_back(record);
+    }
     if (mirror_) mirror_->enqueue(record);
     for (const auto& webhook : webhooks_) webhook->enqueue(record);
     // A listener may unlisten (itself or another) while hearing; the copy of the ids keeps the
@@ -326,6 +417,22 @@ void EventRecorder::close() {
   for (Waiter& waiter : waiting) {
     if (waiter.then) waiter.then();
   }
+}
+
+void EventRecorder::close_after_deliveries(std::chrono::milliseconds grace, std::function<void()> then) {
+  if (closed_ || webhooks_.empty()) {
+    close();
+    if (then) then();
+    return;
+  }
+  auto unfinished = std::make_shared<std::size_t>(webhooks_.size());
+  auto finished = [this, unfinished, then = std::move(then)] {
+    if (--*unfinished > 0) return;
+    close();
+    if (then) then();
+  };
+  // Each calls `finished` once; the last one closes, inside the loop's last iteration at worst.
+  for (std::size_t i = 0, count = webhooks_.size(); i < count; ++i) webhooks_[i]->finish(grace, finished);
 }
 
 void EventRecorder::write_status(json& document) const {

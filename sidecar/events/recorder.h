@@ -83,6 +83,9 @@ class EventRecorder {
   void record(core::EventRecord record, core::EventClass event_class = core::EventClass::kEssential);
   // Stops retries and uploads; writes still queued get one last attempt.
   void close();
+  // The same for a stop, after each webhook delivery in flight was answered (at most `grace`; see
+  // WebhookSender::finish), so that its cursor is saved by the journal's last write; then `then`.
+  void close_after_deliveries(std::chrono::milliseconds grace, std::function<void()> then);
   // The Swift mirror, when swift_event_container is set (its health, for the mail notifier).
   const providers::SwiftMirror* mirror() const { return mirror_.get(); }
 
@@ -104,8 +107,12 @@ class EventRecorder {
   // The backends' awake and asleep periods and wakes: seeded from the log's end at start(), and
   // fed every record once it is written.
   const core::WakeHistory& history() const { return history_; }
-  // The backends' awake and asleep time for the savings report (bill/ledger.h), kept the same way.
+  // The backends' awake and asleep time for the savings report (bill/ledger.h): read from the
+  // whole log (every rotated file) in libuv's thread pool after start(), so that a long log
+  // delays neither the start nor the loop, then fed every record once it is written. Until that
+  // read is done (ledger_complete()) it holds only what was written since the start.
   const core::Ledger& ledger() const { return ledger_; }
+  bool ledger_complete() const { return ledger_complete_; }
   // Sets the status document's "events"; adds the events' metrics (the journal's and Swift's).
   void write_status(nlohmann::json& document) const;
   void write_metrics(core::MetricsPage& page) const;
@@ -127,6 +134,9 @@ class EventRecorder {
   // timer for the next, and logs what was suppressed once per window length.
   void flush_noise(bool all);
   void log_suppressed(bool now);
+  struct LedgerSeeding;
+  void start_ledger_seeding();
+  void finish_ledger_seeding(std::unique_ptr<LedgerSeeding> seeding);
   void arm(std::list<Waiter>::iterator position, std::chrono::milliseconds delay);
   void release_waiters();
 
@@ -142,6 +152,11 @@ class EventRecorder {
   std::deque<core::EventRecord> recent_;  // the newest recorded events
   core::WakeHistory history_;
   core::Ledger ledger_;
+  // The whole log's read, while in the thread pool; the records written meanwhile that the ledger
+  // counts, added once it is done (a few per second at most: transitions, not noise).
+  LedgerSeeding* ledger_seeding_ = nullptr;
+  std::vector<core::EventRecord> ledger_backlog_;
+  bool ledger_complete_ = false;
   std::uint64_t last_recorded_seq_ = 0;
   RecorderStats stats_;
   std::list<Waiter> waiters_;

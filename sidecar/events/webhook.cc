@@ -42,6 +42,24 @@ void WebhookSender::close() {
   in_flight_ = 0;
 }
 
+void WebhookSender::finish(std::chrono::milliseconds grace, std::function<void()> done) {
+  if (closed_ || in_flight_ == 0) {
+    close();
+    if (done) done();
+    return;
+  }
+  finishing_ = true;
+  finished_ = std::move(done);
+  pause_timer_.start(grace, [this] { end_finish(); });
+}
+
+void WebhookSender::end_finish() {
+  auto done = std::move(finished_);
+  finished_ = nullptr;
+  close();
+  if (done) done();
+}
+
 void WebhookSender::enqueue(const core::EventRecord& record) {
   if (closed_ || record.seq <= last_enqueued_) return;
   last_enqueued_ = record.seq;
@@ -50,7 +68,7 @@ void WebhookSender::enqueue(const core::EventRecord& record) {
 }
 
 void WebhookSender::pump() {
-  if (closed_ || in_flight_ != 0 || pause_timer_.active()) return;
+  if (closed_ || finishing_ || in_flight_ != 0 || pause_timer_.active()) return;
   // Events this receiver does not want are passed over, and its cursor with them.
   bool skipped = false;
   while (!outbox_.empty() && !core::webhook_wants(config_.events, outbox_.front().action)) {
@@ -79,6 +97,7 @@ void WebhookSender::send() {
   in_flight_ = client_.send(std::move(request), [this](const io::ClientResponse& response) {
     in_flight_ = 0;
     on_answer(response);
+    if (finishing_) end_finish();
   });
 }
 

@@ -63,6 +63,10 @@ class WebhookSender {
   void enqueue(const core::EventRecord& record);
   // Cancels the attempt in flight; its event stays in the outbox for the next start.
   void close();
+  // A stop (SIGTERM): sends nothing more, but lets the attempt in flight be answered, for at most
+  // `grace`, so that an event the receiver already took moves the cursor instead of being sent
+  // again after the restart; then close() and `done` (at once when nothing is in flight).
+  void finish(std::chrono::milliseconds grace, std::function<void()> done);
 
   const std::string& cursor_name() const { return cursor_name_; }
   const std::string& display_url() const { return display_url_; }
@@ -76,6 +80,7 @@ class WebhookSender {
   void send();
   void on_answer(const io::ClientResponse& response);
   void advance(std::uint64_t seq);
+  void end_finish();
 
   io::HttpClient& client_;
   core::WebhookConfig config_;
@@ -92,6 +97,8 @@ class WebhookSender {
   io::Timer pause_timer_;
   std::mt19937 random_;
   bool closed_ = false;
+  bool finishing_ = false;
+  std::function<void()> finished_;
   WebhookStats stats_;
 };
 

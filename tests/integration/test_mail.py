@@ -2,9 +2,10 @@
 arguments, environment and input into a folder. Each failure kind sends exactly one message, with
 the backend, the reason and the time, and no message (nor sendmail's environment) holds a secret.
 
-The shelve failure (`shelve_failed`, recorded by the reconciler's error recovery of issue 17) has
-no knob in the simulated cloud yet: tests/unit/events/notification_test.cc covers its policy and
-message with a hand-made record.
+The kinds: a failed wake (No valid host), a service that never became healthy, a shelve refused
+while the machine runs (the simulated cloud's `refuse_sleeps`), and Caddy's and Swift's outages
+past `outage_minutes` with their recoveries (a real Caddy stopped, the fake object store answering
+503).
 """
 import datetime
 import email
@@ -18,8 +19,14 @@ import tempfile
 import time
 import unittest
 
+import sys
+
 from harness import CONTROL_TOKEN, Unshelver, free_port, require_peer, sim_config
 from caddy_harness import CADDY, BareCaddy
+from test_openstack import PASSWORD, password_auth
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes"))
+from fake_openstack import FakeOpenStack  # noqa: E402
 
 SECRET_KEY = os.environ["UNSHELVER_SECRET_KEY"]
 OS_PASSWORD = "pw-" + secrets.token_urlsafe(16)
@@ -219,6 +226,40 @@ caddy:
             self.daemon = None
         finally:
             caddy.stop()
+
+    def test_swift_failing_past_the_threshold_is_mailed_once_and_its_recovery_once(self):
+        # The event mirror's half of "Swift or Caddy failing for longer than a threshold": the fake
+        # object store answers 503 to everything from the start, then again normally.
+        fake = FakeOpenStack({"timings": {"default": 0.05}}).start()
+        try:
+            fake.add_fault(service="object-store", status=503, times=None)
+            # The first line continues NOTIFICATIONS' `notifications:` section.
+            self.start(extra_top="  outage_minutes: 0.03\n"
+                                 "swift_event_container: unshelver-mail-test\n"
+                                 "events:\n  upload_retry_max_seconds: 0.5\n" + password_auth(fake, api_timeout=2))
+            found = self.wait_for_messages(1)
+            data, message, arguments, environment = found[0]
+            self.assertRegex(message["Subject"], r"^\[Unshelver\] Swift has been failing since \d{4}-\d\d-\d\dT")
+            body = message.get_content()
+            self.assertIn("Service:  Swift", body)
+            self.assertIn("Uploads of events to Swift", body)
+            self.assertIn("Nothing is lost", body)
+            self.assert_standard_headers(message, arguments)
+            self.assert_clean(data, environment)
+            self.assertNotIn(PASSWORD.encode(), data)
+            self.assertTrue(fake.requests(service="object-store", status=503))
+            fake.clear_faults()
+            found = self.wait_for_messages(2, timeout=20)
+            time.sleep(1)  # nothing more comes
+            found = self.messages()
+            self.assertEqual([m[1]["Subject"].split("] ", 1)[1].split(" since")[0] for m in found],
+                             ["Swift has been failing", "Swift works again"])
+            self.assert_clean(found[1][0], found[1][3])
+            self.assertNotIn(PASSWORD.encode(), found[1][0])
+            self.daemon.stop()
+            self.daemon = None
+        finally:
+            fake.stop()
 
 
 if __name__ == "__main__":

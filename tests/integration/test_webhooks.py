@@ -6,7 +6,8 @@ backend wakes and sleeps; Unshelver is killed with SIGKILL while the receiver is
 again. At the end every event of the local event log has reached the receiver exactly once, in
 seq order, each with a valid HMAC-SHA256 signature over "<timestamp>.<body>"; a second receiver
 that asked for one action got exactly those events; status and /metrics count the failures; the
-secrets never appear in Unshelver's output.
+secrets never appear in Unshelver's output. A stop (SIGTERM) while the receiver is answering a
+delivery waits for that answer, so the restart does not send the event again.
 """
 import hashlib
 import hmac
@@ -57,13 +58,15 @@ class Receiver:
                     receiver.attempts[mode] = receiver.attempts.get(mode, 0) + 1
                     if not valid:
                         receiver.bad_signatures += 1
-                    if mode == "ok":
+                    if mode in ("ok", "late-ok"):
                         assert self.headers.get("Unshelver-Delivery") == record["id"]
                         assert self.headers.get("Unshelver-Event") == record["action"]
                         receiver.accepted.append(record)
                 if mode == "slow":
                     time.sleep(1.5)  # past the delivery's timeout: Unshelver has given up
-                status = {"ok": 204, "500": 500, "404": 404, "slow": 200}[mode]
+                if mode == "late-ok":
+                    time.sleep(0.4)  # accepted, answered within the delivery's timeout, but not at once
+                status = {"ok": 204, "500": 500, "404": 404, "slow": 200, "late-ok": 204}[mode]
                 try:
                     self.send_response(status)
                     if mode == "500":
@@ -151,7 +154,9 @@ webhooks:
         time.sleep(0.3)  # anything more (a repeat) would arrive now
         self.assertEqual(receiver.seqs(), expected(), what)
 
-    def test_every_event_arrives_once_in_order_signed_across_failures_and_a_kill(self):
+    def start_with_one_cycle_delivered(self):
+        """A daemon whose first wake and sleep reached the receiver; its log and a function that
+        reads the seqs of every event in it."""
         daemon = self.start_daemon()
         log = daemon.config_path.replace("config.yaml", "state/events.jsonl")
         self.cycle(daemon)
@@ -159,6 +164,10 @@ webhooks:
         def all_seqs():
             return [record["seq"] for record in log_records(log)]
         self.wait_delivered(daemon, self.receiver, all_seqs, "the first cycle's events")
+        return daemon, log, all_seqs
+
+    def test_every_event_arrives_once_in_order_signed_across_failures_and_a_kill(self):
+        daemon, log, all_seqs = self.start_with_one_cycle_delivered()
 
         # 500 with Retry-After: 0, then 404 (rejected, counted apart), then too slow: nothing is
         # accepted meanwhile, and the events wait.
@@ -219,6 +228,23 @@ webhooks:
         daemon.stop()
         for secret in (SECRET, FILTERED_SECRET):
             self.assertNotIn(secret, daemon.output())
+
+    def test_a_stop_while_a_delivery_is_answered_sends_it_once(self):
+        # SIGTERM arrives after the receiver took the event and before its 2xx: the stop waits for
+        # the answer (a short grace), so the cursor moves and the restart sends the event no more.
+        daemon, _, all_seqs = self.start_with_one_cycle_delivered()
+        self.receiver.mode = "late-ok"
+        self.assertIn(daemon.wake()[0], (200, 202))
+        daemon.wait_until(lambda: self.receiver.count("late-ok") >= 1, 10, "a delivery being answered")
+        daemon.stop()
+        self.receiver.mode = "ok"
+        daemon = self.start_daemon(daemon.workdir)
+        daemon.wait_for_state("ready", 10)
+        self.wait_delivered(daemon, self.receiver, all_seqs, "every event after the restart")
+        accepted = self.receiver.seqs()
+        self.assertEqual(len(accepted), len(set(accepted)), "no event twice")
+        self.assertEqual(accepted, sorted(accepted), "in seq order")
+        daemon.stop()
 
     def test_events_recorded_before_the_first_delivery_survive_a_kill(self):
         # The receiver is down from the start: nothing is ever accepted before the kill.

@@ -447,6 +447,32 @@ TEST_F(EventJournalTest, HistoryIsTheWholeLinesOfTheLogsLastBytes) {
   EXPECT_EQ(open_journal(settings(), 100, 3)->history.size(), 0u);
 }
 
+// The savings ledger reads the whole log in the thread pool while the journal may rotate it: what
+// a snapshot reads is fixed when it is opened. A torn last line is not a record yet; a damaged
+// line and one longer than any record (no newline for 2 MiB) are counted and skipped.
+TEST_F(EventJournalTest, ASnapshotReadsTheWholeLogAsItWasWhenOpened) {
+  std::filesystem::create_directories(dir_ + "/log");
+  write_file(rotated(2), log_line(1) + log_line(2));
+  write_file(rotated(1),
+             log_line(3) + "not a record\n" + std::string(std::size_t{2} << 20, 'x') + "\n" + log_line(4));
+  write_file(path_, log_line(5) + log_line(6) + "{\"seq\": 7, \"ts\": \"2026-");
+  auto snapshot = io::EventLogSnapshot::open(path_);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.error().message;
+  // A rotation after the snapshot was taken: .2 goes, the others move up, a new file begins.
+  std::filesystem::remove(rotated(2));
+  std::filesystem::rename(rotated(1), rotated(2));
+  std::filesystem::rename(path_, rotated(1));
+  write_file(path_, log_line(8));
+
+  std::vector<std::uint64_t> seqs;
+  std::size_t unreadable = 0;
+  const unshelver::Status read =
+      snapshot->for_each_record([&](const EventRecord& record) { seqs.push_back(record.seq); }, unreadable);
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  EXPECT_EQ(seqs, range(1, 6));
+  EXPECT_EQ(unreadable, 2u);
+}
+
 TEST_F(EventJournalTest, CloseWritesWhatIsQueued) {
   open_ok(settings());
   for (int n = 1; n <= 5; ++n) journal_->append(make_record(n));

@@ -288,6 +288,73 @@ TEST_F(EventRecorderTest, ANewRecorderReadsBackAndContinuesTheNumbering) {
   EXPECT_EQ(4u, status["events"]["last_seq"].get<std::uint64_t>());
 }
 
+// Issue 17, "over any period ... from the event log, so it survives restarts": the savings
+// ledger is fed the whole log, rotated files included, not only the end the wake history reads
+// (4 MiB). Here the backend's one wake lies in the oldest rotated file, behind 6 MiB of other
+// records.
+TEST_F(EventRecorderTest, TheSavingsLedgerCoversTheWholeLogRotatedFilesIncluded) {
+  const core::TimePoint start = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()) -
+                                std::chrono::hours(24 * 20);
+  std::uint64_t seq = 0;
+  auto transition = [&](core::TimePoint at, const std::string& action, const std::string& from,
+                        const std::string& to) {
+    core::EventRecord record = event("gpu", action);
+    record.at = at;
+    record.seq = ++seq;
+    record.id = core::make_event_id(at, seq, 7);
+    record.from = from;
+    record.to = to;
+    return core::to_json_line(record) + "\n";
+  };
+  auto filler = [&](core::TimePoint at, std::size_t bytes) {
+    std::string lines;
+    while (lines.size() < bytes) {
+      core::EventRecord record = event("", "status_read");
+      record.at = at;
+      record.seq = ++seq;
+      record.id = core::make_event_id(at, seq, 7);
+      record.detail = std::string(400, 'x');
+      lines += core::to_json_line(record) + "\n";
+    }
+    return lines;
+  };
+  const std::size_t kMiB = 1024 * 1024;
+  {
+    std::ofstream oldest(config_.local_event_log + ".2", std::ios::binary);
+    oldest << transition(start, "observed_asleep", "unknown", "asleep")
+           << transition(start + std::chrono::hours(1), "unshelve_requested", "asleep", "waking")
+           << transition(start + std::chrono::hours(3), "shelve_complete", "sleeping", "asleep")
+           << filler(start + std::chrono::hours(4), 2 * kMiB);
+    std::ofstream older(config_.local_event_log + ".1", std::ios::binary);
+    older << filler(start + std::chrono::hours(5), 2 * kMiB);
+    std::ofstream current(config_.local_event_log, std::ios::binary);
+    current << filler(start + std::chrono::hours(6), 2 * kMiB);
+  }
+  start_recorder();
+  EXPECT_EQ(seq, recorder_->last_recorded_seq());
+  // The log is read in the thread pool; a wake recorded meanwhile counts too, after the history,
+  // whichever of the two is done first.
+  const core::TimePoint woken = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  core::EventRecord wake = event("gpu", "unshelve_requested");
+  wake.at = woken;
+  wake.from = "asleep";
+  wake.to = "waking";
+  recorder_->record(wake);
+  ASSERT_TRUE(run_until([&] { return recorder_->ledger_complete() && recorder_->unwritten() == 0; }));
+  const core::TimePoint now = woken + std::chrono::hours(1);
+  const core::Usage total = recorder_->ledger().total("gpu", now);
+  EXPECT_DOUBLE_EQ(3 * 3600.0, total.awake);
+  // Asleep the hour before the first wake and from the shelve until the second.
+  EXPECT_DOUBLE_EQ(3600.0 + std::chrono::duration<double>(woken - (start + std::chrono::hours(3))).count(),
+                   total.asleep);
+  ASSERT_TRUE(recorder_->ledger().first_record("gpu").has_value());
+  EXPECT_EQ(start, *recorder_->ledger().first_record("gpu"));
+  const core::Usage day = recorder_->ledger().usage("gpu", start, start + std::chrono::hours(24), now);
+  EXPECT_DOUBLE_EQ(2 * 3600.0, day.awake);
+  EXPECT_DOUBLE_EQ(22 * 3600.0, day.asleep);
+  EXPECT_DOUBLE_EQ(0.0, day.unknown);
+}
+
 // Issue 15 §3: 2,000 wrong bearer tokens from one client with 8 KB paths wrote 2,000 records of
 // 8 KB each. Now: the first is written at once with a short detail, the rest wait in the
 // client's window and become one summary with their count (here at shutdown, before the minute

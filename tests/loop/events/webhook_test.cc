@@ -79,7 +79,7 @@ class WebhookSenderTest : public ::testing::Test {
     }
     auto timer = std::make_shared<io::Timer>(&loop_);
     timers_.push_back(timer);
-    timer->start(20ms, [this, responder, answer] {
+    timer->start(answer_delay_, [this, responder, answer] {
       --in_flight_;
       io::HttpResponse response = io::HttpResponse::text(answer.first, "");
       if (!answer.second.empty()) response.set_header("Retry-After", answer.second);
@@ -108,6 +108,7 @@ class WebhookSenderTest : public ::testing::Test {
   std::vector<std::shared_ptr<io::Timer>> timers_;
   std::vector<std::uint64_t> seen_;
   std::vector<std::uint64_t> progress_;
+  std::chrono::milliseconds answer_delay_ = 20ms;
   int in_flight_ = 0;
   int most_in_flight_ = 0;
   int bad_signatures_ = 0;
@@ -157,6 +158,53 @@ TEST_F(WebhookSenderTest, RetryAfterIsHonouredInsteadOfTheBackOff) {
   EXPECT_TRUE(sender_->stats().failing);
   EXPECT_EQ(sender_->pending(), 1u);
   EXPECT_EQ(sender_->delivered_through(), 0u);
+}
+
+// A stop (SIGTERM) while the receiver answers: the answer still moves the cursor, so the
+// restart does not send the event again; nothing more is sent.
+TEST_F(WebhookSenderTest, FinishWaitsForTheAnswerInFlightAndSendsNothingMore) {
+  answer_delay_ = 200ms;
+  start_sender();
+  sender_->enqueue(record(1));
+  sender_->enqueue(record(2));
+  ASSERT_TRUE(testing::run_loop_until(
+      &loop_, [&] { return seen_.size() == 1; }, 10s));
+  bool done = false;
+  sender_->finish(5s, [&] { done = true; });
+  EXPECT_FALSE(done) << "an attempt is in flight";
+  ASSERT_TRUE(testing::run_loop_until(
+      &loop_, [&] { return done; }, 10s));
+  EXPECT_EQ(sender_->delivered_through(), 1u);
+  EXPECT_EQ(progress_, (std::vector<std::uint64_t>{1}));
+  sender_->enqueue(record(3));
+  testing::run_loop_until(
+      &loop_, [] { return false; }, 300ms);
+  EXPECT_EQ(seen_, (std::vector<std::uint64_t>{1})) << "nothing sent after the stop";
+}
+
+// A receiver slower than the grace does not hold the stop: its event stays in the outbox.
+TEST_F(WebhookSenderTest, FinishGivesUpOnASlowReceiverAfterTheGrace) {
+  answer_delay_ = 3s;
+  start_sender();
+  sender_->enqueue(record(1));
+  ASSERT_TRUE(testing::run_loop_until(
+      &loop_, [&] { return seen_.size() == 1; }, 10s));
+  bool done = false;
+  const auto began = std::chrono::steady_clock::now();
+  sender_->finish(100ms, [&] { done = true; });
+  ASSERT_TRUE(testing::run_loop_until(
+      &loop_, [&] { return done; }, 10s));
+  EXPECT_LT(std::chrono::steady_clock::now() - began, 2s);
+  EXPECT_EQ(sender_->delivered_through(), 0u);
+  EXPECT_EQ(sender_->pending(), 1u);
+  EXPECT_TRUE(progress_.empty());
+}
+
+TEST_F(WebhookSenderTest, FinishWithNothingInFlightIsDoneAtOnce) {
+  start_sender();
+  bool done = false;
+  sender_->finish(5s, [&] { done = true; });
+  EXPECT_TRUE(done);
 }
 
 TEST_F(WebhookSenderTest, ARefusedConnectionIsAFailedAttempt) {

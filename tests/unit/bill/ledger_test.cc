@@ -258,6 +258,37 @@ TEST(LedgerTest, RecordsOutOfOrderNeverMakeANegativePeriod) {
   EXPECT_DOUBLE_EQ(usage.awake, 0);
 }
 
+// The daemon keeps only what it shows: last month, or the chart's 30 days when they reach further.
+TEST(SavingsHorizon, IsLastMonthsStartOrTheChartsFirstDay) {
+  EXPECT_EQ(savings_horizon(at("2026-12-15T10:00:00Z")), at("2026-11-01T00:00:00Z"));
+  EXPECT_EQ(savings_horizon(at("2026-01-05T00:00:00Z")), at("2025-12-01T00:00:00Z"));
+  // March 1st: February has 28 days, so the chart's 30 days begin on January 31st.
+  EXPECT_EQ(savings_horizon(at("2026-03-01T10:00:00Z")), at("2026-01-31T00:00:00Z"));
+}
+
+TEST(LedgerTest, ForgettingBeforeAHorizonKeepsTheTotalsAndEverythingAfterIt) {
+  const TimePoint now = at("2026-12-02T00:00:00Z");
+  Ledger whole;
+  whole.seed(scripted_log());
+  Ledger bounded;
+  bounded.forget_before(at("2026-12-01T02:00:00Z"));  // before the records: spans are never kept
+  for (const EventRecord& record : scripted_log()) bounded.add(record);
+  Ledger pruned;
+  pruned.seed(scripted_log());
+  pruned.forget_before(at("2026-12-01T02:00:00Z"));  // after them: kept spans go
+  pruned.forget_before(at("2026-11-01T00:00:00Z"));  // a horizon never moves back
+  for (const Ledger* ledger : {&bounded, &pruned}) {
+    EXPECT_EQ(ledger->total("gpu", now), whole.total("gpu", now));
+    EXPECT_EQ(ledger->usage("gpu", at("2026-12-01T02:00:00Z"), now, now),
+              whole.usage("gpu", at("2026-12-01T02:00:00Z"), now, now));
+    EXPECT_EQ(ledger->usage("gpu", at("2026-12-01T08:15:00Z"), at("2026-12-01T10:00:00Z"), now),
+              whole.usage("gpu", at("2026-12-01T08:15:00Z"), at("2026-12-01T10:00:00Z"), now));
+    // Before the horizon the periods are gone: the wake of 23:00 is no longer seen.
+    EXPECT_EQ(ledger->usage("gpu", at("2026-11-30T22:00:00Z"), at("2026-12-01T00:00:00Z"), now).awake, 0.0);
+  }
+  EXPECT_EQ(whole.usage("gpu", at("2026-11-30T22:00:00Z"), at("2026-12-01T00:00:00Z"), now).awake, 1 * kHour);
+}
+
 TEST(SavingsReportTest, CsvQuotesWhatNeedsQuotingAndLeavesMissingPricesEmpty) {
   EXPECT_EQ(csv_field("gpu"), "gpu");
   EXPECT_EQ(csv_field("a,b"), "\"a,b\"");

@@ -477,7 +477,7 @@ std::unique_ptr<providers::CloudProvider> App::make_provider(const core::Backend
       provider = std::move(exoscale);
     } else {
       if (!openstack_ && start_openstack() != 0) return nullptr;
-      auto nova = std::make_unique<providers::NovaProvider>(*openstack_, backend);
+      auto nova = std::make_unique<providers::NovaProvider>(*openstack_, backend, nova_listing_.get());
       nova->resolve(std::move(on_resolved));
       provider = std::move(nova);
     }
@@ -501,6 +501,9 @@ int App::start_openstack() {
       credentials->region_name.empty() ? "" : ", region " + credentials->region_name);
   openstack_ =
       std::make_unique<providers::OpenStackSession>(loop_.get(), *client_, std::move(*credentials), settings);
+  providers::ServerListingSettings listing;
+  listing.max_age = core::ReconcilerSettings::steady_observe_interval_for(config_.app.poll_interval) / 2;
+  nova_listing_ = std::make_unique<providers::NovaServerListing>(*openstack_, listing);
   return 0;
 }
 
@@ -533,6 +536,7 @@ void App::begin_shutdown(const char* why) {
   if (holds_) holds_->close();
   if (router_) router_->close();
   if (activity_ && activity_->dirty() && store_) persist();
+  if (nova_listing_) nova_listing_->close();
   if (openstack_) openstack_->close();
   // With ha, the lease is given up first (through the client), so that another controller takes
   // over this one's backends at once.
@@ -579,6 +583,7 @@ int App::finish() {
   }
   streams_.reset();
   events_.reset();
+  nova_listing_.reset();
   openstack_.reset();
   web_.reset();
   access_.reset();

@@ -40,6 +40,7 @@
 #include "events/mail_notifier.h"
 #include "events/recorder.h"
 #include "ha/coordinator.h"
+#include "openstack/nova_provider.h"
 #include "openstack/session.h"
 #include "schedule/scheduler.h"
 #include "uv/http_client.h"
@@ -199,10 +200,11 @@ class App final : public web::Controller {
   std::optional<io::StateStore> store_;
   std::optional<web::Pages> pages_;
   std::unique_ptr<io::HttpClient> client_;
-  std::unique_ptr<providers::OpenStackSession> openstack_;  // shared by every OpenStack backend
-  std::unique_ptr<EventRecorder> events_;                   // after openstack_: its mirror uses the session
-  std::unique_ptr<web::EventStreams> streams_;              // fed by events_
-  std::vector<Backend> backends_;  // one per configured backend, in configuration order
+  std::unique_ptr<providers::OpenStackSession> openstack_;      // shared by every OpenStack backend
+  std::unique_ptr<providers::NovaServerListing> nova_listing_;  // on openstack_, for settled observations
+  std::unique_ptr<EventRecorder> events_;       // after openstack_: its mirror uses the session
+  std::unique_ptr<web::EventStreams> streams_;  // fed by events_
+  std::vector<Backend> backends_;               // one per configured backend, in configuration order
   std::unique_ptr<web::AccessControl> access_;
   std::unique_ptr<web::WebApp> web_;
   std::unique_ptr<web::HoldQueue> holds_;  // the gate's held requests (routing: gate)

@@ -18,6 +18,14 @@ namespace unshelver::providers {
 
 using ObserveCallback = std::function<void(Result<core::CloudObservation> observation)>;
 
+// What an observation is for (BackendReconciler::observation_settled() decides). kSettled: nothing
+// is expected to change (a backend asleep, ready or in error), so a view of the VM up to a bounded
+// age, shared by the backends on one cloud session, will do; it is never older than this
+// provider's last wake or sleep request. kCurrent: a change is expected or being checked (a wake or
+// sleep under way, the first look at start-up), so the provider reads the VM itself. Providers
+// without a shared view treat both alike.
+enum class ObserveMode { kCurrent, kSettled };
+
 // How a wake or sleep request was answered (see core::ActionOutcome).
 struct ActionResult {
   core::ActionOutcome outcome = core::ActionOutcome::kAccepted;
@@ -35,7 +43,7 @@ class CloudProvider {
  public:
   virtual ~CloudProvider() = default;
   virtual std::string_view kind() const = 0;
-  virtual void observe(ObserveCallback on_done) = 0;
+  virtual void observe(ObserveMode mode, ObserveCallback on_done) = 0;
   virtual void wake(ActionCallback on_done) = 0;
   virtual void sleep(ActionCallback on_done) = 0;
   // Cancels whatever is pending (no callback runs afterwards) and releases every handle.

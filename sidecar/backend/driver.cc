@@ -261,17 +261,19 @@ void BackendDriver::execute(core::Command command) {
   const std::uint64_t term = term_;
   switch (command) {
     case core::Command::kObserve:
-      provider_->observe([this, term](Result<core::CloudObservation> observation) {
-        if (term != term_) return;
-        if (observation) {
-          reconciler_.on_observed(*observation, read_clock());
-        } else {
-          log_->warn("cannot observe the cloud: {}", observation.error().message);
-          reconciler_.on_observe_failed(observation.error().message, read_clock());
-        }
-        dirty_ = true;
-        run();
-      });
+      provider_->observe(reconciler_.observation_settled() ? providers::ObserveMode::kSettled
+                                                           : providers::ObserveMode::kCurrent,
+                         [this, term](Result<core::CloudObservation> observation) {
+                           if (term != term_) return;
+                           if (observation) {
+                             reconciler_.on_observed(*observation, read_clock());
+                           } else {
+                             log_->warn("cannot observe the cloud: {}", observation.error().message);
+                             reconciler_.on_observe_failed(observation.error().message, read_clock());
+                           }
+                           dirty_ = true;
+                           run();
+                         });
       break;
     case core::Command::kWake:
     case core::Command::kSleep: {

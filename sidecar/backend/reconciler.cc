@@ -69,13 +69,19 @@ std::string_view to_string(HoldReason reason) {
   return "unknown";
 }
 
+std::chrono::milliseconds ReconcilerSettings::steady_observe_interval_for(
+    std::chrono::milliseconds poll_interval) {
+  return std::max(std::max(poll_interval, std::chrono::milliseconds(50)) * 6,
+                  std::chrono::milliseconds(30'000));
+}
+
 ReconcilerSettings ReconcilerSettings::from_config(const BackendConfig& backend,
                                                    std::chrono::milliseconds poll_interval) {
   ReconcilerSettings settings;
   settings.poll_interval = std::max(poll_interval, std::chrono::milliseconds(50));
   // While nothing should change, the cloud is still asked now and then so that an action taken
   // outside Unshelver (a shelve in Horizon, a crash) is noticed.
-  settings.steady_observe_interval = std::max(settings.poll_interval * 6, std::chrono::milliseconds(30'000));
+  settings.steady_observe_interval = steady_observe_interval_for(poll_interval);
   settings.idle_timeout = backend.idle_timeout;
   settings.unshelve_timeout = backend.unshelve_timeout;
   settings.on_error = backend.on_error;
@@ -571,10 +577,13 @@ std::chrono::milliseconds BackendReconciler::sleep_retry_delay() const {
   return backoff_delay(BackoffPolicy{base, base * 8, 0.0}, sleep_failures_, 0.0);
 }
 
+bool BackendReconciler::change_expected() const {
+  return state_ == S::kWaking || state_ == S::kBooting || state_ == S::kSleeping || state_ == S::kUnknown ||
+         (state_ == S::kReady && ahead_of_cloud_);
+}
+
 std::chrono::milliseconds BackendReconciler::observe_interval() const {
-  const bool change_expected = state_ == S::kWaking || state_ == S::kBooting || state_ == S::kSleeping ||
-                               state_ == S::kUnknown || (state_ == S::kReady && ahead_of_cloud_);
-  if (!change_expected) return settings_.steady_observe_interval;
+  if (!change_expected()) return settings_.steady_observe_interval;
   // While something changes: fast_poll_start, then twice as long after each observation, up to
   // the configured poll interval (plain doubling, no jitter: one backend's polls never stampede).
   return backoff_delay(BackoffPolicy{settings_.fast_poll_start, settings_.poll_interval, 0.0},

@@ -140,6 +140,8 @@ struct ReconcilerSettings {
   bool dry_run = false;
   static ReconcilerSettings from_config(const BackendConfig& backend,
                                         std::chrono::milliseconds poll_interval);
+  // steady_observe_interval for the configured poll interval (also sizes a shared listing's age).
+  static std::chrono::milliseconds steady_observe_interval_for(std::chrono::milliseconds poll_interval);
 };
 
 class BackendReconciler {
@@ -188,6 +190,10 @@ class BackendReconciler {
   std::optional<Command> tick(const ClockReading& now);
   // When tick() next wants to run if nothing else happens (for the driver's timer).
   MonoTime next_tick_due(const ClockReading& now) const;
+  // Whether the observation tick() issues now may be served from a view shared with other
+  // backends (providers::ObserveMode::kSettled): nothing is expected to change, and the last
+  // action did not meet another task (after_busy_), whose outcome is read afresh.
+  bool observation_settled() const { return !change_expected() && !after_busy_; }
 
   // Outputs.
   std::vector<Transition> take_transitions();
@@ -276,6 +282,8 @@ class BackendReconciler {
   void notice(std::string action, std::string actor, std::string detail, const ClockReading& now);
   bool observation_due(const ClockReading& now) const;
   std::chrono::milliseconds observe_interval() const;
+  // A wake or sleep is under way, or the state is not known yet: the cloud is polled fast.
+  bool change_expected() const;
 
   std::string name_;
   ReconcilerSettings settings_;

@@ -220,7 +220,7 @@ std::optional<ActionResult> SimProvider::failed_action(const Faults& faults) {
   return std::nullopt;
 }
 
-void SimProvider::observe(ObserveCallback on_done) {
+void SimProvider::observe(ObserveMode /*mode*/, ObserveCallback on_done) {
   later([this, on_done = std::move(on_done)] {
     if (std::string failure = api_failure(read_faults()); !failure.empty()) {
       on_done(Error{std::move(failure)});

@@ -43,7 +43,7 @@ class SimProvider final : public CloudProvider {
   Status start();
 
   std::string_view kind() const override { return "sim"; }
-  void observe(ObserveCallback on_done) override;
+  void observe(ObserveMode mode, ObserveCallback on_done) override;
   void wake(ActionCallback on_done) override;
   void sleep(ActionCallback on_done) override;
   void close() override;

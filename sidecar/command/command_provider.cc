@@ -100,7 +100,7 @@ void CommandProvider::start_next() {
   });
 }
 
-void CommandProvider::observe(ObserveCallback on_done) {
+void CommandProvider::observe(ObserveMode /*mode*/, ObserveCallback on_done) {
   run(core::Command::kObserve, [this, on_done = std::move(on_done)](const io::ProcessResult& result) {
     if (!result.succeeded()) {
       on_done(Error{describe(core::Command::kObserve, result)});

@@ -40,7 +40,7 @@ class CommandProvider final : public CloudProvider {
   std::vector<std::string> problems() const;
 
   std::string_view kind() const override { return "command"; }
-  void observe(ObserveCallback on_done) override;
+  void observe(ObserveMode mode, ObserveCallback on_done) override;
   void wake(ActionCallback on_done) override;
   void sleep(ActionCallback on_done) override;
   void close() override;

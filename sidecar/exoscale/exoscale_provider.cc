@@ -130,7 +130,7 @@ core::CloudObservation ExoscaleProvider::to_observation(const exo::Instance& ins
   return observation;
 }
 
-void ExoscaleProvider::observe(ObserveCallback on_done) {
+void ExoscaleProvider::observe(ObserveMode /*mode*/, ObserveCallback on_done) {
   read_instance([this, on_done = std::move(on_done)](Result<exo::Instance> instance, bool) mutable {
     if (!instance) {
       on_done(instance.error());

@@ -33,7 +33,7 @@ class ExoscaleProvider final : public CloudProvider {
   ~ExoscaleProvider() override;
 
   std::string_view kind() const override { return "exoscale"; }
-  void observe(ObserveCallback on_done) override;
+  void observe(ObserveMode mode, ObserveCallback on_done) override;
   void wake(ActionCallback on_done) override;
   void sleep(ActionCallback on_done) override;
   void close() override;

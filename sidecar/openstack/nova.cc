@@ -74,14 +74,10 @@ std::string with_port(const std::string& address, int version, int port) {
   const std::string host = v6 ? "[" + address + "]" : address;
   return port > 0 ? host + ":" + std::to_string(port) : host;
 }
-}  // namespace
 
-Result<Server> parse_server(std::string_view body) {
-  json document = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!document.is_object() || !document.contains("server") || !document["server"].is_object()) {
-    return Error{"Nova's server answer is not the documented JSON ({\"server\": {...}})"};
-  }
-  const json& object = document["server"];
+// One server object, as GET /servers/{id} and GET /servers/detail show it.
+Result<Server> server_of(const json& object) {
+  if (!object.is_object()) return Error{"a server in Nova's answer is not a JSON object"};
   Server server;
   server.id = string_or_empty(object, "id");
   server.name = string_or_empty(object, "name");
@@ -99,6 +95,52 @@ Result<Server> parse_server(std::string_view body) {
   server.access_ipv6 = string_or_empty(object, "accessIPv6");
   if (server.id.empty() || server.status.empty()) return Error{"Nova's server answer has no id or status"};
   return server;
+}
+}  // namespace
+
+Result<Server> parse_server(std::string_view body) {
+  json document = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!document.is_object() || !document.contains("server") || !document["server"].is_object()) {
+    return Error{"Nova's server answer is not the documented JSON ({\"server\": {...}})"};
+  }
+  return server_of(document["server"]);
+}
+
+Result<ServerPage> parse_server_page(std::string_view body, std::size_t max_servers) {
+  json document = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!document.is_object() || !document.contains("servers") || !document["servers"].is_array()) {
+    return Error{"Nova's server list is not the documented JSON ({\"servers\": [...]})"};
+  }
+  const json& entries = document["servers"];
+  if (entries.size() > max_servers) {
+    return Error{"Nova's server list has " + std::to_string(entries.size()) +
+                 " servers on one page, more than " + std::to_string(max_servers)};
+  }
+  ServerPage page;
+  page.servers.reserve(entries.size());
+  for (const json& entry : entries) {
+    auto server = server_of(entry);
+    if (!server) return Error{"Nova's server list: " + server.error().message};
+    page.servers.push_back(std::move(*server));
+  }
+  // Pagination (Compute API reference, "Paginated collections"): a full page carries a link with
+  // rel "next" whose href holds the marker of the next page; the last page has none.
+  if (document.contains("servers_links") && document["servers_links"].is_array()) {
+    for (const json& link : document["servers_links"]) {
+      if (string_or_empty(link, "rel") != "next") continue;
+      const std::string href = string_or_empty(link, "href");
+      const std::size_t query = href.find('?');
+      if (query == std::string::npos || query + 1 == href.size()) {
+        return Error{"Nova's server list links to a next page without a marker: " + href.substr(0, 200)};
+      }
+      if (href.size() - query - 1 > kMaxNextQuery) {
+        return Error{"Nova's server list links to a next page with a query longer than " +
+                     std::to_string(kMaxNextQuery) + " bytes"};
+      }
+      page.next_query = href.substr(query + 1);
+    }
+  }
+  return page;
 }
 
 Result<std::string> exact_server_id(std::string_view list_body, std::string_view name) {

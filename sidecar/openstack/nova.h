@@ -39,6 +39,19 @@ struct Server {
 
 Result<Server> parse_server(std::string_view body);
 
+// One page of GET /servers/detail: the servers (each as parse_server reads one) and the query of
+// the next page, from the link with rel "next" ("limit=..&marker=.."; "" on the last page). Only
+// the query is kept: the caller asks its own compute endpoint for it, so the token never follows
+// a link to another host. A page with more than `max_servers` entries, or a next link without a
+// query or with one longer than kMaxNextQuery, is refused: a misbehaving cloud cannot make
+// Unshelver hold an unbounded list.
+struct ServerPage {
+  std::vector<Server> servers;
+  std::string next_query;
+};
+inline constexpr std::size_t kMaxNextQuery = 2048;
+Result<ServerPage> parse_server_page(std::string_view body, std::size_t max_servers);
+
 // Picks the one server whose name is exactly `name` from a GET /servers?name= answer, where Nova
 // treats the name as a regular expression (so "gpu" also lists "gpu-old"). Errors say whether none
 // or several matched, with their ids.

@@ -23,8 +23,152 @@ io::HeaderList microversion(std::string_view version) {
 }
 }  // namespace
 
-NovaProvider::NovaProvider(OpenStackSession& session, const core::BackendConfig& backend)
-    : session_(session), backend_(backend), server_id_(backend.instance_id) {}
+NovaServerListing::NovaServerListing(OpenStackSession& session, ServerListingSettings settings)
+    : session_(session), settings_(settings) {}
+
+NovaServerListing::~NovaServerListing() {
+  close();
+}
+
+void NovaServerListing::close() {
+  if (closed_) return;
+  closed_ = true;
+  if (page_request_ != 0) session_.cancel(page_request_);
+  page_request_ = 0;
+  lookups_.clear();
+}
+
+NovaServerListing::LookupId NovaServerListing::find(std::string server_id, core::MonoTime not_before,
+                                                    LookupCallback on_done) {
+  const LookupId id = next_id_++;
+  if (closed_) return id;
+  lookups_.emplace(id, Lookup{std::move(server_id), not_before, std::move(on_done)});
+  pump();
+  return id;
+}
+
+void NovaServerListing::cancel(LookupId id) {
+  lookups_.erase(id);
+}
+
+bool NovaServerListing::usable_for(const Lookup& lookup, core::MonoTime now) const {
+  return requested_at_ && *requested_at_ >= lookup.not_before && now - *requested_at_ <= settings_.max_age;
+}
+
+void NovaServerListing::pump() {
+  const core::MonoTime now = std::chrono::steady_clock::now();
+  bool answerable = false;
+  bool fetch_needed = false;
+  for (const auto& [id, lookup] : lookups_) {
+    if (usable_for(lookup, now)) {
+      answerable = true;
+    } else if (!fetching_ || fetch_started_ < lookup.not_before) {
+      fetch_needed = true;
+    }
+  }
+  if (answerable && !answer_scheduled_) {
+    // Answered on a later iteration: the callback never runs inside find().
+    answer_scheduled_ = true;
+    session_.defer([this, alive = std::weak_ptr<int>(alive_)] {
+      if (alive.expired()) return;
+      answer_scheduled_ = false;
+      const core::MonoTime at = std::chrono::steady_clock::now();
+      std::vector<Lookup> ready;
+      std::erase_if(lookups_, [&](auto& entry) {
+        if (!usable_for(entry.second, at)) return false;
+        ready.push_back(std::move(entry.second));
+        return true;
+      });
+      answer(ready, true);
+      pump();
+    });
+  }
+  // One listing at a time; a lookup that needs a later one than the listing under way waits for
+  // it to end (finish_fetch pumps again).
+  if (fetch_needed && !fetching_) {
+    fetching_ = true;
+    fetch_started_ = now;
+    fetched_.clear();
+    pages_ = 0;
+    fetch_page("limit=" + std::to_string(settings_.page_size));
+  }
+}
+
+void NovaServerListing::fetch_page(const std::string& query) {
+  ApiRequest request;
+  request.service_type = std::string(kCompute);
+  request.path = "/servers/detail?" + query;
+  ++pages_;
+  page_request_ = session_.request(std::move(request), [this](const io::ClientResponse& response) {
+    page_request_ = 0;
+    if (closed_) return;
+    if (!response.is_2xx()) {
+      spdlog::debug("cannot list the servers: {}", response.transport_ok()
+                                                       ? "Nova answered " + std::to_string(response.status)
+                                                       : response.error);
+      finish_fetch(false);
+      return;
+    }
+    auto page = nova::parse_server_page(response.body, settings_.max_servers);
+    if (!page) {
+      spdlog::warn("cannot list the servers: {}", page.error().message);
+      finish_fetch(false);
+      return;
+    }
+    for (nova::Server& server : page->servers) {
+      if (fetched_.size() >= settings_.max_servers) break;
+      std::string id = server.id;
+      fetched_.insert_or_assign(std::move(id), std::move(server));
+    }
+    const bool bounded = fetched_.size() >= settings_.max_servers || pages_ >= settings_.max_pages;
+    if (!page->next_query.empty() && !bounded) {
+      fetch_page(page->next_query);
+      return;
+    }
+    if (!page->next_query.empty()) {
+      // The servers past the bound are read one by one (a lookup the listing cannot answer).
+      spdlog::debug("server listing stopped at {} servers on {} pages", fetched_.size(), pages_);
+    }
+    finish_fetch(true);
+  });
+}
+
+void NovaServerListing::finish_fetch(bool complete) {
+  fetching_ = false;
+  if (complete) {
+    servers_ = std::move(fetched_);
+    requested_at_ = fetch_started_;
+    ++listings_;
+  }
+  fetched_.clear();
+  // The lookups this listing was for, answered now: from the new listing, or (when it failed)
+  // with nullopt so that each reads its one server and reports that read's error.
+  std::vector<Lookup> done;
+  std::erase_if(lookups_, [&](auto& entry) {
+    if (entry.second.not_before > fetch_started_) return false;
+    done.push_back(std::move(entry.second));
+    return true;
+  });
+  answer(done, complete);
+  if (!closed_) pump();
+}
+
+void NovaServerListing::answer(const std::vector<Lookup>& lookups, bool from_held) {
+  for (const Lookup& lookup : lookups) {
+    if (closed_) return;
+    std::optional<nova::Server> server;
+    if (from_held) {
+      if (auto found = servers_.find(lookup.server_id); found != servers_.end()) server = found->second;
+    }
+    lookup.on_done(std::move(server));
+  }
+}
+
+NovaProvider::NovaProvider(OpenStackSession& session, const core::BackendConfig& backend,
+                           NovaServerListing* listing)
+    : session_(session), backend_(backend), server_id_(backend.instance_id), listing_(listing) {
+  if (listing_ != nullptr) listing_->join();
+}
 
 NovaProvider::~NovaProvider() {
   close();
@@ -35,6 +179,11 @@ void NovaProvider::close() {
   closed_ = true;
   for (OpenStackSession::RequestId id : in_flight_) session_.cancel(id);
   in_flight_.clear();
+  if (listing_ != nullptr) {
+    if (lookup_ != 0) listing_->cancel(lookup_);
+    lookup_ = 0;
+    listing_->leave();
+  }
 }
 
 std::string NovaProvider::describe(const io::ClientResponse& response) {
@@ -130,21 +279,47 @@ core::CloudObservation NovaProvider::to_observation(const nova::Server& server) 
   return observation;
 }
 
-void NovaProvider::observe(ObserveCallback on_done) {
+void NovaProvider::observe(ObserveMode mode, ObserveCallback on_done) {
+  // A settled observation of a server we know is served from the session's listing; a pending
+  // wake is checked on the server itself (its instance action), as is every fast poll.
+  const bool listed = mode == ObserveMode::kSettled && listing_ != nullptr && listing_->shared() &&
+                      !pending_wake_ && !server_id_.empty();
+  if (!listed) {
+    observe_current(std::move(on_done));
+    return;
+  }
+  lookup_ = listing_->find(server_id_, last_action_at_,
+                           [this, on_done = std::move(on_done)](std::optional<nova::Server> server) mutable {
+                             lookup_ = 0;
+                             if (closed_) return;
+                             if (!server) {
+                               observe_current(std::move(on_done));
+                               return;
+                             }
+                             last_server_ = *server;
+                             report(*server, std::move(on_done));
+                           });
+}
+
+void NovaProvider::observe_current(ObserveCallback on_done) {
   read_server([this, on_done = std::move(on_done)](Result<nova::Server> server, bool) mutable {
     if (!server) {
       on_done(server.error());
       return;
     }
-    core::CloudObservation observation = to_observation(*server);
-    using Kind = core::CloudObservation::Kind;
-    if (observation.kind == Kind::kRunning || observation.kind == Kind::kError) pending_wake_.reset();
-    if (pending_wake_ && observation.kind == Kind::kStopped && server->task_state.empty()) {
-      check_pending_action(*server, std::move(observation), std::move(on_done));
-      return;
-    }
-    on_done(std::move(observation));
+    report(*server, std::move(on_done));
   });
+}
+
+void NovaProvider::report(const nova::Server& server, ObserveCallback on_done) {
+  core::CloudObservation observation = to_observation(server);
+  using Kind = core::CloudObservation::Kind;
+  if (observation.kind == Kind::kRunning || observation.kind == Kind::kError) pending_wake_.reset();
+  if (pending_wake_ && observation.kind == Kind::kStopped && server.task_state.empty()) {
+    check_pending_action(server, std::move(observation), std::move(on_done));
+    return;
+  }
+  on_done(std::move(observation));
 }
 
 // Reads the instance action of our pending wake. Microversion 2.84 shows the event's details
@@ -241,6 +416,7 @@ void NovaProvider::send_action(const nova::ActionPlan& plan, bool wake, ActionCa
   const std::string name = plan.name;
   if (!wake) pending_wake_.reset();
   last_server_.reset();
+  last_action_at_ = std::chrono::steady_clock::now();
   call(std::move(request),
        [this, name, wake, on_done = std::move(on_done)](const io::ClientResponse& response) {
          if (response.transport_ok() && response.status == 202) {

@@ -13,25 +13,104 @@
 // cloud's words as soon as Nova has recorded it.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 
 #include "backend/cloud_provider.h"
+#include "base/clock.h"
 #include "config/config.h"
 #include "openstack/nova.h"
 #include "openstack/session.h"
 
 namespace unshelver::providers {
 
+// Bounds and reuse of the shared server listing.
+struct ServerListingSettings {
+  // How long a listing serves settled observations: half the settled observation period, so N
+  // sleeping backends cost about two listings per period instead of N reads.
+  std::chrono::milliseconds max_age{30'000};
+  std::size_t page_size = 200;  // `limit` per page (Nova caps it at its max_limit, 1000 by default)
+  int max_pages = 50;
+  std::size_t max_servers = 10'000;  // over all pages
+};
+
+// NovaServerListing: one GET /servers/detail (every page) serves the settled observations of all
+// the backends on the session (issue 20: 1,000 sleeping backends would otherwise cost 1,000 reads
+// a minute). A lookup is answered from the last complete listing when that was requested no
+// earlier than `not_before` (the backend's last action) and is at most max_age old; otherwise a
+// listing is fetched, one at a time, and every lookup it can answer waits for it. A server the
+// listing does not show (deleted, past the bounds) or a listing that failed answers nullopt: the
+// provider then reads the one server, whose errors say exactly what is wrong.
+class NovaServerListing {
+ public:
+  NovaServerListing(OpenStackSession& session, ServerListingSettings settings);
+  ~NovaServerListing();
+  NovaServerListing(const NovaServerListing&) = delete;
+  NovaServerListing& operator=(const NovaServerListing&) = delete;
+
+  // Providers that may use the listing; it pays off only when two or more share the session.
+  void join() { ++members_; }
+  void leave() { --members_; }
+  bool shared() const { return members_ >= 2; }
+
+  using LookupId = std::uint64_t;
+  using LookupCallback = std::function<void(std::optional<core::nova::Server> server)>;
+  // The callback runs exactly once, on the loop and never inside this call, unless cancelled.
+  LookupId find(std::string server_id, core::MonoTime not_before, LookupCallback on_done);
+  void cancel(LookupId id);
+  // Cancels everything; no callback runs afterwards.
+  void close();
+  // Listings fetched completely (for tests and the status document's figures).
+  std::uint64_t listings() const { return listings_; }
+
+ private:
+  struct Lookup {
+    std::string server_id;
+    core::MonoTime not_before;
+    LookupCallback on_done;
+  };
+  bool usable_for(const Lookup& lookup, core::MonoTime now) const;
+  // Answers what the listing held can answer, and fetches a listing when some lookup needs one.
+  void pump();
+  void fetch_page(const std::string& query);
+  void finish_fetch(bool complete);
+  void answer(const std::vector<Lookup>& lookups, bool from_held);
+
+  OpenStackSession& session_;
+  ServerListingSettings settings_;
+  int members_ = 0;
+  bool closed_ = false;
+  std::map<LookupId, Lookup> lookups_;
+  LookupId next_id_ = 1;
+  bool answer_scheduled_ = false;
+  // The last complete listing, and when it was requested.
+  std::map<std::string, core::nova::Server, std::less<>> servers_;
+  std::optional<core::MonoTime> requested_at_;
+  // The listing being fetched.
+  bool fetching_ = false;
+  core::MonoTime fetch_started_{};
+  std::map<std::string, core::nova::Server, std::less<>> fetched_;
+  int pages_ = 0;
+  OpenStackSession::RequestId page_request_ = 0;
+  std::uint64_t listings_ = 0;
+  // Expires with this object: a deferred answer scheduled on the session checks it first.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
 class NovaProvider final : public CloudProvider {
  public:
-  NovaProvider(OpenStackSession& session, const core::BackendConfig& backend);
+  // `listing` (may be null) serves settled observations when the session has several backends.
+  NovaProvider(OpenStackSession& session, const core::BackendConfig& backend,
+               NovaServerListing* listing = nullptr);
   ~NovaProvider() override;
 
   std::string_view kind() const override { return "openstack"; }
-  void observe(ObserveCallback on_done) override;
+  void observe(ObserveMode mode, ObserveCallback on_done) override;
   void wake(ActionCallback on_done) override;
   void sleep(ActionCallback on_done) override;
   void close() override;
@@ -59,6 +138,9 @@ class NovaProvider final : public CloudProvider {
   void act(bool wake, ActionCallback on_done);
   void send_action(const core::nova::ActionPlan& plan, bool wake, ActionCallback on_done);
   core::CloudObservation to_observation(const core::nova::Server& server);
+  // The observation of the server as read or listed, with a pending wake's instance action read.
+  void report(const core::nova::Server& server, ObserveCallback on_done);
+  void observe_current(ObserveCallback on_done);
   OpenStackSession::RequestId call(ApiRequest request, ApiCallback on_done);
   // The message of a failed Nova call: the fault's message, or the transport error.
   static std::string describe(const io::ClientResponse& response);
@@ -77,6 +159,10 @@ class NovaProvider final : public CloudProvider {
   // The server as last read; used once, to choose the next action without reading it again.
   std::optional<core::nova::Server> last_server_;
   std::set<OpenStackSession::RequestId> in_flight_;
+  NovaServerListing* listing_;
+  NovaServerListing::LookupId lookup_ = 0;
+  // When the last wake or sleep was sent: a listing requested before it may not show its effect.
+  core::MonoTime last_action_at_{};
   bool closed_ = false;
 };
 

@@ -54,7 +54,13 @@ OpenStackSession::RequestId OpenStackSession::request(ApiRequest request, ApiCal
   }
   // Otherwise start on a later loop iteration, so that even an immediate failure (no such
   // service in the catalog) never calls back inside this call.
-  deferred_calls_.emplace_back([this, id] { start(id); });
+  defer([this, id] { start(id); });
+  return id;
+}
+
+void OpenStackSession::defer(std::function<void()> call) {
+  if (closed_) return;
+  deferred_calls_.push_back(std::move(call));
   if (!deferred_->active()) {
     deferred_->start(std::chrono::milliseconds(0), [this] {
       auto calls = std::move(deferred_calls_);
@@ -65,7 +71,6 @@ OpenStackSession::RequestId OpenStackSession::request(ApiRequest request, ApiCal
       }
     });
   }
-  return id;
 }
 
 void OpenStackSession::cancel(RequestId id) {

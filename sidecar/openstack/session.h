@@ -78,6 +78,9 @@ class OpenStackSession {
   // (Callers rely on that: they learn the id only when this returns.)
   RequestId request(ApiRequest request, ApiCallback on_done);
   void cancel(RequestId id);
+  // Runs `call` on a later loop iteration, never inside this call (for callers that answer from
+  // what they hold and must keep the same promise as request()); dropped by close().
+  void defer(std::function<void()> call);
   // Cancels everything; no callback runs afterwards.
   void close();
 

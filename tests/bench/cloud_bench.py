@@ -9,11 +9,17 @@ Runs the real binary against the fake OpenStack (tests/fakes/fake_openstack.py) 
    Target (OpenStack issue): median <= 5 ms.
 2. Launcher latency while every Nova call hangs until its timeout, beside the same launcher with
    an idle cloud. Target: <= 50 ms.
+3. Cloud API calls per minute with N settled backends (BENCH_SETTLED_BACKENDS, 20), all asleep on
+   the fake OpenStack, counted by the fake over BENCH_SETTLED_SECONDS (90) after they settled,
+   beside the same figure for the baseline binary BENCH_BASELINE_BIN (e.g. the main build's
+   /work/main/build/unshelver), measured in the same run. Settled observations share one
+   GET /servers/detail (issue 20); without that, each backend reads its server once a period.
 
-    python3 tests/bench/cloud_bench.py [BINARY]
+    python3 tests/bench/cloud_bench.py [BINARY]      (BENCH_SECTION=settled: only the third)
 """
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,11 +32,14 @@ sys.path.insert(0, os.path.join(HERE, "..", "fakes"))
 if len(sys.argv) > 1:
     os.environ["UNSHELVER_BIN"] = os.path.abspath(sys.argv[1])
 
+import harness  # noqa: E402
 from fake_openstack import FakeOpenStack  # noqa: E402
 from harness import Unshelver, free_port  # noqa: E402
 from test_openstack import openstack_config, password_auth  # noqa: E402
 
 WAKES = int(os.environ.get("BENCH_WAKES", "100"))
+SETTLED_BACKENDS = int(os.environ.get("BENCH_SETTLED_BACKENDS", "20"))
+SETTLED_SECONDS = float(os.environ.get("BENCH_SETTLED_SECONDS", "90"))
 
 
 def percentile(values, fraction):
@@ -115,5 +124,69 @@ def main():
         fake.stop()
 
 
+def settled_calls_per_minute(binary, backends, seconds):
+    """Nova calls per minute (any method) the fake sees from `binary` guarding `backends` shelved
+    servers once all of them are asleep, over `seconds`; and how many were listings."""
+    workdir = tempfile.mkdtemp(prefix="unshelver-settled-bench-")
+    fake = FakeOpenStack({"timings": {"default": 0.01}}).start()
+    names = [f"vm{index:04d}" for index in range(backends)]
+    for name in names:
+        fake.add_server(f"{name}-box", addresses={"private": [{"addr": "127.0.0.1", "version": 4}]})
+    buttons = "".join(f"""
+  - id: {name}
+    label: {name}
+    instance_name: {name}-box
+    port: 9
+    idle_timeout_seconds: 3600
+""" for name in names)
+    port = free_port()
+    text = f"""
+app:
+  title: settled bench
+listen: 127.0.0.1:{port}
+state_dir: {os.path.join(workdir, "state")}
+log_level: warn
+{password_auth(fake)}
+buttons:{buttons}
+"""
+    saved, harness.BINARY = harness.BINARY, binary
+    daemon = Unshelver(text, workdir=workdir, port=port)
+    try:
+        daemon.start()
+        daemon.wait_until(lambda: all(b["state"] == "asleep" for b in daemon.status()["backends"]), 60,
+                          "every backend asleep")
+        fake.clear_requests()
+        time.sleep(seconds)
+        calls = fake.requests(service="compute")
+        listings = [c for c in calls if c["path"].endswith("/servers/detail")]
+        return len(calls) * 60.0 / seconds, len(listings) * 60.0 / seconds
+    finally:
+        harness.BINARY = saved
+        daemon.stop(expect_code=None)
+        fake.stop()
+
+
+def settled_section():
+    baseline = os.environ.get("BENCH_BASELINE_BIN", "")
+    figures = [("this build", harness.BINARY)]
+    if baseline:
+        figures.append(("baseline " + baseline, os.path.abspath(baseline)))
+    results = {}
+    for label, binary in figures:
+        total, listed = settled_calls_per_minute(binary, SETTLED_BACKENDS, SETTLED_SECONDS)
+        results[label] = total
+        revision = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
+        print(f"cloud API calls per minute with {SETTLED_BACKENDS} settled backends on the fake OpenStack, "
+              f"{label} ({revision}): {total:.1f} ({listed:.1f} of them listings), over {SETTLED_SECONDS:.0f} s")
+    if len(results) == 2:
+        ours, theirs = results.values()
+        print(f"settled API calls: {ours:.1f} vs {theirs:.1f} per minute "
+              f"({(ours / theirs if theirs else float('nan')):.2f}x the baseline)")
+    else:
+        print("no baseline: set BENCH_BASELINE_BIN to another build's binary to measure it beside this one")
+
+
 if __name__ == "__main__":
-    main()
+    if os.environ.get("BENCH_SECTION") != "settled":
+        main()
+    settled_section()

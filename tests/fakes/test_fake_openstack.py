@@ -249,6 +249,30 @@ class NovaTest(FakeTestCase):
         detail = self.nova_json("GET", "/servers/detail?name=cpu")["servers"][0]
         self.assertEqual(detail["status"], "SHELVED_OFFLOADED")
 
+    def test_server_lists_page_with_limit_marker_and_next_links(self):
+        ids = {self.fake.add_server(f"vm{i}") for i in range(5)}
+        self.fake.configure(nova_max_limit=3)
+        first = self.nova_json("GET", "/servers/detail")
+        self.assertEqual(len(first["servers"]), 3)  # no limit: [api] max_limit
+        seen = []
+        body = self.nova_json("GET", "/servers/detail?limit=2")
+        while True:
+            seen += [s["id"] for s in body["servers"]]
+            links = [link for link in body.get("servers_links", []) if link["rel"] == "next"]
+            if not links:
+                break
+            href = links[0]["href"]
+            self.assertTrue(href.startswith(self.fake.url + "/compute/v2.1/servers/detail?"), href)
+            self.assertIn("limit=2", href)
+            body = self.nova_json("GET", "/servers/detail?" + href.split("?", 1)[1])
+        self.assertEqual(len(seen), 5)
+        self.assertEqual(set(seen), ids)  # every server once, in a stable order
+        self.assertEqual(len(self.nova_json("GET", "/servers?limit=10")["servers"]), 3)  # capped
+        self.nova_json("GET", "/servers/detail?marker=nope", expect=400)
+        self.nova_json("GET", "/servers/detail?limit=x", expect=400)
+        # Each list call is in the request log, for tests that count them.
+        self.assertGreaterEqual(len(self.fake.requests(service="compute", path_regex=r"/servers/detail$")), 5)
+
     def test_server_body_and_404(self):
         server_id = self.fake.add_server("web", vm_state="active", addresses={
             "private": ["10.0.0.7", {"addr": "203.0.113.9", "type": "floating"}, "fd00::7"]})

@@ -69,6 +69,7 @@ SETTINGS_DEFAULTS: dict[str, Any] = {
     "max_microversion": DEFAULT_MAX_MICROVERSION,
     "designate_propagation_seconds": 0.3,  # PENDING -> ACTIVE; null: PENDING forever
     "designate_default_limit": 20,  # designate's default page size
+    "nova_max_limit": 1000,  # nova's [api] max_limit: the largest page of a server list
     "compute_url_with_project_id": False,  # catalog compute URL ends with /{project_id}
     "allow_unshelve_to_host": False,  # policy unshelve_to_host (admin-only upstream)
 }
@@ -175,7 +176,7 @@ class FakeOpenStack(FaultsMixin, KeystoneMixin, NovaMixin, SwiftMixin, Designate
                 value = None if value is None else float(value)
             elif key in ("show_event_details", "compute_url_with_project_id", "allow_unshelve_to_host"):
                 value = bool(value)
-            elif key == "designate_default_limit":
+            elif key in ("designate_default_limit", "nova_max_limit"):
                 value = int(value)
             else:
                 value = float(value)

@@ -658,11 +658,36 @@ class NovaMixin:
         if status is not None:
             servers = [s for s in servers if s.status == status.upper()]
         servers.sort(key=lambda s: s.created, reverse=True)
+        # Paging as nova/api/openstack/common.py does it: `limit` (at most [api] max_limit, which is
+        # also the default), `marker` the id of the last server of the previous page (400 when
+        # unknown), and a rel="next" link whenever a page is full.
+        raw_limit = request.param("limit")
+        try:
+            limit = self.nova_max_limit if raw_limit is None else int(raw_limit)
+        except ValueError:
+            raise ApiError(nova_fault(400, "limit param must be an integer")) from None
+        if limit < 0:
+            raise ApiError(nova_fault(400, "limit param must be positive"))
+        limit = min(limit, self.nova_max_limit)
+        marker = request.param("marker")
+        if marker is not None:
+            index = next((i for i, s in enumerate(servers) if s.id == marker), None)
+            if index is None:
+                raise ApiError(nova_fault(400, f"marker [{marker}] not found"))
+            servers = servers[index + 1:]
+        page = servers[:limit]
         if detail:
-            items = [self._server_view(s, version, request.prefix) for s in servers]
+            items = [self._server_view(s, version, request.prefix) for s in page]
         else:
-            items = [{"id": s.id, "links": self._server_links(s, request.prefix), "name": s.name} for s in servers]
-        return json_response(200, {"servers": items})
+            items = [{"id": s.id, "links": self._server_links(s, request.prefix), "name": s.name} for s in page]
+        body: dict[str, Any] = {"servers": items}
+        if page and len(page) == limit:
+            params = [(k, v) for k, v in request.params if k not in ("limit", "marker")]
+            params += [("limit", str(limit)), ("marker", page[-1].id)]
+            path = request.path
+            body["servers_links"] = [{"rel": "next",
+                                      "href": f"{self.url}{path}?{urllib.parse.urlencode(params)}"}]
+        return json_response(200, body)
 
     def _server_links(self, server: Server, prefix: str) -> list[dict]:
         bookmark_prefix = prefix[: -len("/v2.1")] if prefix.endswith("/v2.1") else prefix

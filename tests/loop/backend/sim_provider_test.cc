@@ -61,7 +61,8 @@ class SimProviderTest : public ::testing::Test {
 
   Result<core::CloudObservation> observe() {
     std::optional<Result<core::CloudObservation>> seen;
-    sim_->observe([&](Result<core::CloudObservation> observation) { seen = std::move(observation); });
+    sim_->observe(providers::ObserveMode::kCurrent,
+                  [&](Result<core::CloudObservation> observation) { seen = std::move(observation); });
     EXPECT_TRUE(testing::run_loop_until(
         &loop_, [&] { return seen.has_value(); }, 2s));
     return seen ? *seen : Result<core::CloudObservation>(Error{"no answer"});

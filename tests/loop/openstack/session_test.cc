@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "base/time_format.h"
+#include "openstack/nova_provider.h"
 #include "support/loop.h"
 #include "uv/http_client.h"
 #include "uv/http_server.h"
@@ -445,6 +446,121 @@ TEST_F(OpenStackSessionTest, CancelledAndClosedRequestsNeverCallBack) {
   EXPECT_EQ(0, calls);
   // After close() a request is refused quietly.
   session_->request(servers(), [&](io::ClientResponse) { ++calls; });
+  run_for(100ms);
+  EXPECT_EQ(0, calls);
+}
+
+// NovaServerListing on the same session and fake: one listing of every page serves many lookups.
+class NovaServerListingTest : public OpenStackSessionTest {
+ protected:
+  using Found = std::optional<core::nova::Server>;
+
+  static std::string page(const std::vector<std::string>& ids, const std::string& next_href = "") {
+    json servers = json::array();
+    for (const std::string& id : ids) servers.push_back({{"id", id}, {"status", "SHELVED_OFFLOADED"}});
+    json body = {{"servers", servers}};
+    if (!next_href.empty()) body["servers_links"] = json::array({{{"rel", "next"}, {"href", next_href}}});
+    return body.dump();
+  }
+
+  // Looks `id` up and runs the loop until the answer; the callback must not run inside find().
+  Found find(NovaServerListing& listing, const std::string& id, core::MonoTime not_before) {
+    std::optional<Found> result;
+    listing.find(id, not_before, [&](Found server) { result = std::move(server); });
+    EXPECT_FALSE(result.has_value()) << "the callback ran inside find()";
+    EXPECT_TRUE(testing::run_loop_until(
+        &loop_, [&] { return result.has_value(); }, 10s))
+        << "no answer in time";
+    return result.value_or(std::nullopt);
+  }
+};
+
+TEST_F(NovaServerListingTest, OneListingOfEveryPageServesEveryLookupButNoneOlderThanItsLastAction) {
+  make_session();
+  NovaServerListing listing(*session_, ServerListingSettings{});
+  // The next link names another host: only its query is followed, on the catalog's endpoint, so
+  // the token never leaves for it.
+  cloud_->nova_script = {
+      answer(200, page({"a", "b"}, "http://elsewhere.invalid/v2.1/servers/detail?limit=2&marker=b")),
+      answer(200, page({"c"}))};
+  const core::MonoTime start = Clock::now();
+  std::vector<Found> found(3);
+  int answered = 0;
+  for (int i = 0; i < 3; ++i) {
+    listing.find(std::vector<std::string>{"a", "c", "gone"}[static_cast<std::size_t>(i)], start,
+                 [&, i](Found server) {
+                   found[static_cast<std::size_t>(i)] = std::move(server);
+                   ++answered;
+                 });
+  }
+  EXPECT_EQ(0, answered);
+  ASSERT_TRUE(testing::run_loop_until(
+      &loop_, [&] { return answered == 3; }, 10s));
+  ASSERT_EQ(2U, cloud_->nova_seen.size()) << "one listing of two pages for three lookups";
+  EXPECT_EQ("/compute/servers/detail?limit=200", cloud_->nova_seen[0].target);
+  EXPECT_EQ("/compute/servers/detail?limit=2&marker=b", cloud_->nova_seen[1].target);
+  ASSERT_TRUE(found[0].has_value());
+  EXPECT_EQ("SHELVED_OFFLOADED", found[0]->status);
+  ASSERT_TRUE(found[1].has_value());
+  EXPECT_EQ("c", found[1]->id);
+  EXPECT_FALSE(found[2].has_value()) << "a server the listing lacks is read on its own";
+  EXPECT_EQ(1U, listing.listings());
+
+  // A lookup whose last action came before the listing was requested is served from it...
+  EXPECT_TRUE(find(listing, "b", start).has_value());
+  EXPECT_EQ(2U, cloud_->nova_seen.size());
+  // ...one whose action came after never is: a new listing is fetched for it.
+  cloud_->nova_script = {answer(200, page({"b"}))};
+  EXPECT_TRUE(find(listing, "b", Clock::now()).has_value());
+  EXPECT_EQ(3U, cloud_->nova_seen.size());
+  EXPECT_EQ(2U, listing.listings());
+}
+
+TEST_F(NovaServerListingTest, AListingPastItsAgeIsFetchedAgain) {
+  make_session();
+  ServerListingSettings settings;
+  settings.max_age = 50ms;
+  NovaServerListing listing(*session_, settings);
+  cloud_->nova_script = {answer(200, page({"a"})), answer(200, page({"a"}))};
+  const core::MonoTime start = Clock::now();
+  EXPECT_TRUE(find(listing, "a", start).has_value());
+  run_for(100ms);
+  EXPECT_TRUE(find(listing, "a", start).has_value());
+  EXPECT_EQ(2U, cloud_->nova_seen.size());
+}
+
+TEST_F(NovaServerListingTest, BoundsAndFailuresFallBackToTheSingleRead) {
+  make_session();
+  ServerListingSettings settings;
+  settings.max_pages = 1;
+  NovaServerListing listing(*session_, settings);
+  // The page bound: the second page is not asked for, so its server is not found.
+  cloud_->nova_script = {answer(200, page({"a"}, "http://x/servers/detail?limit=1&marker=a"))};
+  const core::MonoTime start = Clock::now();
+  EXPECT_FALSE(find(listing, "b", start).has_value());
+  EXPECT_TRUE(find(listing, "a", start).has_value());
+  EXPECT_EQ(1U, cloud_->nova_seen.size());
+  // A refused listing, or one that is not Nova's JSON, answers nullopt and keeps nothing.
+  cloud_->nova_script = {answer(403, R"({"forbidden":{"message":"no"}})"), answer(200, "[]")};
+  EXPECT_FALSE(find(listing, "a", Clock::now()).has_value());
+  EXPECT_FALSE(find(listing, "a", Clock::now()).has_value());
+  EXPECT_EQ(3U, cloud_->nova_seen.size());
+  EXPECT_EQ(1U, listing.listings());
+}
+
+TEST_F(NovaServerListingTest, CancelledAndClosedLookupsNeverCallBack) {
+  make_session();
+  NovaServerListing listing(*session_, ServerListingSettings{});
+  cloud_->nova_script = {answer(200, page({"a"}))};
+  int calls = 0;
+  const auto id = listing.find("a", Clock::now(), [&](const Found&) { ++calls; });
+  listing.cancel(id);
+  EXPECT_TRUE(find(listing, "a", Clock::now() - 1h).has_value());
+  cloud_->nova_script = {hang()};
+  listing.find("a", Clock::now(), [&](const Found&) { ++calls; });
+  ASSERT_TRUE(testing::run_loop_until(
+      &loop_, [&] { return cloud_->nova_seen.size() == 2; }, 5s));
+  listing.close();
   run_for(100ms);
   EXPECT_EQ(0, calls);
 }

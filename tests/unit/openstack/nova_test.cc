@@ -40,6 +40,56 @@ TEST(Nova, ParsesTheServerAnswer) {
 }
 
 // The status lies during shelve and unshelve; the task state tells the truth.
+TEST(Nova, ParsesAServerListPageAndItsNextLink) {
+  auto page = parse_server_page(R"({"servers":[
+      {"id":"a1","name":"gpu-1","status":"SHELVED_OFFLOADED","OS-EXT-STS:task_state":null},
+      {"id":"b2","name":"gpu-2","status":"ACTIVE","OS-EXT-STS:task_state":null,
+       "addresses":{"net":[{"addr":"10.0.0.5","version":4}]}}],
+    "servers_links":[{"rel":"next",
+      "href":"http://nova.example:8774/v2.1/servers/detail?limit=2&marker=b2"}]})",
+                                100);
+  ASSERT_TRUE(page) << page.error().message;
+  ASSERT_EQ(2U, page->servers.size());
+  EXPECT_EQ("a1", page->servers[0].id);
+  EXPECT_EQ("SHELVED_OFFLOADED", page->servers[0].status);
+  EXPECT_EQ("ACTIVE", page->servers[1].status);
+  EXPECT_EQ("10.0.0.5:80", upstream_address(page->servers[1], {}, 80));
+  // Only the query is kept: the next page is asked of the session's own endpoint.
+  EXPECT_EQ("limit=2&marker=b2", page->next_query);
+}
+
+TEST(Nova, TheLastPageHasNoNextQuery) {
+  auto page =
+      parse_server_page(R"({"servers":[],"servers_links":[{"rel":"self","href":"http://x/?a=b"}]})", 10);
+  ASSERT_TRUE(page);
+  EXPECT_TRUE(page->servers.empty());
+  EXPECT_EQ("", page->next_query);
+  page = parse_server_page(R"({"servers":[{"id":"a","status":"ACTIVE"}]})", 10);
+  ASSERT_TRUE(page);
+  EXPECT_EQ("", page->next_query);
+}
+
+TEST(Nova, ServerListPagesAreBounded) {
+  // More servers on one page than allowed.
+  auto page = parse_server_page(R"({"servers":[{"id":"a","status":"ACTIVE"},{"id":"b","status":"ACTIVE"},
+                                               {"id":"c","status":"ACTIVE"}]})",
+                                2);
+  ASSERT_FALSE(page);
+  EXPECT_NE(std::string::npos, page.error().message.find("more than 2")) << page.error().message;
+  // A next link without a marker, or with an oversized query.
+  EXPECT_FALSE(
+      parse_server_page(R"({"servers":[],"servers_links":[{"rel":"next","href":"http://x/servers"}]})", 10));
+  const std::string long_query(kMaxNextQuery + 1, 'm');
+  EXPECT_FALSE(parse_server_page(
+      R"({"servers":[],"servers_links":[{"rel":"next","href":"http://x/servers?)" + long_query + R"("}]})",
+      10));
+  // Not the documented shape, or a server without id or status.
+  EXPECT_FALSE(parse_server_page(R"({"server":{"id":"a","status":"ACTIVE"}})", 10));
+  EXPECT_FALSE(parse_server_page("not json", 10));
+  EXPECT_FALSE(parse_server_page(R"({"servers":[{"id":"a"}]})", 10));
+  EXPECT_FALSE(parse_server_page(R"({"servers":["a"]})", 10));
+}
+
 TEST(Nova, TaskStateTellsTheTruthDuringShelveAndUnshelve) {
   EXPECT_EQ(kind_of("ACTIVE"), Kind::kRunning);
   for (const char* task : {"shelving", "shelving_image_pending_upload", "shelving_image_uploading"}) {

@@ -192,7 +192,8 @@ TEST(AuthSession, NonBase64CharactersAreRejected) {
 
 TEST(AuthSession, AnotherKeyIsRejected) {
   const std::string cookie = Signer(kKey).issue_session(kExpires, kNonce, kBinding);
-  EXPECT_FALSE(Signer("another-key-entirely-0123456789").verify_session(cookie, kBinding, kSignedAt).has_value());
+  EXPECT_FALSE(
+      Signer("another-key-entirely-0123456789").verify_session(cookie, kBinding, kSignedAt).has_value());
   EXPECT_TRUE(Signer(kKey).verify_session(cookie, kBinding, kSignedAt).has_value());
 }
 
@@ -209,8 +210,8 @@ TEST(AuthSession, AnotherBindingIsRejected) {
 
 TEST(AuthSession, AnEmptyKeyVerifiesNothing) {
   const Signer signer("");
-  EXPECT_FALSE(
-      signer.verify_session(signer.issue_session(kExpires, kNonce, kBinding), kBinding, kSignedAt).has_value());
+  EXPECT_FALSE(signer.verify_session(signer.issue_session(kExpires, kNonce, kBinding), kBinding, kSignedAt)
+                   .has_value());
   EXPECT_FALSE(signer.verify_form_token(signer.form_token("wake", "visitor"), "wake", "visitor"));
 }
 

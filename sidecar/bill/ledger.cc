@@ -38,13 +38,6 @@ Usage& Usage::operator+=(const Usage& other) {
   return *this;
 }
 
-void Ledger::seed(std::vector<EventRecord> records) {
-  std::stable_sort(records.begin(), records.end(), [](const EventRecord& a, const EventRecord& b) {
-    return a.at != b.at ? a.at < b.at : a.seq < b.seq;
-  });
-  for (const EventRecord& record : records) add(record);
-}
-
 std::string Ledger::backend_of(const EventRecord& record) const {
   if (!record.backend.empty()) return record.backend;
   // A line of the Python unshelver names the instance; other records without a backend are

@@ -1,11 +1,11 @@
 // Ledger: how long each backend's machine ran and how long it slept, over any period, from the
 // event log (issue 17, "Savings report"); bill/costs.h turns the seconds into money.
 //
-// Pure: it is fed event records (events/record.h), all of a log at once (seed) or each record in
-// the order written (add), and answers from memory. It keeps periods, not records: its memory
-// grows with the number of awake/asleep changes. The daemon keeps one, fed the whole log (every
-// rotated file) at start-up and then each record as it is written; `unshelver report` builds one
-// from the log files the same way (io::for_each_logged_record), so both show the same figures.
+// Pure: it is fed event records (events/record.h) in the order they were written (add), and
+// answers from memory. It keeps periods, not records: its memory grows with the number of
+// awake/asleep changes. The daemon keeps one, fed the whole log (every rotated file) at start-up
+// and then each record as it is written; `unshelver report` builds one from the log files the same
+// way (io::EventLogSnapshot::for_each_record), so both show the same figures.
 //
 // How a record is read (the state machine in backend/state_machine.h):
 // - Awake (the running price) from the first record whose `to` is waking, booting, ready or
@@ -29,9 +29,9 @@
 //   asleep, `dry_run_would_wake` closes it (so does a record that the machine really stopped or
 //   became unknown). That time is also awake time (the machine really ran); it is reported apart
 //   as projected savings.
-// - Out of order (a clock stepped back): seed() sorts by time (then seq); a record added later
-//   that is older than the backend's newest counts at the newest one's time, so that no period
-//   has a negative length.
+// - Out of order (a clock stepped back): a record older than the backend's newest counts at the
+//   newest one's time, so that no period has a negative length. Records are never sorted: the
+//   order written is the order things happened in, whatever the clock said.
 #pragma once
 
 #include <chrono>
@@ -71,9 +71,8 @@ class Ledger {
   explicit Ledger(std::map<std::string, std::string> backend_of_instance = {})
       : backend_of_instance_(std::move(backend_of_instance)) {}
 
-  // The records of a log, in any order; called once, before add().
-  void seed(std::vector<EventRecord> records);
-  // A record just written.
+  // The next record, in the order written (a log read from its oldest file on, then each record
+  // as it is written).
   void add(const EventRecord& record);
   // Keeps no period that ended before `horizon` (a horizon never moves back), so that a daemon
   // that runs for months holds only what it still shows: total() is unchanged, while usage() and

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
+#include <deque>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -12,6 +12,7 @@
 #include "base/time_format.h"
 #include "cli/client.h"
 #include "config/files.h"
+#include "events/journal.h"
 #include "events/record.h"
 
 namespace unshelver::app {
@@ -108,37 +109,32 @@ void print(const core::EventRecord& record, bool json_lines) {
   std::fflush(stdout);
 }
 
-// The records of one log file that `options` selects, oldest first; false when it cannot be read.
-bool read_records(const std::string& file, const EventsOptions& options,
-                  std::vector<core::EventRecord>& out) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return false;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (in.eof()) break;  // no newline: a write in progress or torn, not an event yet
-    auto record = core::parse_event_line(line);
-    if (!record || record->seq == 0) continue;
-    if (!options.backend.empty() && record->backend != options.backend) continue;
-    out.push_back(std::move(*record));
-  }
-  return true;
-}
-
+// `events --local`: the newest `limit` records that `options` selects, read from the files, oldest
+// first.
 int print_local(const core::Config& config, const EventsOptions& options) {
   const std::string path = config.event_log_path();
-  std::vector<core::EventRecord> records;
-  if (!read_records(path, options, records)) {
-    std::fprintf(stderr, "unshelver events: cannot read %s (local_event_log)\n", path.c_str());
+  // The current file and the newest rotated one: the recent past, whatever the log's history
+  // holds (the current file alone may hold fewer than `limit` records just after a rotation).
+  auto log = io::EventLogSnapshot::open(path, 2);
+  if (!log) {
+    std::fprintf(stderr, "unshelver events: %s (local_event_log)\n", log.error().message.c_str());
     return kExitFailed;
   }
-  // The newest rotated file only when the current one holds too few (it may be 10 MiB).
-  if (records.size() < options.limit) {
-    std::vector<core::EventRecord> older;
-    if (read_records(path + ".1", options, older))
-      records.insert(records.begin(), older.begin(), older.end());
+  std::deque<core::EventRecord> newest;
+  std::size_t unreadable = 0;
+  const Status read = log->for_each_record(
+      [&](const core::EventRecord& record) {
+        if (record.seq == 0) return;  // a line of the Python unshelver
+        if (!options.backend.empty() && record.backend != options.backend) return;
+        newest.push_back(record);
+        if (newest.size() > options.limit) newest.pop_front();
+      },
+      unreadable);
+  if (!read) {
+    std::fprintf(stderr, "unshelver events: %s (local_event_log)\n", read.error().message.c_str());
+    return kExitFailed;
   }
-  const std::size_t first = records.size() > options.limit ? records.size() - options.limit : 0;
-  for (std::size_t i = first; i < records.size(); ++i) print(records[i], options.json_lines);
+  for (const core::EventRecord& record : newest) print(record, options.json_lines);
   return kExitOk;
 }
 

@@ -272,9 +272,12 @@ std::vector<std::string> event_log_files(const std::string& path) {
   return files;
 }
 
-Result<EventLogSnapshot> EventLogSnapshot::open(const std::string& path) {
+Result<EventLogSnapshot> EventLogSnapshot::open(const std::string& path, std::size_t newest_files) {
   EventLogSnapshot snapshot;
-  for (const std::string& file : event_log_files(path)) {
+  std::vector<std::string> files = event_log_files(path);
+  if (files.size() > newest_files)
+    files.erase(files.begin(), files.end() - static_cast<std::ptrdiff_t>(newest_files));
+  for (const std::string& file : files) {
     const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       // A rotated file pruned since it was listed holds nothing anyone still needs.

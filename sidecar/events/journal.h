@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -154,7 +155,10 @@ std::vector<std::string> event_log_files(const std::string& path);
 // deletes them) does not change what is read. Move-only; the files are closed with it.
 class EventLogSnapshot {
  public:
-  static Result<EventLogSnapshot> open(const std::string& path);
+  // Every file of the log, or only the `newest_files` newest (the current file first to be kept,
+  // then .1, ...) for a reader of the recent past (`unshelver events --local`).
+  static Result<EventLogSnapshot> open(const std::string& path,
+                                       std::size_t newest_files = std::numeric_limits<std::size_t>::max());
   EventLogSnapshot(EventLogSnapshot&& other) noexcept : files_(std::move(other.files_)) {
     other.files_.clear();
   }

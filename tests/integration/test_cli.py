@@ -446,6 +446,49 @@ class EventsTest(CliTestCase):
         self.assert_exit(result, EXIT_OK, "events --local")
         self.assertIn("unshelve_complete", [json.loads(line)["action"] for line in result.stdout.splitlines()])
 
+    def test_events_local_reads_the_newest_rotated_file_too_and_keeps_the_newest(self):
+        self.assert_exit(self.cli("wake", "gpu", "--wait", str(int(30 * SLOW)), "--url", self.base_url), EXIT_OK,
+                         "wake --wait")
+        with open(os.path.join(self.workdir, "state", "events.jsonl"), encoding="utf-8") as log:
+            written = [json.loads(line) for line in log if line.endswith("\n")]
+        gpu = [record for record in written if record.get("backend") == "gpu"]
+        self.assertGreaterEqual(len(gpu), 3, written)
+        # A log just rotated: .1 holds all but the newest record, the current file that one, and
+        # an older .2 (never read: the recent past is the current file and .1) a record of its own.
+        local = os.path.join(self.workdir, "local")
+        os.mkdir(local)
+        log_path = os.path.join(local, "events.jsonl")
+
+        def write(path, records, torn_tail=""):
+            with open(path, "w", encoding="utf-8") as out:
+                out.writelines(json.dumps(record) + "\n" for record in records)
+                out.write(torn_tail)
+
+        write(log_path + ".2", [dict(written[0], seq=1, detail="from .2")])
+        write(log_path + ".1", written[:-1])
+        # A last line without its newline is a write in progress: not an event yet.
+        write(log_path, written[-1:], torn_tail=json.dumps(dict(written[-1], seq=999999))[:40])
+        config = os.path.join(self.workdir, "local.yaml")
+        with open(self.daemon.config_path, encoding="utf-8") as original, open(config, "w", encoding="utf-8") as copy:
+            copy.write(f"local_event_log: {log_path}\n" + original.read())
+
+        result = self.cli("events", "--local", "--json", "--backend", "gpu", "--limit", "3", "--config", config,
+                          token_env=False)
+        self.assert_exit(result, EXIT_OK, "events --local --limit 3")
+        shown = [json.loads(line) for line in result.stdout.splitlines()]
+        self.assertEqual([record["seq"] for record in shown], [record["seq"] for record in gpu[-3:]], result.stdout)
+
+        result = self.cli("events", "--local", "--json", "--limit", "1000", "--config", config, token_env=False)
+        self.assert_exit(result, EXIT_OK, "events --local --limit 1000")
+        self.assertEqual([json.loads(line)["seq"] for line in result.stdout.splitlines()],
+                         [record["seq"] for record in written if record.get("seq")], result.stdout)
+
+        os.remove(log_path)
+        result = self.cli("events", "--local", "--config", config, token_env=False)
+        self.assert_exit(result, EXIT_FAILED, "events --local without a log")
+        self.assertIn("local_event_log", result.stderr)
+        self.assertIn(log_path, result.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -56,9 +56,13 @@ std::vector<EventRecord> scripted_log() {
   };
 }
 
+void add_all(Ledger& ledger, const std::vector<EventRecord>& records) {
+  for (const EventRecord& record : records) ledger.add(record);
+}
+
 Ledger scripted_ledger() {
   Ledger ledger;
-  ledger.seed(scripted_log());
+  add_all(ledger, scripted_log());
   return ledger;
 }
 
@@ -178,7 +182,7 @@ TEST(LedgerTest, PythonUnshelverLinesCountForTheBackendOfTheirInstance) {
   // Then Unshelver took over and found it asleep at 10:00 (its first record).
   EventRecord first = event("2025-06-01T10:00:00Z", "observed_asleep", "unknown", "asleep");
   records.push_back(first);
-  ledger.seed(std::move(records));
+  add_all(ledger, records);
   // Awake 08:00-09:30 (1.5 h), asleep 09:30-11:00 (1.5 h); the other instance's line is not ours.
   const Usage usage =
       ledger.usage("gpu", at("2025-06-01T08:00:00Z"), at("2025-06-01T11:00:00Z"), at("2025-06-01T11:00:00Z"));
@@ -269,12 +273,12 @@ TEST(SavingsHorizon, IsLastMonthsStartOrTheChartsFirstDay) {
 TEST(LedgerTest, ForgettingBeforeAHorizonKeepsTheTotalsAndEverythingAfterIt) {
   const TimePoint now = at("2026-12-02T00:00:00Z");
   Ledger whole;
-  whole.seed(scripted_log());
+  add_all(whole, scripted_log());
   Ledger bounded;
   bounded.forget_before(at("2026-12-01T02:00:00Z"));  // before the records: spans are never kept
-  for (const EventRecord& record : scripted_log()) bounded.add(record);
+  add_all(bounded, scripted_log());
   Ledger pruned;
-  pruned.seed(scripted_log());
+  add_all(pruned, scripted_log());
   pruned.forget_before(at("2026-12-01T02:00:00Z"));  // after them: kept spans go
   pruned.forget_before(at("2026-11-01T00:00:00Z"));  // a horizon never moves back
   for (const Ledger* ledger : {&bounded, &pruned}) {

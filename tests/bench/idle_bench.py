@@ -2,14 +2,20 @@
 
     python3 tests/bench/idle_bench.py [BINARY]
 
-Each process is started, left to settle, and then measured over IDLE_SECONDS (default 30):
-CPU time (utime + stime from /proc/PID/stat, in clock ticks) and wake-ups (voluntary context
-switches from /proc/PID/status: each time the process slept and was woken, by a timer or by
-input). Variants, all in the same run, each alone on the machine while it is measured:
+Each process is started, left to settle (IDLE_SETTLE_SECONDS, default 65: long enough for the
+access log's stat safety net to back off to its 30 s cap), and then measured over IDLE_SECONDS
+(default 300): CPU time (from /proc/PID/task/*/schedstat; utime + stime in clock ticks beside it)
+and wake-ups (voluntary context switches, all threads: each time the process slept and was woken,
+by a timer or by input). The window is minutes long because an idle process's work comes in
+periods of a minute or two: Caddy's Go runtime forces a garbage collection every two minutes
+(runtime.forcegcperiod), Unshelver observes each sleeping backend's cloud once a minute. A 30 s
+window sees one of those or none, by chance. The variants run at the same time, side by side (all
+idle, so they hardly disturb each other; each window starts once its variant has settled;
+IDLE_SEQUENTIAL=1 measures them one after another instead):
   caddy           Debian's Caddy with one site and an access log (the baseline)
   1 asleep        Unshelver, one sleeping sim backend, in-flight detection on (the default),
                   following an access log
-  1000 asleep     the same with 1,000 sleeping sim backends
+  1000 asleep     the same with IDLE_FLEET (1,000) sleeping sim backends
   1 ready         one sim backend kept ready (sim.start_awake, a long idle timeout): health
                   probes run and the in-flight sampler walks the kernel's socket table
 Figures are per 30 s of idling, whatever IDLE_SECONDS is; they are printed, never judged.
@@ -19,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -29,8 +36,9 @@ if len(sys.argv) > 1:
 from caddy_harness import CADDY, wait_for_http  # noqa: E402
 from harness import BINARY, Unshelver, free_port  # noqa: E402
 
-IDLE_SECONDS = float(os.environ.get("IDLE_SECONDS", "30"))
-SETTLE_SECONDS = float(os.environ.get("IDLE_SETTLE_SECONDS", "3"))
+IDLE_SECONDS = float(os.environ.get("IDLE_SECONDS", "300"))
+SETTLE_SECONDS = float(os.environ.get("IDLE_SETTLE_SECONDS", "65"))
+SEQUENTIAL = os.environ.get("IDLE_SEQUENTIAL") == "1"
 FLEET = int(os.environ.get("IDLE_FLEET", "1000"))
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -188,20 +196,42 @@ http://site.localhost:{port} {{
 
 
 def main():
-    results = []
+    variants = []
     if CADDY is None:
         print("idle_bench: Debian's caddy is not installed; the baseline is skipped")
     else:
-        results.append(("caddy, 1 site (baseline)", run_caddy()))
-    results.append(("unshelver, 1 asleep", run_unshelver(1, False)))
-    results.append((f"unshelver, {FLEET} asleep", run_unshelver(FLEET, False)))
-    results.append(("unshelver, 1 ready (sampling)", run_unshelver(1, True)))
-    print(f"idle, per 30 s (measured over {IDLE_SECONDS:g} s each, {os.cpu_count()} CPUs; CPU from schedstat,"
-          f" utime+stime in ticks of {1000 // TICKS} ms in brackets):")
-    baseline = results[0][1][0] if CADDY else None
-    for name, (cpu, ticks_ms, wakeups) in results:
+        variants.append(("caddy, 1 site (baseline)", run_caddy))
+    variants.append(("unshelver, 1 asleep", lambda: run_unshelver(1, False)))
+    variants.append((f"unshelver, {FLEET} asleep", lambda: run_unshelver(FLEET, False)))
+    variants.append(("unshelver, 1 ready (sampling)", lambda: run_unshelver(1, True)))
+    results = {}
+    failures = []
+
+    def measure_variant(name, run):
+        try:
+            results[name] = run()
+        except BaseException as failure:  # SystemExit from a variant that did not start
+            failures.append(f"{name}: {failure}")
+
+    if SEQUENTIAL:
+        for name, run in variants:
+            measure_variant(name, run)
+    else:
+        threads = [threading.Thread(target=measure_variant, args=variant) for variant in variants]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    if failures:
+        raise SystemExit("idle_bench: " + "; ".join(failures))
+    how = "one after another" if SEQUENTIAL else "side by side"
+    print(f"idle, per 30 s (measured over {IDLE_SECONDS:g} s each, {how}, after {SETTLE_SECONDS:g} s to settle;"
+          f" {os.cpu_count()} CPUs; CPU from schedstat, utime+stime in ticks of {1000 // TICKS} ms in brackets):")
+    baseline = results[variants[0][0]][0] if CADDY else None
+    for name, _ in variants:
+        cpu, ticks_ms, wakeups = results[name]
         ratio = f"  {cpu / baseline:6.2f}x caddy" if baseline else ""
-        print(f"  {name:32s} {cpu:7.2f} ms CPU ({ticks_ms:5.0f} ms)  {wakeups:6.0f} wake-ups{ratio}")
+        print(f"  {name:32s} {cpu:7.2f} ms CPU ({ticks_ms:5.0f} ms)  {wakeups:6.1f} wake-ups{ratio}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 // ExoscaleProvider: a backend VM on Exoscale, driven through its API v2 (contract §5).
 //
 // observe() reads GET /v2/instance/{id} and maps its `state` (exoscale/exoscale.h); a settled
-// observation of a backend whose zone has several is served from the zone's shared listing. wake() sends
-// PUT :start with the body `{}` the API requires, sleep() PUT :stop with none; each answers with
-// an Operation. An operation that failed at once refuses the action with the API's reason and
-// message. A pending one is polled at GET /v2/operation/{id} with each observation (so at the
-// reconciler's poll interval) until it succeeds, fails, times out at Exoscale, or outlives the
-// backend's wake timeout; a failed start is reported on the observation that still shows the
+// observation of a backend whose zone has several is served from the zone's shared listing.
+// wake() sends PUT :start with the body `{}` the API requires, sleep() PUT :stop with none; each
+// answers with an Operation. An operation that failed at once refuses the action with the API's
+// reason and message. A pending one is polled at GET /v2/operation/{id} with each observation (so
+// at the reconciler's poll interval) until it succeeds, fails, times out at Exoscale, or outlives
+// the backend's wake timeout; a failed start is reported on the observation that still shows the
 // instance stopped, with the operation's words, as Nova's "No valid host" is.
 //
 // Transient errors (network, 5xx, 429) are retried by the client; what remains is an observe
@@ -35,8 +35,9 @@ struct InstanceListingSettings {
   // How long a listing serves settled observations: half the settled observation period.
   std::chrono::milliseconds max_age{30'000};
   std::size_t max_instances = core::exoscale::kMaxListedInstances;
-  // The listing's answer, all instances in one (list-instances has no pages): about 1.5 KB an
-  // instance at the API's full detail, so 10,000 instances fit.
+  // The listing's answer, every instance in one (list-instances has no pages): room for 10,000
+  // instances of about 1.6 KB each, an estimate of an item's size with its templates, security
+  // groups and labels. A larger answer fails, and each backend reads its own instance.
   std::size_t max_response_bytes = std::size_t{16} * 1024 * 1024;
 };
 

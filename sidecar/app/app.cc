@@ -34,20 +34,45 @@ using namespace std::chrono_literals;
 // systemd's TimeoutStopSec (90 s by default) and a delivery's own timeout_seconds.
 constexpr std::chrono::milliseconds kWebhookStopGrace = 2s;
 
-// The API client of a backend on Exoscale: its zone's endpoint, the shared credentials, and the
-// retries of app.api_retry_attempts, as for OpenStack.
+// The API client settings of an Exoscale zone: its endpoint and the retries of
+// app.api_retry_attempts, as for OpenStack.
+providers::ExoscaleClientSettings exoscale_client_settings(const core::Config& config,
+                                                           std::string_view zone) {
+  providers::ExoscaleClientSettings settings;
+  settings.api_url = core::exoscale::api_url_for(config.exoscale.api_url, zone);
+  settings.timeout = config.exoscale.api_timeout;
+  settings.attempts = std::max(1, config.app.api_retry_attempts);
+  return settings;
+}
+
+providers::ExoscaleCredentials exoscale_credentials(const core::Config& config) {
+  return {config.exoscale.api_key, config.exoscale.api_secret};
+}
+
+// The API client of a backend on Exoscale: its zone's endpoint and the shared credentials.
 std::unique_ptr<providers::ExoscaleClient> make_exoscale_client(uv_loop_t* loop, io::HttpClient& client,
                                                                 const core::Config& config,
                                                                 const core::BackendConfig& backend) {
-  providers::ExoscaleClientSettings settings;
-  settings.api_url = core::exoscale::api_url_for(config.exoscale.api_url, backend.exoscale.zone);
-  settings.timeout = config.exoscale.api_timeout;
-  settings.attempts = std::max(1, config.app.api_retry_attempts);
+  auto settings = exoscale_client_settings(config, backend.exoscale.zone);
   spdlog::info("[{}] Exoscale instance in zone {} via {}", backend.name, backend.exoscale.zone,
                settings.api_url);
-  return std::make_unique<providers::ExoscaleClient>(
-      loop, client, providers::ExoscaleCredentials{config.exoscale.api_key, config.exoscale.api_secret},
-      std::move(settings));
+  return std::make_unique<providers::ExoscaleClient>(loop, client, exoscale_credentials(config),
+                                                     std::move(settings));
+}
+
+// The listing shared by the Exoscale backends of one zone (one endpoint, the same credentials),
+// with a client of its own, reused for half the settled observation period as Nova's.
+std::unique_ptr<providers::ExoscaleInstanceListing> make_exoscale_listing(uv_loop_t* loop,
+                                                                          io::HttpClient& client,
+                                                                          const core::Config& config,
+                                                                          std::string_view zone) {
+  providers::InstanceListingSettings listing;
+  listing.max_age = core::ReconcilerSettings::steady_observe_interval_for(config.app.poll_interval) / 2;
+  auto settings = exoscale_client_settings(config, zone);
+  settings.max_response_bytes = listing.max_response_bytes;
+  return std::make_unique<providers::ExoscaleInstanceListing>(
+      loop, std::make_unique<providers::ExoscaleClient>(loop, client, exoscale_credentials(config), settings),
+      listing);
 }
 }  // namespace
 
@@ -471,8 +496,11 @@ std::unique_ptr<providers::CloudProvider> App::make_provider(const core::Backend
       }
     };
     if (backend.provider == core::ProviderKind::kExoscale) {
+      auto& listing =
+          exoscale_listings_[core::exoscale::api_url_for(config_.exoscale.api_url, backend.exoscale.zone)];
+      if (!listing) listing = make_exoscale_listing(loop_.get(), *client_, config_, backend.exoscale.zone);
       auto exoscale = std::make_unique<providers::ExoscaleProvider>(
-          make_exoscale_client(loop_.get(), *client_, config_, backend), backend);
+          make_exoscale_client(loop_.get(), *client_, config_, backend), backend, listing.get());
       exoscale->resolve(std::move(on_resolved));
       provider = std::move(exoscale);
     } else {
@@ -537,6 +565,7 @@ void App::begin_shutdown(const char* why) {
   if (router_) router_->close();
   if (activity_ && activity_->dirty() && store_) persist();
   if (nova_listing_) nova_listing_->close();
+  for (auto& [url, listing] : exoscale_listings_) listing->close();
   if (openstack_) openstack_->close();
   // With ha, the lease is given up first (through the client), so that another controller takes
   // over this one's backends at once.
@@ -584,6 +613,7 @@ int App::finish() {
   streams_.reset();
   events_.reset();
   nova_listing_.reset();
+  exoscale_listings_.clear();
   openstack_.reset();
   web_.reset();
   access_.reset();

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,6 +40,7 @@
 #include "config/config.h"
 #include "events/mail_notifier.h"
 #include "events/recorder.h"
+#include "exoscale/exoscale_provider.h"
 #include "ha/coordinator.h"
 #include "openstack/nova_provider.h"
 #include "openstack/session.h"
@@ -202,6 +204,8 @@ class App final : public web::Controller {
   std::unique_ptr<io::HttpClient> client_;
   std::unique_ptr<providers::OpenStackSession> openstack_;      // shared by every OpenStack backend
   std::unique_ptr<providers::NovaServerListing> nova_listing_;  // on openstack_, for settled observations
+  // By API URL (one zone, the same credentials): for the Exoscale backends' settled observations.
+  std::map<std::string, std::unique_ptr<providers::ExoscaleInstanceListing>> exoscale_listings_;
   std::unique_ptr<EventRecorder> events_;       // after openstack_: its mirror uses the session
   std::unique_ptr<web::EventStreams> streams_;  // fed by events_
   std::vector<Backend> backends_;               // one per configured backend, in configuration order

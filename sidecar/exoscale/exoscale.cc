@@ -34,6 +34,21 @@ std::map<std::string, std::string> signed_query(const std::vector<QueryArg>& que
   return single;
 }
 
+// An instance object, as get-instance answers it and list-instances lists it (both carry id,
+// name, state and public-ip).
+Result<Instance> instance_of(const json& document) {
+  if (!document.is_object() || json_string(document, "id").empty() ||
+      json_string(document, "state").empty()) {
+    return Error{"Exoscale's instance answer is not the documented JSON (an object with id and state)"};
+  }
+  Instance instance;
+  instance.id = json_string(document, "id");
+  instance.name = json_string(document, "name");
+  instance.state = json_string(document, "state");
+  instance.public_ip = json_string(document, "public-ip");
+  return instance;
+}
+
 Result<ActionPlan> already() {
   return ActionPlan{ActionPlan::Kind::kAlreadyThere, "", ""};
 }
@@ -114,17 +129,27 @@ std::int64_t expiry_for(TimePoint now) {
 }
 
 Result<Instance> parse_instance(std::string_view body) {
+  return instance_of(json::parse(body, nullptr, /*allow_exceptions=*/false));
+}
+
+Result<std::vector<Instance>> parse_instance_list(std::string_view body, std::size_t max_instances) {
   const json document = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!document.is_object() || json_string(document, "id").empty() ||
-      json_string(document, "state").empty()) {
-    return Error{"Exoscale's instance answer is not the documented JSON (an object with id and state)"};
+  if (!document.is_object() || !document.contains("instances") || !document["instances"].is_array()) {
+    return Error{"Exoscale's instance list is not the documented JSON ({\"instances\": [...]})"};
   }
-  Instance instance;
-  instance.id = json_string(document, "id");
-  instance.name = json_string(document, "name");
-  instance.state = json_string(document, "state");
-  instance.public_ip = json_string(document, "public-ip");
-  return instance;
+  const json& entries = document["instances"];
+  if (entries.size() > max_instances) {
+    return Error{"Exoscale's instance list has " + std::to_string(entries.size()) + " instances, more than " +
+                 std::to_string(max_instances)};
+  }
+  std::vector<Instance> instances;
+  instances.reserve(entries.size());
+  for (const json& entry : entries) {
+    auto instance = instance_of(entry);
+    if (!instance) return Error{"Exoscale's instance list: " + instance.error().message};
+    instances.push_back(std::move(*instance));
+  }
+  return instances;
 }
 
 Result<std::string> find_instance_id(std::string_view list_body, std::string_view wanted) {

@@ -66,6 +66,13 @@ struct Instance {
 
 Result<Instance> parse_instance(std::string_view body);
 
+// The instances of a GET /v2/instance answer (list-instances: {"instances": [...]}, one answer
+// without pages, each item with the fields parse_instance reads). An error when the answer is
+// not that JSON, an item lacks its id or state, or it lists more than `max_instances`.
+inline constexpr std::size_t kMaxListedInstances = 10'000;
+Result<std::vector<Instance>> parse_instance_list(std::string_view body,
+                                                  std::size_t max_instances = kMaxListedInstances);
+
 // The id of the one instance in a GET /v2/instance answer whose id or exact name is `wanted` (the
 // API has no name filter, so the whole list is searched, as egoscale does). Errors say whether
 // none or several matched, with their ids.

@@ -69,6 +69,7 @@ void ExoscaleClient::send(RequestId id) {
   request.timeout = settings_.timeout;
   request.connect_timeout = std::min(settings_.timeout, std::chrono::milliseconds(10'000));
   request.body = call.body;
+  request.max_response_bytes = settings_.max_response_bytes;
   const std::int64_t expires = core::exoscale::expiry_for(settings_.now());
   request.headers.emplace_back(
       "Authorization",

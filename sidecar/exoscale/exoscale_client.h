@@ -33,6 +33,8 @@ struct ExoscaleClientSettings {
   std::chrono::milliseconds timeout{30'000};  // each single HTTP request
   int attempts = 3;                           // tries per request, the first included
   core::BackoffPolicy backoff;
+  // Larger answers fail with an error (a zone's instance list may need more than one instance's).
+  std::size_t max_response_bytes = std::size_t{4} * 1024 * 1024;
   // The wall clock the signatures' expiry is computed from; tests move it.
   std::function<std::chrono::system_clock::time_point()> now = [] {
     return std::chrono::system_clock::now();

@@ -20,8 +20,56 @@ int default_port(const core::BackendConfig& backend) {
 constexpr int kOperationReadErrorsAllowed = 5;
 }  // namespace
 
-ExoscaleProvider::ExoscaleProvider(std::unique_ptr<ExoscaleClient> client, const core::BackendConfig& backend)
-    : client_(std::move(client)), backend_(backend), instance_id_(backend.instance_id) {}
+ExoscaleInstanceListing::ExoscaleInstanceListing(uv_loop_t* loop, std::unique_ptr<ExoscaleClient> client,
+                                                 InstanceListingSettings settings)
+    : SharedListing(settings.max_age), client_(std::move(client)), settings_(settings), deferred_(loop) {}
+
+ExoscaleInstanceListing::~ExoscaleInstanceListing() {
+  close();
+  client_->close();
+}
+
+void ExoscaleInstanceListing::defer_once(std::function<void()> call) {
+  deferred_.start(std::chrono::milliseconds(0), std::move(call));
+}
+
+void ExoscaleInstanceListing::cancel_fetch() {
+  if (request_ != 0) client_->cancel(request_);
+  request_ = 0;
+}
+
+void ExoscaleInstanceListing::start_fetch() {
+  request_ = client_->request("GET", "/instance", "", [this](const io::ClientResponse& response) {
+    request_ = 0;
+    if (closed()) return;
+    if (!response.is_2xx()) {
+      spdlog::debug(
+          "exoscale: cannot list the instances: {}",
+          response.transport_ok() ? "Exoscale answered " + std::to_string(response.status) : response.error);
+      finish_fetch(std::nullopt);
+      return;
+    }
+    auto listed = exo::parse_instance_list(response.body, settings_.max_instances);
+    if (!listed) {
+      // Every lookup falls back to reading its own instance.
+      spdlog::warn("exoscale: cannot list the instances: {}", listed.error().message);
+      finish_fetch(std::nullopt);
+      return;
+    }
+    Items items;
+    for (exo::Instance& instance : *listed) {
+      std::string id = instance.id;
+      items.insert_or_assign(std::move(id), std::move(instance));
+    }
+    finish_fetch(std::move(items));
+  });
+}
+
+ExoscaleProvider::ExoscaleProvider(std::unique_ptr<ExoscaleClient> client, const core::BackendConfig& backend,
+                                   ExoscaleInstanceListing* listing)
+    : client_(std::move(client)), backend_(backend), instance_id_(backend.instance_id), listing_(listing) {
+  if (listing_ != nullptr) listing_->join();
+}
 
 ExoscaleProvider::~ExoscaleProvider() {
   close();
@@ -33,6 +81,11 @@ void ExoscaleProvider::close() {
   for (ExoscaleClient::RequestId id : in_flight_) client_->cancel(id);
   in_flight_.clear();
   client_->close();
+  if (listing_ != nullptr) {
+    if (lookup_ != 0) listing_->cancel(lookup_);
+    lookup_ = 0;
+    listing_->leave();
+  }
 }
 
 std::string ExoscaleProvider::describe(const io::ClientResponse& response) {
@@ -130,27 +183,54 @@ core::CloudObservation ExoscaleProvider::to_observation(const exo::Instance& ins
   return observation;
 }
 
-void ExoscaleProvider::observe(ObserveMode /*mode*/, ObserveCallback on_done) {
+void ExoscaleProvider::observe(ObserveMode mode, ObserveCallback on_done) {
+  // A settled observation of an instance we know is served from the zone's listing; while an
+  // operation of ours is pending, the instance is read with it, as is every fast poll.
+  const bool listed = mode == ObserveMode::kSettled && listing_ != nullptr && listing_->shared() &&
+                      !operation_ && !instance_id_.empty();
+  if (!listed) {
+    observe_current(std::move(on_done));
+    return;
+  }
+  lookup_ =
+      listing_->find(instance_id_, last_action_at_,
+                     [this, on_done = std::move(on_done)](std::optional<exo::Instance> instance) mutable {
+                       lookup_ = 0;
+                       if (closed_) return;
+                       if (!instance) {
+                         observe_current(std::move(on_done));
+                         return;
+                       }
+                       last_instance_ = *instance;
+                       report(*instance, std::move(on_done));
+                     });
+}
+
+void ExoscaleProvider::observe_current(ObserveCallback on_done) {
   read_instance([this, on_done = std::move(on_done)](Result<exo::Instance> instance, bool) mutable {
     if (!instance) {
       on_done(instance.error());
       return;
     }
-    core::CloudObservation observation = to_observation(*instance);
-    if (operation_) {
-      // The instance already where the action leads: the operation has nothing more to say. (A
-      // starting instance has not arrived: a start can still fail and leave it stopped.)
-      const bool arrived = operation_->action == "start" ? observation.kind == Kind::kRunning
-                                                         : observation.kind == Kind::kStopped;
-      if (arrived) operation_.reset();
-    }
-    if (operation_ && operation_->failure.empty()) {
-      check_operation(std::move(observation), std::move(on_done));
-      return;
-    }
-    apply_failure(observation);
-    on_done(std::move(observation));
+    report(*instance, std::move(on_done));
   });
+}
+
+void ExoscaleProvider::report(const exo::Instance& instance, ObserveCallback on_done) {
+  core::CloudObservation observation = to_observation(instance);
+  if (operation_) {
+    // The instance already where the action leads: the operation has nothing more to say. (A
+    // starting instance has not arrived: a start can still fail and leave it stopped.)
+    const bool arrived = operation_->action == "start" ? observation.kind == Kind::kRunning
+                                                       : observation.kind == Kind::kStopped;
+    if (arrived) operation_.reset();
+  }
+  if (operation_ && operation_->failure.empty()) {
+    check_operation(std::move(observation), std::move(on_done));
+    return;
+  }
+  apply_failure(observation);
+  on_done(std::move(observation));
 }
 
 // Reads the pending operation of our last action, and gives up on it once it outlives the wake
@@ -251,6 +331,7 @@ void ExoscaleProvider::send_action(const std::string& name, ActionCallback on_do
   std::string body = name == "start" ? "{}" : "";
   operation_.reset();
   last_instance_.reset();
+  last_action_at_ = std::chrono::steady_clock::now();
   call("PUT", "/instance/" + core::percent_encode(instance_id_) + ":" + name, std::move(body),
        [this, name, on_done = std::move(on_done)](const io::ClientResponse& response) {
          if (response.is_2xx()) {

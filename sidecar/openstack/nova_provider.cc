@@ -24,74 +24,22 @@ io::HeaderList microversion(std::string_view version) {
 }  // namespace
 
 NovaServerListing::NovaServerListing(OpenStackSession& session, ServerListingSettings settings)
-    : session_(session), settings_(settings) {}
+    : SharedListing(settings.max_age), session_(session), settings_(settings) {}
 
 NovaServerListing::~NovaServerListing() {
   close();
 }
 
-void NovaServerListing::close() {
-  if (closed_) return;
-  closed_ = true;
+void NovaServerListing::start_fetch() {
+  fetched_.clear();
+  pages_ = 0;
+  fetch_page("limit=" + std::to_string(settings_.page_size));
+}
+
+void NovaServerListing::cancel_fetch() {
   if (page_request_ != 0) session_.cancel(page_request_);
   page_request_ = 0;
-  lookups_.clear();
-}
-
-NovaServerListing::LookupId NovaServerListing::find(std::string server_id, core::MonoTime not_before,
-                                                    LookupCallback on_done) {
-  const LookupId id = next_id_++;
-  if (closed_) return id;
-  lookups_.emplace(id, Lookup{std::move(server_id), not_before, std::move(on_done)});
-  pump();
-  return id;
-}
-
-void NovaServerListing::cancel(LookupId id) {
-  lookups_.erase(id);
-}
-
-bool NovaServerListing::usable_for(const Lookup& lookup, core::MonoTime now) const {
-  return requested_at_ && *requested_at_ >= lookup.not_before && now - *requested_at_ <= settings_.max_age;
-}
-
-void NovaServerListing::pump() {
-  const core::MonoTime now = std::chrono::steady_clock::now();
-  bool answerable = false;
-  bool fetch_needed = false;
-  for (const auto& [id, lookup] : lookups_) {
-    if (usable_for(lookup, now)) {
-      answerable = true;
-    } else if (!fetching_ || fetch_started_ < lookup.not_before) {
-      fetch_needed = true;
-    }
-  }
-  if (answerable && !answer_scheduled_) {
-    // Answered on a later iteration: the callback never runs inside find().
-    answer_scheduled_ = true;
-    session_.defer([this, alive = std::weak_ptr<int>(alive_)] {
-      if (alive.expired()) return;
-      answer_scheduled_ = false;
-      const core::MonoTime at = std::chrono::steady_clock::now();
-      std::vector<Lookup> ready;
-      std::erase_if(lookups_, [&](auto& entry) {
-        if (!usable_for(entry.second, at)) return false;
-        ready.push_back(std::move(entry.second));
-        return true;
-      });
-      answer(ready, true);
-      pump();
-    });
-  }
-  // One listing at a time; a lookup that needs a later one than the listing under way waits for
-  // it to end (finish_fetch pumps again).
-  if (fetch_needed && !fetching_) {
-    fetching_ = true;
-    fetch_started_ = now;
-    fetched_.clear();
-    pages_ = 0;
-    fetch_page("limit=" + std::to_string(settings_.page_size));
-  }
+  fetched_.clear();
 }
 
 void NovaServerListing::fetch_page(const std::string& query) {
@@ -101,18 +49,18 @@ void NovaServerListing::fetch_page(const std::string& query) {
   ++pages_;
   page_request_ = session_.request(std::move(request), [this](const io::ClientResponse& response) {
     page_request_ = 0;
-    if (closed_) return;
+    if (closed()) return;
     if (!response.is_2xx()) {
       spdlog::debug("cannot list the servers: {}", response.transport_ok()
                                                        ? "Nova answered " + std::to_string(response.status)
                                                        : response.error);
-      finish_fetch(false);
+      finish_fetch(std::nullopt);
       return;
     }
     auto page = nova::parse_server_page(response.body, settings_.max_servers);
     if (!page) {
       spdlog::warn("cannot list the servers: {}", page.error().message);
-      finish_fetch(false);
+      finish_fetch(std::nullopt);
       return;
     }
     for (nova::Server& server : page->servers) {
@@ -129,39 +77,8 @@ void NovaServerListing::fetch_page(const std::string& query) {
       // The servers past the bound are read one by one (a lookup the listing cannot answer).
       spdlog::debug("server listing stopped at {} servers on {} pages", fetched_.size(), pages_);
     }
-    finish_fetch(true);
+    finish_fetch(std::exchange(fetched_, Items{}));
   });
-}
-
-void NovaServerListing::finish_fetch(bool complete) {
-  fetching_ = false;
-  if (complete) {
-    servers_ = std::move(fetched_);
-    requested_at_ = fetch_started_;
-    ++listings_;
-  }
-  fetched_.clear();
-  // The lookups this listing was for, answered now: from the new listing, or (when it failed)
-  // with nullopt so that each reads its one server and reports that read's error.
-  std::vector<Lookup> done;
-  std::erase_if(lookups_, [&](auto& entry) {
-    if (entry.second.not_before > fetch_started_) return false;
-    done.push_back(std::move(entry.second));
-    return true;
-  });
-  answer(done, complete);
-  if (!closed_) pump();
-}
-
-void NovaServerListing::answer(const std::vector<Lookup>& lookups, bool from_held) {
-  for (const Lookup& lookup : lookups) {
-    if (closed_) return;
-    std::optional<nova::Server> server;
-    if (from_held) {
-      if (auto found = servers_.find(lookup.server_id); found != servers_.end()) server = found->second;
-    }
-    lookup.on_done(std::move(server));
-  }
 }
 
 NovaProvider::NovaProvider(OpenStackSession& session, const core::BackendConfig& backend,

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "backend/cloud_provider.h"
+#include "backend/shared_listing.h"
 #include "base/clock.h"
 #include "config/config.h"
 #include "openstack/nova.h"
@@ -39,67 +40,25 @@ struct ServerListingSettings {
   std::size_t max_servers = 10'000;  // over all pages
 };
 
-// NovaServerListing: one GET /servers/detail (every page) serves the settled observations of all
-// the backends on the session (issue 20: 1,000 sleeping backends would otherwise cost 1,000 reads
-// a minute). A lookup is answered from the last complete listing when that was requested no
-// earlier than `not_before` (the backend's last action) and is at most max_age old; otherwise a
-// listing is fetched, one at a time, and every lookup it can answer waits for it. A server the
-// listing does not show (deleted, past the bounds) or a listing that failed answers nullopt: the
-// provider then reads the one server, whose errors say exactly what is wrong.
-class NovaServerListing {
+// NovaServerListing: one GET /servers/detail (every page, within the bounds) is the shared
+// listing of the session's servers (backend/shared_listing.h says when a listing serves a lookup).
+class NovaServerListing final : public core::SharedListing<core::nova::Server> {
  public:
   NovaServerListing(OpenStackSession& session, ServerListingSettings settings);
-  ~NovaServerListing();
-  NovaServerListing(const NovaServerListing&) = delete;
-  NovaServerListing& operator=(const NovaServerListing&) = delete;
-
-  // Providers that may use the listing; it pays off only when two or more share the session.
-  void join() { ++members_; }
-  void leave() { --members_; }
-  bool shared() const { return members_ >= 2; }
-
-  using LookupId = std::uint64_t;
-  using LookupCallback = std::function<void(std::optional<core::nova::Server> server)>;
-  // The callback runs exactly once, on the loop and never inside this call, unless cancelled.
-  LookupId find(std::string server_id, core::MonoTime not_before, LookupCallback on_done);
-  void cancel(LookupId id);
-  // Cancels everything; no callback runs afterwards.
-  void close();
-  // Listings fetched completely (for tests and the status document's figures).
-  std::uint64_t listings() const { return listings_; }
+  ~NovaServerListing() override;
 
  private:
-  struct Lookup {
-    std::string server_id;
-    core::MonoTime not_before;
-    LookupCallback on_done;
-  };
-  bool usable_for(const Lookup& lookup, core::MonoTime now) const;
-  // Answers what the listing held can answer, and fetches a listing when some lookup needs one.
-  void pump();
+  void start_fetch() override;
+  void cancel_fetch() override;
+  void defer_once(std::function<void()> call) override { session_.defer(std::move(call)); }
   void fetch_page(const std::string& query);
-  void finish_fetch(bool complete);
-  void answer(const std::vector<Lookup>& lookups, bool from_held);
 
   OpenStackSession& session_;
   ServerListingSettings settings_;
-  int members_ = 0;
-  bool closed_ = false;
-  std::map<LookupId, Lookup> lookups_;
-  LookupId next_id_ = 1;
-  bool answer_scheduled_ = false;
-  // The last complete listing, and when it was requested.
-  std::map<std::string, core::nova::Server, std::less<>> servers_;
-  std::optional<core::MonoTime> requested_at_;
   // The listing being fetched.
-  bool fetching_ = false;
-  core::MonoTime fetch_started_{};
-  std::map<std::string, core::nova::Server, std::less<>> fetched_;
+  Items fetched_;
   int pages_ = 0;
   OpenStackSession::RequestId page_request_ = 0;
-  std::uint64_t listings_ = 0;
-  // Expires with this object: a deferred answer scheduled on the session checks it first.
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
 class NovaProvider final : public CloudProvider {

@@ -8,9 +8,12 @@ Python 3.11 standard library only. See README.md ("fake_exoscale").
 - Every API request must carry a valid EXO2-HMAC-SHA256 signature (credential, optional
   signed-query-args, expires, signature) that has not expired; anything else is refused with 403
   {"message": "Invalid request signature"} (or "... expired"), as python-exoscale's mocks show.
-- GET /v2/instance, GET /v2/instance/{id}, PUT /v2/instance/{id}:start (a JSON body is required),
-  :stop, :reboot, GET /v2/operation/{id}, GET /v2/zone. The same under /{zone}/v2/... for a test
-  that wants one API URL per zone.
+- GET /v2/instance (list-instances: {"instances": [...]}, every instance of the zone in one answer,
+  no pages), GET /v2/instance/{id}, PUT /v2/instance/{id}:start (a JSON body is required), :stop,
+  :reboot, GET /v2/operation/{id}, GET /v2/zone. The same under /{zone}/v2/... for a test that
+  wants one API URL per zone.
+- Every API request is logged with a sequence number and the name of its endpoint (the API's
+  operation id: list-instances, get-instance, start-instance, ...); endpoint_counts() counts them.
 - Instances move through starting/running/stopping/stopped on a clock of their own, each action
   answered with an Operation that is `pending` until the transition ends (`success`), or fails with
   a reason and a message when a fault says so.
@@ -65,6 +68,21 @@ def sign(api_key, api_secret, method, path, body=b"", query=None, expires=None):
         parts.append("signed-query-args=" + ";".join(names))
     parts += [f"expires={expires}", "signature=" + base64.b64encode(digest).decode()]
     return "EXO2-HMAC-SHA256 " + ",".join(parts)
+
+
+def endpoint_of(method, path):
+    """The API operation a request asks for, by the names of Exoscale's API v2 reference."""
+    path = re.sub(r"^/[a-z]{2}-[a-z]{2,4}-[0-9]{1,3}(?=/v2(/|$))", "", path)
+    if path == "/v2/instance":
+        return "list-instances" if method == "GET" else "other"
+    m = re.fullmatch(r"/v2/instance/[0-9a-zA-Z-]+(?::(start|stop|reboot))?", path)
+    if m:
+        return f"{m.group(1)}-instance" if m.group(1) else "get-instance"
+    if re.fullmatch(r"/v2/operation/[0-9a-zA-Z-]+", path):
+        return "get-operation"
+    if path == "/v2/zone":
+        return "list-zones"
+    return "other"
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -211,6 +229,7 @@ class FakeExoscale:
             self._operations = {}
             self._faults = []
             self._requests = []
+            self._seq = 0
             self._counts = {}
             self._start_failures = []  # [{instance_id, reason, message, times}]
             self._hangs = []  # [{action, instance_id, times}]
@@ -368,8 +387,25 @@ class FakeExoscale:
         with self._lock:
             self._requests = []
 
+    def last_seq(self):
+        """The sequence number of the last request logged (0 before any)."""
+        with self._lock:
+            return self._seq
+
+    def endpoint_counts(self, since=0):
+        """Requests after sequence number `since`, by endpoint: {"list-instances": n, ...}."""
+        with self._lock:
+            counts = {}
+            for entry in self._requests:
+                if entry["seq"] > since:
+                    counts[entry["endpoint"]] = counts.get(entry["endpoint"], 0) + 1
+            return counts
+
     def _log(self, entry):
         with self._lock:
+            self._seq += 1
+            entry["seq"] = self._seq
+            entry["endpoint"] = endpoint_of(entry["method"], entry["path"])
             self._requests.append(entry)
 
     # --- the clock of transitions ----------------------------------------------------------------
@@ -557,7 +593,8 @@ class FakeExoscale:
     def control_state(self):
         with self._lock:
             return {"instances": self.instances(), "counts": dict(self._counts),
-                    "operations": self.operations(), "requests": len(self._requests)}
+                    "operations": self.operations(), "requests": len(self._requests),
+                    "endpoint_counts": self.endpoint_counts()}
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -107,6 +107,49 @@ TEST(ExoscaleInstance, FindsTheInstanceByIdOrExactName) {
   EXPECT_FALSE(find_instance_id(R"({"servers":[]})", "gpu"));
 }
 
+TEST(ExoscaleInstanceList, ListsEveryInstanceWithTheFieldsAnObservationNeeds) {
+  // list-instances items carry id, name, state and public-ip as get-instance does (contract §5).
+  auto listed = parse_instance_list(R"({"instances":[
+    {"id":"a1","name":"gpu","state":"running","public-ip":"194.182.1.2","instance-type":{"id":"t"}},
+    {"id":"b2","name":"cpu","state":"stopped","public-ip":null,"labels":{}}]})");
+  ASSERT_TRUE(listed) << listed.error().message;
+  ASSERT_EQ(listed->size(), 2U);
+  EXPECT_EQ((*listed)[0].id, "a1");
+  EXPECT_EQ((*listed)[0].state, "running");
+  EXPECT_EQ(upstream_address((*listed)[0], 8080), "194.182.1.2:8080");
+  EXPECT_EQ((*listed)[1].name, "cpu");
+  EXPECT_EQ(observe((*listed)[1]).kind, Kind::kStopped);
+  EXPECT_EQ(upstream_address((*listed)[1], 80), "");
+}
+
+TEST(ExoscaleInstanceList, AnEmptyListIsAListOfNone) {
+  auto listed = parse_instance_list(R"({"instances":[]})");
+  ASSERT_TRUE(listed) << listed.error().message;
+  EXPECT_TRUE(listed->empty());
+}
+
+TEST(ExoscaleInstanceList, RefusesWrongTypesAndWhatIsNotAList) {
+  EXPECT_FALSE(parse_instance_list("not json"));
+  EXPECT_FALSE(parse_instance_list(R"([])"));
+  EXPECT_FALSE(parse_instance_list(R"({"servers":[]})"));
+  EXPECT_FALSE(parse_instance_list(R"({"instances":{"id":"a1","state":"running"}})"));
+  EXPECT_FALSE(parse_instance_list(R"({"instances":["a1"]})"));
+  auto numeric_state = parse_instance_list(R"({"instances":[{"id":"a1","state":3}]})");
+  ASSERT_FALSE(numeric_state);
+  EXPECT_NE(numeric_state.error().message.find("id and state"), std::string::npos);
+  EXPECT_FALSE(parse_instance_list(R"({"instances":[{"id":7,"state":"running"}]})"));
+  EXPECT_FALSE(parse_instance_list(R"({"instances":[{"id":"a1","state":"running"},{"name":"x"}]})"));
+}
+
+TEST(ExoscaleInstanceList, RefusesMoreInstancesThanTheBound) {
+  const std::string three = R"({"instances":[{"id":"a","state":"stopped"},{"id":"b","state":"stopped"},
+    {"id":"c","state":"stopped"}]})";
+  EXPECT_TRUE(parse_instance_list(three, 3));
+  auto over = parse_instance_list(three, 2);
+  ASSERT_FALSE(over);
+  EXPECT_NE(over.error().message.find("3 instances, more than 2"), std::string::npos);
+}
+
 TEST(ExoscaleOperation, ParsesPendingAndFailedOperations) {
   auto pending = parse_operation(R"({"id":"4c55","state":"pending",
     "reference":{"id":"8566","link":"/v2/instance/8566","command":"get-instance"}})");

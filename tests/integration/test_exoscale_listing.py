@@ -1,0 +1,158 @@
+"""Settled observations of several Exoscale backends share one instance listing (issue 20).
+
+Three stopped instances in one zone on the fake Exoscale API, one backend each. Once they are
+asleep, nothing is expected to change, so their observations (every 30 s at the shortest) are
+served from one GET /v2/instance (list-instances) rather than one GET /v2/instance/{id} each. An
+instance started behind Unshelver's back still shows in the listing and is adopted; a wake still
+polls its one instance fast; a failed listing falls back to the single reads; a lone backend
+keeps reading its instance. About three minutes in all (the settled period is 30 s).
+"""
+import os
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes"))
+
+from fake_exoscale import FakeExoscale  # noqa: E402
+from harness import Unshelver, free_port  # noqa: E402
+
+API_KEY = "EXO0123456789abcdef01234567"
+API_SECRET = "exo-listing-secret-Hq4W8mR2xN6cJ0"
+TIMINGS = {"start_seconds": 0.3, "stop_seconds": 0.3, "boot_seconds": 0.2, "reboot_seconds": 0.3}
+# The settled observation period with a poll interval of 0.1 s (ReconcilerSettings: at least 30 s).
+SETTLED_PERIOD = 30.0
+
+
+def fleet_config(workdir, port, api_url, guest_ports):
+    buttons = "".join(f"""
+  - id: {name}
+    label: {name}
+    provider: exoscale
+    zone: de-fra-1
+    instance_name: {name}-box
+    port: {guest_port}
+    idle_timeout_seconds: 600
+    health:
+      interval_seconds: 0.1
+      timeout_seconds: 1
+      successes_needed: 1
+""" for name, guest_port in guest_ports.items())
+    return f"""
+app:
+  title: Exoscale listing test
+  poll_interval_seconds: 0.1
+  api_retry_attempts: 2
+listen: 127.0.0.1:{port}
+state_dir: {os.path.join(workdir, "state")}
+log_level: debug
+exoscale:
+  api_url: {api_url}
+  api_timeout_seconds: 2
+  api_key: {API_KEY}
+  api_secret: {API_SECRET}
+buttons:{buttons}
+"""
+
+
+class SharedInstanceListing(unittest.TestCase):
+    def setUp(self):
+        self.workdir = tempfile.mkdtemp(prefix="unshelver-exo-listing-")
+        self.fake = FakeExoscale({"api_key": API_KEY, "api_secret": API_SECRET, "timings": TIMINGS}).start()
+        self.addCleanup(self.fake.stop)
+        self.unshelver = None
+
+    def add_instances(self, names):
+        self.guest_ports = {name: free_port() for name in names}
+        return {name: self.fake.add_instance(f"{name}-box", state="stopped", public_ip="127.0.0.1",
+                                             zone="de-fra-1", serve_http_port=self.guest_ports[name])
+                for name in names}
+
+    def start(self, names):
+        port = free_port()
+        text = fleet_config(self.workdir, port, self.fake.api_url, self.guest_ports)
+        self.unshelver = Unshelver(text, workdir=self.workdir, port=port)
+        self.unshelver.start()
+        self.addCleanup(self.stop)
+        for name in names:
+            self.unshelver.wait_for_state("asleep", 15, name=name)
+        return self.unshelver
+
+    def stop(self):
+        if self.unshelver.process and self.unshelver.process.poll() is None:
+            self.unshelver.stop()
+        self.assertNotIn(API_SECRET, self.unshelver.output())
+
+    def reads_of(self, instance_id, since):
+        return [e for e in self.fake.requests(method="GET", path_regex=f"/v2/instance/{instance_id}$")
+                if e["seq"] > since]
+
+    def listings(self, since):
+        return [e for e in self.fake.requests(method="GET", path_regex=r"/v2/instance$") if e["seq"] > since]
+
+    def test_settled_backends_share_one_listing_and_outside_changes_are_seen(self):
+        names = ["alpha", "beta", "gamma"]
+        ids = self.add_instances(names)
+        self.fake.add_instance("stranger-box", state="running", zone="de-fra-1")  # not ours: listed, never read
+        u = self.start(names)
+        settled = self.fake.last_seq()
+
+        # Someone starts alpha's instance in the portal: the next settled observation (from a
+        # listing) shows it running, and Unshelver adopts it.
+        self.fake.set_instance_state(ids["alpha"], "running")
+        u.wait_for_state("ready", SETTLED_PERIOD * 2 + 15, name="alpha")
+        self.assertEqual(u.backend("alpha")["awake_reason"], "cloud")
+
+        # By now every backend made at least one settled observation: beta and gamma were
+        # served from listings only, never by reading their own instances.
+        u.wait_until(lambda: len(self.listings(settled)) >= 1, 15, "a listing")
+        time.sleep(1.0)
+        for name in ("beta", "gamma"):
+            self.assertEqual(self.reads_of(ids[name], settled), [], name)
+            self.assertEqual(u.backend(name)["state"], "asleep")
+            self.assertEqual(u.backend(name)["error"], "")
+            self.assertEqual(u.backend(name)["observe_error"], "")
+        counts = self.fake.endpoint_counts(settled)
+        self.assertGreaterEqual(counts.get("list-instances", 0), 1, counts)
+        # One listing serves several observations: far fewer calls than backends times
+        # observations would cost; the listings are bounded by their reuse age.
+        self.assertLessEqual(counts.get("list-instances", 0), 4, counts)
+        self.assertEqual(self.fake.requests(status=403), [])
+
+        # A wake polls its one instance fast, whatever the listing holds.
+        before_wake = self.fake.last_seq()
+        code, _, _ = u.wake("beta")
+        self.assertEqual(code, 202)
+        woken_at = time.time()
+        u.wait_for_state("ready", 20, name="beta")
+        self.assertEqual(self.fake.action_counts(ids["beta"])["start"], 1)
+        reads = u.wait_until(lambda: self.reads_of(ids["beta"], before_wake), 10, "a read of beta's instance")
+        self.assertLess(reads[0]["time"] - woken_at, 5.0)
+
+    def test_a_failed_listing_falls_back_to_reading_each_instance(self):
+        names = ["alpha", "beta"]
+        ids = self.add_instances(names)
+        # Every listing fails (after the client's retries); the names were resolved before.
+        u = self.start(names)
+        self.fake.add_fault(method="GET", path_regex=r"/v2/instance$", status=503, times=None)
+        settled = self.fake.last_seq()
+        self.fake.set_instance_state(ids["beta"], "running")
+        u.wait_for_state("ready", SETTLED_PERIOD * 2 + 15, name="beta")
+        self.assertGreaterEqual(len(self.listings(settled)), 1)
+        u.wait_until(lambda: self.reads_of(ids["alpha"], settled), 15, "a read of alpha's instance")
+        self.assertEqual(u.backend("alpha")["state"], "asleep")
+        self.assertEqual(u.backend("alpha")["observe_error"], "")
+
+    def test_a_lone_backend_reads_its_instance(self):
+        ids = self.add_instances(["solo"])
+        u = self.start(["solo"])
+        settled = self.fake.last_seq()
+        time.sleep(SETTLED_PERIOD + 5)
+        self.assertEqual(self.listings(settled), [])
+        self.assertGreaterEqual(len(self.reads_of(ids["solo"], settled)), 1)
+        self.assertEqual(u.backend("solo")["state"], "asleep")
+
+
+if __name__ == "__main__":
+    unittest.main()

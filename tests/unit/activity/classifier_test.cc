@@ -133,17 +133,24 @@ TEST_F(ActivityClassifierTest, PreScanSettlesOtherHostsWithoutValidating) {
   }
 }
 
-TEST_F(ActivityClassifierTest, PreScanFindsOnlyTheRequestsOwnHost) {
-  // "host" elsewhere is never taken for request.host: a capitalised Host header naming a target,
-  // a host key nested in a value before the request, a target's host in the URI or user agent.
+TEST_F(ActivityClassifierTest, PreScanLooksAtEveryHostKey) {
+  // Only the bytes `"host":` count: a capitalised Host header naming a target, a target's host
+  // in the URI or user agent, or a string "host" that is no key do not stop the pre-scan.
   LineSpec spec;
   spec.host = R"("www.example.org")";
-  spec.request_headers = R"({"Host":["chat.localhost"],"User-Agent":["chat.localhost host"]})";
+  spec.request_headers = R"({"Host":["chat.localhost"],"User-Agent":["chat.localhost host","host"]})";
   spec.uri = R"("/chat.localhost/host?host=chat.localhost")";
   EXPECT_EQ(outcome(spec), LineOutcome::kOtherHost);
+  // A host key anywhere else that names a target leaves the line to the parsers, which find
+  // request.host another's; several keys that all name other hosts settle it.
   std::string nested = spec.text();
   nested.insert(1, R"("extra":{"host":"chat.localhost","request":{"host":"chat.localhost"}},)");
-  EXPECT_EQ(classify(nested).outcome, LineOutcome::kOtherHost);
+  EXPECT_FALSE(classifier_.other_host(nested));
+  EXPECT_EQ(classify(nested).outcome, LineOutcome::kOtherTraffic);
+  std::string others = spec.text();
+  others.insert(1, R"("extra":{"host":"a.example","tls":{"host":7}},)");
+  EXPECT_TRUE(classifier_.other_host(others));
+  EXPECT_EQ(classify(others).outcome, LineOutcome::kOtherHost);
   // Keys before the host inside the request, of every kind of value, are skipped exactly.
   std::string odd = LineSpec{}.text();
   odd.replace(odd.find(R"("host":"chat.localhost:18080")"),
@@ -154,8 +161,8 @@ TEST_F(ActivityClassifierTest, PreScanFindsOnlyTheRequestsOwnHost) {
 }
 
 TEST_F(ActivityClassifierTest, PreScanIsUnsureOfRepeatedKeysEscapesAndOddForms) {
-  // The last duplicate wins in the reference: a second "host" or "request" anywhere after the
-  // first leaves the line to the full parse, which here finds a target's line.
+  // The last duplicate wins in the reference: a second "host" or "request" naming a target
+  // anywhere leaves the line to the full parse, which here finds a target's line.
   std::string second_host = LineSpec{}.text();
   second_host.replace(second_host.find(R"("host":"chat.localhost:18080")"),
                       std::string_view(R"("host":"chat.localhost:18080")").size(),
@@ -168,24 +175,36 @@ TEST_F(ActivityClassifierTest, PreScanIsUnsureOfRepeatedKeysEscapesAndOddForms) 
   second_request.insert(second_request.size() - 1, R"(,"request":{"host":"chat.localhost"})");
   EXPECT_FALSE(classifier_.other_host(second_request));
   EXPECT_EQ(classify(second_request).outcome, LineOutcome::kActivity);
-  // An escape anywhere (it could spell "host"), whitespace, or a host that is not a string.
+  // An escape anywhere (it could spell "host"), whitespace around a host key, or no host key
+  // with a string value.
   std::string escaped = other.text();
   escaped.insert(escaped.size() - 1, R"(,"requ\u0065st":{"hos\u0074":"chat.localhost"})");
   EXPECT_FALSE(classifier_.other_host(escaped));
   EXPECT_EQ(classify(escaped).outcome, LineOutcome::kActivity);
+  for (std::string_view spaced_key : {R"("host" :)", R"("host": )"}) {
+    std::string spaced = other.text();
+    spaced.replace(spaced.find(R"("host":)"), 7, spaced_key);
+    EXPECT_FALSE(classifier_.other_host(spaced)) << spaced;
+    EXPECT_EQ(classify(spaced).outcome, LineOutcome::kOtherTraffic) << spaced;
+  }
+  // Whitespace elsewhere does not hide a host key.
   std::string spaced = other.text();
   spaced.insert(1, " ");
-  EXPECT_FALSE(classifier_.other_host(spaced));
-  EXPECT_EQ(classify(spaced).outcome, LineOutcome::kOtherTraffic);
+  EXPECT_TRUE(classifier_.other_host(spaced));
+  EXPECT_EQ(classify(spaced).outcome, LineOutcome::kOtherHost);
+  std::string no_host = other.text();
+  no_host.replace(no_host.find(R"("host":)"), 7, R"("hostname":)");
+  EXPECT_FALSE(classifier_.other_host(no_host));
+  EXPECT_EQ(classify(no_host).outcome, LineOutcome::kMissingField);
   other.host = R"(["www.example.org"])";
   EXPECT_FALSE(classifier_.other_host(other.text()));
   EXPECT_EQ(outcome(other), LineOutcome::kWrongType);
 }
 
-// The walk settles other hosts' lines when it reaches their host (issue 20: a line of ours is
-// walked once, not pre-scanned and then walked). Where it gives up before the host, on forms the
-// pre-scan accepts, the pre-scan still settles the line: classify() and other_host() always agree.
-TEST_F(ActivityClassifierTest, PreScanStillSettlesLinesTheWalkGivesUpOnBeforeTheHost) {
+// The pre-scan runs before the walk and needs no structure (issue 20: other hosts' lines are not
+// walked at all), so lines the walk would give up on before their host are settled as well:
+// classify() and other_host() always agree.
+TEST_F(ActivityClassifierTest, PreScanSettlesLinesTheWalkWouldGiveUpOn) {
   auto with_host = [](std::string host) {
     LineSpec spec;
     spec.host = std::move(host);

@@ -36,6 +36,7 @@
 #include <cstddef>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <span>
@@ -161,9 +162,9 @@ LineResult bad_line(LineOutcome outcome, std::string_view reason) {
 
 // The fast path's parser: a strict walk over compact JSON whose strings hold no escapes (the
 // caller checked the bytes). Without escapes every '"' in the line delimits a string, in order,
-// so the walk takes strings from a cursor over the quote bitmap instead of scanning them: a
-// string is expected exactly where the next quote is. Every function returns false when the line
-// is not of that simple kind; the caller then asks the reference parser, so false never means
+// so the walk takes strings from the list of quote positions instead of scanning them: a string
+// is expected exactly where the next quote is, and ends at the one after. Every function returns false when
+// the line is not of that simple kind; the caller then asks the reference parser, so false never means
 // "malformed".
 //
 // Speed: the Cursor is a small value that the compiler keeps in registers. The walk over the
@@ -175,15 +176,13 @@ LineResult bad_line(LineOutcome outcome, std::string_view reason) {
 #define UNSHELVER_INLINE [[gnu::always_inline]] inline
 
 struct Cursor {
-  static constexpr std::size_t kNoQuote = static_cast<std::size_t>(-1);
+  // The list of quote positions ends with two of these (see flatten_quotes()).
+  static constexpr std::uint32_t kNoQuote = std::numeric_limits<std::uint32_t>::max();
 
   const char* text;
   std::size_t size;
   std::size_t pos;
-  const std::uint64_t* words;
-  std::size_t word_count;
-  std::size_t word_index;
-  std::uint64_t bits;
+  const std::uint32_t* quote;  // the next '"' not yet taken
 
   UNSHELVER_INLINE bool consume(char c) {
     if (pos < size && text[pos] == c) {
@@ -195,35 +194,16 @@ struct Cursor {
 
   UNSHELVER_INLINE char peek() const { return pos < size ? text[pos] : '\0'; }
 
-  // The position of the next '"' not yet taken, or kNoQuote. Moving to the next word happens at
-  // data-dependent places, so it is done without a branch (a conditional move); only a word with
-  // no quote at all (inside a string longer than 64 bytes) takes the loop. `words` has two zero
-  // words after the last one, so reading words[word_index + 1] is always allowed (word_index
-  // never passes word_count).
-  UNSHELVER_INLINE std::size_t take_quote() {
-    bool empty = bits == 0;
-    std::uint64_t next = words[word_index + 1];
-    word_index += empty;
-    bits = empty ? next : bits;
-    if (bits == 0) [[unlikely]] {
-      do {
-        if (++word_index >= word_count) return kNoQuote;
-        bits = words[word_index];
-      } while (bits == 0);
-    }
-    std::size_t quote = word_index * 64 + static_cast<std::size_t>(std::countr_zero(bits));
-    bits &= bits - 1;
-    return quote;
-  }
-
   // The walk never steps over a '"' except through here, so the next quote is at pos exactly
-  // when the text there is a string.
+  // when the text there is a string. A quote at pos is a real one (pos < size), so quote[1] is
+  // at most the first of the two end marks.
   UNSHELVER_INLINE bool string(std::string_view& out) {
-    if (take_quote() != pos) return false;
-    std::size_t end = take_quote();
+    if (quote[0] != pos) return false;
+    const std::uint32_t end = quote[1];
     if (end == kNoQuote) return false;
     out = std::string_view(text + pos + 1, end - pos - 1);
-    pos = end + 1;
+    pos = std::size_t{end} + 1;
+    quote += 2;
     return true;
   }
 
@@ -365,9 +345,9 @@ class LineWalker {
  public:
   // `user_agents` and `labels` receive the values; they outlive the walker, so that nothing is
   // initialised per line.
-  LineWalker(std::string_view line, const std::uint64_t* quotes, LineFacts& facts, Values& user_agents,
+  LineWalker(std::string_view line, const std::uint32_t* quotes, LineFacts& facts, Values& user_agents,
              Values& labels)
-      : cursor_{line.data(), line.size(), 0, quotes, (line.size() + 63) / 64, 0, quotes[0]},
+      : cursor_{line.data(), line.size(), 0, quotes},
         facts_(facts),
         user_agents_(user_agents),
         labels_(labels) {}
@@ -616,6 +596,24 @@ std::uint64_t quote_then_h(const std::uint64_t* quotes, const std::uint64_t* let
   return ((quotes[w] << 1) | (w > 0 ? quotes[w - 1] >> 63 : 0)) & letters[w];
 }
 
+// The positions of the set bits of `words` (one word per 64 bytes of a `size`-byte line), in
+// order, into `out`, followed by two Cursor::kNoQuote; false for a line too long for 32-bit
+// positions. A line has at most as many quotes as bytes.
+bool flatten_quotes(const std::uint64_t* words, std::size_t size, std::vector<std::uint32_t>& out) {
+  if (size >= std::size_t{Cursor::kNoQuote} - 64) return false;
+  if (out.size() < size + 2) out.resize(size + 2);
+  std::uint32_t* positions = out.data();
+  const std::size_t word_count = (size + 63) / 64;
+  for (std::size_t w = 0; w < word_count; ++w) {
+    const auto base = static_cast<std::uint32_t>(w * 64);
+    for (std::uint64_t bits = words[w]; bits != 0; bits &= bits - 1) {
+      *positions++ = base + static_cast<std::uint32_t>(std::countr_zero(bits));
+    }
+  }
+  positions[0] = positions[1] = Cursor::kNoQuote;
+  return true;
+}
+
 // Lower-case host names, found by a std::string_view without a copy.
 struct HostHash {
   using is_transparent = void;
@@ -659,6 +657,7 @@ struct ActivityClassifier::Impl {
   // const pre-scan.
   mutable std::vector<std::uint64_t> quotes;   // grows to the longest line seen, never shrinks
   mutable std::vector<std::uint64_t> letters;  // the same size: where an 'h' is
+  std::vector<std::uint32_t> quote_positions;  // the walk's list of the quotes
   Values user_agent_values;
   Values label_values;
 
@@ -829,7 +828,6 @@ struct ActivityClassifier::Impl {
   bool index(std::string_view line) const {
     std::size_t words = (line.size() + 63) / 64;
     if (quotes.size() < words + 2) quotes.resize(words + 2);
-    quotes[words] = quotes[words + 1] = 0;  // see Cursor::take_quote()
     if (letters.size() < words + 2) letters.resize(words + 2);
     return index_quotes(line, quotes.data(), letters.data());
   }
@@ -874,7 +872,8 @@ struct ActivityClassifier::Impl {
   // reference decides.
   bool classify_fast(std::string_view line, LineResult& result) {
     LineFacts facts;
-    LineWalker walker(line, quotes.data(), facts, user_agent_values, label_values);
+    if (!flatten_quotes(quotes.data(), line.size(), quote_positions)) return false;
+    LineWalker walker(line, quote_positions.data(), facts, user_agent_values, label_values);
     if (!walker.walk()) return false;
     int backend = match_backend(facts);
     // Numbers are converted only when they are reported: from_chars is a good part of the cost.

@@ -615,6 +615,74 @@ TEST_F(ActivityClassifierTest, PreScanNeverSettlesATargetsLineUnderMutation) {
   EXPECT_LT(settled, 19000);
 }
 
+// The quote index works in 64-byte words (16 and 32 bytes inside); the pre-scan looks at a quote
+// and the byte after it, possibly in the next word; the walk reads quote positions listed word by
+// word. Each piece below is placed at every offset from 7 to 140 (a top-level key before it grows
+// byte by byte), in every scan variant: host keys of ours and of another host, an escaped quote,
+// an escaped backslash before an escaped quote, a control character, non-ASCII, a stray quote.
+TEST_F(ActivityClassifierTest, EveryPieceAgreesAtEveryBlockEdge) {
+  struct Piece {
+    std::string_view before;
+    std::string_view piece;
+    std::string_view after;
+    LineOutcome expected;
+  };
+  constexpr std::string_view kRequest = R"("ts":1,"request":{)";
+  constexpr std::string_view kUri = R"("ts":1,"request":{"host":"CHAT.localhost:8080","uri":"/a)";
+  constexpr std::string_view kResp = R"(},"resp_headers":{"X-Served-By":["gpu"]}})";
+  constexpr std::string_view kUriEnd = R"(b"},"resp_headers":{"X-Served-By":["gpu"]}})";
+  const Piece pieces[] = {
+      {kRequest, R"("host":"chat.localhost")", kResp, LineOutcome::kActivity},
+      {kRequest, R"("host":"www.example.org")", kResp, LineOutcome::kOtherHost},
+      {kUri, R"(\")", kUriEnd, LineOutcome::kActivity},
+      {kUri, R"(\\\")", kUriEnd, LineOutcome::kActivity},
+      {kUri, "\x01", kUriEnd, LineOutcome::kMalformedJson},
+      {kUri, "\xc3\xa9", kUriEnd, LineOutcome::kActivity},
+      {kUri, "\"", kUriEnd, LineOutcome::kMalformedJson},
+  };
+  for (const std::string& variant : ActivityClassifier::scan_variants()) {
+    ASSERT_TRUE(classifier_.use_scan_variant(variant));
+    for (const Piece& piece : pieces) {
+      for (std::size_t pad = 0; pad <= 134; ++pad) {
+        const std::string line = R"({"p":")" + std::string(pad, 'h') + R"(",)" + std::string(piece.before) +
+                                 std::string(piece.piece) + std::string(piece.after);
+        ASSERT_EQ(line.compare(pad + 8 + piece.before.size(), piece.piece.size(), piece.piece), 0) << line;
+        EXPECT_EQ(classify(line).outcome, piece.expected) << variant << ": " << line;
+      }
+    }
+  }
+}
+
+// A line shorter than a block, one of exactly 64 bytes, one whose words are full of quotes (more
+// than the walk lists per word without a loop), and one of the follower's longest (64 KiB).
+TEST_F(ActivityClassifierTest, ShortFullAndLongLinesTakeTheFastPath) {
+  const std::string shortest = R"({"ts":1,"request":{"host":"chat.localhost"},"resp_headers":{}})";
+  ASSERT_LT(shortest.size(), 64u);
+  std::string one_block = shortest;
+  one_block.insert(one_block.find(','), "." + std::string(64 - shortest.size() - 1, '0'));  // ts 1.000
+  ASSERT_EQ(one_block.size(), 64u);
+  std::string quotes = R"({"ts":1,"request":{"host":"chat.localhost","headers":{"A":[)";
+  for (int i = 0; i < 200; ++i) quotes += i == 0 ? R"("")" : R"(,"")";
+  quotes += R"(]}},"resp_headers":{"X-Served-By":["","gpu",""]}})";
+  LineSpec spec;
+  spec.request_headers = R"({"User-Agent":[")" + std::string(60000, 'a') + R"("]})";
+  const std::string longest = spec.text();
+  ASSERT_LT(longest.size(), std::size_t{64} * 1024);
+  for (const std::string& variant : ActivityClassifier::scan_variants()) {
+    ASSERT_TRUE(classifier_.use_scan_variant(variant));
+    const std::uint64_t fast_before = classifier_.counters().fast_path;
+    EXPECT_EQ(classify(shortest).outcome, LineOutcome::kOtherTraffic) << variant;
+    EXPECT_EQ(classify(one_block).outcome, LineOutcome::kOtherTraffic) << variant;
+    EXPECT_EQ(classify(quotes).outcome, LineOutcome::kActivity) << variant;
+    EXPECT_EQ(classify(longest).outcome, LineOutcome::kActivity) << variant;
+    EXPECT_EQ(classifier_.counters().fast_path, fast_before + 4) << variant;
+    // Cut anywhere near the end, the long line is malformed, not a fast-path decision.
+    for (std::size_t cut : {std::size_t{1}, std::size_t{2}, std::size_t{9}, std::size_t{64}}) {
+      EXPECT_NE(classify(longest.substr(0, longest.size() - cut)).outcome, LineOutcome::kActivity) << cut;
+    }
+  }
+}
+
 TEST_F(ActivityClassifierTest, ValidJsonInUnusualFormsStillCounts) {
   // Whitespace, escapes and valid UTF-8 take the full parse but mean the same thing.
   std::string spaced = R"( { "ts" : 1700000000.5 , "request" : { "host" : "chat.localhost" } ,

@@ -646,6 +646,10 @@ struct ActivityClassifier::Impl {
   // The distinct first characters of user_agents, when all are ASCII letters (else empty): the
   // SIMD search looks for them sixteen bytes at a time.
   std::string agent_first_letter_list;
+  // The distinct first two characters of user_agents, when every entry starts with two ASCII
+  // letters (else empty): pairs are rarer in a user agent than single letters, so far fewer places
+  // are compared in full.
+  std::vector<std::array<char, 2>> agent_first_pairs;
   std::vector<std::regex> user_agent_patterns;
   std::vector<std::string> exact_paths;
   std::vector<std::string> path_prefixes;
@@ -681,6 +685,17 @@ struct ActivityClassifier::Impl {
     const auto first_letters =
         static_cast<std::size_t>(std::count(agent_first_letters.begin(), agent_first_letters.end(), true));
     if (first_letters != agent_first_letter_list.size()) agent_first_letter_list.clear();
+    const auto is_lower_letter = [](char c) { return c >= 'a' && c <= 'z'; };
+    for (const auto& agent : user_agents) {
+      if (agent.size() < 2 || !is_lower_letter(agent[0]) || !is_lower_letter(agent[1])) {
+        agent_first_pairs.clear();
+        break;
+      }
+      const std::array<char, 2> pair{agent[0], agent[1]};
+      if (std::find(agent_first_pairs.begin(), agent_first_pairs.end(), pair) == agent_first_pairs.end()) {
+        agent_first_pairs.push_back(pair);
+      }
+    }
     for (const auto& pattern : rules.user_agent_patterns) {
       // The config parser compiled these already; a bad one throws here, at startup.
       user_agent_patterns.emplace_back(pattern,
@@ -711,6 +726,33 @@ struct ActivityClassifier::Impl {
   // its first letter appears.
   bool agent_named(std::string_view agent) const {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (!agent_first_pairs.empty()) {
+      // Sixteen places at a time: the byte there and the byte after, each with the case bit set,
+      // compared with the pairs. The last blocks are read from a copy padded with zeros, so that
+      // the load of the bytes after never reads past the agent.
+      const __m128i case_bit = _mm_set1_epi8(0x20);
+      for (std::size_t at = 0; at < agent.size(); at += 16) {
+        alignas(16) char padded[32] = {};
+        const char* block = agent.data() + at;
+        if (agent.size() - at < 17) {
+          std::memcpy(padded, block, agent.size() - at);
+          block = padded;
+        }
+        const __m128i here = _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block)), case_bit);
+        const __m128i next =
+            _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 1)), case_bit);
+        __m128i hits = _mm_setzero_si128();
+        for (const auto& pair : agent_first_pairs) {
+          hits = _mm_or_si128(hits, _mm_and_si128(_mm_cmpeq_epi8(here, _mm_set1_epi8(pair[0])),
+                                                  _mm_cmpeq_epi8(next, _mm_set1_epi8(pair[1]))));
+        }
+        for (auto mask = static_cast<unsigned>(_mm_movemask_epi8(hits)); mask != 0; mask &= mask - 1) {
+          const std::size_t i = at + static_cast<std::size_t>(std::countr_zero(mask));
+          if (i < agent.size() && agent_named_at(agent, i, ascii_lower(agent[i]))) return true;
+        }
+      }
+      return false;
+    }
     if (!agent_first_letter_list.empty()) {
       // Sixteen bytes at a time (SSE2, which every x86-64 has): a byte with the case bit set
       // equals a lower-case letter exactly when the byte is that letter in either case. The last,

@@ -21,7 +21,7 @@
 // the bytes `"host":` occur and, when each of them holds a string that is nobody's host, the line
 // is "other_host" without being validated (a product decision: such lines need no more). The
 // reference can attribute a line to a target only when its request.host is a target's, and in a
-// line without escapes that key is those very bytes; so a line where no such place names a
+// line without \u escapes that key is those very bytes; so a line where no such place names a
 // target is none of ours, whatever its structure, and the fuzz target checks exactly that. It
 // costs a few compares per line instead of a walk up to the host (issue 20).
 //
@@ -474,8 +474,8 @@ class LineWalker {
 #undef UNSHELVER_INLINE
 
 // The quote index: one pass over the line that returns false if it holds a backslash, a control
-// character or a non-ASCII byte (the fast path handles none of those), and otherwise sets one bit
-// per '"' in `words` (one word per 64 bytes; `words` must have room for them), and one bit per
+// character or a non-ASCII byte (the walk handles none of those), and in either case sets one
+// bit per '"' in `words` (one word per 64 bytes; `words` must have room for them), and one bit per
 // 'h' in `letters` (where a string "host" may begin, for the pre-scan).
 using IndexQuotes = bool (*)(std::string_view line, std::uint64_t* words, std::uint64_t* letters);
 
@@ -874,32 +874,45 @@ struct ActivityClassifier::Impl {
     return index_quotes(line, quotes.data(), letters.data());
   }
 
-  // The pre-scan, on a line index() accepted: true when every `"host":` in the line is followed
-  // by a string that is none of the targets' hosts, and there is at least one. In a line without
-  // escapes every '"' delimits a string, so the bytes `"host"` are the string "host" wherever they
-  // occur in valid JSON; followed by ':' they are a key, request.host among them. A key followed
-  // by a value of another type cannot be a target's host (the reference calls it wrong_type at
-  // most) and is passed over; whitespace after the key or its colon leaves the line to the parsers.
+  // Whether the pre-scan may look at a line that index() has indexed, `clean` being its answer.
+  // Only a \u escape can spell the key "host" other than as the bytes `"host"` (RFC 8259 §7);
+  // other escapes, control characters and non-ASCII bytes do not matter to it. Lines with those
+  // are rare, so they are searched for "\u" only when the index found them.
+  static bool pre_scan_applies(std::string_view line, bool clean) {
+    return clean || line.find("\\u") == std::string_view::npos;
+  }
+
+  // The pre-scan, on a line index() has indexed and pre_scan_applies() to: true when every
+  // `"host":` in the line is followed by a string that is none of the targets' hosts, and there is
+  // at least one. The reference attributes a line to a target only when it is valid JSON whose
+  // request.host is a target's; without \u escapes, that key is the bytes `"host"`, followed by
+  // ':' and the value. So every occurrence of those bytes is looked at (some may lie inside a
+  // string, after an escaped quote: looking at them too is only more careful). A value of another
+  // type cannot be a target's host (the reference calls it wrong_type at most) and is passed over;
+  // whitespace after the key or its colon, or a backslash in the value, leaves the line to the
+  // parsers.
   bool other_host_indexed(std::string_view line) const {
+    const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
     const std::size_t word_count = (line.size() + 63) / 64;
     bool named = false;
     for (std::size_t w = 0; w < word_count; ++w) {
       for (std::uint64_t candidates = quote_then_h(quotes.data(), letters.data(), w); candidates != 0;
            candidates &= candidates - 1) {
         const std::size_t at = w * 64 + static_cast<std::size_t>(std::countr_zero(candidates)) - 1;
-        // Seven bytes compared in two word loads: `"host":`, else `"host" ` (a string "host"
-        // followed by a space may still be a key: unsure), else a string that is no key "host".
+        // Seven bytes compared in two word loads: `"host":`, else `"host"` and whitespace (a key
+        // still: unsure), else a string that is no key "host".
         const std::string_view here = line.substr(at, 7);
         if (!is(here, R"("host":)")) {
-          if (is(here, R"("host" )")) return false;
+          if (here.size() == 7 && here.starts_with(R"("host")") && is_space(here[6])) return false;
           continue;
         }
         const std::size_t value = at + 7;
-        if (value == line.size() || line[value] == ' ') return false;
+        if (value == line.size() || is_space(line[value])) return false;
         if (line[value] != '"') continue;
         const std::size_t end = line.find('"', value + 1);
         if (end == std::string_view::npos) return false;
-        if (target_host(line.substr(value + 1, end - value - 1))) return false;
+        const std::string_view host = line.substr(value + 1, end - value - 1);
+        if (host.find('\\') != std::string_view::npos || target_host(host)) return false;
         named = true;
       }
     }
@@ -907,7 +920,7 @@ struct ActivityClassifier::Impl {
   }
 
   bool other_host(std::string_view line) const {
-    return index(line) && other_host_indexed(line);
+    return pre_scan_applies(line, index(line)) && other_host_indexed(line);
   }
 
   // The fast walk, on a line index() accepted and the pre-scan did not settle. False: the
@@ -1016,9 +1029,10 @@ ActivityClassifier& ActivityClassifier::operator=(ActivityClassifier&&) noexcept
 LineResult ActivityClassifier::classify(std::string_view line) {
   LineResult result;
   try {
-    // One index serves both fast paths; a line it refuses goes straight to the reference.
+    // One index serves both fast paths; a line it refuses may still be settled by the pre-scan,
+    // and otherwise goes straight to the reference.
     const bool indexed = impl_->index(line);
-    if (indexed && impl_->other_host_indexed(line)) {
+    if (Impl::pre_scan_applies(line, indexed) && impl_->other_host_indexed(line)) {
       result.outcome = LineOutcome::kOtherHost;
       ++counters_.prescan;
     } else if (indexed && impl_->classify_fast(line, result)) {

@@ -723,13 +723,15 @@ struct ActivityClassifier::Impl {
   }
 
   // Whether the agent holds an entry of user_agents, any case. An entry is compared only where
-  // its first letter appears.
+  // its first letter (or first two) appears.
   bool agent_named(std::string_view agent) const {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (!agent_first_pairs.empty()) {
-      // Sixteen places at a time: the byte there and the byte after, each with the case bit set,
-      // compared with the pairs. The last blocks are read from a copy padded with zeros, so that
-      // the load of the bytes after never reads past the agent.
+    if (!agent_first_pairs.empty() || !agent_first_letter_list.empty()) {
+      // Sixteen places at a time (SSE2, which every x86-64 has): a byte with the case bit set
+      // equals a lower-case letter exactly when the byte is that letter in either case. With
+      // pairs, the byte there and the byte after are compared at once; else the first letters.
+      // The last blocks are read from a copy padded with zeros, which match no letter, so that
+      // no load (that of the bytes after included) reads past the agent.
       const __m128i case_bit = _mm_set1_epi8(0x20);
       for (std::size_t at = 0; at < agent.size(); at += 16) {
         alignas(16) char padded[32] = {};
@@ -739,37 +741,18 @@ struct ActivityClassifier::Impl {
           block = padded;
         }
         const __m128i here = _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block)), case_bit);
-        const __m128i next =
-            _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 1)), case_bit);
         __m128i hits = _mm_setzero_si128();
-        for (const auto& pair : agent_first_pairs) {
-          hits = _mm_or_si128(hits, _mm_and_si128(_mm_cmpeq_epi8(here, _mm_set1_epi8(pair[0])),
-                                                  _mm_cmpeq_epi8(next, _mm_set1_epi8(pair[1]))));
-        }
-        for (auto mask = static_cast<unsigned>(_mm_movemask_epi8(hits)); mask != 0; mask &= mask - 1) {
-          const std::size_t i = at + static_cast<std::size_t>(std::countr_zero(mask));
-          if (i < agent.size() && agent_named_at(agent, i, ascii_lower(agent[i]))) return true;
-        }
-      }
-      return false;
-    }
-    if (!agent_first_letter_list.empty()) {
-      // Sixteen bytes at a time (SSE2, which every x86-64 has): a byte with the case bit set
-      // equals a lower-case letter exactly when the byte is that letter in either case. The last,
-      // partial block is read from a copy padded with zeros, which match no letter.
-      const __m128i case_bit = _mm_set1_epi8(0x20);
-      for (std::size_t at = 0; at < agent.size(); at += 16) {
-        alignas(16) char padded[16] = {};
-        const char* block = agent.data() + at;
-        if (agent.size() - at < 16) {
-          std::memcpy(padded, block, agent.size() - at);
-          block = padded;
-        }
-        const __m128i folded =
-            _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block)), case_bit);
-        __m128i hits = _mm_setzero_si128();
-        for (char letter : agent_first_letter_list) {
-          hits = _mm_or_si128(hits, _mm_cmpeq_epi8(folded, _mm_set1_epi8(letter)));
+        if (!agent_first_pairs.empty()) {
+          const __m128i next =
+              _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 1)), case_bit);
+          for (const auto& pair : agent_first_pairs) {
+            hits = _mm_or_si128(hits, _mm_and_si128(_mm_cmpeq_epi8(here, _mm_set1_epi8(pair[0])),
+                                                    _mm_cmpeq_epi8(next, _mm_set1_epi8(pair[1]))));
+          }
+        } else {
+          for (char letter : agent_first_letter_list) {
+            hits = _mm_or_si128(hits, _mm_cmpeq_epi8(here, _mm_set1_epi8(letter)));
+          }
         }
         for (auto mask = static_cast<unsigned>(_mm_movemask_epi8(hits)); mask != 0; mask &= mask - 1) {
           const std::size_t i = at + static_cast<std::size_t>(std::countr_zero(mask));

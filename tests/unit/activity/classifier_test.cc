@@ -441,6 +441,25 @@ TEST_F(ActivityClassifierTest, MonitorNamesAreFoundAtEveryOffsetOfTheAgent) {
   }
 }
 
+// Names that do not start with two ASCII letters are searched by their first letter alone (the
+// default names by their first two): both at every offset around the 16-byte blocks.
+TEST(ActivityClassifier, MonitorNamesWithoutTwoLeadingLettersAreFoundToo) {
+  IgnoreRules rules;
+  rules.user_agents = {"k6", "Uptime-Kuma"};
+  ActivityClassifier classifier(default_targets(), rules);
+  LineSpec spec;
+  for (std::size_t offset = 0; offset <= 40; ++offset) {
+    const std::string before(offset, 'k');
+    for (const auto& [agent, ignored] : {std::pair{"K6/0.45", true}, std::pair{"UPTIME-KUMA", true},
+                                         std::pair{"K", false}, std::pair{"Uptime-Kum", false}}) {
+      spec.request_headers = R"({"User-Agent":[")" + before + agent + R"("]})";
+      const LineResult result = classifier.classify(spec.text());
+      EXPECT_EQ(result.outcome, ignored ? LineOutcome::kIgnored : LineOutcome::kActivity) << offset << agent;
+      EXPECT_EQ(result.outcome, classifier.classify_reference(spec.text()).outcome) << offset << agent;
+    }
+  }
+}
+
 TEST_F(ActivityClassifierTest, DefaultRulesIgnoreUptimeMonitorsCaseInsensitively) {
   LineSpec spec;
   spec.request_headers =

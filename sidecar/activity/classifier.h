@@ -74,9 +74,9 @@ class ActivityClassifier {
   // the targets' is kOtherHost by the pre-scan; the others get the validating parse.
   LineResult classify(std::string_view line);
   // The pre-scan alone: true when the line's request.host is certainly none of the targets'
-  // (every "host" key holds another host's name), whatever the rest of the line holds. It then holds that classify_reference() attributes the
-  // line to no target (kOtherTraffic or a malformed kind); the fuzz target checks exactly that.
-  // False when the host is a target's or the pre-scan is unsure.
+  // (every "host" key holds another host's name), whatever the rest of the line holds. It then holds that
+  // classify_reference() attributes the line to no target (kOtherTraffic or a malformed kind); the fuzz
+  // target checks exactly that. False when the host is a target's or the pre-scan is unsure.
   bool other_host(std::string_view line) const;
   // The same decision from a plain DOM parse (nlohmann::json), without the fast path and without
   // counting. This is the specification: classify() must always agree with it, and the fuzz

@@ -16,14 +16,14 @@
 // therefore never decides a line differently from the reference; tests/fuzz/classifier_fuzz.cc
 // checks exactly that.
 //
-// Before either, a pre-scan (request_host) settles the lines of hosts that are none of the targets'
-// (most of a shared Caddy's log): it finds request.host and, when that host is nobody's, the line
-// is "other_host" without being validated (a product decision: such lines need no more). It is
-// exact about which field it found, and unsure (leaving the line to the parsers) otherwise; the
-// fuzz target checks that the reference never attributes a line it settled to a target. The fast
-// walk makes the same decision when it reaches request.host, so that a line of ours is walked
-// once rather than pre-scanned and then walked (issue 20); request_host() runs on its own only
-// when the walk gives up before the host, and for other_host().
+// Before either, a pre-scan (other_host_indexed) settles the lines of hosts that are none of
+// the targets' (most of a shared Caddy's log) without walking them: it looks at every place where
+// the bytes `"host":` occur and, when each of them holds a string that is nobody's host, the line
+// is "other_host" without being validated (a product decision: such lines need no more). The
+// reference can attribute a line to a target only when its request.host is a target's, and in a
+// line without \u escapes that key is those very bytes; so a line where no such place names a
+// target is none of ours, whatever its structure, and the fuzz target checks exactly that. It
+// costs a few compares per line instead of a walk up to the host (issue 20).
 //
 // Duplicate keys follow nlohmann (and Python, and Go): the last one wins. Header names compare
 // case-insensitively, so several keys can name X-Served-By; a label in any of them counts.
@@ -36,6 +36,7 @@
 #include <cstddef>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <span>
@@ -161,9 +162,9 @@ LineResult bad_line(LineOutcome outcome, std::string_view reason) {
 
 // The fast path's parser: a strict walk over compact JSON whose strings hold no escapes (the
 // caller checked the bytes). Without escapes every '"' in the line delimits a string, in order,
-// so the walk takes strings from a cursor over the quote bitmap instead of scanning them: a
-// string is expected exactly where the next quote is. Every function returns false when the line
-// is not of that simple kind; the caller then asks the reference parser, so false never means
+// so the walk takes strings from the list of quote positions instead of scanning them: a string
+// is expected exactly where the next quote is, and ends at the one after. Every function returns false when
+// the line is not of that simple kind; the caller then asks the reference parser, so false never means
 // "malformed".
 //
 // Speed: the Cursor is a small value that the compiler keeps in registers. The walk over the
@@ -175,15 +176,13 @@ LineResult bad_line(LineOutcome outcome, std::string_view reason) {
 #define UNSHELVER_INLINE [[gnu::always_inline]] inline
 
 struct Cursor {
-  static constexpr std::size_t kNoQuote = static_cast<std::size_t>(-1);
+  // The list of quote positions ends with two of these (see flatten_quotes()).
+  static constexpr std::uint32_t kNoQuote = std::numeric_limits<std::uint32_t>::max();
 
   const char* text;
   std::size_t size;
   std::size_t pos;
-  const std::uint64_t* words;
-  std::size_t word_count;
-  std::size_t word_index;
-  std::uint64_t bits;
+  const std::uint32_t* quote;  // the next '"' not yet taken
 
   UNSHELVER_INLINE bool consume(char c) {
     if (pos < size && text[pos] == c) {
@@ -195,35 +194,16 @@ struct Cursor {
 
   UNSHELVER_INLINE char peek() const { return pos < size ? text[pos] : '\0'; }
 
-  // The position of the next '"' not yet taken, or kNoQuote. Moving to the next word happens at
-  // data-dependent places, so it is done without a branch (a conditional move); only a word with
-  // no quote at all (inside a string longer than 64 bytes) takes the loop. `words` has two zero
-  // words after the last one, so reading words[word_index + 1] is always allowed (word_index
-  // never passes word_count).
-  UNSHELVER_INLINE std::size_t take_quote() {
-    bool empty = bits == 0;
-    std::uint64_t next = words[word_index + 1];
-    word_index += empty;
-    bits = empty ? next : bits;
-    if (bits == 0) [[unlikely]] {
-      do {
-        if (++word_index >= word_count) return kNoQuote;
-        bits = words[word_index];
-      } while (bits == 0);
-    }
-    std::size_t quote = word_index * 64 + static_cast<std::size_t>(std::countr_zero(bits));
-    bits &= bits - 1;
-    return quote;
-  }
-
   // The walk never steps over a '"' except through here, so the next quote is at pos exactly
-  // when the text there is a string.
+  // when the text there is a string. A quote at pos is a real one (pos < size), so quote[1] is
+  // at most the first of the two end marks.
   UNSHELVER_INLINE bool string(std::string_view& out) {
-    if (take_quote() != pos) return false;
-    std::size_t end = take_quote();
+    if (quote[0] != pos) return false;
+    const std::uint32_t end = quote[1];
     if (end == kNoQuote) return false;
     out = std::string_view(text + pos + 1, end - pos - 1);
-    pos = end + 1;
+    pos = std::size_t{end} + 1;
+    quote += 2;
     return true;
   }
 
@@ -361,28 +341,16 @@ UNSHELVER_INLINE bool is(std::string_view key, const char (&word)[N]) {
 
 using Values = std::array<std::string_view, 8>;  // more values than this go to the reference
 
-// The walk also settles other hosts' lines on its way, so that a line of ours is not walked twice
-// (once by the pre-scan up to its host, once by the walk): `host_is_other(host, after)` is asked
-// about the first request.host it reaches, `after` being the position right after that string,
-// and when it says yes the walk stops there (other_host() is then true). The walk reaches that
-// host only through a prefix that request_host() also accepts, and both stop at the first
-// "request" key and its first "host" key, so they ask about the same host at the same place; a
-// walk that gives up before reaching it (host_reached() false) leaves the pre-scan to the caller.
-template <typename HostIsOther>
 class LineWalker {
  public:
   // `user_agents` and `labels` receive the values; they outlive the walker, so that nothing is
   // initialised per line.
-  LineWalker(std::string_view line, const std::uint64_t* quotes, LineFacts& facts, Values& user_agents,
-             Values& labels, const HostIsOther& host_is_other)
-      : cursor_{line.data(), line.size(), 0, quotes, (line.size() + 63) / 64, 0, quotes[0]},
+  LineWalker(std::string_view line, const std::uint32_t* quotes, LineFacts& facts, Values& user_agents,
+             Values& labels)
+      : cursor_{line.data(), line.size(), 0, quotes},
         facts_(facts),
         user_agents_(user_agents),
-        labels_(labels),
-        host_is_other_(host_is_other) {}
-
-  bool host_reached() const { return host_reached_; }
-  bool other_host() const { return other_host_; }
+        labels_(labels) {}
 
   UNSHELVER_INLINE bool walk() {
     Cursor& c = cursor_;
@@ -440,13 +408,6 @@ class LineWalker {
         if (is(key, "host")) {
           bit = kHost;
           if (!c.string(host_)) return false;
-          if (!host_reached_) {
-            host_reached_ = true;
-            if (host_is_other_(host_, c.pos)) {
-              other_host_ = true;
-              return false;
-            }
-          }
         } else if (is(key, "uri")) {
           bit = kUri;
           if (!c.string(uri_)) return false;
@@ -500,8 +461,6 @@ class LineWalker {
   }
 
   Cursor cursor_;
-  bool host_reached_ = false;
-  bool other_host_ = false;
   LineFacts& facts_;
   std::string_view host_;
   std::string_view uri_;
@@ -510,15 +469,14 @@ class LineWalker {
   std::size_t user_agent_count_ = 0;
   Values& labels_;
   std::size_t label_count_ = 0;
-  const HostIsOther& host_is_other_;
 };
 
 #undef UNSHELVER_INLINE
 
 // The quote index: one pass over the line that returns false if it holds a backslash, a control
-// character or a non-ASCII byte (the fast path handles none of those), and otherwise sets one bit
-// per '"' in `words` (one word per 64 bytes; `words` must have room for them), and one bit per
-// 'h' or 'r' in `letters` (where a string "host" or "request" may begin, for the pre-scan).
+// character or a non-ASCII byte (the walk handles none of those), and in either case sets one
+// bit per '"' in `words` (one word per 64 bytes; `words` must have room for them), and one bit per
+// 'h' in `letters` (where a string "host" may begin, for the pre-scan).
 using IndexQuotes = bool (*)(std::string_view line, std::uint64_t* words, std::uint64_t* letters);
 
 // Handles the last, partial block through a padded copy, so that no load reads past the line.
@@ -537,7 +495,7 @@ bool index_blocks(std::string_view line, std::uint64_t* words, std::uint64_t* le
 }
 
 bool index_quotes_portable(std::string_view line, std::uint64_t* words, std::uint64_t* letters) {
-  return index_blocks(line, words, letters, [](const char* p, std::uint64_t& quotes, std::uint64_t& hr) {
+  return index_blocks(line, words, letters, [](const char* p, std::uint64_t& quotes, std::uint64_t& h_bits) {
     std::uint64_t bits = 0;
     std::uint64_t letter_bits = 0;
     bool clean = true;
@@ -545,10 +503,10 @@ bool index_quotes_portable(std::string_view line, std::uint64_t* words, std::uin
       auto c = static_cast<unsigned char>(p[i]);
       clean &= c >= 0x20 && c < 0x80 && c != '\\';
       bits |= std::uint64_t{c == '"'} << i;
-      letter_bits |= std::uint64_t{c == 'h' || c == 'r'} << i;
+      letter_bits |= std::uint64_t{c == 'h'} << i;
     }
     quotes = bits;
-    hr = letter_bits;
+    h_bits = letter_bits;
     return clean;
   });
 }
@@ -561,8 +519,7 @@ bool index_quotes_sse2(std::string_view line, std::uint64_t* words, std::uint64_
   const __m128i backslash = _mm_set1_epi8('\\');
   const __m128i space = _mm_set1_epi8(0x20);
   const __m128i h = _mm_set1_epi8('h');
-  const __m128i r = _mm_set1_epi8('r');
-  return index_blocks(line, words, letters, [&](const char* p, std::uint64_t& quotes, std::uint64_t& hr) {
+  return index_blocks(line, words, letters, [&](const char* p, std::uint64_t& quotes, std::uint64_t& h_bits) {
     std::uint64_t bits = 0;
     std::uint64_t letter_bits = 0;
     __m128i bad = _mm_setzero_si128();
@@ -571,12 +528,11 @@ bool index_quotes_sse2(std::string_view line, std::uint64_t* words, std::uint64_
       bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmplt_epi8(chunk, space), _mm_cmpeq_epi8(chunk, backslash)));
       auto mask = static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, quote)));
       bits |= std::uint64_t{mask} << (16 * i);
-      auto letter_mask = static_cast<std::uint16_t>(
-          _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(chunk, h), _mm_cmpeq_epi8(chunk, r))));
+      auto letter_mask = static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, h)));
       letter_bits |= std::uint64_t{letter_mask} << (16 * i);
     }
     quotes = bits;
-    hr = letter_bits;
+    h_bits = letter_bits;
     return _mm_movemask_epi8(bad) == 0;
   });
 }
@@ -587,11 +543,10 @@ __attribute__((target("avx2"))) bool index_quotes_avx2(std::string_view line, st
                                                        std::uint64_t* letters) {
   const __m256i quote = _mm256_set1_epi8('"');
   const __m256i h = _mm256_set1_epi8('h');
-  const __m256i r = _mm256_set1_epi8('r');
   const __m256i backslash = _mm256_set1_epi8('\\');
   const __m256i space = _mm256_set1_epi8(0x20);
   __m256i bad = _mm256_setzero_si256();
-  auto block = [&](const char* p, std::uint64_t& hr) __attribute__((target("avx2"), always_inline)) {
+  auto block = [&](const char* p, std::uint64_t& h_bits) __attribute__((target("avx2"), always_inline)) {
     __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
     bad =
@@ -600,11 +555,9 @@ __attribute__((target("avx2"))) bool index_quotes_avx2(std::string_view line, st
         bad, _mm256_or_si256(_mm256_cmpeq_epi8(low, backslash), _mm256_cmpeq_epi8(high, backslash)));
     auto low_bits = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(low, quote)));
     auto high_bits = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(high, quote)));
-    auto low_letters = static_cast<std::uint32_t>(
-        _mm256_movemask_epi8(_mm256_or_si256(_mm256_cmpeq_epi8(low, h), _mm256_cmpeq_epi8(low, r))));
-    auto high_letters = static_cast<std::uint32_t>(
-        _mm256_movemask_epi8(_mm256_or_si256(_mm256_cmpeq_epi8(high, h), _mm256_cmpeq_epi8(high, r))));
-    hr = std::uint64_t{low_letters} | (std::uint64_t{high_letters} << 32);
+    auto low_letters = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(low, h)));
+    auto high_letters = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(high, h)));
+    h_bits = std::uint64_t{low_letters} | (std::uint64_t{high_letters} << 32);
     return std::uint64_t{low_bits} | (std::uint64_t{high_bits} << 32);
   };
   const std::size_t full = line.size() / 64;
@@ -637,59 +590,28 @@ std::vector<IndexVariant> index_variants() {
   return variants;
 }
 
-// The pre-scan: where `request.host` is, found without validating the whole line.
-//
-// It relies on one fact: the reference can attribute a line to a target only when the line is
-// valid JSON, so the pre-scan has to be right about valid lines only. It runs on a line that the
-// quote index accepted (no backslash, so every '"' delimits a string and the raw bytes between two
-// quotes are the string's value). The prefix up to the request's host is walked exactly, with the
-// fast path's strict Cursor: top-level members in order, skipping their values, until the first
-// key "request"; in its object, members until the first key "host", whose value must be a string.
-// Duplicate keys would make the reference take the last one, so the rest of the line must not
-// hold the bytes `"host"` or `"request"` anywhere (in a valid, escape-free line they occur
-// exactly where a string equals host or request; only a quote followed by 'h' or 'r' is looked
-// at). Anything else (whitespace, a host that is not a string, a second "request" or
-// "host", a value the Cursor does not take) makes it unsure, and the validating parse decides.
-//
-// The cursor is taken and returned by value: walked through a reference, every step stored its
-// fields back to memory and loaded them again (see the Cursor's comment on aliasing).
-bool request_host(Cursor c, std::string_view& host, std::size_t& after) {
-  std::string_view key;
-  if (!c.consume('{')) return false;
-  for (;;) {
-    if (!c.key_and_colon(key)) return false;
-    if (is(key, "request")) break;
-    if (!c.skip_value(1) || !c.consume(',')) return false;
-  }
-  if (!c.consume('{')) return false;
-  for (;;) {
-    if (!c.key_and_colon(key)) return false;
-    if (is(key, "host")) break;
-    if (!c.skip_value(2) || !c.consume(',')) return false;
-  }
-  if (!c.string(host)) return false;
-  after = c.pos;
-  return true;
+// The places where a string may begin with 'h' (a quote right before an 'h'), bit i for the
+// quote at i - 1 of word w: the previous word's last quote carries in.
+std::uint64_t quote_then_h(const std::uint64_t* quotes, const std::uint64_t* letters, std::size_t w) {
+  return ((quotes[w] << 1) | (w > 0 ? quotes[w - 1] >> 63 : 0)) & letters[w];
 }
 
-// Whether the bytes `"host"` or `"request"` occur in `line` from `from` on. Only a quote followed
-// by 'h' or 'r' can begin them: the quote and letter indexes give those places a word at a time.
-bool names_host_or_request_after(std::string_view line, std::size_t from, const std::uint64_t* quotes,
-                                 const std::uint64_t* letters) {
-  const std::size_t word_count = (line.size() + 63) / 64;
-  for (std::size_t w = from / 64; w < word_count; ++w) {
-    // Bit i: a quote at i - 1 (the previous word's last quote carries in).
-    const std::uint64_t after_quote = (quotes[w] << 1) | (w > 0 ? quotes[w - 1] >> 63 : 0);
-    std::uint64_t candidates = after_quote & letters[w];
-    if (w == from / 64) candidates &= ~std::uint64_t{0} << (from % 64);
-    while (candidates != 0) {
-      const std::size_t at = w * 64 + static_cast<std::size_t>(std::countr_zero(candidates)) - 1;
-      const std::string_view rest = line.substr(at);
-      if (rest.starts_with(R"("host")") || rest.starts_with(R"("request")")) return true;
-      candidates &= candidates - 1;
+// The positions of the set bits of `words` (one word per 64 bytes of a `size`-byte line), in
+// order, into `out`, followed by two Cursor::kNoQuote; false for a line too long for 32-bit
+// positions. A line has at most as many quotes as bytes.
+bool flatten_quotes(const std::uint64_t* words, std::size_t size, std::vector<std::uint32_t>& out) {
+  if (size >= std::size_t{Cursor::kNoQuote} - 64) return false;
+  if (out.size() < size + 2) out.resize(size + 2);
+  std::uint32_t* positions = out.data();
+  const std::size_t word_count = (size + 63) / 64;
+  for (std::size_t w = 0; w < word_count; ++w) {
+    const auto base = static_cast<std::uint32_t>(w * 64);
+    for (std::uint64_t bits = words[w]; bits != 0; bits &= bits - 1) {
+      *positions++ = base + static_cast<std::uint32_t>(std::countr_zero(bits));
     }
   }
-  return false;
+  positions[0] = positions[1] = Cursor::kNoQuote;
+  return true;
 }
 
 // Lower-case host names, found by a std::string_view without a copy.
@@ -724,6 +646,10 @@ struct ActivityClassifier::Impl {
   // The distinct first characters of user_agents, when all are ASCII letters (else empty): the
   // SIMD search looks for them sixteen bytes at a time.
   std::string agent_first_letter_list;
+  // The distinct first two characters of user_agents, when every entry starts with two ASCII
+  // letters (else empty): pairs are rarer in a user agent than single letters, so far fewer places
+  // are compared in full.
+  std::vector<std::array<char, 2>> agent_first_pairs;
   std::vector<std::regex> user_agent_patterns;
   std::vector<std::string> exact_paths;
   std::vector<std::string> path_prefixes;
@@ -734,7 +660,8 @@ struct ActivityClassifier::Impl {
   // Reused on every line, so that the common path does not allocate. Scratch space, also for the
   // const pre-scan.
   mutable std::vector<std::uint64_t> quotes;   // grows to the longest line seen, never shrinks
-  mutable std::vector<std::uint64_t> letters;  // the same size: where 'h' and 'r' are
+  mutable std::vector<std::uint64_t> letters;  // the same size: where an 'h' is
+  std::vector<std::uint32_t> quote_positions;  // the walk's list of the quotes
   Values user_agent_values;
   Values label_values;
 
@@ -758,6 +685,17 @@ struct ActivityClassifier::Impl {
     const auto first_letters =
         static_cast<std::size_t>(std::count(agent_first_letters.begin(), agent_first_letters.end(), true));
     if (first_letters != agent_first_letter_list.size()) agent_first_letter_list.clear();
+    const auto is_lower_letter = [](char c) { return c >= 'a' && c <= 'z'; };
+    for (const auto& agent : user_agents) {
+      if (agent.size() < 2 || !is_lower_letter(agent[0]) || !is_lower_letter(agent[1])) {
+        agent_first_pairs.clear();
+        break;
+      }
+      const std::array<char, 2> pair{agent[0], agent[1]};
+      if (std::find(agent_first_pairs.begin(), agent_first_pairs.end(), pair) == agent_first_pairs.end()) {
+        agent_first_pairs.push_back(pair);
+      }
+    }
     for (const auto& pattern : rules.user_agent_patterns) {
       // The config parser compiled these already; a bad one throws here, at startup.
       user_agent_patterns.emplace_back(pattern,
@@ -785,26 +723,36 @@ struct ActivityClassifier::Impl {
   }
 
   // Whether the agent holds an entry of user_agents, any case. An entry is compared only where
-  // its first letter appears.
+  // its first letter (or first two) appears.
   bool agent_named(std::string_view agent) const {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (!agent_first_letter_list.empty()) {
-      // Sixteen bytes at a time (SSE2, which every x86-64 has): a byte with the case bit set
-      // equals a lower-case letter exactly when the byte is that letter in either case. The last,
-      // partial block is read from a copy padded with zeros, which match no letter.
+    if (!agent_first_pairs.empty() || !agent_first_letter_list.empty()) {
+      // Sixteen places at a time (SSE2, which every x86-64 has): a byte with the case bit set
+      // equals a lower-case letter exactly when the byte is that letter in either case. With
+      // pairs, the byte there and the byte after are compared at once; else the first letters.
+      // The last blocks are read from a copy padded with zeros, which match no letter, so that
+      // no load (that of the bytes after included) reads past the agent.
       const __m128i case_bit = _mm_set1_epi8(0x20);
       for (std::size_t at = 0; at < agent.size(); at += 16) {
-        alignas(16) char padded[16] = {};
+        alignas(16) char padded[32] = {};
         const char* block = agent.data() + at;
-        if (agent.size() - at < 16) {
+        if (agent.size() - at < 17) {
           std::memcpy(padded, block, agent.size() - at);
           block = padded;
         }
-        const __m128i folded =
-            _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block)), case_bit);
+        const __m128i here = _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block)), case_bit);
         __m128i hits = _mm_setzero_si128();
-        for (char letter : agent_first_letter_list) {
-          hits = _mm_or_si128(hits, _mm_cmpeq_epi8(folded, _mm_set1_epi8(letter)));
+        if (!agent_first_pairs.empty()) {
+          const __m128i next =
+              _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 1)), case_bit);
+          for (const auto& pair : agent_first_pairs) {
+            hits = _mm_or_si128(hits, _mm_and_si128(_mm_cmpeq_epi8(here, _mm_set1_epi8(pair[0])),
+                                                    _mm_cmpeq_epi8(next, _mm_set1_epi8(pair[1]))));
+          }
+        } else {
+          for (char letter : agent_first_letter_list) {
+            hits = _mm_or_si128(hits, _mm_cmpeq_epi8(here, _mm_set1_epi8(letter)));
+          }
         }
         for (auto mask = static_cast<unsigned>(_mm_movemask_epi8(hits)); mask != 0; mask &= mask - 1) {
           const std::size_t i = at + static_cast<std::size_t>(std::countr_zero(mask));
@@ -905,58 +853,74 @@ struct ActivityClassifier::Impl {
   bool index(std::string_view line) const {
     std::size_t words = (line.size() + 63) / 64;
     if (quotes.size() < words + 2) quotes.resize(words + 2);
-    quotes[words] = quotes[words + 1] = 0;  // see Cursor::take_quote()
     if (letters.size() < words + 2) letters.resize(words + 2);
     return index_quotes(line, quotes.data(), letters.data());
   }
 
-  // The pre-scan, on a line index() accepted.
-  bool other_host_indexed(std::string_view line) const {
-    const Cursor cursor{line.data(), line.size(), 0, quotes.data(), (line.size() + 63) / 64, 0, quotes[0]};
-    std::string_view host;
-    std::size_t after = 0;
-    return request_host(cursor, host, after) && host_is_other(line, host, after);
+  // Whether the pre-scan may look at a line that index() has indexed, `clean` being its answer.
+  // Only a \u escape can spell the key "host" other than as the bytes `"host"` (RFC 8259 §7);
+  // other escapes, control characters and non-ASCII bytes do not matter to it. Lines with those
+  // are rare, so they are searched for "\u" only when the index found them.
+  static bool pre_scan_applies(std::string_view line, bool clean) {
+    return clean || line.find("\\u") == std::string_view::npos;
   }
 
-  // The pre-scan's decision once it has found request.host, the string ending right before
-  // `after`: the host is none of the targets' and no later key can replace it.
-  bool host_is_other(std::string_view line, std::string_view host, std::size_t after) const {
-    return !target_host(host) && !names_host_or_request_after(line, after, quotes.data(), letters.data());
+  // The pre-scan, on a line index() has indexed and pre_scan_applies() to: true when every
+  // `"host":` in the line is followed by a string that is none of the targets' hosts, and there is
+  // at least one. The reference attributes a line to a target only when it is valid JSON whose
+  // request.host is a target's; without \u escapes, that key is the bytes `"host"`, followed by
+  // ':' and the value. So every occurrence of those bytes is looked at (some may lie inside a
+  // string, after an escaped quote: looking at them too is only more careful). A value of another
+  // type cannot be a target's host (the reference calls it wrong_type at most) and is passed over;
+  // whitespace after the key or its colon, or a backslash in the value, leaves the line to the
+  // parsers.
+  bool other_host_indexed(std::string_view line) const {
+    const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+    const std::size_t word_count = (line.size() + 63) / 64;
+    bool named = false;
+    for (std::size_t w = 0; w < word_count; ++w) {
+      for (std::uint64_t candidates = quote_then_h(quotes.data(), letters.data(), w); candidates != 0;
+           candidates &= candidates - 1) {
+        const std::size_t at = w * 64 + static_cast<std::size_t>(std::countr_zero(candidates)) - 1;
+        // Seven bytes compared in two word loads: `"host":`, else `"host"` and whitespace (a key
+        // still: unsure), else a string that is no key "host".
+        const std::string_view here = line.substr(at, 7);
+        if (!is(here, R"("host":)")) {
+          if (here.size() == 7 && here.starts_with(R"("host")") && is_space(here[6])) return false;
+          continue;
+        }
+        const std::size_t value = at + 7;
+        if (value == line.size() || is_space(line[value])) return false;
+        if (line[value] != '"') continue;
+        const std::size_t end = line.find('"', value + 1);
+        if (end == std::string_view::npos) return false;
+        const std::string_view host = line.substr(value + 1, end - value - 1);
+        if (host.find('\\') != std::string_view::npos || target_host(host)) return false;
+        named = true;
+      }
+    }
+    return named;
   }
 
   bool other_host(std::string_view line) const {
-    return index(line) && other_host_indexed(line);
+    return pre_scan_applies(line, index(line)) && other_host_indexed(line);
   }
 
-  enum class Fast {
-    kDecided,    // `result` holds the decision
-    kOtherHost,  // the pre-scan's decision, reached by the walk
-    kGaveUp,     // the reference decides
-  };
-
-  // The fast walk with the pre-scan on its way, on a line index() accepted.
-  Fast classify_fast(std::string_view line, LineResult& result) {
+  // The fast walk, on a line index() accepted and the pre-scan did not settle. False: the
+  // reference decides.
+  bool classify_fast(std::string_view line, LineResult& result) {
     LineFacts facts;
-    const auto is_other = [this, line](std::string_view host, std::size_t after) {
-      return host_is_other(line, host, after);
-    };
-    LineWalker walker(line, quotes.data(), facts, user_agent_values, label_values, is_other);
-    if (!walker.walk()) {
-      if (walker.other_host()) return Fast::kOtherHost;
-      // Given up before the request's host: the pre-scan, which accepts more, may still find it.
-      if (!walker.host_reached() && other_host_indexed(line)) return Fast::kOtherHost;
-      return Fast::kGaveUp;
-    }
+    if (!flatten_quotes(quotes.data(), line.size(), quote_positions)) return false;
+    LineWalker walker(line, quote_positions.data(), facts, user_agent_values, label_values);
+    if (!walker.walk()) return false;
     int backend = match_backend(facts);
     // Numbers are converted only when they are reported: from_chars is a good part of the cost.
     if (backend >= 0) {
-      if (!to_double(facts.ts_text, facts.ts)) return Fast::kGaveUp;
-      if (!facts.duration_text.empty() && !to_double(facts.duration_text, facts.duration)) {
-        return Fast::kGaveUp;
-      }
+      if (!to_double(facts.ts_text, facts.ts)) return false;
+      if (!facts.duration_text.empty() && !to_double(facts.duration_text, facts.duration)) return false;
     }
     result = decide(facts, backend);
-    return Fast::kDecided;
+    return true;
   }
 
   LineResult classify_reference(std::string_view line) const {
@@ -1048,14 +1012,16 @@ ActivityClassifier& ActivityClassifier::operator=(ActivityClassifier&&) noexcept
 LineResult ActivityClassifier::classify(std::string_view line) {
   LineResult result;
   try {
-    // One index serves both fast paths; a line it refuses goes straight to the reference.
-    switch (impl_->index(line) ? impl_->classify_fast(line, result) : Impl::Fast::kGaveUp) {
-      case Impl::Fast::kDecided: ++counters_.fast_path; break;
-      case Impl::Fast::kOtherHost:
-        result.outcome = LineOutcome::kOtherHost;
-        ++counters_.prescan;
-        break;
-      case Impl::Fast::kGaveUp: result = impl_->classify_reference(line); break;
+    // One index serves both fast paths; a line it refuses may still be settled by the pre-scan,
+    // and otherwise goes straight to the reference.
+    const bool indexed = impl_->index(line);
+    if (Impl::pre_scan_applies(line, indexed) && impl_->other_host_indexed(line)) {
+      result.outcome = LineOutcome::kOtherHost;
+      ++counters_.prescan;
+    } else if (indexed && impl_->classify_fast(line, result)) {
+      ++counters_.fast_path;
+    } else {
+      result = impl_->classify_reference(line);
     }
   } catch (const std::exception&) {
     // Only std::bad_alloc can get here; a line is never worth more than being skipped.

@@ -10,8 +10,8 @@
 // activity. Malformed lines are counted per reason and skipped: nothing in a line is fatal.
 //
 // A line of a host that is none of the backends' (a product decision: such lines need no
-// validation) is decided by a pre-scan that finds only `request.host`, and is counted as
-// "other_host" without a malformed-reason breakdown.
+// validation) is decided by a pre-scan that looks only at the line's "host" keys, and is counted
+// as "other_host" without a malformed-reason breakdown.
 #pragma once
 
 #include <cstdint>
@@ -38,8 +38,9 @@ enum class LineOutcome {
   kMalformedJson,  // not a JSON object
   kMissingField,   // ts, request.host or resp_headers missing
   kWrongType,      // a field of the wrong JSON type
-  // The pre-scan found the request's host and it is none of the targets': the rest of the line
-  // was not validated, so a malformed line of another host is counted here too.
+  // The pre-scan found that every "host" key of the line (request.host among them) names a host
+  // that is none of the targets': the rest of the line was not validated, so a malformed line of
+  // another host is counted here too.
   kOtherHost,
 };
 std::string_view to_string(LineOutcome outcome);
@@ -69,14 +70,13 @@ class ActivityClassifier {
   ActivityClassifier(ActivityClassifier&&) noexcept;
   ActivityClassifier& operator=(ActivityClassifier&&) noexcept;
 
-  // Classifies and counts one line (without its trailing newline). A line whose request host is
-  // none of the targets' is kOtherHost as soon as the pre-scan has found that host; the others
-  // get the validating parse.
+  // Classifies and counts one line (without its trailing newline). A line whose hosts are none of
+  // the targets' is kOtherHost by the pre-scan; the others get the validating parse.
   LineResult classify(std::string_view line);
-  // The pre-scan alone: true when the line's request.host is certainly none of the targets',
-  // whatever the rest of the line holds. It then holds that classify_reference() attributes the
-  // line to no target (kOtherTraffic or a malformed kind); the fuzz target checks exactly that.
-  // False when the host is a target's or the pre-scan is unsure.
+  // The pre-scan alone: true when the line's request.host is certainly none of the targets'
+  // (every "host" key holds another host's name), whatever the rest of the line holds. It then holds that
+  // classify_reference() attributes the line to no target (kOtherTraffic or a malformed kind); the fuzz
+  // target checks exactly that. False when the host is a target's or the pre-scan is unsure.
   bool other_host(std::string_view line) const;
   // The same decision from a plain DOM parse (nlohmann::json), without the fast path and without
   // counting. This is the specification: classify() must always agree with it, and the fuzz

@@ -8,12 +8,15 @@
 #                                               as scripts/bench passes, means its directory)
 #
 # Target from the activity issue: the classifier at >= 0.5x `wc -l`. Nothing here fails on timing.
+# BENCH_BEFORE=PATH: an ingest_bench built from an earlier commit, timed on the same file in the same
+# run, so that a change is measured against its baseline on the same machine at the same hour.
 set -euo pipefail
 arg="${1:-build}"
 if [ -f "$arg" ]; then build_dir="$(dirname "$arg")"; else build_dir="$arg"; fi
 size_mb="${BENCH_LOG_MB:-1024}"
 python_mb="${BENCH_PYTHON_MB:-100}"
 rounds="${BENCH_ROUNDS:-3}"
+before="${BENCH_BEFORE:-}"
 
 bench="$build_dir/tests/bench/ingest_bench"
 if [ ! -x "$bench" ]; then cmake --build "$build_dir" --target ingest_bench >/dev/null; fi
@@ -41,6 +44,7 @@ rate() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f", b / s / 1e6 }'; }
 
 wc_seconds="$(best_seconds wc -l "$log")"
 classify_seconds="$(best_seconds "$bench" classify "$log")"
+if [ -n "$before" ]; then before_seconds="$(best_seconds "$before" classify "$log")"; fi
 python_rate="$(python3 - "$log" "$python_mb" <<'PY'
 import json, sys, time
 path, limit = sys.argv[1], int(sys.argv[2]) * 1024 * 1024
@@ -67,5 +71,9 @@ printf '%-28s %6s MB/s\n' "wc -l" "$(rate "$bytes" "$wc_seconds")"
 printf '%-28s %6s MB/s   (first %s MB, parse only)\n' "python3 json.loads" "$python_rate" "$python_mb"
 printf '%-28s %6s MB/s   = %sx wc -l (target >= 0.5x)\n' "unshelver classifier" "$(rate "$bytes" "$classify_seconds")" \
   "$(awk -v a="$wc_seconds" -v b="$classify_seconds" 'BEGIN { printf "%.2f", a / b }')"
+if [ -n "$before" ]; then
+  printf '%-28s %6s MB/s   = %sx wc -l (BENCH_BEFORE, same file, same run)\n' "classifier before" \
+    "$(rate "$bytes" "$before_seconds")" "$(awk -v a="$wc_seconds" -v b="$before_seconds" 'BEGIN { printf "%.2f", a / b }')"
+fi
 echo "classifier details (one more run):"
 "$bench" classify "$log" | sed 's/^/  /'

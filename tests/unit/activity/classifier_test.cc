@@ -133,17 +133,24 @@ TEST_F(ActivityClassifierTest, PreScanSettlesOtherHostsWithoutValidating) {
   }
 }
 
-TEST_F(ActivityClassifierTest, PreScanFindsOnlyTheRequestsOwnHost) {
-  // "host" elsewhere is never taken for request.host: a capitalised Host header naming a target,
-  // a host key nested in a value before the request, a target's host in the URI or user agent.
+TEST_F(ActivityClassifierTest, PreScanLooksAtEveryHostKey) {
+  // Only the bytes `"host":` count: a capitalised Host header naming a target, a target's host
+  // in the URI or user agent, or a string "host" that is no key do not stop the pre-scan.
   LineSpec spec;
   spec.host = R"("www.example.org")";
-  spec.request_headers = R"({"Host":["chat.localhost"],"User-Agent":["chat.localhost host"]})";
+  spec.request_headers = R"({"Host":["chat.localhost"],"User-Agent":["chat.localhost host","host"]})";
   spec.uri = R"("/chat.localhost/host?host=chat.localhost")";
   EXPECT_EQ(outcome(spec), LineOutcome::kOtherHost);
+  // A host key anywhere else that names a target leaves the line to the parsers, which find
+  // request.host another's; several keys that all name other hosts settle it.
   std::string nested = spec.text();
   nested.insert(1, R"("extra":{"host":"chat.localhost","request":{"host":"chat.localhost"}},)");
-  EXPECT_EQ(classify(nested).outcome, LineOutcome::kOtherHost);
+  EXPECT_FALSE(classifier_.other_host(nested));
+  EXPECT_EQ(classify(nested).outcome, LineOutcome::kOtherTraffic);
+  std::string others = spec.text();
+  others.insert(1, R"("extra":{"host":"a.example","tls":{"host":7}},)");
+  EXPECT_TRUE(classifier_.other_host(others));
+  EXPECT_EQ(classify(others).outcome, LineOutcome::kOtherHost);
   // Keys before the host inside the request, of every kind of value, are skipped exactly.
   std::string odd = LineSpec{}.text();
   odd.replace(odd.find(R"("host":"chat.localhost:18080")"),
@@ -154,8 +161,8 @@ TEST_F(ActivityClassifierTest, PreScanFindsOnlyTheRequestsOwnHost) {
 }
 
 TEST_F(ActivityClassifierTest, PreScanIsUnsureOfRepeatedKeysEscapesAndOddForms) {
-  // The last duplicate wins in the reference: a second "host" or "request" anywhere after the
-  // first leaves the line to the full parse, which here finds a target's line.
+  // The last duplicate wins in the reference: a second "host" or "request" naming a target
+  // anywhere leaves the line to the full parse, which here finds a target's line.
   std::string second_host = LineSpec{}.text();
   second_host.replace(second_host.find(R"("host":"chat.localhost:18080")"),
                       std::string_view(R"("host":"chat.localhost:18080")").size(),
@@ -168,24 +175,93 @@ TEST_F(ActivityClassifierTest, PreScanIsUnsureOfRepeatedKeysEscapesAndOddForms) 
   second_request.insert(second_request.size() - 1, R"(,"request":{"host":"chat.localhost"})");
   EXPECT_FALSE(classifier_.other_host(second_request));
   EXPECT_EQ(classify(second_request).outcome, LineOutcome::kActivity);
-  // An escape anywhere (it could spell "host"), whitespace, or a host that is not a string.
+  // An escape anywhere (it could spell "host"), whitespace around a host key, or no host key
+  // with a string value.
   std::string escaped = other.text();
   escaped.insert(escaped.size() - 1, R"(,"requ\u0065st":{"hos\u0074":"chat.localhost"})");
   EXPECT_FALSE(classifier_.other_host(escaped));
   EXPECT_EQ(classify(escaped).outcome, LineOutcome::kActivity);
+  for (std::string_view spaced_key : {R"("host" :)", R"("host": )"}) {
+    std::string spaced = other.text();
+    spaced.replace(spaced.find(R"("host":)"), 7, spaced_key);
+    EXPECT_FALSE(classifier_.other_host(spaced)) << spaced;
+    EXPECT_EQ(classify(spaced).outcome, LineOutcome::kOtherTraffic) << spaced;
+  }
+  // Whitespace elsewhere does not hide a host key.
   std::string spaced = other.text();
   spaced.insert(1, " ");
-  EXPECT_FALSE(classifier_.other_host(spaced));
-  EXPECT_EQ(classify(spaced).outcome, LineOutcome::kOtherTraffic);
+  EXPECT_TRUE(classifier_.other_host(spaced));
+  EXPECT_EQ(classify(spaced).outcome, LineOutcome::kOtherHost);
+  std::string no_host = other.text();
+  no_host.replace(no_host.find(R"("host":)"), 7, R"("hostname":)");
+  EXPECT_FALSE(classifier_.other_host(no_host));
+  EXPECT_EQ(classify(no_host).outcome, LineOutcome::kMissingField);
   other.host = R"(["www.example.org"])";
   EXPECT_FALSE(classifier_.other_host(other.text()));
   EXPECT_EQ(outcome(other), LineOutcome::kWrongType);
 }
 
-// The walk settles other hosts' lines when it reaches their host (issue 20: a line of ours is
-// walked once, not pre-scanned and then walked). Where it gives up before the host, on forms the
-// pre-scan accepts, the pre-scan still settles the line: classify() and other_host() always agree.
-TEST_F(ActivityClassifierTest, PreScanStillSettlesLinesTheWalkGivesUpOnBeforeTheHost) {
+// Escapes other than \u, control characters and non-ASCII bytes cannot spell the key "host", so
+// lines of other hosts that hold them are settled too (without the reference's DOM parse); a \u
+// anywhere, whitespace of any kind around a host key, or a backslash in a host's value leave the
+// line to the parsers.
+TEST_F(ActivityClassifierTest, PreScanSettlesOtherHostsWithEscapesOtherThanUnicode) {
+  LineSpec other;
+  other.host = R"("www.example.org")";
+  std::vector<std::string> settled;
+  LineSpec quoted_agent = other;
+  quoted_agent.request_headers = R"({"User-Agent":["Mozilla/5.0 \"quoted\" agent \\"]})";
+  settled.push_back(quoted_agent.text());
+  LineSpec utf8 = other;
+  utf8.uri = "\"/caf\xc3\xa9/men\xc3\xbc\"";
+  settled.push_back(utf8.text());
+  std::string tab_elsewhere = other.text();
+  tab_elsewhere.insert(1, "\t");
+  settled.push_back(tab_elsewhere);
+  // The bytes `"host":` inside a string, after an escaped quote, are looked at too.
+  std::string inside = other.text();
+  inside.insert(1, R"("note":"\"host\":\"chat.localhost\" \"host":"a.example",)");
+  settled.push_back(inside);
+  for (const std::string& line : settled) {
+    EXPECT_TRUE(classifier_.other_host(line)) << line;
+    EXPECT_EQ(classify(line).outcome, LineOutcome::kOtherHost) << line;
+  }
+
+  std::vector<std::string> unsure;
+  std::string unicode = quoted_agent.text();
+  unicode.insert(1, R"("note":"\u0041",)");
+  unsure.push_back(unicode);
+  std::string escaped_key = quoted_agent.text();
+  escaped_key.insert(escaped_key.size() - 1, R"(,"request":{"hos\u0074":"chat.localhost"})");
+  unsure.push_back(escaped_key);
+  for (std::string_view spaced_key : {"\"host\"\t:", "\"host\":\n", "\"host\"\r:", "\"host\": "}) {
+    std::string spaced = quoted_agent.text();
+    spaced.replace(spaced.find(R"("host":)"), 7, spaced_key);
+    unsure.push_back(spaced);
+  }
+  std::string escaped_value = quoted_agent.text();
+  escaped_value.replace(escaped_value.find("www.example.org"), 15, R"(www.example.org\/x)");
+  unsure.push_back(escaped_value);
+  // A quoted key "host (with its quote) in front, whose value names a target: unsure as well.
+  std::string fake_key = other.text();
+  fake_key.insert(1, R"("\"host":"chat.localhost",)");
+  unsure.push_back(fake_key);
+  for (const std::string& line : unsure) {
+    EXPECT_FALSE(classifier_.other_host(line)) << line;
+    EXPECT_NE(classify(line).outcome, LineOutcome::kOtherHost) << line;
+  }
+  // A target's own line with a tab before its host key's colon is the reference's to decide.
+  std::string ours = LineSpec{}.text();
+  ours.insert(1, R"("note":"x\"host\":\"www.example.org",)");
+  ours.replace(ours.find(R"("host":"chat)"), 7, "\"host\"\t:");
+  EXPECT_FALSE(classifier_.other_host(ours));
+  EXPECT_EQ(classify(ours).outcome, LineOutcome::kActivity);
+}
+
+// The pre-scan runs before the walk and needs no structure (issue 20: other hosts' lines are not
+// walked at all), so lines the walk would give up on before their host are settled as well:
+// classify() and other_host() always agree.
+TEST_F(ActivityClassifierTest, PreScanSettlesLinesTheWalkWouldGiveUpOn) {
   auto with_host = [](std::string host) {
     LineSpec spec;
     spec.host = std::move(host);
@@ -276,8 +352,8 @@ TEST_F(ActivityClassifierTest, HostComparisonFoldsOnlyAsciiCapitals) {
     }
   }
   LineSpec spec;
-  spec.host = "\"cha\xc3\x94.localhost\"";
-  EXPECT_EQ(outcome(spec), LineOutcome::kOtherTraffic);
+  spec.host = "\"cha\xc3\x94.localhost\"";  // the pre-scan compares the same bytes: another host
+  EXPECT_EQ(outcome(spec), LineOutcome::kOtherHost);
 }
 
 TEST_F(ActivityClassifierTest, TargetHostCaseIsIrrelevantToo) {
@@ -361,6 +437,25 @@ TEST_F(ActivityClassifierTest, MonitorNamesAreFoundAtEveryOffsetOfTheAgent) {
       changed[changed.size() / 2] = '_';
       spec.request_headers = R"({"User-Agent":[")" + before + changed + R"("]})";
       EXPECT_EQ(outcome(spec), LineOutcome::kActivity) << offset << " " << changed;
+    }
+  }
+}
+
+// Names that do not start with two ASCII letters are searched by their first letter alone (the
+// default names by their first two): both at every offset around the 16-byte blocks.
+TEST(ActivityClassifier, MonitorNamesWithoutTwoLeadingLettersAreFoundToo) {
+  IgnoreRules rules;
+  rules.user_agents = {"k6", "Uptime-Kuma"};
+  ActivityClassifier classifier(default_targets(), rules);
+  LineSpec spec;
+  for (std::size_t offset = 0; offset <= 40; ++offset) {
+    const std::string before(offset, 'k');
+    for (const auto& [agent, ignored] : {std::pair{"K6/0.45", true}, std::pair{"UPTIME-KUMA", true},
+                                         std::pair{"K", false}, std::pair{"Uptime-Kum", false}}) {
+      spec.request_headers = R"({"User-Agent":[")" + before + agent + R"("]})";
+      const LineResult result = classifier.classify(spec.text());
+      EXPECT_EQ(result.outcome, ignored ? LineOutcome::kIgnored : LineOutcome::kActivity) << offset << agent;
+      EXPECT_EQ(result.outcome, classifier.classify_reference(spec.text()).outcome) << offset << agent;
     }
   }
 }
@@ -594,6 +689,74 @@ TEST_F(ActivityClassifierTest, PreScanNeverSettlesATargetsLineUnderMutation) {
   // The sample must exercise both sides.
   EXPECT_GT(settled, 1000);
   EXPECT_LT(settled, 19000);
+}
+
+// The quote index works in 64-byte words (16 and 32 bytes inside); the pre-scan looks at a quote
+// and the byte after it, possibly in the next word; the walk reads quote positions listed word by
+// word. Each piece below is placed at every offset from 7 to 140 (a top-level key before it grows
+// byte by byte), in every scan variant: host keys of ours and of another host, an escaped quote,
+// an escaped backslash before an escaped quote, a control character, non-ASCII, a stray quote.
+TEST_F(ActivityClassifierTest, EveryPieceAgreesAtEveryBlockEdge) {
+  struct Piece {
+    std::string_view before;
+    std::string_view piece;
+    std::string_view after;
+    LineOutcome expected;
+  };
+  constexpr std::string_view kRequest = R"("ts":1,"request":{)";
+  constexpr std::string_view kUri = R"("ts":1,"request":{"host":"CHAT.localhost:8080","uri":"/a)";
+  constexpr std::string_view kResp = R"(},"resp_headers":{"X-Served-By":["gpu"]}})";
+  constexpr std::string_view kUriEnd = R"(b"},"resp_headers":{"X-Served-By":["gpu"]}})";
+  const Piece pieces[] = {
+      {kRequest, R"("host":"chat.localhost")", kResp, LineOutcome::kActivity},
+      {kRequest, R"("host":"www.example.org")", kResp, LineOutcome::kOtherHost},
+      {kUri, R"(\")", kUriEnd, LineOutcome::kActivity},
+      {kUri, R"(\\\")", kUriEnd, LineOutcome::kActivity},
+      {kUri, "\x01", kUriEnd, LineOutcome::kMalformedJson},
+      {kUri, "\xc3\xa9", kUriEnd, LineOutcome::kActivity},
+      {kUri, "\"", kUriEnd, LineOutcome::kMalformedJson},
+  };
+  for (const std::string& variant : ActivityClassifier::scan_variants()) {
+    ASSERT_TRUE(classifier_.use_scan_variant(variant));
+    for (const Piece& piece : pieces) {
+      for (std::size_t pad = 0; pad <= 134; ++pad) {
+        const std::string line = R"({"p":")" + std::string(pad, 'h') + R"(",)" + std::string(piece.before) +
+                                 std::string(piece.piece) + std::string(piece.after);
+        ASSERT_EQ(line.compare(pad + 8 + piece.before.size(), piece.piece.size(), piece.piece), 0) << line;
+        EXPECT_EQ(classify(line).outcome, piece.expected) << variant << ": " << line;
+      }
+    }
+  }
+}
+
+// A line shorter than a block, one of exactly 64 bytes, one whose words are full of quotes (more
+// than the walk lists per word without a loop), and one of the follower's longest (64 KiB).
+TEST_F(ActivityClassifierTest, ShortFullAndLongLinesTakeTheFastPath) {
+  const std::string shortest = R"({"ts":1,"request":{"host":"chat.localhost"},"resp_headers":{}})";
+  ASSERT_LT(shortest.size(), 64u);
+  std::string one_block = shortest;
+  one_block.insert(one_block.find(','), "." + std::string(64 - shortest.size() - 1, '0'));  // ts 1.000
+  ASSERT_EQ(one_block.size(), 64u);
+  std::string quotes = R"({"ts":1,"request":{"host":"chat.localhost","headers":{"A":[)";
+  for (int i = 0; i < 200; ++i) quotes += i == 0 ? R"("")" : R"(,"")";
+  quotes += R"(]}},"resp_headers":{"X-Served-By":["","gpu",""]}})";
+  LineSpec spec;
+  spec.request_headers = R"({"User-Agent":[")" + std::string(60000, 'a') + R"("]})";
+  const std::string longest = spec.text();
+  ASSERT_LT(longest.size(), std::size_t{64} * 1024);
+  for (const std::string& variant : ActivityClassifier::scan_variants()) {
+    ASSERT_TRUE(classifier_.use_scan_variant(variant));
+    const std::uint64_t fast_before = classifier_.counters().fast_path;
+    EXPECT_EQ(classify(shortest).outcome, LineOutcome::kOtherTraffic) << variant;
+    EXPECT_EQ(classify(one_block).outcome, LineOutcome::kOtherTraffic) << variant;
+    EXPECT_EQ(classify(quotes).outcome, LineOutcome::kActivity) << variant;
+    EXPECT_EQ(classify(longest).outcome, LineOutcome::kActivity) << variant;
+    EXPECT_EQ(classifier_.counters().fast_path, fast_before + 4) << variant;
+    // Cut anywhere near the end, the long line is malformed, not a fast-path decision.
+    for (std::size_t cut : {std::size_t{1}, std::size_t{2}, std::size_t{9}, std::size_t{64}}) {
+      EXPECT_NE(classify(longest.substr(0, longest.size() - cut)).outcome, LineOutcome::kActivity) << cut;
+    }
+  }
 }
 
 TEST_F(ActivityClassifierTest, ValidJsonInUnusualFormsStillCounts) {

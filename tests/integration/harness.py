@@ -257,6 +257,45 @@ class Unshelver:
         raise AssertionError(f"{name} did not reach {state} within {timeout} s; saw {seen}\n" + self.output()[-4000:])
 
 
+class FleetOnOneCloud(unittest.TestCase):
+    """Several backends on one fake cloud, started together and left asleep (the shared-listing
+    tests). SECRET is the cloud credential the daemon must never print."""
+    SECRET = None
+
+    def start_fleet(self, config_text, port, names):
+        self.unshelver = Unshelver(config_text, workdir=self.workdir, port=port)
+        self.unshelver.start()
+        self.addCleanup(self.stop_fleet)
+        for name in names:
+            self.unshelver.wait_for_state("asleep", 15, name=name)
+        return self.unshelver
+
+    def stop_fleet(self):
+        if self.unshelver.process and self.unshelver.process.poll() is None:
+            self.unshelver.stop()
+        self.assertNotIn(self.SECRET, self.unshelver.output())
+
+    def assert_a_lone_backend_reads_its_machine(self, machine_id, settled_period):
+        """With one backend on the cloud, no listing: its settled observation reads its machine
+        (the subclass's last_seq, listings and reads_of ask the fake)."""
+        u = self.start(["solo"])
+        settled = self.last_seq()
+        time.sleep(settled_period + 5)
+        self.assertEqual(self.listings(settled), [])
+        self.assertGreaterEqual(len(self.reads_of(machine_id, settled)), 1)
+        self.assertEqual(u.backend("solo")["state"], "asleep")
+
+    def assert_asleep_without_own_reads(self, names, ids, since):
+        """Each of `names` stayed asleep and error-free, and its machine was never read on its own
+        since request `since` of the fake (reads_of, the subclass's: its cloud's single read)."""
+        for name in names:
+            self.assertEqual(self.reads_of(ids[name], since), [], name)
+            backend = self.unshelver.backend(name)
+            self.assertEqual(backend["state"], "asleep", name)
+            self.assertEqual(backend["error"], "", name)
+            self.assertEqual(backend["observe_error"], "", name)
+
+
 class QuietHandler(http.server.BaseHTTPRequestHandler):
     """A request handler for a test's own server: logs nothing, answers with reply()."""
 

@@ -16,7 +16,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes"))
 
 from fake_exoscale import FakeExoscale  # noqa: E402
-from harness import Unshelver, free_port  # noqa: E402
+from harness import FleetOnOneCloud, free_port  # noqa: E402
 
 API_KEY = "EXO0123456789abcdef01234567"
 API_SECRET = "exo-listing-secret-Hq4W8mR2xN6cJ0"
@@ -56,7 +56,9 @@ buttons:{buttons}
 """
 
 
-class SharedInstanceListing(unittest.TestCase):
+class SharedInstanceListing(FleetOnOneCloud):
+    SECRET = API_SECRET
+
     def setUp(self):
         self.workdir = tempfile.mkdtemp(prefix="unshelver-exo-listing-")
         self.fake = FakeExoscale({"api_key": API_KEY, "api_secret": API_SECRET, "timings": TIMINGS}).start()
@@ -72,21 +74,14 @@ class SharedInstanceListing(unittest.TestCase):
     def start(self, names):
         port = free_port()
         text = fleet_config(self.workdir, port, self.fake.api_url, self.guest_ports)
-        self.unshelver = Unshelver(text, workdir=self.workdir, port=port)
-        self.unshelver.start()
-        self.addCleanup(self.stop)
-        for name in names:
-            self.unshelver.wait_for_state("asleep", 15, name=name)
-        return self.unshelver
-
-    def stop(self):
-        if self.unshelver.process and self.unshelver.process.poll() is None:
-            self.unshelver.stop()
-        self.assertNotIn(API_SECRET, self.unshelver.output())
+        return self.start_fleet(text, port, names)
 
     def reads_of(self, instance_id, since):
         return [e for e in self.fake.requests(method="GET", path_regex=f"/v2/instance/{instance_id}$")
                 if e["seq"] > since]
+
+    def last_seq(self):
+        return self.fake.last_seq()
 
     def listings(self, since):
         return [e for e in self.fake.requests(method="GET", path_regex=r"/v2/instance$") if e["seq"] > since]
@@ -108,11 +103,7 @@ class SharedInstanceListing(unittest.TestCase):
         # served from listings only, never by reading their own instances.
         u.wait_until(lambda: len(self.listings(settled)) >= 1, 15, "a listing")
         time.sleep(1.0)
-        for name in ("beta", "gamma"):
-            self.assertEqual(self.reads_of(ids[name], settled), [], name)
-            self.assertEqual(u.backend(name)["state"], "asleep")
-            self.assertEqual(u.backend(name)["error"], "")
-            self.assertEqual(u.backend(name)["observe_error"], "")
+        self.assert_asleep_without_own_reads(("beta", "gamma"), ids, settled)
         counts = self.fake.endpoint_counts(settled)
         self.assertGreaterEqual(counts.get("list-instances", 0), 1, counts)
         # One listing serves several observations: far fewer calls than backends times
@@ -145,13 +136,7 @@ class SharedInstanceListing(unittest.TestCase):
         self.assertEqual(u.backend("alpha")["observe_error"], "")
 
     def test_a_lone_backend_reads_its_instance(self):
-        ids = self.add_instances(["solo"])
-        u = self.start(["solo"])
-        settled = self.fake.last_seq()
-        time.sleep(SETTLED_PERIOD + 5)
-        self.assertEqual(self.listings(settled), [])
-        self.assertGreaterEqual(len(self.reads_of(ids["solo"], settled)), 1)
-        self.assertEqual(u.backend("solo")["state"], "asleep")
+        self.assert_a_lone_backend_reads_its_machine(self.add_instances(["solo"])["solo"], SETTLED_PERIOD)
 
 
 if __name__ == "__main__":

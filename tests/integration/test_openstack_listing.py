@@ -15,7 +15,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes"))
 
 from fake_openstack import FakeOpenStack  # noqa: E402
-from harness import Unshelver, free_port  # noqa: E402
+from harness import FleetOnOneCloud, free_port  # noqa: E402
 from test_openstack import PASSWORD, password_auth  # noqa: E402
 
 # The settled observation period with a poll interval of 0.1 s (ReconcilerSettings: at least 30 s).
@@ -46,7 +46,9 @@ buttons:{buttons}
 """
 
 
-class SharedListing(unittest.TestCase):
+class SharedListing(FleetOnOneCloud):
+    SECRET = PASSWORD
+
     def setUp(self):
         self.workdir = tempfile.mkdtemp(prefix="unshelver-listing-")
         self.guest_port = free_port()
@@ -68,17 +70,7 @@ class SharedListing(unittest.TestCase):
     def start(self, names):
         port = free_port()
         text = fleet_config(self.workdir, port, password_auth(self.fake), names, self.guest_port)
-        self.unshelver = Unshelver(text, workdir=self.workdir, port=port)
-        self.unshelver.start()
-        self.addCleanup(self.stop)
-        for name in names:
-            self.unshelver.wait_for_state("asleep", 15, name=name)
-        return self.unshelver
-
-    def stop(self):
-        if self.unshelver.process and self.unshelver.process.poll() is None:
-            self.unshelver.stop()
-        self.assertNotIn(PASSWORD, self.unshelver.output())
+        return self.start_fleet(text, port, names)
 
     def reads_of(self, server_id, since):
         return [e for e in self.fake.requests(service="compute", method="GET", path_regex=f"/servers/{server_id}$")
@@ -109,11 +101,7 @@ class SharedListing(unittest.TestCase):
         # served from listings only, never by reading their own servers.
         u.wait_until(lambda: len(self.listings(settled)) >= 2, 15, "two pages of a listing")
         time.sleep(1.0)
-        for name in ("beta", "gamma"):
-            self.assertEqual(self.reads_of(ids[name], settled), [], name)
-            self.assertEqual(u.backend(name)["state"], "asleep")
-            self.assertEqual(u.backend(name)["error"], "")
-            self.assertEqual(u.backend(name)["observe_error"], "")
+        self.assert_asleep_without_own_reads(("beta", "gamma"), ids, settled)
         pages = self.listings(settled)
         self.assertTrue(any("marker=" in e.get("query", "") for e in pages) or len(pages) >= 2, pages)
         # One listing (two pages) serves several observations: far fewer calls than backends
@@ -132,13 +120,7 @@ class SharedListing(unittest.TestCase):
         self.assertLess(reads[0]["time"] - woken_at, 5.0)
 
     def test_a_lone_backend_reads_its_server(self):
-        ids = self.add_servers(["solo"])
-        u = self.start(["solo"])
-        settled = self.last_seq()
-        time.sleep(SETTLED_PERIOD + 5)
-        self.assertEqual(self.listings(settled), [])
-        self.assertGreaterEqual(len(self.reads_of(ids["solo"], settled)), 1)
-        self.assertEqual(u.backend("solo")["state"], "asleep")
+        self.assert_a_lone_backend_reads_its_machine(self.add_servers(["solo"])["solo"], SETTLED_PERIOD)
 
 
 if __name__ == "__main__":

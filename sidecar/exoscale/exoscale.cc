@@ -49,6 +49,16 @@ Result<Instance> instance_of(const json& document) {
   return instance;
 }
 
+// The items of a GET /v2/instance answer (list-instances: {"instances": [...]}), or an error
+// naming that shape.
+Result<json> instance_list_entries(std::string_view body) {
+  json document = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!document.is_object() || !document.contains("instances") || !document["instances"].is_array()) {
+    return Error{"Exoscale's instance list is not the documented JSON ({\"instances\": [...]})"};
+  }
+  return std::move(document["instances"]);
+}
+
 Result<ActionPlan> already() {
   return ActionPlan{ActionPlan::Kind::kAlreadyThere, "", ""};
 }
@@ -133,11 +143,9 @@ Result<Instance> parse_instance(std::string_view body) {
 }
 
 Result<std::vector<Instance>> parse_instance_list(std::string_view body, std::size_t max_instances) {
-  const json document = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!document.is_object() || !document.contains("instances") || !document["instances"].is_array()) {
-    return Error{"Exoscale's instance list is not the documented JSON ({\"instances\": [...]})"};
-  }
-  const json& entries = document["instances"];
+  auto listed = instance_list_entries(body);
+  if (!listed) return listed.error();
+  const json& entries = *listed;
   if (entries.size() > max_instances) {
     return Error{"Exoscale's instance list has " + std::to_string(entries.size()) + " instances, more than " +
                  std::to_string(max_instances)};
@@ -153,12 +161,11 @@ Result<std::vector<Instance>> parse_instance_list(std::string_view body, std::si
 }
 
 Result<std::string> find_instance_id(std::string_view list_body, std::string_view wanted) {
-  const json document = json::parse(list_body, nullptr, /*allow_exceptions=*/false);
-  if (!document.is_object() || !document.contains("instances") || !document["instances"].is_array()) {
-    return Error{"Exoscale's instance list is not the documented JSON ({\"instances\": [...]})"};
-  }
+  auto listed = instance_list_entries(list_body);
+  if (!listed) return listed.error();
+  const json& entries = *listed;
   std::vector<std::string> ids;
-  for (const json& entry : document["instances"]) {
+  for (const json& entry : entries) {
     if (json_string(entry, "id") == wanted || json_string(entry, "name") == wanted) {
       ids.push_back(json_string(entry, "id"));
     }
@@ -166,7 +173,7 @@ Result<std::string> find_instance_id(std::string_view list_body, std::string_vie
   if (ids.size() == 1) return ids.front();
   if (ids.empty()) {
     return Error{"no instance in this zone has the id or the exact name \"" + std::string(wanted) + "\" (" +
-                 std::to_string(document["instances"].size()) + " instance(s) listed)"};
+                 std::to_string(entries.size()) + " instance(s) listed)"};
   }
   std::string list;
   for (const std::string& id : ids) list += (list.empty() ? "" : ", ") + id;

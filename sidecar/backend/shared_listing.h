@@ -31,9 +31,14 @@ class SharedListing {
   using LookupId = std::uint64_t;
   using LookupCallback = std::function<void(std::optional<Item> item)>;
 
+  using Clock = std::function<MonoTime()>;
+
   // `max_age`: how long a listing serves lookups; half the settled observation period, so N
-  // sleeping backends cost about two listings per period instead of N reads.
-  explicit SharedListing(std::chrono::milliseconds max_age) : max_age_(max_age) {}
+  // sleeping backends cost about two listings per period instead of N reads. `now` reads the
+  // monotonic clock (tests move their own).
+  explicit SharedListing(
+      std::chrono::milliseconds max_age, Clock now = [] { return std::chrono::steady_clock::now(); })
+      : max_age_(max_age), now_(std::move(now)) {}
   // A derived class calls close() in its own destructor, while its fetch can still be cancelled.
   virtual ~SharedListing() = default;
   SharedListing(const SharedListing&) = delete;
@@ -108,7 +113,7 @@ class SharedListing {
 
   // Answers what the listing held can answer, and fetches a listing when some lookup needs one.
   void pump() {
-    const MonoTime now = std::chrono::steady_clock::now();
+    const MonoTime now = now_();
     bool answerable = false;
     bool fetch_needed = false;
     for (const auto& [id, lookup] : lookups_) {
@@ -123,7 +128,7 @@ class SharedListing {
       defer_once([this, alive = std::weak_ptr<int>(alive_)] {
         if (alive.expired() || closed_) return;
         answer_scheduled_ = false;
-        const MonoTime at = std::chrono::steady_clock::now();
+        const MonoTime at = now_();
         std::vector<Lookup> ready;
         std::erase_if(lookups_, [&](auto& entry) {
           if (!usable_for(entry.second, at)) return false;
@@ -155,6 +160,7 @@ class SharedListing {
   }
 
   std::chrono::milliseconds max_age_;
+  Clock now_;
   int members_ = 0;
   bool closed_ = false;
   std::map<LookupId, Lookup> lookups_;

@@ -67,7 +67,7 @@ std::unique_ptr<providers::ExoscaleInstanceListing> make_exoscale_listing(uv_loo
                                                                           const core::Config& config,
                                                                           std::string_view zone) {
   providers::InstanceListingSettings listing;
-  listing.max_age = core::ReconcilerSettings::steady_observe_interval_for(config.app.poll_interval) / 2;
+  listing.max_age = config.app.settled_poll_interval / 2;
   auto settings = exoscale_client_settings(config, zone);
   settings.max_response_bytes = listing.max_response_bytes;
   return std::make_unique<providers::ExoscaleInstanceListing>(
@@ -152,7 +152,7 @@ int App::start() {
   for (const core::BackendConfig& backend : config_.backends) {
     std::unique_ptr<providers::CloudProvider> provider = make_provider(backend);
     if (!provider) return 2;
-    auto settings = core::ReconcilerSettings::from_config(backend, config_.app.poll_interval);
+    auto settings = core::ReconcilerSettings::from_config(backend, config_.app);
     const std::size_t index = backends_.size();
     backends_.emplace_back().driver = std::make_unique<BackendDriver>(
         loop_.get(), backend, settings, std::move(provider), *client_,
@@ -530,7 +530,7 @@ int App::start_openstack() {
   openstack_ =
       std::make_unique<providers::OpenStackSession>(loop_.get(), *client_, std::move(*credentials), settings);
   providers::ServerListingSettings listing;
-  listing.max_age = core::ReconcilerSettings::steady_observe_interval_for(config_.app.poll_interval) / 2;
+  listing.max_age = config_.app.settled_poll_interval / 2;
   nova_listing_ = std::make_unique<providers::NovaServerListing>(*openstack_, listing);
   return 0;
 }

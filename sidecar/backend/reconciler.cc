@@ -69,19 +69,12 @@ std::string_view to_string(HoldReason reason) {
   return "unknown";
 }
 
-std::chrono::milliseconds ReconcilerSettings::steady_observe_interval_for(
-    std::chrono::milliseconds poll_interval) {
-  return std::max(std::max(poll_interval, std::chrono::milliseconds(50)) * 6,
-                  std::chrono::milliseconds(30'000));
-}
-
-ReconcilerSettings ReconcilerSettings::from_config(const BackendConfig& backend,
-                                                   std::chrono::milliseconds poll_interval) {
+ReconcilerSettings ReconcilerSettings::from_config(const BackendConfig& backend, const AppSettings& app) {
   ReconcilerSettings settings;
-  settings.poll_interval = std::max(poll_interval, std::chrono::milliseconds(50));
+  settings.poll_interval = std::max(app.poll_interval, std::chrono::milliseconds(50));
   // While nothing should change, the cloud is still asked now and then so that an action taken
   // outside Unshelver (a shelve in Horizon, a crash) is noticed.
-  settings.steady_observe_interval = steady_observe_interval_for(poll_interval);
+  settings.steady_observe_interval = app.settled_poll_interval;
   settings.idle_timeout = backend.idle_timeout;
   settings.unshelve_timeout = backend.unshelve_timeout;
   settings.on_error = backend.on_error;

@@ -138,10 +138,9 @@ struct ReconcilerSettings {
   int stale_observations_allowed = 3;  // wake accepted but the VM still shows stopped
   // Never wake or sleep: record what would have been done instead (see take_notices()).
   bool dry_run = false;
-  static ReconcilerSettings from_config(const BackendConfig& backend,
-                                        std::chrono::milliseconds poll_interval);
-  // steady_observe_interval for the configured poll interval (also sizes a shared listing's age).
-  static std::chrono::milliseconds steady_observe_interval_for(std::chrono::milliseconds poll_interval);
+  // From the backend's keys and the app section's intervals (app.poll_interval_seconds and
+  // app.settled_poll_interval_seconds, whose default config/checks.cc derives).
+  static ReconcilerSettings from_config(const BackendConfig& backend, const AppSettings& app);
 };
 
 class BackendReconciler {

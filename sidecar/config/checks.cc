@@ -205,6 +205,14 @@ std::string check_regex(std::string_view pattern) {
 
 // --- Cross-field rules -------------------------------------------------------------------------------
 
+void finish_app(Draft& draft) {
+  AppSettings& app = draft.config.app;
+  // Without the key: six poll intervals, and never more often than every 30 s, so that many
+  // settled backends do not keep the cloud's API busy.
+  app.settled_poll_interval = draft.settled_poll_seconds ? millis_from_seconds(*draft.settled_poll_seconds)
+                                                         : std::max(app.poll_interval * 6, Millis(30'000));
+}
+
 void finish_openstack_section(Reader& reader, Draft& draft) {
   OpenStackSettings& os = draft.config.openstack;
   if (os.cacert.empty() && !draft.verify_path.empty()) os.cacert = draft.verify_path;

@@ -43,6 +43,9 @@ std::optional<std::string> normal_interface(std::string_view text);
 
 // After the top level: openstack.verify as a CA bundle, and the auth_url's scheme.
 void finish_openstack_section(Reader& reader, Draft& draft);
+
+// The app section's defaults that depend on other keys (after the environment has been applied).
+void finish_app(Draft& draft);
 // Walks every buttons[i], applies inheritance from the top level and app, and checks ids,
 // instances and hosts for duplicates.
 void resolve_buttons(Reader& reader, Draft& draft, bool backends_required);

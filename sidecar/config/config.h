@@ -238,6 +238,9 @@ struct AppSettings {
   std::string secret_key;        // session signing key (secret)
   std::string control_token;     // admin token (secret)
   Millis poll_interval{10'000};  // app.poll_interval_seconds: cloud status polling
+  // app.settled_poll_interval_seconds, else six poll intervals and at least 30 s: how often the
+  // cloud is asked about a backend while nothing should change (config/checks.cc, finish_app).
+  Millis settled_poll_interval{60'000};
   Millis http_probe_timeout{5'000};
   int http_probe_attempts = 12;
   std::string manual_shelve_path = "/admin-shelve";

@@ -112,6 +112,7 @@ void load(Reader& reader, Draft& draft, const ConfigInputs& inputs) {
   }
   config_detail::read_secrets_text(reader, draft, inputs);
   config_detail::apply_environment(reader, draft, inputs);
+  config_detail::finish_app(draft);
   config_detail::resolve_buttons(reader, draft, inputs.backends_required);
   config_detail::resolve_webhooks(reader, draft, inputs);
   config_detail::check_openstack(reader, draft);

@@ -86,7 +86,8 @@ struct Draft {
   std::string yaml_file;
   std::optional<double> top_idle_minutes;
   std::optional<double> top_idle_seconds;
-  bool app_probe_attempts_written = false;  // app.http_probe_attempts (its meaning, see finish_button)
+  std::optional<double> settled_poll_seconds;  // app.settled_poll_interval_seconds (see finish_app)
+  bool app_probe_attempts_written = false;     // app.http_probe_attempts (its meaning, see finish_button)
   Secret control_token;
   Secret secret_key;
   Secret os_password;

@@ -3,6 +3,7 @@
 Every test gets its own temporary directory, a free port and its own config; every process it
 starts is stopped by the test itself (SIGTERM, then a check that it exited cleanly).
 """
+import datetime
 import http.server
 import json
 import os
@@ -284,6 +285,15 @@ class FleetOnOneCloud(unittest.TestCase):
         self.assertEqual(self.listings(settled), [])
         self.assertGreaterEqual(len(self.reads_of(machine_id, settled)), 1)
         self.assertEqual(u.backend("solo")["state"], "asleep")
+
+    def wait_for_observations(self, names, after, timeout):
+        """Waits until each of `names` has been observed (its status's observed_at) at or after the
+        wall-clock time `after`, so that a check of how it was observed cannot pass vacuously."""
+        def observed(name):
+            at = self.unshelver.backend(name).get("observed_at")
+            return at is not None and datetime.datetime.fromisoformat(at).timestamp() >= after
+        self.unshelver.wait_until(lambda: all(observed(name) for name in names), timeout,
+                                  f"a settled observation of each of {names}")
 
     def assert_asleep_without_own_reads(self, names, ids, since):
         """Each of `names` stayed asleep and error-free, and its machine was never read on its own

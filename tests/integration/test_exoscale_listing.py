@@ -1,11 +1,11 @@
 """Settled observations of several Exoscale backends share one instance listing (issue 20).
 
 Three stopped instances in one zone on the fake Exoscale API, one backend each. Once they are
-asleep, nothing is expected to change, so their observations (every 30 s at the shortest) are
+asleep, nothing is expected to change, so their observations (every settled period) are
 served from one GET /v2/instance (list-instances) rather than one GET /v2/instance/{id} each. An
 instance started behind Unshelver's back still shows in the listing and is adopted; a wake still
 polls its one instance fast; a failed listing falls back to the single reads; a lone backend
-keeps reading its instance. About three minutes in all (the settled period is 30 s).
+keeps reading its instance. The settled period is 4 s here (app.settled_poll_interval_seconds).
 """
 import os
 import sys
@@ -21,8 +21,8 @@ from harness import FleetOnOneCloud, free_port  # noqa: E402
 API_KEY = "EXO0123456789abcdef01234567"
 API_SECRET = "exo-listing-secret-Hq4W8mR2xN6cJ0"
 TIMINGS = {"start_seconds": 0.3, "stop_seconds": 0.3, "boot_seconds": 0.2, "reboot_seconds": 0.3}
-# The settled observation period with a poll interval of 0.1 s (ReconcilerSettings: at least 30 s).
-SETTLED_PERIOD = 30.0
+# The settled observation period (app.settled_poll_interval_seconds; without it 30 s at least).
+SETTLED_PERIOD = 4.0
 
 
 def fleet_config(workdir, port, api_url, guest_ports):
@@ -43,6 +43,7 @@ def fleet_config(workdir, port, api_url, guest_ports):
 app:
   title: Exoscale listing test
   poll_interval_seconds: 0.1
+  settled_poll_interval_seconds: {SETTLED_PERIOD}
   api_retry_attempts: 2
 listen: 127.0.0.1:{port}
 state_dir: {os.path.join(workdir, "state")}
@@ -92,6 +93,8 @@ class SharedInstanceListing(FleetOnOneCloud):
         self.fake.add_instance("stranger-box", state="running", zone="de-fra-1")  # not ours: listed, never read
         u = self.start(names)
         settled = self.fake.last_seq()
+        started = time.monotonic()
+        settled_at = time.time()
 
         # Someone starts alpha's instance in the portal: the next settled observation (from a
         # listing) shows it running, and Unshelver adopts it.
@@ -99,16 +102,17 @@ class SharedInstanceListing(FleetOnOneCloud):
         u.wait_for_state("ready", SETTLED_PERIOD * 2 + 15, name="alpha")
         self.assertEqual(u.backend("alpha")["awake_reason"], "cloud")
 
-        # By now every backend made at least one settled observation: beta and gamma were
-        # served from listings only, never by reading their own instances.
+        # Once beta and gamma have made a settled observation, they were served from listings
+        # only, never by reading their own instances.
         u.wait_until(lambda: len(self.listings(settled)) >= 1, 15, "a listing")
-        time.sleep(1.0)
+        self.wait_for_observations(("beta", "gamma"), settled_at, SETTLED_PERIOD * 2 + 5)
         self.assert_asleep_without_own_reads(("beta", "gamma"), ids, settled)
         counts = self.fake.endpoint_counts(settled)
         self.assertGreaterEqual(counts.get("list-instances", 0), 1, counts)
-        # One listing serves several observations: far fewer calls than backends times
-        # observations would cost; the listings are bounded by their reuse age.
-        self.assertLessEqual(counts.get("list-instances", 0), 4, counts)
+        # One listing serves several observations; a listing is reused for half a settled period,
+        # so there are at most two a period, whatever the number of backends.
+        periods = (time.monotonic() - started) / SETTLED_PERIOD
+        self.assertLessEqual(counts.get("list-instances", 0), 2 * periods + 2, counts)
         self.assertEqual(self.fake.requests(status=403), [])
 
         # A wake polls its one instance fast, whatever the listing holds.

@@ -1,7 +1,7 @@
 """Settled observations of several OpenStack backends share one server listing (issue 20).
 
 Three shelved servers on the fake OpenStack, one backend each. Once they are asleep, nothing is
-expected to change, so their observations (every 30 s at the shortest) are served from
+expected to change, so their observations (every settled period) are served from
 GET /servers/detail, fetched page by page (limit/marker), rather than one GET /servers/{id} each.
 A server started behind Unshelver's back still shows in the listing and is adopted; a wake still
 polls its one server fast; a lone backend keeps reading its server.
@@ -18,8 +18,8 @@ from fake_openstack import FakeOpenStack  # noqa: E402
 from harness import FleetOnOneCloud, free_port  # noqa: E402
 from test_openstack import PASSWORD, password_auth  # noqa: E402
 
-# The settled observation period with a poll interval of 0.1 s (ReconcilerSettings: at least 30 s).
-SETTLED_PERIOD = 30.0
+# The settled observation period (app.settled_poll_interval_seconds; without it 30 s at least).
+SETTLED_PERIOD = 4.0
 
 
 def fleet_config(workdir, port, auth, names, guest_port):
@@ -37,6 +37,7 @@ def fleet_config(workdir, port, auth, names, guest_port):
 app:
   title: OpenStack listing test
   poll_interval_seconds: 0.1
+  settled_poll_interval_seconds: {SETTLED_PERIOD}
   api_retry_attempts: 3
 listen: 127.0.0.1:{port}
 state_dir: {os.path.join(workdir, "state")}
@@ -90,6 +91,8 @@ class SharedListing(FleetOnOneCloud):
         self.fake.add_server("stranger-box", vm_state="active")  # not ours: listed, never read
         u = self.start(names)
         settled = self.last_seq()
+        started = time.monotonic()
+        settled_at = time.time()
 
         # Someone starts alpha's server in Horizon: the next settled observation (from a listing)
         # shows it running, and Unshelver adopts it.
@@ -97,16 +100,17 @@ class SharedListing(FleetOnOneCloud):
         u.wait_for_state("ready", SETTLED_PERIOD * 2 + 15, name="alpha")
         self.assertEqual(u.backend("alpha")["awake_reason"], "cloud")
 
-        # By now every backend made at least one settled observation: beta and gamma were
-        # served from listings only, never by reading their own servers.
+        # Once beta and gamma have made a settled observation, they were served from listings
+        # only, never by reading their own servers.
         u.wait_until(lambda: len(self.listings(settled)) >= 2, 15, "two pages of a listing")
-        time.sleep(1.0)
+        self.wait_for_observations(("beta", "gamma"), settled_at, SETTLED_PERIOD * 2 + 5)
         self.assert_asleep_without_own_reads(("beta", "gamma"), ids, settled)
         pages = self.listings(settled)
         self.assertTrue(any("marker=" in e.get("query", "") for e in pages) or len(pages) >= 2, pages)
-        # One listing (two pages) serves several observations: far fewer calls than backends
-        # times observations would cost; the listings are bounded by their reuse age.
-        self.assertLessEqual(len(pages), 2 * 4, pages)
+        # One listing (two pages) serves several observations; a listing is reused for half a
+        # settled period, so there are at most two a period, whatever the number of backends.
+        periods = (time.monotonic() - started) / SETTLED_PERIOD
+        self.assertLessEqual(len(pages), 2 * (2 * periods + 2), pages)
 
         # A wake polls its one server fast, whatever the listing holds.
         before_wake = self.last_seq()

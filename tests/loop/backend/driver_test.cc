@@ -60,7 +60,7 @@ class BackendDriverTest : public ::testing::Test {
     ASSERT_TRUE(sim->start().ok());
     sim_ = sim.get();
     upstream_ = sim->upstream();
-    auto settings = core::ReconcilerSettings::from_config(config_, 50ms);
+    auto settings = core::ReconcilerSettings::from_config(config_, fast_app());
     driver_ = std::make_unique<BackendDriver>(
         &loop_, config_, settings, std::move(sim), *client_,
         [this](const std::vector<core::Transition>& transitions, const std::vector<core::Notice>& notices,
@@ -98,6 +98,14 @@ class BackendDriverTest : public ::testing::Test {
     EXPECT_TRUE(testing::run_loop_until(
         &loop_, [&] { return result.has_value(); }, 5s));
     return result.value_or(io::ClientResponse{});
+  }
+
+  // A 50 ms poll, and the settled period its default gives (30 s: longer than any test here).
+  static core::AppSettings fast_app() {
+    core::AppSettings app;
+    app.poll_interval = 50ms;
+    app.settled_poll_interval = 30s;
+    return app;
   }
 
   uv_loop_t loop_{};
@@ -293,7 +301,7 @@ class FencedDriverTest : public BackendDriverTest {
     auto sim = std::make_unique<providers::SimProvider>(&loop_, config_, core::HttpLimits{}, std::string());
     ASSERT_TRUE(sim->start().ok());
     sim_ = sim.get();
-    auto settings = core::ReconcilerSettings::from_config(config_, 50ms);
+    auto settings = core::ReconcilerSettings::from_config(config_, fast_app());
     driver_ = std::make_unique<BackendDriver>(
         &loop_, config_, settings, std::move(sim), *client_,
         [this](const std::vector<core::Transition>& transitions, const std::vector<core::Notice>&, bool) {

@@ -1295,8 +1295,11 @@ TEST_F(ReadinessTest, AProbeResultFromAnEarlierPhaseIsDropped) {
 TEST(ReconcilerSettingsFromConfig, TheDefaultsProbeFastUntilReadyAndPollFastAfterAChange) {
   BackendConfig backend;
   ASSERT_EQ(backend.health.interval, 10s);
-  ReconcilerSettings settings = ReconcilerSettings::from_config(backend, 10s);
+  AppSettings app;
+  ASSERT_EQ(app.poll_interval, 10s);
+  ReconcilerSettings settings = ReconcilerSettings::from_config(backend, app);
   EXPECT_EQ(settings.poll_interval, 10s);
+  EXPECT_EQ(settings.steady_observe_interval, 60s);
   EXPECT_EQ(settings.fast_poll_start, 1s);
   EXPECT_EQ(settings.probe_interval_until_ready, 500ms);
   EXPECT_EQ(settings.probe_interval_ready, 10s);
@@ -1304,7 +1307,10 @@ TEST(ReconcilerSettingsFromConfig, TheDefaultsProbeFastUntilReadyAndPollFastAfte
   // Shorter configured intervals win: the fast phase never slows anything down.
   backend.health.interval = 200ms;
   backend.upstream = "10.0.0.5:8080";
-  settings = ReconcilerSettings::from_config(backend, 300ms);
+  app.poll_interval = 300ms;
+  app.settled_poll_interval = 5s;
+  settings = ReconcilerSettings::from_config(backend, app);
+  EXPECT_EQ(settings.steady_observe_interval, 5s);
   EXPECT_EQ(settings.fast_poll_start, 300ms);
   EXPECT_EQ(settings.probe_interval_until_ready, 200ms);
   EXPECT_EQ(settings.probe_interval_ready, 200ms);

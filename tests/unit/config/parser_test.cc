@@ -273,6 +273,26 @@ TEST(ConfigParser, DemoConfigLoadsWithZeroIssues) {
   EXPECT_FALSE(config.openstack.configured);
 }
 
+// How often a settled backend is observed: six poll intervals and at least 30 s, unless
+// app.settled_poll_interval_seconds says otherwise (down to 1 s).
+TEST(ConfigParser, SettledPollIntervalDefaultsFromThePollIntervalAndCanBeSet) {
+  auto settled = [](const std::string& app) {
+    const ParsedConfig parsed = parse("app:\n" + app + kSimButton);
+    EXPECT_TRUE(parsed.ok()) << all_issues(parsed);
+    return parsed.config.app.settled_poll_interval;
+  };
+  EXPECT_EQ(settled("  title: t\n"), Millis(60'000));
+  EXPECT_EQ(settled("  poll_interval_seconds: 0.1\n"), Millis(30'000));
+  EXPECT_EQ(settled("  poll_interval_seconds: 20\n"), Millis(120'000));
+  EXPECT_EQ(settled("  poll_interval_seconds: 0.1\n  settled_poll_interval_seconds: 2.5\n"), Millis(2'500));
+  EXPECT_EQ(settled("  settled_poll_interval_seconds: 600\n"), Millis(600'000));
+  const ParsedConfig too_often =
+      parse(std::string("app:\n  settled_poll_interval_seconds: 0.5\n") + kSimButton);
+  const ConfigIssue* issue = issue_for(too_often, "app.settled_poll_interval_seconds");
+  ASSERT_NE(issue, nullptr) << all_issues(too_often);
+  EXPECT_EQ(issue->line, 2);
+}
+
 // scripts/demo runs `unshelver demo --caddy-port`: Caddy's routing is Unshelver's to manage, as in
 // production (the gate, whose reserved prefix passes the waiting page's wake form to Unshelver,
 // every method), never a static Caddyfile that lets only GET and HEAD through.

@@ -175,6 +175,10 @@ LineResult bad_line(LineOutcome outcome, std::string_view reason) {
 #define UNSHELVER_INLINE [[gnu::always_inline]] inline
 
 struct Cursor {
+  // The line, followed by a '\0' (the walk runs on a copy in a std::string, whose data()[size()] is
+  // '\0'). No byte of a line the walk accepts is below 0x20, and the walk never moves past a
+  // '\0', so pos never passes size and text[pos] is always readable: punctuation is checked
+  // without a bounds check.
   const char* text;
   std::size_t size;
   std::size_t pos;
@@ -183,21 +187,21 @@ struct Cursor {
   const std::uint64_t* quotes;
 
   UNSHELVER_INLINE bool consume(char c) {
-    if (pos < size && text[pos] == c) {
+    if (text[pos] == c) {
       ++pos;
       return true;
     }
     return false;
   }
 
-  UNSHELVER_INLINE char peek() const { return pos < size ? text[pos] : '\0'; }
+  UNSHELVER_INLINE char peek() const { return text[pos]; }
 
   // A string begins at a '"' and, with no escapes in the line, ends at the next quote: the next
   // bit set in the index after pos. The walk's other tokens (punctuation, numbers, literals) never
   // hold a '"', so it takes every quote of a valid line through here, in pairs. A string that
   // does not end within the line finds the end mark at or past `size` and is refused.
   UNSHELVER_INLINE bool string(std::string_view& out) {
-    if (pos >= size || text[pos] != '"') return false;
+    if (text[pos] != '"') return false;
     const std::size_t after = pos + 1;
     // Most strings end within the word where they begin (the bits from `after` on).
     std::size_t end = 0;
@@ -240,7 +244,7 @@ struct Cursor {
         pos += 8;
       }
     }
-    while (pos < size && is_digit(text[pos])) ++pos;
+    while (is_digit(text[pos])) ++pos;
   }
 
   // -?(0|[1-9][0-9]*)(\.[0-9]+)? ; exponents and very long numbers go to the reference.
@@ -249,7 +253,7 @@ struct Cursor {
     consume('-');
     if (consume('0')) {
       // A leading zero stands alone.
-    } else if (pos < size && text[pos] >= '1' && text[pos] <= '9') {
+    } else if (text[pos] >= '1' && text[pos] <= '9') {
       skip_digits();
     } else {
       return false;
@@ -660,6 +664,7 @@ struct ActivityClassifier::Impl {
   mutable std::vector<std::uint64_t> letters;  // the same size: where an 'h' is
   Values user_agent_values;
   Values label_values;
+  std::string walk_copy;  // the line the walk reads, '\0'-terminated (see Cursor)
 
   // Pointers into counters_.by_outcome (map nodes stay put when the map moves).
   std::array<std::uint64_t*, kAllOutcomes.size()> outcome_counts{};
@@ -907,7 +912,8 @@ struct ActivityClassifier::Impl {
   bool classify_fast(std::string_view line, LineResult& result) {
     LineFacts facts;
     end_mark(quotes.data(), line.size());
-    LineWalker walker(line, quotes.data(), facts, user_agent_values, label_values);
+    walk_copy.assign(line);  // reuses its capacity; the views in `facts` point into it
+    LineWalker walker(walk_copy, quotes.data(), facts, user_agent_values, label_values);
     if (!walker.walk()) return false;
     int backend = match_backend(facts);
     // Numbers are converted only when they are reported: from_chars is a good part of the cost.

@@ -788,6 +788,27 @@ TEST_F(ActivityClassifierTest, StringsEndAtTheirClosingQuoteFromEveryWordOffset)
   }
 }
 
+// The walk reads a copy of the line with a '\0' after it instead of checking bounds at each
+// punctuation mark: a line cut after any byte (after a colon, a bracket, a digit, a literal's first
+// letters, inside a string) is never a fast-path decision and is decided as the reference does.
+TEST_F(ActivityClassifierTest, EveryPrefixOfOurLineIsDecidedByTheReference) {
+  LineSpec spec;
+  spec.request_headers = R"({"User-Agent":["curl/8.0"],"A":[],"B":["x","y"]})";
+  spec.resp_headers = R"({"X-Served-By":["gpu"],"Live":[],"N":["1"]},"done":true,"gone":null)";
+  const std::string whole = spec.text();
+  for (const std::string& variant : ActivityClassifier::scan_variants()) {
+    ASSERT_TRUE(classifier_.use_scan_variant(variant));
+    for (std::size_t size = 0; size < whole.size(); ++size) {
+      const std::uint64_t fast_before = classifier_.counters().fast_path;
+      EXPECT_NE(classify(whole.substr(0, size)).outcome, LineOutcome::kActivity) << variant << ": " << size;
+      EXPECT_EQ(classifier_.counters().fast_path, fast_before) << variant << ": " << size;
+    }
+    const std::uint64_t fast_before = classifier_.counters().fast_path;
+    EXPECT_EQ(classify(whole).outcome, LineOutcome::kActivity) << variant;
+    EXPECT_EQ(classifier_.counters().fast_path, fast_before + 1) << variant;
+  }
+}
+
 TEST_F(ActivityClassifierTest, ValidJsonInUnusualFormsStillCounts) {
   // Whitespace, escapes and valid UTF-8 take the full parse but mean the same thing.
   std::string spaced = R"( { "ts" : 1700000000.5 , "request" : { "host" : "chat.localhost" } ,

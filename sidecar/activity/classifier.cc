@@ -36,7 +36,6 @@
 #include <cstddef>
 #include <cstring>
 #include <functional>
-#include <limits>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <span>
@@ -162,8 +161,8 @@ LineResult bad_line(LineOutcome outcome, std::string_view reason) {
 
 // The fast path's parser: a strict walk over compact JSON whose strings hold no escapes (the
 // caller checked the bytes). Without escapes every '"' in the line delimits a string, in order,
-// so the walk takes strings from the list of quote positions instead of scanning them: a string
-// is expected exactly where the next quote is, and ends at the one after. Every function returns false when
+// so the walk takes a string's end from the quote index (one bit per '"') instead of scanning
+// it: a string begins at a '"' and ends at the next bit set after it. Every function returns false when
 // the line is not of that simple kind; the caller then asks the reference parser, so false never means
 // "malformed".
 //
@@ -176,34 +175,47 @@ LineResult bad_line(LineOutcome outcome, std::string_view reason) {
 #define UNSHELVER_INLINE [[gnu::always_inline]] inline
 
 struct Cursor {
-  // The list of quote positions ends with two of these (see flatten_quotes()).
-  static constexpr std::uint32_t kNoQuote = std::numeric_limits<std::uint32_t>::max();
-
+  // The line, followed by a '\0' (the walk runs on a copy in a std::string, whose data()[size()] is
+  // '\0'). No byte of a line the walk accepts is below 0x20, and the walk never moves past a
+  // '\0', so pos never passes size and text[pos] is always readable: punctuation is checked
+  // without a bounds check.
   const char* text;
   std::size_t size;
   std::size_t pos;
-  const std::uint32_t* quote;  // the next '"' not yet taken
+  // The quote index of the line: bit i of word w for a '"' at 64 * w + i, then a word with its
+  // lowest bit set (see end_mark()), so that the search for a closing quote always stops.
+  const std::uint64_t* quotes;
 
   UNSHELVER_INLINE bool consume(char c) {
-    if (pos < size && text[pos] == c) {
+    if (text[pos] == c) {
       ++pos;
       return true;
     }
     return false;
   }
 
-  UNSHELVER_INLINE char peek() const { return pos < size ? text[pos] : '\0'; }
+  UNSHELVER_INLINE char peek() const { return text[pos]; }
 
-  // The walk never steps over a '"' except through here, so the next quote is at pos exactly
-  // when the text there is a string. A quote at pos is a real one (pos < size), so quote[1] is
-  // at most the first of the two end marks.
+  // A string begins at a '"' and, with no escapes in the line, ends at the next quote: the next
+  // bit set in the index after pos. The walk's other tokens (punctuation, numbers, literals) never
+  // hold a '"', so it takes every quote of a valid line through here, in pairs. A string that
+  // does not end within the line finds the end mark at or past `size` and is refused.
   UNSHELVER_INLINE bool string(std::string_view& out) {
-    if (quote[0] != pos) return false;
-    const std::uint32_t end = quote[1];
-    if (end == kNoQuote) return false;
-    out = std::string_view(text + pos + 1, end - pos - 1);
-    pos = std::size_t{end} + 1;
-    quote += 2;
+    if (text[pos] != '"') return false;
+    const std::size_t after = pos + 1;
+    // Most strings end within the word where they begin (the bits from `after` on).
+    std::size_t end = 0;
+    if (const std::uint64_t rest = quotes[after / 64] >> (after % 64); rest != 0) {
+      end = after + static_cast<std::size_t>(std::countr_zero(rest));
+    } else {
+      std::size_t word = after / 64;
+      std::uint64_t bits = 0;
+      while (bits == 0) bits = quotes[++word];
+      end = word * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+    }
+    if (end >= size) return false;
+    out = std::string_view(text + after, end - after);
+    pos = end + 1;
     return true;
   }
 
@@ -232,7 +244,7 @@ struct Cursor {
         pos += 8;
       }
     }
-    while (pos < size && is_digit(text[pos])) ++pos;
+    while (is_digit(text[pos])) ++pos;
   }
 
   // -?(0|[1-9][0-9]*)(\.[0-9]+)? ; exponents and very long numbers go to the reference.
@@ -241,7 +253,7 @@ struct Cursor {
     consume('-');
     if (consume('0')) {
       // A leading zero stands alone.
-    } else if (pos < size && text[pos] >= '1' && text[pos] <= '9') {
+    } else if (text[pos] >= '1' && text[pos] <= '9') {
       skip_digits();
     } else {
       return false;
@@ -345,7 +357,7 @@ class LineWalker {
  public:
   // `user_agents` and `labels` receive the values; they outlive the walker, so that nothing is
   // initialised per line.
-  LineWalker(std::string_view line, const std::uint32_t* quotes, LineFacts& facts, Values& user_agents,
+  LineWalker(std::string_view line, const std::uint64_t* quotes, LineFacts& facts, Values& user_agents,
              Values& labels)
       : cursor_{line.data(), line.size(), 0, quotes},
         facts_(facts),
@@ -596,22 +608,11 @@ std::uint64_t quote_then_h(const std::uint64_t* quotes, const std::uint64_t* let
   return ((quotes[w] << 1) | (w > 0 ? quotes[w - 1] >> 63 : 0)) & letters[w];
 }
 
-// The positions of the set bits of `words` (one word per 64 bytes of a `size`-byte line), in
-// order, into `out`, followed by two Cursor::kNoQuote; false for a line too long for 32-bit
-// positions. A line has at most as many quotes as bytes.
-bool flatten_quotes(const std::uint64_t* words, std::size_t size, std::vector<std::uint32_t>& out) {
-  if (size >= std::size_t{Cursor::kNoQuote} - 64) return false;
-  if (out.size() < size + 2) out.resize(size + 2);
-  std::uint32_t* positions = out.data();
-  const std::size_t word_count = (size + 63) / 64;
-  for (std::size_t w = 0; w < word_count; ++w) {
-    const auto base = static_cast<std::uint32_t>(w * 64);
-    for (std::uint64_t bits = words[w]; bits != 0; bits &= bits - 1) {
-      *positions++ = base + static_cast<std::uint32_t>(std::countr_zero(bits));
-    }
-  }
-  positions[0] = positions[1] = Cursor::kNoQuote;
-  return true;
+// Marks the end of a `size`-byte line's quote index (one word per 64 bytes, room for one more):
+// the word after the line's gets a bit at position 64 * (word count), at or past the line's end,
+// so that Cursor::string()'s search for a closing quote stops there.
+void end_mark(std::uint64_t* words, std::size_t size) {
+  words[(size + 63) / 64] = 1;
 }
 
 // Lower-case host names, found by a std::string_view without a copy.
@@ -661,9 +662,9 @@ struct ActivityClassifier::Impl {
   // const pre-scan.
   mutable std::vector<std::uint64_t> quotes;   // grows to the longest line seen, never shrinks
   mutable std::vector<std::uint64_t> letters;  // the same size: where an 'h' is
-  std::vector<std::uint32_t> quote_positions;  // the walk's list of the quotes
   Values user_agent_values;
   Values label_values;
+  std::string walk_copy;  // the line the walk reads, '\0'-terminated (see Cursor)
 
   // Pointers into counters_.by_outcome (map nodes stay put when the map moves).
   std::array<std::uint64_t*, kAllOutcomes.size()> outcome_counts{};
@@ -910,8 +911,9 @@ struct ActivityClassifier::Impl {
   // reference decides.
   bool classify_fast(std::string_view line, LineResult& result) {
     LineFacts facts;
-    if (!flatten_quotes(quotes.data(), line.size(), quote_positions)) return false;
-    LineWalker walker(line, quote_positions.data(), facts, user_agent_values, label_values);
+    end_mark(quotes.data(), line.size());
+    walk_copy.assign(line);  // reuses its capacity; the views in `facts` point into it
+    LineWalker walker(walk_copy, quotes.data(), facts, user_agent_values, label_values);
     if (!walker.walk()) return false;
     int backend = match_backend(facts);
     // Numbers are converted only when they are reported: from_chars is a good part of the cost.

@@ -99,7 +99,8 @@ void BackendDriver::follow(const core::BackendSnapshot& leader_view) {
   }
   mirroring_ = true;
   reconciler_.mirror(leader_view, read_clock());
-  if (on_change_) on_change_({}, {}, false);
+  published_ = reach();
+  notify({}, {}, Change::kVisible);
 }
 
 bool BackendDriver::request(bool awake, const std::string& actor, const std::string& reason) {
@@ -107,7 +108,7 @@ bool BackendDriver::request(bool awake, const std::string& actor, const std::str
   const bool changed = reconciler_.request(awake, actor, reason, read_clock());
   if (changed) {
     log_->info("{} requested by {}: {}", awake ? "wake" : "sleep", actor, reason);
-    if (on_change_) on_change_({}, {}, true);
+    notify({}, {}, Change::kPersist);
     run();
   }
   return changed;
@@ -117,7 +118,7 @@ void BackendDriver::hold_awake(core::AwakeHold hold) {
   if (!running_) return;
   log_->info("held awake ({}) by {}: {}", core::to_string(hold.reason), hold.actor, hold.detail);
   reconciler_.hold_awake(std::move(hold), read_clock());
-  if (on_change_) on_change_({}, {}, true);
+  notify({}, {}, Change::kPersist);
   run();
 }
 
@@ -129,7 +130,7 @@ void BackendDriver::release_hold(core::HoldReason reason) {
     return;
   log_->info("awake hold ({}) released", core::to_string(reason));
   reconciler_.release_hold(reason);
-  if (on_change_) on_change_({}, {}, true);
+  notify({}, {}, Change::kPersist);
   run();
 }
 
@@ -222,8 +223,15 @@ void BackendDriver::run() {
   if (!running_) return;
 
   const core::ClockReading current = read_clock();
-  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(reconciler_.next_tick_due(current) -
-                                                                     current.mono);
+  const core::MonoTime due = reconciler_.next_tick_due(current);
+  if (!waiting && due == core::MonoTime::max()) {
+    // Nothing is due but the answer to the command in flight, which runs the driver itself: no
+    // timer meanwhile, so that a settled observation costs one timer (its next one), not three.
+    tick_timer_.stop();
+    return;
+  }
+  // Rounded up: a timer that fired before the moment would find nothing due and wait again.
+  auto delay = std::chrono::ceil<std::chrono::milliseconds>(due - current.mono);
   // While a decision waits for etcd, the answer (not the timer) moves it on; the timer only
   // looks again now and then, e.g. once a refused confirmation may be asked for again.
   delay = waiting ? kConfirmPoll : std::clamp<std::chrono::milliseconds>(delay, kMinTickDelay, kMaxTickDelay);
@@ -391,9 +399,26 @@ void BackendDriver::publish() {
     log_->error("BUG: the state machine rejected an event in state {} ({} so far)",
                 core::to_string(reconciler_.state()), illegal_events_seen_);
   }
-  if ((!transitions.empty() || !notices.empty() || dirty_) && on_change_)
-    on_change_(transitions, notices, !transitions.empty() || !notices.empty());
+  if (!transitions.empty() || !notices.empty()) {
+    published_ = reach();
+    notify(transitions, notices, Change::kPersist);
+  } else if (dirty_) {
+    Reach now = reach();
+    const bool reached = now != published_;
+    published_ = std::move(now);
+    notify(transitions, notices, reached ? Change::kVisible : Change::kSeen);
+  }
   dirty_ = false;
+}
+
+BackendDriver::Reach BackendDriver::reach() const {
+  return Reach{reconciler_.state(), reconciler_.desired().awake, reconciler_.wants_health_probe(),
+               upstream()};
+}
+
+void BackendDriver::notify(const std::vector<core::Transition>& transitions,
+                           const std::vector<core::Notice>& notices, Change change) const {
+  if (on_change_) on_change_(transitions, notices, change);
 }
 
 }  // namespace unshelver::app

@@ -51,11 +51,22 @@ class ActionFence {
 
 class BackendDriver {
  public:
-  // Called after anything visible changed. `persist` is true when what must survive a restart
-  // changed (a transition or a new desired state), false for a fresh observation or probe.
-  // `notices` are events that change no state (core::Notice), to be recorded like transitions.
+  // How far a change reaches, so that the owner does only the work it needs (issue 20: a
+  // thousand sleeping backends each confirm their state once a minute).
+  enum class Change {
+    // Only what the pages show moved: an observation or probe that confirmed what was known (its
+    // time, the cloud's words, an error's text), or a command now in flight. Nothing acts on it.
+    kSeen,
+    // What others act on moved without anything to persist: the address, whether health is
+    // probed (and so whether requests in flight are sampled), another controller's view.
+    kVisible,
+    // What must survive a restart changed too: a transition, a notice or a new desired state.
+    kPersist,
+  };
+  // Called after anything visible changed. `notices` are events that change no state
+  // (core::Notice), to be recorded like transitions.
   using ChangeCallback = std::function<void(const std::vector<core::Transition>& transitions,
-                                            const std::vector<core::Notice>& notices, bool persist)>;
+                                            const std::vector<core::Notice>& notices, Change change)>;
   using Clock = std::function<core::ClockReading()>;
 
   BackendDriver(uv_loop_t* loop, const core::BackendConfig& config, core::ReconcilerSettings settings,
@@ -120,6 +131,19 @@ class BackendDriver {
   // confirmed this controller may decide (the confirmation is then asked for).
   bool awaiting_confirmation(const core::ClockReading& now);
   void apply_requests_in_flight();
+  void notify(const std::vector<core::Transition>& transitions, const std::vector<core::Notice>& notices,
+              Change change) const;
+
+  // What the owner's other subsystems act on (routing, the gate, the activity monitor): a change
+  // of it is kVisible, while a change of anything else the reconciler shows is only kSeen.
+  struct Reach {
+    core::BackendState state = core::BackendState::kUnknown;
+    bool desired_awake = false;
+    bool probed = false;  // the reconciler wants health probes (and in-flight sampling)
+    std::string upstream;
+    bool operator==(const Reach&) const = default;
+  };
+  Reach reach() const;
 
   core::BackendConfig config_;
   core::BackendReconciler reconciler_;
@@ -146,6 +170,7 @@ class BackendDriver {
   bool running_ = false;
   bool closed_ = false;  // shutdown() ran: nothing starts again
   bool dirty_ = false;
+  Reach published_;  // as it was at the last publish()
   bool in_run_ = false;
   bool run_again_ = false;
 };

@@ -149,6 +149,7 @@ int App::start() {
   client_ = std::make_unique<io::HttpClient>(loop_.get());
 
   backends_.reserve(config_.backends.size());
+  ticks_ = std::make_shared<io::TickTimers>(loop_.get());
   for (const core::BackendConfig& backend : config_.backends) {
     std::unique_ptr<providers::CloudProvider> provider = make_provider(backend);
     if (!provider) return 2;
@@ -160,7 +161,8 @@ int App::start() {
                       const std::vector<core::Notice>& notices, BackendDriver::Change change) {
           on_backend_change(backends_[index], transitions, notices, change);
           notify_systemd_when_observed();
-        });
+        },
+        core::ClockReading::now, ticks_);
     index_by_name_.emplace(backend.name, index);
   }
   if (int code = start_events(); code != 0) return code;
@@ -606,6 +608,7 @@ int App::finish() {
   ha_.reset();
   fence_.reset();
   backends_.clear();
+  ticks_.reset();
   holds_.reset();
   if (events_ && events_->unwritten() > 0) {
     spdlog::error("events: {} event(s) could not be written to {} before exit", events_->unwritten(),

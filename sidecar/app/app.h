@@ -207,6 +207,7 @@ class App final : public web::Controller {
   std::unique_ptr<providers::NovaServerListing> nova_listing_;  // on openstack_, for settled observations
   // By API URL (one zone, the same credentials): for the Exoscale backends' settled observations.
   std::map<std::string, std::unique_ptr<providers::ExoscaleInstanceListing>> exoscale_listings_;
+  std::shared_ptr<io::TickTimers> ticks_;       // the drivers' tick timers, on one libuv timer
   std::shared_ptr<providers::SimApi> sim_api_;  // the simulated VMs' one API (its latency timer)
   std::unique_ptr<EventRecorder> events_;       // after openstack_: its mirror uses the session
   std::unique_ptr<web::EventStreams> streams_;  // fed by events_

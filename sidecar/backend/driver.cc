@@ -33,18 +33,21 @@ std::string host_of(const std::string& url) {
 BackendDriver::BackendDriver(uv_loop_t* loop, const core::BackendConfig& config,
                              core::ReconcilerSettings settings,
                              std::unique_ptr<providers::CloudProvider> provider, io::HttpClient& client,
-                             ChangeCallback on_change, Clock clock)
+                             ChangeCallback on_change, Clock clock, std::shared_ptr<io::TickTimers> ticks)
     : config_(config),
       reconciler_(config.name, settings),
       provider_(std::move(provider)),
       prober_(loop, client),
-      tick_timer_(loop),
+      ticks_(ticks ? std::move(ticks) : std::make_shared<io::TickTimers>(loop)),
       on_change_(std::move(on_change)),
       clock_(std::move(clock)),
-      log_(spdlog::default_logger()->clone(config.name)) {}
+      log_(spdlog::default_logger()->clone(config.name)) {
+  tick_slot_ = ticks_->add([this] { run(); });
+}
 
 BackendDriver::~BackendDriver() {
   shutdown();
+  ticks_->remove(tick_slot_);
 }
 
 void BackendDriver::start(const std::optional<core::PersistedBackend>& persisted) {
@@ -93,7 +96,7 @@ void BackendDriver::follow(const core::BackendSnapshot& leader_view) {
   if (running_) {
     ++term_;
     running_ = false;
-    tick_timer_.stop();
+    ticks_->disarm(tick_slot_);
     prober_.stop();
     log_->info("another controller leads this backend: stopped acting");
   }
@@ -187,7 +190,7 @@ void BackendDriver::shutdown() {
   closed_ = true;
   running_ = false;
   ++term_;
-  tick_timer_.stop();
+  ticks_->disarm(tick_slot_);
   prober_.stop();
   provider_->close();
 }
@@ -197,7 +200,7 @@ void BackendDriver::run() {
   if (fence_ != nullptr && !in_run_ && !fence_->may_decide(config_.name)) {
     // The fence steps this driver down on the loop (follow()); should the lease be renewed
     // instead, the next tick decides as usual.
-    tick_timer_.start(kMinTickDelay, [this] { run(); });
+    ticks_->arm(tick_slot_, read_clock().mono + kMinTickDelay);
     return;
   }
   // Provider callbacks never run inside the call, but a change callback might request again;
@@ -227,15 +230,15 @@ void BackendDriver::run() {
   if (!waiting && due == core::MonoTime::max()) {
     // Nothing is due but the answer to the command in flight, which runs the driver itself: no
     // timer meanwhile, so that a settled observation costs one timer (its next one), not three.
-    tick_timer_.stop();
+    ticks_->disarm(tick_slot_);
     return;
   }
-  // Rounded up: a timer that fired before the moment would find nothing due and wait again.
-  auto delay = std::chrono::ceil<std::chrono::milliseconds>(due - current.mono);
   // While a decision waits for etcd, the answer (not the timer) moves it on; the timer only
-  // looks again now and then, e.g. once a refused confirmation may be asked for again.
-  delay = waiting ? kConfirmPoll : std::clamp<std::chrono::milliseconds>(delay, kMinTickDelay, kMaxTickDelay);
-  tick_timer_.start(delay, [this] { run(); });
+  // looks again now and then, e.g. once a refused confirmation may be asked for again. The
+  // moment itself is kept otherwise, so that drivers due at the same moment share a wake-up.
+  ticks_->arm(tick_slot_, waiting
+                              ? current.mono + kConfirmPoll
+                              : std::clamp(due, current.mono + kMinTickDelay, current.mono + kMaxTickDelay));
 }
 
 bool BackendDriver::awaiting_confirmation(const core::ClockReading& now) {

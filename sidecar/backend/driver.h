@@ -21,9 +21,9 @@
 #include "backend/cloud_provider.h"
 #include "backend/health_prober.h"
 #include "backend/reconciler.h"
+#include "backend/tick_timers.h"
 #include "config/config.h"
 #include "uv/http_client.h"
-#include "uv/timer.h"
 
 namespace unshelver::app {
 
@@ -71,7 +71,8 @@ class BackendDriver {
 
   BackendDriver(uv_loop_t* loop, const core::BackendConfig& config, core::ReconcilerSettings settings,
                 std::unique_ptr<providers::CloudProvider> provider, io::HttpClient& client,
-                ChangeCallback on_change, Clock clock = core::ClockReading::now);
+                ChangeCallback on_change, Clock clock = core::ClockReading::now,
+                std::shared_ptr<io::TickTimers> ticks = nullptr);
   ~BackendDriver();
   BackendDriver(const BackendDriver&) = delete;
   BackendDriver& operator=(const BackendDriver&) = delete;
@@ -149,7 +150,9 @@ class BackendDriver {
   core::BackendReconciler reconciler_;
   std::unique_ptr<providers::CloudProvider> provider_;
   io::HealthProber prober_;
-  io::Timer tick_timer_;
+  // The loop's drivers share one timer (`ticks` at construction; a driver without one has its own).
+  std::shared_ptr<io::TickTimers> ticks_;
+  io::TickTimers::Slot tick_slot_ = 0;
   ChangeCallback on_change_;
   Clock clock_;
   std::shared_ptr<spdlog::logger> log_;

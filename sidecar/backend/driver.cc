@@ -15,8 +15,10 @@ using namespace std::chrono_literals;
 // the idle deadline, the wake, boot and error timeouts), and every input that can bring that
 // moment forward runs the driver at once; the timer waits for it, so that an idle backend costs
 // one wake-up per observation rather than one a second (1,000 backends: a thousand a second).
-// This cap only bounds the timer should the steady observation interval be configured longer.
-constexpr auto kMaxTickDelay = 60'000ms;
+// This cap only bounds the timer should the steady observation interval be configured longer:
+// a settled observation falls due up to a second after its interval (60 s by default), on a
+// whole second shared with other backends, and the cap must not cut that moment short.
+constexpr auto kMaxTickDelay = 61'000ms;
 constexpr auto kMinTickDelay = 5ms;
 // A decision waiting for etcd's confirmation looks again this often, and after a refusal asks
 // again no sooner than kConfirmRetry.

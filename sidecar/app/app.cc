@@ -149,6 +149,7 @@ int App::start() {
   client_ = std::make_unique<io::HttpClient>(loop_.get());
 
   backends_.reserve(config_.backends.size());
+  ticks_ = std::make_shared<io::TickTimers>(loop_.get());
   for (const core::BackendConfig& backend : config_.backends) {
     std::unique_ptr<providers::CloudProvider> provider = make_provider(backend);
     if (!provider) return 2;
@@ -157,10 +158,11 @@ int App::start() {
     backends_.emplace_back().driver = std::make_unique<BackendDriver>(
         loop_.get(), backend, settings, std::move(provider), *client_,
         [this, index](const std::vector<core::Transition>& transitions,
-                      const std::vector<core::Notice>& notices, bool persist) {
-          on_backend_change(backends_[index], transitions, notices, persist);
+                      const std::vector<core::Notice>& notices, BackendDriver::Change change) {
+          on_backend_change(backends_[index], transitions, notices, change);
           notify_systemd_when_observed();
-        });
+        },
+        core::ClockReading::now, ticks_);
     index_by_name_.emplace(backend.name, index);
   }
   if (int code = start_events(); code != 0) return code;
@@ -468,8 +470,9 @@ int App::start_keep_warm() {
 std::unique_ptr<providers::CloudProvider> App::make_provider(const core::BackendConfig& backend) {
   std::unique_ptr<providers::CloudProvider> provider;
   if (backend.provider == core::ProviderKind::kSim) {
-    auto sim =
-        std::make_unique<providers::SimProvider>(loop_.get(), backend, config_.http, config_.state_dir);
+    if (!sim_api_) sim_api_ = std::make_shared<providers::SimApi>(loop_.get());
+    auto sim = std::make_unique<providers::SimProvider>(loop_.get(), backend, config_.http, config_.state_dir,
+                                                        sim_api_);
     if (Status started = sim->start(); !started) {
       spdlog::critical("[{}] simulated cloud: {}", backend.name, started.error().message);
       return nullptr;
@@ -605,6 +608,7 @@ int App::finish() {
   ha_.reset();
   fence_.reset();
   backends_.clear();
+  ticks_.reset();
   holds_.reset();
   if (events_ && events_->unwritten() > 0) {
     spdlog::error("events: {} event(s) could not be written to {} before exit", events_->unwritten(),
@@ -614,6 +618,7 @@ int App::finish() {
   events_.reset();
   nova_listing_.reset();
   exoscale_listings_.clear();
+  sim_api_.reset();
   openstack_.reset();
   web_.reset();
   access_.reset();
@@ -628,7 +633,13 @@ int App::finish() {
 }
 
 void App::on_backend_change(Backend& backend, const std::vector<core::Transition>& transitions,
-                            const std::vector<core::Notice>& notices, bool persist_now) {
+                            const std::vector<core::Notice>& notices, BackendDriver::Change change) {
+  if (change == BackendDriver::Change::kSeen) {
+    // Only the pages show it: they read the backend again at their next reading.
+    backend_changed(index_of(backend));
+    return;
+  }
+  const bool persist_now = change == BackendDriver::Change::kPersist;
   for (const core::Transition& transition : transitions) {
     events_->record_transition(backend.config(), transition);
     backend.operations.observe(transition);

@@ -35,6 +35,7 @@
 #include "app/backend.h"
 #include "app/recorded_fence.h"
 #include "backend/driver.h"
+#include "backend/sim_provider.h"
 #include "backend/state_store.h"
 #include "caddy/router.h"
 #include "config/config.h"
@@ -137,7 +138,7 @@ class App final : public web::Controller {
   // Also listens on http.proxy_socket, when set (for Caddy; see README "Who the client is").
   int listen_on_proxy_socket();
   void on_backend_change(Backend& backend, const std::vector<core::Transition>& transitions,
-                         const std::vector<core::Notice>& notices, bool persist);
+                         const std::vector<core::Notice>& notices, BackendDriver::Change change);
   int start_events();
   void start_web();
   // Sets a backend's desired state (wake, shelve): kUnknownBackend for a name not configured.
@@ -206,6 +207,8 @@ class App final : public web::Controller {
   std::unique_ptr<providers::NovaServerListing> nova_listing_;  // on openstack_, for settled observations
   // By API URL (one zone, the same credentials): for the Exoscale backends' settled observations.
   std::map<std::string, std::unique_ptr<providers::ExoscaleInstanceListing>> exoscale_listings_;
+  std::shared_ptr<io::TickTimers> ticks_;       // the drivers' tick timers, on one libuv timer
+  std::shared_ptr<providers::SimApi> sim_api_;  // the simulated VMs' one API (its latency timer)
   std::unique_ptr<EventRecorder> events_;       // after openstack_: its mirror uses the session
   std::unique_ptr<web::EventStreams> streams_;  // fed by events_
   std::vector<Backend> backends_;               // one per configured backend, in configuration order

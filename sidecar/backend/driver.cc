@@ -15,8 +15,10 @@ using namespace std::chrono_literals;
 // the idle deadline, the wake, boot and error timeouts), and every input that can bring that
 // moment forward runs the driver at once; the timer waits for it, so that an idle backend costs
 // one wake-up per observation rather than one a second (1,000 backends: a thousand a second).
-// This cap only bounds the timer should the steady observation interval be configured longer.
-constexpr auto kMaxTickDelay = 60'000ms;
+// This cap only bounds the timer should the steady observation interval be configured longer:
+// a settled observation falls due up to a second after its interval (60 s by default), on a
+// whole second shared with other backends, and the cap must not cut that moment short.
+constexpr auto kMaxTickDelay = 61'000ms;
 constexpr auto kMinTickDelay = 5ms;
 // A decision waiting for etcd's confirmation looks again this often, and after a refusal asks
 // again no sooner than kConfirmRetry.
@@ -33,18 +35,21 @@ std::string host_of(const std::string& url) {
 BackendDriver::BackendDriver(uv_loop_t* loop, const core::BackendConfig& config,
                              core::ReconcilerSettings settings,
                              std::unique_ptr<providers::CloudProvider> provider, io::HttpClient& client,
-                             ChangeCallback on_change, Clock clock)
+                             ChangeCallback on_change, Clock clock, std::shared_ptr<io::TickTimers> ticks)
     : config_(config),
       reconciler_(config.name, settings),
       provider_(std::move(provider)),
       prober_(loop, client),
-      tick_timer_(loop),
+      ticks_(ticks ? std::move(ticks) : std::make_shared<io::TickTimers>(loop)),
       on_change_(std::move(on_change)),
       clock_(std::move(clock)),
-      log_(spdlog::default_logger()->clone(config.name)) {}
+      log_(spdlog::default_logger()->clone(config.name)) {
+  tick_slot_ = ticks_->add([this] { run(); });
+}
 
 BackendDriver::~BackendDriver() {
   shutdown();
+  ticks_->remove(tick_slot_);
 }
 
 void BackendDriver::start(const std::optional<core::PersistedBackend>& persisted) {
@@ -93,13 +98,14 @@ void BackendDriver::follow(const core::BackendSnapshot& leader_view) {
   if (running_) {
     ++term_;
     running_ = false;
-    tick_timer_.stop();
+    ticks_->disarm(tick_slot_);
     prober_.stop();
     log_->info("another controller leads this backend: stopped acting");
   }
   mirroring_ = true;
   reconciler_.mirror(leader_view, read_clock());
-  if (on_change_) on_change_({}, {}, false);
+  published_ = reach();
+  notify({}, {}, Change::kVisible);
 }
 
 bool BackendDriver::request(bool awake, const std::string& actor, const std::string& reason) {
@@ -107,7 +113,7 @@ bool BackendDriver::request(bool awake, const std::string& actor, const std::str
   const bool changed = reconciler_.request(awake, actor, reason, read_clock());
   if (changed) {
     log_->info("{} requested by {}: {}", awake ? "wake" : "sleep", actor, reason);
-    if (on_change_) on_change_({}, {}, true);
+    notify({}, {}, Change::kPersist);
     run();
   }
   return changed;
@@ -117,7 +123,7 @@ void BackendDriver::hold_awake(core::AwakeHold hold) {
   if (!running_) return;
   log_->info("held awake ({}) by {}: {}", core::to_string(hold.reason), hold.actor, hold.detail);
   reconciler_.hold_awake(std::move(hold), read_clock());
-  if (on_change_) on_change_({}, {}, true);
+  notify({}, {}, Change::kPersist);
   run();
 }
 
@@ -129,7 +135,7 @@ void BackendDriver::release_hold(core::HoldReason reason) {
     return;
   log_->info("awake hold ({}) released", core::to_string(reason));
   reconciler_.release_hold(reason);
-  if (on_change_) on_change_({}, {}, true);
+  notify({}, {}, Change::kPersist);
   run();
 }
 
@@ -186,7 +192,7 @@ void BackendDriver::shutdown() {
   closed_ = true;
   running_ = false;
   ++term_;
-  tick_timer_.stop();
+  ticks_->disarm(tick_slot_);
   prober_.stop();
   provider_->close();
 }
@@ -196,7 +202,7 @@ void BackendDriver::run() {
   if (fence_ != nullptr && !in_run_ && !fence_->may_decide(config_.name)) {
     // The fence steps this driver down on the loop (follow()); should the lease be renewed
     // instead, the next tick decides as usual.
-    tick_timer_.start(kMinTickDelay, [this] { run(); });
+    ticks_->arm(tick_slot_, read_clock().mono + kMinTickDelay);
     return;
   }
   // Provider callbacks never run inside the call, but a change callback might request again;
@@ -222,12 +228,19 @@ void BackendDriver::run() {
   if (!running_) return;
 
   const core::ClockReading current = read_clock();
-  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(reconciler_.next_tick_due(current) -
-                                                                     current.mono);
+  const core::MonoTime due = reconciler_.next_tick_due(current);
+  if (!waiting && due == core::MonoTime::max()) {
+    // Nothing is due but the answer to the command in flight, which runs the driver itself: no
+    // timer meanwhile, so that a settled observation costs one timer (its next one), not three.
+    ticks_->disarm(tick_slot_);
+    return;
+  }
   // While a decision waits for etcd, the answer (not the timer) moves it on; the timer only
-  // looks again now and then, e.g. once a refused confirmation may be asked for again.
-  delay = waiting ? kConfirmPoll : std::clamp<std::chrono::milliseconds>(delay, kMinTickDelay, kMaxTickDelay);
-  tick_timer_.start(delay, [this] { run(); });
+  // looks again now and then, e.g. once a refused confirmation may be asked for again. The
+  // moment itself is kept otherwise, so that drivers due at the same moment share a wake-up.
+  ticks_->arm(tick_slot_, waiting
+                              ? current.mono + kConfirmPoll
+                              : std::clamp(due, current.mono + kMinTickDelay, current.mono + kMaxTickDelay));
 }
 
 bool BackendDriver::awaiting_confirmation(const core::ClockReading& now) {
@@ -391,9 +404,26 @@ void BackendDriver::publish() {
     log_->error("BUG: the state machine rejected an event in state {} ({} so far)",
                 core::to_string(reconciler_.state()), illegal_events_seen_);
   }
-  if ((!transitions.empty() || !notices.empty() || dirty_) && on_change_)
-    on_change_(transitions, notices, !transitions.empty() || !notices.empty());
+  if (!transitions.empty() || !notices.empty()) {
+    published_ = reach();
+    notify(transitions, notices, Change::kPersist);
+  } else if (dirty_) {
+    Reach now = reach();
+    const bool reached = now != published_;
+    published_ = std::move(now);
+    notify(transitions, notices, reached ? Change::kVisible : Change::kSeen);
+  }
   dirty_ = false;
+}
+
+BackendDriver::Reach BackendDriver::reach() const {
+  return Reach{reconciler_.state(), reconciler_.desired().awake, reconciler_.wants_health_probe(),
+               upstream()};
+}
+
+void BackendDriver::notify(const std::vector<core::Transition>& transitions,
+                           const std::vector<core::Notice>& notices, Change change) const {
+  if (on_change_) on_change_(transitions, notices, change);
 }
 
 }  // namespace unshelver::app

@@ -21,9 +21,9 @@
 #include "backend/cloud_provider.h"
 #include "backend/health_prober.h"
 #include "backend/reconciler.h"
+#include "backend/tick_timers.h"
 #include "config/config.h"
 #include "uv/http_client.h"
-#include "uv/timer.h"
 
 namespace unshelver::app {
 
@@ -51,16 +51,28 @@ class ActionFence {
 
 class BackendDriver {
  public:
-  // Called after anything visible changed. `persist` is true when what must survive a restart
-  // changed (a transition or a new desired state), false for a fresh observation or probe.
-  // `notices` are events that change no state (core::Notice), to be recorded like transitions.
+  // How far a change reaches, so that the owner does only the work it needs (issue 20: a
+  // thousand sleeping backends each confirm their state once a minute).
+  enum class Change {
+    // Only what the pages show moved: an observation or probe that confirmed what was known (its
+    // time, the cloud's words, an error's text), or a command now in flight. Nothing acts on it.
+    kSeen,
+    // What others act on moved without anything to persist: the address, whether health is
+    // probed (and so whether requests in flight are sampled), another controller's view.
+    kVisible,
+    // What must survive a restart changed too: a transition, a notice or a new desired state.
+    kPersist,
+  };
+  // Called after anything visible changed. `notices` are events that change no state
+  // (core::Notice), to be recorded like transitions.
   using ChangeCallback = std::function<void(const std::vector<core::Transition>& transitions,
-                                            const std::vector<core::Notice>& notices, bool persist)>;
+                                            const std::vector<core::Notice>& notices, Change change)>;
   using Clock = std::function<core::ClockReading()>;
 
   BackendDriver(uv_loop_t* loop, const core::BackendConfig& config, core::ReconcilerSettings settings,
                 std::unique_ptr<providers::CloudProvider> provider, io::HttpClient& client,
-                ChangeCallback on_change, Clock clock = core::ClockReading::now);
+                ChangeCallback on_change, Clock clock = core::ClockReading::now,
+                std::shared_ptr<io::TickTimers> ticks = nullptr);
   ~BackendDriver();
   BackendDriver(const BackendDriver&) = delete;
   BackendDriver& operator=(const BackendDriver&) = delete;
@@ -120,12 +132,27 @@ class BackendDriver {
   // confirmed this controller may decide (the confirmation is then asked for).
   bool awaiting_confirmation(const core::ClockReading& now);
   void apply_requests_in_flight();
+  void notify(const std::vector<core::Transition>& transitions, const std::vector<core::Notice>& notices,
+              Change change) const;
+
+  // What the owner's other subsystems act on (routing, the gate, the activity monitor): a change
+  // of it is kVisible, while a change of anything else the reconciler shows is only kSeen.
+  struct Reach {
+    core::BackendState state = core::BackendState::kUnknown;
+    bool desired_awake = false;
+    bool probed = false;  // the reconciler wants health probes (and in-flight sampling)
+    std::string upstream;
+    bool operator==(const Reach&) const = default;
+  };
+  Reach reach() const;
 
   core::BackendConfig config_;
   core::BackendReconciler reconciler_;
   std::unique_ptr<providers::CloudProvider> provider_;
   io::HealthProber prober_;
-  io::Timer tick_timer_;
+  // The loop's drivers share one timer (`ticks` at construction; a driver without one has its own).
+  std::shared_ptr<io::TickTimers> ticks_;
+  io::TickTimers::Slot tick_slot_ = 0;
   ChangeCallback on_change_;
   Clock clock_;
   std::shared_ptr<spdlog::logger> log_;
@@ -146,6 +173,7 @@ class BackendDriver {
   bool running_ = false;
   bool closed_ = false;  // shutdown() ran: nothing starts again
   bool dirty_ = false;
+  Reach published_;  // as it was at the last publish()
   bool in_run_ = false;
   bool run_again_ = false;
 };

@@ -12,6 +12,11 @@ using S = BackendState;
 using E = BackendEvent;
 using Kind = CloudObservation::Kind;
 
+// The first whole second of the monotonic clock at or after `at`.
+MonoTime on_whole_second(MonoTime at) {
+  return std::chrono::ceil<std::chrono::seconds>(at);
+}
+
 BackendEvent event_for(Kind kind) {
   switch (kind) {
     case Kind::kStopped: return E::kCloudStopped;
@@ -388,8 +393,11 @@ void BackendReconciler::on_observed(const CloudObservation& observation, const C
   if (!observation.upstream.empty()) upstream_ = observation.upstream;
   if (observation.kind == Kind::kRunning) ahead_of_cloud_ = false;
   const BackendEvent event = event_for(observation.kind);
-  const std::string what = "cloud reports " + std::string(to_string(observation.kind)) +
-                           (observation.status.empty() ? "" : " (" + observation.status + ")");
+  // Built only when a transition or an error records it: most observations confirm what is known.
+  auto what = [&observation] {
+    return "cloud reports " + std::string(to_string(observation.kind)) +
+           (observation.status.empty() ? "" : " (" + observation.status + ")");
+  };
 
   if (state_ == S::kUnknown) {
     // First observation after start-up: the cloud's truth sets the state. The persisted desired
@@ -405,9 +413,9 @@ void BackendReconciler::on_observed(const CloudObservation& observation, const C
       desired_ = Desired{false, "reconciler", "found stopped at start", now.wall};
     }
     if (observation.kind == Kind::kError) {
-      fail(observation.detail.empty() ? what : observation.detail, now);
+      fail(observation.detail.empty() ? what() : observation.detail, now);
     } else {
-      apply(event, "reconciler", "observed at start: " + what, now);
+      apply(event, "reconciler", "observed at start: " + what(), now);
     }
   } else if (state_ == S::kError && !error_cloud_status_.empty() &&
              observation.status == error_cloud_status_) {
@@ -415,11 +423,11 @@ void BackendReconciler::on_observed(const CloudObservation& observation, const C
     // same task, a VM running while its health fails): the error stands until the cloud moves on
     // or someone acts, rather than flapping back to waking for another full timeout.
   } else if (observation.kind == Kind::kError) {
-    fail(observation.detail.empty() ? what : observation.detail, now);
+    fail(observation.detail.empty() ? what() : observation.detail, now);
   } else if (after_busy_) {
     // Our last action met someone else's task: what the cloud shows now is the truth, and tick()
     // issues the command again if the VM is not where it is wanted.
-    apply(event, "reconciler", what, now);
+    apply(event, "reconciler", what(), now);
   } else if ((state_ == S::kWaking || (ahead_of_cloud_ && observation.settled_asleep)) &&
              observation.kind == Kind::kStopped) {
     // The wake was accepted but the VM shows stopped: either the cloud has not begun yet, or the
@@ -452,10 +460,18 @@ void BackendReconciler::on_observed(const CloudObservation& observation, const C
       desired_ = Desired{true, "cloud", "started outside Unshelver", now.wall};
       awake_since_ = now.mono;
     }
-    apply(event, "reconciler", what, now);
+    // A confirmation (the state the cloud shows is ours already) records nothing.
+    if (const std::optional<BackendState> next = transition(state_, event); !next || *next != state_) {
+      apply(event, "reconciler", what(), now);
+    }
   }
   after_busy_ = false;
   next_observe_at_ = now.mono + observe_interval();
+  // Settled observations fall due on whole seconds of the monotonic clock, so that backends whose
+  // observations fall due within the same second share one wake-up of the loop (and, where the
+  // provider lists its VMs, one listing) instead of one each (issue 20: coalesce timers). Polls
+  // during a change keep their exact back-off.
+  if (!change_expected()) next_observe_at_ = on_whole_second(next_observe_at_);
   ++polls_since_change_;
 }
 
@@ -618,9 +634,10 @@ std::optional<Command> BackendReconciler::tick(const ClockReading& now) {
     }
   } else {
     const bool stopped = vm_known_stopped();
-    const bool retry_due = now.mono >= error_since_ + sleep_retry_delay();
+    // Asked only in `error`: the back-off is a power, and most ticks are of a sleeping backend.
+    auto retry_due = [&] { return now.mono >= error_since_ + sleep_retry_delay(); };
     if (state_ == S::kBooting || state_ == S::kReady ||
-        (state_ == S::kError && (fresh_request || (retry_due && !stopped)))) {
+        (state_ == S::kError && (fresh_request || (!stopped && retry_due())))) {
       apply(E::kSleepRequested, desired_.actor, desired_.reason, now);
       return issue(Command::kSleep);
     }
@@ -639,7 +656,9 @@ std::optional<Command> BackendReconciler::tick(const ClockReading& now) {
 }
 
 MonoTime BackendReconciler::next_tick_due(const ClockReading& now) const {
-  MonoTime due = observed_at_ ? next_observe_at_ : now.mono;
+  // While a command is in flight no observation can be issued (single flight), and its answer
+  // runs the driver at once: only the other deadlines need a timer meanwhile.
+  MonoTime due = in_flight_ ? MonoTime::max() : observed_at_ ? next_observe_at_ : now.mono;
   auto consider = [&](MonoTime at) { due = std::min(due, at); };
   if (auto deadline = idle_deadline()) consider(*deadline);
   if (wake_started_) consider(*wake_started_ + settings_.unshelve_timeout);

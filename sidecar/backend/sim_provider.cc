@@ -58,14 +58,46 @@ Result<int> find_free_port(const std::string& host) {
 }
 }  // namespace
 
+SimApi::SimApi(uv_loop_t* loop) : timer_(loop) {}
+
+void SimApi::call(const void* owner, std::function<void()> answer) {
+  calls_.push_back(Call{std::chrono::steady_clock::now() + kApiLatency, owner, std::move(answer)});
+  if (calls_.size() == 1) arm();
+}
+
+void SimApi::cancel(const void* owner) {
+  std::erase_if(calls_, [owner](const Call& call) { return call.owner == owner; });
+  if (calls_.empty()) timer_.stop();
+}
+
+void SimApi::arm() {
+  if (calls_.empty()) return;
+  // Rounded up: a timer that fired a little early would find nothing due and arm again.
+  const auto wait =
+      std::chrono::ceil<std::chrono::milliseconds>(calls_.front().due - std::chrono::steady_clock::now());
+  timer_.start(std::max(wait, std::chrono::milliseconds(0)), [this] { answer_due(); });
+}
+
+void SimApi::answer_due() {
+  const auto now = std::chrono::steady_clock::now();
+  // An answer may make calls (due later) or cancel others: each is taken out before it runs.
+  while (!calls_.empty() && calls_.front().due <= now) {
+    std::function<void()> answer = std::move(calls_.front().answer);
+    calls_.pop_front();
+    answer();
+  }
+  arm();
+}
+
 SimProvider::SimProvider(uv_loop_t* loop, const core::BackendConfig& backend, core::HttpLimits limits,
-                         const std::string& state_dir)
+                         const std::string& state_dir, std::shared_ptr<SimApi> api)
     : loop_(loop),
       backend_(backend),
       limits_(limits),
       vm_path_(backend.sim.persist ? state_dir + "/sim-" + backend.name + ".json" : std::string()),
       phase_timer_(loop),
       boot_timer_(loop),
+      api_(api ? std::move(api) : std::make_shared<SimApi>(loop)),
       random_(std::random_device{}()) {}
 
 SimProvider::~SimProvider() {
@@ -84,6 +116,7 @@ Status SimProvider::start() {
     if (!port) return port.error();
     backend_port_ = *port;
   }
+  upstream_ = backend_host_ + ":" + std::to_string(backend_port_);
   if (!vm_path_.empty()) {
     Result<std::optional<std::string>> saved = io::read_file_if_exists(vm_path_, kMaxSimFileBytes);
     if (!saved) return saved.error();
@@ -169,21 +202,9 @@ std::string SimProvider::api_failure(const Faults& faults) {
   return {};
 }
 
-std::string SimProvider::upstream() const {
-  return backend_host_ + ":" + std::to_string(backend_port_);
-}
-
 void SimProvider::later(std::function<void()> callback) {
-  auto timer = std::make_unique<io::Timer>(loop_);
-  io::Timer* raw = timer.get();
-  pending_.push_back(std::move(timer));
-  raw->start(kApiLatency, [this, raw, callback = std::move(callback)]() mutable {
-    // Take the callback's owner out of the pending list first; destroying a Timer inside its own
-    // callback is allowed (timer.h), and `callback` was captured by value.
-    auto self = std::move(callback);
-    std::erase_if(pending_, [raw](const auto& timer) { return timer.get() == raw; });
-    if (!closed_) self();
-  });
+  if (closed_) return;
+  api_->call(this, std::move(callback));
 }
 
 core::CloudObservation SimProvider::snapshot() const {
@@ -372,7 +393,7 @@ void SimProvider::close() {
   closed_ = true;
   phase_timer_.stop();
   boot_timer_.stop();
-  pending_.clear();
+  api_->cancel(this);
   stop_backend();
 }
 

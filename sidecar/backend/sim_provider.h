@@ -17,6 +17,8 @@
 #include <uv.h>
 
 #include <chrono>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -30,11 +32,42 @@
 
 namespace unshelver::providers {
 
+// The simulated cloud's API, shared by the simulated VMs of one loop: each call is answered one
+// API latency after it was made, in the order made, all from one timer. A thousand settled
+// backends observed in the same second then cost one timer and one wake-up of the loop, as one
+// listing would on a real cloud, instead of a timer each; every answer still takes the latency.
+class SimApi {
+ public:
+  explicit SimApi(uv_loop_t* loop);
+  SimApi(const SimApi&) = delete;
+  SimApi& operator=(const SimApi&) = delete;
+
+  // Runs `answer` one API latency from now, on the loop, unless cancel(owner) came first.
+  void call(const void* owner, std::function<void()> answer);
+  // Drops the calls of `owner` not answered yet.
+  void cancel(const void* owner);
+  // Calls made and not answered yet (for tests).
+  std::size_t pending() const { return calls_.size(); }
+
+ private:
+  struct Call {
+    std::chrono::steady_clock::time_point due;
+    const void* owner = nullptr;
+    std::function<void()> answer;
+  };
+  void answer_due();
+  void arm();
+
+  io::Timer timer_;
+  std::deque<Call> calls_;  // in the order made, which is the order due: the latency is one
+};
+
 class SimProvider final : public CloudProvider {
  public:
-  // `state_dir` holds the VM's file when backend.sim.persist is set.
+  // `state_dir` holds the VM's file when backend.sim.persist is set. `api` is shared by the
+  // simulated VMs of the loop (a provider without one answers from its own).
   SimProvider(uv_loop_t* loop, const core::BackendConfig& backend, core::HttpLimits limits,
-              const std::string& state_dir);
+              const std::string& state_dir, std::shared_ptr<SimApi> api = nullptr);
   ~SimProvider() override;
 
   // Picks the fake backend's port (port 0 in `backend_listen` means a free one, remembered so
@@ -48,8 +81,8 @@ class SimProvider final : public CloudProvider {
   void sleep(ActionCallback on_done) override;
   void close() override;
 
-  // "127.0.0.1:PORT" of the fake backend.
-  std::string upstream() const;
+  // "127.0.0.1:PORT" of the fake backend (known once start() picked the port).
+  const std::string& upstream() const { return upstream_; }
   // Wakes and sleeps asked of this cloud (each is also logged as "sim: wake received" or "sim:
   // sleep received"), so tests can show that a dry run never acts.
   int actions_received() const { return actions_received_; }
@@ -89,6 +122,7 @@ class SimProvider final : public CloudProvider {
   core::HttpLimits limits_;
   std::string backend_host_;
   int backend_port_ = 0;
+  std::string upstream_;
 
   Phase phase_ = Phase::kStopped;
   bool backend_serving_ = false;
@@ -109,7 +143,7 @@ class SimProvider final : public CloudProvider {
 
   io::Timer phase_timer_;
   io::Timer boot_timer_;
-  std::vector<std::unique_ptr<io::Timer>> pending_;
+  std::shared_ptr<SimApi> api_;
   std::unique_ptr<io::HttpServer> server_;
   std::vector<std::unique_ptr<io::HttpServer>> retiring_;
   std::mt19937 random_;

@@ -80,6 +80,7 @@ void ExoscaleProvider::close() {
   closed_ = true;
   for (ExoscaleClient::RequestId id : in_flight_) client_->cancel(id);
   in_flight_.clear();
+  first_read_.cancel();
   client_->close();
   if (listing_ != nullptr) {
     if (lookup_ != 0) listing_->cancel(lookup_);
@@ -145,8 +146,10 @@ void ExoscaleProvider::with_instance_id(std::function<void(Status, bool)> then) 
 }
 
 void ExoscaleProvider::resolve(std::function<void(Status found, bool definitive)> on_done) {
-  read_instance([on_done = std::move(on_done)](const Result<exo::Instance>& instance, bool definitive) {
+  first_read_.begin();
+  read_instance([this, on_done = std::move(on_done)](const Result<exo::Instance>& instance, bool definitive) {
     on_done(instance ? ok_status() : Status(instance.error()), definitive);
+    first_read_.finish(instance, definitive);
   });
 }
 
@@ -207,13 +210,16 @@ void ExoscaleProvider::observe(ObserveMode mode, ObserveCallback on_done) {
 }
 
 void ExoscaleProvider::observe_current(ObserveCallback on_done) {
-  read_instance([this, on_done = std::move(on_done)](Result<exo::Instance> instance, bool) mutable {
+  auto reported = [this, on_done = std::move(on_done)](const Result<exo::Instance>& instance, bool) {
+    if (closed_) return;
     if (!instance) {
       on_done(instance.error());
       return;
     }
-    report(*instance, std::move(on_done));
-  });
+    report(*instance, on_done);
+  };
+  if (first_read_.join(reported)) return;
+  read_instance(std::move(reported));
 }
 
 void ExoscaleProvider::report(const exo::Instance& instance, ObserveCallback on_done) {

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "backend/cloud_provider.h"
+#include "backend/first_read.h"
 #include "backend/shared_listing.h"
 #include "config/config.h"
 #include "exoscale/exoscale.h"
@@ -115,6 +116,8 @@ class ExoscaleProvider final : public CloudProvider {
   // The instance as last read; used once, to choose the next action without reading it again.
   std::optional<core::exoscale::Instance> last_instance_;
   std::set<ExoscaleClient::RequestId> in_flight_;
+  // resolve()'s read, which the first observation waits for rather than reading again.
+  core::FirstRead<core::exoscale::Instance> first_read_;
   ExoscaleInstanceListing* listing_;
   ExoscaleInstanceListing::LookupId lookup_ = 0;
   // When the last action was sent: a listing requested before it may not show its effect.

@@ -96,6 +96,7 @@ void NovaProvider::close() {
   closed_ = true;
   for (OpenStackSession::RequestId id : in_flight_) session_.cancel(id);
   in_flight_.clear();
+  first_read_.cancel();
   if (listing_ != nullptr) {
     if (lookup_ != 0) listing_->cancel(lookup_);
     lookup_ = 0;
@@ -154,8 +155,10 @@ void NovaProvider::with_server_id(std::function<void(Status, bool)> then) {
 }
 
 void NovaProvider::resolve(std::function<void(Status found, bool definitive)> on_done) {
-  read_server([on_done = std::move(on_done)](const Result<nova::Server>& server, bool definitive) {
+  first_read_.begin();
+  read_server([this, on_done = std::move(on_done)](const Result<nova::Server>& server, bool definitive) {
     on_done(server ? ok_status() : Status(server.error()), definitive);
+    first_read_.finish(server, definitive);
   });
 }
 
@@ -219,13 +222,16 @@ void NovaProvider::observe(ObserveMode mode, ObserveCallback on_done) {
 }
 
 void NovaProvider::observe_current(ObserveCallback on_done) {
-  read_server([this, on_done = std::move(on_done)](Result<nova::Server> server, bool) mutable {
+  auto reported = [this, on_done = std::move(on_done)](const Result<nova::Server>& server, bool) {
+    if (closed_) return;
     if (!server) {
       on_done(server.error());
       return;
     }
-    report(*server, std::move(on_done));
-  });
+    report(*server, on_done);
+  };
+  if (first_read_.join(reported)) return;
+  read_server(std::move(reported));
 }
 
 void NovaProvider::report(const nova::Server& server, ObserveCallback on_done) {

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "backend/cloud_provider.h"
+#include "backend/first_read.h"
 #include "backend/shared_listing.h"
 #include "base/clock.h"
 #include "config/config.h"
@@ -118,6 +119,8 @@ class NovaProvider final : public CloudProvider {
   // The server as last read; used once, to choose the next action without reading it again.
   std::optional<core::nova::Server> last_server_;
   std::set<OpenStackSession::RequestId> in_flight_;
+  // resolve()'s read, which the first observation waits for rather than reading again.
+  core::FirstRead<core::nova::Server> first_read_;
   NovaServerListing* listing_;
   NovaServerListing::LookupId lookup_ = 0;
   // When the last wake or sleep was sent: a listing requested before it may not show its effect.

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <memory>
@@ -64,10 +65,11 @@ class BackendDriverTest : public ::testing::Test {
     driver_ = std::make_unique<BackendDriver>(
         &loop_, config_, settings, std::move(sim), *client_,
         [this](const std::vector<core::Transition>& transitions, const std::vector<core::Notice>& notices,
-               bool persist) {
+               BackendDriver::Change change) {
           for (const auto& notice : notices) notices_.push_back(notice);
           ++changes_;
-          if (persist) ++persists_;
+          ++changes_by_kind_[static_cast<int>(change)];
+          if (change == BackendDriver::Change::kPersist) ++persists_;
           for (const auto& transition : transitions) {
             EXPECT_EQ(states_.empty() ? BackendState::kUnknown : states_.back(), transition.from)
                 << "transitions must chain";
@@ -119,6 +121,7 @@ class BackendDriverTest : public ::testing::Test {
   providers::SimProvider* sim_ = nullptr;  // owned by driver_
   int changes_ = 0;
   int persists_ = 0;
+  std::array<int, 3> changes_by_kind_{};  // by BackendDriver::Change
   std::chrono::system_clock::duration wall_offset_{};
 };
 
@@ -132,6 +135,32 @@ TEST_F(BackendDriverTest, FirstObservationFindsTheVmAsleep) {
   EXPECT_EQ("http://" + upstream_ + "/health", driver_->health_url());
   // Asleep: nothing answers on the backend's port.
   EXPECT_FALSE(fetch(driver_->health_url()).transport_ok());
+}
+
+// Issue 20: a probe that confirms a ready backend changes what the pages show (its time) and
+// nothing that routing, the gate or the activity monitor act on: the owner hears kSeen, while the
+// way to ready was kPersist (transitions) and kVisible (the address, the probes beginning).
+TEST_F(BackendDriverTest, ConfirmationsReachOnlyThePagesWhileChangesReachEveryone) {
+  config_.sim.start_awake = true;
+  config_.idle_timeout = 3600s;
+  start_driver();
+  ASSERT_TRUE(run_until_state(BackendState::kReady));
+  EXPECT_GT(changes_by_kind_[static_cast<int>(BackendDriver::Change::kPersist)], 0);
+  const std::array<int, 3> at_ready = changes_by_kind_;
+  // Probes every 50 ms: a dozen or so in a second, each a confirmation.
+  testing::run_loop_until(
+      &loop_, [] { return false; }, 1s);
+  EXPECT_EQ(BackendState::kReady, driver_->reconciler().state());
+  EXPECT_GT(changes_by_kind_[static_cast<int>(BackendDriver::Change::kSeen)],
+            at_ready[static_cast<int>(BackendDriver::Change::kSeen)] + 3);
+  EXPECT_EQ(changes_by_kind_[static_cast<int>(BackendDriver::Change::kVisible)],
+            at_ready[static_cast<int>(BackendDriver::Change::kVisible)]);
+  EXPECT_EQ(changes_by_kind_[static_cast<int>(BackendDriver::Change::kPersist)],
+            at_ready[static_cast<int>(BackendDriver::Change::kPersist)]);
+  // A wish changes the desired state: persisted, and everyone hears of it.
+  EXPECT_TRUE(driver_->request(false, "test", "done"));
+  EXPECT_GT(changes_by_kind_[static_cast<int>(BackendDriver::Change::kPersist)],
+            at_ready[static_cast<int>(BackendDriver::Change::kPersist)]);
 }
 
 // Issue 17: a dry run observes and probes as usual, records what it would have done, and never
@@ -302,12 +331,14 @@ class FencedDriverTest : public BackendDriverTest {
     ASSERT_TRUE(sim->start().ok());
     sim_ = sim.get();
     auto settings = core::ReconcilerSettings::from_config(config_, fast_app());
-    driver_ = std::make_unique<BackendDriver>(
-        &loop_, config_, settings, std::move(sim), *client_,
-        [this](const std::vector<core::Transition>& transitions, const std::vector<core::Notice>&, bool) {
-          for (const auto& transition : transitions) transitions_.push_back(transition);
-          ++changes_;
-        });
+    driver_ =
+        std::make_unique<BackendDriver>(&loop_, config_, settings, std::move(sim), *client_,
+                                        [this](const std::vector<core::Transition>& transitions,
+                                               const std::vector<core::Notice>&, BackendDriver::Change) {
+                                          for (const auto& transition : transitions)
+                                            transitions_.push_back(transition);
+                                          ++changes_;
+                                        });
   }
   void TearDown() override {
     fence_.reset();

@@ -189,5 +189,47 @@ TEST_F(SimProviderTest, AFaultsFileWithValuesOfTheWrongTypeMeansNoFaults) {
   EXPECT_EQ(1, vm_file().value("wake_actions", 0));
 }
 
+TEST_F(SimProviderTest, SimulatedVmsShareOneApiThatAnswersEachCallAfterItsLatencyInOrder) {
+  // A fleet of settled backends observed together: one timer answers them all, each no sooner than
+  // the API's latency (5 ms) after its call, in the order called; a closed VM's call is dropped.
+  config_.sim.persist = false;
+  config_.sim.faults_file.clear();
+  auto api = std::make_shared<SimApi>(&loop_);
+  std::vector<std::unique_ptr<SimProvider>> fleet;
+  for (int i = 0; i < 50; ++i) {
+    fleet.push_back(std::make_unique<SimProvider>(&loop_, config_, core::HttpLimits{}, dir_, api));
+    ASSERT_TRUE(fleet.back()->start().ok());
+  }
+  const auto called_at = std::chrono::steady_clock::now();
+  std::vector<int> answered;
+  std::optional<std::chrono::steady_clock::duration> first_after;
+  for (int i = 0; i < 50; ++i) {
+    fleet[i]->observe(ObserveMode::kSettled, [&, i](Result<core::CloudObservation> observation) {
+      ASSERT_TRUE(observation.ok());
+      EXPECT_EQ(observation->kind, Kind::kStopped);
+      if (!first_after) first_after = std::chrono::steady_clock::now() - called_at;
+      answered.push_back(i);
+    });
+  }
+  EXPECT_TRUE(answered.empty()) << "never inside the call";
+  EXPECT_EQ(api->pending(), 50u);
+  fleet[7]->close();
+  EXPECT_EQ(api->pending(), 49u);
+  EXPECT_TRUE(testing::run_loop_until(
+      &loop_, [&] { return answered.size() == 49; }, 2s));
+  ASSERT_TRUE(first_after);
+  EXPECT_GE(*first_after, 5ms);
+  std::vector<int> expected;
+  for (int i = 0; i < 50; ++i) {
+    if (i != 7) expected.push_back(i);
+  }
+  EXPECT_EQ(answered, expected);
+  EXPECT_EQ(api->pending(), 0u);
+  for (auto& sim : fleet) {
+    sim->close();
+    stopped_.push_back(std::move(sim));
+  }
+}
+
 }  // namespace
 }  // namespace unshelver::providers

@@ -325,6 +325,53 @@ TEST_F(ReconcilerTest, CloudErrorStatusBecomesError) {
   EXPECT_EQ(reconciler_.last_error(), "Exceeded maximum number of retries.");
 }
 
+TEST_F(ReconcilerTest, SettledObservationsFallDueOnWholeSecondsSoThatBackendsShareAWakeUp) {
+  // Two sleeping backends observed 0.2 s and 0.9 s into the same second: both are due again at
+  // the same whole second, never before their steady interval (30 s here) has passed.
+  start_asleep();
+  const ClockReading first = now_ + 30s + 200ms;
+  ASSERT_EQ(reconciler_.tick(first), Command::kObserve);
+  reconciler_.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), first);
+
+  BackendReconciler other("other", make_settings());
+  const ClockReading second = now_ + 30s + 900ms;
+  ASSERT_EQ(other.tick(second), Command::kObserve);
+  other.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), second);
+  ASSERT_EQ(other.state(), S::kAsleep);
+
+  EXPECT_EQ(reconciler_.next_tick_due(first), other.next_tick_due(second));
+  EXPECT_EQ(reconciler_.next_tick_due(first), (now_ + 61s).mono);
+  EXPECT_GE(reconciler_.next_tick_due(first), first.mono + 30s);
+  // A confirmation records nothing.
+  EXPECT_TRUE(reconciler_.take_transitions().empty());
+}
+
+TEST_F(ReconcilerTest, PollsDuringAChangeKeepTheirExactBackOff) {
+  start_asleep();
+  reconciler_.request(true, "public-button", "pressed", now_);
+  ASSERT_EQ(tick(), Command::kWake);
+  reconciler_.on_action_done(Command::kWake, ActionOutcome::kAccepted, "", now_);
+  ASSERT_EQ(tick(300ms), Command::kObserve);
+  reconciler_.on_observed(seen(Kind::kStarting, "SHELVED_OFFLOADED (unshelving)"), now_);
+  EXPECT_EQ(reconciler_.next_tick_due(now_), (now_ + 1s).mono);
+}
+
+TEST_F(ReconcilerTest, WhileAnObservationIsInFlightNoTimerIsNeededForIt) {
+  // Its answer runs the driver at once; a timer meanwhile would only tick for nothing.
+  start_asleep();
+  ASSERT_EQ(tick(30s), Command::kObserve);
+  EXPECT_GT(reconciler_.next_tick_due(now_), now_.mono + 24h);
+  reconciler_.on_observed(seen(Kind::kStopped, "SHELVED_OFFLOADED"), now_ += 5ms);
+  EXPECT_EQ(reconciler_.next_tick_due(now_), (now_ + 30s - 5ms + 1s).mono);
+}
+
+TEST_F(ReconcilerTest, WhileAWakeIsInFlightItsTimeoutStillHasATimer) {
+  start_asleep();
+  reconciler_.request(true, "public-button", "pressed", now_);
+  ASSERT_EQ(tick(), Command::kWake);
+  EXPECT_EQ(reconciler_.next_tick_due(now_), (now_ + 600s).mono);
+}
+
 TEST_F(ReconcilerTest, UnshelveTimeoutBecomesError) {
   start_asleep();
   reconciler_.request(true, "public-button", "pressed", now_);

@@ -75,6 +75,18 @@ def require_peer(found, name):
     return decorate
 
 
+def poll(predicate, timeout, interval=0.02):
+    """Calls `predicate` every `interval` seconds until it returns something true, and returns that;
+    None once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return None
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -236,12 +248,9 @@ class Unshelver:
 
     def wait_until(self, predicate, timeout, what):
         """Polls `predicate` every 20 ms until it returns something true, and returns that."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.02)
+        value = poll(predicate, timeout)
+        if value:
+            return value
         raise AssertionError(f"timed out waiting for {what}; status: {self.status()}\n" + self.output()[-3000:])
 
     def wait_for_state(self, state, timeout, name="gpu"):

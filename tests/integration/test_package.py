@@ -34,7 +34,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import ADMIN, BINARY, SOURCE_DIR, free_port, require_peer, sim_config
+from harness import ADMIN, BINARY, SOURCE_DIR, free_port, poll, require_peer, sim_config
 
 PACKAGE_TOOLS = ("dpkg-deb", "dpkg-shlibdeps", "lintian", "groff", "systemd-analyze", "systemd-sysusers")
 MISSING_TOOLS = [tool for tool in PACKAGE_TOOLS if shutil.which(tool) is None]
@@ -53,15 +53,20 @@ def run(args, **kwargs):
     return subprocess.run(args, capture_output=True, text=True, timeout=120, **kwargs)
 
 
+def package(prefix):
+    """scripts/package on the binary under test, into a new temporary folder: (folder, .deb)."""
+    workdir = tempfile.mkdtemp(prefix=prefix)
+    result = run([os.path.join(SOURCE_DIR, "scripts/package"), os.path.dirname(BINARY), workdir])
+    if result.returncode != 0:
+        raise AssertionError(f"scripts/package failed ({result.returncode}):\n{result.stderr}")
+    return workdir, result.stdout.strip().splitlines()[-1]
+
+
 @require_peer(not MISSING_TOOLS, " and ".join(MISSING_TOOLS) or "dpkg-dev")
 class PackageTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.workdir = tempfile.mkdtemp(prefix="unshelver-package-")
-        result = run([os.path.join(SOURCE_DIR, "scripts/package"), os.path.dirname(BINARY), cls.workdir])
-        if result.returncode != 0:
-            raise AssertionError(f"scripts/package failed ({result.returncode}):\n{result.stderr}")
-        cls.deb = result.stdout.strip().splitlines()[-1]
+        cls.workdir, cls.deb = package("unshelver-package-")
         cls.root = os.path.join(cls.workdir, "root")
 
     @classmethod
@@ -414,11 +419,7 @@ class UnderSystemdTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.workdir = tempfile.mkdtemp(prefix="unshelver-systemd-")
-        result = run([os.path.join(SOURCE_DIR, "scripts/package"), os.path.dirname(BINARY), cls.workdir])
-        if result.returncode != 0:
-            raise AssertionError(f"scripts/package failed ({result.returncode}):\n{result.stderr}")
-        cls.deb = result.stdout.strip().splitlines()[-1]
+        cls.workdir, cls.deb = package("unshelver-systemd-")
 
     @classmethod
     def tearDownClass(cls):
@@ -429,13 +430,8 @@ class UnderSystemdTest(unittest.TestCase):
         self.addCleanup(self.debian.close)
 
     def wait_for(self, predicate, seconds, what):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.2)
-        self.fail(f"{what} within {seconds} s\n{self.debian.journal('unshelver')[-3000:]}")
+        if not poll(predicate, seconds, interval=0.2):
+            self.fail(f"{what} within {seconds} s\n{self.debian.journal('unshelver')[-3000:]}")
 
     def test_installs_starts_reloads_is_watched_and_stops_under_systemd(self):
         debian = self.debian

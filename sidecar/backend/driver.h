@@ -21,7 +21,7 @@
 #include "backend/cloud_provider.h"
 #include "backend/health_prober.h"
 #include "backend/reconciler.h"
-#include "backend/tick_timers.h"
+#include "uv/tick_timers.h"
 #include "config/config.h"
 #include "uv/http_client.h"
 

@@ -1,5 +1,5 @@
 // Loop tests of TickTimers: the drivers' tick timers of a loop on one libuv timer.
-#include "backend/tick_timers.h"
+#include "uv/tick_timers.h"
 
 #include <gtest/gtest.h>
 #include <uv.h>
@@ -76,6 +76,27 @@ TEST_F(TickTimersTest, AMovedOrDisarmedUserRunsOnlyAtItsLatestMoment) {
   EXPECT_EQ(moved, 1);
   EXPECT_EQ(early, 1);
   EXPECT_EQ(disarmed, 0);
+  EXPECT_EQ(ticks_->moments(), 0u);
+}
+
+TEST_F(TickTimersTest, EntriesLeftBehindBySomeUsersMovedOftenAreSweptOut) {
+  // A ready backend's ticks move with every probe, long before the moments they leave behind come:
+  // those entries are swept once they outnumber the live ones, and the latest moments still run.
+  int ran = 0;
+  std::vector<TickTimers::Slot> slots;
+  for (int i = 0; i < 10; ++i) slots.push_back(ticks_->add([&] { ++ran; }));
+  const core::MonoTime start = now();
+  for (int round = 0; round < 1'000; ++round) {
+    for (TickTimers::Slot slot : slots) ticks_->arm(slot, start + 60s - std::chrono::milliseconds(round));
+    EXPECT_LE(ticks_->entries(), 2 * slots.size() + 64 + 1) << "round " << round;
+  }
+  for (TickTimers::Slot slot : slots) ticks_->arm(slot, now() + 20ms);
+  ASSERT_TRUE(testing::run_loop_until(
+      &loop_, [&] { return ran == 10; }, 2s));
+  testing::run_loop_until(
+      &loop_, [] { return false; }, 50ms);
+  EXPECT_EQ(ran, 10);
+  EXPECT_EQ(ticks_->entries(), 0u);
   EXPECT_EQ(ticks_->moments(), 0u);
 }
 

@@ -1,7 +1,8 @@
-#include "backend/tick_timers.h"
+#include "uv/tick_timers.h"
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <utility>
 
 namespace unshelver::io {
@@ -35,7 +36,26 @@ void TickTimers::arm(Slot slot, core::MonoTime due) {
   user.armed = true;
   user.due = due;
   due_[due].push_back(Entry{slot, user.generation});
-  if (!timer_at_ || due < *timer_at_) set_timer();
+  ++entries_;
+  // A user moved often before its moments come (a ready backend's probes) leaves an entry behind
+  // each time: swept once they are as many as the live ones, so memory follows the users armed
+  // and the sweep's cost is spread over the arms that made the work.
+  if (entries_ > 2 * armed_ + 64) {
+    sweep();
+  } else if (!timer_at_ || due < *timer_at_) {
+    set_timer();
+  }
+}
+
+void TickTimers::sweep() {
+  entries_ = 0;
+  for (auto it = due_.begin(); it != due_.end();) {
+    std::erase_if(it->second, [this](const Entry& entry) { return !live(entry); });
+    entries_ += it->second.size();
+    it = it->second.empty() ? due_.erase(it) : std::next(it);
+  }
+  timer_at_.reset();
+  set_timer();
 }
 
 void TickTimers::disarm(Slot slot) {
@@ -47,6 +67,7 @@ void TickTimers::disarm(Slot slot) {
     // Nothing is armed: the moments left behind must not keep the loop alive (a shutdown
     // disarms every driver and waits for the loop to end).
     due_.clear();
+    entries_ = 0;
     timer_.stop();
     timer_at_.reset();
   }
@@ -59,6 +80,7 @@ void TickTimers::on_timer() {
   // out of the map before they run, and users_ is indexed afresh for each.
   while (!due_.empty() && due_.begin()->first <= now) {
     const std::vector<Entry> entries = std::move(due_.extract(due_.begin()).mapped());
+    entries_ -= entries.size();
     for (const Entry& entry : entries) {
       if (!live(entry)) continue;
       users_[entry.slot].armed = false;
@@ -73,6 +95,7 @@ void TickTimers::on_timer() {
 void TickTimers::set_timer() {
   while (!due_.empty() && std::none_of(due_.begin()->second.begin(), due_.begin()->second.end(),
                                        [this](const Entry& entry) { return live(entry); })) {
+    entries_ -= due_.begin()->second.size();
     due_.erase(due_.begin());
   }
   if (due_.empty()) {

@@ -1,13 +1,13 @@
-// TickTimers: the tick timers of every backend driver on a loop, kept on one libuv timer.
+// TickTimers: many users' one-shot timers on one libuv timer (the backend drivers' ticks).
 //
-// Each driver asks to run at a moment (its reconciler's next_tick_due). With a libuv timer each,
-// every observation of a thousand sleeping backends moved a timer in libuv's heap, whose nodes are
-// a thousand handles scattered in memory: idle, with cold caches, those heap operations were a
-// third of the loop's time (issue 20, the profile in the README's idle_bench.py entry). Here the
-// moments are kept by value in a small ordered map: drivers due at the same moment (settled
-// observations fall due on whole seconds) share one entry and one wake-up of the loop, arming a
-// driver again for the moment it is armed for costs nothing, and moving it costs one entry (the
-// old one is left behind and skipped when its moment comes).
+// Each user asks to run at a moment. With a libuv timer each, a thousand users re-armed now and
+// then move timers in libuv's heap, whose nodes are a thousand handles scattered in memory: idle,
+// with cold caches, those heap operations were a third of the loop's time at 1,000 sleeping
+// backends (the profile in the README's idle_bench.py entry). Here the moments are kept by value
+// in a small ordered map: users due at the same moment (settled observations fall due on whole
+// seconds) share one entry and one wake-up of the loop, arming a user again for the moment it is
+// armed for costs nothing, and moving it costs one entry (the old one is left behind and skipped
+// when its moment comes; once they outnumber the live ones, they are swept out).
 #pragma once
 
 #include <uv.h>
@@ -42,6 +42,8 @@ class TickTimers {
   bool armed(Slot slot) const { return users_[slot].armed; }
   // Moments held, live or left behind (for tests: they do not pile up).
   std::size_t moments() const { return due_.size(); }
+  // Entries held, live or left behind (for tests: at most about twice the users armed).
+  std::size_t entries() const { return entries_; }
 
  private:
   struct User {
@@ -61,6 +63,8 @@ class TickTimers {
   void on_timer();
   // Drops the moments left with no live entry in front, and sets the libuv timer for the first.
   void set_timer();
+  // Drops every entry left behind: each armed user keeps its one live entry.
+  void sweep();
 
   Timer timer_;
   std::vector<User> users_;
@@ -68,6 +72,7 @@ class TickTimers {
   std::map<core::MonoTime, std::vector<Entry>> due_;
   std::optional<core::MonoTime> timer_at_;  // the moment the libuv timer is set for
   std::size_t armed_ = 0;                   // users armed
+  std::size_t entries_ = 0;                 // entries in due_, live or left behind
 };
 
 }  // namespace unshelver::io

@@ -13,7 +13,8 @@
 // descriptor keeps the inode readable (caddy-facts §4d: lumberjack gzips and deletes the backup
 // within milliseconds).
 //
-// Truncation (copytruncate) is detected before each pass on the same inode in two ways: the size
+// Truncation (copytruncate) is detected before each pass on the same inode, and again after each
+// read (a truncation may come between the check and the read), in two ways: the size
 // is below our read offset, or the last bytes before our line offset (the *tail*, up to
 // kTailBytes) are no longer what we read there. The second catches a file that was truncated and
 // has already grown past our offset again, which the size check alone would miss. After a
@@ -720,6 +721,7 @@ struct LogFollower::Impl {
       Source& source = sources_.front();
       bool at_eof = false;
       bool dropped = false;
+      bool truncated_while_reading = false;
       while (budget > 0) {
         const std::size_t want = std::min(buffer_.size(), budget);
         ssize_t n = ::pread(source.fd.get(), buffer_.data(), want, static_cast<off_t>(source.read_offset));
@@ -736,6 +738,16 @@ struct LogFollower::Impl {
           at_eof = true;
           break;
         }
+        // The check before this pass can be overtaken: a copytruncate, and enough new lines to
+        // pass our offset, between that check and this read hand us the middle of the new
+        // content (its first lines lost, a line cut in two). So the bytes we know must still be
+        // where we read them after the read too; if not, what was read is dropped and the
+        // truncation handled as any other (the copy holds whatever of the old content was read).
+        if (matches_known_bytes(source.fd.get(), source) == Match::kNo) {
+          on_truncated();
+          truncated_while_reading = true;
+          break;
+        }
         const auto got = static_cast<std::size_t>(n);
         budget -= got;
         stats_.bytes += got;
@@ -743,7 +755,7 @@ struct LogFollower::Impl {
         source.read_offset += got;
         if (!consume(source, buffer_.data(), got, at)) return false;  // closed by the callback
       }
-      if (dropped) continue;
+      if (dropped || truncated_while_reading) continue;  // The front may now be a copy to read first.
       if (!at_eof) return true;
       if (!draining) return false;
       finish_drained();

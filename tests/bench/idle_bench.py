@@ -16,6 +16,9 @@ IDLE_SEQUENTIAL=1 measures them one after another instead):
   1 asleep        Unshelver, one sleeping sim backend, in-flight detection on (the default),
                   following an access log
   1000 asleep     the same with IDLE_FLEET (1,000) sleeping sim backends
+  1000 asleep, settled N s
+                  the same with app.settled_poll_interval_seconds: IDLE_SETTLED_SECONDS (180):
+                  an operator's choice to observe sleeping VMs every 3 minutes, not every minute
   1 ready         one sim backend kept ready (sim.start_awake, a long idle timeout): health
                   probes run and the in-flight sampler walks the kernel's socket table
 Figures are per 30 s of idling, whatever IDLE_SECONDS is; they are printed, never judged.
@@ -40,6 +43,7 @@ IDLE_SECONDS = float(os.environ.get("IDLE_SECONDS", "300"))
 SETTLE_SECONDS = float(os.environ.get("IDLE_SETTLE_SECONDS", "65"))
 SEQUENTIAL = os.environ.get("IDLE_SEQUENTIAL") == "1"
 FLEET = int(os.environ.get("IDLE_FLEET", "1000"))
+SETTLED = float(os.environ.get("IDLE_SETTLED_SECONDS", "180"))
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -108,13 +112,14 @@ def backend_yaml(index, ready):
     return "\n".join(lines)
 
 
-def unshelver_config(workdir, backends, ready):
+def unshelver_config(workdir, backends, ready, settled=None):
     access_log = os.path.join(workdir, "access.log")
     open(access_log, "a").close()
     buttons = "\n".join(backend_yaml(i, ready) for i in range(backends))
+    settled_line = f"\n  settled_poll_interval_seconds: {settled:g}" if settled else ""
     return f"""
 app:
-  title: Idle bench
+  title: Idle bench{settled_line}
 listen: 127.0.0.1:{{port}}
 state_dir: {os.path.join(workdir, "state")}
 activity_log_path: {access_log}
@@ -141,9 +146,9 @@ def start_slowly(daemon, timeout=120):
     raise SystemExit(f"idle_bench: unshelver did not answer /healthz within {timeout} s")
 
 
-def run_unshelver(backends, ready):
+def run_unshelver(backends, ready, settled=None):
     workdir = tempfile.mkdtemp(prefix="unshelver-idle-bench-")
-    daemon = Unshelver(unshelver_config(workdir, backends, ready), workdir=workdir)
+    daemon = Unshelver(unshelver_config(workdir, backends, ready, settled), workdir=workdir)
     start_slowly(daemon)
     try:
         want = "ready" if ready else "asleep"
@@ -203,6 +208,7 @@ def main():
         variants.append(("caddy, 1 site (baseline)", run_caddy))
     variants.append(("unshelver, 1 asleep", lambda: run_unshelver(1, False)))
     variants.append((f"unshelver, {FLEET} asleep", lambda: run_unshelver(FLEET, False)))
+    variants.append((f"unshelver, {FLEET} asleep, settled {SETTLED:g} s", lambda: run_unshelver(FLEET, False, SETTLED)))
     variants.append(("unshelver, 1 ready (sampling)", lambda: run_unshelver(1, True)))
     results = {}
     failures = []

@@ -15,9 +15,10 @@ using namespace std::chrono_literals;
 // the idle deadline, the wake, boot and error timeouts), and every input that can bring that
 // moment forward runs the driver at once; the timer waits for it, so that an idle backend costs
 // one wake-up per observation rather than one a second (1,000 backends: a thousand a second).
-// This cap only bounds the timer should the steady observation interval be configured longer:
-// a settled observation falls due up to a second after its interval (60 s by default), on a
-// whole second shared with other backends, and the cap must not cut that moment short.
+// This cap only bounds the timer: a settled observation falls due up to a second after its
+// interval (app.settled_poll_interval_seconds, 60 s by default), on a whole second shared with
+// other backends, and the cap must not cut that moment short; a longer configured interval
+// raises it (max_tick_delay), or every backend would wake once a minute to find nothing due.
 constexpr auto kMaxTickDelay = 61'000ms;
 constexpr auto kMinTickDelay = 5ms;
 // A decision waiting for etcd's confirmation looks again this often, and after a refusal asks
@@ -238,9 +239,14 @@ void BackendDriver::run() {
   // While a decision waits for etcd, the answer (not the timer) moves it on; the timer only
   // looks again now and then, e.g. once a refused confirmation may be asked for again. The
   // moment itself is kept otherwise, so that drivers due at the same moment share a wake-up.
-  ticks_->arm(tick_slot_, waiting
-                              ? current.mono + kConfirmPoll
-                              : std::clamp(due, current.mono + kMinTickDelay, current.mono + kMaxTickDelay));
+  ticks_->arm(tick_slot_,
+              waiting ? current.mono + kConfirmPoll
+                      : std::clamp(due, current.mono + kMinTickDelay, current.mono + max_tick_delay()));
+}
+
+std::chrono::milliseconds BackendDriver::max_tick_delay() const {
+  return std::max<std::chrono::milliseconds>(kMaxTickDelay,
+                                             reconciler_.settings().steady_observe_interval + 1'000ms);
 }
 
 bool BackendDriver::awaiting_confirmation(const core::ClockReading& now) {

@@ -21,9 +21,9 @@
 #include "backend/cloud_provider.h"
 #include "backend/health_prober.h"
 #include "backend/reconciler.h"
-#include "uv/tick_timers.h"
 #include "config/config.h"
 #include "uv/http_client.h"
+#include "uv/tick_timers.h"
 
 namespace unshelver::app {
 
@@ -131,6 +131,8 @@ class BackendDriver {
   // With a fence: true while the next tick would decide a wake or sleep that etcd has not just
   // confirmed this controller may decide (the confirmation is then asked for).
   bool awaiting_confirmation(const core::ClockReading& now);
+  // The longest the tick timer waits: past the settled observation interval, however long.
+  std::chrono::milliseconds max_tick_delay() const;
   void apply_requests_in_flight();
   void notify(const std::vector<core::Transition>& transitions, const std::vector<core::Notice>& notices,
               Change change) const;

@@ -344,35 +344,31 @@ class BootedDebian:
             [NSPAWN, "--quiet", "--directory", self.merged, "--boot", "--register=no", "--keep-unit",
              "--private-network", "--console=read-only"],
             stdin=subprocess.DEVNULL, stdout=self.console, stderr=subprocess.STDOUT)
-        self.pid = self.wait_for_init()
+        self.pid = poll(self.init_pid, BOOT_WAIT, interval=0.1)
+        if self.pid is None:
+            raise AssertionError(f"systemd did not start in the container\n{self.console_text()}")
         # Until the container's systemd has made its private socket, systemctl cannot ask it; then
         # --wait returns once the boot has finished (systemctl(1), is-system-running).
-        deadline = time.monotonic() + BOOT_WAIT
-        while True:
-            asked = self.run("systemctl", "is-system-running", "--wait", timeout=BOOT_WAIT)
-            if asked.stdout.strip() in ("running", "degraded"):
-                break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the container did not boot: {asked.stdout}{asked.stderr}\n{self.console_text()}")
-            time.sleep(0.2)
+        booted = poll(lambda: self.run("systemctl", "is-system-running", "--wait", timeout=BOOT_WAIT)
+                      .stdout.strip() in ("running", "degraded"), BOOT_WAIT, interval=0.2)
+        if not booted:
+            state = self.run("systemctl", "is-system-running")
+            raise AssertionError(f"the container did not boot: {state.stdout}{state.stderr}\n{self.console_text()}")
 
-    def wait_for_init(self):
-        """The container's systemd, as this machine numbers it: systemd-nspawn's child."""
-        deadline = time.monotonic() + BOOT_WAIT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"systemd-nspawn exited with {self.process.returncode}\n{self.console_text()}")
-            try:
-                with open(f"/proc/{self.process.pid}/task/{self.process.pid}/children") as children:
-                    pids = children.read().split()
-            except OSError:
-                pids = []
-            for pid in pids:
-                with open(f"/proc/{pid}/comm") as comm:
-                    if comm.read().strip() == "systemd":
-                        return int(pid)
-            time.sleep(0.1)
-        raise AssertionError(f"systemd did not start in the container\n{self.console_text()}")
+    def init_pid(self):
+        """The container's systemd, as this machine numbers it (systemd-nspawn's child), or None."""
+        if self.process.poll() is not None:
+            raise AssertionError(f"systemd-nspawn exited with {self.process.returncode}\n{self.console_text()}")
+        try:
+            with open(f"/proc/{self.process.pid}/task/{self.process.pid}/children") as children:
+                pids = children.read().split()
+        except OSError:
+            return None
+        for pid in pids:
+            with open(f"/proc/{pid}/comm") as comm:
+                if comm.read().strip() == "systemd":
+                    return int(pid)
+        return None
 
     def console_text(self):
         self.console.flush()
